@@ -1,0 +1,139 @@
+/* tinydeploy runtime: float32 kernel API (portable C99).
+ *
+ * Conventions shared by every kernel:
+ *  - activations are dense, row-major, NHWC (batch is always 1 and omitted);
+ *  - parameters that the code generator knows at compile time come in a
+ *    const struct that lives in flash;
+ *  - act_min/act_max clamp the result (fused ReLU/ReLU6/Clip); the generator
+ *    passes -INFINITY/INFINITY-like bounds (-FLT_MAX/FLT_MAX) when there is none.
+ *  - no malloc, no stdio; kernels never read or write outside the given
+ *    buffers.
+ */
+#ifndef TD_KERNELS_F32_H
+#define TD_KERNELS_F32_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Convolution, NHWC input [in_h][in_w][in_c], output [out_h][out_w][out_c].
+ * Weights [out_c][k_h][k_w][in_c / groups]; bias [out_c] or NULL.
+ * Grouped convolution: output channel oc reads input channels
+ * (oc / (out_c / groups)) * (in_c / groups) ... + in_c / groups - 1.
+ * Depthwise is groups == in_c. pad_top/pad_left are the zero padding before
+ * the first row/column; the bottom/right padding is implied by out_h/out_w. */
+typedef struct {
+    int16_t in_h, in_w, in_c;
+    int16_t out_h, out_w, out_c;
+    int16_t k_h, k_w;
+    int16_t stride_h, stride_w;
+    int16_t dil_h, dil_w;
+    int16_t pad_top, pad_left;
+    int16_t groups;
+    float act_min, act_max;
+} td_conv_f32_params;
+
+void td_conv2d_f32(const td_conv_f32_params *p, const float *input,
+                   const float *weights, const float *bias, float *output);
+
+/* Fully connected: output[r][o] = sum_i input[r][i] * weights[o][i] + bias[o],
+ * for rows r in [0, rows). bias may be NULL. */
+typedef struct {
+    int32_t rows, in_features, out_features;
+    float act_min, act_max;
+} td_fc_f32_params;
+
+void td_fully_connected_f32(const td_fc_f32_params *p, const float *input,
+                            const float *weights, const float *bias,
+                            float *output);
+
+/* Pooling over NHWC. Padding cells are excluded from the average when
+ * count_include_pad is 0 (ONNX default) and count as zeros when 1. */
+typedef struct {
+    int16_t in_h, in_w, channels;
+    int16_t out_h, out_w;
+    int16_t k_h, k_w;
+    int16_t stride_h, stride_w;
+    int16_t pad_top, pad_left;
+    int16_t count_include_pad;
+    float act_min, act_max;
+} td_pool_f32_params;
+
+void td_max_pool_f32(const td_pool_f32_params *p, const float *input,
+                     float *output);
+void td_avg_pool_f32(const td_pool_f32_params *p, const float *input,
+                     float *output);
+
+/* Mean over the `inner`-strided middle axis: input viewed as
+ * [outer][reduce][inner], output [outer][inner]. Global average pooling over
+ * NHWC is outer=1, reduce=H*W, inner=C. */
+void td_mean_f32(int32_t outer, int32_t reduce, int32_t inner,
+                 const float *input, float *output);
+
+/* Element-wise binary op with NumPy broadcasting, up to 6 dimensions.
+ * Shapes are padded on the left to TD_MAX_DIMS; a stride of 0 broadcasts. */
+#define TD_MAX_DIMS 6
+typedef enum { TD_ADD = 0, TD_SUB = 1, TD_MUL = 2, TD_DIV = 3,
+               TD_MAX = 4, TD_MIN = 5 } td_binary_kind;
+typedef struct {
+    int32_t out_shape[TD_MAX_DIMS];
+    int32_t a_strides[TD_MAX_DIMS];   /* in elements */
+    int32_t b_strides[TD_MAX_DIMS];
+    int32_t kind;                      /* td_binary_kind */
+    float act_min, act_max;
+} td_binary_f32_params;
+
+void td_binary_f32(const td_binary_f32_params *p, const float *a,
+                   const float *b, float *output);
+
+/* Element-wise unary op; in-place safe (output may equal input). */
+typedef enum { TD_RELU = 0, TD_CLIP = 1, TD_LEAKY_RELU = 2, TD_SIGMOID = 3,
+               TD_TANH = 4, TD_HARD_SIGMOID = 5, TD_HARD_SWISH = 6,
+               TD_EXP = 7, TD_NEG = 8, TD_ABS = 9, TD_SQRT = 10 } td_unary_kind;
+typedef struct {
+    int32_t size;
+    int32_t kind;        /* td_unary_kind */
+    float alpha, beta;   /* LeakyRelu alpha; HardSigmoid alpha, beta */
+    float act_min, act_max;  /* Clip bounds; also applied after every kind */
+} td_unary_f32_params;
+
+void td_unary_f32(const td_unary_f32_params *p, const float *input,
+                  float *output);
+
+/* Softmax over the innermost axis: input viewed as [outer][axis_size]. */
+void td_softmax_f32(int32_t outer, int32_t axis_size, const float *input,
+                    float *output);
+
+/* Concatenation: input k viewed as [outer][inner_k]; output as
+ * [outer][sum_k inner_k]. */
+void td_concat_f32(int32_t outer, int32_t n_inputs, const int32_t *inner_sizes,
+                   const float *const *inputs, float *output);
+
+/* Transpose of up to TD_MAX_DIMS dims: output index o maps to input offset
+ * sum_d o_d * in_strides[d] (in_strides already permuted by the generator). */
+typedef struct {
+    int32_t out_shape[TD_MAX_DIMS];
+    int32_t in_strides[TD_MAX_DIMS];
+} td_transpose_params;
+
+void td_transpose_f32(const td_transpose_params *p, const float *input,
+                      float *output);
+
+/* Pad of up to TD_MAX_DIMS dims (shapes left-padded with 1 and pads with 0).
+ * mode: 0 constant, 1 reflect, 2 edge. */
+typedef struct {
+    int32_t in_shape[TD_MAX_DIMS];
+    int32_t pad_before[TD_MAX_DIMS];
+    int32_t out_shape[TD_MAX_DIMS];
+    int32_t mode;
+    float value;
+} td_pad_f32_params;
+
+void td_pad_f32(const td_pad_f32_params *p, const float *input, float *output);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
