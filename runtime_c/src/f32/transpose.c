@@ -1,0 +1,65 @@
+/* Transpose: gathers the input through permuted strides. */
+#include "td_f32_internal.h"
+
+/* Drops size-1 dims and merges neighbours that are also neighbours in the
+ * input. Returns the number of dims left (>= 1), or 0 for an empty output. */
+static int32_t collapse_dims(const td_transpose_params *p, int32_t shape[],
+                             int32_t strides[])
+{
+    int32_t nd = 0;
+    for (int32_t d = 0; d < TD_MAX_DIMS; ++d) {
+        const int32_t n = p->out_shape[d];
+        if (n <= 0) {
+            return 0;
+        }
+        if (n == 1) {
+            continue;
+        }
+        if (nd > 0 && strides[nd - 1] == p->in_strides[d] * n) {
+            shape[nd - 1] *= n;
+            strides[nd - 1] = p->in_strides[d];
+            continue;
+        }
+        shape[nd] = n;
+        strides[nd] = p->in_strides[d];
+        ++nd;
+    }
+    if (nd == 0) {
+        shape[0] = 1;
+        strides[0] = 0;
+        nd = 1;
+    }
+    return nd;
+}
+
+void td_transpose_f32(const td_transpose_params *p, const float *input,
+                      float *output)
+{
+    int32_t shape[TD_MAX_DIMS], strides[TD_MAX_DIMS];
+    int32_t idx[TD_MAX_DIMS] = {0};
+    const int32_t nd = collapse_dims(p, shape, strides);
+    if (nd == 0) {
+        return;
+    }
+    const int32_t inner = shape[nd - 1];
+    const int32_t step = strides[nd - 1];
+    int32_t runs = 1;
+    for (int32_t d = 0; d < nd - 1; ++d) {
+        runs *= shape[d];
+    }
+    int32_t off = 0;
+    for (int32_t r = 0; r < runs; ++r, output += inner) {
+        const float *x = input + off;
+        for (int32_t i = 0; i < inner; ++i) {
+            output[i] = x[i * step];
+        }
+        for (int32_t d = nd - 2; d >= 0; --d) {
+            off += strides[d];
+            if (++idx[d] < shape[d]) {
+                break;
+            }
+            off -= strides[d] * shape[d];
+            idx[d] = 0;
+        }
+    }
+}

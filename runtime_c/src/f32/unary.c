@@ -1,0 +1,46 @@
+/* Element-wise unary ops and activations. */
+#include <math.h>
+
+#include "td_f32_internal.h"
+
+/* Each element is read before it is written, so output may equal input. */
+#define TD_UNARY_LOOP(expr)                                       \
+    for (int32_t i = 0; i < n; ++i) {                             \
+        const float x = input[i];                                 \
+        output[i] = td_clampf((expr), lo, hi);                    \
+    }                                                             \
+    break
+
+static float sigmoidf(float x)
+{
+    /* expf(-x) overflows to inf for very negative x, giving exactly 0. */
+    return 1.0f / (1.0f + expf(-x));
+}
+
+static float hard_sigmoidf(float x, float alpha, float beta)
+{
+    return td_clampf(alpha * x + beta, 0.0f, 1.0f);
+}
+
+void td_unary_f32(const td_unary_f32_params *p, const float *input,
+                  float *output)
+{
+    const int32_t n = p->size;
+    const float lo = p->act_min, hi = p->act_max;
+    const float alpha = p->alpha, beta = p->beta;
+    switch (p->kind) {
+    case TD_RELU: TD_UNARY_LOOP(x > 0.0f ? x : 0.0f);
+    case TD_CLIP: TD_UNARY_LOOP(x);  /* the bounds are act_min/act_max */
+    case TD_LEAKY_RELU: TD_UNARY_LOOP(x < 0.0f ? alpha * x : x);
+    case TD_SIGMOID: TD_UNARY_LOOP(sigmoidf(x));
+    case TD_TANH: TD_UNARY_LOOP(tanhf(x));
+    case TD_HARD_SIGMOID: TD_UNARY_LOOP(hard_sigmoidf(x, alpha, beta));
+    case TD_HARD_SWISH:
+        TD_UNARY_LOOP(x * hard_sigmoidf(x, 1.0f / 6.0f, 0.5f));
+    case TD_EXP: TD_UNARY_LOOP(expf(x));
+    case TD_NEG: TD_UNARY_LOOP(-x);
+    case TD_ABS: TD_UNARY_LOOP(fabsf(x));
+    case TD_SQRT: TD_UNARY_LOOP(sqrtf(x));
+    default: break;
+    }
+}
