@@ -1,0 +1,16 @@
+/* tinydeploy runtime: the one header generated code includes. */
+#ifndef TD_KERNELS_H
+#define TD_KERNELS_H
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TD_ALIGNED(n) __attribute__((aligned(n)))
+#else
+#define TD_ALIGNED(n)
+#endif
+
+#include "td_kernels_f32.h"
+#if __has_include("td_kernels_s8.h")
+#include "td_kernels_s8.h"
+#endif
+
+#endif

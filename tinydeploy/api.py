@@ -1,0 +1,221 @@
+"""The Python API: compile, run (the CLI is a thin layer over these)."""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from . import codegen, frontend, passes, planner
+from .errors import TinydeployError
+from .ir import Graph
+
+PathLike = Union[str, Path]
+REPORT = "report.json"
+
+
+@dataclass
+class CompileResult:
+    """What `compile` produced: the files, the optimized graph, its memory plan and figures."""
+
+    out_dir: Optional[Path]
+    name: str
+    graph: Graph
+    plan: planner.MemoryPlan
+    report: dict
+    io: dict = field(default_factory=dict)
+    target: object = None
+
+
+def _load_target(target, target_file=None):
+    from . import targets
+    return targets.load_target(target_file or target)
+
+
+def _is_prequantized(g: Graph) -> bool:
+    return any(op.kind in ("quantize", "dequantize") for op in g.ops) or \
+        any(t.qdata is not None for t in g.tensors.values())
+
+
+def build_graph(model: PathLike, input_shapes=None, quantize: str = "int8", calib=None,
+                calib_method: str = "minmax", name: Optional[str] = None, progress=None) -> Graph:
+    """ONNX file -> optimized (and, for int8, quantized) IR."""
+    if quantize not in ("int8", "float32"):
+        raise TinydeployError(f"--quantize must be int8 or float32, not '{quantize}'")
+    g = frontend.load(str(model), input_shapes, name)
+    prequantized = _is_prequantized(g)
+    if quantize == "float32":
+        if any(op.kind in ("quantize", "dequantize") for op in g.ops):
+            raise TinydeployError("the model is pre-quantized (QuantizeLinear/DequantizeLinear on "
+                                  "activations); compile it with --quantize int8")
+        return passes.optimize(g)
+    from . import quantize as quant  # the int8 stage
+    if not prequantized and calib is None:
+        raise TinydeployError("the model is a float model: pass calibration data with --calib DATA.npz "
+                              "to quantize it to int8, or compile it as float with --quantize float32")
+    return quant.to_int8(g, calib=calib, method=calib_method, progress=progress)
+
+
+def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] = None,
+            name: str = "net", input_shapes=None, quantize: str = "int8", calib=None,
+            calib_method: str = "minmax", target_file: Optional[PathLike] = None,
+            progress=None) -> CompileResult:
+    """Compile an ONNX model into a C library in out_dir (or only plan it when out_dir is None)."""
+    if not name.isidentifier() or not name.isascii():
+        raise TinydeployError(f"--name '{name}' is not a valid C identifier")
+    tgt = _load_target(target, target_file)
+    g = build_graph(model, input_shapes, quantize, calib, calib_method, name, progress)
+    plan = planner.plan(g)
+    with tempfile.TemporaryDirectory(prefix="tinydeploy-") as tmp:
+        staging = Path(tmp) / "out"
+        gen = codegen.generate(g, plan, staging, name, Path(model).name, tgt.name)
+        report = make_report(g, plan, gen, Path(model).name, tgt)
+        check_fits(report, tgt)
+        (staging / REPORT).write_text(json.dumps(report, indent=2) + "\n")
+        final = None
+        if out_dir is not None:
+            final = _install(staging, Path(out_dir))
+    return CompileResult(final, name, g, plan, report, gen["io"], tgt)
+
+
+def _install(staging: Path, out_dir: Path) -> Path:
+    """Move the finished output into place, replacing an earlier tinydeploy output only."""
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise TinydeployError(f"output path {out_dir} exists and is not a directory")
+        if any(out_dir.iterdir()) and not (out_dir / REPORT).exists():
+            raise TinydeployError(f"output directory {out_dir} is not empty and was not written by "
+                                  "tinydeploy; choose another directory with -o")
+        shutil.rmtree(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(staging, out_dir)
+    return out_dir
+
+
+def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, tgt) -> dict:
+    layers = []
+    for layer in gen["layers"]:
+        op = layer.op
+        out = op.outputs[0]
+        p = plan.placements[out]
+        entry = dict(name=op.name, op=op.kind, kernel=layer.call.fn, macs=g.macs(op),
+                     out_shape=list(g.tensors[out].shape), dtype=g.tensors[out].dtype,
+                     arena_offset=p.offset if p.region == "arena" else None,
+                     buffer=p.region, bytes=p.nbytes,
+                     weight_bytes=sum(g.tensors[i].nbytes for i in op.inputs if i and g.tensors[i].is_const))
+        q = g.tensors[out].quant
+        if q is not None and g.tensors[out].dtype == "int8":
+            entry["quant"] = dict(scale=float(q.scale.reshape(-1)[0]), zero_point=int(q.zero_point.reshape(-1)[0]))
+        entry.update(op.attrs.get("report", {}))
+        layers.append(entry)
+    io_bytes = sum(g.tensors[n].nbytes for n in g.inputs + g.outputs)
+    flash = gen["weight_bytes"] + _code_estimate(gen)
+    return {
+        "model": model_name, "target": tgt.name, "macs": sum(g.macs(op) for op in g.ops),
+        "flash_bytes": flash, "weights_bytes": gen["weight_bytes"],
+        "arena_bytes": plan.arena_bytes, "io_bytes": io_bytes,
+        "peak_ram_bytes": plan.arena_bytes + io_bytes,
+        "ram_lower_bound_bytes": plan.lower_bound_bytes,
+        "input": gen["io"]["input"], "output": gen["io"]["output"],
+        "kernels": gen["sources"], "layers": layers,
+    }
+
+
+def _code_estimate(gen: dict) -> int:
+    """Flash for code and parameter structs before measuring an ELF: a per-layer estimate."""
+    return 2048 + 96 * len(gen["layers"]) + 1536 * len(gen["sources"])
+
+
+def check_fits(report: dict, tgt) -> None:
+    problems = []
+    for what, need, have in (("RAM", report["peak_ram_bytes"], tgt.sram_bytes),
+                             ("flash", report["flash_bytes"], tgt.flash_bytes)):
+        if have and need > have:
+            problems.append(f"{what}: needs {need:,} bytes, {tgt.name} has {have:,} "
+                            f"({need - have:,} bytes over)")
+    if problems:
+        raise TinydeployError("the model does not fit the target:\n  " + "\n  ".join(problems) +
+                              "\nchoose a target with more memory or a smaller model")
+
+
+# --------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------
+def load_inputs(path_or_arrays, result: CompileResult) -> np.ndarray:
+    """The samples for the model's one input from an npz file (or dict), checked."""
+    if isinstance(path_or_arrays, (str, Path)):
+        path = Path(path_or_arrays)
+        if not path.exists():
+            raise TinydeployError(f"inputs file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except Exception:
+            raise TinydeployError(f"{path} is not a NumPy .npz file") from None
+    else:
+        arrays = dict(path_or_arrays)
+    want = result.io["input"]
+    name = want["name"]
+    if name in arrays:
+        x = arrays[name]
+    elif len(arrays) == 1:
+        x = next(iter(arrays.values()))
+    else:
+        raise TinydeployError(f"the inputs file has arrays {sorted(arrays)} but none is named "
+                              f"'{name}', the model's input")
+    sample_shape = tuple(want["shape"][1:]) if want["shape"] and want["shape"][0] == 1 else tuple(want["shape"])
+    if x.ndim == 0 or tuple(x.shape[1:]) != sample_shape:
+        raise TinydeployError(f"input '{name}': expected an array of shape (samples, "
+                              f"{', '.join(map(str, sample_shape))}), got {tuple(x.shape)}")
+    return x
+
+
+def _prepare(x: np.ndarray, result: CompileResult, raw: bool) -> np.ndarray:
+    """Convert user samples to what the C library takes (quantizing float inputs of int8 builds)."""
+    want = result.io["input"]
+    if want["dtype"] == "float32":
+        if x.dtype != np.float32:
+            raise TinydeployError(f"input '{want['name']}': expected float32 data, got {x.dtype}")
+        return x
+    if x.dtype == np.int8:
+        return x
+    if raw:
+        raise TinydeployError(f"input '{want['name']}': --raw expects int8 data, got {x.dtype}")
+    if x.dtype != np.float32:
+        raise TinydeployError(f"input '{want['name']}': expected float32 (quantized on the way in) "
+                              f"or int8 data, got {x.dtype}")
+    q = np.round(x.astype(np.float64) / want["scale"]) + want["zero_point"]
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def _finish(y: np.ndarray, result: CompileResult, raw: bool, input_dtype) -> np.ndarray:
+    out = result.io["output"]
+    if out["dtype"] == "int8" and not raw and input_dtype != np.int8:
+        return ((y.astype(np.float32) - out["zero_point"]) * np.float32(out["scale"])).astype(np.float32)
+    return y
+
+
+def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden: bool = False,
+        **compile_options) -> dict:
+    """Compile, build, and run every sample; returns {output name: array [samples, ...]}."""
+    from . import hostrun
+    with tempfile.TemporaryDirectory(prefix="tinydeploy-run-") as tmp:
+        result = compile(model, target=target, out_dir=Path(tmp) / "lib", **compile_options)
+        x = load_inputs(inputs, result)
+        xq = _prepare(x, result, raw)
+        out = result.io["output"]
+        sample_shape = out["shape"][1:] if out["shape"] and out["shape"][0] == 1 else out["shape"]
+        if golden:
+            from . import golden as gold
+            y = gold.run(result.graph, xq)
+        elif result.target.arch == "host":
+            exe = hostrun.build(result.out_dir, result.name, result.io, Path(tmp) / "model")
+            y = hostrun.run(exe, xq, out["dtype"], sample_shape)
+        else:
+            from . import verify
+            y = verify.run_on_target(result, xq, Path(tmp))
+        return {out["name"]: _finish(y.reshape((len(x),) + tuple(sample_shape)), result, raw, x.dtype)}

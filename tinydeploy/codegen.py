@@ -1,0 +1,367 @@
+"""Code generation: the planned IR -> a C library (Jinja2 templates + runtime kernels).
+
+Each op kind has an emitter that says which kernel to call, with which
+compile-time parameter struct (rendered as designated initializers into
+flash) and which buffers. The templates only lay the file out.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import jinja2
+import numpy as np
+
+from . import __version__
+from .errors import TinydeployError
+from .ir import Graph, Op
+from .planner import MemoryPlan
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "codegen_templates"
+RUNTIME = ROOT / "runtime_c"
+MAX_DIMS = 6
+C_TYPES = {"float32": "float", "int8": "int8_t", "int32": "int32_t", "uint8": "uint8_t"}
+
+
+@dataclass
+class Call:
+    """One kernel invocation in the generated run function."""
+
+    fn: str
+    source: str  # kernel source file, relative to runtime_c/src
+    args: list
+    ptype: Optional[str] = None  # parameter struct type, if any
+    params: Optional[dict] = None
+    locals: list = field(default_factory=list)  # C declarations inside the run function
+    statics: list = field(default_factory=list)  # C declarations at file scope
+
+
+@dataclass
+class Layer:
+    index: int
+    op: Op
+    call: Call
+    sym: str
+    out_ptr: str
+    out_bytes: int
+
+
+# --------------------------------------------------------------------------
+# C value formatting
+# --------------------------------------------------------------------------
+def c_float(x: float) -> str:
+    x = float(np.float32(x))
+    if np.isinf(x):
+        return "FLT_MAX" if x > 0 else "-FLT_MAX"
+    if np.isnan(x):
+        raise TinydeployError("a NaN constant cannot be compiled")
+    s = "%.9g" % x
+    if not any(ch in s for ch in ".e"):
+        s += ".0"
+    return s + "f"
+
+
+def c_value(v) -> str:
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return "{" + ", ".join(c_value(x) for x in v) + "}"
+    if isinstance(v, (float, np.floating)):
+        return c_float(v)
+    if isinstance(v, str):
+        return v
+    return str(int(v))
+
+
+def c_array_body(data: np.ndarray, per_line: int = 16) -> str:
+    flat = data.reshape(-1)
+    if flat.dtype == np.float32:
+        items = [c_float(x) for x in flat]
+    else:
+        items = [str(int(x)) for x in flat]
+    lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    return ",\n    ".join(lines)
+
+
+def c_ident(text: str) -> str:
+    out = "".join(ch if ch.isalnum() else "_" for ch in text)
+    return out if out and not out[0].isdigit() else "_" + out
+
+
+# --------------------------------------------------------------------------
+# Emitters
+# --------------------------------------------------------------------------
+class _Ctx:
+    def __init__(self, g: Graph, plan: MemoryPlan, name: str):
+        self.g, self.plan, self.name = g, plan, name
+        self.weights: dict[str, str] = {}  # tensor -> C symbol
+
+    def ctype(self, tensor: str) -> str:
+        return C_TYPES[self.g.tensors[tensor].dtype]
+
+    def ptr(self, tensor: str, const: bool = True) -> str:
+        if not tensor:
+            return "NULL"
+        t = self.g.tensors[tensor]
+        if t.is_const:
+            if tensor not in self.weights:
+                self.weights[tensor] = f"{self.name}_w{len(self.weights)}"
+            return self.weights[tensor]
+        p = self.plan.placements[tensor]
+        ct = self.ctype(tensor)
+        if p.region == "input":
+            return "input"
+        if p.region == "output":
+            return "output"
+        qual = "const " if const else ""
+        return f"({qual}{ct} *)(void *)({self.name}_arena + {p.offset})"
+
+    def shape(self, tensor: str) -> tuple:
+        return self.g.tensors[tensor].shape
+
+
+def _nhwc(shape) -> tuple:
+    if len(shape) != 4 or shape[0] != 1:
+        raise TinydeployError(f"expected a batch-1 NHWC tensor, got shape {shape}")
+    return shape[1:]
+
+
+def _act(op: Op) -> dict:
+    lo, hi = op.attrs.get("act", (-np.inf, np.inf))
+    return {"act_min": float(lo), "act_max": float(hi)}
+
+
+def emit_conv2d(c: _Ctx, op: Op) -> Call:
+    x, w, b = op.inputs
+    ih, iw, ic = _nhwc(c.shape(x))
+    oh, ow, oc = _nhwc(c.shape(op.outputs[0]))
+    _, kh, kw, _ = c.shape(w)
+    params = dict(in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
+                  stride_h=op.attrs["strides"][0], stride_w=op.attrs["strides"][1],
+                  dil_h=op.attrs["dilations"][0], dil_w=op.attrs["dilations"][1],
+                  pad_top=op.attrs["pads"][0], pad_left=op.attrs["pads"][1],
+                  groups=op.attrs["group"], **_act(op))
+    return Call("td_conv2d_f32", "f32/conv.c",
+                [c.ptr(x), c.ptr(w), c.ptr(b), c.ptr(op.outputs[0], False)],
+                "td_conv_f32_params", params)
+
+
+def emit_fully_connected(c: _Ctx, op: Op) -> Call:
+    x, w, b = op.inputs
+    n_out, n_in = c.shape(w)
+    rows = c.g.tensors[x].size // n_in
+    params = dict(rows=rows, in_features=n_in, out_features=n_out, **_act(op))
+    return Call("td_fully_connected_f32", "f32/fully_connected.c",
+                [c.ptr(x), c.ptr(w), c.ptr(b), c.ptr(op.outputs[0], False)],
+                "td_fc_f32_params", params)
+
+
+def _emit_pool(fn: str) -> Callable:
+    def emit(c: _Ctx, op: Op) -> Call:
+        x = op.inputs[0]
+        ih, iw, ch = _nhwc(c.shape(x))
+        oh, ow, _ = _nhwc(c.shape(op.outputs[0]))
+        a = op.attrs
+        params = dict(in_h=ih, in_w=iw, channels=ch, out_h=oh, out_w=ow,
+                      k_h=a["kernel"][0], k_w=a["kernel"][1],
+                      stride_h=a["strides"][0], stride_w=a["strides"][1],
+                      pad_top=a["pads"][0], pad_left=a["pads"][1],
+                      count_include_pad=a["count_include_pad"], **_act(op))
+        return Call(fn, "f32/pool.c", [c.ptr(x), c.ptr(op.outputs[0], False)],
+                    "td_pool_f32_params", params)
+    return emit
+
+
+def _outer_reduce_inner(shape, first: int, last: int) -> tuple[int, int, int]:
+    return (int(np.prod(shape[:first])), int(np.prod(shape[first:last + 1])),
+            int(np.prod(shape[last + 1:])))
+
+
+def emit_mean(c: _Ctx, op: Op) -> Call:
+    axes = op.attrs["axes"]
+    outer, reduce, inner = _outer_reduce_inner(c.shape(op.inputs[0]), axes[0], axes[-1])
+    return Call("td_mean_f32", "f32/mean.c",
+                [str(outer), str(reduce), str(inner), c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)])
+
+
+def _padded(shape) -> list:
+    return [1] * (MAX_DIMS - len(shape)) + list(shape)
+
+
+def _broadcast_strides(shape, out_shape) -> list:
+    shape = _padded(shape)
+    strides, step = [0] * MAX_DIMS, 1
+    for d in reversed(range(MAX_DIMS)):
+        strides[d] = 0 if shape[d] == 1 and out_shape[d] != 1 else step
+        step *= shape[d]
+    return strides
+
+
+_BINARY_KIND = {"add": 0, "sub": 1, "mul": 2, "div": 3, "max": 4, "min": 5}
+
+
+def emit_binary(c: _Ctx, op: Op) -> Call:
+    a, b = op.inputs
+    out = _padded(c.shape(op.outputs[0]))
+    if len(c.shape(op.outputs[0])) > MAX_DIMS:
+        raise TinydeployError(f"node '{op.name}': more than {MAX_DIMS} dimensions")
+    params = dict(out_shape=out, a_strides=_broadcast_strides(c.shape(a), out),
+                  b_strides=_broadcast_strides(c.shape(b), out),
+                  kind=_BINARY_KIND[op.attrs["op"]], **_act(op))
+    return Call("td_binary_f32", "f32/binary.c",
+                [c.ptr(a), c.ptr(b), c.ptr(op.outputs[0], False)], "td_binary_f32_params", params)
+
+
+_UNARY_KIND = {"clip": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "hard_sigmoid": 5,
+               "hard_swish": 6, "exp": 7, "neg": 8, "abs": 9, "sqrt": 10}
+
+
+def emit_unary(c: _Ctx, op: Op) -> Call:
+    a = op.attrs
+    lo, hi = (a["lo"], a["hi"]) if op.kind == "clip" else (-np.inf, np.inf)
+    params = dict(size=c.g.tensors[op.inputs[0]].size, kind=_UNARY_KIND[op.kind],
+                  alpha=float(a.get("alpha", 0.0)), beta=float(a.get("beta", 0.0)),
+                  act_min=float(lo), act_max=float(hi))
+    return Call("td_unary_f32", "f32/unary.c", [c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)],
+                "td_unary_f32_params", params)
+
+
+def emit_softmax(c: _Ctx, op: Op) -> Call:
+    shape = c.shape(op.inputs[0])
+    axis_size = shape[op.attrs["axis"]]
+    outer = c.g.tensors[op.inputs[0]].size // axis_size
+    return Call("td_softmax_f32", "f32/softmax.c",
+                [str(outer), str(axis_size), c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)])
+
+
+def emit_concat(c: _Ctx, op: Op, layer_sym: str) -> Call:
+    axis = op.attrs["axis"]
+    out_shape = c.shape(op.outputs[0])
+    outer = int(np.prod(out_shape[:axis]))
+    inner = [int(np.prod(c.shape(i)[axis:])) for i in op.inputs]
+    ct = c.ctype(op.outputs[0])
+    ptrs = ", ".join(c.ptr(i) for i in op.inputs)
+    return Call("td_concat_f32", "f32/concat.c",
+                [str(outer), str(len(inner)), f"{layer_sym}_inner", f"{layer_sym}_inputs",
+                 c.ptr(op.outputs[0], False)],
+                statics=[f"static const int32_t {layer_sym}_inner[{len(inner)}] = {c_value(inner)};"],
+                locals=[f"const {ct} *const {layer_sym}_inputs[{len(inner)}] = {{{ptrs}}};"])
+
+
+def _contiguous_strides(shape) -> list:
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.insert(0, step)
+        step *= d
+    return strides
+
+
+def emit_transpose(c: _Ctx, op: Op) -> Call:
+    shape = c.shape(op.inputs[0])
+    perm = op.attrs["perm"]
+    strides = _contiguous_strides(shape)
+    pad = MAX_DIMS - len(shape)
+    params = dict(out_shape=_padded([shape[p] for p in perm]),
+                  in_strides=[0] * pad + [strides[p] for p in perm])
+    return Call("td_transpose_f32", "f32/transpose.c",
+                [c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)], "td_transpose_params", params)
+
+
+_PAD_MODE = {"constant": 0, "reflect": 1, "edge": 2}
+
+
+def emit_pad(c: _Ctx, op: Op) -> Call:
+    shape = c.shape(op.inputs[0])
+    pad = MAX_DIMS - len(shape)
+    params = dict(in_shape=_padded(shape), pad_before=[0] * pad + list(op.attrs["before"]),
+                  out_shape=_padded(c.shape(op.outputs[0])), mode=_PAD_MODE[op.attrs["mode"]],
+                  value=float(op.attrs["value"]))
+    return Call("td_pad_f32", "f32/pad.c", [c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)],
+                "td_pad_f32_params", params)
+
+
+EMITTERS: dict[str, Callable] = {
+    "conv2d": emit_conv2d, "fully_connected": emit_fully_connected,
+    "max_pool": _emit_pool("td_max_pool_f32"), "avg_pool": _emit_pool("td_avg_pool_f32"),
+    "mean": emit_mean, "binary": emit_binary, "softmax": emit_softmax,
+    "concat": emit_concat, "transpose": emit_transpose, "pad": emit_pad,
+    **{k: emit_unary for k in _UNARY_KIND},
+}
+NEEDS_SYMBOL = {"concat"}
+
+
+# --------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env.filters["c_value"] = c_value
+    return env
+
+
+def build_layers(g: Graph, plan: MemoryPlan, name: str, extra_emitters: Optional[dict] = None):
+    ctx = _Ctx(g, plan, name)
+    emitters = dict(EMITTERS, **(extra_emitters or {}))
+    layers = []
+    for op in g.ops:
+        if op.kind == "reshape":
+            continue
+        if op.kind not in emitters:
+            raise TinydeployError(f"node '{op.name}': no {g.tensors[op.outputs[0]].dtype} kernel "
+                                  f"for op '{op.kind}'")
+        sym = f"L{len(layers)}_{c_ident(op.name)[:40]}"
+        emit = emitters[op.kind]
+        call = emit(ctx, op, sym) if getattr(emit, "needs_symbol", op.kind in NEEDS_SYMBOL) else emit(ctx, op)
+        out = op.outputs[0]
+        layers.append(Layer(len(layers), op, call, sym, ctx.ptr(out), g.tensors[out].nbytes))
+    return ctx, layers
+
+
+def io_info(g: Graph) -> dict:
+    """What the generated header says about the input and output."""
+    info = {}
+    for role, names in (("input", g.inputs), ("output", g.outputs)):
+        t = g.tensors[names[0]]
+        scale, zp = t.quant.scalar() if t.quant is not None and t.dtype == "int8" else (None, None)
+        info[role] = dict(name=names[0], ctype=C_TYPES[t.dtype], dtype=t.dtype, shape=list(t.shape),
+                          size=t.size, scale=scale, zero_point=zp)
+    return info
+
+
+def generate(g: Graph, plan: MemoryPlan, out_dir: Path, name: str, model_name: str,
+             target_name: str, extra_emitters: Optional[dict] = None) -> dict:
+    """Write NAME.h, NAME.c, NAME_weights.c, kernels and CMakeLists.txt into out_dir."""
+    ctx, layers = build_layers(g, plan, name, extra_emitters)
+    env = _env()
+    io = io_info(g)
+    weights = [dict(sym=sym, ctype=C_TYPES[_weight_array(g, t).dtype.name],
+                    size=_weight_array(g, t).size, body=c_array_body(_weight_array(g, t)), tensor=t)
+               for t, sym in ctx.weights.items()]
+    sources = sorted({l.call.source for l in layers})
+    common = dict(name=name, NAME=name.upper(), version=__version__, model=model_name,
+                  target=target_name, io=io, arena_bytes=plan.arena_bytes, layers=layers,
+                  weights=weights, sources=sources)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for template, filename in (("model.h.j2", f"{name}.h"), ("model.c.j2", f"{name}.c"),
+                               ("weights.c.j2", f"{name}_weights.c"),
+                               ("CMakeLists.txt.j2", "CMakeLists.txt")):
+        (out_dir / filename).write_text(env.get_template(template).render(**common))
+    _copy_runtime(out_dir, sources)
+    return dict(layers=layers, weights=weights, sources=sources, io=io,
+                weight_bytes=sum(int(_weight_array(g, w["tensor"]).nbytes) for w in weights))
+
+
+def _weight_array(g: Graph, tensor: str) -> np.ndarray:
+    t = g.tensors[tensor]
+    return t.data if t.data.dtype.name in C_TYPES else t.data.astype(np.float32)
+
+
+def _copy_runtime(out_dir: Path, sources: list) -> None:
+    for header in sorted((RUNTIME / "include").glob("*.h")):
+        shutil.copy(header, out_dir / header.name)
+    for src in sources:
+        shutil.copy(RUNTIME / "src" / src, out_dir / ("td_" + src.replace("/", "_")))
+    for shared in sorted((RUNTIME / "src").glob("*/td_*internal*.h")):
+        shutil.copy(shared, out_dir / shared.name)

@@ -1,0 +1,51 @@
+"""Build a generated library with the host C compiler and run samples through it."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from .codegen import TEMPLATES
+from .errors import TinydeployError
+
+HOST_CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+
+
+def host_cc() -> str:
+    cc = os.environ.get("CC", "gcc")
+    if shutil.which(cc) is None:
+        raise TinydeployError(f"the host C compiler '{cc}' was not found; install gcc "
+                              "(Debian: apt-get install gcc) or set CC")
+    return cc
+
+
+def build(lib_dir: Path, name: str, io: dict, exe: Path, extra_flags=()) -> Path:
+    """Compile the library in lib_dir with a small file-I/O main into `exe`."""
+    import jinja2
+    main_c = exe.parent / "td_host_main.c"
+    main_c.write_text(jinja2.Template((TEMPLATES / "host_main.c.j2").read_text()).render(
+        name=name, NAME=name.upper(), in_ctype=io["input"]["ctype"], out_ctype=io["output"]["ctype"]))
+    sources = sorted(str(p) for p in lib_dir.glob("*.c")) + [str(main_c)]
+    cmd = [host_cc(), *HOST_CFLAGS, *extra_flags, "-I", str(lib_dir), *sources, "-o", str(exe), "-lm"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise TinydeployError(f"the generated C failed to compile on the host "
+                              f"(this is a tinydeploy bug):\n{proc.stderr[-4000:]}")
+    return exe
+
+
+def run(exe: Path, inputs: np.ndarray, out_dtype: str, out_shape, timeout: float = 600) -> np.ndarray:
+    """Run every sample (first axis) through the host executable."""
+    inputs = np.ascontiguousarray(inputs)
+    in_path, out_path = exe.parent / "td_inputs.bin", exe.parent / "td_outputs.bin"
+    in_path.write_bytes(inputs.tobytes())
+    proc = subprocess.run([str(exe), str(in_path), str(out_path), str(len(inputs))],
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise TinydeployError(f"the host build failed at run time (exit {proc.returncode}): "
+                              f"{proc.stderr.strip()[-2000:]}")
+    data = np.frombuffer(out_path.read_bytes(), dtype=out_dtype)
+    return data.reshape((len(inputs),) + tuple(out_shape))
