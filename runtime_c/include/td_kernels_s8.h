@@ -1,0 +1,335 @@
+/* tinydeploy runtime: int8 kernel API (portable C99).
+ *
+ * Arithmetic: the TFLite int8 specification exactly as TensorFlow Lite
+ * Micro's reference kernels compute it (double-rounding requantization),
+ * so results are bit-exact with TFLite Micro, CMSIS-NN and the numpy golden
+ * kernels in tinydeploy/golden_kernels.py.  Every integer parameter below is
+ * produced by tinydeploy/qmath.py (its *_params helpers return dicts whose
+ * keys are these struct field names).
+ *
+ * Conventions shared by every kernel:
+ *  - activations are dense, row-major, NHWC (batch is 1 and omitted);
+ *  - parameter structs are const and meant to live in flash;
+ *  - *_offset fields are added to raw values: input_offset = -input_zero_point,
+ *    output_offset = +output_zero_point;
+ *  - a multiplier/shift pair means real ~= multiplier * 2^(shift - 31)
+ *    (shift > 0 is a left shift); applied with td_mbqm() below;
+ *  - act_min/act_max clamp the int8 result (fused ReLU/ReLU6/Clip);
+ *  - no malloc, no stdio, no static state; kernels never touch memory
+ *    outside the given buffers.  Element-wise kernels (add, mul, the
+ *    activations, requantize, lut) may run in place (output == input).
+ *  - assumes two's-complement int32 and arithmetic right shift of negative
+ *    values (true for GCC/Clang/Arm compilers), as TFLite and CMSIS-NN do.
+ *
+ * Source files (runtime_c/src/s8/): conv_s8.c (td_conv2d_s8,
+ * td_depthwise_conv2d_s8), fully_connected_s8.c, binary_s8.c (add, mul),
+ * pool_s8.c (max/avg pool, mean), softmax_s8.c, activation_s8.c (sigmoid,
+ * tanh, hardswish, leaky_relu, requantize, lut), shape_s8.c (concat, pad,
+ * transpose).  Each file needs only this header.
+ */
+#ifndef TD_KERNELS_S8_H
+#define TD_KERNELS_S8_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef TD_MAX_DIMS
+#define TD_MAX_DIMS 6
+#endif
+
+/* ---------------------------------------------------------------------- */
+/* Fixed-point primitives (TFLite / gemmlowp), shared with the optimized   */
+/* kernel variants so that every variant rounds identically.               */
+/* ---------------------------------------------------------------------- */
+
+/* Wrapping int32 shift-left (the TFLite code relies on the wrap). */
+static inline int32_t td_shl_wrap(int32_t x, int n)
+{
+    return (int32_t)((uint32_t)x << n);
+}
+
+/* SaturatingRoundingDoublingHighMul: round(a * b / 2^31), ties away from 0. */
+static inline int32_t td_srdhm(int32_t a, int32_t b)
+{
+    int64_t ab, v;
+    if (a == b && a == INT32_MIN) {
+        return INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    v = ab + (ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30)));
+    /* v / 2^31 truncating toward zero, without a 64-bit division */
+    return (int32_t)(v >= 0 ? (v >> 31) : -((-v) >> 31));
+}
+
+/* RoundingDivideByPOT: x / 2^e rounded to nearest, ties away from zero. */
+static inline int32_t td_rdbpot(int32_t x, int e)
+{
+    const int32_t mask = (int32_t)(((int64_t)1 << e) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> e) + (remainder > threshold ? 1 : 0);
+}
+
+/* MultiplyByQuantizedMultiplier (TFLite, double rounding). */
+static inline int32_t td_mbqm(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int left = shift > 0 ? (int)shift : 0;
+    const int right = shift > 0 ? 0 : (int)-shift;
+    return td_rdbpot(td_srdhm(td_shl_wrap(x, left), multiplier), right);
+}
+
+static inline int32_t td_clamp_s32(int32_t x, int32_t lo, int32_t hi)
+{
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Convolution                                                             */
+/* ---------------------------------------------------------------------- */
+
+/* Shared by td_conv2d_s8 and td_depthwise_conv2d_s8.
+ * Input [in_h][in_w][in_c], output [out_h][out_w][out_c].  pad_top/pad_left
+ * are the padding before the first row/column; the bottom/right padding is
+ * implied by out_h/out_w.  Padding taps contribute nothing (as in TFLite).
+ * multiplier/shift have out_c entries (per_channel = 1) or one entry
+ * (per_channel = 0).  bias: int32 [out_c] or NULL.
+ * For td_depthwise_conv2d_s8, groups must equal in_c and out_c is a multiple
+ * of in_c (depth multiplier out_c / in_c). */
+typedef struct {
+    int16_t in_h, in_w, in_c;
+    int16_t out_h, out_w, out_c;
+    int16_t k_h, k_w;
+    int16_t stride_h, stride_w;
+    int16_t dil_h, dil_w;
+    int16_t pad_top, pad_left;
+    int16_t groups;
+    int16_t per_channel;
+    int32_t input_offset;      /* -input zero point */
+    int32_t output_offset;     /* +output zero point */
+    int32_t act_min, act_max;
+    const int32_t *multiplier;
+    const int32_t *shift;
+} td_conv_s8_params;
+
+/* General (grouped) convolution.  Weights [out_c][k_h][k_w][in_c / groups];
+ * output channel oc reads input channels of group oc / (out_c / groups). */
+void td_conv2d_s8(const td_conv_s8_params *p, const int8_t *input,
+                  const int8_t *weights, const int32_t *bias, int8_t *output);
+
+/* Depthwise convolution, TFLite weight layout [k_h][k_w][out_c]; output
+ * channel oc reads input channel oc / (out_c / in_c). */
+void td_depthwise_conv2d_s8(const td_conv_s8_params *p, const int8_t *input,
+                            const int8_t *weights, const int32_t *bias,
+                            int8_t *output);
+
+/* Fully connected: output[r][o] = requant(sum_i w[o][i] * (in[r][i] +
+ * input_offset) + bias[o]) for r in [0, rows).  Weights [out_features]
+ * [in_features]; bias may be NULL; multiplier/shift as for convolution. */
+typedef struct {
+    int32_t rows, in_features, out_features;
+    int32_t per_channel;
+    int32_t input_offset, output_offset;
+    int32_t act_min, act_max;
+    const int32_t *multiplier;
+    const int32_t *shift;
+} td_fc_s8_params;
+
+void td_fully_connected_s8(const td_fc_s8_params *p, const int8_t *input,
+                           const int8_t *weights, const int32_t *bias,
+                           int8_t *output);
+
+/* ---------------------------------------------------------------------- */
+/* Element-wise binary ops with NumPy broadcasting (up to TD_MAX_DIMS)     */
+/* ---------------------------------------------------------------------- */
+
+/* Output index (o_0..o_5) reads a[sum o_d * a_strides[d]] and likewise b;
+ * a stride of 0 broadcasts.  Shapes are left-padded with 1.  In place is
+ * allowed when the output aliases an input that is not broadcast. */
+typedef struct {
+    int32_t out_shape[TD_MAX_DIMS];
+    int32_t a_strides[TD_MAX_DIMS];   /* in elements */
+    int32_t b_strides[TD_MAX_DIMS];
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t left_shift;               /* 20 for int8 */
+    int32_t input1_multiplier, input1_shift;
+    int32_t input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} td_add_s8_params;
+
+void td_add_s8(const td_add_s8_params *p, const int8_t *a, const int8_t *b,
+               int8_t *output);
+
+typedef struct {
+    int32_t out_shape[TD_MAX_DIMS];
+    int32_t a_strides[TD_MAX_DIMS];
+    int32_t b_strides[TD_MAX_DIMS];
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} td_mul_s8_params;
+
+void td_mul_s8(const td_mul_s8_params *p, const int8_t *a, const int8_t *b,
+               int8_t *output);
+
+/* ---------------------------------------------------------------------- */
+/* Pooling and mean                                                        */
+/* ---------------------------------------------------------------------- */
+
+/* Input and output share scale and zero point (TFLite requires it).
+ * Average pool divides the window sum by the number of valid cells with
+ * TFLite's rounding (half away from zero); with count_include_pad = 1 the
+ * padding cells count as zero_point values and the divisor is k_h * k_w.
+ * A window without valid cells yields act_min-clamped -128 (max) / 0 (avg). */
+typedef struct {
+    int16_t in_h, in_w, channels;
+    int16_t out_h, out_w;
+    int16_t k_h, k_w;
+    int16_t stride_h, stride_w;
+    int16_t pad_top, pad_left;
+    int16_t count_include_pad;
+    int32_t zero_point;
+    int32_t act_min, act_max;
+} td_pool_s8_params;
+
+void td_max_pool_s8(const td_pool_s8_params *p, const int8_t *input,
+                    int8_t *output);
+void td_avg_pool_s8(const td_pool_s8_params *p, const int8_t *input,
+                    int8_t *output);
+
+/* Mean over the middle axis of input viewed as [outer][reduce][inner]
+ * (global average pool over NHWC: outer 1, reduce H*W, inner C), as TFLite's
+ * Mean: multiplier/shift already include the 1/reduce factor. */
+typedef struct {
+    int32_t outer, reduce, inner;
+    int32_t input_offset, output_offset;
+    int32_t multiplier, shift;
+} td_mean_s8_params;
+
+void td_mean_s8(const td_mean_s8_params *p, const int8_t *input,
+                int8_t *output);
+
+/* ---------------------------------------------------------------------- */
+/* Softmax and activations                                                 */
+/* ---------------------------------------------------------------------- */
+
+/* Softmax over the innermost axis of [outer][depth]; output scale 1/256,
+ * zero point -128 (TFLite int8). */
+typedef struct {
+    int32_t outer, depth;
+    int32_t input_multiplier, input_left_shift;
+    int32_t diff_min;
+} td_softmax_s8_params;
+
+void td_softmax_s8(const td_softmax_s8_params *p, const int8_t *input,
+                   int8_t *output);
+
+/* Logistic (output scale 1/256, zero point -128) and Tanh (output scale
+ * 1/128, zero point 0), TFLite int8 fixed-point formulations. */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point;
+    int32_t input_range_radius;
+    int32_t input_multiplier, input_left_shift;
+} td_sigmoid_s8_params;
+
+typedef td_sigmoid_s8_params td_tanh_s8_params;
+
+void td_sigmoid_s8(const td_sigmoid_s8_params *p, const int8_t *input,
+                   int8_t *output);
+void td_tanh_s8(const td_tanh_s8_params *p, const int8_t *input,
+                int8_t *output);
+
+/* HardSwish, TFLite int8 formulation (16-bit fixed point inside). */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point, output_zero_point;
+    int32_t reluish_multiplier_fixedpoint_int16;
+    int32_t reluish_multiplier_exponent;
+    int32_t output_multiplier_fixedpoint_int16;
+    int32_t output_multiplier_exponent;
+} td_hardswish_s8_params;
+
+void td_hardswish_s8(const td_hardswish_s8_params *p, const int8_t *input,
+                     int8_t *output);
+
+/* LeakyRelu: x >= 0 scaled by the identity multiplier, x < 0 by alpha's
+ * (a negative alpha has a negative multiplier). */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point, output_zero_point;
+    int32_t output_multiplier_alpha, output_shift_alpha;
+    int32_t output_multiplier_identity, output_shift_identity;
+} td_leaky_relu_s8_params;
+
+void td_leaky_relu_s8(const td_leaky_relu_s8_params *p, const int8_t *input,
+                      int8_t *output);
+
+/* int8 -> int8 requantization (TFLite Quantize with int8 input). */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point, output_zero_point;
+    int32_t multiplier, shift;
+} td_requantize_s8_params;
+
+void td_requantize_s8(const td_requantize_s8_params *p, const int8_t *input,
+                      int8_t *output);
+
+/* Table lookup: output[i] = table[input[i] + 128].  Any int8 -> int8
+ * element-wise function (the generator fills the table from the golden
+ * kernel, so it is bit-exact by construction). */
+void td_lut_s8(int32_t size, const int8_t table[256], const int8_t *input,
+               int8_t *output);
+
+/* ---------------------------------------------------------------------- */
+/* Data movement                                                           */
+/* ---------------------------------------------------------------------- */
+
+/* Concatenation: input k viewed as [outer][inner_k], output as
+ * [outer][sum_k inner_k].  An input is copied when requantize == 0, else
+ * requantized: clamp(mbqm(x - input_zero_point) + output_zero_point). */
+typedef struct {
+    int32_t inner;
+    int32_t requantize;
+    int32_t input_zero_point;
+    int32_t multiplier, shift;
+} td_concat_s8_input;
+
+typedef struct {
+    int32_t outer, n_inputs;
+    int32_t output_zero_point;
+    const td_concat_s8_input *inputs;   /* [n_inputs] */
+} td_concat_s8_params;
+
+void td_concat_s8(const td_concat_s8_params *p, const int8_t *const *inputs,
+                  int8_t *output);
+
+/* Pad of up to TD_MAX_DIMS dims (shapes left-padded with 1, pads with 0).
+ * mode: 0 constant (value, normally the zero point), 1 reflect, 2 edge. */
+typedef struct {
+    int32_t in_shape[TD_MAX_DIMS];
+    int32_t pad_before[TD_MAX_DIMS];
+    int32_t out_shape[TD_MAX_DIMS];
+    int32_t mode;
+    int32_t value;
+} td_pad_s8_params;
+
+void td_pad_s8(const td_pad_s8_params *p, const int8_t *input, int8_t *output);
+
+/* Transpose: output index o reads input offset sum_d o_d * in_strides[d]
+ * (strides already permuted by the generator). */
+typedef struct {
+    int32_t out_shape[TD_MAX_DIMS];
+    int32_t in_strides[TD_MAX_DIMS];
+} td_transpose_s8_params;
+
+void td_transpose_s8(const td_transpose_s8_params *p, const int8_t *input,
+                     int8_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
