@@ -1,0 +1,135 @@
+/* Cortex-M platform layer: Arm semihosting for output and exit, and the
+ * instruction counter (CMSDK TIMER0 on mps2, SysTick elsewhere). */
+#include <stdint.h>
+#include "tdh_platform.h"
+
+#define SYS_WRITE0 0x04
+#define SYS_EXIT_EXTENDED 0x20
+#define ADP_STOPPED_APPLICATION_EXIT 0x20026u
+
+static int tdh_semihost(int op, const void *arg)
+{
+    register int r0 __asm__("r0") = op;
+    register const void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+
+void tdh_puts(const char *s)
+{
+    tdh_semihost(SYS_WRITE0, s);
+}
+
+void tdh_exit(int code)
+{
+    const uint32_t block[2] = {ADP_STOPPED_APPLICATION_EXIT, (uint32_t)code};
+    tdh_semihost(SYS_EXIT_EXTENDED, block);
+    for (;;) /* not reached under QEMU */
+        ;
+}
+
+/* Both counters count down; tdh_elapsed() turns a raw value into ticks
+ * modulo the counter's period, and tdh_widen() extends that to 64 bits.
+ * Widening needs one read per period, which SysTick's wrap interrupt
+ * guarantees; the 32-bit CMSDK timer's period is minutes of emulated time. */
+static uint32_t tdh_last;
+static uint64_t tdh_base;
+
+#if defined(TDH_COUNTER_CMSDK_TIMER)
+/* CMSDK APB TIMER0 of the mps2 machines */
+#define TIMER0_CTRL (*(volatile uint32_t *)0x40000000u)
+#define TIMER0_VALUE (*(volatile uint32_t *)0x40000004u)
+#define TIMER0_RELOAD (*(volatile uint32_t *)0x40000008u)
+#define TDH_PERIOD 0x100000000ull
+
+static uint32_t tdh_elapsed(void)
+{
+    return 0xFFFFFFFFu - TIMER0_VALUE;
+}
+
+void tdh_counter_init(void)
+{
+    if (TIMER0_CTRL & 1u)
+        return;
+    TIMER0_RELOAD = 0xFFFFFFFFu;
+    TIMER0_VALUE = 0xFFFFFFFFu;
+    TIMER0_CTRL = 1u;
+    tdh_last = tdh_elapsed();
+}
+
+static uint32_t tdh_irq_save(void)
+{
+    return 0;
+}
+
+static void tdh_irq_restore(uint32_t state)
+{
+    (void)state;
+}
+
+#elif defined(TDH_COUNTER_SYSTICK)
+/* SysTick on the processor clock: a 24-bit counter */
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+#define TDH_PERIOD 0x1000000ull
+
+static uint32_t tdh_elapsed(void)
+{
+    return 0xFFFFFFu - SYST_CVR;
+}
+
+void tdh_counter_init(void)
+{
+    if (SYST_CSR & 1u)
+        return;
+    SYST_RVR = 0xFFFFFFu;
+    SYST_CVR = 0u;
+    SYST_CSR = 7u; /* enable, wrap interrupt, processor clock */
+    tdh_last = tdh_elapsed();
+}
+
+static uint32_t tdh_irq_save(void)
+{
+    uint32_t primask;
+    __asm__ volatile("mrs %0, primask\n\tcpsid i" : "=r"(primask)::"memory");
+    return primask;
+}
+
+static void tdh_irq_restore(uint32_t state)
+{
+    __asm__ volatile("msr primask, %0" ::"r"(state) : "memory");
+}
+
+void SysTick_Handler(void)
+{
+    (void)tdh_counter_read();
+}
+
+#else
+#error "define TDH_COUNTER_CMSDK_TIMER or TDH_COUNTER_SYSTICK"
+#endif
+
+uint64_t tdh_counter_read(void)
+{
+    uint32_t irq = tdh_irq_save();
+    uint32_t now = tdh_elapsed();
+    if (now < tdh_last)
+        tdh_base += TDH_PERIOD;
+    tdh_last = now;
+    uint64_t ticks = tdh_base + now;
+    tdh_irq_restore(irq);
+    return ticks;
+}
+
+extern uint32_t __tdh_stack_limit, __tdh_stack_top;
+
+uintptr_t tdh_stack_limit(void)
+{
+    return (uintptr_t)&__tdh_stack_limit;
+}
+
+uintptr_t tdh_stack_top(void)
+{
+    return (uintptr_t)&__tdh_stack_top;
+}
