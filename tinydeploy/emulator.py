@@ -1,0 +1,260 @@
+"""Run firmware built by `tinydeploy.firmware` under QEMU (or natively for the
+host target) and parse what the harness prints.
+
+Under QEMU's `-icount shift=0` each guest instruction advances emulated time
+by exactly 1 ns, so the harness's timer readings are deterministic
+instruction counts (see targets/common/harness.c for the line protocol).
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tinydeploy.errors import TinydeployError
+from tinydeploy.targets import Target, load_target
+
+# Debian packages that provide each emulator binary.
+QEMU_PACKAGES = {"qemu-system-arm": "qemu-system-arm",
+                 "qemu-system-riscv32": "qemu-system-misc"}
+DEFAULT_TIMEOUT = 120.0
+
+
+@dataclass
+class EmulatorResult:
+    """What one firmware run reported (per-sample lists are indexed by sample)."""
+
+    target: str
+    mode: str
+    outputs: list[np.ndarray]               # output tensor per sample (flat)
+    instructions: list[int] | None          # per sample; None without a counter
+    layer_instructions: list[list[int]]     # [sample][layer]
+    dumps: list[dict[int, bytes]]           # [sample] -> {layer: output bytes}
+    stack_bytes: int | None                 # stack high-water mark
+    overhead: tuple[int, int] | None        # subtracted: (per run, per layer hook)
+    log: str = field(repr=False)
+
+    @property
+    def output_array(self) -> np.ndarray:
+        """All outputs stacked: [samples, output_size]."""
+        return np.stack(self.outputs)
+
+    def dump(self, sample: int, layer: int, dtype: str | np.dtype) -> np.ndarray:
+        """A layer's dumped output as a flat array of `dtype`."""
+        try:
+            data = self.dumps[sample][layer]
+        except (IndexError, KeyError):
+            raise TinydeployError(f"no dump of layer {layer} for sample {sample} "
+                                  "(was the firmware built with mode='dump'?)") from None
+        return np.frombuffer(data, dtype=np.dtype(dtype)).copy()
+
+
+def qemu_command(target: Target | str, elf: str | Path) -> list[str]:
+    """The command line that runs `elf` on the target's emulator."""
+    target = load_target(target)
+    if target.is_host:
+        return [str(Path(elf).resolve())]
+    emu = target.emulator
+    cmd = [emu.qemu, "-M", emu.machine]
+    if emu.cpu:
+        cmd += ["-cpu", emu.cpu]
+    # semihosting output goes to a stdio chardev (otherwise QEMU sends it to
+    # stderr, mixed with its own messages)
+    return cmd + [*emu.args, "-display", "none", "-monitor", "none", "-serial", "none",
+                  "-chardev", "stdio,id=tdh",
+                  "-semihosting-config", "enable=on,target=native,chardev=tdh",
+                  "-icount", "shift=0", "-kernel", str(Path(elf).resolve())]
+
+
+def run_firmware(target: Target | str, elf: str | Path,
+                 timeout: float = DEFAULT_TIMEOUT) -> EmulatorResult:
+    """Run the firmware to completion and parse its report.
+
+    Raises TinydeployError when the emulator is missing, on timeout, on a
+    fault, when the model returned non-zero, or when the output is incomplete.
+    The raw log is also written next to the ELF (NAME.log).
+    """
+    target = load_target(target)
+    elf = Path(elf)
+    if not elf.is_file():
+        raise TinydeployError(f"firmware {elf} does not exist")
+    cmd = qemu_command(target, elf)
+    if not target.is_host:
+        _require_emulator(cmd[0])
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise TinydeployError(
+            f"{target.name}: the firmware did not finish within {timeout:g} s (an endless "
+            "loop, a locked-up core after a stack overflow, or a timeout too short "
+            "for this model)") from None
+    log = proc.stdout.decode("utf-8", errors="replace")
+    elf.with_suffix(".log").write_text(log)
+    return parse_log(log, target.name, proc.returncode,
+                     proc.stderr.decode("utf-8", errors="replace"))
+
+
+def _require_emulator(binary: str) -> None:
+    if shutil.which(binary) is None:
+        package = QEMU_PACKAGES.get(binary, binary)
+        raise TinydeployError(
+            f"the emulator '{binary}' is not on PATH: install the Debian package {package} "
+            "(or run the README's setup command)")
+
+
+def parse_log(log: str, target: str = "?", exit_code: int = 0,
+              stderr: str = "") -> EmulatorResult:
+    """Parse the harness's output; raise TinydeployError on faults/errors."""
+    parser = _LogParser(target)
+    for line in log.splitlines():
+        parser.line(line.strip())
+    return parser.finish(log, exit_code, stderr)
+
+
+class _LogParser:
+    def __init__(self, target: str):
+        self.target = target
+        self.header: dict[str, str] = {}
+        self.outputs: dict[int, np.ndarray] = {}
+        self.cycles: dict[int, int] = {}
+        self.layers: dict[int, dict[int, int]] = {}
+        self.dumps: dict[int, dict[int, bytes]] = {}
+        self.stack: int | None = None
+        self.overhead: tuple[int, int] | None = None
+        self.fault: str | None = None
+        self.error: str | None = None
+        self.done = False
+
+    def line(self, line: str) -> None:
+        tag, _, rest = line.partition(" ")
+        fields = rest.split()
+        try:
+            handler = getattr(self, f"_on_{tag.lower()}", None)
+            if handler and tag.isupper():
+                handler(fields, line)
+        except (ValueError, IndexError):
+            raise TinydeployError(f"{self.target}: malformed harness output line: {line[:200]}") from None
+
+    def _on_begin(self, fields: list[str], line: str) -> None:
+        self.header = dict(f.split("=", 1) for f in fields)
+
+    def _on_cal(self, fields: list[str], line: str) -> None:
+        self.overhead = (int(fields[0]), int(fields[1]))
+
+    def _on_out(self, fields: list[str], line: str) -> None:
+        dtype = np.dtype(self.header.get("out", "uint8"))
+        data = bytes.fromhex(fields[1]) if len(fields) > 1 else b""
+        self.outputs[int(fields[0])] = np.frombuffer(data, dtype=dtype).copy()
+
+    def _on_cyc(self, fields: list[str], line: str) -> None:
+        self.cycles[int(fields[0])] = int(fields[1])
+
+    def _on_layer(self, fields: list[str], line: str) -> None:
+        self.layers.setdefault(int(fields[0]), {})[int(fields[1])] = int(fields[2])
+
+    def _on_dump(self, fields: list[str], line: str) -> None:
+        data = bytes.fromhex(fields[2]) if len(fields) > 2 else b""
+        self.dumps.setdefault(int(fields[0]), {})[int(fields[1])] = data
+
+    def _on_err(self, fields: list[str], line: str) -> None:
+        self.error = f"the model's run function returned {fields[1]} for sample {fields[0]}"
+
+    def _on_stack(self, fields: list[str], line: str) -> None:
+        self.stack = int(fields[0])
+
+    def _on_fault(self, fields: list[str], line: str) -> None:
+        self.fault = line
+
+    def _on_done(self, fields: list[str], line: str) -> None:
+        self.done = True
+
+    def finish(self, log: str, exit_code: int, stderr: str) -> EmulatorResult:
+        tail = "\n".join(log.strip().splitlines()[-5:])
+        if self.fault:
+            raise TinydeployError(f"{self.target}: the firmware crashed: {self.fault}")
+        if self.error:
+            raise TinydeployError(f"{self.target}: {self.error}")
+        if not self.done or exit_code != 0:
+            detail = stderr.strip() or tail or "(no output)"
+            raise TinydeployError(
+                f"{self.target}: the firmware stopped early (exit status {exit_code}): {detail}")
+        count = int(self.header.get("samples", len(self.outputs)))
+        missing = [s for s in range(count) if s not in self.outputs]
+        if missing:
+            raise TinydeployError(f"{self.target}: no output for samples {missing}")
+        return EmulatorResult(
+            target=self.target, mode=self.header.get("mode", "?"),
+            outputs=[self.outputs[s] for s in range(count)],
+            instructions=[self.cycles[s] for s in range(count)] if self.cycles else None,
+            layer_instructions=[_dense(self.layers.get(s, {})) for s in range(count)],
+            dumps=[self.dumps.get(s, {}) for s in range(count)],
+            stack_bytes=self.stack, overhead=self.overhead, log=log)
+
+
+def _dense(layers: dict[int, int]) -> list[int]:
+    return [layers.get(i, 0) for i in range(max(layers, default=-1) + 1)]
+
+
+# ---- ELF sizes -------------------------------------------------------------
+
+_SHF_WRITE, _SHF_ALLOC, _SHF_EXECINSTR, _SHF_TLS = 0x1, 0x2, 0x4, 0x400
+_SHT_NOBITS = 8
+
+
+def elf_sizes(elf: str | Path) -> dict[str, int]:
+    """Allocated bytes by kind: text, rodata, data, bss, stack, plus the
+    totals flash (text + rodata + data) and ram (data + bss, stack excluded).
+
+    Sections are classified by their ELF flags (what `size -A` lists), so this
+    works for any ELF, firmware or object file, without binutils.
+    """
+    sizes = dict(text=0, rodata=0, data=0, bss=0, stack=0)
+    for name, kind, flags, size in _sections(Path(elf)):
+        if not flags & _SHF_ALLOC or name == ".tbss_space":
+            continue
+        if name == ".stack":
+            sizes["stack"] += size
+        elif flags & _SHF_EXECINSTR:
+            sizes["text"] += size
+        elif not flags & _SHF_WRITE:
+            sizes["rodata"] += size
+        elif kind == _SHT_NOBITS:
+            sizes["bss"] += size
+        else:
+            sizes["data"] += size
+    sizes["flash"] = sizes["text"] + sizes["rodata"] + sizes["data"]
+    sizes["ram"] = sizes["data"] + sizes["bss"]
+    return sizes
+
+
+def _sections(path: Path) -> list[tuple[str, int, int, int]]:
+    """(name, type, flags, size) of every section of an ELF file."""
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise TinydeployError(f"cannot read {path}: {exc.strerror}") from None
+    if blob[:4] != b"\x7fELF":
+        raise TinydeployError(f"{path} is not an ELF file")
+    is64, order = blob[4] == 2, "<" if blob[5] == 1 else ">"
+    if is64:
+        shoff, = struct.unpack_from(order + "Q", blob, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from(order + "HHH", blob, 0x3A)
+        entry = order + "IIQQQQIIQQ"
+    else:
+        shoff, = struct.unpack_from(order + "I", blob, 0x20)
+        shentsize, shnum, shstrndx = struct.unpack_from(order + "HHH", blob, 0x2E)
+        entry = order + "IIIIIIIIII"
+    headers = [struct.unpack_from(entry, blob, shoff + i * shentsize) for i in range(shnum)]
+    str_offset = headers[shstrndx][4] if headers else 0
+    result = []
+    for name_off, kind, flags, _addr, _off, size, *_ in headers:
+        start = str_offset + name_off
+        name = blob[start:blob.index(b"\0", start)].decode("ascii", errors="replace")
+        result.append((name, kind, flags, size))
+    return result
