@@ -147,27 +147,36 @@ def check_fits(report: dict, tgt) -> None:
 # --------------------------------------------------------------------------
 def load_inputs(path_or_arrays, result: CompileResult) -> np.ndarray:
     """The samples for the model's one input from an npz file (or dict), checked."""
+    want = result.io["input"]
+    return load_inputs_for(path_or_arrays, want["name"], want["shape"])
+
+
+def load_inputs_for(path_or_arrays, name: str, shape, what: str = "inputs") -> np.ndarray:
+    if not isinstance(name, str):  # a Tensor
+        name, shape = name.name, name.shape
     if isinstance(path_or_arrays, (str, Path)):
         path = Path(path_or_arrays)
         if not path.exists():
-            raise TinydeployError(f"inputs file not found: {path}")
+            raise TinydeployError(f"{what} file not found: {path}")
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
         except Exception:
             raise TinydeployError(f"{path} is not a NumPy .npz file") from None
+        if not arrays:
+            raise TinydeployError(f"{what} file {path} is empty")
     else:
         arrays = dict(path_or_arrays)
-    want = result.io["input"]
-    name = want["name"]
+    if name not in arrays:
+        arrays.pop("label", None)  # labels beside the data (used for accuracy)
     if name in arrays:
         x = arrays[name]
     elif len(arrays) == 1:
         x = next(iter(arrays.values()))
     else:
-        raise TinydeployError(f"the inputs file has arrays {sorted(arrays)} but none is named "
+        raise TinydeployError(f"the {what} file has arrays {sorted(arrays)} but none is named "
                               f"'{name}', the model's input")
-    sample_shape = tuple(want["shape"][1:]) if want["shape"] and want["shape"][0] == 1 else tuple(want["shape"])
+    sample_shape = tuple(shape[1:]) if shape and shape[0] == 1 else tuple(shape)
     if x.ndim == 0 or tuple(x.shape[1:]) != sample_shape:
         raise TinydeployError(f"input '{name}': expected an array of shape (samples, "
                               f"{', '.join(map(str, sample_shape))}), got {tuple(x.shape)}")
@@ -199,9 +208,18 @@ def _finish(y: np.ndarray, result: CompileResult, raw: bool, input_dtype) -> np.
     return y
 
 
+@dataclass
+class RunResult:
+    """Outputs of `run` ({output name: array [samples, ...]}) and the build's figures."""
+
+    outputs: dict
+    report: dict
+    instructions: Optional[list] = None  # per sample, on emulated targets
+
+
 def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden: bool = False,
-        **compile_options) -> dict:
-    """Compile, build, and run every sample; returns {output name: array [samples, ...]}."""
+        **compile_options) -> RunResult:
+    """Compile, build, and run every sample of `inputs` (npz path or {name: array})."""
     from . import hostrun
     with tempfile.TemporaryDirectory(prefix="tinydeploy-run-") as tmp:
         result = compile(model, target=target, out_dir=Path(tmp) / "lib", **compile_options)
@@ -209,6 +227,7 @@ def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden
         xq = _prepare(x, result, raw)
         out = result.io["output"]
         sample_shape = out["shape"][1:] if out["shape"] and out["shape"][0] == 1 else out["shape"]
+        instructions = None
         if golden:
             from . import golden as gold
             y = gold.run(result.graph, xq)
@@ -217,5 +236,6 @@ def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden
             y = hostrun.run(exe, xq, out["dtype"], sample_shape)
         else:
             from . import verify
-            y = verify.run_on_target(result, xq, Path(tmp))
-        return {out["name"]: _finish(y.reshape((len(x),) + tuple(sample_shape)), result, raw, x.dtype)}
+            y, instructions = verify.run_on_target(result, xq, Path(tmp))
+        y = _finish(y.reshape((len(x),) + tuple(sample_shape)), result, raw, x.dtype)
+        return RunResult({out["name"]: y}, result.report, instructions)

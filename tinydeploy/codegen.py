@@ -281,14 +281,84 @@ def emit_pad(c: _Ctx, op: Op) -> Call:
                 "td_pad_f32_params", params)
 
 
+# int8 kernels: (function, source, parameter struct, buffer roles). Roles:
+# x input, a/b operands, w weights, B bias, o output.
+S8_KERNELS = {
+    "conv2d_s8": ("td_conv2d_s8", "s8/conv_s8.c", "td_conv_s8_params", "xwBo"),
+    "depthwise_conv2d_s8": ("td_depthwise_conv2d_s8", "s8/conv_s8.c", "td_conv_s8_params", "xwBo"),
+    "fully_connected_s8": ("td_fully_connected_s8", "s8/fully_connected_s8.c", "td_fc_s8_params", "xwBo"),
+    "add_s8": ("td_add_s8", "s8/binary_s8.c", "td_add_s8_params", "abo"),
+    "mul_s8": ("td_mul_s8", "s8/binary_s8.c", "td_mul_s8_params", "abo"),
+    "max_pool_s8": ("td_max_pool_s8", "s8/pool_s8.c", "td_pool_s8_params", "xo"),
+    "avg_pool_s8": ("td_avg_pool_s8", "s8/pool_s8.c", "td_pool_s8_params", "xo"),
+    "mean_s8": ("td_mean_s8", "s8/pool_s8.c", "td_mean_s8_params", "xo"),
+    "softmax_s8": ("td_softmax_s8", "s8/softmax_s8.c", "td_softmax_s8_params", "xo"),
+    "sigmoid_s8": ("td_sigmoid_s8", "s8/activation_s8.c", "td_sigmoid_s8_params", "xo"),
+    "tanh_s8": ("td_tanh_s8", "s8/activation_s8.c", "td_tanh_s8_params", "xo"),
+    "hardswish_s8": ("td_hardswish_s8", "s8/activation_s8.c", "td_hardswish_s8_params", "xo"),
+    "leaky_relu_s8": ("td_leaky_relu_s8", "s8/activation_s8.c", "td_leaky_relu_s8_params", "xo"),
+    "requantize_s8": ("td_requantize_s8", "s8/activation_s8.c", "td_requantize_s8_params", "xo"),
+    "pad_s8": ("td_pad_s8", "s8/shape_s8.c", "td_pad_s8_params", "xo"),
+    "transpose_s8": ("td_transpose_s8", "s8/shape_s8.c", "td_transpose_s8_params", "xo"),
+}
+
+
+def _s8_buffers(c: _Ctx, op: Op, roles: str) -> list:
+    ins = iter(op.inputs)
+    return [c.ptr(op.outputs[0], False) if r == "o" else c.ptr(next(ins)) for r in roles]
+
+
+def _s8_params(q: dict, sym: str, statics: list) -> dict:
+    """Scalar fields stay inline; array fields become static const arrays."""
+    params = {}
+    for k, v in q.items():
+        if isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype != np.int8:
+            statics.append(f"static const int32_t {sym}_{k}[{v.size}] = {c_value(v.tolist())};")
+            params[k] = f"{sym}_{k}"
+        else:
+            params[k] = v
+    return params
+
+
+def emit_s8(c: _Ctx, op: Op, sym: str) -> Call:
+    fn, source, ptype, roles = S8_KERNELS[op.kind]
+    statics: list = []
+    params = _s8_params(op.attrs["q"], sym, statics)
+    return Call(fn, source, _s8_buffers(c, op, roles), ptype, params, statics=statics)
+
+
+def emit_lut_s8(c: _Ctx, op: Op, sym: str) -> Call:
+    q = op.attrs["q"]
+    return Call("td_lut_s8", "s8/activation_s8.c",
+                [str(q["size"]), f"{sym}_table", c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)],
+                statics=[f"static const int8_t {sym}_table[256] = {c_value(q['table'].tolist())};"])
+
+
+def emit_concat_s8(c: _Ctx, op: Op, sym: str) -> Call:
+    q = op.attrs["q"]
+    fields = ("inner", "requantize", "input_zero_point", "multiplier", "shift")
+    entries = ", ".join("{" + ", ".join(str(int(i[f])) for f in fields) + "}" for i in q["inputs"])
+    ptrs = ", ".join(c.ptr(i) for i in op.inputs)
+    params = dict(outer=q["outer"], n_inputs=q["n_inputs"], output_zero_point=q["output_zero_point"],
+                  inputs=f"{sym}_inputs")
+    return Call("td_concat_s8", "s8/shape_s8.c", [f"{sym}_ptrs", c.ptr(op.outputs[0], False)],
+                "td_concat_s8_params", params,
+                statics=[f"static const td_concat_s8_input {sym}_inputs[{q['n_inputs']}] = {{{entries}}};"],
+                locals=[f"const int8_t *const {sym}_ptrs[{q['n_inputs']}] = {{{ptrs}}};"])
+
+
+emit_s8.needs_symbol = emit_lut_s8.needs_symbol = emit_concat_s8.needs_symbol = True
+emit_concat.needs_symbol = True
+
+
 EMITTERS: dict[str, Callable] = {
     "conv2d": emit_conv2d, "fully_connected": emit_fully_connected,
     "max_pool": _emit_pool("td_max_pool_f32"), "avg_pool": _emit_pool("td_avg_pool_f32"),
     "mean": emit_mean, "binary": emit_binary, "softmax": emit_softmax,
     "concat": emit_concat, "transpose": emit_transpose, "pad": emit_pad,
     **{k: emit_unary for k in _UNARY_KIND},
+    **{k: emit_s8 for k in S8_KERNELS}, "lut_s8": emit_lut_s8, "concat_s8": emit_concat_s8,
 }
-NEEDS_SYMBOL = {"concat"}
 
 
 # --------------------------------------------------------------------------
@@ -313,7 +383,7 @@ def build_layers(g: Graph, plan: MemoryPlan, name: str, extra_emitters: Optional
                                   f"for op '{op.kind}'")
         sym = f"L{len(layers)}_{c_ident(op.name)[:40]}"
         emit = emitters[op.kind]
-        call = emit(ctx, op, sym) if getattr(emit, "needs_symbol", op.kind in NEEDS_SYMBOL) else emit(ctx, op)
+        call = emit(ctx, op, sym) if getattr(emit, "needs_symbol", False) else emit(ctx, op)
         out = op.outputs[0]
         layers.append(Layer(len(layers), op, call, sym, ctx.ptr(out), g.tensors[out].nbytes))
     return ctx, layers

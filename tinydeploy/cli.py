@@ -1,0 +1,194 @@
+"""The `tinydeploy` command line: parses arguments and calls the Python API."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import TinydeployError
+
+
+class _Group(click.Group):
+    """Turns every TinydeployError into one message on stderr and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except TinydeployError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # a bug: still no traceback for users
+            click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
+                       "This is a bug in tinydeploy; please report it with the model that caused it.",
+                       err=True)
+            sys.exit(3)
+
+
+def _common_compile_options(f):
+    options = [
+        click.option("-t", "--target", default="host", show_default=True,
+                     help="Target board or core (see `tinydeploy targets`)."),
+        click.option("--target-file", type=click.Path(dir_okay=False),
+                     help="A target description JSON file of your own (instead of --target)."),
+        click.option("--name", default="net", show_default=True,
+                     help="Prefix of the generated C API (NAME_run, NAME.h)."),
+        click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=D,D,...",
+                     help="Fix the shape of a model input with non-fixed dimensions."),
+        click.option("--quantize", type=click.Choice(["int8", "float32"]), default="int8",
+                     show_default=True, help="Arithmetic of the generated code."),
+        click.option("--calib", type=click.Path(dir_okay=False),
+                     help="Calibration data (.npz) to quantize a float model to int8."),
+        click.option("--calib-method", type=click.Choice(["minmax", "percentile", "mse"]),
+                     default="minmax", show_default=True, help="How activation ranges are chosen."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _compile_kwargs(kw: dict) -> dict:
+    from .frontend import parse_input_shapes
+    return dict(target=kw["target"], target_file=kw["target_file"], name=kw["name"],
+                input_shapes=parse_input_shapes(kw["input_shapes"]), quantize=kw["quantize"],
+                calib=kw["calib"], calib_method=kw["calib_method"])
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tinydeploy")
+def main():
+    """Compile ONNX models into small, fast, dependency-free C libraries for microcontrollers.
+
+    \b
+    Example:
+      tinydeploy compile model.onnx --target stm32f746 -o out/
+    """
+
+
+@main.command("compile")
+@click.argument("model", type=click.Path())
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output directory for the C library and report.json.")
+@_common_compile_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
+def compile_cmd(model, out_dir, as_json, **kw):
+    """Compile MODEL (.onnx) into a C library.
+
+    \b
+    Writes NAME.h, NAME.c, NAME_weights.c, the runtime kernels the model uses,
+    a CMakeLists.txt and report.json into the output directory.
+
+    \b
+    Examples:
+      tinydeploy compile model.onnx -t stm32f746 --calib calib.npz -o out/
+      tinydeploy compile model_qdq.onnx -t host -o out/
+      tinydeploy compile model.onnx --quantize float32 -o out/
+    """
+    from . import api
+    result = api.compile(model, out_dir=out_dir, **_compile_kwargs(kw))
+    if as_json:
+        click.echo(json.dumps(result.report, indent=2))
+        return
+    r = result.report
+    click.echo(f"{r['model']} -> {result.out_dir}/ ({result.name}.h, {result.name}.c, "
+               f"{result.name}_weights.c, {len(r['kernels'])} kernel files)")
+    click.echo(f"  target {r['target']}: {len(r['layers'])} layers, {r['macs']:,} MACs, "
+               f"flash ~{r['flash_bytes']:,} B, RAM {r['peak_ram_bytes']:,} B "
+               f"(arena {r['arena_bytes']:,} B)")
+
+
+@main.command("run")
+@click.argument("model", type=click.Path())
+@click.option("--inputs", required=True, type=click.Path(dir_okay=False),
+              help="Input samples (.npz): one array per model input, first axis = samples.")
+@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the outputs (.npz).")
+@click.option("--raw", is_flag=True, help="int8 builds: take and return int8 data unconverted.")
+@click.option("--golden", is_flag=True, help="Run the bit-exact Python golden model instead of C.")
+@_common_compile_options
+def run_cmd(model, inputs, out_path, raw, golden, **kw):
+    """Compile MODEL, build it, and run every sample of INPUTS through it.
+
+    \b
+    Example:
+      tinydeploy run model.onnx -t host --inputs in.npz -o out.npz
+    """
+    import numpy as np
+    from . import api
+    result = api.run(model, inputs, raw=raw, golden=golden, **_compile_kwargs(kw))
+    np.savez(out_path, **result.outputs)
+    r = result.report
+    for name, arr in result.outputs.items():
+        click.echo(f"{name}: {arr.shape[0]} samples of shape {arr.shape[1:]} {arr.dtype} -> {out_path}")
+    labels = _labels(inputs)
+    if labels is not None:
+        pred = next(iter(result.outputs.values())).reshape(len(labels), -1).argmax(axis=1)
+        acc = float(np.mean(pred == labels))
+        click.echo(f"accuracy: {acc:.2%} ({int(np.sum(pred == labels))}/{len(labels)}) "
+                   f"[{r['target']}, {'golden model' if golden else r['input']['dtype'] + ' C'}]")
+    click.echo(f"flash ~{r['flash_bytes']:,} B (weights {r['weights_bytes']:,} B), "
+               f"RAM {r['peak_ram_bytes']:,} B (arena {r['arena_bytes']:,} B)")
+    if result.instructions:
+        click.echo(f"instructions per inference: {int(np.mean(result.instructions)):,}")
+
+
+def _labels(inputs_path):
+    """The `label` array of an inputs file, if it has one (then run prints accuracy)."""
+    import numpy as np
+    with np.load(inputs_path) as data:
+        return data["label"] if "label" in data.files else None
+
+
+@main.command("inspect")
+@click.argument("model", type=click.Path())
+@click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=D,D,...",
+              help="Fix the shape of a model input with non-fixed dimensions.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def inspect_cmd(model, input_shapes, as_json):
+    """Show MODEL's layers as tinydeploy sees them: ops, shapes, parameters, MACs.
+
+    \b
+    Example:
+      tinydeploy inspect model.onnx
+    """
+    from . import inspection as insp
+    from .frontend import parse_input_shapes
+    info = insp.inspect_model(model, parse_input_shapes(input_shapes))
+    click.echo(json.dumps(info, indent=2) if as_json else insp.format_table(info))
+    if info["unsupported"]:
+        sys.exit(2)
+
+
+@main.command("targets")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def targets_cmd(as_json):
+    """List the known targets.
+
+    \b
+    Example:
+      tinydeploy targets
+    """
+    from . import targets
+    rows = targets.list_targets()
+    if as_json:
+        click.echo(json.dumps([t.summary() if hasattr(t, "summary") else t.__dict__ for t in rows],
+                              indent=2, default=str))
+        return
+    click.echo(f"{'name':<15} {'core':<22} {'SRAM':>9} {'flash':>10} {'clock':>9}  features")
+    for t in rows:
+        sram = f"{t.sram_bytes // 1024} KB" if t.sram_bytes else "-"
+        flash = f"{t.flash_bytes // 1024} KB" if t.flash_bytes else "-"
+        clock = f"{t.clock_hz // 1_000_000} MHz" if t.clock_hz else "-"
+        click.echo(f"{t.name:<15} {t.core:<22} {sram:>9} {flash:>10} {clock:>9}  "
+                   f"{','.join(t.features) or '-'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The golden model: a bit-exact numpy interpreter of the int8 IR.
+
+It calls tinydeploy.golden_kernels with the same integer parameters
+(op.attrs["q"]) the generated C receives, so C and golden agree bit for bit.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import float_ref, golden_kernels as gk
+from .ir import Graph, Op
+
+_UNARY = {"max_pool_s8": gk.max_pool, "avg_pool_s8": gk.avg_pool, "mean_s8": gk.mean,
+          "softmax_s8": gk.softmax, "sigmoid_s8": gk.sigmoid, "tanh_s8": gk.tanh,
+          "hardswish_s8": gk.hardswish, "leaky_relu_s8": gk.leaky_relu,
+          "requantize_s8": gk.requantize, "pad_s8": gk.pad, "transpose_s8": gk.transpose}
+_WEIGHTED = {"conv2d_s8": gk.conv2d, "depthwise_conv2d_s8": gk.depthwise_conv2d,
+             "fully_connected_s8": gk.fully_connected}
+
+
+def evaluate(g: Graph, op: Op, args: list) -> np.ndarray:
+    q = op.attrs.get("q")
+    out_shape = g.tensors[op.outputs[0]].shape
+    if op.kind == "reshape":
+        y = args[0]
+    elif op.kind in _WEIGHTED:
+        bias = g.const(op.inputs[2]) if op.inputs[2] else None
+        y = _WEIGHTED[op.kind](args[0], g.const(op.inputs[1]), bias, q)
+    elif op.kind in ("add_s8", "mul_s8"):
+        y = (gk.add if op.kind == "add_s8" else gk.mul)(args[0], args[1], q)
+    elif op.kind == "concat_s8":
+        y = gk.concat(args, q)
+    elif op.kind == "lut_s8":
+        y = gk.lut(args[0], q["table"])
+    elif op.kind in _UNARY:
+        y = _UNARY[op.kind](args[0], q)
+    else:
+        raise NotImplementedError(f"golden model: op {op.kind}")
+    return np.asarray(y, np.int8).reshape(out_shape)
+
+
+def run_sample(g: Graph, x: np.ndarray, keep_all: bool = False) -> dict:
+    values = {g.inputs[0]: np.asarray(x, np.int8).reshape(g.tensors[g.inputs[0]].shape)}
+    for op in g.ops:
+        args = [values[i] if i in values else g.const(i) for i in op.inputs if i]
+        values[op.outputs[0]] = evaluate(g, op, args)
+    return values if keep_all else {o: values[o] for o in g.outputs}
+
+
+def run(g: Graph, x: np.ndarray) -> np.ndarray:
+    """int8 samples [N, ...] -> int8 outputs [N, ...] of the model's one output."""
+    return np.stack([run_sample(g, s)[g.outputs[0]].reshape(-1) for s in x])
+
+
+def layer_sqnr(float_graph: Graph, g: Graph, x: np.ndarray) -> None:
+    """Each layer's output SQNR (dB), int8 golden vs float, into op.attrs['report']."""
+    inq = g.tensors[g.inputs[0]].quant.scalar()
+    signal: dict = {}
+    noise: dict = {}
+    for sample in x:
+        ref = float_ref.run(float_graph, sample[None], keep_all=True)
+        xq = np.clip(np.round(sample / inq[0]) + inq[1], -128, 127).astype(np.int8)
+        got = run_sample(g, xq, keep_all=True)
+        for op in g.ops:
+            name = op.outputs[0]
+            if name not in ref or op.kind == "reshape":
+                continue
+            s, z = g.tensors[name].quant.scalar()
+            deq = (got[name].astype(np.float64) - z) * s
+            signal[name] = signal.get(name, 0.0) + float(np.sum(ref[name].astype(np.float64) ** 2))
+            noise[name] = noise.get(name, 0.0) + float(np.sum((ref[name] - deq.reshape(ref[name].shape)) ** 2))
+    for op in g.ops:
+        name = op.outputs[0]
+        if name in signal:
+            sqnr = 10 * np.log10(max(signal[name], 1e-30) / max(noise[name], 1e-30))
+            op.attrs.setdefault("report", {})["sqnr_db"] = round(float(sqnr), 2)

@@ -1,0 +1,52 @@
+"""`tinydeploy inspect`: what the front end and passes make of a model."""
+from __future__ import annotations
+
+from . import frontend, passes
+from .errors import TinydeployError
+
+
+def inspect_model(path: str, input_shapes=None) -> dict:
+    model = frontend.read_model(path)
+    nodes = [dict(name=n.name or n.output[0], op_type=n.op_type,
+                  supported=n.domain in ("", "ai.onnx") and n.op_type in frontend.LOWERINGS)
+             for n in model.graph.node]
+    info = dict(model=path, opset=frontend.default_opset(model), nodes=len(nodes),
+                unsupported=[n for n in nodes if not n["supported"]], layers=[], macs=0,
+                parameter_bytes=0)
+    if info["unsupported"]:
+        return info
+    g = frontend.load(path, input_shapes)
+    prequantized = any(op.kind in ("quantize", "dequantize") for op in g.ops)
+    if not prequantized:
+        passes.optimize(g)
+    for op in g.ops:
+        params = sum(g.tensors[i].nbytes for i in op.inputs if i and g.tensors[i].is_const)
+        info["layers"].append(dict(name=op.name, op=op.kind,
+                                   inputs=[list(g.tensors[i].shape) for i in op.inputs
+                                           if i and not g.tensors[i].is_const],
+                                   out_shape=list(g.tensors[op.outputs[0]].shape),
+                                   parameter_bytes=params, macs=g.macs(op)))
+        info["macs"] += g.macs(op)
+        info["parameter_bytes"] += params
+    info["layout"] = "as in the model (pre-quantized; shown before fusion)" if prequantized \
+        else "NHWC after fusion"
+    return info
+
+
+def format_table(info: dict) -> str:
+    lines = [f"{info['model']}: opset {info['opset']}, {info['nodes']} ONNX nodes"]
+    if info["unsupported"]:
+        lines.append(f"{len(info['unsupported'])} unsupported node(s):")
+        lines += [f"  - {n['name']}: {n['op_type']}" for n in info["unsupported"]]
+        lines.append("supported ops: " + ", ".join(sorted(frontend.LOWERINGS)))
+        return "\n".join(lines)
+    lines.append(f"{'#':>3}  {'op':<16} {'output shape':<18} {'params B':>9} {'MACs':>11}  name")
+    for i, l in enumerate(info["layers"]):
+        lines.append(f"{i:>3}  {l['op']:<16} {str(tuple(l['out_shape'])):<18} "
+                     f"{l['parameter_bytes']:>9,} {l['macs']:>11,}  {l['name']}")
+    lines.append(f"total: {len(info['layers'])} layers ({info['layout']}), "
+                 f"{info['macs']:,} MACs, {info['parameter_bytes']:,} parameter bytes")
+    return "\n".join(lines)
+
+
+__all__ = ["inspect_model", "format_table", "TinydeployError"]
