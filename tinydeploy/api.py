@@ -151,7 +151,7 @@ def load_inputs(path_or_arrays, result: CompileResult) -> np.ndarray:
     return load_inputs_for(path_or_arrays, want["name"], want["shape"])
 
 
-def load_inputs_for(path_or_arrays, name: str, shape, what: str = "inputs") -> np.ndarray:
+def load_inputs_for(path_or_arrays, name, shape=None, what: str = "inputs") -> np.ndarray:
     if not isinstance(name, str):  # a Tensor
         name, shape = name.name, name.shape
     if isinstance(path_or_arrays, (str, Path)):
