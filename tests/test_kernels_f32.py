@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
@@ -312,7 +312,7 @@ def call_conv(lib, c, x, w, b, out_hw):
     return out.value()
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=600, **SETTINGS)
 @given(c=conv_cases())
 def test_conv2d(lib, c):
     rng = c["rng"]
@@ -360,7 +360,7 @@ def pool_cases(draw):
 
 
 @pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=120, **SETTINGS)
 @given(c=pool_cases())
 def test_pool(lib, op, c):
     if op == "AveragePool" and c["ceil"] and c["cip"]:
@@ -423,11 +423,21 @@ def broadcast_strides(shape):
     return [0 if n == 1 else s for n, s in zip(shape, dense_strides(shape))]
 
 
-@settings(max_examples=150, **SETTINGS)
-@given(shapes=broadcast_shapes(), kind=st.sampled_from(sorted(BINARY_KINDS)),
-       alias=st.sampled_from([None, "a", "b"]), act=act_bounds(),
+NO_CLAMP = (-FLT_MAX, FLT_MAX)
+
+
+@pytest.mark.parametrize("kind", sorted(BINARY_KINDS))
+@settings(max_examples=60, **SETTINGS)
+@given(shapes=broadcast_shapes(), alias=st.sampled_from([None, "a", "b"]),
+       act=act_bounds(),
        rng=st.builds(np.random.default_rng, st.integers(0, 2**32 - 1)))
-def test_binary(lib, shapes, kind, alias, act, rng):
+@example(shapes=((3, 4), [3, 1], [3, 4]), alias=None, act=NO_CLAMP,
+         rng=np.random.default_rng(0))
+@example(shapes=((2, 3, 4), [3, 1], [2, 1, 4]), alias=None, act=NO_CLAMP,
+         rng=np.random.default_rng(1))
+@example(shapes=((2, 3), [], [2, 3]), alias="b", act=NO_CLAMP,
+         rng=np.random.default_rng(2))
+def test_binary(lib, kind, shapes, alias, act, rng):
     full, sa, sb = shapes
     op, code = BINARY_KINDS[kind]
     a = f32(rng.uniform(-2, 2, sa))
@@ -467,8 +477,9 @@ def unary_reference(kind, x, alpha, beta, act):
     return clamp(run_onnx(op, [x], attrs), act)
 
 
-@settings(max_examples=150, **SETTINGS)
-@given(kind=st.sampled_from(sorted(UNARY_KINDS)), size=st.integers(1, 40),
+@pytest.mark.parametrize("kind", sorted(UNARY_KINDS))
+@settings(max_examples=30, **SETTINGS)
+@given(size=st.integers(1, 40),
        scale=st.sampled_from([1.0, 4.0, 60.0]), in_place=st.booleans(),
        alpha=st.floats(0.0625, 0.5, width=32),
        beta=st.floats(0.25, 0.75, width=32), act=act_bounds(),

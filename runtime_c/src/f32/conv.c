@@ -32,14 +32,13 @@ typedef struct {
 
 /* acc[0..nw) += dot over n floats; nw is 4 (four output channels whose
  * weights are w_stride apart) or 1. */
-static inline void seg_dot(int32_t n, const float *x, const float *w,
-                           int32_t w_stride, int32_t nw, float acc[4])
+static void seg_dot(int32_t n, const float *x, const float *w,
+                    int32_t w_stride, int32_t nw, float acc[4])
 {
     if (nw == 4) {
-        td_dot4_f32(n, x, w, w + w_stride, w + 2 * w_stride,
-                    w + 3 * w_stride, acc);
+        td_f32_dot4(n, x, w, w_stride, acc);
     } else {
-        acc[0] = td_dot_f32(n, x, w, acc[0]);
+        acc[0] = td_f32_dot(n, x, w, acc[0]);
     }
 }
 
@@ -76,8 +75,11 @@ static void conv_pixel_group(const conv_window *cw, const float *weights,
         const int32_t nw = oc_end - oc >= 4 ? 4 : 1;
         float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         if (bias) {
-            for (int32_t j = 0; j < nw; ++j) {
-                acc[j] = bias[oc + j];
+            acc[0] = bias[oc];
+            if (nw == 4) {
+                acc[1] = bias[oc + 1];
+                acc[2] = bias[oc + 2];
+                acc[3] = bias[oc + 3];
             }
         }
         window_dot(cw, weights + oc * cw->w_oc_stride, nw, acc);
@@ -121,6 +123,36 @@ static void conv_general(const td_conv_f32_params *p, const float *input,
     }
 }
 
+/* One depthwise output pixel: the valid taps form a rows x cols block whose
+ * first input pixel is x (channel 0); w points at that tap in output
+ * channel 0's kernel. */
+typedef struct {
+    int32_t in_c, mult, taps, k_w;
+    int32_t x_step, y_step;   /* floats between tap columns / rows */
+    const float *bias;
+    float act_min, act_max;
+} dw_params;
+
+static TD_NOINLINE void dw_pixel(const dw_params *d, const float *x, const float *w,
+                     int32_t rows, int32_t cols, float *out)
+{
+    const int32_t x_step = d->x_step, k_w = d->k_w;
+    int32_t oc = 0;
+    for (int32_t c = 0; c < d->in_c; ++c, ++x) {
+        for (int32_t j = 0; j < d->mult; ++j, ++oc, w += d->taps) {
+            float acc = d->bias ? d->bias[oc] : 0.0f;
+            const float *xr = x, *wr = w;
+            for (int32_t r = 0; r < rows; ++r, xr += d->y_step, wr += k_w) {
+                const float *xp = xr;
+                for (int32_t k = 0; k < cols; ++k, xp += x_step) {
+                    acc = TD_MAC(acc, *xp, wr[k]);
+                }
+            }
+            out[oc] = td_clampf(acc, d->act_min, d->act_max);
+        }
+    }
+}
+
 /* groups == in_c: output channel oc = c * mult + j reads input channel c
  * only. The taps are summed in a register, reading the input with a
  * stride of in_c and the oc's weights contiguously. */
@@ -128,11 +160,16 @@ static void conv_depthwise(const td_conv_f32_params *p, const float *input,
                            const float *weights, const float *bias,
                            float *output)
 {
-    const int32_t in_c = p->in_c;
-    const int32_t mult = p->out_c / in_c;
-    const int32_t taps = p->k_h * p->k_w;
-    const int32_t row_stride = p->in_w * in_c;
-    const int32_t x_step = p->dil_w * in_c;
+    dw_params d;
+    d.in_c = p->in_c;
+    d.mult = p->out_c / p->in_c;
+    d.taps = p->k_h * p->k_w;
+    d.k_w = p->k_w;
+    d.x_step = p->dil_w * p->in_c;
+    d.y_step = p->dil_h * p->in_w * p->in_c;
+    d.bias = bias;
+    d.act_min = p->act_min;
+    d.act_max = p->act_max;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
         int32_t ky0, ky1;
@@ -141,27 +178,14 @@ static void conv_depthwise(const td_conv_f32_params *p, const float *input,
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
             int32_t kx0, kx1;
             tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
-            const int32_t n_kx = kx1 - kx0;
-            /* Offset of the first valid tap column (meaningless if n_kx is 0,
-             * in which case it is never used). */
-            const int32_t col = (ix0 + kx0 * p->dil_w) * in_c;
-            float *out = output + (oy * p->out_w + ox) * p->out_c;
-            int32_t oc = 0;
-            for (int32_t c = 0; c < in_c; ++c) {
-                for (int32_t j = 0; j < mult; ++j, ++oc) {
-                    const float *w = weights + oc * taps + kx0;
-                    float acc = bias ? bias[oc] : 0.0f;
-                    for (int32_t ky = ky0; ky < ky1; ++ky) {
-                        const float *x =
-                            input + (iy0 + ky * p->dil_h) * row_stride + col + c;
-                        const float *wr = w + ky * p->k_w;
-                        for (int32_t kx = 0; kx < n_kx; ++kx) {
-                            acc += x[kx * x_step] * wr[kx];
-                        }
-                    }
-                    out[oc] = td_clampf(acc, p->act_min, p->act_max);
-                }
-            }
+            const int32_t rows = ky1 - ky0, cols = kx1 - kx0;
+            /* Input pixel of the first valid tap (any pixel if none is). */
+            const int32_t first = rows > 0 && cols > 0
+                ? (iy0 + ky0 * p->dil_h) * p->in_w + ix0 + kx0 * p->dil_w
+                : 0;
+            dw_pixel(&d, input + first * p->in_c,
+                     weights + ky0 * p->k_w + kx0, rows, cols,
+                     output + (oy * p->out_w + ox) * p->out_c);
         }
     }
 }

@@ -2,7 +2,26 @@
 #ifndef TD_F32_INTERNAL_H
 #define TD_F32_INTERNAL_H
 
+#include <math.h>
+
 #include "td_kernels_f32.h"
+
+/* acc + a * b. Uses a fused multiply-add where the target has one (e.g.
+ * Cortex-M7 VFMA): ISO C mode (-std=c99) forbids the compiler from
+ * contracting a * b + c by itself. */
+#if defined(FP_FAST_FMAF) || defined(__FP_FAST_FMAF)
+#define TD_MAC(acc, a, b) fmaf((a), (b), (acc))
+#else
+#define TD_MAC(acc, a, b) ((acc) + (a) * (b))
+#endif
+
+/* Keeps a hot loop nest in its own function: when GCC inlines it into the
+ * caller's loops it runs out of registers and spills inside the inner loop. */
+#if defined(__GNUC__)
+#define TD_NOINLINE __attribute__((noinline))
+#else
+#define TD_NOINLINE
+#endif
 
 /* Fused activation clamp. Written with comparisons rather than fminf/fmaxf
  * so that it never becomes a libm call on targets without min/max
@@ -13,35 +32,15 @@ static inline float td_clampf(float v, float lo, float hi)
     return v > hi ? hi : v;
 }
 
-/* 4 dot products of x[0..n) against four weight rows at once: each input
- * value is loaded once for four MACs and the four accumulators are
- * independent, which hides the FPU latency on in-order cores. */
-static inline void td_dot4_f32(int32_t n, const float *x, const float *w0,
-                               const float *w1, const float *w2,
-                               const float *w3, float acc[4])
-{
-    float a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    for (int32_t i = 0; i < n; ++i) {
-        const float v = x[i];
-        a0 += v * w0[i];
-        a1 += v * w1[i];
-        a2 += v * w2[i];
-        a3 += v * w3[i];
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-}
+/* acc[j] += dot(x[0..n), w + j * w_stride) for j = 0..3: each input value
+ * is loaded once for four MACs and the four sums are independent, which hides
+ * the FPU latency on in-order cores. Kept out of line (fully_connected.c) so
+ * that its loop gets all the registers. */
+void td_f32_dot4(int32_t n, const float *x, const float *w, int32_t w_stride,
+                 float acc[4]);
 
-static inline float td_dot_f32(int32_t n, const float *x, const float *w,
-                               float acc)
-{
-    for (int32_t i = 0; i < n; ++i) {
-        acc += x[i] * w[i];
-    }
-    return acc;
-}
+/* acc + dot(x[0..n), w[0..n)). */
+float td_f32_dot(int32_t n, const float *x, const float *w, float acc);
 
 /* Fully connected core, also used by the 1x1 convolution fast path:
  * out[r][o] = clamp(bias[o] + dot(in[r], w[o])). */
