@@ -10,7 +10,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from . import codegen, frontend, passes, planner
+from . import codegen, frontend, kernel_select, passes, planner
 from .errors import TinydeployError
 from .ir import Graph
 
@@ -69,6 +69,7 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
         raise TinydeployError(f"--name '{name}' is not a valid C identifier")
     tgt = _load_target(target, target_file)
     g = build_graph(model, input_shapes, quantize, calib, calib_method, name, progress)
+    kernel_select.select(g, tgt)
     plan = planner.plan(g)
     with tempfile.TemporaryDirectory(prefix="tinydeploy-") as tmp:
         staging = Path(tmp) / "out"
@@ -102,7 +103,9 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
         op = layer.op
         out = op.outputs[0]
         p = plan.placements[out]
-        entry = dict(name=op.name, op=op.kind, kernel=layer.call.fn, macs=g.macs(op),
+        choice = op.attrs.get("choice")
+        entry = dict(name=op.name, op=op.kind, kernel=layer.call.fn,
+                     variant=choice.name if choice is not None else "portable", macs=g.macs(op),
                      out_shape=list(g.tensors[out].shape), dtype=g.tensors[out].dtype,
                      arena_offset=p.offset if p.region == "arena" else None,
                      buffer=p.region, bytes=p.nbytes,

@@ -166,6 +166,72 @@ def inspect_cmd(model, input_shapes, as_json):
         sys.exit(2)
 
 
+@main.command("verify")
+@click.argument("model", type=click.Path())
+@click.option("--inputs", type=click.Path(dir_okay=False),
+              help="Input samples (.npz); default: a few deterministic random inputs.")
+@click.option("--samples", default=3, show_default=True, help="Number of random samples.")
+@click.option("--emulator", type=click.Choice(["qemu", "renode"]), default="qemu", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_common_compile_options
+def verify_cmd(model, inputs, samples, emulator, as_json, **kw):
+    """Run MODEL on the target's emulator and compare every output with the golden model.
+
+    \b
+    Exit code 0 only when the outputs are bit-exact (int8) or within 1e-4
+    (float32); otherwise 1, naming the first layer that differs.
+
+    \b
+    Example:
+      tinydeploy verify model_qdq.onnx -t stm32f746
+    """
+    from . import verify
+    if emulator == "renode":
+        from . import renode
+        renode.require()
+    r = verify.verify(model, inputs=inputs, samples=samples, **_compile_kwargs(kw))
+    if as_json:
+        click.echo(json.dumps(r.to_json()))
+    else:
+        state = "bit-exact" if r.match else "MISMATCH"
+        click.echo(f"{r.target}: {state} on {r.samples} samples (max |diff| {r.max_abs_diff:g}), "
+                   f"{r.instructions_per_inference:,} instructions per inference"
+                   if r.instructions_per_inference else f"{r.target}: {state}")
+        if r.first_mismatch:
+            click.echo(f"first mismatching layer: {r.first_mismatch}")
+    sys.exit(0 if r.match else 1)
+
+
+@main.command("bench")
+@click.argument("model", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_common_compile_options
+def bench_cmd(model, as_json, **kw):
+    """Measure MODEL on the target's emulator: instructions (total and per layer), flash, RAM.
+
+    \b
+    Instruction counts are exact and deterministic (QEMU -icount shift=0).
+
+    \b
+    Example:
+      tinydeploy bench model_qdq.onnx -t nucleo-l4r5zi
+    """
+    from . import verify
+    r = verify.bench(model, **_compile_kwargs(kw))
+    if as_json:
+        click.echo(json.dumps(r.to_json(), indent=2))
+        return
+    click.echo(f"{r.model} on {r.target}: {r.instructions_per_inference:,} instructions per inference, "
+               f"{r.macs:,} MACs ({r.macs_per_instruction:.3f} MACs/instruction)")
+    click.echo(f"flash {r.flash_bytes:,} B (model library incl. weights), RAM {r.ram_bytes:,} B static "
+               f"(arena {r.arena_bytes:,} B); peak RAM incl. input/output {r.peak_ram_bytes:,} B")
+    click.echo(f"{'#':>3} {'op':<22} {'instructions':>13} {'MACs':>11} {'MAC/instr':>9}  name")
+    for i, l in enumerate(r.layers):
+        ins = l["instructions"] or 0
+        click.echo(f"{i:>3} {l['op']:<22} {ins:>13,} {l['macs']:>11,} "
+                   f"{(l['macs'] / ins if ins else 0):>9.2f}  {l['name']}")
+
+
 @main.command("targets")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def targets_cmd(as_json):
@@ -176,17 +242,20 @@ def targets_cmd(as_json):
       tinydeploy targets
     """
     from . import targets
-    rows = targets.list_targets()
+    rows = [targets.load_target(n) for n in targets.list_targets()]
     if as_json:
-        click.echo(json.dumps([t.summary() if hasattr(t, "summary") else t.__dict__ for t in rows],
-                              indent=2, default=str))
+        click.echo(json.dumps([dict(name=t.name, description=t.description, core=t.core, arch=t.arch,
+                                    features=list(t.features), sram_bytes=t.sram_bytes,
+                                    flash_bytes=t.flash_bytes, clock_hz=t.clock_hz,
+                                    emulator=t.emulator.machine if t.emulator else None)
+                               for t in rows], indent=2))
         return
-    click.echo(f"{'name':<15} {'core':<22} {'SRAM':>9} {'flash':>10} {'clock':>9}  features")
+    click.echo(f"{'name':<15} {'core':<24} {'SRAM':>9} {'flash':>10} {'clock':>9}  features")
     for t in rows:
         sram = f"{t.sram_bytes // 1024} KB" if t.sram_bytes else "-"
         flash = f"{t.flash_bytes // 1024} KB" if t.flash_bytes else "-"
         clock = f"{t.clock_hz // 1_000_000} MHz" if t.clock_hz else "-"
-        click.echo(f"{t.name:<15} {t.core:<22} {sram:>9} {flash:>10} {clock:>9}  "
+        click.echo(f"{t.name:<15} {t.core:<24} {sram:>9} {flash:>10} {clock:>9}  "
                    f"{','.join(t.features) or '-'}")
 
 

@@ -117,6 +117,10 @@ class _Ctx:
         qual = "const " if const else ""
         return f"({qual}{ct} *)(void *)({self.name}_arena + {p.offset})"
 
+    def scratch(self, op: Op) -> str:
+        """Pointer to the op's planned scratch buffer in the arena."""
+        return f"(void *)({self.name}_arena + {self.plan.scratch[op.name]})"
+
     def shape(self, tensor: str) -> tuple:
         return self.g.tensors[tensor].shape
 
@@ -378,12 +382,14 @@ def build_layers(g: Graph, plan: MemoryPlan, name: str, extra_emitters: Optional
     for op in g.ops:
         if op.kind == "reshape":
             continue
-        if op.kind not in emitters:
+        if op.kind not in emitters and "choice" not in op.attrs:
             raise TinydeployError(f"node '{op.name}': no {g.tensors[op.outputs[0]].dtype} kernel "
                                   f"for op '{op.kind}'")
         sym = f"L{len(layers)}_{c_ident(op.name)[:40]}"
-        emit = emitters[op.kind]
-        call = emit(ctx, op, sym) if getattr(emit, "needs_symbol", False) else emit(ctx, op)
+        choice = op.attrs.get("choice")
+        emit = choice.emit if choice is not None else emitters[op.kind]
+        call = emit(ctx, op, sym) if choice is not None or getattr(emit, "needs_symbol", False) \
+            else emit(ctx, op)
         out = op.outputs[0]
         layers.append(Layer(len(layers), op, call, sym, ctx.ptr(out), g.tensors[out].nbytes))
     return ctx, layers

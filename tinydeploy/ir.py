@@ -144,10 +144,11 @@ class Graph:
     def macs(self, op: Op) -> int:
         """Multiply-accumulates of one op (0 for data movement)."""
         out = self.tensors[op.outputs[0]]
-        if op.kind == "conv2d":
+        kind = op.kind[:-3] if op.kind.endswith("_s8") else op.kind
+        if kind in ("conv2d", "fully_connected"):  # weights [out][...] or [out][in]
             w = self.tensors[op.inputs[1]]
             return out.size * int(np.prod(w.shape[1:]))
-        if op.kind == "fully_connected":
+        if kind == "depthwise_conv2d":  # weights [k_h][k_w][out_c]
             w = self.tensors[op.inputs[1]]
-            return out.size * int(w.shape[1])
+            return out.size * int(w.shape[0] * w.shape[1])
         return 0

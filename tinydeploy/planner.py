@@ -27,6 +27,7 @@ class MemoryPlan:
     arena_bytes: int = 0
     lower_bound_bytes: int = 0
     lifetimes: dict = field(default_factory=dict)  # root tensor -> (first step, last step)
+    scratch: dict = field(default_factory=dict)  # op name -> arena offset of its scratch buffer
 
 
 def _align(n: int) -> int:
@@ -62,7 +63,15 @@ def plan(g: Graph) -> MemoryPlan:
     io = {root.get(n, n): "input" for n in g.inputs}
     io.update({root.get(n, n): "output" for n in g.outputs if root.get(n, n) not in io})
     arena = [r for r in spans if r not in io]
-    offsets = _greedy_offsets(arena, spans, {r: g.tensors[r].nbytes for r in arena})
+    sizes = {r: g.tensors[r].nbytes for r in arena}
+    for step, op in enumerate(g.ops):  # kernel scratch lives during its op only
+        choice = op.attrs.get("choice")
+        if choice is not None and choice.scratch_bytes:
+            key = ("scratch", op.name)
+            arena.append(key)
+            spans[key] = (step, step)
+            sizes[key] = choice.scratch_bytes
+    offsets = _greedy_offsets(arena, spans, sizes)
     result = MemoryPlan(lifetimes=spans)
     for name, t in g.tensors.items():
         if t.is_const:
@@ -72,7 +81,8 @@ def plan(g: Graph) -> MemoryPlan:
             result.placements[name] = Placement(io[r], 0, t.nbytes)
         elif r in offsets:
             result.placements[name] = Placement("arena", offsets[r], t.nbytes)
-    result.arena_bytes = max((offsets[r] + _align(g.tensors[r].nbytes) for r in arena), default=0)
+    result.scratch = {k[1]: offsets[k] for k in arena if isinstance(k, tuple)}
+    result.arena_bytes = max((offsets[r] + _align(sizes[r]) for r in arena), default=0)
     result.lower_bound_bytes = _lower_bound(g, spans)
     return result
 
@@ -81,7 +91,7 @@ def _greedy_offsets(names, spans, sizes) -> dict[str, int]:
     """Largest first, each at the lowest offset free for its whole lifetime."""
     placed: list[tuple[int, int, int, int]] = []  # (offset, size, first, last)
     offsets = {}
-    for name in sorted(names, key=lambda n: (-sizes[n], spans[n][0], n)):
+    for name in sorted(names, key=lambda n: (-sizes[n], spans[n][0], str(n))):
         first, last = spans[name]
         size = _align(sizes[name])
         busy = sorted((o, s) for o, s, f, l in placed if f <= last and first <= l)
@@ -99,6 +109,7 @@ def _lower_bound(g: Graph, spans) -> int:
     """Max over steps of the bytes live at once (inputs and outputs included)."""
     best = 0
     for step in range(len(g.ops)):
-        live = sum(g.tensors[r].nbytes for r, (f, l) in spans.items() if f <= step <= l)
+        live = sum(g.tensors[r].nbytes for r, (f, l) in spans.items()
+                   if f <= step <= l and not isinstance(r, tuple))
         best = max(best, live)
     return best
