@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -258,3 +259,110 @@ def _sections(path: Path) -> list[tuple[str, int, int, int]]:
         name = blob[start:blob.index(b"\0", start)].decode("ascii", errors="replace")
         result.append((name, kind, flags, size))
     return result
+
+
+# ---- Renode ----------------------------------------------------------------
+
+# Memory of each QEMU machine, the map the firmware is linked for: (name, base, size).
+_RENODE_MEMORY = {
+    "mps2": [("flash", 0x0, 0x400000), ("sram", 0x20000000, 0x400000)],
+    "mps3-an547": [("itcm", 0x0, 0x80000), ("sram", 0x01000000, 0x200000),
+                   ("dtcm", 0x20000000, 0x80000), ("sram2", 0x21000000, 0x400000)],
+    "virt": [("ram", 0x80000000, 0x1000000)],
+}
+_RENODE_CORTEX = {"cortex-m0plus": "cortex-m0+", "cortex-m4": "cortex-m4f"}
+
+
+def renode_script(target: Target | str, elf: str | Path) -> str:
+    """Write NAME.resc next to the ELF: a Renode machine with the memory map,
+    counter and semihosting console the firmware expects; returns its text.
+
+    The platform mirrors the QEMU machine (not the vendor board), because that
+    is what the firmware is linked for; the CPU runs at 1000 MIPS so that, as
+    under QEMU -icount shift=0, one instruction takes 1 ns.
+    """
+    target = load_target(target)
+    if target.is_host:
+        raise TinydeployError("the host target runs natively; there is no Renode platform for it")
+    elf = Path(elf).resolve()
+    machine = target.emulator.machine
+    memory = _RENODE_MEMORY.get("mps2" if machine.startswith("mps2") else machine)
+    if memory is None:
+        raise TinydeployError(f"no Renode platform for QEMU machine {machine}")
+    repl = _renode_arm(target) if target.arch == "arm" else _renode_riscv(target)
+    for name, base, size in memory:
+        repl += [f"{name}: Memory.MappedMemory @ sysbus {base:#x}", f"    size: {size:#x}", ""]
+    console = [f"sysbus.cpu.semihosting CreateFileBackend @{elf.with_suffix('.renode.log')} true"]
+    if target.arch == "riscv":
+        console = ["# Output and exit use RISC-V semihosting (ebreak), which Renode may not",
+                   "# implement; minstret still counts instructions."]
+    lines = [
+        f":name: tinydeploy firmware on {target.name}",
+        f":description: {target.description}",
+        "", "using sysbus", f'mach create "tinydeploy-{target.name}"',
+        "machine LoadPlatformDescriptionFromString", '"""', *repl, '"""',
+        "cpu PerformanceInMips 1000", *console, f"sysbus LoadELF @{elf}", "",
+    ]
+    script = "\n".join(lines)
+    elf.with_suffix(".resc").write_text(script)
+    return script
+
+
+def _renode_arm(target: Target) -> list[str]:
+    hz = target.counter_hz if target.counter == "systick" else 25_000_000
+    lines = ["cpu: CPU.CortexM @ sysbus",
+             f'    cpuType: "{_RENODE_CORTEX.get(target.core, target.core)}"',
+             "    nvic: nvic", "",
+             "nvic: IRQControllers.NVIC @ sysbus 0xE000E000",
+             f"    systickFrequency: {hz}", "    -> cpu@0", ""]
+    if target.counter == "cmsdk_timer":
+        lines += ["timer0: Timers.Arm_CMSDK_Timer @ sysbus 0x40000000",
+                  f"    frequency: {target.counter_hz}", ""]
+    return lines + ["semihosting: UART.SemihostingUart @ cpu", ""]
+
+
+def _renode_riscv(target: Target) -> list[str]:
+    isa = "rv32imcv_zicsr" if target.has("rvv") else "rv32imc_zicsr"
+    return ["cpu: CPU.RiscV32 @ sysbus", f'    cpuType: "{isa}"',
+            "    privilegedArchitecture: PrivilegedArchitecture.Priv1_10",
+            "    timeProvider: empty", ""]
+
+
+def run_renode(target: Target | str, elf: str | Path,
+               timeout: float = DEFAULT_TIMEOUT) -> EmulatorResult:
+    """Run the firmware under Renode (Arm targets) and parse its report."""
+    target = load_target(target)
+    elf = Path(elf).resolve()
+    renode = shutil.which("renode")
+    if renode is None:
+        raise TinydeployError(
+            "renode is not installed (no Debian package exists: get a release from "
+            "https://renode.io); use run_firmware for QEMU instead")
+    renode_script(target, elf)
+    log_path = elf.with_suffix(".renode.log")
+    log_path.unlink(missing_ok=True)
+    cmd = [renode, "--disable-xwt", "--console", "--plain",
+           "-e", f"include @{elf.with_suffix('.resc')}; start"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        log = _wait_for_report(log_path, proc, timeout)
+    finally:
+        proc.kill()
+        proc.wait()
+    if log is None:
+        raise TinydeployError(f"{target.name}: no complete report from Renode within "
+                              f"{timeout:g} s (see {log_path})")
+    return parse_log(log, target.name)
+
+
+def _wait_for_report(log_path: Path, proc: subprocess.Popen, timeout: float) -> str | None:
+    """Poll the console file until the harness prints DONE or FAULT (semihosting
+    exit does not stop Renode)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        text = log_path.read_text(errors="replace") if log_path.exists() else ""
+        if "\nDONE\n" in text or "FAULT" in text or "\nERR " in text:
+            return text
+        time.sleep(0.2)
+    return None
