@@ -86,6 +86,73 @@ static inline int32_t td_clamp_s32(int32_t x, int32_t lo, int32_t hi)
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
+/* gemmlowp fixed point (Qm.n in int32, m integer bits): used by softmax,
+ * sigmoid and tanh.  Saturating x * 2^n, n in [1, 30]. */
+static inline int32_t td_fp_sat_shl(int32_t x, int n)
+{
+    const int32_t limit = (int32_t)((1u << (31 - n)) - 1u);
+    if (x > limit) {
+        return INT32_MAX;
+    }
+    return x < -limit ? INT32_MIN : td_shl_wrap(x, n);
+}
+
+/* exp(a) for a in [-1/4, 0), Q0.31 in and out (Taylor around -1/8). */
+static inline int32_t td_fp_exp_quarter(int32_t a)
+{
+    const int32_t exp_m1_8 = 1895147668, one_third = 715827883;
+    const int32_t x = a + (1 << 28);
+    const int32_t x2 = td_srdhm(x, x);
+    const int32_t x3 = td_srdhm(x2, x);
+    const int32_t x4 = td_srdhm(x2, x2);
+    const int32_t poly =
+        td_rdbpot(td_srdhm(td_rdbpot(x4, 2) + x3, one_third) + x2, 1);
+    return exp_m1_8 + td_srdhm(exp_m1_8, x + poly);
+}
+
+/* exp(a) for a <= 0 in Q(int_bits), int_bits <= 5; result Q0.31. */
+static inline int32_t td_fp_exp_neg(int32_t a, int int_bits)
+{
+    static const int32_t barrel[7] = {1672461947, 1302514674, 790015084,
+                                      290630308, 39332535, 720401, 242};
+    const int frac = 31 - int_bits;
+    const int32_t quarter = (int32_t)1 << (frac - 2);
+    const int32_t a_mod = (a & (quarter - 1)) - quarter;
+    const int32_t remainder = a_mod - a;
+    int32_t result = td_fp_exp_quarter(td_fp_sat_shl(a_mod, int_bits));
+    int k;
+    for (k = 0; k < 7 && k - 2 < int_bits; ++k) {
+        if (remainder & ((int32_t)1 << (frac + k - 2))) {
+            result = td_srdhm(result, barrel[k]);
+        }
+    }
+    return a == 0 ? INT32_MAX : result;
+}
+
+/* Newton-Raphson core of 1/(1+a) for a in [0, 1) (Q0.31); result Q2.29. */
+static inline int32_t td_fp_newton(int32_t a)
+{
+    const int64_t s = (int64_t)a + INT32_MAX;
+    const int32_t half_den = (int32_t)((s + (s >= 0 ? 1 : -1)) / 2);
+    int32_t x = 1515870810 + td_srdhm(half_den, -1010580540);
+    int i;
+    for (i = 0; i < 3; ++i) {
+        const int32_t one_minus = (1 << 29) - td_srdhm(half_den, x);
+        x += td_fp_sat_shl(td_srdhm(x, one_minus), 2);
+    }
+    return x;
+}
+
+static inline int32_t td_fp_one_over_one_plus_x(int32_t a)
+{
+    return td_fp_sat_shl(td_fp_newton(a), 1);
+}
+
+static inline int32_t td_fp_one_minus_x_over_one_plus_x(int32_t a)
+{
+    return td_fp_sat_shl(td_fp_newton(a) - (1 << 29), 2);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Convolution                                                             */
 /* ---------------------------------------------------------------------- */
