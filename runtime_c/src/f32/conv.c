@@ -50,7 +50,8 @@ static void window_dot(const conv_window *cw, const float *w, int32_t nw,
     const int32_t icg = cw->icg;
     const int32_t tap_row = cw->k_w * icg;
     for (int32_t ky = cw->ky0; ky < cw->ky1; ++ky) {
-        const float *xrow = cw->x + (cw->iy0 + ky * cw->dil_h) * cw->row_stride;
+        const int32_t iy = cw->iy0 + ky * cw->dil_h;
+        const float *xrow = cw->x + iy * cw->row_stride;
         const float *wrow = w + ky * tap_row;
         if (cw->contiguous) {
             const int32_t n = (cw->kx1 - cw->kx0) * icg;
@@ -123,9 +124,7 @@ static void conv_general(const td_conv_f32_params *p, const float *input,
     }
 }
 
-/* One depthwise output pixel: the valid taps form a rows x cols block whose
- * first input pixel is x (channel 0); w points at that tap in output
- * channel 0's kernel. */
+/* Per-convolution constants of the depthwise path. */
 typedef struct {
     int32_t in_c, mult, taps, k_w;
     int32_t x_step, y_step;   /* floats between tap columns / rows */
@@ -133,8 +132,12 @@ typedef struct {
     float act_min, act_max;
 } dw_params;
 
-static TD_NOINLINE void dw_pixel(const dw_params *d, const float *x, const float *w,
-                     int32_t rows, int32_t cols, float *out)
+/* One depthwise output pixel: the valid taps form a rows x cols block whose
+ * first input pixel is x (channel 0); w points at that tap in output
+ * channel 0's kernel. */
+static TD_NOINLINE void dw_pixel(const dw_params *d, const float *x,
+                                 const float *w, int32_t rows, int32_t cols,
+                                 float *out)
 {
     const int32_t x_step = d->x_step, k_w = d->k_w;
     int32_t oc = 0;
@@ -179,12 +182,14 @@ static void conv_depthwise(const td_conv_f32_params *p, const float *input,
             int32_t kx0, kx1;
             tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
             const int32_t rows = ky1 - ky0, cols = kx1 - kx0;
-            /* Input pixel of the first valid tap (any pixel if none is). */
-            const int32_t first = rows > 0 && cols > 0
-                ? (iy0 + ky0 * p->dil_h) * p->in_w + ix0 + kx0 * p->dil_w
-                : 0;
-            dw_pixel(&d, input + first * p->in_c,
-                     weights + ky0 * p->k_w + kx0, rows, cols,
+            /* Input pixel and kernel tap of the first valid tap (unused,
+             * and kept in bounds, when no tap is valid). */
+            const int32_t any = rows > 0 && cols > 0;
+            const int32_t pixel =
+                any ? (iy0 + ky0 * p->dil_h) * p->in_w + ix0 + kx0 * p->dil_w
+                    : 0;
+            const int32_t tap = any ? ky0 * p->k_w + kx0 : 0;
+            dw_pixel(&d, input + pixel * p->in_c, weights + tap, rows, cols,
                      output + (oy * p->out_w + ox) * p->out_c);
         }
     }
