@@ -55,10 +55,10 @@ export PATH="$PWD/.venv/bin:$PATH"
 case "$what" in
   demo)
     ex=examples/digits
-    echo "== float32 on the host"
-    tinydeploy run $ex/digits_cnn.onnx -t host --quantize float32 --inputs $ex/test.npz -o out/digits_float.npz
-    echo "== int8 (calibrated on the training split)"
-    tinydeploy run $ex/digits_cnn.onnx -t host --calib $ex/calib.npz --inputs $ex/test.npz -o out/digits_int8.npz
+    echo "== float32 on the emulated Cortex-M7 (stm32f746)"
+    tinydeploy run $ex/digits_cnn.onnx -t stm32f746 --quantize float32 --inputs $ex/test.npz -o out/digits_float.npz
+    echo "== int8, calibrated on the training split, on the emulated Cortex-M7 (stm32f746)"
+    tinydeploy run $ex/digits_cnn.onnx -t stm32f746 --calib $ex/calib.npz --inputs $ex/test.npz -o out/digits_int8.npz
     ;;
   test)
     python -m pytest -q tests "${@:2}"

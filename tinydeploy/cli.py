@@ -123,6 +123,7 @@ def run_cmd(model, inputs, out_path, raw, golden, **kw):
     import numpy as np
     from . import api
     result = api.run(model, inputs, raw=raw, golden=golden, **_compile_kwargs(kw))
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     np.savez(out_path, **result.outputs)
     r = result.report
     for name, arr in result.outputs.items():
