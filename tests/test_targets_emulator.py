@@ -266,6 +266,19 @@ def test_run_mode_has_no_hooks(target, src, samples, tmp_path):
         assert 0.5 * b <= a <= b + 40, (plain.instructions, hooked.instructions)
 
 
+@pytest.mark.parametrize("target, reload", [("nrf52840", "63u"), ("cortex-m55", "127u")])
+def test_counter_widening(target, reload, src, samples, tmp_path):
+    """A tiny timer period makes the counter wrap many times per inference."""
+    normal = run_firmware(target, build_fake(src, target, tmp_path / "n", samples))
+    wraps = run_firmware(target, build_fake(src, target, tmp_path / "w", samples,
+                                            defines={"TDH_COUNTER_RELOAD": reload}))
+    assert np.array_equal(normal.output_array, wraps.output_array)
+    quantum = load_target(target).instructions_per_tick
+    for a, b in zip(normal.instructions, wraps.instructions):
+        # SysTick's wrap interrupt runs a few dozen instructions per period
+        assert abs(a - b) <= 0.03 * a + 2 * quantum, (normal.instructions, wraps.instructions)
+
+
 @pytest.mark.parametrize("target", ["cortex-m55", "stm32f746", "rp2040", "esp32-c3"])
 def test_float_model_links_libm(target, src, tmp_path):
     x = np.array([[0.1, -0.7, 1e-3, 3.25, -2.5e4, 0.0, -0.0, 7.0]], dtype=np.float32)

@@ -40,19 +40,22 @@ static uint64_t tdh_base;
 #define TIMER0_CTRL (*(volatile uint32_t *)0x40000000u)
 #define TIMER0_VALUE (*(volatile uint32_t *)0x40000004u)
 #define TIMER0_RELOAD (*(volatile uint32_t *)0x40000008u)
-#define TDH_PERIOD 0x100000000ull
+#ifndef TDH_COUNTER_RELOAD /* smaller only to test the widening */
+#define TDH_COUNTER_RELOAD 0xFFFFFFFFu
+#endif
+#define TDH_PERIOD ((uint64_t)TDH_COUNTER_RELOAD + 1u)
 
 static uint32_t tdh_elapsed(void)
 {
-    return 0xFFFFFFFFu - TIMER0_VALUE;
+    return TDH_COUNTER_RELOAD - TIMER0_VALUE;
 }
 
 void tdh_counter_init(void)
 {
     if (TIMER0_CTRL & 1u)
         return;
-    TIMER0_RELOAD = 0xFFFFFFFFu;
-    TIMER0_VALUE = 0xFFFFFFFFu;
+    TIMER0_RELOAD = TDH_COUNTER_RELOAD;
+    TIMER0_VALUE = TDH_COUNTER_RELOAD;
     TIMER0_CTRL = 1u;
     tdh_last = tdh_elapsed();
 }
@@ -72,18 +75,21 @@ static void tdh_irq_restore(uint32_t state)
 #define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
 #define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
-#define TDH_PERIOD 0x1000000ull
+#ifndef TDH_COUNTER_RELOAD /* smaller only to test the widening */
+#define TDH_COUNTER_RELOAD 0xFFFFFFu
+#endif
+#define TDH_PERIOD ((uint64_t)TDH_COUNTER_RELOAD + 1u)
 
 static uint32_t tdh_elapsed(void)
 {
-    return 0xFFFFFFu - SYST_CVR;
+    return TDH_COUNTER_RELOAD - SYST_CVR;
 }
 
 void tdh_counter_init(void)
 {
     if (SYST_CSR & 1u)
         return;
-    SYST_RVR = 0xFFFFFFu;
+    SYST_RVR = TDH_COUNTER_RELOAD;
     SYST_CVR = 0u;
     SYST_CSR = 7u; /* enable, wrap interrupt, processor clock */
     tdh_last = tdh_elapsed();
