@@ -324,6 +324,10 @@ def _pool(kind):
         # ceil_mode may add windows past the padded input: widen the end pad.
         for i in range(2):
             need = (out_hw[i] - 1) * strides[i] + k[i] - in_hw[i] - pads[i]
+            if need > pads[2 + i] and kind == "avg_pool" and a.get("count_include_pad", 0):
+                raise TinydeployError(f"node '{node.name}' (AveragePool): ceil_mode=1 with "
+                                      "count_include_pad=1 where the last window passes the padding "
+                                      "is not supported; use ceil_mode=0 or count_include_pad=0")
             pads[2 + i] = max(pads[2 + i], need)
         imp.emit(kind, node, [x], kernel=k, strides=strides, pads=pads, layout="NCHW",
                  count_include_pad=int(a.get("count_include_pad", 0)), act=(-INF, INF))

@@ -293,18 +293,18 @@ def _convert_mean(g: Graph, op: Op) -> None:
     op.kind, op.attrs["q"] = "mean_s8", q
 
 
-def _check_fixed_output(g: Graph, op: Op) -> None:
+def _fixed_output(g: Graph, op: Op) -> None:
+    """TFLite's softmax/sigmoid/tanh produce a fixed output quantization; any
+    other requested quantization is reached with a requantize after them."""
     want = FIXED_OUTPUT[op.kind]
     got = _scalar_q(g, op.outputs[0], op)
-    if abs(got[0] - want[0]) > 1e-9 * want[0] or got[1] != want[1]:
-        raise TinydeployError(f"node '{op.name}' ({op.kind}): int8 output must have scale "
-                              f"{want[0]:g} and zero point {want[1]} (TFLite int8 {op.kind}); "
-                              f"got scale {got[0]:g}, zero point {got[1]}")
+    if np.float32(got[0]) != np.float32(want[0]) or got[1] != want[1]:
+        _requantize_after(g, op, want)
 
 
 def _convert_softmax(g: Graph, op: Op) -> None:
     x = op.inputs[0]
-    _check_fixed_output(g, op)
+    _fixed_output(g, op)
     in_q = _scalar_q(g, x, op)
     depth = g.tensors[x].shape[op.attrs["axis"]]
     q = qmath.softmax_params(in_q[0])
@@ -317,7 +317,7 @@ def _convert_elementwise(g: Graph, op: Op) -> None:
     in_q, out_q = _scalar_q(g, x, op), _scalar_q(g, out, op)
     size = g.tensors[x].size
     if op.kind in ("sigmoid", "tanh"):
-        _check_fixed_output(g, op)
+        _fixed_output(g, op)
         q = (qmath.sigmoid_params if op.kind == "sigmoid" else qmath.tanh_params)(*in_q)
     elif op.kind == "hard_swish":
         q = qmath.hardswish_params(in_q[0], in_q[1], out_q[0], out_q[1])
@@ -376,12 +376,15 @@ CONVERTERS = {
 
 def convert(g: Graph) -> None:
     for op in list(g.ops):
-        if op.kind == "reshape":
+        if op.kind == "reshape" or op.kind.endswith("_s8"):
             continue
         if op.kind not in CONVERTERS:
             raise TinydeployError(f"node '{op.name}': no int8 kernel for op '{op.kind}'; "
                                   "compile with --quantize float32")
         CONVERTERS[op.kind](g, op)
+    for op in list(g.ops):  # requantizes inserted after fixed-output ops
+        if op.kind == "requantize":
+            CONVERTERS[op.kind](g, op)
     for t in g.tensors.values():
         if not t.is_const:
             if t.quant is None:
