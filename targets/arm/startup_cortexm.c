@@ -3,8 +3,9 @@
 #include <stdint.h>
 #include "tdh_platform.h"
 
-extern uint32_t __tdh_data_load, __tdh_data_start, __tdh_data_end;
-extern uint32_t __tdh_bss_start, __tdh_bss_end, __tdh_stack_top;
+/* linker script symbols: only their addresses mean something */
+extern uint32_t __tdh_data_load[], __tdh_data_start[], __tdh_data_end[];
+extern uint32_t __tdh_bss_start[], __tdh_bss_end[], __tdh_stack_top[];
 
 int main(void);
 void Reset_Handler(void) __attribute__((noreturn));
@@ -16,7 +17,7 @@ void SysTick_Handler(void) __attribute__((weak, alias("tdh_fault_entry")));
 
 __attribute__((section(".vectors"), used))
 const uintptr_t tdh_vectors[16 + TDH_NUM_IRQS] = {
-    [0] = (uintptr_t)&__tdh_stack_top,
+    [0] = (uintptr_t)__tdh_stack_top,
     [1] = (uintptr_t)Reset_Handler,
     [2 ... 14] = (uintptr_t)tdh_fault_entry,
     [15] = (uintptr_t)SysTick_Handler,
@@ -35,11 +36,13 @@ static void tdh_enable_fpu(void)
 void Reset_Handler(void)
 {
     tdh_enable_fpu();
-    const uint32_t *src = &__tdh_data_load;
-    for (uint32_t *dst = &__tdh_data_start; dst < &__tdh_data_end; ++dst)
-        *dst = *src++;
-    for (uint32_t *dst = &__tdh_bss_start; dst < &__tdh_bss_end; ++dst)
-        *dst = 0;
+    /* sizes from addresses: the symbols are distinct objects to the compiler */
+    uintptr_t data_words = ((uintptr_t)__tdh_data_end - (uintptr_t)__tdh_data_start) / 4u;
+    uintptr_t bss_words = ((uintptr_t)__tdh_bss_end - (uintptr_t)__tdh_bss_start) / 4u;
+    for (uintptr_t i = 0; i < data_words; ++i)
+        __tdh_data_start[i] = __tdh_data_load[i];
+    for (uintptr_t i = 0; i < bss_words; ++i)
+        __tdh_bss_start[i] = 0;
     tdh_exit(main());
 }
 

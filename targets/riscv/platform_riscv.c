@@ -27,16 +27,7 @@ void tdh_counter_init(void)
 {
 }
 
-uint64_t tdh_counter_read(void)
-{
-    uint32_t hi, lo, hi2;
-    do {
-        __asm__ volatile("csrr %0, minstreth" : "=r"(hi));
-        __asm__ volatile("csrr %0, minstret" : "=r"(lo));
-        __asm__ volatile("csrr %0, minstreth" : "=r"(hi2));
-    } while (hi != hi2);
-    return ((uint64_t)hi << 32) | lo;
-}
+/* tdh_counter_read() is in startup.S: a consistent 64-bit minstret read */
 
 static char *tdh_put_hex(char *out, const char *label, uint32_t value)
 {

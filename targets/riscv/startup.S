@@ -58,6 +58,17 @@ tdh_trap_entry:
     csrr a2, mtval
     j tdh_trap
 
+/* uint64_t tdh_counter_read(void): minstret, re-read if the high half
+ * changed in between (the ilp32 ABI returns the low word in a0) */
+    .section .text.tdh_counter_read, "ax"
+    .globl tdh_counter_read
+tdh_counter_read:
+    csrr a1, minstreth
+    csrr a0, minstret
+    csrr t0, minstreth
+    bne a1, t0, tdh_counter_read
+    ret
+
 /* int tdh_semihost(int op, const void *arg): the semihosting trap is this
  * exact three-instruction sequence, uncompressed and within one page. */
     .section .text.tdh_semihost, "ax"
