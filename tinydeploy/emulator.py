@@ -106,7 +106,7 @@ def _require_emulator(binary: str) -> None:
         package = QEMU_PACKAGES.get(binary, binary)
         raise TinydeployError(
             f"the emulator '{binary}' is not on PATH: install the Debian package {package} "
-            "(or run the README's setup command)")
+            "(./quickstart.sh installs all the tools)")
 
 
 def parse_log(log: str, target: str = "?", exit_code: int = 0,
@@ -140,7 +140,8 @@ class _LogParser:
             if handler and tag.isupper():
                 handler(fields, line)
         except (ValueError, IndexError):
-            raise TinydeployError(f"{self.target}: malformed harness output line: {line[:200]}") from None
+            raise TinydeployError(
+                f"{self.target}: malformed harness output line: {line[:200]}") from None
 
     def _on_begin(self, fields: list[str], line: str) -> None:
         self.header = dict(f.split("=", 1) for f in fields)

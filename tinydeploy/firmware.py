@@ -134,12 +134,13 @@ def build_firmware(target: Target | str, sources: Iterable[str | Path],
     base = [*target.cflags, *_define_flags(defines), *_counter_flags(target)]
     model_flags = [*base, *_WARNINGS, *(["-Werror"] if werror else []), *extra_cflags,
                    *includes, f"-I{COMMON_DIR}"]
-    if mode != "run":
-        model_flags += ["-include", str(COMMON_DIR / "tdh_hook.h"), _HOOK_DEFINE]
+    hook_flags = [] if mode == "run" else ["-include", str(COMMON_DIR / "tdh_hook.h"),
+                                           _HOOK_DEFINE]
     harness_flags = [*base, "-std=c99", *_WARNINGS, "-Werror", f"-I{out}", *includes,
                      f"-I{COMMON_DIR}"]
 
-    jobs_list = [(Path(s).resolve(), model_flags) for s in sources]
+    jobs_list = [(p, model_flags + (hook_flags if p.suffix == ".c" else []))
+                 for p in (Path(s).resolve() for s in sources)]
     own = [HARNESS_SOURCE, *target.startup, out / "td_inputs.c"]
     jobs_list += [(p, harness_flags) for p in own]
     objects = _compile_all(cc, jobs_list, out / "obj", jobs)
@@ -156,7 +157,7 @@ def _find_tool(tool: str, target: Target) -> str:
                 else "install it or fix the target's 'cc' field")
         raise TinydeployError(
             f"the compiler '{tool}' for target {target.name} is not on PATH: {hint} "
-            "(or run the README's setup command)")
+            "(./quickstart.sh installs all the tools)")
     return path
 
 
@@ -172,7 +173,8 @@ def _samples(info: ModelInfo, inputs: np.ndarray) -> np.ndarray:
     dtype = info.input_dtype
     if dtype.kind in "iu":
         if flat.dtype.kind == "f" and not np.array_equal(flat, np.round(flat)):
-            raise TinydeployError(f"model {info.name} takes {dtype.name} inputs, got fractional values")
+            raise TinydeployError(
+                f"model {info.name} takes {dtype.name} inputs, got fractional values")
         limits = np.iinfo(dtype)
         if flat.size and (flat.min() < limits.min or flat.max() > limits.max):
             raise TinydeployError(f"input values exceed the range of {dtype.name}")

@@ -132,7 +132,8 @@ class _Parser:
         value = self.data[key]
         bad_bool = isinstance(value, bool) and kind is int
         if not isinstance(value, kind) or bad_bool:
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            kinds = kind if isinstance(kind, tuple) else (kind,)
+            names = " or ".join(k.__name__ for k in kinds)
             raise self.fail(key, f"must be {_json_kind(names)}, got {json.dumps(value)}")
         return value
 
