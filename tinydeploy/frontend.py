@@ -575,6 +575,14 @@ LOWERINGS: dict[str, Callable] = {
 }
 
 
+def _register_qlinear() -> None:
+    from .frontend_qlinear import register
+    register(LOWERINGS)
+
+
+_register_qlinear()
+
+
 def load(path: str, input_shapes: Optional[dict] = None, name: Optional[str] = None) -> Graph:
     """ONNX file -> IR graph (ONNX layout), with static shapes and constants folded."""
     model = read_model(path)

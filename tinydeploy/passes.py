@@ -65,7 +65,8 @@ def fold_batchnorm(g: Graph) -> None:
             prev.inputs[1] = g.add_const(prev.inputs[1] + "_bn", scaled.astype(np.float32))
             old_bias = g.const(prev.inputs[2]) if prev.inputs[2] else np.zeros(len(mul), np.float32)
             prev.inputs[2] = g.add_const(op.name + "_bias", (old_bias * mul + add).astype(np.float32))
-            _bypass(g, op)
+            prev.outputs = list(op.outputs)  # the BN's output (and its quantization) survives
+            g.ops.remove(op)
             continue
         rank = len(g.tensors[op.inputs[0]].shape)
         shape = (-1,) + (1,) * (rank - 2)
