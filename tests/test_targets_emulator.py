@@ -35,6 +35,16 @@ FAKE_C = """\
 
 static int8_t fake_act[FAKE_INPUT_SIZE];
 
+#ifdef FAKE_TRAPS
+/* about 270 KB of stack: overflows the 64 KB one */
+static int fake_deep(volatile int8_t *p, int n)
+{
+    volatile int8_t buf[256];
+    buf[0] = p[0];
+    return n ? fake_deep(buf, n - 1) + buf[n & 255] : buf[0];
+}
+#endif
+
 /* exactly two instructions per iteration */
 static void fake_spin(unsigned n)
 {
@@ -60,6 +70,8 @@ int fake_run(const int8_t *input, int8_t *output)
     if (input[0] == -126)
         for (;;) {
         }
+    if (input[0] == -125)
+        return fake_deep(fake_act, 1000) == 1234 ? 5 : 0;
 #endif
     for (int i = 0; i < FAKE_INPUT_SIZE; ++i)
         fake_act[i] = (int8_t)(input[i] * 3);
@@ -313,6 +325,23 @@ def test_fault_is_reported(target, src, samples, tmp_path):
     elf = build_fake(src, target, tmp_path, x, defines={"FAKE_TRAPS": None})
     with pytest.raises(TinydeployError, match="crashed: FAULT .*pc="):
         run_firmware(target, elf)
+
+
+@pytest.mark.parametrize("target", ["nrf52840", "cortex-m55", "esp32-c3"])
+def test_stack_overflow_is_reported(target, src, samples, tmp_path):
+    x = samples[:1].copy()
+    x[0, 0, 0] = -125
+    elf = build_fake(src, target, tmp_path, x, defines={"FAKE_TRAPS": None})
+    with pytest.raises(TinydeployError, match="overflowed its stack"):
+        run_firmware(target, elf)
+
+
+def test_stack_check_without_fault():
+    log = ("BEGIN mode=run counter=none samples=1 in=int8 out=int8 out_size=1 layers=0\n"
+           "OUT 0 05\nSTACK 65536 65536\nDONE\n")
+    with pytest.raises(TinydeployError, match="overflowed its stack .all 65536 bytes"):
+        parse_log(log)
+    assert parse_log(log.replace("STACK 65536", "STACK 300")).stack_bytes == 300
 
 
 def test_timeout(src, samples, tmp_path):

@@ -127,6 +127,7 @@ class _LogParser:
         self.layers: dict[int, dict[int, int]] = {}
         self.dumps: dict[int, dict[int, bytes]] = {}
         self.stack: int | None = None
+        self.stack_size: int | None = None
         self.overhead: tuple[int, int] | None = None
         self.fault: str | None = None
         self.error: str | None = None
@@ -169,6 +170,7 @@ class _LogParser:
 
     def _on_stack(self, fields: list[str], line: str) -> None:
         self.stack = int(fields[0])
+        self.stack_size = int(fields[1]) if len(fields) > 1 else None
 
     def _on_fault(self, fields: list[str], line: str) -> None:
         self.fault = line
@@ -179,13 +181,18 @@ class _LogParser:
     def finish(self, log: str, exit_code: int, stderr: str) -> EmulatorResult:
         tail = "\n".join(log.strip().splitlines()[-5:])
         if self.fault:
-            raise TinydeployError(f"{self.target}: the firmware crashed: {self.fault}")
+            what = "overflowed its stack" if "stack overflow" in self.fault else "crashed"
+            raise TinydeployError(f"{self.target}: the firmware {what}: {self.fault}")
         if self.error:
             raise TinydeployError(f"{self.target}: {self.error}")
         if not self.done or exit_code != 0:
             detail = stderr.strip() or tail or "(no output)"
             raise TinydeployError(
                 f"{self.target}: the firmware stopped early (exit status {exit_code}): {detail}")
+        if self.stack_size and self.stack is not None and self.stack >= self.stack_size:
+            raise TinydeployError(
+                f"{self.target}: the firmware overflowed its stack (all {self.stack_size} "
+                "bytes used; memory below it may have been overwritten)")
         count = int(self.header.get("samples", len(self.outputs)))
         missing = [s for s in range(count) if s not in self.outputs]
         if missing:

@@ -128,14 +128,14 @@ uint64_t tdh_counter_read(void)
     return ticks;
 }
 
-extern uint32_t __tdh_stack_limit, __tdh_stack_top;
+extern uint32_t __tdh_stack_limit[], __tdh_stack_top[];
 
 uintptr_t tdh_stack_limit(void)
 {
-    return (uintptr_t)&__tdh_stack_limit;
+    return (uintptr_t)__tdh_stack_limit;
 }
 
 uintptr_t tdh_stack_top(void)
 {
-    return (uintptr_t)&__tdh_stack_top;
+    return (uintptr_t)__tdh_stack_top;
 }

@@ -5,12 +5,16 @@
 
 /* linker script symbols: only their addresses mean something */
 extern uint32_t __tdh_data_load[], __tdh_data_start[], __tdh_data_end[];
-extern uint32_t __tdh_bss_start[], __tdh_bss_end[], __tdh_stack_top[];
+extern uint32_t __tdh_bss_start[], __tdh_bss_end[];
+extern uint32_t __tdh_stack_limit[], __tdh_stack_top[];
 
 int main(void);
 void Reset_Handler(void) __attribute__((noreturn));
 void tdh_fault_entry(void);
 void SysTick_Handler(void) __attribute__((weak, alias("tdh_fault_entry")));
+
+/* The fault handler runs on its own stack: the main one may be what broke. */
+uint32_t tdh_fault_stack[128] __attribute__((aligned(8)));
 
 #define TDH_NUM_IRQS 48u
 #define SCB_CPACR (*(volatile uint32_t *)0xE000ED88u)
@@ -35,6 +39,10 @@ static void tdh_enable_fpu(void)
 
 void Reset_Handler(void)
 {
+#if defined(__ARM_ARCH_8M_MAIN__) || defined(__ARM_ARCH_8_1M_MAIN__)
+    /* Armv8-M checks the stack limit in hardware: overflow faults at once */
+    __asm__ volatile("msr msplim, %0" ::"r"(__tdh_stack_limit));
+#endif
     tdh_enable_fpu();
     /* sizes from addresses: the symbols are distinct objects to the compiler */
     uintptr_t data_words = ((uintptr_t)__tdh_data_end - (uintptr_t)__tdh_data_start) / 4u;
@@ -46,11 +54,14 @@ void Reset_Handler(void)
     tdh_exit(main());
 }
 
-/* Every unexpected exception lands here with r0 = the stacked frame. */
+/* Every unexpected exception lands here: r0 = the stacked frame, then a
+ * switch to the fault stack. */
 __attribute__((naked)) void tdh_fault_entry(void)
 {
     __asm__ volatile(
         "mrs r0, msp\n\t"
+        "ldr r1, =tdh_fault_stack + 512\n\t"
+        "mov sp, r1\n\t"
         "ldr r1, =tdh_fault\n\t"
         "bx r1\n\t"
         ".ltorg");
@@ -66,20 +77,37 @@ static char *tdh_put_hex(char *out, const char *label, uint32_t value)
     return out;
 }
 
+static char *tdh_put_text(char *out, const char *text)
+{
+    while (*text)
+        *out++ = *text++;
+    return out;
+}
+
 /* Report the exception number, faulting PC/LR and fault status, then exit.
- * The frame is the one pushed on exception entry: r0-r3, r12, lr, pc, xpsr. */
+ * The frame is the one pushed on exception entry: r0-r3, r12, lr, pc, xpsr;
+ * it is only read when it lies within the stack. */
 void tdh_fault(const uint32_t *frame) __attribute__((noreturn, used));
 void tdh_fault(const uint32_t *frame)
 {
     uint32_t ipsr;
-    char line[96];
+    char line[128];
     char *p = line;
+    uintptr_t sp = (uintptr_t)frame;
     __asm__ volatile("mrs %0, ipsr" : "=r"(ipsr));
     p = tdh_put_hex(p, "\nFAULT exception=", ipsr & 0x1FFu);
-    p = tdh_put_hex(p, " pc=", frame[6]);
-    p = tdh_put_hex(p, " lr=", frame[5]);
+    if (sp >= (uintptr_t)__tdh_stack_limit && sp + 32u <= (uintptr_t)__tdh_stack_top) {
+        p = tdh_put_hex(p, " pc=", frame[6]);
+        p = tdh_put_hex(p, " lr=", frame[5]);
+    } else {
+        p = tdh_put_text(p, " stack overflow");
+        p = tdh_put_hex(p, " sp=", (uint32_t)sp);
+    }
 #if __ARM_ARCH >= 7 || defined(__ARM_ARCH_8M_MAIN__) || defined(__ARM_ARCH_8_1M_MAIN__)
-    p = tdh_put_hex(p, " cfsr=", *(volatile uint32_t *)0xE000ED28u);
+    uint32_t cfsr = *(volatile uint32_t *)0xE000ED28u;
+    if (cfsr & (1u << 20)) /* UsageFault STKOF: Armv8-M stack limit hit */
+        p = tdh_put_text(p, " stack overflow");
+    p = tdh_put_hex(p, " cfsr=", cfsr);
     p = tdh_put_hex(p, " hfsr=", *(volatile uint32_t *)0xE000ED2Cu);
 #endif
     *p++ = '\n';

@@ -9,7 +9,7 @@
  *   OUT <sample> <hex>          the output tensor's bytes
  *   CYC <sample> <n>            instructions of one inference
  *   ERR <sample> <rc>           the model returned rc != 0 (then exit 1)
- *   STACK <bytes>               stack high-water mark
+ *   STACK <used> <size>         stack high-water mark and stack size (bytes)
  *   DONE
  */
 #include <stddef.h>
@@ -329,6 +329,8 @@ int main(void)
     if (tdh_stack_limit()) {
         tdh_put_str("STACK ");
         tdh_put_u64(tdh_stack_used());
+        tdh_putc(' ');
+        tdh_put_u64(tdh_stack_top() - tdh_stack_limit());
         tdh_end_line();
     }
     tdh_put_str("DONE");

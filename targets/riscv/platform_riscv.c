@@ -8,7 +8,13 @@
 #define ADP_STOPPED_APPLICATION_EXIT 0x20026u
 
 int tdh_semihost(int op, const void *arg); /* startup.S */
-void tdh_trap(uint32_t cause, uint32_t epc, uint32_t tval) __attribute__((noreturn));
+void tdh_trap(uint32_t cause, uint32_t epc, uint32_t tval, uint32_t sp)
+    __attribute__((noreturn));
+
+/* The trap handler runs on its own stack (see startup.S). */
+uint32_t tdh_fault_stack[128] __attribute__((aligned(16)));
+
+extern uint32_t __tdh_stack_guard[], __tdh_stack_limit[], __tdh_stack_top[];
 
 void tdh_puts(const char *s)
 {
@@ -39,27 +45,31 @@ static char *tdh_put_hex(char *out, const char *label, uint32_t value)
     return out;
 }
 
-void tdh_trap(uint32_t cause, uint32_t epc, uint32_t tval)
+void tdh_trap(uint32_t cause, uint32_t epc, uint32_t tval, uint32_t sp)
 {
-    char line[80];
+    static const char overflow[] = " stack overflow";
+    char line[96];
     char *p = line;
     p = tdh_put_hex(p, "\nFAULT mcause=", cause);
     p = tdh_put_hex(p, " pc=", epc);
     p = tdh_put_hex(p, " mtval=", tval);
+    p = tdh_put_hex(p, " sp=", sp);
+    uintptr_t guard = (uintptr_t)__tdh_stack_guard, limit = (uintptr_t)__tdh_stack_limit;
+    if (sp < limit || (tval >= guard && tval < limit))
+        for (const char *q = overflow; *q; ++q)
+            *p++ = *q;
     *p++ = '\n';
     *p = '\0';
     tdh_puts(line);
     tdh_exit(0x7F);
 }
 
-extern uint32_t __tdh_stack_limit, __tdh_stack_top;
-
 uintptr_t tdh_stack_limit(void)
 {
-    return (uintptr_t)&__tdh_stack_limit;
+    return (uintptr_t)__tdh_stack_limit;
 }
 
 uintptr_t tdh_stack_top(void)
 {
-    return (uintptr_t)&__tdh_stack_top;
+    return (uintptr_t)__tdh_stack_top;
 }

@@ -13,6 +13,15 @@ _start:
     la sp, __tdh_stack_top
     la t0, tdh_trap_entry
     csrw mtvec, t0
+    /* A locked PMP region without permissions guards the 4 KB below the
+     * stack, so that an overflow traps (in machine mode too). NAPOT
+     * encoding: (base | (size/2 - 1)) >> 2. */
+    la t0, __tdh_stack_guard
+    srli t0, t0, 2
+    ori t0, t0, 511
+    csrw pmpaddr0, t0
+    li t0, 0x98 /* L | A=NAPOT, no R/W/X */
+    csrw pmpcfg0, t0
 #if defined(__riscv_flen)
     li t0, MSTATUS_FS_INITIAL
     csrs mstatus, t0
@@ -50,12 +59,15 @@ tdh_copy_words:
     j tdh_copy_words
 1:  ret
 
-/* Any trap is unexpected: report it and exit. */
+/* Any trap is unexpected: report it and exit, on the fault stack since the
+ * main one may be what broke. */
     .balign 4
 tdh_trap_entry:
     csrr a0, mcause
     csrr a1, mepc
     csrr a2, mtval
+    mv a3, sp
+    la sp, tdh_fault_stack + 512
     j tdh_trap
 
 /* uint64_t tdh_counter_read(void): minstret, re-read if the high half
