@@ -1,0 +1,93 @@
+"""The generated libraries on emulated MCUs: bit-exact with the golden model on every target."""
+import json
+
+import numpy as np
+import pytest
+
+from tinydeploy import api, verify
+from conftest import MLPERF, REPO, cli, model_path
+
+MCU_TARGETS = ["stm32f746", "nucleo-l4r5zi", "nrf52840", "rp2040", "cortex-m55", "esp32-c3", "rv32-zve32x"]
+
+
+@pytest.mark.parametrize("target", MCU_TARGETS)
+@pytest.mark.parametrize("model", MLPERF)
+def test_mlperf_model_is_bit_exact_on_target(model, target):
+    r = verify.verify(model_path(model, "int8_qdq.onnx"), target, samples=2)
+    assert r.match, r.first_mismatch
+    assert r.max_abs_diff == 0.0 and r.samples == 2
+    assert r.instructions_per_inference and r.instructions_per_inference > 0
+
+
+def test_reference_inputs_on_cortex_m7_equal_tflite_micro(tmp_path):
+    ref = np.load(model_path("kws", "reference.npz"))
+    np.savez(tmp_path / "in.npz", input_1=ref["int8_inputs"])
+    res = api.run(model_path("kws", "int8_qdq.onnx"), tmp_path / "in.npz", target="stm32f746")
+    y = next(iter(res.outputs.values())).reshape(8, -1)
+    assert np.array_equal(y, ref["tflm_int8_outputs"].reshape(8, -1))
+    assert res.instructions and len(set(res.instructions)) >= 1
+
+
+def test_bench_is_deterministic():
+    a = verify.bench(model_path("ad", "int8_qdq.onnx"), "nucleo-l4r5zi")
+    b = verify.bench(model_path("ad", "int8_qdq.onnx"), "nucleo-l4r5zi")
+    assert a.instructions_per_inference == b.instructions_per_inference > 0
+    assert [l["instructions"] for l in a.layers] == [l["instructions"] for l in b.layers]
+    # mps2's timer ticks every 40 instructions: each layer's count is rounded to that
+    assert abs(sum(l["instructions"] for l in a.layers) - a.instructions_per_inference) <= 40 * len(a.layers)
+    assert a.macs == 264192 and a.flash_bytes > 264192  # weights are in the library's flash
+
+
+def test_model_that_does_not_fit_is_rejected(tmp_path):
+    desc = json.loads((REPO / "targets" / "stm32f746.json").read_text())
+    desc.update(name="tiny16k", sram_bytes=16 * 1024)
+    desc["linker_script"] = str(REPO / "targets" / desc["linker_script"])
+    desc["startup"] = [str(REPO / "targets" / s) for s in desc["startup"]]
+    (tmp_path / "tiny.json").write_text(json.dumps(desc))
+    out = tmp_path / "out"
+    proc = cli("compile", model_path("vww", "int8_qdq.onnx"), "--target-file", tmp_path / "tiny.json", "-o", out)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error: the model does not fit the target:\n  RAM: needs " in proc.stderr
+    assert "bytes, tiny16k has 16,384 (" in proc.stderr and " bytes over)" in proc.stderr
+    assert not out.exists()
+
+
+def test_first_mismatching_layer_is_named(tmp_path):
+    """Corrupt one layer's weights in the generated C: verify names that layer."""
+    result = api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746", out_dir=tmp_path / "lib")
+    third = [op for op in result.graph.ops if op.kind != "reshape"][2]
+    weights = tmp_path / "lib" / "net_weights.c"
+    text = weights.read_text()
+    sym = next(s for s, t in _symbols(result) if t == third.inputs[1])
+    start = text.index(f"{sym}[")
+    brace = text.index("{", start) + 1
+    first_value_end = text.index(",", brace)
+    value = int(text[brace:first_value_end])
+    text = text[:brace] + f" {127 if value != 127 else -127}" + text[first_value_end:]
+    weights.write_text(text)
+    xq = verify.default_inputs(result, 1)
+    name = verify.first_mismatching_layer(result, xq, tmp_path)
+    assert name == f"{third.name} ({third.kind}, layer 2)"
+
+
+def _symbols(result):
+    from tinydeploy import codegen
+    ctx, _ = codegen.build_layers(result.graph, result.plan, result.name)
+    return [(sym, tensor) for tensor, sym in ctx.weights.items()]
+
+
+def test_verify_cli_json_and_exit_code():
+    proc = cli("verify", model_path("ad", "int8_qdq.onnx"), "-t", "esp32-c3", "--json", "--samples", "2")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert set(r) >= {"target", "match", "samples", "max_abs_diff", "instructions_per_inference"}
+    assert r["target"] == "esp32-c3" and r["match"] is True and r["samples"] == 2
+
+
+def test_renode_without_renode_installed_is_a_clear_error():
+    import shutil
+    if shutil.which("renode"):
+        pytest.skip("renode is installed here")
+    proc = cli("verify", model_path("ad", "int8_qdq.onnx"), "-t", "stm32f746", "--emulator", "renode")
+    assert proc.returncode == 2
+    assert "error: --emulator renode needs `renode` and `renode-test` on PATH" in proc.stderr
