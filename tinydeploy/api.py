@@ -16,6 +16,7 @@ from .ir import Graph
 
 PathLike = Union[str, Path]
 REPORT = "report.json"
+REPORT_HTML = "report.html"
 
 
 @dataclass
@@ -63,24 +64,32 @@ def build_graph(model: PathLike, input_shapes=None, quantize: str = "int8", cali
 def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] = None,
             name: str = "net", input_shapes=None, quantize: str = "int8", calib=None,
             calib_method: str = "minmax", target_file: Optional[PathLike] = None,
-            progress=None) -> CompileResult:
-    """Compile an ONNX model into a C library in out_dir (or only plan it when out_dir is None)."""
+            progress=None, report: bool = False) -> CompileResult:
+    """Compile an ONNX model into a C library in out_dir (or only plan it when out_dir is None).
+
+    progress: a `progress(iterable, label)` wrapper for long work (calibration), e.g.
+    tinydeploy.progress.Progress(); report: also write the HTML report (report.html).
+    """
     if not name.isidentifier() or not name.isascii():
         raise TinydeployError(f"--name '{name}' is not a valid C identifier")
+    from .progress import get as get_progress
     tgt = _load_target(target, target_file)
-    g = build_graph(model, input_shapes, quantize, calib, calib_method, name, progress)
+    g = build_graph(model, input_shapes, quantize, calib, calib_method, name, get_progress(progress))
     kernel_select.select(g, tgt)
     plan = planner.plan(g)
     with tempfile.TemporaryDirectory(prefix="tinydeploy-") as tmp:
         staging = Path(tmp) / "out"
         gen = codegen.generate(g, plan, staging, name, Path(model).name, tgt.name)
-        report = make_report(g, plan, gen, Path(model).name, tgt)
-        check_fits(report, tgt)
-        (staging / REPORT).write_text(json.dumps(report, indent=2) + "\n")
-        final = None
+        figures = make_report(g, plan, gen, Path(model).name, tgt)
+        check_fits(figures, tgt)
+        (staging / REPORT).write_text(json.dumps(figures, indent=2) + "\n")
+        result = CompileResult(None, name, g, plan, figures, gen["io"], tgt)
+        if report:
+            from . import report_html
+            report_html.write(result, staging / REPORT_HTML)
         if out_dir is not None:
-            final = _install(staging, Path(out_dir))
-    return CompileResult(final, name, g, plan, report, gen["io"], tgt)
+            result.out_dir = _install(staging, Path(out_dir))
+    return result
 
 
 def _install(staging: Path, out_dir: Path) -> Path:
@@ -224,6 +233,8 @@ def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden
         **compile_options) -> RunResult:
     """Compile, build, and run every sample of `inputs` (npz path or {name: array})."""
     from . import hostrun
+    from .progress import get as get_progress
+    bar = get_progress(compile_options.get("progress"))
     with tempfile.TemporaryDirectory(prefix="tinydeploy-run-") as tmp:
         result = compile(model, target=target, out_dir=Path(tmp) / "lib", **compile_options)
         x = load_inputs(inputs, result)
@@ -233,12 +244,17 @@ def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden
         instructions = None
         if golden:
             from . import golden as gold
-            y = gold.run(result.graph, xq)
+            y = np.stack([gold.run_sample(result.graph, s)[result.graph.outputs[0]].reshape(-1)
+                          for s in bar(xq, "golden model")])
         elif result.target.arch == "host":
-            exe = hostrun.build(result.out_dir, result.name, result.io, Path(tmp) / "model")
-            y = hostrun.run(exe, xq, out["dtype"], sample_shape)
+            with bar.stage("building for the host"):
+                exe = hostrun.build(result.out_dir, result.name, result.io, Path(tmp) / "model")
+            with bar.stage(f"running {len(xq)} sample(s)"):
+                y = hostrun.run(exe, xq, out["dtype"], sample_shape)
         else:
             from . import verify
-            y, instructions = verify.run_on_target(result, xq, Path(tmp))
+            with bar.stage(f"building and running {len(xq)} sample(s) on {result.target.name}'s "
+                           "emulator"):
+                y, instructions = verify.run_on_target(result, xq, Path(tmp))
         y = _finish(y.reshape((len(x),) + tuple(sample_shape)), result, raw, x.dtype)
         return RunResult({out["name"]: y}, result.report, instructions)

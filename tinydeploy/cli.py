@@ -61,6 +61,31 @@ def _compile_kwargs(kw: dict) -> dict:
                 calib=kw["calib"], calib_method=kw["calib_method"])
 
 
+def _quiet_option(f):
+    return click.option("-q", "--quiet", is_flag=True,
+                        help="No progress bars (they are also off when stderr is not a terminal).")(f)
+
+
+def _sqnr_option(f):
+    return click.option("--min-sqnr", "min_sqnr", type=float, default=20.0, show_default=True,
+                        metavar="DB", help="Warn about layers whose quantization SQNR (dB, measured "
+                                           "when calibrating a float model) is below this.")(f)
+
+
+def _progress(quiet: bool):
+    from .progress import Progress, enabled_by_default
+    return Progress(enabled=enabled_by_default(quiet))
+
+
+def _echo_json(data, indent=2) -> None:
+    click.echo(json.dumps(data, indent=indent))
+
+
+def _warn(messages) -> None:
+    for msg in messages:
+        click.echo(f"warning: {msg}", err=True)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tinydeploy")
 def main():
@@ -77,31 +102,56 @@ def main():
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output directory for the C library and report.json.")
 @_common_compile_options
+@click.option("--report", "html", is_flag=True,
+              help="Also write report.html (memory timeline, per-layer costs) into the output directory.")
+@click.option("--bench", "run_bench", is_flag=True,
+              help="Also run the model on the target's emulator: instruction counts, latency estimate.")
+@_sqnr_option
+@_quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
-def compile_cmd(model, out_dir, as_json, **kw):
+def compile_cmd(model, out_dir, html, run_bench, min_sqnr, quiet, as_json, **kw):
     """Compile MODEL (.onnx) into a C library.
 
     \b
     Writes NAME.h, NAME.c, NAME_weights.c, the runtime kernels the model uses,
-    a CMakeLists.txt and report.json into the output directory.
+    a CMakeLists.txt and report.json into the output directory, then prints a
+    summary: layers, MACs, flash and RAM against the target's capacity, the
+    latency (with --bench) and warnings about layers that quantize badly.
 
     \b
     Examples:
       tinydeploy compile model.onnx -t stm32f746 --calib calib.npz -o out/
       tinydeploy compile model_qdq.onnx -t host -o out/
       tinydeploy compile model.onnx --quantize float32 -o out/
+      tinydeploy compile model_qdq.onnx -t stm32f746 --bench --report -o out/
     """
-    from . import api
-    result = api.compile(model, out_dir=out_dir, **_compile_kwargs(kw))
-    if as_json:
-        click.echo(json.dumps(result.report, indent=2))
-        return
+    from . import api, summary
+    progress = _progress(quiet)
+    options = _compile_kwargs(kw)
+    result = api.compile(model, out_dir=out_dir, progress=progress, report=html, **options)
+    bench = None
+    if run_bench:
+        from . import verify
+        bench = verify.bench(model, progress=progress, **options)
+        if html:  # redraw the page with the instruction counts
+            from . import report_html
+            report_html.write(result, result.out_dir / api.REPORT_HTML, bench, min_sqnr)
     r = result.report
+    fig = summary.figures(r, result.target, bench)
+    warnings = summary.sqnr_warnings(r, min_sqnr)
+    if as_json:
+        _echo_json(dict(r, out_dir=str(result.out_dir), summary=fig, warnings=warnings,
+                        bench=bench.to_json() if bench is not None else None))
+        return
     click.echo(f"{r['model']} -> {result.out_dir}/ ({result.name}.h, {result.name}.c, "
                f"{result.name}_weights.c, {len(r['kernels'])} kernel files)")
     click.echo(f"  target {r['target']}: {len(r['layers'])} layers, {r['macs']:,} MACs, "
                f"flash ~{r['flash_bytes']:,} B, RAM {r['peak_ram_bytes']:,} B "
                f"(arena {r['arena_bytes']:,} B)")
+    click.echo(summary.format_table(fig))
+    if html:
+        click.echo(f"  report: {result.out_dir / api.REPORT_HTML}")
+    _warn(warnings)
 
 
 @main.command("run")
@@ -113,7 +163,9 @@ def compile_cmd(model, out_dir, as_json, **kw):
 @click.option("--raw", is_flag=True, help="int8 builds: take and return int8 data unconverted.")
 @click.option("--golden", is_flag=True, help="Run the bit-exact Python golden model instead of C.")
 @_common_compile_options
-def run_cmd(model, inputs, out_path, raw, golden, **kw):
+@_quiet_option
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def run_cmd(model, inputs, out_path, raw, golden, quiet, as_json, **kw):
     """Compile MODEL, build it, and run every sample of INPUTS through it.
 
     \b
@@ -122,22 +174,37 @@ def run_cmd(model, inputs, out_path, raw, golden, **kw):
     """
     import numpy as np
     from . import api
-    result = api.run(model, inputs, raw=raw, golden=golden, **_compile_kwargs(kw))
+    result = api.run(model, inputs, raw=raw, golden=golden, progress=_progress(quiet),
+                     **_compile_kwargs(kw))
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     np.savez(out_path, **result.outputs)
     r = result.report
-    for name, arr in result.outputs.items():
-        click.echo(f"{name}: {arr.shape[0]} samples of shape {arr.shape[1:]} {arr.dtype} -> {out_path}")
     labels = _labels(inputs)
+    accuracy = None
     if labels is not None:
         pred = next(iter(result.outputs.values())).reshape(len(labels), -1).argmax(axis=1)
-        acc = float(np.mean(pred == labels))
-        click.echo(f"accuracy: {acc:.2%} ({int(np.sum(pred == labels))}/{len(labels)}) "
+        accuracy = dict(accuracy=float(np.mean(pred == labels)), correct=int(np.sum(pred == labels)),
+                        samples=len(labels))
+    ipi = int(np.mean(result.instructions)) if result.instructions else None
+    if as_json:
+        _echo_json(dict(model=r["model"], target=r["target"], out=str(out_path),
+                        engine="golden" if golden else "c",
+                        outputs={n: dict(samples=int(a.shape[0]), shape=list(a.shape[1:]),
+                                         dtype=str(a.dtype)) for n, a in result.outputs.items()},
+                        accuracy=accuracy, flash_bytes=r["flash_bytes"],
+                        weights_bytes=r["weights_bytes"], peak_ram_bytes=r["peak_ram_bytes"],
+                        arena_bytes=r["arena_bytes"], instructions_per_inference=ipi,
+                        instructions=[int(i) for i in result.instructions] if result.instructions else None))
+        return
+    for name, arr in result.outputs.items():
+        click.echo(f"{name}: {arr.shape[0]} samples of shape {arr.shape[1:]} {arr.dtype} -> {out_path}")
+    if accuracy is not None:
+        click.echo(f"accuracy: {accuracy['accuracy']:.2%} ({accuracy['correct']}/{accuracy['samples']}) "
                    f"[{r['target']}, {'golden model' if golden else r['input']['dtype'] + ' C'}]")
     click.echo(f"flash ~{r['flash_bytes']:,} B (weights {r['weights_bytes']:,} B), "
                f"RAM {r['peak_ram_bytes']:,} B (arena {r['arena_bytes']:,} B)")
-    if result.instructions:
-        click.echo(f"instructions per inference: {int(np.mean(result.instructions)):,}")
+    if ipi:
+        click.echo(f"instructions per inference: {ipi:,}")
 
 
 def _labels(inputs_path):
@@ -175,7 +242,8 @@ def inspect_cmd(model, input_shapes, as_json):
 @click.option("--emulator", type=click.Choice(["qemu", "renode"]), default="qemu", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_common_compile_options
-def verify_cmd(model, inputs, samples, emulator, as_json, **kw):
+@_quiet_option
+def verify_cmd(model, inputs, samples, emulator, as_json, quiet, **kw):
     """Run MODEL on the target's emulator and compare every output with the golden model.
 
     \b
@@ -190,7 +258,8 @@ def verify_cmd(model, inputs, samples, emulator, as_json, **kw):
     if emulator == "renode":
         from . import renode
         renode.require()
-    r = verify.verify(model, inputs=inputs, samples=samples, **_compile_kwargs(kw))
+    r = verify.verify(model, inputs=inputs, samples=samples, progress=_progress(quiet),
+                      **_compile_kwargs(kw))
     if as_json:
         click.echo(json.dumps(r.to_json()))
     else:
@@ -207,7 +276,8 @@ def verify_cmd(model, inputs, samples, emulator, as_json, **kw):
 @click.argument("model", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_common_compile_options
-def bench_cmd(model, as_json, **kw):
+@_quiet_option
+def bench_cmd(model, as_json, quiet, **kw):
     """Measure MODEL on the target's emulator: instructions (total and per layer), flash, RAM.
 
     \b
@@ -218,7 +288,7 @@ def bench_cmd(model, as_json, **kw):
       tinydeploy bench model_qdq.onnx -t nucleo-l4r5zi
     """
     from . import verify
-    r = verify.bench(model, **_compile_kwargs(kw))
+    r = verify.bench(model, progress=_progress(quiet), **_compile_kwargs(kw))
     if as_json:
         click.echo(json.dumps(r.to_json(), indent=2))
         return
@@ -231,6 +301,41 @@ def bench_cmd(model, as_json, **kw):
         ins = l["instructions"] or 0
         click.echo(f"{i:>3} {l['op']:<22} {ins:>13,} {l['macs']:>11,} "
                    f"{(l['macs'] / ins if ins else 0):>9.2f}  {l['name']}")
+
+
+@main.command("report")
+@click.argument("model", type=click.Path())
+@click.option("-o", "--out", "out_path", default="report.html", show_default=True,
+              type=click.Path(dir_okay=False), help="The HTML file to write.")
+@click.option("--bench", "run_bench", is_flag=True,
+              help="Also run the model on the target's emulator: instructions per layer, latency.")
+@_common_compile_options
+@_sqnr_option
+@_quiet_option
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def report_cmd(model, out_path, run_bench, min_sqnr, quiet, as_json, **kw):
+    """Write a self-contained HTML report of MODEL built for a target.
+
+    \b
+    One file that needs no network: the target's memory budget, a memory
+    timeline (every arena buffer over the steps it is live, the peak marked),
+    per-layer cost bars and a per-layer table (op, shapes, MACs, weight bytes,
+    arena offset, SQNR, and instructions with --bench).
+
+    \b
+    Examples:
+      tinydeploy report model_qdq.onnx -t stm32f746 -o report.html
+      tinydeploy report model.onnx -t stm32f746 --calib calib.npz --bench -o report.html
+    """
+    from . import report_html, summary
+    res = report_html.report(model, output=out_path, bench=run_bench, min_sqnr_db=min_sqnr,
+                             progress=_progress(quiet), **_compile_kwargs(kw))
+    if as_json:
+        _echo_json(res.to_json())
+        return
+    click.echo(f"{res.compile.report['model']} on {res.compile.target.name}: report -> {res.path}")
+    click.echo(summary.format_table(res.figures))
+    _warn(summary.sqnr_warnings(res.compile.report, min_sqnr))
 
 
 @main.command("targets")

@@ -1,7 +1,9 @@
 """Run generated libraries on emulated MCUs: verify against the golden model, and bench."""
 from __future__ import annotations
 
+import sys
 import tempfile
+import types
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -10,6 +12,7 @@ import numpy as np
 
 from . import emulator, firmware, golden
 from .errors import TinydeployError
+from .progress import get as get_progress
 
 DEFAULT_SAMPLES = 3
 
@@ -21,15 +24,18 @@ def _model_info(result) -> firmware.ModelInfo:
                               io["input"]["size"], io["output"]["size"], n_layers)
 
 
-def build_and_run(result, xq: np.ndarray, work: Path, mode: str = "profile") -> tuple:
+def build_and_run(result, xq: np.ndarray, work: Path, mode: str = "profile", progress=None) -> tuple:
     """Cross-compile the library in result.out_dir with the harness; run on the emulator."""
     tgt = result.target
     if tgt.emulator is None:
         raise TinydeployError(f"target '{tgt.name}' has no emulator; use -t host or an MCU target")
+    bar = get_progress(progress)
     sources = sorted(result.out_dir.glob("*.c"))
-    elf = firmware.build_firmware(tgt, sources, [result.out_dir], {}, _model_info(result), xq,
-                                  work / f"fw-{mode}", mode=mode, werror=True)
-    return elf, emulator.run_firmware(tgt, elf)
+    with bar.stage(f"building firmware for {tgt.name}"):
+        elf = firmware.build_firmware(tgt, sources, [result.out_dir], {}, _model_info(result), xq,
+                                      work / f"fw-{mode}", mode=mode, werror=True)
+    with bar.stage(f"running {len(xq)} sample(s) on {tgt.emulator.machine}"):
+        return elf, emulator.run_firmware(tgt, elf)
 
 
 def run_on_target(result, xq: np.ndarray, work: Path) -> tuple[np.ndarray, Optional[list]]:
@@ -76,26 +82,32 @@ class VerifyResult:
         return d
 
 
-def _reference(result, xq: np.ndarray) -> np.ndarray:
+def _reference(result, xq: np.ndarray, progress=None) -> np.ndarray:
+    samples = get_progress(progress)(xq, "golden model")
+    out = result.graph.outputs[0]
     if result.io["output"]["dtype"] == "int8":
-        return golden.run(result.graph, xq)
+        return np.stack([golden.run_sample(result.graph, s)[out].reshape(-1) for s in samples])
     from . import float_ref
-    return np.stack([float_ref.run(result.graph, s[None])[result.graph.outputs[0]].reshape(-1) for s in xq])
+    return np.stack([float_ref.run(result.graph, s[None])[out].reshape(-1) for s in samples])
 
 
-def verify(model, target: str, inputs=None, samples: int = DEFAULT_SAMPLES, **compile_options) -> VerifyResult:
-    """Compile for `target`, run on its emulator, compare with the golden model (bit for bit)."""
+def verify(model, target: str, inputs=None, samples: int = DEFAULT_SAMPLES, progress=None,
+           **compile_options) -> VerifyResult:
+    """Compile for `target`, run on its emulator, compare with the golden model (bit for bit).
+
+    progress: None (silent), True, or a tinydeploy.progress.Progress for bars on stderr."""
     from . import api
     with tempfile.TemporaryDirectory(prefix="tinydeploy-verify-") as tmp:
         work = Path(tmp)
-        result = api.compile(model, target=target, out_dir=work / "lib", **compile_options)
+        result = api.compile(model, target=target, out_dir=work / "lib", progress=progress,
+                             **compile_options)
         if inputs is None:
             xq = default_inputs(result, samples)
         else:
             xq = api._prepare(api.load_inputs(inputs, result), result, raw=False)
-        _, res = build_and_run(result, xq, work, mode="profile")
+        _, res = build_and_run(result, xq, work, mode="profile", progress=progress)
         got = res.output_array
-        want = _reference(result, xq).reshape(got.shape)
+        want = _reference(result, xq, progress).reshape(got.shape)
         diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) if got.size else 0.0
         exact = result.io["output"]["dtype"] == "int8"
         match = diff == 0.0 if exact else bool(np.all(np.abs(got - want) <= 1e-4 * (1 + np.abs(want))))
@@ -136,14 +148,15 @@ class BenchResult:
         return asdict(self)
 
 
-def bench(model, target: str, **compile_options) -> BenchResult:
+def bench(model, target: str, progress=None, **compile_options) -> BenchResult:
     """Instructions per inference (total and per layer), flash and RAM on the emulated target."""
     from . import api
     with tempfile.TemporaryDirectory(prefix="tinydeploy-bench-") as tmp:
         work = Path(tmp)
-        result = api.compile(model, target=target, out_dir=work / "lib", **compile_options)
+        result = api.compile(model, target=target, out_dir=work / "lib", progress=progress,
+                             **compile_options)
         xq = default_inputs(result, 1)
-        elf, res = build_and_run(result, xq, work, mode="profile")
+        elf, res = build_and_run(result, xq, work, mode="profile", progress=progress)
         sizes = library_sizes(elf, result)
         total = int(res.instructions[0]) if res.instructions else 0
         per_layer = res.layer_instructions[0] if res.layer_instructions else []
@@ -155,3 +168,14 @@ def bench(model, target: str, **compile_options) -> BenchResult:
                            round(macs / total, 3) if total else 0.0, sizes["flash_bytes"],
                            sizes["ram_bytes"], result.report["arena_bytes"],
                            result.report["peak_ram_bytes"], layers)
+
+
+class _CallableModule(types.ModuleType):
+    """`tinydeploy.verify(...)` calls verify(): the package attribute `tinydeploy.verify` is
+    this module (same name), so the module itself is callable; `.bench` etc. work as usual."""
+
+    def __call__(self, *args, **kwargs):
+        return verify(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
