@@ -232,17 +232,15 @@ def test_instruction_counts_deterministic_and_plausible(profiled):
     name, first, second, _ = profiled
     assert first.instructions == second.instructions
     assert first.layer_instructions == second.layer_instructions
-    quantum = load_target(name).instructions_per_tick
     for total, layers in zip(first.instructions, first.layer_instructions):
         assert len(layers) == 3
-        # layer 1 is the hand-counted loop: 2 * SPIN plus a call and a return
-        assert abs(layers[1] - 2 * SPIN) <= quantum + 12, (name, layers)
+        # layer 1 is the hand-counted loop: 2 * SPIN instructions, plus setting
+        # the counter; timer readings are synchronised to within a few
+        assert abs(layers[1] - 2 * SPIN) <= 8, (name, layers)
         # layers 0 and 2 loop over 48 elements: a few instructions each
         assert 2 * SIZE <= layers[0] <= 12 * SIZE and 2 * SIZE <= layers[2] <= 12 * SIZE
-        # the layers add up to the inference (plus its prologue and epilogue);
-        # with a coarse timer each of the 4 intervals may be off by a tick
-        slack = 4 * quantum if quantum > 1 else 0
-        assert -slack <= total - sum(layers) <= slack + 30, (name, total, layers)
+        # the layers add up to the inference (plus its prologue and epilogue)
+        assert -8 <= total - sum(layers) <= 30, (name, total, layers)
 
 
 def test_stack_and_sizes(profiled):

@@ -129,17 +129,12 @@ static void tdh_end_line(void)
 /* Timing is paused inside the hook: each layer gets the counter delta from
  * the end of the previous hook (or the start) to the start of its own. */
 static uint64_t tdh_resume;
-static uint64_t tdh_layer_ticks[TDH_LAYER_CAP];
+static uint64_t tdh_layer_time[TDH_LAYER_CAP];
 static uint16_t tdh_layer_calls[TDH_LAYER_CAP];
-static uint64_t tdh_hook_ticks;
+static uint64_t tdh_hook_time;
 static unsigned tdh_hook_calls;
 static int tdh_layers_seen;
 static int tdh_sample = -1; /* -1 while calibrating */
-
-static uint64_t tdh_instructions(uint64_t ticks)
-{
-    return ticks * 1000000000u / TDH_COUNTER_HZ;
-}
 
 static uint64_t tdh_minus(uint64_t a, uint64_t b)
 {
@@ -148,11 +143,11 @@ static uint64_t tdh_minus(uint64_t a, uint64_t b)
 
 void td_layer_done(int index, const void *data, unsigned long bytes)
 {
-    uint64_t gap = tdh_counter_read() - tdh_resume;
-    tdh_hook_ticks += gap;
+    uint64_t gap = tdh_time_end() - tdh_resume;
+    tdh_hook_time += gap;
     ++tdh_hook_calls;
     if (index >= 0 && index < TDH_LAYER_CAP) {
-        tdh_layer_ticks[index] += gap;
+        tdh_layer_time[index] += gap;
         ++tdh_layer_calls[index];
         if (index >= tdh_layers_seen)
             tdh_layers_seen = index + 1;
@@ -167,16 +162,16 @@ void td_layer_done(int index, const void *data, unsigned long bytes)
     (void)data;
     (void)bytes;
 #endif
-    tdh_resume = tdh_counter_read();
+    tdh_resume = tdh_time_begin();
 }
 
 static void tdh_reset_layers(void)
 {
     for (int i = 0; i < TDH_LAYER_CAP; ++i) {
-        tdh_layer_ticks[i] = 0;
+        tdh_layer_time[i] = 0;
         tdh_layer_calls[i] = 0;
     }
-    tdh_hook_ticks = 0;
+    tdh_hook_time = 0;
     tdh_hook_calls = 0;
     tdh_layers_seen = 0;
 }
@@ -191,33 +186,35 @@ static int tdh_empty_run(const TD_INPUT_T *in, TD_OUTPUT_T *out)
     return 0;
 }
 
-/* Ticks of one call of `run`, hook time excluded. Not inlined, so that the
- * calibration and the real measurement run the same instructions. */
-__attribute__((noinline)) static uint64_t tdh_time_run(tdh_run_fn run, const TD_INPUT_T *in, int *rc)
+/* Instructions of one call of `run`, hook time excluded. Not inlined, so
+ * that the calibration and the real measurement run the same instructions. */
+__attribute__((noinline)) static uint64_t tdh_time_run(tdh_run_fn run, const TD_INPUT_T *in,
+                                                       int *rc)
 {
     tdh_reset_layers();
-    tdh_resume = tdh_counter_read();
+    tdh_resume = tdh_time_begin();
     *rc = run(in, tdh_output);
-    uint64_t tail = tdh_counter_read() - tdh_resume;
-    return tdh_hook_ticks + tail;
+    uint64_t tail = tdh_time_end() - tdh_resume;
+    return tdh_hook_time + tail;
 }
 
 static uint64_t tdh_run_overhead;  /* instructions of timing an empty call */
 static uint64_t tdh_hook_overhead; /* instructions a hook adds to a layer */
 
-/* Average over repetitions: a tick may span several instructions. */
+/* The constant cost of timing an interval and of a hook call, averaged over
+ * repetitions (a timer reading is exact only to a few instructions). */
 static void tdh_calibrate(void)
 {
     tdh_run_fn volatile empty = tdh_empty_run;
     tdh_hook_fn volatile hook_ptr = td_layer_done;
     tdh_hook_fn hook = hook_ptr; /* opaque to the compiler, loaded once */
-    uint64_t run_ticks = 0;
-    uint64_t hook_ticks = 0;
+    uint64_t run_time = 0;
+    uint64_t hook_time = 0;
     int rc;
     for (unsigned k = 0; k < TDH_CAL_REPS; ++k)
-        run_ticks += tdh_time_run(empty, 0, &rc);
+        run_time += tdh_time_run(empty, 0, &rc);
     tdh_reset_layers();
-    tdh_resume = tdh_counter_read();
+    tdh_resume = tdh_time_begin();
     for (unsigned k = 0; k < TDH_CAL_REPS / 8u; ++k) {
         /* unrolled: back-to-back calls, as in generated code */
         hook(-1, 0, 0);
@@ -229,9 +226,9 @@ static void tdh_calibrate(void)
         hook(-1, 0, 0);
         hook(-1, 0, 0);
     }
-    hook_ticks = tdh_hook_ticks;
-    tdh_run_overhead = tdh_instructions(run_ticks) / TDH_CAL_REPS;
-    tdh_hook_overhead = tdh_instructions(hook_ticks) / TDH_CAL_REPS;
+    hook_time = tdh_hook_time;
+    tdh_run_overhead = run_time / TDH_CAL_REPS;
+    tdh_hook_overhead = hook_time / TDH_CAL_REPS;
 }
 
 /* ---- stack high-water mark --------------------------------------------- */
@@ -282,19 +279,19 @@ static void tdh_begin(void)
     tdh_end_line();
 }
 
-static void tdh_report_counts(int sample, uint64_t ticks)
+static void tdh_report_counts(int sample, uint64_t total)
 {
     if (!TDH_HAS_COUNTER)
         return;
     for (int i = 0; i < tdh_layers_seen; ++i) {
         uint64_t ovh = tdh_hook_overhead * tdh_layer_calls[i];
         tdh_record("LAYER", sample, i);
-        tdh_put_u64(tdh_minus(tdh_instructions(tdh_layer_ticks[i]), ovh));
+        tdh_put_u64(tdh_minus(tdh_layer_time[i], ovh));
         tdh_end_line();
     }
     uint64_t ovh = tdh_run_overhead + tdh_hook_overhead * tdh_hook_calls;
     tdh_record("CYC", sample, -1);
-    tdh_put_u64(tdh_minus(tdh_instructions(ticks), ovh));
+    tdh_put_u64(tdh_minus(total, ovh));
     tdh_end_line();
 }
 
@@ -302,14 +299,14 @@ static int tdh_run_sample(int sample)
 {
     int rc;
     tdh_sample = sample;
-    uint64_t ticks = tdh_time_run(TD_RUN, td_inputs[sample], &rc);
+    uint64_t total = tdh_time_run(TD_RUN, td_inputs[sample], &rc);
     if (rc != 0) {
         tdh_record("ERR", sample, -1);
         tdh_put_int(rc);
         tdh_end_line();
         return rc;
     }
-    tdh_report_counts(sample, ticks);
+    tdh_report_counts(sample, total);
     tdh_record("OUT", sample, -1);
     tdh_put_hex(tdh_output, sizeof tdh_output);
     tdh_end_line();

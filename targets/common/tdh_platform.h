@@ -14,14 +14,12 @@ void tdh_exit(int code) __attribute__((noreturn));
 /* Start the free-running counter (idempotent). */
 void tdh_counter_init(void);
 
-/* Monotonic counter value in ticks (see TDH_COUNTER_HZ). */
-uint64_t tdh_counter_read(void);
-
-/* Ticks per second of emulated time; under QEMU's -icount shift=0 one
- * instruction takes 1 ns, so instructions = ticks * 1e9 / TDH_COUNTER_HZ. */
-#ifndef TDH_COUNTER_HZ
-#define TDH_COUNTER_HZ 1000000000u
-#endif
+/* Emulated instructions executed so far (under QEMU's -icount shift=0 one
+ * instruction takes 1 ns), for timing an interval: tdh_time_begin() is the
+ * time at which it returns, tdh_time_end() the time at which it was called.
+ * Both may include a constant offset, which calibration removes. */
+uint64_t tdh_time_begin(void);
+uint64_t tdh_time_end(void);
 
 /* Stack bounds for the high-water mark (both 0 when unknown). */
 uintptr_t tdh_stack_limit(void);

@@ -33,7 +33,7 @@ void tdh_counter_init(void)
 {
 }
 
-/* tdh_counter_read() is in startup.S: a consistent 64-bit minstret read */
+/* tdh_time_begin() and tdh_time_end() are in startup.S: minstret */
 
 static char *tdh_put_hex(char *out, const char *label, uint32_t value)
 {

@@ -70,15 +70,18 @@ tdh_trap_entry:
     la sp, tdh_fault_stack + 512
     j tdh_trap
 
-/* uint64_t tdh_counter_read(void): minstret, re-read if the high half
- * changed in between (the ilp32 ABI returns the low word in a0) */
-    .section .text.tdh_counter_read, "ax"
-    .globl tdh_counter_read
-tdh_counter_read:
+/* uint64_t tdh_time_begin(void), tdh_time_end(void): minstret, re-read if
+ * the high half changed in between (the ilp32 ABI returns the low word in
+ * a0); exact, so both ends of an interval use the same read. */
+    .section .text.tdh_time_begin, "ax"
+    .globl tdh_time_begin
+    .globl tdh_time_end
+tdh_time_begin:
+tdh_time_end:
     csrr a1, minstreth
     csrr a0, minstret
     csrr t0, minstreth
-    bne a1, t0, tdh_counter_read
+    bne a1, t0, tdh_time_begin
     ret
 
 /* int tdh_semihost(int op, const void *arg): the semihosting trap is this
