@@ -1,0 +1,125 @@
+"""Regenerate BENCHMARKS.md: `tinydeploy bench` on the MLPerf Tiny models for every MCU target.
+
+    .venv/bin/python tools/benchmarks.py [--models DIR] [--out BENCHMARKS.md]
+
+Instruction counts come from QEMU with -icount shift=0 (exact and repeatable;
+on the Arm mps2/mps3 machines the timer resolution is 40 instructions).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tinydeploy import api, verify  # noqa: E402
+
+MODELS = ["kws", "resnet8", "vww", "ad"]
+TARGETS = ["stm32f746", "nucleo-l4r5zi", "nrf52840", "rp2040", "cortex-m55", "esp32-c3", "rv32-zve32x"]
+# Peer figures (from the issues): instructions per inference on the same emulated Cortex-M4.
+CMSIS_NN = {"kws": 7_700_560, "resnet8": 29_864_000, "vww": 24_103_720, "ad": 583_400}
+TFLM_REF = {"kws": 198_639_080, "resnet8": 824_062_440, "vww": 552_355_240, "ad": 1_952_800}
+M4_REQUIRED = {"kws": 2_660_000, "resnet8": 12_500_000, "vww": 7_490_000, "ad": 377_000}
+MURISCV = {"resnet8": (62.5e6, 9.67e6)}
+TFLM_ARENA = {"kws": 24_272, "resnet8": 55_984, "vww": 103_680, "ad": 3_984}
+RAM_REQUIRED = {"kws": 10_000, "resnet8": 36_000, "vww": 42_000, "ad": 1_200}
+EMX_FLOAT = {"resnet8": 287.5e6, "kws": 29.1e6}
+
+
+def fmt(n) -> str:
+    return f"{n:,}" if isinstance(n, int) else n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default=str(REPO.parent / "shared" / "models" / "mlperf_tiny"))
+    ap.add_argument("--out", default=str(REPO / "BENCHMARKS.md"))
+    args = ap.parse_args()
+    models = Path(args.models)
+    res = {}
+    for m in MODELS:
+        for t in TARGETS:
+            print(f"bench {m} on {t}", file=sys.stderr)
+            res[m, t] = verify.bench(models / m / "int8_qdq.onnx", t)
+    floats = {}
+    for m in ("kws", "resnet8"):
+        print(f"bench {m} float32 on stm32f746", file=sys.stderr)
+        floats[m] = verify.bench(models / m / "float.onnx", "stm32f746", quantize="float32")
+    reports = {m: api.compile(models / m / "int8_qdq.onnx", target="stm32f746").report for m in MODELS}
+    Path(args.out).write_text(render(res, floats, reports))
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+def render(res, floats, reports) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                            capture_output=True, text=True).stdout.strip()
+    L = ["# Benchmarks", "",
+         f"Measured {datetime.date.today()} at commit `{commit}` with",
+         "", "    .venv/bin/python tools/benchmarks.py", "",
+         "which runs `tinydeploy bench MODEL -t TARGET` (and `tinydeploy compile` for the RAM figures)",
+         "on the MLPerf Tiny int8 models (`int8_qdq.onnx`). Instructions per inference are counted by",
+         "QEMU with `-icount shift=0`: exact and identical on every run (the Arm machines' timer ticks",
+         "every 40 instructions, so Arm counts are multiples of 40 give or take the calibration).",
+         "They are instructions, not cycles. Every build here is also verified bit-exact against the",
+         "golden model (`tests/test_emulated_targets.py`).", ""]
+    L += ["## Instructions per inference (int8)", "",
+          "| model | MACs | " + " | ".join(TARGETS) + " |",
+          "|---|---:|" + "---:|" * len(TARGETS)]
+    for m in MODELS:
+        L.append(f"| {m} | {fmt(res[m, TARGETS[0]].macs)} | " +
+                 " | ".join(fmt(res[m, t].instructions_per_inference) for t in TARGETS) + " |")
+    L += ["", "MACs per instruction:", "",
+          "| model | " + " | ".join(TARGETS) + " |", "|---|" + "---:|" * len(TARGETS)]
+    for m in MODELS:
+        L.append(f"| {m} | " + " | ".join(f"{res[m, t].macs_per_instruction:.3f}" for t in TARGETS) + " |")
+    L += ["", "## Cortex-M4 (nucleo-l4r5zi) against TensorFlow Lite Micro", "",
+          "Peer figures measured the same way on the same emulated core (from the project's issue 9).", "",
+          "| model | tinydeploy | TFLM + CMSIS-NN | TFLM reference kernels | target | ours / CMSIS-NN |",
+          "|---|---:|---:|---:|---:|---:|"]
+    for m in MODELS:
+        ours = res[m, "nucleo-l4r5zi"].instructions_per_inference
+        L.append(f"| {m} | {fmt(ours)} | {fmt(CMSIS_NN[m])} | {fmt(TFLM_REF[m])} | <= {fmt(M4_REQUIRED[m])} "
+                 f"| {ours / CMSIS_NN[m]:.2f}x |")
+    L += ["", "## RISC-V", "",
+          "| model | MACs | esp32-c3 (rv32imc) | MAC/instr | rv32-zve32x (VLEN 128) | MAC/instr | vector / scalar |",
+          "|---|---:|---:|---:|---:|---:|---:|"]
+    for m in MODELS:
+        s, v = res[m, "esp32-c3"], res[m, "rv32-zve32x"]
+        L.append(f"| {m} | {fmt(s.macs)} | {fmt(s.instructions_per_inference)} | {s.macs_per_instruction:.3f} | "
+                 f"{fmt(v.instructions_per_inference)} | {v.macs_per_instruction:.3f} | "
+                 f"{v.instructions_per_inference / s.instructions_per_inference:.2f} |")
+    L += ["", "muRISCV-NN (TFLite Micro, its README) on resnet8: 62.5 M scalar, 9.67 M with RVV at VLEN 128.", ""]
+    L += ["## Memory (stm32f746)", "",
+          "`peak_ram_bytes` is all RAM the library needs during inference: the arena, other static RAM,",
+          "and the model's input and output tensors. Flash is the model library's code + constants",
+          "(weights included), measured from the object files of the Cortex-M7 build.", "",
+          "| model | peak RAM | arena | lower bound (no in-place) | TFLM arena | target | flash |",
+          "|---|---:|---:|---:|---:|---:|---:|"]
+    for m in MODELS:
+        r = reports[m]
+        L.append(f"| {m} | {fmt(r['peak_ram_bytes'])} | {fmt(r['arena_bytes'])} | "
+                 f"{fmt(r['ram_lower_bound_bytes'])} | {fmt(TFLM_ARENA[m])} | <= {fmt(RAM_REQUIRED[m])} | "
+                 f"{fmt(res[m, 'stm32f746'].flash_bytes)} |")
+    L += ["", "## float32 on stm32f746 (FPU)", "",
+          "| model | tinydeploy | emx-onnx-cgen (-O2 -ffast-math) | ratio |", "|---|---:|---:|---:|"]
+    for m, b in floats.items():
+        L.append(f"| {m} | {fmt(b.instructions_per_inference)} | {EMX_FLOAT[m] / 1e6:.1f} M | "
+                 f"{b.instructions_per_inference / EMX_FLOAT[m]:.2f}x |")
+    slow = max(MODELS, key=lambda m: res[m, "nucleo-l4r5zi"].instructions_per_inference)
+    b = res[slow, "nucleo-l4r5zi"]
+    L += ["", f"## Per-layer profile: {slow} on nucleo-l4r5zi", "",
+          "| # | op | variant | MACs | instructions | MAC/instr |", "|---:|---|---|---:|---:|---:|"]
+    variants = {l["name"]: l.get("variant", "") for l in reports[slow]["layers"]}
+    for i, l in enumerate(b.layers):
+        ins = l["instructions"] or 0
+        L.append(f"| {i} | {l['op']} | {variants.get(l['name'], '')} | {fmt(l['macs'])} | {fmt(ins)} | "
+                 f"{(l['macs'] / ins if ins else 0):.2f} |")
+    return "\n".join(L) + "\n"
+
+
+if __name__ == "__main__":
+    main()
