@@ -8,6 +8,9 @@
  *   LAYER <sample> <layer> <n>  instructions spent in a layer (profile, dump)
  *   OUT <sample> <hex>          the output tensor's bytes
  *   CYC <sample> <n>            instructions of one inference
+ * Counts are emulated instructions (QEMU -icount shift=0) with the cost of
+ * timing and of the hooks themselves removed; no CAL/LAYER/CYC lines
+ * without a counter (host).
  *   ERR <sample> <rc>           the model returned rc != 0 (then exit 1)
  *   STACK <used> <size>         stack high-water mark and stack size (bytes)
  *   DONE
