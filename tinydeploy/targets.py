@@ -9,15 +9,28 @@ of a user's own JSON file with the same fields (`--target-file`).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tinydeploy.errors import TinydeployError
 
-# targets/ sits at the repository root next to the package; packaging must
-# ship it alongside tinydeploy/ (see the report on pyproject).
-TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
+
+def _targets_dir() -> Path:
+    """targets/ at the repository root next to the package; an installed
+    copy may ship it as tinydeploy/data/targets, or point
+    TINYDEPLOY_TARGETS_DIR at it."""
+    if os.environ.get("TINYDEPLOY_TARGETS_DIR"):
+        return Path(os.environ["TINYDEPLOY_TARGETS_DIR"]).resolve()
+    package = Path(__file__).resolve().parent
+    for candidate in (package.parent / "targets", package / "data" / "targets"):
+        if candidate.is_dir():
+            return candidate
+    return package.parent / "targets"
+
+
+TARGETS_DIR = _targets_dir()
 
 ARCHES = ("arm", "riscv", "host")
 FEATURES = ("dsp", "mve", "fpu", "rvv")
