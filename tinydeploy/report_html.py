@@ -61,10 +61,11 @@ def _pick(d: dict, keys):
     return None
 
 
-def _from_report(tl) -> Optional[list]:
+def _from_report(tl, labels: Optional[dict] = None) -> Optional[list]:
     """Boxes from report.json's "timeline", in the formats a planner is likely to write:
     a list of per-tensor intervals, or a list of steps each listing its live buffers
-    (optionally wrapped in an object). None when the format is not understood."""
+    (optionally wrapped in an object). None when the format is not understood.
+    labels, if given, receives {step: the step's "op" entry} from per-step timelines."""
     items = None
     if isinstance(tl, list):
         items = tl
@@ -80,6 +81,8 @@ def _from_report(tl) -> Optional[list]:
         spans: dict = {}
         for idx, entry in enumerate(items):
             step = int(entry.get("step", idx))
+            if labels is not None and entry.get("op") is not None:
+                labels[step] = str(entry["op"])
             live = next(entry[k] for k in live_keys if isinstance(entry.get(k), list))
             for t in live:
                 if not isinstance(t, dict):
@@ -87,7 +90,8 @@ def _from_report(tl) -> Optional[list]:
                 name, off, size = _pick(t, _NAME), _pick(t, _OFFSET), _pick(t, _SIZE)
                 if off is None or size is None:
                     return None
-                key = (str(name), int(off), int(size), str(t.get("kind", "tensor")))
+                kind = str(t.get("kind", "scratch" if str(name).startswith("scratch") else "tensor"))
+                key = (str(name), int(off), int(size), kind)
                 span = spans.setdefault(key, [step, step])
                 span[0], span[1] = min(span[0], step), max(span[1], step)
         return [Box(k[0], s[0], s[1], k[1], k[2], k[3]) for k, s in spans.items()]
@@ -127,21 +131,56 @@ def _from_plan(result) -> list:
     return boxes
 
 
-def timeline(result) -> list:
-    """The arena's boxes, sorted by (first step, offset)."""
-    boxes = None
-    if "timeline" in result.report:
-        boxes = _from_report(result.report["timeline"])
-    if boxes is None:
-        boxes = _from_plan(result)
-    return sorted(boxes, key=lambda b: (b.first, b.offset, b.last, b.name))
+@dataclass
+class Timeline:
+    """The arena's boxes over steps; labels[step] = (op kind, layer name) for tooltips."""
+
+    boxes: list
+    n_steps: int
+    labels: list
+    source: str  # "report.json" or "plan"
+
+
+def timeline(result) -> Timeline:
+    """The arena's boxes (sorted by first step, offset) from report.json's "timeline" when
+    the planner wrote one (steps are then its steps, normally the layers), else from the plan
+    (steps are the graph's operators)."""
+    g, report = result.graph, result.report
+    kinds = {op.name: op.kind for op in g.ops}
+    kinds.update({l["name"]: l["op"] for l in report["layers"]})
+    names: dict = {}
+    boxes = _from_report(report["timeline"], names) if "timeline" in report else None
+    if boxes is not None:
+        source = "report.json"
+        n = max([b.last + 1 for b in boxes] + [s + 1 for s in names] + [1])
+        if not names and n <= len(report["layers"]):  # steps are the layers
+            names = {i: l["name"] for i, l in enumerate(report["layers"])}
+    else:
+        boxes, source = _from_plan(result), "plan"
+        n = max([len(g.ops)] + [b.last + 1 for b in boxes] + [1])
+        names = {i: op.name for i, op in enumerate(g.ops)}
+    labels = [(kinds.get(names.get(s, ""), ""), names.get(s, "")) for s in range(n)]
+    for b in boxes:  # e.g. the model's input, live "before" the first step: draw from step 0
+        b.first, b.last = max(0, b.first), max(0, b.last, b.first)
+    boxes = sorted(boxes, key=lambda b: (b.first, b.offset, b.last, b.name))
+    return Timeline(boxes, n, labels, source)
 
 
 def live_bytes(boxes: list, n_steps: int) -> list:
-    live = [0] * n_steps
-    for b in boxes:
-        for s in range(max(0, b.first), min(n_steps - 1, b.last) + 1):
-            live[s] += b.nbytes
+    """Bytes in use at each step: the union of the live boxes' byte ranges (buffers that
+    share bytes, as in-place operators do, count once)."""
+    live = []
+    for s in range(n_steps):
+        spans = sorted((b.offset, b.offset + b.nbytes) for b in boxes if b.first <= s <= b.last)
+        total, end = 0, None
+        for lo, hi in spans:
+            if end is None or lo > end:
+                total += hi - lo
+                end = hi
+            elif hi > end:
+                total += hi - end
+                end = hi
+        live.append(total)
     return live
 
 
@@ -165,9 +204,8 @@ def _kb(n: float) -> str:
     return f"{int(n)} B"
 
 
-def _svg_timeline(result, boxes: list) -> str:
-    g = result.graph
-    n_steps = max(len(g.ops), max((b.last + 1 for b in boxes), default=0), 1)
+def _svg_timeline(result, tl: Timeline) -> str:
+    boxes, n_steps = tl.boxes, tl.n_steps
     arena = result.report["arena_bytes"]
     top_used = max((b.offset + b.nbytes for b in boxes), default=0)
     ymax = max(arena, top_used, 1)
@@ -192,8 +230,8 @@ def _svg_timeline(result, boxes: list) -> str:
     px = left + peak_step * sw
     parts.append(f'<rect class="peak" x="{px:.1f}" y="{top}" width="{sw:.1f}" height="{plot_h}" '
                  f'fill="#e53935" fill-opacity="0.12" stroke="#e53935" stroke-dasharray="4 3">'
-                 f'<title>peak: {peak:,} B live at step {peak_step} '
-                 f'({_e(g.ops[peak_step].kind) if peak_step < len(g.ops) else ""})</title></rect>')
+                 f'<title>peak: {peak:,} B in use at step {peak_step} ({_e(tl.labels[peak_step][0])} '
+                 f'{_e(tl.labels[peak_step][1])})</title></rect>')
     # y axis
     for i in range(5):
         v = ymax * i / 4
@@ -212,17 +250,18 @@ def _svg_timeline(result, boxes: list) -> str:
         parts.append(f'<text x="{xx:.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
                      f'class="tick">{s}</text>')
     parts.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 8}" text-anchor="middle" '
-                 f'class="axis">step (operator in execution order)</text>')
+                 f'class="axis">step ({"layer" if tl.source == "report.json" else "operator"} in execution '
+                 f'order)</text>')
     # the buffers
     for b in boxes:
         x0 = left + b.first * sw + 0.5
         w = max(1.0, (b.last - b.first + 1) * sw - 1.0)
         y0 = y(b.offset + b.nbytes)
         h = max(1.0, b.nbytes / ymax * plot_h)
-        producer = g.ops[b.first].kind if 0 <= b.first < len(g.ops) else ""
+        producer = tl.labels[b.first][0] if 0 <= b.first < n_steps else ""
         parts.append(f'<rect class="{"scratch" if b.kind == "scratch" else "tensor"}" '
                      f'x="{x0:.1f}" y="{y0:.1f}" width="{w:.1f}" height="{h:.1f}" '
-                     f'fill="{_color(b.name, b.kind)}" stroke="#333" stroke-width="0.5">'
+                     f'fill="{_color(b.name, b.kind)}" fill-opacity="0.85" stroke="#333" stroke-width="0.5">'
                      f'<title>{_e(b.name)}\n{b.nbytes:,} B at offset {b.offset:,}; steps '
                      f'{b.first}-{b.last} (made by {_e(producer)})</title></rect>')
     # the arena size and the peak
@@ -234,7 +273,7 @@ def _svg_timeline(result, boxes: list) -> str:
     anchor = "start" if peak_step < n_steps / 2 else "end"
     tx = px + sw + 4 if anchor == "start" else px - 4
     parts.append(f'<text class="label peak-label" x="{tx:.1f}" y="{top + 14}" '
-                 f'text-anchor="{anchor}">peak {peak:,} B live at step {peak_step}</text>')
+                 f'text-anchor="{anchor}">peak {peak:,} B in use at step {peak_step}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -346,7 +385,7 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
         by_name = {bl["name"]: bl.get("instructions") for bl in b["layers"]}
         instructions = [by_name.get(l["name"]) for l in layers]
     ops = {op.name: op for op in g.ops}
-    boxes = timeline(result)
+    tl = timeline(result)
 
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            f"<title>tinydeploy report: {_e(report['model'])} on {_e(report['target'])}</title>",
@@ -383,20 +422,21 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
                             ("code and parameters" + ("" if fl["measured"] else " (estimate)"),
                              fl["used_bytes"] - weights, "#ba68c8")]))
     ram = fig["ram"]
+    io = max(0, ram["used_bytes"] - ram["arena_bytes"])
     out.append(_budget_bar("SRAM", tgt.sram_bytes,
-                           [("arena", ram["arena_bytes"], "#1e88e5"),
-                            ("input and output", max(0, ram["used_bytes"] - ram["arena_bytes"]),
-                             "#64b5f6")]))
-    out.append('<p class="note">RAM counts the arena and the model\'s input and output buffers; '
-               "your firmware's stack and other data come on top.</p></div>")
+                           [("arena", ram["arena_bytes"], "#1e88e5")] +
+                           ([("input and output", io, "#64b5f6")] if io else [])))
+    out.append('<p class="note">RAM counts the arena and the model\'s input and output buffers'
+               f"{' (inside the arena)' if not io else ''}; your firmware's stack and other data "
+               "come on top.</p></div>")
 
     # timeline
     out.append("<h2>Memory timeline</h2>")
     out.append('<p class="note">Each box is a buffer in the arena: from the step that writes it '
                "to the last step that reads it (x), at the bytes it occupies (y). Grey boxes are "
-               "kernel scratch buffers. The red band marks the step with the most live bytes; the "
+               "kernel scratch buffers. The red band marks the step with the most bytes in use; the "
                "dashed blue line is the arena size. Hover a box for its tensor.</p>")
-    out.append('<div class="scroll">' + _svg_timeline(result, boxes) + "</div>")
+    out.append('<div class="scroll">' + _svg_timeline(result, tl) + "</div>")
 
     # cost bars
     out.append("<h2>Per-layer cost</h2>")

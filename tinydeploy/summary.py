@@ -120,7 +120,8 @@ def format_table(fig: dict) -> str:
           f"estimate: weights {fl['weights_bytes']:,} B + code")),
         ("RAM", _bytes(ram["used_bytes"]), _human_bytes(ram["capacity_bytes"]),
          "-" if ram["percent"] is None else f"{ram['percent']:.1f}%",
-         f"arena {ram['arena_bytes']:,} B + input/output {ram['io_bytes']:,} B"),
+         (f"arena {ram['arena_bytes']:,} B + input/output {ram['io_bytes']:,} B" if ram["io_bytes"]
+          else "the arena (input and output included)")),
     ]
     if lat:
         rows.append(("latency", _latency(lat["ms"]), f"@ {_hz(lat['clock_hz'])}", "",
