@@ -452,7 +452,7 @@ def test_fully_connected(lib, data):
     rng = rng_from(draw)
     rows, n_in, n_out = draw(st.integers(1, 3)), draw(st.integers(1, 70)), draw(st.integers(1, 21))
     q = quant_fields(draw, n_out, rng)
-    if draw(st.booleans()):   # per-tensor FC as TFLite derives it (float32 product)
+    if draw(st.booleans()):   # per-tensor weights
         q = qmath.fc_params(np.float32(0.05), draw(zero_points), [draw(reals(-20, 2)) * 0.5],
                             np.float32(0.025), draw(zero_points), act_range=draw(act_ranges()))
     p = {"rows": rows, "in_features": n_in, "out_features": n_out, **q}

@@ -8,8 +8,9 @@ Two kinds of functions live here:
   and gemmlowp's fixed-point exp / reciprocal / logistic / tanh), vectorized
   over numpy int64 arrays holding int32 values, exact;
 * ``*_params`` helpers that turn float scales and zero points into the integer
-  parameters of each kernel, exactly as TFLite Micro's Prepare() functions do
-  (including where TFLite rounds an intermediate product to float32).  They
+  parameters of each kernel, exactly as TFLite Micro's Prepare() functions do:
+  effective scales in double from the float32 scales; fused-activation bounds
+  with TFLite's float32 round(f / scale).  They
   are the single source of those parameters: the code generator passes their
   results, unchanged, to the golden kernels and to the C kernels.  Returned
   dict keys equal the C struct field names of ``td_kernels_s8.h``.
@@ -316,22 +317,13 @@ def conv_params(input_scale, input_zero_point, weight_scales, output_scale,
 
 def fc_params(input_scale, input_zero_point, weight_scales, output_scale,
               output_zero_point, activation=None, act_range=None):
-    """FullyConnected (TFLite CalculateOpDataFullyConnected).
-
-    Per-tensor weights reproduce TFLite exactly: there the product
-    input_scale * weight_scale is rounded to float32 before the division.
-    """
-    ws = np.atleast_1d(np.asarray(weight_scales, np.float32))
-    if ws.size > 1:
-        return conv_params(input_scale, input_zero_point, ws, output_scale,
-                           output_zero_point, activation, act_range)
-    real = float(_f32(input_scale) * ws[0]) / float(_f32(output_scale))
-    m, s = quantize_multiplier(real)
-    act_min, act_max = _act(activation, output_scale, output_zero_point, act_range)
-    return {"input_offset": -int(input_zero_point),
-            "output_offset": int(output_zero_point),
-            "act_min": act_min, "act_max": act_max, "per_channel": 0,
-            "multiplier": np.array([m], np.int32), "shift": np.array([s], np.int32)}
+    """FullyConnected, per-tensor or per-channel weights; same derivation as
+    convolution.  (TFLite Micro's source rounds the per-tensor product
+    input_scale * weight_scale to float32, but the tflite-micro build that
+    produced the reference outputs computes it in double, as here; checked by
+    tests/test_tflite_oracle.py.)"""
+    return conv_params(input_scale, input_zero_point, weight_scales, output_scale,
+                       output_zero_point, activation, act_range)
 
 
 def add_params(input1_scale, input1_zero_point, input2_scale, input2_zero_point,
@@ -428,11 +420,12 @@ def _downscale_to_int16(m):
 
 
 def hardswish_params(input_scale, input_zero_point, output_scale, output_zero_point):
-    """HardSwish int8 (TFLite HardSwishPrepare; float32 intermediate scales)."""
-    hires = np.float32(1.0 / 128.0) * _f32(input_scale)
-    reluish_scale = np.float32(3.0) / np.float32(32768.0)
-    om, oe = quantize_multiplier(float(hires / _f32(output_scale)))
-    rm, re_ = quantize_multiplier(float(hires / reluish_scale))
+    """HardSwish int8 (TFLite HardSwishPrepare): hires scale = input_scale / 128,
+    multipliers hires / output_scale and hires / (3 / 32768) in double (as the
+    reference tflite-micro build computes them), downscaled to int16."""
+    hires = float(_f32(input_scale)) / 128.0
+    om, oe = quantize_multiplier(hires / float(_f32(output_scale)))
+    rm, re_ = quantize_multiplier(hires / (3.0 / 32768.0))
     if oe > 0:
         raise ValueError("hardswish: output scale too small relative to input scale")
     return {"input_zero_point": int(input_zero_point),
@@ -444,9 +437,11 @@ def hardswish_params(input_scale, input_zero_point, output_scale, output_zero_po
 
 
 def leaky_relu_params(input_scale, input_zero_point, output_scale, output_zero_point, alpha):
-    """LeakyRelu int8 (TFLite CalculateOpDataLeakyRelu; float32 products)."""
-    ma, sa = quantize_multiplier(float(_f32(input_scale) * _f32(alpha) / _f32(output_scale)))
-    mi, si = quantize_multiplier(float(_f32(input_scale) / _f32(output_scale)))
+    """LeakyRelu int8 (TFLite CalculateOpDataLeakyRelu); alpha is a float32
+    attribute; the multipliers are computed in double like every other op."""
+    ma, sa = quantize_multiplier(
+        float(_f32(input_scale)) * float(_f32(alpha)) / float(_f32(output_scale)))
+    mi, si = quantize_multiplier(float(_f32(input_scale)) / float(_f32(output_scale)))
     return {"input_zero_point": int(input_zero_point),
             "output_zero_point": int(output_zero_point),
             "output_multiplier_alpha": ma, "output_shift_alpha": sa,
