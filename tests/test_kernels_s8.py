@@ -32,9 +32,14 @@ from tinydeploy import qmath  # noqa: E402
 
 INCLUDE = ROOT / "runtime_c" / "include"
 SRC = ROOT / "runtime_c" / "src" / "s8"
+# the portable kernels of td_kernels_s8.h (other files in src/s8 are other
+# kernel sets built on this header and are tested with them)
+SOURCES = [SRC / f"{n}_s8.c" for n in ("conv", "fully_connected", "binary", "pool",
+                                       "softmax", "activation", "shape")]
 WARN = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion",
         "-Wshadow", "-Werror"]
-M4 = ["-mcpu=cortex-m4", "-mthumb"]
+CROSS = {"arm-none-eabi-gcc": [["-mcpu=cortex-m4", "-mthumb"], ["-mcpu=cortex-m0plus", "-mthumb"]],
+         "riscv64-unknown-elf-gcc": [["-march=rv32imc", "-mabi=ilp32", "-ffreestanding"]]}
 GUARD = 16
 POISON = 0x5A
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow],
@@ -176,19 +181,21 @@ def lib(tmp_path_factory):
     shim.write_text(SHIM)
     extra = os.environ.get("TD_TEST_CFLAGS", "").split()
     so = tmp / "libtd_s8.so"
-    _compile("gcc", ["-shared", "-fPIC", *extra], [*sorted(SRC.glob("*.c")), shim], so)
+    _compile("gcc", ["-shared", "-fPIC", *extra], [*SOURCES, shim], so)
     L = ct.CDLL(str(so))
     for name in ("t_srdhm", "t_rdbpot", "t_mbqm", "t_exp_neg", "t_one_over", "t_one_minus"):
         getattr(L, name).restype = I32
     return L
 
 
-def test_cross_compiles_cortex_m4(tmp_path):
-    cc = shutil.which("arm-none-eabi-gcc")
+@pytest.mark.parametrize("compiler", sorted(CROSS))
+def test_cross_compiles_warning_free(tmp_path, compiler):
+    cc = shutil.which(compiler)
     if cc is None:
-        pytest.skip("arm-none-eabi-gcc not installed")
-    for src in sorted(SRC.glob("*.c")):
-        _compile(cc, [*M4, "-c"], [src], tmp_path / (src.stem + ".o"))
+        pytest.skip(f"{compiler} not installed")
+    for flags in CROSS[compiler]:
+        for src in SOURCES:
+            _compile(cc, [*flags, "-c"], [src], tmp_path / (src.stem + ".o"))
 
 
 def _i8(a):
@@ -740,3 +747,67 @@ def test_requantize_identity_is_exact():
     p = qmath.requantize_params(0.37, 5, 0.37, 5)
     assert gk.requantize(ALL_INT8, p).tolist() == ALL_INT8.tolist()
     assert math.isclose(p["multiplier"] * 2.0 ** (p["shift"] - 31), 1.0)
+
+
+# ------------------------------------------- whole models through the C kernels
+
+class CKernels:
+    """golden_kernels-compatible functions backed by the C library, so the
+    TFLite oracle runner can execute a whole model on the C kernels."""
+
+    def __init__(self, lib):
+        self.lib = lib
+
+    def __getattr__(self, name):          # geometry helpers, reshape, ...
+        return getattr(gk, name)
+
+    def conv2d(self, x, w, b, p):
+        out = run_conv(self.lib, self.lib.td_conv2d_s8, p, x, w, b)
+        return out.reshape(p["out_h"], p["out_w"], p["out_c"])
+
+    def depthwise_conv2d(self, x, w, b, p):
+        out = run_conv(self.lib, self.lib.td_depthwise_conv2d_s8, p, x, w, b)
+        return out.reshape(p["out_h"], p["out_w"], p["out_c"])
+
+    def fully_connected(self, x, w, b, p):
+        keep = []
+        s = make_struct(FcParams, p, keep)
+        bias = None if b is None else np.ascontiguousarray(b, np.int32)
+        out = OutBuf(p["rows"] * p["out_features"])
+        self.lib.td_fully_connected_s8(ct.byref(s), _ptr(_i8(x)), _ptr(_i8(w)),
+                                       None if bias is None else bias.ctypes.data_as(P_I32),
+                                       out.ptr)
+        return out.result().reshape(p["rows"], p["out_features"])
+
+    def _pool(self, fn, x, p):
+        keep = []
+        s = make_struct(PoolParams, p, keep)
+        out = OutBuf(p["out_h"] * p["out_w"] * p["channels"])
+        fn(ct.byref(s), _ptr(_i8(x)), out.ptr)
+        return out.result()
+
+    def avg_pool(self, x, p):
+        return self._pool(self.lib.td_avg_pool_s8, x, p)
+
+    def max_pool(self, x, p):
+        return self._pool(self.lib.td_max_pool_s8, x, p)
+
+    def softmax(self, x, p):
+        return call_unary(self.lib.td_softmax_s8, SoftmaxParams, p, x)
+
+    def add(self, a, b, p):
+        return run_binary(self.lib, self.lib.td_add_s8, AddParams, p, a, b, False)
+
+
+@pytest.mark.parametrize("name", ["kws", "resnet8", "vww", "ad"])
+def test_mlperf_models_on_c_kernels(lib, name, monkeypatch):
+    sys.path.insert(0, str(ROOT / "tests"))
+    import tflite_oracle
+    d = ROOT.parent / "shared" / "models" / "mlperf_tiny" / name
+    if not (d / "int8.tflite").exists():
+        pytest.fail(f"missing {d}: the MLPerf models must be beside the repo")
+    model = tflite_oracle.TFLiteModel.from_file(d / "int8.tflite")
+    monkeypatch.setattr(tflite_oracle, "gk", CKernels(lib))
+    with np.load(d / "reference.npz") as ref:
+        for x, y in list(zip(ref["int8_inputs"], ref["tflm_int8_outputs"]))[:3]:
+            assert_same(model.run(x), y)
