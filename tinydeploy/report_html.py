@@ -453,7 +453,7 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
         heads += ["instructions", "MACs/instr."]
     left_cols = {"layer", "op", "kernel", "input shapes"}
     out.append(f'<div class="scroll"><table id="{TABLE_ID}"><thead><tr>' +
-               "".join(f'<th class="{"l" if h in left_cols else ""}">{_e(h)}</th>' for h in heads) +
+               "".join((f'<th class="l">' if h in left_cols else "<th>") + f"{_e(h)}</th>" for h in heads) +
                "</tr></thead><tbody>")
     for i, l in enumerate(layers):
         op = ops.get(l["name"])
