@@ -11,7 +11,7 @@ what="${1:-demo}"
 
 APT_PACKAGES=(gcc make python3-venv python3-pip
   gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
-  qemu-system-arm qemu-system-misc clang cppcheck)
+  qemu-system-arm qemu-system-misc clang cppcheck cmake chromium)
 
 missing_packages() {
   local p
