@@ -6,6 +6,23 @@ quantization fields come from tinydeploy.qmath.*_params, the geometry fields
 from the *_geometry helpers below; the generator merges both dicts and emits
 the same values into the C structs.  Arithmetic is integer only (int64 numpy
 arrays, wrapped to int32 where the C code works in int32).
+
+Which helpers fill which kernel (C function / struct in td_kernels_s8.h):
+
+  conv2d, depthwise_conv2d  conv_geometry + qmath.conv_params    td_conv_s8_params
+  fully_connected           rows/in_features/out_features
+                            + qmath.fc_params                    td_fc_s8_params
+  add / mul                 broadcast_geometry + qmath.add_params / mul_params
+  max_pool, avg_pool        pool_geometry + qmath.pool_params    td_pool_s8_params
+  mean                      outer/reduce/inner + qmath.mean_params
+  softmax                   outer/depth + qmath.softmax_params
+  sigmoid, tanh             size + qmath.sigmoid_params / tanh_params
+  hardswish, leaky_relu,    size + qmath.hardswish_params / leaky_relu_params /
+  requantize                       requantize_params
+  concat                    outer/n_inputs/output_zero_point
+                            + inputs=[qmath.concat_input_params(...)]
+  pad, transpose            pad_geometry, transpose_geometry
+  lut (td_lut_s8)           lut_table(any element-wise kernel above)
 """
 
 import numpy as np

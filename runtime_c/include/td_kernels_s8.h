@@ -15,9 +15,10 @@
  *  - a multiplier/shift pair means real ~= multiplier * 2^(shift - 31)
  *    (shift > 0 is a left shift); applied with td_mbqm() below;
  *  - act_min/act_max clamp the int8 result (fused ReLU/ReLU6/Clip);
- *  - no malloc, no stdio, no static state; kernels never touch memory
- *    outside the given buffers.  Element-wise kernels (add, mul, the
- *    activations, requantize, lut) may run in place (output == input).
+ *  - no malloc, no stdio, no static state, no scratch memory; kernels never
+ *    touch memory outside the given buffers.  Element-wise kernels (add, mul,
+ *    softmax, the activations, requantize, lut) may run in place
+ *    (output == input).
  *  - assumes two's-complement int32 and arithmetic right shift of negative
  *    values (true for GCC/Clang/Arm compilers), as TFLite and CMSIS-NN do.
  *
