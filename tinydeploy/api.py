@@ -80,6 +80,8 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
     with tempfile.TemporaryDirectory(prefix="tinydeploy-") as tmp:
         staging = Path(tmp) / "out"
         gen = codegen.generate(g, plan, staging, name, Path(model).name, tgt.name)
+        from . import stack  # worst-case stack of one inference, by the compiler
+        gen["stack"] = stack.measure(staging, name, tgt)
         figures = make_report(g, plan, gen, Path(model).name, tgt)
         check_fits(figures, tgt)
         (staging / REPORT).write_text(json.dumps(figures, indent=2) + "\n")
@@ -132,6 +134,8 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
         "arena_bytes": plan.arena_bytes, "io_bytes": io_bytes,
         "peak_ram_bytes": plan.arena_bytes + io_bytes,
         "ram_lower_bound_bytes": plan.lower_bound_bytes,
+        "max_stack_bytes": (gen.get("stack") or {}).get("max_stack_bytes"),
+        "stack": gen.get("stack"),
         "input": gen["io"]["input"], "output": gen["io"]["output"],
         "kernels": gen["sources"], "layers": layers,
     }
