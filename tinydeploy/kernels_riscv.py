@@ -1,12 +1,427 @@
-"""Kernel variants for RISC-V (scalar rv32, vector Zve32x/V)."""
+"""Kernel variants for RISC-V (scalar rv32, vector Zve32x/V).
+
+Targets with arch "riscv" get the scalar RV32IM kernels of
+runtime_c/src/riscv/rv_scalar.c (td_rv_*); targets that also have the "rvv"
+feature get the vector kernels of runtime_c/src/riscv/rv_vector.c (td_rvv_*)
+where one exists.  Everything a kernel can know before run time is prepared
+here: weights re-arranged in the order the inner loop reads them, the input
+zero point folded into the bias, requantization parameters expanded per
+channel (and, for the scalar kernels, turned into the MULH form of
+td_rv_rq).  Each variant computes exactly what the portable kernel computes;
+where an exactness condition cannot be proved at compile time, the op keeps
+the portable kernel.
+"""
 from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
+
+from . import qmath
 from .ir import Graph, Op
 from .kernel_select import Choice
+
+SCALAR_SOURCE = "riscv/rv_scalar.c"
+VECTOR_SOURCE = "riscv/rv_vector.c"
+SCALAR_TILE = 3  # pixels per pass of td_rv_conv_s8
+VECTOR_MAX_TILE = 6  # pixels per pass of td_rvv_conv_s8 (LMUL 4)
+MAX_DW_KH = 16  # row pointers of td_rvv_depthwise_conv_s8
+INT32_MAX = 2 ** 31 - 1
 
 
 def choose(g: Graph, op: Op, target) -> Optional[Choice]:
     """The variant for `op` on `target`, or None for the portable kernel."""
+    if getattr(target, "arch", None) != "riscv" or "q" not in op.attrs or "fused_into" in op.attrs:
+        return None
+    mode = (op.attrs.get("inplace") or {}).get("mode")
+    if mode not in SUPPORTED_INPLACE.get(op.kind, (None,)):
+        return None
+    vector = target.has("rvv")
+    vlen = int(target.vlen or 128) if vector else 0
+    if op.kind in ("conv2d_s8", "fully_connected_s8"):
+        geo = _conv_geometry(g, op)
+        if geo is None:
+            return None
+        add = _fused_add(g, op)
+        if mode == "conv_add" and (add is None or not _same_shape_add(g, add)):
+            return None
+        k_len = geo["k_h"] * geo["k_w"] * geo["in_c"]
+        if vector:
+            return Choice("rvv_conv", _conv_emitter(vlen), _rvv_conv_scratch(geo))
+        if _scalar_rq(g, op, geo) is None or (add is not None and _add_tables(add.attrs["q"]) is None):
+            return None
+        scratch = (SCALAR_TILE * k_len + 3) // 4 * 4 + (SCALAR_TILE * geo["out_c"] if mode else 0)
+        return Choice("rv_conv", _emit_rv_conv, scratch)
+    if op.kind == "depthwise_conv2d_s8":
+        q = op.attrs["q"]
+        if q["out_c"] != q["in_c"] or q["dil_h"] != 1 or q["dil_w"] != 1 or \
+                _nhwc(g, op.inputs[0]) is None:
+            return None
+        if vector:
+            if q["k_h"] > MAX_DW_KH:
+                return None
+            row_w = (q["out_w"] - 1) * q["stride_w"] + q["k_w"]
+            return Choice("rvv_depthwise", _dw_emitter(vlen), (q["k_h"] + 1) * row_w * q["in_c"])
+        if _scalar_rq_dw(g, op) is None:
+            return None
+        return Choice("rv_depthwise", _emit_rv_dw, q["out_w"] * q["out_c"] if mode else 0)
+    if op.kind == "add_s8":
+        q = op.attrs["q"]
+        if not _same_shape_add(g, op):
+            return None
+        if vector:
+            return Choice("rvv_add", _emit_rvv_add, 0)
+        if _add_tables(q) is None:
+            return None
+        return Choice("rv_add", _emit_rv_add, 0)
     return None
+
+
+# In-place modes (tinydeploy/inplace.py) each kernel honours: the conv kernels
+# read all of a tile's inputs before writing its outputs, tiles in forward or
+# backward order, and can finish with a fused residual add; the depthwise
+# kernels go row by row; add reads each element before writing it.
+SUPPORTED_INPLACE = {
+    "conv2d_s8": (None, "window", "conv_add"),
+    "fully_connected_s8": (None,),
+    "depthwise_conv2d_s8": (None, "window"),
+    "add_s8": (None, "elementwise"),
+}
+
+
+def _fused_add(g: Graph, op: Op) -> Optional[Op]:
+    mode = op.attrs.get("inplace") or {}
+    if mode.get("mode") != "conv_add":
+        return None
+    return next((o for o in g.ops if o.name == mode["add"]), None)
+
+
+def _direction(op: Op) -> str:
+    """'direct' (no overlap), 'forward' or 'backward'."""
+    mode = op.attrs.get("inplace")
+    if mode is None:
+        return "direct"
+    return "backward" if mode.get("direction") == "backward" else "forward"
+
+
+def _output_args(c, op: Op) -> tuple[str, str]:
+    """(output pointer, residual pointer) of a conv, fused add included."""
+    mode = op.attrs.get("inplace") or {}
+    if mode.get("mode") == "conv_add":
+        return c.ptr(mode["output"], False), c.ptr(mode["residual"])
+    return c.ptr(op.outputs[0], False), "NULL"
+
+
+# --------------------------------------------------------------------------
+# Shared helpers
+# --------------------------------------------------------------------------
+def _nhwc(g: Graph, name: str):
+    shape = g.tensors[name].shape
+    return shape[1:] if len(shape) == 4 and shape[0] == 1 else None
+
+
+def _per_channel(q: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
+    m = np.asarray(q["multiplier"], np.int64).reshape(-1)
+    s = np.asarray(q["shift"], np.int64).reshape(-1)
+    if m.size == 1:
+        m, s = np.repeat(m, n), np.repeat(s, n)
+    return m, s
+
+
+def _conv_geometry(g: Graph, op: Op) -> Optional[dict]:
+    """Shape fields of the conv (or fully connected, as a 1x1 conv over rows)."""
+    q = op.attrs["q"]
+    if op.kind == "fully_connected_s8":
+        return dict(in_h=1, in_w=q["rows"], in_c=q["in_features"], out_h=1, out_w=q["rows"],
+                    out_c=q["out_features"], k_h=1, k_w=1, stride_h=1, stride_w=1,
+                    pad_top=0, pad_left=0)
+    if q["groups"] != 1 or q["dil_h"] != 1 or q["dil_w"] != 1 or _nhwc(g, op.inputs[0]) is None:
+        return None
+    return {k: int(q[k]) for k in ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h",
+                                   "k_w", "stride_h", "stride_w", "pad_top", "pad_left")}
+
+
+def _weights_2d(g: Graph, op: Op, out_c: int) -> np.ndarray:
+    """Weights as int64 [out_c][k] (conv [out][kh][kw][in], fc [out][in])."""
+    return g.tensors[op.inputs[1]].data.astype(np.int64).reshape(out_c, -1)
+
+
+def _bias(g: Graph, op: Op, n: int) -> np.ndarray:
+    b = op.inputs[2] if len(op.inputs) > 2 else ""
+    return g.tensors[b].data.astype(np.int64).reshape(-1) if b else np.zeros(n, np.int64)
+
+
+def _fold_bias(bias: np.ndarray, w2: np.ndarray, input_offset: int) -> np.ndarray:
+    """bias + input_offset * sum(w), wrapped like int32 arithmetic."""
+    return qmath.wrap32(bias + input_offset * w2.sum(axis=1)).astype(np.int64)
+
+
+def _im2col_all(geo: dict) -> int:
+    """Gather every pixel when a window row is too short to stream from."""
+    return int(geo["k_h"] > 1 and geo["k_w"] * geo["in_c"] < 32)
+
+
+def _static(sym: str, field: str, ctype: str, values, statics: list) -> str:
+    name = f"{sym}_{field}"
+    body = ", ".join(str(int(v)) for v in np.asarray(values).reshape(-1))
+    statics.append(f"static const {ctype} {name}[{np.asarray(values).size}] = {{{body}}};")
+    return name
+
+
+def _struct_array(sym: str, field: str, ctype: str, rows: list, statics: list) -> str:
+    name = f"{sym}_{field}"
+    body = ",\n    ".join("{" + ", ".join(str(int(v)) for v in r) + "}" for r in rows)
+    statics.append(f"static const {ctype} {name}[{len(rows)}] = {{\n    {body}}};")
+    return name
+
+
+def _acc_bound(w2: np.ndarray, bias_folded: np.ndarray) -> np.ndarray:
+    """Largest |accumulator| per channel: acc = bias' + sum w * x, x in [-128, 127]."""
+    return 128 * np.abs(w2).sum(axis=1) + np.abs(bias_folded)
+
+
+def rv_rq_rows(acc_bound: np.ndarray, mult: np.ndarray, shift: np.ndarray,
+               zero_point: int) -> Optional[list]:
+    """td_rv_rq per channel, or None if the MULH form is not provably exact:
+    acc << (left + 1) must not overflow and the rounding adds must not wrap."""
+    rows = []
+    for bound, m, s in zip(acc_bound.tolist(), mult.tolist(), shift.tolist()):
+        left, right = max(int(s), 0), max(-int(s), 0)
+        if m < 0 or (int(bound) << (left + 1)) >= 2 ** 31 or right > 31:
+            return None
+        y_bound = ((int(bound) << left) * int(m) >> 31) + 1
+        half = (1 << (right - 1)) if right > 0 else 0
+        hz = half + (int(zero_point) << right)
+        if y_bound + abs(hz) + 1 >= 2 ** 31 or abs(hz) > INT32_MAX:
+            return None
+        rows.append((int(m), left + 1, right, hz, -1 if right > 0 else 0))
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Convolution and fully connected
+# --------------------------------------------------------------------------
+def _conv_prep(g: Graph, op: Op, geo: dict):
+    q = op.attrs["q"]
+    out_c = geo["out_c"]
+    w2 = _weights_2d(g, op, out_c)
+    bias = _fold_bias(_bias(g, op, out_c), w2, int(q["input_offset"]))
+    mult, shift = _per_channel(q, out_c)
+    return q, w2, bias, mult, shift
+
+
+def _scalar_rq(g: Graph, op: Op, geo: dict) -> Optional[list]:
+    q, w2, bias, mult, shift = _conv_prep(g, op, geo)
+    return rv_rq_rows(_acc_bound(w2, bias), mult, shift, int(q["output_offset"]))
+
+
+def _emit_rv_conv(c, op: Op, sym: str):
+    from .codegen import Call
+    geo = _conv_geometry(c.g, op)
+    q, w2, bias, mult, shift = _conv_prep(c.g, op, geo)
+    rows = _scalar_rq(c.g, op, geo)
+    out_c, k_len = geo["out_c"], w2.shape[1]
+    blocks = -(-out_c // 4)
+    wpad = np.zeros((blocks * 4, k_len), np.int8)
+    wpad[:out_c] = w2
+    arranged = wpad.reshape(blocks, 4, k_len).transpose(0, 2, 1)  # [block][k][4]
+    wname = c.g.add_const(f"{op.inputs[1]}_rv", np.ascontiguousarray(arranged).reshape(-1))
+    statics: list = []
+    bpad = np.zeros(blocks * 4, np.int64)
+    bpad[:out_c] = bias
+    add = _fused_add(c.g, op)
+    order = {"direct": 0, "forward": 1, "backward": 2}[_direction(op)]
+    params = dict(geo, im2col_all=_im2col_all(geo), pad_value=-int(q["input_offset"]),
+                  order=order, act_min=int(q["act_min"]), act_max=int(q["act_max"]),
+                  bias=_static(sym, "bias", "int32_t", bpad, statics),
+                  rq=_struct_array(sym, "rq", "td_rv_rq", rows, statics),
+                  add=f"&{_rv_add_struct(add.attrs['q'], 0, sym + '_add', statics)}" if add else "NULL",
+                  conv_is_input1=int((op.attrs.get("inplace") or {}).get("conv_is_input1", 1)))
+    out, residual = _output_args(c, op)
+    return Call("td_rv_conv_s8", SCALAR_SOURCE,
+                [c.ptr(op.inputs[0]), c.ptr(wname), out, c.scratch(op), residual],
+                "td_rv_conv_params", params, statics=statics)
+
+
+def _rvv_lmul(geo: dict, vlen: int) -> int:
+    return 4 if geo["out_c"] <= vlen // 8 and geo["out_h"] * geo["out_w"] > 1 else 8
+
+
+def _rvv_conv_scratch(geo: dict) -> int:
+    k_len = geo["k_h"] * geo["k_w"] * geo["in_c"]
+    return VECTOR_MAX_TILE * k_len + 16 + VECTOR_MAX_TILE * geo["out_c"] * 5
+
+
+def _conv_emitter(vlen: int):
+    def emit(c, op: Op, sym: str):
+        return _emit_rvv_conv(c, op, sym, vlen)
+    return emit
+
+
+def _emit_rvv_conv(c, op: Op, sym: str, vlen: int):
+    from .codegen import Call
+    geo = _conv_geometry(c.g, op)
+    q, w2, bias, mult, shift = _conv_prep(c.g, op, geo)
+    arranged = np.ascontiguousarray(w2.T.astype(np.int8))  # [k][out_c]
+    wname = c.g.add_const(f"{op.inputs[1]}_rvv", arranged.reshape(-1))
+    statics: list = []
+    left = np.maximum(shift, 0)
+    add = _fused_add(c.g, op)
+    if add is not None:
+        statics.append(f"static const td_rvv_add_params {sym}_add = "
+                       f"{{{', '.join(f'.{k} = {v}' for k, v in _rvv_add_fields(add.attrs['q'], 0).items())}}};")
+    params = dict(geo, im2col_all=_im2col_all(geo), pad_value=-int(q["input_offset"]),
+                  lmul=_rvv_lmul(geo, vlen), flags=int(bool(left.any())),
+                  backward=int(_direction(op) == "backward"),
+                  conv_is_input1=int((op.attrs.get("inplace") or {}).get("conv_is_input1", 1)),
+                  add=f"&{sym}_add" if add is not None else "NULL",
+                  output_offset=int(q["output_offset"]),
+                  act_min=int(q["act_min"]), act_max=int(q["act_max"]),
+                  bias=_static(sym, "bias", "int32_t", bias, statics),
+                  mult=_static(sym, "mult", "int32_t", mult, statics),
+                  left=_static(sym, "left", "int32_t", left, statics),
+                  right=_static(sym, "right", "int32_t", np.maximum(-shift, 0), statics))
+    out, residual = _output_args(c, op)
+    return Call("td_rvv_conv_s8", VECTOR_SOURCE,
+                [c.ptr(op.inputs[0]), c.ptr(wname), out, c.scratch(op), residual],
+                "td_rvv_conv_params", params, statics=statics)
+
+
+# --------------------------------------------------------------------------
+# Depthwise convolution
+# --------------------------------------------------------------------------
+def _dw_prep(g: Graph, op: Op):
+    q = op.attrs["q"]
+    C = q["out_c"]
+    w = g.tensors[op.inputs[1]].data.astype(np.int64).reshape(q["k_h"] * q["k_w"], C)
+    bias = _fold_bias(_bias(g, op, C), w.T, int(q["input_offset"]))
+    mult, shift = _per_channel(q, C)
+    return q, w, bias, mult, shift
+
+
+def _scalar_rq_dw(g: Graph, op: Op) -> Optional[list]:
+    q, w, bias, mult, shift = _dw_prep(g, op)
+    return rv_rq_rows(_acc_bound(w.T, bias), mult, shift, int(q["output_offset"]))
+
+
+def _dw_geometry(q: dict) -> dict:
+    return dict(in_h=q["in_h"], in_w=q["in_w"], channels=q["in_c"], out_h=q["out_h"],
+                out_w=q["out_w"], k_h=q["k_h"], k_w=q["k_w"], stride_h=q["stride_h"],
+                stride_w=q["stride_w"], pad_top=q["pad_top"], pad_left=q["pad_left"],
+                pad_value=-int(q["input_offset"]))
+
+
+def _emit_rv_dw(c, op: Op, sym: str):
+    from .codegen import Call
+    q, w, bias, mult, shift = _dw_prep(c.g, op)
+    rows = _scalar_rq_dw(c.g, op)
+    wname = c.g.add_const(f"{op.inputs[1]}_rv", np.ascontiguousarray(w.T.astype(np.int8)).reshape(-1))
+    statics: list = []
+    order = {"direct": 0, "forward": 1, "backward": 2}[_direction(op)]
+    params = dict(_dw_geometry(q), order=order, act_min=int(q["act_min"]), act_max=int(q["act_max"]),
+                  bias=_static(sym, "bias", "int32_t", bias, statics),
+                  rq=_struct_array(sym, "rq", "td_rv_rq", rows, statics))
+    return Call("td_rv_depthwise_conv_s8", SCALAR_SOURCE,
+                [c.ptr(op.inputs[0]), c.ptr(wname), c.ptr(op.outputs[0], False),
+                 c.scratch(op) if order else "NULL"],
+                "td_rv_dw_params", params, statics=statics)
+
+
+def dw_tile(channels: int, vlen: int) -> int:
+    """Elements per block of the vector depthwise kernel: whole pixels, about
+    one LMUL-8 int32 register group at the target's VLEN."""
+    cap = vlen // 4
+    return max(1, cap // channels) * channels
+
+
+def _dw_emitter(vlen: int):
+    def emit(c, op: Op, sym: str):
+        return _emit_rvv_dw(c, op, sym, vlen)
+    return emit
+
+
+def _emit_rvv_dw(c, op: Op, sym: str, vlen: int):
+    from .codegen import Call
+    q, w, bias, mult, shift = _dw_prep(c.g, op)
+    C = q["out_c"]
+    tile = dw_tile(C, vlen)
+    ch = np.arange(tile) % C
+    index = (np.arange(tile) // C) * q["stride_w"] * C + ch
+    statics: list = []
+    wname = _static(sym, "w16", "int16_t", w[:, ch], statics)  # [taps][tile]
+    left = np.maximum(shift, 0)
+    params = dict(_dw_geometry(q), row_w=(q["out_w"] - 1) * q["stride_w"] + q["k_w"], tile=tile,
+                  flags=int(bool(left.any())), backward=int(_direction(op) == "backward"),
+                  output_offset=int(q["output_offset"]),
+                  act_min=int(q["act_min"]), act_max=int(q["act_max"]),
+                  bias=_static(sym, "bias", "int32_t", bias[ch], statics),
+                  mult=_static(sym, "mult", "int32_t", mult[ch], statics),
+                  left=_static(sym, "left", "int32_t", left[ch], statics),
+                  right=_static(sym, "right", "int32_t", np.maximum(-shift, 0)[ch], statics),
+                  index=_static(sym, "index", "uint16_t", index, statics))
+    return Call("td_rvv_depthwise_conv_s8", VECTOR_SOURCE,
+                [c.ptr(op.inputs[0]), wname, c.ptr(op.outputs[0], False), c.scratch(op)],
+                "td_rvv_dw_params", params, statics=statics)
+
+
+# --------------------------------------------------------------------------
+# Add
+# --------------------------------------------------------------------------
+ADD_FIELDS = ("input1_offset", "input2_offset", "output_offset", "left_shift",
+              "input1_multiplier", "input1_shift", "input2_multiplier", "input2_shift",
+              "output_multiplier", "output_shift", "act_min", "act_max")
+
+
+def _same_shape_add(g: Graph, op: Op) -> bool:
+    a, b = op.inputs
+    out = g.tensors[op.outputs[0]].shape
+    return g.tensors[a].shape == out and g.tensors[b].shape == out
+
+
+def _add_tables(q: dict):
+    """The rescaled inputs for every int8 value, and the output td_rv_rq."""
+    v = np.arange(-128, 128, dtype=np.int64)
+    ls = int(q["left_shift"])
+    t1 = qmath.mbqm(qmath.wrap32((v + q["input1_offset"]) << ls), q["input1_multiplier"],
+                    q["input1_shift"])
+    t2 = qmath.mbqm(qmath.wrap32((v + q["input2_offset"]) << ls), q["input2_multiplier"],
+                    q["input2_shift"])
+    bound = np.array([int(np.abs(t1).max() + np.abs(t2).max())])
+    rows = rv_rq_rows(bound, np.array([q["output_multiplier"]]), np.array([q["output_shift"]]),
+                      int(q["output_offset"]))
+    if rows is None:
+        return None
+    return t1, t2, rows
+
+
+def _rv_add_struct(q: dict, size: int, name: str, statics: list) -> str:
+    """A static const td_rv_add_params (tables included) named `name`."""
+    t1, t2, rows = _add_tables(q)
+    _static(name, "t1", "int32_t", t1, statics)
+    _static(name, "t2", "int32_t", t2, statics)
+    rq = "{" + ", ".join(str(v) for v in rows[0]) + "}"
+    statics.append(f"static const td_rv_add_params {name} = {{.size = {size}, "
+                   f".act_min = {int(q['act_min'])}, .act_max = {int(q['act_max'])}, "
+                   f".table1 = {name}_t1, .table2 = {name}_t2, .rq = {rq}}};")
+    return name
+
+
+def _emit_rv_add(c, op: Op, sym: str):
+    from .codegen import Call
+    statics: list = []
+    name = _rv_add_struct(op.attrs["q"], c.g.tensors[op.outputs[0]].size, sym + "_p", statics)
+    return Call("td_rv_add_s8", SCALAR_SOURCE,
+                [f"&{name}", c.ptr(op.inputs[0]), c.ptr(op.inputs[1]), c.ptr(op.outputs[0], False)],
+                statics=statics)
+
+
+def _rvv_add_fields(q: dict, size: int) -> dict:
+    return dict({k: int(q[k]) for k in ADD_FIELDS}, size=size)
+
+
+def _emit_rvv_add(c, op: Op, sym: str):
+    from .codegen import Call
+    params = _rvv_add_fields(op.attrs["q"], c.g.tensors[op.outputs[0]].size)
+    return Call("td_rvv_add_s8", VECTOR_SOURCE,
+                [c.ptr(op.inputs[0]), c.ptr(op.inputs[1]), c.ptr(op.outputs[0], False)],
+                "td_rvv_add_params", params)

@@ -12,5 +12,8 @@
 #if __has_include("td_kernels_s8.h")
 #include "td_kernels_s8.h"
 #endif
+#if defined(__riscv) && __has_include("td_kernels_riscv.h")
+#include "td_kernels_riscv.h"
+#endif
 
 #endif
