@@ -75,6 +75,8 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
     from .progress import get as get_progress
     tgt = _load_target(target, target_file)
     g = build_graph(model, input_shapes, quantize, calib, calib_method, name, get_progress(progress))
+    from . import checks  # refuse int8 layers whose int32 arithmetic could overflow
+    checks.check_graph(g)
     kernel_select.select(g, tgt)
     plan = planner.plan(g)
     with tempfile.TemporaryDirectory(prefix="tinydeploy-") as tmp:

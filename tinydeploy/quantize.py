@@ -180,6 +180,24 @@ def _int8_weights(g: Graph, name: str, op: Op) -> tuple[np.ndarray, np.ndarray]:
     return q, scales
 
 
+def _fit_bias(g: Graph, w: str, b: str, in_scale: float, wq: np.ndarray, ws: np.ndarray):
+    """Calibrated weights: widen a channel's scale where its float bias would not fit int32 at
+    input_scale * weight_scale (TFLite's converter does the same). Such channels have (nearly)
+    zero weights, e.g. dead units; the bias is kept below 2^30 to leave room for the products."""
+    t = g.tensors[w]
+    if not b or t.qdata is not None or g.tensors[b].qdata is not None:
+        return wq, ws
+    n = ws.size
+    bias = np.abs(np.broadcast_to(g.tensors[b].data.astype(np.float64).reshape(-1), (n,)))
+    need = bias / (np.float64(in_scale) * float(1 << 30))
+    if not np.any(need > ws):
+        return wq, ws
+    ws = np.maximum(ws, (need * (1 + 1e-6)).astype(np.float32))
+    w_data = t.data.astype(np.float32)
+    wq = np.clip(np.round(w_data / ws.reshape((-1,) + (1,) * (w_data.ndim - 1))), -127, 127).astype(np.int8)
+    return wq, ws
+
+
 def _int32_bias(g: Graph, name: str, in_scale: float, w_scales: np.ndarray, n: int) -> Optional[np.ndarray]:
     if not name:
         return None
@@ -198,6 +216,7 @@ def _convert_conv(g: Graph, op: Op) -> None:
     x, w, b = op.inputs
     in_q, out_q = _scalar_q(g, x, op), _scalar_q(g, op.outputs[0], op)
     wq, ws = _int8_weights(g, w, op)
+    wq, ws = _fit_bias(g, w, b, in_q[0], wq, ws)
     o, kh, kw, cg = wq.shape
     _, ih, iw, ic = g.tensors[x].shape
     _, oh, ow, oc = g.tensors[op.outputs[0]].shape
@@ -220,6 +239,7 @@ def _convert_fc(g: Graph, op: Op) -> None:
     x, w, b = op.inputs
     in_q, out_q = _scalar_q(g, x, op), _scalar_q(g, op.outputs[0], op)
     wq, ws = _int8_weights(g, w, op)
+    wq, ws = _fit_bias(g, w, b, in_q[0], wq, ws)
     n_out, n_in = wq.shape
     q = qmath.fc_params(in_q[0], in_q[1], ws if ws.size > 1 else ws[0], out_q[0], out_q[1],
                         act_range=_act_range(op, out_q))
