@@ -1,12 +1,377 @@
-"""Kernel variants for Arm Cortex-M (DSP extension, Helium/MVE)."""
+"""Kernel variants for Arm Cortex-M (DSP extension, Helium/MVE).
+
+For each int8 op the generator emits a small per-layer C function that calls
+the templates of runtime_c/include/td_kernels_arm.h with the layer's shapes
+as constants, and prepares the constant data those templates read: weights
+re-arranged (int16, in the order the inner loop loads them, scaled so that
+the requantization is one SMMLAR plus a shift) and per-channel
+requantization records with the input zero point folded into the bias.
+
+Every choice here is checked to be bit-exact with the portable kernel (see
+`requant_plan`); when a layer's ranges do not allow the fast arithmetic, or
+its shape is not covered, `choose` returns None and the portable kernel runs.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Optional
 
+import numpy as np
+
+from . import qmath
 from .ir import Graph, Op
 from .kernel_select import Choice
+
+INT32_MAX = 2**31 - 1
+# Fully unroll a GEMM block's K loop up to this many K steps.
+UNROLL_STEPS = 72
+LDRD_MAX = 1020  # largest LDRD immediate offset
+
+
+# --------------------------------------------------------------------------
+# Requantization records
+# --------------------------------------------------------------------------
+@dataclass
+class RequantPlan:
+    """Per-channel bias2 and records, layer-wide flags (see td_arm_rq).
+
+    Uniform mode (e >= 0): records {m, C[, fixmask]}, out = ssat8(smmla(acc2,
+    m, C') >> e) with one shift e for the whole layer.  Per-channel mode
+    (e == -1): records {m, C, e[, fixmask]}, out = ssat8(smmlar(acc2, m, C')
+    >> e_c).  C' = C, plus (acc2 >> 31) when fix == 1, plus
+    ((acc2 >> 31) & fixmask) when fix == 2.
+    """
+
+    bias2: np.ndarray  # int32 [n]
+    records: np.ndarray  # int32 [n][rs]
+    scale_bits: np.ndarray  # int [n]: weights/bias multiplied by 2^scale_bits
+    fix: int = 0
+    rs: int = 3
+    e: int = -1
+    fold: int = 1
+    zp: int = 0
+    clamp: int = 0
+    lo: int = -128
+    hi: int = 127
+
+    def c_args(self) -> str:
+        return (f"{self.fix}, {self.rs}, {self.e}, {self.fold}, {self.zp}, {self.clamp}, "
+                f"{self.lo}, {self.hi}")
+
+
+def requant_plan(bias, wsum, wabs, input_offset: int, multiplier, shift, out_zp: int,
+                 act_min: int, act_max: int, max_scale_bits: int = 8,
+                 uniform: bool = True) -> Optional[RequantPlan]:
+    """Records that make `td_arm_rq` equal to the portable requantization for
+    every accumulator the layer can produce, or None.
+
+    bias, wsum (sum of a channel's weights), wabs (sum of their absolute
+    values), multiplier and shift are per output channel.  The true
+    accumulator is bias + sum(w * (x + input_offset)) with |x + off| <= 255,
+    so |acc| <= |bias| + 255 * wabs; every int32 intermediate is checked
+    against that bound.
+
+    Algebra (acc2 = acc * 2^(left + 1 + d), t = SRDHM(acc << left, m)):
+    TFLite computes floor((t + 2^(e-1) - [t < 0]) / 2^e) + zp with
+    t = floor((2 acc m 2^left + 2^31) / 2^32); nested floors by powers of two
+    merge, so the result is floor((acc2 m + R) / 2^(32 + e + d)) with
+    R = 2^(31+d) + (2^(e-1) - [t<0] + zp 2^e) 2^(32+d).  d = 0: SMMLAR
+    (adds 2^31) and C = 2^(e-1) + zp 2^e; d >= 1: SMMLA with
+    C = 2^(d-1) + (2^(e-1) + zp 2^e) 2^d, and E = e + d is the same for all
+    channels.  For m > 2^30, [t < 0] = [acc < 0].
+    """
+    n = len(bias)
+    bias = [int(v) for v in bias]
+    wsum = [int(v) for v in wsum]
+    wabs = [int(v) for v in wabs]
+    mult = [int(v) for v in multiplier]
+    shift = [int(v) for v in shift]
+    zp, off = int(out_zp), int(input_offset)
+    need_fix = act_min < zp
+    clamp = int(act_min > -128 or act_max < 127)
+    const = {}
+    for c in range(n):
+        if wabs[c] == 0 or mult[c] == 0:
+            # the channel's output does not depend on the input
+            v = int(qmath.mbqm(bias[c] + off * wsum[c], mult[c], shift[c])) + zp
+            const[c] = min(max(v, act_min), act_max)
+    live = [c for c in range(n) if c not in const]
+    left = {c: max(shift[c], 0) for c in live}
+    ee = {c: max(-shift[c], 0) for c in live}
+    bound = {c: abs(bias[c]) + 255 * wabs[c] for c in live}
+    for c in live:
+        if need_fix and ee[c] > 0 and mult[c] <= 1 << 30:
+            return None  # [t < 0] = [acc < 0] needs m > 2^30
+    fixing = [c for c in live if need_fix and ee[c] > 0]
+
+    def c0(c, fold):
+        e = ee[c]
+        return ((1 << (e - 1)) if e > 0 else 0) + ((zp << e) if fold else 0)
+
+    def build(mode_e: int) -> Optional[RequantPlan]:
+        uniform_mode = mode_e >= 0
+        for fold in (1, 0):
+            ok = True
+            scale = np.zeros(n, np.int64)
+            cval = {}
+            for c in live:
+                d = mode_e - ee[c] if uniform_mode else 0
+                sb = left[c] + 1 + d
+                if d < 0 or sb > max_scale_bits or bound[c] << sb > INT32_MAX:
+                    return None
+                scale[c] = sb
+                cv = ((1 << (d - 1)) + (c0(c, fold) << d)) if d > 0 else c0(c, fold)
+                fixv = (1 << d) if c in fixing else 0
+                tmax = ((bound[c] << sb) * mult[c] >> 32) + 2
+                if abs(cv) + fixv + tmax > INT32_MAX:
+                    ok = False
+                cval[c] = (cv, -fixv)
+            for c, v in const.items():
+                e = mode_e if uniform_mode else 0
+                cv = (v - (0 if fold else zp)) << e
+                if abs(cv) > 2**30:
+                    ok = False
+                cval[c] = (cv, 0)
+            if ok:
+                break
+        if not ok:
+            return None
+        if uniform_mode:
+            fix = 2 if fixing else 0
+        else:
+            fix = (1 if len(fixing) == len(live) else 2) if fixing else 0
+        rs = (2 if uniform_mode else 3) + (1 if fix == 2 else 0)
+        recs = np.zeros((n, rs), np.int64)
+        bias2 = np.zeros(n, np.int64)
+        for c in range(n):
+            cv, mask = cval[c]
+            if c in const:
+                recs[c, :2] = (0, cv)
+            else:
+                bias2[c] = (bias[c] + off * wsum[c]) << int(scale[c])
+                recs[c, :2] = (mult[c], cv)
+                if not uniform_mode:
+                    recs[c, 2] = ee[c]
+            if fix == 2:
+                recs[c, rs - 1] = mask
+        return RequantPlan(bias2.astype(np.int32), recs.astype(np.int32), scale, fix, rs,
+                           mode_e, fold, zp, clamp, int(act_min), int(act_max))
+
+    if uniform and live:
+        plan = build(max(ee.values()) + 1)
+        if plan is not None:
+            return plan
+    if not uniform or live:
+        return build(-1)
+    return build(1)
+
+
+def fast_requant(acc2: np.ndarray, rec: np.ndarray, plan: RequantPlan) -> np.ndarray:
+    """Python model of td_arm_rq (tests use it to check the plan's algebra)."""
+    acc2 = np.asarray(acc2, np.int64)
+    c = np.int64(rec[1])
+    if plan.fix == 1:
+        c = c + (acc2 >> 31)
+    elif plan.fix == 2:
+        c = c + ((acc2 >> 31) & np.int64(rec[plan.rs - 1]))
+    if plan.e >= 0:
+        v = (c * 2**32 + acc2 * np.int64(rec[0])) >> 32
+        v = v >> np.int64(plan.e)
+    else:
+        v = (c * 2**32 + acc2 * np.int64(rec[0]) + 2**31) >> 32
+        v = v >> np.int64(rec[2])
+    if not plan.fold:
+        v = v + plan.zp
+    v = np.clip(v, -128, 127)
+    if plan.clamp:
+        v = np.clip(v, plan.lo, plan.hi)
+    return v
+
+
+def _per_channel(q: dict, key: str, n: int) -> np.ndarray:
+    arr = np.asarray(q[key], np.int64).reshape(-1)
+    return arr if arr.size == n else np.full(n, arr[0], np.int64)
+
+
+# --------------------------------------------------------------------------
+# Armv7E-M DSP: convolution and fully connected as a GEMM over windows
+# --------------------------------------------------------------------------
+@dataclass
+class ConvGeom:
+    ih: int
+    iw: int
+    c: int
+    oh: int
+    ow: int
+    oc: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    pt: int
+    pl: int
+    cp: int = 0
+    ph: int = 0
+    pw: int = 0
+    lp: int = 0
+    perm: int = 0
+    nmax: int = 3
+    extra: dict = field(default_factory=dict)
+
+
+def _conv_geom(q: dict) -> ConvGeom:
+    g = ConvGeom(q["in_h"], q["in_w"], q["in_c"], q["out_h"], q["out_w"], q["out_c"], q["k_h"],
+                 q["k_w"], q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"])
+    if g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1 and g.pt == 0 and g.pl == 0:
+        # a pointwise convolution is one row of pixels
+        g.ih, g.iw, g.oh, g.ow = 1, g.ih * g.iw, 1, g.oh * g.ow
+    g.cp = g.c + 1 if (g.c % 2 and g.sw % 2) else g.c
+    g.perm = int(g.cp % 4 == 0)
+    g.ph = max((g.oh - 1) * g.sh + g.kh, g.pt + g.ih)
+    g.pw = max((g.ow - 1) * g.sw + g.kw, g.pl + g.iw)
+    if (g.pw * g.cp) % 2:
+        g.pw += 1
+    lrow = g.kw * g.cp
+    g.lp = lrow + (lrow % 2)
+    px = g.sw * g.cp * 2
+    g.nmax = 3 if 2 * px <= LDRD_MAX else (2 if px <= LDRD_MAX else 1)
+    return g
+
+
+def _pack16(vals: np.ndarray) -> np.ndarray:
+    """int16 values (even count) as little-endian int32 words."""
+    v = np.asarray(vals, np.int64)
+    assert v.size % 2 == 0 and np.abs(v).max(initial=0) <= 32767
+    return v.astype("<i2").view("<i4").astype(np.int64)
+
+
+def _gemm_stream(w: np.ndarray, geo: ConvGeom, plan: RequantPlan) -> np.ndarray:
+    """int8 weights [oc][kh][kw][c] -> the constant stream of td_arm_gemm_block:
+    per block of two output channels (the last one alone when oc is odd) the
+    biases, the int16 weights in K-step order, the requantization records."""
+    oc, kh, kw, c = w.shape
+    wp = np.zeros((oc, kh, kw, geo.cp), np.int64)
+    wp[..., :c] = w
+    rows = np.zeros((oc, kh, geo.lp), np.int64)
+    rows[:, :, :kw * geo.cp] = wp.reshape(oc, kh, kw * geo.cp)
+    rows = rows * (np.int64(1) << plan.scale_bits.astype(np.int64)).reshape(oc, 1, 1)
+    if geo.perm:
+        rows = rows.reshape(oc, kh, geo.lp // 4, 4)[..., [0, 2, 1, 3]].reshape(oc, kh, geo.lp)
+    l4, lh = geo.lp // 4, (geo.lp % 4) // 2
+    out = []
+    blocks = [(c0, 2) for c0 in range(0, oc - oc % 2, 2)] + ([(oc - 1, 1)] if oc % 2 else [])
+    for c0, m in blocks:
+        blk = rows[c0:c0 + m]
+        out.append(plan.bias2[c0:c0 + m].astype(np.int64))
+        steps = []
+        for r in range(kh):
+            for i in range(l4):
+                steps.append(blk[:, r, 4 * i:4 * i + 4].reshape(-1))
+            if lh:
+                steps.append(blk[:, r, 4 * l4:4 * l4 + 2].reshape(-1))
+        out.append(_pack16(np.concatenate(steps)))
+        out.append(plan.records[c0:c0 + m].reshape(-1).astype(np.int64))
+    return np.concatenate(out).astype(np.int32)
+
+
+def _conv_plan(g: Graph, op: Op, w: np.ndarray) -> Optional[RequantPlan]:
+    q = op.attrs["q"]
+    oc = w.shape[0]
+    wf = w.reshape(oc, -1).astype(np.int64)
+    b = op.inputs[2] if len(op.inputs) > 2 else ""
+    bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(oc, np.int64)
+    return requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
+                        _per_channel(q, "multiplier", oc), _per_channel(q, "shift", oc),
+                        q["output_offset"], q["act_min"], q["act_max"])
+
+
+def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
+               in_zp: int, name: str) -> "codegen.Call":
+    from . import codegen
+    wname = ctx.g.add_const(f"{sym}_blob", _gemm_stream(w8, geo, plan))
+    l4, lh = geo.lp // 4, (geo.lp % 4) // 2
+    unroll = int(geo.kh * (l4 + lh) <= UNROLL_STEPS)
+    px = geo.sw * geo.cp * 2
+    rowb = geo.sh * geo.pw * geo.cp * 2
+    skip = (geo.pw * geo.cp - geo.lp) * 2
+    fn = f"{sym}_arm"
+    body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, int8_t *out)
+{{
+    int16_t *xs = (int16_t *){ctx.scratch(op)};
+    td_arm_pad_s16(in, xs, {geo.ih}, {geo.iw}, {geo.c}, {geo.cp}, {geo.pt}, {geo.pl}, {geo.ph}, {geo.pw}, {in_zp}, {geo.perm});
+    td_arm_conv_gemm(xs, (const int16_t *)(const void *){ctx.ptr(wname)}, out, {geo.oh}, {geo.ow}, {geo.oc}, {geo.kh}, {l4}, {lh}, {px}, {rowb}, {skip}, {unroll}, {geo.nmax},
+                     {plan.c_args()});
+}}"""
+    x = op.inputs[0]
+    return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(x), ctx.ptr(op.outputs[0], False)],
+                        statics=[body])
+
+
+def _conv_scratch(geo: ConvGeom) -> int:
+    return geo.ph * geo.pw * geo.cp * 2 + 16
+
+
+def _dsp_conv(g: Graph, op: Op) -> Optional[Choice]:
+    q = op.attrs["q"]
+    if q["groups"] != 1 or q["dil_h"] != 1 or q["dil_w"] != 1:
+        return None
+    w8 = g.tensors[op.inputs[1]].data
+    plan = _conv_plan(g, op, w8)
+    if plan is None:
+        return None
+    geo = _conv_geom(q)
+    in_zp = -int(q["input_offset"])
+    name = "arm_dsp_conv_1x1" if geo.kh == geo.kw == 1 else "arm_dsp_conv"
+
+    def emit(ctx, op_, sym):
+        return _emit_gemm(ctx, op_, sym, geo, w8, plan, in_zp, name)
+    return Choice(name, emit, _conv_scratch(geo))
+
+
+def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
+    q = op.attrs["q"]
+    w8 = g.tensors[op.inputs[1]].data  # [out][in]
+    n_out, n_in = w8.shape
+    rows = q["rows"]
+    b = op.inputs[2] if len(op.inputs) > 2 else ""
+    bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(n_out, np.int64)
+    wf = w8.astype(np.int64)
+    plan = requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
+                        _per_channel(q, "multiplier", n_out), _per_channel(q, "shift", n_out),
+                        q["output_offset"], q["act_min"], q["act_max"])
+    if plan is None:
+        return None
+    geo = _conv_geom(dict(in_h=1, in_w=rows, in_c=n_in, out_h=1, out_w=rows, out_c=n_out,
+                          k_h=1, k_w=1, stride_h=1, stride_w=1, pad_top=0, pad_left=0))
+    w4 = w8.reshape(n_out, 1, 1, n_in)
+    in_zp = -int(q["input_offset"])
+
+    def emit(ctx, op_, sym):
+        return _emit_gemm(ctx, op_, sym, geo, w4, plan, in_zp, "arm_dsp_fc")
+    return Choice("arm_dsp_fc", emit, _conv_scratch(geo))
+
+
+# --------------------------------------------------------------------------
+# Selection
+# --------------------------------------------------------------------------
+WINDOW_OK = {"conv2d_s8", "depthwise_conv2d_s8"}
 
 
 def choose(g: Graph, op: Op, target) -> Optional[Choice]:
     """The variant for `op` on `target`, or None for the portable kernel."""
+    if getattr(target, "arch", None) != "arm" or "q" not in op.attrs:
+        return None
+    mode = op.attrs.get("inplace")
+    if mode is not None:
+        mode = mode.get("mode") if isinstance(mode, dict) else str(mode)
+        # Our convolutions copy their whole input into the int16 scratch
+        # buffer before writing any output, so any overlap of output and
+        # input ("window") is fine.
+        if not (mode == "window" and op.kind in WINDOW_OK):
+            return None
+    if "dsp" in target.features:
+        if op.kind == "conv2d_s8":
+            return _dsp_conv(g, op)
+        if op.kind == "fully_connected_s8":
+            return _dsp_fc(g, op)
     return None
