@@ -423,12 +423,15 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
                              fl["used_bytes"] - weights, "#ba68c8")]))
     ram = fig["ram"]
     io = max(0, ram["used_bytes"] - ram["arena_bytes"])
+    stack = ram.get("stack_bytes")
     out.append(_budget_bar("SRAM", tgt.sram_bytes,
                            [("arena", ram["arena_bytes"], "#1e88e5")] +
-                           ([("input and output", io, "#64b5f6")] if io else [])))
+                           ([("input and output", io, "#64b5f6")] if io else []) +
+                           ([("stack (worst case)", stack, "#90a4ae")] if stack else [])))
     out.append('<p class="note">RAM counts the arena and the model\'s input and output buffers'
-               f"{' (inside the arena)' if not io else ''}; your firmware's stack and other data "
-               "come on top.</p></div>")
+               f"{' (inside the arena)' if not io else ''}"
+               f"{', and the worst-case stack of one inference' if stack else ''}; the rest of your "
+               "firmware's data and stack come on top.</p></div>")
 
     # timeline
     out.append("<h2>Memory timeline</h2>")

@@ -52,7 +52,8 @@ def figures(report: dict, target, bench=None) -> dict:
                 "percent": _pct(ram_used, target.sram_bytes),
                 "arena_bytes": report["arena_bytes"],
                 "io_bytes": report.get("io_bytes", ram_used - report["arena_bytes"]),
-                "lower_bound_bytes": report.get("ram_lower_bound_bytes")},
+                "lower_bound_bytes": report.get("ram_lower_bound_bytes"),
+                "stack_bytes": report.get("max_stack_bytes")},
         "latency": None,
     }
     instructions = b.get("instructions_per_inference") if b else None
@@ -123,6 +124,9 @@ def format_table(fig: dict) -> str:
          (f"arena {ram['arena_bytes']:,} B + input/output {ram['io_bytes']:,} B" if ram["io_bytes"]
           else "the arena (input and output included)")),
     ]
+    if ram.get("stack_bytes") is not None:
+        rows.append(("stack", _bytes(ram["stack_bytes"]), "", "",
+                     "worst case of one inference (from the compiler), on top of RAM"))
     if lat:
         rows.append(("latency", _latency(lat["ms"]), f"@ {_hz(lat['clock_hz'])}", "",
                      f"{lat['instructions']:,} instructions (emulator), 1 per cycle assumed"))
