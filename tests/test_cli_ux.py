@@ -164,3 +164,11 @@ def test_compile_is_byte_for_byte_reproducible(tmp_path, model, args, calib):
     assert {"report.json", "report.html", "net.h", "net.c", "net_weights.c", "CMakeLists.txt"} <= set(outs[0])
     for name in outs[0]:
         assert outs[0][name] == outs[1][name], f"{name} differs between two compiles"
+
+
+def test_bench_on_a_target_without_emulator_is_a_clear_error(tmp_path):
+    for cmd in (["compile", "-o", tmp_path / "o"], ["report", "-o", tmp_path / "r.html"]):
+        proc = cli(cmd[0], model_path("ad", "int8_qdq.onnx"), *cmd[1:], "-t", "host", "--bench")
+        assert proc.returncode == 2 and proc.stderr.startswith("error: --bench runs the model on the "
+                                                               "target's emulator, and target 'host' has none")
+        assert not (tmp_path / "o").exists() and not (tmp_path / "r.html").exists()

@@ -86,6 +86,15 @@ def _warn(messages) -> None:
         click.echo(f"warning: {msg}", err=True)
 
 
+def _check_bench_target(options: dict) -> None:
+    """--bench needs an emulator: say so before compiling."""
+    from .targets import load_target
+    tgt = load_target(options["target_file"] or options["target"])
+    if tgt.emulator is None:
+        raise TinydeployError(f"--bench runs the model on the target's emulator, and target "
+                              f"'{tgt.name}' has none: choose an MCU target (see `tinydeploy targets`)")
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tinydeploy")
 def main():
@@ -128,6 +137,8 @@ def compile_cmd(model, out_dir, html, run_bench, min_sqnr, quiet, as_json, **kw)
     from . import api, summary
     progress = _progress(quiet)
     options = _compile_kwargs(kw)
+    if run_bench:
+        _check_bench_target(options)
     result = api.compile(model, out_dir=out_dir, progress=progress, report=html, **options)
     bench = None
     if run_bench:
@@ -328,6 +339,8 @@ def report_cmd(model, out_path, run_bench, min_sqnr, quiet, as_json, **kw):
       tinydeploy report model.onnx -t stm32f746 --calib calib.npz --bench -o report.html
     """
     from . import report_html, summary
+    if run_bench:
+        _check_bench_target(_compile_kwargs(kw))
     res = report_html.report(model, output=out_path, bench=run_bench, min_sqnr_db=min_sqnr,
                              progress=_progress(quiet), **_compile_kwargs(kw))
     if as_json:
