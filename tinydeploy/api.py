@@ -64,11 +64,16 @@ def build_graph(model: PathLike, input_shapes=None, quantize: str = "int8", cali
 def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] = None,
             name: str = "net", input_shapes=None, quantize: str = "int8", calib=None,
             calib_method: str = "minmax", target_file: Optional[PathLike] = None,
-            progress=None, report: bool = False) -> CompileResult:
+            progress=None, report: bool = False, inplace: bool = True,
+            planner_method: str = "auto", kernel_scratch: str = "fit") -> CompileResult:
     """Compile an ONNX model into a C library in out_dir (or only plan it when out_dir is None).
 
     progress: a `progress(iterable, label)` wrapper for long work (calibration), e.g.
     tinydeploy.progress.Progress(); report: also write the HTML report (report.html).
+    inplace: let outputs overwrite inputs that die (False: --no-inplace); planner_method:
+    "auto" (greedy, plus the exact method on small graphs), "greedy" or "exact";
+    kernel_scratch: "fit" (kernel variants whose scratch buffer does not fit in memory that
+    is free anyway fall back to the portable kernel) or "any" (the arena grows for them).
     """
     if not name.isidentifier() or not name.isascii():
         raise TinydeployError(f"--name '{name}' is not a valid C identifier")
@@ -77,8 +82,9 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
     g = build_graph(model, input_shapes, quantize, calib, calib_method, name, get_progress(progress))
     from . import checks  # refuse int8 layers whose int32 arithmetic could overflow
     checks.check_graph(g)
-    kernel_select.select(g, tgt)
-    plan = planner.plan(g)
+    if kernel_scratch not in planner.SCRATCH_POLICIES:
+        raise TinydeployError(f"kernel_scratch must be one of {', '.join(planner.SCRATCH_POLICIES)}")
+    plan = plan_memory(g, tgt, inplace, planner_method, kernel_scratch)
     with tempfile.TemporaryDirectory(prefix="tinydeploy-") as tmp:
         staging = Path(tmp) / "out"
         gen = codegen.generate(g, plan, staging, name, Path(model).name, tgt.name)
@@ -96,6 +102,39 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
     return result
 
 
+def plan_memory(g: Graph, tgt, inplace: bool = True, method: str = "auto",
+                scratch: str = "fit") -> planner.MemoryPlan:
+    """Schedule, in-place decisions, kernel selection and the arena plan (in this order:
+    kernel providers see op.attrs["inplace"], the planner sees their scratch needs).
+    scratch: "fit" (a variant's scratch must fit in bytes free during its op, else the
+    portable kernel is used: fast kernels never add RAM) or "any" (the arena grows)."""
+    from . import inplace as ip, schedule
+    if method not in planner.METHODS:
+        raise TinydeployError(f"--planner must be one of {', '.join(planner.METHODS)}, not '{method}'")
+    ip.unfuse(g)
+    if inplace:
+        ip.fuse_residual_adds(g)
+    sched = schedule.reorder(g, use_inplace=inplace)
+    if inplace:
+        ip.mark(g, planner.dies_at_fn(g))
+    kernel_select.select(g, tgt)
+    plan = planner.plan(g, method, scratch=scratch)
+    if inplace:
+        dropped = ip.release(g, plan.inplace_used)  # unused: let the op get a faster variant
+        if dropped:
+            kernel_select.select(g, tgt)
+            retry = planner.plan(g, method, scratch=scratch)
+            if retry.arena_bytes <= plan.arena_bytes:
+                plan = retry
+            else:
+                ip.mark(g, planner.dies_at_fn(g))
+                kernel_select.select(g, tgt)
+                plan = planner.plan(g, method, scratch=scratch)
+    plan.schedule = sched
+    plan.inplace = inplace
+    return plan
+
+
 def _install(staging: Path, out_dir: Path) -> Path:
     """Move the finished output into place, replacing an earlier tinydeploy output only."""
     if out_dir.exists():
@@ -111,35 +150,64 @@ def _install(staging: Path, out_dir: Path) -> Path:
 
 
 def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, tgt) -> dict:
+    from . import inplace as ip
     layers = []
     for layer in gen["layers"]:
         op = layer.op
-        out = op.outputs[0]
+        out = ip.layer_output(op)
         p = plan.placements[out]
         choice = op.attrs.get("choice")
-        entry = dict(name=op.name, op=op.kind, kernel=layer.call.fn,
+        reads = [i for i in op.inputs if i and not g.tensors[i].is_const]
+        mode = op.attrs.get("inplace")
+        if mode is not None and mode["mode"] == "conv_add":
+            reads.append(mode["residual"])
+        entry = dict(name=op.name, op=op.kind if mode is None or mode["mode"] != "conv_add"
+                     else f"{op.kind}+add_s8", kernel=layer.call.fn,
                      variant=choice.name if choice is not None else "portable", macs=g.macs(op),
                      out_shape=list(g.tensors[out].shape), dtype=g.tensors[out].dtype,
-                     arena_offset=p.offset if p.region == "arena" else None,
-                     buffer=p.region, bytes=p.nbytes,
+                     output=out, arena_offset=p.offset, buffer=p.region, bytes=p.nbytes,
+                     inputs=[dict(tensor=i, arena_offset=plan.placements[i].offset,
+                                  bytes=g.tensors[i].nbytes) for i in reads],
                      weight_bytes=sum(g.tensors[i].nbytes for i in op.inputs if i and g.tensors[i].is_const))
+        if mode is not None and op.name in plan.inplace_used:
+            entry["inplace"] = mode["mode"] + (f" ({mode['direction']})" if mode.get("direction") else "")
+        if op.name in plan.scratch:
+            entry["scratch"] = dict(arena_offset=plan.scratch[op.name], bytes=choice.scratch_bytes)
         q = g.tensors[out].quant
         if q is not None and g.tensors[out].dtype == "int8":
             entry["quant"] = dict(scale=float(q.scale.reshape(-1)[0]), zero_point=int(q.zero_point.reshape(-1)[0]))
         entry.update(op.attrs.get("report", {}))
         layers.append(entry)
-    io_bytes = sum(g.tensors[n].nbytes for n in g.inputs + g.outputs)
+    # The input and output live in the arena (NAME_input()/NAME_output()): no RAM outside it.
+    # The generated code has no other static RAM (parameters and weights are const).
+    io_outside = sum(g.tensors[n].nbytes for n in g.inputs + g.outputs
+                     if plan.placements[n].region != "arena")
     flash = gen["weight_bytes"] + _code_estimate(gen)
+    layer_index = {l.op.name: i for i, l in enumerate(gen["layers"])}
+    timeline = [dict(step=layer_index[e["op"]], op=e["op"], live_bytes=e["live_bytes"],
+                     live=[dict(t, kind="scratch") if t["tensor"].startswith("scratch:") else t
+                           for t in e["live"]])
+                for e in plan.timeline if e["op"] in layer_index]
+    sched = getattr(plan, "schedule", None) or {}
     return {
         "model": model_name, "target": tgt.name, "macs": sum(g.macs(op) for op in g.ops),
         "flash_bytes": flash, "weights_bytes": gen["weight_bytes"],
-        "arena_bytes": plan.arena_bytes, "io_bytes": io_bytes,
-        "peak_ram_bytes": plan.arena_bytes + io_bytes,
+        "arena_bytes": plan.arena_bytes, "io_bytes": io_outside,
+        "peak_ram_bytes": plan.arena_bytes + io_outside,
         "ram_lower_bound_bytes": plan.lower_bound_bytes,
+        "memory": {
+            "planner": plan.method, "optimal": plan.optimal, "greedy_bytes": plan.greedy_bytes,
+            "exact_bytes": plan.exact_bytes, "inplace": bool(getattr(plan, "inplace", True)),
+            "inplace_layers": sum(1 for l in layers if "inplace" in l),
+            "schedule": sched.get("method"), "io_in_arena": True,
+            "variants_dropped_for_ram": dict(plan.dropped_variants),
+            "input_offset": plan.placements[g.inputs[0]].offset,
+            "output_offset": plan.placements[g.outputs[0]].offset,
+        },
         "max_stack_bytes": (gen.get("stack") or {}).get("max_stack_bytes"),
         "stack": gen.get("stack"),
         "input": gen["io"]["input"], "output": gen["io"]["output"],
-        "kernels": gen["sources"], "layers": layers,
+        "kernels": gen["sources"], "layers": layers, "timeline": timeline,
     }
 
 

@@ -48,6 +48,12 @@ def _common_compile_options(f):
                      help="Calibration data (.npz) to quantize a float model to int8."),
         click.option("--calib-method", type=click.Choice(["minmax", "percentile", "mse"]),
                      default="minmax", show_default=True, help="How activation ranges are chosen."),
+        click.option("--no-inplace", "no_inplace", is_flag=True,
+                     help="Memory planning without in-place execution (every output gets bytes of its own)."),
+        click.option("--planner", "planner_method", type=click.Choice(["auto", "greedy", "exact"]),
+                     default="auto", show_default=True,
+                     help="Arena offsets: greedy, exact (branch and bound, time-limited; keeps the better "
+                          "of both), auto (exact on small graphs)."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -58,7 +64,8 @@ def _compile_kwargs(kw: dict) -> dict:
     from .frontend import parse_input_shapes
     return dict(target=kw["target"], target_file=kw["target_file"], name=kw["name"],
                 input_shapes=parse_input_shapes(kw["input_shapes"]), quantize=kw["quantize"],
-                calib=kw["calib"], calib_method=kw["calib_method"])
+                calib=kw["calib"], calib_method=kw["calib_method"],
+                inplace=not kw.get("no_inplace", False), planner_method=kw.get("planner_method", "auto"))
 
 
 def _quiet_option(f):

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import jinja2
 import numpy as np
 
-from . import __version__
+from . import __version__, inplace
 from .errors import TinydeployError
 from .ir import Graph, Op
 from .planner import MemoryPlan
@@ -380,17 +380,18 @@ def build_layers(g: Graph, plan: MemoryPlan, name: str, extra_emitters: Optional
     emitters = dict(EMITTERS, **(extra_emitters or {}))
     layers = []
     for op in g.ops:
-        if op.kind == "reshape":
+        if op.kind == "reshape" or "fused_into" in op.attrs:  # a fused add runs inside its conv
             continue
         if op.kind not in emitters and "choice" not in op.attrs:
             raise TinydeployError(f"node '{op.name}': no {g.tensors[op.outputs[0]].dtype} kernel "
                                   f"for op '{op.kind}'")
         sym = f"L{len(layers)}_{c_ident(op.name)[:40]}"
         choice = op.attrs.get("choice")
-        emit = choice.emit if choice is not None else emitters[op.kind]
-        call = emit(ctx, op, sym) if choice is not None or getattr(emit, "needs_symbol", False) \
-            else emit(ctx, op)
-        out = op.outputs[0]
+        inplace_emit = inplace.emitter(op)
+        emit = choice.emit if choice is not None else inplace_emit or emitters[op.kind]
+        call = emit(ctx, op, sym) if choice is not None or inplace_emit is not None or \
+            getattr(emit, "needs_symbol", False) else emit(ctx, op)
+        out = inplace.layer_output(op)
         layers.append(Layer(len(layers), op, call, sym, ctx.ptr(out), g.tensors[out].nbytes))
     return ctx, layers
 
@@ -416,9 +417,10 @@ def generate(g: Graph, plan: MemoryPlan, out_dir: Path, name: str, model_name: s
                     size=_weight_array(g, t).size, body=c_array_body(_weight_array(g, t)), tensor=t)
                for t, sym in ctx.weights.items()]
     sources = sorted({l.call.source for l in layers})
+    arena_io = {role: plan.placements[io[role]["name"]].offset for role in ("input", "output")}
     common = dict(name=name, NAME=name.upper(), version=__version__, model=model_name,
                   target=target_name, io=io, arena_bytes=plan.arena_bytes, layers=layers,
-                  weights=weights, sources=sources)
+                  weights=weights, sources=sources, arena_io=arena_io)
     out_dir.mkdir(parents=True, exist_ok=True)
     for template, filename in (("model.h.j2", f"{name}.h"), ("model.c.j2", f"{name}.c"),
                                ("weights.c.j2", f"{name}_weights.c"),

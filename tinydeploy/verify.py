@@ -19,7 +19,7 @@ DEFAULT_SAMPLES = 3
 
 def _model_info(result) -> firmware.ModelInfo:
     io = result.io
-    n_layers = len([op for op in result.graph.ops if op.kind != "reshape"])
+    n_layers = len(result.report["layers"])  # emitted layers (a fused conv+add is one)
     return firmware.ModelInfo(result.name, io["input"]["ctype"], io["output"]["ctype"],
                               io["input"]["size"], io["output"]["size"], n_layers)
 
@@ -123,11 +123,10 @@ def first_mismatching_layer(result, xq: np.ndarray, work: Path) -> Optional[str]
         return None
     _, res = build_and_run(result, xq[:1], work, mode="dump")
     values = golden.run_sample(result.graph, xq[0], keep_all=True)
-    layers = [op for op in result.graph.ops if op.kind != "reshape"]
-    for i, op in enumerate(layers):
+    for i, layer in enumerate(result.report["layers"]):
         got = res.dump(0, i, "int8")
-        if not np.array_equal(got, values[op.outputs[0]].reshape(-1)):
-            return f"{op.name} ({op.kind}, layer {i})"
+        if not np.array_equal(got, values[layer["output"]].reshape(-1)):
+            return f"{layer['name']} ({layer['op']}, layer {i})"
     return None
 
 

@@ -15,6 +15,9 @@
 #if defined(__riscv) && __has_include("td_kernels_riscv.h")
 #include "td_kernels_riscv.h"
 #endif
+#if __has_include("td_kernels_inplace.h")
+#include "td_kernels_inplace.h"
+#endif
 #if (defined(__ARM_FEATURE_DSP) || defined(__ARM_FEATURE_MVE)) && __has_include("td_kernels_arm.h")
 #include "td_kernels_arm.h"
 #endif
