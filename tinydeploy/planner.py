@@ -43,6 +43,7 @@ GREEDY_EVALS = 2000  # local-search placements of the greedy method
 AUTO_EXACT_ITEMS = 64  # "auto" runs the exact method up to this many items ...
 AUTO_EXACT_NODES = 20000  # ... for this many search nodes (deterministic)
 EXACT_TIME_LIMIT = 10.0  # "exact": seconds
+FORCE_OVERLAP = None  # tests: "forward", "backward" or "alternate" forces every in-place overlap
 
 
 def _align(n: int) -> int:
@@ -173,6 +174,51 @@ def solve_greedy(prob: Problem, max_evals: int = GREEDY_EVALS) -> dict:
             if improved:
                 break
     return place_in_order(prob, order)
+
+
+def solve_forced(prob: Problem, direction: str) -> dict:
+    """A packing where every in-place pair overlaps as much as it may (a testing aid:
+    it makes every overlapping kernel really run over its input).  direction:
+    "forward", "backward" or "alternate" (along each chain of pairs).  Pairs become
+    rigid clusters; clusters are placed by lowest fit, largest first."""
+    n = len(prob.sizes)
+    cluster = {k: k for k in range(n)}  # item -> cluster id
+    members: dict = {k: {k: 0} for k in range(n)}  # cluster id -> {item: offset in the cluster}
+    backward_next: dict = {}  # "alternate": the direction of the next pair in a cluster
+    for (i, o), (f, b) in sorted(prob.shifts.items(), key=lambda kv: (prob.spans[kv[0][1]][0], kv[0])):
+        ci, co = cluster[i], cluster[o]
+        if ci == co:
+            continue
+        backward = backward_next.get(ci, False) if direction == "alternate" else direction == "backward"
+        want = members[ci][i] + (b if backward else -f)
+        move = want - members[co][o]
+        for k, off in members.pop(co).items():
+            members[ci][k] = off + move
+            cluster[k] = ci
+        backward_next[ci] = not backward
+    clusters = {c: list(ms) for c, ms in members.items()}
+    offs = {}
+    for c, ms in members.items():
+        low = min(ms.values())
+        for k, off in ms.items():
+            offs[k] = off - low
+    order = sorted(clusters.values(), key=lambda ms: (-max(offs[k] + prob.sizes[k] for k in ms), min(ms)))
+    pos: dict = {}
+    for ms in order:
+        intervals = []
+        for k in ms:
+            for p in prob.conflicts[k]:
+                if p in pos:
+                    a, b = prob.gap(k, p)
+                    intervals.append((pos[p] - a - offs[k], pos[p] + b - offs[k]))
+        x = 0
+        for lo, hi in sorted(intervals):
+            if x <= lo:
+                break
+            x = max(x, hi)
+        for k in ms:
+            pos[k] = x + offs[k]
+    return pos
 
 
 @dataclass
@@ -424,8 +470,10 @@ def plan(g: Graph, method: str = "auto", time_limit: Optional[float] = None,
             continue
         if mode["mode"] == "elementwise":
             x, y = mode["input"], op.outputs[0]
-        elif mode["mode"] == "conv_add" and dies_at(op, mode["residual"]):
-            x, y = mode["residual"], mode["output"]
+        elif (mode["mode"] == "conv_add" and dies_at(op, mode["residual"])
+              and root.get(mode["residual"], mode["residual"]) != root.get(mode["input"], mode["input"])):
+            x, y = mode["residual"], mode["output"]  # (a residual that is also the conv's input
+            # is read through the window: the output may only overlap it shifted)
         else:
             continue
         rx, ry = root.get(x, x), root.get(y, y)
@@ -468,10 +516,14 @@ def plan(g: Graph, method: str = "auto", time_limit: Optional[float] = None,
     prob = Problem(sizes, item_spans, shifts)
     result = MemoryPlan(lifetimes=spans, steps=[op.name for op in g.ops])
     n_items = len(sizes)
-    greedy_pos = solve_greedy(prob)
+    force = FORCE_OVERLAP
+    if force is not None:  # testing aid: every in-place pair really overlaps
+        greedy_pos = solve_forced(prob, force)
+    else:
+        greedy_pos = solve_greedy(prob)
     result.greedy_bytes = prob.height(greedy_pos)
-    pos, result.method = greedy_pos, "greedy"
-    run_exact = method == "exact" or (method == "auto" and n_items <= AUTO_EXACT_ITEMS)
+    pos, result.method = greedy_pos, "greedy" if force is None else f"forced-{force}"
+    run_exact = force is None and (method == "exact" or (method == "auto" and n_items <= AUTO_EXACT_ITEMS))
     if run_exact:
         if method == "exact":
             ex = solve_exact(prob, time_limit if time_limit is not None else EXACT_TIME_LIMIT,

@@ -94,7 +94,7 @@ class _Model:
         f, b = max(16, _align(cand["fwd"])), max(16, _align(cand["bwd"]))
         foot = min(max(f + si, so), max(b + so, si))
         opts = [(x, max(0, si + so - foot))]
-        if cand["mode"] == "conv_add":
+        if cand["mode"] == "conv_add" and r(cand["residual"]) != x:
             res = r(cand["residual"])
             opts.append((res, min(self.size[res], so)))
         return opts
