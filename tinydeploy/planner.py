@@ -592,11 +592,15 @@ def _first_gap(busy: list, need: int, limit: int) -> Optional[int]:
 def _timeline(g: Graph, spans: dict, result: MemoryPlan, root: dict) -> list:
     """Per step: which tensors occupy which bytes (scratch included)."""
     step = op_steps(g)
+    aliases: dict = {}
+    for t, r in root.items():
+        aliases.setdefault(r, []).append(t)
     timeline = []
     for s, op in enumerate(g.ops):
         if "fused_into" in op.attrs or op.kind in ALIAS_KINDS:
             continue
-        live = [dict(tensor=r, offset=result.placements[r].offset, bytes=g.tensors[r].nbytes)
+        live = [dict(tensor=r, offset=result.placements[r].offset, bytes=g.tensors[r].nbytes,
+                     **({"aliases": sorted(aliases[r])} if r in aliases else {}))
                 for r, (f, l) in spans.items() if f <= s <= l and r in result.placements]
         if op.name in result.scratch:
             live.append(dict(tensor=f"scratch:{op.name}", offset=result.scratch[op.name],
