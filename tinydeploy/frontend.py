@@ -24,6 +24,60 @@ _ONNX_DTYPES = {
     onnx.TensorProto.UINT8: "uint8", onnx.TensorProto.INT32: "int32",
     onnx.TensorProto.INT64: "int64",
 }
+# Element types of computed tensors (activations) and of the model input.
+_ACTIVATION_DTYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
+# Element types of initializers (constants): converted to float32/int8/int32/int64 on import.
+_INITIALIZER_DTYPES = {
+    onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.INT8,
+    onnx.TensorProto.UINT8, onnx.TensorProto.INT16, onnx.TensorProto.UINT16, onnx.TensorProto.INT32,
+    onnx.TensorProto.INT64, onnx.TensorProto.BOOL,
+}
+# The generated C indexes tensors and sizes with 32-bit ints.
+MAX_ELEMENTS = (1 << 31) - 1
+# The kernels take up to 6-D tensors.
+MAX_RANK = 6
+# Constant folding evaluates nodes in Python: only up to this many output elements.
+FOLD_MAX_ELEMENTS = 1 << 24
+# Nodes whose evaluation costs more than one step per output element.
+_HEAVY_FOLD = {"Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "MatMul", "MatMulInteger",
+               "QLinearMatMul", "Gemm", "Einsum", "MaxPool", "AveragePool", "LpPool", "RNN", "GRU",
+               "LSTM", "Resize", "Upsample", "TopK", "NonMaxSuppression", "Loop", "Scan", "If"}
+
+
+def dtype_name(elem_type: int) -> str:
+    """An ONNX element type for messages: FLOAT, INT64, ... (or the number if unknown)."""
+    try:
+        return onnx.TensorProto.DataType.Name(elem_type)
+    except ValueError:
+        return f"unknown type {elem_type}"
+
+
+def decode_initializer(init: onnx.TensorProto) -> np.ndarray:
+    """An initializer's data as a numpy array, checked against its type and shape."""
+    what = f"initializer '{init.name}'"
+    if init.data_location == onnx.TensorProto.EXTERNAL or len(init.external_data):
+        raise TinydeployError(f"{what} keeps its data in an external file; tinydeploy reads "
+                              "self-contained .onnx files (save the model without external data)")
+    if init.HasField("segment"):
+        raise TinydeployError(f"{what} is a segment of a larger tensor, which is not supported")
+    if init.data_type not in _INITIALIZER_DTYPES:
+        raise TinydeployError(f"{what} has element type {dtype_name(init.data_type)}, which is not "
+                              "supported (constants must be float or integer tensors)")
+    dims = list(init.dims)
+    if any(d < 0 for d in dims):
+        raise TinydeployError(f"{what} has a negative dimension: {dims}")
+    count = math.prod(dims)
+    if count > MAX_ELEMENTS:
+        raise TinydeployError(f"{what} has shape {dims} ({count:,} elements): too large")
+    try:
+        arr = numpy_helper.to_array(init)
+    except Exception as exc:  # numpy/onnx raise several types for inconsistent data
+        raise TinydeployError(f"{what}: its data does not match its type {dtype_name(init.data_type)} "
+                              f"and shape {dims} ({exc})") from None
+    if arr.size != count or list(arr.shape) != dims:
+        raise TinydeployError(f"{what}: its data has {arr.size} elements, its shape {dims} "
+                              f"needs {count}")
+    return arr
 
 
 # --------------------------------------------------------------------------
@@ -43,11 +97,26 @@ def read_model(path: str) -> onnx.ModelProto:
         raise TinydeployError(f"{path} is not an ONNX model: it has no graph nodes "
                               "or no opset (is it really an .onnx file?)")
     try:
-        onnx.checker.check_model(model)
+        onnx.checker.check_model(_for_checker(model))
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TinydeployError(f"{path} is not a valid ONNX model: {first}") from None
     return model
+
+
+def _for_checker(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The ONNX spec lets graph inputs and outputs omit their shape, recent checkers do not:
+    check a copy where they have one (tinydeploy infers output shapes and asks for input shapes)."""
+    bare = [vi for vi in list(model.graph.input) + list(model.graph.output)
+            if vi.type.WhichOneof("value") == "tensor_type" and not vi.type.tensor_type.HasField("shape")]
+    if not bare:
+        return model
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for vi in list(copy.graph.input) + list(copy.graph.output):
+        if vi.type.WhichOneof("value") == "tensor_type":
+            vi.type.tensor_type.shape.SetInParent()
+    return copy
 
 
 def default_opset(model: onnx.ModelProto) -> int:
@@ -83,30 +152,55 @@ def _fix_input_shapes(model: onnx.ModelProto, overrides: dict) -> None:
             raise TinydeployError(f"--input-shape names '{name}', which is not a model input "
                                   f"(inputs: {', '.join(sorted(known))})")
     for inp in inputs:
-        dims = inp.type.tensor_type.shape.dim
+        if inp.type.WhichOneof("value") != "tensor_type":
+            raise TinydeployError(f"model input '{inp.name}' is not a tensor "
+                                  f"(its type is {inp.type.WhichOneof('value') or 'missing'})")
+        tt = inp.type.tensor_type
+        if tt.elem_type not in _ACTIVATION_DTYPES:
+            raise TinydeployError(f"model input '{inp.name}' has element type {dtype_name(tt.elem_type)}; "
+                                  "tinydeploy compiles models with a float32 (or int8/uint8) input")
+        dims = tt.shape.dim
         if inp.name in overrides:
             shape = overrides[inp.name]
-            if len(shape) != len(dims):
+            if tt.HasField("shape") and len(shape) != len(dims):
                 raise TinydeployError(f"--input-shape for '{inp.name}' has {len(shape)} dims, "
                                       f"the model's input has {len(dims)}")
-            for d, v in zip(dims, shape):
-                d.dim_value = v
+            tt.shape.SetInParent()
+            del tt.shape.dim[:]
+            for v in shape:
+                tt.shape.dim.add().dim_value = v
+            _check_input_size(inp.name, shape)
             continue
+        if not tt.HasField("shape"):
+            raise TinydeployError(f"input '{inp.name}' has no shape in the model; give it with "
+                                  f"--input-shape {inp.name}=D,D,...")
         for axis, d in enumerate(dims):
             if d.HasField("dim_value") and d.dim_value > 0:
                 continue
+            if d.HasField("dim_value") and d.dim_value == 0 and axis > 0:
+                raise TinydeployError(
+                    f"input '{inp.name}' has a dimension of size 0 (axis {axis}), an empty tensor; "
+                    f"give positive dimensions with --input-shape {inp.name}=D,D,...")
             if axis == 0:  # a symbolic batch dimension becomes 1
                 d.dim_value = 1
                 continue
-            label = d.dim_param or "?"
+            label = d.dim_param or (str(d.dim_value) if d.HasField("dim_value") else "?")
             example = ",".join(str(x.dim_value) if x.dim_value > 0 else "N" for x in dims)
             raise TinydeployError(
                 f"input '{inp.name}' has a non-fixed dimension '{label}' (axis {axis}); "
                 f"give every dimension with --input-shape {inp.name}=D,D,... "
                 f"(the model declares {inp.name}={example})")
+        _check_input_size(inp.name, [d.dim_value for d in dims])
     # Graph outputs may carry stale symbolic shapes; shape inference refills them.
     for out in model.graph.output:
         out.type.tensor_type.ClearField("shape")
+
+
+def _check_input_size(name: str, shape) -> None:
+    count = math.prod(shape)
+    if count > MAX_ELEMENTS:
+        raise TinydeployError(f"input '{name}' has shape {list(shape)} ({count:,} elements); "
+                              f"tensors of more than {MAX_ELEMENTS:,} elements are not supported")
 
 
 # --------------------------------------------------------------------------
@@ -144,32 +238,65 @@ def _eval_node(node: onnx.NodeProto, inputs: dict, opset: int) -> list[np.ndarra
     return ReferenceEvaluator(m).run(None, {n: inputs[n] for n in node.input if n})
 
 
+def _foldable(node: onnx.NodeProto, shapes: dict, consts: dict) -> bool:
+    """Is evaluating this all-constant node in Python bounded in time and memory?"""
+    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
+        return False  # control flow (If, Loop, Scan): never run user subgraphs here
+    out_shapes = [shapes.get(o) for o in node.output if o]
+    if any(shape is None for shape in out_shapes):
+        return False
+    out_elems = sum(math.prod(shape) for shape in out_shapes)
+    if any(d < 0 for shape in out_shapes for d in shape) or out_elems > FOLD_MAX_ELEMENTS:
+        return False
+    if node.op_type in _HEAVY_FOLD:
+        in_elems = max((consts[i].size for i in node.input if i), default=1)
+        return out_elems * max(in_elems, 1) <= 1 << 26
+    return True
+
+
+def _check_constant_node(node: onnx.NodeProto) -> None:
+    """A Constant node's tensor value obeys the same rules as an initializer."""
+    for a in node.attribute:
+        if a.type == onnx.AttributeProto.TENSOR:
+            t = onnx.TensorProto()
+            t.CopyFrom(a.t)
+            t.name = node.output[0] if node.output else node.name
+            decode_initializer(t)
+        elif a.type == onnx.AttributeProto.SPARSE_TENSOR:
+            raise TinydeployError(f"node '{node.name}' (Constant): sparse tensor values are not supported")
+
+
 def fold_onnx_constants(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
     """Evaluate nodes whose inputs are all constant (and Shape of static tensors)."""
     while True:
         model = _infer(model)
         shapes = _static_shapes(model)
-        consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        consts = {i.name: decode_initializer(i) for i in model.graph.initializer}
         folded = False
         keep = []
         for node in model.graph.node:
             values = None
-            if node.op_type == "Shape" and node.input[0] in shapes and len(node.attribute) == 0:
+            if node.op_type == "Shape" and node.input and node.input[0] in shapes and len(node.attribute) == 0:
                 values = [np.array(shapes[node.input[0]], dtype=np.int64)]
-            elif (node.op_type == "Constant" or
-                  (node.op_type not in _NEVER_FOLD and node.domain in ("", "ai.onnx") and node.input
-                   and all((not i) or i in consts for i in node.input))):
+            elif node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+                _check_constant_node(node)
+                try:
+                    values = _eval_node(node, consts, opset)
+                except Exception as exc:
+                    raise TinydeployError(f"node '{node.name}' (Constant): its value cannot be read "
+                                          f"({type(exc).__name__})") from None
+            elif (node.op_type not in _NEVER_FOLD and node.domain in ("", "ai.onnx") and node.input
+                  and all((not i) or i in consts for i in node.input) and _foldable(node, shapes, consts)):
                 try:
                     values = _eval_node(node, consts, opset)
                 except Exception:
                     values = None
-            if values is None:
+            new = _as_initializers(node, values) if values is not None else None
+            if new is None:
                 keep.append(node)
                 continue
-            for name, value in zip(node.output, values):
-                arr = np.asarray(value)
-                model.graph.initializer.append(numpy_helper.from_array(arr, name))
-                consts[name] = arr
+            model.graph.initializer.extend(new)
+            consts.update((t.name, decode_initializer(t)) for t in new)
             folded = True
         if not folded:
             return model
@@ -177,6 +304,22 @@ def fold_onnx_constants(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
         model.graph.node.extend(keep)
         # Stale inferred infos of folded values would conflict with initializers.
         del model.graph.value_info[:]
+
+
+def _as_initializers(node: onnx.NodeProto, values) -> Optional[list]:
+    """A folded node's values as initializers (None: leave the node in the graph)."""
+    out = []
+    for name, value in zip(node.output, values):
+        if not name:
+            continue
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf" or arr.size > FOLD_MAX_ELEMENTS:
+            return None
+        try:
+            out.append(numpy_helper.from_array(arr, name))
+        except Exception:
+            return None
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -212,8 +355,22 @@ class _Importer:
             if shape is None:
                 raise TinydeployError(f"could not infer a static shape for tensor '{name}'; "
                                       "give fixed input shapes with --input-shape")
-            dtype = _ONNX_DTYPES.get(self.dtypes.get(name, 1), "float32")
-            self.graph.add_tensor(Tensor(name, shape, dtype))
+            if any(d <= 0 for d in shape):
+                raise TinydeployError(f"tensor '{name}' has shape {list(shape)}: empty tensors "
+                                      "(a dimension of 0) are not supported")
+            if len(shape) > MAX_RANK:
+                raise TinydeployError(f"tensor '{name}' has rank {len(shape)}; tensors of more than "
+                                      f"{MAX_RANK} dimensions are not supported")
+            if math.prod(shape) > MAX_ELEMENTS:
+                raise TinydeployError(f"tensor '{name}' has shape {list(shape)} "
+                                      f"({math.prod(shape):,} elements); tensors of more than "
+                                      f"{MAX_ELEMENTS:,} elements are not supported")
+            elem = self.dtypes.get(name, onnx.TensorProto.FLOAT)
+            if elem not in _ACTIVATION_DTYPES:
+                raise TinydeployError(f"tensor '{name}' has element type {dtype_name(elem)}; tinydeploy "
+                                      "computes float32 tensors (int8/uint8 only around "
+                                      "QuantizeLinear/DequantizeLinear)")
+            self.graph.add_tensor(Tensor(name, shape, _ONNX_DTYPES[elem]))
         return name
 
     def emit(self, kind: str, node, inputs: list, output: Optional[str] = None, **attrs) -> str:
@@ -230,10 +387,13 @@ class _Importer:
     # -- the import ------------------------------------------------------------
     def run(self) -> Graph:
         g = self.graph
+        _name_nodes(self.model.graph)
         for init in self.model.graph.initializer:
-            arr = numpy_helper.to_array(init)
-            if arr.dtype == np.float64:
+            arr = decode_initializer(init)
+            if arr.dtype in (np.float64, np.float16):
                 arr = arr.astype(np.float32)
+            elif arr.dtype in (np.int16, np.uint16, np.bool_):
+                arr = arr.astype(np.int32)
             g.add_tensor(Tensor(init.name, tuple(arr.shape), str(arr.dtype), arr))
         for inp in self.model.graph.input:
             if inp.name not in g.tensors:
@@ -241,7 +401,7 @@ class _Importer:
         unsupported = [n for n in self.model.graph.node
                        if n.domain not in ("", "ai.onnx") or n.op_type not in LOWERINGS]
         if unsupported:
-            lines = "\n".join(f"  - node '{n.name or n.output[0]}': {n.op_type}"
+            lines = "\n".join(f"  - node '{n.name}': {n.op_type}"
                               + (f" (domain {n.domain})" if n.domain not in ("", "ai.onnx") else "")
                               for n in unsupported)
             raise TinydeployError(
@@ -249,9 +409,16 @@ class _Importer:
                 f"supported ops: {', '.join(sorted(LOWERINGS))}. Replace these ops "
                 "(e.g. re-export the model) or open an issue.")
         for node in self.model.graph.node:
+            if not node.input or not node.input[0]:
+                raise TinydeployError(f"node '{node.name}' ({node.op_type}): its data input is missing")
+            if not node.output or not node.output[0]:
+                raise TinydeployError(f"node '{node.name}' ({node.op_type}): its output is missing")
             for i in node.input:
                 if i and i not in g.tensors:
                     self.activation(i)
+            if node.op_type != "DequantizeLinear" and all(g.tensors[i].is_const for i in node.input if i):
+                raise TinydeployError(f"node '{node.name}' ({node.op_type}): every input is a constant, "
+                                      "but the node could not be evaluated at compile time")
             LOWERINGS[node.op_type](self, node)
         for out in self.model.graph.output:
             g.outputs.append(out.name)
@@ -260,20 +427,90 @@ class _Importer:
                 f"the model has {len(g.inputs)} input(s) and {len(g.outputs)} output(s); "
                 "tinydeploy currently supports models with exactly one input and one output")
         for name in g.outputs:
+            if name not in g.tensors:
+                raise TinydeployError(f"model output '{name}' is not computed by any node")
             if g.tensors[name].is_const:
                 raise TinydeployError(f"model output '{name}' is a constant; nothing to compute")
+            if name in g.inputs:
+                raise TinydeployError(f"model output '{name}' is the model input itself; nothing to compute")
         return g
+
+
+def _name_nodes(graph: onnx.GraphProto) -> None:
+    """Every node gets a unique, non-empty name (messages and C symbols use them)."""
+    seen = set()
+    for i, node in enumerate(graph.node):
+        name = node.name or next((o for o in node.output if o), "") or f"{node.op_type or 'node'}_{i}"
+        base, k = name, 1
+        while name in seen:
+            name, k = f"{base}_{k}", k + 1
+        seen.add(name)
+        node.name = name
+
+
+def _bad(node, problem: str) -> TinydeployError:
+    return TinydeployError(f"node '{node.name}' ({node.op_type}): {problem}")
+
+
+def _ints_attr(node, a: dict, key: str, length: int, default, minimum: int) -> list[int]:
+    """An INTS attribute of `length` integers >= minimum (default when absent)."""
+    value = a.get(key, default)
+    if not isinstance(value, (list, tuple)) or len(value) != length or \
+            not all(isinstance(v, int) for v in value):
+        raise _bad(node, f"attribute '{key}' must be {length} integers, got {value!r}")
+    if any(v < minimum or v > MAX_ELEMENTS for v in value):
+        raise _bad(node, f"attribute '{key}' = {list(value)}: every value must be in "
+                         f"{minimum}..{MAX_ELEMENTS}")
+    return [int(v) for v in value]
+
+
+def _int_attr(node, a: dict, key: str, default: int, lo: int, hi: int) -> int:
+    value = a.get(key, default)
+    if not isinstance(value, int) or not lo <= value <= hi:
+        raise _bad(node, f"attribute '{key}' must be an integer in {lo}..{hi}, got {value!r}")
+    return int(value)
+
+
+def _float_attr(node, a: dict, key: str, default: float) -> float:
+    value = a.get(key, default)
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _bad(node, f"attribute '{key}' must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _str_attr(node, a: dict, key: str, default: str) -> str:
+    value = a.get(key, default)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        raise _bad(node, f"attribute '{key}' must be a string, got {value!r}")
+    return value
+
+
+def _axis(node, value, rank: int, what: str = "axis") -> int:
+    if not isinstance(value, (int, np.integer)) or not -rank <= value < rank:
+        raise _bad(node, f"{what} {value!r} is out of range for a tensor of rank {rank}")
+    return int(value) % rank
+
+
+def _scalar_const(node, value: np.ndarray, what: str) -> float:
+    if value.size != 1:
+        raise _bad(node, f"{what} must be a single value, got shape {list(value.shape)}")
+    v = float(value.reshape(-1)[0])
+    if math.isnan(v):
+        raise _bad(node, f"{what} is NaN")
+    return v
 
 
 def _pads_2d(imp: _Importer, node, a: dict, in_hw, k_hw, strides, dilations) -> list[int]:
     """ONNX pads/auto_pad -> [top, left, bottom, right]."""
-    auto = a.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
+    auto = _str_attr(node, a, "auto_pad", "NOTSET")
     if auto in ("NOTSET", ""):
-        pads = list(a.get("pads", [0, 0, 0, 0]))
-        return [pads[0], pads[1], pads[2], pads[3]]
+        return _ints_attr(node, a, "pads", 4, [0, 0, 0, 0], 0)
     if auto == "VALID":
         return [0, 0, 0, 0]
+    if auto not in ("SAME_UPPER", "SAME_LOWER"):
+        raise _bad(node, f"auto_pad '{auto}' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
     result_begin, result_end = [], []
     for n, k, s, d in zip(in_hw, k_hw, strides, dilations):
         out = -(-n // s)
@@ -286,10 +523,13 @@ def _pads_2d(imp: _Importer, node, a: dict, in_hw, k_hw, strides, dilations) -> 
 
 
 def _need_2d(imp: _Importer, node, x: str) -> None:
-    rank = len(imp.graph.tensors[x].shape)
-    if rank != 4:
+    shape = imp.graph.tensors[x].shape
+    if len(shape) != 4:
         raise TinydeployError(f"node '{node.name}' ({node.op_type}): only 2-D spatial inputs "
-                              f"(rank 4, NCHW) are supported, got rank {rank}")
+                              f"(rank 4, NCHW) are supported, got rank {len(shape)}")
+    if shape[0] != 1:
+        raise _bad(node, f"the input has a batch of {shape[0]}; the generated code runs one sample "
+                         "at a time (batch 1)")
 
 
 def _conv(imp: _Importer, node) -> None:
@@ -297,15 +537,31 @@ def _conv(imp: _Importer, node) -> None:
     x = node.input[0]
     _need_2d(imp, node, x)
     w = imp.need_const(node, 1, "the weight input")
-    k_hw = w.shape[2:]
-    strides = list(a.get("strides", [1, 1]))
-    dil = list(a.get("dilations", [1, 1]))
-    pads = _pads_2d(imp, node, a, imp.graph.tensors[x].shape[2:], k_hw, strides, dil)
+    _, c_in, h, wd = imp.graph.tensors[x].shape
+    if w.ndim != 4 or w.dtype.kind != "f":
+        raise _bad(node, f"the weights must be a 4-D float tensor [M, C/group, kH, kW], got "
+                         f"{w.dtype} of shape {list(w.shape)}")
+    m, cg, kh, kw = w.shape
+    group = _int_attr(node, a, "group", 1, 1, MAX_ELEMENTS)
+    if min(w.shape) < 1 or c_in % group or m % group or cg * group != c_in:
+        raise _bad(node, f"weights of shape {list(w.shape)} with group={group} do not fit an input "
+                         f"with {c_in} channels")
+    if "kernel_shape" in a and _ints_attr(node, a, "kernel_shape", 2, None, 1) != [kh, kw]:
+        raise _bad(node, f"kernel_shape {a['kernel_shape']} does not match the weights' {[kh, kw]}")
+    strides = _ints_attr(node, a, "strides", 2, [1, 1], 1)
+    dil = _ints_attr(node, a, "dilations", 2, [1, 1], 1)
+    pads = _pads_2d(imp, node, a, (h, wd), (kh, kw), strides, dil)
+    for n, k, d, p0, p1 in zip((h, wd), (kh, kw), dil, pads[:2], pads[2:]):
+        if (k - 1) * d + 1 > n + p0 + p1:
+            raise _bad(node, f"the kernel ({kh}x{kw}, dilations {dil}) is larger than the padded "
+                             f"input ({h}x{wd}, pads {pads})")
     bias = node.input[2] if len(node.input) > 2 and node.input[2] else ""
     if bias and imp.const(bias) is None:
         raise TinydeployError(f"node '{node.name}' (Conv): the bias must be a constant")
+    if bias and imp.const(bias).size != m:
+        raise _bad(node, f"the bias has {imp.const(bias).size} values for {m} output channels")
     imp.emit("conv2d", node, [x, node.input[1], bias], strides=strides, dilations=dil,
-             pads=pads, group=int(a.get("group", 1)), act=(-INF, INF), layout="NCHW")
+             pads=pads, group=group, act=(-INF, INF), layout="NCHW")
 
 
 def _pool(kind):
@@ -313,24 +569,30 @@ def _pool(kind):
         a = imp.attrs(node)
         x = node.input[0]
         _need_2d(imp, node, x)
-        k = list(a["kernel_shape"])
-        strides = list(a.get("strides", [1, 1]))
-        dil = list(a.get("dilations", [1, 1]))
+        k = _ints_attr(node, a, "kernel_shape", 2, None, 1)
+        strides = _ints_attr(node, a, "strides", 2, [1, 1], 1)
+        dil = _ints_attr(node, a, "dilations", 2, [1, 1], 1)
         if dil != [1, 1]:
             raise TinydeployError(f"node '{node.name}' ({node.op_type}): dilated pooling is not supported")
-        pads = _pads_2d(imp, node, a, imp.graph.tensors[x].shape[2:], k, strides, dil)
-        out_hw = imp.shapes[node.output[0]][2:]
+        include_pad = _int_attr(node, a, "count_include_pad", 0, 0, 1)
+        _int_attr(node, a, "ceil_mode", 0, 0, 1)
         in_hw = imp.graph.tensors[x].shape[2:]
+        pads = _pads_2d(imp, node, a, in_hw, k, strides, dil)
+        if any(p >= kk for p, kk in zip(pads, k + k)):
+            raise _bad(node, f"pads {pads} must be smaller than the kernel {k}")
+        if any(kk > n + p0 + p1 for kk, n, p0, p1 in zip(k, in_hw, pads[:2], pads[2:])):
+            raise _bad(node, f"the kernel {k} is larger than the padded input {list(in_hw)} (pads {pads})")
+        out_hw = imp.graph.tensors[imp.activation(node.output[0])].shape[2:]
         # ceil_mode may add windows past the padded input: widen the end pad.
         for i in range(2):
             need = (out_hw[i] - 1) * strides[i] + k[i] - in_hw[i] - pads[i]
-            if need > pads[2 + i] and kind == "avg_pool" and a.get("count_include_pad", 0):
+            if need > pads[2 + i] and kind == "avg_pool" and include_pad:
                 raise TinydeployError(f"node '{node.name}' (AveragePool): ceil_mode=1 with "
                                       "count_include_pad=1 where the last window passes the padding "
                                       "is not supported; use ceil_mode=0 or count_include_pad=0")
             pads[2 + i] = max(pads[2 + i], need)
         imp.emit(kind, node, [x], kernel=k, strides=strides, pads=pads, layout="NCHW",
-                 count_include_pad=int(a.get("count_include_pad", 0)), act=(-INF, INF))
+                 count_include_pad=include_pad, act=(-INF, INF))
     return lower
 
 
@@ -344,33 +606,51 @@ def _reduce_mean(imp: _Importer, node) -> None:
     rank = len(imp.graph.tensors[node.input[0]].shape)
     axes = a.get("axes")
     if axes is None and len(node.input) > 1 and node.input[1]:
-        axes = imp.need_const(node, 1, "axes").tolist()
-    axes = sorted(ax % rank for ax in (axes if axes is not None else range(rank)))
-    out = imp.emit("mean", node, [node.input[0]], output=node.output[0] + "__keep"
-                   if not a.get("keepdims", 1) else None, axes=axes)
-    if not a.get("keepdims", 1):
-        imp.graph.ops.append(Op("reshape", node.name + "_squeeze", [out],
-                                [imp.activation(node.output[0])], {}))
-        imp.graph.tensors[out].shape = tuple(1 if i in axes else d for i, d in
-                                             enumerate(imp.graph.tensors[node.input[0]].shape))
+        axes = imp.need_const(node, 1, "axes").reshape(-1).tolist()
+    keepdims = _int_attr(node, a, "keepdims", 1, 0, 1)
+    if not axes:  # absent or empty: every axis
+        if a.get("noop_with_empty_axes", 0) and axes is not None:
+            raise _bad(node, "noop_with_empty_axes=1 with empty axes is not supported")
+        axes = range(rank)
+    axes = sorted({_axis(node, ax, rank, "axes value") for ax in axes})
+    if keepdims:
+        imp.emit("mean", node, [node.input[0]], axes=axes)
+        return
+    out = imp.activation(node.output[0])
+    keep = imp.graph.add_activation(node.output[0] + "__keep", tuple(
+        1 if i in axes else d for i, d in enumerate(imp.graph.tensors[node.input[0]].shape)))
+    imp.graph.ops.append(Op("mean", node.name, [node.input[0]], [keep], {"axes": axes}))
+    imp.graph.ops.append(Op("reshape", node.name + "_squeeze", [keep], [out], {}))
+
+
+def _float_weights(node, value: np.ndarray, what: str) -> None:
+    if value.dtype.kind != "f":
+        raise _bad(node, f"{what} must be float (or DequantizeLinear of int8), got {value.dtype}")
 
 
 def _gemm(imp: _Importer, node) -> None:
     a = imp.attrs(node)
-    if a.get("transA", 0):
+    if _int_attr(node, a, "transA", 0, 0, 1):
         raise TinydeployError(f"node '{node.name}' (Gemm): transA=1 is not supported")
+    trans_b = _int_attr(node, a, "transB", 0, 0, 1)
     b = node.input[1]
-    imp.need_const(node, 1, "B")
-    w = _const_transform(imp.graph, b, lambda x: x if a.get("transB", 0) else x.T, axis_map={0: 1, 1: 0}
-                         if not a.get("transB", 0) else {0: 0, 1: 1})
-    alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
+    bv = imp.need_const(node, 1, "B")
+    _float_weights(node, bv, "B")
+    x_shape = imp.graph.tensors[node.input[0]].shape
+    if bv.ndim != 2 or len(x_shape) != 2 or bv.shape[1 if trans_b else 0] != x_shape[1] or bv.size == 0:
+        raise _bad(node, f"A of shape {list(x_shape)} and B of shape {list(bv.shape)} (transB={trans_b}) "
+                         "do not multiply")
+    w = _const_transform(imp.graph, b, lambda x: x if trans_b else x.T, axis_map={0: 1, 1: 0}
+                         if not trans_b else {0: 0, 1: 1})
+    alpha, beta = _float_attr(node, a, "alpha", 1.0), _float_attr(node, a, "beta", 1.0)
     if alpha != 1.0:
         w = imp.graph.add_const(w + "_alpha", imp.graph.const(w) * np.float32(alpha))
     bias = ""
     if len(node.input) > 2 and node.input[2]:
         c = imp.need_const(node, 2, "C")
+        _float_weights(node, c, "C")
         n_out = imp.graph.tensors[w].shape[0]
-        if c.size not in (1, n_out):
+        if c.size not in (1, n_out) or (c.ndim == 2 and c.shape[0] != 1):
             raise TinydeployError(f"node '{node.name}' (Gemm): C of shape {c.shape} is not a "
                                   "per-output bias; only a bias broadcast over rows is supported")
         if c.size == n_out and beta == 1.0 and imp.graph.tensors[node.input[2]].qdata is not None:
@@ -386,6 +666,10 @@ def _matmul(imp: _Importer, node) -> None:
     if b is None or b.ndim != 2:
         raise TinydeployError(f"node '{node.name}' (MatMul): only a constant 2-D right-hand side "
                               "(a fully connected layer) is supported")
+    _float_weights(node, b, "the right-hand side")
+    x_shape = imp.graph.tensors[node.input[0]].shape
+    if not x_shape or x_shape[-1] != b.shape[0] or b.size == 0:
+        raise _bad(node, f"inputs of shapes {list(x_shape)} and {list(b.shape)} do not multiply")
     w = _const_transform(imp.graph, node.input[1], lambda x: x.T, axis_map={0: 1, 1: 0})
     imp.emit("fully_connected", node, [node.input[0], w, ""], act=(-INF, INF))
 
@@ -407,7 +691,7 @@ _BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Max": "max",
 
 
 def _binary(imp: _Importer, node) -> None:
-    if len(node.input) != 2:
+    if len(node.input) != 2 or not all(node.input):
         raise TinydeployError(f"node '{node.name}' ({node.op_type}): only two inputs are supported")
     for i in node.input:
         t = imp.graph.tensors[i]
@@ -422,17 +706,24 @@ def _clip(imp: _Importer, node) -> None:
     if node.op_type == "Relu":
         lo, hi = 0.0, INF
     elif imp.opset < 11 or "min" in a or "max" in a:
-        lo, hi = float(a.get("min", -INF)), float(a.get("max", INF))
+        lo, hi = a.get("min", -INF), a.get("max", INF)
+        if not all(isinstance(v, (int, float)) and not math.isnan(v) for v in (lo, hi)):
+            raise _bad(node, f"min and max must be numbers, got {lo!r} and {hi!r}")
+        lo, hi = float(lo), float(hi)
     else:
-        lo = float(imp.need_const(node, 1, "min")) if len(node.input) > 1 and node.input[1] else -INF
-        hi = float(imp.need_const(node, 2, "max")) if len(node.input) > 2 and node.input[2] else INF
+        lo = _scalar_const(node, imp.need_const(node, 1, "min"), "min") \
+            if len(node.input) > 1 and node.input[1] else -INF
+        hi = _scalar_const(node, imp.need_const(node, 2, "max"), "max") \
+            if len(node.input) > 2 and node.input[2] else INF
+    if lo > hi:
+        raise _bad(node, f"min {lo:g} is larger than max {hi:g}")
     imp.emit("clip", node, [node.input[0]], lo=lo, hi=hi)
 
 
 def _unary(kind, **defaults):
     def lower(imp: _Importer, node) -> None:
         a = imp.attrs(node)
-        params = {k: float(a.get(k, v)) for k, v in defaults.items()}
+        params = {k: _float_attr(node, a, k, v) for k, v in defaults.items()}
         imp.emit(kind, node, [node.input[0]], **params)
     return lower
 
@@ -442,7 +733,9 @@ def _softmax(imp: _Importer, node) -> None:
     x = node.input[0]
     shape = imp.graph.tensors[x].shape
     rank = len(shape)
-    axis = int(a.get("axis", -1 if imp.opset >= 13 else 1)) % rank
+    if rank == 0:
+        raise _bad(node, "the input is a scalar")
+    axis = _axis(node, a.get("axis", -1 if imp.opset >= 13 else 1), rank)
     if imp.opset < 13 and any(d != 1 for d in shape[axis + 1:]):
         # Old semantics: softmax over the flattened trailing block.
         flat = imp.graph.add_activation(x + "_flat", (int(np.prod(shape[:axis])), int(np.prod(shape[axis:]))))
@@ -459,32 +752,49 @@ def _softmax(imp: _Importer, node) -> None:
 
 def _concat(imp: _Importer, node) -> None:
     a = imp.attrs(node)
-    rank = len(imp.graph.tensors[node.output[0]].shape) if node.output[0] in imp.graph.tensors \
-        else len(imp.shapes[node.output[0]])
-    imp.emit("concat", node, list(node.input), axis=int(a["axis"]) % rank)
+    if not all(node.input):
+        raise _bad(node, "an input name is empty")
+    rank = len(imp.graph.tensors[imp.activation(node.output[0])].shape)
+    if rank == 0 or any(len(imp.graph.tensors[i].shape) != rank for i in node.input):
+        raise _bad(node, "the inputs must all have the output's rank (at least 1)")
+    if "axis" not in a:
+        raise _bad(node, "the attribute 'axis' is missing")
+    imp.emit("concat", node, list(node.input), axis=_axis(node, a["axis"], rank))
 
 
 def _pad(imp: _Importer, node) -> None:
     a = imp.attrs(node)
     x = node.input[0]
     rank = len(imp.graph.tensors[x].shape)
-    pads = list(a["pads"]) if "pads" in a else imp.need_const(node, 1, "pads").tolist()
+    pads = a["pads"] if "pads" in a else imp.need_const(node, 1, "pads").reshape(-1).tolist()
+    if not isinstance(pads, list) or not all(isinstance(p, int) for p in pads):
+        raise _bad(node, f"pads must be integers, got {pads!r}")
     if len(node.input) > 3 and node.input[3]:
-        axes = [int(v) % rank for v in imp.need_const(node, 3, "axes")]
+        axes = [_axis(node, int(v), rank, "axes value") for v in imp.need_const(node, 3, "axes").reshape(-1)]
+        if len(set(axes)) != len(axes) or len(pads) != 2 * len(axes):
+            raise _bad(node, f"{len(pads)} pads for axes {axes}")
         full = [0] * (2 * rank)
         for j, ax in enumerate(axes):
             full[ax], full[rank + ax] = pads[j], pads[len(axes) + j]
         pads = full
+    if len(pads) != 2 * rank:
+        raise _bad(node, f"{len(pads)} pads for an input of rank {rank} (needs {2 * rank})")
     if any(p < 0 for p in pads):
         raise TinydeployError(f"node '{node.name}' (Pad): negative pads (cropping) are not supported")
-    mode = a.get("mode", b"constant")
-    mode = mode.decode() if isinstance(mode, bytes) else mode
-    value = float(a.get("value", 0.0))
+    if any(p > MAX_ELEMENTS for p in pads):
+        raise _bad(node, f"pads {pads} are too large")
+    mode = _str_attr(node, a, "mode", "constant")
+    value = _float_attr(node, a, "value", 0.0)
     if len(node.input) > 2 and node.input[2]:
-        value = float(imp.need_const(node, 2, "constant_value").reshape(-1)[0])
+        value = _scalar_const(node, imp.need_const(node, 2, "constant_value"), "constant_value")
+        if math.isinf(value):
+            raise _bad(node, "constant_value must be finite")
     if mode not in ("constant", "reflect", "edge"):
         raise TinydeployError(f"node '{node.name}' (Pad): mode '{mode}' is not supported "
                               "(supported: constant, reflect, edge)")
+    shape = imp.graph.tensors[x].shape
+    if mode == "reflect" and any(p >= d for p, d in zip(pads[:rank] + pads[rank:], shape + shape) if p):
+        raise _bad(node, f"reflect pads {pads} must be smaller than the input's dimensions {list(shape)}")
     imp.emit("pad", node, [x], before=pads[:rank], after=pads[rank:], mode=mode, value=value)
 
 
@@ -495,48 +805,100 @@ def _reshape(imp: _Importer, node) -> None:
 def _transpose(imp: _Importer, node) -> None:
     a = imp.attrs(node)
     rank = len(imp.graph.tensors[node.input[0]].shape)
-    perm = list(a.get("perm", list(reversed(range(rank)))))
-    imp.emit("transpose", node, [node.input[0]], perm=perm)
+    perm = a.get("perm", list(reversed(range(rank))))
+    if not isinstance(perm, list) or sorted(perm) != list(range(rank)):
+        raise _bad(node, f"perm {perm!r} is not a permutation of the input's {rank} axes")
+    imp.emit("transpose", node, [node.input[0]], perm=[int(p) for p in perm])
 
 
 def _batchnorm(imp: _Importer, node) -> None:
     a = imp.attrs(node)
+    shape = imp.graph.tensors[node.input[0]].shape
+    if len(shape) < 2:
+        raise _bad(node, f"the input must have a channel axis (rank >= 2), got shape {list(shape)}")
     scale, bias, mean, var = (imp.need_const(node, i, n) for i, n in
                               enumerate(["scale", "B", "mean", "var"], start=1))
-    eps = float(a.get("epsilon", 1e-5))
-    mul = (scale / np.sqrt(var.astype(np.float64) + eps)).astype(np.float32)
-    add = (bias - mean * mul).astype(np.float32)
+    for what, v in (("scale", scale), ("B", bias), ("mean", mean), ("var", var)):
+        if v.size != shape[1] or v.dtype.kind != "f":
+            raise _bad(node, f"{what} must hold {shape[1]} float values (one per channel), "
+                             f"got {v.dtype} of shape {list(v.shape)}")
+    eps = _float_attr(node, a, "epsilon", 1e-5)
+    if np.any(var.astype(np.float64) + eps <= 0):
+        raise _bad(node, "var + epsilon must be positive")
+    mul = (scale.reshape(-1) / np.sqrt(var.reshape(-1).astype(np.float64) + eps)).astype(np.float32)
+    add = (bias.reshape(-1) - mean.reshape(-1) * mul).astype(np.float32)
     imp.emit("batchnorm", node, [node.input[0]], mul=mul, add=add)
 
 
+def _check_scale(node, scale: np.ndarray) -> None:
+    if scale.dtype.kind != "f" or scale.size == 0:
+        raise _bad(node, f"the scale must be a float tensor, got {scale.dtype} of shape {list(scale.shape)}")
+    s = scale.astype(np.float64)
+    if not np.all(np.isfinite(s)) or np.any(s <= 0) or not np.all(np.isfinite(scale.astype(np.float32))) \
+            or np.any(scale.astype(np.float32) <= 0):
+        raise _bad(node, f"the scale must be positive and finite (as float32), got "
+                         f"{scale.reshape(-1)[:4].tolist()}")
+
+
+def _check_block_quant(node, a: dict) -> None:
+    if a.get("block_size", 0):
+        raise _bad(node, "blocked quantization (block_size) is not supported")
+
+
 def _dequantize(imp: _Importer, node) -> None:
+    a = imp.attrs(node)
+    _check_block_quant(node, a)
     q = imp.graph.tensors[node.input[0]]
     scale = imp.need_const(node, 1, "the scale")
-    zp = imp.const(node.input[2]) if len(node.input) > 2 and node.input[2] else np.zeros_like(scale, np.int32)
-    axis = int(imp.attrs(node).get("axis", 1)) if scale.size > 1 else None
+    _check_scale(node, scale)
+    zp = imp.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    qtype = q.data.dtype if q.is_const else np.dtype(q.dtype)
+    if qtype not in (np.int8, np.uint8) and not (q.is_const and qtype == np.int32):
+        raise _bad(node, f"{qtype} data is not supported (int8 or uint8; int32 for biases)")
+    if len(node.input) > 2 and node.input[2] and zp is None:
+        raise _bad(node, "the zero point must be a constant")
+    if zp is None:
+        zp = np.zeros(scale.shape, qtype)
+    if zp.dtype != qtype or zp.size != scale.size:
+        raise _bad(node, f"the zero point ({zp.dtype}, shape {list(zp.shape)}) must match the data type "
+                         f"({qtype}) and the scale's shape {list(scale.shape)}")
+    if scale.size > 1:
+        rank = len(q.shape)
+        if scale.ndim != 1 or rank == 0:
+            raise _bad(node, f"a per-axis scale must be 1-D, got shape {list(scale.shape)}")
+        axis = _axis(node, a.get("axis", 1), rank)
+        if q.shape[axis] != scale.size:
+            raise _bad(node, f"{scale.size} scales for axis {axis} of size {q.shape[axis]}")
+    else:
+        axis = None
     if q.is_const:
         data = q.data.astype(np.int64)
         if axis is not None:
             shape = [1] * data.ndim
-            shape[axis % data.ndim] = -1
-            real = (data - zp.reshape(shape)) * scale.reshape(shape).astype(np.float64)
+            shape[axis] = -1
+            real = (data - zp.astype(np.int64).reshape(shape)) * scale.reshape(shape).astype(np.float64)
         else:
-            real = (data - zp.astype(np.int64)) * np.float64(scale)
+            real = (data - zp.astype(np.int64).reshape(())) * np.float64(scale.reshape(()))
         out = imp.graph.add_tensor(Tensor(node.output[0], q.shape, "float32", real.astype(np.float32)))
         out.qdata = q.data
         out.quant = QuantParams(scale.reshape(-1) if axis is not None else scale.reshape(()),
                                 zp.astype(np.int32).reshape(-1) if axis is not None else zp.astype(np.int32).reshape(()),
-                                None if axis is None else axis % data.ndim)
+                                axis)
         return
     if scale.size != 1:
         raise TinydeployError(f"node '{node.name}' (DequantizeLinear): per-channel quantization of "
                               "activations is not supported (activations are per-tensor)")
     imp.emit("dequantize", node, [node.input[0]], scale=np.float32(scale.reshape(-1)[0]),
-             zero_point=int(zp.reshape(-1)[0]), qtype=str(q.dtype))
+             zero_point=int(zp.reshape(-1)[0]), qtype=str(qtype))
 
 
 def _quantize(imp: _Importer, node) -> None:
+    a = imp.attrs(node)
+    _check_block_quant(node, a)
     scale = imp.need_const(node, 1, "the scale")
+    _check_scale(node, scale)
+    if len(node.input) > 2 and node.input[2] and imp.const(node.input[2]) is None:
+        raise _bad(node, "the zero point must be a constant")
     zp = imp.const(node.input[2]) if len(node.input) > 2 and node.input[2] else np.zeros((), np.uint8)
     if scale.size != 1:
         raise TinydeployError(f"node '{node.name}' (QuantizeLinear): per-channel quantization of "
@@ -544,16 +906,23 @@ def _quantize(imp: _Importer, node) -> None:
     if zp.dtype not in (np.int8, np.uint8):
         raise TinydeployError(f"node '{node.name}' (QuantizeLinear): {zp.dtype} activations are not "
                               "supported; tinydeploy quantizes activations to int8 (uint8 is converted)")
+    if zp.size != 1:
+        raise _bad(node, f"the zero point must be a single value, got shape {list(zp.shape)}")
+    if a.get("output_dtype", 0) not in (0, onnx.TensorProto.INT8, onnx.TensorProto.UINT8):
+        raise _bad(node, f"output_dtype {dtype_name(a['output_dtype'])} is not supported (int8, uint8)")
+    if imp.graph.tensors[node.input[0]].dtype != "float32":
+        raise _bad(node, f"the input must be float32, got {imp.graph.tensors[node.input[0]].dtype}")
     imp.emit("quantize", node, [node.input[0]], scale=np.float32(scale.reshape(-1)[0]),
              zero_point=int(zp.reshape(-1)[0]), qtype=str(zp.dtype))
 
 
 def _cast(imp: _Importer, node) -> None:
-    to = imp.attrs(node)["to"]
+    to = imp.attrs(node).get("to")
     src = imp.graph.tensors[node.input[0]].dtype
-    if _ONNX_DTYPES.get(to) != src:
+    if not isinstance(to, int) or _ONNX_DTYPES.get(to) != src:
         raise TinydeployError(f"node '{node.name}' (Cast): casting {src} activations to "
-                              f"{_ONNX_DTYPES.get(to, to)} is not supported")
+                              f"{_ONNX_DTYPES.get(to, dtype_name(to) if isinstance(to, int) else to)} "
+                              "is not supported")
     imp.alias(node)
 
 

@@ -136,6 +136,11 @@ def calibrate(g: Graph, x: np.ndarray, method: str, progress=None) -> None:
         else:
             s = samples[name]
             lo, hi = (s[0], s[1]) if method == "minmax" else _range_of(np.concatenate(s), method)
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                where = f"the output of node '{op.name}'" if op is not None else "the model input"
+                raise TinydeployError(f"calibration: tensor '{name}' ({where}) takes non-finite values "
+                                      "(NaN or infinity) on the calibration data; fix the model (e.g. a "
+                                      "Sqrt of negative values) or the data")
             t.quant = quant_from_range(lo, hi)
 
 
