@@ -210,31 +210,21 @@ class ConvGeom:
     sw: int
     pt: int
     pl: int
-    cp: int = 0
-    ph: int = 0
-    pw: int = 0
-    lp: int = 0
+    row_len: int = 0  # int16 per window row
     perm: int = 0
     nmax: int = 3
-    extra: dict = field(default_factory=dict)
+
+    @property
+    def k(self) -> int:
+        return self.kh * self.row_len
 
 
 def _conv_geom(q: dict) -> ConvGeom:
     g = ConvGeom(q["in_h"], q["in_w"], q["in_c"], q["out_h"], q["out_w"], q["out_c"], q["k_h"],
                  q["k_w"], q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"])
-    if g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1 and g.pt == 0 and g.pl == 0:
-        # a pointwise convolution is one row of pixels
-        g.ih, g.iw, g.oh, g.ow = 1, g.ih * g.iw, 1, g.oh * g.ow
-    g.cp = g.c + 1 if (g.c % 2 and g.sw % 2) else g.c
-    g.perm = int(g.cp % 4 == 0)
-    g.ph = max((g.oh - 1) * g.sh + g.kh, g.pt + g.ih)
-    g.pw = max((g.ow - 1) * g.sw + g.kw, g.pl + g.iw)
-    if (g.pw * g.cp) % 2:
-        g.pw += 1
-    lrow = g.kw * g.cp
-    g.lp = lrow + (lrow % 2)
-    px = g.sw * g.cp * 2
-    g.nmax = 3 if 2 * px <= LDRD_MAX else (2 if px <= LDRD_MAX else 1)
+    seg = g.kw * g.c
+    g.perm = 1
+    g.row_len = (seg + 3) // 4 * 4
     return g
 
 
@@ -250,28 +240,29 @@ def _gemm_stream(w: np.ndarray, geo: ConvGeom, plan: RequantPlan) -> np.ndarray:
     per block of two output channels (the last one alone when oc is odd) the
     biases, the int16 weights in K-step order, the requantization records."""
     oc, kh, kw, c = w.shape
-    wp = np.zeros((oc, kh, kw, geo.cp), np.int64)
-    wp[..., :c] = w
-    rows = np.zeros((oc, kh, geo.lp), np.int64)
-    rows[:, :, :kw * geo.cp] = wp.reshape(oc, kh, kw * geo.cp)
-    rows = rows * (np.int64(1) << plan.scale_bits.astype(np.int64)).reshape(oc, 1, 1)
+    rows = np.zeros((oc, kh, geo.row_len), np.int64)
+    rows[:, :, :kw * c] = w.reshape(oc, kh, kw * c)
+    k = kh * geo.row_len
+    flat = rows.reshape(oc, k) * (np.int64(1) << plan.scale_bits.astype(np.int64)).reshape(oc, 1)
+    k4, kh2 = k // 4, (k % 4) // 2
     if geo.perm:
-        rows = rows.reshape(oc, kh, geo.lp // 4, 4)[..., [0, 2, 1, 3]].reshape(oc, kh, geo.lp)
-    l4, lh = geo.lp // 4, (geo.lp % 4) // 2
+        flat[:, :4 * k4] = flat[:, :4 * k4].reshape(oc, k4, 4)[..., [0, 2, 1, 3]].reshape(oc, -1)
     out = []
     blocks = [(c0, 2) for c0 in range(0, oc - oc % 2, 2)] + ([(oc - 1, 1)] if oc % 2 else [])
     for c0, m in blocks:
-        blk = rows[c0:c0 + m]
+        blk = flat[c0:c0 + m]
         out.append(plan.bias2[c0:c0 + m].astype(np.int64))
-        steps = []
-        for r in range(kh):
-            for i in range(l4):
-                steps.append(blk[:, r, 4 * i:4 * i + 4].reshape(-1))
-            if lh:
-                steps.append(blk[:, r, 4 * l4:4 * l4 + 2].reshape(-1))
-        out.append(_pack16(np.concatenate(steps)))
+        steps = blk[:, :4 * k4].reshape(m, k4, 4).transpose(1, 0, 2).reshape(-1)
+        if kh2:
+            steps = np.concatenate([steps, blk[:, 4 * k4:].reshape(-1)])
+        out.append(_pack16(steps))
         out.append(plan.records[c0:c0 + m].reshape(-1).astype(np.int64))
     return np.concatenate(out).astype(np.int32)
+
+
+def _direction(op: Op) -> int:
+    mode = op.attrs.get("inplace")
+    return -1 if isinstance(mode, dict) and mode.get("direction") == "backward" else 1
 
 
 def _conv_plan(g: Graph, op: Op, w: np.ndarray) -> Optional[RequantPlan]:
@@ -286,29 +277,27 @@ def _conv_plan(g: Graph, op: Op, w: np.ndarray) -> Optional[RequantPlan]:
 
 
 def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
-               in_zp: int, name: str) -> "codegen.Call":
+               in_zp: int) -> "codegen.Call":
     from . import codegen
     wname = ctx.g.add_const(f"{sym}_blob", _gemm_stream(w8, geo, plan))
-    l4, lh = geo.lp // 4, (geo.lp % 4) // 2
-    unroll = int(geo.kh * (l4 + lh) <= UNROLL_STEPS)
-    px = geo.sw * geo.cp * 2
-    rowb = geo.sh * geo.pw * geo.cp * 2
-    skip = (geo.pw * geo.cp - geo.lp) * 2
+    k4 = geo.k // 4
+    unroll = int(k4 <= UNROLL_STEPS)
     fn = f"{sym}_arm"
+    win = (f"{geo.ih}, {geo.iw}, {geo.c}, {geo.oh}, {geo.ow}, {geo.kh}, {geo.kw}, {geo.sh}, {geo.sw}, "
+           f"{geo.pt}, {geo.pl}, {geo.row_len}, {in_zp}")
     body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, int8_t *out)
 {{
-    int16_t *xs = (int16_t *){ctx.scratch(op)};
-    td_arm_pad_s16(in, xs, {geo.ih}, {geo.iw}, {geo.c}, {geo.cp}, {geo.pt}, {geo.pl}, {geo.ph}, {geo.pw}, {in_zp}, {geo.perm});
-    td_arm_conv_gemm(xs, (const int16_t *)(const void *){ctx.ptr(wname)}, out, {geo.oh}, {geo.ow}, {geo.oc}, {geo.kh}, {l4}, {lh}, {px}, {rowb}, {skip}, {unroll}, {geo.nmax},
-                     {plan.c_args()});
+    td_arm_conv(in, in + {geo.ih * geo.iw * geo.c}, (int16_t *){ctx.scratch(op)},
+                (const int16_t *)(const void *){ctx.ptr(wname)}, out,
+                {geo.oh * geo.ow}, {geo.oc}, {k4}, {unroll}, {geo.nmax}, {_direction(op)},
+                {win}, {plan.c_args()});
 }}"""
-    x = op.inputs[0]
-    return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(x), ctx.ptr(op.outputs[0], False)],
+    return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0], False)],
                         statics=[body])
 
 
 def _conv_scratch(geo: ConvGeom) -> int:
-    return geo.ph * geo.pw * geo.cp * 2 + 16
+    return geo.nmax * geo.k * 2 + 8
 
 
 def _dsp_conv(g: Graph, op: Op) -> Optional[Choice]:
@@ -324,7 +313,7 @@ def _dsp_conv(g: Graph, op: Op) -> Optional[Choice]:
     name = "arm_dsp_conv_1x1" if geo.kh == geo.kw == 1 else "arm_dsp_conv"
 
     def emit(ctx, op_, sym):
-        return _emit_gemm(ctx, op_, sym, geo, w8, plan, in_zp, name)
+        return _emit_gemm(ctx, op_, sym, geo, w8, plan, in_zp)
     return Choice(name, emit, _conv_scratch(geo))
 
 
@@ -347,8 +336,91 @@ def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
     in_zp = -int(q["input_offset"])
 
     def emit(ctx, op_, sym):
-        return _emit_gemm(ctx, op_, sym, geo, w4, plan, in_zp, "arm_dsp_fc")
+        return _emit_gemm(ctx, op_, sym, geo, w4, plan, in_zp)
     return Choice("arm_dsp_fc", emit, _conv_scratch(geo))
+
+
+# --------------------------------------------------------------------------
+# Armv7E-M DSP: depthwise 3x3
+# --------------------------------------------------------------------------
+def _dw_reads(ou: int, su: int) -> int:
+    """int16 read along u (per row, from the row start) for OU outputs."""
+    span, u = 0, 0
+    while u + 8 <= ou:
+        span = max(span, u * su + (10 if su == 1 else 18))
+        u += 8
+    while u < ou:
+        if ou - u >= 4:
+            span = max(span, u * su + (6 if su == 1 else 10))
+        else:
+            span = max(span, u * su + (4 if su == 1 else 6))
+            if ou - u > 2:
+                span = max(span, (u + 2) * su + (4 if su == 1 else 6))
+        u += 4
+    return span
+
+
+def _dsp_dw(g: Graph, op: Op) -> Optional[Choice]:
+    q = op.attrs["q"]
+    if (q["k_h"], q["k_w"]) != (3, 3) or q["dil_h"] != 1 or q["dil_w"] != 1:
+        return None
+    if q["out_c"] != q["in_c"] or q["stride_h"] not in (1, 2) or q["stride_w"] not in (1, 2):
+        return None
+    w8 = g.tensors[op.inputs[1]].data  # [3][3][C]
+    ch = q["out_c"]
+    b = op.inputs[2] if len(op.inputs) > 2 else ""
+    bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(ch, np.int64)
+    wf = w8.reshape(9, ch).T.astype(np.int64)
+    plan = requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
+                        _per_channel(q, "multiplier", ch), _per_channel(q, "shift", ch),
+                        q["output_offset"], q["act_min"], q["act_max"])
+    if plan is None:
+        return None
+    ih, iw, oh, ow = q["in_h"], q["in_w"], q["out_h"], q["out_w"]
+    transposed = int(oh > ow)
+    if transposed:
+        ov, ou, sv, su, na, nb, pa, pb = ow, oh, q["stride_w"], q["stride_h"], iw, ih, \
+            q["pad_left"], q["pad_top"]
+        osv, osu = ch, ow * ch
+        wk = w8.transpose(1, 0, 2)  # [kv = kx][ku = ky][c]
+    else:
+        ov, ou, sv, su, na, nb, pa, pb = oh, ow, q["stride_h"], q["stride_w"], ih, iw, \
+            q["pad_top"], q["pad_left"]
+        osv, osu = ow * ch, ch
+        wk = w8
+    pv = max((ov - 1) * sv + 3, pa + na)
+    pu = max(_dw_reads(ou, su), pb + nb)
+    pu += pu % 2
+    if ch * pu * 2 > 4095:  # the row step is an ADD immediate
+        return None
+    stream = []
+    sb = plan.scale_bits.astype(np.int64)
+    for c in range(ch):
+        wc = wk[:, :, c].astype(np.int64) << int(sb[c])
+        words = [int(plan.bias2[c])]
+        for r in range(3):
+            words += list(_pack16([wc[r, 0], wc[r, 1], wc[r, 1], wc[r, 2]]))
+        stream.append(np.asarray(words, np.int64))
+        stream.append(plan.records[c].astype(np.int64))
+    blob = np.concatenate(stream).astype(np.int32)
+    in_zp = -int(q["input_offset"])
+    scratch = pv * ch * pu * 2 + 16
+    name = "arm_dsp_dw3x3"
+
+    def emit(ctx, op_, sym):
+        from . import codegen
+        wname = ctx.g.add_const(f"{sym}_blob", blob)
+        fn = f"{sym}_arm"
+        body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, int8_t *out)
+{{
+    int16_t *xt = (int16_t *){ctx.scratch(op_)};
+    td_arm_dw_expand(in, xt, {ih}, {iw}, {ch}, {q["pad_top"]}, {q["pad_left"]}, {pv}, {pu}, {in_zp}, {transposed});
+    td_arm_dw3x3(xt, {ctx.ptr(wname)}, out, {ch}, {ov}, {ou}, {sv}, {su}, {pu}, {osv}, {osu},
+                 {plan.c_args()});
+}}"""
+        return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
+                            statics=[body])
+    return Choice(name, emit, scratch)
 
 
 # --------------------------------------------------------------------------
@@ -374,4 +446,6 @@ def choose(g: Graph, op: Op, target) -> Optional[Choice]:
             return _dsp_conv(g, op)
         if op.kind == "fully_connected_s8":
             return _dsp_fc(g, op)
+        if op.kind == "depthwise_conv2d_s8":
+            return _dsp_dw(g, op)
     return None

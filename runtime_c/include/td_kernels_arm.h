@@ -155,7 +155,7 @@ TD_ARM_AI td_arm_rec td_arm_rec_load(const int32_t *p, const int RS, const int E
 /* ---------------------------------------------------------------------- */
 /* Weights: int16, interleaved per step ([m][4] for a 4-step, [m][2] for a
  * 2-step), read with post-increment.  Activations: int16; pixel n of the
- * block is at byte offset n * PX from xp; xp post-increments along K. */
+ * block is at byte offset n * PX from xp; xp post-increments by XS. */
 
 #define TD_SM_(a, x, w) "smlad %[" a "], %[" x "], %[" w "], %[" a "]\n\t"
 #define TD_SM4_(a0, a1) TD_SM_(a0, "x0", "w0") TD_SM_(a0, "x1", "w1") \
@@ -167,16 +167,16 @@ TD_ARM_AI td_arm_rec td_arm_rec_load(const int32_t *p, const int RS, const int E
 #define TD_W1_4_ "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
 #define TD_W1_2_ "ldr %[w0], [%[wp]], #4\n\t"
 #define TD_X4_(off) "ldrd %[x0], %[x1], [%[xp], %[" off "]]\n\t"
-#define TD_X4P_ "ldrd %[x0], %[x1], [%[xp]], #8\n\t"
+#define TD_X4P_ "ldrd %[x0], %[x1], [%[xp]], %[xs]\n\t"
 #define TD_X2_(off) "ldr %[x0], [%[xp], %[" off "]]\n\t"
-#define TD_X2P_ "ldr %[x0], [%[xp]], #4\n\t"
+#define TD_X2P_ "ldr %[x0], [%[xp]], %[xs]\n\t"
 
 #define TD_TMP4_ [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), \
     [x0] "=&r"(x0), [x1] "=&r"(x1)
 #define TD_TMP2_ [w0] "=&r"(w0), [w2] "=&r"(w2), [x0] "=&r"(x0)
 #define TD_TMP14_ [w0] "=&r"(w0), [w1] "=&r"(w1), [x0] "=&r"(x0), [x1] "=&r"(x1)
 #define TD_TMP12_ [w0] "=&r"(w0), [x0] "=&r"(x0)
-#define TD_PXI_ [p1] "i"(PX), [p2] "i"(2 * PX)
+#define TD_PXI_ [p1] "i"(PX), [p2] "i"(2 * PX), [xs] "i"(XS)
 
 /* Accumulator block: a<m><n>. */
 typedef struct {
@@ -184,7 +184,7 @@ typedef struct {
 } td_arm_acc6;
 
 TD_ARM_AI void td_arm_k4(td_arm_acc6 *a, const int16_t **xpp, const int16_t **wpp,
-                         const int M, const int N, const int PX)
+                         const int M, const int N, const int PX, const int XS)
 {
     const int16_t *xp = *xpp, *wp = *wpp;
     uint32_t w0, w1, w2, w3, x0, x1;
@@ -233,7 +233,7 @@ TD_ARM_AI void td_arm_k4(td_arm_acc6 *a, const int16_t **xpp, const int16_t **wp
 
 /* The same for a 2-element K step (an odd number of int16 pairs). */
 TD_ARM_AI void td_arm_k2(td_arm_acc6 *a, const int16_t **xpp, const int16_t **wpp,
-                         const int M, const int N, const int PX)
+                         const int M, const int N, const int PX, const int XS)
 {
     const int16_t *xp = *xpp, *wp = *wpp;
     uint32_t w0, w2, x0;
@@ -314,52 +314,49 @@ TD_ARM_AI void td_arm_bias(td_arm_acc6 *a, const int16_t **wpp, const int M, con
 }
 
 /* ---------------------------------------------------------------------- */
-/* Convolution / fully connected as a GEMM over direct windows             */
+/* Convolution as a GEMM over small im2col blocks                          */
 /* ---------------------------------------------------------------------- */
-/* The input has been expanded to int16 with its zero-point border
- * (td_arm_pad_s16), so every window is inside the buffer: a window is KH
- * rows of L = k_w * C' contiguous int16 (L4 4-steps, LH 2-steps) starting
- * PX bytes apart for neighbouring output pixels, SKIP bytes from the end of
- * one window row to the start of the next.  UNROLL: the K loop is fully
- * unrolled, else the rows are a loop.
+/* N output pixels at a time: their windows are copied (td_arm_im2col) into
+ * an int16 block laid out [K/4][N][4] (then [N][2] for a last 2-step), with
+ * the zero point where the window leaves the image; then every output
+ * channel, two at a time, runs over the block.  All of a block's inputs are
+ * read before any of its outputs is written, and blocks go in increasing
+ * (DIR > 0) or decreasing order, so the kernel is safe wherever the
+ * per-pixel order of inplace.py is.
  *
  * The constant stream has, for each block of M (2, the last one 1) output
  * channels: M int32 biases, the int16 weights in K-step order, then M
- * requantization records of RS int32. */
+ * requantization records of RS int32 (see td_arm_rq). */
 TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *o,
-                                 const int M, const int N, const int OC, const int KH,
-                                 const int L4, const int LH, const int PX, const int SKIP,
-                                 const int UNROLL, TD_ARM_RQ_ARGS)
+                                 const int M, const int N, const int OC, const int K4,
+                                 const int KH2, const int UNROLL, TD_ARM_RQ_ARGS)
 {
     td_arm_acc6 a;
     const int16_t *xp = x;
     const int16_t *wp = *wpp;
     const int32_t *r;
-    int rr, i;
+    int i;
     td_arm_bias(&a, &wp, M, N);
     if (UNROLL) {
 #pragma GCC unroll 128
-        for (rr = 0; rr < KH; ++rr) {
-#pragma GCC unroll 128
-            for (i = 0; i < L4; ++i) {
-                td_arm_k4(&a, &xp, &wp, M, N, PX);
-            }
-            if (LH) {
-                td_arm_k2(&a, &xp, &wp, M, N, PX);
-            }
-            xp = (const int16_t *)(const void *)((const char *)xp + SKIP);
+        for (i = 0; i < K4; ++i) {
+            td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N);
         }
     } else {
-        for (rr = 0; rr < KH; ++rr) {
-#pragma GCC unroll 128
-            for (i = 0; i < L4; ++i) {
-                td_arm_k4(&a, &xp, &wp, M, N, PX);
+        for (i = 0; i + 8 <= K4; i += 8) {
+            int j;
+#pragma GCC unroll 8
+            for (j = 0; j < 8; ++j) {
+                td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N);
             }
-            if (LH) {
-                td_arm_k2(&a, &xp, &wp, M, N, PX);
-            }
-            xp = (const int16_t *)(const void *)((const char *)xp + SKIP);
         }
+#pragma GCC unroll 8
+        for (i = 0; i < K4 % 8; ++i) {
+            td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N);
+        }
+    }
+    if (KH2) {
+        td_arm_k2(&a, &xp, &wp, M, N, 4, 4 * N);
     }
     r = (const int32_t *)(const void *)wp;
     *wpp = wp + 2 * M * RS;
@@ -391,62 +388,381 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
     }
 }
 
-/* N output pixels (PX bytes apart in the int16 input) times every output
- * channel, two at a time. */
+/* All output channels of one block of N pixels (outputs o[n * OC + c]). */
 TD_ARM_AI void td_arm_gemm_pixels(const int16_t *x, const int16_t *w, int8_t *o,
-                                  const int N, const int OC, const int KH, const int L4,
-                                  const int LH, const int PX, const int SKIP,
+                                  const int N, const int OC, const int K4, const int KH2,
                                   const int UNROLL, TD_ARM_RQ_ARGS)
 {
     const int16_t *wp = w;
     int8_t *oc = o;
     int8_t *const oend = o + (OC & ~1);
     while (oc != oend) {
-        td_arm_gemm_block(x, &wp, oc, 2, N, OC, KH, L4, LH, PX, SKIP, UNROLL,
-                          TD_ARM_RQ_PASS);
+        td_arm_gemm_block(x, &wp, oc, 2, N, OC, K4, KH2, UNROLL, TD_ARM_RQ_PASS);
         oc += 2;
     }
     if (OC & 1) {
-        td_arm_gemm_block(x, &wp, oc, 1, N, OC, KH, L4, LH, PX, SKIP, UNROLL,
-                          TD_ARM_RQ_PASS);
+        td_arm_gemm_block(x, &wp, oc, 1, N, OC, K4, KH2, UNROLL, TD_ARM_RQ_PASS);
     }
 }
 
-/* A whole convolution: OH rows of OW output pixels; output row oy starts at
- * ROWB bytes * oy in the int16 input.  Pixels go NMAX (<= 3) at a time. */
-TD_ARM_AI void td_arm_conv_gemm(const int16_t *xs, const int16_t *w, int8_t *out, const int OH, const int OW, const int OC,
-                                const int KH, const int L4, const int LH, const int PX,
-                                const int ROWB, const int SKIP, const int UNROLL,
-                                const int NMAX, TD_ARM_RQ_ARGS)
+/* sxtb16(v ror 8): ACLE has no rotated form, GCC does not fold the ROR. */
+TD_ARM_AI uint32_t td_arm_sxtb16_ror8(uint32_t v)
 {
-    int oy, ox;
-    for (oy = 0; oy < OH; ++oy) {
-        const char *xr = (const char *)(const void *)xs + oy * ROWB;
-        int8_t *orow = out + oy * OW * OC;
-        for (ox = 0; ox + NMAX <= OW; ox += NMAX) {
-            td_arm_gemm_pixels((const int16_t *)(const void *)(xr + ox * PX), w,
-                               orow + ox * OC, NMAX, OC, KH, L4, LH, PX, SKIP, UNROLL,
-                               TD_ARM_RQ_PASS);
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+/* Four int8 -> four int16 at d (8-byte slot) in SXTB16 order (x0, x2, x1, x3). */
+TD_ARM_AI void td_arm_widen4(int16_t *d, uint32_t v)
+{
+    const uint32_t lo = (uint32_t)__sxtb16(v), hi = td_arm_sxtb16_ror8(v);
+    __asm__ volatile("strd %1, %2, [%0]" : : "r"(d), "r"(lo), "r"(hi) : "memory");
+}
+
+TD_ARM_AI void td_arm_fill4(int16_t *d, uint32_t zz)
+{
+    __asm__ volatile("strd %1, %1, [%0]" : : "r"(d), "r"(zz) : "memory");
+}
+
+/* Layer geometry for the im2col templates (all compile-time constants):
+ * input IH x IW x C, output OH x OW, kernel KH x KW, strides, top/left
+ * padding, RL = window row length in int16 (k_w * C rounded up to 4), IZP
+ * the input zero point. */
+#define TD_ARM_WIN_ARGS const int IH, const int IW, const int C, const int OH, const int OW, \
+    const int KH, const int KW, const int SH, const int SW, const int PT, const int PL, \
+    const int RL, const int IZP
+#define TD_ARM_WIN_PASS IH, IW, C, OH, OW, KH, KW, SH, SW, PT, PL, RL, IZP
+
+/* Slow path of one window row (padding inside a row when C % 4 != 0, or a
+ * row that would read past the end of the input): element by element. */
+void td_arm_win_row(const int8_t *in, int16_t *d, int dstep, int iy, int ix0, int ih, int iw,
+                    int c, int kw, int rl, int zp);
+
+/* The windows of N output pixels starting at output pixel p = (oy, ox)
+ * into blk ([K/4][N][4], SXTB16 order inside each 4-group). */
+TD_ARM_AI void td_arm_im2col(const int8_t *in, const int8_t *in_end, int16_t *blk, int p,
+                             const int N, TD_ARM_WIN_ARGS)
+{
+    const uint32_t zz = ((uint32_t)IZP & 0xffffu) * 0x10001u;
+    const int PW1 = KH == 1 && KW == 1 && SH == 1 && SW == 1 && PT == 0 && PL == 0;
+    /* no padding needed anywhere along x / y */
+    const int NOPAD_X = PL == 0 && (OW - 1) * SW + KW <= IW;
+    const int NOPAD_Y = PT == 0 && (OH - 1) * SH + KH <= IH;
+    const int G = RL / 4; /* 4-groups per window row */
+    int n, r, q;
+    if (PW1) {
+        const int8_t *src = in + p * C;
+#pragma GCC unroll 3
+        for (n = 0; n < N; ++n) {
+#pragma GCC unroll 16
+            for (q = 0; q < G; ++q) {
+                td_arm_widen4(blk + (q * N + n) * 4,
+                              *(const td_u32u *)(const void *)(src + n * C + 4 * q));
+            }
         }
-        if (OW % NMAX == 2) {
-            td_arm_gemm_pixels((const int16_t *)(const void *)(xr + ox * PX), w,
-                               orow + ox * OC, 2, OC, KH, L4, LH, PX, SKIP, UNROLL,
-                               TD_ARM_RQ_PASS);
-        } else if (OW % NMAX == 1) {
-            td_arm_gemm_pixels((const int16_t *)(const void *)(xr + ox * PX), w,
-                               orow + ox * OC, 1, OC, KH, L4, LH, PX, SKIP, UNROLL,
-                               TD_ARM_RQ_PASS);
+        return;
+    }
+    {
+        int oy = p / OW, ox = p - (p / OW) * OW;
+#pragma GCC unroll 3
+        for (n = 0; n < N; ++n) {
+            const int iy0 = oy * SH - PT, ix0 = ox * SW - PL;
+            const int full_x = NOPAD_X || (ix0 >= 0 && ix0 + KW <= IW);
+#pragma GCC unroll 11
+            for (r = 0; r < KH; ++r) {
+                const int iy = iy0 + r;
+                int16_t *d = blk + (r * G * N + n) * 4;
+                const int8_t *src = in + (iy * IW + ix0) * C;
+                if (!NOPAD_Y && (iy < 0 || iy >= IH)) {
+#pragma GCC unroll 16
+                    for (q = 0; q < G; ++q) {
+                        td_arm_fill4(d + q * N * 4, zz);
+                    }
+                } else if (full_x && (RL == KW * C || src + RL <= in_end)) {
+#pragma GCC unroll 16
+                    for (q = 0; q < G; ++q) {
+                        td_arm_widen4(d + q * N * 4,
+                                      *(const td_u32u *)(const void *)(src + 4 * q));
+                    }
+                } else if (C % 4 == 0) {
+                    /* padding inside the row: whole taps */
+                    int kx, j;
+                    for (kx = 0; kx < KW; ++kx) {
+                        const int ix = ix0 + kx;
+                        int16_t *dk = d + kx * (C / 4) * N * 4;
+                        if (ix >= 0 && ix < IW) {
+                            for (j = 0; j < C / 4; ++j) {
+                                td_arm_widen4(dk + j * N * 4, *(const td_u32u *)(const void *)(
+                                                                  src + kx * C + 4 * j));
+                            }
+                        } else {
+                            for (j = 0; j < C / 4; ++j) {
+                                td_arm_fill4(dk + j * N * 4, zz);
+                            }
+                        }
+                    }
+                } else {
+                    td_arm_win_row(in, d, N * 4, iy, ix0, IH, IW, C, KW, RL, IZP);
+                }
+            }
+            if (++ox == OW) {
+                ox = 0;
+                ++oy;
+            }
         }
     }
 }
 
-/* Expand int8 NHWC [ih][iw][c] into int16 [ph][pw][cp] with the zero point
- * in the border (pt rows on top, pl columns on the left, the rest at the
- * bottom/right) and in channels c..cp-1.  perm: store every group of four
- * channels as (x0, x2, x1, x3), the order SXTB16 produces (needs c == cp,
- * c % 4 == 0); the weights are permuted the same way. */
-void td_arm_pad_s16(const int8_t *in, int16_t *xs, int ih, int iw, int c, int cp,
-                    int pt, int pl, int ph, int pw, int zp, int perm);
+/* A whole convolution: P output pixels, NMAX (<= 3) per block.  DIR < 0:
+ * blocks in decreasing order (in-place "backward"). */
+TD_ARM_AI void td_arm_conv(const int8_t *in, const int8_t *in_end, int16_t *blk,
+                           const int16_t *w, int8_t *out, const int P, const int OC,
+                           const int K4, const int UNROLL, const int NMAX, const int DIR,
+                           TD_ARM_WIN_ARGS, TD_ARM_RQ_ARGS)
+{
+    const int REM = P % NMAX;
+    int p;
+    if (DIR >= 0) {
+        for (p = 0; p + NMAX <= P; p += NMAX) {
+            td_arm_im2col(in, in_end, blk, p, NMAX, TD_ARM_WIN_PASS);
+            td_arm_gemm_pixels(blk, w, out + p * OC, NMAX, OC, K4, 0, UNROLL, TD_ARM_RQ_PASS);
+        }
+        if (REM) {
+            td_arm_im2col(in, in_end, blk, p, REM, TD_ARM_WIN_PASS);
+            td_arm_gemm_pixels(blk, w, out + p * OC, REM, OC, K4, 0, UNROLL, TD_ARM_RQ_PASS);
+        }
+    } else {
+        p = P - REM;
+        if (REM) {
+            td_arm_im2col(in, in_end, blk, p, REM, TD_ARM_WIN_PASS);
+            td_arm_gemm_pixels(blk, w, out + p * OC, REM, OC, K4, 0, UNROLL, TD_ARM_RQ_PASS);
+        }
+        while (p > 0) {
+            p -= NMAX;
+            td_arm_im2col(in, in_end, blk, p, NMAX, TD_ARM_WIN_PASS);
+            td_arm_gemm_pixels(blk, w, out + p * OC, NMAX, OC, K4, 0, UNROLL, TD_ARM_RQ_PASS);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Depthwise 3x3 (depth multiplier 1)                                      */
+/* ---------------------------------------------------------------------- */
+/* The input has been transposed to channel-major int16 rows with the
+ * zero-point border (td_arm_dw_expand): xt[v][c][u], PU int16 per row, u the
+ * contiguous ("inner") image axis.  For one channel and output row, a kernel
+ * row (3 taps along u, weights W01 = (w0, w1), W12 = (w1, w2)) contributes
+ * to output u:  SU == 1: x[u] w0 + x[u+1] w1 + x[u+2] w2 as
+ *   even u: smlad((x[u], x[u+1]), W01) + smlabt((x[u+2], .), W12)
+ *   odd u:  smlatb((., x[u]), W01) + smlad((x[u+1], x[u+2]), W12)
+ * SU == 2: smlad((x[2u], x[2u+1]), W01) + smlabt((x[2u+2], .), W12).
+ * The channel stream: bias2, W01/W12 of the three rows, the record. */
+
+#define TD_I4_(op, d, n, m, acc) op " %[" d "], %[" n "], %[" m "], %[" acc "]\n\t"
+
+typedef struct {
+    int32_t a[8];
+} td_arm_acc8;
+
+/* One kernel row for eight outputs (SU == 1: words x[0..9]; SU == 2:
+ * x[0..17]).  FIRST: the accumulators start from the bias held in a0, whose
+ * own first terms come last. */
+#define TD_DW_ROW1_FIRST_                                                            \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlatb", "a1", "t0", "w01", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0") TD_I4_("smlatb", "a3", "t1", "w01", "a0") \
+    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3") \
+    TD_I4_("smlad", "a4", "t0", "w01", "a0") TD_I4_("smlatb", "a5", "t0", "w01", "a0") \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w12", "a5") \
+    TD_I4_("smlad", "a6", "t1", "w01", "a0") TD_I4_("smlatb", "a7", "t1", "w01", "a0") \
+    "ldr %[t0], [%[xp], #16]\n\t"                                                    \
+    TD_I4_("smlabt", "a6", "t0", "w12", "a6") TD_I4_("smlad", "a7", "t0", "w12", "a7") \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
+#define TD_DW_ROW1_                                                                  \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlatb", "a1", "t0", "w01", "a1") \
+    TD_I4_("smlabt", "a0", "t1", "w12", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a2") TD_I4_("smlatb", "a3", "t1", "w01", "a3") \
+    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3") \
+    TD_I4_("smlad", "a4", "t0", "w01", "a4") TD_I4_("smlatb", "a5", "t0", "w01", "a5") \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w12", "a5") \
+    TD_I4_("smlad", "a6", "t1", "w01", "a6") TD_I4_("smlatb", "a7", "t1", "w01", "a7") \
+    "ldr %[t0], [%[xp], #16]\n\t"                                                    \
+    TD_I4_("smlabt", "a6", "t0", "w12", "a6") TD_I4_("smlad", "a7", "t0", "w12", "a7")
+#define TD_DW_ROW2_FIRST_                                                            \
+    "ldrd %[t0], %[t1], [%[xp], #4]\n\t"                                             \
+    TD_I4_("smlad", "a1", "t0", "w01", "a0") TD_I4_("smlabt", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0")                                         \
+    "ldrd %[t0], %[t1], [%[xp], #12]\n\t"                                            \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w01", "a0") \
+    TD_I4_("smlabt", "a3", "t1", "w12", "a3") TD_I4_("smlad", "a4", "t1", "w01", "a0") \
+    "ldrd %[t0], %[t1], [%[xp], #20]\n\t"                                            \
+    TD_I4_("smlabt", "a4", "t0", "w12", "a4") TD_I4_("smlad", "a5", "t0", "w01", "a0") \
+    TD_I4_("smlabt", "a5", "t1", "w12", "a5") TD_I4_("smlad", "a6", "t1", "w01", "a0") \
+    "ldrd %[t0], %[t1], [%[xp], #28]\n\t"                                            \
+    TD_I4_("smlabt", "a6", "t0", "w12", "a6") TD_I4_("smlad", "a7", "t0", "w01", "a0") \
+    TD_I4_("smlabt", "a7", "t1", "w12", "a7")                                        \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
+#define TD_DW_ROW2_                                                                  \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0") \
+    TD_I4_("smlad", "a1", "t1", "w01", "a1")                                         \
+    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
+    TD_I4_("smlabt", "a1", "t0", "w12", "a1") TD_I4_("smlad", "a2", "t0", "w01", "a2") \
+    TD_I4_("smlabt", "a2", "t1", "w12", "a2") TD_I4_("smlad", "a3", "t1", "w01", "a3") \
+    "ldrd %[t0], %[t1], [%[xp], #16]\n\t"                                            \
+    TD_I4_("smlabt", "a3", "t0", "w12", "a3") TD_I4_("smlad", "a4", "t0", "w01", "a4") \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w01", "a5") \
+    "ldrd %[t0], %[t1], [%[xp], #24]\n\t"                                            \
+    TD_I4_("smlabt", "a5", "t0", "w12", "a5") TD_I4_("smlad", "a6", "t0", "w01", "a6") \
+    TD_I4_("smlabt", "a6", "t1", "w12", "a6") TD_I4_("smlad", "a7", "t1", "w01", "a7") \
+    "ldr %[t0], [%[xp], #32]\n\t"                                                    \
+    TD_I4_("smlabt", "a7", "t0", "w12", "a7")
+#define TD_DW_W_(off) "ldrd %[w01], %[w12], [%[wp], #" off "]\n\t"
+#define TD_DW_NEXT_ "add %[xp], %[xp], %[rb]\n\t"
+#define TD_DW_OPS_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),          \
+    [a4] "=&r"(a4), [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7), [t0] "=&r"(t0), \
+    [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12), [xp] "+r"(xp)                \
+    : [wp] "r"(wp), [rb] "i"(RBB) : "memory"
+
+/* Eight outputs of one channel: bias + three kernel rows, RBB bytes apart
+ * (at most 4095).  wp: the channel's stream. */
+TD_ARM_AI void td_arm_dw8(td_arm_acc8 *acc, const int16_t *x, const int32_t *wp,
+                          const int SU, const int RBB)
+{
+    const int16_t *xp = x;
+    int32_t a0 = wp[0], a1, a2, a3, a4, a5, a6, a7;
+    uint32_t t0, t1, w01, w12;
+    if (SU == 1) {
+        __asm__ volatile(TD_DW_W_("4") TD_DW_ROW1_FIRST_ TD_DW_NEXT_ TD_DW_W_("12") TD_DW_ROW1_
+                         TD_DW_NEXT_ TD_DW_W_("20") TD_DW_ROW1_ TD_DW_OPS_);
+    } else {
+        __asm__ volatile(TD_DW_W_("4") TD_DW_ROW2_FIRST_ TD_DW_NEXT_ TD_DW_W_("12") TD_DW_ROW2_
+                         TD_DW_NEXT_ TD_DW_W_("20") TD_DW_ROW2_ TD_DW_OPS_);
+    }
+    acc->a[0] = a0;
+    acc->a[1] = a1;
+    acc->a[2] = a2;
+    acc->a[3] = a3;
+    acc->a[4] = a4;
+    acc->a[5] = a5;
+    acc->a[6] = a6;
+    acc->a[7] = a7;
+}
+
+/* Up to four outputs of one channel, one kernel row, in C (the tails). */
+TD_ARM_AI void td_arm_dw_row4(int32_t *a, const int16_t *xp, const int32_t *wp,
+                              const int ROW, const int NO, const int SU)
+{
+    const td_u32a *x = (const td_u32a *)(const void *)xp;
+    const uint32_t w01 = (uint32_t)wp[1 + 2 * ROW], w12 = (uint32_t)wp[2 + 2 * ROW];
+    int i;
+    if (SU == 1) {
+#pragma GCC unroll 4
+        for (i = 0; i < NO; i += 2) {
+            const uint32_t p = x[i / 2], q = x[i / 2 + 1];
+            a[i] = __smlad(p, w01, a[i]);
+            a[i] = __smlabt(q, w12, a[i]);
+            if (i + 1 < NO) {
+                a[i + 1] = __smlatb(p, w01, a[i + 1]);
+                a[i + 1] = __smlad(q, w12, a[i + 1]);
+            }
+        }
+    } else {
+#pragma GCC unroll 4
+        for (i = 0; i < NO; ++i) {
+            a[i] = __smlad(x[i], w01, a[i]);
+            a[i] = __smlabt(x[i + 1], w12, a[i]);
+        }
+    }
+}
+
+/* The whole layer: C channels, OV output rows of OU outputs (8 at a time).
+ * Output (v, u) of channel c is at out[v * OSV + u * OSU + c]; input row
+ * kv of output row v is xt + ((v * SV + kv) * C + c) * PU. */
+TD_ARM_AI void td_arm_dw3x3(const int16_t *xt, const int32_t *stream, int8_t *out,
+                            const int C, const int OV, const int OU, const int SV,
+                            const int SU, const int PU, const int OSV, const int OSU,
+                            TD_ARM_RQ_ARGS)
+{
+    const int CS = 7 + RS;     /* words per channel in the stream */
+    const int RB = C * PU;     /* int16 between kernel rows */
+    int c, v, u, j;
+    for (c = 0; c < C; ++c) {
+        const int32_t *st = stream + c * CS;
+        for (v = 0; v < OV; ++v) {
+            const int16_t *x0 = xt + (v * SV * C + c) * PU;
+            int8_t *o = out + v * OSV + c;
+            for (u = 0; u + 8 <= OU; u += 8) {
+                td_arm_acc8 acc;
+                const int16_t *xp = x0 + u * SU;
+                td_arm_rec k;
+                td_arm_dw8(&acc, xp, st, SU, 2 * RB);
+                k = td_arm_rec_load(st + 7, RS, E, FIX);
+                {
+                    int32_t r[8];
+#pragma GCC unroll 8
+                    for (j = 0; j < 8; ++j) {
+                        r[j] = TD_ARM_RQ(acc.a[j], k.r);
+                    }
+#pragma GCC unroll 8
+                    for (j = 0; j < 8; ++j) {
+                        o[(u + j) * OSU] = (int8_t)r[j];
+                    }
+                }
+            }
+            for (; u < OU; u += 4) {
+                const int16_t *xp = x0 + u * SU;
+                const int32_t b = st[0];
+                const td_arm_rec k = td_arm_rec_load(st + 7, RS, E, FIX);
+                int32_t a[4];
+                a[0] = a[1] = a[2] = a[3] = b;
+                if (OU - u >= 4) {
+                    td_arm_dw_row4(a, xp, st, 0, 4, SU);
+                    td_arm_dw_row4(a, xp + RB, st, 1, 4, SU);
+                    td_arm_dw_row4(a, xp + 2 * RB, st, 2, 4, SU);
+#pragma GCC unroll 4
+                    for (j = 0; j < 4; ++j) {
+                        a[j] = TD_ARM_RQ(a[j], k.r);
+                    }
+#pragma GCC unroll 4
+                    for (j = 0; j < 4; ++j) {
+                        o[(u + j) * OSU] = (int8_t)a[j];
+                    }
+                } else {
+                    td_arm_dw_row4(a, xp, st, 0, 2, SU);
+                    td_arm_dw_row4(a, xp + RB, st, 1, 2, SU);
+                    td_arm_dw_row4(a, xp + 2 * RB, st, 2, 2, SU);
+                    a[0] = TD_ARM_RQ(a[0], k.r);
+                    a[1] = TD_ARM_RQ(a[1], k.r);
+                    o[u * OSU] = (int8_t)a[0];
+                    if (OU - u > 1) {
+                        o[(u + 1) * OSU] = (int8_t)a[1];
+                    }
+                    if (OU - u > 2) {
+                        /* three left: the third one alone */
+                        a[0] = a[1] = b;
+                        td_arm_dw_row4(a, xp + 2 * SU, st, 0, 1, SU);
+                        td_arm_dw_row4(a, xp + 2 * SU + RB, st, 1, 1, SU);
+                        td_arm_dw_row4(a, xp + 2 * SU + 2 * RB, st, 2, 1, SU);
+                        o[(u + 2) * OSU] = (int8_t)TD_ARM_RQ(a[0], k.r);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* int8 NHWC [ih][iw][c] -> int16 channel-major xt[v][c][u] (PV rows, PU
+ * per row) with the zero point around: transposed == 0: v = y + pt,
+ * u = x + pl; else v = x + pl, u = y + pt. */
+void td_arm_dw_expand(const int8_t *in, int16_t *xt, int ih, int iw, int c, int pt,
+                      int pl, int pv, int pu, int zp, int transposed);
 
 #endif /* __ARM_FEATURE_DSP */
 

@@ -28,57 +28,58 @@ static void fill16(int16_t *p, int n, int32_t zp)
     }
 }
 
-/* 4*n int8 -> int16, natural order or SXTB16 order (x0, x2, x1, x3). */
-static void widen4(const int8_t *s, int16_t *d, int n, int perm)
+void td_arm_win_row(const int8_t *in, int16_t *d, int dstep, int iy, int ix0, int ih, int iw,
+                    int c, int kw, int rl, int zp)
 {
-    td_u32a *dw = (td_u32a *)(void *)d;
-    int k;
-    if (perm) {
-        for (k = 0; k < n; ++k) {
-            const uint32_t v = *(const td_u32u *)(const void *)(s + 4 * k);
-            dw[2 * k] = (uint32_t)__sxtb16(v);
-            dw[2 * k + 1] = (uint32_t)__sxtb16(ror8(v));
+    static const uint8_t order[4] = {0, 2, 1, 3};
+    const int valid_y = iy >= 0 && iy < ih;
+    int e;
+    for (e = 0; e < rl; ++e) {
+        const int kx = e / c, ch = e - kx * c, ix = ix0 + kx;
+        int v = zp;
+        if (kx < kw && valid_y && ix >= 0 && ix < iw) {
+            v = in[(iy * iw + ix) * c + ch];
         }
-    } else {
-        for (k = 0; k < n; ++k) {
-            const uint32_t v = *(const td_u32u *)(const void *)(s + 4 * k);
-            const uint32_t e = (uint32_t)__sxtb16(v), o = (uint32_t)__sxtb16(ror8(v));
-            dw[2 * k] = (e & 0xffffu) | (o << 16);
-            dw[2 * k + 1] = (e >> 16) | (o & 0xffff0000u);
-        }
+        d[(e >> 2) * dstep + order[e & 3]] = (int16_t)v;
     }
 }
 
-void td_arm_pad_s16(const int8_t *in, int16_t *xs, int ih, int iw, int c, int cp,
-                    int pt, int pl, int ph, int pw, int zp, int perm)
+void td_arm_dw_expand(const int8_t *in, int16_t *xt, int ih, int iw, int c, int pt,
+                      int pl, int pv, int pu, int zp, int transposed)
 {
-    const int row = pw * cp;
-    int y, x, k;
-    fill16(xs, pt * row, zp);
-    for (y = 0; y < ih; ++y) {
-        int16_t *r = xs + (pt + y) * row;
-        int16_t *d = r + pl * cp;
-        const int8_t *s = in + y * iw * c;
-        fill16(r, pl * cp, zp);
-        if (perm || (c == cp && (c & 3) == 0 && ((uintptr_t)d & 3u) == 0)) {
-            widen4(s, d, iw * c / 4, perm);
-        } else if (c == cp) {
-            for (k = 0; k < iw * c; ++k) {
-                d[k] = s[k];
-            }
-        } else {
-            for (x = 0; x < iw; ++x, d += cp, s += c) {
-                for (k = 0; k < c; ++k) {
-                    d[k] = s[k];
-                }
-                for (; k < cp; ++k) {
-                    d[k] = (int16_t)zp;
+    /* a: the axis of xt's rows (v), b: the contiguous one (u) */
+    const int na = transposed ? iw : ih, nb = transposed ? ih : iw;
+    const int sa = transposed ? c : iw * c, sb = transposed ? iw * c : c;
+    const int pa = transposed ? pl : pt, pb = transposed ? pt : pl;
+    const int rowc = c * pu; /* int16 per xt row */
+    int a, b, k;
+    fill16(xt, pv * rowc, zp);
+    for (a = 0; a < na; ++a) {
+        const int8_t *src = in + a * sa;
+        int16_t *dst = xt + (a + pa) * rowc + pb;
+        b = 0;
+        if ((c & 3) == 0) {
+            for (; b + 2 <= nb; b += 2) {
+                const int8_t *p0 = src + b * sb, *p1 = p0 + sb;
+                int16_t *d = dst + b;
+                for (k = 0; k < c; k += 4, d += 4 * pu) {
+                    const uint32_t v0 = *(const td_u32u *)(const void *)(p0 + k);
+                    const uint32_t v1 = *(const td_u32u *)(const void *)(p1 + k);
+                    const uint32_t e0 = (uint32_t)__sxtb16(v0), o0 = (uint32_t)__sxtb16(ror8(v0));
+                    const uint32_t e1 = (uint32_t)__sxtb16(v1), o1 = (uint32_t)__sxtb16(ror8(v1));
+                    *(td_u32u *)(void *)d = (e0 & 0xffffu) | (e1 << 16);
+                    *(td_u32u *)(void *)(d + pu) = (o0 & 0xffffu) | (o1 << 16);
+                    *(td_u32u *)(void *)(d + 2 * pu) = (e0 >> 16) | (e1 & 0xffff0000u);
+                    *(td_u32u *)(void *)(d + 3 * pu) = (o0 >> 16) | (o1 & 0xffff0000u);
                 }
             }
         }
-        fill16(r + (pl + iw) * cp, (pw - pl - iw) * cp, zp);
+        for (; b < nb; ++b) {
+            for (k = 0; k < c; ++k) {
+                dst[k * pu + b] = src[b * sb + k];
+            }
+        }
     }
-    fill16(xs + (pt + ih) * row, (ph - pt - ih) * row, zp);
 }
 
 #endif

@@ -1,0 +1,237 @@
+"""Arm kernel variants (DSP extension, Helium) against the golden model, on the emulators.
+
+Every optimized kernel must be bit-exact with the portable kernel; the golden
+model equals the portable C kernels (tests/test_kernels_s8.py), so each
+variant is checked against the golden model on QEMU: cortex-m4
+(nucleo-l4r5zi) and cortex-m7 (stm32f746) for the DSP kernels, cortex-m55
+for Helium.  One firmware per model runs several random input samples in
+"dump" mode and every layer's output is compared, so one chain of layers
+checks many shapes at once.
+
+Models are small QDQ ONNX chains built here with onnx.helper from a seeded
+generator: random int8 weights and int32 biases, random scales, extreme zero
+points and multipliers (some > 1), channels that are not multiples of 4 or
+16, 1x1 images, strides 1 and 2, padding on every side.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from tinydeploy import api, golden, kernels_arm, verify
+
+DSP_TARGETS = ["nucleo-l4r5zi", "stm32f746"]
+MVE_TARGETS = ["cortex-m55"]
+
+
+# --------------------------------------------------------------------------
+# QDQ model builder
+# --------------------------------------------------------------------------
+class Chain:
+    """A chain of quantized layers on an NCHW float graph with QDQ pairs."""
+
+    def __init__(self, shape, rng: np.random.Generator, name: str = "arm"):
+        self.rng = rng
+        self.nodes, self.inits = [], []
+        self.n = 0
+        self.shape = list(shape)  # NCHW (or [1, F])
+        self.input = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))
+        self.cur = self._qdq("x", self._scale(), self._zp())
+        self.cur_q = self.last_q
+        self.name = name
+        self.saved = {}
+
+    # -- helpers -----------------------------------------------------------
+    def _id(self, hint):
+        self.n += 1
+        return f"{hint}{self.n}"
+
+    def _const(self, hint, arr):
+        name = self._id(hint)
+        self.inits.append(numpy_helper.from_array(np.asarray(arr), name))
+        return name
+
+    def _scale(self, lo=0.005, hi=0.1):
+        return float(np.exp(self.rng.uniform(np.log(lo), np.log(hi))))
+
+    def _zp(self):
+        r = self.rng.random()
+        if r < 0.25:
+            return -128
+        if r < 0.4:
+            return 127
+        return int(self.rng.integers(-128, 128))
+
+    def _qdq(self, x, scale, zp):
+        s = self._const("s", np.float32(scale))
+        z = self._const("z", np.int8(zp))
+        q, d = self._id("q"), self._id("d")
+        self.nodes += [helper.make_node("QuantizeLinear", [x, s, z], [q]),
+                       helper.make_node("DequantizeLinear", [q, s, z], [d])]
+        self.last_q = (scale, zp)
+        return d
+
+    def _weights(self, shape, axis0):
+        """int8 weights (symmetric, per output channel) behind a DequantizeLinear."""
+        w = self.rng.integers(-127, 128, size=shape).astype(np.int8)
+        if self.rng.random() < 0.3:  # sparse / dead output channels happen
+            w[self.rng.integers(0, shape[axis0])] = 0
+        scales = np.exp(self.rng.uniform(np.log(1e-3), np.log(3e-2), size=shape[axis0])).astype(np.float32)
+        wq, s = self._const("w", w), self._const("ws", scales)
+        z = self._const("wz", np.zeros(shape[axis0], np.int8))
+        d = self._id("wd")
+        self.nodes.append(helper.make_node("DequantizeLinear", [wq, s, z], [d], axis=axis0))
+        return d, scales
+
+    def _bias(self, n, in_scale, w_scales):
+        b = self.rng.integers(-3000, 3000, size=n).astype(np.int32)
+        if self.rng.random() < 0.2:
+            b[self.rng.integers(0, n)] = int(self.rng.integers(-2**20, 2**20))
+        bs = (np.float32(in_scale) * w_scales).astype(np.float32)
+        bq, s = self._const("b", b), self._const("bs", bs)
+        z = self._const("bz", np.zeros(n, np.int32))
+        d = self._id("bd")
+        self.nodes.append(helper.make_node("DequantizeLinear", [bq, s, z], [d], axis=0))
+        return d
+
+    def _out_scale(self, in_scale, w_scales, k, big=False):
+        """An output scale giving multipliers from tiny to > 1 (left shifts)."""
+        typical = float(in_scale * np.median(w_scales) * np.sqrt(k) * 30)
+        if big:
+            return typical * float(self.rng.uniform(0.002, 0.02))
+        return typical * float(np.exp(self.rng.uniform(np.log(0.2), np.log(30))))
+
+    def _finish(self, y, in_scale, w_scales, k, act, big=False):
+        if act == "relu":
+            r = self._id("relu")
+            self.nodes.append(helper.make_node("Relu", [y], [r]))
+            y = r
+        elif act == "relu6":
+            r = self._id("clip")
+            lo, hi = self._const("lo", np.float32(0)), self._const("hi", np.float32(6))
+            self.nodes.append(helper.make_node("Clip", [y, lo, hi], [r]))
+            y = r
+        scale = self._out_scale(in_scale, w_scales, k, big)
+        zp = -128 if act and self.rng.random() < 0.6 else self._zp()
+        self.cur = self._qdq(y, scale, zp)
+        self.cur_q = (scale, zp)
+
+    # -- layers ------------------------------------------------------------
+    def conv(self, out_c, k=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), group=1, act=None,
+             big=False):
+        n, c, h, w = self.shape
+        kh, kw = k
+        cin_g = c // group
+        wd, ws = self._weights((out_c, cin_g, kh, kw), 0)
+        b = self._bias(out_c, self.cur_q[0], ws)
+        y = self._id("conv")
+        self.nodes.append(helper.make_node("Conv", [self.cur, wd, b], [y], kernel_shape=[kh, kw],
+                                           strides=list(stride), pads=[pads[0], pads[1], pads[2], pads[3]],
+                                           group=group))
+        oh = (h + pads[0] + pads[2] - kh) // stride[0] + 1
+        ow = (w + pads[1] + pads[3] - kw) // stride[1] + 1
+        self.shape = [n, out_c, oh, ow]
+        self._finish(y, self.cur_q[0], ws, cin_g * kh * kw, act, big)
+        return self
+
+    def depthwise(self, k=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), act=None):
+        return self.conv(self.shape[1], k, stride, pads, group=self.shape[1], act=act)
+
+    def fc(self, out_f, act=None):
+        if len(self.shape) != 2:
+            f = self._id("flat")
+            self.nodes.append(helper.make_node("Flatten", [self.cur], [f], axis=1))
+            self.cur = f
+            self.shape = [1, int(np.prod(self.shape[1:]))]
+        n_in = self.shape[1]
+        wd, ws = self._weights((out_f, n_in), 0)
+        b = self._bias(out_f, self.cur_q[0], ws)
+        y = self._id("fc")
+        self.nodes.append(helper.make_node("Gemm", [self.cur, wd, b], [y], transB=1))
+        self.shape = [1, out_f]
+        self._finish(y, self.cur_q[0], ws, n_in, act)
+        return self
+
+    def save(self, key):
+        self.saved[key] = (self.cur, self.cur_q, list(self.shape))
+        return self
+
+    def add(self, key, act=None):
+        other, oq, oshape = self.saved[key]
+        assert oshape == self.shape
+        y = self._id("add")
+        self.nodes.append(helper.make_node("Add", [self.cur, other], [y]))
+        if act == "relu":
+            r = self._id("relu")
+            self.nodes.append(helper.make_node("Relu", [y], [r]))
+            y = r
+        scale = max(self.cur_q[0], oq[0]) * float(self.rng.uniform(0.8, 2.5))
+        self.cur = self._qdq(y, scale, self._zp())
+        self.cur_q = self.last_q
+        return self
+
+    def avgpool(self, k, stride, pads=(0, 0, 0, 0)):
+        n, c, h, w = self.shape
+        y = self._id("pool")
+        self.nodes.append(helper.make_node("AveragePool", [self.cur], [y], kernel_shape=list(k),
+                                           strides=list(stride), pads=list(pads)))
+        self.shape = [n, c, (h + pads[0] + pads[2] - k[0]) // stride[0] + 1,
+                      (w + pads[1] + pads[3] - k[1]) // stride[1] + 1]
+        self.cur = self._qdq(y, self.cur_q[0], self.cur_q[1])
+        return self
+
+    def global_avgpool(self):
+        n, c, h, w = self.shape
+        y = self._id("gap")
+        self.nodes.append(helper.make_node("GlobalAveragePool", [self.cur], [y]))
+        self.shape = [n, c, 1, 1]
+        self.cur = self._qdq(y, self._scale(), self._zp())
+        self.cur_q = self.last_q
+        return self
+
+    def model(self) -> onnx.ModelProto:
+        out = helper.make_tensor_value_info(self.cur, TensorProto.FLOAT, None)
+        graph = helper.make_graph(self.nodes, self.name, [self.input], [out], self.inits)
+        m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        m.ir_version = 8
+        return m
+
+
+# --------------------------------------------------------------------------
+# Running a chain on the emulator, every layer compared
+# --------------------------------------------------------------------------
+def check_on_target(model: onnx.ModelProto, target: str, samples: int = 3, seed: int = 0,
+                    **opts) -> dict:
+    """Compile for `target`, run `samples` random inputs on its emulator with
+    every layer's output dumped; assert each equals the golden model.
+    Returns {layer name: variant}."""
+    with tempfile.TemporaryDirectory(prefix="td-arm-test-") as tmp:
+        work = Path(tmp)
+        path = work / "m.onnx"
+        onnx.save(model, str(path))
+        opts.setdefault("kernel_scratch", "any")
+        result = api.compile(path, target=target, out_dir=work / "lib", **opts)
+        rng = np.random.default_rng(seed)
+        shape = result.io["input"]["shape"]
+        xq = rng.integers(-128, 128, size=(samples,) + tuple(shape[1:]), dtype=np.int8)
+        _, res = verify.build_and_run(result, xq, work, mode="dump")
+        layers = [op for op in result.graph.ops if op.kind != "reshape"]
+        for s in range(samples):
+            values = golden.run_sample(result.graph, xq[s], keep_all=True)
+            for i, op in enumerate(layers):
+                want = values[op.outputs[0]].reshape(-1)
+                got = res.dump(s, i, "int8")
+                if not np.array_equal(got, want):
+                    bad = np.flatnonzero(got != want)
+                    choice = op.attrs.get("choice")
+                    raise AssertionError(
+                        f"{target}: layer {i} {op.kind} ({choice.name if choice else 'portable'}) "
+                        f"sample {s}: {bad.size} of {want.size} differ, first at {bad[:5]}: "
+                        f"got {got[bad[:5]]} want {want[bad[:5]]}")
+        return {op.name: (op.attrs["choice"].name if op.attrs.get("choice") else "portable")
+                for op in layers}
