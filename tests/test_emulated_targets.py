@@ -54,26 +54,21 @@ def test_model_that_does_not_fit_is_rejected(tmp_path):
 
 def test_first_mismatching_layer_is_named(tmp_path):
     """Corrupt one layer's weights in the generated C: verify names that layer."""
+    import re
+    from tinydeploy import codegen
     result = api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746", out_dir=tmp_path / "lib")
-    third = [op for op in result.graph.ops if op.kind != "reshape"][2]
+    _, layers = codegen.build_layers(result.graph, result.plan, result.name)
+    third = layers[2]
+    sym = next(m.group(0) for a in third.call.args for m in [re.fullmatch(r"net_w\d+", a)] if m)
     weights = tmp_path / "lib" / "net_weights.c"
     text = weights.read_text()
-    sym = next(s for s, t in _symbols(result) if t == third.inputs[1])
-    start = text.index(f"{sym}[")
-    brace = text.index("{", start) + 1
-    first_value_end = text.index(",", brace)
-    value = int(text[brace:first_value_end])
-    text = text[:brace] + f" {127 if value != 127 else -127}" + text[first_value_end:]
-    weights.write_text(text)
+    brace = re.search(rf"\b{sym}\[\d+\][^=;]*=\s*\{{", text).end()
+    end = text.index(",", brace)
+    value = int(text[brace:end])
+    weights.write_text(text[:brace] + f" {127 if value != 127 else -127}" + text[end:])
     xq = verify.default_inputs(result, 1)
     name = verify.first_mismatching_layer(result, xq, tmp_path)
-    assert name == f"{third.name} ({third.kind}, layer 2)"
-
-
-def _symbols(result):
-    from tinydeploy import codegen
-    ctx, _ = codegen.build_layers(result.graph, result.plan, result.name)
-    return [(sym, tensor) for tensor, sym in ctx.weights.items()]
+    assert name == f"{third.op.name} ({third.op.kind}, layer 2)"
 
 
 def test_verify_cli_json_and_exit_code():
