@@ -48,8 +48,8 @@ class QDQ:
                        helper.make_node("DequantizeLinear", [q, s, z], [d])]
         return d
 
-    def _weights(self, shape, per_channel=True):
-        w = self.rng.integers(-127, 128, size=shape).astype(np.int8)
+    def _weights(self, shape, per_channel=True, wmax=127):
+        w = self.rng.integers(-wmax, wmax + 1, size=shape).astype(np.int8)
         n = shape[0]
         ws = (self.rng.uniform(0.5, 2.0, size=n) if per_channel else
               np.array(self.rng.uniform(0.5, 2.0))).astype(np.float32) * np.float32(0.004)
@@ -73,10 +73,14 @@ class QDQ:
         self.nodes.append(helper.make_node("DequantizeLinear", [bq, s, z], [d], axis=0))
         return d
 
-    def _out(self, y, x_scale, ws, k_len, relu):
-        # output scale around the accumulator's spread, times a wide random factor
-        sigma = math.sqrt(k_len) * 73.0 * float(np.mean(ws)) * 60.0 * x_scale
-        scale = float(sigma / 40.0 * 2.0 ** self.rng.uniform(-2.5, 3.0))
+    def _out(self, y, x_scale, ws, k_len, relu, wmax=127, hot=False):
+        # output scale around the accumulator's spread, times a wide random factor;
+        # hot: effective multipliers around 0.25..2 (right shifts of 0 and 1)
+        if hot:
+            scale = float(x_scale * float(np.mean(ws)) * self.rng.uniform(0.5, 4.0))
+        else:
+            sigma = math.sqrt(k_len) * (wmax / math.sqrt(3)) * float(np.mean(ws)) * 60.0 * x_scale
+            scale = float(sigma / 40.0 * 2.0 ** self.rng.uniform(-2.5, 3.0))
         if relu:
             r = self._name("relu")
             self.nodes.append(helper.make_node("Relu", [y], [r]))
@@ -85,25 +89,28 @@ class QDQ:
         return out, scale
 
     # -- layers -----------------------------------------------------------
-    def conv(self, x, out_c, k=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), group=1, relu=False):
+    def conv(self, x, out_c, k=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), group=1, relu=False,
+             wmax=127, hot=False):
         n, c, h, w = self.shapes[x]
         kh, kw = k
-        dw, wv, ws = self._weights((out_c, c // group, kh, kw))
+        dw, wv, ws = self._weights((out_c, c // group, kh, kw), wmax=wmax)
         b = self._bias(self.scales[x], ws, out_c)
         y = self._name("conv")
         self.nodes.append(helper.make_node("Conv", [x, dw, b], [y], kernel_shape=[kh, kw],
                                            strides=list(stride), pads=list(pads), group=group))
         oh = (h + pads[0] + pads[2] - kh) // stride[0] + 1
         ow = (w + pads[1] + pads[3] - kw) // stride[1] + 1
-        out, scale = self._out(y, self.scales[x], ws, kh * kw * c // group, relu)
+        out, scale = self._out(y, self.scales[x], ws, kh * kw * c // group, relu, wmax, hot)
         self.shapes[out], self.scales[out] = (n, out_c, oh, ow), scale
         self.zps[out] = self.last_zp
         return out
 
-    def depthwise(self, x, k=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), relu=False):
-        return self.conv(x, self.shapes[x][1], k, stride, pads, group=self.shapes[x][1], relu=relu)
+    def depthwise(self, x, k=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), relu=False, wmax=127,
+                  hot=False):
+        return self.conv(x, self.shapes[x][1], k, stride, pads, group=self.shapes[x][1], relu=relu,
+                         wmax=wmax, hot=hot)
 
-    def fc(self, x, out_f, per_channel=False, relu=False):
+    def fc(self, x, out_f, per_channel=False, relu=False, wmax=127, hot=False):
         shape = self.shapes[x]
         n_in = int(np.prod(shape[1:]))
         if len(shape) != 2:
@@ -112,11 +119,11 @@ class QDQ:
             x2 = f
         else:
             x2 = x
-        dw, wv, ws = self._weights((out_f, n_in), per_channel)
+        dw, wv, ws = self._weights((out_f, n_in), per_channel, wmax)
         b = self._bias(self.scales[x], ws if per_channel else np.full(out_f, ws, np.float32), out_f)
         y = self._name("fc")
         self.nodes.append(helper.make_node("Gemm", [x2, dw, b], [y], transB=1))
-        out, scale = self._out(y, self.scales[x], np.atleast_1d(ws), n_in, relu)
+        out, scale = self._out(y, self.scales[x], np.atleast_1d(ws), n_in, relu, wmax, hot)
         self.shapes[out], self.scales[out] = (1, out_f), scale
         self.zps[out] = self.last_zp
         return out

@@ -23,9 +23,6 @@ from .kernel_select import Choice
 
 SCALAR_SOURCE = "riscv/rv_scalar.c"
 VECTOR_SOURCE = "riscv/rv_vector.c"
-SCALAR_TILE = 3  # pixels per pass of td_rv_conv_s8
-VECTOR_MAX_TILE = 6  # pixels per pass of td_rvv_conv_s8 (LMUL 4)
-MAX_DW_KH = 16  # row pointers of td_rvv_depthwise_conv_s8
 INT32_MAX = 2 ** 31 - 1
 
 
@@ -45,26 +42,21 @@ def choose(g: Graph, op: Op, target) -> Optional[Choice]:
         add = _fused_add(g, op)
         if mode == "conv_add" and (add is None or not _same_shape_add(g, add)):
             return None
-        k_len = geo["k_h"] * geo["k_w"] * geo["in_c"]
         if vector:
-            return Choice("rvv_conv", _conv_emitter(vlen), _rvv_conv_scratch(geo))
+            return Choice("rvv_conv", _conv_emitter(vlen), 0)
         if _scalar_rq(g, op, geo) is None or (add is not None and _add_tables(add.attrs["q"]) is None):
             return None
-        scratch = (SCALAR_TILE * k_len + 3) // 4 * 4 + (SCALAR_TILE * geo["out_c"] if mode else 0)
-        return Choice("rv_conv", _emit_rv_conv, scratch)
+        return Choice("rv_conv", _emit_rv_conv, 0)
     if op.kind == "depthwise_conv2d_s8":
         q = op.attrs["q"]
         if q["out_c"] != q["in_c"] or q["dil_h"] != 1 or q["dil_w"] != 1 or \
                 _nhwc(g, op.inputs[0]) is None:
             return None
         if vector:
-            if q["k_h"] > MAX_DW_KH:
-                return None
-            row_w = (q["out_w"] - 1) * q["stride_w"] + q["k_w"]
-            return Choice("rvv_depthwise", _dw_emitter(vlen), (q["k_h"] + 1) * row_w * q["in_c"])
+            return Choice("rvv_depthwise", _dw_emitter(vlen), 0)
         if _scalar_rq_dw(g, op) is None:
             return None
-        return Choice("rv_depthwise", _emit_rv_dw, q["out_w"] * q["out_c"] if mode else 0)
+        return Choice("rv_depthwise", _emit_rv_dw, 0)
     if op.kind == "add_s8":
         q = op.attrs["q"]
         if not _same_shape_add(g, op):
@@ -77,10 +69,14 @@ def choose(g: Graph, op: Op, target) -> Optional[Choice]:
     return None
 
 
-# In-place modes (tinydeploy/inplace.py) each kernel honours: the conv kernels
-# read all of a tile's inputs before writing its outputs, tiles in forward or
-# backward order, and can finish with a fused residual add; the depthwise
-# kernels go row by row; add reads each element before writing it.
+# In-place modes (tinydeploy/inplace.py) each kernel honours.  The planner's
+# overlap margins assume the portable order: output element u is written
+# after its inputs are read and before any input of a later element is read
+# (earlier, backward).  Our kernels write each value after reading its inputs
+# and never write a value before reading the inputs of an EARLIER element of
+# the same pass (conv tiles with several channel blocks would, so with an
+# overlap they only tile a single block); reading ahead only makes them
+# safer.  The conv kernels can also finish with the fused residual add.
 SUPPORTED_INPLACE = {
     "conv2d_s8": (None, "window", "conv_add"),
     "fully_connected_s8": (None,),
@@ -96,12 +92,20 @@ def _fused_add(g: Graph, op: Op) -> Optional[Op]:
     return next((o for o in g.ops if o.name == mode["add"]), None)
 
 
-def _direction(op: Op) -> str:
-    """'direct' (no overlap), 'forward' or 'backward'."""
-    mode = op.attrs.get("inplace")
-    if mode is None:
-        return "direct"
-    return "backward" if mode.get("direction") == "backward" else "forward"
+def _order(op: Op) -> dict:
+    """ordered: the planned output overlaps the input; backward: in which order."""
+    direction = (op.attrs.get("inplace") or {}).get("direction")
+    return dict(ordered=int(direction in ("forward", "backward")),
+                backward=int(direction == "backward"))
+
+
+def _zp_row(geo: dict, zp: int, sym: str, statics: list) -> str:
+    """The zero-point row padding taps read (flash), or NULL without padding."""
+    pad_bottom = (geo["out_h"] - 1) * geo["stride_h"] + geo["k_h"] - geo["pad_top"] - geo["in_h"]
+    pad_right = (geo["out_w"] - 1) * geo["stride_w"] + geo["k_w"] - geo["pad_left"] - geo["in_w"]
+    if max(geo["pad_top"], geo["pad_left"], pad_bottom, pad_right) <= 0:
+        return "NULL"
+    return _static(sym, "zp_row", "int8_t", np.full(geo["k_w"] * geo["in_c"], zp), statics)
 
 
 def _output_args(c, op: Op) -> tuple[str, str]:
@@ -156,11 +160,6 @@ def _fold_bias(bias: np.ndarray, w2: np.ndarray, input_offset: int) -> np.ndarra
     return qmath.wrap32(bias + input_offset * w2.sum(axis=1)).astype(np.int64)
 
 
-def _im2col_all(geo: dict) -> int:
-    """Gather every pixel when a window row is too short to stream from."""
-    return int(geo["k_h"] > 1 and geo["k_w"] * geo["in_c"] < 32)
-
-
 def _static(sym: str, field: str, ctype: str, values, statics: list) -> str:
     name = f"{sym}_{field}"
     body = ", ".join(str(int(v)) for v in np.asarray(values).reshape(-1))
@@ -180,12 +179,18 @@ def _acc_bound(w2: np.ndarray, bias_folded: np.ndarray) -> np.ndarray:
     return 128 * np.abs(w2).sum(axis=1) + np.abs(bias_folded)
 
 
-def rv_rq_rows(acc_bound: np.ndarray, mult: np.ndarray, shift: np.ndarray,
-               zero_point: int) -> Optional[list]:
+def rv_rq_rows(acc_bound: np.ndarray, mult: np.ndarray, shift: np.ndarray, zero_point: int,
+               constant: Optional[np.ndarray] = None, act=(-128, 127)) -> Optional[list]:
     """td_rv_rq per channel, or None if the MULH form is not provably exact:
-    acc << (left + 1) must not overflow and the rounding adds must not wrap."""
+    acc << (left + 1) must not overflow and the rounding adds must not wrap.
+    constant[c] (optional): the channel's accumulator when its weights are all
+    zero (then the output is a compile-time constant: mult 0, hz = result)."""
     rows = []
-    for bound, m, s in zip(acc_bound.tolist(), mult.tolist(), shift.tolist()):
+    for c, (bound, m, s) in enumerate(zip(acc_bound.tolist(), mult.tolist(), shift.tolist())):
+        if constant is not None and constant[c] is not None:
+            v = int(qmath.mbqm(constant[c], m, s)) + int(zero_point)
+            rows.append((0, 0, 0, min(max(v, act[0]), act[1]), 0))
+            continue
         left, right = max(int(s), 0), max(-int(s), 0)
         if m < 0 or (int(bound) << (left + 1)) >= 2 ** 31 or right > 31:
             return None
@@ -196,6 +201,12 @@ def rv_rq_rows(acc_bound: np.ndarray, mult: np.ndarray, shift: np.ndarray,
             return None
         rows.append((int(m), left + 1, right, hz, -1 if right > 0 else 0))
     return rows
+
+
+def _constants(w2: np.ndarray, bias_folded: np.ndarray) -> list:
+    """Per channel: the accumulator if all its weights are zero, else None."""
+    zero = ~np.any(w2 != 0, axis=1)
+    return [int(b) if z else None for z, b in zip(zero.tolist(), bias_folded.tolist())]
 
 
 # --------------------------------------------------------------------------
@@ -212,7 +223,8 @@ def _conv_prep(g: Graph, op: Op, geo: dict):
 
 def _scalar_rq(g: Graph, op: Op, geo: dict) -> Optional[list]:
     q, w2, bias, mult, shift = _conv_prep(g, op, geo)
-    return rv_rq_rows(_acc_bound(w2, bias), mult, shift, int(q["output_offset"]))
+    return rv_rq_rows(_acc_bound(w2, bias), mult, shift, int(q["output_offset"]),
+                      _constants(w2, bias), (int(q["act_min"]), int(q["act_max"])))
 
 
 def _emit_rv_conv(c, op: Op, sym: str):
@@ -230,26 +242,20 @@ def _emit_rv_conv(c, op: Op, sym: str):
     bpad = np.zeros(blocks * 4, np.int64)
     bpad[:out_c] = bias
     add = _fused_add(c.g, op)
-    order = {"direct": 0, "forward": 1, "backward": 2}[_direction(op)]
-    params = dict(geo, im2col_all=_im2col_all(geo), pad_value=-int(q["input_offset"]),
-                  order=order, act_min=int(q["act_min"]), act_max=int(q["act_max"]),
+    params = dict(geo, **_order(op), act_min=int(q["act_min"]), act_max=int(q["act_max"]),
+                  zp_row=_zp_row(geo, -int(q["input_offset"]), sym, statics),
                   bias=_static(sym, "bias", "int32_t", bpad, statics),
                   rq=_struct_array(sym, "rq", "td_rv_rq", rows, statics),
                   add=f"&{_rv_add_struct(add.attrs['q'], 0, sym + '_add', statics)}" if add else "NULL",
                   conv_is_input1=int((op.attrs.get("inplace") or {}).get("conv_is_input1", 1)))
     out, residual = _output_args(c, op)
     return Call("td_rv_conv_s8", SCALAR_SOURCE,
-                [c.ptr(op.inputs[0]), c.ptr(wname), out, c.scratch(op), residual],
+                [c.ptr(op.inputs[0]), c.ptr(wname), out, residual],
                 "td_rv_conv_params", params, statics=statics)
 
 
 def _rvv_lmul(geo: dict, vlen: int) -> int:
     return 4 if geo["out_c"] <= vlen // 8 and geo["out_h"] * geo["out_w"] > 1 else 8
-
-
-def _rvv_conv_scratch(geo: dict) -> int:
-    k_len = geo["k_h"] * geo["k_w"] * geo["in_c"]
-    return VECTOR_MAX_TILE * k_len + 16 + VECTOR_MAX_TILE * geo["out_c"] * 5
 
 
 def _conv_emitter(vlen: int):
@@ -270,9 +276,8 @@ def _emit_rvv_conv(c, op: Op, sym: str, vlen: int):
     if add is not None:
         statics.append(f"static const td_rvv_add_params {sym}_add = "
                        f"{{{', '.join(f'.{k} = {v}' for k, v in _rvv_add_fields(add.attrs['q'], 0).items())}}};")
-    params = dict(geo, im2col_all=_im2col_all(geo), pad_value=-int(q["input_offset"]),
-                  lmul=_rvv_lmul(geo, vlen), flags=int(bool(left.any())),
-                  backward=int(_direction(op) == "backward"),
+    params = dict(geo, lmul=_rvv_lmul(geo, vlen), flags=int(bool(left.any())), **_order(op),
+                  zp_row=_zp_row(geo, -int(q["input_offset"]), sym, statics),
                   conv_is_input1=int((op.attrs.get("inplace") or {}).get("conv_is_input1", 1)),
                   add=f"&{sym}_add" if add is not None else "NULL",
                   output_offset=int(q["output_offset"]),
@@ -283,7 +288,7 @@ def _emit_rvv_conv(c, op: Op, sym: str, vlen: int):
                   right=_static(sym, "right", "int32_t", np.maximum(-shift, 0), statics))
     out, residual = _output_args(c, op)
     return Call("td_rvv_conv_s8", VECTOR_SOURCE,
-                [c.ptr(op.inputs[0]), c.ptr(wname), out, c.scratch(op), residual],
+                [c.ptr(op.inputs[0]), c.ptr(wname), out, residual],
                 "td_rvv_conv_params", params, statics=statics)
 
 
@@ -301,7 +306,8 @@ def _dw_prep(g: Graph, op: Op):
 
 def _scalar_rq_dw(g: Graph, op: Op) -> Optional[list]:
     q, w, bias, mult, shift = _dw_prep(g, op)
-    return rv_rq_rows(_acc_bound(w.T, bias), mult, shift, int(q["output_offset"]))
+    return rv_rq_rows(_acc_bound(w.T, bias), mult, shift, int(q["output_offset"]),
+                      _constants(w.T, bias), (int(q["act_min"]), int(q["act_max"])))
 
 
 def _dw_geometry(q: dict) -> dict:
@@ -317,13 +323,11 @@ def _emit_rv_dw(c, op: Op, sym: str):
     rows = _scalar_rq_dw(c.g, op)
     wname = c.g.add_const(f"{op.inputs[1]}_rv", np.ascontiguousarray(w.T.astype(np.int8)).reshape(-1))
     statics: list = []
-    order = {"direct": 0, "forward": 1, "backward": 2}[_direction(op)]
-    params = dict(_dw_geometry(q), order=order, act_min=int(q["act_min"]), act_max=int(q["act_max"]),
+    params = dict(_dw_geometry(q), **_order(op), act_min=int(q["act_min"]), act_max=int(q["act_max"]),
                   bias=_static(sym, "bias", "int32_t", bias, statics),
                   rq=_struct_array(sym, "rq", "td_rv_rq", rows, statics))
     return Call("td_rv_depthwise_conv_s8", SCALAR_SOURCE,
-                [c.ptr(op.inputs[0]), c.ptr(wname), c.ptr(op.outputs[0], False),
-                 c.scratch(op) if order else "NULL"],
+                [c.ptr(op.inputs[0]), c.ptr(wname), c.ptr(op.outputs[0], False)],
                 "td_rv_dw_params", params, statics=statics)
 
 
@@ -350,8 +354,8 @@ def _emit_rvv_dw(c, op: Op, sym: str, vlen: int):
     statics: list = []
     wname = _static(sym, "w16", "int16_t", w[:, ch], statics)  # [taps][tile]
     left = np.maximum(shift, 0)
-    params = dict(_dw_geometry(q), row_w=(q["out_w"] - 1) * q["stride_w"] + q["k_w"], tile=tile,
-                  flags=int(bool(left.any())), backward=int(_direction(op) == "backward"),
+    params = dict(_dw_geometry(q), tile=tile, flags=int(bool(left.any())),
+                  backward=_order(op)["backward"],
                   output_offset=int(q["output_offset"]),
                   act_min=int(q["act_min"]), act_max=int(q["act_max"]),
                   bias=_static(sym, "bias", "int32_t", bias[ch], statics),
@@ -360,7 +364,7 @@ def _emit_rvv_dw(c, op: Op, sym: str, vlen: int):
                   right=_static(sym, "right", "int32_t", np.maximum(-shift, 0)[ch], statics),
                   index=_static(sym, "index", "uint16_t", index, statics))
     return Call("td_rvv_depthwise_conv_s8", VECTOR_SOURCE,
-                [c.ptr(op.inputs[0]), wname, c.ptr(op.outputs[0], False), c.scratch(op)],
+                [c.ptr(op.inputs[0]), wname, c.ptr(op.outputs[0], False)],
                 "td_rvv_dw_params", params, statics=statics)
 
 

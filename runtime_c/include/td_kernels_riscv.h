@@ -18,7 +18,12 @@
  *        bias'[c] = bias[c] + input_offset * sum_k w[k][c]
  *    so padding taps read the input zero point (pad_value) and contribute 0;
  *  - requantization parameters are expanded per output channel;
- *  - scratch is a buffer planned into the arena (size from the generator).
+ *  - no kernel needs scratch memory: padding taps read a zero-point row in
+ *    flash, results are requantized from registers, so a variant never
+ *    costs RAM;
+ *  - outputs may overlap inputs (in-place execution planned by
+ *    tinydeploy/inplace.py): `ordered`/`backward` make a kernel follow the
+ *    pixel order that makes the overlap safe.
  * Source files: runtime_c/src/riscv/rv_scalar.c (td_rv_*),
  * runtime_c/src/riscv/rv_vector.c (td_rvv_*).
  */
@@ -53,32 +58,23 @@ typedef struct {
     int16_t k_h, k_w;
     int16_t stride_h, stride_w;
     int16_t pad_top, pad_left;
-    int16_t im2col_all;   /* 1: gather every pixel (short rows) */
-    int16_t pad_value;    /* the input zero point */
-    int16_t order;        /* TD_RV_ORDER_* */
+    int16_t ordered;      /* output overlaps the input: see td_rvv_conv_s8 */
+    int16_t backward;     /* decreasing pixel order */
     int16_t conv_is_input1; /* with add: the conv result is the add's input 1 */
     int32_t act_min, act_max;
+    const int8_t *zp_row; /* k_w * in_c bytes = the input zero point */
     const int32_t *bias;  /* folded, [out_c rounded up to 4] */
     const td_rv_rq *rq;   /* [out_c] */
     const struct td_rv_add_params *add; /* fused residual add, or NULL */
 } td_rv_conv_params;
 
-/* Pixel order of the convolution kernels (for outputs that overlap their
- * input, see tinydeploy/inplace.py): all of a tile's inputs are read before
- * any of its outputs is written, tiles in increasing (forward) or decreasing
- * (backward) pixel order.  TD_RV_ORDER_DIRECT writes each 4-channel block as
- * soon as it is done (no overlap). */
-#define TD_RV_ORDER_DIRECT 0
-#define TD_RV_ORDER_FORWARD 1
-#define TD_RV_ORDER_BACKWARD 2
-
 /* Scalar: weights [out_c / 4][k_h][k_w][in_c][4] (output channels padded to
- * a multiple of 4 with zeros).  scratch: 3 * k_h * k_w * in_c bytes, then
- * 3 * out_c bytes (tile of results) unless the order is direct.
- * With p->add: output = add(conv result, residual) element by element
- * (output may equal residual). */
+ * a multiple of 4 with zeros).  No scratch; same pixel order as
+ * td_rvv_conv_s8 (tiles of 3 pixels x 4 channels; with `ordered`, tiles
+ * only if out_c <= 4).  With p->add: output = add(conv result, residual)
+ * element by element (output may equal residual). */
 void td_rv_conv_s8(const td_rv_conv_params *p, const int8_t *input,
-                   const int8_t *weights, int8_t *output, void *scratch,
+                   const int8_t *weights, int8_t *output,
                    const int8_t *residual);
 
 /* Vector requantization of one output channel (all fields per channel):
@@ -90,13 +86,13 @@ typedef struct {
     int16_t k_h, k_w;
     int16_t stride_h, stride_w;
     int16_t pad_top, pad_left;
-    int16_t im2col_all;
-    int16_t pad_value;
     int16_t lmul;         /* 8: 3 pixels per pass, 4: 6 pixels per pass */
     int16_t flags;        /* bit 0: some left shift is non-zero */
-    int16_t backward;     /* tiles in decreasing pixel order */
+    int16_t ordered;      /* output overlaps the input (see below) */
+    int16_t backward;     /* decreasing pixel order */
     int16_t conv_is_input1;
     int32_t output_offset, act_min, act_max;
+    const int8_t *zp_row; /* k_w * in_c bytes = the input zero point */
     const int32_t *bias;  /* folded, [out_c] */
     const int32_t *mult;  /* [out_c] */
     const int32_t *left;  /* [out_c] */
@@ -104,12 +100,16 @@ typedef struct {
     const struct td_rvv_add_params *add; /* fused residual add, or NULL */
 } td_rvv_conv_params;
 
-/* Vector: weights [k_h][k_w][in_c][out_c].  scratch: 6 * k_h * k_w * in_c
- * bytes of gathered pixels, 6 * out_c int32 accumulators (16-aligned) and,
- * with an add, 6 * out_c bytes.  A tile's inputs are all read before its
- * outputs are written (forward or backward tile order). */
+/* Vector: weights [k_h][k_w][in_c][out_c].  No scratch: interior pixels in
+ * tiles of 3 (LMUL 8) or 6 (LMUL 4) read the input in place, border pixels
+ * one at a time with the padding taps reading zp_row.  Pixels go in
+ * increasing order (decreasing if backward) and every output value is
+ * written after all the inputs it depends on were read, never before an
+ * input of an earlier pixel (later if backward) is read; with `ordered` set a
+ * tile is only used when its channels fit one vector block, which keeps
+ * this true for an output that overlaps the input (tinydeploy/inplace.py). */
 void td_rvv_conv_s8(const td_rvv_conv_params *p, const int8_t *input,
-                    const int8_t *weights, int8_t *output, void *scratch,
+                    const int8_t *weights, int8_t *output,
                     const int8_t *residual);
 
 /* ---------------------------------------------------------------------- */
@@ -123,17 +123,18 @@ typedef struct {
     int16_t stride_h, stride_w;
     int16_t pad_top, pad_left;
     int16_t pad_value;
-    int16_t order;        /* TD_RV_ORDER_*: row by row through scratch unless direct */
+    int16_t ordered;      /* output overlaps the input: pixel by pixel */
+    int16_t backward;     /* decreasing pixel order */
     int32_t act_min, act_max;
     const int32_t *bias;  /* folded, [channels] */
     const td_rv_rq *rq;   /* [channels] */
 } td_rv_dw_params;
 
-/* Scalar: weights [channels][k_h * k_w].  scratch: out_w * channels bytes
- * unless the order is direct (channel by channel over the whole output). */
+/* Scalar: weights [channels][k_h * k_w].  No scratch.  Channel by channel
+ * (weights in registers), or with `ordered` pixel by pixel in increasing
+ * (decreasing if backward) order. */
 void td_rv_depthwise_conv_s8(const td_rv_dw_params *p, const int8_t *input,
-                             const int8_t *weights, int8_t *output,
-                             void *scratch);
+                             const int8_t *weights, int8_t *output);
 
 typedef struct {
     int16_t in_h, in_w, channels;
@@ -142,7 +143,6 @@ typedef struct {
     int16_t stride_h, stride_w;
     int16_t pad_top, pad_left;
     int16_t pad_value;
-    int16_t row_w;        /* padded row width in pixels: (out_w-1)*stride_w + k_w */
     int16_t tile;         /* elements of the tiled vectors below (multiple of channels) */
     int16_t flags;        /* bit 0: some left shift is non-zero */
     int16_t backward;     /* rows (and blocks) in decreasing order */
@@ -154,11 +154,13 @@ typedef struct {
     const uint16_t *index;/* [tile]: (j / channels) * stride_w * channels + j % channels */
 } td_rvv_dw_params;
 
-/* Vector: weights int16 [k_h][k_w][tile] (channel j % channels).
- * scratch: (k_h + 1) * row_w * channels bytes (padded rows). */
+/* Vector: weights int16 [k_h][k_w][tile] (channel j % channels).  No
+ * scratch: vectors span whole pixels of an output row (tile / channels
+ * pixels), padding taps add zero point * weight; rows and blocks in
+ * increasing (decreasing if backward) order, each block written after its
+ * inputs were read. */
 void td_rvv_depthwise_conv_s8(const td_rvv_dw_params *p, const int8_t *input,
-                              const int16_t *weights, int8_t *output,
-                              void *scratch);
+                              const int16_t *weights, int8_t *output);
 
 /* ---------------------------------------------------------------------- */
 /* Element-wise add of two same-shape tensors (TFLite int8 Add)            */

@@ -128,56 +128,6 @@ static void mac_1x4(int32_t *acc, const int8_t *x, const int8_t *w, int32_t n)
     acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
 }
 
-static void fill_s8(int8_t *dst, int32_t value, int32_t n)
-{
-    int32_t i;
-    for (i = 0; i < n; ++i) {
-        dst[i] = (int8_t)value;
-    }
-}
-
-static void copy_s8(int8_t *dst, const int8_t *src, int32_t n)
-{
-    int32_t i;
-    if ((((uintptr_t)dst | (uintptr_t)src | (uint32_t)n) & 3u) == 0) {
-        int32_t *d = (int32_t *)(void *)dst;
-        const int32_t *q = (const int32_t *)(const void *)src;
-        for (i = 0; i < n / 4; ++i) {
-            d[i] = q[i];
-        }
-        return;
-    }
-    for (i = 0; i < n; ++i) {
-        dst[i] = src[i];
-    }
-}
-
-/* Gather the window of the output pixel whose top-left tap is (iy0, ix0)
- * into dst [k_h][k_w][in_c], padding taps = zero point. */
-static void gather(const td_rv_conv_params *p, const int8_t *input, int iy0,
-                   int ix0, int8_t *dst)
-{
-    const int in_c = p->in_c, row = p->k_w * in_c;
-    int ky, kx0, kx1;
-    kx0 = ix0 < 0 ? -ix0 : 0;
-    kx1 = p->in_w - ix0 < p->k_w ? p->in_w - ix0 : p->k_w;
-    if (kx1 < kx0) {
-        kx1 = kx0;
-    }
-    for (ky = 0; ky < p->k_h; ++ky, dst += row) {
-        const int iy = iy0 + ky;
-        if (iy < 0 || iy >= p->in_h || kx0 >= kx1) {
-            fill_s8(dst, p->pad_value, row);
-            continue;
-        }
-        fill_s8(dst, p->pad_value, kx0 * in_c);
-        copy_s8(dst + kx0 * in_c,
-                input + ((iy * p->in_w) + ix0 + kx0) * in_c,
-                (kx1 - kx0) * in_c);
-        fill_s8(dst + kx1 * in_c, p->pad_value, (p->k_w - kx1) * in_c);
-    }
-}
-
 /* Element-wise add through the two 256-entry tables (index x + 128). */
 static void add_tables(const td_rv_add_params *p, const int8_t *a,
                        const int8_t *b, int8_t *output, int32_t n)
@@ -198,88 +148,164 @@ void td_rv_add_s8(const td_rv_add_params *p, const int8_t *a, const int8_t *b,
     add_tables(p, a, b, output, p->size);
 }
 
+/* Store the requantized accumulators acc[t * 4 + j] of n pixels x nc
+ * channels (channel ob...), or their sum with the residual. */
+static void store_block(const td_rv_conv_params *p, const int32_t *acc, int n,
+                        int ob, int nc, int8_t *out, const int8_t *res)
+{
+    const int out_c = p->out_c;
+    int t, j;
+    for (j = 0; j < nc; ++j) {
+        const td_rv_rq q = p->rq[ob + j];
+        for (t = 0; t < n; ++t) {
+            const int32_t v = rv_requant(acc[4 * t + j], &q, p->act_min, p->act_max);
+            if (p->add == NULL) {
+                out[t * out_c + j] = (int8_t)v;
+            } else {
+                const int8_t c = (int8_t)v, r = res[t * out_c + j];
+                if (p->conv_is_input1) {
+                    add_tables(p->add, &c, &r, out + t * out_c + j, 1);
+                } else {
+                    add_tables(p->add, &r, &c, out + t * out_c + j, 1);
+                }
+            }
+        }
+    }
+}
+
+/* One output pixel, 4 channels after 4 (decreasing when backward); padding
+ * taps read the zero point row. */
+static void conv_pixel(const td_rv_conv_params *p, const int8_t *input,
+                       const int8_t *weights, int oy, int ox, int8_t *output,
+                       const int8_t *residual)
+{
+    const int out_c = p->out_c, in_c = p->in_c, row = p->k_w * in_c;
+    const int k_len = p->k_h * row, nb = (out_c + 3) / 4;
+    const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int at = (oy * p->out_w + ox) * out_c;
+    int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = p->in_w - ix0 < p->k_w ? p->in_w - ix0 : p->k_w;
+    int i;
+    if (kx1 < kx0) {
+        kx1 = kx0;
+    }
+    for (i = 0; i < nb; ++i) {
+        const int ob = (p->backward ? nb - 1 - i : i) * 4;
+        const int8_t *wb = weights + ob * k_len;
+        int32_t acc[4];
+        int ky;
+        acc[0] = p->bias[ob];
+        acc[1] = p->bias[ob + 1];
+        acc[2] = p->bias[ob + 2];
+        acc[3] = p->bias[ob + 3];
+        for (ky = 0; ky < p->k_h; ++ky) {
+            const int iy = iy0 + ky;
+            const int8_t *w = wb + ky * row * 4;
+            if (iy < 0 || iy >= p->in_h) {
+                mac_1x4(acc, p->zp_row, w, row);
+                continue;
+            }
+            mac_1x4(acc, p->zp_row, w, kx0 * in_c);
+            mac_1x4(acc, input + (iy * p->in_w + ix0 + kx0) * in_c, w + kx0 * in_c * 4,
+                    (kx1 - kx0) * in_c);
+            mac_1x4(acc, p->zp_row, w + kx1 * in_c * 4, (p->k_w - kx1) * in_c);
+        }
+        store_block(p, acc, 1, ob, out_c - ob < 4 ? out_c - ob : 4, output + at + ob,
+                    p->add != NULL ? residual + at + ob : NULL);
+    }
+}
+
+/* n <= 3 interior pixels (ox0...) of row oy, 4 channels after 4, each block
+ * written when done. */
+static void conv_tile(const td_rv_conv_params *p, const int8_t *input,
+                      const int8_t *weights, int oy, int ox0, int n,
+                      int8_t *output, const int8_t *residual)
+{
+    const int out_c = p->out_c, in_c = p->in_c, row = p->k_w * in_c;
+    const int k_len = p->k_h * row, in_row = p->in_w * in_c;
+    const int iy0 = oy * p->stride_h - p->pad_top;
+    const int at = (oy * p->out_w + ox0) * out_c;
+    const int8_t *xp[TILE];
+    int t, ob;
+    for (t = 0; t < TILE; ++t) {
+        const int ox = ox0 + (t < n ? t : n - 1);
+        xp[t] = input + (iy0 * p->in_w + ox * p->stride_w - p->pad_left) * in_c;
+    }
+    for (ob = 0; ob < out_c; ob += 4) {
+        const int8_t *w = weights + ob * k_len;
+        int32_t acc[4 * TILE];
+        int j, ky;
+        for (j = 0; j < 4; ++j) {
+            acc[j] = acc[4 + j] = acc[8 + j] = p->bias[ob + j];
+        }
+        for (ky = 0; ky < p->k_h; ++ky) {
+            mac_3x4(acc, xp[0] + ky * in_row, xp[1] + ky * in_row, xp[2] + ky * in_row,
+                    w + ky * row * 4, row);
+        }
+        store_block(p, acc, n, ob, out_c - ob < 4 ? out_c - ob : 4, output + at + ob,
+                    p->add != NULL ? residual + at + ob : NULL);
+    }
+}
+
+static void interior_columns(int in_w, int k_w, int stride, int pad, int out_w,
+                             int *lo, int *hi)
+{
+    int a = (pad + stride - 1) / stride;
+    int b = in_w - k_w + pad >= 0 ? (in_w - k_w + pad) / stride + 1 : 0;
+    if (b > out_w) {
+        b = out_w;
+    }
+    if (a >= b) {
+        a = b = out_w;
+    }
+    *lo = a;
+    *hi = b;
+}
+
 void td_rv_conv_s8(const td_rv_conv_params *p, const int8_t *input,
-                   const int8_t *weights, int8_t *output, void *scratch,
+                   const int8_t *weights, int8_t *output,
                    const int8_t *residual)
 {
-    const int out_c = p->out_c, in_c = p->in_c;
-    const int row = p->k_w * in_c, k_len = p->k_h * row;
-    const int n_pix = p->out_h * p->out_w;
-    const int in_row = p->in_w * in_c;
-    const int backward = p->order == TD_RV_ORDER_BACKWARD;
-    int8_t *gathered = (int8_t *)scratch;
-    int8_t *results = gathered + ((TILE * k_len + 3) & ~3);
-    int done;
-    for (done = 0; done < n_pix; done += TILE) {
-        const int8_t *xp[TILE];
-        int rs[TILE];
-        const int n = n_pix - done < TILE ? n_pix - done : TILE;
-        const int pix0 = backward ? n_pix - done - n : done;
-        int8_t *dst = p->order == TD_RV_ORDER_DIRECT ? output + pix0 * out_c : results;
-        int all_gathered = 1, t, ob, oy = pix0 / p->out_w, ox = pix0 % p->out_w;
-        for (t = 0; t < n; ++t) {
-            const int iy0 = oy * p->stride_h - p->pad_top;
-            const int ix0 = ox * p->stride_w - p->pad_left;
-            if (!p->im2col_all && iy0 >= 0 && ix0 >= 0 &&
-                iy0 + p->k_h <= p->in_h && ix0 + p->k_w <= p->in_w) {
-                xp[t] = input + (iy0 * p->in_w + ix0) * in_c;
-                rs[t] = in_row;
-                all_gathered = 0;
-            } else {
-                gather(p, input, iy0, ix0, gathered + t * k_len);
-                xp[t] = gathered + t * k_len;
-                rs[t] = row;
-            }
-            if (++ox == p->out_w) {
-                ox = 0;
-                ++oy;
-            }
+    /* a tile writes a 4-channel block before re-reading its inputs */
+    const int tiles = !p->ordered || p->out_c <= 4;
+    int y;
+    for (y = 0; y < p->out_h; ++y) {
+        const int oy = p->backward ? p->out_h - 1 - y : y;
+        const int iy0 = oy * p->stride_h - p->pad_top;
+        int lo = p->out_w, hi = p->out_w, ox;
+        if (tiles && iy0 >= 0 && iy0 + p->k_h <= p->in_h) {
+            interior_columns(p->in_w, p->k_w, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
         }
-        for (; t < TILE; ++t) {
-            xp[t] = xp[n - 1];
-            rs[t] = rs[n - 1];
-        }
-        for (ob = 0; ob < out_c; ob += 4) {
-            const int8_t *w = weights + ob * k_len;
-            int32_t acc[4 * TILE];
-            const int nc = out_c - ob < 4 ? out_c - ob : 4;
-            int j, ky;
-            for (j = 0; j < 4; ++j) {
-                acc[j] = acc[4 + j] = acc[8 + j] = p->bias[ob + j];
+        if (!p->backward) {
+            for (ox = 0; ox < lo; ++ox) {
+                conv_pixel(p, input, weights, oy, ox, output, residual);
             }
-            if (n == 1) {
-                if (rs[0] == row) {
-                    mac_1x4(acc, xp[0], w, k_len);
+            for (ox = lo; ox < hi; ox += TILE) {
+                const int n = hi - ox < TILE ? hi - ox : TILE;
+                if (n == 1) {
+                    conv_pixel(p, input, weights, oy, ox, output, residual);
                 } else {
-                    for (ky = 0; ky < p->k_h; ++ky) {
-                        mac_1x4(acc, xp[0] + ky * rs[0], w + ky * row * 4, row);
-                    }
-                }
-            } else if (all_gathered) {
-                mac_3x4(acc, xp[0], xp[1], xp[2], w, k_len);
-            } else {
-                for (ky = 0; ky < p->k_h; ++ky) {
-                    mac_3x4(acc, xp[0] + ky * rs[0], xp[1] + ky * rs[1],
-                            xp[2] + ky * rs[2], w + ky * row * 4, row);
+                    conv_tile(p, input, weights, oy, ox, n, output, residual);
                 }
             }
-            for (j = 0; j < nc; ++j) {
-                const td_rv_rq q = p->rq[ob + j];
-                int8_t *o = dst + ob + j;
-                for (t = 0; t < n; ++t, o += out_c) {
-                    *o = (int8_t)rv_requant(acc[4 * t + j], &q, p->act_min, p->act_max);
+            for (ox = hi; ox < p->out_w; ++ox) {
+                conv_pixel(p, input, weights, oy, ox, output, residual);
+            }
+        } else {
+            int end;
+            for (ox = p->out_w - 1; ox >= hi; --ox) {
+                conv_pixel(p, input, weights, oy, ox, output, residual);
+            }
+            for (end = hi; end > lo; end -= TILE) {
+                const int start = end - TILE > lo ? end - TILE : lo;
+                if (end - start == 1) {
+                    conv_pixel(p, input, weights, oy, start, output, residual);
+                } else {
+                    conv_tile(p, input, weights, oy, start, end - start, output, residual);
                 }
             }
-        }
-        if (p->add != NULL) {
-            const int8_t *r = residual + pix0 * out_c;
-            if (p->conv_is_input1) {
-                add_tables(p->add, results, r, output + pix0 * out_c, n * out_c);
-            } else {
-                add_tables(p->add, r, results, output + pix0 * out_c, n * out_c);
+            for (ox = lo - 1; ox >= 0; --ox) {
+                conv_pixel(p, input, weights, oy, ox, output, residual);
             }
-        } else if (p->order != TD_RV_ORDER_DIRECT) {
-            copy_s8(output + pix0 * out_c, results, n * out_c);
         }
     }
 }
@@ -289,68 +315,96 @@ void td_rv_conv_s8(const td_rv_conv_params *p, const int8_t *input,
 /* requantization parameters in registers; interior 3x3 windows unrolled.  */
 /* ---------------------------------------------------------------------- */
 
-/* One output row [ox0, ox1) of channel c into out (stride C). */
-static void dw_row(const td_rv_dw_params *p, const int8_t *input, const int8_t *w,
-                   const td_rv_rq *q, int32_t bias, int c, int oy, int8_t *out)
+/* Output pixel (oy, ox) of channel c (weights w, rq, folded bias). */
+static inline int32_t dw_value(const td_rv_dw_params *p, const int8_t *input,
+                               const int8_t *w, int32_t bias, int c, int oy, int ox)
 {
     const int C = p->channels, k_h = p->k_h, k_w = p->k_w, R = p->in_w * C;
-    const int iy0 = oy * p->stride_h - p->pad_top;
-    const int rows_in = iy0 >= 0 && iy0 + k_h <= p->in_h;
-    const int fast = k_h == 3 && k_w == 3;
+    const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    int32_t acc = bias;
+    if (k_h == 3 && k_w == 3 && iy0 >= 0 && iy0 + 3 <= p->in_h && ix0 >= 0 &&
+        ix0 + 3 <= p->in_w) {
+        const int8_t *x = input + (iy0 * p->in_w + ix0) * C + c;
+        acc += w[0] * x[0] + w[1] * x[C] + w[2] * x[2 * C];
+        x += R;
+        acc += w[3] * x[0] + w[4] * x[C] + w[5] * x[2 * C];
+        x += R;
+        acc += w[6] * x[0] + w[7] * x[C] + w[8] * x[2 * C];
+    } else {
+        int ky, kx;
+        for (ky = 0; ky < k_h; ++ky) {
+            const int iy = iy0 + ky;
+            for (kx = 0; kx < k_w; ++kx) {
+                const int ix = ix0 + kx;
+                const int32_t v = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
+                                      ? input[(iy * p->in_w + ix) * C + c]
+                                      : p->pad_value;
+                acc += w[ky * k_w + kx] * v;
+            }
+        }
+    }
+    return acc;
+}
+
+/* Channel c over the whole output, the 3x3 weights in registers. */
+static void dw_channel(const td_rv_dw_params *p, const int8_t *input,
+                       const int8_t *w, int c, int8_t *output)
+{
+    const int C = p->channels, R = p->in_w * C, sx = p->stride_w * C;
+    const td_rv_rq q = p->rq[c];
+    const int32_t bias = p->bias[c];
+    const int fast = p->k_h == 3 && p->k_w == 3;
     const int32_t w0 = w[0], w1 = fast ? w[1] : 0, w2 = fast ? w[2] : 0;
     const int32_t w3 = fast ? w[3] : 0, w4 = fast ? w[4] : 0, w5 = fast ? w[5] : 0;
     const int32_t w6 = fast ? w[6] : 0, w7 = fast ? w[7] : 0, w8 = fast ? w[8] : 0;
-    const td_rv_rq rq = *q;
-    int ox;
-    for (ox = 0; ox < p->out_w; ++ox, out += C) {
-        const int ix0 = ox * p->stride_w - p->pad_left;
-        int32_t acc = bias;
-        if (fast && rows_in && ix0 >= 0 && ix0 + 3 <= p->in_w) {
-            const int8_t *x = input + (iy0 * p->in_w + ix0) * C + c;
-            acc += w0 * x[0] + w1 * x[C] + w2 * x[2 * C];
-            x += R;
-            acc += w3 * x[0] + w4 * x[C] + w5 * x[2 * C];
-            x += R;
-            acc += w6 * x[0] + w7 * x[C] + w8 * x[2 * C];
-        } else {
-            int ky, kx;
-            for (ky = 0; ky < k_h; ++ky) {
-                const int iy = iy0 + ky;
-                for (kx = 0; kx < k_w; ++kx) {
-                    const int ix = ix0 + kx;
-                    const int32_t v = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
-                                          ? input[(iy * p->in_w + ix) * C + c]
-                                          : p->pad_value;
-                    acc += w[ky * k_w + kx] * v;
+    int lo = p->out_w, hi = p->out_w, oy, ox;
+    if (fast) {
+        interior_columns(p->in_w, 3, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
+    }
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int iy0 = oy * p->stride_h - p->pad_top;
+        int8_t *out = output + oy * p->out_w * C + c;
+        const int rows_in = iy0 >= 0 && iy0 + p->k_h <= p->in_h;
+        for (ox = 0; ox < p->out_w; ++ox) {
+            int32_t acc;
+            if (fast && rows_in && ox >= lo && ox < hi) {
+                const int8_t *x = input + (iy0 * p->in_w + ox * p->stride_w - p->pad_left) * C + c;
+                const int8_t *x1 = x + R, *x2 = x1 + R;
+                int n = hi - ox;
+                for (; n > 0; --n, ++ox, x += sx, x1 += sx, x2 += sx) {
+                    acc = bias + w0 * x[0] + w1 * x[C] + w2 * x[2 * C] + w3 * x1[0] +
+                          w4 * x1[C] + w5 * x1[2 * C] + w6 * x2[0] + w7 * x2[C] + w8 * x2[2 * C];
+                    out[ox * C] = (int8_t)rv_requant(acc, &q, p->act_min, p->act_max);
                 }
+                --ox;
+                continue;
             }
+            acc = dw_value(p, input, w, bias, c, oy, ox);
+            out[ox * C] = (int8_t)rv_requant(acc, &q, p->act_min, p->act_max);
         }
-        *out = (int8_t)rv_requant(acc, &rq, p->act_min, p->act_max);
     }
 }
 
 void td_rv_depthwise_conv_s8(const td_rv_dw_params *p, const int8_t *input,
-                             const int8_t *weights, int8_t *output,
-                             void *scratch)
+                             const int8_t *weights, int8_t *output)
 {
-    const int C = p->channels, taps = p->k_h * p->k_w, out_row = p->out_w * C;
-    int c, oy;
-    if (p->order == TD_RV_ORDER_DIRECT) {
+    const int C = p->channels, taps = p->k_h * p->k_w;
+    const int n_pix = p->out_h * p->out_w;
+    int c, i;
+    if (!p->ordered) {
         for (c = 0; c < C; ++c) {
-            for (oy = 0; oy < p->out_h; ++oy) {
-                dw_row(p, input, weights + c * taps, &p->rq[c], p->bias[c], c, oy,
-                       output + oy * out_row + c);
-            }
+            dw_channel(p, input, weights + c * taps, c, output);
         }
         return;
     }
-    /* overlapping output: each output row is read completely, then written */
-    for (oy = 0; oy < p->out_h; ++oy) {
-        const int y = p->order == TD_RV_ORDER_BACKWARD ? p->out_h - 1 - oy : oy;
-        int8_t *row = (int8_t *)scratch;
+    /* overlapping output: pixel by pixel, all channels of a pixel */
+    for (i = 0; i < n_pix; ++i) {
+        const int pix = p->backward ? n_pix - 1 - i : i;
+        const int oy = pix / p->out_w, ox = pix % p->out_w;
+        int8_t *out = output + pix * C;
         for (c = 0; c < C; ++c) {
-            dw_row(p, input, weights + c * taps, &p->rq[c], p->bias[c], c, y, row + c);
+            const int32_t acc = dw_value(p, input, weights + c * taps, p->bias[c], c, oy, ox);
+            out[c] = (int8_t)rv_requant(acc, &p->rq[c], p->act_min, p->act_max);
         }
-        copy_s8(output + y * out_row, row, out_row);
     }
 }

@@ -37,110 +37,19 @@ static inline void set_vxrm_rnu(void)
     __asm__ volatile("csrwi vxrm, 0");
 }
 
-static inline void fill_bytes(int8_t *dst, int32_t value, int32_t n)
-{
-    while (n > 0) {
-        size_t vl;
-        __asm__ volatile("vsetvli %0, %1, " "e8, m8, ta, ma" "\n\t"
-                         "vmv.v.x v8, %2\n\t"
-                         "vse8.v v8, (%3)\n\t"
-                         : "=&r"(vl) : "r"(n), "r"(value), "r"(dst) : "memory");
-        dst += vl;
-        n -= (int32_t)vl;
-    }
-}
-
-static inline void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
-{
-    while (n > 0) {
-        size_t vl;
-        __asm__ volatile("vsetvli %0, %1, " "e8, m8, ta, ma" "\n\t"
-                         "vle8.v v8, (%2)\n\t"
-                         "vse8.v v8, (%3)\n\t"
-                         : "=&r"(vl) : "r"(n), "r"(src), "r"(dst) : "memory");
-        dst += vl;
-        src += vl;
-        n -= (int32_t)vl;
-    }
-}
-
-/* ---------------------------------------------------------------------- */
-/* Requantization of an int32 block [n_pix][out_c] -> int8, per channel    */
-/* ---------------------------------------------------------------------- */
-
-/* v4 (e32, m4): acc << left (v8), srdhm by v12, rdbpot by v16, zero point,
- * clamp; result e8 in v24.  vtype e32 m4 on entry and exit. */
-#define TD_RQ_M4(LEFT)                                                      \
-    LEFT                                                                    \
-    "vsmul.vv v4, v4, v12\n\t"                                              \
-    "vmslt.vx v0, v4, zero\n\t"                                             \
-    "vrsub.vi v4, v4, 0, v0.t\n\t"                                          \
-    "vssrl.vv v4, v4, v16\n\t"                                              \
-    "vrsub.vi v4, v4, 0, v0.t\n\t"                                          \
-    "vadd.vx v4, v4, %[zp]\n\t"                                             \
-    "vmax.vx v4, v4, %[lo]\n\t"                                             \
-    "vmin.vx v4, v4, %[hi]\n\t"                                             \
-    "vsetvli zero, zero, " E16M2 "\n\t"                                     \
-    "vnsrl.wi v20, v4, 0\n\t"                                               \
-    "vsetvli zero, zero, " E8M1 "\n\t"                                      \
-    "vnsrl.wi v24, v20, 0\n\t"
-
-static void requant_block(const int32_t *acc, int n_pix, int out_c,
-                          const int32_t *left, const int32_t *mult,
-                          const int32_t *right, int use_left, int32_t zp,
-                          int32_t lo, int32_t hi, int8_t *out)
-{
-    int c0 = 0;
-    while (c0 < out_c) {
-        size_t vl;
-        int t;
-        __asm__ volatile("vsetvli %0, %1, " E32M4 "\n\t"
-                         "vle32.v v8, (%2)\n\t"
-                         "vle32.v v12, (%3)\n\t"
-                         "vle32.v v16, (%4)\n\t"
-                         : "=&r"(vl)
-                         : "r"(out_c - c0), "r"(left + c0), "r"(mult + c0),
-                           "r"(right + c0)
-                         : "memory");
-        for (t = 0; t < n_pix; ++t) {
-            const int32_t *a = acc + t * out_c + c0;
-            int8_t *o = out + t * out_c + c0;
-            if (use_left) {
-                __asm__ volatile("vsetvli zero, %[vl], " E32M4 "\n\t"
-                                 "vle32.v v4, (%[a])\n\t"
-                                 TD_RQ_M4("vsll.vv v4, v4, v8\n\t")
-                                 "vse8.v v24, (%[o])\n\t"
-                                 :
-                                 : [vl] "r"(vl), [a] "r"(a), [o] "r"(o),
-                                   [zp] "r"(zp), [lo] "r"(lo), [hi] "r"(hi)
-                                 : "memory");
-            } else {
-                __asm__ volatile("vsetvli zero, %[vl], " E32M4 "\n\t"
-                                 "vle32.v v4, (%[a])\n\t"
-                                 TD_RQ_M4("")
-                                 "vse8.v v24, (%[o])\n\t"
-                                 :
-                                 : [vl] "r"(vl), [a] "r"(a), [o] "r"(o),
-                                   [zp] "r"(zp), [lo] "r"(lo), [hi] "r"(hi)
-                                 : "memory");
-            }
-        }
-        c0 += (int)vl;
-    }
-}
-
-/* ---------------------------------------------------------------------- */
-/* Add                                                                     */
-/* ---------------------------------------------------------------------- */
-
-/* reg (e32 m8) = mbqm(reg, M, shift as left L / right R), scalar parameters */
-#define TD_MBQM_M8(reg, M, L, R)                                            \
+/* reg = mbqm(reg, M, left L, right R) with scalar parameters (any LMUL) */
+#define TD_MBQM(reg, M, L, R)                                               \
     "vsll.vx " reg ", " reg ", " L "\n\t"                                   \
     "vsmul.vx " reg ", " reg ", " M "\n\t"                                  \
     "vmslt.vx v0, " reg ", zero\n\t"                                        \
     "vrsub.vi " reg ", " reg ", 0, v0.t\n\t"                                \
     "vssrl.vx " reg ", " reg ", " R "\n\t"                                  \
     "vrsub.vi " reg ", " reg ", 0, v0.t\n\t"
+
+/* ---------------------------------------------------------------------- */
+/* Add                                                                     */
+/* ---------------------------------------------------------------------- */
+
 
 static void add_elems(const td_rvv_add_params *p, const int8_t *a,
                       const int8_t *b, int8_t *output, int32_t n)
@@ -159,12 +68,12 @@ static void add_elems(const td_rvv_add_params *p, const int8_t *a,
             "vsext.vf4 v8, v2\n\t"
             "vadd.vx v8, v8, %[off1]\n\t"
             "vsll.vx v8, v8, %[ls]\n\t"
-            TD_MBQM_M8("v8", "%[m1]", "%[l1]", "%[r1]")
+            TD_MBQM("v8", "%[m1]", "%[l1]", "%[r1]")
             "vle8.v v2, (%[b])\n\t"
             "vsext.vf4 v16, v2\n\t"
             "vadd.vx v16, v16, %[off2]\n\t"
             "vsll.vx v16, v16, %[ls]\n\t"
-            TD_MBQM_M8("v16", "%[m2]", "%[l2]", "%[r2]")
+            TD_MBQM("v16", "%[m2]", "%[l2]", "%[r2]")
             "vadd.vv v8, v8, v16\n\t"
             : [vl] "=&r"(vl)
             : [n] "r"(n), [a] "r"(a), [b] "r"(b), [off1] "r"(p->input1_offset),
@@ -173,7 +82,7 @@ static void add_elems(const td_rvv_add_params *p, const int8_t *a,
               [m2] "r"(p->input2_multiplier), [l2] "r"(l2), [r2] "r"(r2)
             : "memory");
         __asm__ volatile(
-            TD_MBQM_M8("v8", "%[mo]", "%[lo]", "%[ro]")
+            TD_MBQM("v8", "%[mo]", "%[lo]", "%[ro]")
             "vadd.vx v8, v8, %[zp]\n\t"
             "vmax.vx v8, v8, %[amin]\n\t"
             "vmin.vx v8, v8, %[amax]\n\t"
@@ -199,6 +108,138 @@ void td_rvv_add_s8(const td_rvv_add_params *p, const int8_t *a,
 {
     set_vxrm_rnu();
     add_elems(p, a, b, output, p->size);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Requantization from registers                                           */
+/* ---------------------------------------------------------------------- */
+
+/* The fused residual add (conv2d + add_s8) in scalar registers: operand c
+ * is the conv result, operand r the residual (TFLite's input 1 or 2). */
+typedef struct {
+    int32_t off_c, off_r, ls;
+    int32_t m_c, l_c, r_c, m_r, l_r, r_r, m_o, l_o, r_o;
+    int32_t zp, lo, hi;
+} add_ctx;
+
+static void add_ctx_init(add_ctx *a, const td_rvv_add_params *q, int conv_is_input1)
+{
+    const int32_t s1 = q->input1_shift, s2 = q->input2_shift;
+    const int32_t l1 = s1 > 0 ? s1 : 0, r1 = s1 > 0 ? 0 : -s1;
+    const int32_t l2 = s2 > 0 ? s2 : 0, r2 = s2 > 0 ? 0 : -s2;
+    if (conv_is_input1) {
+        a->off_c = q->input1_offset; a->m_c = q->input1_multiplier; a->l_c = l1; a->r_c = r1;
+        a->off_r = q->input2_offset; a->m_r = q->input2_multiplier; a->l_r = l2; a->r_r = r2;
+    } else {
+        a->off_c = q->input2_offset; a->m_c = q->input2_multiplier; a->l_c = l2; a->r_c = r2;
+        a->off_r = q->input1_offset; a->m_r = q->input1_multiplier; a->l_r = l1; a->r_r = r1;
+    }
+    a->ls = q->left_shift;
+    a->m_o = q->output_multiplier;
+    a->l_o = q->output_shift > 0 ? q->output_shift : 0;
+    a->r_o = q->output_shift > 0 ? 0 : -q->output_shift;
+    a->zp = q->output_offset;
+    a->lo = q->act_min;
+    a->hi = q->act_max;
+}
+
+/* Per-channel requantization of the int32 register group H (e32, m4, vl
+ * elements, channels c0...): temporaries v4-v7 and the mask v0.  Writes vl
+ * int8 to out, or, with an add, add(result, residual) to out. */
+#define TD_DEFINE_RQ(N)                                                     \
+static void rq_v##N(size_t vl, const td_rvv_conv_params *p, int c0,         \
+                    int8_t *out, const int8_t *res, const add_ctx *a)       \
+{                                                                           \
+    if (p->flags & 1) {                                                     \
+        __asm__ volatile("vsetvli zero, %0, " E32M4 "\n\t"                  \
+                         "vle32.v v4, (%1)\n\t"                             \
+                         "vsll.vv v" #N ", v" #N ", v4\n\t"                 \
+                         : : "r"(vl), "r"(p->left + c0) : "memory");        \
+    }                                                                       \
+    __asm__ volatile(                                                       \
+        "vsetvli zero, %[vl], " E32M4 "\n\t"                                \
+        "vle32.v v4, (%[mult])\n\t"                                         \
+        "vsmul.vv v" #N ", v" #N ", v4\n\t"                                 \
+        "vle32.v v4, (%[right])\n\t"                                        \
+        "vmslt.vx v0, v" #N ", zero\n\t"                                    \
+        "vrsub.vi v" #N ", v" #N ", 0, v0.t\n\t"                            \
+        "vssrl.vv v" #N ", v" #N ", v4\n\t"                                 \
+        "vrsub.vi v" #N ", v" #N ", 0, v0.t\n\t"                            \
+        "vadd.vx v" #N ", v" #N ", %[zp]\n\t"                               \
+        "vmax.vx v" #N ", v" #N ", %[lo]\n\t"                               \
+        "vmin.vx v" #N ", v" #N ", %[hi]\n\t"                               \
+        :                                                                   \
+        : [vl] "r"(vl), [mult] "r"(p->mult + c0), [right] "r"(p->right + c0), \
+          [zp] "r"(p->output_offset), [lo] "r"(p->act_min),                 \
+          [hi] "r"(p->act_max)                                              \
+        : "memory");                                                        \
+    if (a != NULL) {                                                        \
+        __asm__ volatile(                                                   \
+            "vle8.v v7, (%[r])\n\t"                                         \
+            "vsext.vf4 v4, v7\n\t"                                          \
+            "vadd.vx v4, v4, %[off]\n\t"                                    \
+            "vsll.vx v4, v4, %[ls]\n\t"                                     \
+            TD_MBQM("v4", "%[m]", "%[l]", "%[s]")                           \
+            : : [r] "r"(res), [off] "r"(a->off_r), [ls] "r"(a->ls),         \
+                [m] "r"(a->m_r), [l] "r"(a->l_r), [s] "r"(a->r_r)           \
+            : "memory");                                                    \
+        __asm__ volatile(                                                   \
+            "vadd.vx v" #N ", v" #N ", %[off]\n\t"                          \
+            "vsll.vx v" #N ", v" #N ", %[ls]\n\t"                           \
+            TD_MBQM("v" #N, "%[m]", "%[l]", "%[s]")                         \
+            "vadd.vv v" #N ", v" #N ", v4\n\t"                              \
+            : : [off] "r"(a->off_c), [ls] "r"(a->ls), [m] "r"(a->m_c),      \
+                [l] "r"(a->l_c), [s] "r"(a->r_c)                            \
+            : "memory");                                                    \
+        __asm__ volatile(                                                   \
+            TD_MBQM("v" #N, "%[m]", "%[l]", "%[s]")                         \
+            "vadd.vx v" #N ", v" #N ", %[zp]\n\t"                           \
+            "vmax.vx v" #N ", v" #N ", %[lo]\n\t"                           \
+            "vmin.vx v" #N ", v" #N ", %[hi]\n\t"                           \
+            : : [m] "r"(a->m_o), [l] "r"(a->l_o), [s] "r"(a->r_o),          \
+                [zp] "r"(a->zp), [lo] "r"(a->lo), [hi] "r"(a->hi)           \
+            : "memory");                                                    \
+    }                                                                       \
+    __asm__ volatile(                                                       \
+        "vsetvli zero, zero, " E16M2 "\n\t"                                 \
+        "vnsrl.wi v4, v" #N ", 0\n\t"                                       \
+        "vsetvli zero, zero, " E8M1 "\n\t"                                  \
+        "vnsrl.wi v6, v4, 0\n\t"                                            \
+        "vse8.v v6, (%0)\n\t"                                               \
+        : : "r"(out) : "memory");                                           \
+}
+
+TD_DEFINE_RQ(8)
+TD_DEFINE_RQ(12)
+TD_DEFINE_RQ(16)
+TD_DEFINE_RQ(20)
+TD_DEFINE_RQ(24)
+TD_DEFINE_RQ(28)
+
+/* Requantize register group v<reg> (m4) */
+static void rq_reg(int reg, size_t vl, const td_rvv_conv_params *p, int c0,
+                   int8_t *out, const int8_t *res, const add_ctx *a)
+{
+    if (vl == 0) {
+        return;
+    }
+    switch (reg) {
+    case 8: rq_v8(vl, p, c0, out, res, a); break;
+    case 12: rq_v12(vl, p, c0, out, res, a); break;
+    case 16: rq_v16(vl, p, c0, out, res, a); break;
+    case 20: rq_v20(vl, p, c0, out, res, a); break;
+    case 24: rq_v24(vl, p, c0, out, res, a); break;
+    default: rq_v28(vl, p, c0, out, res, a); break;
+    }
+}
+
+/* An LMUL-8 accumulator v<reg> (vl <= 2 * vlmax4 elements) as two halves */
+static void rq_m8(int reg, size_t vl, size_t vlmax4, const td_rvv_conv_params *p,
+                  int c0, int8_t *out, const int8_t *res, const add_ctx *a)
+{
+    const size_t lo = vl < vlmax4 ? vl : vlmax4;
+    rq_reg(reg, lo, p, c0, out, res, a);
+    rq_reg(reg + 4, vl - lo, p, c0 + (int)lo, out + lo, res != NULL ? res + lo : NULL, a);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -336,165 +377,185 @@ static inline void mac_p1(const int8_t *x0, const int8_t *w, int32_t ws,
         : "memory");
 }
 
-/* Gather one output pixel's window (top-left tap at iy0, ix0) into dst
- * [k_h][k_w][in_c] with the zero point in padding taps. */
-static void gather(const td_rvv_conv_params *p, const int8_t *input, int iy0,
-                   int ix0, int8_t *dst)
+/* Interior output columns [*lo, *hi): every tap inside the row; else the
+ * empty range at out_w. */
+static void interior_columns(int in_w, int k_w, int stride, int pad, int out_w,
+                             int *lo, int *hi)
 {
-    const int in_c = p->in_c, row = p->k_w * in_c;
-    int ky, kx0, kx1;
-    kx0 = ix0 < 0 ? -ix0 : 0;
-    kx1 = p->in_w - ix0 < p->k_w ? p->in_w - ix0 : p->k_w;
+    int a = (pad + stride - 1) / stride;
+    int b = in_w - k_w + pad >= 0 ? (in_w - k_w + pad) / stride + 1 : 0;
+    if (b > out_w) {
+        b = out_w;
+    }
+    if (a >= b) {
+        a = b = out_w;
+    }
+    *lo = a;
+    *hi = b;
+}
+
+static inline size_t vsetvl_e16m4(size_t n)
+{
+    size_t vl;
+    __asm__ volatile("vsetvli %0, %1, " E16M4 : "=r"(vl) : "r"(n));
+    return vl;
+}
+
+/* One output pixel, channel block after channel block (decreasing when
+ * backward), each written as soon as it is done; padding taps read the zero
+ * point row (zp_row, k_w * in_c bytes in flash). */
+static void conv_pixel(const td_rvv_conv_params *p, const int8_t *input,
+                       const int8_t *weights, int oy, int ox, int8_t *output,
+                       const int8_t *residual, const add_ctx *a, size_t vlmax8)
+{
+    const int out_c = p->out_c, in_c = p->in_c, row = p->k_w * in_c;
+    const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int pix = oy * p->out_w + ox;
+    const int nb = (out_c + (int)vlmax8 - 1) / (int)vlmax8;
+    int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = p->in_w - ix0 < p->k_w ? p->in_w - ix0 : p->k_w;
+    int i;
     if (kx1 < kx0) {
         kx1 = kx0;
     }
-    for (ky = 0; ky < p->k_h; ++ky, dst += row) {
-        const int iy = iy0 + ky;
-        if (iy < 0 || iy >= p->in_h || kx0 >= kx1) {
-            fill_bytes(dst, p->pad_value, row);
-            continue;
+    for (i = 0; i < nb; ++i) {
+        const int c0 = (p->backward ? nb - 1 - i : i) * (int)vlmax8;
+        const size_t vl = vsetvl_e16m4((size_t)(out_c - c0));
+        int ky;
+        __asm__ volatile("vle32.v v8, (%0)" : : "r"(p->bias + c0) : "memory");
+        for (ky = 0; ky < p->k_h; ++ky) {
+            const int iy = iy0 + ky;
+            const int8_t *w = weights + ky * row * out_c + c0;
+            if (iy < 0 || iy >= p->in_h) {
+                mac_p1(p->zp_row, w, out_c, row);
+                continue;
+            }
+            if (kx0 > 0) {
+                mac_p1(p->zp_row, w, out_c, kx0 * in_c);
+            }
+            mac_p1(input + (iy * p->in_w + ix0 + kx0) * in_c, w + kx0 * in_c * out_c,
+                   out_c, (kx1 - kx0) * in_c);
+            if (kx1 < p->k_w) {
+                mac_p1(p->zp_row, w + kx1 * in_c * out_c, out_c, (p->k_w - kx1) * in_c);
+            }
         }
-        if (kx0 > 0) {
-            fill_bytes(dst, p->pad_value, kx0 * in_c);
-        }
-        copy_bytes(dst + kx0 * in_c, input + ((iy * p->in_w) + ix0 + kx0) * in_c,
-                   (kx1 - kx0) * in_c);
-        if (kx1 < p->k_w) {
-            fill_bytes(dst + kx1 * in_c, p->pad_value, (p->k_w - kx1) * in_c);
-        }
+        rq_m8(8, vl, vlmax8 / 2, p, c0, output + pix * out_c + c0,
+              a != NULL ? residual + pix * out_c + c0 : NULL, a);
     }
 }
 
 #define TD_MAX_TILE 6
 
+/* n (<= tile) interior pixels ox0... of row oy: all their inputs are read
+ * (channel block by channel block) and each block written when done, so the
+ * caller only uses tiles when there is one block or no overlap. */
+static void conv_tile(const td_rvv_conv_params *p, const int8_t *input,
+                      const int8_t *weights, int oy, int ox0, int n, int tile,
+                      int8_t *output, const int8_t *residual, const add_ctx *a,
+                      size_t vlmax8)
+{
+    const int out_c = p->out_c, in_c = p->in_c, row = p->k_w * in_c;
+    const int in_row = p->in_w * in_c;
+    const int iy0 = oy * p->stride_h - p->pad_top;
+    const int pix0 = oy * p->out_w + ox0;
+    const int8_t *xp[TD_MAX_TILE];
+    int t, c0 = 0;
+    for (t = 0; t < tile; ++t) {
+        const int ox = ox0 + (t < n ? t : n - 1);
+        xp[t] = input + (iy0 * p->in_w + ox * p->stride_w - p->pad_left) * in_c;
+    }
+    while (c0 < out_c) {
+        const int8_t *w = weights + c0;
+        const int32_t *b = p->bias + c0;
+        size_t vl;
+        int ky;
+        if (tile == 3) {
+            __asm__ volatile("vsetvli %0, %1, " E16M4 "\n\t"
+                             "vle32.v v8, (%2)\n\t"
+                             "vle32.v v16, (%2)\n\t"
+                             "vle32.v v24, (%2)\n\t"
+                             : "=&r"(vl) : "r"(out_c - c0), "r"(b) : "memory");
+            for (ky = 0; ky < p->k_h; ++ky) {
+                mac_p3(xp[0] + ky * in_row, xp[1] + ky * in_row, xp[2] + ky * in_row,
+                       w + ky * row * out_c, out_c, row);
+            }
+            for (t = 0; t < n; ++t) {
+                const int at = (pix0 + t) * out_c + c0;
+                rq_m8(8 + 8 * t, vl, vlmax8 / 2, p, c0, output + at,
+                      a != NULL ? residual + at : NULL, a);
+            }
+        } else {
+            __asm__ volatile("vsetvli %0, %1, " E16M2 "\n\t"
+                             "vle32.v v8, (%2)\n\t"
+                             "vle32.v v12, (%2)\n\t"
+                             "vle32.v v16, (%2)\n\t"
+                             "vle32.v v20, (%2)\n\t"
+                             "vle32.v v24, (%2)\n\t"
+                             "vle32.v v28, (%2)\n\t"
+                             : "=&r"(vl) : "r"(out_c - c0), "r"(b) : "memory");
+            for (ky = 0; ky < p->k_h; ++ky) {
+                const int8_t *xr[TD_MAX_TILE];
+                for (t = 0; t < TD_MAX_TILE; ++t) {
+                    xr[t] = xp[t] + ky * in_row;
+                }
+                mac_p6(xr, w + ky * row * out_c, out_c, row);
+            }
+            for (t = 0; t < n; ++t) {
+                const int at = (pix0 + t) * out_c + c0;
+                rq_reg(8 + 4 * t, vl, p, c0, output + at, a != NULL ? residual + at : NULL, a);
+            }
+        }
+        c0 += (int)vl;
+    }
+}
+
 void td_rvv_conv_s8(const td_rvv_conv_params *p, const int8_t *input,
-                    const int8_t *weights, int8_t *output, void *scratch,
+                    const int8_t *weights, int8_t *output,
                     const int8_t *residual)
 {
-    const int out_c = p->out_c, in_c = p->in_c;
-    const int row = p->k_w * in_c, k_len = p->k_h * row;
-    const int n_pix = p->out_h * p->out_w, in_row = p->in_w * in_c;
     const int tile = p->lmul == 4 ? 6 : 3;
-    int8_t *gathered = (int8_t *)scratch;
-    int32_t *accbuf = (int32_t *)(void *)((uintptr_t)(gathered + TD_MAX_TILE * k_len + 15) &
-                                          ~(uintptr_t)15);
-    int8_t *results = (int8_t *)(accbuf + TD_MAX_TILE * out_c);
-    int done;
+    const size_t vlmax8 = vsetvl_e16m4((size_t)1 << 30);
+    const size_t block = tile == 6 ? vlmax8 / 2 : vlmax8;
+    /* tiles write a block before re-reading their inputs for the next one:
+     * only without overlap or with a single block */
+    const int tiles = !p->ordered || (size_t)p->out_c <= block;
+    add_ctx actx;
+    const add_ctx *a = NULL;
+    int y;
     set_vxrm_rnu();
-    for (done = 0; done < n_pix; done += tile) {
-        const int8_t *xp[TD_MAX_TILE];
-        int rs[TD_MAX_TILE];
-        const int n = n_pix - done < tile ? n_pix - done : tile;
-        const int pix0 = p->backward ? n_pix - done - n : done;
-        int all_gathered = 1, t, c0, ky, oy = pix0 / p->out_w, ox = pix0 % p->out_w;
-        for (t = 0; t < n; ++t) {
-            const int iy0 = oy * p->stride_h - p->pad_top;
-            const int ix0 = ox * p->stride_w - p->pad_left;
-            if (!p->im2col_all && iy0 >= 0 && ix0 >= 0 &&
-                iy0 + p->k_h <= p->in_h && ix0 + p->k_w <= p->in_w) {
-                xp[t] = input + (iy0 * p->in_w + ix0) * in_c;
-                rs[t] = in_row;
-                all_gathered = 0;
-            } else {
-                gather(p, input, iy0, ix0, gathered + t * k_len);
-                xp[t] = gathered + t * k_len;
-                rs[t] = row;
-            }
-            if (++ox == p->out_w) {
-                ox = 0;
-                ++oy;
-            }
+    if (p->add != NULL) {
+        add_ctx_init(&actx, p->add, p->conv_is_input1);
+        a = &actx;
+    }
+    for (y = 0; y < p->out_h; ++y) {
+        const int oy = p->backward ? p->out_h - 1 - y : y;
+        const int iy0 = oy * p->stride_h - p->pad_top;
+        int lo = p->out_w, hi = p->out_w, ox;
+        if (tiles && iy0 >= 0 && iy0 + p->k_h <= p->in_h) {
+            interior_columns(p->in_w, p->k_w, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
         }
-        for (; t < tile; ++t) {
-            xp[t] = xp[n - 1];
-            rs[t] = rs[n - 1];
-        }
-        c0 = 0;
-        while (c0 < out_c) {
-            const int8_t *w = weights + c0;
-            const int32_t *b = p->bias + c0;
-            size_t vl;
-            if (n == 1) {
-                __asm__ volatile("vsetvli %0, %1, " E16M4 "\n\t"
-                                 "vle32.v v8, (%2)\n\t"
-                                 : "=&r"(vl) : "r"(out_c - c0), "r"(b) : "memory");
-                if (rs[0] == row) {
-                    mac_p1(xp[0], w, out_c, k_len);
-                } else {
-                    for (ky = 0; ky < p->k_h; ++ky) {
-                        mac_p1(xp[0] + ky * rs[0], w + ky * row * out_c, out_c, row);
-                    }
-                }
-                __asm__ volatile("vse32.v v8, (%0)\n\t"
-                                 : : "r"(accbuf + c0) : "memory");
-            } else if (tile == 3) {
-                __asm__ volatile("vsetvli %0, %1, " E16M4 "\n\t"
-                                 "vle32.v v8, (%2)\n\t"
-                                 "vle32.v v16, (%2)\n\t"
-                                 "vle32.v v24, (%2)\n\t"
-                                 : "=&r"(vl) : "r"(out_c - c0), "r"(b) : "memory");
-                if (all_gathered) {
-                    mac_p3(xp[0], xp[1], xp[2], w, out_c, k_len);
-                } else {
-                    for (ky = 0; ky < p->k_h; ++ky) {
-                        mac_p3(xp[0] + ky * rs[0], xp[1] + ky * rs[1],
-                               xp[2] + ky * rs[2], w + ky * row * out_c, out_c, row);
-                    }
-                }
-                __asm__ volatile("vse32.v v8, (%0)\n\t"
-                                 "vse32.v v16, (%1)\n\t"
-                                 "vse32.v v24, (%2)\n\t"
-                                 :
-                                 : "r"(accbuf + c0), "r"(accbuf + out_c + c0),
-                                   "r"(accbuf + 2 * out_c + c0)
-                                 : "memory");
-            } else {
-                __asm__ volatile("vsetvli %0, %1, " E16M2 "\n\t"
-                                 "vle32.v v8, (%2)\n\t"
-                                 "vle32.v v12, (%2)\n\t"
-                                 "vle32.v v16, (%2)\n\t"
-                                 "vle32.v v20, (%2)\n\t"
-                                 "vle32.v v24, (%2)\n\t"
-                                 "vle32.v v28, (%2)\n\t"
-                                 : "=&r"(vl) : "r"(out_c - c0), "r"(b) : "memory");
-                if (all_gathered) {
-                    mac_p6(xp, w, out_c, k_len);
-                } else {
-                    for (ky = 0; ky < p->k_h; ++ky) {
-                        const int8_t *xr[TD_MAX_TILE];
-                        for (t = 0; t < TD_MAX_TILE; ++t) {
-                            xr[t] = xp[t] + ky * rs[t];
-                        }
-                        mac_p6(xr, w + ky * row * out_c, out_c, row);
-                    }
-                }
-                __asm__ volatile("vse32.v v8, (%0)\n\t"
-                                 "vse32.v v12, (%1)\n\t"
-                                 "vse32.v v16, (%2)\n\t"
-                                 :
-                                 : "r"(accbuf + c0), "r"(accbuf + out_c + c0),
-                                   "r"(accbuf + 2 * out_c + c0)
-                                 : "memory");
-                __asm__ volatile("vse32.v v20, (%0)\n\t"
-                                 "vse32.v v24, (%1)\n\t"
-                                 "vse32.v v28, (%2)\n\t"
-                                 :
-                                 : "r"(accbuf + 3 * out_c + c0),
-                                   "r"(accbuf + 4 * out_c + c0),
-                                   "r"(accbuf + 5 * out_c + c0)
-                                 : "memory");
+        if (!p->backward) {
+            for (ox = 0; ox < lo; ++ox) {
+                conv_pixel(p, input, weights, oy, ox, output, residual, a, vlmax8);
             }
-            c0 += (int)vl;
-        }
-        requant_block(accbuf, n, out_c, p->left, p->mult, p->right, p->flags & 1,
-                      p->output_offset, p->act_min, p->act_max,
-                      p->add != NULL ? results : output + pix0 * out_c);
-        if (p->add != NULL) {
-            const int8_t *r = residual + pix0 * out_c;
-            if (p->conv_is_input1) {
-                add_elems(p->add, results, r, output + pix0 * out_c, n * out_c);
-            } else {
-                add_elems(p->add, r, results, output + pix0 * out_c, n * out_c);
+            for (ox = lo; ox < hi; ox += tile) {
+                conv_tile(p, input, weights, oy, ox, hi - ox < tile ? hi - ox : tile, tile,
+                          output, residual, a, vlmax8);
+            }
+            for (ox = hi; ox < p->out_w; ++ox) {
+                conv_pixel(p, input, weights, oy, ox, output, residual, a, vlmax8);
+            }
+        } else {
+            int end;
+            for (ox = p->out_w - 1; ox >= hi; --ox) {
+                conv_pixel(p, input, weights, oy, ox, output, residual, a, vlmax8);
+            }
+            for (end = hi; end > lo; end -= tile) {
+                const int start = end - tile > lo ? end - tile : lo;
+                conv_tile(p, input, weights, oy, start, end - start, tile, output, residual,
+                          a, vlmax8);
+            }
+            for (ox = lo - 1; ox >= 0; --ox) {
+                conv_pixel(p, input, weights, oy, ox, output, residual, a, vlmax8);
             }
         }
     }
@@ -504,105 +565,129 @@ void td_rvv_conv_s8(const td_rvv_conv_params *p, const int8_t *input,
 /* Depthwise convolution                                                   */
 /* ---------------------------------------------------------------------- */
 
-void td_rvv_depthwise_conv_s8(const td_rvv_dw_params *p, const int8_t *input,
-                              const int16_t *weights, int8_t *output,
-                              void *scratch)
+/* n_el = np * channels elements of np consecutive output pixels starting at
+ * (oy, ox0); taps kx in [kx0, kx1) of valid rows read the input, the others
+ * add zero point * weight.  Sub-blocks of vlmax elements in increasing
+ * (decreasing when backward) order, each written when done. */
+static void dw_block(const td_rvv_dw_params *p, const int8_t *input,
+                     const int16_t *weights, int oy, int ox0, int np, int kx0,
+                     int kx1, int8_t *output, size_t vlmax8)
 {
-    enum { MAX_KH = 16 };
-    const int C = p->channels, rw = p->row_w, row_bytes = rw * C;
-    const int k_h = p->k_h, k_w = p->k_w, tile = p->tile;
-    const int np_max = tile / C;
-    const int strided = p->stride_w > 1 && np_max > 1;
-    int8_t *rows = (int8_t *)scratch;
-    int8_t *zrow = rows + k_h * row_bytes;
-    const int copy_w = p->in_w < rw - p->pad_left ? p->in_w : rw - p->pad_left;
-    const int direct = p->pad_left == 0 && copy_w == rw && !strided && !p->backward;
-    const int n_blocks = (p->out_w + np_max - 1) / np_max;
-    int y;
-    set_vxrm_rnu();
-    fill_bytes(rows, p->pad_value, (k_h + 1) * row_bytes);
-    for (y = 0; y < p->out_h; ++y) {
-        const int oy = p->backward ? p->out_h - 1 - y : y;
-        const int iy0 = oy * p->stride_h - p->pad_top;
-        const int8_t *rp[MAX_KH];
-        int ky, bx;
-        for (ky = 0; ky < k_h; ++ky) {
+    const int C = p->channels, tile = p->tile, n_el = np * C;
+    const int strided = p->stride_w > 1 && np > 1;
+    const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox0 * p->stride_w - p->pad_left;
+    const int nb = (n_el + (int)vlmax8 - 1) / (int)vlmax8;
+    int8_t *out = output + (oy * p->out_w + ox0) * C;
+    int i;
+    for (i = 0; i < nb; ++i) {
+        const int e0 = (p->backward ? nb - 1 - i : i) * (int)vlmax8;
+        const size_t vl = vsetvl_e16m4((size_t)(n_el - e0));
+        int ky, kx;
+        (void)vl;
+        __asm__ volatile("vle32.v v8, (%0)" : : "r"(p->bias + e0) : "memory");
+        if (strided) {
+            __asm__ volatile("vle16.v v16, (%0)" : : "r"(p->index + e0) : "memory");
+        }
+        for (ky = 0; ky < p->k_h; ++ky) {
             const int iy = iy0 + ky;
-            if (iy < 0 || iy >= p->in_h) {
-                rp[ky] = zrow;
-            } else if (direct) {
-                rp[ky] = input + iy * p->in_w * C;
-            } else {
-                copy_bytes(rows + ky * row_bytes + p->pad_left * C,
-                           input + iy * p->in_w * C, copy_w * C);
-                rp[ky] = rows + ky * row_bytes;
+            const int row_ok = iy >= 0 && iy < p->in_h;
+            const int8_t *x = input + (iy * p->in_w + ix0) * C;
+            const int16_t *w = weights + ky * p->k_w * tile + e0;
+            for (kx = 0; kx < p->k_w; ++kx, w += tile) {
+                if (!row_ok || kx < kx0 || kx >= kx1) {
+                    __asm__ volatile("vle16.v v0, (%0)\n\t"
+                                     "vwmacc.vx v8, %1, v0\n\t"
+                                     : : "r"(w), "r"((int32_t)p->pad_value) : "memory");
+                } else if (strided) {
+                    /* 16-bit gathers: the low byte is the input */
+                    __asm__ volatile("vluxei16.v v4, (%0), v16\n\t"
+                                     "vle16.v v0, (%1)\n\t"
+                                     "vsll.vi v4, v4, 8\n\t"
+                                     "vsra.vi v4, v4, 8\n\t"
+                                     "vwmacc.vv v8, v4, v0\n\t"
+                                     : : "r"(x + kx * C), "r"(w) : "memory");
+                } else {
+                    __asm__ volatile("vle8.v v6, (%0)\n\t"
+                                     "vle16.v v0, (%1)\n\t"
+                                     "vsext.vf2 v4, v6\n\t"
+                                     "vwmacc.vv v8, v4, v0\n\t"
+                                     : : "r"(x + kx * C + e0), "r"(w) : "memory");
+                }
             }
         }
-        for (bx = 0; bx < n_blocks; ++bx) {
-            const int px0 = (p->backward ? n_blocks - 1 - bx : bx) * np_max;
-            const int np = p->out_w - px0 < np_max ? p->out_w - px0 : np_max;
-            const int n_el = np * C;
-            int e0 = 0;
-            int8_t *out = output + (oy * p->out_w + px0) * C;
-            while (e0 < n_el) {
-                size_t vl;
-                int kx;
-                const int16_t *w = weights + e0;
-                __asm__ volatile("vsetvli %0, %1, " E16M4 "\n\t"
-                                 "vle32.v v8, (%2)\n\t"
-                                 : "=&r"(vl) : "r"(n_el - e0), "r"(p->bias + e0)
-                                 : "memory");
-                if (strided) {
-                    __asm__ volatile("vle16.v v16, (%0)\n\t"
-                                     : : "r"(p->index + e0) : "memory");
-                }
-                for (ky = 0; ky < k_h; ++ky) {
-                    const int8_t *x = rp[ky] + px0 * p->stride_w * C;
-                    for (kx = 0; kx < k_w; ++kx, x += C, w += tile) {
-                        if (strided) {
-                            /* 16-bit gathers: the low byte is the input */
-                            __asm__ volatile("vluxei16.v v4, (%0), v16\n\t"
-                                             "vle16.v v0, (%1)\n\t"
-                                             "vsll.vi v4, v4, 8\n\t"
-                                             "vsra.vi v4, v4, 8\n\t"
-                                             "vwmacc.vv v8, v4, v0\n\t"
-                                             : : "r"(x), "r"(w) : "memory");
-                        } else {
-                            __asm__ volatile("vle8.v v6, (%0)\n\t"
-                                             "vle16.v v0, (%1)\n\t"
-                                             "vsext.vf2 v4, v6\n\t"
-                                             "vwmacc.vv v8, v4, v0\n\t"
-                                             : : "r"(x + e0), "r"(w) : "memory");
-                        }
-                    }
-                }
-                __asm__ volatile(
-                    "vsetvli zero, zero, " E32M8 "\n\t"
-                    "vle32.v v16, (%[left])\n\t"
-                    "vsll.vv v8, v8, v16\n\t"
-                    "vle32.v v16, (%[mult])\n\t"
-                    "vsmul.vv v8, v8, v16\n\t"
-                    "vle32.v v16, (%[right])\n\t"
-                    "vmslt.vx v0, v8, zero\n\t"
-                    "vrsub.vi v8, v8, 0, v0.t\n\t"
-                    "vssrl.vv v8, v8, v16\n\t"
-                    "vrsub.vi v8, v8, 0, v0.t\n\t"
-                    "vadd.vx v8, v8, %[zp]\n\t"
-                    "vmax.vx v8, v8, %[lo]\n\t"
-                    "vmin.vx v8, v8, %[hi]\n\t"
-                    "vsetvli zero, zero, " E16M4 "\n\t"
-                    "vnsrl.wi v16, v8, 0\n\t"
-                    "vsetvli zero, zero, " E8M2 "\n\t"
-                    "vnsrl.wi v24, v16, 0\n\t"
-                    "vse8.v v24, (%[o])\n\t"
-                    :
-                    : [left] "r"(p->left + e0), [mult] "r"(p->mult + e0),
-                      [right] "r"(p->right + e0), [zp] "r"(p->output_offset),
-                      [lo] "r"(p->act_min), [hi] "r"(p->act_max), [o] "r"(out + e0)
-                    : "memory");
-                e0 += (int)vl;
+        __asm__ volatile(
+            "vsetvli zero, zero, " E32M8 "\n\t"
+            "vle32.v v16, (%[left])\n\t"
+            "vsll.vv v8, v8, v16\n\t"
+            "vle32.v v16, (%[mult])\n\t"
+            "vsmul.vv v8, v8, v16\n\t"
+            "vle32.v v16, (%[right])\n\t"
+            "vmslt.vx v0, v8, zero\n\t"
+            "vrsub.vi v8, v8, 0, v0.t\n\t"
+            "vssrl.vv v8, v8, v16\n\t"
+            "vrsub.vi v8, v8, 0, v0.t\n\t"
+            "vadd.vx v8, v8, %[zp]\n\t"
+            "vmax.vx v8, v8, %[lo]\n\t"
+            "vmin.vx v8, v8, %[hi]\n\t"
+            "vsetvli zero, zero, " E16M4 "\n\t"
+            "vnsrl.wi v16, v8, 0\n\t"
+            "vsetvli zero, zero, " E8M2 "\n\t"
+            "vnsrl.wi v24, v16, 0\n\t"
+            "vse8.v v24, (%[o])\n\t"
+            :
+            : [left] "r"(p->left + e0), [mult] "r"(p->mult + e0),
+              [right] "r"(p->right + e0), [zp] "r"(p->output_offset),
+              [lo] "r"(p->act_min), [hi] "r"(p->act_max), [o] "r"(out + e0)
+            : "memory");
+    }
+}
+
+static void dw_pixel(const td_rvv_dw_params *p, const int8_t *input,
+                     const int16_t *weights, int oy, int ox, int8_t *output,
+                     size_t vlmax8)
+{
+    const int ix0 = ox * p->stride_w - p->pad_left;
+    int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = p->in_w - ix0 < p->k_w ? p->in_w - ix0 : p->k_w;
+    if (kx1 < kx0) {
+        kx1 = kx0;
+    }
+    dw_block(p, input, weights, oy, ox, 1, kx0, kx1, output, vlmax8);
+}
+
+void td_rvv_depthwise_conv_s8(const td_rvv_dw_params *p, const int8_t *input,
+                              const int16_t *weights, int8_t *output)
+{
+    const int np_max = p->tile / p->channels;
+    const size_t vlmax8 = vsetvl_e16m4((size_t)1 << 30);
+    int y;
+    set_vxrm_rnu();
+    for (y = 0; y < p->out_h; ++y) {
+        const int oy = p->backward ? p->out_h - 1 - y : y;
+        int lo, hi, ox;
+        interior_columns(p->in_w, p->k_w, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
+        if (!p->backward) {
+            for (ox = 0; ox < lo; ++ox) {
+                dw_pixel(p, input, weights, oy, ox, output, vlmax8);
+            }
+            for (ox = lo; ox < hi; ox += np_max) {
+                dw_block(p, input, weights, oy, ox, hi - ox < np_max ? hi - ox : np_max, 0,
+                         p->k_w, output, vlmax8);
+            }
+            for (ox = hi; ox < p->out_w; ++ox) {
+                dw_pixel(p, input, weights, oy, ox, output, vlmax8);
+            }
+        } else {
+            int end;
+            for (ox = p->out_w - 1; ox >= hi; --ox) {
+                dw_pixel(p, input, weights, oy, ox, output, vlmax8);
+            }
+            for (end = hi; end > lo; end -= np_max) {
+                const int start = end - np_max > lo ? end - np_max : lo;
+                dw_block(p, input, weights, oy, start, end - start, 0, p->k_w, output, vlmax8);
+            }
+            for (ox = lo - 1; ox >= 0; --ox) {
+                dw_pixel(p, input, weights, oy, ox, output, vlmax8);
             }
         }
     }
 }
-
