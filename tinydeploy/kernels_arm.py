@@ -276,24 +276,76 @@ def _conv_plan(g: Graph, op: Op, w: np.ndarray) -> Optional[RequantPlan]:
                         q["output_offset"], q["act_min"], q["act_max"])
 
 
+@dataclass
+class AddEpilogue:
+    """The residual add fused into a convolution (in-place mode "conv_add")."""
+
+    t_conv: np.ndarray  # int32 [256], index v + 128
+    t_res: np.ndarray
+    args: str  # TD_ARM_EPI_ARGS values
+    residual: str
+    output: str
+
+
+def _add_epilogue(g: Graph, mode: dict) -> Optional[AddEpilogue]:
+    add = next((o for o in g.ops if o.name == mode["add"]), None)
+    if add is None or add.kind != "add_s8":
+        return None
+    aq = add.attrs["q"]
+    v = np.arange(-128, 128, dtype=np.int64)
+
+    def rescale(off, m, sh):
+        return qmath.mbqm(qmath.wrap32((v + int(off)) << int(aq["left_shift"])), int(m), int(sh))
+
+    x1 = rescale(aq["input1_offset"], aq["input1_multiplier"], aq["input1_shift"])
+    x2 = rescale(aq["input2_offset"], aq["input2_multiplier"], aq["input2_shift"])
+    t_conv, t_res = (x1, x2) if mode["conv_is_input1"] else (x2, x1)
+    bound = int(np.abs(t_conv).max() + np.abs(t_res).max())
+    plan = requant_plan([0], [0], [-(-bound // 255)], 0, [aq["output_multiplier"]],
+                        [aq["output_shift"]], aq["output_offset"], aq["act_min"], aq["act_max"])
+    if plan is None or plan.e < 1 or not plan.fold:
+        return None
+    sb = int(plan.scale_bits[0])
+    rec = plan.records[0]
+    mask = int(rec[2]) if plan.fix == 2 else 0
+    args = (f"1, {int(rec[0])}, {int(rec[1])}, {mask}, {plan.e}, {plan.clamp}, {plan.lo}, "
+            f"{plan.hi}")
+    return AddEpilogue((t_conv << sb).astype(np.int32), (t_res << sb).astype(np.int32), args,
+                       mode["residual"], mode["output"])
+
+
+NO_EPILOGUE = "0, 0, 0, 0, 0, 0, 0, 0"
+
+
 def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
-               in_zp: int) -> "codegen.Call":
+               in_zp: int, epi: Optional[AddEpilogue] = None) -> "codegen.Call":
     from . import codegen
     wname = ctx.g.add_const(f"{sym}_blob", _gemm_stream(w8, geo, plan))
     k4 = geo.k // 4
     unroll = int(k4 <= UNROLL_STEPS)
     fn = f"{sym}_arm"
-    win = (f"{geo.ih}, {geo.iw}, {geo.c}, {geo.oh}, {geo.ow}, {geo.kh}, {geo.kw}, {geo.sh}, {geo.sw}, "
-           f"{geo.pt}, {geo.pl}, {geo.row_len}, {in_zp}")
-    body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, int8_t *out)
+    win = (f"{geo.ih}, {geo.iw}, {geo.c}, {geo.oh}, {geo.ow}, {geo.kh}, {geo.kw}, {geo.sh}, "
+           f"{geo.sw}, {geo.pt}, {geo.pl}, {geo.row_len}, {in_zp}")
+    if epi is not None:
+        t1 = ctx.ptr(ctx.g.add_const(f"{sym}_tconv", epi.t_conv))
+        t2 = ctx.ptr(ctx.g.add_const(f"{sym}_tres", epi.t_res))
+        ep_decl = f"const td_arm_epi ep = {{res, {t1} + 128, {t2} + 128}};"
+        ep_args, ep = epi.args, "&ep"
+        out_t = epi.output
+        args = [ctx.ptr(op.inputs[0]), ctx.ptr(epi.residual), ctx.ptr(out_t, False)]
+    else:
+        ep_decl, ep_args, ep = "(void)res;", NO_EPILOGUE, "NULL"
+        out_t = op.outputs[0]
+        args = [ctx.ptr(op.inputs[0]), "NULL", ctx.ptr(out_t, False)]
+    body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
 {{
+    {ep_decl}
     td_arm_conv(in, in + {geo.ih * geo.iw * geo.c}, (int16_t *){ctx.scratch(op)},
-                (const int16_t *)(const void *){ctx.ptr(wname)}, out,
+                (const int16_t *)(const void *){ctx.ptr(wname)}, out, {ep},
                 {geo.oh * geo.ow}, {geo.oc}, {k4}, {unroll}, {geo.nmax}, {_direction(op)},
-                {win}, {plan.c_args()});
+                {win}, {plan.c_args()}, {ep_args});
 }}"""
-    return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0], False)],
-                        statics=[body])
+    return codegen.Call(fn, "arm/dsp_s8.c", args, statics=[body])
 
 
 def _conv_scratch(geo: ConvGeom) -> int:
@@ -311,9 +363,16 @@ def _dsp_conv(g: Graph, op: Op) -> Optional[Choice]:
     geo = _conv_geom(q)
     in_zp = -int(q["input_offset"])
     name = "arm_dsp_conv_1x1" if geo.kh == geo.kw == 1 else "arm_dsp_conv"
+    mode = op.attrs.get("inplace")
+    epi = None
+    if isinstance(mode, dict) and mode.get("mode") == "conv_add":
+        epi = _add_epilogue(g, mode)
+        if epi is None:
+            return None
+        name += "_add"
 
     def emit(ctx, op_, sym):
-        return _emit_gemm(ctx, op_, sym, geo, w8, plan, in_zp)
+        return _emit_gemm(ctx, op_, sym, geo, w8, plan, in_zp, epi)
     return Choice(name, emit, _conv_scratch(geo))
 
 
@@ -344,27 +403,34 @@ def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
 # Armv7E-M DSP: depthwise 3x3
 # --------------------------------------------------------------------------
 def _dw_reads(ou: int, su: int) -> int:
-    """int16 read along u (per row, from the row start) for OU outputs."""
-    span, u = 0, 0
+    """int16 read along a ring slot row (from column 0) for OU outputs."""
+    span = {8: (10, 18), 6: (8, 14), 4: (6, 10), 2: (4, 6)}
+    u, reads = 0, 0
     while u + 8 <= ou:
-        span = max(span, u * su + (10 if su == 1 else 18))
+        reads = max(reads, u * su + span[8][su - 1])
         u += 8
-    while u < ou:
-        if ou - u >= 4:
-            span = max(span, u * su + (6 if su == 1 else 10))
-        else:
-            span = max(span, u * su + (4 if su == 1 else 6))
-            if ou - u > 2:
-                span = max(span, (u + 2) * su + (4 if su == 1 else 6))
-        u += 4
-    return span
+    r = ou - u
+    if r:
+        nb = 8 if r > 6 else 6 if r > 4 else 4 if r > 2 else 2
+        reads = max(reads, u * su + span[nb][su - 1])
+    return reads
+
+
+def thumb_add_imm(v: int) -> bool:
+    """`add rd, rn, #v` assembles in Thumb-2 (ADDW/SUBW or a modified immediate)."""
+    v = abs(v)
+    if v <= 4095:
+        return True
+    while v and not v & 1:
+        v >>= 1
+    return v <= 0xFF
 
 
 def _dsp_dw(g: Graph, op: Op) -> Optional[Choice]:
     q = op.attrs["q"]
     if (q["k_h"], q["k_w"]) != (3, 3) or q["dil_h"] != 1 or q["dil_w"] != 1:
         return None
-    if q["out_c"] != q["in_c"] or q["stride_h"] not in (1, 2) or q["stride_w"] not in (1, 2):
+    if q["out_c"] != q["in_c"] or q["stride_h"] < 1 or q["stride_w"] not in (1, 2):
         return None
     w8 = g.tensors[op.inputs[1]].data  # [3][3][C]
     ch = q["out_c"]
@@ -377,26 +443,16 @@ def _dsp_dw(g: Graph, op: Op) -> Optional[Choice]:
     if plan is None:
         return None
     ih, iw, oh, ow = q["in_h"], q["in_w"], q["out_h"], q["out_w"]
-    transposed = int(oh > ow)
-    if transposed:
-        ov, ou, sv, su, na, nb, pa, pb = ow, oh, q["stride_w"], q["stride_h"], iw, ih, \
-            q["pad_left"], q["pad_top"]
-        osv, osu = ch, ow * ch
-        wk = w8.transpose(1, 0, 2)  # [kv = kx][ku = ky][c]
-    else:
-        ov, ou, sv, su, na, nb, pa, pb = oh, ow, q["stride_h"], q["stride_w"], ih, iw, \
-            q["pad_top"], q["pad_left"]
-        osv, osu = ow * ch, ch
-        wk = w8
-    pv = max((ov - 1) * sv + 3, pa + na)
-    pu = max(_dw_reads(ou, su), pb + nb)
+    sv, su, pt, pl = q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"]
+    pu = max(_dw_reads(ow, su), pl + iw)
     pu += pu % 2
-    if ch * pu * 2 > 4095:  # the row step is an ADD immediate
+    slot = ch * pu * 2
+    if not (thumb_add_imm(slot) and thumb_add_imm(2 * slot)):
         return None
     stream = []
     sb = plan.scale_bits.astype(np.int64)
     for c in range(ch):
-        wc = wk[:, :, c].astype(np.int64) << int(sb[c])
+        wc = w8[:, :, c].astype(np.int64) << int(sb[c])
         words = [int(plan.bias2[c])]
         for r in range(3):
             words += list(_pack16([wc[r, 0], wc[r, 1], wc[r, 1], wc[r, 2]]))
@@ -404,8 +460,6 @@ def _dsp_dw(g: Graph, op: Op) -> Optional[Choice]:
         stream.append(plan.records[c].astype(np.int64))
     blob = np.concatenate(stream).astype(np.int32)
     in_zp = -int(q["input_offset"])
-    scratch = pv * ch * pu * 2 + 16
-    name = "arm_dsp_dw3x3"
 
     def emit(ctx, op_, sym):
         from . import codegen
@@ -413,14 +467,36 @@ def _dsp_dw(g: Graph, op: Op) -> Optional[Choice]:
         fn = f"{sym}_arm"
         body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, int8_t *out)
 {{
-    int16_t *xt = (int16_t *){ctx.scratch(op_)};
-    td_arm_dw_expand(in, xt, {ih}, {iw}, {ch}, {q["pad_top"]}, {q["pad_left"]}, {pv}, {pu}, {in_zp}, {transposed});
-    td_arm_dw3x3(xt, {ctx.ptr(wname)}, out, {ch}, {ov}, {ou}, {sv}, {su}, {pu}, {osv}, {osu},
+    td_arm_dw3x3(in, (int16_t *){ctx.scratch(op_)}, {ctx.ptr(wname)}, out,
+                 {ih}, {iw}, {ch}, {oh}, {ow}, {sv}, {su}, {pt}, {pl}, {pu}, {in_zp}, {_direction(op_)},
                  {plan.c_args()});
 }}"""
         return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
                             statics=[body])
-    return Choice(name, emit, scratch)
+    return Choice("arm_dsp_dw3x3", emit, 3 * slot + 16)
+
+
+# --------------------------------------------------------------------------
+# Armv7E-M DSP: global average pool
+# --------------------------------------------------------------------------
+def _dsp_gavg(g: Graph, op: Op) -> Optional[Choice]:
+    q = op.attrs["q"]
+    if (q["out_h"], q["out_w"]) != (1, 1) or (q["k_h"], q["k_w"]) != (q["in_h"], q["in_w"]):
+        return None
+    if q["pad_top"] or q["pad_left"] or q["in_h"] * q["in_w"] > 255:
+        return None
+    n_px, ch = q["in_h"] * q["in_w"], q["channels"]
+
+    def emit(ctx, op_, sym):
+        from . import codegen
+        fn = f"{sym}_arm"
+        body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, int8_t *out)
+{{
+    td_arm_gavg(in, out, {n_px}, {ch}, {int(q["act_min"])}, {int(q["act_max"])});
+}}"""
+        return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
+                            statics=[body])
+    return Choice("arm_dsp_global_avg_pool", emit, 0)
 
 
 # --------------------------------------------------------------------------
@@ -439,7 +515,8 @@ def choose(g: Graph, op: Op, target) -> Optional[Choice]:
         # Our convolutions copy their whole input into the int16 scratch
         # buffer before writing any output, so any overlap of output and
         # input ("window") is fine.
-        if not (mode == "window" and op.kind in WINDOW_OK):
+        if not ((mode == "window" and op.kind in WINDOW_OK)
+                or (mode == "conv_add" and op.kind == "conv2d_s8")):
             return None
     if "dsp" in target.features:
         if op.kind == "conv2d_s8":
@@ -448,4 +525,6 @@ def choose(g: Graph, op: Op, target) -> Optional[Choice]:
             return _dsp_fc(g, op)
         if op.kind == "depthwise_conv2d_s8":
             return _dsp_dw(g, op)
+        if op.kind == "avg_pool_s8":
+            return _dsp_gavg(g, op)
     return None

@@ -314,6 +314,51 @@ TD_ARM_AI void td_arm_bias(td_arm_acc6 *a, const int16_t **wpp, const int M, con
 }
 
 /* ---------------------------------------------------------------------- */
+/* Fused residual add (in-place mode "conv_add")                           */
+/* ---------------------------------------------------------------------- */
+/* y = add(conv, r) with TFLite's Add arithmetic: each operand's rescaled
+ * value comes from a 256-entry table (t1 for the conv result, t2 for the
+ * residual; both point at entry 128 so a signed int8 indexes them), the
+ * sum is requantized like a convolution accumulator (uniform mode, see
+ * td_arm_rq: SMMLA with AM, C = AC (+ fix mask AMASK), shift AE). */
+typedef struct {
+    const int8_t *res;  /* residual, indexed like the output */
+    const int32_t *t1;  /* conv value -> rescaled (entry 128 = value 0) */
+    const int32_t *t2;  /* residual value -> rescaled */
+} td_arm_epi;
+
+#define TD_ARM_EPI_ARGS const int ADD, const int AM, const int AC, const int AMASK, \
+    const int AE, const int ACL, const int ALO, const int AHI
+#define TD_ARM_EPI_PASS ADD, AM, AC, AMASK, AE, ACL, ALO, AHI
+
+TD_ARM_AI int32_t td_arm_epi_add(const td_arm_epi *ep, int32_t v, int32_t r, TD_ARM_EPI_ARGS)
+{
+    const int32_t sum = ep->t1[v] + ep->t2[r];
+    int32_t c = AC, o;
+    (void)ADD;
+    if (AMASK) {
+        c += (sum >> 31) & AMASK;
+    }
+    o = td_arm_ssat8_asr(td_arm_smmla(sum, AM, c), AE);
+    if (ACL) {
+        o = o < ALO ? ALO : o;
+        o = o > AHI ? AHI : o;
+    }
+    return o;
+}
+
+/* Store the block's values: plain, or through the fused residual add. */
+#define TD_ARM_PUT(idx, v)                                                   \
+    do {                                                                     \
+        if (ADD) {                                                           \
+            o[idx] = (int8_t)td_arm_epi_add(ep, (v), ep->res[(o - y0) + (idx)], \
+                                            TD_ARM_EPI_PASS);                \
+        } else {                                                             \
+            o[idx] = (int8_t)(v);                                            \
+        }                                                                    \
+    } while (0)
+
+/* ---------------------------------------------------------------------- */
 /* Convolution as a GEMM over small im2col blocks                          */
 /* ---------------------------------------------------------------------- */
 /* N output pixels at a time: their windows are copied (td_arm_im2col) into
@@ -328,8 +373,9 @@ TD_ARM_AI void td_arm_bias(td_arm_acc6 *a, const int16_t **wpp, const int M, con
  * channels: M int32 biases, the int16 weights in K-step order, then M
  * requantization records of RS int32 (see td_arm_rq). */
 TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *o,
-                                 const int M, const int N, const int OC, const int K4,
-                                 const int KH2, const int UNROLL, TD_ARM_RQ_ARGS)
+                                 int8_t *y0, const td_arm_epi *ep, const int M, const int N,
+                                 const int OC, const int K4, const int KH2, const int UNROLL,
+                                 TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
 {
     td_arm_acc6 a;
     const int16_t *xp = x;
@@ -369,39 +415,42 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
         const int32_t v10 = M > 1 ? TD_ARM_RQ(a.a10, k1.r) : 0;
         const int32_t v11 = M > 1 && N > 1 ? TD_ARM_RQ(a.a11, k1.r) : 0;
         const int32_t v12 = M > 1 && N > 2 ? TD_ARM_RQ(a.a12, k1.r) : 0;
-        o[0] = (int8_t)v00;
+        TD_ARM_PUT(0, v00);
         if (N > 1) {
-            o[OC] = (int8_t)v01;
+            TD_ARM_PUT(OC, v01);
         }
         if (N > 2) {
-            o[2 * OC] = (int8_t)v02;
+            TD_ARM_PUT(2 * OC, v02);
         }
         if (M > 1) {
-            o[1] = (int8_t)v10;
+            TD_ARM_PUT(1, v10);
             if (N > 1) {
-                o[OC + 1] = (int8_t)v11;
+                TD_ARM_PUT(OC + 1, v11);
             }
             if (N > 2) {
-                o[2 * OC + 1] = (int8_t)v12;
+                TD_ARM_PUT(2 * OC + 1, v12);
             }
         }
     }
 }
 
 /* All output channels of one block of N pixels (outputs o[n * OC + c]). */
-TD_ARM_AI void td_arm_gemm_pixels(const int16_t *x, const int16_t *w, int8_t *o,
-                                  const int N, const int OC, const int K4, const int KH2,
-                                  const int UNROLL, TD_ARM_RQ_ARGS)
+TD_ARM_AI void td_arm_gemm_pixels(const int16_t *x, const int16_t *w, int8_t *o, int8_t *y0,
+                                  const td_arm_epi *ep, const int N, const int OC, const int K4,
+                                  const int KH2, const int UNROLL, TD_ARM_RQ_ARGS,
+                                  TD_ARM_EPI_ARGS)
 {
     const int16_t *wp = w;
     int8_t *oc = o;
     int8_t *const oend = o + (OC & ~1);
     while (oc != oend) {
-        td_arm_gemm_block(x, &wp, oc, 2, N, OC, K4, KH2, UNROLL, TD_ARM_RQ_PASS);
+        td_arm_gemm_block(x, &wp, oc, y0, ep, 2, N, OC, K4, KH2, UNROLL, TD_ARM_RQ_PASS,
+                          TD_ARM_EPI_PASS);
         oc += 2;
     }
     if (OC & 1) {
-        td_arm_gemm_block(x, &wp, oc, 1, N, OC, K4, KH2, UNROLL, TD_ARM_RQ_PASS);
+        td_arm_gemm_block(x, &wp, oc, y0, ep, 1, N, OC, K4, KH2, UNROLL, TD_ARM_RQ_PASS,
+                          TD_ARM_EPI_PASS);
     }
 }
 
@@ -410,6 +459,21 @@ TD_ARM_AI uint32_t td_arm_sxtb16_ror8(uint32_t v)
 {
     uint32_t r;
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+/* (a.lo, b.lo) and (b.hi, a.hi) as halfword pairs (PKHBT / PKHTB). */
+TD_ARM_AI uint32_t td_arm_pkhbt16(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+TD_ARM_AI uint32_t td_arm_pkhtb16(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
     return r;
 }
 
@@ -515,55 +579,54 @@ TD_ARM_AI void td_arm_im2col(const int8_t *in, const int8_t *in_end, int16_t *bl
 }
 
 /* A whole convolution: P output pixels, NMAX (<= 3) per block.  DIR < 0:
- * blocks in decreasing order (in-place "backward"). */
+ * blocks in decreasing order (in-place "backward").  ep: the fused
+ * residual add when ADD. */
 TD_ARM_AI void td_arm_conv(const int8_t *in, const int8_t *in_end, int16_t *blk,
-                           const int16_t *w, int8_t *out, const int P, const int OC,
-                           const int K4, const int UNROLL, const int NMAX, const int DIR,
-                           TD_ARM_WIN_ARGS, TD_ARM_RQ_ARGS)
+                           const int16_t *w, int8_t *out, const td_arm_epi *ep, const int P,
+                           const int OC, const int K4, const int UNROLL, const int NMAX,
+                           const int DIR, TD_ARM_WIN_ARGS, TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
 {
     const int REM = P % NMAX;
     int p;
+#define TD_ARM_CONV_STEP(NN)                                                          \
+    td_arm_im2col(in, in_end, blk, p, NN, TD_ARM_WIN_PASS);                          \
+    td_arm_gemm_pixels(blk, w, out + p * OC, out, ep, NN, OC, K4, 0, UNROLL,        \
+                       TD_ARM_RQ_PASS, TD_ARM_EPI_PASS)
     if (DIR >= 0) {
         for (p = 0; p + NMAX <= P; p += NMAX) {
-            td_arm_im2col(in, in_end, blk, p, NMAX, TD_ARM_WIN_PASS);
-            td_arm_gemm_pixels(blk, w, out + p * OC, NMAX, OC, K4, 0, UNROLL, TD_ARM_RQ_PASS);
+            TD_ARM_CONV_STEP(NMAX);
         }
         if (REM) {
-            td_arm_im2col(in, in_end, blk, p, REM, TD_ARM_WIN_PASS);
-            td_arm_gemm_pixels(blk, w, out + p * OC, REM, OC, K4, 0, UNROLL, TD_ARM_RQ_PASS);
+            TD_ARM_CONV_STEP(REM);
         }
     } else {
         p = P - REM;
         if (REM) {
-            td_arm_im2col(in, in_end, blk, p, REM, TD_ARM_WIN_PASS);
-            td_arm_gemm_pixels(blk, w, out + p * OC, REM, OC, K4, 0, UNROLL, TD_ARM_RQ_PASS);
+            TD_ARM_CONV_STEP(REM);
         }
         while (p > 0) {
             p -= NMAX;
-            td_arm_im2col(in, in_end, blk, p, NMAX, TD_ARM_WIN_PASS);
-            td_arm_gemm_pixels(blk, w, out + p * OC, NMAX, OC, K4, 0, UNROLL, TD_ARM_RQ_PASS);
+            TD_ARM_CONV_STEP(NMAX);
         }
     }
+#undef TD_ARM_CONV_STEP
 }
 
 /* ---------------------------------------------------------------------- */
 /* Depthwise 3x3 (depth multiplier 1)                                      */
 /* ---------------------------------------------------------------------- */
-/* The input has been transposed to channel-major int16 rows with the
- * zero-point border (td_arm_dw_expand): xt[v][c][u], PU int16 per row, u the
- * contiguous ("inner") image axis.  For one channel and output row, a kernel
- * row (3 taps along u, weights W01 = (w0, w1), W12 = (w1, w2)) contributes
- * to output u:  SU == 1: x[u] w0 + x[u+1] w1 + x[u+2] w2 as
+/* The kernel rows of an output row are kept as channel-major int16 rows
+ * ("ring slots", td_arm_dw_fill) with the zero point around the image:
+ * slot[c][u], PU int16 per channel, u the image column.  For one channel
+ * and output row, a kernel row (3 taps, weights W01 = (w0, w1),
+ * W12 = (w1, w2)) contributes to output u:  SU == 1: x[u] w0 + x[u+1] w1 +
+ * x[u+2] w2 as
  *   even u: smlad((x[u], x[u+1]), W01) + smlabt((x[u+2], .), W12)
  *   odd u:  smlatb((., x[u]), W01) + smlad((x[u+1], x[u+2]), W12)
  * SU == 2: smlad((x[2u], x[2u+1]), W01) + smlabt((x[2u+2], .), W12).
  * The channel stream: bias2, W01/W12 of the three rows, the record. */
 
 #define TD_I4_(op, d, n, m, acc) op " %[" d "], %[" n "], %[" m "], %[" acc "]\n\t"
-
-typedef struct {
-    int32_t a[8];
-} td_arm_acc8;
 
 /* One kernel row for eight outputs (SU == 1: words x[0..9]; SU == 2:
  * x[0..17]).  FIRST: the accumulators start from the bias held in a0, whose
@@ -623,146 +686,316 @@ typedef struct {
     TD_I4_("smlabt", "a6", "t1", "w12", "a6") TD_I4_("smlad", "a7", "t1", "w01", "a7") \
     "ldr %[t0], [%[xp], #32]\n\t"                                                    \
     TD_I4_("smlabt", "a7", "t0", "w12", "a7")
-#define TD_DW_W_(off) "ldrd %[w01], %[w12], [%[wp], #" off "]\n\t"
-#define TD_DW_NEXT_ "add %[xp], %[xp], %[rb]\n\t"
-#define TD_DW_OPS_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),          \
-    [a4] "=&r"(a4), [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7), [t0] "=&r"(t0), \
-    [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12), [xp] "+r"(xp)                \
-    : [wp] "r"(wp), [rb] "i"(RBB) : "memory"
+/* Four outputs (SU == 1: words x[0..5]; SU == 2: x[0..9]). */
+#define TD_DW4_ROW1_FIRST_                                                           \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlatb", "a1", "t0", "w01", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0") TD_I4_("smlatb", "a3", "t1", "w01", "a0") \
+    "ldr %[t0], [%[xp], #8]\n\t"                                                     \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3") \
+    "ldr %[t0], [%[xp]]\n\t"                                                         \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
+#define TD_DW4_ROW1_                                                                 \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlatb", "a1", "t0", "w01", "a1") \
+    TD_I4_("smlabt", "a0", "t1", "w12", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a2") TD_I4_("smlatb", "a3", "t1", "w01", "a3") \
+    "ldr %[t0], [%[xp], #8]\n\t"                                                     \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3")
+#define TD_DW4_ROW2_FIRST_                                                           \
+    "ldrd %[t0], %[t1], [%[xp], #4]\n\t"                                             \
+    TD_I4_("smlad", "a1", "t0", "w01", "a0") TD_I4_("smlabt", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0")                                         \
+    "ldrd %[t0], %[t1], [%[xp], #12]\n\t"                                            \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w01", "a0") \
+    TD_I4_("smlabt", "a3", "t1", "w12", "a3")                                        \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
+#define TD_DW4_ROW2_                                                                 \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0") \
+    TD_I4_("smlad", "a1", "t1", "w01", "a1")                                         \
+    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
+    TD_I4_("smlabt", "a1", "t0", "w12", "a1") TD_I4_("smlad", "a2", "t0", "w01", "a2") \
+    TD_I4_("smlabt", "a2", "t1", "w12", "a2") TD_I4_("smlad", "a3", "t1", "w01", "a3") \
+    "ldr %[t0], [%[xp], #16]\n\t"                                                    \
+    TD_I4_("smlabt", "a3", "t0", "w12", "a3")
 
-/* Eight outputs of one channel: bias + three kernel rows, RBB bytes apart
- * (at most 4095).  wp: the channel's stream. */
-TD_ARM_AI void td_arm_dw8(td_arm_acc8 *acc, const int16_t *x, const int32_t *wp,
-                          const int SU, const int RBB)
+/* Six outputs (SU == 1: words x[0..7]; SU == 2: x[0..13]). */
+#define TD_DW6_ROW1_FIRST_                                                           \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlatb", "a1", "t0", "w01", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0") TD_I4_("smlatb", "a3", "t1", "w01", "a0") \
+    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3") \
+    TD_I4_("smlad", "a4", "t0", "w01", "a0") TD_I4_("smlatb", "a5", "t0", "w01", "a0") \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w12", "a5") \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
+#define TD_DW6_ROW1_                                                                 \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlatb", "a1", "t0", "w01", "a1") \
+    TD_I4_("smlabt", "a0", "t1", "w12", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a2") TD_I4_("smlatb", "a3", "t1", "w01", "a3") \
+    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3") \
+    TD_I4_("smlad", "a4", "t0", "w01", "a4") TD_I4_("smlatb", "a5", "t0", "w01", "a5") \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w12", "a5")
+#define TD_DW6_ROW2_FIRST_                                                           \
+    "ldrd %[t0], %[t1], [%[xp], #4]\n\t"                                             \
+    TD_I4_("smlad", "a1", "t0", "w01", "a0") TD_I4_("smlabt", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0")                                         \
+    "ldrd %[t0], %[t1], [%[xp], #12]\n\t"                                            \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w01", "a0") \
+    TD_I4_("smlabt", "a3", "t1", "w12", "a3") TD_I4_("smlad", "a4", "t1", "w01", "a0") \
+    "ldrd %[t0], %[t1], [%[xp], #20]\n\t"                                            \
+    TD_I4_("smlabt", "a4", "t0", "w12", "a4") TD_I4_("smlad", "a5", "t0", "w01", "a0") \
+    TD_I4_("smlabt", "a5", "t1", "w12", "a5")                                        \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
+#define TD_DW6_ROW2_                                                                 \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0") \
+    TD_I4_("smlad", "a1", "t1", "w01", "a1")                                         \
+    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
+    TD_I4_("smlabt", "a1", "t0", "w12", "a1") TD_I4_("smlad", "a2", "t0", "w01", "a2") \
+    TD_I4_("smlabt", "a2", "t1", "w12", "a2") TD_I4_("smlad", "a3", "t1", "w01", "a3") \
+    "ldrd %[t0], %[t1], [%[xp], #16]\n\t"                                            \
+    TD_I4_("smlabt", "a3", "t0", "w12", "a3") TD_I4_("smlad", "a4", "t0", "w01", "a4") \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w01", "a5") \
+    "ldr %[t0], [%[xp], #24]\n\t"                                                    \
+    TD_I4_("smlabt", "a5", "t0", "w12", "a5")
+
+#define TD_DW_W_(off) "ldrd %[w01], %[w12], [%[wp], #" off "]\n\t"
+#define TD_DW_D1_ "add %[xp], %[xp], %[d1]\n\t"
+#define TD_DW_D2_ "add %[xp], %[xp], %[d2]\n\t"
+#define TD_DW_IN_ : [wp] "r"(wp), [d1] "i"(D1), [d2] "i"(D2) : "memory"
+#define TD_DW_OPS8_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),        \
+    [a4] "=&r"(a4), [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7), [t0] "=&r"(t0), \
+    [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_
+#define TD_DW_OPS6_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),        \
+    [a4] "=&r"(a4), [a5] "=&r"(a5), [t0] "=&r"(t0), [t1] "=&r"(t1), [w01] "=&r"(w01),       \
+    [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_
+#define TD_DW_OPS4_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),        \
+    [t0] "=&r"(t0), [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_
+
+/* NB (8, 6 or 4) outputs of one channel: bias + three kernel rows; the second
+ * row starts D1 bytes after the first, the third D2 after the second (ring
+ * slots).  wp: the channel's stream. */
+TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, const int NB,
+                             const int SU, const int D1, const int D2)
 {
     const int16_t *xp = x;
-    int32_t a0 = wp[0], a1, a2, a3, a4, a5, a6, a7;
+    int32_t a0 = wp[0], a1, a2, a3, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
     uint32_t t0, t1, w01, w12;
-    if (SU == 1) {
-        __asm__ volatile(TD_DW_W_("4") TD_DW_ROW1_FIRST_ TD_DW_NEXT_ TD_DW_W_("12") TD_DW_ROW1_
-                         TD_DW_NEXT_ TD_DW_W_("20") TD_DW_ROW1_ TD_DW_OPS_);
+    if (NB == 8 && SU == 1) {
+        __asm__ volatile(TD_DW_W_("4") TD_DW_ROW1_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW_ROW1_
+                         TD_DW_D2_ TD_DW_W_("20") TD_DW_ROW1_ TD_DW_OPS8_);
+    } else if (NB == 8) {
+        __asm__ volatile(TD_DW_W_("4") TD_DW_ROW2_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW_ROW2_
+                         TD_DW_D2_ TD_DW_W_("20") TD_DW_ROW2_ TD_DW_OPS8_);
+    } else if (NB == 6 && SU == 1) {
+        __asm__ volatile(TD_DW_W_("4") TD_DW6_ROW1_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW6_ROW1_
+                         TD_DW_D2_ TD_DW_W_("20") TD_DW6_ROW1_ TD_DW_OPS6_);
+    } else if (NB == 6) {
+        __asm__ volatile(TD_DW_W_("4") TD_DW6_ROW2_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW6_ROW2_
+                         TD_DW_D2_ TD_DW_W_("20") TD_DW6_ROW2_ TD_DW_OPS6_);
+    } else if (SU == 1) {
+        __asm__ volatile(TD_DW_W_("4") TD_DW4_ROW1_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW4_ROW1_
+                         TD_DW_D2_ TD_DW_W_("20") TD_DW4_ROW1_ TD_DW_OPS4_);
     } else {
-        __asm__ volatile(TD_DW_W_("4") TD_DW_ROW2_FIRST_ TD_DW_NEXT_ TD_DW_W_("12") TD_DW_ROW2_
-                         TD_DW_NEXT_ TD_DW_W_("20") TD_DW_ROW2_ TD_DW_OPS_);
+        __asm__ volatile(TD_DW_W_("4") TD_DW4_ROW2_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW4_ROW2_
+                         TD_DW_D2_ TD_DW_W_("20") TD_DW4_ROW2_ TD_DW_OPS4_);
     }
-    acc->a[0] = a0;
-    acc->a[1] = a1;
-    acc->a[2] = a2;
-    acc->a[3] = a3;
-    acc->a[4] = a4;
-    acc->a[5] = a5;
-    acc->a[6] = a6;
-    acc->a[7] = a7;
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    if (NB >= 6) {
+        acc[4] = a4;
+        acc[5] = a5;
+    }
+    if (NB == 8) {
+        acc[6] = a6;
+        acc[7] = a7;
+    }
 }
 
-/* Up to four outputs of one channel, one kernel row, in C (the tails). */
-TD_ARM_AI void td_arm_dw_row4(int32_t *a, const int16_t *xp, const int32_t *wp,
-                              const int ROW, const int NO, const int SU)
+/* One or two outputs of one channel (the row's tail), in C. */
+TD_ARM_AI void td_arm_dw_tail(int32_t *a, const int16_t *x, const int32_t *wp, const int NO,
+                              const int SU, const int D1, const int D2)
 {
-    const td_u32a *x = (const td_u32a *)(const void *)xp;
-    const uint32_t w01 = (uint32_t)wp[1 + 2 * ROW], w12 = (uint32_t)wp[2 + 2 * ROW];
-    int i;
-    if (SU == 1) {
-#pragma GCC unroll 4
-        for (i = 0; i < NO; i += 2) {
-            const uint32_t p = x[i / 2], q = x[i / 2 + 1];
-            a[i] = __smlad(p, w01, a[i]);
-            a[i] = __smlabt(q, w12, a[i]);
-            if (i + 1 < NO) {
-                a[i + 1] = __smlatb(p, w01, a[i + 1]);
-                a[i + 1] = __smlad(q, w12, a[i + 1]);
+    const char *xb = (const char *)(const void *)x;
+    int r;
+    a[0] = a[1] = wp[0];
+#pragma GCC unroll 3
+    for (r = 0; r < 3; ++r) {
+        const td_u32a *xr = (const td_u32a *)(const void *)(xb + (r > 0 ? D1 : 0) + (r > 1 ? D2 : 0));
+        const uint32_t w01 = (uint32_t)wp[1 + 2 * r], w12 = (uint32_t)wp[2 + 2 * r];
+        if (SU == 1) {
+            const uint32_t p = xr[0], q = xr[1];
+            a[0] = __smlabt(q, w12, __smlad(p, w01, a[0]));
+            if (NO > 1) {
+                a[1] = __smlad(q, w12, __smlatb(p, w01, a[1]));
+            }
+        } else {
+            a[0] = __smlabt(xr[1], w12, __smlad(xr[0], w01, a[0]));
+            if (NO > 1) {
+                a[1] = __smlabt(xr[2], w12, __smlad(xr[1], w01, a[1]));
             }
         }
-    } else {
-#pragma GCC unroll 4
-        for (i = 0; i < NO; ++i) {
-            a[i] = __smlad(x[i], w01, a[i]);
-            a[i] = __smlabt(x[i + 1], w12, a[i]);
-        }
     }
 }
 
-/* The whole layer: C channels, OV output rows of OU outputs (8 at a time).
- * Output (v, u) of channel c is at out[v * OSV + u * OSU + c]; input row
- * kv of output row v is xt + ((v * SV + kv) * C + c) * PU. */
-TD_ARM_AI void td_arm_dw3x3(const int16_t *xt, const int32_t *stream, int8_t *out,
-                            const int C, const int OV, const int OU, const int SV,
-                            const int SU, const int PU, const int OSV, const int OSU,
-                            TD_ARM_RQ_ARGS)
+/* One output row (all channels) from three ring slots (phase: D1, D2 are
+ * the byte steps between the slots of its kernel rows).  Slot layout:
+ * [C][PU] int16. */
+TD_ARM_AI void td_arm_dw_row(const int16_t *x0, const int32_t *stream, int8_t *o, const int C,
+                             const int OU, const int SU, const int PU, const int D1,
+                             const int D2, TD_ARM_RQ_ARGS)
 {
-    const int CS = 7 + RS;     /* words per channel in the stream */
-    const int RB = C * PU;     /* int16 between kernel rows */
-    int c, v, u, j;
+    const int CS = 7 + RS;  /* words per channel in the stream: bias, 2 x 3 weights, record */
+    int c, u, j;
     for (c = 0; c < C; ++c) {
         const int32_t *st = stream + c * CS;
-        for (v = 0; v < OV; ++v) {
-            const int16_t *x0 = xt + (v * SV * C + c) * PU;
-            int8_t *o = out + v * OSV + c;
-            for (u = 0; u + 8 <= OU; u += 8) {
-                td_arm_acc8 acc;
-                const int16_t *xp = x0 + u * SU;
-                td_arm_rec k;
-                td_arm_dw8(&acc, xp, st, SU, 2 * RB);
-                k = td_arm_rec_load(st + 7, RS, E, FIX);
-                {
-                    int32_t r[8];
+        const int16_t *xc = x0 + c * PU;
+        int8_t *oc = o + c;
+        const td_arm_rec k = td_arm_rec_load(st + 7, RS, E, FIX);
+        for (u = 0; u + 8 <= OU; u += 8) {
+            int32_t acc[8];
+            td_arm_dw_blk(acc, xc + u * SU, st, 8, SU, D1, D2);
 #pragma GCC unroll 8
-                    for (j = 0; j < 8; ++j) {
-                        r[j] = TD_ARM_RQ(acc.a[j], k.r);
-                    }
-#pragma GCC unroll 8
-                    for (j = 0; j < 8; ++j) {
-                        o[(u + j) * OSU] = (int8_t)r[j];
-                    }
-                }
+            for (j = 0; j < 8; ++j) {
+                acc[j] = TD_ARM_RQ(acc[j], k.r);
             }
-            for (; u < OU; u += 4) {
-                const int16_t *xp = x0 + u * SU;
-                const int32_t b = st[0];
-                const td_arm_rec k = td_arm_rec_load(st + 7, RS, E, FIX);
-                int32_t a[4];
-                a[0] = a[1] = a[2] = a[3] = b;
-                if (OU - u >= 4) {
-                    td_arm_dw_row4(a, xp, st, 0, 4, SU);
-                    td_arm_dw_row4(a, xp + RB, st, 1, 4, SU);
-                    td_arm_dw_row4(a, xp + 2 * RB, st, 2, 4, SU);
-#pragma GCC unroll 4
-                    for (j = 0; j < 4; ++j) {
-                        a[j] = TD_ARM_RQ(a[j], k.r);
-                    }
-#pragma GCC unroll 4
-                    for (j = 0; j < 4; ++j) {
-                        o[(u + j) * OSU] = (int8_t)a[j];
-                    }
-                } else {
-                    td_arm_dw_row4(a, xp, st, 0, 2, SU);
-                    td_arm_dw_row4(a, xp + RB, st, 1, 2, SU);
-                    td_arm_dw_row4(a, xp + 2 * RB, st, 2, 2, SU);
-                    a[0] = TD_ARM_RQ(a[0], k.r);
-                    a[1] = TD_ARM_RQ(a[1], k.r);
-                    o[u * OSU] = (int8_t)a[0];
-                    if (OU - u > 1) {
-                        o[(u + 1) * OSU] = (int8_t)a[1];
-                    }
-                    if (OU - u > 2) {
-                        /* three left: the third one alone */
-                        a[0] = a[1] = b;
-                        td_arm_dw_row4(a, xp + 2 * SU, st, 0, 1, SU);
-                        td_arm_dw_row4(a, xp + 2 * SU + RB, st, 1, 1, SU);
-                        td_arm_dw_row4(a, xp + 2 * SU + 2 * RB, st, 2, 1, SU);
-                        o[(u + 2) * OSU] = (int8_t)TD_ARM_RQ(a[0], k.r);
-                    }
-                }
+#pragma GCC unroll 8
+            for (j = 0; j < 8; ++j) {
+                oc[(u + j) * C] = (int8_t)acc[j];
+            }
+        }
+        if (OU % 8 > 2) {
+            /* the rest: one block of 4, 6 or 8 storing 3..7 */
+            const int NB = OU % 8 > 6 ? 8 : (OU % 8 > 4 ? 6 : 4);
+            int32_t acc[8];
+            td_arm_dw_blk(acc, xc + u * SU, st, NB, SU, D1, D2);
+#pragma GCC unroll 8
+            for (j = 0; j < OU % 8; ++j) {
+                acc[j] = TD_ARM_RQ(acc[j], k.r);
+            }
+#pragma GCC unroll 8
+            for (j = 0; j < OU % 8; ++j) {
+                oc[(u + j) * C] = (int8_t)acc[j];
+            }
+        } else if (OU % 8) {
+            int32_t acc[2];
+            td_arm_dw_tail(acc, xc + u * SU, st, OU % 8, SU, D1, D2);
+            oc[u * C] = (int8_t)TD_ARM_RQ(acc[0], k.r);
+            if (OU % 8 > 1) {
+                oc[(u + 1) * C] = (int8_t)TD_ARM_RQ(acc[1], k.r);
             }
         }
     }
 }
 
-/* int8 NHWC [ih][iw][c] -> int16 channel-major xt[v][c][u] (PV rows, PU
- * per row) with the zero point around: transposed == 0: v = y + pt,
- * u = x + pl; else v = x + pl, u = y + pt. */
-void td_arm_dw_expand(const int8_t *in, int16_t *xt, int ih, int iw, int c, int pt,
-                      int pl, int pv, int pu, int zp, int transposed);
+/* Load input row iy (or the zero point outside the image) into a ring
+ * slot [C][PU] int16 at columns PL .. PL + IW - 1 (the border columns are
+ * filled once by td_arm_dw_ring_init). */
+void td_arm_dw_fill(const int8_t *in, int16_t *slot, int iy, int ih, int iw, int c, int pu,
+                    int pl, int zp);
+/* All three slots: zero point everywhere. */
+void td_arm_dw_ring_init(int16_t *ring, int n, int zp);
+
+/* The layer: depthwise 3x3, depth multiplier 1, OH x OW outputs, input
+ * IH x IW x C, strides SV (rows), SU (columns), padding PT/PL.  Three ring
+ * slots of C * PU int16 hold the kernel rows of the current output row; the
+ * output rows go in increasing (DIR > 0) or decreasing order, each written
+ * after all of its inputs were read (safe for in-place "window"). */
+#define TD_DW_SLOT_ (C * PU * 2)
+TD_ARM_AI void td_arm_dw3x3(const int8_t *in, int16_t *ring, const int32_t *stream, int8_t *out,
+                            const int IH, const int IW, const int C, const int OH,
+                            const int OW, const int SV, const int SU, const int PT,
+                            const int PL, const int PU, const int IZP, const int DIR,
+                            TD_ARM_RQ_ARGS)
+{
+    int have[3] = {-1000, -1000, -1000}; /* input row held by each slot */
+    int n, k;
+    td_arm_dw_ring_init(ring, 3 * C * PU, IZP);
+    for (n = 0; n < OH; ++n) {
+        const int oy = DIR >= 0 ? n : OH - 1 - n;
+        const int iy0 = oy * SV - PT;
+        const int ph = ((iy0 % 3) + 3) % 3;
+        for (k = 0; k < 3; ++k) {
+            const int iy = iy0 + (DIR >= 0 ? k : 2 - k);
+            const int sl = ((iy % 3) + 3) % 3;
+            if (have[sl] != iy) {
+                td_arm_dw_fill(in, ring + sl * C * PU, iy, IH, IW, C, PU, PL, IZP);
+                have[sl] = iy;
+            }
+        }
+        {
+            const int16_t *x0 = ring + ph * C * PU;
+            int8_t *o = out + oy * OW * C;
+            if (ph == 0) {
+                td_arm_dw_row(x0, stream, o, C, OW, SU, PU, TD_DW_SLOT_, TD_DW_SLOT_,
+                              TD_ARM_RQ_PASS);
+            } else if (ph == 1) {
+                td_arm_dw_row(x0, stream, o, C, OW, SU, PU, TD_DW_SLOT_, -2 * TD_DW_SLOT_,
+                              TD_ARM_RQ_PASS);
+            } else {
+                td_arm_dw_row(x0, stream, o, C, OW, SU, PU, -2 * TD_DW_SLOT_, TD_DW_SLOT_,
+                              TD_ARM_RQ_PASS);
+            }
+        }
+    }
+}
+#undef TD_DW_SLOT_
+
+/* ---------------------------------------------------------------------- */
+/* Global average pool (the window is the whole image)                     */
+/* ---------------------------------------------------------------------- */
+/* TFLite's average: (sum + P/2) / P for sum > 0, (sum - P/2) / P else (C
+ * division), clamped.  Four channels at a time in two 16-bit lane sums
+ * (SXTAB16): exact for P <= 255 pixels. */
+TD_ARM_AI uint32_t td_arm_sxtab16_ror8(uint32_t acc, uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(v));
+    return r;
+}
+
+TD_ARM_AI int32_t td_arm_avg_div(int32_t sum, const int P, const int LO, const int HI)
+{
+    int32_t v = sum > 0 ? (sum + P / 2) / P : (sum - P / 2) / P;
+    v = v < LO ? LO : v;
+    return v > HI ? HI : v;
+}
+
+TD_ARM_AI void td_arm_gavg(const int8_t *in, int8_t *out, const int P, const int C,
+                           const int LO, const int HI)
+{
+    int c, p;
+    for (c = 0; c + 4 <= C; c += 4) {
+        uint32_t se = 0, so = 0;
+        const int8_t *x = in + c;
+#pragma GCC unroll 4
+        for (p = 0; p < P; ++p) {
+            const uint32_t v = *(const td_u32u *)(const void *)(x + p * C);
+            se = (uint32_t)__sxtab16(se, v);
+            so = td_arm_sxtab16_ror8(so, v);
+        }
+        out[c] = (int8_t)td_arm_avg_div((int16_t)se, P, LO, HI);
+        out[c + 1] = (int8_t)td_arm_avg_div((int16_t)so, P, LO, HI);
+        out[c + 2] = (int8_t)td_arm_avg_div((int32_t)se >> 16, P, LO, HI);
+        out[c + 3] = (int8_t)td_arm_avg_div((int32_t)so >> 16, P, LO, HI);
+    }
+    for (; c < C; ++c) {
+        int32_t sum = 0;
+        for (p = 0; p < P; ++p) {
+            sum += in[p * C + c];
+        }
+        out[c] = (int8_t)td_arm_avg_div(sum, P, LO, HI);
+    }
+}
 
 #endif /* __ARM_FEATURE_DSP */
 

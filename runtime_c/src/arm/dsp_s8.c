@@ -6,11 +6,6 @@
 
 #if defined(__ARM_FEATURE_DSP)
 
-static uint32_t ror8(uint32_t v)
-{
-    return (v >> 8) | (v << 24);
-}
-
 /* n int16 values = zp */
 static void fill16(int16_t *p, int n, int32_t zp)
 {
@@ -44,40 +39,40 @@ void td_arm_win_row(const int8_t *in, int16_t *d, int dstep, int iy, int ix0, in
     }
 }
 
-void td_arm_dw_expand(const int8_t *in, int16_t *xt, int ih, int iw, int c, int pt,
-                      int pl, int pv, int pu, int zp, int transposed)
+void td_arm_dw_ring_init(int16_t *ring, int n, int zp)
 {
-    /* a: the axis of xt's rows (v), b: the contiguous one (u) */
-    const int na = transposed ? iw : ih, nb = transposed ? ih : iw;
-    const int sa = transposed ? c : iw * c, sb = transposed ? iw * c : c;
-    const int pa = transposed ? pl : pt, pb = transposed ? pt : pl;
-    const int rowc = c * pu; /* int16 per xt row */
-    int a, b, k;
-    fill16(xt, pv * rowc, zp);
-    for (a = 0; a < na; ++a) {
-        const int8_t *src = in + a * sa;
-        int16_t *dst = xt + (a + pa) * rowc + pb;
-        b = 0;
-        if ((c & 3) == 0) {
-            for (; b + 2 <= nb; b += 2) {
-                const int8_t *p0 = src + b * sb, *p1 = p0 + sb;
-                int16_t *d = dst + b;
-                for (k = 0; k < c; k += 4, d += 4 * pu) {
-                    const uint32_t v0 = *(const td_u32u *)(const void *)(p0 + k);
-                    const uint32_t v1 = *(const td_u32u *)(const void *)(p1 + k);
-                    const uint32_t e0 = (uint32_t)__sxtb16(v0), o0 = (uint32_t)__sxtb16(ror8(v0));
-                    const uint32_t e1 = (uint32_t)__sxtb16(v1), o1 = (uint32_t)__sxtb16(ror8(v1));
-                    *(td_u32u *)(void *)d = (e0 & 0xffffu) | (e1 << 16);
-                    *(td_u32u *)(void *)(d + pu) = (o0 & 0xffffu) | (o1 << 16);
-                    *(td_u32u *)(void *)(d + 2 * pu) = (e0 >> 16) | (e1 & 0xffff0000u);
-                    *(td_u32u *)(void *)(d + 3 * pu) = (o0 >> 16) | (o1 & 0xffff0000u);
-                }
+    fill16(ring, n, zp);
+}
+
+void td_arm_dw_fill(const int8_t *in, int16_t *slot, int iy, int ih, int iw, int c, int pu,
+                    int pl, int zp)
+{
+    const int8_t *src = in + iy * iw * c;
+    int16_t *dst = slot + pl;
+    int b = 0, k;
+    if (iy < 0 || iy >= ih) {
+        fill16(slot, c * pu, zp);
+        return;
+    }
+    if ((c & 3) == 0) {
+        for (; b + 2 <= iw; b += 2) {
+            const int8_t *p0 = src + b * c;
+            int16_t *d = dst + b;
+            for (k = 0; k < c; k += 4, d += 4 * pu) {
+                const uint32_t v0 = *(const td_u32u *)(const void *)(p0 + k);
+                const uint32_t v1 = *(const td_u32u *)(const void *)(p0 + c + k);
+                const uint32_t e0 = (uint32_t)__sxtb16(v0), o0 = td_arm_sxtb16_ror8(v0);
+                const uint32_t e1 = (uint32_t)__sxtb16(v1), o1 = td_arm_sxtb16_ror8(v1);
+                *(td_u32u *)(void *)d = td_arm_pkhbt16(e0, e1);
+                *(td_u32u *)(void *)(d + pu) = td_arm_pkhbt16(o0, o1);
+                *(td_u32u *)(void *)(d + 2 * pu) = td_arm_pkhtb16(e1, e0);
+                *(td_u32u *)(void *)(d + 3 * pu) = td_arm_pkhtb16(o1, o0);
             }
         }
-        for (; b < nb; ++b) {
-            for (k = 0; k < c; ++k) {
-                dst[k * pu + b] = src[b * sb + k];
-            }
+    }
+    for (; b < iw; ++b) {
+        for (k = 0; k < c; ++k) {
+            dst[k * pu + b] = src[b * c + k];
         }
     }
 }
