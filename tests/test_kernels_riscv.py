@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tinydeploy import api, kernels_riscv, qmath, verify
@@ -108,7 +108,7 @@ def check(path, target):
 
 
 @pytest.mark.parametrize("target", list(TARGETS))
-@settings(deadline=None, derandomize=True, max_examples=6,
+@settings(deadline=None, derandomize=True, max_examples=8, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=list(HealthCheck))
 @given(chain=chains())
 def test_random_chains_bit_exact(target, chain, tmp_path_factory):

@@ -52,12 +52,13 @@ static inline int32_t rv_requant(int32_t acc, const td_rv_rq *q, int32_t lo,
     "lb t4, " #o "(%[x2])\n\t"                                              \
     TD_MAC34_ROW("t4", "s8", "s9", "s10", "s11")
 
-/* acc[p * 4 + j] += sum_i x_p[i] * w[i * 4 + j], i in [0, n), n >= 1 */
+/* acc[p * 4 + j] += sum over `rows` rows of n bytes (rows `stride` bytes
+ * apart) of x_p[i] * w[i * 4 + j]; the weights continue row after row. */
 static void mac_3x4(int32_t *acc, const int8_t *x0, const int8_t *x1,
-                    const int8_t *x2, const int8_t *w, int32_t n)
+                    const int8_t *x2, const int8_t *w, int32_t n,
+                    int32_t stride, int32_t rows)
 {
-    const int8_t *end4 = x0 + (n & ~3);
-    const int8_t *end = x0 + n;
+    const int32_t skip = stride - n;
     __asm__ volatile(
         "lw s0, 0(%[acc])\n\tlw s1, 4(%[acc])\n\t"
         "lw s2, 8(%[acc])\n\tlw s3, 12(%[acc])\n\t"
@@ -65,34 +66,45 @@ static void mac_3x4(int32_t *acc, const int8_t *x0, const int8_t *x1,
         "lw s6, 24(%[acc])\n\tlw s7, 28(%[acc])\n\t"
         "lw s8, 32(%[acc])\n\tlw s9, 36(%[acc])\n\t"
         "lw s10, 40(%[acc])\n\tlw s11, 44(%[acc])\n\t"
-        "bgeu %[x0], %[end4], 2f\n\t"
+        "5:\n\t"
+        "andi t6, %[n], -4\n\t"
+        "add t6, t6, %[x0]\n\t"
+        "bgeu %[x0], t6, 2f\n\t"
         "1:\n\t"
         TD_MAC34(0) TD_MAC34(1) TD_MAC34(2) TD_MAC34(3)
         "addi %[x0], %[x0], 4\n\t"
         "addi %[x1], %[x1], 4\n\t"
         "addi %[x2], %[x2], 4\n\t"
         "addi %[w], %[w], 16\n\t"
-        "bltu %[x0], %[end4], 1b\n\t"
+        "bltu %[x0], t6, 1b\n\t"
         "2:\n\t"
-        "bgeu %[x0], %[end], 4f\n\t"
+        "andi t6, %[n], 3\n\t"
+        "add t6, t6, %[x0]\n\t"
+        "bgeu %[x0], t6, 4f\n\t"
         "3:\n\t"
         TD_MAC34(0)
         "addi %[x0], %[x0], 1\n\t"
         "addi %[x1], %[x1], 1\n\t"
         "addi %[x2], %[x2], 1\n\t"
         "addi %[w], %[w], 4\n\t"
-        "bltu %[x0], %[end], 3b\n\t"
+        "bltu %[x0], t6, 3b\n\t"
         "4:\n\t"
+        "add %[x0], %[x0], %[skip]\n\t"
+        "add %[x1], %[x1], %[skip]\n\t"
+        "add %[x2], %[x2], %[skip]\n\t"
+        "addi %[rows], %[rows], -1\n\t"
+        "bnez %[rows], 5b\n\t"
         "sw s0, 0(%[acc])\n\tsw s1, 4(%[acc])\n\t"
         "sw s2, 8(%[acc])\n\tsw s3, 12(%[acc])\n\t"
         "sw s4, 16(%[acc])\n\tsw s5, 20(%[acc])\n\t"
         "sw s6, 24(%[acc])\n\tsw s7, 28(%[acc])\n\t"
         "sw s8, 32(%[acc])\n\tsw s9, 36(%[acc])\n\t"
         "sw s10, 40(%[acc])\n\tsw s11, 44(%[acc])\n\t"
-        : [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2), [w] "+r"(w)
-        : [acc] "r"(acc), [end4] "r"(end4), [end] "r"(end)
+        : [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2), [w] "+r"(w),
+          [rows] "+r"(rows)
+        : [acc] "r"(acc), [n] "r"(n), [skip] "r"(skip)
         : "memory", "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8",
-          "s9", "s10", "s11", "t0", "t1", "t2", "t3", "t4", "t5");
+          "s9", "s10", "s11", "t0", "t1", "t2", "t3", "t4", "t5", "t6");
 }
 
 /* acc[j] += sum_i x[i] * w[i * 4 + j] */
@@ -154,20 +166,28 @@ static void store_block(const td_rv_conv_params *p, const int32_t *acc, int n,
                         int ob, int nc, int8_t *out, const int8_t *res)
 {
     const int out_c = p->out_c;
+    const int32_t lo = p->act_min, hi = p->act_max;
     int t, j;
-    for (j = 0; j < nc; ++j) {
-        const td_rv_rq q = p->rq[ob + j];
-        for (t = 0; t < n; ++t) {
-            const int32_t v = rv_requant(acc[4 * t + j], &q, p->act_min, p->act_max);
-            if (p->add == NULL) {
-                out[t * out_c + j] = (int8_t)v;
-            } else {
-                const int8_t c = (int8_t)v, r = res[t * out_c + j];
-                if (p->conv_is_input1) {
-                    add_tables(p->add, &c, &r, out + t * out_c + j, 1);
-                } else {
-                    add_tables(p->add, &r, &c, out + t * out_c + j, 1);
-                }
+    if (p->add == NULL) {
+        for (j = 0; j < nc; ++j) {
+            const td_rv_rq q = p->rq[ob + j];
+            for (t = 0; t < n; ++t) {
+                out[t * out_c + j] = (int8_t)rv_requant(acc[4 * t + j], &q, lo, hi);
+            }
+        }
+        return;
+    }
+    {
+        const td_rv_add_params *a = p->add;
+        const int32_t *tc = (p->conv_is_input1 ? a->table1 : a->table2) + 128;
+        const int32_t *tr = (p->conv_is_input1 ? a->table2 : a->table1) + 128;
+        const td_rv_rq qa = a->rq;
+        for (j = 0; j < nc; ++j) {
+            const td_rv_rq q = p->rq[ob + j];
+            for (t = 0; t < n; ++t) {
+                const int32_t c = rv_requant(acc[4 * t + j], &q, lo, hi);
+                const int32_t sum = (int32_t)((uint32_t)tc[c] + (uint32_t)tr[res[t * out_c + j]]);
+                out[t * out_c + j] = (int8_t)rv_requant(sum, &qa, a->act_min, a->act_max);
             }
         }
     }
@@ -233,13 +253,23 @@ static void conv_tile(const td_rv_conv_params *p, const int8_t *input,
     for (ob = 0; ob < out_c; ob += 4) {
         const int8_t *w = weights + ob * k_len;
         int32_t acc[4 * TILE];
-        int j, ky;
+        int j;
         for (j = 0; j < 4; ++j) {
             acc[j] = acc[4 + j] = acc[8 + j] = p->bias[ob + j];
         }
-        for (ky = 0; ky < p->k_h; ++ky) {
-            mac_3x4(acc, xp[0] + ky * in_row, xp[1] + ky * in_row, xp[2] + ky * in_row,
-                    w + ky * row * 4, row);
+        if (iy0 >= 0 && iy0 + p->k_h <= p->in_h) {
+            mac_3x4(acc, xp[0], xp[1], xp[2], w, row, in_row, p->k_h);
+        } else {  /* rows above or below the image read the zero point row */
+            int ky;
+            for (ky = 0; ky < p->k_h; ++ky) {
+                const int iy = iy0 + ky;
+                if (iy < 0 || iy >= p->in_h) {
+                    mac_3x4(acc, p->zp_row, p->zp_row, p->zp_row, w + ky * row * 4, row, row, 1);
+                } else {
+                    mac_3x4(acc, xp[0] + ky * in_row, xp[1] + ky * in_row, xp[2] + ky * in_row,
+                            w + ky * row * 4, row, in_row, 1);
+                }
+            }
         }
         store_block(p, acc, n, ob, out_c - ob < 4 ? out_c - ob : 4, output + at + ob,
                     p->add != NULL ? residual + at + ob : NULL);
@@ -261,31 +291,52 @@ static void interior_columns(int in_w, int k_w, int stride, int pad, int out_w,
     *hi = b;
 }
 
+/* A tile writes each 4-channel block before re-reading its inputs for the
+ * next: with an overlapping output it must not write into its own inputs. */
+static int tile_clobbers_inputs(const td_rv_conv_params *p, const int8_t *input,
+                                const int8_t *output, int oy, int ox0, int n)
+{
+    const int iy0 = oy * p->stride_h - p->pad_top;
+    const intptr_t first = (intptr_t)(iy0 * p->in_w + ox0 * p->stride_w - p->pad_left) * p->in_c;
+    const intptr_t last = (intptr_t)((iy0 + p->k_h - 1) * p->in_w +
+                                     (ox0 + n - 1) * p->stride_w - p->pad_left + p->k_w) *
+                          p->in_c;
+    const intptr_t in_lo = (intptr_t)input + first, in_hi = (intptr_t)input + last;
+    const intptr_t out_lo = (intptr_t)(output + (oy * p->out_w + ox0) * p->out_c);
+    const intptr_t out_hi = out_lo + (intptr_t)n * p->out_c;
+    return p->ordered && p->out_c > 4 && out_lo < in_hi && in_lo < out_hi;
+}
+
+static void conv_run(const td_rv_conv_params *p, const int8_t *input,
+                     const int8_t *weights, int oy, int ox, int n, int8_t *output,
+                     const int8_t *residual)
+{
+    int t;
+    if (n > 1 && !tile_clobbers_inputs(p, input, output, oy, ox, n)) {
+        conv_tile(p, input, weights, oy, ox, n, output, residual);
+        return;
+    }
+    for (t = 0; t < n; ++t) {
+        conv_pixel(p, input, weights, oy, p->backward ? ox + n - 1 - t : ox + t, output, residual);
+    }
+}
+
 void td_rv_conv_s8(const td_rv_conv_params *p, const int8_t *input,
                    const int8_t *weights, int8_t *output,
                    const int8_t *residual)
 {
-    /* a tile writes a 4-channel block before re-reading its inputs */
-    const int tiles = !p->ordered || p->out_c <= 4;
     int y;
     for (y = 0; y < p->out_h; ++y) {
         const int oy = p->backward ? p->out_h - 1 - y : y;
-        const int iy0 = oy * p->stride_h - p->pad_top;
-        int lo = p->out_w, hi = p->out_w, ox;
-        if (tiles && iy0 >= 0 && iy0 + p->k_h <= p->in_h) {
-            interior_columns(p->in_w, p->k_w, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
-        }
+        int lo, hi, ox;
+        interior_columns(p->in_w, p->k_w, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
         if (!p->backward) {
             for (ox = 0; ox < lo; ++ox) {
                 conv_pixel(p, input, weights, oy, ox, output, residual);
             }
             for (ox = lo; ox < hi; ox += TILE) {
-                const int n = hi - ox < TILE ? hi - ox : TILE;
-                if (n == 1) {
-                    conv_pixel(p, input, weights, oy, ox, output, residual);
-                } else {
-                    conv_tile(p, input, weights, oy, ox, n, output, residual);
-                }
+                conv_run(p, input, weights, oy, ox, hi - ox < TILE ? hi - ox : TILE, output,
+                         residual);
             }
             for (ox = hi; ox < p->out_w; ++ox) {
                 conv_pixel(p, input, weights, oy, ox, output, residual);
@@ -297,11 +348,7 @@ void td_rv_conv_s8(const td_rv_conv_params *p, const int8_t *input,
             }
             for (end = hi; end > lo; end -= TILE) {
                 const int start = end - TILE > lo ? end - TILE : lo;
-                if (end - start == 1) {
-                    conv_pixel(p, input, weights, oy, start, output, residual);
-                } else {
-                    conv_tile(p, input, weights, oy, start, end - start, output, residual);
-                }
+                conv_run(p, input, weights, oy, start, end - start, output, residual);
             }
             for (ox = lo - 1; ox >= 0; --ox) {
                 conv_pixel(p, input, weights, oy, ox, output, residual);
@@ -402,9 +449,11 @@ void td_rv_depthwise_conv_s8(const td_rv_dw_params *p, const int8_t *input,
         const int pix = p->backward ? n_pix - 1 - i : i;
         const int oy = pix / p->out_w, ox = pix % p->out_w;
         int8_t *out = output + pix * C;
-        for (c = 0; c < C; ++c) {
-            const int32_t acc = dw_value(p, input, weights + c * taps, p->bias[c], c, oy, ox);
-            out[c] = (int8_t)rv_requant(acc, &p->rq[c], p->act_min, p->act_max);
+        int k;
+        for (k = 0; k < C; ++k) {  /* units in decreasing order when backward */
+            c = p->backward ? C - 1 - k : k;
+            out[c] = (int8_t)rv_requant(dw_value(p, input, weights + c * taps, p->bias[c], c, oy, ox),
+                                        &p->rq[c], p->act_min, p->act_max);
         }
     }
 }

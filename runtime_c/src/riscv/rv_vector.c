@@ -475,8 +475,13 @@ static void conv_tile(const td_rvv_conv_params *p, const int8_t *input,
                              "vle32.v v24, (%2)\n\t"
                              : "=&r"(vl) : "r"(out_c - c0), "r"(b) : "memory");
             for (ky = 0; ky < p->k_h; ++ky) {
-                mac_p3(xp[0] + ky * in_row, xp[1] + ky * in_row, xp[2] + ky * in_row,
-                       w + ky * row * out_c, out_c, row);
+                const int iy = iy0 + ky;
+                if (iy < 0 || iy >= p->in_h) {  /* above or below the image */
+                    mac_p3(p->zp_row, p->zp_row, p->zp_row, w + ky * row * out_c, out_c, row);
+                } else {
+                    mac_p3(xp[0] + ky * in_row, xp[1] + ky * in_row, xp[2] + ky * in_row,
+                           w + ky * row * out_c, out_c, row);
+                }
             }
             for (t = 0; t < n; ++t) {
                 const int at = (pix0 + t) * out_c + c0;
@@ -493,9 +498,10 @@ static void conv_tile(const td_rvv_conv_params *p, const int8_t *input,
                              "vle32.v v28, (%2)\n\t"
                              : "=&r"(vl) : "r"(out_c - c0), "r"(b) : "memory");
             for (ky = 0; ky < p->k_h; ++ky) {
+                const int iy = iy0 + ky;
                 const int8_t *xr[TD_MAX_TILE];
                 for (t = 0; t < TD_MAX_TILE; ++t) {
-                    xr[t] = xp[t] + ky * in_row;
+                    xr[t] = iy < 0 || iy >= p->in_h ? p->zp_row : xp[t] + ky * in_row;
                 }
                 mac_p6(xr, w + ky * row * out_c, out_c, row);
             }
@@ -508,6 +514,37 @@ static void conv_tile(const td_rvv_conv_params *p, const int8_t *input,
     }
 }
 
+/* Does the tile (n interior pixels from ox0) write into its own inputs? */
+static int tile_clobbers_inputs(const td_rvv_conv_params *p, const int8_t *input,
+                                const int8_t *output, int oy, int ox0, int n)
+{
+    const int iy0 = oy * p->stride_h - p->pad_top;
+    const intptr_t first = (intptr_t)(iy0 * p->in_w + ox0 * p->stride_w - p->pad_left) * p->in_c;
+    const intptr_t last = (intptr_t)((iy0 + p->k_h - 1) * p->in_w +
+                                     (ox0 + n - 1) * p->stride_w - p->pad_left + p->k_w) *
+                          p->in_c;
+    const intptr_t in_lo = (intptr_t)input + first, in_hi = (intptr_t)input + last;
+    const intptr_t out_lo = (intptr_t)(output + (oy * p->out_w + ox0) * p->out_c);
+    const intptr_t out_hi = out_lo + (intptr_t)n * p->out_c;
+    return out_lo < in_hi && in_lo < out_hi;
+}
+
+static void conv_run(const td_rvv_conv_params *p, const int8_t *input,
+                     const int8_t *weights, int oy, int ox, int n, int tile, int check,
+                     int8_t *output, const int8_t *residual, const add_ctx *a,
+                     size_t vlmax8)
+{
+    int t;
+    if (!check || !tile_clobbers_inputs(p, input, output, oy, ox, n)) {
+        conv_tile(p, input, weights, oy, ox, n, tile, output, residual, a, vlmax8);
+        return;
+    }
+    for (t = 0; t < n; ++t) {
+        conv_pixel(p, input, weights, oy, p->backward ? ox + n - 1 - t : ox + t, output,
+                   residual, a, vlmax8);
+    }
+}
+
 void td_rvv_conv_s8(const td_rvv_conv_params *p, const int8_t *input,
                     const int8_t *weights, int8_t *output,
                     const int8_t *residual)
@@ -515,9 +552,9 @@ void td_rvv_conv_s8(const td_rvv_conv_params *p, const int8_t *input,
     const int tile = p->lmul == 4 ? 6 : 3;
     const size_t vlmax8 = vsetvl_e16m4((size_t)1 << 30);
     const size_t block = tile == 6 ? vlmax8 / 2 : vlmax8;
-    /* tiles write a block before re-reading their inputs for the next one:
-     * only without overlap or with a single block */
-    const int tiles = !p->ordered || (size_t)p->out_c <= block;
+    /* a tile writes each channel block before re-reading its inputs for the
+     * next: with an overlapping output it must not write into them */
+    const int check = p->ordered && (size_t)p->out_c > block;
     add_ctx actx;
     const add_ctx *a = NULL;
     int y;
@@ -528,18 +565,15 @@ void td_rvv_conv_s8(const td_rvv_conv_params *p, const int8_t *input,
     }
     for (y = 0; y < p->out_h; ++y) {
         const int oy = p->backward ? p->out_h - 1 - y : y;
-        const int iy0 = oy * p->stride_h - p->pad_top;
-        int lo = p->out_w, hi = p->out_w, ox;
-        if (tiles && iy0 >= 0 && iy0 + p->k_h <= p->in_h) {
-            interior_columns(p->in_w, p->k_w, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
-        }
+        int lo, hi, ox;
+        interior_columns(p->in_w, p->k_w, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
         if (!p->backward) {
             for (ox = 0; ox < lo; ++ox) {
                 conv_pixel(p, input, weights, oy, ox, output, residual, a, vlmax8);
             }
             for (ox = lo; ox < hi; ox += tile) {
-                conv_tile(p, input, weights, oy, ox, hi - ox < tile ? hi - ox : tile, tile,
-                          output, residual, a, vlmax8);
+                conv_run(p, input, weights, oy, ox, hi - ox < tile ? hi - ox : tile, tile,
+                         check, output, residual, a, vlmax8);
             }
             for (ox = hi; ox < p->out_w; ++ox) {
                 conv_pixel(p, input, weights, oy, ox, output, residual, a, vlmax8);
@@ -551,8 +585,8 @@ void td_rvv_conv_s8(const td_rvv_conv_params *p, const int8_t *input,
             }
             for (end = hi; end > lo; end -= tile) {
                 const int start = end - tile > lo ? end - tile : lo;
-                conv_tile(p, input, weights, oy, start, end - start, tile, output, residual,
-                          a, vlmax8);
+                conv_run(p, input, weights, oy, start, end - start, tile, check, output,
+                         residual, a, vlmax8);
             }
             for (ox = lo - 1; ox >= 0; --ox) {
                 conv_pixel(p, input, weights, oy, ox, output, residual, a, vlmax8);
