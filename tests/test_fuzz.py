@@ -510,7 +510,7 @@ def _shapes_of(model) -> dict:
     out = {}
     for vi in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
         tt = vi.type.tensor_type
-        if tt.elem_type == TensorProto.FLOAT and tt.HasField("shape") and \
+        if tt.elem_type == TensorProto.FLOAT and tt.HasField("shape") and len(tt.shape.dim) and \
                 all(d.HasField("dim_value") and d.dim_value > 0 for d in tt.shape.dim):
             out[vi.name] = [d.dim_value for d in tt.shape.dim]
     consts = {t.name for t in model.graph.initializer}
@@ -521,7 +521,7 @@ def _shapes_of(model) -> dict:
 
 
 _UNARY_INSERT = ["Relu", "Sigmoid", "Tanh", "Abs", "Neg", "Exp", "Sqrt", "LeakyRelu", "HardSigmoid",
-                 "HardSwish", "Identity", "Dropout", "Clip"]
+                 "HardSwish", "Identity", "Dropout", "Clip"]  # (HardSwish: opset >= 14)
 _INSERT_KINDS = _UNARY_INSERT + ["Softmax", "Transpose", "Reshape", "Flatten", "Binary", "BinarySelf",
                                  "Concat", "Pad", "ReduceMean", "Pool", "GlobalAveragePool", "Conv", "Gemm",
                                  "MatMul", "BatchNormalization", "Squeeze", "Unsqueeze", "QDQ"]
@@ -547,6 +547,8 @@ def m_insert(data, model):
         return f"{out}_{name}"
 
     op = kind
+    if kind == "HardSwish" and model.opset_import and model.opset_import[0].version < 14:
+        model.opset_import[0].version = 14
     if kind in _UNARY_INSERT:
         if kind == "LeakyRelu":
             attrs["alpha"] = data.draw(st.sampled_from([0.01, 0.2, -0.5, 3.0]))
@@ -643,7 +645,17 @@ def m_insert(data, model):
         op, inputs = "DequantizeLinear", [out + "_q", sc, z]
     else:
         op = "Relu"
-    nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
+    quantized = any(n.op_type == "QuantizeLinear" for n in model.graph.node)
+    if quantized and kind != "QDQ" and data.draw(st.integers(0, 3), label="requantize") > 0:
+        # QDQ models: keep the new tensor quantized (an int8 kernel for the new op)
+        scale, zp = data.draw(st.sampled_from([(0.05, -10), (1 / 256, -128), (0.2, 0), (0.01, 127)]),
+                              label="output quantization")
+        sc, z = const("ys", np.float32(scale)), const("yz", np.int8(zp))
+        nodes.append(helper.make_node(op, inputs, [out + "_f"], name=out, **attrs))
+        nodes.append(helper.make_node("QuantizeLinear", [out + "_f", sc, z], [out + "_q"], name=out + "_quant"))
+        nodes.append(helper.make_node("DequantizeLinear", [out + "_q", sc, z], [out], name=out + "_dequant"))
+    else:
+        nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
     # Insert after t's producer; later readers of t read the new tensor.
     g = model.graph
     pos = next((i + 1 for i, n in enumerate(g.node) if t in n.output), 0)
@@ -693,11 +705,15 @@ def mutate_bytes(data, blob: bytes) -> bytes:
     return bytes(b)
 
 
+# Mostly the host; MCU targets select other kernel variants (and check flash/RAM).
+TARGETS = ["host"] * 6 + ["stm32f746", "cortex-m55", "rp2040", "esp32-c3"]
+
+
 def make_case(data):
     """(seed name, model bytes, compile kwargs, description of the mutations)."""
     name, blob, kind, in_shape = _pick(data, SEEDS, "seed")
     steps = []
-    if data.draw(st.integers(0, 9), label="bytes or structure") < 1:
+    if data.draw(st.sampled_from(["bytes"] + ["structure"] * 9), label="bytes or structure") == "bytes":
         blob = mutate_bytes(data, blob)
         steps.append("bytes")
     else:
@@ -709,6 +725,9 @@ def make_case(data):
             steps.append(fn.__name__)
         blob = model.SerializeToString()
     kwargs = {"quantize": "float32"} if kind == "float32" else {}
+    target = data.draw(st.sampled_from(TARGETS), label="target")
+    if target != "host":
+        kwargs["target"] = target
     if kind == "float":
         if data.draw(st.booleans(), label="int8"):
             kwargs["calib"] = {"input": _calib(in_shape)}
@@ -737,7 +756,7 @@ def _serve(conn):
         blob, kwargs = job
         path.write_bytes(blob)
         try:
-            api.compile(str(path), target="host", out_dir=None, name="net", **kwargs)
+            api.compile(str(path), out_dir=None, name="net", **{"target": "host", **kwargs})
             result = ("ok", "")
         except TinydeployError as exc:
             result = ("error", str(exc))

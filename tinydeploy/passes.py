@@ -15,8 +15,10 @@ ELEMENTWISE = {"clip", "leaky_relu", "sigmoid", "tanh", "hard_sigmoid", "hard_sw
                "exp", "neg", "abs", "sqrt", "quantize", "dequantize", "requantize"}
 
 
-def _single_consumer(g: Graph, name: str):
-    users = g.consumers().get(name, [])
+def _single_consumer(g: Graph, name: str, consumers=None):
+    """The one op reading `name` (None if several, or if it is a graph output).
+    consumers: a precomputed g.consumers() the caller keeps valid (large graphs: O(n) per call)."""
+    users = (g.consumers() if consumers is None else consumers).get(name, [])
     if len(users) == 1 and name not in g.outputs:
         return users[0]
     return None
@@ -82,6 +84,7 @@ def fold_batchnorm(g: Graph) -> None:
 def fuse_bias_add(g: Graph) -> None:
     """conv/FC followed by Add of a per-output-channel constant -> bias."""
     producers = g.producers()
+    consumers = g.consumers()  # stays valid: a fusion only drops the add and its input tensor
     for op in list(g.ops):
         if op.kind != "binary" or op.attrs["op"] != "add":
             continue
@@ -91,7 +94,7 @@ def fuse_bias_add(g: Graph) -> None:
             continue
         prev = producers.get(acts[0])
         if prev is None or prev.kind not in ("conv2d", "fully_connected") or \
-                _single_consumer(g, acts[0]) is not op or prev.attrs["act"] != (-INF, INF):
+                _single_consumer(g, acts[0], consumers) is not op or prev.attrs["act"] != (-INF, INF):
             continue
         c = g.tensors[consts[0]]
         n_out = g.tensors[prev.inputs[1]].shape[0]
@@ -143,12 +146,13 @@ def fold_pad_into_conv(g: Graph) -> None:
 def fuse_activations(g: Graph) -> None:
     """conv/FC/pool/add followed by a clip (Relu, Relu6, Clip) -> clamp bounds."""
     producers = g.producers()
+    consumers = g.consumers()  # stays valid: a fusion only drops the clip and its input tensor
     for op in list(g.ops):
         if op.kind != "clip":
             continue
         prev = producers.get(op.inputs[0])
         if prev is None or prev.kind not in ("conv2d", "fully_connected", "binary", "max_pool", "avg_pool") \
-                or _single_consumer(g, op.inputs[0]) is not op:
+                or _single_consumer(g, op.inputs[0], consumers) is not op:
             continue
         if prev.kind == "binary" and prev.attrs["op"] not in ("add", "sub", "mul"):
             continue

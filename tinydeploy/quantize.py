@@ -115,7 +115,8 @@ def calibrate(g: Graph, x: np.ndarray, method: str, progress=None) -> None:
     rng = np.random.default_rng(0)
     iterator = progress(x, "calibrating") if progress else x
     for sample in iterator:
-        values = float_ref.run(g, sample[None], keep_all=True)
+        with np.errstate(all="ignore"):  # non-finite values are reported below, not warned about
+            values = float_ref.run(g, sample[None], keep_all=True)
         for name, v in values.items():
             flat = v.reshape(-1)
             keep = flat if method == "minmax" or flat.size <= 4096 else rng.choice(flat, 4096, replace=False)
