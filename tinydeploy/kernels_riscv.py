@@ -22,6 +22,7 @@ from .ir import Graph, Op
 from .kernel_select import Choice
 
 SCALAR_SOURCE = "riscv/rv_scalar.c"
+DW_MAX_TAPS = 25  # TD_RV_DW_MAX_TAPS
 VECTOR_SOURCE = "riscv/rv_vector.c"
 INT32_MAX = 2 ** 31 - 1
 
@@ -54,7 +55,7 @@ def choose(g: Graph, op: Op, target) -> Optional[Choice]:
             return None
         if vector:
             return Choice("rvv_depthwise", _dw_emitter(vlen), 0)
-        if _scalar_rq_dw(g, op) is None:
+        if _scalar_rq_dw(g, op) is None or q["k_h"] * q["k_w"] > DW_MAX_TAPS:
             return None
         return Choice("rv_depthwise", _emit_rv_dw, 0)
     if op.kind == "add_s8":
@@ -324,9 +325,16 @@ def _emit_rv_dw(c, op: Op, sym: str):
     wname = c.g.add_const(f"{op.inputs[1]}_rv", np.ascontiguousarray(w.T.astype(np.int8)).reshape(-1))
     statics: list = []
     params = dict(_dw_geometry(q), **_order(op), act_min=int(q["act_min"]), act_max=int(q["act_max"]),
+                  zp_ch=_static(sym, "zp_ch", "int8_t", np.full(q["in_c"], -int(q["input_offset"])),
+                                statics),
                   bias=_static(sym, "bias", "int32_t", bias, statics),
                   rq=_struct_array(sym, "rq", "td_rv_rq", rows, statics))
-    return Call("td_rv_depthwise_conv_s8", SCALAR_SOURCE,
+    # compile-time specialization: the shape as constants in a per-layer instance
+    statics.append(f"static void {sym}_dw(const td_rv_dw_params *p, const int8_t *input,\n"
+                   f"    const int8_t *weights, int8_t *output)\n{{\n"
+                   f"    td_rv_dw_body(p, input, weights, output, {int(q['in_c'])}, {int(q['in_w'])}, "
+                   f"{int(q['stride_w'])});\n}}")
+    return Call(f"{sym}_dw", SCALAR_SOURCE,
                 [c.ptr(op.inputs[0]), c.ptr(wname), c.ptr(op.outputs[0], False)],
                 "td_rv_dw_params", params, statics=statics)
 

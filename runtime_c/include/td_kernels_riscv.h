@@ -52,6 +52,22 @@ typedef struct {
     int32_t mult, lsh, rsh, hz, nz;
 } td_rv_rq;
 
+static inline int32_t td_rv_requant(int32_t acc, const td_rv_rq *q, int32_t lo,
+                                    int32_t hi)
+{
+    const int32_t x = (int32_t)((uint32_t)acc << q->lsh);
+    const int64_t prod = (int64_t)x * q->mult;
+    const int32_t y = (int32_t)(prod >> 32) + (int32_t)((uint32_t)prod >> 31);
+    int32_t z = (y + q->hz + ((y >> 31) & q->nz)) >> q->rsh;
+    if (z < lo) {
+        z = lo;
+    }
+    if (z > hi) {
+        z = hi;
+    }
+    return z;
+}
+
 typedef struct {
     int16_t in_h, in_w, in_c;
     int16_t out_h, out_w, out_c;
@@ -126,15 +142,123 @@ typedef struct {
     int16_t ordered;      /* output overlaps the input: pixel by pixel */
     int16_t backward;     /* decreasing pixel order */
     int32_t act_min, act_max;
+    const int8_t *zp_ch;  /* channels bytes = the input zero point */
     const int32_t *bias;  /* folded, [channels] */
     const td_rv_rq *rq;   /* [channels] */
 } td_rv_dw_params;
 
-/* Scalar: weights [channels][k_h * k_w].  No scratch.  Channel by channel
- * (weights in registers), or with `ordered` pixel by pixel in increasing
- * (decreasing if backward) order. */
-void td_rv_depthwise_conv_s8(const td_rv_dw_params *p, const int8_t *input,
-                             const int8_t *weights, int8_t *output);
+/* Scalar: weights [channels][k_h * k_w] (at most TD_RV_DW_MAX_TAPS taps).
+ * No scratch.  The generator instantiates td_rv_dw_body() per layer with
+ * the channel count, input width and stride as constants (tap offsets become
+ * load immediates).  Interior pixels channel by channel with the 3x3
+ * weights in registers; with `ordered` (the output overlaps the input)
+ * every pixel in pixel order, channels in increasing order (everything
+ * decreasing if backward).  td_rv_dw_edge(): all channels of one pixel
+ * whose window crosses the border (padding taps read zp_ch), in that
+ * order. */
+#define TD_RV_DW_MAX_TAPS 25
+void td_rv_dw_edge(const td_rv_dw_params *p, const int8_t *input,
+                   const int8_t *weights, int oy, int ox, int8_t *output);
+
+#if defined(__GNUC__)
+#define TD_RV_INLINE static inline __attribute__((always_inline))
+#else
+#define TD_RV_INLINE static inline
+#endif
+
+/* Interior output columns [*lo, *hi) (every tap inside the row). */
+TD_RV_INLINE void td_rv_interior(int in_w, int k_w, int stride, int pad, int out_w,
+                                 int *lo, int *hi)
+{
+    int a = (pad + stride - 1) / stride;
+    int b = in_w - k_w + pad >= 0 ? (in_w - k_w + pad) / stride + 1 : 0;
+    if (b > out_w) {
+        b = out_w;
+    }
+    if (a >= b) {
+        a = b = out_w;
+    }
+    *lo = a;
+    *hi = b;
+}
+
+TD_RV_INLINE void td_rv_dw_body(const td_rv_dw_params *p, const int8_t *input,
+                                const int8_t *weights, int8_t *output,
+                                const int C, const int in_w, const int stride_w)
+{
+    const int R = in_w * C, sx = stride_w * C;
+    const int fast = p->k_h == 3 && p->k_w == 3;
+    const int32_t lo_act = p->act_min, hi_act = p->act_max;
+    int lo = p->out_w, hi = p->out_w, oy, ox, c;
+    if (fast) {
+        td_rv_interior(in_w, 3, stride_w, p->pad_left, p->out_w, &lo, &hi);
+    }
+    if (!p->ordered) {
+        /* interior: channel by channel; then the border pixels */
+        for (c = 0; c < C && lo < hi; ++c) {
+            const int8_t *w = weights + c * 9;
+            const td_rv_rq q = p->rq[c];
+            const int32_t bias = p->bias[c];
+            const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4];
+            const int32_t w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
+            for (oy = 0; oy < p->out_h; ++oy) {
+                const int iy0 = oy * p->stride_h - p->pad_top;
+                const int8_t *x;
+                int8_t *o;
+                if (iy0 < 0 || iy0 + 3 > p->in_h) {
+                    continue;
+                }
+                x = input + (iy0 * in_w + lo * stride_w - p->pad_left) * C + c;
+                o = output + (oy * p->out_w + lo) * C + c;
+                for (ox = lo; ox < hi; ++ox, x += sx, o += C) {
+                    const int32_t acc = bias + w0 * x[0] + w1 * x[C] + w2 * x[2 * C] +
+                                        w3 * x[R] + w4 * x[R + C] + w5 * x[R + 2 * C] +
+                                        w6 * x[2 * R] + w7 * x[2 * R + C] + w8 * x[2 * R + 2 * C];
+                    *o = (int8_t)td_rv_requant(acc, &q, lo_act, hi_act);
+                }
+            }
+        }
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const int iy0 = oy * p->stride_h - p->pad_top;
+            const int row_in = fast && iy0 >= 0 && iy0 + 3 <= p->in_h;
+            for (ox = 0; ox < p->out_w; ++ox) {
+                if (row_in && ox == lo && lo < hi) {
+                    ox = hi - 1;
+                    continue;
+                }
+                td_rv_dw_edge(p, input, weights, oy, ox, output);
+            }
+        }
+        return;
+    }
+    /* overlapping output: pixel by pixel in unit order */
+    {
+        const int n_pix = p->out_h * p->out_w;
+        int i;
+        for (i = 0; i < n_pix; ++i) {
+            const int pix = p->backward ? n_pix - 1 - i : i;
+            const int py = pix / p->out_w, px = pix - py * p->out_w;
+            const int iy0 = py * p->stride_h - p->pad_top;
+            int8_t *out = output + pix * C;
+            if (fast && iy0 >= 0 && iy0 + 3 <= p->in_h && px >= lo && px < hi) {
+                const int8_t *x = input + (iy0 * in_w + px * stride_w - p->pad_left) * C;
+                const int step = p->backward ? -1 : 1;
+                int k;
+                c = p->backward ? C - 1 : 0;
+                for (k = 0; k < C; ++k, c += step) {
+                    const int8_t *xc = x + c, *w = weights + 9 * c;
+                    const int32_t acc = p->bias[c] + w[0] * xc[0] + w[1] * xc[C] +
+                                        w[2] * xc[2 * C] + w[3] * xc[R] + w[4] * xc[R + C] +
+                                        w[5] * xc[R + 2 * C] + w[6] * xc[2 * R] +
+                                        w[7] * xc[2 * R + C] + w[8] * xc[2 * R + 2 * C];
+                    out[c] = (int8_t)td_rv_requant(acc, &p->rq[c], lo_act, hi_act);
+                }
+            } else {
+                td_rv_dw_edge(p, input, weights, py, px, output);
+            }
+        }
+    }
+}
 
 typedef struct {
     int16_t in_h, in_w, channels;

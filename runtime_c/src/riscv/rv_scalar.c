@@ -3,12 +3,12 @@
  * Convolution: output pixels in tiles of 3, output channels in blocks of 4:
  * 12 accumulators stay in registers while the inner loop loads 4 weights
  * and 3 input bytes per step (7 loads for 12 multiply-accumulates).
- * Pixels whose window lies inside the image are read in place; border
- * pixels (and every pixel of layers with short rows) are first gathered
- * into scratch with the zero point in the padding taps, so the inner loop
- * never tests bounds.  The input offset is folded into the bias by the
- * generator.  Requantization uses one MULH (no 64-bit arithmetic), exact
- * under the bounds the generator checks (see td_rv_rq). */
+ * Interior pixels are read in place; padding taps read a zero-point row
+ * (the input offset is folded into the bias), so the inner loop never tests
+ * bounds.  Requantization uses one MULH (no 64-bit arithmetic), exact under
+ * the bounds the generator checks (see td_rv_rq).  The depthwise body is
+ * td_rv_dw_body() in the header, instantiated per layer with constant
+ * shapes; td_rv_dw_edge() here computes its border pixels. */
 #include <stddef.h>
 
 #include "td_kernels_s8.h"
@@ -16,21 +16,7 @@
 
 #define TILE 3
 
-static inline int32_t rv_requant(int32_t acc, const td_rv_rq *q, int32_t lo,
-                                 int32_t hi)
-{
-    const int32_t x = (int32_t)((uint32_t)acc << q->lsh);
-    const int64_t prod = (int64_t)x * q->mult;
-    const int32_t y = (int32_t)(prod >> 32) + (int32_t)((uint32_t)prod >> 31);
-    int32_t z = (y + q->hz + ((y >> 31) & q->nz)) >> q->rsh;
-    if (z < lo) {
-        z = lo;
-    }
-    if (z > hi) {
-        z = hi;
-    }
-    return z;
-}
+#define rv_requant td_rv_requant
 
 /* One step of the 3-pixel x 4-channel block at byte offset o of the rows
  * (weights at 4 * o): 7 loads, 12 multiplies, 12 adds.  Accumulators
@@ -362,98 +348,36 @@ void td_rv_conv_s8(const td_rv_conv_params *p, const int8_t *input,
 /* requantization parameters in registers; interior 3x3 windows unrolled.  */
 /* ---------------------------------------------------------------------- */
 
-/* Output pixel (oy, ox) of channel c (weights w, rq, folded bias). */
-static inline int32_t dw_value(const td_rv_dw_params *p, const int8_t *input,
-                               const int8_t *w, int32_t bias, int c, int oy, int ox)
+void td_rv_dw_edge(const td_rv_dw_params *p, const int8_t *input,
+                   const int8_t *weights, int oy, int ox, int8_t *output)
 {
-    const int C = p->channels, k_h = p->k_h, k_w = p->k_w, R = p->in_w * C;
+    const int C = p->channels, k_h = p->k_h, k_w = p->k_w, taps = k_h * k_w;
     const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    int32_t acc = bias;
-    if (k_h == 3 && k_w == 3 && iy0 >= 0 && iy0 + 3 <= p->in_h && ix0 >= 0 &&
-        ix0 + 3 <= p->in_w) {
-        const int8_t *x = input + (iy0 * p->in_w + ix0) * C + c;
-        acc += w[0] * x[0] + w[1] * x[C] + w[2] * x[2 * C];
-        x += R;
-        acc += w[3] * x[0] + w[4] * x[C] + w[5] * x[2 * C];
-        x += R;
-        acc += w[6] * x[0] + w[7] * x[C] + w[8] * x[2 * C];
-    } else {
-        int ky, kx;
-        for (ky = 0; ky < k_h; ++ky) {
-            const int iy = iy0 + ky;
-            for (kx = 0; kx < k_w; ++kx) {
-                const int ix = ix0 + kx;
-                const int32_t v = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
-                                      ? input[(iy * p->in_w + ix) * C + c]
-                                      : p->pad_value;
-                acc += w[ky * k_w + kx] * v;
+    const int8_t *tp[TD_RV_DW_MAX_TAPS];
+    int8_t *out = output + (oy * p->out_w + ox) * C;
+    int ky, kx, k, t;
+    for (ky = 0; ky < k_h; ++ky) {
+        const int iy = iy0 + ky;
+        for (kx = 0; kx < k_w; ++kx) {
+            const int ix = ix0 + kx;
+            tp[ky * k_w + kx] = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
+                                    ? input + (iy * p->in_w + ix) * C
+                                    : p->zp_ch;
+        }
+    }
+    for (k = 0; k < C; ++k) {
+        const int c = p->backward ? C - 1 - k : k;
+        const int8_t *w = weights + c * taps;
+        int32_t acc = p->bias[c];
+        if (taps == 9) {
+            acc += w[0] * tp[0][c] + w[1] * tp[1][c] + w[2] * tp[2][c] + w[3] * tp[3][c] +
+                   w[4] * tp[4][c] + w[5] * tp[5][c] + w[6] * tp[6][c] + w[7] * tp[7][c] +
+                   w[8] * tp[8][c];
+        } else {
+            for (t = 0; t < taps; ++t) {
+                acc += w[t] * tp[t][c];
             }
         }
-    }
-    return acc;
-}
-
-/* Channel c over the whole output, the 3x3 weights in registers. */
-static void dw_channel(const td_rv_dw_params *p, const int8_t *input,
-                       const int8_t *w, int c, int8_t *output)
-{
-    const int C = p->channels, R = p->in_w * C, sx = p->stride_w * C;
-    const td_rv_rq q = p->rq[c];
-    const int32_t bias = p->bias[c];
-    const int fast = p->k_h == 3 && p->k_w == 3;
-    const int32_t w0 = w[0], w1 = fast ? w[1] : 0, w2 = fast ? w[2] : 0;
-    const int32_t w3 = fast ? w[3] : 0, w4 = fast ? w[4] : 0, w5 = fast ? w[5] : 0;
-    const int32_t w6 = fast ? w[6] : 0, w7 = fast ? w[7] : 0, w8 = fast ? w[8] : 0;
-    int lo = p->out_w, hi = p->out_w, oy, ox;
-    if (fast) {
-        interior_columns(p->in_w, 3, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
-    }
-    for (oy = 0; oy < p->out_h; ++oy) {
-        const int iy0 = oy * p->stride_h - p->pad_top;
-        int8_t *out = output + oy * p->out_w * C + c;
-        const int rows_in = iy0 >= 0 && iy0 + p->k_h <= p->in_h;
-        for (ox = 0; ox < p->out_w; ++ox) {
-            int32_t acc;
-            if (fast && rows_in && ox >= lo && ox < hi) {
-                const int8_t *x = input + (iy0 * p->in_w + ox * p->stride_w - p->pad_left) * C + c;
-                const int8_t *x1 = x + R, *x2 = x1 + R;
-                int n = hi - ox;
-                for (; n > 0; --n, ++ox, x += sx, x1 += sx, x2 += sx) {
-                    acc = bias + w0 * x[0] + w1 * x[C] + w2 * x[2 * C] + w3 * x1[0] +
-                          w4 * x1[C] + w5 * x1[2 * C] + w6 * x2[0] + w7 * x2[C] + w8 * x2[2 * C];
-                    out[ox * C] = (int8_t)rv_requant(acc, &q, p->act_min, p->act_max);
-                }
-                --ox;
-                continue;
-            }
-            acc = dw_value(p, input, w, bias, c, oy, ox);
-            out[ox * C] = (int8_t)rv_requant(acc, &q, p->act_min, p->act_max);
-        }
-    }
-}
-
-void td_rv_depthwise_conv_s8(const td_rv_dw_params *p, const int8_t *input,
-                             const int8_t *weights, int8_t *output)
-{
-    const int C = p->channels, taps = p->k_h * p->k_w;
-    const int n_pix = p->out_h * p->out_w;
-    int c, i;
-    if (!p->ordered) {
-        for (c = 0; c < C; ++c) {
-            dw_channel(p, input, weights + c * taps, c, output);
-        }
-        return;
-    }
-    /* overlapping output: pixel by pixel, all channels of a pixel */
-    for (i = 0; i < n_pix; ++i) {
-        const int pix = p->backward ? n_pix - 1 - i : i;
-        const int oy = pix / p->out_w, ox = pix % p->out_w;
-        int8_t *out = output + pix * C;
-        int k;
-        for (k = 0; k < C; ++k) {  /* units in decreasing order when backward */
-            c = p->backward ? C - 1 - k : k;
-            out[c] = (int8_t)rv_requant(dw_value(p, input, weights + c * taps, p->bias[c], c, oy, ox),
-                                        &p->rq[c], p->act_min, p->act_max);
-        }
+        out[c] = (int8_t)td_rv_requant(acc, &p->rq[c], p->act_min, p->act_max);
     }
 }
