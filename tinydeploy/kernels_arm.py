@@ -210,21 +210,19 @@ class ConvGeom:
     sw: int
     pt: int
     pl: int
-    row_len: int = 0  # int16 per window row
-    perm: int = 0
     nmax: int = 3
 
     @property
     def k(self) -> int:
-        return self.kh * self.row_len
+        """im2col length: whole 4-groups of every window row, then the
+        rows' leftover elements padded to a whole group."""
+        seg = self.kw * self.c
+        return self.kh * (seg // 4) * 4 + (self.kh * (seg % 4) + 3) // 4 * 4
 
 
 def _conv_geom(q: dict) -> ConvGeom:
     g = ConvGeom(q["in_h"], q["in_w"], q["in_c"], q["out_h"], q["out_w"], q["out_c"], q["k_h"],
                  q["k_w"], q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"])
-    seg = g.kw * g.c
-    g.perm = 1
-    g.row_len = (seg + 3) // 4 * 4
     return g
 
 
@@ -240,13 +238,17 @@ def _gemm_stream(w: np.ndarray, geo: ConvGeom, plan: RequantPlan) -> np.ndarray:
     per block of two output channels (the last one alone when oc is odd) the
     biases, the int16 weights in K-step order, the requantization records."""
     oc, kh, kw, c = w.shape
-    rows = np.zeros((oc, kh, geo.row_len), np.int64)
-    rows[:, :, :kw * c] = w.reshape(oc, kh, kw * c)
-    k = kh * geo.row_len
-    flat = rows.reshape(oc, k) * (np.int64(1) << plan.scale_bits.astype(np.int64)).reshape(oc, 1)
-    k4, kh2 = k // 4, (k % 4) // 2
-    if geo.perm:
-        flat[:, :4 * k4] = flat[:, :4 * k4].reshape(oc, k4, 4)[..., [0, 2, 1, 3]].reshape(oc, -1)
+    seg = kw * c
+    g4, left = seg // 4 * 4, seg % 4
+    rows = w.reshape(oc, kh, seg).astype(np.int64)
+    rows = rows * (np.int64(1) << plan.scale_bits.astype(np.int64)).reshape(oc, 1, 1)
+    full = rows[:, :, :g4].reshape(oc, kh, g4 // 4, 4)[..., [0, 2, 1, 3]].reshape(oc, -1)
+    rest = rows[:, :, g4:].reshape(oc, kh * left)
+    k = geo.k
+    flat = np.zeros((oc, k), np.int64)
+    flat[:, :full.shape[1]] = full
+    flat[:, full.shape[1]:full.shape[1] + rest.shape[1]] = rest
+    k4, kh2 = k // 4, 0
     out = []
     blocks = [(c0, 2) for c0 in range(0, oc - oc % 2, 2)] + ([(oc - 1, 1)] if oc % 2 else [])
     for c0, m in blocks:
@@ -325,7 +327,7 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     unroll = int(k4 <= UNROLL_STEPS)
     fn = f"{sym}_arm"
     win = (f"{geo.ih}, {geo.iw}, {geo.c}, {geo.oh}, {geo.ow}, {geo.kh}, {geo.kw}, {geo.sh}, "
-           f"{geo.sw}, {geo.pt}, {geo.pl}, {geo.row_len}, {in_zp}")
+           f"{geo.sw}, {geo.pt}, {geo.pl}, {in_zp}")
     if epi is not None:
         t1 = ctx.ptr(ctx.g.add_const(f"{sym}_tconv", epi.t_conv))
         t2 = ctx.ptr(ctx.g.add_const(f"{sym}_tres", epi.t_res))
@@ -340,7 +342,7 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
 {{
     {ep_decl}
-    td_arm_conv(in, in + {geo.ih * geo.iw * geo.c}, (int16_t *){ctx.scratch(op)},
+    td_arm_conv(in, (int16_t *){ctx.scratch(op)},
                 (const int16_t *)(const void *){ctx.ptr(wname)}, out, {ep},
                 {geo.oh * geo.ow}, {geo.oc}, {k4}, {unroll}, {geo.nmax}, {_direction(op)},
                 {win}, {plan.c_args()}, {ep_args});

@@ -491,38 +491,44 @@ TD_ARM_AI void td_arm_fill4(int16_t *d, uint32_t zz)
 
 /* Layer geometry for the im2col templates (all compile-time constants):
  * input IH x IW x C, output OH x OW, kernel KH x KW, strides, top/left
- * padding, RL = window row length in int16 (k_w * C rounded up to 4), IZP
- * the input zero point. */
+ * padding, IZP the input zero point.  A window row (KW * C int8, contiguous
+ * in the input) gives G = KW * C / 4 whole 4-groups (SXTB16 order) and
+ * L = KW * C % 4 leftover elements; the leftovers of all rows follow the
+ * KH * G groups, in natural order, padded to whole groups. */
 #define TD_ARM_WIN_ARGS const int IH, const int IW, const int C, const int OH, const int OW, \
     const int KH, const int KW, const int SH, const int SW, const int PT, const int PL, \
-    const int RL, const int IZP
-#define TD_ARM_WIN_PASS IH, IW, C, OH, OW, KH, KW, SH, SW, PT, PL, RL, IZP
+    const int IZP
+#define TD_ARM_WIN_PASS IH, IW, C, OH, OW, KH, KW, SH, SW, PT, PL, IZP
 
-/* Slow path of one window row (padding inside a row when C % 4 != 0, or a
- * row that would read past the end of the input): element by element. */
-void td_arm_win_row(const int8_t *in, int16_t *d, int dstep, int iy, int ix0, int ih, int iw,
-                    int c, int kw, int rl, int zp);
+/* Slow path of one window row r (padding inside a row when C % 4 != 0):
+ * element by element.  d: the pixel's first slot, n4 int16 between groups. */
+void td_arm_win_row(const int8_t *in, int16_t *d, int n4, int iy, int ix0, int ih, int iw,
+                    int c, int kw, int kh, int r, int zp);
 
 /* The windows of N output pixels starting at output pixel p = (oy, ox)
- * into blk ([K/4][N][4], SXTB16 order inside each 4-group). */
-TD_ARM_AI void td_arm_im2col(const int8_t *in, const int8_t *in_end, int16_t *blk, int p,
-                             const int N, TD_ARM_WIN_ARGS)
+ * into blk ([K/4][N][4]). */
+TD_ARM_AI void td_arm_im2col(const int8_t *in, int16_t *blk, int p, const int N,
+                             TD_ARM_WIN_ARGS)
 {
     const uint32_t zz = ((uint32_t)IZP & 0xffffu) * 0x10001u;
     const int PW1 = KH == 1 && KW == 1 && SH == 1 && SW == 1 && PT == 0 && PL == 0;
     /* no padding needed anywhere along x / y */
     const int NOPAD_X = PL == 0 && (OW - 1) * SW + KW <= IW;
     const int NOPAD_Y = PT == 0 && (OH - 1) * SH + KH <= IH;
-    const int G = RL / 4; /* 4-groups per window row */
-    int n, r, q;
+    const int G = KW * C / 4, L = KW * C % 4, N4 = N * 4;
+    int n, r, q, t;
     if (PW1) {
         const int8_t *src = in + p * C;
 #pragma GCC unroll 3
         for (n = 0; n < N; ++n) {
 #pragma GCC unroll 16
             for (q = 0; q < G; ++q) {
-                td_arm_widen4(blk + (q * N + n) * 4,
+                td_arm_widen4(blk + q * N4 + n * 4,
                               *(const td_u32u *)(const void *)(src + n * C + 4 * q));
+            }
+#pragma GCC unroll 3
+            for (t = 0; t < L; ++t) {
+                blk[G * N4 + n * 4 + t] = src[n * C + 4 * G + t];
             }
         }
         return;
@@ -533,41 +539,66 @@ TD_ARM_AI void td_arm_im2col(const int8_t *in, const int8_t *in_end, int16_t *bl
         for (n = 0; n < N; ++n) {
             const int iy0 = oy * SH - PT, ix0 = ox * SW - PL;
             const int full_x = NOPAD_X || (ix0 >= 0 && ix0 + KW <= IW);
+            int16_t *dn = blk + n * 4;
+            int16_t *dl = dn + KH * G * N4; /* leftover groups */
 #pragma GCC unroll 11
             for (r = 0; r < KH; ++r) {
                 const int iy = iy0 + r;
-                int16_t *d = blk + (r * G * N + n) * 4;
+                int16_t *d = dn + r * G * N4;
                 const int8_t *src = in + (iy * IW + ix0) * C;
                 if (!NOPAD_Y && (iy < 0 || iy >= IH)) {
 #pragma GCC unroll 16
                     for (q = 0; q < G; ++q) {
-                        td_arm_fill4(d + q * N * 4, zz);
+                        td_arm_fill4(d + q * N4, zz);
                     }
-                } else if (full_x && (RL == KW * C || src + RL <= in_end)) {
+#pragma GCC unroll 3
+                    for (t = 0; t < L; ++t) {
+                        dl[((r * L + t) >> 2) * N4 + ((r * L + t) & 3)] = (int16_t)IZP;
+                    }
+                } else if (full_x) {
 #pragma GCC unroll 16
                     for (q = 0; q < G; ++q) {
-                        td_arm_widen4(d + q * N * 4,
-                                      *(const td_u32u *)(const void *)(src + 4 * q));
+                        td_arm_widen4(d + q * N4, *(const td_u32u *)(const void *)(src + 4 * q));
+                    }
+#pragma GCC unroll 3
+                    for (t = 0; t < L; ++t) {
+                        dl[((r * L + t) >> 2) * N4 + ((r * L + t) & 3)] = src[4 * G + t];
                     }
                 } else if (C % 4 == 0) {
                     /* padding inside the row: whole taps */
                     int kx, j;
                     for (kx = 0; kx < KW; ++kx) {
                         const int ix = ix0 + kx;
-                        int16_t *dk = d + kx * (C / 4) * N * 4;
+                        int16_t *dk = d + kx * (C / 4) * N4;
                         if (ix >= 0 && ix < IW) {
                             for (j = 0; j < C / 4; ++j) {
-                                td_arm_widen4(dk + j * N * 4, *(const td_u32u *)(const void *)(
-                                                                  src + kx * C + 4 * j));
+                                td_arm_widen4(dk + j * N4, *(const td_u32u *)(const void *)(
+                                                               src + kx * C + 4 * j));
                             }
                         } else {
                             for (j = 0; j < C / 4; ++j) {
-                                td_arm_fill4(dk + j * N * 4, zz);
+                                td_arm_fill4(dk + j * N4, zz);
                             }
                         }
                     }
+                } else if (KW * C <= 48) {
+                    /* padding inside the row, C % 4 != 0: element by element at
+                     * compile-time positions */
+                    int kx, j;
+#pragma GCC unroll 48
+                    for (kx = 0; kx < KW; ++kx) {
+                        const int ok = ix0 + kx >= 0 && ix0 + kx < IW;
+#pragma GCC unroll 48
+                        for (j = 0; j < C; ++j) {
+                            const int e = kx * C + j;
+                            const int pos = e < 4 * G
+                                ? (r * G + e / 4) * N4 + ((e & 3) == 1 ? 2 : (e & 3) == 2 ? 1 : (e & 3))
+                                : (KH * G + (r * L + e - 4 * G) / 4) * N4 + ((r * L + e - 4 * G) & 3);
+                            dn[pos] = ok ? src[e] : (int16_t)IZP;
+                        }
+                    }
                 } else {
-                    td_arm_win_row(in, d, N * 4, iy, ix0, IH, IW, C, KW, RL, IZP);
+                    td_arm_win_row(in, dn, N4, iy, ix0, IH, IW, C, KW, KH, r, IZP);
                 }
             }
             if (++ox == OW) {
@@ -581,7 +612,7 @@ TD_ARM_AI void td_arm_im2col(const int8_t *in, const int8_t *in_end, int16_t *bl
 /* A whole convolution: P output pixels, NMAX (<= 3) per block.  DIR < 0:
  * blocks in decreasing order (in-place "backward").  ep: the fused
  * residual add when ADD. */
-TD_ARM_AI void td_arm_conv(const int8_t *in, const int8_t *in_end, int16_t *blk,
+TD_ARM_AI void td_arm_conv(const int8_t *in, int16_t *blk,
                            const int16_t *w, int8_t *out, const td_arm_epi *ep, const int P,
                            const int OC, const int K4, const int UNROLL, const int NMAX,
                            const int DIR, TD_ARM_WIN_ARGS, TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
@@ -589,7 +620,7 @@ TD_ARM_AI void td_arm_conv(const int8_t *in, const int8_t *in_end, int16_t *blk,
     const int REM = P % NMAX;
     int p;
 #define TD_ARM_CONV_STEP(NN)                                                          \
-    td_arm_im2col(in, in_end, blk, p, NN, TD_ARM_WIN_PASS);                          \
+    td_arm_im2col(in, blk, p, NN, TD_ARM_WIN_PASS);                          \
     td_arm_gemm_pixels(blk, w, out + p * OC, out, ep, NN, OC, K4, 0, UNROLL,        \
                        TD_ARM_RQ_PASS, TD_ARM_EPI_PASS)
     if (DIR >= 0) {
@@ -905,6 +936,35 @@ void td_arm_dw_fill(const int8_t *in, int16_t *slot, int iy, int ih, int iw, int
 /* All three slots: zero point everywhere. */
 void td_arm_dw_ring_init(int16_t *ring, int n, int zp);
 
+/* td_arm_dw_fill for a valid row with compile-time shapes (C % 4 == 0):
+ * two pixels x four channels per step, LDR + SXTB16 + PKH + STR. */
+TD_ARM_AI void td_arm_dw_fill_t(const int8_t *src, int16_t *slot, const int IW, const int C,
+                                const int PU, const int PL)
+{
+    int b, k;
+    int16_t *dst = slot + PL;
+    for (b = 0; b + 2 <= IW; b += 2) {
+        const int8_t *p0 = src + b * C;
+        int16_t *d = dst + b;
+#pragma GCC unroll 16
+        for (k = 0; k < C; k += 4) {
+            const uint32_t v0 = *(const td_u32u *)(const void *)(p0 + k);
+            const uint32_t v1 = *(const td_u32u *)(const void *)(p0 + C + k);
+            const uint32_t e0 = (uint32_t)__sxtb16(v0), o0 = td_arm_sxtb16_ror8(v0);
+            const uint32_t e1 = (uint32_t)__sxtb16(v1), o1 = td_arm_sxtb16_ror8(v1);
+            *(td_u32u *)(void *)(d + k * PU) = td_arm_pkhbt16(e0, e1);
+            *(td_u32u *)(void *)(d + (k + 1) * PU) = td_arm_pkhbt16(o0, o1);
+            *(td_u32u *)(void *)(d + (k + 2) * PU) = td_arm_pkhtb16(e1, e0);
+            *(td_u32u *)(void *)(d + (k + 3) * PU) = td_arm_pkhtb16(o1, o0);
+        }
+    }
+    if (IW & 1) {
+        for (k = 0; k < C; ++k) {
+            dst[k * PU + IW - 1] = src[(IW - 1) * C + k];
+        }
+    }
+}
+
 /* The layer: depthwise 3x3, depth multiplier 1, OH x OW outputs, input
  * IH x IW x C, strides SV (rows), SU (columns), padding PT/PL.  Three ring
  * slots of C * PU int16 hold the kernel rows of the current output row; the
@@ -928,7 +988,11 @@ TD_ARM_AI void td_arm_dw3x3(const int8_t *in, int16_t *ring, const int32_t *stre
             const int iy = iy0 + (DIR >= 0 ? k : 2 - k);
             const int sl = ((iy % 3) + 3) % 3;
             if (have[sl] != iy) {
-                td_arm_dw_fill(in, ring + sl * C * PU, iy, IH, IW, C, PU, PL, IZP);
+                if (C % 4 == 0 && iy >= 0 && iy < IH) {
+                    td_arm_dw_fill_t(in + iy * IW * C, ring + sl * C * PU, IW, C, PU, PL);
+                } else {
+                    td_arm_dw_fill(in, ring + sl * C * PU, iy, IH, IW, C, PU, PL, IZP);
+                }
                 have[sl] = iy;
             }
         }

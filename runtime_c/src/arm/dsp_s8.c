@@ -23,19 +23,25 @@ static void fill16(int16_t *p, int n, int32_t zp)
     }
 }
 
-void td_arm_win_row(const int8_t *in, int16_t *d, int dstep, int iy, int ix0, int ih, int iw,
-                    int c, int kw, int rl, int zp)
+void td_arm_win_row(const int8_t *in, int16_t *d, int n4, int iy, int ix0, int ih, int iw,
+                    int c, int kw, int kh, int r, int zp)
 {
     static const uint8_t order[4] = {0, 2, 1, 3};
+    const int seg = kw * c, g = seg / 4, l = seg % 4;
     const int valid_y = iy >= 0 && iy < ih;
     int e;
-    for (e = 0; e < rl; ++e) {
+    for (e = 0; e < seg; ++e) {
         const int kx = e / c, ch = e - kx * c, ix = ix0 + kx;
-        int v = zp;
-        if (kx < kw && valid_y && ix >= 0 && ix < iw) {
+        int16_t v = (int16_t)zp;
+        if (valid_y && ix >= 0 && ix < iw) {
             v = in[(iy * iw + ix) * c + ch];
         }
-        d[(e >> 2) * dstep + order[e & 3]] = (int16_t)v;
+        if (e < 4 * g) {
+            d[(r * g + (e >> 2)) * n4 + order[e & 3]] = v;
+        } else {
+            const int t = r * l + e - 4 * g;
+            d[(kh * g + (t >> 2)) * n4 + (t & 3)] = v;
+        }
     }
 }
 
