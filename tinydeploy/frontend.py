@@ -96,12 +96,22 @@ def read_model(path: str) -> onnx.ModelProto:
     if not model.graph.node or not model.opset_import:
         raise TinydeployError(f"{path} is not an ONNX model: it has no graph nodes "
                               "or no opset (is it really an .onnx file?)")
+    for init in model.graph.initializer:  # (the checker would look for the file in the cwd)
+        if init.data_location == onnx.TensorProto.EXTERNAL or len(init.external_data):
+            decode_initializer(init)
     try:
         onnx.checker.check_model(_for_checker(model))
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TinydeployError(f"{path} is not a valid ONNX model: {first}") from None
+        raise TinydeployError(f"{path} is not a valid ONNX model: {_onnx_message(exc)}") from None
     return model
+
+
+def _onnx_message(exc: Exception, limit: int = 400) -> str:
+    """An onnx checker/inference error as one line (without its '==> Context' trailer)."""
+    text = " ".join(str(exc).split("==> Context")[0].split())
+    if not text:
+        return type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _for_checker(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -213,8 +223,7 @@ def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
     try:
         return shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TinydeployError(f"shape inference failed: {first}") from None
+        raise TinydeployError(f"shape inference failed: {_onnx_message(exc)}") from None
 
 
 def _static_shapes(model: onnx.ModelProto) -> dict[str, tuple]:
@@ -959,6 +968,8 @@ def load(path: str, input_shapes: Optional[dict] = None, name: Optional[str] = N
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise TinydeployError(f"the model uses opset {opset}; supported opsets are "
                               f"{MIN_OPSET} to {MAX_OPSET} (convert it with onnx.version_converter)")
+    for init in model.graph.initializer:  # before shape inference reads them
+        decode_initializer(init)
     _fix_input_shapes(model, input_shapes or {})
     model = fold_onnx_constants(model, opset)
     stem = name or os.path.splitext(os.path.basename(path))[0]
