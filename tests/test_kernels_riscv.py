@@ -103,7 +103,7 @@ def check(path, target):
     report = api.compile(str(path), target=name, **opts).report
     for layer in report["layers"]:
         if layer["op"].split("+")[0] in KERNEL_KINDS:
-            assert layer["kernel"].startswith(("td_rv_", "td_rvv_")), (target, layer)
+            assert layer["variant"].startswith(("rv_", "rvv_")), (target, layer["name"], layer["variant"])
     return report
 
 
