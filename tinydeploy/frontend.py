@@ -401,8 +401,6 @@ class _Importer:
             arr = decode_initializer(init)
             if arr.dtype in (np.float64, np.float16):
                 arr = arr.astype(np.float32)
-            elif arr.dtype in (np.int16, np.uint16, np.bool_):
-                arr = arr.astype(np.int32)
             g.add_tensor(Tensor(init.name, tuple(arr.shape), str(arr.dtype), arr))
         for inp in self.model.graph.input:
             if inp.name not in g.tensors:
