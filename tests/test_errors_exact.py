@@ -400,21 +400,31 @@ def test_int32_overflow_is_refused_naming_the_layer(tmp_path):
            "compile", path)
 
 
-def test_softmax_with_a_huge_depth_is_refused(tmp_path):
+def _qdq_softmax(path, depth, in_scale):
     n = helper.make_node
     nodes = [n("QuantizeLinear", ["x", "s", "z"], ["xq"], name="x_q"), n("DequantizeLinear", ["xq", "s", "z"], ["xf"]),
              n("Softmax", ["xf"], ["sm"], name="wide_softmax"),
              n("QuantizeLinear", ["sm", "so", "zo"], ["yq"], name="y_q"), n("DequantizeLinear", ["yq", "so", "zo"], ["y"])]
     c = numpy_helper.from_array
-    inits = [c(np.float32(0.1), "s"), c(np.int8(0), "z"), c(np.float32(1 / 256), "so"), c(np.int8(-128), "zo")]
-    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5000])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5000])], inits)
-    path = save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "sm.onnx")
+    inits = [c(np.float32(in_scale), "s"), c(np.int8(0), "z"), c(np.float32(1 / 256), "so"), c(np.int8(-128), "zo")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, depth])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, depth])], inits)
+    return save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+def test_softmax_with_a_huge_depth_is_refused(tmp_path):
+    path = _qdq_softmax(tmp_path / "sm.onnx", 5000, 0.1)
     expect(tmp_path, "1 layer(s) could overflow int32 arithmetic for some inputs:\n"
                      "  layer 'wide_softmax' (softmax_s8): the Q12.19 sum of 5,000 exponentials can reach "
                      "2,621,440,000 (int32 holds 2,147,483,647)\nsuch a layer would give wrong results; reduce "
                      "its weights, bias or reduction length, or fix its quantization scales (or compile with "
                      "--quantize float32)", "compile", path)
+
+
+def test_quantization_int8_cannot_represent(tmp_path):
+    path = _qdq_softmax(tmp_path / "sm.onnx", 10, 1e-9)
+    expect(tmp_path, "node 'wide_softmax' (softmax): its quantization cannot be represented in int8 (softmax: "
+                     "beta * input_scale too small for TFLite's int8 softmax)", "compile", path)
 
 
 # --------------------------------------------------------------------------

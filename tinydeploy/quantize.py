@@ -400,6 +400,21 @@ CONVERTERS = {
 }
 
 
+def _convert_op(g: Graph, op: Op) -> None:
+    """Convert one op; qmath's refusals of a parameter combination become user errors."""
+    kind = op.kind
+    try:
+        CONVERTERS[kind](g, op)
+    except ValueError as exc:
+        tb = exc.__traceback__
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb.tb_frame.f_globals.get("__name__") != qmath.__name__:
+            raise
+        raise TinydeployError(f"node '{op.name}' ({kind}): its quantization cannot be represented in "
+                              f"int8 ({exc})") from None
+
+
 def convert(g: Graph) -> None:
     for op in list(g.ops):
         if op.kind == "reshape" or op.kind.endswith("_s8"):
@@ -407,10 +422,10 @@ def convert(g: Graph) -> None:
         if op.kind not in CONVERTERS:
             raise TinydeployError(f"node '{op.name}': no int8 kernel for op '{op.kind}'; "
                                   "compile with --quantize float32")
-        CONVERTERS[op.kind](g, op)
+        _convert_op(g, op)
     for op in list(g.ops):  # requantizes inserted after fixed-output ops
         if op.kind == "requantize":
-            CONVERTERS[op.kind](g, op)
+            _convert_op(g, op)
     for t in g.tensors.values():
         if not t.is_const:
             if t.quant is None:
