@@ -731,8 +731,15 @@ def make_case(data):
     if kind == "float":
         if data.draw(st.booleans(), label="int8"):
             kwargs["calib"] = {"input": _calib(in_shape)}
+            kwargs["calib_method"] = data.draw(st.sampled_from(["minmax", "minmax", "percentile", "mse"]),
+                                               label="calibration method")
         else:
             kwargs["quantize"] = "float32"
+    if data.draw(st.sampled_from([False] * 9 + [True]), label="input shape option"):
+        name_ = data.draw(st.sampled_from(["x", "input", "input_1", "nope"]), label="input name")
+        dims = data.draw(st.lists(st.sampled_from([1, 2, 3, 4, 6, 8, 10, 16, 49, 1 << 16]), min_size=1,
+                                  max_size=5), label="input dims")
+        kwargs["input_shapes"] = {name_: dims}
     return name, blob, kwargs, steps
 
 
