@@ -94,10 +94,10 @@ def build(path, first, specs, seed):
     return b.save(path, [x])
 
 
-def check(path, target):
+def check(path, target, **compile_options):
     """Bit-exact on the emulator, and the RISC-V variants really were used."""
     name, target_file = TARGETS[target]
-    opts = {"target_file": str(target_file)} if target_file else {}
+    opts = dict(compile_options, **({"target_file": str(target_file)} if target_file else {}))
     res = verify.verify(str(path), name, samples=2, **opts)
     assert res.match, f"{target}: first mismatching layer {res.first_mismatch}"
     report = api.compile(str(path), target=name, **opts).report
@@ -140,6 +140,24 @@ def _edge_model(path):
 @pytest.mark.parametrize("target", list(TARGETS))
 def test_edge_cases_bit_exact(target, tmp_path):
     check(_edge_model(tmp_path / "edge.onnx"), target)
+
+
+def _few_channels_model(path):
+    """Few output channels on wide rows: the vector conv puts its lanes over
+    output pixels (td_rvv_conv_px_s8) when no output overlaps its input."""
+    b = QDQ(np.random.default_rng(12), (1, 3, 9, 70))
+    x = b.conv(b.x, 5, (3, 3), (2, 1), (0, 0, 1, 1), relu=True)      # right/bottom padding only
+    x = b.conv(x, 4, (1, 1), (1, 1), (0, 0, 0, 0))                   # 1x1, 4 channels
+    x = b.conv(x, 7, (3, 3), (1, 2), (1, 1, 1, 1), hot=True, wmax=3)  # right shift 0
+    return b.save(path, [x])
+
+
+@pytest.mark.parametrize("target", ["vlen128", "vlen256", "vlen128-on-512", "esp32-c3"])
+@pytest.mark.parametrize("inplace", [False, True])
+def test_few_channels_wide_rows(target, inplace, tmp_path):
+    report = check(_few_channels_model(tmp_path / "few.onnx"), target, inplace=inplace)
+    if target.startswith("vlen") and not inplace:
+        assert any(l["kernel"] == "td_rvv_conv_px_s8" for l in report["layers"])
 
 
 # --------------------------------------------------------------------------

@@ -268,6 +268,11 @@ def _conv_emitter(vlen: int):
 def _emit_rvv_conv(c, op: Op, sym: str, vlen: int):
     from .codegen import Call
     geo = _conv_geometry(c.g, op)
+    # lanes over pixels: a segment writes channel triple after triple, which an
+    # output overlapping the input would mostly forbid (pixel-by-pixel fallback)
+    if _fused_add(c.g, op) is None and _pixel_vector_wins(geo, vlen) and \
+            not (_order(op)["ordered"] and _px_self_overlap(c, op, geo, vlen)):
+        return _emit_rvv_conv_px(c, op, sym)
     q, w2, bias, mult, shift = _conv_prep(c.g, op, geo)
     arranged = np.ascontiguousarray(w2.T.astype(np.int8))  # [k][out_c]
     wname = c.g.add_const(f"{op.inputs[1]}_rvv", arranged.reshape(-1))
@@ -291,6 +296,78 @@ def _emit_rvv_conv(c, op: Op, sym: str, vlen: int):
     return Call("td_rvv_conv_s8", VECTOR_SOURCE,
                 [c.ptr(op.inputs[0]), c.ptr(wname), out, residual],
                 "td_rvv_conv_params", params, statics=statics)
+
+
+def _interior(in_w: int, k_w: int, stride: int, pad: int, out_w: int) -> tuple[int, int]:
+    """Output columns whose taps are all inside the row (interior_columns() in C)."""
+    a = (pad + stride - 1) // stride
+    b = (in_w - k_w + pad) // stride + 1 if in_w - k_w + pad >= 0 else 0
+    b = min(b, out_w)
+    return (a, b) if a < b else (out_w, out_w)
+
+
+def _pixel_vector_wins(geo: dict, vlen: int) -> bool:
+    """Estimated instructions of the two vector conv forms at the target's VLEN:
+    lanes over output channels (tiles of 3 or 6 pixels) or over output pixels
+    (channel triples; pays off for few channels and wide rows).  Border
+    columns go one pixel at a time in the pixel form."""
+    k_len = geo["k_h"] * geo["k_w"] * geo["in_c"]
+    n_pix, out_c, out_w = geo["out_h"] * geo["out_w"], geo["out_c"], geo["out_w"]
+    vl8, vl4 = vlen // 4, vlen // 8
+    if _rvv_lmul(geo, vlen) == 4:
+        oc = n_pix / 6 * -(-out_c // vl4) * (k_len * 17 + 6 * 25)
+    else:
+        oc = n_pix / 3 * -(-out_c // vl8) * (k_len * 10 + 3 * 40)
+    lo, hi = _interior(geo["in_w"], geo["k_w"], geo["stride_w"], geo["pad_left"], out_w)
+    groups = -(-out_c // 3)
+    per_segment = groups * (k_len * 9.5 + 3 * 25)
+    px = geo["out_h"] * (-(-(hi - lo) // vl8) + (out_w - (hi - lo))) * per_segment
+    return out_w > 1 and px < 0.8 * oc
+
+
+def _px_self_overlap(c, op: Op, geo: dict, vlen: int) -> bool:
+    """With the planned offsets: would a pixel segment write into its own
+    inputs (then td_rvv_conv_px_s8 goes pixel by pixel)?"""
+    pin, pout = c.plan.placements.get(op.inputs[0]), c.plan.placements.get(op.outputs[0])
+    if pin is None or pout is None or pin.region != pout.region:
+        return False
+    seg = vlen // 4
+    lo, hi = _interior(geo["in_w"], geo["k_w"], geo["stride_w"], geo["pad_left"], geo["out_w"])
+    for oy in range(geo["out_h"]):
+        iy0 = oy * geo["stride_h"] - geo["pad_top"]
+        for ox0 in range(lo, hi, seg):
+            n = min(seg, hi - ox0)
+            first = (iy0 * geo["in_w"] + ox0 * geo["stride_w"] - geo["pad_left"]) * geo["in_c"]
+            last = ((iy0 + geo["k_h"] - 1) * geo["in_w"] + (ox0 + n - 1) * geo["stride_w"]
+                    - geo["pad_left"] + geo["k_w"]) * geo["in_c"]
+            out_lo = pout.offset + (oy * geo["out_w"] + ox0) * geo["out_c"]
+            if out_lo < pin.offset + last and pin.offset + first < out_lo + n * geo["out_c"]:
+                return True
+    return False
+
+
+def _emit_rvv_conv_px(c, op: Op, sym: str):
+    from .codegen import Call
+    geo = _conv_geometry(c.g, op)
+    q, w2, bias, mult, shift = _conv_prep(c.g, op, geo)
+    out_c, k_len = geo["out_c"], w2.shape[1]
+    groups = -(-out_c // 3)
+    wpad = np.zeros((groups * 3, k_len), np.int8)
+    wpad[:out_c] = w2
+    arranged = np.ascontiguousarray(wpad.reshape(groups, 3, k_len).transpose(0, 2, 1))
+    wname = c.g.add_const(f"{op.inputs[1]}_rvvpx", arranged.reshape(-1))
+    statics: list = []
+    bpad = np.zeros(groups * 3, np.int64)
+    bpad[:out_c] = bias
+    params = dict(geo, **_order(op), output_offset=int(q["output_offset"]),
+                  act_min=int(q["act_min"]), act_max=int(q["act_max"]),
+                  zp_row=_zp_row(geo, -int(q["input_offset"]), sym, statics),
+                  bias=_static(sym, "bias", "int32_t", bpad, statics),
+                  mult=_static(sym, "mult", "int32_t", mult, statics),
+                  shift=_static(sym, "shift", "int32_t", shift, statics))
+    return Call("td_rvv_conv_px_s8", VECTOR_SOURCE,
+                [c.ptr(op.inputs[0]), c.ptr(wname), c.ptr(op.outputs[0], False)],
+                "td_rvv_conv_px_params", params, statics=statics)
 
 
 # --------------------------------------------------------------------------

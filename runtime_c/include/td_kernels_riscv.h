@@ -117,16 +117,41 @@ typedef struct {
 } td_rvv_conv_params;
 
 /* Vector: weights [k_h][k_w][in_c][out_c].  No scratch: interior pixels in
- * tiles of 3 (LMUL 8) or 6 (LMUL 4) read the input in place, border pixels
- * one at a time with the padding taps reading zp_row.  Pixels go in
- * increasing order (decreasing if backward) and every output value is
- * written after all the inputs it depends on were read, never before an
- * input of an earlier pixel (later if backward) is read; with `ordered` set a
- * tile is only used when its channels fit one vector block, which keeps
- * this true for an output that overlaps the input (tinydeploy/inplace.py). */
+ * tiles of 3 (LMUL 8) or 6 (LMUL 4) read the input in place (rows above or
+ * below the image read zp_row), border pixels one at a time with the
+ * padding taps reading zp_row.  Pixels go in increasing order (decreasing
+ * if backward); every output value is written after all the inputs it
+ * depends on were read and, with `ordered` (the output overlaps the input,
+ * tinydeploy/inplace.py), never before an input of an earlier pixel (later
+ * if backward) is read: a tile with several channel blocks that would write
+ * into its own inputs goes pixel by pixel instead (a runtime check). */
 void td_rvv_conv_s8(const td_rvv_conv_params *p, const int8_t *input,
                     const int8_t *weights, int8_t *output,
                     const int8_t *residual);
+
+/* Vector, lanes over output pixels (layers with few output channels and
+ * wide rows): weights [out_c / 3][k_h][k_w][in_c][3] (channels padded to a
+ * multiple of 3 with zeros), strided input loads, one vwmacc.vx per
+ * channel.  Segments of a row (up to one register group of pixels) in
+ * increasing (decreasing if backward) order, channel triples likewise, each
+ * written when done; with `ordered`, a segment that would write into its
+ * own inputs goes pixel by pixel.  No scratch. */
+typedef struct {
+    int16_t in_h, in_w, in_c;
+    int16_t out_h, out_w, out_c;
+    int16_t k_h, k_w;
+    int16_t stride_h, stride_w;
+    int16_t pad_top, pad_left;
+    int16_t ordered, backward;
+    int32_t output_offset, act_min, act_max;
+    const int8_t *zp_row; /* k_w * in_c bytes = the input zero point */
+    const int32_t *bias;  /* folded, [out_c rounded up to 3] */
+    const int32_t *mult;  /* [out_c] */
+    const int32_t *shift; /* [out_c], TFLite convention */
+} td_rvv_conv_px_params;
+
+void td_rvv_conv_px_s8(const td_rvv_conv_px_params *p, const int8_t *input,
+                       const int8_t *weights, int8_t *output);
 
 /* ---------------------------------------------------------------------- */
 /* Depthwise convolution (depth multiplier 1)                              */

@@ -596,6 +596,195 @@ void td_rvv_conv_s8(const td_rvv_conv_params *p, const int8_t *input,
 }
 
 /* ---------------------------------------------------------------------- */
+/* Convolution with the vector over output pixels (few output channels)    */
+/* ---------------------------------------------------------------------- */
+
+/* Hot loop: n steps; the input of every lane is `st` bytes after the
+ * previous lane's (strided load, st 0 broadcasts the zero-point row), the
+ * weights of 3 output channels interleaved [k][3].  vtype e16 m4;
+ * accumulators e32 m8 in v8, v16, v24. */
+#define TD_PX_STEP(o)                                                       \
+    "vlse8.v v6, (%[x]), %[st]\n\t"                                         \
+    "addi %[x], %[x], 1\n\t"                                                \
+    "vsext.vf2 v4, v6\n\t"                                                  \
+    "lb %[t], 3*" #o "+0(%[w])\n\t"                                         \
+    "vwmacc.vx v8, %[t], v4\n\t"                                            \
+    "lb %[t], 3*" #o "+1(%[w])\n\t"                                         \
+    "vwmacc.vx v16, %[t], v4\n\t"                                           \
+    "lb %[t], 3*" #o "+2(%[w])\n\t"                                         \
+    "vwmacc.vx v24, %[t], v4\n\t"
+
+static inline void mac_px(const int8_t *x, int32_t st, const int8_t *w, int32_t n)
+{
+    const int8_t *end4 = x + (n & ~3), *end = x + n;
+    int32_t t;
+    __asm__ volatile(
+        "bgeu %[x], %[end4], 2f\n\t"
+        "1:\n\t"
+        TD_PX_STEP(0) TD_PX_STEP(1) TD_PX_STEP(2) TD_PX_STEP(3)
+        "addi %[w], %[w], 12\n\t"
+        "bltu %[x], %[end4], 1b\n\t"
+        "2:\n\t"
+        "bgeu %[x], %[end], 4f\n\t"
+        "3:\n\t"
+        TD_PX_STEP(0)
+        "addi %[w], %[w], 3\n\t"
+        "bltu %[x], %[end], 3b\n\t"
+        "4:\n\t"
+        : [x] "+r"(x), [w] "+r"(w), [t] "=&r"(t)
+        : [st] "r"(st), [end4] "r"(end4), [end] "r"(end)
+        : "memory");
+}
+
+/* Requantize accumulator v<N> (e32 m8, vl lanes = pixels) of channel c and
+ * store it with stride out_c. */
+#define TD_DEFINE_PX_RQ(N)                                                  \
+static void px_rq_v##N(const td_rvv_conv_px_params *p, int c, int8_t *out)  \
+{                                                                           \
+    const int32_t s = p->shift[c];                                          \
+    const int32_t l = s > 0 ? s : 0, r = s > 0 ? 0 : -s;                    \
+    __asm__ volatile(                                                       \
+        "vsetvli zero, zero, " E32M8 "\n\t"                                 \
+        TD_MBQM("v" #N, "%[m]", "%[l]", "%[r]")                             \
+        "vadd.vx v" #N ", v" #N ", %[zp]\n\t"                               \
+        "vmax.vx v" #N ", v" #N ", %[lo]\n\t"                               \
+        "vmin.vx v" #N ", v" #N ", %[hi]\n\t"                               \
+        "vsetvli zero, zero, " E16M4 "\n\t"                                 \
+        "vnsrl.wi v4, v" #N ", 0\n\t"                                       \
+        "vsetvli zero, zero, " E8M2 "\n\t"                                  \
+        "vnsrl.wi v2, v4, 0\n\t"                                            \
+        "vsse8.v v2, (%[o]), %[st]\n\t"                                     \
+        "vsetvli zero, zero, " E16M4 "\n\t"                                 \
+        :                                                                   \
+        : [m] "r"(p->mult[c]), [l] "r"(l), [r] "r"(r),                      \
+          [zp] "r"(p->output_offset), [lo] "r"(p->act_min),                 \
+          [hi] "r"(p->act_max), [o] "r"(out), [st] "r"((int32_t)p->out_c)   \
+        : "memory");                                                        \
+}
+
+TD_DEFINE_PX_RQ(8)
+TD_DEFINE_PX_RQ(16)
+TD_DEFINE_PX_RQ(24)
+
+/* n pixels (ox0...) of row oy; taps kx in [kx0, kx1) of valid rows read the
+ * input, the others the zero-point row.  Channel triples in increasing
+ * (decreasing if backward) order, each stored when done. */
+static void px_run(const td_rvv_conv_px_params *p, const int8_t *input,
+                   const int8_t *weights, int oy, int ox0, int n, int kx0, int kx1,
+                   int8_t *output)
+{
+    const int in_c = p->in_c, row = p->k_w * in_c, k_len = p->k_h * row;
+    const int groups = (p->out_c + 2) / 3;
+    const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox0 * p->stride_w - p->pad_left;
+    const int32_t st = p->stride_w * in_c;
+    int8_t *out = output + (oy * p->out_w + ox0) * p->out_c;
+    int i;
+    for (i = 0; i < groups; ++i) {
+        const int g = p->backward ? groups - 1 - i : i;
+        const int8_t *wg = weights + g * 3 * k_len;
+        const int32_t *b = p->bias + 3 * g;
+        int ky;
+        __asm__ volatile("vsetvli zero, %0, " E32M8 "\n\t"
+                         "vmv.v.x v8, %1\n\t"
+                         "vmv.v.x v16, %2\n\t"
+                         "vmv.v.x v24, %3\n\t"
+                         "vsetvli zero, zero, " E16M4 "\n\t"
+                         : : "r"(n), "r"(b[0]), "r"(b[1]), "r"(b[2]) : "memory");
+        for (ky = 0; ky < p->k_h; ++ky) {
+            const int iy = iy0 + ky;
+            const int8_t *w = wg + ky * row * 3;
+            if (iy < 0 || iy >= p->in_h) {
+                mac_px(p->zp_row, 0, w, row);
+                continue;
+            }
+            mac_px(p->zp_row, 0, w, kx0 * in_c);
+            mac_px(input + (iy * p->in_w + ix0 + kx0) * in_c, st, w + kx0 * in_c * 3,
+                   (kx1 - kx0) * in_c);
+            mac_px(p->zp_row, 0, w + kx1 * in_c * 3, (p->k_w - kx1) * in_c);
+        }
+        px_rq_v8(p, 3 * g, out + 3 * g);
+        if (3 * g + 1 < p->out_c) {
+            px_rq_v16(p, 3 * g + 1, out + 3 * g + 1);
+        }
+        if (3 * g + 2 < p->out_c) {
+            px_rq_v24(p, 3 * g + 2, out + 3 * g + 2);
+        }
+    }
+}
+
+static void px_pixel(const td_rvv_conv_px_params *p, const int8_t *input,
+                     const int8_t *weights, int oy, int ox, int8_t *output)
+{
+    const int ix0 = ox * p->stride_w - p->pad_left;
+    int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = p->in_w - ix0 < p->k_w ? p->in_w - ix0 : p->k_w;
+    if (kx1 < kx0) {
+        kx1 = kx0;
+    }
+    px_run(p, input, weights, oy, ox, 1, kx0, kx1, output);
+}
+
+/* A segment writes each channel triple before re-reading its inputs for
+ * the next: with an overlapping output it must not write into them. */
+static void px_segment(const td_rvv_conv_px_params *p, const int8_t *input,
+                       const int8_t *weights, int oy, int ox0, int n, int8_t *output)
+{
+    if (p->ordered && p->out_c > 3) {
+        const int iy0 = oy * p->stride_h - p->pad_top;
+        const intptr_t first = (intptr_t)(iy0 * p->in_w + ox0 * p->stride_w - p->pad_left) * p->in_c;
+        const intptr_t last = (intptr_t)((iy0 + p->k_h - 1) * p->in_w +
+                                         (ox0 + n - 1) * p->stride_w - p->pad_left + p->k_w) *
+                              p->in_c;
+        const intptr_t out_lo = (intptr_t)(output + (oy * p->out_w + ox0) * p->out_c);
+        const intptr_t out_hi = out_lo + (intptr_t)n * p->out_c;
+        if (out_lo < (intptr_t)input + last && (intptr_t)input + first < out_hi) {
+            int t;
+            for (t = 0; t < n; ++t) {
+                px_pixel(p, input, weights, oy, p->backward ? ox0 + n - 1 - t : ox0 + t, output);
+            }
+            return;
+        }
+    }
+    px_run(p, input, weights, oy, ox0, n, 0, p->k_w, output);
+}
+
+void td_rvv_conv_px_s8(const td_rvv_conv_px_params *p, const int8_t *input,
+                       const int8_t *weights, int8_t *output)
+{
+    const size_t vlmax8 = vsetvl_e16m4((size_t)1 << 30);
+    const int seg = (int)vlmax8;
+    int y;
+    set_vxrm_rnu();
+    for (y = 0; y < p->out_h; ++y) {
+        const int oy = p->backward ? p->out_h - 1 - y : y;
+        int lo, hi, ox;
+        interior_columns(p->in_w, p->k_w, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
+        if (!p->backward) {
+            for (ox = 0; ox < lo; ++ox) {
+                px_pixel(p, input, weights, oy, ox, output);
+            }
+            for (ox = lo; ox < hi; ox += seg) {
+                px_segment(p, input, weights, oy, ox, hi - ox < seg ? hi - ox : seg, output);
+            }
+            for (ox = hi; ox < p->out_w; ++ox) {
+                px_pixel(p, input, weights, oy, ox, output);
+            }
+        } else {
+            int end;
+            for (ox = p->out_w - 1; ox >= hi; --ox) {
+                px_pixel(p, input, weights, oy, ox, output);
+            }
+            for (end = hi; end > lo; end -= seg) {
+                const int start = end - seg > lo ? end - seg : lo;
+                px_segment(p, input, weights, oy, start, end - start, output);
+            }
+            for (ox = lo - 1; ox >= 0; --ox) {
+                px_pixel(p, input, weights, oy, ox, output);
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------- */
 /* Depthwise convolution                                                   */
 /* ---------------------------------------------------------------------- */
 
