@@ -178,6 +178,11 @@ TD_ARM_AI td_arm_rec td_arm_rec_load(const int32_t *p, const int RS, const int E
 #define TD_TMP12_ [w0] "=&r"(w0), [x0] "=&r"(x0)
 #define TD_PXI_ [p1] "i"(PX), [p2] "i"(2 * PX), [xs] "i"(XS)
 
+#define TD_SMF_(a, x, w, b) "smlad %[" a "], %[" x "], %[" w "], %[" b "]\n\t"
+/* First K step: pixels 1 and 2 start from the biases held in a00 / a10. */
+#define TD_SM4F_(a0, a1) TD_SMF_(a0, "x0", "w0", "a00") TD_SM_(a0, "x1", "w1") \
+    TD_SMF_(a1, "x0", "w2", "a10") TD_SM_(a1, "x1", "w3")
+
 /* Accumulator block: a<m><n>. */
 typedef struct {
     int32_t a00, a01, a02, a10, a11, a12;
@@ -382,6 +387,62 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
     const int16_t *wp = *wpp;
     const int32_t *r;
     int i;
+    if (M == 2 && N >= 2) {
+        /* The hot case with every operand pinned to one register, so that
+         * GCC never shuffles values between the steps: the biases go to
+         * a00 / a10, the first step copies them into the other pixels. */
+        register int32_t p00 __asm__("r0"), p01 __asm__("r1"), p02 __asm__("r2");
+        register int32_t p10 __asm__("r3"), p11 __asm__("r4"), p12 __asm__("r5");
+        register const int16_t *pxp __asm__("r6") = x;
+        register const int16_t *pwp __asm__("r8") = wp;
+        register uint32_t w0 __asm__("r9"), w1 __asm__("r10"), w2 __asm__("r11");
+        register uint32_t w3 __asm__("r12"), x0 __asm__("lr"), x1 __asm__("r7");
+#define TD_PIN_TMP_ [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), \
+    [x0] "=&r"(x0), [x1] "=&r"(x1)
+#define TD_PIN_IN_ : [p1] "i"(8), [p2] "i"(16), [xs] "i"(8 * N) : "memory"
+        p01 = p02 = p11 = p12 = 0;
+        __asm__ volatile("ldrd %[a00], %[a10], [%[wp]], #8"
+                         : [a00] "=r"(p00), [a10] "=r"(p10), [wp] "+r"(pwp) : : "memory");
+        if (N == 3) {
+            __asm__ volatile(TD_W2_4_ TD_X4_("p1") TD_SM4F_("a01", "a11") TD_X4_("p2")
+                             TD_SM4F_("a02", "a12") TD_X4P_ TD_SM4_("a00", "a10")
+                             : [a00] "+r"(p00), [a01] "+r"(p01), [a02] "+r"(p02),
+                               [a10] "+r"(p10), [a11] "+r"(p11), [a12] "+r"(p12),
+                               [xp] "+r"(pxp), [wp] "+r"(pwp), TD_PIN_TMP_ TD_PIN_IN_);
+        } else {
+            __asm__ volatile(TD_W2_4_ TD_X4_("p1") TD_SM4F_("a01", "a11") TD_X4P_
+                             TD_SM4_("a00", "a10")
+                             : [a00] "+r"(p00), [a01] "+r"(p01), [a10] "+r"(p10),
+                               [a11] "+r"(p11), [xp] "+r"(pxp), [wp] "+r"(pwp), TD_PIN_TMP_
+                               TD_PIN_IN_);
+        }
+#pragma GCC unroll 128
+        for (i = 1; i < K4; ++i) {
+            if (N == 3) {
+                __asm__ volatile(TD_W2_4_ TD_X4_("p1") TD_SM4_("a01", "a11") TD_X4_("p2")
+                                 TD_SM4_("a02", "a12") TD_X4P_ TD_SM4_("a00", "a10")
+                                 : [a00] "+r"(p00), [a01] "+r"(p01), [a02] "+r"(p02),
+                                   [a10] "+r"(p10), [a11] "+r"(p11), [a12] "+r"(p12),
+                                   [xp] "+r"(pxp), [wp] "+r"(pwp), TD_PIN_TMP_ TD_PIN_IN_);
+            } else {
+                __asm__ volatile(TD_W2_4_ TD_X4_("p1") TD_SM4_("a01", "a11") TD_X4P_
+                                 TD_SM4_("a00", "a10")
+                                 : [a00] "+r"(p00), [a01] "+r"(p01), [a10] "+r"(p10),
+                                   [a11] "+r"(p11), [xp] "+r"(pxp), [wp] "+r"(pwp),
+                                   TD_PIN_TMP_ TD_PIN_IN_);
+            }
+        }
+#undef TD_PIN_TMP_
+#undef TD_PIN_IN_
+        a.a00 = p00;
+        a.a01 = p01;
+        a.a02 = p02;
+        a.a10 = p10;
+        a.a11 = p11;
+        a.a12 = p12;
+        xp = pxp;
+        wp = pwp;
+    } else {
     td_arm_bias(&a, &wp, M, N);
     if (UNROLL) {
 #pragma GCC unroll 128
@@ -400,6 +461,7 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
         for (i = 0; i < K4 % 8; ++i) {
             td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N);
         }
+    }
     }
     if (KH2) {
         td_arm_k2(&a, &xp, &wp, M, N, 4, 4 * N);
@@ -484,6 +546,18 @@ TD_ARM_AI void td_arm_widen4(int16_t *d, uint32_t v)
     __asm__ volatile("strd %1, %2, [%0]" : : "r"(d), "r"(lo), "r"(hi) : "memory");
 }
 
+/* The same at base + OFF bytes (an STRD immediate when OFF <= 1020). */
+TD_ARM_AI void td_arm_widen4_at(int16_t *base, const int OFF, uint32_t v)
+{
+    if (__builtin_constant_p(OFF) && OFF <= 1020) {
+        const uint32_t lo = (uint32_t)__sxtb16(v), hi = td_arm_sxtb16_ror8(v);
+        __asm__ volatile("strd %1, %2, [%0, %3]"
+                         : : "r"(base), "r"(lo), "r"(hi), "i"(OFF) : "memory");
+    } else {
+        td_arm_widen4(base + OFF / 2, v);
+    }
+}
+
 TD_ARM_AI void td_arm_fill4(int16_t *d, uint32_t zz)
 {
     __asm__ volatile("strd %1, %1, [%0]" : : "r"(d), "r"(zz) : "memory");
@@ -523,8 +597,8 @@ TD_ARM_AI void td_arm_im2col(const int8_t *in, int16_t *blk, int p, const int N,
         for (n = 0; n < N; ++n) {
 #pragma GCC unroll 16
             for (q = 0; q < G; ++q) {
-                td_arm_widen4(blk + q * N4 + n * 4,
-                              *(const td_u32u *)(const void *)(src + n * C + 4 * q));
+                td_arm_widen4_at(blk, (q * N4 + n * 4) * 2,
+                                 *(const td_u32u *)(const void *)(src + n * C + 4 * q));
             }
 #pragma GCC unroll 3
             for (t = 0; t < L; ++t) {
@@ -558,7 +632,8 @@ TD_ARM_AI void td_arm_im2col(const int8_t *in, int16_t *blk, int p, const int N,
                 } else if (full_x) {
 #pragma GCC unroll 16
                     for (q = 0; q < G; ++q) {
-                        td_arm_widen4(d + q * N4, *(const td_u32u *)(const void *)(src + 4 * q));
+                        td_arm_widen4_at(blk, ((r * G + q) * N4 + n * 4) * 2,
+                                         *(const td_u32u *)(const void *)(src + 4 * q));
                     }
 #pragma GCC unroll 3
                     for (t = 0; t < L; ++t) {
