@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -393,7 +394,10 @@ def m_initializer(data, model):
         e = t.external_data.add()
         e.key, e.value = "location", data.draw(st.sampled_from(["weights.bin", "/etc/passwd", "../x", ""]))
     elif action == "values":
-        arr = numpy_helper.to_array(t).copy() if t.data_type and t.raw_data else None
+        try:
+            arr = numpy_helper.to_array(t).copy() if t.data_type and t.raw_data else None
+        except Exception:  # an earlier mutation broke this initializer
+            arr = None
         if arr is not None and arr.size and arr.dtype.kind in "fiu":
             flat = arr.reshape(-1)
             k = data.draw(st.integers(0, flat.size - 1), label="element")
@@ -513,6 +517,7 @@ def _shapes_of(model) -> dict:
         if tt.elem_type == TensorProto.FLOAT and tt.HasField("shape") and len(tt.shape.dim) and \
                 all(d.HasField("dim_value") and d.dim_value > 0 for d in tt.shape.dim):
             out[vi.name] = [d.dim_value for d in tt.shape.dim]
+    out = {k: v for k, v in out.items() if math.prod(v) <= 1 << 20}  # (the inserted constants stay small)
     consts = {t.name for t in model.graph.initializer}
     for node in model.graph.node:  # values computed from constants only are folded away
         if all(i in consts for i in node.input if i):
@@ -721,7 +726,10 @@ def make_case(data):
         model.ParseFromString(blob)
         for _ in range(data.draw(st.integers(1, 3), label="mutations")):
             fn = _pick(data, WEIGHTED, "mutation")
-            fn(data, model)
+            try:
+                fn(data, model)
+            except (ValueError, TypeError, IndexError, KeyError, OverflowError, MemoryError):
+                continue  # the mutation does not apply to what earlier ones left (a bug of this test)
             steps.append(fn.__name__)
         blob = model.SerializeToString()
     kwargs = {"quantize": "float32"} if kind == "float32" else {}

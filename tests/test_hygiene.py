@@ -331,3 +331,38 @@ def test_add_and_mul_saturate_at_the_int8_limits(tmp_path, sanitizer_env, op):
     assert np.array_equal(y, golden.run(result.graph, x).reshape(len(x), -1))
     assert y[1].tolist() == [127] * 8  # 63.5 + 63.5 (or their product) is far beyond 1.27
     assert y[0, 0] == (-128 if op == "Add" else 0)
+
+
+@pytest.mark.parametrize("kind,q,problem", [
+    ("add_s8", dict(input1_offset=128, input2_offset=-127, left_shift=20, input1_shift=-1, input2_shift=-1,
+                    output_shift=3), "the sum of the rescaled inputs shifted left by 3 bits"),
+    ("add_s8", dict(input1_offset=0, input2_offset=0, left_shift=20, input1_shift=-1, input2_shift=-1,
+                    output_shift=0), None),
+    ("mul_s8", dict(input1_offset=128, input2_offset=128, output_shift=15), "the product of the inputs"),
+    ("mul_s8", dict(input1_offset=128, input2_offset=128, output_shift=14), None),
+    ("mean_s8", dict(reduce=1 << 24, input_offset=0, shift=-20), "the sum over 16,777,216 values can reach"),
+    ("mean_s8", dict(reduce=1000, input_offset=128, shift=14), "shifted left by 14 bits"),
+    ("mean_s8", dict(reduce=1000, input_offset=128, shift=-10), None),
+    ("avg_pool_s8", dict(k_h=4096, k_w=4096), "the sum over a 4096x4096 window"),
+    ("softmax_s8", dict(depth=4095), None),
+    ("softmax_s8", dict(depth=4096), "the Q12.19 sum of 4,096 exponentials"),
+    ("requantize_s8", dict(input_zero_point=0, shift=23), None),
+    ("requantize_s8", dict(input_zero_point=0, shift=24), "shifted left by 24 bits"),
+    ("requantize_s8", dict(input_zero_point=0, shift=-32), "the requantization shift -32 is out of range"),
+    ("leaky_relu_s8", dict(input_zero_point=-128, output_shift_alpha=0, output_shift_identity=23),
+     "(identity branch) shifted left by 23 bits"),
+    ("sigmoid_s8", dict(input_left_shift=-32), "the input rescaling shift -32 is out of range"),
+    ("tanh_s8", dict(input_left_shift=40), None),  # input range radius 0: never shifted
+    ("concat_s8", dict(inputs=[dict(requantize=0, input_zero_point=0, shift=30),
+                               dict(requantize=1, input_zero_point=5, shift=25)]), "input 1 minus its zero point"),
+])
+def test_overflow_bounds_of_every_int8_kind(kind, q, problem):
+    from tinydeploy import checks
+    from tinydeploy.ir import Graph, Op
+    g = Graph("g")
+    g.ops.append(Op(kind, "layer", ["x"], ["y"], {"q": q}))
+    problems = checks.layer_problems(g)
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problems[0].startswith(f"layer 'layer' ({kind}): ") and problem in problems[0]
