@@ -354,11 +354,13 @@ def _conv_scratch(geo: ConvGeom) -> int:
     return geo.nmax * geo.k * 2 + 8
 
 
-def _dsp_conv(g: Graph, op: Op) -> Optional[Choice]:
+def _dsp_conv(g: Graph, op: Op, mve: bool = False) -> Optional[Choice]:
     q = op.attrs["q"]
     if q["groups"] != 1 or q["dil_h"] != 1 or q["dil_w"] != 1:
         return None
     w8 = g.tensors[op.inputs[1]].data
+    if mve:
+        return _conv_common_mve(g, op, w8)
     plan = _conv_plan(g, op, w8)
     if plan is None:
         return None
@@ -376,6 +378,39 @@ def _dsp_conv(g: Graph, op: Op) -> Optional[Choice]:
     def emit(ctx, op_, sym):
         return _emit_gemm(ctx, op_, sym, geo, w8, plan, in_zp, epi)
     return Choice(name, emit, _conv_scratch(geo))
+
+
+def _conv_common_mve(g: Graph, op: Op, w8: np.ndarray) -> Optional[Choice]:
+    q = op.attrs["q"]
+    oc = w8.shape[0]
+    wf = w8.reshape(oc, -1).astype(np.int64)
+    b = op.inputs[2] if len(op.inputs) > 2 else ""
+    bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(oc, np.int64)
+    geo = _conv_geom(q)
+    name = "arm_mve_conv_1x1" if geo.kh == geo.kw == 1 else "arm_mve_conv"
+    mode = op.attrs.get("inplace")
+    epi = None
+    if isinstance(mode, dict) and mode.get("mode") == "conv_add":
+        epi = _add_epilogue(g, mode)
+        if epi is None:
+            return None
+        name += "_add"
+    return _mve_conv(g, op, geo, w8, bias, wf.sum(1), np.abs(wf).sum(1), q, epi, name)
+
+
+def _mve_fc(g: Graph, op: Op) -> Optional[Choice]:
+    q = op.attrs["q"]
+    w8 = g.tensors[op.inputs[1]].data
+    n_out, n_in = w8.shape
+    b = op.inputs[2] if len(op.inputs) > 2 else ""
+    bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(n_out, np.int64)
+    wf = w8.astype(np.int64)
+    rows = q["rows"]
+    geo = _conv_geom(dict(in_h=1, in_w=rows, in_c=n_in, out_h=1, out_w=rows, out_c=n_out,
+                          k_h=1, k_w=1, stride_h=1, stride_w=1, pad_top=0, pad_left=0))
+    cq = dict(q, output_offset=q["output_offset"])
+    return _mve_conv(g, op, geo, w8.reshape(n_out, 1, 1, n_in), bias, wf.sum(1), np.abs(wf).sum(1),
+                     cq, None, "arm_mve_fc")
 
 
 def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
@@ -502,6 +537,72 @@ def _dsp_gavg(g: Graph, op: Op) -> Optional[Choice]:
 
 
 # --------------------------------------------------------------------------
+# Helium (MVE): convolution and fully connected
+# --------------------------------------------------------------------------
+def _mve_stream(w: np.ndarray, plan: RequantPlan, kc: int) -> np.ndarray:
+    """int8 weights [oc][kh][kw][c] -> td_mve_block's constant stream."""
+    oc = w.shape[0]
+    flat = np.zeros((oc, kc * 16), np.int64)
+    flat[:, :w[0].size] = w.reshape(oc, -1)
+    sb = plan.scale_bits.astype(np.int64)
+    bias1 = plan.bias2.astype(np.int64) >> sb
+    rec = plan.records.astype(np.int64)
+    e = rec[:, 2] if plan.e < 0 else np.zeros(oc, np.int64)
+    mask = rec[:, plan.rs - 1] if plan.fix == 2 else np.zeros(oc, np.int64)
+    out = []
+    c0 = 0
+    while c0 < oc:
+        m = 4 if oc - c0 >= 4 else (2 if oc - c0 >= 2 else 1)
+        sl = slice(c0, c0 + m)
+        head = np.concatenate([bias1[sl], sb[sl], rec[sl, 0], rec[sl, 1], e[sl], mask[sl]])
+        out.append(head.astype("<i4").view(np.uint8).astype(np.int64))
+        chunks = flat[sl].reshape(m, kc, 16).transpose(1, 0, 2).reshape(-1)
+        out.append(chunks.astype(np.int8).view(np.uint8).astype(np.int64))
+        c0 += m
+    raw = np.concatenate(out).astype(np.uint8)
+    raw = np.concatenate([raw, np.zeros((-raw.size) % 4, np.uint8)])
+    return raw.view("<i4").astype(np.int32)
+
+
+def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs, q: dict,
+              epi: Optional[AddEpilogue], name: str) -> Optional[Choice]:
+    oc = w8.shape[0]
+    plan = requant_plan(bias, wsum, wabs, q["input_offset"], _per_channel(q, "multiplier", oc),
+                        _per_channel(q, "shift", oc), q["output_offset"], q["act_min"],
+                        q["act_max"], max_scale_bits=30)
+    if plan is None:
+        return None
+    klen = geo.kh * geo.kw * geo.c
+    kc = (klen + 15) // 16
+    blob = _mve_stream(w8, plan, kc)
+    in_zp = -int(q["input_offset"])
+
+    def emit(ctx, op_, sym):
+        from . import codegen
+        wname = ctx.g.add_const(f"{sym}_blob", blob)
+        fn = f"{sym}_mve"
+        if epi is not None:
+            t1 = ctx.ptr(ctx.g.add_const(f"{sym}_tconv", epi.t_conv))
+            t2 = ctx.ptr(ctx.g.add_const(f"{sym}_tres", epi.t_res))
+            ep_decl = f"const td_arm_epi ep = {{res, {t1} + 128, {t2} + 128}};"
+            ep_args, ep = epi.args, "&ep"
+            args = [ctx.ptr(op_.inputs[0]), ctx.ptr(epi.residual), ctx.ptr(epi.output, False)]
+        else:
+            ep_decl, ep_args, ep = "(void)res;", NO_EPILOGUE, "NULL"
+            args = [ctx.ptr(op_.inputs[0]), "NULL", ctx.ptr(op_.outputs[0], False)]
+        body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
+{{
+    {ep_decl}
+    td_mve_conv(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)(const void *){ctx.ptr(wname)}, out, {ep},
+                {geo.oh * geo.ow}, {oc}, {kc}, {_direction(op_)},
+                {geo.ih}, {geo.iw}, {geo.c}, {geo.ow}, {geo.kh}, {geo.kw}, {geo.sh}, {geo.sw}, {geo.pt}, {geo.pl}, {in_zp},
+                {plan.c_args()}, {ep_args});
+}}"""
+        return codegen.Call(fn, "arm/mve_s8.c", args, statics=[body])
+    return Choice(name, emit, 2 * kc * 16 + 16)
+
+
+# --------------------------------------------------------------------------
 # Selection
 # --------------------------------------------------------------------------
 WINDOW_OK = {"conv2d_s8", "depthwise_conv2d_s8"}
@@ -520,6 +621,11 @@ def choose(g: Graph, op: Op, target) -> Optional[Choice]:
         if not ((mode == "window" and op.kind in WINDOW_OK)
                 or (mode == "conv_add" and op.kind == "conv2d_s8")):
             return None
+    if "mve" in target.features:
+        if op.kind == "conv2d_s8":
+            return _dsp_conv(g, op, mve=True)
+        if op.kind == "fully_connected_s8":
+            return _mve_fc(g, op)
     if "dsp" in target.features:
         if op.kind == "conv2d_s8":
             return _dsp_conv(g, op)

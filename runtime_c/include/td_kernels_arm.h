@@ -1138,6 +1138,232 @@ TD_ARM_AI void td_arm_gavg(const int8_t *in, int8_t *out, const int P, const int
 
 #endif /* __ARM_FEATURE_DSP */
 
+#if defined(__ARM_FEATURE_MVE)
+/* ---------------------------------------------------------------------- */
+/* Helium (MVE): convolution / fully connected                              */
+/* ---------------------------------------------------------------------- */
+/* int8 weights and activations, 16 MACs per VMLADAVA.S8.  A block is M
+ * (4, 2 or 1) output channels x N (2 or 1) pixels; the pixels' windows are
+ * copied (td_mve_im2col) into int8 rows of KC * 16 bytes (zero tail), so
+ * every output reads contiguous memory.  VMLADAV accumulates into even
+ * registers only: the accumulators are pinned to r0, r2, ..., r12, lr.
+ *
+ * Constant stream per block of M channels: bias'[M] (zero point folded,
+ * unscaled), s[M] (acc2 = (acc + bias') << s), m[M], C[M], e[M], mask[M]
+ * (see td_arm_rq), then KC chunks of [M][16] int8 weights. */
+#define TD_MV_X_(n) "vldrb.8 %q[x" #n "], [%[p" #n "]], #16\n\t"
+#define TD_MV_W_ "vldrb.8 %q[w], [%[wp]], #16\n\t"
+#define TD_MV_A_(op, m, n) op " %[a" #m #n "], %q[x" #n "], %q[w]\n\t"
+#define TD_MV_M2_(op, m) TD_MV_W_ TD_MV_A_(op, m, 0) TD_MV_A_(op, m, 1)
+#define TD_MV_M1_(op, m) TD_MV_W_ TD_MV_A_(op, m, 0)
+#define TD_MV_S42_(op) TD_MV_X_(0) TD_MV_X_(1) TD_MV_M2_(op, 0) TD_MV_M2_(op, 1) \
+    TD_MV_M2_(op, 2) TD_MV_M2_(op, 3)
+#define TD_MV_S41_(op) TD_MV_X_(0) TD_MV_M1_(op, 0) TD_MV_M1_(op, 1) TD_MV_M1_(op, 2) \
+    TD_MV_M1_(op, 3)
+#define TD_MV_S22_(op) TD_MV_X_(0) TD_MV_X_(1) TD_MV_M2_(op, 0) TD_MV_M2_(op, 1)
+#define TD_MV_S21_(op) TD_MV_X_(0) TD_MV_M1_(op, 0) TD_MV_M1_(op, 1)
+#define TD_MV_S12_(op) TD_MV_X_(0) TD_MV_X_(1) TD_MV_M2_(op, 0)
+#define TD_MV_S11_(op) TD_MV_X_(0) TD_MV_M1_(op, 0)
+#define TD_MV_Q_ [x0] "=&w"(x0), [x1] "=&w"(x1), [w] "=&w"(w)
+#define TD_MV_P_ [p0] "+r"(p0), [p1] "+r"(p1), [wp] "+r"(pw)
+
+/* One chunk of 16 K values for every accumulator of the block; FIRST:
+ * VMLADAV (start from 0) instead of VMLADAVA. */
+#define TD_MV_STEP_(M, N, FIRST)                                                         \
+    do {                                                                                 \
+        if (M == 4 && N == 2 && FIRST) {                                                 \
+            __asm__ volatile(TD_MV_S42_("vmladav.s8")                                    \
+                             : [a00] "=r"(a00), [a01] "=r"(a01), [a10] "=r"(a10),         \
+                               [a11] "=r"(a11), [a20] "=r"(a20), [a21] "=r"(a21),         \
+                               [a30] "=r"(a30), [a31] "=r"(a31), TD_MV_P_, TD_MV_Q_       \
+                             : : "memory");                                              \
+        } else if (M == 4 && N == 2) {                                                   \
+            __asm__ volatile(TD_MV_S42_("vmladava.s8")                                   \
+                             : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10),         \
+                               [a11] "+r"(a11), [a20] "+r"(a20), [a21] "+r"(a21),         \
+                               [a30] "+r"(a30), [a31] "+r"(a31), TD_MV_P_, TD_MV_Q_       \
+                             : : "memory");                                              \
+        } else if (M == 4 && FIRST) {                                                    \
+            __asm__ volatile(TD_MV_S41_("vmladav.s8")                                    \
+                             : [a00] "=r"(a00), [a10] "=r"(a10), [a20] "=r"(a20),          \
+                               [a30] "=r"(a30), TD_MV_P_, TD_MV_Q_ : : "memory");         \
+        } else if (M == 4) {                                                             \
+            __asm__ volatile(TD_MV_S41_("vmladava.s8")                                   \
+                             : [a00] "+r"(a00), [a10] "+r"(a10), [a20] "+r"(a20),          \
+                               [a30] "+r"(a30), TD_MV_P_, TD_MV_Q_ : : "memory");         \
+        } else if (M == 2 && N == 2 && FIRST) {                                          \
+            __asm__ volatile(TD_MV_S22_("vmladav.s8")                                    \
+                             : [a00] "=r"(a00), [a01] "=r"(a01), [a10] "=r"(a10),         \
+                               [a11] "=r"(a11), TD_MV_P_, TD_MV_Q_ : : "memory");         \
+        } else if (M == 2 && N == 2) {                                                   \
+            __asm__ volatile(TD_MV_S22_("vmladava.s8")                                   \
+                             : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10),         \
+                               [a11] "+r"(a11), TD_MV_P_, TD_MV_Q_ : : "memory");         \
+        } else if (M == 2 && FIRST) {                                                    \
+            __asm__ volatile(TD_MV_S21_("vmladav.s8")                                    \
+                             : [a00] "=r"(a00), [a10] "=r"(a10), TD_MV_P_, TD_MV_Q_       \
+                             : : "memory");                                              \
+        } else if (M == 2) {                                                             \
+            __asm__ volatile(TD_MV_S21_("vmladava.s8")                                   \
+                             : [a00] "+r"(a00), [a10] "+r"(a10), TD_MV_P_, TD_MV_Q_       \
+                             : : "memory");                                              \
+        } else if (N == 2 && FIRST) {                                                    \
+            __asm__ volatile(TD_MV_S12_("vmladav.s8")                                    \
+                             : [a00] "=r"(a00), [a01] "=r"(a01), TD_MV_P_, TD_MV_Q_       \
+                             : : "memory");                                              \
+        } else if (N == 2) {                                                             \
+            __asm__ volatile(TD_MV_S12_("vmladava.s8")                                   \
+                             : [a00] "+r"(a00), [a01] "+r"(a01), TD_MV_P_, TD_MV_Q_       \
+                             : : "memory");                                              \
+        } else if (FIRST) {                                                              \
+            __asm__ volatile(TD_MV_S11_("vmladav.s8")                                    \
+                             : [a00] "=r"(a00), TD_MV_P_, TD_MV_Q_ : : "memory");         \
+        } else {                                                                         \
+            __asm__ volatile(TD_MV_S11_("vmladava.s8")                                   \
+                             : [a00] "+r"(a00), TD_MV_P_, TD_MV_Q_ : : "memory");         \
+        }                                                                                \
+    } while (0)
+
+/* Requantize four channels of one pixel as a vector (uniform mode):
+ * ((acc + bias') << s, VMULH m, + C [+ fix], >> E, clamp) -> 4 bytes. */
+TD_ARM_AI void td_mve_rq4(int8_t *o, int32_t v0, int32_t v1, int32_t v2, int32_t v3,
+                          const int32_t *r, TD_ARM_RQ_ARGS)
+{
+    int32x4_t v = vdupq_n_s32(v0), c = vldrwq_s32(r + 12);
+    (void)RS;
+    v = vsetq_lane_s32(v1, v, 1);
+    v = vsetq_lane_s32(v2, v, 2);
+    v = vsetq_lane_s32(v3, v, 3);
+    v = vaddq_s32(v, vldrwq_s32(r));
+    v = vshlq_s32(v, vldrwq_s32(r + 4));
+    if (FIX) {
+        c = vaddq_s32(c, vandq_s32(vshrq_n_s32(v, 31), vldrwq_s32(r + 20)));
+    }
+    v = vaddq_s32(vmulhq_s32(v, vldrwq_s32(r + 8)), c);
+    v = vshrq_n_s32(v, E > 0 ? E : 1);
+    if (!FOLD) {
+        v = vaddq_s32(v, vdupq_n_s32(ZP));
+    }
+    v = vmaxq_s32(v, vdupq_n_s32(CLAMP ? LO : -128));
+    v = vminq_s32(v, vdupq_n_s32(CLAMP ? HI : 127));
+    vstrbq_s32(o, v);
+}
+
+/* One channel, scalar: acc2 = (acc + bias') << s, then td_arm_rq. */
+TD_ARM_AI int32_t td_mve_rq1(int32_t acc, const int32_t *r, const int M, const int m,
+                             TD_ARM_RQ_ARGS)
+{
+    int32_t k[4];
+    const int32_t acc2 = (int32_t)((uint32_t)(acc + r[m]) << r[M + m]);
+    k[0] = r[2 * M + m];
+    k[1] = r[3 * M + m];
+    k[2] = r[4 * M + m];
+    k[3] = r[5 * M + m];
+    (void)RS;
+    return TD_ARM_RQ(acc2, k);
+}
+
+TD_ARM_AI void td_mve_block(const int8_t *x0p, const int8_t *x1p, const int8_t **wpp,
+                            int8_t *o, int8_t *y0, const td_arm_epi *ep, const int M,
+                            const int N, const int OC, const int KC, TD_ARM_RQ_ARGS,
+                            TD_ARM_EPI_ARGS)
+{
+    const int32_t *r = (const int32_t *)(const void *)*wpp;
+    register int32_t a00 __asm__("r0"), a01 __asm__("r2"), a10 __asm__("r4");
+    register int32_t a11 __asm__("r6"), a20 __asm__("r8"), a21 __asm__("r10");
+    register int32_t a30 __asm__("r12"), a31 __asm__("lr");
+    register const int8_t *p0 __asm__("r1") = x0p;
+    register const int8_t *p1 __asm__("r5") = x1p;
+    register const int8_t *pw __asm__("r3") = *wpp + 24 * M;
+    int8x16_t x0, x1, w;
+    int k;
+    a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = 0;
+    TD_MV_STEP_(M, N, 1);
+#pragma GCC unroll 64
+    for (k = 1; k < KC; ++k) {
+        TD_MV_STEP_(M, N, 0);
+    }
+    *wpp = pw;
+    {
+        const int32_t b00 = a00, b01 = a01, b10 = a10, b11 = a11;
+        const int32_t b20 = a20, b21 = a21, b30 = a30, b31 = a31;
+        if (M == 4 && E >= 0 && !ADD) {
+            td_mve_rq4(o, b00, b10, b20, b30, r, TD_ARM_RQ_PASS);
+            if (N == 2) {
+                td_mve_rq4(o + OC, b01, b11, b21, b31, r, TD_ARM_RQ_PASS);
+            }
+        } else {
+#define TD_MV_PUT_(m, n, acc) TD_ARM_PUT((n) * OC + (m), td_mve_rq1((acc), r, M, (m), TD_ARM_RQ_PASS))
+            TD_MV_PUT_(0, 0, b00);
+            if (N == 2) {
+                TD_MV_PUT_(0, 1, b01);
+            }
+            if (M > 1) {
+                TD_MV_PUT_(1, 0, b10);
+                if (N == 2) {
+                    TD_MV_PUT_(1, 1, b11);
+                }
+            }
+            if (M > 2) {
+                TD_MV_PUT_(2, 0, b20);
+                TD_MV_PUT_(3, 0, b30);
+                if (N == 2) {
+                    TD_MV_PUT_(2, 1, b21);
+                    TD_MV_PUT_(3, 1, b31);
+                }
+            }
+#undef TD_MV_PUT_
+        }
+    }
+}
+
+/* Copy the windows of output pixels p and p + 1 (n = 1 or 2) into two rows
+ * of KC * 16 int8 (zero point outside the image, zeros in the tail). */
+void td_mve_im2col(const int8_t *in, int8_t *blk, int p, int n, int ih, int iw, int c,
+                   int ow, int kh, int kw, int sh, int sw, int pt, int pl, int kc, int zp);
+
+TD_ARM_AI void td_mve_pixels(const int8_t *x0p, const int8_t *x1p, const int8_t *w, int8_t *o,
+                             int8_t *y0, const td_arm_epi *ep, const int N, const int OC,
+                             const int KC, TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
+{
+    const int8_t *wp = w;
+    int c;
+    for (c = 0; c + 4 <= OC; c += 4) {
+        td_mve_block(x0p, x1p, &wp, o + c, y0, ep, 4, N, OC, KC, TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
+    }
+    if (OC & 2) {
+        td_mve_block(x0p, x1p, &wp, o + c, y0, ep, 2, N, OC, KC, TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
+        c += 2;
+    }
+    if (OC & 1) {
+        td_mve_block(x0p, x1p, &wp, o + c, y0, ep, 1, N, OC, KC, TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
+    }
+}
+
+/* The layer: P output pixels two at a time (DIR < 0: decreasing). */
+TD_ARM_AI void td_mve_conv(const int8_t *in, int8_t *blk, const int8_t *w, int8_t *out,
+                           const td_arm_epi *ep, const int P, const int OC, const int KC,
+                           const int DIR, const int IH, const int IW, const int C,
+                           const int OW, const int KH, const int KW, const int SH,
+                           const int SW, const int PT, const int PL, const int IZP,
+                           TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
+{
+    int i;
+    for (i = 0; i < P; i += 2) {
+        const int n = P - i >= 2 ? 2 : 1;
+        const int p = DIR >= 0 ? i : P - i - n;
+        td_mve_im2col(in, blk, p, n, IH, IW, C, OW, KH, KW, SH, SW, PT, PL, KC, IZP);
+        if (n == 2) {
+            td_mve_pixels(blk, blk + KC * 16, w, out + p * OC, out, ep, 2, OC, KC,
+                          TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
+        } else {
+            td_mve_pixels(blk, blk, w, out + p * OC, out, ep, 1, OC, KC, TD_ARM_RQ_PASS,
+                          TD_ARM_EPI_PASS);
+        }
+    }
+}
+#endif /* __ARM_FEATURE_MVE */
+
 #ifdef __cplusplus
 }
 #endif
