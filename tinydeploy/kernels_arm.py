@@ -595,7 +595,7 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
     {ep_decl}
     td_mve_conv(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)(const void *){ctx.ptr(wname)}, out, {ep},
                 {geo.oh * geo.ow}, {oc}, {kc}, {_direction(op_)},
-                {geo.ih}, {geo.iw}, {geo.c}, {geo.ow}, {geo.kh}, {geo.kw}, {geo.sh}, {geo.sw}, {geo.pt}, {geo.pl}, {in_zp},
+                {geo.ih}, {geo.iw}, {geo.c}, {geo.oh}, {geo.ow}, {geo.kh}, {geo.kw}, {geo.sh}, {geo.sw}, {geo.pt}, {geo.pl}, {in_zp},
                 {plan.c_args()}, {ep_args});
 }}"""
         return codegen.Call(fn, "arm/mve_s8.c", args, statics=[body])

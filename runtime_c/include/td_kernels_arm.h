@@ -1340,26 +1340,122 @@ TD_ARM_AI void td_mve_pixels(const int8_t *x0p, const int8_t *x1p, const int8_t 
     }
 }
 
+/* SEG (compile-time) bytes from src to dst, any alignment: 16-byte vectors,
+ * then 8/4/2/1-byte scalar moves. */
+TD_ARM_AI void td_mve_copy(int8_t *dst, const int8_t *src, const int SEG)
+{
+    int i;
+#pragma GCC unroll 16
+    for (i = 0; i + 16 <= SEG; i += 16) {
+        vstrbq_s8(dst + i, vldrbq_s8(src + i));
+    }
+    if (SEG % 16 >= 8) {
+        ((td_u32u *)(void *)(dst + i))[0] = ((const td_u32u *)(const void *)(src + i))[0];
+        ((td_u32u *)(void *)(dst + i))[1] = ((const td_u32u *)(const void *)(src + i))[1];
+        i += 8;
+    }
+    if (SEG % 8 >= 4) {
+        *(td_u32u *)(void *)(dst + i) = *(const td_u32u *)(const void *)(src + i);
+        i += 4;
+    }
+    if (SEG % 4 >= 2) {
+        *(uint16_t *)(void *)(dst + i) = *(const uint16_t *)(const void *)(src + i);
+        i += 2;
+    }
+    if (SEG % 2) {
+        dst[i] = src[i];
+    }
+}
+
+TD_ARM_AI void td_mve_set(int8_t *dst, const int ZP, const int SEG)
+{
+    const uint32_t zz = ((uint32_t)ZP & 0xffu) * 0x01010101u;
+    int i;
+#pragma GCC unroll 16
+    for (i = 0; i + 16 <= SEG; i += 16) {
+        vstrbq_s8(dst + i, vdupq_n_s8((int8_t)ZP));
+    }
+    for (; i + 4 <= SEG; i += 4) {
+        *(td_u32u *)(void *)(dst + i) = zz;
+    }
+    for (; i < SEG; ++i) {
+        dst[i] = (int8_t)ZP;
+    }
+}
+
+/* The windows of n (1 or 2) output pixels from p into rows of KC * 16 int8
+ * (the zero tails were written once by the caller). */
+TD_ARM_AI void td_mve_im2col_t(const int8_t *in, int8_t *blk, int p, const int N, const int KC,
+                               TD_ARM_WIN_ARGS)
+{
+    const int PW1 = KH == 1 && KW == 1 && SH == 1 && SW == 1 && PT == 0 && PL == 0;
+    const int NOPAD_X = PL == 0 && (OW - 1) * SW + KW <= IW;
+    const int NOPAD_Y = PT == 0 && (OH - 1) * SH + KH <= IH;
+    const int SEG = KW * C;
+    int n, r;
+    if (PW1) {
+#pragma GCC unroll 2
+        for (n = 0; n < N; ++n) {
+            td_mve_copy(blk + n * KC * 16, in + (p + n) * C, C);
+        }
+        return;
+    }
+    {
+        int oy = p / OW, ox = p - (p / OW) * OW;
+#pragma GCC unroll 2
+        for (n = 0; n < N; ++n) {
+            const int iy0 = oy * SH - PT, ix0 = ox * SW - PL;
+            const int full_x = NOPAD_X || (ix0 >= 0 && ix0 + KW <= IW);
+            int8_t *d = blk + n * KC * 16;
+#pragma GCC unroll 11
+            for (r = 0; r < KH; ++r) {
+                const int iy = iy0 + r;
+                const int8_t *src = in + (iy * IW + ix0) * C;
+                if (!NOPAD_Y && (iy < 0 || iy >= IH)) {
+                    td_mve_set(d + r * SEG, IZP, SEG);
+                } else if (full_x) {
+                    td_mve_copy(d + r * SEG, src, SEG);
+                } else {
+                    int kx;
+#pragma GCC unroll 11
+                    for (kx = 0; kx < KW; ++kx) {
+                        const int ix = ix0 + kx;
+                        if (ix >= 0 && ix < IW) {
+                            td_mve_copy(d + r * SEG + kx * C, src + kx * C, C);
+                        } else {
+                            td_mve_set(d + r * SEG + kx * C, IZP, C);
+                        }
+                    }
+                }
+            }
+            if (++ox == OW) {
+                ox = 0;
+                ++oy;
+            }
+        }
+    }
+}
+
 /* The layer: P output pixels two at a time (DIR < 0: decreasing). */
 TD_ARM_AI void td_mve_conv(const int8_t *in, int8_t *blk, const int8_t *w, int8_t *out,
                            const td_arm_epi *ep, const int P, const int OC, const int KC,
-                           const int DIR, const int IH, const int IW, const int C,
-                           const int OW, const int KH, const int KW, const int SH,
-                           const int SW, const int PT, const int PL, const int IZP,
-                           TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
+                           const int DIR, TD_ARM_WIN_ARGS, TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
 {
+    const int KLEN = KH * KW * C;
     int i;
-    for (i = 0; i < P; i += 2) {
-        const int n = P - i >= 2 ? 2 : 1;
-        const int p = DIR >= 0 ? i : P - i - n;
-        td_mve_im2col(in, blk, p, n, IH, IW, C, OW, KH, KW, SH, SW, PT, PL, KC, IZP);
-        if (n == 2) {
-            td_mve_pixels(blk, blk + KC * 16, w, out + p * OC, out, ep, 2, OC, KC,
-                          TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
-        } else {
-            td_mve_pixels(blk, blk, w, out + p * OC, out, ep, 1, OC, KC, TD_ARM_RQ_PASS,
-                          TD_ARM_EPI_PASS);
-        }
+    td_mve_set(blk + KLEN, 0, KC * 16 - KLEN);
+    td_mve_set(blk + KC * 16 + KLEN, 0, KC * 16 - KLEN);
+    for (i = 0; i + 2 <= P; i += 2) {
+        const int p = DIR >= 0 ? i : P - i - 2;
+        td_mve_im2col_t(in, blk, p, 2, KC, TD_ARM_WIN_PASS);
+        td_mve_pixels(blk, blk + KC * 16, w, out + p * OC, out, ep, 2, OC, KC,
+                      TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
+    }
+    if (P & 1) {
+        const int p = DIR >= 0 ? P - 1 : 0;
+        td_mve_im2col_t(in, blk, p, 1, KC, TD_ARM_WIN_PASS);
+        td_mve_pixels(blk, blk, w, out + p * OC, out, ep, 1, OC, KC, TD_ARM_RQ_PASS,
+                      TD_ARM_EPI_PASS);
     }
 }
 #endif /* __ARM_FEATURE_MVE */
