@@ -602,6 +602,59 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
     return Choice(name, emit, 2 * kc * 16 + 16)
 
 
+def _mve_dw(g: Graph, op: Op) -> Optional[Choice]:
+    q = op.attrs["q"]
+    if (q["k_h"], q["k_w"]) != (3, 3) or q["dil_h"] != 1 or q["dil_w"] != 1:
+        return None
+    ch = q["out_c"]
+    if q["out_c"] != q["in_c"] or q["stride_h"] < 1 or q["stride_w"] < 1:
+        return None
+    w8 = g.tensors[op.inputs[1]].data  # [3][3][C]
+    b = op.inputs[2] if len(op.inputs) > 2 else ""
+    bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(ch, np.int64)
+    wf = w8.reshape(9, ch).T.astype(np.int64)
+    plan = requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
+                        _per_channel(q, "multiplier", ch), _per_channel(q, "shift", ch),
+                        q["output_offset"], q["act_min"], q["act_max"], max_scale_bits=30)
+    if plan is None or plan.e < 1 or plan.fix == 1:
+        return None
+    ih, iw, oh, ow = q["in_h"], q["in_w"], q["out_h"], q["out_w"]
+    sv, su, pt, pl = q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"]
+    pu = max((ow - 1) * su + 3, pl + iw)
+    if 2 * pu + 2 > 255 or 3 * pu * 7 > 65535:  # 8-bit gather / 16-bit scatter offsets
+        return None
+    sb = plan.scale_bits.astype(np.int64)
+    bias1 = plan.bias2.astype(np.int64) >> sb
+    rec = plan.records.astype(np.int64)
+    mask = rec[:, plan.rs - 1] if plan.fix == 2 else np.zeros(ch, np.int64)
+    wv = np.zeros((ch, 16), np.int64)
+    wv[:, :9] = wf
+    kr = np.stack([bias1, sb, rec[:, 0], rec[:, 1], mask], axis=1).reshape(-1)
+    offs = np.zeros((3, 16), np.int64)
+    for ph in range(3):
+        for r in range(3):
+            for kx in range(3):
+                offs[ph, 3 * r + kx] = ((ph + r) % 3) * pu + kx
+    raw = np.concatenate([wv.reshape(-1).astype(np.int8).view(np.uint8),
+                          kr.astype("<i4").view(np.uint8), offs.reshape(-1).astype(np.uint8)])
+    raw = np.concatenate([raw, np.zeros((-raw.size) % 4, np.uint8)])
+    blob = raw.view("<i4").astype(np.int32)
+    in_zp = -int(q["input_offset"])
+
+    def emit(ctx, op_, sym):
+        from . import codegen
+        wname = ctx.g.add_const(f"{sym}_blob", blob)
+        fn = f"{sym}_mve"
+        body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, int8_t *out)
+{{
+    td_mve_dw3x3(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)(const void *){ctx.ptr(wname)}, out,
+                 {ih}, {iw}, {ch}, {oh}, {ow}, {sv}, {su}, {pt}, {pl}, {pu}, {in_zp}, {_direction(op_)},
+                 {plan.c_args()});
+}}"""
+        return codegen.Call(fn, "arm/mve_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
+                            statics=[body])
+    return Choice("arm_mve_dw3x3", emit, 3 * pu * ch + 16)
+
 # --------------------------------------------------------------------------
 # Selection
 # --------------------------------------------------------------------------
@@ -626,6 +679,10 @@ def choose(g: Graph, op: Op, target) -> Optional[Choice]:
             return _dsp_conv(g, op, mve=True)
         if op.kind == "fully_connected_s8":
             return _mve_fc(g, op)
+        if op.kind == "depthwise_conv2d_s8":
+            choice = _mve_dw(g, op)
+            if choice is not None:
+                return choice
     if "dsp" in target.features:
         if op.kind == "conv2d_s8":
             return _dsp_conv(g, op)

@@ -1458,6 +1458,121 @@ TD_ARM_AI void td_mve_conv(const int8_t *in, int8_t *blk, const int8_t *w, int8_
                       TD_ARM_EPI_PASS);
     }
 }
+/* ---------------------------------------------------------------------- */
+/* Helium (MVE): depthwise 3x3                                             */
+/* ---------------------------------------------------------------------- */
+/* A ring of three input rows, channel-major int8 with the zero point
+ * around the image: ring[c][slot][PU].  The row fill is a transposition:
+ * eight channels of a pixel per VLDRB.S16 + scatter VSTRB.16.  An output
+ * (u, c) is then one gather (the nine taps: lane 3 r + kx at offset
+ * slot(r) * PU + kx, from one of three precomputed offset vectors for the
+ * ring phase; lanes 9..15 have zero weights) and one VMLADAVA.S8 onto the
+ * bias, then the scalar requantization (td_arm_rq, uniform mode).
+ *
+ * The stream: per channel 16 int8 weights (taps 3 ky + kx), then per
+ * channel bias', s, m, C, mask (int32), then the 3 x 16 phase offsets. */
+TD_ARM_AI void td_mve_dw_fill(const int8_t *in, int8_t *ring, int slot, int iy, const int IH,
+                              const int IW, const int C, const int PU, const int PL,
+                              const int IZP)
+{
+    int c, x;
+    if (iy < 0 || iy >= IH) {
+        for (c = 0; c < C; ++c) {
+            td_mve_set(ring + (c * 3 + slot) * PU, IZP, PU);
+        }
+        return;
+    }
+    {
+        /* scatter offsets: channel c0 + i lands at i * 3 * PU */
+        const uint16x8_t off = vmulq_n_u16(vidupq_n_u16(0, 1), (uint16_t)(3 * PU));
+        const int8_t *src = in + iy * IW * C;
+        int8_t *dst = ring + slot * PU + PL;
+        for (x = 0; x < IW; ++x) {
+#pragma GCC unroll 8
+            for (c = 0; c < C; c += 8) {
+                if (C - c >= 8) {
+                    vstrbq_scatter_offset_s16(dst + c * 3 * PU + x, off,
+                                              vldrbq_s16(src + x * C + c));
+                } else {
+                    const mve_pred16_t pr = vctp16q((uint32_t)(C - c));
+                    vstrbq_scatter_offset_p_s16(dst + c * 3 * PU + x, off,
+                                                vldrbq_z_s16(src + x * C + c, pr), pr);
+                }
+            }
+        }
+    }
+}
+
+TD_ARM_AI void td_mve_dw3x3(const int8_t *in, int8_t *ring, const int8_t *blob, int8_t *out,
+                            const int IH, const int IW, const int C, const int OH,
+                            const int OW, const int SV, const int SU, const int PT,
+                            const int PL, const int PU, const int IZP, const int DIR,
+                            TD_ARM_RQ_ARGS)
+{
+    const int32_t *kr = (const int32_t *)(const void *)(blob + C * 16);
+    const uint8_t *offs = (const uint8_t *)(const void *)(kr + 5 * C);
+    int have[3] = {-1000, -1000, -1000};
+    int n, k, c, u;
+    (void)RS;
+    td_mve_set(ring, IZP, 3 * PU * C);
+    for (n = 0; n < OH; ++n) {
+        const int oy = DIR >= 0 ? n : OH - 1 - n;
+        const int iy0 = oy * SV - PT;
+        const int ph = ((iy0 % 3) + 3) % 3;
+        uint8x16_t off;
+        for (k = 0; k < 3; ++k) {
+            const int iy = iy0 + (DIR >= 0 ? k : 2 - k);
+            const int sl = ((iy % 3) + 3) % 3;
+            if (have[sl] != iy) {
+                td_mve_dw_fill(in, ring, sl, iy, IH, IW, C, PU, PL, IZP);
+                have[sl] = iy;
+            }
+        }
+        off = vldrbq_u8(offs + 16 * ph);
+        for (c = 0; c < C; ++c) {
+            const int8x16_t w = vldrbq_s8(blob + 16 * c);
+            int8x16_t w0v;
+            const int32_t *q = kr + 5 * c;
+            const int32_t b = q[0], sh = q[1];
+            td_arm_rec rec;
+            const int8_t *base = ring + c * 3 * PU;
+            int8_t *o = out + oy * OW * C + c;
+            rec.r[0] = q[2];
+            rec.r[1] = q[3];
+            rec.r[2] = 0;
+            rec.r[3] = q[4];
+            if (FIX == 0 && FOLD && !CLAMP && E >= 1 && C <= 255) {
+                /* gather, VMLADAVA onto the bias, SMMLA + SSAT: 10 per output */
+                register int32_t acc __asm__("r0");
+                int32_t cnt = OW, t;
+                __asm__ volatile(
+                    "1:\n\t"
+                    "vldrb.u8 %q[x], [%[bp], %q[off]]\n\t"
+                    "mov %[acc], %[b]\n\t"
+                    "vmladava.s8 %[acc], %q[x], %q[w]\n\t"
+                    "add %[bp], %[bp], %[su]\n\t"
+                    "lsl %[t], %[acc], %[sh]\n\t"
+                    "smmla %[t], %[t], %[m], %[c]\n\t"
+                    "ssat %[t], #8, %[t], asr %[e]\n\t"
+                    "strb %[t], [%[o]], %[oc]\n\t"
+                    "subs %[n], %[n], #1\n\t"
+                    "bne 1b"
+                    : [acc] "=&r"(acc), [t] "=&r"(t), [bp] "+r"(base), [o] "+r"(o), [n] "+r"(cnt),
+                      [x] "=&w"(w0v)
+                    : [b] "r"(b), [sh] "r"(sh), [m] "r"(rec.r[0]), [c] "r"(rec.r[1]),
+                      [off] "w"(off), [w] "w"(w), [su] "i"(SU), [e] "i"(E), [oc] "i"(C)
+                    : "memory", "cc");
+            } else {
+                for (u = 0; u < OW; ++u) {
+                    const int32_t acc = vmladavaq_s8(b, vldrbq_gather_offset_s8(base, off), w);
+                    *o = (int8_t)TD_ARM_RQ((int32_t)((uint32_t)acc << sh), rec.r);
+                    base += SU;
+                    o += C;
+                }
+            }
+        }
+    }
+}
 #endif /* __ARM_FEATURE_MVE */
 
 #ifdef __cplusplus
