@@ -65,15 +65,16 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
             name: str = "net", input_shapes=None, quantize: str = "int8", calib=None,
             calib_method: str = "minmax", target_file: Optional[PathLike] = None,
             progress=None, report: bool = False, inplace: bool = True,
-            planner_method: str = "auto", kernel_scratch: str = "fit") -> CompileResult:
+            planner_method: str = "auto", kernel_scratch=planner.SCRATCH_GROWTH) -> CompileResult:
     """Compile an ONNX model into a C library in out_dir (or only plan it when out_dir is None).
 
     progress: a `progress(iterable, label)` wrapper for long work (calibration), e.g.
     tinydeploy.progress.Progress(); report: also write the HTML report (report.html).
     inplace: let outputs overwrite inputs that die (False: --no-inplace); planner_method:
     "auto" (greedy, plus the exact method on small graphs), "greedy" or "exact";
-    kernel_scratch: "fit" (kernel variants whose scratch buffer does not fit in memory that
-    is free anyway fall back to the portable kernel) or "any" (the arena grows for them).
+    kernel_scratch: how much kernel variants' scratch buffers may grow the arena: a fraction
+    (default 1/16; a variant whose scratch does not fit falls back to the portable kernel),
+    "fit" (0: only bytes that are free anyway) or "any" (no limit).
     """
     if not name.isidentifier() or not name.isascii():
         raise TinydeployError(f"--name '{name}' is not a valid C identifier")
@@ -82,8 +83,10 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
     g = build_graph(model, input_shapes, quantize, calib, calib_method, name, get_progress(progress))
     from . import checks  # refuse int8 layers whose int32 arithmetic could overflow
     checks.check_graph(g)
-    if kernel_scratch not in planner.SCRATCH_POLICIES:
-        raise TinydeployError(f"kernel_scratch must be one of {', '.join(planner.SCRATCH_POLICIES)}")
+    if kernel_scratch not in planner.SCRATCH_POLICIES and \
+            not (isinstance(kernel_scratch, (int, float)) and kernel_scratch >= 0):
+        raise TinydeployError(f"kernel_scratch must be one of {', '.join(planner.SCRATCH_POLICIES)} "
+                              "or a fraction >= 0 (the arena may grow by that much for kernel scratch)")
     plan = plan_memory(g, tgt, inplace, planner_method, kernel_scratch)
     with tempfile.TemporaryDirectory(prefix="tinydeploy-") as tmp:
         staging = Path(tmp) / "out"
@@ -103,11 +106,10 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
 
 
 def plan_memory(g: Graph, tgt, inplace: bool = True, method: str = "auto",
-                scratch: str = "fit") -> planner.MemoryPlan:
+                scratch=planner.SCRATCH_GROWTH) -> planner.MemoryPlan:
     """Schedule, in-place decisions, kernel selection and the arena plan (in this order:
     kernel providers see op.attrs["inplace"], the planner sees their scratch needs).
-    scratch: "fit" (a variant's scratch must fit in bytes free during its op, else the
-    portable kernel is used: fast kernels never add RAM) or "any" (the arena grows)."""
+    scratch: the kernel-scratch policy of planner.plan (a growth fraction, "fit" or "any")."""
     from . import inplace as ip, schedule
     if method not in planner.METHODS:
         raise TinydeployError(f"--planner must be one of {', '.join(planner.METHODS)}, not '{method}'")

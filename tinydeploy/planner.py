@@ -39,6 +39,7 @@ ALIGN = 16
 ALIAS_KINDS = {"reshape"}
 METHODS = ("auto", "greedy", "exact")
 SCRATCH_POLICIES = ("fit", "any")
+SCRATCH_GROWTH = 0.0625  # default: kernel scratch may grow the arena by at most 1/16
 GREEDY_EVALS = 2000  # local-search placements of the greedy method
 AUTO_EXACT_ITEMS = 64  # "auto" runs the exact method up to this many items ...
 AUTO_EXACT_NODES = 20000  # ... for this many search nodes (deterministic)
@@ -440,19 +441,22 @@ class _UnionFind:
 
 
 def plan(g: Graph, method: str = "auto", time_limit: Optional[float] = None,
-         scratch: str = "fit") -> MemoryPlan:
+         scratch=SCRATCH_GROWTH) -> MemoryPlan:
     """Offsets for every tensor in one arena, honouring op.attrs["inplace"].
 
-    scratch: what to do with kernel variants that need scratch memory
-    (op.attrs["choice"].scratch_bytes).  "fit": the tensors are planned first, then
-    each variant's scratch goes into bytes that are free during its op anyway
-    (most MACs first); a variant whose scratch does not fit is dropped for the
-    portable kernel, so fast kernels never cost RAM.  "any": every scratch buffer
-    is planned like a tensor, and the arena grows as needed."""
+    scratch: what kernel variants that need scratch memory
+    (op.attrs["choice"].scratch_bytes) may cost.  The tensors are planned first;
+    then each variant's scratch (most MACs first) goes to the lowest bytes free
+    during its op below a budget of (1 + growth) x the tensors' arena; a variant
+    whose scratch does not fit is dropped for the portable kernel.  scratch is
+    the growth (a fraction >= 0), "fit" (growth 0: fast kernels never cost RAM)
+    or "any" (every scratch buffer planned like a tensor; the arena grows as
+    needed)."""
     if method not in METHODS:
         raise ValueError(f"planner method must be one of {METHODS}, not {method!r}")
-    if scratch not in SCRATCH_POLICIES:
-        raise ValueError(f"scratch policy must be one of {SCRATCH_POLICIES}, not {scratch!r}")
+    if scratch not in SCRATCH_POLICIES and not (isinstance(scratch, (int, float)) and scratch >= 0):
+        raise ValueError(f"scratch policy must be one of {SCRATCH_POLICIES} or a growth >= 0, "
+                         f"not {scratch!r}")
     root = alias_roots(g)
     spans = lifetimes(g, root)
     step = op_steps(g)
@@ -544,7 +548,9 @@ def plan(g: Graph, method: str = "auto", time_limit: Optional[float] = None,
         if r in item_of:
             result.placements[name] = Placement("arena", pos[item_of[r]], t.nbytes)
     result.scratch = {name: pos[k] for name, k in scratch_items.items()}
-    if scratch == "fit":
+    if scratch != "any":
+        growth = 0.0 if scratch == "fit" else float(scratch)
+        budget = max(result.arena_bytes, int(result.arena_bytes * (1.0 + growth)) // ALIGN * ALIGN)
         live_at = {}
         for k, (f, l) in enumerate(item_spans):
             for s_ in range(max(f, 0), min(l, len(g.ops) - 1) + 1):
@@ -554,12 +560,13 @@ def plan(g: Graph, method: str = "auto", time_limit: Optional[float] = None,
         for op in sorted(wanted, key=lambda o: (-g.macs(o), step[o.name])):
             need = _align(op.attrs["choice"].scratch_bytes)
             busy = live_at.setdefault(step[op.name], [])
-            x = _first_gap(busy, need, result.arena_bytes)
+            x = _first_gap(busy, need, budget)
             if x is None:
                 result.dropped_variants[op.name] = op.attrs.pop("choice").name
             else:
                 result.scratch[op.name] = x
                 busy.append((x, x + need))
+                result.arena_bytes = max(result.arena_bytes, x + need)
     # which in-place decisions the placement uses, and in which direction
     result.inplace_used = {op.name for op, _, _ in merges}
     for op in g.ops:
