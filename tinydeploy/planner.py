@@ -323,7 +323,8 @@ class MemoryPlan:
     lifetimes: dict = field(default_factory=dict)  # root tensor -> (first step, last step)
     scratch: dict = field(default_factory=dict)  # op name -> arena offset of its scratch buffer
     method: str = "greedy"  # the method whose placement is used
-    optimal: bool = False  # the exact method proved this arena minimal (for this schedule/in-place set)
+    optimal: bool = False  # the exact method proved the tensors' packing minimal (for this
+    # schedule and these in-place decisions; kernel scratch is fitted in afterwards)
     greedy_bytes: int = 0
     exact_bytes: Optional[int] = None
     inplace_used: set = field(default_factory=set)  # ops whose in-place decision the plan uses
