@@ -35,6 +35,16 @@ the same result under that sharing:
       The add op carries op.attrs["fused_into"] = the conv's name and emits
       no code.
 
+How the issue's in-place cases map to these modes: element-wise ops into
+their input are "elementwise"; a residual add fused into the conv producing
+one operand and written over the other is "conv_add" (the output takes the
+residual's bytes); a depthwise conv computed into its own input is "window"
+with F or B about one image row plus one pixel (the lag plays the role of a
+line buffer, and costs the same bytes); a 1x1 conv with Cout <= Cin is
+"window" with F = B < one pixel (the per-pixel buffer), with Cout > Cin the
+output region overlaps and contains the input; a stride-2 conv over its
+input is "window" with the shift the consumed rows allow.
+
 After planning, op.attrs["inplace"]["direction"] is "forward", "backward"
 (the overlapping modes, when the planned buffers do overlap) or None.
 Decisions whose overlap the planner did not use are withdrawn (release()),
