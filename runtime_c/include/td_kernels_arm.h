@@ -1224,29 +1224,49 @@ TD_ARM_AI void td_arm_gavg(const int8_t *in, int8_t *out, const int P, const int
         }                                                                                \
     } while (0)
 
-/* Requantize four channels of one pixel as a vector (uniform mode):
- * ((acc + bias') << s, VMULH m, + C [+ fix], >> E, clamp) -> 4 bytes. */
-TD_ARM_AI void td_mve_rq4(int8_t *o, int32_t v0, int32_t v1, int32_t v2, int32_t v3,
-                          const int32_t *r, TD_ARM_RQ_ARGS)
+/* {a, b, c, d} from four core registers in two VMOVs. */
+TD_ARM_AI int32x4_t td_mve_vec4(int32_t a, int32_t b, int32_t c, int32_t d)
 {
-    int32x4_t v = vdupq_n_s32(v0), c = vldrwq_s32(r + 12);
+    int32x4_t v;
+    /* (QEMU and the architecture agree: the first register goes to the
+     * lower lane of the pair) */
+    __asm__("vmov %q0[2], %q0[0], %1, %2\n\tvmov %q0[3], %q0[1], %3, %4"
+            : "=&w"(v) : "r"(a), "r"(c), "r"(b), "r"(d));
+    return v;
+}
+
+/* Requantize NP (1 or 2) pixels x four channels as vectors (uniform mode):
+ * ((acc + bias') << s, VMULH m, + C [+ fix], >> E, clamp) -> 4 bytes each;
+ * the channel constants are loaded once. */
+TD_ARM_AI void td_mve_rq4x(int8_t *o, const int OC, const int NP, int32x4_t v0, int32x4_t v1,
+                           const int32_t *r, TD_ARM_RQ_ARGS)
+{
+    const int32x4_t bias = vldrwq_s32(r), sh = vldrwq_s32(r + 4), m = vldrwq_s32(r + 8);
+    const int32x4_t c = vldrwq_s32(r + 12);
+    const int32x4_t lo = vdupq_n_s32(CLAMP ? LO : -128), hi = vdupq_n_s32(CLAMP ? HI : 127);
+    int32x4_t c0 = c, c1 = c;
     (void)RS;
-    v = vsetq_lane_s32(v1, v, 1);
-    v = vsetq_lane_s32(v2, v, 2);
-    v = vsetq_lane_s32(v3, v, 3);
-    v = vaddq_s32(v, vldrwq_s32(r));
-    v = vshlq_s32(v, vldrwq_s32(r + 4));
+    v0 = vshlq_s32(vaddq_s32(v0, bias), sh);
+    if (NP > 1) {
+        v1 = vshlq_s32(vaddq_s32(v1, bias), sh);
+    }
     if (FIX) {
-        c = vaddq_s32(c, vandq_s32(vshrq_n_s32(v, 31), vldrwq_s32(r + 20)));
+        const int32x4_t mask = vldrwq_s32(r + 20);
+        c0 = vaddq_s32(c, vandq_s32(vshrq_n_s32(v0, 31), mask));
+        c1 = vaddq_s32(c, vandq_s32(vshrq_n_s32(v1, 31), mask));
     }
-    v = vaddq_s32(vmulhq_s32(v, vldrwq_s32(r + 8)), c);
-    v = vshrq_n_s32(v, E > 0 ? E : 1);
+    v0 = vshrq_n_s32(vaddq_s32(vmulhq_s32(v0, m), c0), E > 0 ? E : 1);
     if (!FOLD) {
-        v = vaddq_s32(v, vdupq_n_s32(ZP));
+        v0 = vaddq_s32(v0, vdupq_n_s32(ZP));
     }
-    v = vmaxq_s32(v, vdupq_n_s32(CLAMP ? LO : -128));
-    v = vminq_s32(v, vdupq_n_s32(CLAMP ? HI : 127));
-    vstrbq_s32(o, v);
+    vstrbq_s32(o, vminq_s32(vmaxq_s32(v0, lo), hi));
+    if (NP > 1) {
+        v1 = vshrq_n_s32(vaddq_s32(vmulhq_s32(v1, m), c1), E > 0 ? E : 1);
+        if (!FOLD) {
+            v1 = vaddq_s32(v1, vdupq_n_s32(ZP));
+        }
+        vstrbq_s32(o + OC, vminq_s32(vmaxq_s32(v1, lo), hi));
+    }
 }
 
 /* One channel, scalar: acc2 = (acc + bias') << s, then td_arm_rq. */
@@ -1288,10 +1308,9 @@ TD_ARM_AI void td_mve_block(const int8_t *x0p, const int8_t *x1p, const int8_t *
         const int32_t b00 = a00, b01 = a01, b10 = a10, b11 = a11;
         const int32_t b20 = a20, b21 = a21, b30 = a30, b31 = a31;
         if (M == 4 && E >= 0 && !ADD) {
-            td_mve_rq4(o, b00, b10, b20, b30, r, TD_ARM_RQ_PASS);
-            if (N == 2) {
-                td_mve_rq4(o + OC, b01, b11, b21, b31, r, TD_ARM_RQ_PASS);
-            }
+            const int32x4_t v0 = td_mve_vec4(b00, b10, b20, b30);
+            const int32x4_t v1 = N == 2 ? td_mve_vec4(b01, b11, b21, b31) : v0;
+            td_mve_rq4x(o, OC, N, v0, v1, r, TD_ARM_RQ_PASS);
         } else {
 #define TD_MV_PUT_(m, n, acc) TD_ARM_PUT((n) * OC + (m), td_mve_rq1((acc), r, M, (m), TD_ARM_RQ_PASS))
             TD_MV_PUT_(0, 0, b00);
@@ -1529,9 +1548,50 @@ TD_ARM_AI void td_mve_dw3x3(const int8_t *in, int8_t *ring, const int8_t *blob, 
             }
         }
         off = vldrbq_u8(offs + 16 * ph);
+        if (FIX == 0 && FOLD && !CLAMP && E >= 1 && C <= 255 && 3 * PU <= 4095 && OW <= 64) {
+            /* the whole output row in one loop nest: per channel its weight
+             * vector and constants, then per output a gather, VMLADAVA onto
+             * the bias, SMMLA + SSAT */
+            register int32_t acc __asm__("r0");
+            const int8_t *cb = ring, *wp = blob;
+            const int32_t *kp = kr;
+            int8_t *co = out + oy * OW * C;
+            int32_t ch = C, t, bp, op, bb, sh, m, cc;
+            int8x16_t x, w;
+            (void)u;
+            __asm__ volatile(
+                "2:\n\t"
+                "vldrb.8 %q[w], [%[wp]], #16\n\t"
+                "ldrd %[bb], %[sh], [%[kp]]\n\t"
+                "ldrd %[m], %[cc], [%[kp], #8]\n\t"
+                "add %[kp], %[kp], #20\n\t"
+                "mov %[bp], %[cb]\n\t"
+                "mov %[op], %[co]\n\t"
+                ".rept %c[ow]\n\t"
+                "vldrb.u8 %q[x], [%[bp], %q[off]]\n\t"
+                "mov %[acc], %[bb]\n\t"
+                "vmladava.s8 %[acc], %q[x], %q[w]\n\t"
+                "add %[bp], %[bp], %[su]\n\t"
+                "lsl %[t], %[acc], %[sh]\n\t"
+                "smmla %[t], %[t], %[m], %[cc]\n\t"
+                "ssat %[t], #8, %[t], asr %[e]\n\t"
+                "strb %[t], [%[op]], %[oc]\n\t"
+                ".endr\n\t"
+                "add %[cb], %[cb], %[cs]\n\t"
+                "add %[co], %[co], #1\n\t"
+                "subs %[ch], %[ch], #1\n\t"
+                "bne 2b"
+                : [acc] "=&r"(acc), [t] "=&r"(t), [bp] "=&r"(bp), [op] "=&r"(op),
+                  [bb] "=&r"(bb), [sh] "=&r"(sh), [m] "=&r"(m),
+                  [cc] "=&r"(cc), [cb] "+r"(cb), [co] "+r"(co), [ch] "+r"(ch),
+                  [kp] "+r"(kp), [wp] "+r"(wp), [x] "=&w"(x), [w] "=&w"(w)
+                : [off] "w"(off), [su] "i"(SU), [e] "i"(E), [oc] "i"(C), [ow] "i"(OW),
+                  [cs] "i"(3 * PU)
+                : "memory", "cc");
+            continue;
+        }
         for (c = 0; c < C; ++c) {
             const int8x16_t w = vldrbq_s8(blob + 16 * c);
-            int8x16_t w0v;
             const int32_t *q = kr + 5 * c;
             const int32_t b = q[0], sh = q[1];
             td_arm_rec rec;
@@ -1541,34 +1601,11 @@ TD_ARM_AI void td_mve_dw3x3(const int8_t *in, int8_t *ring, const int8_t *blob, 
             rec.r[1] = q[3];
             rec.r[2] = 0;
             rec.r[3] = q[4];
-            if (FIX == 0 && FOLD && !CLAMP && E >= 1 && C <= 255) {
-                /* gather, VMLADAVA onto the bias, SMMLA + SSAT: 10 per output */
-                register int32_t acc __asm__("r0");
-                int32_t cnt = OW, t;
-                __asm__ volatile(
-                    "1:\n\t"
-                    "vldrb.u8 %q[x], [%[bp], %q[off]]\n\t"
-                    "mov %[acc], %[b]\n\t"
-                    "vmladava.s8 %[acc], %q[x], %q[w]\n\t"
-                    "add %[bp], %[bp], %[su]\n\t"
-                    "lsl %[t], %[acc], %[sh]\n\t"
-                    "smmla %[t], %[t], %[m], %[c]\n\t"
-                    "ssat %[t], #8, %[t], asr %[e]\n\t"
-                    "strb %[t], [%[o]], %[oc]\n\t"
-                    "subs %[n], %[n], #1\n\t"
-                    "bne 1b"
-                    : [acc] "=&r"(acc), [t] "=&r"(t), [bp] "+r"(base), [o] "+r"(o), [n] "+r"(cnt),
-                      [x] "=&w"(w0v)
-                    : [b] "r"(b), [sh] "r"(sh), [m] "r"(rec.r[0]), [c] "r"(rec.r[1]),
-                      [off] "w"(off), [w] "w"(w), [su] "i"(SU), [e] "i"(E), [oc] "i"(C)
-                    : "memory", "cc");
-            } else {
-                for (u = 0; u < OW; ++u) {
-                    const int32_t acc = vmladavaq_s8(b, vldrbq_gather_offset_s8(base, off), w);
-                    *o = (int8_t)TD_ARM_RQ((int32_t)((uint32_t)acc << sh), rec.r);
-                    base += SU;
-                    o += C;
-                }
+            for (u = 0; u < OW; ++u) {
+                const int32_t acc = vmladavaq_s8(b, vldrbq_gather_offset_s8(base, off), w);
+                *o = (int8_t)TD_ARM_RQ((int32_t)((uint32_t)acc << sh), rec.r);
+                base += SU;
+                o += C;
             }
         }
     }
