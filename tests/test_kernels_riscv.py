@@ -14,15 +14,17 @@ machine (vector-length agnosticism).  On a mismatch, verify names the first
 layer that differs.
 """
 import json
+import math
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tinydeploy import api, kernels_riscv, qmath, verify
-from rv_models import QDQ
 
 DATA = Path(__file__).resolve().parent / "data"
 TARGETS = {  # name -> (built-in target, target file or None)
@@ -32,7 +34,167 @@ TARGETS = {  # name -> (built-in target, target file or None)
     "esp32-c3": ("esp32-c3", None),
 }
 KERNEL_KINDS = {"conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8", "add_s8"}
+VECTOR_ONLY_KINDS = {"avg_pool_s8", "max_pool_s8"}  # the scalar target keeps the portable pools
 CHANNELS = st.sampled_from([1, 2, 3, 5, 7, 8, 13, 16, 17, 31, 33, 47, 64, 65, 70])
+
+
+# --------------------------------------------------------------------------
+# Small pre-quantized (QDQ) models: int8 layers with random int8 weights,
+# per-channel weight scales, random activation scales and zero points
+# --------------------------------------------------------------------------
+class QDQ:
+    """Builds an NCHW float graph whose every tensor goes through Q/DQ."""
+
+    def __init__(self, rng: np.random.Generator, shape, zp_range=(-128, 127)):
+        self.rng = rng
+        self.nodes, self.inits = [], []
+        self.n = 0
+        self.zp_range = zp_range
+        self.input = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))
+        scale = float(rng.uniform(0.01, 0.05))
+        self.x = self._qdq("x", scale, self._zp())
+        self.shapes = {self.x: tuple(shape)}
+        self.scales = {self.x: scale}
+        self.zps = {self.x: self.last_zp}
+
+    # -- helpers ----------------------------------------------------------
+    def _name(self, hint):
+        self.n += 1
+        return f"{hint}{self.n}"
+
+    def _zp(self):
+        lo, hi = self.zp_range
+        return int(self.rng.integers(lo, hi + 1))
+
+    def _const(self, hint, arr):
+        name = self._name(hint)
+        self.inits.append(numpy_helper.from_array(np.asarray(arr), name))
+        return name
+
+    def _qdq(self, x, scale, zp):
+        self.last_zp = zp
+        s = self._const("s", np.array(scale, np.float32))
+        z = self._const("z", np.array(zp, np.int8))
+        q, d = self._name("q"), self._name("dq")
+        self.nodes += [helper.make_node("QuantizeLinear", [x, s, z], [q]),
+                       helper.make_node("DequantizeLinear", [q, s, z], [d])]
+        return d
+
+    def _weights(self, shape, per_channel=True, wmax=127):
+        w = self.rng.integers(-wmax, wmax + 1, size=shape).astype(np.int8)
+        n = shape[0]
+        ws = (self.rng.uniform(0.5, 2.0, size=n) if per_channel else
+              np.array(self.rng.uniform(0.5, 2.0))).astype(np.float32) * np.float32(0.004)
+        wq = self._const("w", w)
+        s = self._const("ws", ws)
+        z = self._const("wz", np.zeros(ws.shape, np.int8))
+        d = self._name("wd")
+        attrs = {"axis": 0} if per_channel else {}
+        self.nodes.append(helper.make_node("DequantizeLinear", [wq, s, z], [d], **attrs))
+        return d, w, ws
+
+    def _bias(self, x_scale, ws, n, per_channel=True):
+        b = self.rng.integers(-3000, 3001, size=n).astype(np.int32)
+        bs = (np.float32(x_scale) * ws).astype(np.float32)
+        if not per_channel:
+            bs = np.full(n, bs, np.float32) if bs.ndim == 0 else bs
+        bq = self._const("b", b)
+        s = self._const("bs", bs)
+        z = self._const("bz", np.zeros(n, np.int32))
+        d = self._name("bd")
+        self.nodes.append(helper.make_node("DequantizeLinear", [bq, s, z], [d], axis=0))
+        return d
+
+    def _out(self, y, x_scale, ws, k_len, relu, wmax=127, hot=False):
+        # output scale around the accumulator's spread, times a wide random factor;
+        # hot: effective multipliers around 0.25..2 (right shifts of 0 and 1)
+        if hot:
+            scale = float(x_scale * float(np.mean(ws)) * self.rng.uniform(0.5, 4.0))
+        else:
+            sigma = math.sqrt(k_len) * (wmax / math.sqrt(3)) * float(np.mean(ws)) * 60.0 * x_scale
+            scale = float(sigma / 40.0 * 2.0 ** self.rng.uniform(-2.5, 3.0))
+        if relu:
+            r = self._name("relu")
+            self.nodes.append(helper.make_node("Relu", [y], [r]))
+            y = r
+        out = self._qdq(y, scale, self._zp())
+        return out, scale
+
+    # -- layers -----------------------------------------------------------
+    def conv(self, x, out_c, k=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), group=1, relu=False,
+             wmax=127, hot=False):
+        n, c, h, w = self.shapes[x]
+        kh, kw = k
+        dw, wv, ws = self._weights((out_c, c // group, kh, kw), wmax=wmax)
+        b = self._bias(self.scales[x], ws, out_c)
+        y = self._name("conv")
+        self.nodes.append(helper.make_node("Conv", [x, dw, b], [y], kernel_shape=[kh, kw],
+                                           strides=list(stride), pads=list(pads), group=group))
+        oh = (h + pads[0] + pads[2] - kh) // stride[0] + 1
+        ow = (w + pads[1] + pads[3] - kw) // stride[1] + 1
+        out, scale = self._out(y, self.scales[x], ws, kh * kw * c // group, relu, wmax, hot)
+        self.shapes[out], self.scales[out] = (n, out_c, oh, ow), scale
+        self.zps[out] = self.last_zp
+        return out
+
+    def depthwise(self, x, k=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), relu=False, wmax=127,
+                  hot=False):
+        return self.conv(x, self.shapes[x][1], k, stride, pads, group=self.shapes[x][1], relu=relu,
+                         wmax=wmax, hot=hot)
+
+    def fc(self, x, out_f, per_channel=False, relu=False, wmax=127, hot=False):
+        shape = self.shapes[x]
+        n_in = int(np.prod(shape[1:]))
+        if len(shape) != 2:
+            f = self._name("flat")
+            self.nodes.append(helper.make_node("Flatten", [x], [f], axis=1))
+            x2 = f
+        else:
+            x2 = x
+        dw, wv, ws = self._weights((out_f, n_in), per_channel, wmax)
+        b = self._bias(self.scales[x], ws if per_channel else np.full(out_f, ws, np.float32), out_f)
+        y = self._name("fc")
+        self.nodes.append(helper.make_node("Gemm", [x2, dw, b], [y], transB=1))
+        out, scale = self._out(y, self.scales[x], np.atleast_1d(ws), n_in, relu, wmax, hot)
+        self.shapes[out], self.scales[out] = (1, out_f), scale
+        self.zps[out] = self.last_zp
+        return out
+
+    def add(self, a, b, relu=False):
+        y = self._name("add")
+        self.nodes.append(helper.make_node("Add", [a, b], [y]))
+        if relu:
+            r = self._name("relu")
+            self.nodes.append(helper.make_node("Relu", [y], [r]))
+            y = r
+        scale = (self.scales[a] + self.scales[b]) * float(2.0 ** self.rng.uniform(-1.0, 1.0))
+        out = self._qdq(y, scale, self._zp())
+        self.shapes[out], self.scales[out] = self.shapes[a], scale
+        self.zps[out] = self.last_zp
+        return out
+
+    def pool(self, x, kind, k, stride, pads=(0, 0, 0, 0), count_include_pad=0):
+        n, c, h, w = self.shapes[x]
+        y = self._name("pool")
+        attrs = dict(kernel_shape=list(k), strides=list(stride), pads=list(pads))
+        if kind == "avg":
+            attrs["count_include_pad"] = count_include_pad
+        self.nodes.append(helper.make_node("AveragePool" if kind == "avg" else "MaxPool", [x], [y],
+                                           **attrs))
+        out = self._qdq(y, self.scales[x], self.zps[x])
+        oh = (h + pads[0] + pads[2] - k[0]) // stride[0] + 1
+        ow = (w + pads[1] + pads[3] - k[1]) // stride[1] + 1
+        self.shapes[out], self.scales[out] = (n, c, oh, ow), self.scales[x]
+        self.zps[out] = self.zps[x]
+        return out
+
+    def save(self, path, outputs):
+        outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, list(self.shapes[o]))
+                for o in outputs]
+        graph = helper.make_graph(self.nodes, "g", [self.input], outs, self.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        onnx.save(model, str(path))
+        return path
 
 
 # --------------------------------------------------------------------------
@@ -50,12 +212,24 @@ def chains(draw):
     shape, specs = first, []
     for _ in range(draw(st.integers(2, 5))):
         _, c, h, w = shape
-        op = draw(st.sampled_from(["conv", "conv", "pointwise", "depthwise", "residual"]))
+        op = draw(st.sampled_from(["conv", "conv", "pointwise", "depthwise", "residual", "pool"]))
         hot = draw(st.integers(0, 5)) == 0
         spec = dict(op=op, relu=draw(st.booleans()), hot=hot,
                     wmax=3 if hot else draw(st.sampled_from([127, 127, 20])))
         if op == "residual":
             specs.append(spec)
+            continue
+        if op == "pool":
+            k = (draw(st.integers(1, min(h, 3) + 1)), draw(st.integers(1, min(w, 3) + 1)))
+            stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+            pads = tuple(draw(st.integers(0, kk - 1)) for kk in (k[0], k[1], k[0], k[1]))
+            oh, ow = _out(h, k[0], stride[0], pads[0], pads[2]), _out(w, k[1], stride[1], pads[1], pads[3])
+            if oh < 1 or ow < 1 or k[0] > h + pads[0] + pads[2] or k[1] > w + pads[1] + pads[3]:
+                continue
+            spec.update(kind=draw(st.sampled_from(["avg", "max"])), k=k, stride=stride, pads=pads,
+                        include=draw(st.integers(0, 1)))
+            specs.append(spec)
+            shape = (1, c, oh, ow)
             continue
         if op == "depthwise" and c == 1:
             spec["op"] = op = "conv"
@@ -86,6 +260,8 @@ def build(path, first, specs, seed):
         elif s["op"] == "depthwise":
             x = b.depthwise(x, s["k"], s["stride"], s["pads"], relu=s["relu"], wmax=s["wmax"],
                             hot=s["hot"])
+        elif s["op"] == "pool":
+            x = b.pool(x, s["kind"], s["k"], s["stride"], s["pads"], s["include"])
         elif s["op"] == "residual":
             y = b.conv(x, b.shapes[x][1], (3, 3), (1, 1), (1, 1, 1, 1), wmax=s["wmax"], hot=s["hot"])
             x = b.add(y, x, relu=s["relu"])
@@ -101,8 +277,9 @@ def check(path, target, **compile_options):
     res = verify.verify(str(path), name, samples=2, **opts)
     assert res.match, f"{target}: first mismatching layer {res.first_mismatch}"
     report = api.compile(str(path), target=name, **opts).report
+    kinds = KERNEL_KINDS | (VECTOR_ONLY_KINDS if name != "esp32-c3" else set())
     for layer in report["layers"]:
-        if layer["op"].split("+")[0] in KERNEL_KINDS:
+        if layer["op"].split("+")[0] in kinds:
             assert layer["variant"].startswith(("rv_", "rvv_")), (target, layer["name"], layer["variant"])
     return report
 
@@ -128,6 +305,8 @@ def _edge_model(path):
     b = QDQ(np.random.default_rng(11), (1, 3, 5, 6))
     x = b.conv(b.x, 33, (3, 3), (1, 1), (2, 1, 2, 2), relu=True)          # pads on every side
     x = b.depthwise(x, (3, 3), (2, 2), (1, 0, 1, 2))                      # strided, asymmetric
+    x = b.pool(x, "max", (2, 3), (1, 1), (1, 1, 0, 1))                     # padded max pool
+    x = b.pool(x, "avg", (3, 2), (1, 1), (1, 0, 1, 1), count_include_pad=1)
     x = b.conv(x, 65, (1, 1), (1, 1), (0, 0, 0, 0))                       # > VLMAX(e32,m8) at 256
     y = b.conv(x, 65, (3, 3), (1, 1), (1, 1, 1, 1))
     x = b.add(y, x, relu=True)                                            # conv + add fused

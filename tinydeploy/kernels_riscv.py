@@ -58,6 +58,10 @@ def choose(g: Graph, op: Op, target) -> Optional[Choice]:
         if _scalar_rq_dw(g, op) is None or q["k_h"] * q["k_w"] > DW_MAX_TAPS:
             return None
         return Choice("rv_depthwise", _emit_rv_dw, 0)
+    if op.kind in ("avg_pool_s8", "max_pool_s8"):
+        if not vector or _nhwc(g, op.inputs[0]) is None:
+            return None
+        return Choice("rvv_" + op.kind[:-3], _emit_rvv_pool, 0)
     if op.kind == "add_s8":
         q = op.attrs["q"]
         if not _same_shape_add(g, op):
@@ -83,6 +87,8 @@ SUPPORTED_INPLACE = {
     "fully_connected_s8": (None,),
     "depthwise_conv2d_s8": (None, "window"),
     "add_s8": (None, "elementwise"),
+    "avg_pool_s8": (None,),
+    "max_pool_s8": (None,),
 }
 
 
@@ -514,3 +520,17 @@ def _emit_rvv_add(c, op: Op, sym: str):
     return Call("td_rvv_add_s8", VECTOR_SOURCE,
                 [c.ptr(op.inputs[0]), c.ptr(op.inputs[1]), c.ptr(op.outputs[0], False)],
                 "td_rvv_add_params", params)
+
+
+# --------------------------------------------------------------------------
+# Pooling
+# --------------------------------------------------------------------------
+POOL_FIELDS = ("in_h", "in_w", "channels", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w",
+               "pad_top", "pad_left", "count_include_pad", "zero_point", "act_min", "act_max")
+
+
+def _emit_rvv_pool(c, op: Op, sym: str):
+    from .codegen import Call
+    q = op.attrs["q"]
+    return Call(f"td_rvv_{op.kind}", VECTOR_SOURCE, [c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)],
+                "td_pool_s8_params", {k: int(q[k]) for k in POOL_FIELDS})

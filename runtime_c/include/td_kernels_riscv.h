@@ -259,10 +259,9 @@ TD_RV_INLINE void td_rv_dw_body(const td_rv_dw_params *p, const int8_t *input,
     /* overlapping output: pixel by pixel in unit order */
     {
         const int n_pix = p->out_h * p->out_w;
-        int i;
+        int i, py = p->backward ? p->out_h - 1 : 0, px = p->backward ? p->out_w - 1 : 0;
         for (i = 0; i < n_pix; ++i) {
-            const int pix = p->backward ? n_pix - 1 - i : i;
-            const int py = pix / p->out_w, px = pix - py * p->out_w;
+            const int pix = py * p->out_w + px;
             const int iy0 = py * p->stride_h - p->pad_top;
             int8_t *out = output + pix * C;
             if (fast && iy0 >= 0 && iy0 + 3 <= p->in_h && px >= lo && px < hi) {
@@ -280,6 +279,15 @@ TD_RV_INLINE void td_rv_dw_body(const td_rv_dw_params *p, const int8_t *input,
                 }
             } else {
                 td_rv_dw_edge(p, input, weights, py, px, output);
+            }
+            if (p->backward) {  /* next pixel, without a division */
+                if (--px < 0) {
+                    px = p->out_w - 1;
+                    --py;
+                }
+            } else if (++px == p->out_w) {
+                px = 0;
+                ++py;
             }
         }
     }
@@ -341,6 +349,16 @@ typedef struct td_rvv_add_params {
 
 void td_rvv_add_s8(const td_rvv_add_params *p, const int8_t *a,
                    const int8_t *b, int8_t *output);
+
+/* ---------------------------------------------------------------------- */
+/* Pooling: the portable td_pool_s8_params (td_kernels_s8.h), lanes over   */
+/* channels; average: TFLite's rounding with a vector division.            */
+/* ---------------------------------------------------------------------- */
+
+void td_rvv_max_pool_s8(const td_pool_s8_params *p, const int8_t *input,
+                        int8_t *output);
+void td_rvv_avg_pool_s8(const td_pool_s8_params *p, const int8_t *input,
+                        int8_t *output);
 
 #ifdef __cplusplus
 }

@@ -816,6 +816,24 @@ static void dw_block(const td_rvv_dw_params *p, const int8_t *input,
             const int row_ok = iy >= 0 && iy < p->in_h;
             const int8_t *x = input + (iy * p->in_w + ix0) * C;
             const int16_t *w = weights + ky * p->k_w * tile + e0;
+            if (row_ok && kx0 == 0 && kx1 == p->k_w && !strided) {
+                /* a whole row of taps, unit stride */
+                const int8_t *xx = x + e0;
+                int32_t k = p->k_w;
+                __asm__ volatile("1:\n\t"
+                                 "vle8.v v6, (%[x])\n\t"
+                                 "vle16.v v0, (%[w])\n\t"
+                                 "vsext.vf2 v4, v6\n\t"
+                                 "vwmacc.vv v8, v4, v0\n\t"
+                                 "add %[x], %[x], %[cs]\n\t"
+                                 "add %[w], %[w], %[ts]\n\t"
+                                 "addi %[k], %[k], -1\n\t"
+                                 "bnez %[k], 1b\n\t"
+                                 : [x] "+r"(xx), [w] "+r"(w), [k] "+r"(k)
+                                 : [cs] "r"((int32_t)C), [ts] "r"((int32_t)(tile * 2))
+                                 : "memory");
+                continue;
+            }
             for (kx = 0; kx < p->k_w; ++kx, w += tile) {
                 if (!row_ok || kx < kx0 || kx >= kx1) {
                     __asm__ volatile("vle16.v v0, (%0)\n\t"
@@ -910,6 +928,121 @@ void td_rvv_depthwise_conv_s8(const td_rvv_dw_params *p, const int8_t *input,
             }
             for (ox = lo - 1; ox >= 0; --ox) {
                 dw_pixel(p, input, weights, oy, ox, output, vlmax8);
+            }
+        }
+    }
+}
+/* ---------------------------------------------------------------------- */
+/* Pooling (lanes over channels)                                           */
+/* ---------------------------------------------------------------------- */
+
+static void pool_window(const td_pool_s8_params *p, int o, int size, int k,
+                        int *lo, int *hi)
+{
+    *lo = o < 0 ? -o : 0;
+    *hi = size - o < k ? size - o : k;
+    if (*hi < *lo) {
+        *hi = *lo;
+    }
+    (void)p;
+}
+
+void td_rvv_max_pool_s8(const td_pool_s8_params *p, const int8_t *input,
+                        int8_t *output)
+{
+    const int C = p->channels, row = p->in_w * C;
+    int oy, ox;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int iy0 = oy * p->stride_h - p->pad_top;
+        int ky0, ky1;
+        pool_window(p, iy0, p->in_h, p->k_h, &ky0, &ky1);
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int ix0 = ox * p->stride_w - p->pad_left;
+            int8_t *out = output + (oy * p->out_w + ox) * C;
+            int kx0, kx1, c0 = 0;
+            pool_window(p, ix0, p->in_w, p->k_w, &kx0, &kx1);
+            while (c0 < C) {
+                const int8_t *base = input + ((iy0 + ky0) * p->in_w + ix0 + kx0) * C + c0;
+                size_t vl;
+                int y, x;
+                __asm__ volatile("vsetvli %0, %1, e8, m8, ta, ma\n\t"
+                                 "vmv.v.x v8, %2\n\t"
+                                 : "=&r"(vl) : "r"(C - c0), "r"((int32_t)INT8_MIN));
+                for (y = ky0; y < ky1; ++y, base += row) {
+                    const int8_t *q = base;
+                    for (x = kx0; x < kx1; ++x, q += C) {
+                        __asm__ volatile("vle8.v v16, (%0)\n\t"
+                                         "vmax.vv v8, v8, v16\n\t"
+                                         : : "r"(q) : "memory");
+                    }
+                }
+                __asm__ volatile("vmax.vx v8, v8, %0\n\t"
+                                 "vmin.vx v8, v8, %1\n\t"
+                                 "vse8.v v8, (%2)\n\t"
+                                 : : "r"(p->act_min), "r"(p->act_max), "r"(out + c0)
+                                 : "memory");
+                c0 += (int)vl;
+            }
+        }
+    }
+}
+
+void td_rvv_avg_pool_s8(const td_pool_s8_params *p, const int8_t *input,
+                        int8_t *output)
+{
+    const int C = p->channels, row = p->in_w * C, full = p->k_h * p->k_w;
+    int oy, ox;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int iy0 = oy * p->stride_h - p->pad_top;
+        int ky0, ky1;
+        pool_window(p, iy0, p->in_h, p->k_h, &ky0, &ky1);
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int ix0 = ox * p->stride_w - p->pad_left;
+            int8_t *out = output + (oy * p->out_w + ox) * C;
+            int kx0, kx1, c0 = 0, count;
+            int32_t extra = 0;
+            pool_window(p, ix0, p->in_w, p->k_w, &kx0, &kx1);
+            count = (ky1 - ky0) * (kx1 - kx0);
+            if (p->count_include_pad) {
+                extra = (full - count) * p->zero_point;
+                count = full;
+            }
+            while (c0 < C) {
+                const int8_t *base = input + ((iy0 + ky0) * p->in_w + ix0 + kx0) * C + c0;
+                size_t vl;
+                int y, x;
+                __asm__ volatile("vsetvli %0, %1, " E32M8 "\n\t"
+                                 "vmv.v.x v8, %2\n\t"
+                                 : "=&r"(vl) : "r"(C - c0), "r"(extra));
+                for (y = ky0; y < ky1; ++y, base += row) {
+                    const int8_t *q = base;
+                    for (x = kx0; x < kx1; ++x, q += C) {
+                        __asm__ volatile("vle8.v v2, (%0)\n\t"
+                                         "vsext.vf4 v16, v2\n\t"
+                                         "vadd.vv v8, v8, v16\n\t"
+                                         : : "r"(q) : "memory");
+                    }
+                }
+                if (count == 0) {
+                    __asm__ volatile("vmv.v.i v8, 0");
+                } else {
+                    /* TFLite: (sum +- count / 2) / count, C division (toward zero) */
+                    __asm__ volatile("vmsle.vx v0, v8, zero\n\t"
+                                     "vadd.vx v8, v8, %0\n\t"
+                                     "vsub.vx v8, v8, %1, v0.t\n\t"
+                                     "vdiv.vx v8, v8, %2\n\t"
+                                     : : "r"(count / 2), "r"(2 * (count / 2)), "r"(count));
+                }
+                __asm__ volatile("vmax.vx v8, v8, %0\n\t"
+                                 "vmin.vx v8, v8, %1\n\t"
+                                 "vsetvli zero, zero, " E16M4 "\n\t"
+                                 "vnsrl.wi v16, v8, 0\n\t"
+                                 "vsetvli zero, zero, " E8M2 "\n\t"
+                                 "vnsrl.wi v24, v16, 0\n\t"
+                                 "vse8.v v24, (%2)\n\t"
+                                 : : "r"(p->act_min), "r"(p->act_max), "r"(out + c0)
+                                 : "memory");
+                c0 += (int)vl;
             }
         }
     }
