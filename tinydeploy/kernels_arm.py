@@ -408,9 +408,29 @@ def _mve_fc(g: Graph, op: Op) -> Optional[Choice]:
     rows = q["rows"]
     geo = _conv_geom(dict(in_h=1, in_w=rows, in_c=n_in, out_h=1, out_w=rows, out_c=n_out,
                           k_h=1, k_w=1, stride_h=1, stride_w=1, pad_top=0, pad_left=0))
-    cq = dict(q, output_offset=q["output_offset"])
+    if n_in % 16 == 0:
+        # no scratch: the rows are read in place
+        plan = requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
+                            _per_channel(q, "multiplier", n_out), _per_channel(q, "shift", n_out),
+                            q["output_offset"], q["act_min"], q["act_max"], max_scale_bits=30)
+        if plan is None:
+            return None
+        blob = _mve_stream(w8.reshape(n_out, 1, 1, n_in), plan, n_in // 16)
+
+        def emit(ctx, op_, sym):
+            from . import codegen
+            wname = ctx.g.add_const(f"{sym}_blob", blob)
+            fn = f"{sym}_mve"
+            body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, int8_t *out)
+{{
+    td_mve_fc(in, (const int8_t *)(const void *){ctx.ptr(wname)}, out, {rows}, {n_in}, {n_out},
+              {plan.c_args()});
+}}"""
+            return codegen.Call(fn, "arm/mve_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
+                                statics=[body])
+        return Choice("arm_mve_fc", emit, 0)
     return _mve_conv(g, op, geo, w8.reshape(n_out, 1, 1, n_in), bias, wf.sum(1), np.abs(wf).sum(1),
-                     cq, None, "arm_mve_fc")
+                     q, None, "arm_mve_fc_im2col")
 
 
 def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
@@ -430,10 +450,42 @@ def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
                           k_h=1, k_w=1, stride_h=1, stride_w=1, pad_top=0, pad_left=0))
     w4 = w8.reshape(n_out, 1, 1, n_in)
     in_zp = -int(q["input_offset"])
+    if n_in % 4 == 0 and rows < 3:
+        # no scratch: the activations are widened inside the loop
+        blob = _fc_stream(w8, plan)
+
+        def emit_fx(ctx, op_, sym):
+            from . import codegen
+            wname = ctx.g.add_const(f"{sym}_blob", blob)
+            fn = f"{sym}_arm"
+            body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, int8_t *out)
+{{
+    td_arm_fc(in, (const int16_t *)(const void *){ctx.ptr(wname)}, out, {rows}, {n_in}, {n_out},
+              {plan.c_args()});
+}}"""
+            return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
+                                statics=[body])
+        return Choice("arm_dsp_fc", emit_fx, 0)
 
     def emit(ctx, op_, sym):
         return _emit_gemm(ctx, op_, sym, geo, w4, plan, in_zp)
-    return Choice("arm_dsp_fc", emit, _conv_scratch(geo))
+    return Choice("arm_dsp_fc_gemm", emit, _conv_scratch(geo))
+
+
+def _fc_stream(w8: np.ndarray, plan: RequantPlan) -> np.ndarray:
+    """[out][in] int8 -> td_arm_fc_block's stream (weights in SXTB16 order)."""
+    n_out, n_in = w8.shape
+    k4 = n_in // 4
+    wsc = w8.astype(np.int64) * (np.int64(1) << plan.scale_bits.astype(np.int64)).reshape(-1, 1)
+    wsc = wsc.reshape(n_out, k4, 4)[..., [0, 2, 1, 3]]
+    out, c0 = [], 0
+    while c0 < n_out:
+        m = 4 if n_out - c0 >= 4 else (2 if n_out - c0 >= 2 else 1)
+        out.append(plan.bias2[c0:c0 + m].astype(np.int64))
+        out.append(_pack16(wsc[c0:c0 + m].transpose(1, 0, 2).reshape(-1)))
+        out.append(plan.records[c0:c0 + m].reshape(-1).astype(np.int64))
+        c0 += m
+    return np.concatenate(out).astype(np.int32)
 
 
 # --------------------------------------------------------------------------

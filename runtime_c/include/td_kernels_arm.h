@@ -335,6 +335,7 @@ typedef struct {
 #define TD_ARM_EPI_ARGS const int ADD, const int AM, const int AC, const int AMASK, \
     const int AE, const int ACL, const int ALO, const int AHI
 #define TD_ARM_EPI_PASS ADD, AM, AC, AMASK, AE, ACL, ALO, AHI
+#define TD_ARM_EPI_PASS_NONE 0, 0, 0, 0, 0, 0, 0, 0
 
 TD_ARM_AI int32_t td_arm_epi_add(const td_arm_epi *ep, int32_t v, int32_t r, TD_ARM_EPI_ARGS)
 {
@@ -1090,6 +1091,84 @@ TD_ARM_AI void td_arm_dw3x3(const int8_t *in, int16_t *ring, const int32_t *stre
 #undef TD_DW_SLOT_
 
 /* ---------------------------------------------------------------------- */
+/* Fully connected without scratch: activations read as int8              */
+/* ---------------------------------------------------------------------- */
+/* Four output features at a time; per four inputs one LDR + two SXTB16 of
+ * the activations (SXTB16 order, as the weights), then per feature one
+ * LDRD of int16 weights and two SMLADs.  Stream per block of M (4, 2, 1)
+ * features: biases, K/4 steps of [m][4] int16, records (see td_arm_rq). */
+#define TD_FX_X_ "ldr %[x1], [%[xp]], #4\n\tsxtb16 %[x0], %[x1]\n\tsxtb16 %[x1], %[x1], ror #8\n\t"
+#define TD_FX_M_(a) "ldrd %[w0], %[w1], [%[wp]], #8\n\t" TD_SM_(a, "x0", "w0") TD_SM_(a, "x1", "w1")
+TD_ARM_AI void td_arm_fc_block(const int8_t *x, const int16_t **wpp, int8_t *o, const int M,
+                               const int K4, TD_ARM_RQ_ARGS)
+{
+    const int16_t *wp = *wpp;
+    const int8_t *xp = x;
+    const int32_t *bp = (const int32_t *)(const void *)wp;
+    int32_t a0 = bp[0], a1 = M > 1 ? bp[1] : 0, a2 = M > 2 ? bp[2] : 0, a3 = M > 3 ? bp[3] : 0;
+    uint32_t x0, x1, w0, w1;
+    int i;
+    wp += 2 * M;
+#pragma GCC unroll 8
+    for (i = 0; i < K4; ++i) {
+        if (M == 4) {
+            __asm__ volatile(TD_FX_X_ TD_FX_M_("a0") TD_FX_M_("a1") TD_FX_M_("a2") TD_FX_M_("a3")
+                             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                               [xp] "+r"(xp), [wp] "+r"(wp), [x0] "=&r"(x0), [x1] "=&r"(x1),
+                               [w0] "=&r"(w0), [w1] "=&r"(w1) : : "memory");
+        } else if (M == 2) {
+            __asm__ volatile(TD_FX_X_ TD_FX_M_("a0") TD_FX_M_("a1")
+                             : [a0] "+r"(a0), [a1] "+r"(a1), [xp] "+r"(xp), [wp] "+r"(wp),
+                               [x0] "=&r"(x0), [x1] "=&r"(x1), [w0] "=&r"(w0), [w1] "=&r"(w1)
+                             : : "memory");
+        } else {
+            __asm__ volatile(TD_FX_X_ TD_FX_M_("a0")
+                             : [a0] "+r"(a0), [xp] "+r"(xp), [wp] "+r"(wp), [x0] "=&r"(x0),
+                               [x1] "=&r"(x1), [w0] "=&r"(w0), [w1] "=&r"(w1) : : "memory");
+        }
+    }
+    {
+        const int32_t *r = (const int32_t *)(const void *)wp;
+        const td_arm_rec k0 = td_arm_rec_load(r, RS, E, FIX);
+        const td_arm_rec k1 = td_arm_rec_load(r + (M > 1 ? RS : 0), RS, E, FIX);
+        const td_arm_rec k2 = td_arm_rec_load(r + (M > 2 ? 2 * RS : 0), RS, E, FIX);
+        const td_arm_rec k3 = td_arm_rec_load(r + (M > 3 ? 3 * RS : 0), RS, E, FIX);
+        const int32_t v0 = TD_ARM_RQ(a0, k0.r);
+        const int32_t v1 = M > 1 ? TD_ARM_RQ(a1, k1.r) : 0;
+        const int32_t v2 = M > 2 ? TD_ARM_RQ(a2, k2.r) : 0;
+        const int32_t v3 = M > 3 ? TD_ARM_RQ(a3, k3.r) : 0;
+        o[0] = (int8_t)v0;
+        if (M > 1) {
+            o[1] = (int8_t)v1;
+        }
+        if (M > 2) {
+            o[2] = (int8_t)v2;
+            o[3] = (int8_t)v3;
+        }
+        *wpp = wp + 2 * M * RS;
+    }
+}
+
+TD_ARM_AI void td_arm_fc(const int8_t *in, const int16_t *w, int8_t *out, const int ROWS,
+                         const int K, const int OC, TD_ARM_RQ_ARGS)
+{
+    int row, c;
+    for (row = 0; row < ROWS; ++row) {
+        const int16_t *wp = w;
+        for (c = 0; c + 4 <= OC; c += 4) {
+            td_arm_fc_block(in + row * K, &wp, out + row * OC + c, 4, K / 4, TD_ARM_RQ_PASS);
+        }
+        if (OC & 2) {
+            td_arm_fc_block(in + row * K, &wp, out + row * OC + c, 2, K / 4, TD_ARM_RQ_PASS);
+            c += 2;
+        }
+        if (OC & 1) {
+            td_arm_fc_block(in + row * K, &wp, out + row * OC + c, 1, K / 4, TD_ARM_RQ_PASS);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------- */
 /* Global average pool (the window is the whole image)                     */
 /* ---------------------------------------------------------------------- */
 /* TFLite's average: (sum + P/2) / P for sum > 0, (sum - P/2) / P else (C
@@ -1477,6 +1556,22 @@ TD_ARM_AI void td_mve_conv(const int8_t *in, int8_t *blk, const int8_t *w, int8_
                       TD_ARM_EPI_PASS);
     }
 }
+/* Fully connected reading its int8 input rows directly (K % 16 == 0, no
+ * scratch): two rows at a time. */
+TD_ARM_AI void td_mve_fc(const int8_t *in, const int8_t *w, int8_t *out, const int ROWS,
+                         const int K, const int OC, TD_ARM_RQ_ARGS)
+{
+    int r;
+    for (r = 0; r + 2 <= ROWS; r += 2) {
+        td_mve_pixels(in + r * K, in + (r + 1) * K, w, out + r * OC, out, NULL, 2, OC, K / 16,
+                      TD_ARM_RQ_PASS, TD_ARM_EPI_PASS_NONE);
+    }
+    if (ROWS & 1) {
+        td_mve_pixels(in + r * K, in + r * K, w, out + r * OC, out, NULL, 1, OC, K / 16,
+                      TD_ARM_RQ_PASS, TD_ARM_EPI_PASS_NONE);
+    }
+}
+
 /* ---------------------------------------------------------------------- */
 /* Helium (MVE): depthwise 3x3                                             */
 /* ---------------------------------------------------------------------- */
