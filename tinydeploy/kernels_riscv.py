@@ -38,7 +38,7 @@ def choose(g: Graph, op: Op, target) -> Optional[Choice]:
     vlen = int(target.vlen or 128) if vector else 0
     if op.kind in ("conv2d_s8", "fully_connected_s8"):
         geo = _conv_geometry(g, op)
-        if geo is None:
+        if geo is None or not _fits_int16(geo):
             return None
         add = _fused_add(g, op)
         if mode == "conv_add" and (add is None or not _same_shape_add(g, add)):
@@ -51,7 +51,9 @@ def choose(g: Graph, op: Op, target) -> Optional[Choice]:
     if op.kind == "depthwise_conv2d_s8":
         q = op.attrs["q"]
         if q["out_c"] != q["in_c"] or q["dil_h"] != 1 or q["dil_w"] != 1 or \
-                _nhwc(g, op.inputs[0]) is None:
+                _nhwc(g, op.inputs[0]) is None or not _fits_int16(_dw_geometry(q)):
+            return None
+        if vector and dw_tile(q["in_c"], vlen) * q["stride_w"] > 0xFFFF:  # uint16 gather offsets
             return None
         if vector:
             return Choice("rvv_depthwise", _dw_emitter(vlen), 0)
@@ -126,6 +128,11 @@ def _output_args(c, op: Op) -> tuple[str, str]:
 # --------------------------------------------------------------------------
 # Shared helpers
 # --------------------------------------------------------------------------
+def _fits_int16(geo: dict) -> bool:
+    """The parameter structs hold shapes in int16 fields."""
+    return all(-2 ** 15 <= int(v) < 2 ** 15 for v in geo.values())
+
+
 def _nhwc(g: Graph, name: str):
     shape = g.tensors[name].shape
     return shape[1:] if len(shape) == 4 and shape[0] == 1 else None
