@@ -10,6 +10,20 @@ channel (and, for the scalar kernels, turned into the MULH form of
 td_rv_rq).  Each variant computes exactly what the portable kernel computes;
 where an exactness condition cannot be proved at compile time, the op keeps
 the portable kernel.
+
+Variants (report.json "variant"):
+  rv_conv / rvv_conv   conv2d_s8 (groups 1, no dilation) and fully_connected_s8
+                       (a 1x1 conv over rows), optionally with the residual add
+                       the planner fused into it (in-place mode "conv_add");
+                       the vector conv puts its lanes over output channels, or
+                       over output pixels (td_rvv_conv_px_s8) when an
+                       instruction estimate favours it;
+  rv_depthwise / rvv_depthwise   depthwise_conv2d_s8, depth multiplier 1
+                       (the scalar one instantiated per layer with constant
+                       shapes);
+  rv_add / rvv_add     add_s8 of two same-shape tensors;
+  rvv_avg_pool / rvv_max_pool   pooling (vector targets).
+None of them needs scratch memory, so the planner never has to drop one.
 """
 from __future__ import annotations
 
@@ -293,8 +307,8 @@ def _emit_rvv_conv(c, op: Op, sym: str, vlen: int):
     left = np.maximum(shift, 0)
     add = _fused_add(c.g, op)
     if add is not None:
-        statics.append(f"static const td_rvv_add_params {sym}_add = "
-                       f"{{{', '.join(f'.{k} = {v}' for k, v in _rvv_add_fields(add.attrs['q'], 0).items())}}};")
+        fields = ", ".join(f".{k} = {v}" for k, v in _rvv_add_fields(add.attrs["q"], 0).items())
+        statics.append(f"static const td_rvv_add_params {sym}_add = {{{fields}}};")
     params = dict(geo, lmul=_rvv_lmul(geo, vlen), flags=int(bool(left.any())), **_order(op),
                   zp_row=_zp_row(geo, -int(q["input_offset"]), sym, statics),
                   conv_is_input1=int((op.attrs.get("inplace") or {}).get("conv_is_input1", 1)),
