@@ -23,7 +23,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from tinydeploy import api, golden, kernels_arm, verify
+from tinydeploy import api, golden, inplace, kernels_arm, verify
 
 DSP_TARGETS = ["nucleo-l4r5zi", "stm32f746"]
 MVE_TARGETS = ["cortex-m55"]
@@ -220,11 +220,12 @@ def check_on_target(model: onnx.ModelProto, target: str, samples: int = 3, seed:
         shape = result.io["input"]["shape"]
         xq = rng.integers(-128, 128, size=(samples,) + tuple(shape[1:]), dtype=np.int8)
         _, res = verify.build_and_run(result, xq, work, mode="dump")
-        layers = [op for op in result.graph.ops if op.kind != "reshape"]
+        layers = [op for op in result.graph.ops
+                  if op.kind != "reshape" and "fused_into" not in op.attrs]
         for s in range(samples):
             values = golden.run_sample(result.graph, xq[s], keep_all=True)
             for i, op in enumerate(layers):
-                want = values[op.outputs[0]].reshape(-1)
+                want = values[inplace.layer_output(op)].reshape(-1)
                 got = res.dump(s, i, "int8")
                 if not np.array_equal(got, want):
                     bad = np.flatnonzero(got != want)
@@ -235,3 +236,174 @@ def check_on_target(model: onnx.ModelProto, target: str, samples: int = 3, seed:
                         f"got {got[bad[:5]]} want {want[bad[:5]]}")
         return {op.name: (op.attrs["choice"].name if op.attrs.get("choice") else "portable")
                 for op in layers}
+
+
+# --------------------------------------------------------------------------
+# Host: the requantization algebra of kernels_arm.requant_plan
+# --------------------------------------------------------------------------
+def _portable_requant(acc, mult, shift, zp, lo, hi):
+    from tinydeploy import qmath
+    return np.clip(qmath.mbqm(acc, mult, shift) + zp, lo, hi)
+
+
+@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("uniform", [True, False])
+def test_requant_plan_equals_tflite_rounding(seed, uniform):
+    """For random channels (tiny to > 1 multipliers, every zero point, ReLU or
+    not, dead channels) the fast form equals MultiplyByQuantizedMultiplier
+    on accumulators spread over the whole proven range, including its ends."""
+    from tinydeploy import qmath
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 9))
+    reals = np.exp(rng.uniform(np.log(1e-9), np.log(8.0), size=n))
+    mult, shift = zip(*(qmath.quantize_multiplier(float(r)) for r in reals))
+    mult, shift = np.array(mult, np.int64), np.array(shift, np.int64)
+    if rng.random() < 0.3:
+        mult[0] = 0
+    wabs = rng.integers(0, 20000, size=n)
+    wabs[rng.random(n) < 0.15] = 0
+    wsum = (wabs * rng.uniform(-1, 1, size=n)).astype(np.int64)
+    bias = rng.integers(-50000, 50000, size=n)
+    off = int(rng.integers(-127, 129))
+    zp = int(rng.choice([-128, 127, int(rng.integers(-128, 128))]))
+    lo, hi = (zp if rng.random() < 0.5 else -128), 127
+    lo = max(lo, -128)
+    plan = kernels_arm.requant_plan(bias, wsum, wabs, off, mult, shift, zp, lo, hi,
+                                    uniform=uniform)
+    if plan is None:
+        pytest.skip("the ranges do not allow the fast form (the portable kernel runs)")
+    for c in range(n):
+        bound = abs(int(bias[c])) + 255 * int(wabs[c])
+        accs = np.unique(np.concatenate([
+            rng.integers(-bound, bound + 1, size=3000), np.arange(-300, 301),
+            [-bound, bound, -bound + 1, bound - 1]])).astype(np.int64)
+        if wabs[c] == 0:
+            accs = np.array([int(bias[c]) + off * int(wsum[c])], np.int64)
+        want = _portable_requant(accs, mult[c], shift[c], zp, lo, hi)
+        acc2 = (accs << int(plan.scale_bits[c])) if wabs[c] and mult[c] else np.zeros_like(accs)
+        got = kernels_arm.fast_requant(acc2, plan.records[c].astype(np.int64), plan)
+        assert np.array_equal(got, want), (c, plan)
+
+
+def test_thumb_add_immediates():
+    assert kernels_arm.thumb_add_imm(4095) and kernels_arm.thumb_add_imm(-2048)
+    assert kernels_arm.thumb_add_imm(0x1000) and kernels_arm.thumb_add_imm(0xFF0000)
+    assert not kernels_arm.thumb_add_imm(4097)
+
+
+# --------------------------------------------------------------------------
+# Emulator: every variant against the golden model
+# --------------------------------------------------------------------------
+def _chains():
+    """(name, Chain) pairs covering the shapes the acceptance asks for."""
+    out = []
+    # convolutions: odd channel counts, every padding side, strides 1 and 2,
+    # big multipliers (left shifts), ReLU / ReLU6 / none, extreme zero points
+    rng = np.random.default_rng(11)
+    c = Chain([1, 5, 9, 7], rng, "conv")
+    c.conv(7, (3, 3), (1, 1), (1, 0, 2, 1), act="relu")
+    c.conv(13, (1, 1), (1, 1), (0, 0, 0, 0))
+    c.conv(6, (3, 2), (2, 2), (0, 1, 1, 0), act="relu6")
+    c.conv(9, (1, 1), (2, 1), (0, 0, 0, 0), big=True)
+    c.conv(19, (2, 3), (1, 2), (1, 1, 0, 2))
+    c.fc(5)
+    out.append(("conv", c))
+    # depthwise: strides 1/2, padding on every side, channels 3, 20, 16
+    rng = np.random.default_rng(12)
+    d = Chain([1, 20, 11, 13], rng, "dw")
+    d.depthwise((3, 3), (1, 1), (1, 1, 1, 1), act="relu")
+    d.depthwise((3, 3), (2, 2), (0, 1, 1, 0))
+    d.depthwise((3, 3), (1, 2), (1, 0, 0, 1), act="relu6")
+    d.conv(16, (1, 1), (1, 1), (0, 0, 0, 0))
+    d.depthwise((3, 3), (2, 1), (1, 1, 1, 1))
+    out.append(("dw", d))
+    # 1x1 images, 3-channel first layer, residual add, global average pool
+    rng = np.random.default_rng(13)
+    r = Chain([1, 3, 10, 10], rng, "res")
+    r.conv(16, (3, 3), (1, 1), (1, 1, 1, 1), act="relu").save("a")
+    r.conv(16, (3, 3), (1, 1), (1, 1, 1, 1)).add("a", act="relu")
+    r.conv(24, (3, 3), (2, 2), (0, 0, 1, 1), act="relu")
+    r.global_avgpool().fc(12).fc(16)
+    out.append(("res", r))
+    rng = np.random.default_rng(14)
+    t = Chain([1, 17, 1, 1], rng, "tiny")
+    t.conv(33, (1, 1), (1, 1), (0, 0, 0, 0), act="relu").conv(8, (1, 1), (1, 1), (0, 0, 0, 0))
+    t.depthwise((3, 3), (1, 1), (1, 1, 1, 1)).fc(64).fc(7)
+    out.append(("tiny", t))
+    return out
+
+
+def _random_chain(seed: int) -> Chain:
+    rng = np.random.default_rng(seed)
+    ch = Chain([1, int(rng.integers(1, 21)), int(rng.integers(1, 13)), int(rng.integers(1, 13))],
+               rng, f"rand{seed}")
+    for _ in range(int(rng.integers(2, 6))):
+        n, c, h, w = ch.shape
+        act = rng.choice([None, "relu", "relu6"])
+        kind = rng.choice(["conv", "pw", "dw", "dw"])
+        if kind == "conv":
+            kh, kw = int(rng.integers(1, min(h + 2, 6))), int(rng.integers(1, min(w + 2, 6)))
+            pads = (min(int(rng.integers(0, 3)), kh - 1), min(int(rng.integers(0, 3)), kw - 1),
+                    min(int(rng.integers(0, 3)), kh - 1), min(int(rng.integers(0, 3)), kw - 1))
+            if h + pads[0] + pads[2] < kh or w + pads[1] + pads[3] < kw:
+                continue
+            ch.conv(int(rng.integers(1, 21)), (kh, kw), (int(rng.integers(1, 3)), int(rng.integers(1, 3))),
+                    pads, act=act, big=rng.random() < 0.2)
+        elif kind == "pw":
+            ch.conv(int(rng.integers(1, 40)), (1, 1), (1, 1), (0, 0, 0, 0), act=act,
+                    big=rng.random() < 0.2)
+        else:
+            pads = tuple(int(rng.integers(0, 2)) for _ in range(4))
+            if h + pads[0] + pads[2] < 3 or w + pads[1] + pads[3] < 3:
+                continue
+            ch.depthwise((3, 3), (int(rng.integers(1, 3)), int(rng.integers(1, 3))), pads, act=act)
+    if rng.random() < 0.5:
+        ch.fc(int(rng.integers(1, 30)))
+    return ch
+
+
+EXPECTED = {"nucleo-l4r5zi": "arm_dsp", "stm32f746": "arm_dsp", "cortex-m55": "arm_"}
+
+
+@pytest.mark.parametrize("target", DSP_TARGETS + MVE_TARGETS)
+def test_variants_bit_exact_on_emulator(target):
+    """Hand-made chains: each optimized layer equals the golden model, and the
+    layers meant to be optimized are."""
+    for name, chain in _chains():
+        variants = check_on_target(chain.model(), target, samples=2)
+        fast = [v for v in variants.values() if v.startswith(EXPECTED[target])]
+        convs = [k for k in variants if not k.endswith("relayout")]
+        assert len(fast) >= len(convs) - 3, (name, variants)
+        if target in MVE_TARGETS:
+            assert any("mve" in v for v in variants.values()), (name, variants)
+
+
+@pytest.mark.parametrize("target", DSP_TARGETS + MVE_TARGETS)
+def test_random_chains_bit_exact_on_emulator(target):
+    """Seeded random chains (shapes, strides, paddings, zero points, scales)."""
+    base = {"nucleo-l4r5zi": 100, "stm32f746": 200, "cortex-m55": 300}[target]
+    for seed in range(base, base + 3):
+        check_on_target(_random_chain(seed).model(), target, samples=2, seed=seed)
+
+
+@pytest.mark.parametrize("target", DSP_TARGETS + MVE_TARGETS)
+@pytest.mark.parametrize("name", ["kws", "resnet8", "vww", "ad"])
+def test_mlperf_models_bit_exact_on_emulator(name, target):
+    from conftest import model_path
+    r = verify.verify(model_path(name, "int8_qdq.onnx"), target, samples=2, kernel_scratch="any")
+    assert r.match, r.first_mismatch
+
+
+def test_choice_recorded_in_report():
+    from conftest import model_path
+    result = api.compile(model_path("kws", "int8_qdq.onnx"), target="nucleo-l4r5zi",
+                         kernel_scratch="any")
+    variants = {l["variant"] for l in result.report["layers"]}
+    assert {"arm_dsp_conv", "arm_dsp_conv_1x1", "arm_dsp_dw3x3", "arm_dsp_fc"} <= variants
+
+
+def test_no_variant_off_arm():
+    from conftest import model_path
+    for target in ("host", "rp2040"):
+        result = api.compile(model_path("kws", "int8_qdq.onnx"), target=target)
+        assert all(not l["variant"].startswith("arm_") for l in result.report["layers"])
