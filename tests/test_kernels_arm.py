@@ -407,3 +407,13 @@ def test_no_variant_off_arm():
     for target in ("host", "rp2040"):
         result = api.compile(model_path("kws", "int8_qdq.onnx"), target=target)
         assert all(not l["variant"].startswith("arm_") for l in result.report["layers"])
+
+
+@pytest.mark.parametrize("name", ["kws", "resnet8"])
+def test_float_models_on_fpu_emulator(name):
+    """The float32 FPU kernels (VFMA GEMM blocks, depthwise) agree with the
+    float reference on the Cortex-M7 emulator."""
+    from conftest import model_path
+    r = verify.verify(model_path(name, "float.onnx"), "stm32f746", samples=2, quantize="float32",
+                      kernel_scratch="any")
+    assert r.match, (r.max_abs_diff, r.first_mismatch)

@@ -708,6 +708,85 @@ def _mve_dw(g: Graph, op: Op) -> Optional[Choice]:
     return Choice("arm_mve_dw3x3", emit, 3 * pu * ch + 16)
 
 # --------------------------------------------------------------------------
+# float32 with the FPU: convolution (GEMM with VFMA blocks), depthwise 3x3
+# --------------------------------------------------------------------------
+def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
+    from .codegen import c_float
+    a = op.attrs
+    x, w, b = (op.inputs + ["", ""])[:3]
+    wt = g.tensors[w]
+    if not wt.is_const or wt.data.dtype != np.float32 or list(a["dilations"]) != [1, 1]:
+        return None
+    _, ih, iw, ic = g.tensors[x].shape
+    _, oh, ow, oc = g.tensors[op.outputs[0]].shape
+    kh, kw = wt.shape[1], wt.shape[2]
+    sh, sw = a["strides"]
+    pt, pl = a["pads"][0], a["pads"][1]
+    lo, hi = a.get("act", (-np.inf, np.inf))
+    bias = g.tensors[b].data.astype(np.float32).reshape(-1) if b else np.zeros(oc, np.float32)
+    wd = wt.data.astype(np.float32)
+    group = a["group"]
+    if group == 1:
+        k = kh * kw * ic
+        flat = wd.reshape(oc, k)
+        parts, c0 = [], 0
+        while c0 < oc:
+            m = min(4, oc - c0)
+            parts += [bias[c0:c0 + m], flat[c0:c0 + m].T.reshape(-1)]
+            c0 += m
+        blob = np.concatenate(parts).astype(np.float32)
+        win = f"{ih}, {iw}, {ic}, {oh}, {ow}, {kh}, {kw}, {sh}, {sw}, {pt}, {pl}, 0"
+
+        def emit(ctx, op_, sym):
+            from . import codegen
+            wname = ctx.g.add_const(f"{sym}_blob", blob)
+            fn = f"{sym}_f32"
+            body = f"""__attribute__((noinline)) static void {fn}(const float *in, float *out)
+{{
+    td_f32_conv(in, (float *){ctx.scratch(op_)}, {ctx.ptr(wname)}, out, {oh * ow}, {oc},
+                {c_float(lo)}, {c_float(hi)}, {win});
+}}"""
+            return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(x), ctx.ptr(op_.outputs[0], False)],
+                                statics=[body])
+        return Choice("arm_fpu_conv", emit, 5 * k * 4 + 16)
+    if group == ic == oc and (kh, kw) == (3, 3) and wd.shape[3] == 1 and sw == 1 \
+            and pl in (0, 1) and iw >= 2:
+        blob = np.concatenate([bias.reshape(oc, 1), wd.reshape(oc, 9)], axis=1).reshape(-1)
+        blob = blob.astype(np.float32)
+
+        def emit_dd(ctx, op_, sym):
+            from . import codegen
+            wname = ctx.g.add_const(f"{sym}_blob", blob)
+            fn = f"{sym}_f32"
+            body = f"""__attribute__((noinline)) static void {fn}(const float *in, float *out)
+{{
+    td_f32_dw3x3_direct(in, {ctx.ptr(wname)}, out, {ih}, {iw}, {oc}, {oh}, {ow}, {sh}, {pt}, {pl},
+                        {c_float(lo)}, {c_float(hi)});
+}}"""
+            return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(x), ctx.ptr(op_.outputs[0], False)],
+                                statics=[body])
+        return Choice("arm_fpu_dw3x3", emit_dd, 0)
+    if group == ic == oc and (kh, kw) == (3, 3) and wd.shape[3] == 1:
+        pu = max((ow - 1) * sw + 3, pl + iw)
+        blob = np.concatenate([bias.reshape(oc, 1), wd.reshape(oc, 9)], axis=1).reshape(-1)
+        blob = blob.astype(np.float32)
+
+        def emit_dw(ctx, op_, sym):
+            from . import codegen
+            wname = ctx.g.add_const(f"{sym}_blob", blob)
+            fn = f"{sym}_f32"
+            body = f"""__attribute__((noinline)) static void {fn}(const float *in, float *out)
+{{
+    td_f32_dw3x3(in, (float *){ctx.scratch(op_)}, {ctx.ptr(wname)}, out,
+                 {ih}, {iw}, {oc}, {oh}, {ow}, {sh}, {sw}, {pt}, {pl}, {pu}, 1, {c_float(lo)}, {c_float(hi)});
+}}"""
+            return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(x), ctx.ptr(op_.outputs[0], False)],
+                                statics=[body])
+        return Choice("arm_fpu_dw3x3", emit_dw, 3 * oc * pu * 4 + 16)
+    return None
+
+
+# --------------------------------------------------------------------------
 # Selection
 # --------------------------------------------------------------------------
 WINDOW_OK = {"conv2d_s8", "depthwise_conv2d_s8"}
@@ -715,7 +794,13 @@ WINDOW_OK = {"conv2d_s8", "depthwise_conv2d_s8"}
 
 def choose(g: Graph, op: Op, target) -> Optional[Choice]:
     """The variant for `op` on `target`, or None for the portable kernel."""
-    if getattr(target, "arch", None) != "arm" or "q" not in op.attrs:
+    if getattr(target, "arch", None) != "arm":
+        return None
+    if op.kind == "conv2d" and "fpu" in target.features and "dsp" in target.features:
+        if op.attrs.get("inplace"):
+            return None
+        return _f32_conv(g, op)
+    if "q" not in op.attrs:
         return None
     mode = op.attrs.get("inplace")
     if mode is not None:
