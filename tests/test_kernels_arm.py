@@ -417,3 +417,24 @@ def test_float_models_on_fpu_emulator(name):
     r = verify.verify(model_path(name, "float.onnx"), "stm32f746", samples=2, quantize="float32",
                       kernel_scratch="any")
     assert r.match, (r.max_abs_diff, r.first_mismatch)
+
+
+@pytest.mark.parametrize("target", ["nucleo-l4r5zi", "cortex-m55"])
+def test_generated_library_builds_at_every_optimization_level(target, tmp_path):
+    """Users build the library with their own flags (-O0 debug builds too):
+    the layer functions force -O2 on themselves, so every level compiles
+    cleanly."""
+    import subprocess
+    from conftest import model_path
+    from tinydeploy import targets
+    tgt = targets.load_target(target)
+    out = tmp_path / "lib"
+    api.compile(model_path("resnet8", "int8_qdq.onnx"), target=target, out_dir=out,
+                kernel_scratch="any")
+    arch = [f for f in tgt.cflags if f.startswith(("-mcpu", "-mthumb", "-mfpu", "-mfloat-abi"))]
+    for level in ("-O0", "-Os"):
+        for src in sorted(out.glob("*.c")):
+            cmd = [tgt.cc, *arch, level, "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{out}",
+                   "-c", str(src), "-o", str(tmp_path / "x.o")]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            assert r.returncode == 0, (level, src.name, r.stderr[-2000:])

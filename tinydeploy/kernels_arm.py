@@ -23,6 +23,10 @@ from .ir import Graph, Op
 from .kernel_select import Choice
 
 INT32_MAX = 2**31 - 1
+# Every generated layer function: kept separate (per-layer profile, readable
+# code), and optimized even in a -O0 debug build: the templates need
+# constant propagation (asm immediates, unrolled loops).
+WRAPPER = '__attribute__((noinline, optimize("O2")))'
 # Fully unroll a GEMM block's K loop up to this many K steps.
 UNROLL_STEPS = 72
 LDRD_MAX = 1020  # largest LDRD immediate offset
@@ -339,7 +343,7 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
         ep_decl, ep_args, ep = "(void)res;", NO_EPILOGUE, "NULL"
         out_t = op.outputs[0]
         args = [ctx.ptr(op.inputs[0]), "NULL", ctx.ptr(out_t, False)]
-    body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
+    body = f"""{WRAPPER} static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
 {{
     {ep_decl}
     td_arm_conv(in, (int16_t *){ctx.scratch(op)},
@@ -421,7 +425,7 @@ def _mve_fc(g: Graph, op: Op) -> Optional[Choice]:
             from . import codegen
             wname = ctx.g.add_const(f"{sym}_blob", blob)
             fn = f"{sym}_mve"
-            body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, int8_t *out)
+            body = f"""{WRAPPER} static void {fn}(const int8_t *in, int8_t *out)
 {{
     td_mve_fc(in, (const int8_t *)(const void *){ctx.ptr(wname)}, out, {rows}, {n_in}, {n_out},
               {plan.c_args()});
@@ -458,7 +462,7 @@ def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
             from . import codegen
             wname = ctx.g.add_const(f"{sym}_blob", blob)
             fn = f"{sym}_arm"
-            body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, int8_t *out)
+            body = f"""{WRAPPER} static void {fn}(const int8_t *in, int8_t *out)
 {{
     td_arm_fc(in, (const int16_t *)(const void *){ctx.ptr(wname)}, out, {rows}, {n_in}, {n_out},
               {plan.c_args()});
@@ -554,7 +558,7 @@ def _dsp_dw(g: Graph, op: Op) -> Optional[Choice]:
         from . import codegen
         wname = ctx.g.add_const(f"{sym}_blob", blob)
         fn = f"{sym}_arm"
-        body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, int8_t *out)
+        body = f"""{WRAPPER} static void {fn}(const int8_t *in, int8_t *out)
 {{
     td_arm_dw3x3(in, (int16_t *){ctx.scratch(op_)}, {ctx.ptr(wname)}, out,
                  {ih}, {iw}, {ch}, {oh}, {ow}, {sv}, {su}, {pt}, {pl}, {pu}, {in_zp}, {_direction(op_)},
@@ -579,7 +583,7 @@ def _dsp_gavg(g: Graph, op: Op) -> Optional[Choice]:
     def emit(ctx, op_, sym):
         from . import codegen
         fn = f"{sym}_arm"
-        body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, int8_t *out)
+        body = f"""{WRAPPER} static void {fn}(const int8_t *in, int8_t *out)
 {{
     td_arm_gavg(in, out, {n_px}, {ch}, {int(q["act_min"])}, {int(q["act_max"])});
 }}"""
@@ -642,7 +646,7 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
         else:
             ep_decl, ep_args, ep = "(void)res;", NO_EPILOGUE, "NULL"
             args = [ctx.ptr(op_.inputs[0]), "NULL", ctx.ptr(op_.outputs[0], False)]
-        body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
+        body = f"""{WRAPPER} static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
 {{
     {ep_decl}
     td_mve_conv(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)(const void *){ctx.ptr(wname)}, out, {ep},
@@ -697,7 +701,7 @@ def _mve_dw(g: Graph, op: Op) -> Optional[Choice]:
         from . import codegen
         wname = ctx.g.add_const(f"{sym}_blob", blob)
         fn = f"{sym}_mve"
-        body = f"""__attribute__((noinline)) static void {fn}(const int8_t *in, int8_t *out)
+        body = f"""{WRAPPER} static void {fn}(const int8_t *in, int8_t *out)
 {{
     td_mve_dw3x3(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)(const void *){ctx.ptr(wname)}, out,
                  {ih}, {iw}, {ch}, {oh}, {ow}, {sv}, {su}, {pt}, {pl}, {pu}, {in_zp}, {_direction(op_)},
@@ -741,7 +745,7 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
             from . import codegen
             wname = ctx.g.add_const(f"{sym}_blob", blob)
             fn = f"{sym}_f32"
-            body = f"""__attribute__((noinline)) static void {fn}(const float *in, float *out)
+            body = f"""{WRAPPER} static void {fn}(const float *in, float *out)
 {{
     td_f32_conv(in, (float *){ctx.scratch(op_)}, {ctx.ptr(wname)}, out, {oh * ow}, {oc},
                 {c_float(lo)}, {c_float(hi)}, {win});
@@ -758,7 +762,7 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
             from . import codegen
             wname = ctx.g.add_const(f"{sym}_blob", blob)
             fn = f"{sym}_f32"
-            body = f"""__attribute__((noinline)) static void {fn}(const float *in, float *out)
+            body = f"""{WRAPPER} static void {fn}(const float *in, float *out)
 {{
     td_f32_dw3x3_direct(in, {ctx.ptr(wname)}, out, {ih}, {iw}, {oc}, {oh}, {ow}, {sh}, {pt}, {pl},
                         {c_float(lo)}, {c_float(hi)});
@@ -775,7 +779,7 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
             from . import codegen
             wname = ctx.g.add_const(f"{sym}_blob", blob)
             fn = f"{sym}_f32"
-            body = f"""__attribute__((noinline)) static void {fn}(const float *in, float *out)
+            body = f"""{WRAPPER} static void {fn}(const float *in, float *out)
 {{
     td_f32_dw3x3(in, (float *){ctx.scratch(op_)}, {ctx.ptr(wname)}, out,
                  {ih}, {iw}, {oc}, {oh}, {ow}, {sh}, {sw}, {pt}, {pl}, {pu}, 1, {c_float(lo)}, {c_float(hi)});
