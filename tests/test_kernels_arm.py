@@ -432,9 +432,9 @@ def test_generated_library_builds_at_every_optimization_level(target, tmp_path):
     api.compile(model_path("resnet8", "int8_qdq.onnx"), target=target, out_dir=out,
                 kernel_scratch="any")
     arch = [f for f in tgt.cflags if f.startswith(("-mcpu", "-mthumb", "-mfpu", "-mfloat-abi"))]
-    for level in ("-O0", "-Os"):
+    for level in ("-O0", "-Os -fno-omit-frame-pointer"):
         for src in sorted(out.glob("*.c")):
-            cmd = [tgt.cc, *arch, level, "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{out}",
+            cmd = [tgt.cc, *arch, *level.split(), "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{out}",
                    "-c", str(src), "-o", str(tmp_path / "x.o")]
             r = subprocess.run(cmd, capture_output=True, text=True)
             assert r.returncode == 0, (level, src.name, r.stderr[-2000:])

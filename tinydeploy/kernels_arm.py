@@ -24,9 +24,10 @@ from .kernel_select import Choice
 
 INT32_MAX = 2**31 - 1
 # Every generated layer function: kept separate (per-layer profile, readable
-# code), and optimized even in a -O0 debug build: the templates need
-# constant propagation (asm immediates, unrolled loops).
-WRAPPER = '__attribute__((noinline, optimize("O2")))'
+# code), and optimized even in a -O0 or frame-pointer build: the templates
+# need constant propagation (asm immediates, unrolled loops) and r7 (the
+# Thumb frame pointer) as a register.
+WRAPPER = '__attribute__((noinline, optimize("O2", "omit-frame-pointer")))'
 # Fully unroll a GEMM block's K loop up to this many K steps.
 UNROLL_STEPS = 72
 LDRD_MAX = 1020  # largest LDRD immediate offset
@@ -740,6 +741,7 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
             c0 += m
         blob = np.concatenate(parts).astype(np.float32)
         win = f"{ih}, {iw}, {ic}, {oh}, {ow}, {kh}, {kw}, {sh}, {sw}, {pt}, {pl}, 0"
+        pw1 = kh == kw == 1 and sh == sw == 1 and pt == pl == 0
 
         def emit(ctx, op_, sym):
             from . import codegen
@@ -747,12 +749,14 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
             fn = f"{sym}_f32"
             body = f"""{WRAPPER} static void {fn}(const float *in, float *out)
 {{
-    td_f32_conv(in, (float *){ctx.scratch(op_)}, {ctx.ptr(wname)}, out, {oh * ow}, {oc},
+    td_f32_conv(in, {"NULL" if pw1 else "(float *)" + ctx.scratch(op_)}, {ctx.ptr(wname)}, out, {oh * ow}, {oc},
                 {c_float(lo)}, {c_float(hi)}, {win});
 }}"""
             return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(x), ctx.ptr(op_.outputs[0], False)],
                                 statics=[body])
-        return Choice("arm_fpu_conv", emit, 5 * k * 4 + 16)
+        pw1 = kh == kw == 1 and sh == sw == 1 and pt == pl == 0
+        return Choice("arm_fpu_conv_1x1" if pw1 else "arm_fpu_conv", emit,
+                      0 if pw1 else 5 * k * 4 + 16)
     if group == ic == oc and (kh, kw) == (3, 3) and wd.shape[3] == 1 and sw == 1 \
             and pl in (0, 1) and iw >= 2:
         blob = np.concatenate([bias.reshape(oc, 1), wd.reshape(oc, 9)], axis=1).reshape(-1)

@@ -1717,8 +1717,10 @@ TD_ARM_AI void td_mve_dw3x3(const int8_t *in, int8_t *ring, const int8_t *blob, 
  * scratch first.  Stream per block: bias[M], then K steps of [M] weights. */
 TD_ARM_AI void td_f32_block(const float *x, const float **wpp, float *o, const int M,
                             const int N, const int K, const int OC, const float LO,
-                            const float HI)
+                            const float HI, const int XS)
 {
+    /* XS: 0 for an im2col block [K][N], else the input row stride (pixel n's
+     * K values at x + n * XS: a pointwise convolution reads in place) */
     const float *w = *wpp;
     float acc[4][5];
     int m, n, k;
@@ -1735,13 +1737,13 @@ TD_ARM_AI void td_f32_block(const float *x, const float **wpp, float *o, const i
         float xv[5], wv[4];
 #pragma GCC unroll 5
         for (n = 0; n < N; ++n) {
-            xv[n] = x[n];
+            xv[n] = XS ? x[n * XS] : x[n];
         }
 #pragma GCC unroll 4
         for (m = 0; m < M; ++m) {
             wv[m] = w[m];
         }
-        x += N;
+        x += XS ? 1 : N;
         w += M;
 #pragma GCC unroll 4
         for (m = 0; m < M; ++m) {
@@ -1764,19 +1766,20 @@ TD_ARM_AI void td_f32_block(const float *x, const float **wpp, float *o, const i
 }
 
 TD_ARM_AI void td_f32_pixels(const float *x, const float *w, float *o, const int N,
-                             const int K, const int OC, const float LO, const float HI)
+                             const int K, const int OC, const float LO, const float HI,
+                             const int XS)
 {
     const float *wp = w;
     int c;
     for (c = 0; c + 4 <= OC; c += 4) {
-        td_f32_block(x, &wp, o + c, 4, N, K, OC, LO, HI);
+        td_f32_block(x, &wp, o + c, 4, N, K, OC, LO, HI, XS);
     }
     if (OC % 4 == 3) {
-        td_f32_block(x, &wp, o + c, 3, N, K, OC, LO, HI);
+        td_f32_block(x, &wp, o + c, 3, N, K, OC, LO, HI, XS);
     } else if (OC % 4 == 2) {
-        td_f32_block(x, &wp, o + c, 2, N, K, OC, LO, HI);
+        td_f32_block(x, &wp, o + c, 2, N, K, OC, LO, HI, XS);
     } else if (OC % 4 == 1) {
-        td_f32_block(x, &wp, o + c, 1, N, K, OC, LO, HI);
+        td_f32_block(x, &wp, o + c, 1, N, K, OC, LO, HI, XS);
     }
 }
 
@@ -1823,24 +1826,31 @@ TD_ARM_AI void td_f32_conv(const float *in, float *blk, const float *w, float *o
                            const int OC, const float LO, const float HI, TD_ARM_WIN_ARGS)
 {
     const int K = KH * KW * C;
+    /* pointwise, stride 1, no padding: read the pixels in place */
+    const int PW1 = KH == 1 && KW == 1 && SH == 1 && SW == 1 && PT == 0 && PL == 0;
     int p;
+#define TD_F32_STEP_(NN)                                                         \
+    do {                                                                         \
+        if (PW1) {                                                               \
+            td_f32_pixels(in + p * C, w, out + p * OC, NN, K, OC, LO, HI, C);    \
+        } else {                                                                 \
+            td_f32_im2col(in, blk, p, NN, TD_ARM_WIN_PASS);                      \
+            td_f32_pixels(blk, w, out + p * OC, NN, K, OC, LO, HI, 0);           \
+        }                                                                        \
+    } while (0)
     for (p = 0; p + 5 <= P; p += 5) {
-        td_f32_im2col(in, blk, p, 5, TD_ARM_WIN_PASS);
-        td_f32_pixels(blk, w, out + p * OC, 5, K, OC, LO, HI);
+        TD_F32_STEP_(5);
     }
     if (P % 5 == 4) {
-        td_f32_im2col(in, blk, p, 4, TD_ARM_WIN_PASS);
-        td_f32_pixels(blk, w, out + p * OC, 4, K, OC, LO, HI);
+        TD_F32_STEP_(4);
     } else if (P % 5 == 3) {
-        td_f32_im2col(in, blk, p, 3, TD_ARM_WIN_PASS);
-        td_f32_pixels(blk, w, out + p * OC, 3, K, OC, LO, HI);
+        TD_F32_STEP_(3);
     } else if (P % 5 == 2) {
-        td_f32_im2col(in, blk, p, 2, TD_ARM_WIN_PASS);
-        td_f32_pixels(blk, w, out + p * OC, 2, K, OC, LO, HI);
+        TD_F32_STEP_(2);
     } else if (P % 5 == 1) {
-        td_f32_im2col(in, blk, p, 1, TD_ARM_WIN_PASS);
-        td_f32_pixels(blk, w, out + p * OC, 1, K, OC, LO, HI);
+        TD_F32_STEP_(1);
     }
+#undef TD_F32_STEP_
 }
 
 /* Depthwise 3x3: a ring of three channel-major rows ring[c][3][PU] (zeros
