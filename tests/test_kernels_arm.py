@@ -433,7 +433,7 @@ def test_generated_library_builds_at_every_optimization_level(target, tmp_path):
                 kernel_scratch="any")
     arch = [f for f in tgt.cflags if f.startswith(("-mcpu", "-mthumb", "-mfpu", "-mfloat-abi"))]
     for level in ("-O0", "-Os -fno-omit-frame-pointer"):
-        for src in sorted(out.glob("*.c")):
+        for src in sorted(p for p in out.glob("*.c") if not p.name.endswith("_weights.c")):
             cmd = [tgt.cc, *arch, *level.split(), "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{out}",
                    "-c", str(src), "-o", str(tmp_path / "x.o")]
             r = subprocess.run(cmd, capture_output=True, text=True)
