@@ -143,7 +143,7 @@ static void dw_block(const td_conv_s8_params *p, const int8_t *input,
 {
     const int mult = p->out_c / p->in_c, out_c = p->out_c, in_c = p->in_c;
     const int32_t off = p->input_offset;
-    int ky, kx, i;
+    int i;
     if (mult == 1 && n == BLOCK && wd->ky1 > wd->ky0 && wd->kx1 > wd->kx0) {
         const int cols = wd->kx1 - wd->kx0, x_col = p->dil_w * in_c;
         const int8_t *x = input + ((wd->iy0 + wd->ky0 * p->dil_h) * p->in_w +
@@ -152,6 +152,7 @@ static void dw_block(const td_conv_s8_params *p, const int8_t *input,
         dw4(x, w, wd->ky1 - wd->ky0, cols, x_col, p->dil_h * p->in_w * in_c - cols * x_col,
             out_c, (p->k_w - cols) * out_c, off, acc);
     } else {
+        int ky, kx;
         for (ky = wd->ky0; ky < wd->ky1; ++ky) {
             const int8_t *xr = input + (wd->iy0 + ky * p->dil_h) * p->in_w * in_c;
             const int8_t *wr = weights + ky * p->k_w * out_c + oc;
