@@ -13,6 +13,8 @@ its shape is not covered, `choose` returns None and the portable kernel runs.
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -271,6 +273,16 @@ def _direction(op: Op) -> int:
     mode = op.attrs.get("inplace")
     return -1 if isinstance(mode, dict) and mode.get("direction") == "backward" else 1
 
+def _weights_arg(call, wsym: str):
+    """Pass the layer's constant stream as the wrapper's second argument (so
+    the layer call names its weights, like the portable kernels' calls do)."""
+    body = call.statics[-1]
+    head, rest = body.split(f"{call.fn}(", 1)
+    first, tail = rest.split(",", 1)
+    body = f"{head}{call.fn}({first}, const void *wv,{tail}"
+    call.statics[-1] = re.sub(rf"\b{wsym}\b", "wv", body)
+    call.args.insert(1, wsym)
+    return call
 
 def _conv_plan(g: Graph, op: Op, w: np.ndarray) -> Optional[RequantPlan]:
     q = op.attrs["q"]
@@ -352,7 +364,7 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
                 {geo.oh * geo.ow}, {geo.oc}, {k4}, {unroll}, {geo.nmax}, {_direction(op)},
                 {win}, {plan.c_args()}, {ep_args});
 }}"""
-    return codegen.Call(fn, "arm/dsp_s8.c", args, statics=[body])
+    return _weights_arg(codegen.Call(fn, "arm/dsp_s8.c", args, statics=[body]), ctx.ptr(wname))
 
 
 def _conv_scratch(geo: ConvGeom) -> int:
@@ -431,8 +443,8 @@ def _mve_fc(g: Graph, op: Op) -> Optional[Choice]:
     td_mve_fc(in, (const int8_t *)(const void *){ctx.ptr(wname)}, out, {rows}, {n_in}, {n_out},
               {plan.c_args()});
 }}"""
-            return codegen.Call(fn, "arm/mve_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
-                                statics=[body])
+            return _weights_arg(codegen.Call(fn, "arm/mve_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
+                                statics=[body]), ctx.ptr(wname))
         return Choice("arm_mve_fc", emit, 0)
     return _mve_conv(g, op, geo, w8.reshape(n_out, 1, 1, n_in), bias, wf.sum(1), np.abs(wf).sum(1),
                      q, None, "arm_mve_fc_im2col")
@@ -468,8 +480,8 @@ def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
     td_arm_fc(in, (const int16_t *)(const void *){ctx.ptr(wname)}, out, {rows}, {n_in}, {n_out},
               {plan.c_args()});
 }}"""
-            return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
-                                statics=[body])
+            return _weights_arg(codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
+                                statics=[body]), ctx.ptr(wname))
         return Choice("arm_dsp_fc", emit_fx, 0)
 
     def emit(ctx, op_, sym):
@@ -565,8 +577,8 @@ def _dsp_dw(g: Graph, op: Op) -> Optional[Choice]:
                  {ih}, {iw}, {ch}, {oh}, {ow}, {sv}, {su}, {pt}, {pl}, {pu}, {in_zp}, {_direction(op_)},
                  {plan.c_args()});
 }}"""
-        return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
-                            statics=[body])
+        return _weights_arg(codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
+                            statics=[body]), ctx.ptr(wname))
     return Choice("arm_dsp_dw3x3", emit, 3 * slot + 16)
 
 
@@ -655,7 +667,7 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
                 {geo.ih}, {geo.iw}, {geo.c}, {geo.oh}, {geo.ow}, {geo.kh}, {geo.kw}, {geo.sh}, {geo.sw}, {geo.pt}, {geo.pl}, {in_zp},
                 {plan.c_args()}, {ep_args});
 }}"""
-        return codegen.Call(fn, "arm/mve_s8.c", args, statics=[body])
+        return _weights_arg(codegen.Call(fn, "arm/mve_s8.c", args, statics=[body]), ctx.ptr(wname))
     return Choice(name, emit, 2 * kc * 16 + 16)
 
 
@@ -708,8 +720,8 @@ def _mve_dw(g: Graph, op: Op) -> Optional[Choice]:
                  {ih}, {iw}, {ch}, {oh}, {ow}, {sv}, {su}, {pt}, {pl}, {pu}, {in_zp}, {_direction(op_)},
                  {plan.c_args()});
 }}"""
-        return codegen.Call(fn, "arm/mve_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
-                            statics=[body])
+        return _weights_arg(codegen.Call(fn, "arm/mve_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
+                            statics=[body]), ctx.ptr(wname))
     return Choice("arm_mve_dw3x3", emit, 3 * pu * ch + 16)
 
 # --------------------------------------------------------------------------
@@ -752,8 +764,8 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
     td_f32_conv(in, {"NULL" if pw1 else "(float *)" + ctx.scratch(op_)}, {ctx.ptr(wname)}, out, {oh * ow}, {oc},
                 {c_float(lo)}, {c_float(hi)}, {win});
 }}"""
-            return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(x), ctx.ptr(op_.outputs[0], False)],
-                                statics=[body])
+            return _weights_arg(codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(x), ctx.ptr(op_.outputs[0], False)],
+                                statics=[body]), ctx.ptr(wname))
         pw1 = kh == kw == 1 and sh == sw == 1 and pt == pl == 0
         return Choice("arm_fpu_conv_1x1" if pw1 else "arm_fpu_conv", emit,
                       0 if pw1 else 5 * k * 4 + 16)
@@ -771,8 +783,8 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
     td_f32_dw3x3_direct(in, {ctx.ptr(wname)}, out, {ih}, {iw}, {oc}, {oh}, {ow}, {sh}, {pt}, {pl},
                         {c_float(lo)}, {c_float(hi)});
 }}"""
-            return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(x), ctx.ptr(op_.outputs[0], False)],
-                                statics=[body])
+            return _weights_arg(codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(x), ctx.ptr(op_.outputs[0], False)],
+                                statics=[body]), ctx.ptr(wname))
         return Choice("arm_fpu_dw3x3", emit_dd, 0)
     if group == ic == oc and (kh, kw) == (3, 3) and wd.shape[3] == 1:
         pu = max((ow - 1) * sw + 3, pl + iw)
@@ -788,8 +800,8 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
     td_f32_dw3x3(in, (float *){ctx.scratch(op_)}, {ctx.ptr(wname)}, out,
                  {ih}, {iw}, {oc}, {oh}, {ow}, {sh}, {sw}, {pt}, {pl}, {pu}, 1, {c_float(lo)}, {c_float(hi)});
 }}"""
-            return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(x), ctx.ptr(op_.outputs[0], False)],
-                                statics=[body])
+            return _weights_arg(codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(x), ctx.ptr(op_.outputs[0], False)],
+                                statics=[body]), ctx.ptr(wname))
         return Choice("arm_fpu_dw3x3", emit_dw, 3 * oc * pu * 4 + 16)
     return None
 
