@@ -62,6 +62,30 @@ def test_calibrated_digits_keeps_float_accuracy():
     assert len(sqnr) >= 5 and min(sqnr) > 10
 
 
+@pytest.mark.parametrize("method", ["percentile", "mse"])
+def test_other_calibration_methods_keep_accuracy(method):
+    model = EXAMPLES / "digits" / "digits_cnn.onnx"
+    with np.load(EXAMPLES / "digits" / "test.npz") as d:
+        x, labels = d["input"], d["label"]
+    f = tinydeploy.run(model, {"input": x}, quantize="float32").outputs["probs"]
+    q = tinydeploy.run(model, {"input": x}, calib=str(EXAMPLES / "digits" / "calib.npz"), calib_method=method)
+    acc_f = np.mean(f.reshape(len(x), -1).argmax(1) == labels)
+    assert np.mean(q.outputs["probs"].reshape(len(x), -1).argmax(1) == labels) >= acc_f - 0.01
+
+
+def test_golden_model_from_the_package_and_cli(tmp_path):
+    ref = reference("ad")
+    g = api.build_graph(model_path("ad", "int8_qdq.onnx"))
+    assert np.array_equal(tinydeploy.golden.run(g, ref["int8_inputs"][:2]), ref["tflm_int8_outputs"][:2])
+    from conftest import cli
+    np.savez(tmp_path / "in.npz", input_1=ref["int8_inputs"][:2])
+    proc = cli("run", model_path("ad", "int8_qdq.onnx"), "--golden", "--raw", "--inputs", tmp_path / "in.npz",
+               "-o", tmp_path / "out.npz", "-q")
+    assert proc.returncode == 0, proc.stderr
+    with np.load(tmp_path / "out.npz") as out:
+        assert np.array_equal(next(iter(out.values())), ref["tflm_int8_outputs"][:2])
+
+
 def test_calibrated_c_equals_golden(tmp_path):
     model = EXAMPLES / "digits" / "digits_cnn.onnx"
     calib = str(EXAMPLES / "digits" / "calib.npz")
