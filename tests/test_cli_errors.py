@@ -101,3 +101,10 @@ def test_version_and_help():
     for cmd in ("compile", "run", "inspect", "targets"):
         h = cli(cmd, "--help")
         assert h.returncode == 0 and "Example" in h.stdout, cmd
+
+
+def test_bad_kernel_scratch_policy(tmp_path):
+    proc = cli("compile", model_path("ad", "int8_qdq.onnx"), "-o", tmp_path / "out", "--kernel-scratch", "lots")
+    _assert_clean_error(proc, "error: --kernel-scratch must be a non-negative fraction, 'fit' or 'any', "
+                              "not 'lots'\n")
+    assert not (tmp_path / "out").exists()

@@ -54,6 +54,10 @@ def _common_compile_options(f):
                      default="auto", show_default=True,
                      help="Arena offsets: greedy, exact (branch and bound, time-limited; keeps the better "
                           "of both), auto (exact on small graphs)."),
+        click.option("--kernel-scratch", "kernel_scratch", default="0.0625", show_default=True,
+                     metavar="FRACTION|fit|any",
+                     help="How much fast kernels' scratch buffers may grow the arena: a fraction of "
+                          "it, 'fit' (only into free bytes) or 'any' (speed over RAM)."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -65,7 +69,21 @@ def _compile_kwargs(kw: dict) -> dict:
     return dict(target=kw["target"], target_file=kw["target_file"], name=kw["name"],
                 input_shapes=parse_input_shapes(kw["input_shapes"]), quantize=kw["quantize"],
                 calib=kw["calib"], calib_method=kw["calib_method"],
-                inplace=not kw.get("no_inplace", False), planner_method=kw.get("planner_method", "auto"))
+                inplace=not kw.get("no_inplace", False), planner_method=kw.get("planner_method", "auto"),
+                kernel_scratch=_scratch_policy(kw.get("kernel_scratch", "0.0625")))
+
+
+def _scratch_policy(text: str):
+    if text in ("fit", "any"):
+        return text
+    try:
+        value = float(text)
+        if value < 0:
+            raise ValueError
+        return value
+    except ValueError:
+        raise TinydeployError(f"--kernel-scratch must be a non-negative fraction, 'fit' or 'any', "
+                              f"not '{text}'") from None
 
 
 def _quiet_option(f):
