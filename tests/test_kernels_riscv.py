@@ -350,6 +350,37 @@ def test_mlperf_vlen256(model):
 
 
 # --------------------------------------------------------------------------
+# Hygiene of the RISC-V sources (the host hygiene tests do not see them)
+# --------------------------------------------------------------------------
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror"]
+
+
+@pytest.mark.parametrize("target", ["esp32-c3", "vlen128"])
+def test_riscv_library_compiles_strictly_at_every_level(target, tmp_path):
+    import shutil
+    import subprocess
+    from conftest import model_path
+    from tinydeploy import targets
+    name, _ = TARGETS[target]
+    tgt = targets.load_target(name)
+    lib = tmp_path / "lib"
+    api.compile(str(model_path("kws", "int8_qdq.onnx")), target=name, out_dir=lib)
+    march = [f for f in tgt.cflags if f.startswith(("-march", "-mabi", "--specs"))]
+    sources = sorted(str(p) for p in lib.glob("*.c"))
+    for opt in ("-O0", "-O2", "-Os"):
+        proc = subprocess.run([tgt.cc, *march, *STRICT, opt, "-I", str(lib), "-c", *sources],
+                              capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 0, f"{opt}:\n{proc.stderr[-3000:]}"
+    if shutil.which("cppcheck"):
+        ours = [str(lib / "net.c")] + [str(p) for p in lib.glob("td_riscv_*.c")]
+        proc = subprocess.run(["cppcheck", "--std=c99", "--enable=warning,style,performance,portability",
+                               "--error-exitcode=1", "--inline-suppr", "-q", "-D__riscv",
+                               "-D__GNUC__", *(["-D__riscv_vector"] if "rvv" in tgt.features else []),
+                               "-I", str(lib), *ours], capture_output=True, text=True)
+        assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr[-3000:]
+
+
+# --------------------------------------------------------------------------
 # Host-side checks of the arithmetic the kernels rely on
 # --------------------------------------------------------------------------
 def _rv_requant(acc, row, lo=-128, hi=127):

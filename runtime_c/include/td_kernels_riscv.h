@@ -58,6 +58,8 @@ static inline int32_t td_rv_requant(int32_t acc, const td_rv_rq *q, int32_t lo,
     const int32_t x = (int32_t)((uint32_t)acc << q->lsh);
     const int64_t prod = (int64_t)x * q->mult;
     const int32_t y = (int32_t)(prod >> 32) + (int32_t)((uint32_t)prod >> 31);
+    /* arithmetic shifts of negative values, as everywhere in the runtime */
+    /* cppcheck-suppress shiftTooManyBitsSigned */
     int32_t z = (y + q->hz + ((y >> 31) & q->nz)) >> q->rsh;
     if (z < lo) {
         z = lo;
@@ -214,11 +216,12 @@ TD_RV_INLINE void td_rv_dw_body(const td_rv_dw_params *p, const int8_t *input,
     const int R = in_w * C, sx = stride_w * C;
     const int fast = p->k_h == 3 && p->k_w == 3;
     const int32_t lo_act = p->act_min, hi_act = p->act_max;
-    int lo = p->out_w, hi = p->out_w, oy, ox, c;
+    int lo = p->out_w, hi = p->out_w, c;
     if (fast) {
         td_rv_interior(in_w, 3, stride_w, p->pad_left, p->out_w, &lo, &hi);
     }
     if (!p->ordered) {
+        int oy, ox;
         /* interior: channel by channel; then the border pixels */
         for (c = 0; c < C && lo < hi; ++c) {
             const int8_t *w = weights + c * 9;

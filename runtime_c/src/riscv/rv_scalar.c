@@ -20,7 +20,8 @@
 
 /* One step of the 3-pixel x 4-channel block at byte offset o of the rows
  * (weights at 4 * o): 7 loads, 12 multiplies, 12 adds.  Accumulators
- * s0-s11, weights t0-t3, input byte t4, product t5. */
+ * ra, s1-s11 (s0 stays free: it is the frame pointer at -O0), weights
+ * t0-t3, input byte t4, product t5. */
 #define TD_MAC34_ROW(v, a, b, c, d)                                         \
     "mul t5, " v ", t0\n\tadd " a ", " a ", t5\n\t"                         \
     "mul t5, " v ", t1\n\tadd " b ", " b ", t5\n\t"                         \
@@ -32,7 +33,7 @@
     "lb t2, 4*" #o "+2(%[w])\n\t"                                           \
     "lb t3, 4*" #o "+3(%[w])\n\t"                                           \
     "lb t4, " #o "(%[x0])\n\t"                                              \
-    TD_MAC34_ROW("t4", "s0", "s1", "s2", "s3")                              \
+    TD_MAC34_ROW("t4", "ra", "s1", "s2", "s3")                              \
     "lb t4, " #o "(%[x1])\n\t"                                              \
     TD_MAC34_ROW("t4", "s4", "s5", "s6", "s7")                              \
     "lb t4, " #o "(%[x2])\n\t"                                              \
@@ -46,7 +47,7 @@ static void mac_3x4(int32_t *acc, const int8_t *x0, const int8_t *x1,
 {
     const int32_t skip = stride - n;
     __asm__ volatile(
-        "lw s0, 0(%[acc])\n\tlw s1, 4(%[acc])\n\t"
+        "lw ra, 0(%[acc])\n\tlw s1, 4(%[acc])\n\t"
         "lw s2, 8(%[acc])\n\tlw s3, 12(%[acc])\n\t"
         "lw s4, 16(%[acc])\n\tlw s5, 20(%[acc])\n\t"
         "lw s6, 24(%[acc])\n\tlw s7, 28(%[acc])\n\t"
@@ -89,7 +90,7 @@ static void mac_3x4(int32_t *acc, const int8_t *x0, const int8_t *x1,
         "add %[x2], %[x2], %[skip]\n\t"
         "addi %[rows], %[rows], -1\n\t"
         "bnez %[rows], 5b\n\t"
-        "sw s0, 0(%[acc])\n\tsw s1, 4(%[acc])\n\t"
+        "sw ra, 0(%[acc])\n\tsw s1, 4(%[acc])\n\t"
         "sw s2, 8(%[acc])\n\tsw s3, 12(%[acc])\n\t"
         "sw s4, 16(%[acc])\n\tsw s5, 20(%[acc])\n\t"
         "sw s6, 24(%[acc])\n\tsw s7, 28(%[acc])\n\t"
@@ -98,7 +99,7 @@ static void mac_3x4(int32_t *acc, const int8_t *x0, const int8_t *x1,
         : [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2), [w] "+r"(w),
           [rows] "+r"(rows)
         : [acc] "r"(acc), [n] "r"(n), [skip] "r"(skip)
-        : "memory", "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8",
+        : "memory", "ra", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8",
           "s9", "s10", "s11", "t0", "t1", "t2", "t3", "t4", "t5", "t6");
 }
 

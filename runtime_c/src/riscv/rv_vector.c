@@ -466,7 +466,7 @@ static void conv_tile(const td_rvv_conv_params *p, const int8_t *input,
     while (c0 < out_c) {
         const int8_t *w = weights + c0;
         const int32_t *b = p->bias + c0;
-        size_t vl;
+        size_t vl = 0;
         int ky;
         if (tile == 3) {
             __asm__ volatile("vsetvli %0, %1, " E16M4 "\n\t"
@@ -999,15 +999,13 @@ void td_rvv_avg_pool_s8(const td_pool_s8_params *p, const int8_t *input,
         for (ox = 0; ox < p->out_w; ++ox) {
             const int ix0 = ox * p->stride_w - p->pad_left;
             int8_t *out = output + (oy * p->out_w + ox) * C;
-            int kx0, kx1, c0 = 0, count;
-            int32_t extra = 0;
+            int kx0, kx1, c0 = 0, valid, count;
             pool_window(p, ix0, p->in_w, p->k_w, &kx0, &kx1);
-            count = (ky1 - ky0) * (kx1 - kx0);
-            if (p->count_include_pad) {
-                extra = (full - count) * p->zero_point;
-                count = full;
-            }
+            valid = (ky1 - ky0) * (kx1 - kx0);
+            count = p->count_include_pad ? full : valid;
             while (c0 < C) {
+                /* padding cells count as zero points when they are counted */
+                const int32_t extra = (count - valid) * p->zero_point;
                 const int8_t *base = input + ((iy0 + ky0) * p->in_w + ix0 + kx0) * C + c0;
                 size_t vl;
                 int y, x;
