@@ -463,3 +463,13 @@ def test_real_process_prints_exactly_one_line(tmp_path):
     assert (proc.returncode, proc.stdout) == (2, "")
     assert proc.stderr == f"error: {bad} is not an ONNX model: it has no graph nodes or no opset " \
                           "(is it really an .onnx file?)\n"
+
+
+def test_name_that_is_not_utf8(tmp_path):
+    """protobuf accepts any bytes in a string field; a name that is not text is refused up front."""
+    blob = seed_ops_float().SerializeToString()
+    assert blob.count(b"maxpool") == 1
+    path = tmp_path / "bytes.onnx"
+    path.write_bytes(blob.replace(b"maxpool", b"maxp\x80ol"))
+    expect(tmp_path, f"{path} is not a valid ONNX model: the name b'maxp\\x80ol' is not UTF-8 text",
+           "compile", path, *F32)

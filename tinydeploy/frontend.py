@@ -96,6 +96,7 @@ def read_model(path: str) -> onnx.ModelProto:
     if not model.graph.node or not model.opset_import:
         raise TinydeployError(f"{path} is not an ONNX model: it has no graph nodes "
                               "or no opset (is it really an .onnx file?)")
+    _check_names(model, path)
     for init in model.graph.initializer:  # (the checker would look for the file in the cwd)
         if init.data_location == onnx.TensorProto.EXTERNAL or len(init.external_data):
             decode_initializer(init)
@@ -112,6 +113,29 @@ def _onnx_message(exc: Exception, limit: int = 400) -> str:
     if not text:
         return type(exc).__name__
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _check_names(model: onnx.ModelProto, path: str) -> None:
+    """Names must be text: protobuf hands back bytes for a string field that is not UTF-8."""
+    def names(graph: onnx.GraphProto):
+        yield graph.name
+        for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
+            yield vi.name
+        for init in graph.initializer:
+            yield init.name
+        for node in graph.node:
+            yield from (node.name, node.op_type, node.domain, *node.input, *node.output)
+            for a in node.attribute:
+                yield a.name
+                for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                    yield from names(sub)
+    for imp in model.opset_import:
+        if not isinstance(imp.domain, str):
+            raise TinydeployError(f"{path} is not a valid ONNX model: an opset domain is not UTF-8 text "
+                                  f"({imp.domain!r})")
+    for name in names(model.graph):
+        if not isinstance(name, str):
+            raise TinydeployError(f"{path} is not a valid ONNX model: the name {name!r} is not UTF-8 text")
 
 
 def _for_checker(model: onnx.ModelProto) -> onnx.ModelProto:
