@@ -61,7 +61,7 @@ case "$what" in
     tinydeploy run $ex/digits_cnn.onnx -t stm32f746 --calib $ex/calib.npz --inputs $ex/test.npz -o out/digits_int8.npz
     ;;
   test)
-    python -m pytest -q tests "${@:2}"
+    python -m pytest -q -n auto tests "${@:2}"
     ;;
   *)
     echo "usage: $0 demo|test [pytest args]"; exit 2 ;;
