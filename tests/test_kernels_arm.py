@@ -206,10 +206,10 @@ class Chain:
 # Running a chain on the emulator, every layer compared
 # --------------------------------------------------------------------------
 def check_on_target(model: onnx.ModelProto, target: str, samples: int = 3, seed: int = 0,
-                    **opts) -> dict:
+                    want_report: bool = False, **opts):
     """Compile for `target`, run `samples` random inputs on its emulator with
     every layer's output dumped; assert each equals the golden model.
-    Returns {layer name: variant}."""
+    Returns {layer name: variant} (and the report's layers if want_report)."""
     with tempfile.TemporaryDirectory(prefix="td-arm-test-") as tmp:
         work = Path(tmp)
         path = work / "m.onnx"
@@ -234,8 +234,9 @@ def check_on_target(model: onnx.ModelProto, target: str, samples: int = 3, seed:
                         f"{target}: layer {i} {op.kind} ({choice.name if choice else 'portable'}) "
                         f"sample {s}: {bad.size} of {want.size} differ, first at {bad[:5]}: "
                         f"got {got[bad[:5]]} want {want[bad[:5]]}")
-        return {op.name: (op.attrs["choice"].name if op.attrs.get("choice") else "portable")
-                for op in layers}
+        variants = {op.name: (op.attrs["choice"].name if op.attrs.get("choice") else "portable")
+                    for op in layers}
+        return (variants, result.report["layers"]) if want_report else variants
 
 
 # --------------------------------------------------------------------------
@@ -378,6 +379,71 @@ def test_variants_bit_exact_on_emulator(target):
             assert any("mve" in v for v in variants.values()), (name, variants)
 
 
+def _dw_chain(seed: int) -> Chain:
+    """Depthwise layers computed over their own input: channels 8, 24 and 12,
+    strides 1 and 2, padding on every side, odd widths."""
+    rng = np.random.default_rng(seed)
+    d = Chain([1, 3, 9, 11], rng, "dwg")
+    d.conv(24, (1, 1), (1, 1), (0, 0, 0, 0))  # the depthwise input is the largest tensor
+    d.depthwise((3, 3), (1, 1), (1, 1, 1, 1), act="relu")
+    d.depthwise((3, 3), (2, 2), (1, 0, 0, 1))
+    d.depthwise((3, 3), (1, 2), (0, 1, 1, 0), act="relu6")
+    d.conv(12, (1, 1), (1, 1), (0, 0, 0, 0))
+    d.depthwise((3, 3), (2, 1), (1, 1, 1, 1))
+    d.conv(8, (1, 1), (1, 1), (0, 0, 0, 0)).depthwise((3, 3), (1, 1), (1, 1, 1, 1))
+    return d
+
+
+@pytest.mark.parametrize("target", ["nucleo-l4r5zi"] + MVE_TARGETS)
+@pytest.mark.parametrize("scratch", ["fit", "any"])
+def test_depthwise_ring_groups_bit_exact_on_emulator(target, scratch):
+    """The depthwise kernels written exactly over their input (planner alias),
+    with the ring split into channel groups ("fit": the smallest ring) or
+    whole ("any"), equal the golden model."""
+    variants, layers = check_on_target(_dw_chain(21).model(), target, samples=2,
+                                       want_report=True, kernel_scratch=scratch)
+    dws = [l for l in layers if l["op"] == "depthwise_conv2d_s8"]
+    assert len(dws) == 5 and all(l["variant"].endswith("dw3x3") for l in dws), variants
+    assert all(l.get("inplace") == "window (alias)" for l in dws), [l.get("inplace") for l in dws]
+    groups = [int(l["variant_detail"].split()[2]) for l in dws]
+    channels = [l["out_shape"][-1] for l in dws]
+    if scratch == "fit":  # no arena growth: the first layer's ring must be split
+        assert groups[0] < channels[0], groups
+    else:
+        assert groups == channels, groups
+
+
+def test_dw_alias_safety_predicate():
+    """kernels_arm.dw_alias_safe against a simulation of the row-ordered
+    kernels: rows loaded in increasing order into a 3-row ring, each output
+    row written (over the flattened input, same pixel stride) once its rows
+    are loaded.  Safe means no row is loaded from memory after any of its
+    pixels was overwritten."""
+    rng = np.random.default_rng(5)
+    seen = {True: 0, False: 0}
+    for _ in range(3000):
+        ih, iw = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+        sv, sh = int(rng.integers(1, 4)), int(rng.integers(1, 3))
+        pt, pb, pl, pr = (int(v) for v in rng.integers(0, 3, size=4))
+        oh, ow = (ih + pt + pb - 3) // sv + 1, (iw + pl + pr - 3) // sh + 1
+        if oh < 1 or ow < 1:
+            continue
+        q = dict(in_h=ih, in_w=iw, out_h=oh, out_w=ow, stride_h=sv, pad_top=pt, in_c=4, out_c=4)
+        clobbered = np.zeros(ih * iw, bool)
+        nxt, ok = -pt, True
+        for oy in range(oh):
+            iy0 = oy * sv - pt
+            nxt = max(nxt, iy0)
+            while nxt <= iy0 + 2:
+                if 0 <= nxt < ih and clobbered[nxt * iw:(nxt + 1) * iw].any():
+                    ok = False
+                nxt += 1
+            clobbered[oy * ow:min((oy + 1) * ow, ih * iw)] = True
+        assert kernels_arm.dw_alias_safe(q) == ok, q
+        seen[ok] += 1
+    assert seen[True] > 100 and seen[False] > 100, seen
+
+
 @pytest.mark.parametrize("target", DSP_TARGETS + MVE_TARGETS)
 def test_random_chains_bit_exact_on_emulator(target):
     """Seeded random chains (shapes, strides, paddings, zero points, scales)."""
@@ -390,7 +456,7 @@ def test_random_chains_bit_exact_on_emulator(target):
 @pytest.mark.parametrize("name", ["kws", "resnet8", "vww", "ad"])
 def test_mlperf_models_bit_exact_on_emulator(name, target):
     from conftest import model_path
-    r = verify.verify(model_path(name, "int8_qdq.onnx"), target, samples=2, kernel_scratch="any")
+    r = verify.verify(model_path(name, "int8_qdq.onnx"), target, samples=2)
     assert r.match, r.first_mismatch
 
 

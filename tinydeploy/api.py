@@ -175,6 +175,8 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
             entry["inplace"] = mode["mode"] + (f" ({mode['direction']})" if mode.get("direction") else "")
         if op.name in plan.scratch:
             entry["scratch"] = dict(arena_offset=plan.scratch[op.name], bytes=choice.scratch_bytes)
+        if choice is not None and choice.detail:
+            entry["variant_detail"] = choice.detail
         q = g.tensors[out].quant
         if q is not None and g.tensors[out].dtype == "int8":
             entry["quant"] = dict(scale=float(q.scale.reshape(-1)[0]), zero_point=int(q.zero_point.reshape(-1)[0]))

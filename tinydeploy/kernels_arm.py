@@ -522,6 +522,40 @@ def _dw_reads(ou: int, su: int) -> int:
     return reads
 
 
+def dw_alias_safe(q: dict) -> bool:
+    """Whether the row-ordered depthwise kernels may write their output exactly
+    over their input (out == in, increasing rows): each output row lands on
+    input pixels that no later row reads from memory (pixel stride C on both
+    sides, so each byte keeps its channel; rows already read sit in the ring)."""
+    if q["out_c"] != q["in_c"]:
+        return False
+    ih, iw, ow, sv, pt = q["in_h"], q["in_w"], q["out_w"], q["stride_h"], q["pad_top"]
+    for oy in range(q["out_h"] - 1):
+        # the first row the next output row loads from memory (the ring has up to oy*sv - pt + 2)
+        first = max(oy * sv - pt + 3, (oy + 1) * sv - pt, 0)
+        if first < ih and first <= (oy + 1) * sv - pt + 2 and (oy + 1) * ow > first * iw:
+            return False
+    return True
+
+
+def dw_groups(op: Op, ch: int) -> list:
+    """Channels per ring group for a depthwise layer, fastest (all channels in
+    one group) first.  Smaller groups shrink the ring but cost a little per
+    row; with several groups the output must not overlap the input except
+    exactly (the planner's alias), so a layer that may run as an overlapping
+    window without alias keeps one group."""
+    if ch % 4 or (op.attrs.get("inplace") is not None and not dw_alias_safe(op.attrs["q"])):
+        return [ch]
+    return [d for d in range(ch, 3, -4) if ch % d == 0]
+
+
+def _chain(choices: list) -> Optional[Choice]:
+    """Link alternatives (fastest first) through Choice.smaller."""
+    for big, small in zip(choices, choices[1:]):
+        big.smaller = small
+    return choices[0] if choices else None
+
+
 def thumb_add_imm(v: int) -> bool:
     """`add rd, rn, #v` assembles in Thumb-2 (ADDW/SUBW or a modified immediate)."""
     v = abs(v)
@@ -552,9 +586,7 @@ def _dsp_dw(g: Graph, op: Op) -> Optional[Choice]:
     sv, su, pt, pl = q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"]
     pu = max(_dw_reads(ow, su), pl + iw)
     pu += pu % 2
-    slot = ch * pu * 2
-    if not (thumb_add_imm(slot) and thumb_add_imm(2 * slot)):
-        return None
+    groups = [cg for cg in dw_groups(op, ch) if thumb_add_imm(2 * cg * pu) and thumb_add_imm(4 * cg * pu)]
     stream = []
     sb = plan.scale_bits.astype(np.int64)
     for c in range(ch):
@@ -566,6 +598,14 @@ def _dsp_dw(g: Graph, op: Op) -> Optional[Choice]:
         stream.append(plan.records[c].astype(np.int64))
     blob = np.concatenate(stream).astype(np.int32)
     in_zp = -int(q["input_offset"])
+    return _chain([Choice("arm_dsp_dw3x3", _dsp_dw_emitter(blob, cg, q, pu, in_zp, plan),
+                          3 * cg * pu * 2 + 16, alias_inplace=dw_alias_safe(q),
+                          detail=f"ring of {cg} channels") for cg in groups])
+
+
+def _dsp_dw_emitter(blob, cg: int, q: dict, pu: int, in_zp: int, plan: RequantPlan):
+    ih, iw, oh, ow, ch = q["in_h"], q["in_w"], q["out_h"], q["out_w"], q["out_c"]
+    sv, su, pt, pl = q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"]
 
     def emit(ctx, op_, sym):
         from . import codegen
@@ -574,12 +614,12 @@ def _dsp_dw(g: Graph, op: Op) -> Optional[Choice]:
         body = f"""{WRAPPER} static void {fn}(const int8_t *in, int8_t *out)
 {{
     td_arm_dw3x3(in, (int16_t *){ctx.scratch(op_)}, {ctx.ptr(wname)}, out,
-                 {ih}, {iw}, {ch}, {oh}, {ow}, {sv}, {su}, {pt}, {pl}, {pu}, {in_zp}, {_direction(op_)},
+                 {ih}, {iw}, {ch}, {cg}, {oh}, {ow}, {sv}, {su}, {pt}, {pl}, {pu}, {in_zp}, {_direction(op_)},
                  {plan.c_args()});
 }}"""
         return _weights_arg(codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
                             statics=[body]), ctx.ptr(wname))
-    return Choice("arm_dsp_dw3x3", emit, 3 * slot + 16)
+    return emit
 
 
 # --------------------------------------------------------------------------
@@ -709,6 +749,14 @@ def _mve_dw(g: Graph, op: Op) -> Optional[Choice]:
     raw = np.concatenate([raw, np.zeros((-raw.size) % 4, np.uint8)])
     blob = raw.view("<i4").astype(np.int32)
     in_zp = -int(q["input_offset"])
+    return _chain([Choice("arm_mve_dw3x3", _mve_dw_emitter(blob, cg, q, pu, in_zp, plan),
+                          3 * pu * cg + 16, alias_inplace=dw_alias_safe(q),
+                          detail=f"ring of {cg} channels") for cg in dw_groups(op, ch)])
+
+
+def _mve_dw_emitter(blob, cg: int, q: dict, pu: int, in_zp: int, plan: RequantPlan):
+    ih, iw, oh, ow, ch = q["in_h"], q["in_w"], q["out_h"], q["out_w"], q["out_c"]
+    sv, su, pt, pl = q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"]
 
     def emit(ctx, op_, sym):
         from . import codegen
@@ -717,12 +765,12 @@ def _mve_dw(g: Graph, op: Op) -> Optional[Choice]:
         body = f"""{WRAPPER} static void {fn}(const int8_t *in, int8_t *out)
 {{
     td_mve_dw3x3(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)(const void *){ctx.ptr(wname)}, out,
-                 {ih}, {iw}, {ch}, {oh}, {ow}, {sv}, {su}, {pt}, {pl}, {pu}, {in_zp}, {_direction(op_)},
+                 {ih}, {iw}, {ch}, {cg}, {oh}, {ow}, {sv}, {su}, {pt}, {pl}, {pu}, {in_zp}, {_direction(op_)},
                  {plan.c_args()});
 }}"""
         return _weights_arg(codegen.Call(fn, "arm/mve_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
                             statics=[body]), ctx.ptr(wname))
-    return Choice("arm_mve_dw3x3", emit, 3 * pu * ch + 16)
+    return emit
 
 # --------------------------------------------------------------------------
 # float32 with the FPU: convolution (GEMM with VFMA blocks), depthwise 3x3

@@ -473,7 +473,7 @@ def plan(g: Graph, method: str = "auto", time_limit: Optional[float] = None,
         mode = op.attrs.get("inplace")
         if mode is None:
             continue
-        if mode["mode"] == "elementwise":
+        if mode["mode"] == "elementwise" or _alias(op):
             x, y = mode["input"], op.outputs[0]
         elif (mode["mode"] == "conv_add" and dies_at(op, mode["residual"])
               and root.get(mode["residual"], mode["residual"]) != root.get(mode["input"], mode["input"])):
@@ -482,7 +482,7 @@ def plan(g: Graph, method: str = "auto", time_limit: Optional[float] = None,
         else:
             continue
         rx, ry = root.get(x, x), root.get(y, y)
-        if nbytes[rx] == nbytes[ry] and uf.find(rx) != uf.find(ry):
+        if (nbytes[rx] == nbytes[ry] or _alias(op)) and uf.find(rx) != uf.find(ry):
             uf.union(rx, ry)
             merges.append((op, rx, ry))
     groups: dict = {}
@@ -504,8 +504,8 @@ def plan(g: Graph, method: str = "auto", time_limit: Optional[float] = None,
     shift_ops = {}  # op name -> (input item, output item)
     for op in g.ops:
         mode = op.attrs.get("inplace")
-        if mode is None or mode["mode"] not in ("window", "conv_add"):
-            continue
+        if mode is None or mode["mode"] not in ("window", "conv_add") or _alias(op):
+            continue  # (an alias variant's buffers are merged above, or else kept apart)
         x = mode["input"]
         y = mode["output"] if mode["mode"] == "conv_add" else op.outputs[0]
         if not dies_at(op, x):
@@ -558,10 +558,19 @@ def plan(g: Graph, method: str = "auto", time_limit: Optional[float] = None,
                 live_at.setdefault(s_, []).append((pos[k], pos[k] + sizes[k]))
         wanted = [op for op in g.ops if op.attrs.get("choice") is not None
                   and op.attrs["choice"].scratch_bytes]
+        aliased = {op.name for op, _, _ in merges if _alias(op)}
         for op in sorted(wanted, key=lambda o: (-g.macs(o), step[o.name])):
-            need = _align(op.attrs["choice"].scratch_bytes)
             busy = live_at.setdefault(step[op.name], [])
+            choice = op.attrs["choice"]  # the fastest alternative whose scratch fits
+            need = _align(choice.scratch_bytes)
             x = _first_gap(busy, need, budget)
+            while x is None and choice.smaller is not None:
+                choice = op.attrs["choice"] = choice.smaller
+                need = _align(choice.scratch_bytes)
+                x = _first_gap(busy, need, budget)
+            if x is None and op.name in aliased:
+                # no portable fallback for an aliased op: its scratch grows the arena
+                x = _first_gap(busy, need, 1 << 62)
             if x is None:
                 result.dropped_variants[op.name] = op.attrs.pop("choice").name
             else:
@@ -575,6 +584,8 @@ def plan(g: Graph, method: str = "auto", time_limit: Optional[float] = None,
         if mode is None or mode["mode"] not in ("window", "conv_add"):
             continue
         mode["direction"] = None
+        if _alias(op) and op.name in result.inplace_used:
+            mode["direction"] = "alias"  # output exactly over the input
         if op.name in shift_ops:
             i, o = shift_ops[op.name]
             if pos[o] < pos[i] + sizes[i] and pos[i] < pos[o] + sizes[o]:
@@ -585,6 +596,13 @@ def plan(g: Graph, method: str = "auto", time_limit: Optional[float] = None,
     result.lower_bound_bytes = lower_bound_bytes(g)
     result.timeline = _timeline(g, spans, result, root)
     return result
+
+
+def _alias(op) -> bool:
+    """A window op whose chosen variant writes its output exactly over its input."""
+    mode, choice = op.attrs.get("inplace"), op.attrs.get("choice")
+    return (mode is not None and mode["mode"] == "window" and choice is not None
+            and choice.alias_inplace)
 
 
 def _first_gap(busy: list, need: int, limit: int) -> Optional[int]:

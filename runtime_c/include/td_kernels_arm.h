@@ -954,12 +954,12 @@ TD_ARM_AI void td_arm_dw_tail(int32_t *a, const int16_t *x, const int32_t *wp, c
     }
 }
 
-/* One output row (all channels) from three ring slots (phase: D1, D2 are
- * the byte steps between the slots of its kernel rows).  Slot layout:
- * [C][PU] int16. */
+/* One output row of a group of C channels from three ring slots (phase:
+ * D1, D2 are the byte steps between the slots of its kernel rows).  Slot
+ * layout: [C][PU] int16.  OC: the output's pixel stride (all channels). */
 TD_ARM_AI void td_arm_dw_row(const int16_t *x0, const int32_t *stream, int8_t *o, const int C,
-                             const int OU, const int SU, const int PU, const int D1,
-                             const int D2, TD_ARM_RQ_ARGS)
+                             const int OC, const int OU, const int SU, const int PU,
+                             const int D1, const int D2, TD_ARM_RQ_ARGS)
 {
     const int CS = 7 + RS;  /* words per channel in the stream: bias, 2 x 3 weights, record */
     int c, u, j;
@@ -977,7 +977,7 @@ TD_ARM_AI void td_arm_dw_row(const int16_t *x0, const int32_t *stream, int8_t *o
             }
 #pragma GCC unroll 8
             for (j = 0; j < 8; ++j) {
-                oc[(u + j) * C] = (int8_t)acc[j];
+                oc[(u + j) * OC] = (int8_t)acc[j];
             }
         }
         if (OU % 8 > 2) {
@@ -991,31 +991,32 @@ TD_ARM_AI void td_arm_dw_row(const int16_t *x0, const int32_t *stream, int8_t *o
             }
 #pragma GCC unroll 8
             for (j = 0; j < OU % 8; ++j) {
-                oc[(u + j) * C] = (int8_t)acc[j];
+                oc[(u + j) * OC] = (int8_t)acc[j];
             }
         } else if (OU % 8) {
             int32_t acc[2];
             td_arm_dw_tail(acc, xc + u * SU, st, OU % 8, SU, D1, D2);
-            oc[u * C] = (int8_t)TD_ARM_RQ(acc[0], k.r);
+            oc[u * OC] = (int8_t)TD_ARM_RQ(acc[0], k.r);
             if (OU % 8 > 1) {
-                oc[(u + 1) * C] = (int8_t)TD_ARM_RQ(acc[1], k.r);
+                oc[(u + 1) * OC] = (int8_t)TD_ARM_RQ(acc[1], k.r);
             }
         }
     }
 }
 
-/* Load input row iy (or the zero point outside the image) into a ring
- * slot [C][PU] int16 at columns PL .. PL + IW - 1 (the border columns are
- * filled once by td_arm_dw_ring_init). */
-void td_arm_dw_fill(const int8_t *in, int16_t *slot, int iy, int ih, int iw, int c, int pu,
-                    int pl, int zp);
+/* Load channels 0 .. nc - 1 of input row iy (pixel stride c; the zero
+ * point outside the image) into a ring slot [nc][PU] int16 at columns
+ * PL .. PL + IW - 1 (the border columns are filled once by
+ * td_arm_dw_ring_init). */
+void td_arm_dw_fill(const int8_t *in, int16_t *slot, int iy, int ih, int iw, int c, int nc,
+                    int pu, int pl, int zp);
 /* All three slots: zero point everywhere. */
 void td_arm_dw_ring_init(int16_t *ring, int n, int zp);
 
-/* td_arm_dw_fill for a valid row with compile-time shapes (C % 4 == 0):
+/* td_arm_dw_fill for a valid row with compile-time shapes (NC % 4 == 0):
  * two pixels x four channels per step, LDR + SXTB16 + PKH + STR. */
 TD_ARM_AI void td_arm_dw_fill_t(const int8_t *src, int16_t *slot, const int IW, const int C,
-                                const int PU, const int PL)
+                                const int NC, const int PU, const int PL)
 {
     int b, k;
     int16_t *dst = slot + PL;
@@ -1023,7 +1024,7 @@ TD_ARM_AI void td_arm_dw_fill_t(const int8_t *src, int16_t *slot, const int IW, 
         const int8_t *p0 = src + b * C;
         int16_t *d = dst + b;
 #pragma GCC unroll 16
-        for (k = 0; k < C; k += 4) {
+        for (k = 0; k < NC; k += 4) {
             const uint32_t v0 = *(const td_u32u *)(const void *)(p0 + k);
             const uint32_t v1 = *(const td_u32u *)(const void *)(p0 + C + k);
             const uint32_t e0 = (uint32_t)__sxtb16(v0), o0 = td_arm_sxtb16_ror8(v0);
@@ -1035,60 +1036,105 @@ TD_ARM_AI void td_arm_dw_fill_t(const int8_t *src, int16_t *slot, const int IW, 
         }
     }
     if (IW & 1) {
-        for (k = 0; k < C; ++k) {
-            dst[k * PU + IW - 1] = src[(IW - 1) * C + k];
+        /* the last pixel: four channels per LDR */
+        const int8_t *p0 = src + (IW - 1) * C;
+        int16_t *d = dst + IW - 1;
+#pragma GCC unroll 16
+        for (k = 0; k < NC; k += 4) {
+            const uint32_t v = *(const td_u32u *)(const void *)(p0 + k);
+            const uint32_t e = (uint32_t)__sxtb16(v), o = td_arm_sxtb16_ror8(v);
+            d[k * PU] = (int16_t)e;
+            d[(k + 1) * PU] = (int16_t)o;
+            d[(k + 2) * PU] = (int16_t)(e >> 16);
+            d[(k + 3) * PU] = (int16_t)(o >> 16);
         }
     }
 }
 
-/* The layer: depthwise 3x3, depth multiplier 1, OH x OW outputs, input
- * IH x IW x C, strides SV (rows), SU (columns), padding PT/PL.  Three ring
- * slots of C * PU int16 hold the kernel rows of the current output row; the
- * output rows go in increasing (DIR > 0) or decreasing order, each written
- * after all of its inputs were read (safe for in-place "window"). */
-#define TD_DW_SLOT_ (C * PU * 2)
-TD_ARM_AI void td_arm_dw3x3(const int8_t *in, int16_t *ring, const int32_t *stream, int8_t *out,
-                            const int IH, const int IW, const int C, const int OH,
-                            const int OW, const int SV, const int SU, const int PT,
-                            const int PL, const int PU, const int IZP, const int DIR,
-                            TD_ARM_RQ_ARGS)
+/* Channels c0 .. c0 + NC - 1 of the layer (see td_arm_dw3x3): three ring
+ * slots of NC * PU int16 hold the kernel rows of the current output row. */
+#define TD_DW_SLOT_ (NC * PU * 2)
+TD_ARM_AI void td_arm_dw3x3_group(const int8_t *in, int16_t *ring, const int32_t *stream,
+                                  int8_t *out, const int IH, const int IW, const int C,
+                                  const int NC, const int OH, const int OW, const int SV,
+                                  const int SU, const int PT, const int PL, const int PU,
+                                  const int IZP, const int DIR, TD_ARM_RQ_ARGS)
 {
-    int have[3] = {-1000, -1000, -1000}; /* input row held by each slot */
-    int n, k;
-    td_arm_dw_ring_init(ring, 3 * C * PU, IZP);
+    /* Input rows are loaded in order (decreasing for DIR < 0) into slots
+     * taken in rotation; ns: the slot of the next load.  Once an output
+     * row's three rows are loaded, its top row iy0 sits in slot ph and
+     * iy0 + r in (ph + r) % 3. */
+    int nx = DIR >= 0 ? -PT : (OH - 1) * SV - PT + 2; /* the next row to load */
+    int ns = 0, n;
     for (n = 0; n < OH; ++n) {
         const int oy = DIR >= 0 ? n : OH - 1 - n;
         const int iy0 = oy * SV - PT;
-        const int ph = ((iy0 % 3) + 3) % 3;
-        for (k = 0; k < 3; ++k) {
-            const int iy = iy0 + (DIR >= 0 ? k : 2 - k);
-            const int sl = ((iy % 3) + 3) % 3;
-            if (have[sl] != iy) {
-                if (C % 4 == 0 && iy >= 0 && iy < IH) {
-                    td_arm_dw_fill_t(in + iy * IW * C, ring + sl * C * PU, IW, C, PU, PL);
+        int ph;
+        if (DIR >= 0) {
+            nx = nx < iy0 ? iy0 : nx;
+            for (; nx <= iy0 + 2; ++nx, ns = ns == 2 ? 0 : ns + 1) {
+                if (NC % 4 == 0 && nx >= 0 && nx < IH) {
+                    td_arm_dw_fill_t(in + nx * IW * C, ring + ns * NC * PU, IW, C, NC, PU, PL);
                 } else {
-                    td_arm_dw_fill(in, ring + sl * C * PU, iy, IH, IW, C, PU, PL, IZP);
+                    td_arm_dw_fill(in, ring + ns * NC * PU, nx, IH, IW, C, NC, PU, PL, IZP);
                 }
-                have[sl] = iy;
             }
+            ph = ns;
+        } else {
+            nx = nx > iy0 + 2 ? iy0 + 2 : nx;
+            for (; nx >= iy0; --nx, ns = ns == 0 ? 2 : ns - 1) {
+                if (NC % 4 == 0 && nx >= 0 && nx < IH) {
+                    td_arm_dw_fill_t(in + nx * IW * C, ring + ns * NC * PU, IW, C, NC, PU, PL);
+                } else {
+                    td_arm_dw_fill(in, ring + ns * NC * PU, nx, IH, IW, C, NC, PU, PL, IZP);
+                }
+            }
+            ph = ns == 2 ? 0 : ns + 1;
         }
         {
-            const int16_t *x0 = ring + ph * C * PU;
+            const int16_t *x0 = ring + ph * NC * PU;
             int8_t *o = out + oy * OW * C;
             if (ph == 0) {
-                td_arm_dw_row(x0, stream, o, C, OW, SU, PU, TD_DW_SLOT_, TD_DW_SLOT_,
+                td_arm_dw_row(x0, stream, o, NC, C, OW, SU, PU, TD_DW_SLOT_, TD_DW_SLOT_,
                               TD_ARM_RQ_PASS);
             } else if (ph == 1) {
-                td_arm_dw_row(x0, stream, o, C, OW, SU, PU, TD_DW_SLOT_, -2 * TD_DW_SLOT_,
+                td_arm_dw_row(x0, stream, o, NC, C, OW, SU, PU, TD_DW_SLOT_, -2 * TD_DW_SLOT_,
                               TD_ARM_RQ_PASS);
             } else {
-                td_arm_dw_row(x0, stream, o, C, OW, SU, PU, -2 * TD_DW_SLOT_, TD_DW_SLOT_,
+                td_arm_dw_row(x0, stream, o, NC, C, OW, SU, PU, -2 * TD_DW_SLOT_, TD_DW_SLOT_,
                               TD_ARM_RQ_PASS);
             }
         }
     }
 }
 #undef TD_DW_SLOT_
+
+/* The layer: depthwise 3x3, depth multiplier 1, OH x OW outputs, input
+ * IH x IW x C, strides SV (rows), SU (columns), padding PT/PL.  The
+ * channels go in groups of CG (the ring holds 3 x CG x PU int16); per group
+ * the output rows go in increasing (DIR > 0) or decreasing order, each
+ * written after all of its inputs were read.  Safe for in-place "window"
+ * with one group; with several, out may EQUAL in where every output row is
+ * written over input rows already read (kernels_arm.alias_safe). */
+TD_ARM_AI void td_arm_dw3x3(const int8_t *in, int16_t *ring, const int32_t *stream, int8_t *out,
+                            const int IH, const int IW, const int C, const int CG, const int OH,
+                            const int OW, const int SV, const int SU, const int PT,
+                            const int PL, const int PU, const int IZP, const int DIR,
+                            TD_ARM_RQ_ARGS)
+{
+    const int CS = 7 + RS; /* stream words per channel */
+    int c0;
+    td_arm_dw_ring_init(ring, 3 * CG * PU, IZP);
+    for (c0 = 0; c0 + CG <= C; c0 += CG) {
+        td_arm_dw3x3_group(in + c0, ring, stream + c0 * CS, out + c0, IH, IW, C, CG, OH, OW, SV,
+                           SU, PT, PL, PU, IZP, DIR, TD_ARM_RQ_PASS);
+    }
+    if (C % CG) {
+        td_arm_dw_ring_init(ring, 3 * (C % CG) * PU, IZP);
+        td_arm_dw3x3_group(in + c0, ring, stream + c0 * CS, out + c0, IH, IW, C, C % CG, OH, OW,
+                           SV, SU, PT, PL, PU, IZP, DIR, TD_ARM_RQ_PASS);
+    }
+}
 
 /* ---------------------------------------------------------------------- */
 /* Fully connected without scratch: activations read as int8              */
@@ -1586,12 +1632,12 @@ TD_ARM_AI void td_mve_fc(const int8_t *in, const int8_t *w, int8_t *out, const i
  * The stream: per channel 16 int8 weights (taps 3 ky + kx), then per
  * channel bias', s, m, C, mask (int32), then the 3 x 16 phase offsets. */
 TD_ARM_AI void td_mve_dw_fill(const int8_t *in, int8_t *ring, int slot, int iy, const int IH,
-                              const int IW, const int C, const int PU, const int PL,
-                              const int IZP)
+                              const int IW, const int C, const int NC, const int PU,
+                              const int PL, const int IZP)
 {
     int c, x;
     if (iy < 0 || iy >= IH) {
-        for (c = 0; c < C; ++c) {
+        for (c = 0; c < NC; ++c) {
             td_mve_set(ring + (c * 3 + slot) * PU, IZP, PU);
         }
         return;
@@ -1603,12 +1649,12 @@ TD_ARM_AI void td_mve_dw_fill(const int8_t *in, int8_t *ring, int slot, int iy, 
         int8_t *dst = ring + slot * PU + PL;
         for (x = 0; x < IW; ++x) {
 #pragma GCC unroll 8
-            for (c = 0; c < C; c += 8) {
-                if (C - c >= 8) {
+            for (c = 0; c < NC; c += 8) {
+                if (NC - c >= 8) {
                     vstrbq_scatter_offset_s16(dst + c * 3 * PU + x, off,
                                               vldrbq_s16(src + x * C + c));
                 } else {
-                    const mve_pred16_t pr = vctp16q((uint32_t)(C - c));
+                    const mve_pred16_t pr = vctp16q((uint32_t)(NC - c));
                     vstrbq_scatter_offset_p_s16(dst + c * 3 * PU + x, off,
                                                 vldrbq_z_s16(src + x * C + c, pr), pr);
                 }
@@ -1617,33 +1663,39 @@ TD_ARM_AI void td_mve_dw_fill(const int8_t *in, int8_t *ring, int slot, int iy, 
     }
 }
 
-TD_ARM_AI void td_mve_dw3x3(const int8_t *in, int8_t *ring, const int8_t *blob, int8_t *out,
-                            const int IH, const int IW, const int C, const int OH,
-                            const int OW, const int SV, const int SU, const int PT,
-                            const int PL, const int PU, const int IZP, const int DIR,
-                            TD_ARM_RQ_ARGS)
+/* Channels c0 .. c0 + NC - 1 of the layer (see td_mve_dw3x3); w: their
+ * weight vectors, kr their constants, offs the gather offsets. */
+TD_ARM_AI void td_mve_dw3x3_group(const int8_t *in, int8_t *ring, const int8_t *blob,
+                                  const int32_t *kr, const uint8_t *offs, int8_t *out,
+                                  const int IH, const int IW, const int C, const int NC,
+                                  const int OH, const int OW, const int SV, const int SU,
+                                  const int PT, const int PL, const int PU, const int IZP,
+                                  const int DIR, TD_ARM_RQ_ARGS)
 {
-    const int32_t *kr = (const int32_t *)(const void *)(blob + C * 16);
-    const uint8_t *offs = (const uint8_t *)(const void *)(kr + 5 * C);
-    int have[3] = {-1000, -1000, -1000};
-    int n, k, c, u;
+    /* rows loaded in order into rotating slots, as in td_arm_dw3x3_group */
+    int nx = DIR >= 0 ? -PT : (OH - 1) * SV - PT + 2;
+    int ns = 0, n, c, u;
     (void)RS;
-    td_mve_set(ring, IZP, 3 * PU * C);
     for (n = 0; n < OH; ++n) {
         const int oy = DIR >= 0 ? n : OH - 1 - n;
         const int iy0 = oy * SV - PT;
-        const int ph = ((iy0 % 3) + 3) % 3;
+        int ph;
         uint8x16_t off;
-        for (k = 0; k < 3; ++k) {
-            const int iy = iy0 + (DIR >= 0 ? k : 2 - k);
-            const int sl = ((iy % 3) + 3) % 3;
-            if (have[sl] != iy) {
-                td_mve_dw_fill(in, ring, sl, iy, IH, IW, C, PU, PL, IZP);
-                have[sl] = iy;
+        if (DIR >= 0) {
+            nx = nx < iy0 ? iy0 : nx;
+            for (; nx <= iy0 + 2; ++nx, ns = ns == 2 ? 0 : ns + 1) {
+                td_mve_dw_fill(in, ring, ns, nx, IH, IW, C, NC, PU, PL, IZP);
             }
+            ph = ns;
+        } else {
+            nx = nx > iy0 + 2 ? iy0 + 2 : nx;
+            for (; nx >= iy0; --nx, ns = ns == 0 ? 2 : ns - 1) {
+                td_mve_dw_fill(in, ring, ns, nx, IH, IW, C, NC, PU, PL, IZP);
+            }
+            ph = ns == 2 ? 0 : ns + 1;
         }
         off = vldrbq_u8(offs + 16 * ph);
-        if (FIX == 0 && FOLD && !CLAMP && E >= 1 && C <= 255 && 3 * PU <= 4095 && OW <= 64) {
+        if (FIX == 0 && FOLD && !CLAMP && E >= 1 && NC <= 255 && 3 * PU <= 4095 && OW <= 64) {
             /* the whole output row in one loop nest: per channel its weight
              * vector and constants, then per output a gather, VMLADAVA onto
              * the bias, SMMLA + SSAT */
@@ -1651,7 +1703,7 @@ TD_ARM_AI void td_mve_dw3x3(const int8_t *in, int8_t *ring, const int8_t *blob, 
             const int8_t *cb = ring, *wp = blob;
             const int32_t *kp = kr;
             int8_t *co = out + oy * OW * C;
-            int32_t ch = C, t, bp, op, bb, sh, m, cc;
+            int32_t ch = NC, t, bp, op, bb, sh, m, cc;
             int8x16_t x, w;
             (void)u;
             __asm__ volatile(
@@ -1685,7 +1737,7 @@ TD_ARM_AI void td_mve_dw3x3(const int8_t *in, int8_t *ring, const int8_t *blob, 
                 : "memory", "cc");
             continue;
         }
-        for (c = 0; c < C; ++c) {
+        for (c = 0; c < NC; ++c) {
             const int8x16_t w = vldrbq_s8(blob + 16 * c);
             const int32_t *q = kr + 5 * c;
             const int32_t b = q[0], sh = q[1];
@@ -1703,6 +1755,30 @@ TD_ARM_AI void td_mve_dw3x3(const int8_t *in, int8_t *ring, const int8_t *blob, 
                 o += C;
             }
         }
+    }
+}
+
+/* The layer (input IH x IW x C, depth multiplier 1): channels in groups of
+ * CG, whose ring holds 3 x CG x PU int8 ([channel][slot][PU]); see
+ * td_arm_dw3x3 for the order and in-place safety.  Blob: [C][16] weights,
+ * [C][5] constants, [3][16] gather offsets. */
+TD_ARM_AI void td_mve_dw3x3(const int8_t *in, int8_t *ring, const int8_t *blob, int8_t *out,
+                            const int IH, const int IW, const int C, const int CG, const int OH,
+                            const int OW, const int SV, const int SU, const int PT,
+                            const int PL, const int PU, const int IZP, const int DIR,
+                            TD_ARM_RQ_ARGS)
+{
+    const int32_t *kr = (const int32_t *)(const void *)(blob + C * 16);
+    const uint8_t *offs = (const uint8_t *)(const void *)(kr + 5 * C);
+    int c0;
+    td_mve_set(ring, IZP, 3 * PU * CG);
+    for (c0 = 0; c0 + CG <= C; c0 += CG) {
+        td_mve_dw3x3_group(in + c0, ring, blob + 16 * c0, kr + 5 * c0, offs, out + c0, IH, IW, C,
+                           CG, OH, OW, SV, SU, PT, PL, PU, IZP, DIR, TD_ARM_RQ_PASS);
+    }
+    if (C % CG) {
+        td_mve_dw3x3_group(in + c0, ring, blob + 16 * c0, kr + 5 * c0, offs, out + c0, IH, IW, C,
+                           C % CG, OH, OW, SV, SU, PT, PL, PU, IZP, DIR, TD_ARM_RQ_PASS);
     }
 }
 #endif /* __ARM_FEATURE_MVE */

@@ -50,21 +50,21 @@ void td_arm_dw_ring_init(int16_t *ring, int n, int zp)
     fill16(ring, n, zp);
 }
 
-void td_arm_dw_fill(const int8_t *in, int16_t *slot, int iy, int ih, int iw, int c, int pu,
-                    int pl, int zp)
+void td_arm_dw_fill(const int8_t *in, int16_t *slot, int iy, int ih, int iw, int c, int nc,
+                    int pu, int pl, int zp)
 {
     const int8_t *src = in + iy * iw * c;
     int16_t *dst = slot + pl;
     int b = 0, k;
     if (iy < 0 || iy >= ih) {
-        fill16(slot, c * pu, zp);
+        fill16(slot, nc * pu, zp);
         return;
     }
-    if ((c & 3) == 0) {
+    if ((nc & 3) == 0) {
         for (; b + 2 <= iw; b += 2) {
             const int8_t *p0 = src + b * c;
             int16_t *d = dst + b;
-            for (k = 0; k < c; k += 4, d += 4 * pu) {
+            for (k = 0; k < nc; k += 4, d += 4 * pu) {
                 const uint32_t v0 = *(const td_u32u *)(const void *)(p0 + k);
                 const uint32_t v1 = *(const td_u32u *)(const void *)(p0 + c + k);
                 const uint32_t e0 = (uint32_t)__sxtb16(v0), o0 = td_arm_sxtb16_ror8(v0);
@@ -77,7 +77,7 @@ void td_arm_dw_fill(const int8_t *in, int16_t *slot, int iy, int ih, int iw, int
         }
     }
     for (; b < iw; ++b) {
-        for (k = 0; k < c; ++k) {
+        for (k = 0; k < nc; ++k) {
             dst[k * pu + b] = src[b * c + k];
         }
     }
