@@ -16,7 +16,6 @@ is one unit: the add always runs right after its conv.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 from .ir import Graph
 from . import inplace as ip
@@ -138,24 +137,33 @@ def _count_states(m: _Model, cap: int) -> bool:
 
 
 def _dp_order(m: _Model) -> tuple[int, list]:
-    n = len(m.units)
-    full = (1 << n) - 1
-
-    @lru_cache(maxsize=None)
-    def best(done: int) -> tuple[int, tuple]:
-        if done == full:
-            return 0, ()
+    """The order of least peak over all down-sets (iterative: chains of any length)."""
+    full = (1 << len(m.units)) - 1
+    best = {full: (0, -1)}  # down-set -> (least peak of the rest, the unit to run next)
+    stack = [0]
+    while stack:
+        done = stack[-1]
+        if done in best:
+            stack.pop()
+            continue
+        ready = m.ready(done)
+        todo = [done | (1 << u) for u in ready if done | (1 << u) not in best]
+        if todo:
+            stack.extend(todo)
+            continue
         result = None
-        for u in m.ready(done):
-            peak, rest = best(done | (1 << u))
-            peak = max(peak, m.cost(done, u))
+        for u in ready:  # the first unit of least peak, as listed by ready()
+            peak = max(best[done | (1 << u)][0], m.cost(done, u))
             if result is None or peak < result[0]:
-                result = (peak, (u,) + rest)
-        return result
-
-    peak, order = best(0)
-    best.cache_clear()
-    return peak, list(order)
+                result = (peak, u)
+        best[done] = result
+        stack.pop()
+    order, done = [], 0
+    while done != full:
+        u = best[done][1]
+        order.append(u)
+        done |= 1 << u
+    return best[0][0], order
 
 
 def _greedy_order(m: _Model) -> tuple[int, list]:
