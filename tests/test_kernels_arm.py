@@ -194,6 +194,23 @@ class Chain:
         self.cur_q = self.last_q
         return self
 
+    def maxpool(self, k=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0), clip=None):
+        """MaxPool (then Clip(0, clip) if given); the output keeps the input's quantization."""
+        n, c, h, w = self.shape
+        y = self._id("mp")
+        self.nodes.append(helper.make_node("MaxPool", [self.cur], [y], kernel_shape=list(k),
+                                           strides=list(stride), pads=list(pads)))
+        if clip is not None:
+            r = self._id("clip")
+            lo, hi = self._const("lo", np.float32(0)), self._const("hi", np.float32(clip))
+            self.nodes.append(helper.make_node("Clip", [y, lo, hi], [r]))
+            y = r
+        self.shape = [n, c, (h + pads[0] + pads[2] - k[0]) // stride[0] + 1,
+                      (w + pads[1] + pads[3] - k[1]) // stride[1] + 1]
+        self.cur = self._qdq(y, *self.cur_q)
+        self.cur_q = self.last_q
+        return self
+
     def model(self) -> onnx.ModelProto:
         out = helper.make_tensor_value_info(self.cur, TensorProto.FLOAT, None)
         graph = helper.make_graph(self.nodes, self.name, [self.input], [out], self.inits)
@@ -331,6 +348,14 @@ def _chains():
     t.conv(33, (1, 1), (1, 1), (0, 0, 0, 0), act="relu").conv(8, (1, 1), (1, 1), (0, 0, 0, 0))
     t.depthwise((3, 3), (1, 1), (1, 1, 1, 1)).fc(64).fc(7)
     out.append(("tiny", t))
+    # max pooling: channels 7 and 12, kernels 2x2 / 3x3 / 3x1, strides 1 and 2,
+    # padding on every side, a window reaching 1x1, a Clip fused into one
+    rng = np.random.default_rng(15)
+    p = Chain([1, 7, 9, 10], rng, "pool")
+    p.maxpool((3, 3), (2, 2), (1, 1, 1, 1)).maxpool((2, 2), (1, 1), (0, 1, 1, 0), clip=1.0)
+    p.conv(12, (1, 1), (1, 1), (0, 0, 0, 0), act="relu6").maxpool((3, 1), (2, 1), (1, 0, 1, 0))
+    p.maxpool((3, 3), (1, 2), (2, 1, 0, 2), clip=0.05).maxpool((3, 3), (3, 3), (1, 1, 1, 1))
+    out.append(("pool", p))
     return out
 
 
@@ -371,7 +396,8 @@ def test_variants_bit_exact_on_emulator(target):
     """Hand-made chains: each optimized layer equals the golden model, and the
     layers meant to be optimized are."""
     for name, chain in _chains():
-        variants = check_on_target(chain.model(), target, samples=2)
+        variants, layers = check_on_target(chain.model(), target, samples=2, want_report=True)
+        assert all(l["variant"] == "arm_dsp_max_pool" for l in layers if l["op"] == "max_pool_s8")
         fast = [v for v in variants.values() if v.startswith(EXPECTED[target])]
         convs = [k for k in variants if not k.endswith("relayout")]
         assert len(fast) >= len(convs) - 3, (name, variants)

@@ -646,6 +646,26 @@ def _dsp_gavg(g: Graph, op: Op) -> Optional[Choice]:
 
 
 # --------------------------------------------------------------------------
+# Armv7E-M DSP: max pooling
+# --------------------------------------------------------------------------
+def _dsp_maxpool(g: Graph, op: Op) -> Optional[Choice]:
+    q = op.attrs["q"]
+    dims = (q["in_h"], q["in_w"], q["channels"], q["out_h"], q["out_w"], q["k_h"], q["k_w"],
+            q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"], int(q["act_min"]), int(q["act_max"]))
+
+    def emit(ctx, op_, sym):
+        from . import codegen
+        fn = f"{sym}_arm"
+        body = f"""{WRAPPER} static void {fn}(const int8_t *in, int8_t *out)
+{{
+    td_arm_maxpool(in, out, {", ".join(str(v) for v in dims)});
+}}"""
+        return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
+                            statics=[body])
+    return Choice("arm_dsp_max_pool", emit, 0)
+
+
+# --------------------------------------------------------------------------
 # Helium (MVE): convolution and fully connected
 # --------------------------------------------------------------------------
 def _mve_stream(w: np.ndarray, plan: RequantPlan, kc: int) -> np.ndarray:
@@ -897,4 +917,6 @@ def choose(g: Graph, op: Op, target) -> Optional[Choice]:
             return _dsp_dw(g, op)
         if op.kind == "avg_pool_s8":
             return _dsp_gavg(g, op)
+        if op.kind == "max_pool_s8":
+            return _dsp_maxpool(g, op)
     return None
