@@ -57,7 +57,8 @@ def _common_compile_options(f):
         click.option("--kernel-scratch", "kernel_scratch", default="0.0625", show_default=True,
                      metavar="FRACTION|fit|any",
                      help="How much fast kernels' scratch buffers may grow the arena: a fraction of "
-                          "it, 'fit' (only into free bytes) or 'any' (speed over RAM)."),
+                          "it (or 512 bytes, whichever is more), 'fit' (only into free bytes) or "
+                          "'any' (speed over RAM)."),
     ]
     for option in reversed(options):
         f = option(f)

@@ -39,7 +39,8 @@ ALIGN = 16
 ALIAS_KINDS = {"reshape"}
 METHODS = ("auto", "greedy", "exact")
 SCRATCH_POLICIES = ("fit", "any")
-SCRATCH_GROWTH = 0.0625  # default: kernel scratch may grow the arena by at most 1/16
+SCRATCH_GROWTH = 0.0625  # default: kernel scratch may grow the arena by at most 1/16 ...
+SCRATCH_FLOOR = 512  # ... or by this many bytes, whichever is more (small models)
 GREEDY_EVALS = 2000  # local-search placements of the greedy method
 AUTO_EXACT_ITEMS = 64  # "auto" runs the exact method up to this many items ...
 AUTO_EXACT_NODES = 20000  # ... for this many search nodes (deterministic)
@@ -329,6 +330,7 @@ class MemoryPlan:
     exact_bytes: Optional[int] = None
     inplace_used: set = field(default_factory=set)  # ops whose in-place decision the plan uses
     dropped_variants: dict = field(default_factory=dict)  # op -> variant whose scratch did not fit
+    scratch_budget_bytes: Optional[int] = None  # the arena kernel scratch could grow to
     steps: list = field(default_factory=list)  # op name executed at each step
     timeline: list = field(default_factory=list)  # per step: [{tensor, offset, bytes}]
 
@@ -448,16 +450,48 @@ def plan(g: Graph, method: str = "auto", time_limit: Optional[float] = None,
     scratch: what kernel variants that need scratch memory
     (op.attrs["choice"].scratch_bytes) may cost.  The tensors are planned first;
     then each variant's scratch (most MACs first) goes to the lowest bytes free
-    during its op below a budget of (1 + growth) x the tensors' arena; a variant
-    whose scratch does not fit is dropped for the portable kernel.  scratch is
-    the growth (a fraction >= 0), "fit" (growth 0: fast kernels never cost RAM)
-    or "any" (every scratch buffer planned like a tensor; the arena grows as
-    needed)."""
+    during its op below a budget: the tensors' arena grown by the fraction
+    `scratch` or SCRATCH_FLOOR bytes, whichever is more ("fit": not grown).
+    A variant whose scratch does not fit falls back to its smaller alternative
+    (Choice.smaller), else to the portable kernel.  If planning every scratch
+    buffer together with the tensors keeps every variant within that budget,
+    that plan is used instead.  "any": every scratch buffer planned like a
+    tensor, the arena grows as needed."""
     if method not in METHODS:
         raise ValueError(f"planner method must be one of {METHODS}, not {method!r}")
     if scratch not in SCRATCH_POLICIES and not (isinstance(scratch, (int, float)) and scratch >= 0):
         raise ValueError(f"scratch policy must be one of {SCRATCH_POLICIES} or a growth >= 0, "
                          f"not {scratch!r}")
+    if scratch == "any":
+        return _plan_once(g, method, time_limit, "any")
+    fastest = {op.name: op.attrs.get("choice") for op in g.ops}
+    budgeted = _plan_once(g, method, time_limit, scratch)
+    kept = {op.name: op.attrs.get("choice") for op in g.ops}
+    if not any(c is not None and c.scratch_bytes for c in fastest.values()):
+        return budgeted
+    traded = any(kept[n] is not c for n, c in fastest.items())  # variants given up for RAM
+    directions = {op.name: op.attrs["inplace"].get("direction") for op in g.ops if op.attrs.get("inplace")}
+    _set_choices(g, fastest)
+    joint = _plan_once(g, method, time_limit, "any")
+    if joint.arena_bytes <= (budgeted.scratch_budget_bytes if traded else budgeted.arena_bytes):
+        joint.scratch_budget_bytes = budgeted.scratch_budget_bytes
+        return joint
+    _set_choices(g, kept)
+    for op in g.ops:
+        if op.name in directions:
+            op.attrs["inplace"]["direction"] = directions[op.name]
+    return budgeted
+
+
+def _set_choices(g: Graph, choices: dict) -> None:
+    for op in g.ops:
+        if choices.get(op.name) is None:
+            op.attrs.pop("choice", None)
+        else:
+            op.attrs["choice"] = choices[op.name]
+
+
+def _plan_once(g: Graph, method: str, time_limit: Optional[float], scratch) -> MemoryPlan:
     root = alias_roots(g)
     spans = lifetimes(g, root)
     step = op_steps(g)
@@ -551,7 +585,8 @@ def plan(g: Graph, method: str = "auto", time_limit: Optional[float] = None,
     result.scratch = {name: pos[k] for name, k in scratch_items.items()}
     if scratch != "any":
         growth = 0.0 if scratch == "fit" else float(scratch)
-        budget = max(result.arena_bytes, int(result.arena_bytes * (1.0 + growth)) // ALIGN * ALIGN)
+        extra = 0 if scratch == "fit" else max(SCRATCH_FLOOR, int(result.arena_bytes * growth))
+        budget = result.scratch_budget_bytes = (result.arena_bytes + extra) // ALIGN * ALIGN
         live_at = {}
         for k, (f, l) in enumerate(item_spans):
             for s_ in range(max(f, 0), min(l, len(g.ops) - 1) + 1):
