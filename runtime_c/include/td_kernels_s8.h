@@ -182,6 +182,29 @@ typedef struct {
     const int32_t *shift;
 } td_conv_s8_params;
 
+/* Kernel taps [*lo, *hi) with 0 <= origin + k * dil < size, k in [0, k_n)
+ * (shared by the convolution kernels and their in-place versions). */
+static inline void td_valid_taps(int origin, int dil, int k_n, int size, int *lo, int *hi)
+{
+    int a = 0, b = k_n;
+    if (origin < 0) {
+        a = (-origin + dil - 1) / dil;
+    }
+    if (origin + (k_n - 1) * dil >= size) {
+        b = size - origin > 0 ? (size - origin + dil - 1) / dil : 0;
+    }
+    *lo = a;
+    *hi = b > a ? b : a;
+}
+
+/* A convolution's int32 sum for output channel oc, requantized to int8. */
+static inline int8_t td_conv_requant(const td_conv_s8_params *p, int32_t acc, int oc)
+{
+    const int i = p->per_channel ? oc : 0;
+    const int32_t v = td_mbqm(acc, p->multiplier[i], p->shift[i]) + p->output_offset;
+    return (int8_t)td_clamp_s32(v, p->act_min, p->act_max);
+}
+
 /* General (grouped) convolution.  Weights [out_c][k_h][k_w][in_c / groups];
  * output channel oc reads input channels of group oc / (out_c / groups). */
 void td_conv2d_s8(const td_conv_s8_params *p, const int8_t *input,

@@ -8,27 +8,6 @@
  * per row/column instead of testing every tap. */
 #include "td_kernels_s8.h"
 
-/* Kernel taps [*lo, *hi) with 0 <= origin + k * dil < size, k in [0, k_n). */
-static void valid_taps(int origin, int dil, int k_n, int size, int *lo, int *hi)
-{
-    int a = 0, b = k_n;
-    if (origin < 0) {
-        a = (-origin + dil - 1) / dil;
-    }
-    if (origin + (k_n - 1) * dil >= size) {
-        b = size - origin > 0 ? (size - origin + dil - 1) / dil : 0;
-    }
-    *lo = a;
-    *hi = b > a ? b : a;
-}
-
-static int8_t requant(const td_conv_s8_params *p, int32_t acc, int oc)
-{
-    const int i = p->per_channel ? oc : 0;
-    const int32_t v = td_mbqm(acc, p->multiplier[i], p->shift[i]) + p->output_offset;
-    return (int8_t)td_clamp_s32(v, p->act_min, p->act_max);
-}
-
 /* One output channel's window: taps ky in [ky0, ky1), kx in [kx0, kx1). */
 typedef struct {
     int iy0, ix0, ky0, ky1, kx0, kx1;
@@ -91,12 +70,12 @@ void td_conv2d_s8(const td_conv_s8_params *p, const int8_t *input,
         wsum *= p->input_offset;
         for (oy = 0; oy < p->out_h; ++oy) {
             wd.iy0 = oy * p->stride_h - p->pad_top;
-            valid_taps(wd.iy0, p->dil_h, p->k_h, p->in_h, &wd.ky0, &wd.ky1);
+            td_valid_taps(wd.iy0, p->dil_h, p->k_h, p->in_h, &wd.ky0, &wd.ky1);
             for (ox = 0; ox < p->out_w; ++ox) {
                 wd.ix0 = ox * p->stride_w - p->pad_left;
-                valid_taps(wd.ix0, p->dil_w, p->k_w, p->in_w, &wd.kx0, &wd.kx1);
+                td_valid_taps(wd.ix0, p->dil_w, p->k_w, p->in_w, &wd.kx0, &wd.kx1);
                 output[(oy * p->out_w + ox) * out_c + oc] =
-                    requant(p, b + conv_window(p, in_g, w, cg, &wd, wsum), oc);
+                    td_conv_requant(p, b + conv_window(p, in_g, w, cg, &wd, wsum), oc);
             }
         }
     }
@@ -147,12 +126,12 @@ void td_depthwise_conv2d_s8(const td_conv_s8_params *p, const int8_t *input,
         wsum *= p->input_offset;
         for (oy = 0; oy < p->out_h; ++oy) {
             wd.iy0 = oy * p->stride_h - p->pad_top;
-            valid_taps(wd.iy0, p->dil_h, p->k_h, p->in_h, &wd.ky0, &wd.ky1);
+            td_valid_taps(wd.iy0, p->dil_h, p->k_h, p->in_h, &wd.ky0, &wd.ky1);
             for (ox = 0; ox < p->out_w; ++ox) {
                 wd.ix0 = ox * p->stride_w - p->pad_left;
-                valid_taps(wd.ix0, p->dil_w, p->k_w, p->in_w, &wd.kx0, &wd.kx1);
+                td_valid_taps(wd.ix0, p->dil_w, p->k_w, p->in_w, &wd.kx0, &wd.kx1);
                 output[(oy * p->out_w + ox) * out_c + oc] =
-                    requant(p, b + dw_window(p, in_ch, w_ch, &wd, wsum), oc);
+                    td_conv_requant(p, b + dw_window(p, in_ch, w_ch, &wd, wsum), oc);
             }
         }
     }

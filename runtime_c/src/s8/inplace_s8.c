@@ -8,27 +8,6 @@
  * int32 addition is exact, so the results are bit-identical. */
 #include "td_kernels_inplace.h"
 
-/* Kernel taps [*lo, *hi) with 0 <= origin + k * dil < size, k in [0, k_n). */
-static void taps(int origin, int dil, int k_n, int size, int *lo, int *hi)
-{
-    int a = 0, b = k_n;
-    if (origin < 0) {
-        a = (-origin + dil - 1) / dil;
-    }
-    if (origin + (k_n - 1) * dil >= size) {
-        b = size - origin > 0 ? (size - origin + dil - 1) / dil : 0;
-    }
-    *lo = a;
-    *hi = b > a ? b : a;
-}
-
-static int8_t requant(const td_conv_s8_params *p, int32_t acc, int oc)
-{
-    const int i = p->per_channel ? oc : 0;
-    const int32_t v = td_mbqm(acc, p->multiplier[i], p->shift[i]) + p->output_offset;
-    return (int8_t)td_clamp_s32(v, p->act_min, p->act_max);
-}
-
 /* One output pixel's window: rows iy0 + ky * dil_h for ky in [ky0, ky1),
  * columns ix0 + kx * dil_w for kx in [kx0, kx1). */
 typedef struct {
@@ -40,8 +19,8 @@ static void pixel_window(const td_conv_s8_params *p, int j, window *wd)
     const int oy = j / p->out_w, ox = j % p->out_w;
     wd->iy0 = oy * p->stride_h - p->pad_top;
     wd->ix0 = ox * p->stride_w - p->pad_left;
-    taps(wd->iy0, p->dil_h, p->k_h, p->in_h, &wd->ky0, &wd->ky1);
-    taps(wd->ix0, p->dil_w, p->k_w, p->in_w, &wd->kx0, &wd->kx1);
+    td_valid_taps(wd->iy0, p->dil_h, p->k_h, p->in_h, &wd->ky0, &wd->ky1);
+    td_valid_taps(wd->ix0, p->dil_w, p->k_w, p->in_w, &wd->kx0, &wd->kx1);
 }
 
 /* Output channels are computed in blocks of up to BLOCK: a block's window
@@ -214,7 +193,7 @@ static void overlap_conv(const td_conv_s8_params *p, const int8_t *input,
                 conv_block(p, input, weights, bias, &wd, oc, cnt, acc);
             }
             for (i = 0; i < cnt; ++i) {
-                out[oc + i] = requant(p, acc[i], oc + i);
+                out[oc + i] = td_conv_requant(p, acc[i], oc + i);
             }
         }
     }
@@ -274,7 +253,7 @@ void td_conv2d_add_s8(const td_conv_add_s8_params *p, const int8_t *input,
             }
             conv_block(cp, input, weights, bias, &wd, oc, cnt, acc);
             for (i = 0; i < cnt; ++i) {
-                const int32_t c = requant(cp, acc[i], oc + i);
+                const int32_t c = td_conv_requant(cp, acc[i], oc + i);
                 const int32_t r = res[oc + i];
                 out[oc + i] = p->conv_is_input1 ? add_one(p, c, r) : add_one(p, r, c);
             }
