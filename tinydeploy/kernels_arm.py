@@ -284,6 +284,23 @@ def _weights_arg(call, wsym: str):
     call.args.insert(1, wsym)
     return call
 
+def _layer_emitter(suffix: str, source: str, statement, blob=None, ctype: str = "int8_t"):
+    """Emitter of a per-layer wrapper `SYM_suffix(const T *in, [const void *wv,] T *out)`
+    whose body is statement(ctx, op) -- C text that names the layer's constant
+    blob `wv` -- called from the layer list with the layer's buffers."""
+    def emit(ctx, op_, sym):
+        from . import codegen
+        fn = f"{sym}_{suffix}"
+        args = [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)]
+        params = f"const {ctype} *in, {ctype} *out" if blob is None else \
+            f"const {ctype} *in, const void *wv, {ctype} *out"
+        if blob is not None:
+            args.insert(1, ctx.ptr(ctx.g.add_const(f"{sym}_blob", blob)))
+        body = f"{WRAPPER} static void {fn}({params})\n{{\n    {statement(ctx, op_)}\n}}"
+        return codegen.Call(fn, source, args, statics=[body])
+    return emit
+
+
 def _conv_plan(g: Graph, op: Op, w: np.ndarray) -> Optional[RequantPlan]:
     q = op.attrs["q"]
     oc = w.shape[0]
@@ -434,18 +451,8 @@ def _mve_fc(g: Graph, op: Op) -> Optional[Choice]:
             return None
         blob = _mve_stream(w8.reshape(n_out, 1, 1, n_in), plan, n_in // 16)
 
-        def emit(ctx, op_, sym):
-            from . import codegen
-            wname = ctx.g.add_const(f"{sym}_blob", blob)
-            fn = f"{sym}_mve"
-            body = f"""{WRAPPER} static void {fn}(const int8_t *in, int8_t *out)
-{{
-    td_mve_fc(in, (const int8_t *)(const void *){ctx.ptr(wname)}, out, {rows}, {n_in}, {n_out},
-              {plan.c_args()});
-}}"""
-            return _weights_arg(codegen.Call(fn, "arm/mve_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
-                                statics=[body]), ctx.ptr(wname))
-        return Choice("arm_mve_fc", emit, 0)
+        return Choice("arm_mve_fc", _layer_emitter("mve", "arm/mve_s8.c", lambda ctx, op_: (
+            f"td_mve_fc(in, (const int8_t *)wv, out, {rows}, {n_in}, {n_out}, {plan.c_args()});"), blob), 0)
     return _mve_conv(g, op, geo, w8.reshape(n_out, 1, 1, n_in), bias, wf.sum(1), np.abs(wf).sum(1),
                      q, None, "arm_mve_fc_im2col")
 
@@ -471,18 +478,8 @@ def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
         # no scratch: the activations are widened inside the loop
         blob = _fc_stream(w8, plan)
 
-        def emit_fx(ctx, op_, sym):
-            from . import codegen
-            wname = ctx.g.add_const(f"{sym}_blob", blob)
-            fn = f"{sym}_arm"
-            body = f"""{WRAPPER} static void {fn}(const int8_t *in, int8_t *out)
-{{
-    td_arm_fc(in, (const int16_t *)(const void *){ctx.ptr(wname)}, out, {rows}, {n_in}, {n_out},
-              {plan.c_args()});
-}}"""
-            return _weights_arg(codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
-                                statics=[body]), ctx.ptr(wname))
-        return Choice("arm_dsp_fc", emit_fx, 0)
+        return Choice("arm_dsp_fc", _layer_emitter("arm", "arm/dsp_s8.c", lambda ctx, op_: (
+            f"td_arm_fc(in, (const int16_t *)wv, out, {rows}, {n_in}, {n_out}, {plan.c_args()});"), blob), 0)
 
     def emit(ctx, op_, sym):
         return _emit_gemm(ctx, op_, sym, geo, w4, plan, in_zp)
@@ -607,19 +604,9 @@ def _dsp_dw_emitter(blob, cg: int, q: dict, pu: int, in_zp: int, plan: RequantPl
     ih, iw, oh, ow, ch = q["in_h"], q["in_w"], q["out_h"], q["out_w"], q["out_c"]
     sv, su, pt, pl = q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"]
 
-    def emit(ctx, op_, sym):
-        from . import codegen
-        wname = ctx.g.add_const(f"{sym}_blob", blob)
-        fn = f"{sym}_arm"
-        body = f"""{WRAPPER} static void {fn}(const int8_t *in, int8_t *out)
-{{
-    td_arm_dw3x3(in, (int16_t *){ctx.scratch(op_)}, {ctx.ptr(wname)}, out,
-                 {ih}, {iw}, {ch}, {cg}, {oh}, {ow}, {sv}, {su}, {pt}, {pl}, {pu}, {in_zp}, {_direction(op_)},
-                 {plan.c_args()});
-}}"""
-        return _weights_arg(codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
-                            statics=[body]), ctx.ptr(wname))
-    return emit
+    return _layer_emitter("arm", "arm/dsp_s8.c", lambda ctx, op_: (
+        f"td_arm_dw3x3(in, (int16_t *){ctx.scratch(op_)}, (const int32_t *)wv, out, {ih}, {iw}, {ch}, {cg}, "
+        f"{oh}, {ow}, {sv}, {su}, {pt}, {pl}, {pu}, {in_zp}, {_direction(op_)}, {plan.c_args()});"), blob)
 
 
 # --------------------------------------------------------------------------
@@ -633,16 +620,8 @@ def _dsp_gavg(g: Graph, op: Op) -> Optional[Choice]:
         return None
     n_px, ch = q["in_h"] * q["in_w"], q["channels"]
 
-    def emit(ctx, op_, sym):
-        from . import codegen
-        fn = f"{sym}_arm"
-        body = f"""{WRAPPER} static void {fn}(const int8_t *in, int8_t *out)
-{{
-    td_arm_gavg(in, out, {n_px}, {ch}, {int(q["act_min"])}, {int(q["act_max"])});
-}}"""
-        return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
-                            statics=[body])
-    return Choice("arm_dsp_global_avg_pool", emit, 0)
+    return Choice("arm_dsp_global_avg_pool", _layer_emitter("arm", "arm/dsp_s8.c", lambda ctx, op_: (
+        f"td_arm_gavg(in, out, {n_px}, {ch}, {int(q['act_min'])}, {int(q['act_max'])});")), 0)
 
 
 # --------------------------------------------------------------------------
@@ -653,16 +632,8 @@ def _dsp_maxpool(g: Graph, op: Op) -> Optional[Choice]:
     dims = (q["in_h"], q["in_w"], q["channels"], q["out_h"], q["out_w"], q["k_h"], q["k_w"],
             q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"], int(q["act_min"]), int(q["act_max"]))
 
-    def emit(ctx, op_, sym):
-        from . import codegen
-        fn = f"{sym}_arm"
-        body = f"""{WRAPPER} static void {fn}(const int8_t *in, int8_t *out)
-{{
-    td_arm_maxpool(in, out, {", ".join(str(v) for v in dims)});
-}}"""
-        return codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
-                            statics=[body])
-    return Choice("arm_dsp_max_pool", emit, 0)
+    return Choice("arm_dsp_max_pool", _layer_emitter("arm", "arm/dsp_s8.c", lambda ctx, op_: (
+        f"td_arm_maxpool(in, out, {', '.join(str(v) for v in dims)});")), 0)
 
 
 # --------------------------------------------------------------------------
@@ -778,19 +749,9 @@ def _mve_dw_emitter(blob, cg: int, q: dict, pu: int, in_zp: int, plan: RequantPl
     ih, iw, oh, ow, ch = q["in_h"], q["in_w"], q["out_h"], q["out_w"], q["out_c"]
     sv, su, pt, pl = q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"]
 
-    def emit(ctx, op_, sym):
-        from . import codegen
-        wname = ctx.g.add_const(f"{sym}_blob", blob)
-        fn = f"{sym}_mve"
-        body = f"""{WRAPPER} static void {fn}(const int8_t *in, int8_t *out)
-{{
-    td_mve_dw3x3(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)(const void *){ctx.ptr(wname)}, out,
-                 {ih}, {iw}, {ch}, {cg}, {oh}, {ow}, {sv}, {su}, {pt}, {pl}, {pu}, {in_zp}, {_direction(op_)},
-                 {plan.c_args()});
-}}"""
-        return _weights_arg(codegen.Call(fn, "arm/mve_s8.c", [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)],
-                            statics=[body]), ctx.ptr(wname))
-    return emit
+    return _layer_emitter("mve", "arm/mve_s8.c", lambda ctx, op_: (
+        f"td_mve_dw3x3(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)wv, out, {ih}, {iw}, {ch}, {cg}, "
+        f"{oh}, {ow}, {sv}, {su}, {pt}, {pl}, {pu}, {in_zp}, {_direction(op_)}, {plan.c_args()});"), blob)
 
 # --------------------------------------------------------------------------
 # float32 with the FPU: convolution (GEMM with VFMA blocks), depthwise 3x3
@@ -823,18 +784,9 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
         win = f"{ih}, {iw}, {ic}, {oh}, {ow}, {kh}, {kw}, {sh}, {sw}, {pt}, {pl}, 0"
         pw1 = kh == kw == 1 and sh == sw == 1 and pt == pl == 0
 
-        def emit(ctx, op_, sym):
-            from . import codegen
-            wname = ctx.g.add_const(f"{sym}_blob", blob)
-            fn = f"{sym}_f32"
-            body = f"""{WRAPPER} static void {fn}(const float *in, float *out)
-{{
-    td_f32_conv(in, {"NULL" if pw1 else "(float *)" + ctx.scratch(op_)}, {ctx.ptr(wname)}, out, {oh * ow}, {oc},
-                {c_float(lo)}, {c_float(hi)}, {win});
-}}"""
-            return _weights_arg(codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(x), ctx.ptr(op_.outputs[0], False)],
-                                statics=[body]), ctx.ptr(wname))
-        pw1 = kh == kw == 1 and sh == sw == 1 and pt == pl == 0
+        emit = _layer_emitter("f32", "arm/dsp_s8.c", lambda ctx, op_: (
+            f"td_f32_conv(in, {'NULL' if pw1 else '(float *)' + ctx.scratch(op_)}, (const float *)wv, out, "
+            f"{oh * ow}, {oc}, {c_float(lo)}, {c_float(hi)}, {win});"), blob, "float")
         return Choice("arm_fpu_conv_1x1" if pw1 else "arm_fpu_conv", emit,
                       0 if pw1 else 5 * k * 4 + 16)
     if group == ic == oc and (kh, kw) == (3, 3) and wd.shape[3] == 1 and sw == 1 \
@@ -842,35 +794,18 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
         blob = np.concatenate([bias.reshape(oc, 1), wd.reshape(oc, 9)], axis=1).reshape(-1)
         blob = blob.astype(np.float32)
 
-        def emit_dd(ctx, op_, sym):
-            from . import codegen
-            wname = ctx.g.add_const(f"{sym}_blob", blob)
-            fn = f"{sym}_f32"
-            body = f"""{WRAPPER} static void {fn}(const float *in, float *out)
-{{
-    td_f32_dw3x3_direct(in, {ctx.ptr(wname)}, out, {ih}, {iw}, {oc}, {oh}, {ow}, {sh}, {pt}, {pl},
-                        {c_float(lo)}, {c_float(hi)});
-}}"""
-            return _weights_arg(codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(x), ctx.ptr(op_.outputs[0], False)],
-                                statics=[body]), ctx.ptr(wname))
-        return Choice("arm_fpu_dw3x3", emit_dd, 0)
+        return Choice("arm_fpu_dw3x3", _layer_emitter("f32", "arm/dsp_s8.c", lambda ctx, op_: (
+            f"td_f32_dw3x3_direct(in, (const float *)wv, out, {ih}, {iw}, {oc}, {oh}, {ow}, {sh}, {pt}, {pl}, "
+            f"{c_float(lo)}, {c_float(hi)});"), blob, "float"), 0)
     if group == ic == oc and (kh, kw) == (3, 3) and wd.shape[3] == 1:
         pu = max((ow - 1) * sw + 3, pl + iw)
         blob = np.concatenate([bias.reshape(oc, 1), wd.reshape(oc, 9)], axis=1).reshape(-1)
         blob = blob.astype(np.float32)
 
-        def emit_dw(ctx, op_, sym):
-            from . import codegen
-            wname = ctx.g.add_const(f"{sym}_blob", blob)
-            fn = f"{sym}_f32"
-            body = f"""{WRAPPER} static void {fn}(const float *in, float *out)
-{{
-    td_f32_dw3x3(in, (float *){ctx.scratch(op_)}, {ctx.ptr(wname)}, out,
-                 {ih}, {iw}, {oc}, {oh}, {ow}, {sh}, {sw}, {pt}, {pl}, {pu}, 1, {c_float(lo)}, {c_float(hi)});
-}}"""
-            return _weights_arg(codegen.Call(fn, "arm/dsp_s8.c", [ctx.ptr(x), ctx.ptr(op_.outputs[0], False)],
-                                statics=[body]), ctx.ptr(wname))
-        return Choice("arm_fpu_dw3x3", emit_dw, 3 * oc * pu * 4 + 16)
+        return Choice("arm_fpu_dw3x3", _layer_emitter("f32", "arm/dsp_s8.c", lambda ctx, op_: (
+            f"td_f32_dw3x3(in, (float *){ctx.scratch(op_)}, (const float *)wv, out, {ih}, {iw}, {oc}, {oh}, "
+            f"{ow}, {sh}, {sw}, {pt}, {pl}, {pu}, 1, {c_float(lo)}, {c_float(hi)});"), blob, "float"),
+                      3 * oc * pu * 4 + 16)
     return None
 
 
