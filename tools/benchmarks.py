@@ -95,7 +95,7 @@ def render(res, floats, reports) -> str:
                  f"{macs / CMSIS_NN[m]:.2f} | {fmt(TFLM_REF[m])} | <= {fmt(M4_REQUIRED[m])} | "
                  f"{ours / CMSIS_NN[m]:.2f}x | {fmt(h.instructions_per_inference)} | "
                  f"{h.instructions_per_inference / ours:.2f}x |")
-    L += ["", "Limits: " + "; ".join(_verdicts(res, reports, floats)) + ".", ""]
+    L += ["", "Against the issues' limits:", ""] + [f"- {v}" for v in _verdicts(res, reports, floats)] + [""]
     L += ["", "## RISC-V", "",
           "| model | MACs | esp32-c3 (rv32imc) | MAC/instr | rv32-zve32x (VLEN 128) | MAC/instr | vector / scalar |",
           "|---|---:|---:|---:|---:|---:|---:|"]
