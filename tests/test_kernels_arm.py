@@ -530,3 +530,16 @@ def test_generated_library_builds_at_every_optimization_level(target, tmp_path):
                    "-c", str(src), "-o", str(tmp_path / "x.o")]
             r = subprocess.run(cmd, capture_output=True, text=True)
             assert r.returncode == 0, (level, src.name, r.stderr[-2000:])
+
+
+def test_small_model_keeps_its_fast_kernels_within_the_scratch_budget():
+    """The digits CNN's arena is 640 bytes: 1/16 of it (40 bytes) would drop
+    its second convolution to the portable kernel (5.5x slower); the 512-byte
+    floor and the joint plan keep every DSP variant at 752 bytes."""
+    from conftest import REPO
+    ex = REPO / "examples" / "digits"
+    result = api.compile(ex / "digits_cnn.onnx", target="stm32f746", calib=ex / "calib.npz")
+    layers = result.report["layers"]
+    assert [l["variant"] for l in layers if l["op"] == "conv2d_s8"] == ["arm_dsp_conv", "arm_dsp_conv"]
+    assert not result.report["memory"]["variants_dropped_for_ram"]
+    assert result.report["arena_bytes"] <= 640 + 512
