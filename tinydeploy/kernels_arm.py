@@ -579,9 +579,7 @@ def _dsp_dw(g: Graph, op: Op) -> Optional[Choice]:
                         q["output_offset"], q["act_min"], q["act_max"])
     if plan is None:
         return None
-    ih, iw, oh, ow = q["in_h"], q["in_w"], q["out_h"], q["out_w"]
-    sv, su, pt, pl = q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"]
-    pu = max(_dw_reads(ow, su), pl + iw)
+    pu = max(_dw_reads(q["out_w"], q["stride_w"]), q["pad_left"] + q["in_w"])
     pu += pu % 2
     groups = [cg for cg in dw_groups(op, ch) if thumb_add_imm(2 * cg * pu) and thumb_add_imm(4 * cg * pu)]
     stream = []
@@ -594,19 +592,25 @@ def _dsp_dw(g: Graph, op: Op) -> Optional[Choice]:
         stream.append(np.asarray(words, np.int64))
         stream.append(plan.records[c].astype(np.int64))
     blob = np.concatenate(stream).astype(np.int32)
-    in_zp = -int(q["input_offset"])
-    return _chain([Choice("arm_dsp_dw3x3", _dsp_dw_emitter(blob, cg, q, pu, in_zp, plan),
-                          3 * cg * pu * 2 + 16, alias_inplace=dw_alias_safe(q),
+    return _dw_choices("arm_dsp_dw3x3", "td_arm_dw3x3(in, (int16_t *){ring}, (const int32_t *)wv",
+                       "arm", "arm/dsp_s8.c", 2, blob, q, pu, plan, groups)
+
+
+def _dw_choices(name: str, head: str, suffix: str, source: str, elem_bytes: int, blob, q: dict,
+                pu: int, plan: RequantPlan, groups: list) -> Optional[Choice]:
+    """The depthwise variant `name` for each ring group size in `groups`
+    (fastest first, chained through Choice.smaller).  head: the kernel call's
+    text up to its weights argument, with {ring} for the scratch pointer."""
+    dims = ", ".join(str(v) for v in (q["in_h"], q["in_w"], q["out_c"]))
+    rest = ", ".join(str(v) for v in (q["out_h"], q["out_w"], q["stride_h"], q["stride_w"], q["pad_top"],
+                                      q["pad_left"], pu, -int(q["input_offset"])))
+
+    def emitter(cg: int):
+        return _layer_emitter(suffix, source, lambda ctx, op_: (
+            f"{head.format(ring=ctx.scratch(op_))}, out, {dims}, {cg}, {rest}, {_direction(op_)}, "
+            f"{plan.c_args()});"), blob)
+    return _chain([Choice(name, emitter(cg), 3 * cg * pu * elem_bytes + 16, alias_inplace=dw_alias_safe(q),
                           detail=f"ring of {cg} channels") for cg in groups])
-
-
-def _dsp_dw_emitter(blob, cg: int, q: dict, pu: int, in_zp: int, plan: RequantPlan):
-    ih, iw, oh, ow, ch = q["in_h"], q["in_w"], q["out_h"], q["out_w"], q["out_c"]
-    sv, su, pt, pl = q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"]
-
-    return _layer_emitter("arm", "arm/dsp_s8.c", lambda ctx, op_: (
-        f"td_arm_dw3x3(in, (int16_t *){ctx.scratch(op_)}, (const int32_t *)wv, out, {ih}, {iw}, {ch}, {cg}, "
-        f"{oh}, {ow}, {sv}, {su}, {pt}, {pl}, {pu}, {in_zp}, {_direction(op_)}, {plan.c_args()});"), blob)
 
 
 # --------------------------------------------------------------------------
@@ -718,9 +722,7 @@ def _mve_dw(g: Graph, op: Op) -> Optional[Choice]:
                         q["output_offset"], q["act_min"], q["act_max"], max_scale_bits=30)
     if plan is None or plan.e < 1 or plan.fix == 1:
         return None
-    ih, iw, oh, ow = q["in_h"], q["in_w"], q["out_h"], q["out_w"]
-    sv, su, pt, pl = q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"]
-    pu = max((ow - 1) * su + 3, pl + iw)
+    pu = max((q["out_w"] - 1) * q["stride_w"] + 3, q["pad_left"] + q["in_w"])
     if 2 * pu + 2 > 255 or 3 * pu * 7 > 65535:  # 8-bit gather / 16-bit scatter offsets
         return None
     sb = plan.scale_bits.astype(np.int64)
@@ -739,19 +741,8 @@ def _mve_dw(g: Graph, op: Op) -> Optional[Choice]:
                           kr.astype("<i4").view(np.uint8), offs.reshape(-1).astype(np.uint8)])
     raw = np.concatenate([raw, np.zeros((-raw.size) % 4, np.uint8)])
     blob = raw.view("<i4").astype(np.int32)
-    in_zp = -int(q["input_offset"])
-    return _chain([Choice("arm_mve_dw3x3", _mve_dw_emitter(blob, cg, q, pu, in_zp, plan),
-                          3 * pu * cg + 16, alias_inplace=dw_alias_safe(q),
-                          detail=f"ring of {cg} channels") for cg in dw_groups(op, ch)])
-
-
-def _mve_dw_emitter(blob, cg: int, q: dict, pu: int, in_zp: int, plan: RequantPlan):
-    ih, iw, oh, ow, ch = q["in_h"], q["in_w"], q["out_h"], q["out_w"], q["out_c"]
-    sv, su, pt, pl = q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"]
-
-    return _layer_emitter("mve", "arm/mve_s8.c", lambda ctx, op_: (
-        f"td_mve_dw3x3(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)wv, out, {ih}, {iw}, {ch}, {cg}, "
-        f"{oh}, {ow}, {sv}, {su}, {pt}, {pl}, {pu}, {in_zp}, {_direction(op_)}, {plan.c_args()});"), blob)
+    return _dw_choices("arm_mve_dw3x3", "td_mve_dw3x3(in, (int8_t *){ring}, (const int8_t *)wv",
+                       "mve", "arm/mve_s8.c", 1, blob, q, pu, plan, dw_groups(op, ch))
 
 # --------------------------------------------------------------------------
 # float32 with the FPU: convolution (GEMM with VFMA blocks), depthwise 3x3

@@ -1051,6 +1051,19 @@ TD_ARM_AI void td_arm_dw_fill_t(const int8_t *src, int16_t *slot, const int IW, 
     }
 }
 
+/* Input row iy (channels 0 .. NC - 1) into a ring slot: the unrolled
+ * compile-time fill for rows inside the image, else the general one. */
+TD_ARM_AI void td_arm_dw_load(const int8_t *in, int16_t *slot, int iy, const int IH,
+                              const int IW, const int C, const int NC, const int PU,
+                              const int PL, const int IZP)
+{
+    if (NC % 4 == 0 && iy >= 0 && iy < IH) {
+        td_arm_dw_fill_t(in + iy * IW * C, slot, IW, C, NC, PU, PL);
+    } else {
+        td_arm_dw_fill(in, slot, iy, IH, IW, C, NC, PU, PL, IZP);
+    }
+}
+
 /* Channels c0 .. c0 + NC - 1 of the layer (see td_arm_dw3x3): three ring
  * slots of NC * PU int16 hold the kernel rows of the current output row. */
 #define TD_DW_SLOT_ (NC * PU * 2)
@@ -1073,21 +1086,13 @@ TD_ARM_AI void td_arm_dw3x3_group(const int8_t *in, int16_t *ring, const int32_t
         if (DIR >= 0) {
             nx = nx < iy0 ? iy0 : nx;
             for (; nx <= iy0 + 2; ++nx, ns = ns == 2 ? 0 : ns + 1) {
-                if (NC % 4 == 0 && nx >= 0 && nx < IH) {
-                    td_arm_dw_fill_t(in + nx * IW * C, ring + ns * NC * PU, IW, C, NC, PU, PL);
-                } else {
-                    td_arm_dw_fill(in, ring + ns * NC * PU, nx, IH, IW, C, NC, PU, PL, IZP);
-                }
+                td_arm_dw_load(in, ring + ns * NC * PU, nx, IH, IW, C, NC, PU, PL, IZP);
             }
             ph = ns;
         } else {
             nx = nx > iy0 + 2 ? iy0 + 2 : nx;
             for (; nx >= iy0; --nx, ns = ns == 0 ? 2 : ns - 1) {
-                if (NC % 4 == 0 && nx >= 0 && nx < IH) {
-                    td_arm_dw_fill_t(in + nx * IW * C, ring + ns * NC * PU, IW, C, NC, PU, PL);
-                } else {
-                    td_arm_dw_fill(in, ring + ns * NC * PU, nx, IH, IW, C, NC, PU, PL, IZP);
-                }
+                td_arm_dw_load(in, ring + ns * NC * PU, nx, IH, IW, C, NC, PU, PL, IZP);
             }
             ph = ns == 2 ? 0 : ns + 1;
         }
