@@ -8,7 +8,21 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-MODELS = Path(os.environ.get("TINYDEPLOY_MODELS", REPO.parent / "shared" / "models" / "mlperf_tiny"))
+def _models_dir() -> Path:
+    """TINYDEPLOY_MODELS, else shared/models/mlperf_tiny beside the repo, else beside
+    the local checkout this one was cloned from (`git clone . /tmp/x` in CI)."""
+    if os.environ.get("TINYDEPLOY_MODELS"):
+        return Path(os.environ["TINYDEPLOY_MODELS"])
+    tail = Path("shared") / "models" / "mlperf_tiny"
+    here = REPO.parent / tail
+    origin = subprocess.run(["git", "config", "--get", "remote.origin.url"], cwd=REPO,
+                            capture_output=True, text=True).stdout.strip()
+    if not here.is_dir() and origin and Path(origin).is_dir():
+        return Path(origin).resolve().parent / tail
+    return here
+
+
+MODELS = _models_dir()
 EXAMPLES = REPO / "examples"
 MLPERF = ["kws", "resnet8", "vww", "ad"]
 

@@ -803,7 +803,8 @@ class CKernels:
 def test_mlperf_models_on_c_kernels(lib, name, monkeypatch):
     sys.path.insert(0, str(ROOT / "tests"))
     import tflite_oracle
-    d = ROOT.parent / "shared" / "models" / "mlperf_tiny" / name
+    from conftest import MODELS
+    d = MODELS / name
     if not (d / "int8.tflite").exists():
         pytest.fail(f"missing {d}: the MLPerf models must be beside the repo")
     model = tflite_oracle.TFLiteModel.from_file(d / "int8.tflite")

@@ -26,7 +26,7 @@ from tflite_oracle import TFLiteModel, make_single_op_model, schema, tflm_run  #
 
 runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
 
-MODELS = ROOT.parent / "shared" / "models" / "mlperf_tiny"
+from conftest import MODELS  # noqa: E402
 NAMES = ["kws", "resnet8", "vww", "ad"]
 
 # What the four reference models use (checked so a model update is noticed).
