@@ -16,12 +16,12 @@ import numpy as np
 
 from . import __version__, inplace
 from .errors import TinydeployError
+from .resources import CODEGEN_TEMPLATES, RUNTIME_C, data_dir
 from .ir import Graph, Op
 from .planner import MemoryPlan
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = ROOT / "codegen_templates"
-RUNTIME = ROOT / "runtime_c"
+TEMPLATES = data_dir(CODEGEN_TEMPLATES)
+RUNTIME = data_dir(RUNTIME_C)
 MAX_DIMS = 6
 C_TYPES = {"float32": "float", "int8": "int8_t", "int32": "int32_t", "uint8": "uint8_t"}
 

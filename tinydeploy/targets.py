@@ -15,19 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from tinydeploy.errors import TinydeployError
+from tinydeploy.resources import TARGETS, data_dir
 
 
 def _targets_dir() -> Path:
-    """targets/ at the repository root next to the package; an installed
-    copy may ship it as tinydeploy/data/targets, or point
-    TINYDEPLOY_TARGETS_DIR at it."""
+    """The built-in targets shipped with tinydeploy (see tinydeploy.resources), or
+    the directory TINYDEPLOY_TARGETS_DIR names."""
     if os.environ.get("TINYDEPLOY_TARGETS_DIR"):
         return Path(os.environ["TINYDEPLOY_TARGETS_DIR"]).resolve()
-    package = Path(__file__).resolve().parent
-    for candidate in (package.parent / "targets", package / "data" / "targets"):
-        if candidate.is_dir():
-            return candidate
-    return package.parent / "targets"
+    return data_dir(TARGETS)
 
 
 TARGETS_DIR = _targets_dir()
