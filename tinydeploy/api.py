@@ -10,7 +10,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from . import codegen, frontend, kernel_select, passes, planner
+from . import codegen, frontend, kernel_select, ops, passes, planner
 from .errors import TinydeployError
 from .ir import Graph
 
@@ -165,7 +165,7 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
             reads.append(mode["residual"])
         entry = dict(name=op.name, op=op.kind if mode is None or mode["mode"] != "conv_add"
                      else f"{op.kind}+add_s8", kernel=layer.call.fn,
-                     variant=choice.name if choice is not None else "portable", macs=g.macs(op),
+                     variant=choice.name if choice is not None else "portable", macs=ops.macs(g, op),
                      out_shape=list(g.tensors[out].shape), dtype=g.tensors[out].dtype,
                      output=out, arena_offset=p.offset, buffer=p.region, bytes=p.nbytes,
                      inputs=[dict(tensor=i, arena_offset=plan.placements[i].offset,
@@ -194,7 +194,7 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
                 for e in plan.timeline if e["op"] in layer_index]
     sched = getattr(plan, "schedule", None) or {}
     return {
-        "model": model_name, "target": tgt.name, "macs": sum(g.macs(op) for op in g.ops),
+        "model": model_name, "target": tgt.name, "macs": sum(ops.macs(g, op) for op in g.ops),
         "flash_bytes": flash, "weights_bytes": gen["weight_bytes"],
         "arena_bytes": plan.arena_bytes, "io_bytes": io_outside,
         "peak_ram_bytes": plan.arena_bytes + io_outside,

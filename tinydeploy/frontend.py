@@ -563,6 +563,24 @@ def _need_2d(imp: _Importer, node, x: str) -> None:
                          "at a time (batch 1)")
 
 
+# --------------------------------------------------------------------------
+# Lowerings: one function per ONNX op type, registered where it is defined
+# --------------------------------------------------------------------------
+LOWERINGS: dict[str, Callable] = {}
+
+
+def lowering(*op_types: str) -> Callable:
+    """Register the decorated function as the lowering of these ONNX op types."""
+    def register(fn: Callable) -> Callable:
+        for op_type in op_types:
+            if op_type in LOWERINGS:
+                raise ValueError(f"ONNX op {op_type} has two lowerings")
+            LOWERINGS[op_type] = fn
+        return fn
+    return register
+
+
+@lowering("Conv")
 def _conv(imp: _Importer, node) -> None:
     a = imp.attrs(node)
     x = node.input[0]
@@ -627,11 +645,17 @@ def _pool(kind):
     return lower
 
 
+lowering("MaxPool")(_pool("max_pool"))
+lowering("AveragePool")(_pool("avg_pool"))
+
+
+@lowering("GlobalAveragePool")
 def _global_avg_pool(imp: _Importer, node) -> None:
     _need_2d(imp, node, node.input[0])
     imp.emit("mean", node, [node.input[0]], axes=[2, 3])
 
 
+@lowering("ReduceMean")
 def _reduce_mean(imp: _Importer, node) -> None:
     a = imp.attrs(node)
     rank = len(imp.graph.tensors[node.input[0]].shape)
@@ -659,6 +683,7 @@ def _float_weights(node, value: np.ndarray, what: str) -> None:
         raise _bad(node, f"{what} must be float (or DequantizeLinear of int8), got {value.dtype}")
 
 
+@lowering("Gemm")
 def _gemm(imp: _Importer, node) -> None:
     a = imp.attrs(node)
     if _int_attr(node, a, "transA", 0, 0, 1):
@@ -692,6 +717,7 @@ def _gemm(imp: _Importer, node) -> None:
     imp.emit("fully_connected", node, [node.input[0], w, bias], act=(-INF, INF))
 
 
+@lowering("MatMul")
 def _matmul(imp: _Importer, node) -> None:
     b = imp.const(node.input[1])
     if b is None or b.ndim != 2:
@@ -721,6 +747,7 @@ def _const_transform(graph: Graph, name: str, fn: Callable, axis_map: Optional[d
 _BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Max": "max", "Min": "min"}
 
 
+@lowering("Add", "Sub", "Mul", "Div", "Max", "Min")
 def _binary(imp: _Importer, node) -> None:
     if len(node.input) != 2 or not all(node.input):
         raise TinydeployError(f"node '{node.name}' ({node.op_type}): only two inputs are supported")
@@ -732,6 +759,7 @@ def _binary(imp: _Importer, node) -> None:
     imp.emit("binary", node, list(node.input), op=_BINARY[node.op_type], act=(-INF, INF))
 
 
+@lowering("Relu", "Clip")
 def _clip(imp: _Importer, node) -> None:
     a = imp.attrs(node)
     if node.op_type == "Relu":
@@ -759,6 +787,20 @@ def _unary(kind, **defaults):
     return lower
 
 
+for _op_type, (_kind, _defaults) in {
+        "LeakyRelu": ("leaky_relu", dict(alpha=0.01)), "Sigmoid": ("sigmoid", {}), "Tanh": ("tanh", {}),
+        "HardSigmoid": ("hard_sigmoid", dict(alpha=0.2, beta=0.5)), "HardSwish": ("hard_swish", {}),
+        "Exp": ("exp", {}), "Neg": ("neg", {}), "Abs": ("abs", {}), "Sqrt": ("sqrt", {})}.items():
+    lowering(_op_type)(_unary(_kind, **_defaults))
+del _op_type, _kind, _defaults
+
+
+@lowering("Identity", "Dropout")
+def _alias(imp: _Importer, node) -> None:
+    imp.alias(node)
+
+
+@lowering("Softmax")
 def _softmax(imp: _Importer, node) -> None:
     a = imp.attrs(node)
     x = node.input[0]
@@ -781,6 +823,7 @@ def _softmax(imp: _Importer, node) -> None:
     imp.emit("softmax", node, [x], axis=axis)
 
 
+@lowering("Concat")
 def _concat(imp: _Importer, node) -> None:
     a = imp.attrs(node)
     if not all(node.input):
@@ -793,6 +836,7 @@ def _concat(imp: _Importer, node) -> None:
     imp.emit("concat", node, list(node.input), axis=_axis(node, a["axis"], rank))
 
 
+@lowering("Pad")
 def _pad(imp: _Importer, node) -> None:
     a = imp.attrs(node)
     x = node.input[0]
@@ -829,10 +873,84 @@ def _pad(imp: _Importer, node) -> None:
     imp.emit("pad", node, [x], before=pads[:rank], after=pads[rank:], mode=mode, value=value)
 
 
+@lowering("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 def _reshape(imp: _Importer, node) -> None:
     imp.emit("reshape", node, [node.input[0]])
 
 
+def _slice_axis(node, start: int, end: int, step: int, dim: int) -> tuple[int, int]:
+    """ONNX Slice's clamping of one axis -> (first index, element count)."""
+    if step == 0:
+        raise _bad(node, "a step of 0 is not allowed")
+    start, end = (start + dim if start < 0 else start), (end + dim if end < 0 else end)
+    if step > 0:
+        start, end = min(max(start, 0), dim), min(max(end, 0), dim)
+    else:
+        start, end = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
+    return start, max(0, -(-(end - start) // step))
+
+
+def _emit_slice(imp: _Importer, node, x: str, out: str, starts: dict, ends: dict, steps: dict) -> None:
+    """Slice axes {axis: value} of activation x into the activation `out`."""
+    shape = imp.graph.tensors[x].shape
+    first, step = [0] * len(shape), [1] * len(shape)
+    for ax in starts:
+        first[ax], count = _slice_axis(node, starts[ax], ends[ax], steps.get(ax, 1), shape[ax])
+        step[ax] = steps.get(ax, 1)
+        if count == 0:
+            raise _bad(node, f"the slice of axis {ax} is empty; empty tensors are not supported")
+    imp.graph.ops.append(Op("slice", node.name, [x], [out], {"starts": first, "steps": step}))
+
+
+@lowering("Slice")
+def _slice(imp: _Importer, node) -> None:
+    """Constant starts/ends/axes/steps (attributes before opset 10, inputs since)."""
+    x = node.input[0]
+    rank = len(imp.graph.tensors[x].shape)
+    if imp.opset < 10:
+        a = imp.attrs(node)
+        starts, ends, axes, steps = a.get("starts"), a.get("ends"), a.get("axes"), None
+        if starts is None or ends is None:
+            raise _bad(node, "the attributes 'starts' and 'ends' are required")
+    else:
+        def const(i, what):
+            if len(node.input) <= i or not node.input[i]:
+                return None
+            if imp.const(node.input[i]) is None:
+                raise TinydeployError(f"node '{node.name}' (Slice): {what} must be constants "
+                                      "(computed at compile time); slicing by run-time values is not supported")
+            return [int(v) for v in imp.const(node.input[i]).reshape(-1)]
+        starts, ends, axes, steps = (const(i, w) for i, w in enumerate(("starts", "ends", "axes", "steps"),
+                                                                          start=1))
+    axes = list(range(len(starts))) if axes is None else [_axis(node, int(v), rank, "axes value") for v in axes]
+    steps = [1] * len(starts) if steps is None else steps
+    if not len(starts) == len(ends) == len(axes) == len(steps) or len(set(axes)) != len(axes):
+        raise _bad(node, f"starts {starts}, ends {ends}, axes {axes} and steps {steps} do not match")
+    _emit_slice(imp, node, x, imp.activation(node.output[0]), dict(zip(axes, starts)), dict(zip(axes, ends)),
+                dict(zip(axes, steps)))
+
+
+@lowering("Gather")
+def _gather(imp: _Importer, node) -> None:
+    """Gather of one constant scalar index (x[:, 0], qkv[0], the last time step): a
+    one-element slice of that axis, which then disappears (a reshape)."""
+    x = node.input[0]
+    shape = imp.graph.tensors[x].shape
+    idx = imp.const(node.input[1]) if len(node.input) > 1 else None
+    if idx is None or idx.size != 1 or idx.ndim != 0:
+        raise TinydeployError(f"node '{node.name}' (Gather): only a constant scalar index is supported "
+                              "(e.g. x[:, 0]); gathering by a run-time or multi-element index is not")
+    axis = _axis(node, imp.attrs(node).get("axis", 0), len(shape))
+    i = int(idx)
+    if not -shape[axis] <= i < shape[axis]:
+        raise _bad(node, f"index {i} is out of range for axis {axis} of size {shape[axis]}")
+    one = imp.graph.add_activation(node.output[0] + "__slice", tuple(
+        1 if d == axis else n for d, n in enumerate(shape)))
+    _emit_slice(imp, node, x, one, {axis: i}, {axis: i + 1 if i != -1 else shape[axis]}, {})
+    imp.graph.ops.append(Op("reshape", node.name + "_squeeze", [one], [imp.activation(node.output[0])], {}))
+
+
+@lowering("Transpose")
 def _transpose(imp: _Importer, node) -> None:
     a = imp.attrs(node)
     rank = len(imp.graph.tensors[node.input[0]].shape)
@@ -842,6 +960,7 @@ def _transpose(imp: _Importer, node) -> None:
     imp.emit("transpose", node, [node.input[0]], perm=[int(p) for p in perm])
 
 
+@lowering("BatchNormalization")
 def _batchnorm(imp: _Importer, node) -> None:
     a = imp.attrs(node)
     shape = imp.graph.tensors[node.input[0]].shape
@@ -876,6 +995,7 @@ def _check_block_quant(node, a: dict) -> None:
         raise _bad(node, "blocked quantization (block_size) is not supported")
 
 
+@lowering("DequantizeLinear")
 def _dequantize(imp: _Importer, node) -> None:
     a = imp.attrs(node)
     _check_block_quant(node, a)
@@ -923,6 +1043,7 @@ def _dequantize(imp: _Importer, node) -> None:
              zero_point=int(zp.reshape(-1)[0]), qtype=str(qtype))
 
 
+@lowering("QuantizeLinear")
 def _quantize(imp: _Importer, node) -> None:
     a = imp.attrs(node)
     _check_block_quant(node, a)
@@ -947,6 +1068,7 @@ def _quantize(imp: _Importer, node) -> None:
              zero_point=int(zp.reshape(-1)[0]), qtype=str(zp.dtype))
 
 
+@lowering("Cast")
 def _cast(imp: _Importer, node) -> None:
     to = imp.attrs(node).get("to")
     src = imp.graph.tensors[node.input[0]].dtype
@@ -955,24 +1077,6 @@ def _cast(imp: _Importer, node) -> None:
                               f"{_ONNX_DTYPES.get(to, dtype_name(to) if isinstance(to, int) else to)} "
                               "is not supported")
     imp.alias(node)
-
-
-LOWERINGS: dict[str, Callable] = {
-    "Conv": _conv, "Gemm": _gemm, "MatMul": _matmul,
-    "MaxPool": _pool("max_pool"), "AveragePool": _pool("avg_pool"),
-    "GlobalAveragePool": _global_avg_pool, "ReduceMean": _reduce_mean,
-    "Add": _binary, "Sub": _binary, "Mul": _binary, "Div": _binary, "Max": _binary, "Min": _binary,
-    "Relu": _clip, "Clip": _clip,
-    "LeakyRelu": _unary("leaky_relu", alpha=0.01), "Sigmoid": _unary("sigmoid"),
-    "Tanh": _unary("tanh"), "HardSigmoid": _unary("hard_sigmoid", alpha=0.2, beta=0.5),
-    "HardSwish": _unary("hard_swish"), "Exp": _unary("exp"), "Neg": _unary("neg"),
-    "Abs": _unary("abs"), "Sqrt": _unary("sqrt"),
-    "Softmax": _softmax, "Concat": _concat, "Pad": _pad,
-    "Reshape": _reshape, "Flatten": _reshape, "Squeeze": _reshape, "Unsqueeze": _reshape,
-    "Transpose": _transpose, "BatchNormalization": _batchnorm,
-    "Identity": lambda imp, node: imp.alias(node), "Dropout": lambda imp, node: imp.alias(node),
-    "Cast": _cast, "DequantizeLinear": _dequantize, "QuantizeLinear": _quantize,
-}
 
 
 def _register_qlinear() -> None:

@@ -1,42 +1,24 @@
 """The golden model: a bit-exact numpy interpreter of the int8 IR.
 
-It calls tinydeploy.golden_kernels with the same integer parameters
-(op.attrs["q"]) the generated C receives, so C and golden agree bit for bit.
+Each int8 op runs its OpDef.evaluate (tinydeploy/ops), which calls
+tinydeploy.golden_kernels with the same integer parameters (op.attrs["q"])
+the generated C receives, so C and golden agree bit for bit.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import float_ref, golden_kernels as gk
+from . import float_ref, ops
 from .ir import Graph, Op
-
-_UNARY = {"max_pool_s8": gk.max_pool, "avg_pool_s8": gk.avg_pool, "mean_s8": gk.mean,
-          "softmax_s8": gk.softmax, "sigmoid_s8": gk.sigmoid, "tanh_s8": gk.tanh,
-          "hardswish_s8": gk.hardswish, "leaky_relu_s8": gk.leaky_relu,
-          "requantize_s8": gk.requantize, "pad_s8": gk.pad, "transpose_s8": gk.transpose}
-_WEIGHTED = {"conv2d_s8": gk.conv2d, "depthwise_conv2d_s8": gk.depthwise_conv2d,
-             "fully_connected_s8": gk.fully_connected}
 
 
 def evaluate(g: Graph, op: Op, args: list) -> np.ndarray:
-    q = op.attrs.get("q")
-    out_shape = g.tensors[op.outputs[0]].shape
-    if op.kind == "reshape":
-        y = args[0]
-    elif op.kind in _WEIGHTED:
-        bias = g.const(op.inputs[2]) if op.inputs[2] else None
-        y = _WEIGHTED[op.kind](args[0], g.const(op.inputs[1]), bias, q)
-    elif op.kind in ("add_s8", "mul_s8"):
-        y = (gk.add if op.kind == "add_s8" else gk.mul)(args[0], args[1], q)
-    elif op.kind == "concat_s8":
-        y = gk.concat(args, q)
-    elif op.kind == "lut_s8":
-        y = gk.lut(args[0], q["table"])
-    elif op.kind in _UNARY:
-        y = _UNARY[op.kind](args[0], q)
-    else:
+    """One int8 op by its OpDef.evaluate (the golden kernel); reshape is an alias."""
+    d = ops.lookup(op.kind)
+    if d is None or not (d.is_int8 or op.kind == "reshape"):
         raise NotImplementedError(f"golden model: op {op.kind}")
-    return np.asarray(y, np.int8).reshape(out_shape)
+    y = d.evaluate(g, op, args)
+    return np.asarray(y, np.int8).reshape(g.tensors[op.outputs[0]].shape)
 
 
 def run_sample(g: Graph, x: np.ndarray, keep_all: bool = False) -> dict:

@@ -56,14 +56,15 @@ from typing import Optional
 
 import numpy as np
 
+from . import ops
 from .ir import Graph, Op
 
-# Element-wise kinds whose kernels are documented to allow output == input.
-ELEMENTWISE_S8 = {"sigmoid_s8", "tanh_s8", "hardswish_s8", "leaky_relu_s8", "requantize_s8",
-                  "lut_s8", "softmax_s8", "add_s8", "mul_s8"}
-ELEMENTWISE_F32 = {"clip", "leaky_relu", "sigmoid", "tanh", "hard_sigmoid", "hard_swish", "exp",
-                   "neg", "abs", "sqrt", "binary"}
-WINDOW_KINDS = {"conv2d_s8", "depthwise_conv2d_s8"}
+
+
+def _inplace_mode(op: Op):
+    """What the op's kernels allow (OpDef.inplace): "elementwise", "window" or None."""
+    d = ops.lookup(op.kind)
+    return d.inplace if d is not None else None
 
 
 # --------------------------------------------------------------------------
@@ -181,10 +182,11 @@ def candidates(g: Graph, op: Op) -> list[dict]:
         return []
     ot = g.tensors[out]
     result = []
-    if op.kind in WINDOW_KINDS and _is_s8_activation(g, op.inputs[0]):
+    allowed = _inplace_mode(op)
+    if allowed == "window" and _is_s8_activation(g, op.inputs[0]):
         f, b = deltas(op.attrs["q"], op.kind == "depthwise_conv2d_s8")
         result.append({"mode": "window", "input": op.inputs[0], "fwd": f, "bwd": b})
-    elif op.kind in ELEMENTWISE_S8 or op.kind in ELEMENTWISE_F32:
+    elif allowed == "elementwise":
         for x in op.inputs:
             if not x or g.tensors[x].is_const:
                 continue
@@ -255,11 +257,11 @@ def emitter(op: Op) -> Optional[callable]:
 
 
 def _emit_window(c, op: Op, sym: str):
-    from .codegen import Call, S8_KERNELS, _s8_params
-    _, _, ptype, _ = S8_KERNELS[op.kind]
+    from .ctext import Call, s8_params
+    ptype = "td_conv_s8_params"  # both convolutions' parameter struct
     fn = "td_conv2d_s8_overlap" if op.kind == "conv2d_s8" else "td_depthwise_conv2d_s8_overlap"
     statics: list = []
-    params = _s8_params(op.attrs["q"], sym, statics)
+    params = s8_params(op.attrs["q"], sym, statics)
     x, w, b = op.inputs
     backward = "1" if op.attrs["inplace"]["direction"] == "backward" else "0"
     return Call(fn, INPLACE_SOURCE, [c.ptr(x), c.ptr(w), c.ptr(b), c.ptr(op.outputs[0], False), backward],
@@ -272,11 +274,11 @@ ADD_FIELDS = ("input1_offset", "input2_offset", "output_offset", "left_shift",
 
 
 def _emit_conv_add(c, op: Op, sym: str):
-    from .codegen import Call, _s8_params
+    from .ctext import Call, s8_params
     mode = op.attrs["inplace"]
     add = next(o for o in c.g.ops if o.name == mode["add"])
     statics: list = []
-    conv = _s8_params(op.attrs["q"], sym, statics)
+    conv = s8_params(op.attrs["q"], sym, statics)
     aq = add.attrs["q"]
     res = {k: int(aq[k]) for k in ADD_FIELDS}
     res["conv_is_input1"] = int(mode["conv_is_input1"])
@@ -291,5 +293,5 @@ def _emit_conv_add(c, op: Op, sym: str):
 
 
 def _c(v) -> str:
-    from .codegen import c_value
+    from .ctext import c_value
     return c_value(v)

@@ -1,7 +1,7 @@
 """`tinydeploy inspect`: what the front end and passes make of a model."""
 from __future__ import annotations
 
-from . import frontend, passes
+from . import frontend, ops, passes
 from .errors import TinydeployError
 
 
@@ -25,8 +25,8 @@ def inspect_model(path: str, input_shapes=None) -> dict:
                                    inputs=[list(g.tensors[i].shape) for i in op.inputs
                                            if i and not g.tensors[i].is_const],
                                    out_shape=list(g.tensors[op.outputs[0]].shape),
-                                   parameter_bytes=params, macs=g.macs(op)))
-        info["macs"] += g.macs(op)
+                                   parameter_bytes=params, macs=ops.macs(g, op)))
+        info["macs"] += ops.macs(g, op)
         info["parameter_bytes"] += params
     info["layout"] = "as in the model (pre-quantized; shown before fusion)" if prequantized \
         else "NHWC after fusion"

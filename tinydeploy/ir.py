@@ -140,15 +140,3 @@ class Graph:
             used.update(i for i in op.inputs if i)
             used.update(op.outputs)
         self.tensors = {k: v for k, v in self.tensors.items() if k in used}
-
-    def macs(self, op: Op) -> int:
-        """Multiply-accumulates of one op (0 for data movement)."""
-        out = self.tensors[op.outputs[0]]
-        kind = op.kind[:-3] if op.kind.endswith("_s8") else op.kind
-        if kind in ("conv2d", "fully_connected"):  # weights [out][...] or [out][in]
-            w = self.tensors[op.inputs[1]]
-            return out.size * int(np.prod(w.shape[1:]))
-        if kind == "depthwise_conv2d":  # weights [k_h][k_w][out_c]
-            w = self.tensors[op.inputs[1]]
-            return out.size * int(w.shape[0] * w.shape[1])
-        return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import ops
 from .errors import TinydeployError
 from .ir import Graph, Op, QuantParams
 
@@ -177,7 +178,11 @@ def _same_memory(shape, p, q) -> bool:
     return [a for a in p if shape[a] != 1] == [a for a in q if shape[a] != 1]
 
 
-class _Layout:
+class LayoutPass:
+    """Makes every activation NHWC. Each op's rule (OpDef.layout) picks its inputs'
+    physical order with `want` (inserting transposes where needed) and records its
+    outputs' with `set_out`; `perm[name]` maps physical to logical axes."""
+
     def __init__(self, g: Graph):
         self.g = g
         self.logical = {n: t.shape for n, t in g.tensors.items()}
@@ -223,7 +228,11 @@ class _Layout:
 
     def run(self) -> None:
         for op in self.g.ops:
-            getattr(self, "op_" + op.kind, self.op_elementwise)(op)
+            opdef = ops.lookup(op.kind)
+            if opdef is not None and opdef.layout is not None:
+                opdef.layout(self, op)
+            else:
+                self.elementwise(op)
             self.new_ops.append(op)
         self.g.ops = self.new_ops
         self.new_ops = []
@@ -251,107 +260,13 @@ class _Layout:
         for o in op.outputs:
             self.perm[o] = tuple(perm)
 
-    # -- per-kind rules ----------------------------------------------------
-    def op_conv2d(self, op: Op) -> None:
-        op.inputs[0] = self.want(op.inputs[0], NHWC)
-        t = self.g.tensors[op.inputs[1]]
-        w = self.g.add_const(op.inputs[1] + "_ohwi", t.data.transpose(0, 2, 3, 1))
-        if t.qdata is not None:
-            self.g.tensors[w].qdata = np.ascontiguousarray(t.qdata.transpose(0, 2, 3, 1))
-            self.g.tensors[w].quant = t.quant
-        op.inputs[1] = w
-        op.attrs.pop("layout", None)
-        self.set_out(op, NHWC)
-
-    op_max_pool = op_avg_pool = lambda self, op: self._spatial(op)
-
-    def _spatial(self, op: Op) -> None:
-        op.inputs[0] = self.want(op.inputs[0], NHWC)
-        op.attrs.pop("layout", None)
-        self.set_out(op, NHWC)
-
-    def op_fully_connected(self, op: Op) -> None:
-        op.inputs[0] = self.want(op.inputs[0], self.ident(op.inputs[0]))
-        self.set_out(op, self.ident(op.outputs[0]))
-
-    def op_reshape(self, op: Op) -> None:
-        op.inputs[0] = self.want(op.inputs[0], self.ident(op.inputs[0]))
-        self.set_out(op, self.ident(op.outputs[0]))
-
-    def op_transpose(self, op: Op) -> None:
-        """Becomes an alias: the output keeps the input's bytes in a new order."""
-        have = self.perm[op.inputs[0]]
-        self.set_out(op, tuple(np.array(_inverse(op.attrs["perm"]))[list(have)].tolist()))
-        op.kind, op.attrs = "reshape", {}
-
-    def op_elementwise(self, op: Op) -> None:
+    def elementwise(self, op: Op) -> None:
+        """The default rule: the output keeps its first input's physical order."""
         self.set_out(op, self.perm[op.inputs[0]])
-
-    def op_binary(self, op: Op) -> None:
-        acts = [i for i in op.inputs if not self.g.tensors[i].is_const]
-        rank = len(self.logical[op.outputs[0]])
-        if not acts:
-            raise TinydeployError(f"node '{op.name}': both inputs are constants after folding")
-        lead = max(acts, key=lambda n: self.g.tensors[n].size)
-        perm = self.perm[lead] if len(self.logical[lead]) == rank else tuple(range(rank))
-        new_inputs = []
-        for name in op.inputs:
-            if self.g.tensors[name].is_const:
-                new_inputs.append(self.const_physical(name, rank, perm))
-            elif len(self.logical[name]) != rank:
-                if perm != tuple(range(rank)):
-                    raise TinydeployError(f"node '{op.name}': broadcasting activations of different "
-                                          "ranks across a layout change is not supported")
-                new_inputs.append(name)
-            else:
-                new_inputs.append(self.want(name, perm))
-        op.inputs = new_inputs
-        op.attrs["rank"] = rank
-        self.set_out(op, perm)
-
-    def op_softmax(self, op: Op) -> None:
-        x = op.inputs[0]
-        perm, shape = self.perm[x], self.logical[x]
-        axis = op.attrs["axis"]
-        if any(shape[a] != 1 for a in perm[perm.index(axis) + 1:]):
-            op.inputs[0] = x = self.want(x, self.ident(x))
-            perm = self.perm[x]
-            if any(d != 1 for d in shape[axis + 1:]):
-                raise TinydeployError(f"node '{op.name}' (Softmax): only a softmax over the innermost "
-                                      "non-trivial axis is supported")
-        op.attrs["axis"] = perm.index(axis)
-        self.set_out(op, perm)
-
-    def op_mean(self, op: Op) -> None:
-        x = op.inputs[0]
-        axes = op.attrs["axes"]
-        phys = sorted(self.perm[x].index(a) for a in axes)
-        if phys != list(range(phys[0], phys[0] + len(phys))):
-            op.inputs[0] = x = self.want(x, self.ident(x))
-            phys = sorted(axes)
-            if phys != list(range(phys[0], phys[0] + len(phys))):
-                raise TinydeployError(f"node '{op.name}': a mean over non-adjacent axes is not supported")
-        op.attrs["axes"] = phys
-        self.set_out(op, self.perm[x])
-
-    def op_concat(self, op: Op) -> None:
-        first = next(i for i in op.inputs if not self.g.tensors[i].is_const)
-        perm = self.perm[first]
-        rank = len(perm)
-        op.inputs = [self.const_physical(i, rank, perm) if self.g.tensors[i].is_const
-                     else self.want(i, perm) for i in op.inputs]
-        op.attrs["axis"] = perm.index(op.attrs["axis"])
-        self.set_out(op, perm)
-
-    def op_pad(self, op: Op) -> None:
-        perm = self.perm[op.inputs[0]]
-        op.attrs["before"] = [op.attrs["before"][a] for a in perm]
-        op.attrs["after"] = [op.attrs["after"][a] for a in perm]
-        self.set_out(op, perm)
 
 
 def layout_to_nhwc(g: Graph) -> None:
-    _Layout(g).run()
+    LayoutPass(g).run()
     g.remove_unused()
 
 

@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from . import ops
 from .ir import Graph
 
 ALIGN = 16
@@ -594,7 +595,7 @@ def _plan_once(g: Graph, method: str, time_limit: Optional[float], scratch) -> M
         wanted = [op for op in g.ops if op.attrs.get("choice") is not None
                   and op.attrs["choice"].scratch_bytes]
         aliased = {op.name for op, _, _ in merges if _alias(op)}
-        for op in sorted(wanted, key=lambda o: (-g.macs(o), step[o.name])):
+        for op in sorted(wanted, key=lambda o: (-ops.macs(g, o), step[o.name])):
             busy = live_at.setdefault(step[op.name], [])
             choice = op.attrs["choice"]  # the fastest alternative whose scratch fits
             need = _align(choice.scratch_bytes)

@@ -13,13 +13,16 @@ from typing import Optional
 
 import numpy as np
 
-from . import float_ref, golden_kernels as gk, passes, qmath
+from . import float_ref, ops, passes, qmath
 from .errors import TinydeployError
 from .ir import Graph, Op, QuantParams
+from .ops.common import quant_from_range
 
-INF = float("inf")
-DATA_MOVEMENT = {"reshape", "transpose", "max_pool", "pad"}
-FIXED_OUTPUT = {"softmax": (1.0 / 256, -128), "sigmoid": (1.0 / 256, -128), "tanh": (1.0 / 128, 0)}
+
+def _quant_rule(op: Op) -> str:
+    """The op's int8 output rule (OpDef.quant): own, propagates, follows_input or fixed."""
+    d = ops.lookup(op.kind)
+    return d.quant if d is not None else "own"
 
 
 # --------------------------------------------------------------------------
@@ -51,12 +54,12 @@ def absorb_qdq(g: Graph) -> None:
 
 
 def _propagate_through_moves(g: Graph) -> None:
-    """Reshape/transpose/max-pool/pad keep their input's quantization (both ways)."""
+    """Data movement (OpDef.quant == "propagates") keeps its input's quantization, both ways."""
     changed = True
     while changed:
         changed = False
         for op in g.ops:
-            if op.kind not in DATA_MOVEMENT:
+            if _quant_rule(op) != "propagates":
                 continue
             a, b = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
             if a.quant is None and b.quant is not None:
@@ -100,15 +103,6 @@ def _mse_range(values: np.ndarray) -> tuple[float, float]:
     return best
 
 
-def quant_from_range(lo: float, hi: float) -> QuantParams:
-    lo, hi = min(lo, 0.0), max(hi, 0.0)
-    if hi - lo < 1e-12:
-        return QuantParams(np.float32(1.0 / 255), np.int32(-128))
-    scale = np.float32((hi - lo) / 255.0)
-    zp = int(np.clip(np.round(-128 - lo / float(scale)), -128, 127))
-    return QuantParams(scale, np.int32(zp))
-
-
 def calibrate(g: Graph, x: np.ndarray, method: str, progress=None) -> None:
     """Run the float graph over the samples and annotate every activation."""
     samples: dict[str, list] = {}
@@ -130,9 +124,11 @@ def calibrate(g: Graph, x: np.ndarray, method: str, progress=None) -> None:
     for name in [g.inputs[0]] + [o for op in g.ops for o in op.outputs]:
         op = producers.get(name)
         t = g.tensors[name]
-        if op is not None and op.kind in FIXED_OUTPUT:
-            t.quant = QuantParams(np.float32(FIXED_OUTPUT[op.kind][0]), np.int32(FIXED_OUTPUT[op.kind][1]))
-        elif op is not None and op.kind in DATA_MOVEMENT | {"avg_pool"}:
+        rule = _quant_rule(op) if op is not None else "own"
+        if rule == "fixed":
+            scale, zero_point = ops.get(op.kind).fixed_output
+            t.quant = QuantParams(np.float32(scale), np.int32(zero_point))
+        elif rule in ("propagates", "follows_input"):
             t.quant = g.tensors[op.inputs[0]].quant
         else:
             s = samples[name]
@@ -146,265 +142,13 @@ def calibrate(g: Graph, x: np.ndarray, method: str, progress=None) -> None:
 
 
 # --------------------------------------------------------------------------
-# Conversion to int8 ops
+# Conversion to int8 ops (each op's OpDef.to_int8, tinydeploy/ops)
 # --------------------------------------------------------------------------
-def _scalar_q(g: Graph, name: str, op: Op) -> tuple[float, int]:
-    q = g.tensors[name].quant
-    if q is None:
-        raise TinydeployError(f"node '{op.name}' ({op.kind}): tensor '{name}' has no int8 quantization "
-                              "parameters (the QDQ model leaves it in float); quantize every activation, "
-                              "or compile the float model with --calib")
-    if not q.per_tensor:
-        raise TinydeployError(f"node '{op.name}': tensor '{name}' is quantized per channel; "
-                              "activations must be per-tensor")
-    return q.scalar()
-
-
-def _act_range(op: Op, out_q) -> tuple[int, int]:
-    lo, hi = op.attrs.get("act", (-INF, INF))
-    return qmath.activation_range(out_q[0], out_q[1], None if lo == -INF else lo, None if hi == INF else hi)
-
-
-def _int8_weights(g: Graph, name: str, op: Op) -> tuple[np.ndarray, np.ndarray]:
-    """(int8 weights, per-output-channel float32 scales), axis 0 = output channel."""
-    t = g.tensors[name]
-    if t.qdata is not None and t.quant is not None:
-        if np.any(t.quant.zero_point != 0):
-            raise TinydeployError(f"node '{op.name}': asymmetric weights (zero point != 0) are not "
-                                  "supported; quantize weights symmetrically")
-        if t.qdata.dtype != np.int8:
-            raise TinydeployError(f"node '{op.name}': {t.qdata.dtype} weights are not supported "
-                                  "(weights must be int8)")
-        if not t.quant.per_tensor and t.quant.axis != 0:
-            raise TinydeployError(f"node '{op.name}': weights quantized along axis {t.quant.axis}; "
-                                  "only per-output-channel (axis 0) or per-tensor weights are supported")
-        return t.qdata.astype(np.int8), t.quant.scale.reshape(-1).astype(np.float32)
-    w = t.data.astype(np.float32)
-    amax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
-    scales = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-    q = np.clip(np.round(w / scales.reshape((-1,) + (1,) * (w.ndim - 1))), -127, 127).astype(np.int8)
-    return q, scales
-
-
-def _fit_bias(g: Graph, w: str, b: str, in_scale: float, wq: np.ndarray, ws: np.ndarray):
-    """Calibrated weights: widen a channel's scale where its float bias would not fit int32 at
-    input_scale * weight_scale (TFLite's converter does the same). Such channels have (nearly)
-    zero weights, e.g. dead units; the bias is kept below 2^30 to leave room for the products."""
-    t = g.tensors[w]
-    if not b or t.qdata is not None or g.tensors[b].qdata is not None:
-        return wq, ws
-    n = ws.size
-    bias = np.abs(np.broadcast_to(g.tensors[b].data.astype(np.float64).reshape(-1), (n,)))
-    need = bias / (np.float64(in_scale) * float(1 << 30))
-    if not np.any(need > ws):
-        return wq, ws
-    ws = np.maximum(ws, (need * (1 + 1e-6)).astype(np.float32))
-    w_data = t.data.astype(np.float32)
-    wq = np.clip(np.round(w_data / ws.reshape((-1,) + (1,) * (w_data.ndim - 1))), -127, 127).astype(np.int8)
-    return wq, ws
-
-
-def _int32_bias(g: Graph, name: str, in_scale: float, w_scales: np.ndarray, n: int) -> Optional[np.ndarray]:
-    if not name:
-        return None
-    t = g.tensors[name]
-    if t.qdata is not None and t.qdata.dtype == np.int32:
-        return np.broadcast_to(t.qdata.reshape(-1), (n,)).astype(np.int32)
-    scales = np.float64(in_scale) * np.broadcast_to(w_scales, (n,)).astype(np.float64)
-    return np.clip(np.round(t.data.reshape(-1) / scales), -2**31, 2**31 - 1).astype(np.int32)
-
-
-def _set_const(g: Graph, hint: str, data: np.ndarray) -> str:
-    return g.add_const(hint, np.ascontiguousarray(data))
-
-
-def _convert_conv(g: Graph, op: Op) -> None:
-    x, w, b = op.inputs
-    in_q, out_q = _scalar_q(g, x, op), _scalar_q(g, op.outputs[0], op)
-    wq, ws = _int8_weights(g, w, op)
-    wq, ws = _fit_bias(g, w, b, in_q[0], wq, ws)
-    o, kh, kw, cg = wq.shape
-    _, ih, iw, ic = g.tensors[x].shape
-    _, oh, ow, oc = g.tensors[op.outputs[0]].shape
-    q = qmath.conv_params(in_q[0], in_q[1], ws if ws.size > 1 else ws[0], out_q[0], out_q[1],
-                          act_range=_act_range(op, out_q))
-    a = op.attrs
-    q.update(in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
-             stride_h=a["strides"][0], stride_w=a["strides"][1], dil_h=a["dilations"][0],
-             dil_w=a["dilations"][1], pad_top=a["pads"][0], pad_left=a["pads"][1], groups=a["group"])
-    depthwise = a["group"] == ic and cg == 1 and ic > 1
-    if depthwise:
-        wq = wq.reshape(o, kh, kw).transpose(1, 2, 0)  # TFLite depthwise layout [kh][kw][out_c]
-    op.inputs = [x, _set_const(g, w + "_s8", wq),
-                 _set_const(g, (b or op.name) + "_s32", _int32_bias(g, b, in_q[0], ws, oc)) if b else ""]
-    op.kind = "depthwise_conv2d_s8" if depthwise else "conv2d_s8"
-    a["q"] = q
-
-
-def _convert_fc(g: Graph, op: Op) -> None:
-    x, w, b = op.inputs
-    in_q, out_q = _scalar_q(g, x, op), _scalar_q(g, op.outputs[0], op)
-    wq, ws = _int8_weights(g, w, op)
-    wq, ws = _fit_bias(g, w, b, in_q[0], wq, ws)
-    n_out, n_in = wq.shape
-    q = qmath.fc_params(in_q[0], in_q[1], ws if ws.size > 1 else ws[0], out_q[0], out_q[1],
-                        act_range=_act_range(op, out_q))
-    q.update(rows=g.tensors[x].size // n_in, in_features=n_in, out_features=n_out)
-    op.inputs = [x, _set_const(g, w + "_s8", wq),
-                 _set_const(g, b + "_s32", _int32_bias(g, b, in_q[0], ws, n_out)) if b else ""]
-    op.kind = "fully_connected_s8"
-    op.attrs["q"] = q
-
-
-def _convert_binary(g: Graph, op: Op) -> None:
-    kind = op.attrs["op"]
-    if kind not in ("add", "mul"):
-        raise TinydeployError(f"node '{op.name}': there is no int8 kernel for element-wise '{kind}' "
-                              "(supported: add, mul); compile with --quantize float32")
-    a, b = op.inputs
-    for name in (a, b):  # constant operands: quantize them per-tensor
-        t = g.tensors[name]
-        if t.is_const and t.dtype != "int8":
-            tq = t.quant if t.quant is not None and t.quant.per_tensor else \
-                quant_from_range(float(t.data.min()), float(t.data.max()))
-            s, z = tq.scalar()
-            data = np.clip(np.round(t.data / s) + z, -128, 127).astype(np.int8)
-            new = _set_const(g, name + "_s8", data)
-            g.tensors[new].quant = QuantParams(np.float32(s), np.int32(z))
-            op.inputs = [new if i == name else i for i in op.inputs]
-    a, b = op.inputs
-    qa, qb, qo = (_scalar_q(g, n, op) for n in (a, b, op.outputs[0]))
-    fn = qmath.add_params if kind == "add" else qmath.mul_params
-    q = fn(qa[0], qa[1], qb[0], qb[1], qo[0], qo[1], act_range=_act_range(op, qo))
-    q.update(gk.broadcast_geometry(g.tensors[a].shape, g.tensors[b].shape))
-    op.kind = f"{kind}_s8"
-    op.attrs["q"] = q
-
-
-def _convert_pool(g: Graph, op: Op) -> None:
-    x = op.inputs[0]
-    in_q, out_q = _scalar_q(g, x, op), _scalar_q(g, op.outputs[0], op)
-    if in_q != out_q:
-        _requantize_after(g, op, in_q)
-        out_q = in_q
-    a = op.attrs
-    _, ih, iw, c = g.tensors[x].shape
-    _, oh, ow, _ = g.tensors[op.outputs[0]].shape
-    q = qmath.pool_params(act_range=_act_range(op, out_q))
-    q.update(in_h=ih, in_w=iw, channels=c, out_h=oh, out_w=ow, k_h=a["kernel"][0], k_w=a["kernel"][1],
-             stride_h=a["strides"][0], stride_w=a["strides"][1], pad_top=a["pads"][0],
-             pad_left=a["pads"][1], count_include_pad=a["count_include_pad"], zero_point=in_q[1])
-    op.kind = op.kind + "_s8"
-    a["q"] = q
-
-
-def _requantize_after(g: Graph, op: Op, in_q) -> None:
-    """Let `op` produce its input's quantization and insert a requantize to its own."""
-    out = op.outputs[0]
-    mid = g.add_activation(out + "_preq", g.tensors[out].shape)
-    g.tensors[mid].quant = QuantParams(np.float32(in_q[0]), np.int32(in_q[1]))
-    op.outputs = [mid]
-    g.ops.insert(g.ops.index(op) + 1, Op("requantize", op.name + "_requantize", [mid], [out], {}))
-
-
-def _convert_mean(g: Graph, op: Op) -> None:
-    x = op.inputs[0]
-    in_q, out_q = _scalar_q(g, x, op), _scalar_q(g, op.outputs[0], op)
-    axes = op.attrs["axes"]
-    shape = g.tensors[x].shape
-    outer, reduce, inner = (int(np.prod(shape[:axes[0]])), int(np.prod(shape[axes[0]:axes[-1] + 1])),
-                            int(np.prod(shape[axes[-1] + 1:])))
-    q = qmath.mean_params(in_q[0], in_q[1], out_q[0], out_q[1], reduce)
-    q.update(outer=outer, reduce=reduce, inner=inner)
-    op.kind, op.attrs["q"] = "mean_s8", q
-
-
-def _fixed_output(g: Graph, op: Op) -> None:
-    """TFLite's softmax/sigmoid/tanh produce a fixed output quantization; any
-    other requested quantization is reached with a requantize after them."""
-    want = FIXED_OUTPUT[op.kind]
-    got = _scalar_q(g, op.outputs[0], op)
-    if np.float32(got[0]) != np.float32(want[0]) or got[1] != want[1]:
-        _requantize_after(g, op, want)
-
-
-def _convert_softmax(g: Graph, op: Op) -> None:
-    x = op.inputs[0]
-    _fixed_output(g, op)
-    in_q = _scalar_q(g, x, op)
-    depth = g.tensors[x].shape[op.attrs["axis"]]
-    q = qmath.softmax_params(in_q[0])
-    q.update(outer=g.tensors[x].size // depth, depth=depth)
-    op.kind, op.attrs["q"] = "softmax_s8", q
-
-
-def _convert_elementwise(g: Graph, op: Op) -> None:
-    x, out = op.inputs[0], op.outputs[0]
-    in_q, out_q = _scalar_q(g, x, op), _scalar_q(g, out, op)
-    size = g.tensors[x].size
-    if op.kind in ("sigmoid", "tanh"):
-        _fixed_output(g, op)
-        q = (qmath.sigmoid_params if op.kind == "sigmoid" else qmath.tanh_params)(*in_q)
-    elif op.kind == "hard_swish":
-        q = qmath.hardswish_params(in_q[0], in_q[1], out_q[0], out_q[1])
-    elif op.kind == "leaky_relu":
-        q = qmath.leaky_relu_params(in_q[0], in_q[1], out_q[0], out_q[1], op.attrs["alpha"])
-    elif op.kind == "requantize":
-        q = qmath.requantize_params(in_q[0], in_q[1], out_q[0], out_q[1])
-    else:  # any other element-wise function: a 256-entry table of the float function
-        real = (np.arange(-128, 128) - in_q[1]) * np.float64(in_q[0])
-        y = float_ref.UNARY[op.kind](op, real.astype(np.float32)).astype(np.float64)
-        table = np.clip(np.round(y / out_q[0]) + out_q[1], -128, 127).astype(np.int8)
-        op.kind, op.attrs["q"] = "lut_s8", {"size": size, "table": table}
-        return
-    q["size"] = size
-    op.kind = {"hard_swish": "hardswish"}.get(op.kind, op.kind) + "_s8"
-    op.attrs["q"] = q
-
-
-def _convert_concat(g: Graph, op: Op) -> None:
-    out_q = _scalar_q(g, op.outputs[0], op)
-    axis = op.attrs["axis"]
-    shape = g.tensors[op.outputs[0]].shape
-    inputs = []
-    for name in op.inputs:
-        iq = _scalar_q(g, name, op)
-        inputs.append(qmath.concat_input_params(int(np.prod(g.tensors[name].shape[axis:])),
-                                                iq[0], iq[1], out_q[0], out_q[1]))
-    op.kind = "concat_s8"
-    op.attrs["q"] = {"outer": int(np.prod(shape[:axis])), "n_inputs": len(inputs),
-                     "output_zero_point": out_q[1], "inputs": inputs}
-
-
-def _convert_pad(g: Graph, op: Op) -> None:
-    in_q = _scalar_q(g, op.inputs[0], op)
-    a = op.attrs
-    value = int(np.clip(np.round(a["value"] / in_q[0]) + in_q[1], -128, 127))
-    mode = {"constant": 0, "reflect": 1, "edge": 2}[a["mode"]]
-    op.kind = "pad_s8"
-    a["q"] = gk.pad_geometry(g.tensors[op.inputs[0]].shape, a["before"], a["after"], mode, value)
-
-
-def _convert_transpose(g: Graph, op: Op) -> None:
-    op.kind = "transpose_s8"
-    op.attrs["q"] = gk.transpose_geometry(g.tensors[op.inputs[0]].shape, op.attrs["perm"])
-
-
-CONVERTERS = {
-    "conv2d": _convert_conv, "fully_connected": _convert_fc, "binary": _convert_binary,
-    "max_pool": _convert_pool, "avg_pool": _convert_pool, "mean": _convert_mean,
-    "softmax": _convert_softmax, "concat": _convert_concat, "pad": _convert_pad,
-    "transpose": _convert_transpose,
-    **{k: _convert_elementwise for k in ("sigmoid", "tanh", "hard_swish", "leaky_relu", "requantize",
-                                         "clip", "hard_sigmoid", "exp", "neg", "abs", "sqrt")},
-}
-
-
 def _convert_op(g: Graph, op: Op) -> None:
     """Convert one op; qmath's refusals of a parameter combination become user errors."""
     kind = op.kind
     try:
-        CONVERTERS[kind](g, op)
+        ops.get(kind, op.name).to_int8(g, op)
     except ValueError as exc:
         tb = exc.__traceback__
         while tb.tb_next is not None:
@@ -419,7 +163,8 @@ def convert(g: Graph) -> None:
     for op in list(g.ops):
         if op.kind == "reshape" or op.kind.endswith("_s8"):
             continue
-        if op.kind not in CONVERTERS:
+        d = ops.lookup(op.kind)
+        if d is None or d.to_int8 is None:
             raise TinydeployError(f"node '{op.name}': no int8 kernel for op '{op.kind}'; "
                                   "compile with --quantize float32")
         _convert_op(g, op)

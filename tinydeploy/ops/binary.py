@@ -1,0 +1,128 @@
+"""Element-wise binary ops with NumPy broadcasting: add, sub, mul, div, max, min.
+
+Float: one IR kind "binary" (attrs["op"] names the function) and one kernel,
+td_binary_f32 (f32/binary.c). int8: add_s8 and mul_s8 (s8/binary_s8.c), with
+TFLite's requantization; a constant operand is quantized per tensor.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import golden_kernels as gk, qmath
+from ..ctext import MAX_DIMS, Call
+from ..errors import TinydeployError
+from ..ir import Graph, Op, QuantParams
+from ..overflow import fits, offset_bound, shifted
+from .base import OpDef, register
+from .common import act_params, act_range, clamp, padded, quant_from_range, s8_call, scalar_q
+
+FUNCTIONS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+             "max": np.maximum, "min": np.minimum}
+# td_binary_kind in td_kernels_f32.h, by name.
+C_KIND = {"add": "TD_ADD", "sub": "TD_SUB", "mul": "TD_MUL",
+          "div": "TD_DIV", "max": "TD_MAX", "min": "TD_MIN"}
+
+
+def _float_ref(g: Graph, op: Op, args: list) -> np.ndarray:
+    a, b = args
+    shape = g.tensors[op.outputs[0]].shape
+    a = a.reshape((1,) * (len(shape) - a.ndim) + a.shape)
+    b = b.reshape((1,) * (len(shape) - b.ndim) + b.shape)
+    return clamp(FUNCTIONS[op.attrs["op"]](a, b).astype(np.float32), op)
+
+
+def _layout(lay, op: Op) -> None:
+    """Both operands in the order of the larger activation; constants re-laid to match."""
+    g = lay.g
+    acts = [i for i in op.inputs if not g.tensors[i].is_const]
+    rank = len(lay.logical[op.outputs[0]])
+    if not acts:
+        raise TinydeployError(f"node '{op.name}': both inputs are constants after folding")
+    lead = max(acts, key=lambda n: g.tensors[n].size)
+    perm = lay.perm[lead] if len(lay.logical[lead]) == rank else tuple(range(rank))
+    new_inputs = []
+    for name in op.inputs:
+        if g.tensors[name].is_const:
+            new_inputs.append(lay.const_physical(name, rank, perm))
+        elif len(lay.logical[name]) != rank:
+            if perm != tuple(range(rank)):
+                raise TinydeployError(f"node '{op.name}': broadcasting activations of different "
+                                      "ranks across a layout change is not supported")
+            new_inputs.append(name)
+        else:
+            new_inputs.append(lay.want(name, perm))
+    op.inputs = new_inputs
+    op.attrs["rank"] = rank
+    lay.set_out(op, perm)
+
+
+def _broadcast_strides(shape, out_shape) -> list:
+    shape = padded(shape)
+    strides, step = [0] * MAX_DIMS, 1
+    for d in reversed(range(MAX_DIMS)):
+        strides[d] = 0 if shape[d] == 1 and out_shape[d] != 1 else step
+        step *= shape[d]
+    return strides
+
+
+def _emit_f32(c, op: Op, sym: str) -> Call:
+    a, b = op.inputs
+    if len(c.shape(op.outputs[0])) > MAX_DIMS:
+        raise TinydeployError(f"node '{op.name}': more than {MAX_DIMS} dimensions")
+    out = padded(c.shape(op.outputs[0]))
+    params = dict(out_shape=out, a_strides=_broadcast_strides(c.shape(a), out),
+                  b_strides=_broadcast_strides(c.shape(b), out),
+                  kind=C_KIND[op.attrs["op"]], **act_params(op))
+    return Call("td_binary_f32", "f32/binary.c",
+                [c.ptr(a), c.ptr(b), c.ptr(op.outputs[0], False)], "td_binary_f32_params", params)
+
+
+def _to_int8(g: Graph, op: Op) -> None:
+    kind = op.attrs["op"]
+    if kind not in ("add", "mul"):
+        raise TinydeployError(f"node '{op.name}': there is no int8 kernel for element-wise '{kind}' "
+                              "(supported: add, mul); compile with --quantize float32")
+    for name in op.inputs:  # constant operands: quantize them per-tensor
+        t = g.tensors[name]
+        if t.is_const and t.dtype != "int8":
+            tq = t.quant if t.quant is not None and t.quant.per_tensor else \
+                quant_from_range(float(t.data.min()), float(t.data.max()))
+            s, z = tq.scalar()
+            data = np.clip(np.round(t.data / s) + z, -128, 127).astype(np.int8)
+            new = g.add_const(name + "_s8", data)
+            g.tensors[new].quant = QuantParams(np.float32(s), np.int32(z))
+            op.inputs = [new if i == name else i for i in op.inputs]
+    a, b = op.inputs
+    qa, qb, qo = (scalar_q(g, n, op) for n in (a, b, op.outputs[0]))
+    fn = qmath.add_params if kind == "add" else qmath.mul_params
+    q = fn(qa[0], qa[1], qb[0], qb[1], qo[0], qo[1], act_range=act_range(op, qo))
+    q.update(gk.broadcast_geometry(g.tensors[a].shape, g.tensors[b].shape))
+    op.kind = f"{kind}_s8"
+    op.attrs["q"] = q
+
+
+def _check_add(g: Graph, op: Op) -> None:
+    q = op.attrs["q"]
+    total = 0
+    for i in (1, 2):
+        scaled = offset_bound(q[f"input{i}_offset"]) << int(q["left_shift"])
+        fits(f"input {i} shifted left by {q['left_shift']} bits", scaled)
+        total += shifted(f"rescaled input {i}", scaled, q[f"input{i}_shift"])
+    shifted("the sum of the rescaled inputs", total, q["output_shift"])
+
+
+def _check_mul(g: Graph, op: Op) -> None:
+    q = op.attrs["q"]
+    prod = offset_bound(q["input1_offset"]) * offset_bound(q["input2_offset"])
+    shifted("the product of the inputs", prod, q["output_shift"])
+
+
+register(
+    OpDef("binary", _float_ref, _emit_f32, layout=_layout, to_int8=_to_int8, inplace="elementwise"),
+    OpDef("add_s8", lambda g, op, args: gk.add(args[0], args[1], op.attrs["q"]),
+          lambda c, op, sym: s8_call(c, op, sym, "td_add_s8", "s8/binary_s8.c", "td_add_s8_params", "abo"),
+          check=_check_add, inplace="elementwise"),
+    OpDef("mul_s8", lambda g, op, args: gk.mul(args[0], args[1], op.attrs["q"]),
+          lambda c, op, sym: s8_call(c, op, sym, "td_mul_s8", "s8/binary_s8.c", "td_mul_s8_params", "abo"),
+          check=_check_mul, inplace="elementwise"),
+)

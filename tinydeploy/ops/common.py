@@ -1,0 +1,101 @@
+"""Helpers shared by several op modules: int8 conversion, float clamps, C calls."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import qmath
+from ..ctext import MAX_DIMS, Call, s8_params
+from ..errors import TinydeployError
+from ..ir import Graph, Op, QuantParams
+
+INF = float("inf")
+
+
+# -- float semantics --------------------------------------------------------
+def clamp(y: np.ndarray, op: Op) -> np.ndarray:
+    """The op's fused activation clamp (op.attrs["act"] = (lo, hi)), if any."""
+    lo, hi = op.attrs.get("act", (-np.inf, np.inf))
+    return np.clip(y, lo, hi) if (lo, hi) != (-np.inf, np.inf) else y
+
+
+# -- int8 conversion --------------------------------------------------------
+def scalar_q(g: Graph, name: str, op: Op) -> tuple[float, int]:
+    """(scale, zero point) of an activation, which must be quantized per tensor."""
+    q = g.tensors[name].quant
+    if q is None:
+        raise TinydeployError(f"node '{op.name}' ({op.kind}): tensor '{name}' has no int8 quantization "
+                              "parameters (the QDQ model leaves it in float); quantize every activation, "
+                              "or compile the float model with --calib")
+    if not q.per_tensor:
+        raise TinydeployError(f"node '{op.name}': tensor '{name}' is quantized per channel; "
+                              "activations must be per-tensor")
+    return q.scalar()
+
+
+def act_range(op: Op, out_q) -> tuple[int, int]:
+    """The fused activation clamp in the output's int8 codes."""
+    lo, hi = op.attrs.get("act", (-INF, INF))
+    return qmath.activation_range(out_q[0], out_q[1], None if lo == -INF else lo, None if hi == INF else hi)
+
+
+def quant_from_range(lo: float, hi: float) -> QuantParams:
+    """Asymmetric int8 quantization covering [lo, hi] (and 0)."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi - lo < 1e-12:
+        return QuantParams(np.float32(1.0 / 255), np.int32(-128))
+    scale = np.float32((hi - lo) / 255.0)
+    zp = int(np.clip(np.round(-128 - lo / float(scale)), -128, 127))
+    return QuantParams(scale, np.int32(zp))
+
+
+def requantize_after(g: Graph, op: Op, in_q) -> None:
+    """Let `op` produce quantization in_q and insert a requantize to its own."""
+    out = op.outputs[0]
+    mid = g.add_activation(out + "_preq", g.tensors[out].shape)
+    g.tensors[mid].quant = QuantParams(np.float32(in_q[0]), np.int32(in_q[1]))
+    op.outputs = [mid]
+    g.ops.insert(g.ops.index(op) + 1, Op("requantize", op.name + "_requantize", [mid], [out], {}))
+
+
+def fixed_output(g: Graph, op: Op, want: tuple) -> None:
+    """TFLite's softmax/sigmoid/tanh produce a fixed output quantization; any
+    other requested quantization is reached with a requantize after them."""
+    got = scalar_q(g, op.outputs[0], op)
+    if np.float32(got[0]) != np.float32(want[0]) or got[1] != want[1]:
+        requantize_after(g, op, want)
+
+
+# -- C calls ----------------------------------------------------------------
+def nhwc(shape) -> tuple:
+    if len(shape) != 4 or shape[0] != 1:
+        raise TinydeployError(f"expected a batch-1 NHWC tensor, got shape {shape}")
+    return shape[1:]
+
+
+def act_params(op: Op) -> dict:
+    """The float kernels' fused clamp fields."""
+    lo, hi = op.attrs.get("act", (-np.inf, np.inf))
+    return {"act_min": float(lo), "act_max": float(hi)}
+
+
+def padded(shape) -> list:
+    """A shape left-padded with 1s to the runtime's MAX_DIMS."""
+    return [1] * (MAX_DIMS - len(shape)) + list(shape)
+
+
+def contiguous_strides(shape) -> list:
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.insert(0, step)
+        step *= d
+    return strides
+
+
+def s8_call(c, op: Op, sym: str, fn: str, source: str, ptype: str, roles: str) -> Call:
+    """The portable int8 call: buffers by role (x input, a/b operands, w weights,
+    B bias, o output) and the op's integer parameters as one struct."""
+    ins = iter(op.inputs)
+    buffers = [c.ptr(op.outputs[0], False) if r == "o" else c.ptr(next(ins)) for r in roles]
+    statics: list = []
+    params = s8_params(op.attrs["q"], sym, statics)
+    return Call(fn, source, buffers, ptype, params, statics=statics)

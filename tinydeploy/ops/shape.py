@@ -1,0 +1,61 @@
+"""Data movement: reshape (a free alias: no code) and transpose.
+
+After the layout pass every model Transpose is an alias (a reshape of the
+same bytes); the transposes left are the ones the layout pass inserts to
+change physical order. Portable kernels: td_transpose_f32 (f32/transpose.c),
+td_transpose_s8 (s8/shape_s8.c), both driven by output shape and permuted
+input strides.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import golden_kernels as gk
+from ..ctext import MAX_DIMS, Call
+from ..ir import Graph, Op
+from .base import OpDef, register
+from .common import contiguous_strides, padded, s8_call
+
+
+def _reshape_layout(lay, op: Op) -> None:
+    """A reshape works on the logical order: restore it first."""
+    op.inputs[0] = lay.want(op.inputs[0], lay.ident(op.inputs[0]))
+    lay.set_out(op, lay.ident(op.outputs[0]))
+
+
+def _transpose_layout(lay, op: Op) -> None:
+    """Becomes an alias: the output keeps the input's bytes in a new order."""
+    have = lay.perm[op.inputs[0]]
+    inverse = [0] * len(op.attrs["perm"])
+    for i, p in enumerate(op.attrs["perm"]):
+        inverse[p] = i
+    lay.set_out(op, tuple(np.array(inverse)[list(have)].tolist()))
+    op.kind, op.attrs = "reshape", {}
+
+
+def _emit_transpose_f32(c, op: Op, sym: str) -> Call:
+    shape = c.shape(op.inputs[0])
+    perm = op.attrs["perm"]
+    strides = contiguous_strides(shape)
+    pad = MAX_DIMS - len(shape)
+    params = dict(out_shape=padded([shape[p] for p in perm]),
+                  in_strides=[0] * pad + [strides[p] for p in perm])
+    return Call("td_transpose_f32", "f32/transpose.c",
+                [c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)], "td_transpose_params", params)
+
+
+def _transpose_to_int8(g: Graph, op: Op) -> None:
+    op.kind = "transpose_s8"
+    op.attrs["q"] = gk.transpose_geometry(g.tensors[op.inputs[0]].shape, op.attrs["perm"])
+
+
+register(
+    # reshape stays "reshape" in int8 graphs: an alias of its input's bytes, no kernel
+    OpDef("reshape", lambda g, op, args: args[0].reshape(g.tensors[op.outputs[0]].shape),
+          layout=_reshape_layout, quant="propagates"),
+    OpDef("transpose", lambda g, op, args: np.ascontiguousarray(args[0].transpose(op.attrs["perm"])),
+          _emit_transpose_f32, layout=_transpose_layout, to_int8=_transpose_to_int8, quant="propagates"),
+    OpDef("transpose_s8", lambda g, op, args: gk.transpose(args[0], op.attrs["q"]),
+          lambda c, op, sym: s8_call(c, op, sym, "td_transpose_s8", "s8/shape_s8.c", "td_transpose_s8_params",
+                                     "xo")),
+)
