@@ -185,7 +185,7 @@ SUPPORTED = ["Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAverageP
              "Add", "Sub", "Mul", "Div", "Max", "Min", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh",
              "HardSigmoid", "HardSwish", "Exp", "Neg", "Abs", "Sqrt", "Softmax", "Concat", "Pad",
              "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "BatchNormalization",
-             "Identity", "Dropout", "Cast", "DequantizeLinear", "QuantizeLinear"]
+             "Identity", "Dropout", "Cast", "DequantizeLinear", "QuantizeLinear", "Pow", "Elu", "Softplus"]
 OTHER_OPS = ["Erf", "Loop", "If", "Shape", "Gather", "Slice", "Split", "Resize", "ConvTranspose",
              "Constant", "", "NotAnOp", "Conv\x00", "ÄÖÜ"]
 DIM_VALUES = [0, -1, -7, 1, 2, 3, 5, 17, 1000, 65536, 1 << 20, (1 << 31) - 1, 1 << 31, 1 << 40, (1 << 62)]

@@ -429,8 +429,7 @@ class _Importer:
         for inp in self.model.graph.input:
             if inp.name not in g.tensors:
                 g.inputs.append(self.activation(inp.name))
-        unsupported = [n for n in self.model.graph.node
-                       if n.domain not in ("", "ai.onnx") or n.op_type not in LOWERINGS]
+        unsupported = [n for n in self.model.graph.node if not is_supported(n)]
         if unsupported:
             lines = "\n".join(f"  - node '{n.name}': {n.op_type}"
                               + (f" (domain {n.domain})" if n.domain not in ("", "ai.onnx") else "")
@@ -580,7 +579,40 @@ def lowering(*op_types: str) -> Callable:
     return register
 
 
+def _one_d(lower_2d: Callable) -> Callable:
+    """Wrap a 2-D lowering so that it also takes rank-3 inputs [N, C, L] (Conv1d,
+    MaxPool1d, AvgPool1d, pooling over time): the node runs as its 2-D form over
+    [N, C, 1, L], between two reshapes that the layout pass turns into aliases."""
+    def lower(imp: _Importer, node) -> None:
+        x = node.input[0]
+        if len(imp.graph.tensors[x].shape) != 3:
+            return lower_2d(imp, node)
+        n, c, length = imp.graph.tensors[x].shape
+        x4 = imp.graph.add_activation(x + "__2d", (n, c, 1, length))
+        imp.graph.ops.append(Op("reshape", node.name + "_to_2d", [x], [x4], {}))
+        out = imp.activation(node.output[0])
+        out4 = imp.graph.unique_name(out + "__2d")
+        out_shape = imp.graph.tensors[out].shape
+        imp.shapes[out4] = out_shape[:2] + (1,) + out_shape[2:]
+        inputs = [x4] + list(node.input[1:])
+        if node.op_type == "Conv" and len(node.input) > 1:
+            w = imp.const(node.input[1])
+            if w is not None and w.ndim == 3:
+                inputs[1] = _const_transform(imp.graph, node.input[1], lambda a: a[:, :, None, :])
+        attrs = imp.attrs(node)
+        for key in ("kernel_shape", "strides", "dilations"):
+            if key in attrs and isinstance(attrs[key], list) and len(attrs[key]) == 1:
+                attrs[key] = [1] + attrs[key]
+        if "pads" in attrs and isinstance(attrs["pads"], list) and len(attrs["pads"]) == 2:
+            attrs["pads"] = [0, attrs["pads"][0], 0, attrs["pads"][1]]
+        node_2d = helper.make_node(node.op_type, inputs, [out4], name=node.name, **attrs)
+        lower_2d(imp, node_2d)
+        imp.graph.ops.append(Op("reshape", node.name + "_to_1d", [out4], [out], {}))
+    return lower
+
+
 @lowering("Conv")
+@_one_d
 def _conv(imp: _Importer, node) -> None:
     a = imp.attrs(node)
     x = node.input[0]
@@ -645,14 +677,17 @@ def _pool(kind):
     return lower
 
 
-lowering("MaxPool")(_pool("max_pool"))
-lowering("AveragePool")(_pool("avg_pool"))
+lowering("MaxPool")(_one_d(_pool("max_pool")))
+lowering("AveragePool")(_one_d(_pool("avg_pool")))
 
 
 @lowering("GlobalAveragePool")
 def _global_avg_pool(imp: _Importer, node) -> None:
-    _need_2d(imp, node, node.input[0])
-    imp.emit("mean", node, [node.input[0]], axes=[2, 3])
+    """The mean over every axis after the channels (2-D images, or time for rank 3)."""
+    rank = len(imp.graph.tensors[node.input[0]].shape)
+    if rank != 3:
+        _need_2d(imp, node, node.input[0])
+    imp.emit("mean", node, [node.input[0]], axes=list(range(2, rank)))
 
 
 @lowering("ReduceMean")
@@ -790,9 +825,27 @@ def _unary(kind, **defaults):
 for _op_type, (_kind, _defaults) in {
         "LeakyRelu": ("leaky_relu", dict(alpha=0.01)), "Sigmoid": ("sigmoid", {}), "Tanh": ("tanh", {}),
         "HardSigmoid": ("hard_sigmoid", dict(alpha=0.2, beta=0.5)), "HardSwish": ("hard_swish", {}),
-        "Exp": ("exp", {}), "Neg": ("neg", {}), "Abs": ("abs", {}), "Sqrt": ("sqrt", {})}.items():
+        "Exp": ("exp", {}), "Neg": ("neg", {}), "Abs": ("abs", {}), "Sqrt": ("sqrt", {}),
+        "Erf": ("erf", {}), "Elu": ("elu", dict(alpha=1.0)), "Softplus": ("softplus", {})}.items():
     lowering(_op_type)(_unary(_kind, **_defaults))
 del _op_type, _kind, _defaults
+
+
+@lowering("Pow")
+def _pow(imp: _Importer, node) -> None:
+    """x ** c with a constant scalar exponent (the variance in an exported LayerNorm)."""
+    c = imp.const(node.input[1]) if len(node.input) > 1 else None
+    if c is None or c.size != 1:
+        raise TinydeployError(f"node '{node.name}' (Pow): only a constant scalar exponent is supported")
+    exponent = float(c.reshape(-1)[0])
+    if not math.isfinite(exponent):
+        raise _bad(node, f"the exponent {exponent} is not finite")
+    if exponent == 1.0:
+        imp.alias(node)
+    elif exponent == 0.5:
+        imp.emit("sqrt", node, [node.input[0]])
+    else:
+        imp.emit("pow", node, [node.input[0]], alpha=exponent)
 
 
 @lowering("Identity", "Dropout")
@@ -890,7 +943,8 @@ def _slice_axis(node, start: int, end: int, step: int, dim: int) -> tuple[int, i
     return start, max(0, -(-(end - start) // step))
 
 
-def _emit_slice(imp: _Importer, node, x: str, out: str, starts: dict, ends: dict, steps: dict) -> None:
+def _emit_slice(imp: _Importer, node, x: str, out: str, starts: dict, ends: dict, steps: dict,
+                name: Optional[str] = None) -> None:
     """Slice axes {axis: value} of activation x into the activation `out`."""
     shape = imp.graph.tensors[x].shape
     first, step = [0] * len(shape), [1] * len(shape)
@@ -899,7 +953,7 @@ def _emit_slice(imp: _Importer, node, x: str, out: str, starts: dict, ends: dict
         step[ax] = steps.get(ax, 1)
         if count == 0:
             raise _bad(node, f"the slice of axis {ax} is empty; empty tensors are not supported")
-    imp.graph.ops.append(Op("slice", node.name, [x], [out], {"starts": first, "steps": step}))
+    imp.graph.ops.append(Op("slice", name or node.name, [x], [out], {"starts": first, "steps": step}))
 
 
 @lowering("Slice")
@@ -928,6 +982,33 @@ def _slice(imp: _Importer, node) -> None:
         raise _bad(node, f"starts {starts}, ends {ends}, axes {axes} and steps {steps} do not match")
     _emit_slice(imp, node, x, imp.activation(node.output[0]), dict(zip(axes, starts)), dict(zip(axes, ends)),
                 dict(zip(axes, steps)))
+
+
+@lowering("Split")
+def _split(imp: _Importer, node) -> None:
+    """Split into constant parts (ShuffleNet's channel split, q/k/v): one slice per output."""
+    a = imp.attrs(node)
+    x = node.input[0]
+    shape = imp.graph.tensors[x].shape
+    axis = _axis(node, a.get("axis", 0), len(shape))
+    outputs = [o for o in node.output]
+    if not all(outputs):
+        raise _bad(node, "an output name is empty")
+    if len(node.input) > 1 and node.input[1]:
+        sizes = [int(v) for v in imp.need_const(node, 1, "split").reshape(-1)]
+    elif "split" in a:
+        sizes = [int(v) for v in a["split"]]
+    else:  # equal parts; since opset 18 the last may be smaller
+        part = -(-shape[axis] // len(outputs))
+        sizes = [min(part, shape[axis] - i * part) for i in range(len(outputs))]
+    if len(sizes) != len(outputs) or sum(sizes) != shape[axis] or min(sizes) < 1:
+        raise _bad(node, f"parts {sizes} do not split axis {axis} of size {shape[axis]} into "
+                         f"{len(outputs)} non-empty outputs")
+    start = 0
+    for k, (out, size) in enumerate(zip(outputs, sizes)):
+        _emit_slice(imp, node, x, imp.activation(out), {axis: start}, {axis: start + size}, {},
+                    name=f"{node.name}_{k}")
+        start += size
 
 
 @lowering("Gather")
@@ -1089,6 +1170,14 @@ _register_qlinear()
 
 def load(path: str, input_shapes: Optional[dict] = None, name: Optional[str] = None) -> Graph:
     """ONNX file -> IR graph (ONNX layout), with static shapes and constants folded."""
+    model, opset = folded_model(path, input_shapes)
+    stem = name or os.path.splitext(os.path.basename(path))[0]
+    return _Importer(model, opset, stem).run()
+
+
+def folded_model(path: str, input_shapes: Optional[dict] = None) -> tuple[onnx.ModelProto, int]:
+    """The ONNX model as the importer sees it: input shapes fixed and every node whose
+    inputs are constants (Shape, Constant, Slice of constants...) folded away."""
     model = read_model(path)
     opset = default_opset(model)
     if not MIN_OPSET <= opset <= MAX_OPSET:
@@ -1097,6 +1186,8 @@ def load(path: str, input_shapes: Optional[dict] = None, name: Optional[str] = N
     for init in model.graph.initializer:  # before shape inference reads them
         decode_initializer(init)
     _fix_input_shapes(model, input_shapes or {})
-    model = fold_onnx_constants(model, opset)
-    stem = name or os.path.splitext(os.path.basename(path))[0]
-    return _Importer(model, opset, stem).run()
+    return fold_onnx_constants(model, opset), opset
+
+
+def is_supported(node: onnx.NodeProto) -> bool:
+    return node.domain in ("", "ai.onnx") and node.op_type in LOWERINGS

@@ -6,14 +6,17 @@ from .errors import TinydeployError
 
 
 def inspect_model(path: str, input_shapes=None) -> dict:
-    model = frontend.read_model(path)
-    nodes = [dict(name=n.name or n.output[0], op_type=n.op_type,
-                  supported=n.domain in ("", "ai.onnx") and n.op_type in frontend.LOWERINGS)
+    """The model as compile sees it: after constant folding, either the unsupported
+    nodes (with every remaining node, marked) or the compiled layers."""
+    original = frontend.read_model(path)
+    model, opset = frontend.folded_model(path, input_shapes)
+    nodes = [dict(name=n.name or n.output[0], op_type=n.op_type, supported=frontend.is_supported(n))
              for n in model.graph.node]
-    info = dict(model=path, opset=frontend.default_opset(model), nodes=len(nodes),
+    info = dict(model=path, opset=opset, nodes=len(original.graph.node), folded_nodes=len(nodes),
                 unsupported=[n for n in nodes if not n["supported"]], layers=[], macs=0,
                 parameter_bytes=0)
     if info["unsupported"]:
+        info["remaining_nodes"] = nodes
         return info
     g = frontend.load(path, input_shapes)
     prequantized = any(op.kind in ("quantize", "dequantize") for op in g.ops)
@@ -34,11 +37,15 @@ def inspect_model(path: str, input_shapes=None) -> dict:
 
 
 def format_table(info: dict) -> str:
-    lines = [f"{info['model']}: opset {info['opset']}, {info['nodes']} ONNX nodes"]
+    lines = [f"{info['model']}: opset {info['opset']}, {info['nodes']} ONNX nodes "
+             f"({info['folded_nodes']} after constant folding)"]
     if info["unsupported"]:
         lines.append(f"{len(info['unsupported'])} unsupported node(s):")
         lines += [f"  - {n['name']}: {n['op_type']}" for n in info["unsupported"]]
         lines.append("supported ops: " + ", ".join(sorted(frontend.LOWERINGS)))
+        lines.append("the nodes left after constant folding (x: unsupported):")
+        lines += [f"  {' ' if n['supported'] else 'x'} {n['op_type']:<20} {n['name']}"
+                  for n in info["remaining_nodes"]]
         return "\n".join(lines)
     lines.append(f"{'#':>3}  {'op':<16} {'output shape':<18} {'params B':>9} {'MACs':>11}  name")
     for i, l in enumerate(info["layers"]):

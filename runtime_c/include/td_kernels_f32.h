@@ -91,11 +91,12 @@ void td_binary_f32(const td_binary_f32_params *p, const float *a,
 /* Element-wise unary op; in-place safe (output may equal input). */
 typedef enum { TD_RELU = 0, TD_CLIP = 1, TD_LEAKY_RELU = 2, TD_SIGMOID = 3,
                TD_TANH = 4, TD_HARD_SIGMOID = 5, TD_HARD_SWISH = 6,
-               TD_EXP = 7, TD_NEG = 8, TD_ABS = 9, TD_SQRT = 10 } td_unary_kind;
+               TD_EXP = 7, TD_NEG = 8, TD_ABS = 9, TD_SQRT = 10,
+               TD_POW = 11, TD_ERF = 12, TD_ELU = 13, TD_SOFTPLUS = 14 } td_unary_kind;
 typedef struct {
     int32_t size;
     int32_t kind;        /* td_unary_kind */
-    float alpha, beta;   /* LeakyRelu alpha; HardSigmoid alpha, beta */
+    float alpha, beta;   /* LeakyRelu/Elu alpha; HardSigmoid alpha, beta; Pow exponent */
     float act_min, act_max;  /* Clip bounds; also applied after every kind */
 } td_unary_f32_params;
 

@@ -17,10 +17,26 @@ from .base import OpDef, register
 from .common import contiguous_strides, padded, s8_call
 
 
+def _unit_axes_only(a, b) -> bool:
+    """Does reshaping a to b only insert or remove axes of size 1?"""
+    return [d for d in a if d != 1] == [d for d in b if d != 1]
+
+
 def _reshape_layout(lay, op: Op) -> None:
-    """A reshape works on the logical order: restore it first."""
-    op.inputs[0] = lay.want(op.inputs[0], lay.ident(op.inputs[0]))
-    lay.set_out(op, lay.ident(op.outputs[0]))
+    """A reshape works on the logical order: restore it first, unless it only adds or
+    drops unit axes (a squeeze/unsqueeze, e.g. around a 1-D convolution run as 2-D):
+    then the output keeps the input's physical order of the other axes, for free."""
+    x, out = op.inputs[0], op.outputs[0]
+    a, b = lay.logical[x], lay.logical[out]
+    if not _unit_axes_only(a, b):
+        op.inputs[0] = lay.want(x, lay.ident(x))
+        lay.set_out(op, lay.ident(out))
+        return
+    a_axes = [i for i, d in enumerate(a) if d != 1]
+    b_axes = [i for i, d in enumerate(b) if d != 1]
+    to_b = dict(zip(a_axes, b_axes))
+    physical = [to_b[i] for i in lay.perm[x] if i in to_b]
+    lay.set_out(op, tuple([i for i, d in enumerate(b) if d == 1] + physical))
 
 
 def _transpose_layout(lay, op: Op) -> None:

@@ -8,6 +8,8 @@ All kernels allow output == input.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import golden_kernels as gk, qmath
@@ -22,6 +24,13 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+_ERF = np.frompyfunc(math.erf, 1, 1)
+
+
+def _erf(x):
+    return _ERF(np.asarray(x, np.float64)).astype(np.float32)
+
+
 # kind: (float function, td_unary_kind in td_kernels_f32.h)
 FUNCTIONS = {
     "clip": (lambda op, x: np.clip(x, op.attrs["lo"], op.attrs["hi"]), "TD_CLIP"),
@@ -34,6 +43,10 @@ FUNCTIONS = {
     "neg": (lambda op, x: -x, "TD_NEG"),
     "abs": (lambda op, x: np.abs(x), "TD_ABS"),
     "sqrt": (lambda op, x: np.sqrt(x), "TD_SQRT"),
+    "pow": (lambda op, x: np.power(x, np.float32(op.attrs["alpha"])), "TD_POW"),  # alpha: the exponent
+    "erf": (lambda op, x: _erf(x), "TD_ERF"),
+    "elu": (lambda op, x: np.where(x < 0, op.attrs["alpha"] * np.expm1(np.minimum(x, 0)), x), "TD_ELU"),
+    "softplus": (lambda op, x: np.logaddexp(np.float32(0), x), "TD_SOFTPLUS"),
 }
 FIXED = {"sigmoid": (1.0 / 256, -128), "tanh": (1.0 / 128, 0)}  # TFLite's int8 output quantization
 

@@ -17,6 +17,12 @@ static float sigmoidf(float x)
     return 1.0f / (1.0f + expf(-x));
 }
 
+static float softplusf(float x)
+{
+    /* log(1 + e^x) = x to float precision once e^x dwarfs 1 (and expf overflows). */
+    return x > 20.0f ? x : log1pf(expf(x));
+}
+
 static float hard_sigmoidf(float x, float alpha, float beta)
 {
     return td_clampf(alpha * x + beta, 0.0f, 1.0f);
@@ -41,6 +47,10 @@ void td_unary_f32(const td_unary_f32_params *p, const float *input,
     case TD_NEG: TD_UNARY_LOOP(-x);
     case TD_ABS: TD_UNARY_LOOP(fabsf(x));
     case TD_SQRT: TD_UNARY_LOOP(sqrtf(x));
+    case TD_POW: TD_UNARY_LOOP(alpha == 2.0f ? x * x : powf(x, alpha));
+    case TD_ERF: TD_UNARY_LOOP(erff(x));
+    case TD_ELU: TD_UNARY_LOOP(x < 0.0f ? alpha * (expf(x) - 1.0f) : x);
+    case TD_SOFTPLUS: TD_UNARY_LOOP(softplusf(x));
     default: break;
     }
 }

@@ -1,0 +1,106 @@
+"""Ops real exports use beyond the MLPerf set: 1-D convolution and pooling (audio),
+Split, Pow with a constant exponent, Erf, Elu, Softplus. Float32 against
+onnxruntime; int8 C against the golden model on the host and emulated cores."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from tinydeploy import api
+
+ort = pytest.importorskip("onnxruntime")
+RNG = np.random.default_rng(11)
+
+
+def _const(name, shape, scale=0.4):
+    return numpy_helper.from_array(RNG.normal(0, scale, shape).astype(np.float32), name)
+
+
+def _save(path, nodes, x_shape, y_shape, inits, opset=13):
+    graph = helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return str(path)
+
+
+def audio_cnn(path):
+    """As torch.nn.Conv1d/MaxPool1d/AvgPool1d/AdaptiveAvgPool1d export: [N, C, T] tensors."""
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], kernel_shape=[5], strides=[2], pads=[2, 2],
+                              name="conv1"),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2], strides=[2], name="pool1"),
+             helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], kernel_shape=[3], dilations=[2], pads=[2, 2],
+                              group=3, name="conv2"),
+             helper.make_node("AveragePool", ["c2"], ["p2"], kernel_shape=[3], strides=[1], pads=[1, 1],
+                              name="pool2"),
+             helper.make_node("GlobalAveragePool", ["p2"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+             helper.make_node("Gemm", ["f", "w3", "b3"], ["y"], transB=1, name="fc")]
+    inits = [_const("w1", (9, 3, 5)), _const("b1", (9,), 0.1), _const("w2", (12, 3, 3)), _const("b2", (12,), 0.1),
+             _const("w3", (4, 12)), _const("b3", (4,), 0.1)]
+    return _save(path, nodes, [1, 3, 41], [1, 4], inits)
+
+
+def split_and_functions(path):
+    """Split (ShuffleNet-style channel halves), Pow 2 (a variance), Erf (GELU), Elu, Softplus."""
+    split = numpy_helper.from_array(np.array([3, 5], np.int64), "split")
+    two = numpy_helper.from_array(np.array(2.0, np.float32), "two")
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Split", ["c", "split"], ["a", "b"], axis=1, name="split"),
+             helper.make_node("Pow", ["a", "two"], ["a2"], name="square"),
+             helper.make_node("Erf", ["b"], ["be"], name="erf"),
+             helper.make_node("Elu", ["be"], ["bel"], alpha=0.7, name="elu"),
+             helper.make_node("Softplus", ["a2"], ["as"], name="softplus"),
+             helper.make_node("Concat", ["as", "bel"], ["cat"], axis=1, name="concat"),
+             helper.make_node("GlobalAveragePool", ["cat"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+             helper.make_node("Gemm", ["f", "w3", "b3"], ["y"], transB=1, name="fc")]
+    inits = [split, two, _const("w1", (8, 2, 3, 3)), _const("b1", (8,), 0.1), _const("w3", (3, 8)),
+             _const("b3", (3,), 0.1)]
+    return _save(path, nodes, [1, 2, 6, 5], [1, 3], inits)
+
+
+MODELS = {"audio_cnn": (audio_cnn, (3, 41)), "split_and_functions": (split_and_functions, (2, 6, 5))}
+
+
+def _ort(path, x):
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return np.stack([sess.run(None, {"x": s[None]})[0][0] for s in x])
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_float_matches_onnxruntime(tmp_path, name):
+    build, shape = MODELS[name]
+    path = build(tmp_path / f"{name}.onnx")
+    x = RNG.normal(0, 1, (5,) + shape).astype(np.float32)
+    got = api.run(path, {"x": x}, target="host", quantize="float32").outputs["y"]
+    np.testing.assert_allclose(got.reshape(5, -1), _ort(path, x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("target", ["host", "nucleo-l4r5zi", "esp32-c3"])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_int8_bit_exact_with_golden(tmp_path, name, target):
+    build, shape = MODELS[name]
+    path = build(tmp_path / f"{name}.onnx")
+    calib = {"x": RNG.normal(0, 1, (32,) + shape).astype(np.float32)}
+    x = {"x": calib["x"][:4]}  # within the calibrated ranges (Pow 2 clips hard outside them)
+    c = api.run(path, x, target=target, calib=calib).outputs["y"]
+    golden = api.run(path, x, target=target, calib=calib, golden=True).outputs["y"]
+    np.testing.assert_array_equal(c, golden)
+    ref = _ort(path, x["x"])
+    assert np.max(np.abs(c.reshape(ref.shape) - ref)) < 0.15 * np.max(np.abs(ref)) + 0.05
+
+
+def test_one_d_layers_need_no_transposes(tmp_path):
+    """The reshapes around 1-D layers only add a unit axis: the layout pass keeps them free.
+    The one transpose is the model input's, [C, T] to time-major, as for a 2-D model's NCHW input."""
+    path = audio_cnn(tmp_path / "audio.onnx")
+    result = api.compile(path, quantize="float32")
+    g = result.graph
+    kinds = [op.kind for op in g.ops]
+    transposes = [op for op in g.ops if op.kind == "transpose"]
+    assert len(transposes) == 1, kinds
+    assert kinds.index("transpose") < kinds.index("conv2d"), kinds
+    assert kinds.count("conv2d") == 2 and "max_pool" in kinds and "avg_pool" in kinds
