@@ -385,8 +385,9 @@ def test_per_channel_activation_quantization(tmp_path):
 def test_no_int8_kernel(tmp_path):
     path = save(seed_ops_float2(), tmp_path / "ops2.onnx")
     np.savez(tmp_path / "c.npz", x=np.random.default_rng(0).random((2, 1, 3, 4, 4)).astype(np.float32)[:, 0])
-    expect(tmp_path, "node 'sub': there is no int8 kernel for element-wise 'sub' (supported: add, mul); "
-                     "compile with --quantize float32", "compile", path, "--calib", tmp_path / "c.npz")
+    expect(tmp_path, "node 'max': there is no int8 kernel for element-wise 'max' (supported: add, mul, and "
+                     "sub or div by a constant); compile with --quantize float32", "compile", path,
+           "--calib", tmp_path / "c.npz")
 
 
 def test_int32_overflow_is_refused_naming_the_layer(tmp_path):

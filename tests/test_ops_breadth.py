@@ -62,7 +62,28 @@ def split_and_functions(path):
     return _save(path, nodes, [1, 2, 6, 5], [1, 3], inits)
 
 
-MODELS = {"audio_cnn": (audio_cnn, (3, 41)), "split_and_functions": (split_and_functions, (2, 6, 5))}
+def exported_hardswish(path):
+    """Input normalization (x - mean) / std, then a conv and HardSwish as PaddleOCR's MobileNetV3
+    exports it: x * relu6(x + 3) / 6 (element-wise ops with constant operands)."""
+    c = lambda name, v: numpy_helper.from_array(np.array(v, np.float32), name)  # noqa: E731
+    nodes = [helper.make_node("Sub", ["x", "mean"], ["xc"], name="sub_mean"),
+             helper.make_node("Div", ["xc", "std"], ["xn"], name="div_std"),
+             helper.make_node("Conv", ["xn", "w1", "b1"], ["h"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Add", ["h", "three"], ["h3"], name="add3"),
+             helper.make_node("Clip", ["h3", "zero", "six"], ["r6"], name="relu6"),
+             helper.make_node("Mul", ["h", "r6"], ["m"], name="mul"),
+             helper.make_node("Div", ["m", "six"], ["hs"], name="div6"),
+             helper.make_node("GlobalAveragePool", ["hs"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+             helper.make_node("Gemm", ["f", "w3", "b3"], ["y"], transB=1, name="fc")]
+    inits = [c("mean", np.full((1, 3, 1, 1), 0.2)), c("std", [[[[0.5]], [[0.8]], [[1.2]]]]), c("three", 3.0),
+             c("zero", 0.0), c("six", 6.0), _const("w1", (6, 3, 3, 3)), _const("b1", (6,), 0.1),
+             _const("w3", (3, 6)), _const("b3", (3,), 0.1)]
+    return _save(path, nodes, [1, 3, 7, 5], [1, 3], inits)
+
+
+MODELS = {"audio_cnn": (audio_cnn, (3, 41)), "split_and_functions": (split_and_functions, (2, 6, 5)),
+          "exported_hardswish": (exported_hardswish, (3, 7, 5))}
 
 
 def _ort(path, x):
@@ -104,3 +125,50 @@ def test_one_d_layers_need_no_transposes(tmp_path):
     assert len(transposes) == 1, kinds
     assert kinds.index("transpose") < kinds.index("conv2d"), kinds
     assert kinds.count("conv2d") == 2 and "max_pool" in kinds and "avg_pool" in kinds
+
+
+def unet_up(path, opset, op_type="Resize", coord="asymmetric", rounding="floor"):
+    """A U-Net/FPN step: conv, nearest 2x upsampling (F.interpolate / Upsample), skip concat, conv."""
+    if op_type == "Upsample":
+        up = helper.make_node("Upsample", ["c1", "scales"], ["u"], mode="nearest", name="up")
+        extra = [numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")]
+    else:
+        up = helper.make_node("Resize", ["c1", "", "scales"], ["u"], mode="nearest",
+                              coordinate_transformation_mode=coord, nearest_mode=rounding, name="up")
+        extra = [numpy_helper.from_array(np.array([1, 1, 2, 3], np.float32), "scales")]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], kernel_shape=[3, 3], strides=[2, 2],
+                              pads=[1, 1, 1, 1], name="down"),
+             up,
+             helper.make_node("Conv", ["u", "w2", "b2"], ["y"], kernel_shape=[1, 1], name="head")]
+    inits = [_const("w1", (5, 3, 3, 3)), _const("b1", (5,), 0.1), _const("w2", (4, 5, 1, 1)),
+             _const("b2", (4,), 0.1)] + extra
+    w_out = 8 if op_type == "Upsample" else 12
+    return _save(path, nodes, [1, 3, 8, 8], [1, 4, 8, w_out], inits, opset=opset)
+
+
+UPSAMPLING = {"resize_half_pixel": dict(opset=13, coord="half_pixel", rounding="round_prefer_floor"),
+              "resize_asymmetric_floor": dict(opset=13),
+              "upsample_opset9": dict(opset=9, op_type="Upsample")}
+
+
+@pytest.mark.parametrize("case", sorted(UPSAMPLING))
+def test_nearest_upsampling_float_and_int8(tmp_path, case):
+    path = unet_up(tmp_path / "up.onnx", **UPSAMPLING[case])
+    x = RNG.normal(0, 1, (3, 3, 8, 8)).astype(np.float32)
+    got = api.run(path, {"x": x}, target="host", quantize="float32").outputs["y"]
+    np.testing.assert_allclose(got.reshape(3, -1), _ort(path, x).reshape(3, -1), rtol=1e-5, atol=1e-5)
+    calib = {"x": RNG.normal(0, 1, (16, 3, 8, 8)).astype(np.float32)}
+    sample = {"x": calib["x"][:3]}
+    c = api.run(path, sample, target="nucleo-l4r5zi", calib=calib).outputs["y"]
+    golden = api.run(path, sample, target="nucleo-l4r5zi", calib=calib, golden=True).outputs["y"]
+    np.testing.assert_array_equal(c, golden)
+
+
+def test_bilinear_and_fractional_resizing_are_refused(tmp_path):
+    path = unet_up(tmp_path / "up.onnx", opset=13, coord="align_corners", rounding="round_prefer_floor")
+    with pytest.raises(Exception) as err:
+        api.compile(path, quantize="float32")
+    assert str(err.value) == ("node 'up' (Resize): resizing axis 2 from 4 to 8 (align_corners, "
+                              "round_prefer_floor) does not repeat each element a whole number of times; "
+                              "only nearest upsampling by integer factors is supported")
+

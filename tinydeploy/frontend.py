@@ -1011,6 +1011,56 @@ def _split(imp: _Importer, node) -> None:
         start += size
 
 
+def _nearest_indices(node, mode: str, rounding: str, n_in: int, n_out: int) -> np.ndarray:
+    """The input index each output index reads (ONNX Resize, mode nearest)."""
+    o = np.arange(n_out, dtype=np.float64)
+    k = n_out / n_in
+    coord = {"half_pixel": (o + 0.5) / k - 0.5,
+             "pytorch_half_pixel": (o + 0.5) / k - 0.5 if n_out > 1 else np.zeros(n_out),
+             "align_corners": o * (n_in - 1) / max(n_out - 1, 1),
+             "asymmetric": o / k,
+             "tf_half_pixel_for_nn": (o + 0.5) / k}.get(mode)
+    if coord is None:
+        raise TinydeployError(f"node '{node.name}' ({node.op_type}): coordinate_transformation_mode "
+                              f"'{mode}' is not supported for nearest resizing")
+    index = {"round_prefer_floor": np.ceil(coord - 0.5), "round_prefer_ceil": np.floor(coord + 0.5),
+             "floor": np.floor(coord), "ceil": np.ceil(coord)}.get(rounding)
+    if index is None:
+        raise _bad(node, f"nearest_mode '{rounding}' is not one of round_prefer_floor, round_prefer_ceil, "
+                         "floor, ceil")
+    return np.clip(index, 0, n_in - 1).astype(np.int64)
+
+
+@lowering("Resize", "Upsample")
+def _resize(imp: _Importer, node) -> None:
+    """Nearest-neighbour upsampling by integer factors (each element repeated k times)."""
+    a = imp.attrs(node)
+    x = node.input[0]
+    shape = imp.graph.tensors[x].shape
+    out_shape = imp.graph.tensors[imp.activation(node.output[0])].shape
+    mode = _str_attr(node, a, "mode", "nearest")
+    if mode != "nearest":
+        raise TinydeployError(f"node '{node.name}' ({node.op_type}): mode '{mode}' is not supported yet "
+                              "(supported: nearest with integer scale factors); export the model with "
+                              "nearest upsampling")
+    old = node.op_type == "Upsample" or imp.opset < 11  # floor(o / scale), as Upsample
+    coord_mode = "asymmetric" if old else _str_attr(node, a, "coordinate_transformation_mode", "half_pixel")
+    rounding = "floor" if old else _str_attr(node, a, "nearest_mode", "round_prefer_floor")
+    scales = []
+    for axis, (n_in, n_out) in enumerate(zip(shape, out_shape)):
+        k = n_out // n_in
+        repeat = np.arange(n_out) // max(k, 1)
+        if n_out % n_in or not np.array_equal(_nearest_indices(node, coord_mode, rounding, n_in, n_out), repeat):
+            raise TinydeployError(f"node '{node.name}' ({node.op_type}): resizing axis {axis} from {n_in} to "
+                                  f"{n_out} ({coord_mode}, {rounding}) does not repeat each element a whole "
+                                  "number of times; only nearest upsampling by integer factors is supported")
+        scales.append(k)
+    if all(k == 1 for k in scales):
+        imp.alias(node)
+        return
+    imp.emit("resize_nearest", node, [x], scales=scales)
+
+
 @lowering("Gather")
 def _gather(imp: _Importer, node) -> None:
     """Gather of one constant scalar index (x[:, 0], qkv[0], the last time step): a

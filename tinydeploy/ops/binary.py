@@ -77,11 +77,28 @@ def _emit_f32(c, op: Op, sym: str) -> Call:
                 [c.ptr(a), c.ptr(b), c.ptr(op.outputs[0], False)], "td_binary_f32_params", params)
 
 
-def _to_int8(g: Graph, op: Op) -> None:
+def _by_constant(g: Graph, op: Op) -> str:
+    """x - c and x / c with a constant c become x + (-c) and x * (1/c) (HardSwish exported
+    as x * relu6(x + 3) / 6, mean subtraction); returns the kind to convert."""
     kind = op.attrs["op"]
+    b = g.tensors[op.inputs[1]]
+    if kind not in ("sub", "div") or not b.is_const or b.dtype == "int8":
+        return kind
+    if kind == "div" and np.any(b.data == 0):
+        raise TinydeployError(f"node '{op.name}': division by a constant that holds zeros")
+    data = -b.data if kind == "sub" else np.float32(1) / b.data
+    op.inputs = [op.inputs[0], g.add_const(op.inputs[1] + ("_neg" if kind == "sub" else "_recip"),
+                                           data.astype(np.float32))]
+    op.attrs["op"] = "add" if kind == "sub" else "mul"
+    return op.attrs["op"]
+
+
+def _to_int8(g: Graph, op: Op) -> None:
+    kind = _by_constant(g, op)
     if kind not in ("add", "mul"):
         raise TinydeployError(f"node '{op.name}': there is no int8 kernel for element-wise '{kind}' "
-                              "(supported: add, mul); compile with --quantize float32")
+                              "(supported: add, mul, and sub or div by a constant); compile with "
+                              "--quantize float32")
     for name in op.inputs:  # constant operands: quantize them per-tensor
         t = g.tensors[name]
         if t.is_const and t.dtype != "int8":
