@@ -36,7 +36,41 @@ class Call:
     ptype: Optional[str] = None  # parameter struct type, if any
     params: Optional[dict] = None
     locals: list = field(default_factory=list)  # C declarations inside the run function
-    statics: list = field(default_factory=list)  # C declarations at file scope
+    statics: list = field(default_factory=list)  # C declarations at file scope (code, small structs)
+    consts: list = field(default_factory=list)  # Const arrays the call needs, placed in NAME_weights.c
+
+
+# Element types of constant arrays, and the bytes of each element.  The struct
+# types hold only int32_t fields; weights.c checks their size at compile time.
+CONST_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16": "uint16_t",
+               "int32": "int32_t", "float32": "float"}
+ELEM_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "float": 4,
+              "td_rv_rq": 20, "td_concat_s8_input": 20}
+STRUCT_FIELDS = {"td_rv_rq": 5, "td_concat_s8_input": 5}
+_NUMPY_OF = {"int8_t": np.int8, "uint8_t": np.uint8, "int16_t": np.int16, "uint16_t": np.uint16,
+             "int32_t": np.int32, "float": np.float32}
+
+
+@dataclass
+class Const:
+    """A constant array an emitter derived from the graph (re-laid-out weights,
+    folded biases, multiplier tables...).  Emitters return these with their
+    Call instead of adding tensors to the graph; codegen places them in
+    NAME_weights.c (flash) and declares them for NAME.c."""
+
+    sym: str  # C symbol (model-name prefixed: it is global)
+    data: np.ndarray  # values; [n][fields] rows for a struct ctype
+    ctype: str
+    note: str = ""  # what it is, as a comment in NAME_weights.c
+    aligned: bool = False  # 16-byte aligned (streams kernels load in wide words), else natural
+
+    @property
+    def size(self) -> int:  # elements (struct rows) of the C array
+        return self.data.shape[0] if self.ctype in STRUCT_FIELDS else self.data.size
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * ELEM_BYTES[self.ctype]
 
 
 @dataclass
@@ -47,6 +81,7 @@ class Layer:
     sym: str
     out_ptr: str
     out_bytes: int
+    weight_bytes: int = 0  # bytes of the NAME_weights.c arrays attributed to this layer
 
 
 # --------------------------------------------------------------------------
@@ -93,9 +128,14 @@ def c_ident(text: str) -> str:
 # Emitters
 # --------------------------------------------------------------------------
 class _Ctx:
+    """Per-generation state: which graph constants the layers reference.  The
+    graph and the plan are only read."""
+
     def __init__(self, g: Graph, plan: MemoryPlan, name: str):
         self.g, self.plan, self.name = g, plan, name
         self.weights: dict[str, str] = {}  # tensor -> C symbol
+        self.owner: dict[str, int] = {}  # tensor -> the first layer referencing it
+        self.layer = -1  # index of the layer being emitted
 
     def ctype(self, tensor: str) -> str:
         return C_TYPES[self.g.tensors[tensor].dtype]
@@ -107,6 +147,7 @@ class _Ctx:
         if t.is_const:
             if tensor not in self.weights:
                 self.weights[tensor] = f"{self.name}_w{len(self.weights)}"
+                self.owner[tensor] = self.layer
             return self.weights[tensor]
         p = self.plan.placements[tensor]
         ct = self.ctype(tensor)
@@ -116,6 +157,25 @@ class _Ctx:
             return "output"
         qual = "const " if const else ""
         return f"({qual}{ct} *)(void *)({self.name}_arena + {p.offset})"
+
+    def const(self, sym: str, field: str, data, ctype: Optional[str] = None, note: str = "",
+              aligned: bool = False) -> Const:
+        """The constant array `field` of layer `sym` (no state changes: the emitter
+        puts it in its Call.consts and names it by .sym in its C text)."""
+        data = np.asarray(data)
+        if ctype is None:
+            ctype = CONST_TYPES[data.dtype.name]
+        if ctype in STRUCT_FIELDS:
+            rows = np.asarray(data, np.int64).reshape(-1, STRUCT_FIELDS[ctype])
+            arr = rows.astype(np.int32)
+            if not np.array_equal(arr, rows):
+                raise TinydeployError(f"{sym}_{field}: a value does not fit int32_t")
+        else:
+            arr = data.reshape(-1).astype(_NUMPY_OF[ctype])
+            if ctype != "float" and not np.array_equal(arr.astype(np.int64), data.reshape(-1).astype(np.int64)):
+                raise TinydeployError(f"{sym}_{field}: a value does not fit {ctype}")
+        return Const(f"{self.name}_{sym}_{field}", np.ascontiguousarray(arr), ctype,
+                     note or f"{sym}: {field}", aligned)
 
     def scratch(self, op: Op) -> str:
         """Pointer to the op's planned scratch buffer in the arena."""
@@ -246,10 +306,10 @@ def emit_concat(c: _Ctx, op: Op, layer_sym: str) -> Call:
     inner = [int(np.prod(c.shape(i)[axis:])) for i in op.inputs]
     ct = c.ctype(op.outputs[0])
     ptrs = ", ".join(c.ptr(i) for i in op.inputs)
+    k = c.const(layer_sym, "inner", np.asarray(inner), "int32_t")
     return Call("td_concat_f32", "f32/concat.c",
-                [str(outer), str(len(inner)), f"{layer_sym}_inner", f"{layer_sym}_inputs",
-                 c.ptr(op.outputs[0], False)],
-                statics=[f"static const int32_t {layer_sym}_inner[{len(inner)}] = {c_value(inner)};"],
+                [str(outer), str(len(inner)), k.sym, f"{layer_sym}_inputs",
+                 c.ptr(op.outputs[0], False)], consts=[k],
                 locals=[f"const {ct} *const {layer_sym}_inputs[{len(inner)}] = {{{ptrs}}};"])
 
 
@@ -312,13 +372,15 @@ def _s8_buffers(c: _Ctx, op: Op, roles: str) -> list:
     return [c.ptr(op.outputs[0], False) if r == "o" else c.ptr(next(ins)) for r in roles]
 
 
-def _s8_params(q: dict, sym: str, statics: list) -> dict:
-    """Scalar fields stay inline; array fields become static const arrays."""
+def _s8_params(c: _Ctx, q: dict, sym: str, consts: list) -> dict:
+    """Scalar fields stay inline; array fields (per-channel multipliers and
+    shifts) become int32 constant arrays, appended to consts."""
     params = {}
     for k, v in q.items():
         if isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype != np.int8:
-            statics.append(f"static const int32_t {sym}_{k}[{v.size}] = {c_value(v.tolist())};")
-            params[k] = f"{sym}_{k}"
+            arr = c.const(sym, k, v, "int32_t")
+            consts.append(arr)
+            params[k] = arr.sym
         else:
             params[k] = v
     return params
@@ -326,28 +388,29 @@ def _s8_params(q: dict, sym: str, statics: list) -> dict:
 
 def emit_s8(c: _Ctx, op: Op, sym: str) -> Call:
     fn, source, ptype, roles = S8_KERNELS[op.kind]
-    statics: list = []
-    params = _s8_params(op.attrs["q"], sym, statics)
-    return Call(fn, source, _s8_buffers(c, op, roles), ptype, params, statics=statics)
+    consts: list = []
+    params = _s8_params(c, op.attrs["q"], sym, consts)
+    return Call(fn, source, _s8_buffers(c, op, roles), ptype, params, consts=consts)
 
 
 def emit_lut_s8(c: _Ctx, op: Op, sym: str) -> Call:
     q = op.attrs["q"]
+    table = c.const(sym, "table", q["table"], "int8_t")
     return Call("td_lut_s8", "s8/activation_s8.c",
-                [str(q["size"]), f"{sym}_table", c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)],
-                statics=[f"static const int8_t {sym}_table[256] = {c_value(q['table'].tolist())};"])
+                [str(q["size"]), table.sym, c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)],
+                consts=[table])
 
 
 def emit_concat_s8(c: _Ctx, op: Op, sym: str) -> Call:
     q = op.attrs["q"]
     fields = ("inner", "requantize", "input_zero_point", "multiplier", "shift")
-    entries = ", ".join("{" + ", ".join(str(int(i[f])) for f in fields) + "}" for i in q["inputs"])
+    rows = np.array([[int(i[f]) for f in fields] for i in q["inputs"]], np.int64)
+    inputs = c.const(sym, "inputs", rows, "td_concat_s8_input")
     ptrs = ", ".join(c.ptr(i) for i in op.inputs)
     params = dict(outer=q["outer"], n_inputs=q["n_inputs"], output_zero_point=q["output_zero_point"],
-                  inputs=f"{sym}_inputs")
+                  inputs=inputs.sym)
     return Call("td_concat_s8", "s8/shape_s8.c", [f"{sym}_ptrs", c.ptr(op.outputs[0], False)],
-                "td_concat_s8_params", params,
-                statics=[f"static const td_concat_s8_input {sym}_inputs[{q['n_inputs']}] = {{{entries}}};"],
+                "td_concat_s8_params", params, consts=[inputs],
                 locals=[f"const int8_t *const {sym}_ptrs[{q['n_inputs']}] = {{{ptrs}}};"])
 
 
@@ -386,6 +449,7 @@ def build_layers(g: Graph, plan: MemoryPlan, name: str, extra_emitters: Optional
             raise TinydeployError(f"node '{op.name}': no {g.tensors[op.outputs[0]].dtype} kernel "
                                   f"for op '{op.kind}'")
         sym = f"L{len(layers)}_{c_ident(op.name)[:40]}"
+        ctx.layer = len(layers)
         choice = op.attrs.get("choice")
         inplace_emit = inplace.emitter(op)
         emit = choice.emit if choice is not None else inplace_emit or emitters[op.kind]
@@ -407,20 +471,51 @@ def io_info(g: Graph) -> dict:
     return info
 
 
+def weight_arrays(g: Graph, ctx: _Ctx, layers: list) -> list:
+    """Every constant array of NAME_weights.c, in layer order: the graph
+    constants the layers reference (each once, owned by the first layer that
+    references it) and the arrays the emitters made."""
+    graph = {}
+    for t, sym in ctx.weights.items():
+        data = _weight_array(g, t)
+        graph.setdefault(ctx.owner[t], []).append(
+            Const(sym, data, C_TYPES[data.dtype.name], f"{t} ({data.dtype.name} {list(data.shape)})",
+                  aligned=True))
+    arrays = []
+    for l in layers:
+        for k in graph.pop(l.index, []) + l.call.consts:
+            arrays.append(dict(sym=k.sym, ctype=k.ctype, size=k.size, nbytes=k.nbytes, layer=l.index,
+                               note=k.note.replace("*/", "*_/"), aligned=k.aligned,
+                               body=_const_body(k)))
+    assert not graph, "a constant referenced outside the layers"
+    syms = [a["sym"] for a in arrays]
+    if len(set(syms)) != len(syms):
+        raise TinydeployError("internal error: two constant arrays with one C symbol")
+    return arrays
+
+
+def _const_body(k: Const) -> str:
+    if k.ctype in STRUCT_FIELDS:
+        return ",\n    ".join("{" + ", ".join(str(int(v)) for v in row) + "}" for row in k.data)
+    return c_array_body(k.data)
+
+
 def generate(g: Graph, plan: MemoryPlan, out_dir: Path, name: str, model_name: str,
              target_name: str, extra_emitters: Optional[dict] = None) -> dict:
-    """Write NAME.h, NAME.c, NAME_weights.c, kernels and CMakeLists.txt into out_dir."""
+    """Write NAME.h, NAME.c, NAME_weights.c, kernels and CMakeLists.txt into out_dir.
+    A pure function of (g, plan, names): neither the graph nor the plan changes."""
     ctx, layers = build_layers(g, plan, name, extra_emitters)
     env = _env()
     io = io_info(g)
-    weights = [dict(sym=sym, ctype=C_TYPES[_weight_array(g, t).dtype.name],
-                    size=_weight_array(g, t).size, body=c_array_body(_weight_array(g, t)), tensor=t)
-               for t, sym in ctx.weights.items()]
+    weights = weight_arrays(g, ctx, layers)
+    for l in layers:
+        l.weight_bytes = sum(w["nbytes"] for w in weights if w["layer"] == l.index)
+    structs = sorted({(w["ctype"], ELEM_BYTES[w["ctype"]]) for w in weights if w["ctype"] in STRUCT_FIELDS})
     sources = sorted({l.call.source for l in layers})
     arena_io = {role: plan.placements[io[role]["name"]].offset for role in ("input", "output")}
     common = dict(name=name, NAME=name.upper(), version=__version__, model=model_name,
                   target=target_name, io=io, arena_bytes=plan.arena_bytes, layers=layers,
-                  weights=weights, sources=sources, arena_io=arena_io)
+                  weights=weights, structs=structs, sources=sources, arena_io=arena_io)
     out_dir.mkdir(parents=True, exist_ok=True)
     for template, filename in (("model.h.j2", f"{name}.h"), ("model.c.j2", f"{name}.c"),
                                ("weights.c.j2", f"{name}_weights.c"),
@@ -428,7 +523,7 @@ def generate(g: Graph, plan: MemoryPlan, out_dir: Path, name: str, model_name: s
         (out_dir / filename).write_text(env.get_template(template).render(**common))
     _copy_runtime(out_dir, sources)
     return dict(layers=layers, weights=weights, sources=sources, io=io,
-                weight_bytes=sum(int(_weight_array(g, w["tensor"]).nbytes) for w in weights))
+                weight_bytes=sum(w["nbytes"] for w in weights))
 
 
 def _weight_array(g: Graph, tensor: str) -> np.ndarray:

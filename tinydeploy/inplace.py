@@ -258,12 +258,12 @@ def _emit_window(c, op: Op, sym: str):
     from .codegen import Call, S8_KERNELS, _s8_params
     _, _, ptype, _ = S8_KERNELS[op.kind]
     fn = "td_conv2d_s8_overlap" if op.kind == "conv2d_s8" else "td_depthwise_conv2d_s8_overlap"
-    statics: list = []
-    params = _s8_params(op.attrs["q"], sym, statics)
+    consts: list = []
+    params = _s8_params(c, op.attrs["q"], sym, consts)
     x, w, b = op.inputs
     backward = "1" if op.attrs["inplace"]["direction"] == "backward" else "0"
     return Call(fn, INPLACE_SOURCE, [c.ptr(x), c.ptr(w), c.ptr(b), c.ptr(op.outputs[0], False), backward],
-                ptype, params, statics=statics)
+                ptype, params, consts=consts)
 
 
 ADD_FIELDS = ("input1_offset", "input2_offset", "output_offset", "left_shift",
@@ -276,7 +276,8 @@ def _emit_conv_add(c, op: Op, sym: str):
     mode = op.attrs["inplace"]
     add = next(o for o in c.g.ops if o.name == mode["add"])
     statics: list = []
-    conv = _s8_params(op.attrs["q"], sym, statics)
+    consts: list = []
+    conv = _s8_params(c, op.attrs["q"], sym, consts)
     aq = add.attrs["q"]
     res = {k: int(aq[k]) for k in ADD_FIELDS}
     res["conv_is_input1"] = int(mode["conv_is_input1"])
@@ -287,7 +288,7 @@ def _emit_conv_add(c, op: Op, sym: str):
     backward = "1" if mode.get("direction") == "backward" else "0"
     return Call("td_conv2d_add_s8", INPLACE_SOURCE,
                 [c.ptr(x), c.ptr(w), c.ptr(b), c.ptr(mode["residual"]), c.ptr(mode["output"], False),
-                 backward], "td_conv_add_s8_params", params, statics=statics)
+                 backward], "td_conv_add_s8_params", params, statics=statics, consts=consts)
 
 
 def _c(v) -> str:
