@@ -2,7 +2,10 @@
 
 Each op kind has an emitter that says which kernel to call, with which
 compile-time parameter struct (rendered as designated initializers into
-flash) and which buffers. The templates only lay the file out.
+flash) and which buffers. Emitters only read the graph and the plan: the
+constant arrays a kernel needs (re-laid-out weights, folded biases,
+multiplier tables) come back as Call.consts, and every constant array goes
+to NAME_weights.c. The templates only lay the file out.
 """
 from __future__ import annotations
 
@@ -171,8 +174,9 @@ class _Ctx:
             if not np.array_equal(arr, rows):
                 raise TinydeployError(f"{sym}_{field}: a value does not fit int32_t")
         else:
-            arr = data.reshape(-1).astype(_NUMPY_OF[ctype])
-            if ctype != "float" and not np.array_equal(arr.astype(np.int64), data.reshape(-1).astype(np.int64)):
+            flat = data.reshape(-1)
+            arr = flat.astype(_NUMPY_OF[ctype])
+            if ctype != "float" and not np.array_equal(arr.astype(np.int64), flat.astype(np.int64)):
                 raise TinydeployError(f"{sym}_{field}: a value does not fit {ctype}")
         return Const(f"{self.name}_{sym}_{field}", np.ascontiguousarray(arr), ctype,
                      note or f"{sym}: {field}", aligned)
@@ -485,7 +489,7 @@ def weight_arrays(g: Graph, ctx: _Ctx, layers: list) -> list:
     for l in layers:
         for k in graph.pop(l.index, []) + l.call.consts:
             arrays.append(dict(sym=k.sym, ctype=k.ctype, size=k.size, nbytes=k.nbytes, layer=l.index,
-                               note=k.note.replace("*/", "*_/"), aligned=k.aligned,
+                               note=k.note.replace("*/", "*_/").replace("\n", " "), aligned=k.aligned,
                                body=_const_body(k)))
     assert not graph, "a constant referenced outside the layers"
     syms = [a["sym"] for a in arrays]

@@ -388,7 +388,8 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
 
 def _epi_tables(ctx, sym: str, epi: AddEpilogue) -> list:
     """The fused add's two rescale tables, as constant arrays."""
-    return [ctx.const(sym, "tconv", epi.t_conv, aligned=True), ctx.const(sym, "tres", epi.t_res, aligned=True)]
+    return [ctx.const(sym, "tconv", epi.t_conv, aligned=True),
+            ctx.const(sym, "tres", epi.t_res, aligned=True)]
 
 
 def _conv_scratch(geo: ConvGeom) -> int:

@@ -264,11 +264,12 @@ def _emit_rv_conv(c, op: Op, sym: str):
     bpad = np.zeros(blocks * 4, np.int64)
     bpad[:out_c] = bias
     add = _fused_add(c.g, op)
+    add_p = _rv_add_struct(c, add.attrs["q"], 0, sym + "_add", statics, consts) if add else None
     params = dict(geo, **_order(op), act_min=int(q["act_min"]), act_max=int(q["act_max"]),
                   zp_row=_zp_row(c, geo, -int(q["input_offset"]), sym, consts),
                   bias=_static(c, sym, "bias", "int32_t", bpad, consts),
                   rq=_static(c, sym, "rq", "td_rv_rq", rows, consts),
-                  add=f"&{_rv_add_struct(c, add.attrs['q'], 0, sym + '_add', statics, consts)}" if add else "NULL",
+                  add=f"&{add_p}" if add_p else "NULL",
                   conv_is_input1=int((op.attrs.get("inplace") or {}).get("conv_is_input1", 1)))
     out, residual = _output_args(c, op)
     return Call("td_rv_conv_s8", SCALAR_SOURCE,
