@@ -62,14 +62,20 @@ def test_report_weight_bytes_are_the_shipped_arrays(tmp_path, calib, quantize, t
 def test_generate_twice_is_identical_and_leaves_the_graph_alone(tmp_path, calib, quantize, target):
     result = _compile(quantize, target, None, calib)
     g, plan = result.graph, result.plan
-    tensors = [(n, t.shape, t.dtype) for n, t in g.tensors.items()]
-    attrs = [(op.name, sorted(op.attrs)) for op in g.ops]
+    def choice(op):  # by value: an emitter must not change its Choice either
+        c = op.attrs.get("choice")
+        return c and (c.name, c.emit, c.scratch_bytes, c.alias_inplace, c.smaller, c.detail)
+
+    def state():
+        return ([(n, t.shape, t.dtype) for n, t in g.tensors.items()],
+                [(op.name, list(op.inputs), list(op.outputs), sorted(op.attrs), choice(op)) for op in g.ops],
+                {k: (p.region, p.offset) for k, p in plan.placements.items()}, dict(plan.scratch))
+    before = state()
     outs = []
     for i in range(2):
         out = tmp_path / f"gen{i}"
         gen = codegen.generate(g, plan, out, "net", "digits_cnn.onnx", target)
         outs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
-        assert [(n, t.shape, t.dtype) for n, t in g.tensors.items()] == tensors
-        assert [(op.name, sorted(op.attrs)) for op in g.ops] == attrs
+        assert state() == before  # same tensors, ops, kernel choices and plan
         assert gen["weight_bytes"] == sum(l.weight_bytes for l in gen["layers"])
     assert outs[0] == outs[1]
