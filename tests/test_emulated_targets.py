@@ -59,7 +59,8 @@ def test_first_mismatching_layer_is_named(tmp_path):
     result = api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746", out_dir=tmp_path / "lib")
     _, layers = codegen.build_layers(result.graph, result.plan, result.name)
     third = layers[2]
-    sym = next(m.group(0) for a in third.call.args for m in [re.fullmatch(r"net_w\d+", a)] if m)
+    # the layer's weights argument: a graph weight (net_wN) or the layer's own stream (net_L2_...)
+    sym = next(a for a in third.call.args if re.fullmatch(r"net_\w+", a))
     weights = tmp_path / "lib" / "net_weights.c"
     text = weights.read_text()
     brace = re.search(rf"\b{sym}\[\d+\][^=;]*=\s*\{{", text).end()

@@ -168,7 +168,7 @@ def test_bilinear_and_fractional_resizing_are_refused(tmp_path):
     path = unet_up(tmp_path / "up.onnx", opset=13, coord="align_corners", rounding="round_prefer_floor")
     with pytest.raises(Exception) as err:
         api.compile(path, quantize="float32")
-    assert str(err.value) == ("node 'up' (Resize): resizing axis 2 from 4 to 8 (align_corners, "
+    assert str(err.value) == ("node 'up' (Resize): resizing axis 3 from 4 to 12 (align_corners, "
                               "round_prefer_floor) does not repeat each element a whole number of times; "
                               "only nearest upsampling by integer factors is supported")
 

@@ -170,7 +170,7 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
                      output=out, arena_offset=p.offset, buffer=p.region, bytes=p.nbytes,
                      inputs=[dict(tensor=i, arena_offset=plan.placements[i].offset,
                                   bytes=g.tensors[i].nbytes) for i in reads],
-                     weight_bytes=sum(g.tensors[i].nbytes for i in op.inputs if i and g.tensors[i].is_const))
+                     weight_bytes=layer.weight_bytes)
         if mode is not None and op.name in plan.inplace_used:
             entry["inplace"] = mode["mode"] + (f" ({mode['direction']})" if mode.get("direction") else "")
         if op.name in plan.scratch:

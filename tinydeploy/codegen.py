@@ -3,8 +3,10 @@
 Each layer's call comes from its kernel variant (kernel_select), its in-place
 variant (inplace), or its op's portable emitter (OpDef.emit, tinydeploy/ops):
 which kernel to call, with which compile-time parameter struct (rendered as
-designated initializers into flash) and which buffers. The templates only lay
-the file out.
+designated initializers into flash) and which buffers. Emitters only read the graph and the plan: the
+constant arrays a kernel needs (re-laid-out weights, folded biases,
+multiplier tables) come back as Call.consts, and every constant array goes
+to NAME_weights.c. The templates only lay the file out.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import jinja2
 import numpy as np
 
 from . import __version__, inplace, ops
-from .ctext import C_TYPES, MAX_DIMS, Call, c_array_body, c_float, c_ident, c_value  # noqa: F401 (re-exported)
+from .ctext import (C_TYPES, CONST_TYPES, ELEM_BYTES, MAX_DIMS, STRUCT_FIELDS,  # noqa: F401 (re-exported)
+                    Call, Const, c_array_body, c_float, c_ident, c_value)
 from .errors import TinydeployError
 from .resources import CODEGEN_TEMPLATES, RUNTIME_C, data_dir
 from .ir import Graph, Op
@@ -25,6 +28,8 @@ from .planner import MemoryPlan
 
 TEMPLATES = data_dir(CODEGEN_TEMPLATES)
 RUNTIME = data_dir(RUNTIME_C)
+_NUMPY_OF = {"int8_t": np.int8, "uint8_t": np.uint8, "int16_t": np.int16, "uint16_t": np.uint16,
+             "int32_t": np.int32, "float": np.float32}
 
 
 @dataclass
@@ -35,15 +40,21 @@ class Layer:
     sym: str
     out_ptr: str
     out_bytes: int
+    weight_bytes: int = 0  # bytes of the NAME_weights.c arrays attributed to this layer
 
 
 # --------------------------------------------------------------------------
 # Emitters
 # --------------------------------------------------------------------------
 class _Ctx:
+    """Per-generation state: which graph constants the layers reference.  The
+    graph and the plan are only read."""
+
     def __init__(self, g: Graph, plan: MemoryPlan, name: str):
         self.g, self.plan, self.name = g, plan, name
         self.weights: dict[str, str] = {}  # tensor -> C symbol
+        self.owner: dict[str, int] = {}  # tensor -> the first layer referencing it
+        self.layer = -1  # index of the layer being emitted
 
     def ctype(self, tensor: str) -> str:
         return C_TYPES[self.g.tensors[tensor].dtype]
@@ -55,6 +66,7 @@ class _Ctx:
         if t.is_const:
             if tensor not in self.weights:
                 self.weights[tensor] = f"{self.name}_w{len(self.weights)}"
+                self.owner[tensor] = self.layer
             return self.weights[tensor]
         p = self.plan.placements[tensor]
         ct = self.ctype(tensor)
@@ -64,6 +76,26 @@ class _Ctx:
             return "output"
         qual = "const " if const else ""
         return f"({qual}{ct} *)(void *)({self.name}_arena + {p.offset})"
+
+    def const(self, sym: str, field: str, data, ctype: Optional[str] = None, note: str = "",
+              aligned: bool = False) -> Const:
+        """The constant array `field` of layer `sym` (no state changes: the emitter
+        puts it in its Call.consts and names it by .sym in its C text)."""
+        data = np.asarray(data)
+        if ctype is None:
+            ctype = CONST_TYPES[data.dtype.name]
+        if ctype in STRUCT_FIELDS:
+            rows = np.asarray(data, np.int64).reshape(-1, STRUCT_FIELDS[ctype])
+            arr = rows.astype(np.int32)
+            if not np.array_equal(arr, rows):
+                raise TinydeployError(f"{sym}_{field}: a value does not fit int32_t")
+        else:
+            flat = data.reshape(-1)
+            arr = flat.astype(_NUMPY_OF[ctype])
+            if ctype != "float" and not np.array_equal(arr.astype(np.int64), flat.astype(np.int64)):
+                raise TinydeployError(f"{sym}_{field}: a value does not fit {ctype}")
+        return Const(f"{self.name}_{sym}_{field}", np.ascontiguousarray(arr), ctype,
+                     note or f"{sym}: {field}", aligned)
 
     def scratch(self, op: Op) -> str:
         """Pointer to the op's planned scratch buffer in the arena."""
@@ -95,6 +127,7 @@ def build_layers(g: Graph, plan: MemoryPlan, name: str):
             raise TinydeployError(f"node '{op.name}': no {g.tensors[op.outputs[0]].dtype} kernel "
                                   f"for op '{op.kind}'")
         sym = f"L{len(layers)}_{c_ident(op.name)[:40]}"
+        ctx.layer = len(layers)
         emit = choice.emit if choice is not None else inplace.emitter(op) or opdef.emit
         call = emit(ctx, op, sym)
         out = inplace.layer_output(op)
@@ -113,20 +146,51 @@ def io_info(g: Graph) -> dict:
     return info
 
 
+def weight_arrays(g: Graph, ctx: _Ctx, layers: list) -> list:
+    """Every constant array of NAME_weights.c, in layer order: the graph
+    constants the layers reference (each once, owned by the first layer that
+    references it) and the arrays the emitters made."""
+    graph = {}
+    for t, sym in ctx.weights.items():
+        data = _weight_array(g, t)
+        graph.setdefault(ctx.owner[t], []).append(
+            Const(sym, data, C_TYPES[data.dtype.name], f"{t} ({data.dtype.name} {list(data.shape)})",
+                  aligned=True))
+    arrays = []
+    for l in layers:
+        for k in graph.pop(l.index, []) + l.call.consts:
+            arrays.append(dict(sym=k.sym, ctype=k.ctype, size=k.size, nbytes=k.nbytes, layer=l.index,
+                               note=k.note.replace("*/", "*_/").replace("\n", " "), aligned=k.aligned,
+                               body=_const_body(k)))
+    assert not graph, "a constant referenced outside the layers"
+    syms = [a["sym"] for a in arrays]
+    if len(set(syms)) != len(syms):
+        raise TinydeployError("internal error: two constant arrays with one C symbol")
+    return arrays
+
+
+def _const_body(k: Const) -> str:
+    if k.ctype in STRUCT_FIELDS:
+        return ",\n    ".join("{" + ", ".join(str(int(v)) for v in row) + "}" for row in k.data)
+    return c_array_body(k.data)
+
+
 def generate(g: Graph, plan: MemoryPlan, out_dir: Path, name: str, model_name: str,
              target_name: str) -> dict:
-    """Write NAME.h, NAME.c, NAME_weights.c, kernels and CMakeLists.txt into out_dir."""
+    """Write NAME.h, NAME.c, NAME_weights.c, kernels and CMakeLists.txt into out_dir.
+    A pure function of (g, plan, names): neither the graph nor the plan changes."""
     ctx, layers = build_layers(g, plan, name)
     env = _env()
     io = io_info(g)
-    weights = [dict(sym=sym, ctype=C_TYPES[_weight_array(g, t).dtype.name],
-                    size=_weight_array(g, t).size, body=c_array_body(_weight_array(g, t)), tensor=t)
-               for t, sym in ctx.weights.items()]
+    weights = weight_arrays(g, ctx, layers)
+    for l in layers:
+        l.weight_bytes = sum(w["nbytes"] for w in weights if w["layer"] == l.index)
+    structs = sorted({(w["ctype"], ELEM_BYTES[w["ctype"]]) for w in weights if w["ctype"] in STRUCT_FIELDS})
     sources = sorted({l.call.source for l in layers})
     arena_io = {role: plan.placements[io[role]["name"]].offset for role in ("input", "output")}
     common = dict(name=name, NAME=name.upper(), version=__version__, model=model_name,
                   target=target_name, io=io, arena_bytes=plan.arena_bytes, layers=layers,
-                  weights=weights, sources=sources, arena_io=arena_io)
+                  weights=weights, structs=structs, sources=sources, arena_io=arena_io)
     out_dir.mkdir(parents=True, exist_ok=True)
     for template, filename in (("model.h.j2", f"{name}.h"), ("model.c.j2", f"{name}.c"),
                                ("weights.c.j2", f"{name}_weights.c"),
@@ -134,7 +198,7 @@ def generate(g: Graph, plan: MemoryPlan, out_dir: Path, name: str, model_name: s
         (out_dir / filename).write_text(env.get_template(template).render(**common))
     _copy_runtime(out_dir, sources)
     return dict(layers=layers, weights=weights, sources=sources, io=io,
-                weight_bytes=sum(int(_weight_array(g, w["tensor"]).nbytes) for w in weights))
+                weight_bytes=sum(w["nbytes"] for w in weights))
 
 
 def _weight_array(g: Graph, tensor: str) -> np.ndarray:

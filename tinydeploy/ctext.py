@@ -24,7 +24,39 @@ class Call:
     ptype: Optional[str] = None  # parameter struct type, if any
     params: Optional[dict] = None
     locals: list = field(default_factory=list)  # C declarations inside the run function
-    statics: list = field(default_factory=list)  # C declarations at file scope
+    statics: list = field(default_factory=list)  # C declarations at file scope (code, small structs)
+    consts: list = field(default_factory=list)  # Const arrays the call needs, placed in NAME_weights.c
+
+
+# Element types of constant arrays, and the bytes of each element.  The struct
+# types hold only int32_t fields; weights.c checks their size at compile time.
+CONST_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16": "uint16_t",
+               "int32": "int32_t", "float32": "float"}
+ELEM_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "float": 4,
+              "td_rv_rq": 20, "td_concat_s8_input": 20}
+STRUCT_FIELDS = {"td_rv_rq": 5, "td_concat_s8_input": 5}
+
+
+@dataclass
+class Const:
+    """A constant array an emitter derived from the graph (re-laid-out weights,
+    folded biases, multiplier tables...).  Emitters return these with their
+    Call instead of adding tensors to the graph; codegen places them in
+    NAME_weights.c (flash) and declares them for NAME.c."""
+
+    sym: str  # C symbol (model-name prefixed: it is global)
+    data: np.ndarray  # values; [n][fields] rows for a struct ctype
+    ctype: str
+    note: str = ""  # what it is, as a comment in NAME_weights.c
+    aligned: bool = False  # 16-byte aligned (streams kernels load in wide words), else natural
+
+    @property
+    def size(self) -> int:  # elements (struct rows) of the C array
+        return self.data.shape[0] if self.ctype in STRUCT_FIELDS else self.data.size
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * ELEM_BYTES[self.ctype]
 
 
 def c_float(x: float) -> str:
@@ -64,14 +96,16 @@ def c_ident(text: str) -> str:
     return out if out and not out[0].isdigit() else "_" + out
 
 
-def s8_params(q: dict, sym: str, statics: list) -> dict:
-    """An int8 parameter dict as struct fields: scalar fields stay inline, array
-    fields (per-channel multipliers, shifts) become static const arrays."""
+def s8_params(c, q: dict, sym: str, consts: list) -> dict:
+    """An int8 parameter dict as struct fields: scalar fields stay inline; array
+    fields (per-channel multipliers and shifts) become int32 constant arrays
+    (made by the emit context c), appended to consts."""
     params = {}
     for k, v in q.items():
         if isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype != np.int8:
-            statics.append(f"static const int32_t {sym}_{k}[{v.size}] = {c_value(v.tolist())};")
-            params[k] = f"{sym}_{k}"
+            arr = c.const(sym, k, v, "int32_t")
+            consts.append(arr)
+            params[k] = arr.sym
         else:
             params[k] = v
     return params

@@ -260,12 +260,12 @@ def _emit_window(c, op: Op, sym: str):
     from .ctext import Call, s8_params
     ptype = "td_conv_s8_params"  # both convolutions' parameter struct
     fn = "td_conv2d_s8_overlap" if op.kind == "conv2d_s8" else "td_depthwise_conv2d_s8_overlap"
-    statics: list = []
-    params = s8_params(op.attrs["q"], sym, statics)
+    consts: list = []
+    params = s8_params(c, op.attrs["q"], sym, consts)
     x, w, b = op.inputs
     backward = "1" if op.attrs["inplace"]["direction"] == "backward" else "0"
     return Call(fn, INPLACE_SOURCE, [c.ptr(x), c.ptr(w), c.ptr(b), c.ptr(op.outputs[0], False), backward],
-                ptype, params, statics=statics)
+                ptype, params, consts=consts)
 
 
 ADD_FIELDS = ("input1_offset", "input2_offset", "output_offset", "left_shift",
@@ -278,7 +278,8 @@ def _emit_conv_add(c, op: Op, sym: str):
     mode = op.attrs["inplace"]
     add = next(o for o in c.g.ops if o.name == mode["add"])
     statics: list = []
-    conv = s8_params(op.attrs["q"], sym, statics)
+    consts: list = []
+    conv = s8_params(c, op.attrs["q"], sym, consts)
     aq = add.attrs["q"]
     res = {k: int(aq[k]) for k in ADD_FIELDS}
     res["conv_is_input1"] = int(mode["conv_is_input1"])
@@ -289,7 +290,7 @@ def _emit_conv_add(c, op: Op, sym: str):
     backward = "1" if mode.get("direction") == "backward" else "0"
     return Call("td_conv2d_add_s8", INPLACE_SOURCE,
                 [c.ptr(x), c.ptr(w), c.ptr(b), c.ptr(mode["residual"]), c.ptr(mode["output"], False),
-                 backward], "td_conv_add_s8_params", params, statics=statics)
+                 backward], "td_conv_add_s8_params", params, statics=statics, consts=consts)
 
 
 def _c(v) -> str:

@@ -294,10 +294,11 @@ def _layer_emitter(suffix: str, source: str, statement, blob=None, ctype: str = 
         args = [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)]
         params = f"const {ctype} *in, {ctype} *out" if blob is None else \
             f"const {ctype} *in, const void *wv, {ctype} *out"
-        if blob is not None:
-            args.insert(1, ctx.ptr(ctx.g.add_const(f"{sym}_blob", blob)))
+        consts = [] if blob is None else [ctx.const(sym, "blob", blob, aligned=True)]
+        if consts:
+            args.insert(1, consts[0].sym)
         body = f"{WRAPPER} static void {fn}({params})\n{{\n    {statement(ctx, op_)}\n}}"
-        return codegen.Call(fn, source, args, statics=[body])
+        return codegen.Call(fn, source, args, statics=[body], consts=consts)
     return emit
 
 
@@ -356,15 +357,16 @@ NO_EPILOGUE = "0, 0, 0, 0, 0, 0, 0, 0"
 def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
                in_zp: int, epi: Optional[AddEpilogue] = None) -> "codegen.Call":
     from . import codegen
-    wname = ctx.g.add_const(f"{sym}_blob", _gemm_stream(w8, geo, plan))
+    consts = [ctx.const(sym, "blob", _gemm_stream(w8, geo, plan), aligned=True)]
+    wname = consts[0].sym
     k4 = geo.k // 4
     unroll = int(k4 <= UNROLL_STEPS)
     fn = f"{sym}_arm"
     win = (f"{geo.ih}, {geo.iw}, {geo.c}, {geo.oh}, {geo.ow}, {geo.kh}, {geo.kw}, {geo.sh}, "
            f"{geo.sw}, {geo.pt}, {geo.pl}, {in_zp}")
     if epi is not None:
-        t1 = ctx.ptr(ctx.g.add_const(f"{sym}_tconv", epi.t_conv))
-        t2 = ctx.ptr(ctx.g.add_const(f"{sym}_tres", epi.t_res))
+        consts += _epi_tables(ctx, sym, epi)
+        t1, t2 = consts[1].sym, consts[2].sym
         ep_decl = f"const td_arm_epi ep = {{res, {t1} + 128, {t2} + 128}};"
         ep_args, ep = epi.args, "&ep"
         out_t = epi.output
@@ -377,11 +379,17 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
 {{
     {ep_decl}
     td_arm_conv(in, (int16_t *){ctx.scratch(op)},
-                (const int16_t *)(const void *){ctx.ptr(wname)}, out, {ep},
+                (const int16_t *)(const void *){wname}, out, {ep},
                 {geo.oh * geo.ow}, {geo.oc}, {k4}, {unroll}, {geo.nmax}, {_direction(op)},
                 {win}, {plan.c_args()}, {ep_args});
 }}"""
-    return _weights_arg(codegen.Call(fn, "arm/dsp_s8.c", args, statics=[body]), ctx.ptr(wname))
+    return _weights_arg(codegen.Call(fn, "arm/dsp_s8.c", args, statics=[body], consts=consts), wname)
+
+
+def _epi_tables(ctx, sym: str, epi: AddEpilogue) -> list:
+    """The fused add's two rescale tables, as constant arrays."""
+    return [ctx.const(sym, "tconv", epi.t_conv, aligned=True),
+            ctx.const(sym, "tres", epi.t_res, aligned=True)]
 
 
 def _conv_scratch(geo: ConvGeom) -> int:
@@ -683,11 +691,12 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
 
     def emit(ctx, op_, sym):
         from . import codegen
-        wname = ctx.g.add_const(f"{sym}_blob", blob)
+        consts = [ctx.const(sym, "blob", blob, aligned=True)]
+        wname = consts[0].sym
         fn = f"{sym}_mve"
         if epi is not None:
-            t1 = ctx.ptr(ctx.g.add_const(f"{sym}_tconv", epi.t_conv))
-            t2 = ctx.ptr(ctx.g.add_const(f"{sym}_tres", epi.t_res))
+            consts += _epi_tables(ctx, sym, epi)
+            t1, t2 = consts[1].sym, consts[2].sym
             ep_decl = f"const td_arm_epi ep = {{res, {t1} + 128, {t2} + 128}};"
             ep_args, ep = epi.args, "&ep"
             args = [ctx.ptr(op_.inputs[0]), ctx.ptr(epi.residual), ctx.ptr(epi.output, False)]
@@ -697,12 +706,12 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
         body = f"""{WRAPPER} static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
 {{
     {ep_decl}
-    td_mve_conv(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)(const void *){ctx.ptr(wname)}, out, {ep},
+    td_mve_conv(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)(const void *){wname}, out, {ep},
                 {geo.oh * geo.ow}, {oc}, {kc}, {_direction(op_)},
                 {geo.ih}, {geo.iw}, {geo.c}, {geo.oh}, {geo.ow}, {geo.kh}, {geo.kw}, {geo.sh}, {geo.sw}, {geo.pt}, {geo.pl}, {in_zp},
                 {plan.c_args()}, {ep_args});
 }}"""
-        return _weights_arg(codegen.Call(fn, "arm/mve_s8.c", args, statics=[body]), ctx.ptr(wname))
+        return _weights_arg(codegen.Call(fn, "arm/mve_s8.c", args, statics=[body], consts=consts), wname)
     return Choice(name, emit, 2 * kc * 16 + 16)
 
 

@@ -122,13 +122,13 @@ def _order(op: Op) -> dict:
                 backward=int(direction == "backward"))
 
 
-def _zp_row(geo: dict, zp: int, sym: str, statics: list) -> str:
+def _zp_row(c, geo: dict, zp: int, sym: str, consts: list) -> str:
     """The zero-point row padding taps read (flash), or NULL without padding."""
     pad_bottom = (geo["out_h"] - 1) * geo["stride_h"] + geo["k_h"] - geo["pad_top"] - geo["in_h"]
     pad_right = (geo["out_w"] - 1) * geo["stride_w"] + geo["k_w"] - geo["pad_left"] - geo["in_w"]
     if max(geo["pad_top"], geo["pad_left"], pad_bottom, pad_right) <= 0:
         return "NULL"
-    return _static(sym, "zp_row", "int8_t", np.full(geo["k_w"] * geo["in_c"], zp), statics)
+    return _static(c, sym, "zp_row", "int8_t", np.full(geo["k_w"] * geo["in_c"], zp), consts)
 
 
 def _output_args(c, op: Op) -> tuple[str, str]:
@@ -188,18 +188,11 @@ def _fold_bias(bias: np.ndarray, w2: np.ndarray, input_offset: int) -> np.ndarra
     return qmath.wrap32(bias + input_offset * w2.sum(axis=1)).astype(np.int64)
 
 
-def _static(sym: str, field: str, ctype: str, values, statics: list) -> str:
-    name = f"{sym}_{field}"
-    body = ", ".join(str(int(v)) for v in np.asarray(values).reshape(-1))
-    statics.append(f"static const {ctype} {name}[{np.asarray(values).size}] = {{{body}}};")
-    return name
-
-
-def _struct_array(sym: str, field: str, ctype: str, rows: list, statics: list) -> str:
-    name = f"{sym}_{field}"
-    body = ",\n    ".join("{" + ", ".join(str(int(v)) for v in r) + "}" for r in rows)
-    statics.append(f"static const {ctype} {name}[{len(rows)}] = {{\n    {body}}};")
-    return name
+def _static(c, sym: str, field: str, ctype: str, values, consts: list, aligned: bool = False) -> str:
+    """A constant array of the layer (NAME_weights.c): appended to consts, its C symbol returned."""
+    k = c.const(sym, field, np.asarray(values), ctype, aligned=aligned)
+    consts.append(k)
+    return k.sym
 
 
 def _acc_bound(w2: np.ndarray, bias_folded: np.ndarray) -> np.ndarray:
@@ -265,21 +258,23 @@ def _emit_rv_conv(c, op: Op, sym: str):
     wpad = np.zeros((blocks * 4, k_len), np.int8)
     wpad[:out_c] = w2
     arranged = wpad.reshape(blocks, 4, k_len).transpose(0, 2, 1)  # [block][k][4]
-    wname = c.g.add_const(f"{op.inputs[1]}_rv", np.ascontiguousarray(arranged).reshape(-1))
     statics: list = []
+    consts: list = []
+    wname = _static(c, sym, "w", "int8_t", arranged, consts, aligned=True)
     bpad = np.zeros(blocks * 4, np.int64)
     bpad[:out_c] = bias
     add = _fused_add(c.g, op)
+    add_p = _rv_add_struct(c, add.attrs["q"], 0, sym + "_add", statics, consts) if add else None
     params = dict(geo, **_order(op), act_min=int(q["act_min"]), act_max=int(q["act_max"]),
-                  zp_row=_zp_row(geo, -int(q["input_offset"]), sym, statics),
-                  bias=_static(sym, "bias", "int32_t", bpad, statics),
-                  rq=_struct_array(sym, "rq", "td_rv_rq", rows, statics),
-                  add=f"&{_rv_add_struct(add.attrs['q'], 0, sym + '_add', statics)}" if add else "NULL",
+                  zp_row=_zp_row(c, geo, -int(q["input_offset"]), sym, consts),
+                  bias=_static(c, sym, "bias", "int32_t", bpad, consts),
+                  rq=_static(c, sym, "rq", "td_rv_rq", rows, consts),
+                  add=f"&{add_p}" if add_p else "NULL",
                   conv_is_input1=int((op.attrs.get("inplace") or {}).get("conv_is_input1", 1)))
     out, residual = _output_args(c, op)
     return Call("td_rv_conv_s8", SCALAR_SOURCE,
-                [c.ptr(op.inputs[0]), c.ptr(wname), out, residual],
-                "td_rv_conv_params", params, statics=statics)
+                [c.ptr(op.inputs[0]), wname, out, residual],
+                "td_rv_conv_params", params, statics=statics, consts=consts)
 
 
 def _rvv_lmul(geo: dict, vlen: int) -> int:
@@ -301,28 +296,28 @@ def _emit_rvv_conv(c, op: Op, sym: str, vlen: int):
             not (_order(op)["ordered"] and _px_self_overlap(c, op, geo, vlen)):
         return _emit_rvv_conv_px(c, op, sym)
     q, w2, bias, mult, shift = _conv_prep(c.g, op, geo)
-    arranged = np.ascontiguousarray(w2.T.astype(np.int8))  # [k][out_c]
-    wname = c.g.add_const(f"{op.inputs[1]}_rvv", arranged.reshape(-1))
     statics: list = []
+    consts: list = []
+    wname = _static(c, sym, "w", "int8_t", w2.T, consts, aligned=True)  # [k][out_c]
     left = np.maximum(shift, 0)
     add = _fused_add(c.g, op)
     if add is not None:
         fields = ", ".join(f".{k} = {v}" for k, v in _rvv_add_fields(add.attrs["q"], 0).items())
         statics.append(f"static const td_rvv_add_params {sym}_add = {{{fields}}};")
     params = dict(geo, lmul=_rvv_lmul(geo, vlen), flags=int(bool(left.any())), **_order(op),
-                  zp_row=_zp_row(geo, -int(q["input_offset"]), sym, statics),
+                  zp_row=_zp_row(c, geo, -int(q["input_offset"]), sym, consts),
                   conv_is_input1=int((op.attrs.get("inplace") or {}).get("conv_is_input1", 1)),
                   add=f"&{sym}_add" if add is not None else "NULL",
                   output_offset=int(q["output_offset"]),
                   act_min=int(q["act_min"]), act_max=int(q["act_max"]),
-                  bias=_static(sym, "bias", "int32_t", bias, statics),
-                  mult=_static(sym, "mult", "int32_t", mult, statics),
-                  left=_static(sym, "left", "int32_t", left, statics),
-                  right=_static(sym, "right", "int32_t", np.maximum(-shift, 0), statics))
+                  bias=_static(c, sym, "bias", "int32_t", bias, consts),
+                  mult=_static(c, sym, "mult", "int32_t", mult, consts),
+                  left=_static(c, sym, "left", "int32_t", left, consts),
+                  right=_static(c, sym, "right", "int32_t", np.maximum(-shift, 0), consts))
     out, residual = _output_args(c, op)
     return Call("td_rvv_conv_s8", VECTOR_SOURCE,
-                [c.ptr(op.inputs[0]), c.ptr(wname), out, residual],
-                "td_rvv_conv_params", params, statics=statics)
+                [c.ptr(op.inputs[0]), wname, out, residual],
+                "td_rvv_conv_params", params, statics=statics, consts=consts)
 
 
 def _interior(in_w: int, k_w: int, stride: int, pad: int, out_w: int) -> tuple[int, int]:
@@ -381,20 +376,20 @@ def _emit_rvv_conv_px(c, op: Op, sym: str):
     groups = -(-out_c // 3)
     wpad = np.zeros((groups * 3, k_len), np.int8)
     wpad[:out_c] = w2
-    arranged = np.ascontiguousarray(wpad.reshape(groups, 3, k_len).transpose(0, 2, 1))
-    wname = c.g.add_const(f"{op.inputs[1]}_rvvpx", arranged.reshape(-1))
-    statics: list = []
+    arranged = wpad.reshape(groups, 3, k_len).transpose(0, 2, 1)
+    consts: list = []
+    wname = _static(c, sym, "w", "int8_t", arranged, consts, aligned=True)
     bpad = np.zeros(groups * 3, np.int64)
     bpad[:out_c] = bias
     params = dict(geo, **_order(op), output_offset=int(q["output_offset"]),
                   act_min=int(q["act_min"]), act_max=int(q["act_max"]),
-                  zp_row=_zp_row(geo, -int(q["input_offset"]), sym, statics),
-                  bias=_static(sym, "bias", "int32_t", bpad, statics),
-                  mult=_static(sym, "mult", "int32_t", mult, statics),
-                  shift=_static(sym, "shift", "int32_t", shift, statics))
+                  zp_row=_zp_row(c, geo, -int(q["input_offset"]), sym, consts),
+                  bias=_static(c, sym, "bias", "int32_t", bpad, consts),
+                  mult=_static(c, sym, "mult", "int32_t", mult, consts),
+                  shift=_static(c, sym, "shift", "int32_t", shift, consts))
     return Call("td_rvv_conv_px_s8", VECTOR_SOURCE,
-                [c.ptr(op.inputs[0]), c.ptr(wname), c.ptr(op.outputs[0], False)],
-                "td_rvv_conv_px_params", params, statics=statics)
+                [c.ptr(op.inputs[0]), wname, c.ptr(op.outputs[0], False)],
+                "td_rvv_conv_px_params", params, consts=consts)
 
 
 # --------------------------------------------------------------------------
@@ -426,21 +421,22 @@ def _emit_rv_dw(c, op: Op, sym: str):
     from .codegen import Call
     q, w, bias, mult, shift = _dw_prep(c.g, op)
     rows = _scalar_rq_dw(c.g, op)
-    wname = c.g.add_const(f"{op.inputs[1]}_rv", np.ascontiguousarray(w.T.astype(np.int8)).reshape(-1))
     statics: list = []
+    consts: list = []
+    wname = _static(c, sym, "w", "int8_t", w.T, consts, aligned=True)
     params = dict(_dw_geometry(q), **_order(op), act_min=int(q["act_min"]), act_max=int(q["act_max"]),
-                  zp_ch=_static(sym, "zp_ch", "int8_t", np.full(q["in_c"], -int(q["input_offset"])),
-                                statics),
-                  bias=_static(sym, "bias", "int32_t", bias, statics),
-                  rq=_struct_array(sym, "rq", "td_rv_rq", rows, statics))
+                  zp_ch=_static(c, sym, "zp_ch", "int8_t", np.full(q["in_c"], -int(q["input_offset"])),
+                                consts),
+                  bias=_static(c, sym, "bias", "int32_t", bias, consts),
+                  rq=_static(c, sym, "rq", "td_rv_rq", rows, consts))
     # compile-time specialization: the shape as constants in a per-layer instance
     statics.append(f"static void {sym}_dw(const td_rv_dw_params *p, const int8_t *input,\n"
                    f"    const int8_t *weights, int8_t *output)\n{{\n"
                    f"    td_rv_dw_body(p, input, weights, output, {int(q['in_c'])}, {int(q['in_w'])}, "
                    f"{int(q['stride_w'])});\n}}")
     return Call(f"{sym}_dw", SCALAR_SOURCE,
-                [c.ptr(op.inputs[0]), c.ptr(wname), c.ptr(op.outputs[0], False)],
-                "td_rv_dw_params", params, statics=statics)
+                [c.ptr(op.inputs[0]), wname, c.ptr(op.outputs[0], False)],
+                "td_rv_dw_params", params, statics=statics, consts=consts)
 
 
 def dw_tile(channels: int, vlen: int) -> int:
@@ -463,21 +459,21 @@ def _emit_rvv_dw(c, op: Op, sym: str, vlen: int):
     tile = dw_tile(C, vlen)
     ch = np.arange(tile) % C
     index = (np.arange(tile) // C) * q["stride_w"] * C + ch
-    statics: list = []
-    wname = _static(sym, "w16", "int16_t", w[:, ch], statics)  # [taps][tile]
+    consts: list = []
+    wname = _static(c, sym, "w16", "int16_t", w[:, ch], consts)  # [taps][tile]
     left = np.maximum(shift, 0)
     params = dict(_dw_geometry(q), tile=tile, flags=int(bool(left.any())),
                   backward=_order(op)["backward"],
                   output_offset=int(q["output_offset"]),
                   act_min=int(q["act_min"]), act_max=int(q["act_max"]),
-                  bias=_static(sym, "bias", "int32_t", bias[ch], statics),
-                  mult=_static(sym, "mult", "int32_t", mult[ch], statics),
-                  left=_static(sym, "left", "int32_t", left[ch], statics),
-                  right=_static(sym, "right", "int32_t", np.maximum(-shift, 0)[ch], statics),
-                  index=_static(sym, "index", "uint16_t", index, statics))
+                  bias=_static(c, sym, "bias", "int32_t", bias[ch], consts),
+                  mult=_static(c, sym, "mult", "int32_t", mult[ch], consts),
+                  left=_static(c, sym, "left", "int32_t", left[ch], consts),
+                  right=_static(c, sym, "right", "int32_t", np.maximum(-shift, 0)[ch], consts),
+                  index=_static(c, sym, "index", "uint16_t", index, consts))
     return Call("td_rvv_depthwise_conv_s8", VECTOR_SOURCE,
                 [c.ptr(op.inputs[0]), wname, c.ptr(op.outputs[0], False)],
-                "td_rvv_dw_params", params, statics=statics)
+                "td_rvv_dw_params", params, consts=consts)
 
 
 # --------------------------------------------------------------------------
@@ -510,25 +506,26 @@ def _add_tables(q: dict):
     return t1, t2, rows
 
 
-def _rv_add_struct(q: dict, size: int, name: str, statics: list) -> str:
-    """A static const td_rv_add_params (tables included) named `name`."""
+def _rv_add_struct(c, q: dict, size: int, name: str, statics: list, consts: list) -> str:
+    """A static const td_rv_add_params named `name` (its two tables in consts)."""
     t1, t2, rows = _add_tables(q)
-    _static(name, "t1", "int32_t", t1, statics)
-    _static(name, "t2", "int32_t", t2, statics)
+    table1 = _static(c, name, "t1", "int32_t", t1, consts)
+    table2 = _static(c, name, "t2", "int32_t", t2, consts)
     rq = "{" + ", ".join(str(v) for v in rows[0]) + "}"
     statics.append(f"static const td_rv_add_params {name} = {{.size = {size}, "
                    f".act_min = {int(q['act_min'])}, .act_max = {int(q['act_max'])}, "
-                   f".table1 = {name}_t1, .table2 = {name}_t2, .rq = {rq}}};")
+                   f".table1 = {table1}, .table2 = {table2}, .rq = {rq}}};")
     return name
 
 
 def _emit_rv_add(c, op: Op, sym: str):
     from .codegen import Call
     statics: list = []
-    name = _rv_add_struct(op.attrs["q"], c.g.tensors[op.outputs[0]].size, sym + "_p", statics)
+    consts: list = []
+    name = _rv_add_struct(c, op.attrs["q"], c.g.tensors[op.outputs[0]].size, sym + "_p", statics, consts)
     return Call("td_rv_add_s8", SCALAR_SOURCE,
                 [f"&{name}", c.ptr(op.inputs[0]), c.ptr(op.inputs[1]), c.ptr(op.outputs[0], False)],
-                statics=statics)
+                statics=statics, consts=consts)
 
 
 def _rvv_add_fields(q: dict, size: int) -> dict:

@@ -96,6 +96,6 @@ def s8_call(c, op: Op, sym: str, fn: str, source: str, ptype: str, roles: str) -
     B bias, o output) and the op's integer parameters as one struct."""
     ins = iter(op.inputs)
     buffers = [c.ptr(op.outputs[0], False) if r == "o" else c.ptr(next(ins)) for r in roles]
-    statics: list = []
-    params = s8_params(op.attrs["q"], sym, statics)
-    return Call(fn, source, buffers, ptype, params, statics=statics)
+    consts: list = []
+    params = s8_params(c, op.attrs["q"], sym, consts)
+    return Call(fn, source, buffers, ptype, params, consts=consts)

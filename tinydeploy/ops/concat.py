@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import golden_kernels as gk, qmath
-from ..ctext import Call, c_value
+from ..ctext import Call
 from ..ir import Graph, Op
 from ..overflow import offset_bound, shifted
 from .base import OpDef, register
@@ -34,10 +34,10 @@ def _emit_f32(c, op: Op, sym: str) -> Call:
     inner = [int(np.prod(c.shape(i)[axis:])) for i in op.inputs]
     ct = c.ctype(op.outputs[0])
     ptrs = ", ".join(c.ptr(i) for i in op.inputs)
+    k = c.const(sym, "inner", np.asarray(inner), "int32_t")
     return Call("td_concat_f32", "f32/concat.c",
-                [str(outer), str(len(inner)), f"{sym}_inner", f"{sym}_inputs", c.ptr(op.outputs[0], False)],
-                statics=[f"static const int32_t {sym}_inner[{len(inner)}] = {c_value(inner)};"],
-                locals=[f"const {ct} *const {sym}_inputs[{len(inner)}] = {{{ptrs}}};"])
+                [str(outer), str(len(inner)), k.sym, f"{sym}_inputs", c.ptr(op.outputs[0], False)],
+                consts=[k], locals=[f"const {ct} *const {sym}_inputs[{len(inner)}] = {{{ptrs}}};"])
 
 
 def _to_int8(g: Graph, op: Op) -> None:
@@ -63,13 +63,13 @@ def _check(g: Graph, op: Op) -> None:
 def _emit_s8(c, op: Op, sym: str) -> Call:
     q = op.attrs["q"]
     fields = ("inner", "requantize", "input_zero_point", "multiplier", "shift")
-    entries = ", ".join("{" + ", ".join(str(int(i[f])) for f in fields) + "}" for i in q["inputs"])
+    rows = np.array([[int(i[f]) for f in fields] for i in q["inputs"]], np.int64)
+    inputs = c.const(sym, "inputs", rows, "td_concat_s8_input")
     ptrs = ", ".join(c.ptr(i) for i in op.inputs)
     params = dict(outer=q["outer"], n_inputs=q["n_inputs"], output_zero_point=q["output_zero_point"],
-                  inputs=f"{sym}_inputs")
+                  inputs=inputs.sym)
     return Call("td_concat_s8", "s8/shape_s8.c", [f"{sym}_ptrs", c.ptr(op.outputs[0], False)],
-                "td_concat_s8_params", params,
-                statics=[f"static const td_concat_s8_input {sym}_inputs[{q['n_inputs']}] = {{{entries}}};"],
+                "td_concat_s8_params", params, consts=[inputs],
                 locals=[f"const int8_t *const {sym}_ptrs[{q['n_inputs']}] = {{{ptrs}}};"])
 
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .. import golden_kernels as gk, qmath
-from ..ctext import Call, c_value
+from ..ctext import Call
 from ..ir import Graph, Op
 from ..overflow import MIN_SHIFT, Overflow, offset_bound, shifted
 from .base import OpDef, register
@@ -124,9 +124,10 @@ def _s8(fn_name: str, golden, ptype: str, check=None) -> OpDef:
 
 def _emit_lut(c, op: Op, sym: str) -> Call:
     q = op.attrs["q"]
+    table = c.const(sym, "table", q["table"], "int8_t")
     return Call("td_lut_s8", "s8/activation_s8.c",
-                [str(q["size"]), f"{sym}_table", c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)],
-                statics=[f"static const int8_t {sym}_table[256] = {c_value(q['table'].tolist())};"])
+                [str(q["size"]), table.sym, c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)],
+                consts=[table])
 
 
 register(
