@@ -645,6 +645,94 @@ def _conv(imp: _Importer, node) -> None:
              pads=pads, group=group, act=(-INF, INF), layout="NCHW")
 
 
+def _conv_transpose_pads(node, a: dict, in_hw, k_hw, strides, dil, out_pad) -> list[int]:
+    """ONNX ConvTranspose pads/auto_pad/output_shape -> [top, left, bottom, right]."""
+    auto = _str_attr(node, a, "auto_pad", "NOTSET")
+    if auto not in ("NOTSET", "", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        raise _bad(node, f"auto_pad '{auto}' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
+    full = [s * (n - 1) + p + (k - 1) * d + 1 for n, k, s, d, p in zip(in_hw, k_hw, strides, dil, out_pad)]
+    if "output_shape" in a:
+        shape = a["output_shape"]
+        if isinstance(shape, (list, tuple)) and len(shape) == 4:
+            shape = list(shape[2:])
+        want = _ints_attr(node, {"output_shape": shape}, "output_shape", 2, None, 1)
+    elif auto in ("SAME_UPPER", "SAME_LOWER"):
+        want = [n * s for n, s in zip(in_hw, strides)]
+    else:
+        if auto == "VALID":
+            return [0, 0, 0, 0]
+        return _ints_attr(node, a, "pads", 4, [0, 0, 0, 0], 0)
+    begin, end = [], []
+    for f, o in zip(full, want):
+        total = f - o  # negative: output_shape asks for more than the taps reach (the end gets bias only)
+        small = max(total, 0) // 2
+        b = small if auto == "SAME_UPPER" else max(total, 0) - small
+        begin.append(b)
+        end.append(total - b)
+    return begin + end
+
+
+@lowering("ConvTranspose")
+def _conv_transpose(imp: _Importer, node) -> None:
+    """1-D (rank 3) and 2-D (rank 4) transposed convolution; 1-D runs as 2-D over [N, C, 1, L]."""
+    rank = len(imp.graph.tensors[node.input[0]].shape)
+    if rank == 4:
+        return _conv_transpose_2d(imp, node)
+    if rank != 3:
+        raise _bad(node, f"only 1-D and 2-D transposed convolutions (inputs of rank 3 or 4) are supported, "
+                         f"got an input of rank {rank}")
+    a = imp.attrs(node)
+    for key in ("kernel_shape", "strides", "dilations", "output_padding", "output_shape"):
+        if isinstance(a.get(key), list) and len(a[key]) == 1:
+            a[key] = [0 if key == "output_padding" else 1] + a[key]
+    if isinstance(a.get("output_shape"), list) and len(a["output_shape"]) == 3:
+        a["output_shape"] = [1] + a["output_shape"][2:]
+    if isinstance(a.get("pads"), list) and len(a["pads"]) == 2:
+        a["pads"] = [0, a["pads"][0], 0, a["pads"][1]]
+    inputs = list(node.input)
+    w = imp.need_const(node, 1, "the weight input")
+    if w.ndim == 3:
+        inputs[1] = _const_transform(imp.graph, node.input[1], lambda v: v[:, :, None, :])
+    node_2d = helper.make_node("ConvTranspose", inputs, list(node.output), name=node.name, **a)
+    _one_d(_conv_transpose_2d)(imp, node_2d)
+
+
+def _conv_transpose_2d(imp: _Importer, node) -> None:
+    a = imp.attrs(node)
+    x = node.input[0]
+    _need_2d(imp, node, x)
+    w = imp.need_const(node, 1, "the weight input")
+    _, c_in, h, wd = imp.graph.tensors[x].shape
+    if w.ndim != 4 or w.dtype.kind != "f":
+        raise _bad(node, f"the weights must be a 4-D float tensor [C, M/group, kH, kW], got "
+                         f"{w.dtype} of shape {list(w.shape)}")
+    cw, mg, kh, kw = w.shape
+    group = _int_attr(node, a, "group", 1, 1, MAX_ELEMENTS)
+    if min(w.shape) < 1 or cw != c_in or c_in % group:
+        raise _bad(node, f"weights of shape {list(w.shape)} with group={group} do not fit an input "
+                         f"with {c_in} channels")
+    m = mg * group
+    if "kernel_shape" in a and _ints_attr(node, a, "kernel_shape", 2, None, 1) != [kh, kw]:
+        raise _bad(node, f"kernel_shape {a['kernel_shape']} does not match the weights' {[kh, kw]}")
+    strides = _ints_attr(node, a, "strides", 2, [1, 1], 1)
+    dil = _ints_attr(node, a, "dilations", 2, [1, 1], 1)
+    out_pad = _ints_attr(node, a, "output_padding", 2, [0, 0], 0)
+    pads = _conv_transpose_pads(node, a, (h, wd), (kh, kw), strides, dil, out_pad)
+    want = [s * (n - 1) + p + (k - 1) * d + 1 - p0 - p1
+            for n, k, s, d, p, p0, p1 in zip((h, wd), (kh, kw), strides, dil, out_pad, pads[:2], pads[2:])]
+    out_shape = imp.graph.tensors[imp.activation(node.output[0])].shape
+    if list(out_shape) != [1, m] + want:
+        raise _bad(node, f"the output shape {list(out_shape)} does not match the attributes "
+                         f"(expected {[1, m] + want})")
+    bias = node.input[2] if len(node.input) > 2 and node.input[2] else ""
+    if bias and imp.const(bias) is None:
+        raise _bad(node, "the bias must be a constant")
+    if bias and imp.const(bias).size != m:
+        raise _bad(node, f"the bias has {imp.const(bias).size} values for {m} output channels")
+    imp.emit("conv_transpose", node, [x, node.input[1], bias], strides=strides, dilations=dil,
+             pads=pads, group=group, act=(-INF, INF), layout="NCHW")
+
+
 def _pool(kind):
     def lower(imp: _Importer, node) -> None:
         a = imp.attrs(node)

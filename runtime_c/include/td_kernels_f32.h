@@ -38,6 +38,28 @@ typedef struct {
 void td_conv2d_f32(const td_conv_f32_params *p, const float *input,
                    const float *weights, const float *bias, float *output);
 
+/* Transposed convolution (ONNX ConvTranspose), NHWC input [in_h][in_w][in_c],
+ * output [out_h][out_w][out_c].  Output pixel (oy, ox) sums the taps (ky, kx)
+ * whose input position iy = (oy + pad_top - ky * dil_h) / stride_h (ix
+ * likewise) is a whole number inside the input.  pad_top/pad_left are ONNX's
+ * leading pads; output rows no tap reaches (output_padding) get the bias
+ * only.  Weights [out_c][k_h][k_w][in_c / groups] (re-laid from ONNX's
+ * [in_c][out_c / groups][k_h][k_w]); bias [out_c] or NULL. */
+typedef struct {
+    int16_t in_h, in_w, in_c;
+    int16_t out_h, out_w, out_c;
+    int16_t k_h, k_w;
+    int16_t stride_h, stride_w;
+    int16_t dil_h, dil_w;
+    int16_t pad_top, pad_left;
+    int16_t groups;
+    float act_min, act_max;
+} td_conv_transpose_f32_params;
+
+void td_conv_transpose_f32(const td_conv_transpose_f32_params *p,
+                           const float *input, const float *weights,
+                           const float *bias, float *output);
+
 /* Fully connected: output[r][o] = sum_i input[r][i] * weights[o][i] + bias[o],
  * for rows r in [0, rows). bias may be NULL. */
 typedef struct {

@@ -23,7 +23,7 @@
  *    values (true for GCC/Clang/Arm compilers), as TFLite and CMSIS-NN do.
  *
  * Source files (runtime_c/src/s8/): conv_s8.c (td_conv2d_s8,
- * td_depthwise_conv2d_s8), fully_connected_s8.c, binary_s8.c (add, mul),
+ * td_depthwise_conv2d_s8), conv_transpose_s8.c, fully_connected_s8.c, binary_s8.c (add, mul),
  * pool_s8.c (max/avg pool, mean), softmax_s8.c, activation_s8.c (sigmoid,
  * tanh, hardswish, leaky_relu, requantize, lut), shape_s8.c (concat, pad,
  * transpose).  Each file needs only this header.
@@ -215,6 +215,35 @@ void td_conv2d_s8(const td_conv_s8_params *p, const int8_t *input,
 void td_depthwise_conv2d_s8(const td_conv_s8_params *p, const int8_t *input,
                             const int8_t *weights, const int32_t *bias,
                             int8_t *output);
+
+/* Transposed convolution (ONNX ConvTranspose; TFLite TRANSPOSE_CONV
+ * arithmetic, extended with groups and dilation).  Output pixel (oy, ox) of
+ * channel oc sums (x + input_offset) * w over the taps (ky, kx) whose input
+ * position iy = (oy + pad_top - ky * dil_h) / stride_h (ix likewise) is a
+ * whole number inside the input, then adds bias and requantizes per channel
+ * like td_conv2d_s8.  pad_top/pad_left are ONNX's leading pads; output rows
+ * no tap reaches (output_padding) get the bias only.  Weights
+ * [out_c][k_h][k_w][in_c / groups]; output channel oc reads the input
+ * channels of group oc / (out_c / groups).  bias: int32 [out_c] or NULL. */
+typedef struct {
+    int16_t in_h, in_w, in_c;
+    int16_t out_h, out_w, out_c;
+    int16_t k_h, k_w;
+    int16_t stride_h, stride_w;
+    int16_t dil_h, dil_w;
+    int16_t pad_top, pad_left;
+    int16_t groups;
+    int16_t per_channel;
+    int32_t input_offset;      /* -input zero point */
+    int32_t output_offset;     /* +output zero point */
+    int32_t act_min, act_max;
+    const int32_t *multiplier;
+    const int32_t *shift;
+} td_conv_transpose_s8_params;
+
+void td_conv_transpose_s8(const td_conv_transpose_s8_params *p,
+                          const int8_t *input, const int8_t *weights,
+                          const int32_t *bias, int8_t *output);
 
 /* Fully connected: output[r][o] = requant(sum_i w[o][i] * (in[r][i] +
  * input_offset) + bias[o]) for r in [0, rows).  Weights [out_features]
