@@ -1127,11 +1127,13 @@ def _resize(imp: _Importer, node) -> None:
     shape = imp.graph.tensors[x].shape
     out_shape = imp.graph.tensors[imp.activation(node.output[0])].shape
     mode = _str_attr(node, a, "mode", "nearest")
+    old = node.op_type == "Upsample" or imp.opset < 11  # floor(o / scale), as Upsample
+    if mode == "linear":
+        return _resize_linear(imp, node, a, old)
     if mode != "nearest":
         raise TinydeployError(f"node '{node.name}' ({node.op_type}): mode '{mode}' is not supported yet "
-                              "(supported: nearest with integer scale factors); export the model with "
-                              "nearest upsampling")
-    old = node.op_type == "Upsample" or imp.opset < 11  # floor(o / scale), as Upsample
+                              "(supported: nearest with integer scale factors, linear over H and W); "
+                              "export the model with nearest or bilinear upsampling")
     coord_mode = "asymmetric" if old else _str_attr(node, a, "coordinate_transformation_mode", "half_pixel")
     rounding = "floor" if old else _str_attr(node, a, "nearest_mode", "round_prefer_floor")
     scales = []
@@ -1147,6 +1149,51 @@ def _resize(imp: _Importer, node) -> None:
         imp.alias(node)
         return
     imp.emit("resize_nearest", node, [x], scales=scales)
+
+
+def _resize_linear(imp: _Importer, node, a: dict, old: bool) -> None:
+    """Bilinear resizing of the H and W axes of an NCHW tensor (ONNX Resize mode "linear")."""
+    x = node.input[0]
+    shape = imp.graph.tensors[x].shape
+    out_shape = imp.graph.tensors[imp.activation(node.output[0])].shape
+    if len(shape) != 4:
+        raise _bad(node, f"mode 'linear' is supported on 4-D NCHW tensors (resizing H and W), got rank {len(shape)}")
+    for axis in (0, 1):
+        if shape[axis] != out_shape[axis]:
+            raise _bad(node, f"mode 'linear' resizes axis {axis} from {shape[axis]} to {out_shape[axis]}; only "
+                             "the spatial axes (2 and 3 of NCHW) can be resized bilinearly")
+    _need_2d(imp, node, x)
+    coord = "asymmetric" if old else _str_attr(node, a, "coordinate_transformation_mode", "half_pixel")
+    if coord == "pytorch_half_pixel":
+        if min(out_shape[2:]) == 1:
+            raise _bad(node, "coordinate_transformation_mode 'pytorch_half_pixel' with an output size of 1 "
+                             "is not supported for linear resizing")
+        coord = "half_pixel"
+    if coord not in ("half_pixel", "align_corners", "asymmetric"):
+        raise _bad(node, f"coordinate_transformation_mode '{coord}' is not supported for linear resizing "
+                         "(supported: half_pixel, pytorch_half_pixel, align_corners, asymmetric)")
+    if _int_attr(node, a, "antialias", 0, 0, 1) and any(o < i for i, o in zip(shape[2:], out_shape[2:])):
+        raise _bad(node, "antialias=1 when downsampling is not supported")
+    if _int_attr(node, a, "exclude_outside", 0, 0, 1):
+        raise _bad(node, "exclude_outside=1 is not supported")
+    # onnxruntime maps coordinates with the given scales; the kernels use out/in: they must agree
+    at = 1 if old else 2
+    scales = imp.const(node.input[at]) if len(node.input) > at and node.input[at] else None
+    if scales is not None and scales.size:
+        axes = a.get("axes", list(range(len(shape))))
+        full = [1.0] * len(shape)
+        for ax, sc in zip(axes, scales.reshape(-1).tolist()):
+            full[int(ax) % len(shape)] = sc
+        for axis in (2, 3):
+            if float(np.float32(full[axis])) * shape[axis] != out_shape[axis]:
+                raise _bad(node, f"the scale {full[axis]} of axis {axis} does not map its {shape[axis]} elements "
+                                 f"to exactly {out_shape[axis]}; give scales with a whole output size, or sizes")
+    elif _str_attr(node, a, "keep_aspect_ratio_policy", "stretch") != "stretch":
+        raise _bad(node, "keep_aspect_ratio_policy other than 'stretch' is not supported for linear resizing")
+    if tuple(shape) == tuple(out_shape):
+        imp.alias(node)
+        return
+    imp.emit("resize_bilinear", node, [x], mode=coord, layout="NCHW")
 
 
 @lowering("Gather")

@@ -156,6 +156,24 @@ typedef struct {
 
 void td_pad_f32(const td_pad_f32_params *p, const float *input, float *output);
 
+/* Bilinear resize (ONNX Resize mode "linear" over H and W) of
+ * [in_h][in_w][channels] to [out_h][out_w][channels].  Output row o reads
+ * input coordinate (o + 0.5) * scale_h - 0.5 (TD_RESIZE_HALF_PIXEL) or
+ * o * scale_h (TD_RESIZE_ASYMMETRIC, TD_RESIZE_ALIGN_CORNERS: the generator
+ * gives the scale (in - 1) / (out - 1)), clamped to [0, in_h - 1], and mixes
+ * its two neighbouring rows linearly; columns likewise. */
+typedef enum { TD_RESIZE_ASYMMETRIC = 0, TD_RESIZE_HALF_PIXEL = 1,
+               TD_RESIZE_ALIGN_CORNERS = 2 } td_resize_coord_mode;
+typedef struct {
+    int32_t in_h, in_w, channels;
+    int32_t out_h, out_w;
+    int32_t coord_mode;          /* td_resize_coord_mode */
+    float scale_h, scale_w;      /* input step per output step */
+} td_resize_bilinear_f32_params;
+
+void td_resize_bilinear_f32(const td_resize_bilinear_f32_params *p,
+                            const float *input, float *output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -24,7 +24,7 @@
  *
  * Source files (runtime_c/src/s8/): conv_s8.c (td_conv2d_s8,
  * td_depthwise_conv2d_s8), conv_transpose_s8.c, fully_connected_s8.c, binary_s8.c (add, mul),
- * pool_s8.c (max/avg pool, mean), softmax_s8.c, activation_s8.c (sigmoid,
+ * pool_s8.c (max/avg pool, mean), resize_bilinear_s8.c, softmax_s8.c, activation_s8.c (sigmoid,
  * tanh, hardswish, leaky_relu, requantize, lut), shape_s8.c (concat, pad,
  * transpose).  Each file needs only this header.
  */
@@ -448,6 +448,23 @@ typedef struct {
 
 void td_transpose_s8(const td_transpose_s8_params *p, const int8_t *input,
                      int8_t *output);
+
+/* Bilinear resize of [in_h][in_w][channels] to [out_h][out_w][channels]
+ * (TFLite RESIZE_BILINEAR, integer kernel).  Output row o reads input
+ * coordinate v = o * scale_h_q10 (+ scale_h_q10 / 2 - 512 with
+ * half_pixel_centers) in Q10, rows max(v / 1024, 0) and
+ * min(ceil(v / 1024), in_h - 1), weighted by Q10 fractions; columns likewise.
+ * scale_*_q10 = round(float32 scale * 1024), the scale in / out (align
+ * corners: (in - 1) / (out - 1)).  Output quantization = input's. */
+typedef struct {
+    int32_t in_h, in_w, channels;
+    int32_t out_h, out_w;
+    int32_t scale_h_q10, scale_w_q10;
+    int32_t half_pixel_centers;
+} td_resize_bilinear_s8_params;
+
+void td_resize_bilinear_s8(const td_resize_bilinear_s8_params *p,
+                           const int8_t *input, int8_t *output);
 
 #ifdef __cplusplus
 }
