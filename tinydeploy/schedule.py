@@ -186,6 +186,21 @@ def estimate_peak(g: Graph, use_inplace: bool = True) -> int:
     return peak
 
 
+def _units_in_order(m: _Model) -> bool:
+    """Does g.ops run every unit after the units it reads?  A fused conv+add runs at its
+    conv, so the graph's own order may read the add's other operand before it exists
+    (an FPN: lateral conv + the upsampled coarser level, produced after the conv)."""
+    unit_of = {op.name: u for u, ops in enumerate(m.units) for op in ops}
+    done: set = set()
+    for op in m.g.ops:
+        u = unit_of[op.name]
+        if u not in done:
+            if not m.deps[u] <= done:
+                return False
+            done.add(u)
+    return True
+
+
 def reorder(g: Graph, use_inplace: bool = True, max_states: int = MAX_STATES) -> dict:
     """Reorder g.ops (a topological order) to minimize the estimated peak memory."""
     m = _Model(g, use_inplace)
@@ -196,7 +211,7 @@ def reorder(g: Graph, use_inplace: bool = True, max_states: int = MAX_STATES) ->
         peak, order, method = *_dp_order(m), "dp"
     else:
         peak, order, method = *_greedy_order(m), "greedy"
-    if peak < before:
+    if peak < before or not _units_in_order(m):
         g.ops = [op for u in order for op in m.units[u]]
     else:
         peak = before
