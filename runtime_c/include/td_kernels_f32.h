@@ -46,13 +46,13 @@ void td_conv2d_f32(const td_conv_f32_params *p, const float *input,
  * only.  Weights [out_c][k_h][k_w][in_c / groups] (re-laid from ONNX's
  * [in_c][out_c / groups][k_h][k_w]); bias [out_c] or NULL. */
 typedef struct {
-    int16_t in_h, in_w, in_c;
-    int16_t out_h, out_w, out_c;
-    int16_t k_h, k_w;
-    int16_t stride_h, stride_w;
-    int16_t dil_h, dil_w;
-    int16_t pad_top, pad_left;
-    int16_t groups;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t groups;
     float act_min, act_max;
 } td_conv_transpose_f32_params;
 

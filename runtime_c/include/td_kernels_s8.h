@@ -226,14 +226,14 @@ void td_depthwise_conv2d_s8(const td_conv_s8_params *p, const int8_t *input,
  * [out_c][k_h][k_w][in_c / groups]; output channel oc reads the input
  * channels of group oc / (out_c / groups).  bias: int32 [out_c] or NULL. */
 typedef struct {
-    int16_t in_h, in_w, in_c;
-    int16_t out_h, out_w, out_c;
-    int16_t k_h, k_w;
-    int16_t stride_h, stride_w;
-    int16_t dil_h, dil_w;
-    int16_t pad_top, pad_left;
-    int16_t groups;
-    int16_t per_channel;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t groups;
+    int32_t per_channel;
     int32_t input_offset;      /* -input zero point */
     int32_t output_offset;     /* +output zero point */
     int32_t act_min, act_max;
