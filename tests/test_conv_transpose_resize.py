@@ -139,13 +139,25 @@ def padding_modes(path):
     return _save(path, nodes, [1, 3, 5, 4], [1, 2, 21, 22], inits)
 
 
+def strided_gaps(path):
+    """Strides larger than the kernel (output pixels no tap reaches: bias only) and a stride
+    and dilation with a common factor (every other tap valid)."""
+    nodes = [_tconv("x", "w_a", "a", "gaps", kernel_shape=[2, 2], strides=[3, 3]),
+             _tconv("a", "w_b", "y", "phase", kernel_shape=[3, 3], strides=[2, 2], dilations=[3, 3],
+                    pads=[2, 1, 0, 3])]
+    inits = [_const("w_a", (3, 4, 2, 2)), _const("b_a", (4,), 0.1), _const("w_b", (4, 5, 3, 3)),
+             _const("b_b", (5,), 0.1)]
+    return _save(path, nodes, [1, 3, 4, 5], [1, 5, 25, 29], inits)
+
+
 MODELS = {"unet_decoder": (unet_decoder, (3, 8, 10)),
           "db_neck_half_pixel": (db_neck, (3, 16, 24)),
           "db_neck_pytorch_half_pixel": (lambda p: db_neck(p, "pytorch_half_pixel"), (3, 16, 24)),
           "db_neck_align_corners": (lambda p: db_neck(p, "align_corners"), (3, 16, 24)),
           "db_neck_asymmetric": (lambda p: db_neck(p, "asymmetric"), (3, 16, 24)),
           "audio_decoder": (audio_decoder, (3, 11)),
-          "padding_modes": (padding_modes, (3, 5, 4))}
+          "padding_modes": (padding_modes, (3, 5, 4)),
+          "strided_gaps": (strided_gaps, (3, 4, 5))}
 ON_TARGETS = ["unet_decoder", "db_neck_half_pixel", "db_neck_align_corners", "audio_decoder"]
 
 
