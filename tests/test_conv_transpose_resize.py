@@ -64,7 +64,8 @@ def db_neck(path, coord="half_pixel"):
     """A PaddleOCR DB-like text detector's neck and head: a small backbone (strides 2, 4, 8),
     1x1 lateral convs, a top-down FPN with bilinear 2x upsampling (Resize with scales), the
     levels brought to 1/2 resolution by bilinear Resize with sizes and concatenated, a 3x3
-    fuse conv, and the DB head's two ConvTranspose (kernel 2, stride 2) and Sigmoid."""
+    fuse conv, and the DB head: ConvTranspose (kernel 2, stride 2), BatchNormalization, ReLU,
+    ConvTranspose and Sigmoid."""
     def resize(x, y, name, scales=None, sizes=None):
         ins = [x, "", scales] if scales else [x, "", "", sizes]
         return helper.make_node("Resize", ins, [y], name=name, mode="linear",
@@ -89,7 +90,8 @@ def db_neck(path, coord="half_pixel"):
              _conv("fuse", "w_f", "f", "fuse_conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
              helper.make_node("Relu", ["f"], ["fr"], name="fuse_relu"),
              _tconv("fr", "w_h1", "h1", "head_up1", kernel_shape=[2, 2], strides=[2, 2]),
-             helper.make_node("Relu", ["h1"], ["h1r"], name="head_relu"),
+             helper.make_node("BatchNormalization", ["h1", "bn_s", "bn_b", "bn_m", "bn_v"], ["h1n"], name="head_bn"),
+             helper.make_node("Relu", ["h1n"], ["h1r"], name="head_relu"),
              _tconv("h1r", "w_h2", "h2", "head_up2", kernel_shape=[2, 2], strides=[2, 2]),
              helper.make_node("Sigmoid", ["h2"], ["y"], name="prob")]
     inits = [_const("w_c2", (5, 3, 3, 3)), _const("b_c2", (5,), 0.1),
@@ -100,6 +102,10 @@ def db_neck(path, coord="half_pixel"):
              _const("w_in4", (6, 9, 1, 1)), _const("b_in4", (6,), 0.1),
              _const("w_f", (5, 18, 3, 3), 0.15), _const("b_f", (5,), 0.1),
              _const("w_h1", (5, 3, 2, 2)), _const("b_h1", (3,), 0.1),
+             numpy_helper.from_array(np.array([1.2, 0.8, 1.0], np.float32), "bn_s"),
+             numpy_helper.from_array(np.array([0.1, -0.2, 0.0], np.float32), "bn_b"),
+             numpy_helper.from_array(np.array([0.05, 0.1, -0.1], np.float32), "bn_m"),
+             numpy_helper.from_array(np.array([0.9, 1.1, 1.3], np.float32), "bn_v"),
              _const("w_h2", (3, 1, 2, 2)), _const("b_h2", (1,), 0.1),
              numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "two"),
              numpy_helper.from_array(np.array([1, 6, 8, 12], np.int64), "size_half")]
