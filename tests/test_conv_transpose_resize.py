@@ -204,23 +204,24 @@ def test_int8_bit_exact_with_golden_on_emulated_targets(tmp_path, name, target):
     _int8_case(tmp_path, name, target)
 
 
-def qdq_decoder(path):
+def qdq_decoder(path, w_axis=1):
     """A QDQ (quantized) export: int8 ConvTranspose weights with one scale per output channel
     of a group (axis 1, groups=2), an int32 bias, and a bilinear upsampling between
     QuantizeLinear/DequantizeLinear pairs."""
     c_in, ocg, groups = 4, 3, 2
     w = RNG.integers(-127, 128, (c_in, ocg, 3, 3)).astype(np.int8)
-    w_s = (0.005 + 0.01 * RNG.random(ocg)).astype(np.float32)
+    w_s = (0.005 + 0.01 * RNG.random(ocg if w_axis == 1 else c_in)).astype(np.float32)
     x_s, y_s, r_s = np.float32(0.03), np.float32(0.05), np.float32(0.04)
     b = RNG.integers(-500, 500, ocg * groups).astype(np.int32)
     inits = [numpy_helper.from_array(v, n) for n, v in (
         ("x_s", x_s), ("x_zp", np.int8(-3)), ("t_s", y_s), ("t_zp", np.int8(5)), ("r_s", r_s), ("r_zp", np.int8(5)),
-        ("w_q", w), ("w_s", w_s), ("w_zp", np.zeros(ocg, np.int8)),
-        ("b_q", b), ("b_s", (x_s * np.tile(w_s, groups)).astype(np.float32)), ("b_zp", np.zeros(ocg * groups, np.int32)),
+        ("w_q", w), ("w_s", w_s), ("w_zp", np.zeros(w_s.size, np.int8)),
+        ("b_q", b), ("b_s", (x_s * np.resize(w_s, ocg * groups)).astype(np.float32)),
+        ("b_zp", np.zeros(ocg * groups, np.int32)),
         ("scales", np.array([1, 1, 2, 2], np.float32)))]
     nodes = [helper.make_node("QuantizeLinear", ["x", "x_s", "x_zp"], ["xq"], name="q_x"),
              helper.make_node("DequantizeLinear", ["xq", "x_s", "x_zp"], ["xd"], name="dq_x"),
-             helper.make_node("DequantizeLinear", ["w_q", "w_s", "w_zp"], ["wd"], name="dq_w", axis=1),
+             helper.make_node("DequantizeLinear", ["w_q", "w_s", "w_zp"], ["wd"], name="dq_w", axis=w_axis),
              helper.make_node("DequantizeLinear", ["b_q", "b_s", "b_zp"], ["bd"], name="dq_b", axis=0),
              helper.make_node("ConvTranspose", ["xd", "wd", "bd"], ["t"], name="up", kernel_shape=[3, 3],
                               strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1], group=groups),
@@ -340,6 +341,13 @@ def _refusal(tmp_path, node, x_shape, inits, opset=13):
     with pytest.raises(Exception) as err:
         api.compile(path, quantize="float32")
     return str(err.value)
+
+
+def test_weights_quantized_per_input_channel_are_refused(tmp_path):
+    with pytest.raises(Exception) as err:
+        api.compile(qdq_decoder(tmp_path / "qdq.onnx", w_axis=0))
+    assert str(err.value) == ("node 'up': ConvTranspose weights quantized along axis 0; only "
+                              "per-output-channel (axis 1) or per-tensor weights are supported")
 
 
 def test_three_d_conv_transpose_is_refused(tmp_path):

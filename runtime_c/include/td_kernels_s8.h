@@ -23,10 +23,12 @@
  *    values (true for GCC/Clang/Arm compilers), as TFLite and CMSIS-NN do.
  *
  * Source files (runtime_c/src/s8/): conv_s8.c (td_conv2d_s8,
- * td_depthwise_conv2d_s8), conv_transpose_s8.c, fully_connected_s8.c, binary_s8.c (add, mul),
- * pool_s8.c (max/avg pool, mean), resize_bilinear_s8.c, softmax_s8.c, activation_s8.c (sigmoid,
- * tanh, hardswish, leaky_relu, requantize, lut), shape_s8.c (concat, pad,
- * transpose).  Each file needs only this header.
+ * td_depthwise_conv2d_s8), conv_transpose_s8.c, fully_connected_s8.c,
+ * binary_s8.c (add, mul), pool_s8.c (max/avg pool, mean),
+ * resize_bilinear_s8.c, softmax_s8.c, activation_s8.c (sigmoid, tanh,
+ * hardswish, leaky_relu, requantize, lut), shape_s8.c (concat, pad,
+ * transpose).  Each file needs only this header (conv_transpose_s8.c also
+ * the inline td_conv_transpose_taps.h, shared with the float kernel).
  */
 #ifndef TD_KERNELS_S8_H
 #define TD_KERNELS_S8_H
