@@ -386,3 +386,168 @@ def _scales(*v):
 ])
 def test_unsupported_resizing_is_refused(tmp_path, node, x_shape, scales, message):
     assert _refusal(tmp_path, node, x_shape, _scales(*scales)) == f"node 'up' (Resize): {message}"
+
+
+# -- the C kernels against the golden kernels, over random geometries -------------------
+import ctypes as ct  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+RUNTIME = ROOT.parent / "runtime_c"
+KERNELS = [RUNTIME / "src" / "s8" / "conv_transpose_s8.c", RUNTIME / "src" / "s8" / "resize_bilinear_s8.c",
+           RUNTIME / "src" / "f32" / "conv_transpose.c", RUNTIME / "src" / "f32" / "resize_bilinear.c"]
+WARN = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Wshadow", "-Werror"]
+CROSS = {"arm-none-eabi-gcc": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+         "riscv64-unknown-elf-gcc": ["-march=rv32imc_zicsr", "-mabi=ilp32", "--specs=picolibc.specs"]}
+GUARD = 16
+P_I32, P_I8, P_F32 = ct.POINTER(ct.c_int32), ct.POINTER(ct.c_int8), ct.POINTER(ct.c_float)
+TCONV_FIELDS = ("in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w dil_h dil_w pad_top pad_left "
+                "groups").split()
+
+
+class TconvS8(ct.Structure):
+    _fields_ = [(n, ct.c_int32) for n in TCONV_FIELDS + "per_channel input_offset output_offset act_min "
+                "act_max".split()] + [("multiplier", P_I32), ("shift", P_I32)]
+
+
+class TconvF32(ct.Structure):
+    _fields_ = [(n, ct.c_int32) for n in TCONV_FIELDS] + [("act_min", ct.c_float), ("act_max", ct.c_float)]
+
+
+class ResizeS8(ct.Structure):
+    _fields_ = [(n, ct.c_int32) for n in "in_h in_w channels out_h out_w scale_h_q10 scale_w_q10 "
+                "half_pixel_centers".split()]
+
+
+class ResizeF32(ct.Structure):
+    _fields_ = [(n, ct.c_int32) for n in "in_h in_w channels out_h out_w coord_mode".split()] + \
+        [("scale_h", ct.c_float), ("scale_w", ct.c_float)]
+
+
+@pytest.mark.parametrize("cc", sorted(CROSS))
+def test_kernels_compile_cleanly_for_the_cores(cc, tmp_path):
+    if shutil.which(cc) is None:
+        pytest.skip(f"{cc} is not installed")
+    for src in KERNELS:
+        proc = subprocess.run([cc, *WARN, *CROSS[cc], "-I", str(RUNTIME / "include"), "-I", str(src.parent),
+                               "-c", str(src), "-o", str(tmp_path / "k.o")], capture_output=True, text=True)
+        assert proc.returncode == 0 and not proc.stderr, f"{src.name}:\n{proc.stderr[-2000:]}"
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    out = tmp_path_factory.mktemp("kernels") / "libtd_tconv.so"
+    cmd = ["gcc", *WARN, "-shared", "-fPIC", "-I", str(RUNTIME / "include"), "-I", str(RUNTIME / "src" / "f32"),
+           *map(str, KERNELS), "-o", str(out), "-lm"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr[-3000:]
+    return ct.CDLL(str(out))
+
+
+def _guarded(n, ctype, poison):
+    buf = np.full(n + 2 * GUARD, poison, ctype)
+    return buf, buf[GUARD:GUARD + n]
+
+
+def _check_guards(buf, poison):
+    assert np.all(buf[:GUARD] == poison) and np.all(buf[-GUARD:] == poison), "write outside the output"
+
+
+@st.composite
+def tconv_geometry(draw):
+    groups = draw(st.integers(1, 3))
+    cg, ocg = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    h, w = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw, dh, dw = (draw(st.integers(1, 3)) for _ in range(4))
+    out = []
+    for n, k, s, d in ((h, kh, sh, dh), (w, kw, sw, dw)):
+        full = (n - 1) * s + (k - 1) * d + 1
+        p0 = draw(st.integers(0, (k - 1) * d))
+        p1 = draw(st.integers(0, max(full - p0 - 1, 0)))
+        op = draw(st.integers(0, max(s, d) - 1))
+        out.append((full + op - p0 - p1, p0))
+    return dict(in_h=h, in_w=w, in_c=cg * groups, out_h=out[0][0], out_w=out[1][0], out_c=ocg * groups, k_h=kh,
+                k_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=out[0][1], pad_left=out[1][1],
+                groups=groups)
+
+
+@settings(deadline=None, max_examples=150, suppress_health_check=list(HealthCheck))
+@given(geo=tconv_geometry(), seed=st.integers(0, 2**31), per_channel=st.booleans(), bias=st.booleans())
+def test_conv_transpose_s8_kernel_matches_golden(lib, geo, seed, per_channel, bias):
+    rng = np.random.default_rng(seed)
+    oc, cg = geo["out_c"], geo["in_c"] // geo["groups"]
+    w = rng.integers(-127, 128, (oc, geo["k_h"], geo["k_w"], cg)).astype(np.int8)
+    x = rng.integers(-128, 128, (geo["in_h"], geo["in_w"], geo["in_c"])).astype(np.int8)
+    b = rng.integers(-20000, 20000, oc).astype(np.int32) if bias else None
+    ws = (0.001 + 0.01 * rng.random(oc if per_channel else 1)).astype(np.float32)
+    lo = int(rng.integers(-128, 0))
+    q = qmath.conv_params(0.05, int(rng.integers(-128, 128)), ws if per_channel else ws[0], 0.2,
+                          int(rng.integers(-128, 128)), act_range=(lo, int(rng.integers(lo, 128))))
+    q.update(geo)
+    want = conv_transpose.golden(x, w, b, q)
+    mult, shift = np.ascontiguousarray(q["multiplier"], np.int32), np.ascontiguousarray(q["shift"], np.int32)
+    p = TconvS8(**{k: int(v) for k, v in q.items() if k not in ("multiplier", "shift")},
+                multiplier=mult.ctypes.data_as(P_I32), shift=shift.ctypes.data_as(P_I32))
+    buf, out = _guarded(want.size, np.int8, 0x5A)
+    lib.td_conv_transpose_s8(ct.byref(p), x.ctypes.data_as(P_I8), w.ctypes.data_as(P_I8),
+                             b.ctypes.data_as(P_I32) if bias else None, out.ctypes.data_as(P_I8))
+    _check_guards(buf, 0x5A)
+    np.testing.assert_array_equal(out.reshape(want.shape), want)
+
+
+@settings(deadline=None, max_examples=100, suppress_health_check=list(HealthCheck))
+@given(geo=tconv_geometry(), seed=st.integers(0, 2**31), bias=st.booleans())
+def test_conv_transpose_f32_kernel_matches_reference(lib, geo, seed, bias):
+    rng = np.random.default_rng(seed)
+    oc, cg = geo["out_c"], geo["in_c"] // geo["groups"]
+    w = rng.normal(0, 1, (oc, geo["k_h"], geo["k_w"], cg)).astype(np.float32)
+    x = rng.normal(0, 1, (geo["in_h"], geo["in_w"], geo["in_c"])).astype(np.float32)
+    b = rng.normal(0, 1, oc).astype(np.float32)
+    want = conv_transpose.accumulate(x, w, geo, np.float64) + (b if bias else 0)
+    want = np.clip(want, -2.5, np.inf)
+    p = TconvF32(**geo, act_min=-2.5, act_max=np.finfo(np.float32).max)
+    buf, out = _guarded(want.size, np.float32, np.float32(12345.0))
+    lib.td_conv_transpose_f32(ct.byref(p), x.ctypes.data_as(P_F32), w.ctypes.data_as(P_F32),
+                              b.ctypes.data_as(P_F32) if bias else None, out.ctypes.data_as(P_F32))
+    _check_guards(buf, np.float32(12345.0))
+    np.testing.assert_allclose(out.reshape(want.shape), want, rtol=1e-5, atol=1e-5)
+
+
+@st.composite
+def resize_geometry(draw):
+    mode = draw(st.sampled_from(sorted(resize_bilinear.MODES)))
+    h, w, c = draw(st.integers(1, 7)), draw(st.integers(1, 7)), draw(st.integers(1, 5))
+    return mode, dict(in_h=h, in_w=w, channels=c, out_h=draw(st.integers(1, 15)), out_w=draw(st.integers(1, 15)))
+
+
+@settings(deadline=None, max_examples=150, suppress_health_check=list(HealthCheck))
+@given(case=resize_geometry(), seed=st.integers(0, 2**31))
+def test_resize_bilinear_kernels_match_golden_and_reference(lib, case, seed):
+    mode, geo = case
+    rng = np.random.default_rng(seed)
+    shape = (geo["in_h"], geo["in_w"], geo["channels"])
+    q = dict(geo, scale_h_q10=resize_bilinear.scale_q10(mode, geo["in_h"], geo["out_h"]),
+             scale_w_q10=resize_bilinear.scale_q10(mode, geo["in_w"], geo["out_w"]),
+             half_pixel_centers=int(mode == "half_pixel"))
+    x8 = rng.integers(-128, 128, shape).astype(np.int8)
+    want = resize_bilinear.golden(x8, q)
+    buf, out = _guarded(want.size, np.int8, 0x5A)
+    lib.td_resize_bilinear_s8(ct.byref(ResizeS8(**q)), x8.ctypes.data_as(P_I8), out.ctypes.data_as(P_I8))
+    _check_guards(buf, 0x5A)
+    np.testing.assert_array_equal(out.reshape(want.shape), want)
+
+    from tinydeploy.ir import Graph, Op
+    g = Graph("g")
+    g.add_activation("y", (1, geo["out_h"], geo["out_w"], geo["channels"]))
+    xf = rng.normal(0, 1, shape).astype(np.float32)
+    ref = resize_bilinear._float_ref(g, Op("resize_bilinear", "r", ["x"], ["y"], {"mode": mode}), [xf[None]])[0]
+    p = ResizeF32(**geo, coord_mode=resize_bilinear.MODES[mode],
+                  scale_h=resize_bilinear.float_scale(mode, geo["in_h"], geo["out_h"]),
+                  scale_w=resize_bilinear.float_scale(mode, geo["in_w"], geo["out_w"]))
+    buf, out = _guarded(ref.size, np.float32, np.float32(12345.0))
+    lib.td_resize_bilinear_f32(ct.byref(p), xf.ctypes.data_as(P_F32), out.ctypes.data_as(P_F32))
+    _check_guards(buf, np.float32(12345.0))
+    np.testing.assert_allclose(out.reshape(ref.shape), ref, rtol=1e-5, atol=1e-5)
