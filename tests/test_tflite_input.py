@@ -226,13 +226,53 @@ def chain_b() -> bytes:
     return b.finish(x, y)
 
 
+def chain_c() -> bytes:
+    """PADV2 with a constant value, dilated DEPTHWISE_CONV_2D with RELU_N1_TO_1, MAX_POOL_2D
+    with SAME padding and RELU, MEAN keeping its axis, SQUEEZE, EXPAND_DIMS, CONCATENATION
+    (TFLite Micro needs one quantization for all its inputs), FULLY_CONNECTED keeping its dimensions (per-channel)."""
+    b = Builder()
+    x = b.tensor((1, 8, 7, 4), scale=0.04, zp=-7)
+    pads = b.tensor((4, 2), "int32", data=np.array([[0, 0], [1, 0], [0, 2], [0, 0]], np.int32))
+    value = b.tensor((), scale=0.04, zp=-7, data=np.array(5, np.int8))
+    t = b.op("PADV2", [x, pads, value], [b.tensor((1, 9, 9, 4), scale=0.04, zp=-7)],
+             schema.PadV2OptionsT(), O.PadV2Options)
+    w, bias = _weights(b, (1, 3, 3, 4), 0.04, 4, qdim=3)
+    t = b.op("DEPTHWISE_CONV_2D", [t, w, bias], [b.tensor((1, 9, 9, 4), scale=1 / 120, zp=0)],
+             schema.DepthwiseConv2DOptionsT(), O.DepthwiseConv2DOptions, padding=schema.Padding.SAME,
+             strideH=1, strideW=1, depthMultiplier=1, dilationHFactor=2, dilationWFactor=2,
+             fusedActivationFunction=2)
+    t = b.op("MAX_POOL_2D", [t], [b.tensor((1, 5, 5, 4), scale=1 / 120, zp=0)], schema.Pool2DOptionsT(),
+             O.Pool2DOptions, padding=schema.Padding.SAME, strideH=2, strideW=2, filterHeight=3,
+             filterWidth=3, fusedActivationFunction=1)
+    axes = b.tensor((1,), "int32", data=np.array([1], np.int32))
+    t = b.op("MEAN", [t, axes], [b.tensor((1, 1, 5, 4), scale=0.003, zp=-100)], schema.ReducerOptionsT(),
+             O.ReducerOptions, keepDims=True)
+    t = b.op("SQUEEZE", [t], [b.tensor((1, 5, 4), scale=0.003, zp=-100)], schema.SqueezeOptionsT(),
+             O.SqueezeOptions, squeezeDims=[1])
+    axis = b.tensor((1,), "int32", data=np.array([2], np.int32))
+    t = b.op("EXPAND_DIMS", [t, axis], [b.tensor((1, 5, 1, 4), scale=0.003, zp=-100)],
+             schema.ExpandDimsOptionsT(), O.ExpandDimsOptions)
+    c = b.tensor((1, 1, 1, 4), scale=0.002, zp=10, data=RNG.integers(-128, 128, (1, 1, 1, 4)).astype(np.int8))
+    u = b.op("ADD", [t, c], [b.tensor((1, 5, 1, 4), scale=0.003, zp=-100)], schema.AddOptionsT(),
+             O.AddOptions, fusedActivationFunction=0)
+    t = b.op("CONCATENATION", [t, u], [b.tensor((1, 5, 2, 4), scale=0.003, zp=-100)],
+             schema.ConcatenationOptionsT(), O.ConcatenationOptions, axis=2, fusedActivationFunction=0)
+    w, bias = _weights(b, (6, 4), 0.003, 6)
+    t = b.op("FULLY_CONNECTED", [t, w, bias], [b.tensor((1, 5, 2, 6), scale=0.01, zp=5)],
+             schema.FullyConnectedOptionsT(), O.FullyConnectedOptions, fusedActivationFunction=0,
+             keepNumDims=True)
+    shape = b.tensor((2,), "int32", data=np.array([1, 60], np.int32))
+    y = b.op("RESHAPE", [t, shape], [b.tensor((1, 60), scale=0.01, zp=5)])
+    return b.finish(x, y)
+
+
 def _write(tmp_path, name, model_bytes) -> Path:
     path = tmp_path / f"{name}.tflite"
     path.write_bytes(model_bytes)
     return path
 
 
-@pytest.mark.parametrize("build", [chain_a, chain_b])
+@pytest.mark.parametrize("build", [chain_a, chain_b, chain_c])
 def test_built_models_golden_and_host_c_bit_exact_with_tflm(tmp_path, build):
     model_bytes = build()
     path = _write(tmp_path, build.__name__, model_bytes)

@@ -208,9 +208,11 @@ def _name(t) -> str:
     return n.decode("utf-8", errors="replace") if n else ""
 
 
-def _options(tflite, op: _TOp, cls: str):
+def _options(tflite, op: _TOp, cls: str, required: bool = False):
     """The operator's builtin options as the schema class `cls` (None if absent)."""
     if op.options is None:
+        if required:
+            raise TinydeployError(f"operator {op.index} ({op.name}): its options ({cls}) are missing")
         return None
     opts = getattr(tflite, cls)()
     opts.Init(op.options.Bytes, op.options.Pos)
@@ -492,7 +494,7 @@ def _need_4d(imp, op, *names):
 def _conv(imp, op) -> None:
     x, out = imp.activation_in(op), imp.out(op)
     _need_4d(imp, op, x, out)
-    o = _options(imp.tflite, op, "Conv2DOptions")
+    o = _options(imp.tflite, op, "Conv2DOptions", True)
     wdata = imp.const_of(op, 1, "the weights")
     if wdata.ndim != 4:
         raise imp.bad(op, f"the weights must be 4-D [out, kh, kw, in], got {list(wdata.shape)}")
@@ -513,7 +515,7 @@ def _conv(imp, op) -> None:
 def _depthwise(imp, op) -> None:
     x, out = imp.activation_in(op), imp.out(op)
     _need_4d(imp, op, x, out)
-    o = _options(imp.tflite, op, "DepthwiseConv2DOptions")
+    o = _options(imp.tflite, op, "DepthwiseConv2DOptions", True)
     wdata = imp.const_of(op, 1, "the weights")
     if wdata.ndim != 4 or wdata.shape[0] != 1:
         raise imp.bad(op, f"the weights must be [1, kh, kw, out], got {list(wdata.shape)}")
@@ -534,7 +536,7 @@ def _pool(kind: str):
     def lower(imp, op) -> None:
         x, out = imp.activation_in(op), imp.out(op)
         _need_4d(imp, op, x, out)
-        o = _options(imp.tflite, op, "Pool2DOptions")
+        o = _options(imp.tflite, op, "Pool2DOptions", True)
         kh, kw = o.FilterHeight(), o.FilterWidth()
         if kh < 1 or kw < 1:
             raise imp.bad(op, f"the filter {kh}x{kw} is empty")
@@ -743,7 +745,11 @@ def load(path: str, input_shapes: Optional[dict] = None, name: Optional[str] = N
                                       "model has fixed shapes" + (f" (its input '{t.name}' is "
                                       f"{list(t.shape)})" if t is not None else ""))
     stem = name or os.path.splitext(os.path.basename(path))[0]
-    return _Importer(model, stem, _schema()).run()
+    try:
+        return _Importer(model, stem, _schema()).run()
+    except struct.error:  # operator options are read lazily from the flatbuffer
+        raise TinydeployError(f"{path} is not a valid TensorFlow Lite model: an operator's options "
+                              "could not be read; the file may be corrupted") from None
 
 
 def operators(path: str) -> list[dict]:
