@@ -229,7 +229,8 @@ def chain_b() -> bytes:
 def chain_c() -> bytes:
     """PADV2 with a constant value, dilated DEPTHWISE_CONV_2D with RELU_N1_TO_1, MAX_POOL_2D
     with SAME padding and RELU, MEAN keeping its axis, SQUEEZE, EXPAND_DIMS, CONCATENATION
-    (TFLite Micro needs one quantization for all its inputs), FULLY_CONNECTED keeping its dimensions (per-channel)."""
+    (TFLite Micro wants one quantization for all its inputs), FULLY_CONNECTED keeping its
+    dimensions."""
     b = Builder()
     x = b.tensor((1, 8, 7, 4), scale=0.04, zp=-7)
     pads = b.tensor((4, 2), "int32", data=np.array([[0, 0], [1, 0], [0, 2], [0, 0]], np.int32))
