@@ -121,10 +121,9 @@ def _read(path: str) -> _TModel:
     except TinydeployError:
         raise
     except (struct.error, IndexError, ValueError, TypeError, UnicodeDecodeError, OverflowError,
-            AttributeError) as exc:
+            AttributeError):
         raise TinydeployError(f"{path} is not a valid TensorFlow Lite model: the flatbuffer could not "
-                              f"be read ({type(exc).__name__}); the file may be truncated or "
-                              "corrupted") from None
+                              "be read; the file may be truncated or corrupted") from None
 
 
 def _parse(tflite, buf: bytes) -> _TModel:

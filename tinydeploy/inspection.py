@@ -49,14 +49,15 @@ def format_table(info: dict) -> str:
              f"{info['model']}: opset {info['opset']}, {info['nodes']} ONNX nodes "
              f"({info['folded_nodes']} after constant folding)"]
     if info["unsupported"]:
-        lines.append(f"{len(info['unsupported'])} unsupported node(s):")
+        lines.append(f"{len(info['unsupported'])} unsupported {'operator' if tflite else 'node'}(s):")
         lines += [f"  - {n['name']}: {n['op_type']}" for n in info["unsupported"]]
         if tflite:
             from .frontend_tflite import LOWERINGS
             lines.append("supported TFLite operators: " + ", ".join(sorted(LOWERINGS)))
         else:
             lines.append("supported ops: " + ", ".join(sorted(frontend.LOWERINGS)))
-        lines.append("the nodes left after constant folding (x: unsupported):")
+        lines.append("the operators (x: unsupported):" if tflite else
+                     "the nodes left after constant folding (x: unsupported):")
         lines += [f"  {' ' if n['supported'] else 'x'} {n['op_type']:<20} {n['name']}"
                   for n in info["remaining_nodes"]]
         return "\n".join(lines)
