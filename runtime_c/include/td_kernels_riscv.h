@@ -32,6 +32,8 @@
 
 #include <stdint.h>
 
+#include "td_kernels_s8.h" /* td_pool_s8_params */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
