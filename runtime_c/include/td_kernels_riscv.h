@@ -195,7 +195,11 @@ void td_rv_dw_edge(const td_rv_dw_params *p, const int8_t *input,
 #define TD_RV_INLINE static inline
 #endif
 
-/* Interior output columns [*lo, *hi) (every tap inside the row). */
+/* Helpers of rv_scalar.c, rv_vector.c and td_rv_dw_body (one copy; the
+ * generator's twins are _interior and tile_overlaps in kernels_riscv.py). */
+
+/* Interior output columns [*lo, *hi): every tap inside the row; else the
+ * empty range at out_w. */
 TD_RV_INLINE void td_rv_interior(int in_w, int k_w, int stride, int pad, int out_w,
                                  int *lo, int *hi)
 {
@@ -210,6 +214,29 @@ TD_RV_INLINE void td_rv_interior(int in_w, int k_w, int stride, int pad, int out
     *lo = a;
     *hi = b;
 }
+
+/* Do n interior output pixels from (oy, ox0) write any byte of the input
+ * span their windows read?  A tile that writes a channel block before it
+ * re-reads its inputs for the next block must then go pixel by pixel; the
+ * callers test that only where it can happen (`ordered`: the planned output
+ * overlaps the input, and more than one channel block). */
+TD_RV_INLINE int td_rv_tile_overlaps(const int8_t *input, const int8_t *output, int oy,
+                                     int ox0, int n, int in_w, int in_c, int out_w, int out_c,
+                                     int k_h, int k_w, int stride_h, int stride_w, int pad_top,
+                                     int pad_left)
+{
+    const int iy0 = oy * stride_h - pad_top;
+    const intptr_t first = (intptr_t)(iy0 * in_w + ox0 * stride_w - pad_left) * in_c;
+    const intptr_t last = (intptr_t)((iy0 + k_h - 1) * in_w + (ox0 + n - 1) * stride_w -
+                                     pad_left + k_w) * in_c;
+    const intptr_t out_lo = (intptr_t)(output + (oy * out_w + ox0) * out_c);
+    const intptr_t out_hi = out_lo + (intptr_t)n * out_c;
+    return out_lo < (intptr_t)input + last && (intptr_t)input + first < out_hi;
+}
+
+/* The geometry arguments of td_rv_tile_overlaps from a conv parameter struct. */
+#define TD_RV_TILE_GEOM(p) (p)->in_w, (p)->in_c, (p)->out_w, (p)->out_c, (p)->k_h, (p)->k_w, \
+    (p)->stride_h, (p)->stride_w, (p)->pad_top, (p)->pad_left
 
 TD_RV_INLINE void td_rv_dw_body(const td_rv_dw_params *p, const int8_t *input,
                                 const int8_t *weights, int8_t *output,
