@@ -441,6 +441,11 @@ HELPERS_MAIN = r"""
 
 static int8_t buf[1 << 16]; /* input and output lie inside */
 
+typedef struct {
+    int16_t in_w, in_c, out_w, out_c, k_h, k_w, stride_h, stride_w, pad_top, pad_left;
+} geom;
+TD_RV_TILE_OVERLAPS(tile_overlaps, geom, 1)
+
 int main(void)
 {
     char kind;
@@ -454,6 +459,7 @@ int main(void)
             printf("%d %d\n", lo, hi);
         } else {
             int g[10], in_off, out_off, oy, ox0, n, i;
+            geom p;
             for (i = 0; i < 10; ++i) {
                 if (scanf("%d", &g[i]) != 1) {
                     return 1;
@@ -462,8 +468,17 @@ int main(void)
             if (scanf("%d %d %d %d %d", &in_off, &out_off, &oy, &ox0, &n) != 5) {
                 return 1;
             }
-            printf("%d\n", td_rv_tile_overlaps(buf + in_off, buf + out_off, oy, ox0, n, g[0], g[1],
-                                               g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9]));
+            p.in_w = (int16_t)g[0];
+            p.in_c = (int16_t)g[1];
+            p.out_w = (int16_t)g[2];
+            p.out_c = (int16_t)g[3];
+            p.k_h = (int16_t)g[4];
+            p.k_w = (int16_t)g[5];
+            p.stride_h = (int16_t)g[6];
+            p.stride_w = (int16_t)g[7];
+            p.pad_top = (int16_t)g[8];
+            p.pad_left = (int16_t)g[9];
+            printf("%d\n", tile_overlaps(&p, buf + in_off, buf + out_off, oy, ox0, n));
         }
     }
     return 0;
@@ -473,7 +488,7 @@ int main(void)
 
 def test_geometry_helpers_python_equals_c(tmp_path):
     """kernels_riscv._interior / tile_overlaps against td_rv_interior /
-    td_rv_tile_overlaps (a host program) on many geometries."""
+    TD_RV_TILE_OVERLAPS (a host program) on many geometries."""
     import shutil
     import subprocess
     cc = shutil.which("gcc") or shutil.which("cc")

@@ -355,7 +355,7 @@ def _pixel_vector_wins(geo: dict, vlen: int) -> bool:
 def tile_overlaps(geo: dict, in_off: int, out_off: int, oy: int, ox0: int, n: int) -> bool:
     """Whether n interior output pixels from (oy, ox0) write any byte of the
     input span their windows read, with input and output at these byte
-    offsets (td_rv_tile_overlaps() in C)."""
+    offsets (TD_RV_TILE_OVERLAPS in td_kernels_riscv.h)."""
     iy0 = oy * geo["stride_h"] - geo["pad_top"]
     first = (iy0 * geo["in_w"] + ox0 * geo["stride_w"] - geo["pad_left"]) * geo["in_c"]
     last = ((iy0 + geo["k_h"] - 1) * geo["in_w"] + (ox0 + n - 1) * geo["stride_w"]

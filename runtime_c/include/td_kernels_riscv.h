@@ -215,28 +215,29 @@ TD_RV_INLINE void td_rv_interior(int in_w, int k_w, int stride, int pad, int out
     *hi = b;
 }
 
-/* Do n interior output pixels from (oy, ox0) write any byte of the input
- * span their windows read?  A tile that writes a channel block before it
- * re-reads its inputs for the next block must then go pixel by pixel; the
- * callers test that only where it can happen (`ordered`: the planned output
- * overlaps the input, and more than one channel block). */
-TD_RV_INLINE int td_rv_tile_overlaps(const int8_t *input, const int8_t *output, int oy,
-                                     int ox0, int n, int in_w, int in_c, int out_w, int out_c,
-                                     int k_h, int k_w, int stride_h, int stride_w, int pad_top,
-                                     int pad_left)
-{
-    const int iy0 = oy * stride_h - pad_top;
-    const intptr_t first = (intptr_t)(iy0 * in_w + ox0 * stride_w - pad_left) * in_c;
-    const intptr_t last = (intptr_t)((iy0 + k_h - 1) * in_w + (ox0 + n - 1) * stride_w -
-                                     pad_left + k_w) * in_c;
-    const intptr_t out_lo = (intptr_t)(output + (oy * out_w + ox0) * out_c);
-    const intptr_t out_hi = out_lo + (intptr_t)n * out_c;
-    return out_lo < (intptr_t)input + last && (intptr_t)input + first < out_hi;
-}
-
-/* The geometry arguments of td_rv_tile_overlaps from a conv parameter struct. */
-#define TD_RV_TILE_GEOM(p) (p)->in_w, (p)->in_c, (p)->out_w, (p)->out_c, (p)->k_h, (p)->k_w, \
-    (p)->stride_h, (p)->stride_w, (p)->pad_top, (p)->pad_left
+/* Defines `static int NAME(const TYPE *p, input, output, oy, ox0, n)`: do n
+ * interior output pixels from (oy, ox0) write any byte of the input span
+ * their windows read (p: a conv parameter struct)?  A tile that writes a
+ * channel block before it re-reads its inputs for the next must then go
+ * pixel by pixel.  Callers test that only where it can happen (`ordered`:
+ * the planned output overlaps the input; more than one channel block):
+ * before the call, or as GUARD, evaluated after the span arithmetic (the
+ * scalar kernel's form, kept so that its compiled code does not change). */
+#define TD_RV_TILE_OVERLAPS(NAME, TYPE, GUARD)                                            \
+    static int NAME(const TYPE *p, const int8_t *input, const int8_t *output, int oy,   \
+                    int ox0, int n)                                                     \
+    {                                                                                   \
+        const int iy0 = oy * p->stride_h - p->pad_top;                                  \
+        const intptr_t first =                                                          \
+            (intptr_t)(iy0 * p->in_w + ox0 * p->stride_w - p->pad_left) * p->in_c;      \
+        const intptr_t last = (intptr_t)((iy0 + p->k_h - 1) * p->in_w +                  \
+                                         (ox0 + n - 1) * p->stride_w - p->pad_left +     \
+                                         p->k_w) * p->in_c;                              \
+        const intptr_t in_lo = (intptr_t)input + first, in_hi = (intptr_t)input + last; \
+        const intptr_t out_lo = (intptr_t)(output + (oy * p->out_w + ox0) * p->out_c);  \
+        const intptr_t out_hi = out_lo + (intptr_t)n * p->out_c;                        \
+        return (GUARD) && out_lo < in_hi && in_lo < out_hi;                             \
+    }
 
 TD_RV_INLINE void td_rv_dw_body(const td_rv_dw_params *p, const int8_t *input,
                                 const int8_t *weights, int8_t *output,

@@ -272,15 +272,16 @@ static void conv_tile(const td_rv_conv_params *p, const int8_t *input,
     }
 }
 
+/* A tile writes each 4-channel block before re-reading its inputs for the
+ * next: with an overlapping output it must not write into its own inputs. */
+TD_RV_TILE_OVERLAPS(tile_clobbers_inputs, td_rv_conv_params, p->ordered && p->out_c > 4)
+
 static void conv_run(const td_rv_conv_params *p, const int8_t *input,
                      const int8_t *weights, int oy, int ox, int n, int8_t *output,
                      const int8_t *residual)
 {
     int t;
-    /* a tile writes each 4-channel block before re-reading its inputs for
-     * the next: with an overlapping output it must not write into them */
-    if (n > 1 && !(p->ordered && p->out_c > 4 &&
-                   td_rv_tile_overlaps(input, output, oy, ox, n, TD_RV_TILE_GEOM(p)))) {
+    if (n > 1 && !tile_clobbers_inputs(p, input, output, oy, ox, n)) {
         conv_tile(p, input, weights, oy, ox, n, output, residual);
         return;
     }

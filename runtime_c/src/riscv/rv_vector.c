@@ -497,13 +497,16 @@ static void conv_tile(const td_rvv_conv_params *p, const int8_t *input,
     }
 }
 
+/* Does the tile (n interior pixels from ox0) write into its own inputs? */
+TD_RV_TILE_OVERLAPS(tile_clobbers_inputs, td_rvv_conv_params, 1)
+
 static void conv_run(const td_rvv_conv_params *p, const int8_t *input,
                      const int8_t *weights, int oy, int ox, int n, int tile, int check,
                      int8_t *output, const int8_t *residual, const add_ctx *a,
                      size_t vlmax8)
 {
     int t;
-    if (!check || !td_rv_tile_overlaps(input, output, oy, ox, n, TD_RV_TILE_GEOM(p))) {
+    if (!check || !tile_clobbers_inputs(p, input, output, oy, ox, n)) {
         conv_tile(p, input, weights, oy, ox, n, tile, output, residual, a, vlmax8);
         return;
     }
@@ -691,13 +694,14 @@ static void px_pixel(const td_rvv_conv_px_params *p, const int8_t *input,
     px_run(p, input, weights, oy, ox, 1, kx0, kx1, output);
 }
 
+TD_RV_TILE_OVERLAPS(segment_clobbers_inputs, td_rvv_conv_px_params, 1)
+
 /* A segment writes each channel triple before re-reading its inputs for
  * the next: with an overlapping output it must not write into them. */
 static void px_segment(const td_rvv_conv_px_params *p, const int8_t *input,
                        const int8_t *weights, int oy, int ox0, int n, int8_t *output)
 {
-    if (p->ordered && p->out_c > 3 &&
-        td_rv_tile_overlaps(input, output, oy, ox0, n, TD_RV_TILE_GEOM(p))) {
+    if (p->ordered && p->out_c > 3 && segment_clobbers_inputs(p, input, output, oy, ox0, n)) {
         int t;
         for (t = 0; t < n; ++t) {
             px_pixel(p, input, weights, oy, p->backward ? ox0 + n - 1 - t : ox0 + t, output);
