@@ -45,3 +45,45 @@ def test_output_files_and_api(tmp_path):
     # only the kernels the model uses are shipped
     assert not any("transpose" in n or "pad" in n for n in names)
     assert res.report["macs"] == sum(l["macs"] for l in res.report["layers"])
+
+
+def _conv_only_model(path):
+    """Conv 3x3 + Relu, then a 1x1 Conv: no Gemm/MatMul, so no fully connected layer."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(14)
+    w1 = numpy_helper.from_array(rng.standard_normal((6, 3, 3, 3)).astype(np.float32), "w1")
+    b1 = numpy_helper.from_array(rng.standard_normal(6).astype(np.float32), "b1")
+    w2 = numpy_helper.from_array(rng.standard_normal((4, 6, 1, 1)).astype(np.float32), "w2")
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "w2"], ["y"])]
+    graph = helper.make_graph(nodes, "conv_only",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
+                              [w1, b1, w2])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def test_conv_without_fully_connected_links_on_host(tmp_path):
+    """Issue 14: f32/conv.c calls helpers of f32/fully_connected.c; the output
+    folder gets that source although the model has no fully connected layer."""
+    import sys
+    import onnxruntime as ort
+    model = _conv_only_model(tmp_path / "conv_only.onnx")
+    out = tmp_path / "lib"
+    proc = subprocess.run([sys.executable, "-m", "tinydeploy", "compile", str(model), "--quantize",
+                           "float32", "-t", "host", "-o", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    names = {p.name for p in out.iterdir()}
+    assert {"td_f32_conv.c", "td_f32_fully_connected.c"} <= names
+    cmake = (out / "CMakeLists.txt").read_text()
+    assert "td_f32_fully_connected.c" in cmake
+    x = np.random.default_rng(1).standard_normal((5, 3, 8, 8)).astype(np.float32)
+    y = tinydeploy.run(model, {"x": x}, target="host", quantize="float32").outputs["y"]
+    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    want = np.concatenate([sess.run(None, {"x": s[None]})[0] for s in x])
+    assert y.shape == want.shape
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)

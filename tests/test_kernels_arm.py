@@ -543,3 +543,64 @@ def test_small_model_keeps_its_fast_kernels_within_the_scratch_budget():
     assert [l["variant"] for l in layers if l["op"] == "conv2d_s8"] == ["arm_dsp_conv", "arm_dsp_conv"]
     assert not result.report["memory"]["variants_dropped_for_ram"]
     assert result.report["arena_bytes"] <= 640 + 512
+
+
+ARM_FLAGS = {"cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
+             "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard"],
+             "cortex-m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"]}
+
+
+def test_runtime_headers_are_self_contained(tmp_path):
+    """Every runtime header compiles on its own (it includes what it
+    depends on), for the host (the hygiene flags) and for each Arm core (the
+    firmware build's flags: the ACLE intrinsics do not pass -Wconversion)."""
+    import shutil
+    import subprocess
+    from conftest import REPO
+    include = REPO / "runtime_c" / "include"
+    unit = tmp_path / "unit.c"
+    configs = [("gcc", ["-Wpedantic", "-Wconversion"])] + \
+        [("arm-none-eabi-gcc", f) for f in ARM_FLAGS.values()]
+    for header in sorted(include.glob("*.h")):
+        unit.write_text(f'#include "{header.name}"\nint td_unit_not_empty;\n')
+        for cc, flags in configs:
+            if shutil.which(cc) is None:
+                continue
+            r = subprocess.run([cc, *flags, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
+                                f"-I{include}", "-c", str(unit), "-o", str(tmp_path / "unit.o")],
+                               capture_output=True, text=True)
+            assert r.returncode == 0, (header.name, flags, r.stderr[-2000:])
+
+
+@pytest.mark.parametrize("target,quantize", [("nucleo-l4r5zi", "int8"), ("cortex-m55", "int8"),
+                                             ("stm32f746", "float32"), ("host", "float32")])
+def test_output_folder_holds_what_its_files_include(target, quantize, tmp_path):
+    """The output folder is closed (every #include "..." and td-requires
+    target is there) and minimal (every runtime header is reached from a .c
+    file, every kernel source is in CMakeLists.txt)."""
+    import re
+    from conftest import REPO
+    ex = REPO / "examples" / "digits"
+    out = tmp_path / "lib"
+    opts = dict(calib=ex / "calib.npz") if quantize == "int8" else dict(quantize="float32")
+    api.compile(ex / "digits_cnn.onnx", target=target, out_dir=out, **opts)
+    files = {p.name: p.read_text() for p in out.iterdir() if p.suffix in (".c", ".h")}
+    reached, todo = set(), [n for n in files if n.endswith(".c")]
+    while todo:
+        name = todo.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        text = files[name]
+        for inc in re.findall(r'#\s*include\s*"([^"]+)"', text):
+            assert inc in files, f"{name} includes {inc}, which is missing"
+            todo.append(inc)
+        for req in re.findall(r"td-requires:\s*([\w./-]+\.c)", text):
+            assert "td_" + req.replace("/", "_") in files, f"{name} requires {req}, which is missing"
+    assert reached == set(files), f"copied but never included: {set(files) - reached}"
+    cmake = (out / "CMakeLists.txt").read_text()
+    assert all(n in cmake for n in files if n.endswith(".c"))
+    if quantize == "float32":
+        assert "td_kernels_s8.h" not in files
+    if target == "nucleo-l4r5zi":
+        assert "td_arm_mve.h" not in files and "td_arm_fpu.h" not in files

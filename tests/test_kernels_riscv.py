@@ -430,3 +430,110 @@ def test_vector_rounding_identities():
 def test_vlen_agnostic_target_file_is_consistent():
     data = json.loads((DATA / "rv32-zve32x-vlen128-on-512.json").read_text())
     assert data["vlen"] == 128 and "vlen=512" in data["emulator"]["cpu"]
+
+
+# --------------------------------------------------------------------------
+# The geometry helpers: one C copy (td_kernels_riscv.h), one Python copy
+# --------------------------------------------------------------------------
+HELPERS_MAIN = r"""
+#include <stdio.h>
+#include "td_kernels_riscv.h"
+
+static int8_t buf[1 << 16]; /* input and output lie inside */
+
+typedef struct {
+    int16_t in_w, in_c, out_w, out_c, k_h, k_w, stride_h, stride_w, pad_top, pad_left;
+} geom;
+TD_RV_TILE_OVERLAPS(tile_overlaps, geom, 1)
+
+int main(void)
+{
+    char kind;
+    while (scanf(" %c", &kind) == 1) {
+        if (kind == 'I') {
+            int in_w, k_w, stride, pad, out_w, lo, hi;
+            if (scanf("%d %d %d %d %d", &in_w, &k_w, &stride, &pad, &out_w) != 5) {
+                return 1;
+            }
+            td_rv_interior(in_w, k_w, stride, pad, out_w, &lo, &hi);
+            printf("%d %d\n", lo, hi);
+        } else {
+            int g[10], in_off, out_off, oy, ox0, n, i;
+            geom p;
+            for (i = 0; i < 10; ++i) {
+                if (scanf("%d", &g[i]) != 1) {
+                    return 1;
+                }
+            }
+            if (scanf("%d %d %d %d %d", &in_off, &out_off, &oy, &ox0, &n) != 5) {
+                return 1;
+            }
+            p.in_w = (int16_t)g[0];
+            p.in_c = (int16_t)g[1];
+            p.out_w = (int16_t)g[2];
+            p.out_c = (int16_t)g[3];
+            p.k_h = (int16_t)g[4];
+            p.k_w = (int16_t)g[5];
+            p.stride_h = (int16_t)g[6];
+            p.stride_w = (int16_t)g[7];
+            p.pad_top = (int16_t)g[8];
+            p.pad_left = (int16_t)g[9];
+            printf("%d\n", tile_overlaps(&p, buf + in_off, buf + out_off, oy, ox0, n));
+        }
+    }
+    return 0;
+}
+"""
+
+
+def test_geometry_helpers_python_equals_c(tmp_path):
+    """kernels_riscv._interior / tile_overlaps against td_rv_interior /
+    TD_RV_TILE_OVERLAPS (a host program) on many geometries."""
+    import shutil
+    import subprocess
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no host C compiler")
+    include = Path(__file__).resolve().parents[1] / "runtime_c" / "include"
+    (tmp_path / "main.c").write_text(HELPERS_MAIN)
+    exe = tmp_path / "helpers"
+    subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror",
+                    "-I", str(include), str(tmp_path / "main.c"), "-o", str(exe)], check=True)
+    rng = np.random.default_rng(13)
+    lines, want = [], []
+    for _ in range(3000):
+        in_w, k_w, stride = int(rng.integers(1, 40)), int(rng.integers(1, 8)), int(rng.integers(1, 5))
+        pad = int(rng.integers(0, k_w + 1))
+        natural = max((in_w + 2 * pad - k_w) // stride + 1, 1)
+        out_w = natural if rng.random() < 0.7 else int(rng.integers(1, 45))
+        lines.append(f"I {in_w} {k_w} {stride} {pad} {out_w}")
+        want.append("%d %d" % kernels_riscv._interior(in_w, k_w, stride, pad, out_w))
+    for _ in range(3000):
+        k_h, k_w = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        geo = dict(in_h=int(rng.integers(k_h, 20)), in_w=int(rng.integers(k_w, 20)),
+                   in_c=int(rng.integers(1, 20)), out_c=int(rng.integers(1, 20)), k_h=k_h, k_w=k_w,
+                   stride_h=int(rng.integers(1, 3)), stride_w=int(rng.integers(1, 3)),
+                   pad_top=int(rng.integers(0, k_h)), pad_left=int(rng.integers(0, k_w)))
+        geo["out_h"] = (geo["in_h"] + 2 * geo["pad_top"] - k_h) // geo["stride_h"] + 1
+        geo["out_w"] = (geo["in_w"] + 2 * geo["pad_left"] - k_w) // geo["stride_w"] + 1
+        lo, hi = kernels_riscv._interior(geo["in_w"], k_w, geo["stride_w"], geo["pad_left"],
+                                         geo["out_w"])
+        if lo == hi:
+            continue
+        in_bytes = geo["in_h"] * geo["in_w"] * geo["in_c"]
+        in_off = int(rng.integers(16384, 20480))
+        # outputs from well below to well above the input, overlapping it often
+        out_off = in_off + int(rng.integers(-in_bytes, in_bytes + 1))
+        oy, ox0 = int(rng.integers(0, geo["out_h"])), int(rng.integers(lo, hi))
+        n = int(rng.integers(1, hi - ox0 + 1))
+        names = ("in_w", "in_c", "out_w", "out_c", "k_h", "k_w", "stride_h", "stride_w", "pad_top",
+                 "pad_left")
+        lines.append("O " + " ".join(str(geo[k]) for k in names) + f" {in_off} {out_off} {oy} {ox0} {n}")
+        want.append(str(int(kernels_riscv.tile_overlaps(geo, in_off, out_off, oy, ox0, n))))
+    got = subprocess.run([str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True,
+                         check=True).stdout.split("\n")[:-1]
+    assert len(got) == len(want)
+    bad = [(l, g, w) for l, g, w in zip(lines, got, want) if g != w]
+    assert not bad, bad[:5]
+    overlaps = [w for l, w in zip(lines, want) if l.startswith("O")]
+    assert 0.1 < overlaps.count("1") / len(overlaps) < 0.9  # both answers are exercised

@@ -145,7 +145,7 @@ def main():
 @_quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
 def compile_cmd(model, out_dir, html, run_bench, min_sqnr, quiet, as_json, **kw):
-    """Compile MODEL (.onnx) into a C library.
+    """Compile MODEL (.onnx or .tflite) into a C library.
 
     \b
     Writes NAME.h, NAME.c, NAME_weights.c, the runtime kernels the model uses,

@@ -10,6 +10,7 @@ to NAME_weights.c. The templates only lay the file out.
 """
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ import jinja2
 import numpy as np
 
 from . import __version__, inplace, ops
-from .ctext import (C_TYPES, CONST_TYPES, ELEM_BYTES, MAX_DIMS, STRUCT_FIELDS,  # noqa: F401 (re-exported)
+from .ctext import (C_TYPES, CONST_TYPES, ELEM_BYTES, MAX_DIMS, STRUCT_FIELDS, STRUCT_HEADERS,  # noqa: F401
                     Call, Const, c_array_body, c_float, c_ident, c_value)
 from .errors import TinydeployError
 from .resources import CODEGEN_TEMPLATES, RUNTIME_C, data_dir
@@ -186,17 +187,19 @@ def generate(g: Graph, plan: MemoryPlan, out_dir: Path, name: str, model_name: s
     for l in layers:
         l.weight_bytes = sum(w["nbytes"] for w in weights if w["layer"] == l.index)
     structs = sorted({(w["ctype"], ELEM_BYTES[w["ctype"]]) for w in weights if w["ctype"] in STRUCT_FIELDS})
-    sources = sorted({l.call.source for l in layers})
+    headers = sorted({h for l in layers for h in call_headers(l.call)})
+    sources = sorted(required_sources({l.call.source for l in layers if l.call.source}, headers))
     arena_io = {role: plan.placements[io[role]["name"]].offset for role in ("input", "output")}
     common = dict(name=name, NAME=name.upper(), version=__version__, model=model_name,
                   target=target_name, io=io, arena_bytes=plan.arena_bytes, layers=layers,
-                  weights=weights, structs=structs, sources=sources, arena_io=arena_io)
+                  weights=weights, structs=structs, sources=sources, headers=headers, arena_io=arena_io,
+                  weight_headers=sorted({STRUCT_HEADERS[s] for s, _ in structs}))
     out_dir.mkdir(parents=True, exist_ok=True)
     for template, filename in (("model.h.j2", f"{name}.h"), ("model.c.j2", f"{name}.c"),
                                ("weights.c.j2", f"{name}_weights.c"),
                                ("CMakeLists.txt.j2", "CMakeLists.txt")):
         (out_dir / filename).write_text(env.get_template(template).render(**common))
-    _copy_runtime(out_dir, sources)
+    _copy_runtime(out_dir, sources, [out_dir / f"{name}.c", out_dir / f"{name}_weights.c"])
     return dict(layers=layers, weights=weights, sources=sources, io=io,
                 weight_bytes=sum(w["nbytes"] for w in weights))
 
@@ -206,10 +209,80 @@ def _weight_array(g: Graph, tensor: str) -> np.ndarray:
     return t.data if t.data.dtype.name in C_TYPES else t.data.astype(np.float32)
 
 
-def _copy_runtime(out_dir: Path, sources: list) -> None:
-    for header in sorted((RUNTIME / "include").glob("*.h")):
+# --------------------------------------------------------------------------
+# Runtime files: what a model's generated files need, followed from the files
+# themselves -- `#include "..."` lines, and "td-requires: DIR/FILE.c" markers
+# in a comment of a file that calls functions another source defines.
+# --------------------------------------------------------------------------
+_INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.M)
+_REQUIRES = re.compile(r"\btd-requires:\s*([\w./-]+\.c)\b")
+
+
+def _runtime_file(name: str, near: Optional[Path] = None) -> Optional[Path]:
+    """A runtime header by its #include name: a private one beside the
+    including source, else a public one in runtime_c/include."""
+    for d in ([near] if near is not None else []) + [RUNTIME / "include"]:
+        if (d / name).is_file():
+            return d / name
+    return None
+
+
+def _includes(path: Path) -> list[Path]:
+    found = (_runtime_file(n, path.parent) for n in _INCLUDE.findall(path.read_text()))
+    return [f for f in found if f is not None]
+
+
+def call_headers(call: Call) -> list[str]:
+    """The public runtime headers a layer's generated code includes: the
+    call's own list, else those its kernel source includes (they declare the
+    kernel), reached through the source's private headers."""
+    if call.headers or call.source is None:
+        return list(call.headers)
+    public, todo, seen = set(), [RUNTIME / "src" / call.source], set()
+    while todo:
+        f = todo.pop()
+        for inc in _includes(f):
+            if inc.parent == RUNTIME / "include":
+                public.add(inc.name)
+            elif inc not in seen:
+                seen.add(inc)
+                todo.append(inc)
+    return sorted(public)
+
+
+def _closure(sources, headers) -> tuple[set, set]:
+    """Every runtime file (sources relative to runtime_c/src, headers as
+    paths) reachable from the given sources and public headers."""
+    srcs, files = set(), set()
+    todo = [RUNTIME / "src" / s for s in sources] + [RUNTIME / "include" / h for h in headers]
+    while todo:
+        f = todo.pop()
+        if f in files:
+            continue
+        files.add(f)
+        if f.suffix == ".c":
+            srcs.add(f.relative_to(RUNTIME / "src").as_posix())
+        text = f.read_text()
+        todo += _includes(f)
+        for req in _REQUIRES.findall(text):
+            if not (RUNTIME / "src" / req).is_file():
+                raise TinydeployError(f"{f.name}: td-requires names a missing source {req}")
+            todo.append(RUNTIME / "src" / req)
+    return srcs, {f for f in files if f.suffix == ".h"}
+
+
+def required_sources(sources, headers) -> set:
+    """The layers' kernel sources plus every source they or the headers require."""
+    return _closure(sources, headers)[0]
+
+
+def _copy_runtime(out_dir: Path, sources: list, generated: list) -> None:
+    """Copy the runtime files the generated files reach: the sources (as
+    td_DIR_FILE.c) and every header included on the way, nothing else."""
+    names = [n for g in generated for n in _INCLUDE.findall(g.read_text())]
+    roots = [n for n in names if _runtime_file(n) is not None]
+    _, headers = _closure(sources, roots)
+    for header in sorted(headers):
         shutil.copy(header, out_dir / header.name)
     for src in sources:
         shutil.copy(RUNTIME / "src" / src, out_dir / ("td_" + src.replace("/", "_")))
-    for shared in sorted((RUNTIME / "src").glob("*/td_*internal*.h")):
-        shutil.copy(shared, out_dir / shared.name)

@@ -19,13 +19,15 @@ class Call:
     """One kernel invocation in the generated run function."""
 
     fn: str
-    source: str  # kernel source file, relative to runtime_c/src
+    source: Optional[str]  # kernel source file, relative to runtime_c/src (None: header only)
     args: list
     ptype: Optional[str] = None  # parameter struct type, if any
     params: Optional[dict] = None
     locals: list = field(default_factory=list)  # C declarations inside the run function
     statics: list = field(default_factory=list)  # C declarations at file scope (code, small structs)
     consts: list = field(default_factory=list)  # Const arrays the call needs, placed in NAME_weights.c
+    # runtime headers the generated code uses; default: those the source includes
+    headers: list = field(default_factory=list)
 
 
 # Element types of constant arrays, and the bytes of each element.  The struct
@@ -35,6 +37,7 @@ CONST_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16
 ELEM_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "float": 4,
               "td_rv_rq": 20, "td_concat_s8_input": 20}
 STRUCT_FIELDS = {"td_rv_rq": 5, "td_concat_s8_input": 5}
+STRUCT_HEADERS = {"td_rv_rq": "td_kernels_riscv.h", "td_concat_s8_input": "td_kernels_s8.h"}  # declared in
 
 
 @dataclass

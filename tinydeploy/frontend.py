@@ -1354,7 +1354,11 @@ _register_qlinear()
 
 
 def load(path: str, input_shapes: Optional[dict] = None, name: Optional[str] = None) -> Graph:
-    """ONNX file -> IR graph (ONNX layout), with static shapes and constants folded."""
+    """ONNX file -> IR graph (ONNX layout), with static shapes and constants folded.
+    A .tflite file (by extension or file identifier) goes to frontend_tflite."""
+    from . import frontend_tflite
+    if frontend_tflite.is_tflite(path):
+        return frontend_tflite.load(path, input_shapes, name)
     model, opset = folded_model(path, input_shapes)
     stem = name or os.path.splitext(os.path.basename(path))[0]
     return _Importer(model, opset, stem).run()

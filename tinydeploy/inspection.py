@@ -8,13 +8,20 @@ from .errors import TinydeployError
 def inspect_model(path: str, input_shapes=None) -> dict:
     """The model as compile sees it: after constant folding, either the unsupported
     nodes (with every remaining node, marked) or the compiled layers."""
-    original = frontend.read_model(path)
-    model, opset = frontend.folded_model(path, input_shapes)
-    nodes = [dict(name=n.name or n.output[0], op_type=n.op_type, supported=frontend.is_supported(n))
-             for n in model.graph.node]
-    info = dict(model=path, opset=opset, nodes=len(original.graph.node), folded_nodes=len(nodes),
+    from . import frontend_tflite
+    if frontend_tflite.is_tflite(path):  # TFLite operators in place of ONNX nodes
+        nodes, opset, n_original = frontend_tflite.operators(path), None, None
+    else:
+        original = frontend.read_model(path)
+        model, opset = frontend.folded_model(path, input_shapes)
+        nodes = [dict(name=n.name or n.output[0], op_type=n.op_type, supported=frontend.is_supported(n))
+                 for n in model.graph.node]
+        n_original = len(original.graph.node)
+    info = dict(model=path, opset=opset, nodes=n_original if opset else len(nodes), folded_nodes=len(nodes),
                 unsupported=[n for n in nodes if not n["supported"]], layers=[], macs=0,
                 parameter_bytes=0)
+    if opset is None:
+        info["format"] = "tflite"
     if info["unsupported"]:
         info["remaining_nodes"] = nodes
         return info
@@ -37,13 +44,20 @@ def inspect_model(path: str, input_shapes=None) -> dict:
 
 
 def format_table(info: dict) -> str:
-    lines = [f"{info['model']}: opset {info['opset']}, {info['nodes']} ONNX nodes "
+    tflite = info.get("format") == "tflite"
+    lines = [f"{info['model']}: TensorFlow Lite, {info['nodes']} operators" if tflite else
+             f"{info['model']}: opset {info['opset']}, {info['nodes']} ONNX nodes "
              f"({info['folded_nodes']} after constant folding)"]
     if info["unsupported"]:
-        lines.append(f"{len(info['unsupported'])} unsupported node(s):")
+        lines.append(f"{len(info['unsupported'])} unsupported {'operator' if tflite else 'node'}(s):")
         lines += [f"  - {n['name']}: {n['op_type']}" for n in info["unsupported"]]
-        lines.append("supported ops: " + ", ".join(sorted(frontend.LOWERINGS)))
-        lines.append("the nodes left after constant folding (x: unsupported):")
+        if tflite:
+            from .frontend_tflite import LOWERINGS
+            lines.append("supported TFLite operators: " + ", ".join(sorted(LOWERINGS)))
+        else:
+            lines.append("supported ops: " + ", ".join(sorted(frontend.LOWERINGS)))
+        lines.append("the operators (x: unsupported):" if tflite else
+                     "the nodes left after constant folding (x: unsupported):")
         lines += [f"  {' ' if n['supported'] else 'x'} {n['op_type']:<20} {n['name']}"
                   for n in info["remaining_nodes"]]
         return "\n".join(lines)

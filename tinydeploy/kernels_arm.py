@@ -1,11 +1,13 @@
 """Kernel variants for Arm Cortex-M (DSP extension, Helium/MVE).
 
 For each int8 op the generator emits a small per-layer C function that calls
-the templates of runtime_c/include/td_kernels_arm.h with the layer's shapes
-as constants, and prepares the constant data those templates read: weights
-re-arranged (int16, in the order the inner loop loads them, scaled so that
-the requantization is one SMMLAR plus a shift) and per-channel
-requantization records with the input zero point folded into the bias.
+the templates of one kernel family header (runtime_c/include/td_arm_*.h,
+GEMM_H, DW_H, ...; the generated file includes only those its layers use)
+with the layer's shapes as constants, and prepares the constant data those
+templates read: weights re-arranged (int16, in the order the inner loop
+loads them, scaled so that the requantization is one SMMLAR plus a shift)
+and per-channel requantization records with the input zero point folded
+into the bias.
 
 Every choice here is checked to be bit-exact with the portable kernel (see
 `requant_plan`); when a layer's ranges do not allow the fast arithmetic, or
@@ -33,6 +35,9 @@ WRAPPER = '__attribute__((noinline, optimize("O2", "omit-frame-pointer")))'
 # Fully unroll a GEMM block's K loop up to this many K steps.
 UNROLL_STEPS = 72
 LDRD_MAX = 1020  # largest LDRD immediate offset
+# The kernel family headers (runtime_c/include); each names the source it needs.
+GEMM_H, DW_H, POOL_H = "td_arm_gemm.h", "td_arm_dw.h", "td_arm_pool.h"
+MVE_H, FPU_H = "td_arm_mve.h", "td_arm_fpu.h"
 
 
 # --------------------------------------------------------------------------
@@ -284,7 +289,7 @@ def _weights_arg(call, wsym: str):
     call.args.insert(1, wsym)
     return call
 
-def _layer_emitter(suffix: str, source: str, statement, blob=None, ctype: str = "int8_t"):
+def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = "int8_t"):
     """Emitter of a per-layer wrapper `SYM_suffix(const T *in, [const void *wv,] T *out)`
     whose body is statement(ctx, op) -- C text that names the layer's constant
     blob `wv` -- called from the layer list with the layer's buffers."""
@@ -298,7 +303,7 @@ def _layer_emitter(suffix: str, source: str, statement, blob=None, ctype: str = 
         if consts:
             args.insert(1, consts[0].sym)
         body = f"{WRAPPER} static void {fn}({params})\n{{\n    {statement(ctx, op_)}\n}}"
-        return codegen.Call(fn, source, args, statics=[body], consts=consts)
+        return codegen.Call(fn, None, args, statics=[body], consts=consts, headers=[header])
     return emit
 
 
@@ -383,7 +388,7 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
                 {geo.oh * geo.ow}, {geo.oc}, {k4}, {unroll}, {geo.nmax}, {_direction(op)},
                 {win}, {plan.c_args()}, {ep_args});
 }}"""
-    return _weights_arg(codegen.Call(fn, "arm/dsp_s8.c", args, statics=[body], consts=consts), wname)
+    return _weights_arg(codegen.Call(fn, None, args, statics=[body], consts=consts, headers=[GEMM_H]), wname)
 
 
 def _epi_tables(ctx, sym: str, epi: AddEpilogue) -> list:
@@ -459,7 +464,7 @@ def _mve_fc(g: Graph, op: Op) -> Optional[Choice]:
             return None
         blob = _mve_stream(w8.reshape(n_out, 1, 1, n_in), plan, n_in // 16)
 
-        return Choice("arm_mve_fc", _layer_emitter("mve", "arm/mve_s8.c", lambda ctx, op_: (
+        return Choice("arm_mve_fc", _layer_emitter("mve", MVE_H, lambda ctx, op_: (
             f"td_mve_fc(in, (const int8_t *)wv, out, {rows}, {n_in}, {n_out}, {plan.c_args()});"), blob), 0)
     return _mve_conv(g, op, geo, w8.reshape(n_out, 1, 1, n_in), bias, wf.sum(1), np.abs(wf).sum(1),
                      q, None, "arm_mve_fc_im2col")
@@ -486,7 +491,7 @@ def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
         # no scratch: the activations are widened inside the loop
         blob = _fc_stream(w8, plan)
 
-        return Choice("arm_dsp_fc", _layer_emitter("arm", "arm/dsp_s8.c", lambda ctx, op_: (
+        return Choice("arm_dsp_fc", _layer_emitter("arm", GEMM_H, lambda ctx, op_: (
             f"td_arm_fc(in, (const int16_t *)wv, out, {rows}, {n_in}, {n_out}, {plan.c_args()});"), blob), 0)
 
     def emit(ctx, op_, sym):
@@ -601,10 +606,10 @@ def _dsp_dw(g: Graph, op: Op) -> Optional[Choice]:
         stream.append(plan.records[c].astype(np.int64))
     blob = np.concatenate(stream).astype(np.int32)
     return _dw_choices("arm_dsp_dw3x3", "td_arm_dw3x3(in, (int16_t *){ring}, (const int32_t *)wv",
-                       "arm", "arm/dsp_s8.c", 2, blob, q, pu, plan, groups)
+                       "arm", DW_H, 2, blob, q, pu, plan, groups)
 
 
-def _dw_choices(name: str, head: str, suffix: str, source: str, elem_bytes: int, blob, q: dict,
+def _dw_choices(name: str, head: str, suffix: str, header: str, elem_bytes: int, blob, q: dict,
                 pu: int, plan: RequantPlan, groups: list) -> Optional[Choice]:
     """The depthwise variant `name` for each ring group size in `groups`
     (fastest first, chained through Choice.smaller).  head: the kernel call's
@@ -614,7 +619,7 @@ def _dw_choices(name: str, head: str, suffix: str, source: str, elem_bytes: int,
                                       q["pad_left"], pu, -int(q["input_offset"])))
 
     def emitter(cg: int):
-        return _layer_emitter(suffix, source, lambda ctx, op_: (
+        return _layer_emitter(suffix, header, lambda ctx, op_: (
             f"{head.format(ring=ctx.scratch(op_))}, out, {dims}, {cg}, {rest}, {_direction(op_)}, "
             f"{plan.c_args()});"), blob)
     return _chain([Choice(name, emitter(cg), 3 * cg * pu * elem_bytes + 16, alias_inplace=dw_alias_safe(q),
@@ -632,7 +637,7 @@ def _dsp_gavg(g: Graph, op: Op) -> Optional[Choice]:
         return None
     n_px, ch = q["in_h"] * q["in_w"], q["channels"]
 
-    return Choice("arm_dsp_global_avg_pool", _layer_emitter("arm", "arm/dsp_s8.c", lambda ctx, op_: (
+    return Choice("arm_dsp_global_avg_pool", _layer_emitter("arm", POOL_H, lambda ctx, op_: (
         f"td_arm_gavg(in, out, {n_px}, {ch}, {int(q['act_min'])}, {int(q['act_max'])});")), 0)
 
 
@@ -644,7 +649,7 @@ def _dsp_maxpool(g: Graph, op: Op) -> Optional[Choice]:
     dims = (q["in_h"], q["in_w"], q["channels"], q["out_h"], q["out_w"], q["k_h"], q["k_w"],
             q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"], int(q["act_min"]), int(q["act_max"]))
 
-    return Choice("arm_dsp_max_pool", _layer_emitter("arm", "arm/dsp_s8.c", lambda ctx, op_: (
+    return Choice("arm_dsp_max_pool", _layer_emitter("arm", POOL_H, lambda ctx, op_: (
         f"td_arm_maxpool(in, out, {', '.join(str(v) for v in dims)});")), 0)
 
 
@@ -711,7 +716,7 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
                 {geo.ih}, {geo.iw}, {geo.c}, {geo.oh}, {geo.ow}, {geo.kh}, {geo.kw}, {geo.sh}, {geo.sw}, {geo.pt}, {geo.pl}, {in_zp},
                 {plan.c_args()}, {ep_args});
 }}"""
-        return _weights_arg(codegen.Call(fn, "arm/mve_s8.c", args, statics=[body], consts=consts), wname)
+        return _weights_arg(codegen.Call(fn, None, args, statics=[body], consts=consts, headers=[MVE_H]), wname)
     return Choice(name, emit, 2 * kc * 16 + 16)
 
 
@@ -751,7 +756,7 @@ def _mve_dw(g: Graph, op: Op) -> Optional[Choice]:
     raw = np.concatenate([raw, np.zeros((-raw.size) % 4, np.uint8)])
     blob = raw.view("<i4").astype(np.int32)
     return _dw_choices("arm_mve_dw3x3", "td_mve_dw3x3(in, (int8_t *){ring}, (const int8_t *)wv",
-                       "mve", "arm/mve_s8.c", 1, blob, q, pu, plan, dw_groups(op, ch))
+                       "mve", MVE_H, 1, blob, q, pu, plan, dw_groups(op, ch))
 
 # --------------------------------------------------------------------------
 # float32 with the FPU: convolution (GEMM with VFMA blocks), depthwise 3x3
@@ -784,7 +789,7 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
         win = f"{ih}, {iw}, {ic}, {oh}, {ow}, {kh}, {kw}, {sh}, {sw}, {pt}, {pl}, 0"
         pw1 = kh == kw == 1 and sh == sw == 1 and pt == pl == 0
 
-        emit = _layer_emitter("f32", "arm/dsp_s8.c", lambda ctx, op_: (
+        emit = _layer_emitter("f32", FPU_H, lambda ctx, op_: (
             f"td_f32_conv(in, {'NULL' if pw1 else '(float *)' + ctx.scratch(op_)}, (const float *)wv, out, "
             f"{oh * ow}, {oc}, {c_float(lo)}, {c_float(hi)}, {win});"), blob, "float")
         return Choice("arm_fpu_conv_1x1" if pw1 else "arm_fpu_conv", emit,
@@ -794,7 +799,7 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
         blob = np.concatenate([bias.reshape(oc, 1), wd.reshape(oc, 9)], axis=1).reshape(-1)
         blob = blob.astype(np.float32)
 
-        return Choice("arm_fpu_dw3x3", _layer_emitter("f32", "arm/dsp_s8.c", lambda ctx, op_: (
+        return Choice("arm_fpu_dw3x3", _layer_emitter("f32", FPU_H, lambda ctx, op_: (
             f"td_f32_dw3x3_direct(in, (const float *)wv, out, {ih}, {iw}, {oc}, {oh}, {ow}, {sh}, {pt}, {pl}, "
             f"{c_float(lo)}, {c_float(hi)});"), blob, "float"), 0)
     if group == ic == oc and (kh, kw) == (3, 3) and wd.shape[3] == 1:
@@ -802,7 +807,7 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
         blob = np.concatenate([bias.reshape(oc, 1), wd.reshape(oc, 9)], axis=1).reshape(-1)
         blob = blob.astype(np.float32)
 
-        return Choice("arm_fpu_dw3x3", _layer_emitter("f32", "arm/dsp_s8.c", lambda ctx, op_: (
+        return Choice("arm_fpu_dw3x3", _layer_emitter("f32", FPU_H, lambda ctx, op_: (
             f"td_f32_dw3x3(in, (float *){ctx.scratch(op_)}, (const float *)wv, out, {ih}, {iw}, {oc}, {oh}, "
             f"{ow}, {sh}, {sw}, {pt}, {pl}, {pu}, 1, {c_float(lo)}, {c_float(hi)});"), blob, "float"),
                       3 * oc * pu * 4 + 16)

@@ -293,7 +293,7 @@ def _emit_rvv_conv(c, op: Op, sym: str, vlen: int):
     # lanes over pixels: a segment writes channel triple after triple, which an
     # output overlapping the input would mostly forbid (pixel-by-pixel fallback)
     if _fused_add(c.g, op) is None and _pixel_vector_wins(geo, vlen) and \
-            not (_order(op)["ordered"] and _px_self_overlap(c, op, geo, vlen)):
+            not _px_pixel_by_pixel(c, op, geo, vlen):
         return _emit_rvv_conv_px(c, op, sym)
     q, w2, bias, mult, shift = _conv_prep(c.g, op, geo)
     statics: list = []
@@ -321,7 +321,7 @@ def _emit_rvv_conv(c, op: Op, sym: str, vlen: int):
 
 
 def _interior(in_w: int, k_w: int, stride: int, pad: int, out_w: int) -> tuple[int, int]:
-    """Output columns whose taps are all inside the row (interior_columns() in C)."""
+    """Output columns whose taps are all inside the row (td_rv_interior() in C)."""
     a = (pad + stride - 1) // stride
     b = (in_w - k_w + pad) // stride + 1 if in_w - k_w + pad >= 0 else 0
     b = min(b, out_w)
@@ -347,25 +347,31 @@ def _pixel_vector_wins(geo: dict, vlen: int) -> bool:
     return out_w > 1 and px < 0.8 * oc
 
 
-def _px_self_overlap(c, op: Op, geo: dict, vlen: int) -> bool:
-    """With the planned offsets: would a pixel segment write into its own
-    inputs (then td_rvv_conv_px_s8 goes pixel by pixel)?"""
+def tile_overlaps(geo: dict, in_off: int, out_off: int, oy: int, ox0: int, n: int) -> bool:
+    """Whether n interior output pixels from (oy, ox0) write any byte of the
+    input span their windows read, with input and output at these byte
+    offsets (TD_RV_TILE_OVERLAPS in td_kernels_riscv.h)."""
+    iy0 = oy * geo["stride_h"] - geo["pad_top"]
+    first = (iy0 * geo["in_w"] + ox0 * geo["stride_w"] - geo["pad_left"]) * geo["in_c"]
+    last = ((iy0 + geo["k_h"] - 1) * geo["in_w"] + (ox0 + n - 1) * geo["stride_w"]
+            - geo["pad_left"] + geo["k_w"]) * geo["in_c"]
+    out_lo = out_off + (oy * geo["out_w"] + ox0) * geo["out_c"]
+    return out_lo < in_off + last and in_off + first < out_lo + n * geo["out_c"]
+
+
+def _px_pixel_by_pixel(c, op: Op, geo: dict, vlen: int) -> bool:
+    """With the planned offsets: would td_rvv_conv_px_s8 run some segment
+    pixel by pixel (px_segment: an overlapping output, more than one channel
+    triple, and a segment that writes into its own inputs)?"""
+    if not _order(op)["ordered"] or geo["out_c"] <= 3:
+        return False
     pin, pout = c.plan.placements.get(op.inputs[0]), c.plan.placements.get(op.outputs[0])
     if pin is None or pout is None or pin.region != pout.region:
         return False
     seg = vlen // 4
     lo, hi = _interior(geo["in_w"], geo["k_w"], geo["stride_w"], geo["pad_left"], geo["out_w"])
-    for oy in range(geo["out_h"]):
-        iy0 = oy * geo["stride_h"] - geo["pad_top"]
-        for ox0 in range(lo, hi, seg):
-            n = min(seg, hi - ox0)
-            first = (iy0 * geo["in_w"] + ox0 * geo["stride_w"] - geo["pad_left"]) * geo["in_c"]
-            last = ((iy0 + geo["k_h"] - 1) * geo["in_w"] + (ox0 + n - 1) * geo["stride_w"]
-                    - geo["pad_left"] + geo["k_w"]) * geo["in_c"]
-            out_lo = pout.offset + (oy * geo["out_w"] + ox0) * geo["out_c"]
-            if out_lo < pin.offset + last and pin.offset + first < out_lo + n * geo["out_c"]:
-                return True
-    return False
+    return any(tile_overlaps(geo, pin.offset, pout.offset, oy, ox0, min(seg, hi - ox0))
+               for oy in range(geo["out_h"]) for ox0 in range(lo, hi, seg))
 
 
 def _emit_rvv_conv_px(c, op: Op, sym: str):

@@ -11,9 +11,6 @@ from .errors import TinydeployError
 from .ir import Graph, Op, QuantParams
 
 INF = float("inf")
-NHWC = (0, 2, 3, 1)  # physical = logical.transpose(NHWC) for an NCHW logical tensor
-ELEMENTWISE = {"clip", "leaky_relu", "sigmoid", "tanh", "hard_sigmoid", "hard_swish",
-               "exp", "neg", "abs", "sqrt", "quantize", "dequantize", "requantize"}
 
 
 def _single_consumer(g: Graph, name: str, consumers=None):

@@ -32,6 +32,8 @@
 
 #include <stdint.h>
 
+#include "td_kernels_s8.h" /* td_pool_s8_params */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -193,7 +195,11 @@ void td_rv_dw_edge(const td_rv_dw_params *p, const int8_t *input,
 #define TD_RV_INLINE static inline
 #endif
 
-/* Interior output columns [*lo, *hi) (every tap inside the row). */
+/* Helpers of rv_scalar.c, rv_vector.c and td_rv_dw_body (one copy; the
+ * generator's twins are _interior and tile_overlaps in kernels_riscv.py). */
+
+/* Interior output columns [*lo, *hi): every tap inside the row; else the
+ * empty range at out_w. */
 TD_RV_INLINE void td_rv_interior(int in_w, int k_w, int stride, int pad, int out_w,
                                  int *lo, int *hi)
 {
@@ -208,6 +214,30 @@ TD_RV_INLINE void td_rv_interior(int in_w, int k_w, int stride, int pad, int out
     *lo = a;
     *hi = b;
 }
+
+/* Defines `static int NAME(const TYPE *p, input, output, oy, ox0, n)`: do n
+ * interior output pixels from (oy, ox0) write any byte of the input span
+ * their windows read (p: a conv parameter struct)?  A tile that writes a
+ * channel block before it re-reads its inputs for the next must then go
+ * pixel by pixel.  Callers test that only where it can happen (`ordered`:
+ * the planned output overlaps the input; more than one channel block):
+ * before the call, or as GUARD, evaluated after the span arithmetic (the
+ * scalar kernel's form, kept so that its compiled code does not change). */
+#define TD_RV_TILE_OVERLAPS(NAME, TYPE, GUARD)                                            \
+    static int NAME(const TYPE *p, const int8_t *input, const int8_t *output, int oy,   \
+                    int ox0, int n)                                                     \
+    {                                                                                   \
+        const int iy0 = oy * p->stride_h - p->pad_top;                                  \
+        const intptr_t first =                                                          \
+            (intptr_t)(iy0 * p->in_w + ox0 * p->stride_w - p->pad_left) * p->in_c;      \
+        const intptr_t last = (intptr_t)((iy0 + p->k_h - 1) * p->in_w +                  \
+                                         (ox0 + n - 1) * p->stride_w - p->pad_left +     \
+                                         p->k_w) * p->in_c;                              \
+        const intptr_t in_lo = (intptr_t)input + first, in_hi = (intptr_t)input + last; \
+        const intptr_t out_lo = (intptr_t)(output + (oy * p->out_w + ox0) * p->out_c);  \
+        const intptr_t out_hi = out_lo + (intptr_t)n * p->out_c;                        \
+        return (GUARD) && out_lo < in_hi && in_lo < out_hi;                             \
+    }
 
 TD_RV_INLINE void td_rv_dw_body(const td_rv_dw_params *p, const int8_t *input,
                                 const int8_t *weights, int8_t *output,

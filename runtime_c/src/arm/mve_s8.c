@@ -1,6 +1,6 @@
-/* Helium (MVE) support routines for the templates of td_kernels_arm.h:
+/* Helium (MVE) support routines for the templates of td_arm_mve.h:
  * the im2col copy of the GEMM convolution. */
-#include "td_kernels_arm.h"
+#include "td_arm_mve.h"
 
 #if defined(__ARM_FEATURE_MVE)
 

@@ -1,4 +1,5 @@
-/* 2-D convolution (ONNX Conv) over NHWC float32 activations. */
+/* 2-D convolution (ONNX Conv) over NHWC float32 activations.
+ * td-requires: f32/fully_connected.c (td_f32_matmul_bt, td_f32_dot, td_f32_dot4) */
 #include "td_f32_internal.h"
 
 /* Taps [*k0, *k1) of a kernel axis whose input coordinate

@@ -272,36 +272,9 @@ static void conv_tile(const td_rv_conv_params *p, const int8_t *input,
     }
 }
 
-static void interior_columns(int in_w, int k_w, int stride, int pad, int out_w,
-                             int *lo, int *hi)
-{
-    int a = (pad + stride - 1) / stride;
-    int b = in_w - k_w + pad >= 0 ? (in_w - k_w + pad) / stride + 1 : 0;
-    if (b > out_w) {
-        b = out_w;
-    }
-    if (a >= b) {
-        a = b = out_w;
-    }
-    *lo = a;
-    *hi = b;
-}
-
 /* A tile writes each 4-channel block before re-reading its inputs for the
  * next: with an overlapping output it must not write into its own inputs. */
-static int tile_clobbers_inputs(const td_rv_conv_params *p, const int8_t *input,
-                                const int8_t *output, int oy, int ox0, int n)
-{
-    const int iy0 = oy * p->stride_h - p->pad_top;
-    const intptr_t first = (intptr_t)(iy0 * p->in_w + ox0 * p->stride_w - p->pad_left) * p->in_c;
-    const intptr_t last = (intptr_t)((iy0 + p->k_h - 1) * p->in_w +
-                                     (ox0 + n - 1) * p->stride_w - p->pad_left + p->k_w) *
-                          p->in_c;
-    const intptr_t in_lo = (intptr_t)input + first, in_hi = (intptr_t)input + last;
-    const intptr_t out_lo = (intptr_t)(output + (oy * p->out_w + ox0) * p->out_c);
-    const intptr_t out_hi = out_lo + (intptr_t)n * p->out_c;
-    return p->ordered && p->out_c > 4 && out_lo < in_hi && in_lo < out_hi;
-}
+TD_RV_TILE_OVERLAPS(tile_clobbers_inputs, td_rv_conv_params, p->ordered && p->out_c > 4)
 
 static void conv_run(const td_rv_conv_params *p, const int8_t *input,
                      const int8_t *weights, int oy, int ox, int n, int8_t *output,
@@ -325,7 +298,7 @@ void td_rv_conv_s8(const td_rv_conv_params *p, const int8_t *input,
     for (y = 0; y < p->out_h; ++y) {
         const int oy = p->backward ? p->out_h - 1 - y : y;
         int lo, hi, ox;
-        interior_columns(p->in_w, p->k_w, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
+        td_rv_interior(p->in_w, p->k_w, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
         if (!p->backward) {
             for (ox = 0; ox < lo; ++ox) {
                 conv_pixel(p, input, weights, oy, ox, output, residual);

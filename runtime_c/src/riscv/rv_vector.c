@@ -377,23 +377,6 @@ static inline void mac_p1(const int8_t *x0, const int8_t *w, int32_t ws,
         : "memory");
 }
 
-/* Interior output columns [*lo, *hi): every tap inside the row; else the
- * empty range at out_w. */
-static void interior_columns(int in_w, int k_w, int stride, int pad, int out_w,
-                             int *lo, int *hi)
-{
-    int a = (pad + stride - 1) / stride;
-    int b = in_w - k_w + pad >= 0 ? (in_w - k_w + pad) / stride + 1 : 0;
-    if (b > out_w) {
-        b = out_w;
-    }
-    if (a >= b) {
-        a = b = out_w;
-    }
-    *lo = a;
-    *hi = b;
-}
-
 static inline size_t vsetvl_e16m4(size_t n)
 {
     size_t vl;
@@ -515,19 +498,7 @@ static void conv_tile(const td_rvv_conv_params *p, const int8_t *input,
 }
 
 /* Does the tile (n interior pixels from ox0) write into its own inputs? */
-static int tile_clobbers_inputs(const td_rvv_conv_params *p, const int8_t *input,
-                                const int8_t *output, int oy, int ox0, int n)
-{
-    const int iy0 = oy * p->stride_h - p->pad_top;
-    const intptr_t first = (intptr_t)(iy0 * p->in_w + ox0 * p->stride_w - p->pad_left) * p->in_c;
-    const intptr_t last = (intptr_t)((iy0 + p->k_h - 1) * p->in_w +
-                                     (ox0 + n - 1) * p->stride_w - p->pad_left + p->k_w) *
-                          p->in_c;
-    const intptr_t in_lo = (intptr_t)input + first, in_hi = (intptr_t)input + last;
-    const intptr_t out_lo = (intptr_t)(output + (oy * p->out_w + ox0) * p->out_c);
-    const intptr_t out_hi = out_lo + (intptr_t)n * p->out_c;
-    return out_lo < in_hi && in_lo < out_hi;
-}
+TD_RV_TILE_OVERLAPS(tile_clobbers_inputs, td_rvv_conv_params, 1)
 
 static void conv_run(const td_rvv_conv_params *p, const int8_t *input,
                      const int8_t *weights, int oy, int ox, int n, int tile, int check,
@@ -566,7 +537,7 @@ void td_rvv_conv_s8(const td_rvv_conv_params *p, const int8_t *input,
     for (y = 0; y < p->out_h; ++y) {
         const int oy = p->backward ? p->out_h - 1 - y : y;
         int lo, hi, ox;
-        interior_columns(p->in_w, p->k_w, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
+        td_rv_interior(p->in_w, p->k_w, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
         if (!p->backward) {
             for (ox = 0; ox < lo; ++ox) {
                 conv_pixel(p, input, weights, oy, ox, output, residual, a, vlmax8);
@@ -723,26 +694,19 @@ static void px_pixel(const td_rvv_conv_px_params *p, const int8_t *input,
     px_run(p, input, weights, oy, ox, 1, kx0, kx1, output);
 }
 
+TD_RV_TILE_OVERLAPS(segment_clobbers_inputs, td_rvv_conv_px_params, 1)
+
 /* A segment writes each channel triple before re-reading its inputs for
  * the next: with an overlapping output it must not write into them. */
 static void px_segment(const td_rvv_conv_px_params *p, const int8_t *input,
                        const int8_t *weights, int oy, int ox0, int n, int8_t *output)
 {
-    if (p->ordered && p->out_c > 3) {
-        const int iy0 = oy * p->stride_h - p->pad_top;
-        const intptr_t first = (intptr_t)(iy0 * p->in_w + ox0 * p->stride_w - p->pad_left) * p->in_c;
-        const intptr_t last = (intptr_t)((iy0 + p->k_h - 1) * p->in_w +
-                                         (ox0 + n - 1) * p->stride_w - p->pad_left + p->k_w) *
-                              p->in_c;
-        const intptr_t out_lo = (intptr_t)(output + (oy * p->out_w + ox0) * p->out_c);
-        const intptr_t out_hi = out_lo + (intptr_t)n * p->out_c;
-        if (out_lo < (intptr_t)input + last && (intptr_t)input + first < out_hi) {
-            int t;
-            for (t = 0; t < n; ++t) {
-                px_pixel(p, input, weights, oy, p->backward ? ox0 + n - 1 - t : ox0 + t, output);
-            }
-            return;
+    if (p->ordered && p->out_c > 3 && segment_clobbers_inputs(p, input, output, oy, ox0, n)) {
+        int t;
+        for (t = 0; t < n; ++t) {
+            px_pixel(p, input, weights, oy, p->backward ? ox0 + n - 1 - t : ox0 + t, output);
         }
+        return;
     }
     px_run(p, input, weights, oy, ox0, n, 0, p->k_w, output);
 }
@@ -757,7 +721,7 @@ void td_rvv_conv_px_s8(const td_rvv_conv_px_params *p, const int8_t *input,
     for (y = 0; y < p->out_h; ++y) {
         const int oy = p->backward ? p->out_h - 1 - y : y;
         int lo, hi, ox;
-        interior_columns(p->in_w, p->k_w, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
+        td_rv_interior(p->in_w, p->k_w, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
         if (!p->backward) {
             for (ox = 0; ox < lo; ++ox) {
                 px_pixel(p, input, weights, oy, ox, output);
@@ -905,7 +869,7 @@ void td_rvv_depthwise_conv_s8(const td_rvv_dw_params *p, const int8_t *input,
     for (y = 0; y < p->out_h; ++y) {
         const int oy = p->backward ? p->out_h - 1 - y : y;
         int lo, hi, ox;
-        interior_columns(p->in_w, p->k_w, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
+        td_rv_interior(p->in_w, p->k_w, p->stride_w, p->pad_left, p->out_w, &lo, &hi);
         if (!p->backward) {
             for (ox = 0; ox < lo; ++ox) {
                 dw_pixel(p, input, weights, oy, ox, output, vlmax8);

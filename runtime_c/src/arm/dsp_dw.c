@@ -1,8 +1,6 @@
-/* Armv7E-M DSP support routines shared by the generated layer wrappers:
- * layout changes of int8 activations into the int16 buffers that the
- * templates of td_kernels_arm.h read.  (The compute kernels themselves are
- * templates in that header, specialized per layer.) */
-#include "td_kernels_arm.h"
+/* Armv7E-M DSP support routines of the depthwise templates of td_arm_dw.h:
+ * int8 input rows into the int16 ring slots. */
+#include "td_arm_dw.h"
 
 #if defined(__ARM_FEATURE_DSP)
 
@@ -20,28 +18,6 @@ static void fill16(int16_t *p, int n, int32_t zp)
     }
     for (; n > 0; --n) {
         *p++ = (int16_t)zp;
-    }
-}
-
-void td_arm_win_row(const int8_t *in, int16_t *d, int n4, int iy, int ix0, int ih, int iw,
-                    int c, int kw, int kh, int r, int zp)
-{
-    static const uint8_t order[4] = {0, 2, 1, 3};
-    const int seg = kw * c, g = seg / 4, l = seg % 4;
-    const int valid_y = iy >= 0 && iy < ih;
-    int e;
-    for (e = 0; e < seg; ++e) {
-        const int kx = e / c, ch = e - kx * c, ix = ix0 + kx;
-        int16_t v = (int16_t)zp;
-        if (valid_y && ix >= 0 && ix < iw) {
-            v = in[(iy * iw + ix) * c + ch];
-        }
-        if (e < 4 * g) {
-            d[(r * g + (e >> 2)) * n4 + order[e & 3]] = v;
-        } else {
-            const int t = r * l + e - 4 * g;
-            d[(kh * g + (t >> 2)) * n4 + (t & 3)] = v;
-        }
     }
 }
 

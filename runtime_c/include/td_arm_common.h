@@ -1,0 +1,75 @@
+/* tinydeploy runtime: the base of the Arm Cortex-M kernel headers td_arm_*.h
+ * (DSP extension, Helium, FPU): the intrinsics headers, TD_ARM_AI, the
+ * word-access types, SXTB16/PKH helpers and the im2col geometry arguments.
+ *
+ * These are templates: static inline functions whose shape arguments are
+ * compile-time constants at every call site.  tinydeploy/kernels_arm.py emits
+ * one small wrapper function per layer that calls them with the layer's
+ * constants, so the compiler unrolls the loops for exactly that shape and
+ * keeps the offsets as immediates.  The constant data they read (int16
+ * weights in the order the inner loop consumes them, per-channel
+ * requantization records) is prepared by the generator as well.
+ *
+ * The family headers: td_arm_requant.h (requantization, fused add),
+ * td_arm_gemm.h (convolution / fully connected), td_arm_dw.h (depthwise),
+ * td_arm_pool.h (pooling), td_arm_mve.h (Helium), td_arm_fpu.h (float32).
+ */
+#ifndef TD_ARM_COMMON_H
+#define TD_ARM_COMMON_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#endif
+#if defined(__ARM_FEATURE_MVE)
+#include <arm_mve.h>
+#endif
+
+#define TD_ARM_AI static inline __attribute__((always_inline))
+
+/* Word loads of int8/int16 data that may alias anything and, for int8
+ * activations, may be unaligned (LDR allows it on Armv7-M). */
+typedef uint32_t td_u32u __attribute__((may_alias, aligned(1)));
+typedef uint32_t td_u32a __attribute__((may_alias));
+
+#if defined(__ARM_FEATURE_DSP)
+
+/* sxtb16(v ror 8): ACLE has no rotated form, GCC does not fold the ROR. */
+TD_ARM_AI uint32_t td_arm_sxtb16_ror8(uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+/* (a.lo, b.lo) and (b.hi, a.hi) as halfword pairs (PKHBT / PKHTB). */
+TD_ARM_AI uint32_t td_arm_pkhbt16(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+TD_ARM_AI uint32_t td_arm_pkhtb16(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* Layer geometry for the im2col templates (all compile-time constants):
+ * input IH x IW x C, output OH x OW, kernel KH x KW, strides, top/left
+ * padding, IZP the input zero point.  A window row (KW * C int8, contiguous
+ * in the input) gives G = KW * C / 4 whole 4-groups (SXTB16 order) and
+ * L = KW * C % 4 leftover elements; the leftovers of all rows follow the
+ * KH * G groups, in natural order, padded to whole groups. */
+#define TD_ARM_WIN_ARGS const int IH, const int IW, const int C, const int OH, const int OW, \
+    const int KH, const int KW, const int SH, const int SW, const int PT, const int PL, \
+    const int IZP
+#define TD_ARM_WIN_PASS IH, IW, C, OH, OW, KH, KW, SH, SW, PT, PL, IZP
+
+#endif /* __ARM_FEATURE_DSP */
+
+#endif

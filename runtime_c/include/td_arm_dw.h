@@ -1,0 +1,443 @@
+/* tinydeploy runtime: Arm DSP-extension depthwise 3x3 (int8, ring of int16
+ * rows).
+ * td-requires: arm/dsp_dw.c (td_arm_dw_fill, td_arm_dw_ring_init) */
+#ifndef TD_ARM_DW_H
+#define TD_ARM_DW_H
+
+#include "td_arm_requant.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__ARM_FEATURE_DSP)
+
+/* ---------------------------------------------------------------------- */
+/* Depthwise 3x3 (depth multiplier 1)                                      */
+/* ---------------------------------------------------------------------- */
+/* The kernel rows of an output row are kept as channel-major int16 rows
+ * ("ring slots", td_arm_dw_fill) with the zero point around the image:
+ * slot[c][u], PU int16 per channel, u the image column.  For one channel
+ * and output row, a kernel row (3 taps, weights W01 = (w0, w1),
+ * W12 = (w1, w2)) contributes to output u:  SU == 1: x[u] w0 + x[u+1] w1 +
+ * x[u+2] w2 as
+ *   even u: smlad((x[u], x[u+1]), W01) + smlabt((x[u+2], .), W12)
+ *   odd u:  smlatb((., x[u]), W01) + smlad((x[u+1], x[u+2]), W12)
+ * SU == 2: smlad((x[2u], x[2u+1]), W01) + smlabt((x[2u+2], .), W12).
+ * The channel stream: bias2, W01/W12 of the three rows, the record. */
+
+#define TD_I4_(op, d, n, m, acc) op " %[" d "], %[" n "], %[" m "], %[" acc "]\n\t"
+
+/* One kernel row for eight outputs (SU == 1: words x[0..9]; SU == 2:
+ * x[0..17]).  FIRST: the accumulators start from the bias held in a0, whose
+ * own first terms come last. */
+#define TD_DW_ROW1_FIRST_                                                            \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlatb", "a1", "t0", "w01", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0") TD_I4_("smlatb", "a3", "t1", "w01", "a0") \
+    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3") \
+    TD_I4_("smlad", "a4", "t0", "w01", "a0") TD_I4_("smlatb", "a5", "t0", "w01", "a0") \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w12", "a5") \
+    TD_I4_("smlad", "a6", "t1", "w01", "a0") TD_I4_("smlatb", "a7", "t1", "w01", "a0") \
+    "ldr %[t0], [%[xp], #16]\n\t"                                                    \
+    TD_I4_("smlabt", "a6", "t0", "w12", "a6") TD_I4_("smlad", "a7", "t0", "w12", "a7") \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
+#define TD_DW_ROW1_                                                                  \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlatb", "a1", "t0", "w01", "a1") \
+    TD_I4_("smlabt", "a0", "t1", "w12", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a2") TD_I4_("smlatb", "a3", "t1", "w01", "a3") \
+    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3") \
+    TD_I4_("smlad", "a4", "t0", "w01", "a4") TD_I4_("smlatb", "a5", "t0", "w01", "a5") \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w12", "a5") \
+    TD_I4_("smlad", "a6", "t1", "w01", "a6") TD_I4_("smlatb", "a7", "t1", "w01", "a7") \
+    "ldr %[t0], [%[xp], #16]\n\t"                                                    \
+    TD_I4_("smlabt", "a6", "t0", "w12", "a6") TD_I4_("smlad", "a7", "t0", "w12", "a7")
+#define TD_DW_ROW2_FIRST_                                                            \
+    "ldrd %[t0], %[t1], [%[xp], #4]\n\t"                                             \
+    TD_I4_("smlad", "a1", "t0", "w01", "a0") TD_I4_("smlabt", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0")                                         \
+    "ldrd %[t0], %[t1], [%[xp], #12]\n\t"                                            \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w01", "a0") \
+    TD_I4_("smlabt", "a3", "t1", "w12", "a3") TD_I4_("smlad", "a4", "t1", "w01", "a0") \
+    "ldrd %[t0], %[t1], [%[xp], #20]\n\t"                                            \
+    TD_I4_("smlabt", "a4", "t0", "w12", "a4") TD_I4_("smlad", "a5", "t0", "w01", "a0") \
+    TD_I4_("smlabt", "a5", "t1", "w12", "a5") TD_I4_("smlad", "a6", "t1", "w01", "a0") \
+    "ldrd %[t0], %[t1], [%[xp], #28]\n\t"                                            \
+    TD_I4_("smlabt", "a6", "t0", "w12", "a6") TD_I4_("smlad", "a7", "t0", "w01", "a0") \
+    TD_I4_("smlabt", "a7", "t1", "w12", "a7")                                        \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
+#define TD_DW_ROW2_                                                                  \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0") \
+    TD_I4_("smlad", "a1", "t1", "w01", "a1")                                         \
+    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
+    TD_I4_("smlabt", "a1", "t0", "w12", "a1") TD_I4_("smlad", "a2", "t0", "w01", "a2") \
+    TD_I4_("smlabt", "a2", "t1", "w12", "a2") TD_I4_("smlad", "a3", "t1", "w01", "a3") \
+    "ldrd %[t0], %[t1], [%[xp], #16]\n\t"                                            \
+    TD_I4_("smlabt", "a3", "t0", "w12", "a3") TD_I4_("smlad", "a4", "t0", "w01", "a4") \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w01", "a5") \
+    "ldrd %[t0], %[t1], [%[xp], #24]\n\t"                                            \
+    TD_I4_("smlabt", "a5", "t0", "w12", "a5") TD_I4_("smlad", "a6", "t0", "w01", "a6") \
+    TD_I4_("smlabt", "a6", "t1", "w12", "a6") TD_I4_("smlad", "a7", "t1", "w01", "a7") \
+    "ldr %[t0], [%[xp], #32]\n\t"                                                    \
+    TD_I4_("smlabt", "a7", "t0", "w12", "a7")
+/* Four outputs (SU == 1: words x[0..5]; SU == 2: x[0..9]). */
+#define TD_DW4_ROW1_FIRST_                                                           \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlatb", "a1", "t0", "w01", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0") TD_I4_("smlatb", "a3", "t1", "w01", "a0") \
+    "ldr %[t0], [%[xp], #8]\n\t"                                                     \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3") \
+    "ldr %[t0], [%[xp]]\n\t"                                                         \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
+#define TD_DW4_ROW1_                                                                 \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlatb", "a1", "t0", "w01", "a1") \
+    TD_I4_("smlabt", "a0", "t1", "w12", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a2") TD_I4_("smlatb", "a3", "t1", "w01", "a3") \
+    "ldr %[t0], [%[xp], #8]\n\t"                                                     \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3")
+#define TD_DW4_ROW2_FIRST_                                                           \
+    "ldrd %[t0], %[t1], [%[xp], #4]\n\t"                                             \
+    TD_I4_("smlad", "a1", "t0", "w01", "a0") TD_I4_("smlabt", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0")                                         \
+    "ldrd %[t0], %[t1], [%[xp], #12]\n\t"                                            \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w01", "a0") \
+    TD_I4_("smlabt", "a3", "t1", "w12", "a3")                                        \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
+#define TD_DW4_ROW2_                                                                 \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0") \
+    TD_I4_("smlad", "a1", "t1", "w01", "a1")                                         \
+    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
+    TD_I4_("smlabt", "a1", "t0", "w12", "a1") TD_I4_("smlad", "a2", "t0", "w01", "a2") \
+    TD_I4_("smlabt", "a2", "t1", "w12", "a2") TD_I4_("smlad", "a3", "t1", "w01", "a3") \
+    "ldr %[t0], [%[xp], #16]\n\t"                                                    \
+    TD_I4_("smlabt", "a3", "t0", "w12", "a3")
+
+/* Six outputs (SU == 1: words x[0..7]; SU == 2: x[0..13]). */
+#define TD_DW6_ROW1_FIRST_                                                           \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlatb", "a1", "t0", "w01", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0") TD_I4_("smlatb", "a3", "t1", "w01", "a0") \
+    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3") \
+    TD_I4_("smlad", "a4", "t0", "w01", "a0") TD_I4_("smlatb", "a5", "t0", "w01", "a0") \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w12", "a5") \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
+#define TD_DW6_ROW1_                                                                 \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlatb", "a1", "t0", "w01", "a1") \
+    TD_I4_("smlabt", "a0", "t1", "w12", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a2") TD_I4_("smlatb", "a3", "t1", "w01", "a3") \
+    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3") \
+    TD_I4_("smlad", "a4", "t0", "w01", "a4") TD_I4_("smlatb", "a5", "t0", "w01", "a5") \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w12", "a5")
+#define TD_DW6_ROW2_FIRST_                                                           \
+    "ldrd %[t0], %[t1], [%[xp], #4]\n\t"                                             \
+    TD_I4_("smlad", "a1", "t0", "w01", "a0") TD_I4_("smlabt", "a1", "t1", "w12", "a1") \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0")                                         \
+    "ldrd %[t0], %[t1], [%[xp], #12]\n\t"                                            \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w01", "a0") \
+    TD_I4_("smlabt", "a3", "t1", "w12", "a3") TD_I4_("smlad", "a4", "t1", "w01", "a0") \
+    "ldrd %[t0], %[t1], [%[xp], #20]\n\t"                                            \
+    TD_I4_("smlabt", "a4", "t0", "w12", "a4") TD_I4_("smlad", "a5", "t0", "w01", "a0") \
+    TD_I4_("smlabt", "a5", "t1", "w12", "a5")                                        \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
+#define TD_DW6_ROW2_                                                                 \
+    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0") \
+    TD_I4_("smlad", "a1", "t1", "w01", "a1")                                         \
+    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
+    TD_I4_("smlabt", "a1", "t0", "w12", "a1") TD_I4_("smlad", "a2", "t0", "w01", "a2") \
+    TD_I4_("smlabt", "a2", "t1", "w12", "a2") TD_I4_("smlad", "a3", "t1", "w01", "a3") \
+    "ldrd %[t0], %[t1], [%[xp], #16]\n\t"                                            \
+    TD_I4_("smlabt", "a3", "t0", "w12", "a3") TD_I4_("smlad", "a4", "t0", "w01", "a4") \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w01", "a5") \
+    "ldr %[t0], [%[xp], #24]\n\t"                                                    \
+    TD_I4_("smlabt", "a5", "t0", "w12", "a5")
+
+#define TD_DW_W_(off) "ldrd %[w01], %[w12], [%[wp], #" off "]\n\t"
+#define TD_DW_D1_ "add %[xp], %[xp], %[d1]\n\t"
+#define TD_DW_D2_ "add %[xp], %[xp], %[d2]\n\t"
+#define TD_DW_IN_ : [wp] "r"(wp), [d1] "i"(D1), [d2] "i"(D2) : "memory"
+#define TD_DW_OPS8_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),        \
+    [a4] "=&r"(a4), [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7), [t0] "=&r"(t0), \
+    [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_
+#define TD_DW_OPS6_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),        \
+    [a4] "=&r"(a4), [a5] "=&r"(a5), [t0] "=&r"(t0), [t1] "=&r"(t1), [w01] "=&r"(w01),       \
+    [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_
+#define TD_DW_OPS4_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),        \
+    [t0] "=&r"(t0), [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_
+
+/* NB (8, 6 or 4) outputs of one channel: bias + three kernel rows; the second
+ * row starts D1 bytes after the first, the third D2 after the second (ring
+ * slots).  wp: the channel's stream. */
+TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, const int NB,
+                             const int SU, const int D1, const int D2)
+{
+    const int16_t *xp = x;
+    int32_t a0 = wp[0], a1, a2, a3, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    uint32_t t0, t1, w01, w12;
+    if (NB == 8 && SU == 1) {
+        __asm__ volatile(TD_DW_W_("4") TD_DW_ROW1_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW_ROW1_
+                         TD_DW_D2_ TD_DW_W_("20") TD_DW_ROW1_ TD_DW_OPS8_);
+    } else if (NB == 8) {
+        __asm__ volatile(TD_DW_W_("4") TD_DW_ROW2_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW_ROW2_
+                         TD_DW_D2_ TD_DW_W_("20") TD_DW_ROW2_ TD_DW_OPS8_);
+    } else if (NB == 6 && SU == 1) {
+        __asm__ volatile(TD_DW_W_("4") TD_DW6_ROW1_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW6_ROW1_
+                         TD_DW_D2_ TD_DW_W_("20") TD_DW6_ROW1_ TD_DW_OPS6_);
+    } else if (NB == 6) {
+        __asm__ volatile(TD_DW_W_("4") TD_DW6_ROW2_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW6_ROW2_
+                         TD_DW_D2_ TD_DW_W_("20") TD_DW6_ROW2_ TD_DW_OPS6_);
+    } else if (SU == 1) {
+        __asm__ volatile(TD_DW_W_("4") TD_DW4_ROW1_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW4_ROW1_
+                         TD_DW_D2_ TD_DW_W_("20") TD_DW4_ROW1_ TD_DW_OPS4_);
+    } else {
+        __asm__ volatile(TD_DW_W_("4") TD_DW4_ROW2_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW4_ROW2_
+                         TD_DW_D2_ TD_DW_W_("20") TD_DW4_ROW2_ TD_DW_OPS4_);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    if (NB >= 6) {
+        acc[4] = a4;
+        acc[5] = a5;
+    }
+    if (NB == 8) {
+        acc[6] = a6;
+        acc[7] = a7;
+    }
+}
+
+/* One or two outputs of one channel (the row's tail), in C. */
+TD_ARM_AI void td_arm_dw_tail(int32_t *a, const int16_t *x, const int32_t *wp, const int NO,
+                              const int SU, const int D1, const int D2)
+{
+    const char *xb = (const char *)(const void *)x;
+    int r;
+    a[0] = a[1] = wp[0];
+#pragma GCC unroll 3
+    for (r = 0; r < 3; ++r) {
+        const td_u32a *xr = (const td_u32a *)(const void *)(xb + (r > 0 ? D1 : 0) + (r > 1 ? D2 : 0));
+        const uint32_t w01 = (uint32_t)wp[1 + 2 * r], w12 = (uint32_t)wp[2 + 2 * r];
+        if (SU == 1) {
+            const uint32_t p = xr[0], q = xr[1];
+            a[0] = __smlabt(q, w12, __smlad(p, w01, a[0]));
+            if (NO > 1) {
+                a[1] = __smlad(q, w12, __smlatb(p, w01, a[1]));
+            }
+        } else {
+            a[0] = __smlabt(xr[1], w12, __smlad(xr[0], w01, a[0]));
+            if (NO > 1) {
+                a[1] = __smlabt(xr[2], w12, __smlad(xr[1], w01, a[1]));
+            }
+        }
+    }
+}
+
+/* One output row of a group of C channels from three ring slots (phase:
+ * D1, D2 are the byte steps between the slots of its kernel rows).  Slot
+ * layout: [C][PU] int16.  OC: the output's pixel stride (all channels). */
+TD_ARM_AI void td_arm_dw_row(const int16_t *x0, const int32_t *stream, int8_t *o, const int C,
+                             const int OC, const int OU, const int SU, const int PU,
+                             const int D1, const int D2, TD_ARM_RQ_ARGS)
+{
+    const int CS = 7 + RS;  /* words per channel in the stream: bias, 2 x 3 weights, record */
+    int c, u, j;
+    for (c = 0; c < C; ++c) {
+        const int32_t *st = stream + c * CS;
+        const int16_t *xc = x0 + c * PU;
+        int8_t *oc = o + c;
+        const td_arm_rec k = td_arm_rec_load(st + 7, RS, E, FIX);
+        for (u = 0; u + 8 <= OU; u += 8) {
+            int32_t acc[8];
+            td_arm_dw_blk(acc, xc + u * SU, st, 8, SU, D1, D2);
+#pragma GCC unroll 8
+            for (j = 0; j < 8; ++j) {
+                acc[j] = TD_ARM_RQ(acc[j], k.r);
+            }
+#pragma GCC unroll 8
+            for (j = 0; j < 8; ++j) {
+                oc[(u + j) * OC] = (int8_t)acc[j];
+            }
+        }
+        if (OU % 8 > 2) {
+            /* the rest: one block of 4, 6 or 8 storing 3..7 */
+            const int NB = OU % 8 > 6 ? 8 : (OU % 8 > 4 ? 6 : 4);
+            int32_t acc[8];
+            td_arm_dw_blk(acc, xc + u * SU, st, NB, SU, D1, D2);
+#pragma GCC unroll 8
+            for (j = 0; j < OU % 8; ++j) {
+                acc[j] = TD_ARM_RQ(acc[j], k.r);
+            }
+#pragma GCC unroll 8
+            for (j = 0; j < OU % 8; ++j) {
+                oc[(u + j) * OC] = (int8_t)acc[j];
+            }
+        } else if (OU % 8) {
+            int32_t acc[2];
+            td_arm_dw_tail(acc, xc + u * SU, st, OU % 8, SU, D1, D2);
+            oc[u * OC] = (int8_t)TD_ARM_RQ(acc[0], k.r);
+            if (OU % 8 > 1) {
+                oc[(u + 1) * OC] = (int8_t)TD_ARM_RQ(acc[1], k.r);
+            }
+        }
+    }
+}
+
+/* Load channels 0 .. nc - 1 of input row iy (pixel stride c; the zero
+ * point outside the image) into a ring slot [nc][PU] int16 at columns
+ * PL .. PL + IW - 1 (the border columns are filled once by
+ * td_arm_dw_ring_init). */
+void td_arm_dw_fill(const int8_t *in, int16_t *slot, int iy, int ih, int iw, int c, int nc,
+                    int pu, int pl, int zp);
+/* All three slots: zero point everywhere. */
+void td_arm_dw_ring_init(int16_t *ring, int n, int zp);
+
+/* td_arm_dw_fill for a valid row with compile-time shapes (NC % 4 == 0):
+ * two pixels x four channels per step, LDR + SXTB16 + PKH + STR. */
+TD_ARM_AI void td_arm_dw_fill_t(const int8_t *src, int16_t *slot, const int IW, const int C,
+                                const int NC, const int PU, const int PL)
+{
+    int b, k;
+    int16_t *dst = slot + PL;
+    for (b = 0; b + 2 <= IW; b += 2) {
+        const int8_t *p0 = src + b * C;
+        int16_t *d = dst + b;
+#pragma GCC unroll 16
+        for (k = 0; k < NC; k += 4) {
+            const uint32_t v0 = *(const td_u32u *)(const void *)(p0 + k);
+            const uint32_t v1 = *(const td_u32u *)(const void *)(p0 + C + k);
+            const uint32_t e0 = (uint32_t)__sxtb16(v0), o0 = td_arm_sxtb16_ror8(v0);
+            const uint32_t e1 = (uint32_t)__sxtb16(v1), o1 = td_arm_sxtb16_ror8(v1);
+            *(td_u32u *)(void *)(d + k * PU) = td_arm_pkhbt16(e0, e1);
+            *(td_u32u *)(void *)(d + (k + 1) * PU) = td_arm_pkhbt16(o0, o1);
+            *(td_u32u *)(void *)(d + (k + 2) * PU) = td_arm_pkhtb16(e1, e0);
+            *(td_u32u *)(void *)(d + (k + 3) * PU) = td_arm_pkhtb16(o1, o0);
+        }
+    }
+    if (IW & 1) {
+        /* the last pixel: four channels per LDR */
+        const int8_t *p0 = src + (IW - 1) * C;
+        int16_t *d = dst + IW - 1;
+#pragma GCC unroll 16
+        for (k = 0; k < NC; k += 4) {
+            const uint32_t v = *(const td_u32u *)(const void *)(p0 + k);
+            const uint32_t e = (uint32_t)__sxtb16(v), o = td_arm_sxtb16_ror8(v);
+            d[k * PU] = (int16_t)e;
+            d[(k + 1) * PU] = (int16_t)o;
+            d[(k + 2) * PU] = (int16_t)(e >> 16);
+            d[(k + 3) * PU] = (int16_t)(o >> 16);
+        }
+    }
+}
+
+/* Input row iy (channels 0 .. NC - 1) into a ring slot: the unrolled
+ * compile-time fill for rows inside the image, else the general one. */
+TD_ARM_AI void td_arm_dw_load(const int8_t *in, int16_t *slot, int iy, const int IH,
+                              const int IW, const int C, const int NC, const int PU,
+                              const int PL, const int IZP)
+{
+    if (NC % 4 == 0 && iy >= 0 && iy < IH) {
+        td_arm_dw_fill_t(in + iy * IW * C, slot, IW, C, NC, PU, PL);
+    } else {
+        td_arm_dw_fill(in, slot, iy, IH, IW, C, NC, PU, PL, IZP);
+    }
+}
+
+/* Channels c0 .. c0 + NC - 1 of the layer (see td_arm_dw3x3): three ring
+ * slots of NC * PU int16 hold the kernel rows of the current output row. */
+#define TD_DW_SLOT_ (NC * PU * 2)
+TD_ARM_AI void td_arm_dw3x3_group(const int8_t *in, int16_t *ring, const int32_t *stream,
+                                  int8_t *out, const int IH, const int IW, const int C,
+                                  const int NC, const int OH, const int OW, const int SV,
+                                  const int SU, const int PT, const int PL, const int PU,
+                                  const int IZP, const int DIR, TD_ARM_RQ_ARGS)
+{
+    /* Input rows are loaded in order (decreasing for DIR < 0) into slots
+     * taken in rotation; ns: the slot of the next load.  Once an output
+     * row's three rows are loaded, its top row iy0 sits in slot ph and
+     * iy0 + r in (ph + r) % 3. */
+    int nx = DIR >= 0 ? -PT : (OH - 1) * SV - PT + 2; /* the next row to load */
+    int ns = 0, n;
+    for (n = 0; n < OH; ++n) {
+        const int oy = DIR >= 0 ? n : OH - 1 - n;
+        const int iy0 = oy * SV - PT;
+        int ph;
+        if (DIR >= 0) {
+            nx = nx < iy0 ? iy0 : nx;
+            for (; nx <= iy0 + 2; ++nx, ns = ns == 2 ? 0 : ns + 1) {
+                td_arm_dw_load(in, ring + ns * NC * PU, nx, IH, IW, C, NC, PU, PL, IZP);
+            }
+            ph = ns;
+        } else {
+            nx = nx > iy0 + 2 ? iy0 + 2 : nx;
+            for (; nx >= iy0; --nx, ns = ns == 0 ? 2 : ns - 1) {
+                td_arm_dw_load(in, ring + ns * NC * PU, nx, IH, IW, C, NC, PU, PL, IZP);
+            }
+            ph = ns == 2 ? 0 : ns + 1;
+        }
+        {
+            const int16_t *x0 = ring + ph * NC * PU;
+            int8_t *o = out + oy * OW * C;
+            if (ph == 0) {
+                td_arm_dw_row(x0, stream, o, NC, C, OW, SU, PU, TD_DW_SLOT_, TD_DW_SLOT_,
+                              TD_ARM_RQ_PASS);
+            } else if (ph == 1) {
+                td_arm_dw_row(x0, stream, o, NC, C, OW, SU, PU, TD_DW_SLOT_, -2 * TD_DW_SLOT_,
+                              TD_ARM_RQ_PASS);
+            } else {
+                td_arm_dw_row(x0, stream, o, NC, C, OW, SU, PU, -2 * TD_DW_SLOT_, TD_DW_SLOT_,
+                              TD_ARM_RQ_PASS);
+            }
+        }
+    }
+}
+#undef TD_DW_SLOT_
+
+/* The layer: depthwise 3x3, depth multiplier 1, OH x OW outputs, input
+ * IH x IW x C, strides SV (rows), SU (columns), padding PT/PL.  The
+ * channels go in groups of CG (the ring holds 3 x CG x PU int16); per group
+ * the output rows go in increasing (DIR > 0) or decreasing order, each
+ * written after all of its inputs were read.  Safe for in-place "window"
+ * with one group; with several, out may EQUAL in where every output row is
+ * written over input rows already read (kernels_arm.alias_safe). */
+TD_ARM_AI void td_arm_dw3x3(const int8_t *in, int16_t *ring, const int32_t *stream, int8_t *out,
+                            const int IH, const int IW, const int C, const int CG, const int OH,
+                            const int OW, const int SV, const int SU, const int PT,
+                            const int PL, const int PU, const int IZP, const int DIR,
+                            TD_ARM_RQ_ARGS)
+{
+    const int CS = 7 + RS; /* stream words per channel */
+    int c0;
+    td_arm_dw_ring_init(ring, 3 * CG * PU, IZP);
+    for (c0 = 0; c0 + CG <= C; c0 += CG) {
+        td_arm_dw3x3_group(in + c0, ring, stream + c0 * CS, out + c0, IH, IW, C, CG, OH, OW, SV,
+                           SU, PT, PL, PU, IZP, DIR, TD_ARM_RQ_PASS);
+    }
+    if (C % CG) {
+        td_arm_dw_ring_init(ring, 3 * (C % CG) * PU, IZP);
+        td_arm_dw3x3_group(in + c0, ring, stream + c0 * CS, out + c0, IH, IW, C, C % CG, OH, OW,
+                           SV, SU, PT, PL, PU, IZP, DIR, TD_ARM_RQ_PASS);
+    }
+}
+
+#endif /* __ARM_FEATURE_DSP */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

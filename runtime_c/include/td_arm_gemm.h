@@ -1,0 +1,594 @@
+/* tinydeploy runtime: Arm DSP-extension convolution as a GEMM over im2col
+ * blocks, and fully connected (int8, SMLAD).
+ * td-requires: arm/dsp_gemm.c (td_arm_win_row)
+ *
+ * The inner loops are short inline-assembly blocks (LDRD + SMLAD): the only
+ * way to make GCC keep six accumulators, four weight words and two
+ * activation words in the fourteen allocatable registers without spilling.
+ * Everything around them is C with the ACLE intrinsics of <arm_acle.h>.
+ */
+#ifndef TD_ARM_GEMM_H
+#define TD_ARM_GEMM_H
+
+#include "td_arm_requant.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__ARM_FEATURE_DSP)
+
+/* ---------------------------------------------------------------------- */
+/* GEMM micro-kernels: M output channels x N output pixels, one K step.    */
+/* ---------------------------------------------------------------------- */
+/* Weights: int16, interleaved per step ([m][4] for a 4-step, [m][2] for a
+ * 2-step), read with post-increment.  Activations: int16; pixel n of the
+ * block is at byte offset n * PX from xp; xp post-increments by XS. */
+
+#define TD_SM_(a, x, w) "smlad %[" a "], %[" x "], %[" w "], %[" a "]\n\t"
+#define TD_SM4_(a0, a1) TD_SM_(a0, "x0", "w0") TD_SM_(a0, "x1", "w1") \
+    TD_SM_(a1, "x0", "w2") TD_SM_(a1, "x1", "w3")
+#define TD_SM2_(a0, a1) TD_SM_(a0, "x0", "w0") TD_SM_(a1, "x0", "w2")
+
+#define TD_W2_4_ "ldrd %[w0], %[w1], [%[wp]], #16\n\tldrd %[w2], %[w3], [%[wp], #-8]\n\t"
+#define TD_W2_2_ "ldr %[w0], [%[wp]], #8\n\tldr %[w2], [%[wp], #-4]\n\t"
+#define TD_W1_4_ "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
+#define TD_W1_2_ "ldr %[w0], [%[wp]], #4\n\t"
+#define TD_X4_(off) "ldrd %[x0], %[x1], [%[xp], %[" off "]]\n\t"
+#define TD_X4P_ "ldrd %[x0], %[x1], [%[xp]], %[xs]\n\t"
+#define TD_X2_(off) "ldr %[x0], [%[xp], %[" off "]]\n\t"
+#define TD_X2P_ "ldr %[x0], [%[xp]], %[xs]\n\t"
+
+#define TD_TMP4_ [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), \
+    [x0] "=&r"(x0), [x1] "=&r"(x1)
+#define TD_TMP2_ [w0] "=&r"(w0), [w2] "=&r"(w2), [x0] "=&r"(x0)
+#define TD_TMP14_ [w0] "=&r"(w0), [w1] "=&r"(w1), [x0] "=&r"(x0), [x1] "=&r"(x1)
+#define TD_TMP12_ [w0] "=&r"(w0), [x0] "=&r"(x0)
+#define TD_PXI_ [p1] "i"(PX), [p2] "i"(2 * PX), [xs] "i"(XS)
+
+#define TD_SMF_(a, x, w, b) "smlad %[" a "], %[" x "], %[" w "], %[" b "]\n\t"
+/* First K step: pixels 1 and 2 start from the biases held in a00 / a10. */
+#define TD_SM4F_(a0, a1) TD_SMF_(a0, "x0", "w0", "a00") TD_SM_(a0, "x1", "w1") \
+    TD_SMF_(a1, "x0", "w2", "a10") TD_SM_(a1, "x1", "w3")
+
+/* Accumulator block: a<m><n>. */
+typedef struct {
+    int32_t a00, a01, a02, a10, a11, a12;
+} td_arm_acc6;
+
+TD_ARM_AI void td_arm_k4(td_arm_acc6 *a, const int16_t **xpp, const int16_t **wpp,
+                         const int M, const int N, const int PX, const int XS)
+{
+    const int16_t *xp = *xpp, *wp = *wpp;
+    uint32_t w0, w1, w2, w3, x0, x1;
+    if (M == 2 && N == 3) {
+        __asm__ volatile(TD_W2_4_ TD_X4_("p1") TD_SM4_("a01", "a11") TD_X4_("p2")
+                         TD_SM4_("a02", "a12") TD_X4P_ TD_SM4_("a00", "a10")
+                         : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [a02] "+r"(a->a02),
+                           [a10] "+r"(a->a10), [a11] "+r"(a->a11), [a12] "+r"(a->a12),
+                           [xp] "+r"(xp), [wp] "+r"(wp), TD_TMP4_
+                         : TD_PXI_ : "memory");
+    } else if (M == 2 && N == 2) {
+        __asm__ volatile(TD_W2_4_ TD_X4_("p1") TD_SM4_("a01", "a11") TD_X4P_
+                         TD_SM4_("a00", "a10")
+                         : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [a10] "+r"(a->a10),
+                           [a11] "+r"(a->a11), [xp] "+r"(xp), [wp] "+r"(wp), TD_TMP4_
+                         : TD_PXI_ : "memory");
+    } else if (M == 2 && N == 1) {
+        __asm__ volatile(TD_W2_4_ TD_X4P_ TD_SM4_("a00", "a10")
+                         : [a00] "+r"(a->a00), [a10] "+r"(a->a10), [xp] "+r"(xp),
+                           [wp] "+r"(wp), TD_TMP4_
+                         : TD_PXI_ : "memory");
+    } else if (M == 1 && N == 3) {
+        __asm__ volatile(TD_W1_4_ TD_X4_("p1") TD_SM_("a01", "x0", "w0")
+                         TD_SM_("a01", "x1", "w1") TD_X4_("p2") TD_SM_("a02", "x0", "w0")
+                         TD_SM_("a02", "x1", "w1") TD_X4P_ TD_SM_("a00", "x0", "w0")
+                         TD_SM_("a00", "x1", "w1")
+                         : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [a02] "+r"(a->a02),
+                           [xp] "+r"(xp), [wp] "+r"(wp), TD_TMP14_
+                         : TD_PXI_ : "memory");
+    } else if (M == 1 && N == 2) {
+        __asm__ volatile(TD_W1_4_ TD_X4_("p1") TD_SM_("a01", "x0", "w0")
+                         TD_SM_("a01", "x1", "w1") TD_X4P_ TD_SM_("a00", "x0", "w0")
+                         TD_SM_("a00", "x1", "w1")
+                         : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [xp] "+r"(xp),
+                           [wp] "+r"(wp), TD_TMP14_
+                         : TD_PXI_ : "memory");
+    } else {
+        __asm__ volatile(TD_W1_4_ TD_X4P_ TD_SM_("a00", "x0", "w0")
+                         TD_SM_("a00", "x1", "w1")
+                         : [a00] "+r"(a->a00), [xp] "+r"(xp), [wp] "+r"(wp), TD_TMP14_
+                         : TD_PXI_ : "memory");
+    }
+    *xpp = xp;
+    *wpp = wp;
+}
+
+/* The same for a 2-element K step (an odd number of int16 pairs). */
+TD_ARM_AI void td_arm_k2(td_arm_acc6 *a, const int16_t **xpp, const int16_t **wpp,
+                         const int M, const int N, const int PX, const int XS)
+{
+    const int16_t *xp = *xpp, *wp = *wpp;
+    uint32_t w0, w2, x0;
+    if (M == 2 && N == 3) {
+        __asm__ volatile(TD_W2_2_ TD_X2_("p1") TD_SM2_("a01", "a11") TD_X2_("p2")
+                         TD_SM2_("a02", "a12") TD_X2P_ TD_SM2_("a00", "a10")
+                         : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [a02] "+r"(a->a02),
+                           [a10] "+r"(a->a10), [a11] "+r"(a->a11), [a12] "+r"(a->a12),
+                           [xp] "+r"(xp), [wp] "+r"(wp), TD_TMP2_
+                         : TD_PXI_ : "memory");
+    } else if (M == 2 && N == 2) {
+        __asm__ volatile(TD_W2_2_ TD_X2_("p1") TD_SM2_("a01", "a11") TD_X2P_
+                         TD_SM2_("a00", "a10")
+                         : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [a10] "+r"(a->a10),
+                           [a11] "+r"(a->a11), [xp] "+r"(xp), [wp] "+r"(wp), TD_TMP2_
+                         : TD_PXI_ : "memory");
+    } else if (M == 2 && N == 1) {
+        __asm__ volatile(TD_W2_2_ TD_X2P_ TD_SM2_("a00", "a10")
+                         : [a00] "+r"(a->a00), [a10] "+r"(a->a10), [xp] "+r"(xp),
+                           [wp] "+r"(wp), TD_TMP2_
+                         : TD_PXI_ : "memory");
+    } else {
+        if (N == 3) {
+            __asm__ volatile(TD_W1_2_ TD_X2_("p1") TD_SM_("a01", "x0", "w0") TD_X2_("p2")
+                             TD_SM_("a02", "x0", "w0") TD_X2P_ TD_SM_("a00", "x0", "w0")
+                             : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [a02] "+r"(a->a02),
+                               [xp] "+r"(xp), [wp] "+r"(wp), TD_TMP12_
+                             : TD_PXI_ : "memory");
+        } else if (N == 2) {
+            __asm__ volatile(TD_W1_2_ TD_X2_("p1") TD_SM_("a01", "x0", "w0") TD_X2P_
+                             TD_SM_("a00", "x0", "w0")
+                             : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [xp] "+r"(xp),
+                               [wp] "+r"(wp), TD_TMP12_
+                             : TD_PXI_ : "memory");
+        } else {
+            __asm__ volatile(TD_W1_2_ TD_X2P_ TD_SM_("a00", "x0", "w0")
+                             : [a00] "+r"(a->a00), [xp] "+r"(xp), [wp] "+r"(wp), TD_TMP12_
+                             : TD_PXI_ : "memory");
+        }
+    }
+    *xpp = xp;
+    *wpp = wp;
+}
+
+/* Load the block's biases from the stream into every accumulator. */
+TD_ARM_AI void td_arm_bias(td_arm_acc6 *a, const int16_t **wpp, const int M, const int N)
+{
+    const int16_t *wp = *wpp;
+    if (M == 2 && N == 3) {
+        __asm__ volatile("ldrd %[a00], %[a10], [%[wp]], #8\n\tmov %[a01], %[a00]\n\t"
+                         "mov %[a02], %[a00]\n\tmov %[a11], %[a10]\n\tmov %[a12], %[a10]"
+                         : [a00] "=&r"(a->a00), [a01] "=&r"(a->a01), [a02] "=&r"(a->a02),
+                           [a10] "=&r"(a->a10), [a11] "=&r"(a->a11), [a12] "=&r"(a->a12),
+                           [wp] "+r"(wp) : : "memory");
+    } else if (M == 2 && N == 2) {
+        __asm__ volatile("ldrd %[a00], %[a10], [%[wp]], #8\n\tmov %[a01], %[a00]\n\t"
+                         "mov %[a11], %[a10]"
+                         : [a00] "=&r"(a->a00), [a01] "=&r"(a->a01), [a10] "=&r"(a->a10),
+                           [a11] "=&r"(a->a11), [wp] "+r"(wp) : : "memory");
+    } else if (M == 2) {
+        __asm__ volatile("ldrd %[a00], %[a10], [%[wp]], #8"
+                         : [a00] "=&r"(a->a00), [a10] "=&r"(a->a10), [wp] "+r"(wp)
+                         : : "memory");
+    } else if (N == 3) {
+        __asm__ volatile("ldr %[a00], [%[wp]], #4\n\tmov %[a01], %[a00]\n\t"
+                         "mov %[a02], %[a00]"
+                         : [a00] "=&r"(a->a00), [a01] "=&r"(a->a01), [a02] "=&r"(a->a02),
+                           [wp] "+r"(wp) : : "memory");
+    } else if (N == 2) {
+        __asm__ volatile("ldr %[a00], [%[wp]], #4\n\tmov %[a01], %[a00]"
+                         : [a00] "=&r"(a->a00), [a01] "=&r"(a->a01), [wp] "+r"(wp)
+                         : : "memory");
+    } else {
+        __asm__ volatile("ldr %[a00], [%[wp]], #4"
+                         : [a00] "=&r"(a->a00), [wp] "+r"(wp) : : "memory");
+    }
+    *wpp = wp;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Convolution as a GEMM over small im2col blocks                          */
+/* ---------------------------------------------------------------------- */
+/* N output pixels at a time: their windows are copied (td_arm_im2col) into
+ * an int16 block laid out [K/4][N][4] (then [N][2] for a last 2-step), with
+ * the zero point where the window leaves the image; then every output
+ * channel, two at a time, runs over the block.  All of a block's inputs are
+ * read before any of its outputs is written, and blocks go in increasing
+ * (DIR > 0) or decreasing order, so the kernel is safe wherever the
+ * per-pixel order of inplace.py is.
+ *
+ * The constant stream has, for each block of M (2, the last one 1) output
+ * channels: M int32 biases, the int16 weights in K-step order, then M
+ * requantization records of RS int32 (see td_arm_rq). */
+TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *o,
+                                 int8_t *y0, const td_arm_epi *ep, const int M, const int N,
+                                 const int OC, const int K4, const int KH2, const int UNROLL,
+                                 TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
+{
+    td_arm_acc6 a;
+    const int16_t *xp = x;
+    const int16_t *wp = *wpp;
+    const int32_t *r;
+    int i;
+    if (M == 2 && N >= 2) {
+        /* The hot case with every operand pinned to one register, so that
+         * GCC never shuffles values between the steps: the biases go to
+         * a00 / a10, the first step copies them into the other pixels. */
+        register int32_t p00 __asm__("r0"), p01 __asm__("r1"), p02 __asm__("r2");
+        register int32_t p10 __asm__("r3"), p11 __asm__("r4"), p12 __asm__("r5");
+        register const int16_t *pxp __asm__("r6") = x;
+        register const int16_t *pwp __asm__("r8") = wp;
+        register uint32_t w0 __asm__("r9"), w1 __asm__("r10"), w2 __asm__("r11");
+        register uint32_t w3 __asm__("r12"), x0 __asm__("lr"), x1 __asm__("r7");
+#define TD_PIN_TMP_ [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), \
+    [x0] "=&r"(x0), [x1] "=&r"(x1)
+#define TD_PIN_IN_ : [p1] "i"(8), [p2] "i"(16), [xs] "i"(8 * N) : "memory"
+        p01 = p02 = p11 = p12 = 0;
+        __asm__ volatile("ldrd %[a00], %[a10], [%[wp]], #8"
+                         : [a00] "=r"(p00), [a10] "=r"(p10), [wp] "+r"(pwp) : : "memory");
+        if (N == 3) {
+            __asm__ volatile(TD_W2_4_ TD_X4_("p1") TD_SM4F_("a01", "a11") TD_X4_("p2")
+                             TD_SM4F_("a02", "a12") TD_X4P_ TD_SM4_("a00", "a10")
+                             : [a00] "+r"(p00), [a01] "+r"(p01), [a02] "+r"(p02),
+                               [a10] "+r"(p10), [a11] "+r"(p11), [a12] "+r"(p12),
+                               [xp] "+r"(pxp), [wp] "+r"(pwp), TD_PIN_TMP_ TD_PIN_IN_);
+        } else {
+            __asm__ volatile(TD_W2_4_ TD_X4_("p1") TD_SM4F_("a01", "a11") TD_X4P_
+                             TD_SM4_("a00", "a10")
+                             : [a00] "+r"(p00), [a01] "+r"(p01), [a10] "+r"(p10),
+                               [a11] "+r"(p11), [xp] "+r"(pxp), [wp] "+r"(pwp), TD_PIN_TMP_
+                               TD_PIN_IN_);
+        }
+#pragma GCC unroll 128
+        for (i = 1; i < K4; ++i) {
+            if (N == 3) {
+                __asm__ volatile(TD_W2_4_ TD_X4_("p1") TD_SM4_("a01", "a11") TD_X4_("p2")
+                                 TD_SM4_("a02", "a12") TD_X4P_ TD_SM4_("a00", "a10")
+                                 : [a00] "+r"(p00), [a01] "+r"(p01), [a02] "+r"(p02),
+                                   [a10] "+r"(p10), [a11] "+r"(p11), [a12] "+r"(p12),
+                                   [xp] "+r"(pxp), [wp] "+r"(pwp), TD_PIN_TMP_ TD_PIN_IN_);
+            } else {
+                __asm__ volatile(TD_W2_4_ TD_X4_("p1") TD_SM4_("a01", "a11") TD_X4P_
+                                 TD_SM4_("a00", "a10")
+                                 : [a00] "+r"(p00), [a01] "+r"(p01), [a10] "+r"(p10),
+                                   [a11] "+r"(p11), [xp] "+r"(pxp), [wp] "+r"(pwp),
+                                   TD_PIN_TMP_ TD_PIN_IN_);
+            }
+        }
+#undef TD_PIN_TMP_
+#undef TD_PIN_IN_
+        a.a00 = p00;
+        a.a01 = p01;
+        a.a02 = p02;
+        a.a10 = p10;
+        a.a11 = p11;
+        a.a12 = p12;
+        xp = pxp;
+        wp = pwp;
+    } else {
+    td_arm_bias(&a, &wp, M, N);
+    if (UNROLL) {
+#pragma GCC unroll 128
+        for (i = 0; i < K4; ++i) {
+            td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N);
+        }
+    } else {
+        for (i = 0; i + 8 <= K4; i += 8) {
+            int j;
+#pragma GCC unroll 8
+            for (j = 0; j < 8; ++j) {
+                td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N);
+            }
+        }
+#pragma GCC unroll 8
+        for (i = 0; i < K4 % 8; ++i) {
+            td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N);
+        }
+    }
+    }
+    if (KH2) {
+        td_arm_k2(&a, &xp, &wp, M, N, 4, 4 * N);
+    }
+    r = (const int32_t *)(const void *)wp;
+    *wpp = wp + 2 * M * RS;
+    {
+        const td_arm_rec k0 = td_arm_rec_load(r, RS, E, FIX);
+        const td_arm_rec k1 = td_arm_rec_load(r + (M > 1 ? RS : 0), RS, E, FIX);
+        const int32_t v00 = TD_ARM_RQ(a.a00, k0.r);
+        const int32_t v01 = N > 1 ? TD_ARM_RQ(a.a01, k0.r) : 0;
+        const int32_t v02 = N > 2 ? TD_ARM_RQ(a.a02, k0.r) : 0;
+        const int32_t v10 = M > 1 ? TD_ARM_RQ(a.a10, k1.r) : 0;
+        const int32_t v11 = M > 1 && N > 1 ? TD_ARM_RQ(a.a11, k1.r) : 0;
+        const int32_t v12 = M > 1 && N > 2 ? TD_ARM_RQ(a.a12, k1.r) : 0;
+        TD_ARM_PUT(0, v00);
+        if (N > 1) {
+            TD_ARM_PUT(OC, v01);
+        }
+        if (N > 2) {
+            TD_ARM_PUT(2 * OC, v02);
+        }
+        if (M > 1) {
+            TD_ARM_PUT(1, v10);
+            if (N > 1) {
+                TD_ARM_PUT(OC + 1, v11);
+            }
+            if (N > 2) {
+                TD_ARM_PUT(2 * OC + 1, v12);
+            }
+        }
+    }
+}
+
+/* All output channels of one block of N pixels (outputs o[n * OC + c]). */
+TD_ARM_AI void td_arm_gemm_pixels(const int16_t *x, const int16_t *w, int8_t *o, int8_t *y0,
+                                  const td_arm_epi *ep, const int N, const int OC, const int K4,
+                                  const int KH2, const int UNROLL, TD_ARM_RQ_ARGS,
+                                  TD_ARM_EPI_ARGS)
+{
+    const int16_t *wp = w;
+    int8_t *oc = o;
+    int8_t *const oend = o + (OC & ~1);
+    while (oc != oend) {
+        td_arm_gemm_block(x, &wp, oc, y0, ep, 2, N, OC, K4, KH2, UNROLL, TD_ARM_RQ_PASS,
+                          TD_ARM_EPI_PASS);
+        oc += 2;
+    }
+    if (OC & 1) {
+        td_arm_gemm_block(x, &wp, oc, y0, ep, 1, N, OC, K4, KH2, UNROLL, TD_ARM_RQ_PASS,
+                          TD_ARM_EPI_PASS);
+    }
+}
+
+/* Four int8 -> four int16 at d (8-byte slot) in SXTB16 order (x0, x2, x1, x3). */
+TD_ARM_AI void td_arm_widen4(int16_t *d, uint32_t v)
+{
+    const uint32_t lo = (uint32_t)__sxtb16(v), hi = td_arm_sxtb16_ror8(v);
+    __asm__ volatile("strd %1, %2, [%0]" : : "r"(d), "r"(lo), "r"(hi) : "memory");
+}
+
+/* The same at base + OFF bytes (an STRD immediate when OFF <= 1020). */
+TD_ARM_AI void td_arm_widen4_at(int16_t *base, const int OFF, uint32_t v)
+{
+    if (__builtin_constant_p(OFF) && OFF <= 1020) {
+        const uint32_t lo = (uint32_t)__sxtb16(v), hi = td_arm_sxtb16_ror8(v);
+        __asm__ volatile("strd %1, %2, [%0, %3]"
+                         : : "r"(base), "r"(lo), "r"(hi), "i"(OFF) : "memory");
+    } else {
+        td_arm_widen4(base + OFF / 2, v);
+    }
+}
+
+TD_ARM_AI void td_arm_fill4(int16_t *d, uint32_t zz)
+{
+    __asm__ volatile("strd %1, %1, [%0]" : : "r"(d), "r"(zz) : "memory");
+}
+
+/* Slow path of one window row r (padding inside a row when C % 4 != 0):
+ * element by element.  d: the pixel's first slot, n4 int16 between groups. */
+void td_arm_win_row(const int8_t *in, int16_t *d, int n4, int iy, int ix0, int ih, int iw,
+                    int c, int kw, int kh, int r, int zp);
+
+/* The windows of N output pixels starting at output pixel p = (oy, ox)
+ * into blk ([K/4][N][4]). */
+TD_ARM_AI void td_arm_im2col(const int8_t *in, int16_t *blk, int p, const int N,
+                             TD_ARM_WIN_ARGS)
+{
+    const uint32_t zz = ((uint32_t)IZP & 0xffffu) * 0x10001u;
+    const int PW1 = KH == 1 && KW == 1 && SH == 1 && SW == 1 && PT == 0 && PL == 0;
+    /* no padding needed anywhere along x / y */
+    const int NOPAD_X = PL == 0 && (OW - 1) * SW + KW <= IW;
+    const int NOPAD_Y = PT == 0 && (OH - 1) * SH + KH <= IH;
+    const int G = KW * C / 4, L = KW * C % 4, N4 = N * 4;
+    int n, r, q, t;
+    if (PW1) {
+        const int8_t *src = in + p * C;
+#pragma GCC unroll 3
+        for (n = 0; n < N; ++n) {
+#pragma GCC unroll 16
+            for (q = 0; q < G; ++q) {
+                td_arm_widen4_at(blk, (q * N4 + n * 4) * 2,
+                                 *(const td_u32u *)(const void *)(src + n * C + 4 * q));
+            }
+#pragma GCC unroll 3
+            for (t = 0; t < L; ++t) {
+                blk[G * N4 + n * 4 + t] = src[n * C + 4 * G + t];
+            }
+        }
+        return;
+    }
+    {
+        int oy = p / OW, ox = p - (p / OW) * OW;
+#pragma GCC unroll 3
+        for (n = 0; n < N; ++n) {
+            const int iy0 = oy * SH - PT, ix0 = ox * SW - PL;
+            const int full_x = NOPAD_X || (ix0 >= 0 && ix0 + KW <= IW);
+            int16_t *dn = blk + n * 4;
+            int16_t *dl = dn + KH * G * N4; /* leftover groups */
+#pragma GCC unroll 11
+            for (r = 0; r < KH; ++r) {
+                const int iy = iy0 + r;
+                int16_t *d = dn + r * G * N4;
+                const int8_t *src = in + (iy * IW + ix0) * C;
+                if (!NOPAD_Y && (iy < 0 || iy >= IH)) {
+#pragma GCC unroll 16
+                    for (q = 0; q < G; ++q) {
+                        td_arm_fill4(d + q * N4, zz);
+                    }
+#pragma GCC unroll 3
+                    for (t = 0; t < L; ++t) {
+                        dl[((r * L + t) >> 2) * N4 + ((r * L + t) & 3)] = (int16_t)IZP;
+                    }
+                } else if (full_x) {
+#pragma GCC unroll 16
+                    for (q = 0; q < G; ++q) {
+                        td_arm_widen4_at(blk, ((r * G + q) * N4 + n * 4) * 2,
+                                         *(const td_u32u *)(const void *)(src + 4 * q));
+                    }
+#pragma GCC unroll 3
+                    for (t = 0; t < L; ++t) {
+                        dl[((r * L + t) >> 2) * N4 + ((r * L + t) & 3)] = src[4 * G + t];
+                    }
+                } else if (C % 4 == 0) {
+                    /* padding inside the row: whole taps */
+                    int kx, j;
+                    for (kx = 0; kx < KW; ++kx) {
+                        const int ix = ix0 + kx;
+                        int16_t *dk = d + kx * (C / 4) * N4;
+                        if (ix >= 0 && ix < IW) {
+                            for (j = 0; j < C / 4; ++j) {
+                                td_arm_widen4(dk + j * N4, *(const td_u32u *)(const void *)(
+                                                               src + kx * C + 4 * j));
+                            }
+                        } else {
+                            for (j = 0; j < C / 4; ++j) {
+                                td_arm_fill4(dk + j * N4, zz);
+                            }
+                        }
+                    }
+                } else if (KW * C <= 48) {
+                    /* padding inside the row, C % 4 != 0: element by element at
+                     * compile-time positions */
+                    int kx, j;
+#pragma GCC unroll 48
+                    for (kx = 0; kx < KW; ++kx) {
+                        const int ok = ix0 + kx >= 0 && ix0 + kx < IW;
+#pragma GCC unroll 48
+                        for (j = 0; j < C; ++j) {
+                            const int e = kx * C + j;
+                            const int pos = e < 4 * G
+                                ? (r * G + e / 4) * N4 + ((e & 3) == 1 ? 2 : (e & 3) == 2 ? 1 : (e & 3))
+                                : (KH * G + (r * L + e - 4 * G) / 4) * N4 + ((r * L + e - 4 * G) & 3);
+                            dn[pos] = ok ? src[e] : (int16_t)IZP;
+                        }
+                    }
+                } else {
+                    td_arm_win_row(in, dn, N4, iy, ix0, IH, IW, C, KW, KH, r, IZP);
+                }
+            }
+            if (++ox == OW) {
+                ox = 0;
+                ++oy;
+            }
+        }
+    }
+}
+
+/* A whole convolution: P output pixels, NMAX (<= 3) per block.  DIR < 0:
+ * blocks in decreasing order (in-place "backward").  ep: the fused
+ * residual add when ADD. */
+TD_ARM_AI void td_arm_conv(const int8_t *in, int16_t *blk,
+                           const int16_t *w, int8_t *out, const td_arm_epi *ep, const int P,
+                           const int OC, const int K4, const int UNROLL, const int NMAX,
+                           const int DIR, TD_ARM_WIN_ARGS, TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
+{
+    const int REM = P % NMAX;
+    int p;
+#define TD_ARM_CONV_STEP(NN)                                                          \
+    td_arm_im2col(in, blk, p, NN, TD_ARM_WIN_PASS);                          \
+    td_arm_gemm_pixels(blk, w, out + p * OC, out, ep, NN, OC, K4, 0, UNROLL,        \
+                       TD_ARM_RQ_PASS, TD_ARM_EPI_PASS)
+    if (DIR >= 0) {
+        for (p = 0; p + NMAX <= P; p += NMAX) {
+            TD_ARM_CONV_STEP(NMAX);
+        }
+        if (REM) {
+            TD_ARM_CONV_STEP(REM);
+        }
+    } else {
+        p = P - REM;
+        if (REM) {
+            TD_ARM_CONV_STEP(REM);
+        }
+        while (p > 0) {
+            p -= NMAX;
+            TD_ARM_CONV_STEP(NMAX);
+        }
+    }
+#undef TD_ARM_CONV_STEP
+}
+
+/* ---------------------------------------------------------------------- */
+/* Fully connected without scratch: activations read as int8              */
+/* ---------------------------------------------------------------------- */
+/* Four output features at a time; per four inputs one LDR + two SXTB16 of
+ * the activations (SXTB16 order, as the weights), then per feature one
+ * LDRD of int16 weights and two SMLADs.  Stream per block of M (4, 2, 1)
+ * features: biases, K/4 steps of [m][4] int16, records (see td_arm_rq). */
+#define TD_FX_X_ "ldr %[x1], [%[xp]], #4\n\tsxtb16 %[x0], %[x1]\n\tsxtb16 %[x1], %[x1], ror #8\n\t"
+#define TD_FX_M_(a) "ldrd %[w0], %[w1], [%[wp]], #8\n\t" TD_SM_(a, "x0", "w0") TD_SM_(a, "x1", "w1")
+TD_ARM_AI void td_arm_fc_block(const int8_t *x, const int16_t **wpp, int8_t *o, const int M,
+                               const int K4, TD_ARM_RQ_ARGS)
+{
+    const int16_t *wp = *wpp;
+    const int8_t *xp = x;
+    const int32_t *bp = (const int32_t *)(const void *)wp;
+    int32_t a0 = bp[0], a1 = M > 1 ? bp[1] : 0, a2 = M > 2 ? bp[2] : 0, a3 = M > 3 ? bp[3] : 0;
+    uint32_t x0, x1, w0, w1;
+    int i;
+    wp += 2 * M;
+#pragma GCC unroll 8
+    for (i = 0; i < K4; ++i) {
+        if (M == 4) {
+            __asm__ volatile(TD_FX_X_ TD_FX_M_("a0") TD_FX_M_("a1") TD_FX_M_("a2") TD_FX_M_("a3")
+                             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                               [xp] "+r"(xp), [wp] "+r"(wp), [x0] "=&r"(x0), [x1] "=&r"(x1),
+                               [w0] "=&r"(w0), [w1] "=&r"(w1) : : "memory");
+        } else if (M == 2) {
+            __asm__ volatile(TD_FX_X_ TD_FX_M_("a0") TD_FX_M_("a1")
+                             : [a0] "+r"(a0), [a1] "+r"(a1), [xp] "+r"(xp), [wp] "+r"(wp),
+                               [x0] "=&r"(x0), [x1] "=&r"(x1), [w0] "=&r"(w0), [w1] "=&r"(w1)
+                             : : "memory");
+        } else {
+            __asm__ volatile(TD_FX_X_ TD_FX_M_("a0")
+                             : [a0] "+r"(a0), [xp] "+r"(xp), [wp] "+r"(wp), [x0] "=&r"(x0),
+                               [x1] "=&r"(x1), [w0] "=&r"(w0), [w1] "=&r"(w1) : : "memory");
+        }
+    }
+    {
+        const int32_t *r = (const int32_t *)(const void *)wp;
+        const td_arm_rec k0 = td_arm_rec_load(r, RS, E, FIX);
+        const td_arm_rec k1 = td_arm_rec_load(r + (M > 1 ? RS : 0), RS, E, FIX);
+        const td_arm_rec k2 = td_arm_rec_load(r + (M > 2 ? 2 * RS : 0), RS, E, FIX);
+        const td_arm_rec k3 = td_arm_rec_load(r + (M > 3 ? 3 * RS : 0), RS, E, FIX);
+        const int32_t v0 = TD_ARM_RQ(a0, k0.r);
+        const int32_t v1 = M > 1 ? TD_ARM_RQ(a1, k1.r) : 0;
+        const int32_t v2 = M > 2 ? TD_ARM_RQ(a2, k2.r) : 0;
+        const int32_t v3 = M > 3 ? TD_ARM_RQ(a3, k3.r) : 0;
+        o[0] = (int8_t)v0;
+        if (M > 1) {
+            o[1] = (int8_t)v1;
+        }
+        if (M > 2) {
+            o[2] = (int8_t)v2;
+            o[3] = (int8_t)v3;
+        }
+        *wpp = wp + 2 * M * RS;
+    }
+}
+
+TD_ARM_AI void td_arm_fc(const int8_t *in, const int16_t *w, int8_t *out, const int ROWS,
+                         const int K, const int OC, TD_ARM_RQ_ARGS)
+{
+    int row, c;
+    for (row = 0; row < ROWS; ++row) {
+        const int16_t *wp = w;
+        for (c = 0; c + 4 <= OC; c += 4) {
+            td_arm_fc_block(in + row * K, &wp, out + row * OC + c, 4, K / 4, TD_ARM_RQ_PASS);
+        }
+        if (OC & 2) {
+            td_arm_fc_block(in + row * K, &wp, out + row * OC + c, 2, K / 4, TD_ARM_RQ_PASS);
+            c += 2;
+        }
+        if (OC & 1) {
+            td_arm_fc_block(in + row * K, &wp, out + row * OC + c, 1, K / 4, TD_ARM_RQ_PASS);
+        }
+    }
+}
+
+#endif /* __ARM_FEATURE_DSP */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

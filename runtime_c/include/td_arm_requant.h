@@ -1,0 +1,168 @@
+/* tinydeploy runtime: Arm Cortex-M requantization (SMMLA(R) + shift) and the
+ * fused residual add epilogue, shared by the td_arm_*.h int8 kernels.
+ *
+ * Arithmetic: bit-exact with the portable kernels (TFLite int8 rules).  The
+ * generator folds the input zero point into the bias, scales weights and
+ * bias by 2^(left_shift + 1) and turns TFLite's two roundings
+ * (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT) into one
+ * SMMLAR plus an arithmetic shift:
+ *
+ *   out = ssat8((smmlar(acc2, m, C) >> e))       with acc2 = acc << (left + 1)
+ *
+ *   floor((floor((acc2 * m + 2^31) / 2^32) + 2^(e-1) - [t < 0]) / 2^e)
+ *     = floor((acc2 * m + 2^31 + (2^(e-1) - [t < 0]) * 2^32) / 2^(32 + e))
+ *
+ * (nested floor divisions by positive integers merge), so C = 2^(e-1) +
+ * zero_point * 2^e, minus 1 for negative accumulators when that can change
+ * the clamped result ("fix").  kernels_arm.py proves the ranges (no int32
+ * overflow anywhere) before it picks these kernels; otherwise the layer
+ * keeps the portable kernel.
+ */
+#ifndef TD_ARM_REQUANT_H
+#define TD_ARM_REQUANT_H
+
+#include "td_arm_common.h"
+
+#if defined(__ARM_FEATURE_DSP)
+
+/* ---------------------------------------------------------------------- */
+/* Scalar primitives                                                       */
+/* ---------------------------------------------------------------------- */
+
+/* (c * 2^32 + a * b + 2^31) >> 32: ACLE has no SMMLAR intrinsic. */
+TD_ARM_AI int32_t td_arm_smmlar(int32_t a, int32_t b, int32_t c)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
+}
+
+/* (c * 2^32 + a * b) >> 32 */
+TD_ARM_AI int32_t td_arm_smmla(int32_t a, int32_t b, int32_t c)
+{
+    int32_t r;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
+}
+
+/* ssat(v >> E, 8) in one instruction (GCC only sometimes combines them). */
+TD_ARM_AI int32_t td_arm_ssat8_asr(int32_t v, const int E)
+{
+    int32_t r;
+    if (E <= 0) {
+        return __ssat(v, 8);
+    }
+    __asm__("ssat %0, #8, %1, asr %2" : "=r"(r) : "r"(v), "i"(E));
+    return r;
+}
+
+/* Requantize one accumulator with its channel record r = {m, C, e, fix
+ * mask} (as loaded by td_arm_rec_load; see kernels_arm.requant_plan).
+ * E >= 0: uniform mode, SMMLA and the layer's shift E; E < 0: SMMLAR and the
+ * channel's shift.  FIX: 0 none, 1 add acc >> 31, 2 add (acc >> 31) & mask.
+ * FOLD: zero point folded into C, else ZP is added after the shift.  CLAMP:
+ * clamp to [LO, HI] after the int8 saturation. */
+TD_ARM_AI int32_t td_arm_rq(int32_t acc, const int32_t *r, const int FIX,
+                            const int E, const int FOLD, const int ZP,
+                            const int CLAMP, const int LO, const int HI)
+{
+    int32_t c = r[1], v;
+    if (FIX == 1) {
+        c += acc >> 31;
+    } else if (FIX == 2) {
+        c += (acc >> 31) & r[3];
+    }
+    if (E >= 0) {
+        v = td_arm_smmla(acc, r[0], c);
+        if (FOLD) {
+            v = td_arm_ssat8_asr(v, E);
+        } else {
+            v = __ssat((v >> E) + ZP, 8);
+        }
+    } else {
+        v = td_arm_smmlar(acc, r[0], c) >> r[2];
+        if (!FOLD) {
+            v += ZP;
+        }
+        v = __ssat(v, 8);
+    }
+    if (CLAMP) {
+        v = v < LO ? LO : v;
+        v = v > HI ? HI : v;
+    }
+    return v;
+}
+
+/* A channel record copied into registers (int8 stores may alias it):
+ * {m, C, e (per-channel mode only), fix mask (FIX == 2 only)}. */
+typedef struct {
+    int32_t r[4];
+} td_arm_rec;
+
+TD_ARM_AI td_arm_rec td_arm_rec_load(const int32_t *p, const int RS, const int E,
+                                     const int FIX)
+{
+    td_arm_rec k;
+    k.r[0] = p[0];
+    k.r[1] = p[1];
+    k.r[2] = E >= 0 ? 0 : p[2];
+    k.r[3] = FIX == 2 ? p[RS - 1] : 0;
+    return k;
+}
+
+/* Requantization constants shared by every call of one layer.  RS: words
+ * per channel record. */
+#define TD_ARM_RQ_ARGS const int FIX, const int RS, const int E, const int FOLD, \
+    const int ZP, const int CLAMP, const int LO, const int HI
+#define TD_ARM_RQ_PASS FIX, RS, E, FOLD, ZP, CLAMP, LO, HI
+#define TD_ARM_RQ(acc, r) td_arm_rq((acc), (r), FIX, E, FOLD, ZP, CLAMP, LO, HI)
+
+/* ---------------------------------------------------------------------- */
+/* Fused residual add (in-place mode "conv_add")                           */
+/* ---------------------------------------------------------------------- */
+/* y = add(conv, r) with TFLite's Add arithmetic: each operand's rescaled
+ * value comes from a 256-entry table (t1 for the conv result, t2 for the
+ * residual; both point at entry 128 so a signed int8 indexes them), the
+ * sum is requantized like a convolution accumulator (uniform mode, see
+ * td_arm_rq: SMMLA with AM, C = AC (+ fix mask AMASK), shift AE). */
+typedef struct {
+    const int8_t *res;  /* residual, indexed like the output */
+    const int32_t *t1;  /* conv value -> rescaled (entry 128 = value 0) */
+    const int32_t *t2;  /* residual value -> rescaled */
+} td_arm_epi;
+
+#define TD_ARM_EPI_ARGS const int ADD, const int AM, const int AC, const int AMASK, \
+    const int AE, const int ACL, const int ALO, const int AHI
+#define TD_ARM_EPI_PASS ADD, AM, AC, AMASK, AE, ACL, ALO, AHI
+#define TD_ARM_EPI_PASS_NONE 0, 0, 0, 0, 0, 0, 0, 0
+
+TD_ARM_AI int32_t td_arm_epi_add(const td_arm_epi *ep, int32_t v, int32_t r, TD_ARM_EPI_ARGS)
+{
+    const int32_t sum = ep->t1[v] + ep->t2[r];
+    int32_t c = AC, o;
+    (void)ADD;
+    if (AMASK) {
+        c += (sum >> 31) & AMASK;
+    }
+    o = td_arm_ssat8_asr(td_arm_smmla(sum, AM, c), AE);
+    if (ACL) {
+        o = o < ALO ? ALO : o;
+        o = o > AHI ? AHI : o;
+    }
+    return o;
+}
+
+/* Store the block's values: plain, or through the fused residual add. */
+#define TD_ARM_PUT(idx, v)                                                   \
+    do {                                                                     \
+        if (ADD) {                                                           \
+            o[idx] = (int8_t)td_arm_epi_add(ep, (v), ep->res[(o - y0) + (idx)], \
+                                            TD_ARM_EPI_PASS);                \
+        } else {                                                             \
+            o[idx] = (int8_t)(v);                                            \
+        }                                                                    \
+    } while (0)
+
+#endif /* __ARM_FEATURE_DSP */
+
+#endif
