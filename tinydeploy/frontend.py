@@ -16,7 +16,9 @@ from onnx import helper, numpy_helper, shape_inference
 from .errors import TinydeployError
 from .ir import Graph, Op, QuantParams, Tensor
 
-MIN_OPSET, MAX_OPSET = 11, 21
+# Every opset the installed onnx package knows; each node's own schema version is
+# checked against what its lowering implements (_check_version).
+MIN_OPSET, MAX_OPSET = 1, onnx.defs.onnx_opset_version()
 INF = float("inf")
 
 _ONNX_DTYPES = {
@@ -304,6 +306,11 @@ def fold_onnx_constants(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
     while True:
         model = _infer(model)
         shapes = _static_shapes(model)
+        if _ceil_mode_as_pads(model, shapes):
+            del model.graph.value_info[:]
+            for out in model.graph.output:
+                out.type.tensor_type.ClearField("shape")
+            continue
         consts = {i.name: decode_initializer(i) for i in model.graph.initializer}
         folded = False
         keep = []
@@ -337,6 +344,50 @@ def fold_onnx_constants(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
         model.graph.node.extend(keep)
         # Stale inferred infos of folded values would conflict with initializers.
         del model.graph.value_info[:]
+
+
+def _ceil_mode_as_pads(model: onnx.ModelProto, shapes: dict) -> bool:
+    """MaxPool/AveragePool with ceil_mode=1 become ceil_mode=0 with the end pads that give
+    the ONNX output size: ceil((in + pads - kernel) / stride) + 1 windows, less the last
+    when it would start past the input and its begin pad (onnxruntime at every opset;
+    shape inference before opset 22 keeps that window). Then no window lies wholly in
+    padding. AveragePool with count_include_pad=1 keeps ceil_mode where the end pad would
+    grow (its lowering refuses that case). Returns whether a node changed."""
+    changed = False
+    for node in model.graph.node:
+        if node.op_type not in ("MaxPool", "AveragePool") or node.domain not in ("", "ai.onnx"):
+            continue
+        a = {x.name: helper.get_attribute_value(x) for x in node.attribute}
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        shape = shapes.get(node.input[0]) if node.input else None
+        if not a.get("ceil_mode", 0) or auto not in ("NOTSET", "VALID", "") or shape is None or len(shape) < 3:
+            continue
+        n = len(shape) - 2
+        k, strides, dil = a.get("kernel_shape"), a.get("strides", [1] * n), a.get("dilations", [1] * n)
+        pads = [0] * (2 * n) if auto == "VALID" else list(a.get("pads", [0] * (2 * n)))
+        if not (isinstance(k, list) and len(k) == n and len(strides) == n and len(dil) == n
+                and len(pads) == 2 * n and min(list(strides) + list(k) + list(dil)) >= 1):
+            continue  # the lowering reports malformed attributes
+        new = list(pads)
+        for i in range(n):
+            span = shape[2 + i] + pads[i] + pads[n + i] - ((k[i] - 1) * dil[i] + 1)
+            if span < 0:
+                break
+            out = -(-span // strides[i]) + 1
+            if (out - 1) * strides[i] >= shape[2 + i] + pads[i]:
+                out -= 1
+            new[n + i] = max(pads[n + i], (out - 1) * strides[i] + (k[i] - 1) * dil[i] + 1 - shape[2 + i] - pads[i])
+        else:
+            if node.op_type == "AveragePool" and a.get("count_include_pad", 0) and new != pads:
+                continue
+            del node.attribute[:]
+            for key, value in a.items():
+                if key not in ("ceil_mode", "pads", "auto_pad"):
+                    node.attribute.append(helper.make_attribute(key, value))
+            node.attribute.append(helper.make_attribute("pads", new))
+            changed = True
+    return changed
 
 
 def _as_initializers(node: onnx.NodeProto, values) -> Optional[list]:
@@ -449,6 +500,7 @@ class _Importer:
             if node.op_type != "DequantizeLinear" and all(g.tensors[i].is_const for i in node.input if i):
                 raise TinydeployError(f"node '{node.name}' ({node.op_type}): every input is a constant, "
                                       "but the node could not be evaluated at compile time")
+            _check_version(self, node)
             LOWERINGS[node.op_type](self, node)
         for out in self.model.graph.output:
             g.outputs.append(out.name)
@@ -476,6 +528,42 @@ def _name_nodes(graph: onnx.GraphProto) -> None:
             name, k = f"{base}_{k}", k + 1
         seen.add(name)
         node.name = name
+
+
+def _legacy_broadcast(a: dict) -> Optional[str]:
+    return "legacy broadcasting (attributes 'broadcast' and 'axis')" if a.get("broadcast", 0) else None
+
+
+# Schema versions whose semantics differ from what the lowerings implement, by ONNX op:
+# (the first version that has the implemented semantics, attrs -> what differs or None).
+# Versions that only add element types or attributes the lowerings check need no entry.
+_OLD_SEMANTICS = {
+    **{op: (7, _legacy_broadcast) for op in ("Add", "Sub", "Mul", "Div", "Pow")},
+    "Pad": (2, lambda a: "the attribute 'paddings' (pads in another order)"),
+    "BatchNormalization": (9, lambda a: "spatial=0 (statistics per element, not per channel)"
+                           if a.get("spatial", 1) == 0 else None),
+    "Upsample": (7, lambda a: "the experimental attributes 'height_scale' and 'width_scale'"),
+    "Tile": (6, lambda a: "the inputs 'tiles' and 'axis'"),
+}
+
+
+def _check_version(imp: "_Importer", node) -> None:
+    """Refuse a node whose schema version (given by the model's opset) has semantics
+    other than its lowering implements, saying what differs and how to convert."""
+    rule = _OLD_SEMANTICS.get(node.op_type)
+    if rule is None:
+        return
+    try:
+        since = onnx.defs.get_schema(node.op_type, imp.opset, node.domain or "").since_version
+    except Exception:  # the checker already refuses ops unknown at this opset
+        return
+    first, differs = rule
+    problem = differs(imp.attrs(node)) if since < first else None
+    if problem:
+        raise TinydeployError(
+            f"node '{node.name}' ({node.op_type}): opset {imp.opset} gives {node.op_type} version {since}, "
+            f"whose {problem} tinydeploy does not implement; convert the model to opset {max(first, 11)} or "
+            f"later (onnx.version_converter.convert_version(model, {max(first, 11)}))")
 
 
 def _bad(node, problem: str) -> TinydeployError:
@@ -1235,8 +1323,9 @@ def folded_model(path: str, input_shapes: Optional[dict] = None) -> tuple[onnx.M
     model = read_model(path)
     opset = default_opset(model)
     if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise TinydeployError(f"the model uses opset {opset}; supported opsets are "
-                              f"{MIN_OPSET} to {MAX_OPSET} (convert it with onnx.version_converter)")
+        raise TinydeployError(f"the model uses opset {opset}; the installed onnx package "
+                              f"({onnx.__version__}) knows opsets {MIN_OPSET} to {MAX_OPSET} (upgrade onnx, "
+                              "or convert the model with onnx.version_converter)")
     for init in model.graph.initializer:  # before shape inference reads them
         decode_initializer(init)
     _fix_input_shapes(model, input_shapes or {})
