@@ -145,3 +145,123 @@ def test_ceil_mode_1d(tmp_path):
     node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[1], strides=[2], ceil_mode=1, name="pool")
     path = _save(tmp_path / "m.onnx", [node], [1, 3, 6], opset=22)
     _float_ok(path, (3, 6))
+
+
+# --------------------------------------------------------------------------
+# 3. Op variants
+# --------------------------------------------------------------------------
+def _conv(x, out, c_in, c_out, name, k=3):
+    node = helper.make_node("Conv", [x, f"{name}_w", f"{name}_b"], [out], kernel_shape=[k, k],
+                            pads=[k // 2] * 4, name=name)
+    return node, [_const(f"{name}_w", (c_out, c_in, k, k)), _const(f"{name}_b", (c_out,), 0.1)]
+
+
+def max_min_nary(path, opset=13):
+    """Max of three inputs (one constant), Min of one input (an alias), Min of two."""
+    c1, i1 = _conv("x", "a", 3, 4, "conv1")
+    c2, i2 = _conv("x", "b", 3, 4, "conv2")
+    nodes = [c1, c2, helper.make_node("Max", ["a", "floor", "b"], ["m"], name="max3"),
+             helper.make_node("Min", ["m"], ["m1"], name="min1"),
+             helper.make_node("Min", ["m1", "a"], ["y"], name="min2")]
+    floor = numpy_helper.from_array(np.array([[[[-0.2]], [[0.1]], [[0.0]], [[-1.0]]]], np.float32), "floor")
+    return _save(path, nodes, [1, 3, 5, 6], i1 + i2 + [floor], opset=opset)
+
+
+def softmax_axis(path, axis, opset=13):
+    """Softmax over the channels, the rows or the columns of a conv output (NCHW)."""
+    c1, i1 = _conv("x", "c", 3, 4, "conv")
+    return _save(path, [c1, helper.make_node("Softmax", ["c"], ["y"], axis=axis, name="softmax")],
+                 [1, 3, 5, 6], i1, opset=opset)
+
+
+def softmax_3d(path):
+    """[batch, tokens, features] with the softmax over the tokens (outer/axis/inner)."""
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="proj"),
+             helper.make_node("Softmax", ["h"], ["y"], axis=1, name="softmax")]
+    return _save(path, nodes, [1, 7, 5], [_const("w", (5, 6))], opset=13)
+
+
+def reductions(path, opset):
+    """ReduceMax over non-adjacent axes (keepdims 0), ReduceSum over one axis (keepdims 1),
+    ReduceMean over channels and width; axes as attributes before opset 18 (13 for Sum)."""
+    c1, i1 = _conv("x", "c", 3, 4, "conv")
+    def reduce(op, x, y, axes, keepdims, name):
+        as_input = opset >= (13 if op == "ReduceSum" else 18)
+        if as_input:
+            return helper.make_node(op, [x, f"{name}_axes"], [y], keepdims=keepdims, name=name), \
+                [_ints(f"{name}_axes", axes)]
+        return helper.make_node(op, [x], [y], axes=axes, keepdims=keepdims, name=name), []
+    r1, a1 = reduce("ReduceMax", "c", "mx", [1, 3], 0, "rmax")       # [1, 5]
+    r2, a2 = reduce("ReduceSum", "c", "sm", [2], 1, "rsum")          # [1, 4, 1, 6]
+    r3, a3 = reduce("ReduceMean", "sm", "mn", [1, 3], 0, "rmean")    # [1, 1]
+    nodes = [c1, r1, r2, r3, helper.make_node("Add", ["mx", "mn"], ["y"], name="add")]
+    return _save(path, nodes, [1, 3, 5, 6], i1 + a1 + a2 + a3, opset=opset)
+
+
+def reduce_max_keepdims(path):
+    """A spatial max keeping its dims (global max pooling as exported), then a 1x1 conv."""
+    c1, i1 = _conv("x", "c", 3, 4, "conv")
+    c2, i2 = _conv("g", "y", 4, 2, "head", k=1)
+    nodes = [c1, helper.make_node("ReduceMax", ["c"], ["g"], axes=[2, 3], keepdims=1, name="gmax"), c2]
+    return _save(path, nodes, [1, 3, 5, 6], i1 + i2, opset=13)
+
+
+def expand_and_tile(path):
+    """Squeeze-excitation style gate broadcast by Expand, then a Tile of the product."""
+    c1, i1 = _conv("x", "c", 3, 4, "conv")
+    nodes = [c1, helper.make_node("GlobalAveragePool", ["c"], ["g"], name="gap"),
+             helper.make_node("Sigmoid", ["g"], ["s"], name="gate"),
+             helper.make_node("Expand", ["s", "shape"], ["e"], name="expand"),
+             helper.make_node("Mul", ["c", "e"], ["m"], name="scale"),
+             helper.make_node("Tile", ["m", "repeats"], ["y"], name="tile")]
+    return _save(path, nodes, [1, 3, 5, 6], i1 + [_ints("shape", [1, 4, 5, 6]), _ints("repeats", [1, 2, 1, 3])],
+                 opset=13)
+
+
+def expand_rank(path):
+    """Expand of a [1, 4, 1] tensor to [1, 2, 4, 3] (a new axis and a broadcast one)."""
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="proj"),
+             helper.make_node("Expand", ["h", "shape"], ["y"], name="expand")]
+    return _save(path, nodes, [1, 4, 3], [_const("w", (3, 1)), _ints("shape", [1, 2, 1, 3])], opset=13)
+
+
+def shape_start_end(path):
+    """Reshape to [batch, -1] where batch comes from Shape(start=0, end=1) (opset 15)."""
+    c1, i1 = _conv("x", "c", 3, 4, "conv")
+    nodes = [c1, helper.make_node("Shape", ["c"], ["n"], start=0, end=1, name="batch"),
+             helper.make_node("Shape", ["c"], ["hw"], start=-2, name="spatial"),
+             helper.make_node("ReduceProd", ["hw"], ["p"], keepdims=1, name="prod"),
+             helper.make_node("Mul", ["p", "four"], ["flat"], name="flat"),
+             helper.make_node("Concat", ["n", "flat"], ["shape"], axis=0, name="cat"),
+             helper.make_node("Reshape", ["c", "shape"], ["f"], name="reshape"),
+             helper.make_node("Gemm", ["f", "w2", "b2"], ["y"], transB=1, name="fc")]
+    inits = i1 + [_ints("four", [4]), _const("w2", (3, 120)), _const("b2", (3,), 0.1)]
+    return _save(path, nodes, [1, 3, 5, 6], inits, opset=15)
+
+
+VARIANTS = {"max_min_nary": (max_min_nary, (3, 5, 6)),
+            "softmax_axis1": (lambda p: softmax_axis(p, 1), (3, 5, 6)),
+            "softmax_axis2": (lambda p: softmax_axis(p, 2), (3, 5, 6)),
+            "softmax_axis3": (lambda p: softmax_axis(p, 3), (3, 5, 6)),
+            "softmax_3d": (softmax_3d, (7, 5)),
+            "reductions_opset13": (lambda p: reductions(p, 13), (3, 5, 6)),
+            "reductions_opset18": (lambda p: reductions(p, 18), (3, 5, 6)),
+            "reductions_opset11": (lambda p: reductions(p, 11), (3, 5, 6)),
+            "reduce_max_keepdims": (reduce_max_keepdims, (3, 5, 6)),
+            "expand_and_tile": (expand_and_tile, (3, 5, 6)),
+            "expand_rank": (expand_rank, (4, 3)),
+            "shape_start_end": (shape_start_end, (3, 5, 6))}
+INT8_VARIANTS = sorted(set(VARIANTS) - {"max_min_nary", "reductions_opset11", "softmax_axis3"})
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_variants_float(tmp_path, name):
+    build, shape = VARIANTS[name]
+    _float_ok(build(tmp_path / "m.onnx"), shape)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("name", INT8_VARIANTS)
+def test_variants_int8(tmp_path, name, target):
+    build, shape = VARIANTS[name]
+    _int8_ok(build(tmp_path / "m.onnx"), shape, target)

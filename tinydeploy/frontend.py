@@ -316,8 +316,8 @@ def fold_onnx_constants(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
         keep = []
         for node in model.graph.node:
             values = None
-            if node.op_type == "Shape" and node.input and node.input[0] in shapes and len(node.attribute) == 0:
-                values = [np.array(shapes[node.input[0]], dtype=np.int64)]
+            if node.op_type == "Shape" and node.input and node.input[0] in shapes:
+                values = _static_shape_value(node, shapes[node.input[0]])
             elif node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
                 _check_constant_node(node)
                 try:
@@ -344,6 +344,16 @@ def fold_onnx_constants(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
         model.graph.node.extend(keep)
         # Stale inferred infos of folded values would conflict with initializers.
         del model.graph.value_info[:]
+
+
+def _static_shape_value(node: onnx.NodeProto, shape: tuple) -> Optional[list]:
+    """Shape of a static tensor, sliced by start/end (opset 15) as ONNX clamps them."""
+    a = {x.name: helper.get_attribute_value(x) for x in node.attribute}
+    if set(a) - {"start", "end"} or not all(isinstance(v, int) for v in a.values()):
+        return None
+    rank = len(shape)
+    start, end = (min(max(v + rank if v < 0 else v, 0), rank) for v in (a.get("start", 0), a.get("end", rank)))
+    return [np.array(shape[start:end], dtype=np.int64)]
 
 
 def _ceil_mode_as_pads(model: onnx.ModelProto, shapes: dict) -> bool:
@@ -778,26 +788,33 @@ def _global_avg_pool(imp: _Importer, node) -> None:
     imp.emit("mean", node, [node.input[0]], axes=list(range(2, rank)))
 
 
-@lowering("ReduceMean")
-def _reduce_mean(imp: _Importer, node) -> None:
+_REDUCE = {"ReduceMean": "mean", "ReduceMax": "reduce_max", "ReduceSum": "reduce_sum"}
+
+
+@lowering("ReduceMean", "ReduceMax", "ReduceSum")
+def _reduce(imp: _Importer, node) -> None:
+    """Over any axes (an attribute, or the input 'axes' since opset 13 for ReduceSum and 18
+    for the others), keepdims 0 or 1; empty axes with noop_with_empty_axes=1 is an alias."""
     a = imp.attrs(node)
     rank = len(imp.graph.tensors[node.input[0]].shape)
     axes = a.get("axes")
     if axes is None and len(node.input) > 1 and node.input[1]:
         axes = imp.need_const(node, 1, "axes").reshape(-1).tolist()
     keepdims = _int_attr(node, a, "keepdims", 1, 0, 1)
-    if not axes:  # absent or empty: every axis
-        if a.get("noop_with_empty_axes", 0) and axes is not None:
-            raise _bad(node, "noop_with_empty_axes=1 with empty axes is not supported")
+    if not axes:  # absent or empty: every axis, or none with noop_with_empty_axes
+        if _int_attr(node, a, "noop_with_empty_axes", 0, 0, 1):
+            imp.alias(node)
+            return
         axes = range(rank)
     axes = sorted({_axis(node, ax, rank, "axes value") for ax in axes})
+    kind = _REDUCE[node.op_type]
     if keepdims:
-        imp.emit("mean", node, [node.input[0]], axes=axes)
+        imp.emit(kind, node, [node.input[0]], axes=axes)
         return
     out = imp.activation(node.output[0])
     keep = imp.graph.add_activation(node.output[0] + "__keep", tuple(
         1 if i in axes else d for i, d in enumerate(imp.graph.tensors[node.input[0]].shape)))
-    imp.graph.ops.append(Op("mean", node.name, [node.input[0]], [keep], {"axes": axes}))
+    imp.graph.ops.append(Op(kind, node.name, [node.input[0]], [keep], {"axes": axes}))
     imp.graph.ops.append(Op("reshape", node.name + "_squeeze", [keep], [out], {}))
 
 
@@ -870,7 +887,7 @@ def _const_transform(graph: Graph, name: str, fn: Callable, axis_map: Optional[d
 _BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Max": "max", "Min": "min"}
 
 
-@lowering("Add", "Sub", "Mul", "Div", "Max", "Min")
+@lowering("Add", "Sub", "Mul", "Div")
 def _binary(imp: _Importer, node) -> None:
     if len(node.input) != 2 or not all(node.input):
         raise TinydeployError(f"node '{node.name}' ({node.op_type}): only two inputs are supported")
@@ -880,6 +897,35 @@ def _binary(imp: _Importer, node) -> None:
             t.data = t.data.astype(np.float32)
             t.dtype = "float32"
     imp.emit("binary", node, list(node.input), op=_BINARY[node.op_type], act=(-INF, INF))
+
+
+@lowering("Max", "Min")
+def _max_min(imp: _Importer, node) -> None:
+    """Max/Min of one input (an alias) or of several: a chain of binary ops, activations first
+    (each link then has an activation operand), intermediate shapes broadcast step by step."""
+    inputs = list(node.input)
+    if not all(inputs):
+        raise _bad(node, "an input name is empty")
+    if len(inputs) == 1:
+        imp.alias(node)
+        return
+    for i in inputs:
+        t = imp.graph.tensors[i]
+        if t.is_const and t.dtype != "float32":
+            t.data = t.data.astype(np.float32)
+            t.dtype = "float32"
+    inputs.sort(key=lambda i: imp.graph.tensors[i].is_const)
+    out = imp.activation(node.output[0])
+    acc = inputs[0]
+    for k, other in enumerate(inputs[1:], start=1):
+        if k == len(inputs) - 1:
+            step = out
+        else:
+            shape = np.broadcast_shapes(imp.graph.tensors[acc].shape, imp.graph.tensors[other].shape)
+            step = imp.graph.add_activation(f"{out}__{node.op_type.lower()}{k}", tuple(shape))
+        imp.graph.ops.append(Op("binary", node.name if k == 1 else f"{node.name}_{k}", [acc, other], [step],
+                                {"op": _BINARY[node.op_type], "act": (-INF, INF)}))
+        acc = step
 
 
 @lowering("Relu", "Clip")
@@ -1147,6 +1193,49 @@ def _resize(imp: _Importer, node) -> None:
         imp.alias(node)
         return
     imp.emit("resize_nearest", node, [x], scales=scales)
+
+
+@lowering("Tile")
+def _tile(imp: _Importer, node) -> None:
+    """Tile with constant repeats (opset 6+): a zero-stride strided copy."""
+    x = node.input[0]
+    shape = imp.graph.tensors[x].shape
+    value = imp.const(node.input[1]) if len(node.input) > 1 and node.input[1] else None
+    if value is None:
+        raise TinydeployError(f"node '{node.name}' (Tile): the repeats must be a constant (computed at "
+                              "compile time); tiling by run-time values is not supported")
+    repeats = [int(v) for v in value.reshape(-1)]
+    if len(repeats) != len(shape) or min(repeats, default=1) < 1:
+        raise _bad(node, f"repeats {repeats} must be {len(shape)} positive integers (one per axis)")
+    if all(r == 1 for r in repeats):
+        imp.alias(node)
+        return
+    imp.emit("tile", node, [x], repeats=repeats)
+
+
+@lowering("Expand")
+def _expand(imp: _Importer, node) -> None:
+    """Expand to a constant shape: a reshape to the output rank, then a tile of the
+    size-1 axes it broadcasts (a zero-stride strided copy)."""
+    x = node.input[0]
+    shape = imp.graph.tensors[x].shape
+    if len(node.input) < 2 or not node.input[1] or imp.const(node.input[1]) is None:
+        raise TinydeployError(f"node '{node.name}' (Expand): the shape must be a constant (computed at "
+                              "compile time); expanding to a run-time shape is not supported")
+    out = imp.activation(node.output[0])
+    out_shape = imp.graph.tensors[out].shape
+    full = (1,) * (len(out_shape) - len(shape)) + tuple(shape)
+    repeats = [o // i for i, o in zip(full, out_shape)]
+    if any(i not in (1, o) for i, o in zip(full, out_shape)):
+        raise _bad(node, f"the input of shape {list(shape)} does not broadcast to {list(out_shape)}")
+    if all(r == 1 for r in repeats):
+        imp.alias(node)
+        return
+    src = x
+    if full != tuple(shape):
+        src = imp.graph.add_activation(x + "__rank", full)
+        imp.graph.ops.append(Op("reshape", node.name + "_rank", [x], [src], {}))
+    imp.graph.ops.append(Op("tile", node.name, [src], [out], {"repeats": repeats}))
 
 
 @lowering("Gather")

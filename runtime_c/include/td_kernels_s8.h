@@ -303,6 +303,11 @@ typedef struct {
 void td_mean_s8(const td_mean_s8_params *p, const int8_t *input,
                 int8_t *output);
 
+/* Max over the middle axis of [outer][reduce][inner] (reduce_s8.c): input
+ * and output share scale and zero point. */
+void td_reduce_max_s8(int32_t outer, int32_t reduce, int32_t inner,
+                      const int8_t *input, int8_t *output);
+
 /* ---------------------------------------------------------------------- */
 /* Softmax and activations                                                 */
 /* ---------------------------------------------------------------------- */
