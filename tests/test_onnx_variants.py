@@ -265,3 +265,77 @@ def test_variants_float(tmp_path, name):
 def test_variants_int8(tmp_path, name, target):
     build, shape = VARIANTS[name]
     _int8_ok(build(tmp_path / "m.onnx"), shape, target)
+
+
+# --------------------------------------------------------------------------
+# 4. int8 scales far apart: exact saturation instead of refusing
+# --------------------------------------------------------------------------
+def qdq_conv(path, y_scale, c_in=3, w_max=40):
+    """QDQ conv (int8 weights, int32 bias) whose output scale is far from input * weight scale:
+    1e-12 gives the requantization shift 32 (a multiplier of 2^31, as a random-init
+    EfficientNet-B0 calibrated on a near-constant tensor), 1e12 a multiplier below 2^-32."""
+    rng = np.random.default_rng(5)
+    w = rng.integers(-w_max, w_max + 1, (4, c_in, 3, 3)).astype(np.int8)
+    b = rng.integers(-50, 50, (4,)).astype(np.int32)
+    f = lambda name, v: numpy_helper.from_array(np.array(v, np.float32), name)  # noqa: E731
+    i8 = lambda name, v: numpy_helper.from_array(np.array(v, np.int8), name)  # noqa: E731
+    inits = [f("sx", 0.05), i8("zx", 0), numpy_helper.from_array(w, "wq"), f("sw", 0.05), i8("zw", 0),
+             numpy_helper.from_array(b, "bq"), f("sb", 0.05 * 0.05), numpy_helper.from_array(np.int32(0), "zb"),
+             f("sy", y_scale), i8("zy", 3)]
+    n = helper.make_node
+    nodes = [n("QuantizeLinear", ["x", "sx", "zx"], ["xq"], name="qx"),
+             n("DequantizeLinear", ["xq", "sx", "zx"], ["xd"], name="dqx"),
+             n("DequantizeLinear", ["wq", "sw", "zw"], ["wd"], name="dqw"),
+             n("DequantizeLinear", ["bq", "sb", "zb"], ["bd"], name="dqb"),
+             n("Conv", ["xd", "wd", "bd"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], name="conv"),
+             n("QuantizeLinear", ["c", "sy", "zy"], ["cq"], name="qy"),
+             n("DequantizeLinear", ["cq", "sy", "zy"], ["y"], name="dqy")]
+    return _save(path, nodes, [1, c_in, 5, 5], inits, opset=13)
+
+
+def _ort_qdq(path, x):
+    opts = ort.SessionOptions()  # the QDQ graph's own semantics
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    return np.stack([sess.run(None, {"x": s[None]})[0][0] for s in x])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("y_scale", [1e-12, 1e12])
+def test_requantization_out_of_shift_range_is_exact(tmp_path, y_scale, target):
+    path = qdq_conv(tmp_path / "m.onnx", y_scale)
+    x = RNG.normal(0, 1, (3, 3, 5, 5)).astype(np.float32)
+    x[0, :, 2, 2] = 0.0  # some accumulators are exactly the bias
+    c = api.run(path, {"x": x}, target=target).outputs["y"]
+    golden = api.run(path, {"x": x}, target=target, golden=True).outputs["y"]
+    np.testing.assert_array_equal(c, golden)
+    ref = _ort_qdq(path, x)
+    np.testing.assert_array_equal(c.reshape(ref.shape), ref)
+    if y_scale < 1:  # every output saturates except where the accumulator is 0
+        assert set(np.unique(np.round(ref / y_scale) + 3)) <= {-128.0, 3.0, 127.0}
+    else:
+        assert np.all(ref == 0)
+
+
+def test_shift_32_becomes_the_saturating_multiplier():
+    from tinydeploy import qmath
+    m, s = qmath.quantize_multiplier(0.05 * 0.05 / np.float32(1e-12))
+    assert s == 32
+    assert qmath.requant_multiplier(0.05 * 0.05 / np.float32(1e-12)) == ((1 << 31) - 1, 8)
+    assert qmath.requant_multiplier(-(2.0 ** 40)) == (-((1 << 31) - 1), 8)
+    assert qmath.requant_multiplier(0.75) == qmath.quantize_multiplier(0.75)
+    x = np.arange(-(1 << 21), 1 << 21, 997, dtype=np.int64)
+    np.testing.assert_array_equal(qmath.multiply_by_quantized_multiplier(x, (1 << 31) - 1, 8), 256 * x)
+
+
+def test_saturating_requantization_that_overflows_is_refused(tmp_path):
+    """With the 8-bit left shift the accumulator must stay below 2^23: 160 channels of weights
+    near 127 can reach more, which stays refused with the layer's bound."""
+    path = qdq_conv(tmp_path / "m.onnx", 1e-12, c_in=160, w_max=127)
+    with pytest.raises(TinydeployError) as err:
+        api.compile(path)
+    assert str(err.value) == (
+        "1 layer(s) could overflow int32 arithmetic for some inputs:\n  layer 'conv' (conv2d_s8): the int32 "
+        "accumulator of output channel 0 (|bias| 33, sum |w| 91,278) shifted left by 8 bits for requantization "
+        "can reach 2,991,005,952 (int32 holds 2,147,483,647)\nsuch a layer would give wrong results; reduce its "
+        "weights, bias or reduction length, or fix its quantization scales (or compile with --quantize float32)")

@@ -72,7 +72,7 @@ def _sum_to_int8(g: Graph, op: Op) -> None:
     x = op.inputs[0]
     in_q, out_q = scalar_q(g, x, op), scalar_q(g, op.outputs[0], op)
     outer, reduce, inner = outer_reduce_inner(g.tensors[x].shape, op.attrs["axes"])
-    m, shift = qmath.quantize_multiplier(float(np.float32(in_q[0])) / float(np.float32(out_q[0])))
+    m, shift = qmath.requant_multiplier(float(np.float32(in_q[0])) / float(np.float32(out_q[0])))
     op.kind, op.attrs["q"] = "mean_s8", {"input_offset": -int(in_q[1]), "output_offset": int(out_q[1]),
                                          "multiplier": m, "shift": shift, "outer": outer, "reduce": reduce,
                                          "inner": inner}
