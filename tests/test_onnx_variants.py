@@ -86,8 +86,8 @@ def test_opsets_outside_11_to_21_compile(tmp_path, opset):
 def test_old_semantics_are_refused_with_the_version(tmp_path):
     nodes = [helper.make_node("Add", ["x", "b"], ["y"], broadcast=1, axis=1, name="add_bias")]
     path = _save(tmp_path / "m.onnx", nodes, [1, 3, 2], [_const("b", (3,))], opset=6, y_shape=[1, 3, 2])
-    _refused(path, "node 'add_bias' (Add): opset 6 gives Add version 6, whose legacy broadcasting "
-                   "(attributes 'broadcast' and 'axis') tinydeploy does not implement; convert the model to "
+    _refused(path, "node 'add_bias' (Add): opset 6 makes it Add version 6, with semantics tinydeploy does not "
+                   "implement: legacy broadcasting (attributes 'broadcast' and 'axis'); convert the model to "
                    "opset 11 or later (onnx.version_converter.convert_version(model, 11))")
 
 
@@ -339,3 +339,42 @@ def test_saturating_requantization_that_overflows_is_refused(tmp_path):
         "accumulator of output channel 0 (|bias| 33, sum |w| 91,278) shifted left by 8 bits for requantization "
         "can reach 2,991,005,952 (int32 holds 2,147,483,647)\nsuch a layer would give wrong results; reduce its "
         "weights, bias or reduction length, or fix its quantization scales (or compile with --quantize float32)")
+
+
+# --------------------------------------------------------------------------
+# What stays unsupported: exact messages
+# --------------------------------------------------------------------------
+def test_int8_max_is_refused(tmp_path):
+    path = max_min_nary(tmp_path / "m.onnx")
+    calib = {"x": RNG.normal(0, 1, (8, 3, 5, 6)).astype(np.float32)}
+    with pytest.raises(TinydeployError) as err:
+        api.compile(path, calib=calib)
+    assert str(err.value) == ("node 'max3': there is no int8 kernel for element-wise 'max' (supported: add, mul, "
+                              "and sub or div by a constant); compile with --quantize float32")
+
+
+def test_ceil_mode_average_counting_padding_past_the_input_is_refused(tmp_path):
+    path = pool_model(tmp_path / "m.onnx", "AveragePool", 6, 3, 2, 1, count_include_pad=1)
+    _refused(path, "node 'pool' (AveragePool): ceil_mode=1 with count_include_pad=1 where the last window "
+                   "passes the padding is not supported; use ceil_mode=0 or count_include_pad=0")
+
+
+def test_ceil_mode_average_counting_padding_inside_it_compiles(tmp_path):
+    """The extra window ends inside the declared padding: the same as ceil_mode=0."""
+    path = pool_model(tmp_path / "m.onnx", "AveragePool", 5, 3, 2, 1, count_include_pad=1)
+    _float_ok(path, (2, 5, 5))
+
+
+def test_tile_beyond_six_dimensions_is_refused(tmp_path):
+    nodes = [helper.make_node("Tile", ["x", "repeats"], ["y"], name="tile")]
+    path = _save(tmp_path / "m.onnx", nodes, [1, 2, 3, 4, 5], [_ints("repeats", [1, 2, 2, 2, 2])])
+    _refused(path, "node 'tile': tiling 5-D data by [1, 2, 2, 2, 2] needs more than 6 dimensions")
+
+
+def test_tile_1_is_refused_with_its_version(tmp_path):
+    nodes = [helper.make_node("Tile", ["x", "tiles", "axis"], ["y"], name="tile")]
+    path = _save(tmp_path / "m.onnx", nodes, [1, 3], [_ints("tiles", 2), _ints("axis", 1)], opset=5,
+                 y_shape=[1, 6])
+    _refused(path, "node 'tile' (Tile): opset 5 makes it Tile version 1, with semantics tinydeploy does not "
+                   "implement: the inputs 'tiles' and 'axis'; convert the model to opset 11 or later "
+                   "(onnx.version_converter.convert_version(model, 11))")

@@ -549,7 +549,7 @@ def _legacy_broadcast(a: dict) -> Optional[str]:
 # Versions that only add element types or attributes the lowerings check need no entry.
 _OLD_SEMANTICS = {
     **{op: (7, _legacy_broadcast) for op in ("Add", "Sub", "Mul", "Div", "Pow")},
-    "Pad": (2, lambda a: "the attribute 'paddings' (pads in another order)"),
+    "Pad": (2, lambda a: "the attribute 'paddings'"),
     "BatchNormalization": (9, lambda a: "spatial=0 (statistics per element, not per channel)"
                            if a.get("spatial", 1) == 0 else None),
     "Upsample": (7, lambda a: "the experimental attributes 'height_scale' and 'width_scale'"),
@@ -571,9 +571,9 @@ def _check_version(imp: "_Importer", node) -> None:
     problem = differs(imp.attrs(node)) if since < first else None
     if problem:
         raise TinydeployError(
-            f"node '{node.name}' ({node.op_type}): opset {imp.opset} gives {node.op_type} version {since}, "
-            f"whose {problem} tinydeploy does not implement; convert the model to opset {max(first, 11)} or "
-            f"later (onnx.version_converter.convert_version(model, {max(first, 11)}))")
+            f"node '{node.name}' ({node.op_type}): opset {imp.opset} makes it {node.op_type} version {since}, "
+            f"with semantics tinydeploy does not implement: {problem}; convert the model to opset "
+            f"{max(first, 11)} or later (onnx.version_converter.convert_version(model, {max(first, 11)}))")
 
 
 def _bad(node, problem: str) -> TinydeployError:
