@@ -385,10 +385,13 @@ def test_per_channel_activation_quantization(tmp_path):
 
 
 def test_no_int8_kernel(tmp_path):
-    path = save(seed_ops_float2(), tmp_path / "ops2.onnx")
+    def divide_by_itself(m):  # Div of two activations (Max has an int8 kernel)
+        node = next(n for n in m.graph.node if n.name == "max")
+        node.op_type, node.input[1] = "Div", "dv"
+    path = save(edited(seed_ops_float2(), divide_by_itself), tmp_path / "ops2.onnx")
     np.savez(tmp_path / "c.npz", x=np.random.default_rng(0).random((2, 1, 3, 4, 4)).astype(np.float32)[:, 0])
-    expect(tmp_path, "node 'max': there is no int8 kernel for element-wise 'max' (supported: add, mul, and "
-                     "sub or div by a constant); compile with --quantize float32", "compile", path,
+    expect(tmp_path, "node 'max': there is no int8 kernel for element-wise 'div' (supported: add, mul, max, min, "
+                     "and sub or div by a constant); compile with --quantize float32", "compile", path,
            "--calib", tmp_path / "c.npz")
 
 

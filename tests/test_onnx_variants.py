@@ -251,7 +251,7 @@ VARIANTS = {"max_min_nary": (max_min_nary, (3, 5, 6)),
             "expand_and_tile": (expand_and_tile, (3, 5, 6)),
             "expand_rank": (expand_rank, (4, 3)),
             "shape_start_end": (shape_start_end, (3, 5, 6))}
-INT8_VARIANTS = sorted(set(VARIANTS) - {"max_min_nary", "reductions_opset11", "softmax_axis3"})
+INT8_VARIANTS = sorted(set(VARIANTS) - {"reductions_opset11", "softmax_axis3"})
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
@@ -344,15 +344,6 @@ def test_saturating_requantization_that_overflows_is_refused(tmp_path):
 # --------------------------------------------------------------------------
 # What stays unsupported: exact messages
 # --------------------------------------------------------------------------
-def test_int8_max_is_refused(tmp_path):
-    path = max_min_nary(tmp_path / "m.onnx")
-    calib = {"x": RNG.normal(0, 1, (8, 3, 5, 6)).astype(np.float32)}
-    with pytest.raises(TinydeployError) as err:
-        api.compile(path, calib=calib)
-    assert str(err.value) == ("node 'max3': there is no int8 kernel for element-wise 'max' (supported: add, mul, "
-                              "and sub or div by a constant); compile with --quantize float32")
-
-
 def test_ceil_mode_average_counting_padding_past_the_input_is_refused(tmp_path):
     path = pool_model(tmp_path / "m.onnx", "AveragePool", 6, 3, 2, 1, count_include_pad=1)
     _refused(path, "node 'pool' (AveragePool): ceil_mode=1 with count_include_pad=1 where the last window "
