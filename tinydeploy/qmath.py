@@ -294,6 +294,8 @@ def _f32(v):
 def _quantize_f32(scale, zero_point, f):
     """TFLite kernel_util Quantize(): zp + round(f / scale) in float32."""
     tmp = np.float32(f) / np.float32(scale)
+    if np.isinf(tmp):  # beyond float32 (a tiny scale): beyond every int8 code too
+        return int(zero_point) + (1 << 31 if tmp > 0 else -(1 << 31))
     return int(zero_point) + _round_half_away(float(tmp))
 
 
