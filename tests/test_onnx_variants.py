@@ -369,3 +369,11 @@ def test_tile_1_is_refused_with_its_version(tmp_path):
     _refused(path, "node 'tile' (Tile): opset 5 makes it Tile version 1, with semantics tinydeploy does not "
                    "implement: the inputs 'tiles' and 'axis'; convert the model to opset 11 or later "
                    "(onnx.version_converter.convert_version(model, 11))")
+
+
+def test_reduce_with_empty_axes_and_noop_is_an_alias(tmp_path):
+    c1, i1 = _conv("x", "c", 3, 4, "conv")
+    nodes = [c1, helper.make_node("ReduceSum", ["c", "none"], ["y"], noop_with_empty_axes=1, name="noop")]
+    path = _save(tmp_path / "m.onnx", nodes, [1, 3, 5, 6], i1 + [_ints("none", np.zeros(0, np.int64))], opset=13)
+    _float_ok(path, (3, 5, 6))
+    assert [op.kind for op in api.compile(path, quantize="float32").graph.ops if op.kind.startswith("reduce")] == []
