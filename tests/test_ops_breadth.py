@@ -147,7 +147,8 @@ def unet_up(path, opset, op_type="Resize", coord="asymmetric", rounding="floor")
 
 
 UPSAMPLING = {"resize_half_pixel": dict(opset=13, coord="half_pixel", rounding="round_prefer_floor"),
-              "resize_asymmetric_floor": dict(opset=13)}
+              "resize_asymmetric_floor": dict(opset=13),
+              "upsample_opset9": dict(opset=9, op_type="Upsample")}
 
 
 @pytest.mark.parametrize("case", sorted(UPSAMPLING))

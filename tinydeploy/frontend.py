@@ -16,7 +16,9 @@ from onnx import helper, numpy_helper, shape_inference
 from .errors import TinydeployError
 from .ir import Graph, Op, QuantParams, Tensor
 
-MIN_OPSET, MAX_OPSET = 11, 21
+# Every opset the installed onnx package knows; each node's own schema version is
+# checked against what its lowering implements (_check_version).
+MIN_OPSET, MAX_OPSET = 1, onnx.defs.onnx_opset_version()
 INF = float("inf")
 
 _ONNX_DTYPES = {
@@ -304,13 +306,18 @@ def fold_onnx_constants(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
     while True:
         model = _infer(model)
         shapes = _static_shapes(model)
+        if _ceil_mode_as_pads(model, shapes):
+            del model.graph.value_info[:]
+            for out in model.graph.output:
+                out.type.tensor_type.ClearField("shape")
+            continue
         consts = {i.name: decode_initializer(i) for i in model.graph.initializer}
         folded = False
         keep = []
         for node in model.graph.node:
             values = None
-            if node.op_type == "Shape" and node.input and node.input[0] in shapes and len(node.attribute) == 0:
-                values = [np.array(shapes[node.input[0]], dtype=np.int64)]
+            if node.op_type == "Shape" and node.input and node.input[0] in shapes:
+                values = _static_shape_value(node, shapes[node.input[0]])
             elif node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
                 _check_constant_node(node)
                 try:
@@ -337,6 +344,60 @@ def fold_onnx_constants(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
         model.graph.node.extend(keep)
         # Stale inferred infos of folded values would conflict with initializers.
         del model.graph.value_info[:]
+
+
+def _static_shape_value(node: onnx.NodeProto, shape: tuple) -> Optional[list]:
+    """Shape of a static tensor, sliced by start/end (opset 15) as ONNX clamps them."""
+    a = {x.name: helper.get_attribute_value(x) for x in node.attribute}
+    if set(a) - {"start", "end"} or not all(isinstance(v, int) for v in a.values()):
+        return None
+    rank = len(shape)
+    start, end = (min(max(v + rank if v < 0 else v, 0), rank) for v in (a.get("start", 0), a.get("end", rank)))
+    return [np.array(shape[start:end], dtype=np.int64)]
+
+
+def _ceil_mode_as_pads(model: onnx.ModelProto, shapes: dict) -> bool:
+    """MaxPool/AveragePool with ceil_mode=1 become ceil_mode=0 with the end pads that give
+    the ONNX output size: ceil((in + pads - kernel) / stride) + 1 windows, less the last
+    when it would start past the input and its begin pad (onnxruntime at every opset;
+    shape inference before opset 22 keeps that window). Then no window lies wholly in
+    padding. AveragePool with count_include_pad=1 keeps ceil_mode where the end pad would
+    grow (its lowering refuses that case). Returns whether a node changed."""
+    changed = False
+    for node in model.graph.node:
+        if node.op_type not in ("MaxPool", "AveragePool") or node.domain not in ("", "ai.onnx"):
+            continue
+        a = {x.name: helper.get_attribute_value(x) for x in node.attribute}
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        shape = shapes.get(node.input[0]) if node.input else None
+        if not a.get("ceil_mode", 0) or auto not in ("NOTSET", "VALID", "") or shape is None or len(shape) < 3:
+            continue
+        n = len(shape) - 2
+        k, strides, dil = a.get("kernel_shape"), a.get("strides", [1] * n), a.get("dilations", [1] * n)
+        pads = [0] * (2 * n) if auto == "VALID" else list(a.get("pads", [0] * (2 * n)))
+        if not (isinstance(k, list) and len(k) == n and len(strides) == n and len(dil) == n
+                and len(pads) == 2 * n and min(list(strides) + list(k) + list(dil)) >= 1):
+            continue  # the lowering reports malformed attributes
+        new = list(pads)
+        for i in range(n):
+            span = shape[2 + i] + pads[i] + pads[n + i] - ((k[i] - 1) * dil[i] + 1)
+            if span < 0:
+                break
+            out = -(-span // strides[i]) + 1
+            if (out - 1) * strides[i] >= shape[2 + i] + pads[i]:
+                out -= 1
+            new[n + i] = max(pads[n + i], (out - 1) * strides[i] + (k[i] - 1) * dil[i] + 1 - shape[2 + i] - pads[i])
+        else:
+            if node.op_type == "AveragePool" and a.get("count_include_pad", 0) and new != pads:
+                continue
+            del node.attribute[:]
+            for key, value in a.items():
+                if key not in ("ceil_mode", "pads", "auto_pad"):
+                    node.attribute.append(helper.make_attribute(key, value))
+            node.attribute.append(helper.make_attribute("pads", new))
+            changed = True
+    return changed
 
 
 def _as_initializers(node: onnx.NodeProto, values) -> Optional[list]:
@@ -449,6 +510,7 @@ class _Importer:
             if node.op_type != "DequantizeLinear" and all(g.tensors[i].is_const for i in node.input if i):
                 raise TinydeployError(f"node '{node.name}' ({node.op_type}): every input is a constant, "
                                       "but the node could not be evaluated at compile time")
+            _check_version(self, node)
             LOWERINGS[node.op_type](self, node)
         for out in self.model.graph.output:
             g.outputs.append(out.name)
@@ -476,6 +538,42 @@ def _name_nodes(graph: onnx.GraphProto) -> None:
             name, k = f"{base}_{k}", k + 1
         seen.add(name)
         node.name = name
+
+
+def _legacy_broadcast(a: dict) -> Optional[str]:
+    return "legacy broadcasting (attributes 'broadcast' and 'axis')" if a.get("broadcast", 0) else None
+
+
+# Schema versions whose semantics differ from what the lowerings implement, by ONNX op:
+# (the first version that has the implemented semantics, attrs -> what differs or None).
+# Versions that only add element types or attributes the lowerings check need no entry.
+_OLD_SEMANTICS = {
+    **{op: (7, _legacy_broadcast) for op in ("Add", "Sub", "Mul", "Div", "Pow")},
+    "Pad": (2, lambda a: "the attribute 'paddings'"),
+    "BatchNormalization": (9, lambda a: "spatial=0 (statistics per element, not per channel)"
+                           if a.get("spatial", 1) == 0 else None),
+    "Upsample": (7, lambda a: "the experimental attributes 'height_scale' and 'width_scale'"),
+    "Tile": (6, lambda a: "the inputs 'tiles' and 'axis'"),
+}
+
+
+def _check_version(imp: "_Importer", node) -> None:
+    """Refuse a node whose schema version (given by the model's opset) has semantics
+    other than its lowering implements, saying what differs and how to convert."""
+    rule = _OLD_SEMANTICS.get(node.op_type)
+    if rule is None:
+        return
+    try:
+        since = onnx.defs.get_schema(node.op_type, imp.opset, node.domain or "").since_version
+    except Exception:  # the checker already refuses ops unknown at this opset
+        return
+    first, differs = rule
+    problem = differs(imp.attrs(node)) if since < first else None
+    if problem:
+        raise TinydeployError(
+            f"node '{node.name}' ({node.op_type}): opset {imp.opset} makes it {node.op_type} version {since}, "
+            f"with semantics tinydeploy does not implement: {problem}; convert the model to opset "
+            f"{max(first, 11)} or later (onnx.version_converter.convert_version(model, {max(first, 11)}))")
 
 
 def _bad(node, problem: str) -> TinydeployError:
@@ -778,26 +876,33 @@ def _global_avg_pool(imp: _Importer, node) -> None:
     imp.emit("mean", node, [node.input[0]], axes=list(range(2, rank)))
 
 
-@lowering("ReduceMean")
-def _reduce_mean(imp: _Importer, node) -> None:
+_REDUCE = {"ReduceMean": "mean", "ReduceMax": "reduce_max", "ReduceSum": "reduce_sum"}
+
+
+@lowering("ReduceMean", "ReduceMax", "ReduceSum")
+def _reduce(imp: _Importer, node) -> None:
+    """Over any axes (an attribute, or the input 'axes' since opset 13 for ReduceSum and 18
+    for the others), keepdims 0 or 1; empty axes with noop_with_empty_axes=1 is an alias."""
     a = imp.attrs(node)
     rank = len(imp.graph.tensors[node.input[0]].shape)
     axes = a.get("axes")
     if axes is None and len(node.input) > 1 and node.input[1]:
         axes = imp.need_const(node, 1, "axes").reshape(-1).tolist()
     keepdims = _int_attr(node, a, "keepdims", 1, 0, 1)
-    if not axes:  # absent or empty: every axis
-        if a.get("noop_with_empty_axes", 0) and axes is not None:
-            raise _bad(node, "noop_with_empty_axes=1 with empty axes is not supported")
+    if not axes:  # absent or empty: every axis, or none with noop_with_empty_axes
+        if _int_attr(node, a, "noop_with_empty_axes", 0, 0, 1):
+            imp.alias(node)
+            return
         axes = range(rank)
     axes = sorted({_axis(node, ax, rank, "axes value") for ax in axes})
+    kind = _REDUCE[node.op_type]
     if keepdims:
-        imp.emit("mean", node, [node.input[0]], axes=axes)
+        imp.emit(kind, node, [node.input[0]], axes=axes)
         return
     out = imp.activation(node.output[0])
     keep = imp.graph.add_activation(node.output[0] + "__keep", tuple(
         1 if i in axes else d for i, d in enumerate(imp.graph.tensors[node.input[0]].shape)))
-    imp.graph.ops.append(Op("mean", node.name, [node.input[0]], [keep], {"axes": axes}))
+    imp.graph.ops.append(Op(kind, node.name, [node.input[0]], [keep], {"axes": axes}))
     imp.graph.ops.append(Op("reshape", node.name + "_squeeze", [keep], [out], {}))
 
 
@@ -870,7 +975,7 @@ def _const_transform(graph: Graph, name: str, fn: Callable, axis_map: Optional[d
 _BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Max": "max", "Min": "min"}
 
 
-@lowering("Add", "Sub", "Mul", "Div", "Max", "Min")
+@lowering("Add", "Sub", "Mul", "Div")
 def _binary(imp: _Importer, node) -> None:
     if len(node.input) != 2 or not all(node.input):
         raise TinydeployError(f"node '{node.name}' ({node.op_type}): only two inputs are supported")
@@ -880,6 +985,35 @@ def _binary(imp: _Importer, node) -> None:
             t.data = t.data.astype(np.float32)
             t.dtype = "float32"
     imp.emit("binary", node, list(node.input), op=_BINARY[node.op_type], act=(-INF, INF))
+
+
+@lowering("Max", "Min")
+def _max_min(imp: _Importer, node) -> None:
+    """Max/Min of one input (an alias) or of several: a chain of binary ops, activations first
+    (each link then has an activation operand), intermediate shapes broadcast step by step."""
+    inputs = list(node.input)
+    if not all(inputs):
+        raise _bad(node, "an input name is empty")
+    if len(inputs) == 1:
+        imp.alias(node)
+        return
+    for i in inputs:
+        t = imp.graph.tensors[i]
+        if t.is_const and t.dtype != "float32":
+            t.data = t.data.astype(np.float32)
+            t.dtype = "float32"
+    inputs.sort(key=lambda i: imp.graph.tensors[i].is_const)
+    out = imp.activation(node.output[0])
+    acc = inputs[0]
+    for k, other in enumerate(inputs[1:], start=1):
+        if k == len(inputs) - 1:
+            step = out
+        else:
+            shape = np.broadcast_shapes(imp.graph.tensors[acc].shape, imp.graph.tensors[other].shape)
+            step = imp.graph.add_activation(f"{out}__{node.op_type.lower()}{k}", tuple(shape))
+        imp.graph.ops.append(Op("binary", node.name if k == 1 else f"{node.name}_{k}", [acc, other], [step],
+                                {"op": _BINARY[node.op_type], "act": (-INF, INF)}))
+        acc = step
 
 
 @lowering("Relu", "Clip")
@@ -1196,6 +1330,49 @@ def _resize_linear(imp: _Importer, node, a: dict, old: bool) -> None:
     imp.emit("resize_bilinear", node, [x], mode=coord, layout="NCHW")
 
 
+@lowering("Tile")
+def _tile(imp: _Importer, node) -> None:
+    """Tile with constant repeats (opset 6+): a zero-stride strided copy."""
+    x = node.input[0]
+    shape = imp.graph.tensors[x].shape
+    value = imp.const(node.input[1]) if len(node.input) > 1 and node.input[1] else None
+    if value is None:
+        raise TinydeployError(f"node '{node.name}' (Tile): the repeats must be a constant (computed at "
+                              "compile time); tiling by run-time values is not supported")
+    repeats = [int(v) for v in value.reshape(-1)]
+    if len(repeats) != len(shape) or min(repeats, default=1) < 1:
+        raise _bad(node, f"repeats {repeats} must be {len(shape)} positive integers (one per axis)")
+    if all(r == 1 for r in repeats):
+        imp.alias(node)
+        return
+    imp.emit("tile", node, [x], repeats=repeats)
+
+
+@lowering("Expand")
+def _expand(imp: _Importer, node) -> None:
+    """Expand to a constant shape: a reshape to the output rank, then a tile of the
+    size-1 axes it broadcasts (a zero-stride strided copy)."""
+    x = node.input[0]
+    shape = imp.graph.tensors[x].shape
+    if len(node.input) < 2 or not node.input[1] or imp.const(node.input[1]) is None:
+        raise TinydeployError(f"node '{node.name}' (Expand): the shape must be a constant (computed at "
+                              "compile time); expanding to a run-time shape is not supported")
+    out = imp.activation(node.output[0])
+    out_shape = imp.graph.tensors[out].shape
+    full = (1,) * (len(out_shape) - len(shape)) + tuple(shape)
+    repeats = [o // i for i, o in zip(full, out_shape)]
+    if any(i not in (1, o) for i, o in zip(full, out_shape)):
+        raise _bad(node, f"the input of shape {list(shape)} does not broadcast to {list(out_shape)}")
+    if all(r == 1 for r in repeats):
+        imp.alias(node)
+        return
+    src = x
+    if full != tuple(shape):
+        src = imp.graph.add_activation(x + "__rank", full)
+        imp.graph.ops.append(Op("reshape", node.name + "_rank", [x], [src], {}))
+    imp.graph.ops.append(Op("tile", node.name, [src], [out], {"repeats": repeats}))
+
+
 @lowering("Gather")
 def _gather(imp: _Importer, node) -> None:
     """Gather of one constant scalar index (x[:, 0], qkv[0], the last time step): a
@@ -1370,8 +1547,9 @@ def folded_model(path: str, input_shapes: Optional[dict] = None) -> tuple[onnx.M
     model = read_model(path)
     opset = default_opset(model)
     if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise TinydeployError(f"the model uses opset {opset}; supported opsets are "
-                              f"{MIN_OPSET} to {MAX_OPSET} (convert it with onnx.version_converter)")
+        raise TinydeployError(f"the model uses opset {opset}; the installed onnx package "
+                              f"({onnx.__version__}) knows opsets {MIN_OPSET} to {MAX_OPSET} (upgrade onnx, "
+                              "or convert the model with onnx.version_converter)")
     for init in model.graph.initializer:  # before shape inference reads them
         decode_initializer(init)
     _fix_input_shapes(model, input_shapes or {})

@@ -56,9 +56,37 @@ def quantize_multiplier(real):
     return int(q_fixed), int(shift)
 
 
-def quantize_multiplier_array(reals):
+# Requantization applies real ~= multiplier * 2^(shift - 31) to an integer (an accumulator,
+# an input minus its zero point) and adds the output zero point: kernels shift left by at
+# most 30 bits. At 256 or more every nonzero integer saturates the int8 output (|zp| <= 128,
+# and 256 steps cover the whole range), so any larger multiplier gives the same results.
+# Multipliers of 2^30 or more (shift > 30, an output scale far below its inputs', e.g. a
+# calibrated range that is almost a single value) become 256 - 2^-23 ((2^31 - 1, 8)), which
+# also maps x to exactly 256 x for |x| < 2^22: exact, with an 8-bit left shift the overflow
+# check bounds. (TFLite saturates them to (2^31 - 1, 30), whose left shift overflows int32
+# for any |x| > 1.) Multipliers below 2^-32 flush to 0: the output is the zero point, exactly
+# while |x| < 2^31.
+MAX_SHIFT = 30
+SATURATING = ((1 << 31) - 1, 8)
+
+
+def saturating_multiplier(multiplier, shift):
+    """(multiplier, shift) with a shift beyond MAX_SHIFT replaced by SATURATING (same sign)."""
+    multiplier, shift = int(multiplier), int(shift)
+    if shift > MAX_SHIFT and multiplier != 0:
+        return (SATURATING[0] if multiplier > 0 else -SATURATING[0]), SATURATING[1]
+    return multiplier, shift
+
+
+def requant_multiplier(real):
+    """quantize_multiplier for requantizing an integer to an int8 output (saturating_multiplier)."""
+    return saturating_multiplier(*quantize_multiplier(real))
+
+
+def quantize_multiplier_array(reals, requant=False):
     """Per-channel form: two int32 arrays (multipliers, shifts)."""
-    pairs = [quantize_multiplier(r) for r in np.asarray(reals, np.float64).ravel()]
+    fn = requant_multiplier if requant else quantize_multiplier
+    pairs = [fn(r) for r in np.asarray(reals, np.float64).ravel()]
     mult = np.array([m for m, _ in pairs], dtype=np.int32)
     shift = np.array([s for _, s in pairs], dtype=np.int32)
     return mult, shift
@@ -266,6 +294,8 @@ def _f32(v):
 def _quantize_f32(scale, zero_point, f):
     """TFLite kernel_util Quantize(): zp + round(f / scale) in float32."""
     tmp = np.float32(f) / np.float32(scale)
+    if np.isinf(tmp):  # beyond float32 (a tiny scale): beyond every int8 code too
+        return int(zero_point) + (1 << 31 if tmp > 0 else -(1 << 31))
     return int(zero_point) + _round_half_away(float(tmp))
 
 
@@ -306,7 +336,7 @@ def conv_params(input_scale, input_zero_point, weight_scales, output_scale,
     """
     ws = np.atleast_1d(np.asarray(weight_scales, np.float32))
     reals = [float(_f32(input_scale)) * float(w) / float(_f32(output_scale)) for w in ws]
-    mult, shift = quantize_multiplier_array(reals)
+    mult, shift = quantize_multiplier_array(reals, requant=True)
     act_min, act_max = _act(activation, output_scale, output_zero_point, act_range)
     return {"input_offset": -int(input_zero_point),
             "output_offset": int(output_zero_point),
@@ -333,7 +363,7 @@ def add_params(input1_scale, input1_zero_point, input2_scale, input2_zero_point,
     twice_max = 2.0 * float(max(_f32(input1_scale), _f32(input2_scale)))
     m1, s1 = _quantize_multiplier_smaller_than_one(float(_f32(input1_scale)) / twice_max)
     m2, s2 = _quantize_multiplier_smaller_than_one(float(_f32(input2_scale)) / twice_max)
-    mo, so = quantize_multiplier(twice_max / ((1 << left_shift) * float(_f32(output_scale))))
+    mo, so = requant_multiplier(twice_max / ((1 << left_shift) * float(_f32(output_scale))))
     act_min, act_max = _act(activation, output_scale, output_zero_point, act_range)
     return {"input1_offset": -int(input1_zero_point),
             "input2_offset": -int(input2_zero_point),
@@ -348,7 +378,7 @@ def mul_params(input1_scale, input1_zero_point, input2_scale, input2_zero_point,
                output_scale, output_zero_point, activation=None, act_range=None):
     """Mul (TFLite CalculateOpDataMul)."""
     real = float(_f32(input1_scale)) * float(_f32(input2_scale)) / float(_f32(output_scale))
-    m, s = quantize_multiplier(real)
+    m, s = requant_multiplier(real)
     act_min, act_max = _act(activation, output_scale, output_zero_point, act_range)
     return {"input1_offset": -int(input1_zero_point),
             "input2_offset": -int(input2_zero_point),
@@ -371,9 +401,10 @@ def mean_params(input_scale, input_zero_point, output_scale, output_zero_point, 
     count = int(count)
     k = min(count.bit_length() - 1, 32, 31 + s)
     m = int((m << k) // count) if k >= 0 else int(m // count)
+    m, s = saturating_multiplier(m, s - k)
     return {"input_offset": -int(input_zero_point),
             "output_offset": int(output_zero_point),
-            "multiplier": m, "shift": s - k}
+            "multiplier": m, "shift": s}
 
 
 def softmax_params(input_scale, beta=1.0):
@@ -439,9 +470,9 @@ def hardswish_params(input_scale, input_zero_point, output_scale, output_zero_po
 def leaky_relu_params(input_scale, input_zero_point, output_scale, output_zero_point, alpha):
     """LeakyRelu int8 (TFLite CalculateOpDataLeakyRelu); alpha is a float32
     attribute; the multipliers are computed in double like every other op."""
-    ma, sa = quantize_multiplier(
+    ma, sa = requant_multiplier(
         float(_f32(input_scale)) * float(_f32(alpha)) / float(_f32(output_scale)))
-    mi, si = quantize_multiplier(float(_f32(input_scale)) / float(_f32(output_scale)))
+    mi, si = requant_multiplier(float(_f32(input_scale)) / float(_f32(output_scale)))
     return {"input_zero_point": int(input_zero_point),
             "output_zero_point": int(output_zero_point),
             "output_multiplier_alpha": ma, "output_shift_alpha": sa,
@@ -450,7 +481,7 @@ def leaky_relu_params(input_scale, input_zero_point, output_scale, output_zero_p
 
 def requantize_params(input_scale, input_zero_point, output_scale, output_zero_point):
     """int8 -> int8 Quantize (TFLite Requantize)."""
-    m, s = quantize_multiplier(float(_f32(input_scale)) / float(_f32(output_scale)))
+    m, s = requant_multiplier(float(_f32(input_scale)) / float(_f32(output_scale)))
     return {"input_zero_point": int(input_zero_point),
             "output_zero_point": int(output_zero_point),
             "multiplier": m, "shift": s}

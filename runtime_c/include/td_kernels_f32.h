@@ -94,6 +94,12 @@ void td_avg_pool_f32(const td_pool_f32_params *p, const float *input,
 void td_mean_f32(int32_t outer, int32_t reduce, int32_t inner,
                  const float *input, float *output);
 
+/* Max and sum over the middle axis of [outer][reduce][inner] (reduce.c). */
+void td_reduce_max_f32(int32_t outer, int32_t reduce, int32_t inner,
+                       const float *input, float *output);
+void td_reduce_sum_f32(int32_t outer, int32_t reduce, int32_t inner,
+                       const float *input, float *output);
+
 /* Element-wise binary op with NumPy broadcasting, up to 6 dimensions.
  * Shapes are padded on the left to TD_MAX_DIMS; a stride of 0 broadcasts. */
 #define TD_MAX_DIMS 6

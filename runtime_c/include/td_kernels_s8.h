@@ -285,6 +285,19 @@ typedef struct {
 void td_add_s8(const td_add_s8_params *p, const int8_t *a, const int8_t *b,
                int8_t *output);
 
+/* Max (is_max = 1) or Min of two inputs that share the output's scale and
+ * zero point (minmax_s8.c), then the activation clamp. */
+typedef struct {
+    int32_t out_shape[TD_MAX_DIMS];
+    int32_t a_strides[TD_MAX_DIMS];
+    int32_t b_strides[TD_MAX_DIMS];
+    int32_t is_max;
+    int32_t act_min, act_max;
+} td_minmax_s8_params;
+
+void td_minmax_s8(const td_minmax_s8_params *p, const int8_t *a,
+                  const int8_t *b, int8_t *output);
+
 typedef struct {
     int32_t out_shape[TD_MAX_DIMS];
     int32_t a_strides[TD_MAX_DIMS];
@@ -333,6 +346,11 @@ typedef struct {
 
 void td_mean_s8(const td_mean_s8_params *p, const int8_t *input,
                 int8_t *output);
+
+/* Max over the middle axis of [outer][reduce][inner] (reduce_s8.c): input
+ * and output share scale and zero point. */
+void td_reduce_max_s8(int32_t outer, int32_t reduce, int32_t inner,
+                      const int8_t *input, int8_t *output);
 
 /* ---------------------------------------------------------------------- */
 /* Softmax and activations                                                 */

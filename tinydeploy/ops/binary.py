@@ -2,7 +2,9 @@
 
 Float: one IR kind "binary" (attrs["op"] names the function) and one kernel,
 td_binary_f32 (f32/binary.c). int8: add_s8 and mul_s8 (s8/binary_s8.c), with
-TFLite's requantization; a constant operand is quantized per tensor.
+TFLite's requantization; a constant operand is quantized per tensor; minmax_s8
+(s8/minmax_s8.c) compares codes of inputs requantized to the output's
+quantization (TFLite MAXIMUM/MINIMUM).
 """
 from __future__ import annotations
 
@@ -93,11 +95,52 @@ def _by_constant(g: Graph, op: Op) -> str:
     return op.attrs["op"]
 
 
+def _minmax_to_int8(g: Graph, op: Op) -> None:
+    """TFLite MAXIMUM/MINIMUM: the inputs share the output's quantization, so activations
+    with another are requantized before (a requantize op), constants quantized with it."""
+    out_q = scalar_q(g, op.outputs[0], op)
+    inputs = []
+    for k, name in enumerate(op.inputs):
+        t = g.tensors[name]
+        if t.is_const:
+            data = np.clip(np.round(t.data / np.float32(out_q[0])) + out_q[1], -128, 127).astype(np.int8)
+            new = g.add_const(name + "_s8", data)
+            g.tensors[new].quant = QuantParams(np.float32(out_q[0]), np.int32(out_q[1]))
+        elif scalar_q(g, name, op) != out_q:
+            new = g.add_activation(f"{name}_rq_{op.name}", t.shape)
+            g.tensors[new].quant = QuantParams(np.float32(out_q[0]), np.int32(out_q[1]))
+            g.ops.insert(g.ops.index(op), Op("requantize", f"{op.name}_requantize{k}", [name], [new], {}))
+        else:
+            new = name
+        inputs.append(new)
+    op.inputs = inputs
+    q = gk.broadcast_geometry(g.tensors[inputs[0]].shape, g.tensors[inputs[1]].shape)
+    lo, hi = act_range(op, out_q)
+    q.update(is_max=int(op.attrs["op"] == "max"), act_min=lo, act_max=hi)
+    op.kind, op.attrs["q"] = "minmax_s8", q
+
+
+def _minmax_golden(g: Graph, op: Op, args: list) -> np.ndarray:
+    q = op.attrs["q"]
+    shape = tuple(q["out_shape"])
+    a, b = (np.broadcast_to(np.asarray(x, np.int32).reshape(_padded_shape(np.shape(x))), shape) for x in args)
+    y = np.maximum(a, b) if q["is_max"] else np.minimum(a, b)
+    out = np.clip(y, q["act_min"], q["act_max"]).astype(np.int8)
+    return out.reshape(g.tensors[op.outputs[0]].shape)
+
+
+def _padded_shape(shape) -> tuple:
+    return tuple(padded(list(shape)))
+
+
 def _to_int8(g: Graph, op: Op) -> None:
     kind = _by_constant(g, op)
+    if kind in ("max", "min"):
+        _minmax_to_int8(g, op)
+        return
     if kind not in ("add", "mul"):
         raise TinydeployError(f"node '{op.name}': there is no int8 kernel for element-wise '{kind}' "
-                              "(supported: add, mul, and sub or div by a constant); compile with "
+                              "(supported: add, mul, max, min, and sub or div by a constant); compile with "
                               "--quantize float32")
     for name in op.inputs:  # constant operands: quantize them per-tensor
         t = g.tensors[name]
@@ -139,6 +182,8 @@ register(
     OpDef("add_s8", lambda g, op, args: gk.add(args[0], args[1], op.attrs["q"]),
           lambda c, op, sym: s8_call(c, op, sym, "td_add_s8", "s8/binary_s8.c", "td_add_s8_params", "abo"),
           check=_check_add, inplace="elementwise"),
+    OpDef("minmax_s8", _minmax_golden,
+          lambda c, op, sym: s8_call(c, op, sym, "td_minmax_s8", "s8/minmax_s8.c", "td_minmax_s8_params", "abo")),
     OpDef("mul_s8", lambda g, op, args: gk.mul(args[0], args[1], op.attrs["q"]),
           lambda c, op, sym: s8_call(c, op, sym, "td_mul_s8", "s8/binary_s8.c", "td_mul_s8_params", "abo"),
           check=_check_mul, inplace="elementwise"),

@@ -1,4 +1,5 @@
-"""Softmax over the innermost non-trivial axis ([outer][depth]).
+"""Softmax over any axis: the kernels take it innermost ([outer][depth]), the layout
+pass moves it there.
 
 int8 follows TFLite (fixed output quantization 1/256, -128). Portable kernels:
 td_softmax_f32 (f32/softmax.c), td_softmax_s8 (s8/softmax_s8.c).
@@ -9,7 +10,6 @@ import numpy as np
 
 from .. import golden_kernels as gk, qmath
 from ..ctext import Call
-from ..errors import TinydeployError
 from ..ir import Graph, Op
 from ..overflow import fits
 from .base import OpDef, register
@@ -25,15 +25,19 @@ def _float_ref(g: Graph, op: Op, args: list) -> np.ndarray:
 
 
 def _layout(lay, op: Op) -> None:
+    """The kernels take the softmax axis innermost ([outer][depth]): the input keeps its
+    order if it already is, else the logical order if it is there, else the axis is moved
+    last (a transpose before; the output keeps that order, transposed back where needed)."""
     x = op.inputs[0]
     perm, shape = lay.perm[x], lay.logical[x]
     axis = op.attrs["axis"]
     if any(shape[a] != 1 for a in perm[perm.index(axis) + 1:]):
-        op.inputs[0] = x = lay.want(x, lay.ident(x))
-        perm = lay.perm[x]
         if any(d != 1 for d in shape[axis + 1:]):
-            raise TinydeployError(f"node '{op.name}' (Softmax): only a softmax over the innermost "
-                                  "non-trivial axis is supported")
+            want = tuple(a for a in perm if a != axis) + (axis,)
+        else:
+            want = lay.ident(x)
+        op.inputs[0] = x = lay.want(x, want)
+        perm = lay.perm[x]
     op.attrs["axis"] = perm.index(axis)
     lay.set_out(op, perm)
 
