@@ -310,7 +310,14 @@ def test_requantization_out_of_shift_range_is_exact(tmp_path, y_scale, target):
     golden = api.run(path, {"x": x}, target=target, golden=True).outputs["y"]
     np.testing.assert_array_equal(c, golden)
     ref = _ort_qdq(path, x)
-    np.testing.assert_array_equal(c.reshape(ref.shape), ref)
+    if y_scale > 1:
+        np.testing.assert_array_equal(c.reshape(ref.shape), ref)
+    else:
+        # onnxruntime runs the QDQ conv in float: where the integer accumulator is exactly 0,
+        # its float sum can be a rounding residue that a scale of 1e-12 saturates
+        got = c.reshape(ref.shape)
+        differ = got != ref
+        assert differ.mean() < 0.02 and np.all(got[differ] == 0.0), (got[differ], ref[differ])
     if y_scale < 1:  # every output saturates except where the accumulator is 0
         assert set(np.unique(np.round(ref / y_scale) + 3)) <= {-128.0, 3.0, 127.0}
     else:
