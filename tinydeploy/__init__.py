@@ -1,6 +1,6 @@
 """tinydeploy: ONNX models -> small, fast, dependency-free C libraries for microcontrollers."""
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["__version__", "compile", "run", "verify", "bench", "report", "TinydeployError"]
 

@@ -19,9 +19,10 @@ from typing import Callable, Optional
 import jinja2
 import numpy as np
 
-from . import __version__, inplace, ops
+from . import inplace, ops
 from .ctext import (C_TYPES, CONST_TYPES, ELEM_BYTES, MAX_DIMS, STRUCT_FIELDS, STRUCT_HEADERS,  # noqa: F401
                     Call, Const, c_array_body, c_float, c_ident, c_value)
+from .version import __version__
 from .errors import TinydeployError
 from .resources import CODEGEN_TEMPLATES, RUNTIME_C, data_dir
 from .ir import Graph, Op

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import __version__, summary
+from . import summary
+from .version import __version__
 
 # ids the tests (and users' scripts) look for in the page
 TIMELINE_ID = "memory-timeline"
