@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tinydeploy import inplace, kernel_select, planner, qmath, verify  # noqa: E402
+from tinydeploy import inplace, inplace_kernels, kernel_select, planner, qmath, verify  # noqa: E402
 
 INCLUDE = ROOT / "runtime_c" / "include"
 SRC = ROOT / "runtime_c" / "src" / "s8"
@@ -144,7 +144,7 @@ class ConvParams(ct.Structure):
         [("multiplier", P_I32), ("shift", P_I32)]
 
 
-ADD_FIELDS = inplace.ADD_FIELDS
+ADD_FIELDS = inplace_kernels.ADD_FIELDS
 
 
 class AddParams(ct.Structure):
