@@ -1,4 +1,9 @@
-"""The Python API: compile, run (the CLI is a thin layer over these)."""
+"""The Python API: compile, run, verify, bench, report (the CLI is a thin layer over these).
+
+The facade that orchestrates: it compiles, loads user data (data.py) and hands
+the results to the services (on_target for the emulated runs, report_html for
+the page); no module below it imports it.
+"""
 from __future__ import annotations
 
 import json
@@ -10,9 +15,12 @@ from typing import Optional, Union
 
 import numpy as np
 
-from . import codegen, frontend, kernel_select, ops, passes, planner
+from . import codegen, data, frontend, kernel_select, on_target, ops, passes, planner, report_html, summary
+from .data import load_inputs_for  # noqa: F401 (public here since before data.py)
 from .errors import TinydeployError
 from .ir import Graph
+from .on_target import BenchResult, VerifyResult
+from .report_html import ReportResult
 
 PathLike = Union[str, Path]
 REPORT = "report.json"
@@ -98,7 +106,6 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
         (staging / REPORT).write_text(json.dumps(figures, indent=2) + "\n")
         result = CompileResult(None, name, g, plan, figures, gen["io"], tgt)
         if report:
-            from . import report_html
             report_html.write(result, staging / REPORT_HTML)
         if out_dir is not None:
             result.out_dir = _install(staging, Path(out_dir))
@@ -237,65 +244,7 @@ def check_fits(report: dict, tgt) -> None:
 # --------------------------------------------------------------------------
 def load_inputs(path_or_arrays, result: CompileResult) -> np.ndarray:
     """The samples for the model's one input from an npz file (or dict), checked."""
-    want = result.io["input"]
-    return load_inputs_for(path_or_arrays, want["name"], want["shape"])
-
-
-def load_inputs_for(path_or_arrays, name, shape=None, what: str = "inputs") -> np.ndarray:
-    if not isinstance(name, str):  # a Tensor
-        name, shape = name.name, name.shape
-    if isinstance(path_or_arrays, (str, Path)):
-        path = Path(path_or_arrays)
-        if not path.exists():
-            raise TinydeployError(f"{what} file not found: {path}")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except Exception:
-            raise TinydeployError(f"{path} is not a NumPy .npz file") from None
-        if not arrays:
-            raise TinydeployError(f"{what} file {path} is empty")
-    else:
-        arrays = dict(path_or_arrays)
-    if name not in arrays:
-        arrays.pop("label", None)  # labels beside the data (used for accuracy)
-    if name in arrays:
-        x = arrays[name]
-    elif len(arrays) == 1:
-        x = next(iter(arrays.values()))
-    else:
-        raise TinydeployError(f"the {what} file has arrays {sorted(arrays)} but none is named "
-                              f"'{name}', the model's input")
-    sample_shape = tuple(shape[1:]) if shape and shape[0] == 1 else tuple(shape)
-    if x.ndim == 0 or tuple(x.shape[1:]) != sample_shape:
-        raise TinydeployError(f"input '{name}': expected an array of shape (samples, "
-                              f"{', '.join(map(str, sample_shape))}), got {tuple(x.shape)}")
-    return x
-
-
-def _prepare(x: np.ndarray, result: CompileResult, raw: bool) -> np.ndarray:
-    """Convert user samples to what the C library takes (quantizing float inputs of int8 builds)."""
-    want = result.io["input"]
-    if want["dtype"] == "float32":
-        if x.dtype != np.float32:
-            raise TinydeployError(f"input '{want['name']}': expected float32 data, got {x.dtype}")
-        return x
-    if x.dtype == np.int8:
-        return x
-    if raw:
-        raise TinydeployError(f"input '{want['name']}': --raw expects int8 data, got {x.dtype}")
-    if x.dtype != np.float32:
-        raise TinydeployError(f"input '{want['name']}': expected float32 (quantized on the way in) "
-                              f"or int8 data, got {x.dtype}")
-    q = np.round(x.astype(np.float64) / want["scale"]) + want["zero_point"]
-    return np.clip(q, -128, 127).astype(np.int8)
-
-
-def _finish(y: np.ndarray, result: CompileResult, raw: bool, input_dtype) -> np.ndarray:
-    out = result.io["output"]
-    if out["dtype"] == "int8" and not raw and input_dtype != np.int8:
-        return ((y.astype(np.float32) - out["zero_point"]) * np.float32(out["scale"])).astype(np.float32)
-    return y
+    return data.load_model_inputs(path_or_arrays, result.io)
 
 
 @dataclass
@@ -316,7 +265,7 @@ def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden
     with tempfile.TemporaryDirectory(prefix="tinydeploy-run-") as tmp:
         result = compile(model, target=target, out_dir=Path(tmp) / "lib", **compile_options)
         x = load_inputs(inputs, result)
-        xq = _prepare(x, result, raw)
+        xq = data.to_library_input(x, result.io, raw)
         out = result.io["output"]
         sample_shape = out["shape"][1:] if out["shape"] and out["shape"][0] == 1 else out["shape"]
         instructions = None
@@ -330,9 +279,55 @@ def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden
             with bar.stage(f"running {len(xq)} sample(s)"):
                 y = hostrun.run(exe, xq, out["dtype"], sample_shape)
         else:
-            from . import verify
             with bar.stage(f"building and running {len(xq)} sample(s) on {result.target.name}'s "
                            "emulator"):
-                y, instructions = verify.run_on_target(result, xq, Path(tmp))
-        y = _finish(y.reshape((len(x),) + tuple(sample_shape)), result, raw, x.dtype)
+                y, instructions = on_target.run_on_target(result, xq, Path(tmp))
+        y = data.from_library_output(y.reshape((len(x),) + tuple(sample_shape)), result.io, raw, x.dtype)
         return RunResult({out["name"]: y}, result.report, instructions)
+
+
+# --------------------------------------------------------------------------
+# On the target's emulator
+# --------------------------------------------------------------------------
+def verify(model: PathLike, target: str, inputs=None, samples: int = on_target.DEFAULT_SAMPLES,
+           progress=None, **compile_options) -> VerifyResult:
+    """Compile for `target`, run on its emulator, compare with the golden model (bit for bit).
+
+    progress: None (silent), True, or a tinydeploy.progress.Progress for bars on stderr."""
+    with tempfile.TemporaryDirectory(prefix="tinydeploy-verify-") as tmp:
+        work = Path(tmp)
+        result = compile(model, target=target, out_dir=work / "lib", progress=progress,
+                         **compile_options)
+        if inputs is None:
+            xq = data.default_inputs(result.io, samples)
+        else:
+            xq = data.to_library_input(load_inputs(inputs, result), result.io, raw=False)
+        return on_target.compare(result, xq, work, progress)
+
+
+def bench(model: PathLike, target: str, progress=None, **compile_options) -> BenchResult:
+    """Instructions per inference (total and per layer), flash and RAM on the emulated target."""
+    with tempfile.TemporaryDirectory(prefix="tinydeploy-bench-") as tmp:
+        result = compile(model, target=target, out_dir=Path(tmp) / "lib", progress=progress,
+                         **compile_options)
+        return on_target.measure(result, Path(tmp), progress)
+
+
+def report(model: PathLike, target: str = "host", output="report.html", bench: bool = False,
+           min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB, progress=None,
+           **compile_options) -> ReportResult:
+    """Compile `model` for `target` (in memory) and write the HTML report to `output`.
+
+    With bench=True the model is also run on the target's emulator and the page
+    shows instruction counts per layer and the latency estimate.
+    """
+    result = compile(model, target=target, out_dir=None, progress=progress, **compile_options)
+    bench_result = None
+    if bench:
+        with tempfile.TemporaryDirectory(prefix="tinydeploy-bench-") as tmp:
+            built = compile(model, target=target, out_dir=Path(tmp) / "lib", progress=progress,
+                            **compile_options)
+            bench_result = on_target.measure(built, Path(tmp), progress)
+    path = report_html.write(result, output, bench_result, min_sqnr_db)
+    return ReportResult(path, result, bench_result,
+                        summary.figures(result.report, result.target, bench_result), min_sqnr_db)
