@@ -18,6 +18,7 @@ import numpy as np
 from . import codegen, data, frontend, kernel_select, on_target, ops, passes, planner, report_html, summary
 from .data import load_inputs_for  # noqa: F401 (public here since before data.py)
 from .errors import TinydeployError
+from .golden import reference_outputs
 from .ir import Graph
 from .on_target import BenchResult, VerifyResult
 from .report_html import ReportResult
@@ -258,7 +259,9 @@ class RunResult:
 
 def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden: bool = False,
         **compile_options) -> RunResult:
-    """Compile, build, and run every sample of `inputs` (npz path or {name: array})."""
+    """Compile, build, and run every sample of `inputs` (npz path or {name: array}).
+    golden=True: the reference model instead of C (the bit-exact golden model for int8
+    builds, the float interpreter for float32 builds)."""
     from . import hostrun
     from .progress import get as get_progress
     bar = get_progress(compile_options.get("progress"))
@@ -270,9 +273,7 @@ def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden
         sample_shape = out["shape"][1:] if out["shape"] and out["shape"][0] == 1 else out["shape"]
         instructions = None
         if golden:
-            from . import golden as gold
-            y = np.stack([gold.run_sample(result.graph, s)[result.graph.outputs[0]].reshape(-1)
-                          for s in bar(xq, "golden model")])
+            y = reference_outputs(result.graph, bar(xq, "golden model"))
         elif result.target.arch == "host":
             with bar.stage("building for the host"):
                 exe = hostrun.build(result.out_dir, result.name, result.io, Path(tmp) / "model")
@@ -313,21 +314,30 @@ def bench(model: PathLike, target: str, progress=None, **compile_options) -> Ben
         return on_target.measure(result, Path(tmp), progress)
 
 
+def bench_compiled(result: CompileResult, progress=None) -> BenchResult:
+    """`bench` for a library `compile` already wrote (result.out_dir): no second compile."""
+    if result.out_dir is None:
+        raise TinydeployError("bench needs the compiled library: compile with an out_dir")
+    with tempfile.TemporaryDirectory(prefix="tinydeploy-bench-") as tmp:
+        return on_target.measure(result, Path(tmp), progress)
+
+
 def report(model: PathLike, target: str = "host", output="report.html", bench: bool = False,
            min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB, progress=None,
            **compile_options) -> ReportResult:
-    """Compile `model` for `target` (in memory) and write the HTML report to `output`.
+    """Compile `model` for `target` and write the HTML report to `output`.
 
-    With bench=True the model is also run on the target's emulator and the page
-    shows instruction counts per layer and the latency estimate.
+    With bench=True the model is also run on the target's emulator (from the same
+    compile) and the page shows instruction counts per layer and the latency estimate.
+    The library itself is not kept: the result's out_dir is None.
     """
-    result = compile(model, target=target, out_dir=None, progress=progress, **compile_options)
-    bench_result = None
-    if bench:
-        with tempfile.TemporaryDirectory(prefix="tinydeploy-bench-") as tmp:
-            built = compile(model, target=target, out_dir=Path(tmp) / "lib", progress=progress,
-                            **compile_options)
-            bench_result = on_target.measure(built, Path(tmp), progress)
+    with tempfile.TemporaryDirectory(prefix="tinydeploy-report-") as tmp:
+        work = Path(tmp)
+        # the emulator needs the library's files; the page alone needs none
+        result = compile(model, target=target, out_dir=work / "lib" if bench else None,
+                         progress=progress, **compile_options)
+        bench_result = on_target.measure(result, work, progress) if bench else None
+        result.out_dir = None  # the temporary directory is gone on return
     path = report_html.write(result, output, bench_result, min_sqnr_db)
     return ReportResult(path, result, bench_result,
                         summary.figures(result.report, result.target, bench_result), min_sqnr_db)

@@ -165,11 +165,13 @@ def compile_cmd(model, out_dir, html, run_bench, min_sqnr, quiet, as_json, **kw)
     options = _compile_kwargs(kw)
     if run_bench:
         _check_bench_target(options)
-    result = api.compile(model, out_dir=out_dir, progress=progress, report=html, **options)
+    # with --bench the page is written once the instruction counts are known
+    result = api.compile(model, out_dir=out_dir, progress=progress, report=html and not run_bench,
+                         **options)
     bench = None
     if run_bench:
-        bench = api.bench(model, progress=progress, **options)
-        if html:  # redraw the page with the instruction counts
+        bench = api.bench_compiled(result, progress=progress)  # the library just written
+        if html:
             from . import report_html
             report_html.write(result, result.out_dir / api.REPORT_HTML, bench, min_sqnr)
     r = result.report
