@@ -199,7 +199,8 @@ def compile_cmd(model, out_dir, html, run_bench, min_sqnr, quiet, as_json, **kw)
 @click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Where to write the outputs (.npz).")
 @click.option("--raw", is_flag=True, help="int8 builds: take and return int8 data unconverted.")
-@click.option("--golden", is_flag=True, help="Run the bit-exact Python golden model instead of C.")
+@click.option("--golden", is_flag=True, help="Run the Python reference instead of C: the bit-exact golden model (int8 builds) "
+                   "or the float interpreter (float32 builds).")
 @_common_compile_options
 @_quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
