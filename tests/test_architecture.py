@@ -3,7 +3,8 @@
 Every import counts, at module level or inside a function (a lazy import
 hides a cycle from Python but not from the reader), relative or absolute;
 `from . import x` and `from .pkg import x` count as imports of module x when x
-is a module. The test names the cycles it finds.
+is a module, and so does importlib.import_module with a literal name. The test
+names the cycles it finds.
 """
 from __future__ import annotations
 
@@ -34,15 +35,44 @@ def _resolve_from(node: ast.ImportFrom, current: str, is_package: bool) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
+def _resolve_import_module(call: ast.Call, current: str, is_package: bool) -> str:
+    """The module of importlib.import_module("name" or ".name", __name__ or __package__);
+    "" when the name is not a literal."""
+    if not call.args or not isinstance(call.args[0], ast.Constant) or not isinstance(call.args[0].value, str):
+        return ""
+    name = call.args[0].value
+    if not name.startswith("."):
+        return name
+    anchor = call.args[1].id if len(call.args) > 1 and isinstance(call.args[1], ast.Name) else ""
+    if anchor == "__name__":
+        base = current.split(".")
+    elif anchor == "__package__":
+        base = current.split(".") if is_package else current.split(".")[:-1]
+    else:
+        return ""
+    level = len(name) - len(name.lstrip("."))
+    base = base[:len(base) - (level - 1)]
+    return ".".join(base + [name.lstrip(".")])
+
+
+def _is_import_module(call: ast.Call) -> bool:
+    f = call.func
+    return (isinstance(f, ast.Attribute) and f.attr == "import_module") or \
+        (isinstance(f, ast.Name) and f.id == "import_module")
+
+
 def imports_of(path: Path, current: str, modules: set[str]) -> set[str]:
     """The tinydeploy modules `path` imports anywhere in its code."""
     tree = ast.parse(path.read_text(), filename=str(path))
+    is_package = path.name == "__init__.py"
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
+        elif isinstance(node, ast.Call) and _is_import_module(node):
+            names = [_resolve_import_module(node, current, is_package)]
         elif isinstance(node, ast.ImportFrom):
-            base = _resolve_from(node, current, path.name == "__init__.py")
+            base = _resolve_from(node, current, is_package)
             # `from pkg import x`: module pkg.x if x is a module, else a name in pkg
             names = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
         else:
@@ -102,18 +132,18 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
     return result
 
 
-def shortest_cycle(graph: dict[str, set[str]], start: str) -> list[str]:
-    """A shortest import cycle through `start` (breadth-first), [] if there is none."""
+def shortest_path(graph: dict[str, set[str]], start: str, goal: str) -> list[str]:
+    """A shortest import chain start -> ... -> goal (breadth-first), [] if there is none."""
     parent = {start: None}
     queue = [start]
     while queue:
         node = queue.pop(0)
+        if node == goal:
+            path = [node]
+            while parent[path[-1]] is not None:
+                path.append(parent[path[-1]])
+            return path[::-1]
         for child in sorted(graph[node]):
-            if child == start:
-                path = [node]
-                while parent[path[-1]] is not None:
-                    path.append(parent[path[-1]])
-                return list(reversed(path)) + [start]
             if child not in parent:
                 parent[child] = node
                 queue.append(child)
@@ -121,23 +151,28 @@ def shortest_cycle(graph: dict[str, set[str]], start: str) -> list[str]:
 
 
 def cycles_to_report(graph: dict[str, set[str]]) -> list[list[str]]:
-    """For every module on a cycle, the shortest cycle through it (each cycle once)."""
-    found = {}
+    """For every import u -> v inside a strongly connected component, the shortest cycle
+    through it (u -> v -> ... -> u), each cycle once: every two-module cycle is listed."""
+    found = set()
     for component in strongly_connected(graph):
-        if len(component) < 2:
+        members = set(component)
+        if len(members) < 2:
             continue
-        for module in component:
-            cycle = shortest_cycle(graph, module)[:-1]
-            first = cycle.index(min(cycle))  # one spelling per cycle: start at its smallest name
-            found.setdefault(tuple(cycle[first:] + cycle[:first]), None)
+        for u in component:
+            for v in sorted(graph[u] & members):
+                cycle = [u] + shortest_path(graph, v, u)[:-1]
+                first = cycle.index(min(cycle))  # one spelling per cycle: start at its smallest name
+                found.add(tuple(cycle[first:] + cycle[:first]))
     return [list(c) + [c[0]] for c in sorted(found)]
 
 
 def test_the_cycle_finder_finds_cycles():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
     assert [c for c in strongly_connected(graph) if len(c) > 1] == [["a", "b", "c"]]
-    assert shortest_cycle(graph, "b") == ["b", "c", "a", "b"] and shortest_cycle(graph, "d") == []
+    assert shortest_path(graph, "b", "a") == ["b", "c", "a"] and shortest_path(graph, "a", "d") == []
     assert cycles_to_report(graph) == [["a", "b", "c", "a"]]
+    graph = {"a": {"b", "c"}, "b": {"a"}, "c": {"a", "b"}}
+    assert cycles_to_report(graph) == [["a", "b", "a"], ["a", "c", "a"], ["a", "c", "b", "a"]]
 
 
 def test_imports_are_resolved(tmp_path):
@@ -148,6 +183,10 @@ def test_imports_are_resolved(tmp_path):
                    "def f():\n    import tinydeploy.api\n    from .sub import x\n")
     assert imports_of(src, "tinydeploy.m", modules) == {
         "tinydeploy", "tinydeploy.verify", "tinydeploy.ir", "tinydeploy.api", "tinydeploy.sub.x"}
+    init = tmp_path / "__init__.py"
+    init.write_text("import importlib\ndef g(name):\n    return importlib.import_module('.api', __name__)\n"
+                    "def h():\n    from .sub import x\n    return importlib.import_module(name)\n")
+    assert imports_of(init, "tinydeploy", modules) == {"tinydeploy.api", "tinydeploy.sub.x"}
 
 
 def test_no_import_cycles():
