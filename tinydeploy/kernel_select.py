@@ -2,7 +2,8 @@
 
 Runs after quantization and before memory planning, because a variant may
 need scratch memory, which the planner places in the arena. Variants come
-from providers (one module per instruction-set family); the portable kernel
+from providers (one module per instruction-set family), each returning a
+kernel_variants.Choice; the portable kernel
 of codegen.EMITTERS is the fallback and the reference every variant is
 tested against.
 """
