@@ -55,12 +55,37 @@ def test_compile_prints_a_summary_table(tmp_path):
     assert proc.stderr == ""  # no bars (stderr is not a terminal), no warnings (QDQ: no SQNR)
 
 
-def test_compile_bench_report_json(tmp_path):
+@pytest.fixture
+def compile_calls(monkeypatch):
+    """The models api.compile is called with (the CLI and the API's commands all compile
+    through it); for the CLI in this process (click's runner)."""
+    from tinydeploy import api
+    calls, real = [], api.compile
+
+    def counting(model, *args, **kwargs):
+        calls.append(model)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(api, "compile", counting)
+    return calls
+
+
+def cli_in_process(*args):
+    from click.testing import CliRunner
+    from tinydeploy.cli import main
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def test_compile_bench_report_json(tmp_path, compile_calls):
     """--bench measures instructions on the emulator: latency at the target's clock, and the
-    HTML report (--report) gets per-layer instructions."""
-    proc = ok(cli("compile", model_path("ad", "int8_qdq.onnx"), "-t", "stm32f746", "-o", tmp_path / "o",
-                  "--bench", "--report", "--json"))
-    r = json.loads(proc.stdout)
+    HTML report (--report) gets per-layer instructions. compile --bench and report --bench
+    compile the model once (the bench runs the library just compiled)."""
+    ad = model_path("ad", "int8_qdq.onnx")
+    r = json.loads(cli_in_process("compile", ad, "-t", "stm32f746", "-o", tmp_path / "o",
+                                  "--bench", "--report", "--json").stdout)
+    assert compile_calls == [str(ad)]
     bench, summary = r["bench"], r["summary"]
     assert bench["instructions_per_inference"] > 0
     lat = summary["latency"]
@@ -72,6 +97,12 @@ def test_compile_bench_report_json(tmp_path):
     assert html.count('class="cost-instructions"') == len(r["layers"])
     assert "<th>instructions</th>" in html
     assert f"{bench['layers'][0]['instructions']:,}" in html
+
+    page = json.loads(cli_in_process("report", ad, "-t", "stm32f746", "-o", tmp_path / "r.html",
+                                     "--bench", "--json").stdout)
+    assert compile_calls == [str(ad)] * 2
+    assert page["bench"] == bench  # the same build, the same exact counts
+    assert (tmp_path / "r.html").read_text().count('class="cost-instructions"') == len(r["layers"])
 
 
 def test_calibration_progress_and_low_sqnr_warnings(tmp_path, calib):

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from tinydeploy import api, verify
+from tinydeploy import api, data, on_target
 from conftest import MLPERF, REPO, cli, model_path
 
 MCU_TARGETS = ["stm32f746", "nucleo-l4r5zi", "nrf52840", "rp2040", "cortex-m55", "esp32-c3", "rv32-zve32x"]
@@ -13,7 +13,7 @@ MCU_TARGETS = ["stm32f746", "nucleo-l4r5zi", "nrf52840", "rp2040", "cortex-m55",
 @pytest.mark.parametrize("target", MCU_TARGETS)
 @pytest.mark.parametrize("model", MLPERF)
 def test_mlperf_model_is_bit_exact_on_target(model, target):
-    r = verify.verify(model_path(model, "int8_qdq.onnx"), target, samples=2)
+    r = api.verify(model_path(model, "int8_qdq.onnx"), target, samples=2)
     assert r.match, r.first_mismatch
     assert r.max_abs_diff == 0.0 and r.samples == 2
     assert r.instructions_per_inference and r.instructions_per_inference > 0
@@ -29,8 +29,8 @@ def test_reference_inputs_on_cortex_m7_equal_tflite_micro(tmp_path):
 
 
 def test_bench_is_deterministic():
-    a = verify.bench(model_path("ad", "int8_qdq.onnx"), "nucleo-l4r5zi")
-    b = verify.bench(model_path("ad", "int8_qdq.onnx"), "nucleo-l4r5zi")
+    a = api.bench(model_path("ad", "int8_qdq.onnx"), "nucleo-l4r5zi")
+    b = api.bench(model_path("ad", "int8_qdq.onnx"), "nucleo-l4r5zi")
     assert a.instructions_per_inference == b.instructions_per_inference > 0
     assert [l["instructions"] for l in a.layers] == [l["instructions"] for l in b.layers]
     # mps2's timer ticks every 40 instructions: each layer's count is rounded to that
@@ -67,8 +67,8 @@ def test_first_mismatching_layer_is_named(tmp_path):
     end = text.index(",", brace)
     value = int(text[brace:end])
     weights.write_text(text[:brace] + f" {127 if value != 127 else -127}" + text[end:])
-    xq = verify.default_inputs(result, 1)
-    name = verify.first_mismatching_layer(result, xq, tmp_path)
+    xq = data.default_inputs(result.io, 1)
+    name = on_target.first_mismatching_layer(result, xq, tmp_path)
     assert name == f"{third.op.name} ({third.op.kind}, layer 2)"
 
 

@@ -1,11 +1,13 @@
-"""float32 end to end on the host: generated C against onnxruntime's reference outputs."""
+"""float32 end to end on the host: generated C against onnxruntime's reference outputs,
+and the reference interpreter that `run --golden` uses for float32 builds."""
+import json
 import subprocess
 
 import numpy as np
 import pytest
 
 import tinydeploy
-from conftest import MLPERF, model_path, reference
+from conftest import EXAMPLES, MLPERF, cli, model_path, reference
 
 FLOAT_MODELS = [(m, "float.onnx") for m in MLPERF] + \
     [(m, "float_nchw.onnx") for m in ("resnet8", "vww", "ad")]
@@ -87,3 +89,19 @@ def test_conv_without_fully_connected_links_on_host(tmp_path):
     want = np.concatenate([sess.run(None, {"x": s[None]})[0] for s in x])
     assert y.shape == want.shape
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+
+
+def test_golden_of_a_float32_build_is_the_float_reference(tmp_path):
+    """`run --golden` on a float32 build runs the float interpreter (float_ref; the int8
+    golden model has no float ops): exit 0, outputs equal to the C on the host within 1e-5."""
+    digits = EXAMPLES / "digits"
+    proc = cli("run", digits / "digits_cnn.onnx", "--golden", "--quantize", "float32",
+               "--inputs", digits / "test.npz", "-o", tmp_path / "golden.npz", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["engine"] == "golden"
+    c = tinydeploy.run(digits / "digits_cnn.onnx", digits / "test.npz", quantize="float32")
+    with np.load(tmp_path / "golden.npz") as golden:
+        assert sorted(golden.files) == sorted(c.outputs)
+        for name, y in c.outputs.items():
+            assert golden[name].dtype == np.float32 and golden[name].shape == y.shape == (450, 10)
+            assert np.max(np.abs(golden[name] - y)) <= 1e-5

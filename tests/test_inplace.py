@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tinydeploy import inplace, kernel_select, planner, qmath, verify  # noqa: E402
+from tinydeploy import api, inplace, inplace_kernels, kernel_select, planner, qmath  # noqa: E402
 
 INCLUDE = ROOT / "runtime_c" / "include"
 SRC = ROOT / "runtime_c" / "src" / "s8"
@@ -144,7 +144,7 @@ class ConvParams(ct.Structure):
         [("multiplier", P_I32), ("shift", P_I32)]
 
 
-ADD_FIELDS = inplace.ADD_FIELDS
+ADD_FIELDS = inplace_kernels.ADD_FIELDS
 
 
 class AddParams(ct.Structure):
@@ -359,7 +359,6 @@ def test_every_inplace_mode_is_bit_exact_on_the_emulator(modes_model, target, mo
     # the portable in-place kernels (no SIMD variants), every overlap forced, both directions
     monkeypatch.setattr(kernel_select, "_providers", lambda: [])
     monkeypatch.setattr(planner, "FORCE_OVERLAP", "alternate")
-    from tinydeploy import api
     result = api.compile(model, target=target, calib=calib)
     assert _modes(result.report) >= {"window (forward)", "window (backward)", "conv_add",
                                     "conv_add (forward)", "elementwise"} or \
@@ -369,7 +368,7 @@ def test_every_inplace_mode_is_bit_exact_on_the_emulator(modes_model, target, mo
     assert {("conv2d_s8", "window"), ("depthwise_conv2d_s8", "window"), ("mul_s8", "elementwise"),
             ("leaky_relu_s8", "elementwise"), ("add_s8", "elementwise"),
             ("conv2d_s8+add_s8", "conv_add")} <= kinds
-    r = verify.verify(model, target, calib=calib, samples=2)
+    r = api.verify(model, target, calib=calib, samples=2)
     assert r.match, r.first_mismatch
 
 
@@ -377,5 +376,5 @@ def test_every_inplace_mode_is_bit_exact_on_the_emulator(modes_model, target, mo
 def test_default_plan_is_bit_exact_on_the_emulator(modes_model, target):
     """The default pipeline (target kernel variants, planner's own choice of overlaps)."""
     model, calib = modes_model
-    r = verify.verify(model, target, calib=calib, samples=2)
+    r = api.verify(model, target, calib=calib, samples=2)
     assert r.match, r.first_mismatch

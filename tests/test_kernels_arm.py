@@ -23,7 +23,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from tinydeploy import api, golden, inplace, kernels_arm, verify
+from tinydeploy import api, golden, inplace, kernels_arm, on_target
 
 DSP_TARGETS = ["nucleo-l4r5zi", "stm32f746"]
 MVE_TARGETS = ["cortex-m55"]
@@ -236,7 +236,7 @@ def check_on_target(model: onnx.ModelProto, target: str, samples: int = 3, seed:
         rng = np.random.default_rng(seed)
         shape = result.io["input"]["shape"]
         xq = rng.integers(-128, 128, size=(samples,) + tuple(shape[1:]), dtype=np.int8)
-        _, res = verify.build_and_run(result, xq, work, mode="dump")
+        _, res = on_target.build_and_run(result, xq, work, mode="dump")
         layers = [op for op in result.graph.ops
                   if op.kind != "reshape" and "fused_into" not in op.attrs]
         for s in range(samples):
@@ -482,7 +482,7 @@ def test_random_chains_bit_exact_on_emulator(target):
 @pytest.mark.parametrize("name", ["kws", "resnet8", "vww", "ad"])
 def test_mlperf_models_bit_exact_on_emulator(name, target):
     from conftest import model_path
-    r = verify.verify(model_path(name, "int8_qdq.onnx"), target, samples=2)
+    r = api.verify(model_path(name, "int8_qdq.onnx"), target, samples=2)
     assert r.match, r.first_mismatch
 
 
@@ -506,7 +506,7 @@ def test_float_models_on_fpu_emulator(name):
     """The float32 FPU kernels (VFMA GEMM blocks, depthwise) agree with the
     float reference on the Cortex-M7 emulator."""
     from conftest import model_path
-    r = verify.verify(model_path(name, "float.onnx"), "stm32f746", samples=2, quantize="float32",
+    r = api.verify(model_path(name, "float.onnx"), "stm32f746", samples=2, quantize="float32",
                       kernel_scratch="any")
     assert r.match, (r.max_abs_diff, r.first_mismatch)
 

@@ -24,7 +24,7 @@ from onnx import TensorProto, helper, numpy_helper
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tinydeploy import api, kernels_riscv, qmath, verify
+from tinydeploy import api, kernels_riscv, qmath
 
 DATA = Path(__file__).resolve().parent / "data"
 TARGETS = {  # name -> (built-in target, target file or None)
@@ -274,7 +274,7 @@ def check(path, target, **compile_options):
     """Bit-exact on the emulator, and the RISC-V variants really were used."""
     name, target_file = TARGETS[target]
     opts = dict(compile_options, **({"target_file": str(target_file)} if target_file else {}))
-    res = verify.verify(str(path), name, samples=2, **opts)
+    res = api.verify(str(path), name, samples=2, **opts)
     assert res.match, f"{target}: first mismatching layer {res.first_mismatch}"
     report = api.compile(str(path), target=name, **opts).report
     kinds = KERNEL_KINDS | (VECTOR_ONLY_KINDS if name != "esp32-c3" else set())

@@ -1,4 +1,9 @@
-"""The Python API: compile, run (the CLI is a thin layer over these)."""
+"""The Python API: compile, run, verify, bench, report (the CLI is a thin layer over these).
+
+The facade that orchestrates: it compiles, loads user data (data.py) and hands
+the results to the services (on_target for the emulated runs, report_html for
+the page); no module below it imports it.
+"""
 from __future__ import annotations
 
 import json
@@ -10,9 +15,13 @@ from typing import Optional, Union
 
 import numpy as np
 
-from . import codegen, frontend, kernel_select, ops, passes, planner
+from . import codegen, data, frontend, kernel_select, on_target, ops, passes, planner, report_html, summary
+from .data import load_inputs_for  # noqa: F401 (public here since before data.py)
 from .errors import TinydeployError
+from .golden import reference_outputs
 from .ir import Graph
+from .on_target import BenchResult, VerifyResult
+from .report_html import ReportResult
 
 PathLike = Union[str, Path]
 REPORT = "report.json"
@@ -98,7 +107,6 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
         (staging / REPORT).write_text(json.dumps(figures, indent=2) + "\n")
         result = CompileResult(None, name, g, plan, figures, gen["io"], tgt)
         if report:
-            from . import report_html
             report_html.write(result, staging / REPORT_HTML)
         if out_dir is not None:
             result.out_dir = _install(staging, Path(out_dir))
@@ -237,65 +245,7 @@ def check_fits(report: dict, tgt) -> None:
 # --------------------------------------------------------------------------
 def load_inputs(path_or_arrays, result: CompileResult) -> np.ndarray:
     """The samples for the model's one input from an npz file (or dict), checked."""
-    want = result.io["input"]
-    return load_inputs_for(path_or_arrays, want["name"], want["shape"])
-
-
-def load_inputs_for(path_or_arrays, name, shape=None, what: str = "inputs") -> np.ndarray:
-    if not isinstance(name, str):  # a Tensor
-        name, shape = name.name, name.shape
-    if isinstance(path_or_arrays, (str, Path)):
-        path = Path(path_or_arrays)
-        if not path.exists():
-            raise TinydeployError(f"{what} file not found: {path}")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except Exception:
-            raise TinydeployError(f"{path} is not a NumPy .npz file") from None
-        if not arrays:
-            raise TinydeployError(f"{what} file {path} is empty")
-    else:
-        arrays = dict(path_or_arrays)
-    if name not in arrays:
-        arrays.pop("label", None)  # labels beside the data (used for accuracy)
-    if name in arrays:
-        x = arrays[name]
-    elif len(arrays) == 1:
-        x = next(iter(arrays.values()))
-    else:
-        raise TinydeployError(f"the {what} file has arrays {sorted(arrays)} but none is named "
-                              f"'{name}', the model's input")
-    sample_shape = tuple(shape[1:]) if shape and shape[0] == 1 else tuple(shape)
-    if x.ndim == 0 or tuple(x.shape[1:]) != sample_shape:
-        raise TinydeployError(f"input '{name}': expected an array of shape (samples, "
-                              f"{', '.join(map(str, sample_shape))}), got {tuple(x.shape)}")
-    return x
-
-
-def _prepare(x: np.ndarray, result: CompileResult, raw: bool) -> np.ndarray:
-    """Convert user samples to what the C library takes (quantizing float inputs of int8 builds)."""
-    want = result.io["input"]
-    if want["dtype"] == "float32":
-        if x.dtype != np.float32:
-            raise TinydeployError(f"input '{want['name']}': expected float32 data, got {x.dtype}")
-        return x
-    if x.dtype == np.int8:
-        return x
-    if raw:
-        raise TinydeployError(f"input '{want['name']}': --raw expects int8 data, got {x.dtype}")
-    if x.dtype != np.float32:
-        raise TinydeployError(f"input '{want['name']}': expected float32 (quantized on the way in) "
-                              f"or int8 data, got {x.dtype}")
-    q = np.round(x.astype(np.float64) / want["scale"]) + want["zero_point"]
-    return np.clip(q, -128, 127).astype(np.int8)
-
-
-def _finish(y: np.ndarray, result: CompileResult, raw: bool, input_dtype) -> np.ndarray:
-    out = result.io["output"]
-    if out["dtype"] == "int8" and not raw and input_dtype != np.int8:
-        return ((y.astype(np.float32) - out["zero_point"]) * np.float32(out["scale"])).astype(np.float32)
-    return y
+    return data.load_model_inputs(path_or_arrays, result.io)
 
 
 @dataclass
@@ -309,30 +259,85 @@ class RunResult:
 
 def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden: bool = False,
         **compile_options) -> RunResult:
-    """Compile, build, and run every sample of `inputs` (npz path or {name: array})."""
+    """Compile, build, and run every sample of `inputs` (npz path or {name: array}).
+    golden=True: the reference model instead of C (the bit-exact golden model for int8
+    builds, the float interpreter for float32 builds)."""
     from . import hostrun
     from .progress import get as get_progress
     bar = get_progress(compile_options.get("progress"))
     with tempfile.TemporaryDirectory(prefix="tinydeploy-run-") as tmp:
         result = compile(model, target=target, out_dir=Path(tmp) / "lib", **compile_options)
         x = load_inputs(inputs, result)
-        xq = _prepare(x, result, raw)
+        xq = data.to_library_input(x, result.io, raw)
         out = result.io["output"]
         sample_shape = out["shape"][1:] if out["shape"] and out["shape"][0] == 1 else out["shape"]
         instructions = None
         if golden:
-            from . import golden as gold
-            y = np.stack([gold.run_sample(result.graph, s)[result.graph.outputs[0]].reshape(-1)
-                          for s in bar(xq, "golden model")])
+            y = reference_outputs(result.graph, bar(xq, "golden model"))
         elif result.target.arch == "host":
             with bar.stage("building for the host"):
                 exe = hostrun.build(result.out_dir, result.name, result.io, Path(tmp) / "model")
             with bar.stage(f"running {len(xq)} sample(s)"):
                 y = hostrun.run(exe, xq, out["dtype"], sample_shape)
         else:
-            from . import verify
             with bar.stage(f"building and running {len(xq)} sample(s) on {result.target.name}'s "
                            "emulator"):
-                y, instructions = verify.run_on_target(result, xq, Path(tmp))
-        y = _finish(y.reshape((len(x),) + tuple(sample_shape)), result, raw, x.dtype)
+                y, instructions = on_target.run_on_target(result, xq, Path(tmp))
+        y = data.from_library_output(y.reshape((len(x),) + tuple(sample_shape)), result.io, raw, x.dtype)
         return RunResult({out["name"]: y}, result.report, instructions)
+
+
+# --------------------------------------------------------------------------
+# On the target's emulator
+# --------------------------------------------------------------------------
+def verify(model: PathLike, target: str, inputs=None, samples: int = on_target.DEFAULT_SAMPLES,
+           progress=None, **compile_options) -> VerifyResult:
+    """Compile for `target`, run on its emulator, compare with the golden model (bit for bit).
+
+    progress: None (silent), True, or a tinydeploy.progress.Progress for bars on stderr."""
+    with tempfile.TemporaryDirectory(prefix="tinydeploy-verify-") as tmp:
+        work = Path(tmp)
+        result = compile(model, target=target, out_dir=work / "lib", progress=progress,
+                         **compile_options)
+        if inputs is None:
+            xq = data.default_inputs(result.io, samples)
+        else:
+            xq = data.to_library_input(load_inputs(inputs, result), result.io, raw=False)
+        return on_target.compare(result, xq, work, progress)
+
+
+def bench(model: PathLike, target: str, progress=None, **compile_options) -> BenchResult:
+    """Instructions per inference (total and per layer), flash and RAM on the emulated target."""
+    with tempfile.TemporaryDirectory(prefix="tinydeploy-bench-") as tmp:
+        result = compile(model, target=target, out_dir=Path(tmp) / "lib", progress=progress,
+                         **compile_options)
+        return on_target.measure(result, Path(tmp), progress)
+
+
+def bench_compiled(result: CompileResult, progress=None) -> BenchResult:
+    """`bench` for a library `compile` already wrote (result.out_dir): no second compile."""
+    if result.out_dir is None:
+        raise TinydeployError("bench needs the compiled library: compile with an out_dir")
+    with tempfile.TemporaryDirectory(prefix="tinydeploy-bench-") as tmp:
+        return on_target.measure(result, Path(tmp), progress)
+
+
+def report(model: PathLike, target: str = "host", output="report.html", bench: bool = False,
+           min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB, progress=None,
+           **compile_options) -> ReportResult:
+    """Compile `model` for `target` and write the HTML report to `output`.
+
+    With bench=True the model is also run on the target's emulator (from the same
+    compile) and the page shows instruction counts per layer and the latency estimate.
+    The library itself is not kept: the result's out_dir is None.
+    """
+    with tempfile.TemporaryDirectory(prefix="tinydeploy-report-") as tmp:
+        work = Path(tmp)
+        # the emulator needs the library's files; the page alone needs none
+        result = compile(model, target=target, out_dir=work / "lib" if bench else None,
+                         progress=progress, **compile_options)
+        bench_result = on_target.measure(result, work, progress) if bench else None
+        result.out_dir = None  # the temporary directory is gone on return
+    path = report_html.write(result, output, bench_result, min_sqnr_db)
+    return ReportResult(path, result, bench_result,
+                        summary.figures(result.report, result.target, bench_result), min_sqnr_db)

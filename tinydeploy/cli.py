@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from .version import __version__
 from .errors import TinydeployError
 
 
@@ -165,12 +165,13 @@ def compile_cmd(model, out_dir, html, run_bench, min_sqnr, quiet, as_json, **kw)
     options = _compile_kwargs(kw)
     if run_bench:
         _check_bench_target(options)
-    result = api.compile(model, out_dir=out_dir, progress=progress, report=html, **options)
+    # with --bench the page is written once the instruction counts are known
+    result = api.compile(model, out_dir=out_dir, progress=progress, report=html and not run_bench,
+                         **options)
     bench = None
     if run_bench:
-        from . import verify
-        bench = verify.bench(model, progress=progress, **options)
-        if html:  # redraw the page with the instruction counts
+        bench = api.bench_compiled(result, progress=progress)  # the library just written
+        if html:
             from . import report_html
             report_html.write(result, result.out_dir / api.REPORT_HTML, bench, min_sqnr)
     r = result.report
@@ -198,7 +199,8 @@ def compile_cmd(model, out_dir, html, run_bench, min_sqnr, quiet, as_json, **kw)
 @click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Where to write the outputs (.npz).")
 @click.option("--raw", is_flag=True, help="int8 builds: take and return int8 data unconverted.")
-@click.option("--golden", is_flag=True, help="Run the bit-exact Python golden model instead of C.")
+@click.option("--golden", is_flag=True, help="Run the Python reference instead of C: the bit-exact golden model (int8 builds) "
+                   "or the float interpreter (float32 builds).")
 @_common_compile_options
 @_quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
@@ -210,13 +212,13 @@ def run_cmd(model, inputs, out_path, raw, golden, quiet, as_json, **kw):
       tinydeploy run model.onnx -t host --inputs in.npz -o out.npz
     """
     import numpy as np
-    from . import api
+    from . import api, data
     result = api.run(model, inputs, raw=raw, golden=golden, progress=_progress(quiet),
                      **_compile_kwargs(kw))
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     np.savez(out_path, **result.outputs)
     r = result.report
-    labels = _labels(inputs)
+    labels = data.load_labels(inputs)
     accuracy = None
     if labels is not None:
         pred = next(iter(result.outputs.values())).reshape(len(labels), -1).argmax(axis=1)
@@ -242,13 +244,6 @@ def run_cmd(model, inputs, out_path, raw, golden, quiet, as_json, **kw):
                f"RAM {r['peak_ram_bytes']:,} B (arena {r['arena_bytes']:,} B)")
     if ipi:
         click.echo(f"instructions per inference: {ipi:,}")
-
-
-def _labels(inputs_path):
-    """The `label` array of an inputs file, if it has one (then run prints accuracy)."""
-    import numpy as np
-    with np.load(inputs_path) as data:
-        return data["label"] if "label" in data.files else None
 
 
 @main.command("inspect")
@@ -291,12 +286,12 @@ def verify_cmd(model, inputs, samples, emulator, as_json, quiet, **kw):
     Example:
       tinydeploy verify model_qdq.onnx -t stm32f746
     """
-    from . import verify
+    from . import api
     if emulator == "renode":
         from . import renode
         renode.require()
-    r = verify.verify(model, inputs=inputs, samples=samples, progress=_progress(quiet),
-                      **_compile_kwargs(kw))
+    r = api.verify(model, inputs=inputs, samples=samples, progress=_progress(quiet),
+                   **_compile_kwargs(kw))
     if as_json:
         click.echo(json.dumps(r.to_json()))
     else:
@@ -324,8 +319,8 @@ def bench_cmd(model, as_json, quiet, **kw):
     Example:
       tinydeploy bench model_qdq.onnx -t nucleo-l4r5zi
     """
-    from . import verify
-    r = verify.bench(model, progress=_progress(quiet), **_compile_kwargs(kw))
+    from . import api
+    r = api.bench(model, progress=_progress(quiet), **_compile_kwargs(kw))
     if as_json:
         click.echo(json.dumps(r.to_json(), indent=2))
         return
@@ -364,11 +359,11 @@ def report_cmd(model, out_path, run_bench, min_sqnr, quiet, as_json, **kw):
       tinydeploy report model_qdq.onnx -t stm32f746 -o report.html
       tinydeploy report model.onnx -t stm32f746 --calib calib.npz --bench -o report.html
     """
-    from . import report_html, summary
+    from . import api, summary
     if run_bench:
         _check_bench_target(_compile_kwargs(kw))
-    res = report_html.report(model, output=out_path, bench=run_bench, min_sqnr_db=min_sqnr,
-                             progress=_progress(quiet), **_compile_kwargs(kw))
+    res = api.report(model, output=out_path, bench=run_bench, min_sqnr_db=min_sqnr,
+                     progress=_progress(quiet), **_compile_kwargs(kw))
     if as_json:
         _echo_json(res.to_json())
         return

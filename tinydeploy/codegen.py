@@ -1,7 +1,7 @@
 """Code generation: the planned IR -> a C library (Jinja2 templates + runtime kernels).
 
 Each layer's call comes from its kernel variant (kernel_select), its in-place
-variant (inplace), or its op's portable emitter (OpDef.emit, tinydeploy/ops):
+variant (inplace_kernels), or its op's portable emitter (OpDef.emit, tinydeploy/ops):
 which kernel to call, with which compile-time parameter struct (rendered as
 designated initializers into flash) and which buffers. Emitters only read the graph and the plan: the
 constant arrays a kernel needs (re-laid-out weights, folded biases,
@@ -19,9 +19,10 @@ from typing import Callable, Optional
 import jinja2
 import numpy as np
 
-from . import __version__, inplace, ops
+from . import inplace, inplace_kernels, ops
 from .ctext import (C_TYPES, CONST_TYPES, ELEM_BYTES, MAX_DIMS, STRUCT_FIELDS, STRUCT_HEADERS,  # noqa: F401
                     Call, Const, c_array_body, c_float, c_ident, c_value)
+from .version import __version__
 from .errors import TinydeployError
 from .resources import CODEGEN_TEMPLATES, RUNTIME_C, data_dir
 from .ir import Graph, Op
@@ -129,7 +130,7 @@ def build_layers(g: Graph, plan: MemoryPlan, name: str):
                                   f"for op '{op.kind}'")
         sym = f"L{len(layers)}_{c_ident(op.name)[:40]}"
         ctx.layer = len(layers)
-        emit = choice.emit if choice is not None else inplace.emitter(op) or opdef.emit
+        emit = choice.emit if choice is not None else inplace_kernels.emitter(op) or opdef.emit
         call = emit(ctx, op, sym)
         out = inplace.layer_output(op)
         layers.append(Layer(len(layers), op, call, sym, ctx.ptr(out), g.tensors[out].nbytes))

@@ -34,6 +34,16 @@ def run(g: Graph, x: np.ndarray) -> np.ndarray:
     return np.stack([run_sample(g, s)[g.outputs[0]].reshape(-1) for s in x])
 
 
+def reference_outputs(g: Graph, samples) -> np.ndarray:
+    """The outputs [N, size] a build must give for samples [N, ...] (as the library takes
+    them; any iterable, e.g. one wrapped in a progress bar): the bit-exact golden model
+    for int8 builds, the float interpreter (float_ref) for float32 builds."""
+    out = g.outputs[0]
+    if g.tensors[out].dtype == "int8":
+        return np.stack([run_sample(g, s)[out].reshape(-1) for s in samples])
+    return np.stack([float_ref.run(g, s[None])[out].reshape(-1) for s in samples])
+
+
 def layer_sqnr(float_graph: Graph, g: Graph, x: np.ndarray) -> None:
     """Each layer's output SQNR (dB), int8 golden vs float, into op.attrs['report']."""
     inq = g.tensors[g.inputs[0]].quant.scalar()

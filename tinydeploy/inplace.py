@@ -3,7 +3,8 @@
 Runs after scheduling (it needs to know where each tensor dies) and BEFORE
 kernel selection, so that kernel providers see the decision.  The planner
 (planner.py) then chooses offsets that honour it, and codegen emits the
-matching kernel (runtime_c/src/s8/inplace_s8.c for the overlapping modes).
+matching kernel (runtime_c/src/s8/inplace_s8.c for the overlapping modes,
+emitted by inplace_kernels.py: this module only decides).
 
 op.attrs["inplace"] -- contract for kernel providers (kernels_arm.py,
 kernels_riscv.py, ...).  When an op carries this attribute, its output
@@ -51,8 +52,6 @@ Decisions whose overlap the planner did not use are withdrawn (release()),
 so the op can get a faster variant.
 """
 from __future__ import annotations
-
-from typing import Optional
 
 import numpy as np
 
@@ -236,63 +235,3 @@ def layer_output(op: Op) -> str:
     if mode is not None and mode["mode"] == "conv_add":
         return mode["output"]
     return op.outputs[0]
-
-
-# --------------------------------------------------------------------------
-# Code generation of the in-place kernels (called by codegen.build_layers)
-# --------------------------------------------------------------------------
-INPLACE_SOURCE = "s8/inplace_s8.c"
-
-
-def emitter(op: Op) -> Optional[callable]:
-    """The emitter for op's in-place variant, or None for the normal one."""
-    mode = op.attrs.get("inplace")
-    if mode is None:
-        return None
-    if mode["mode"] == "conv_add":
-        return _emit_conv_add
-    if mode["mode"] == "window" and mode.get("direction") is not None:
-        return _emit_window
-    return None  # elementwise: the normal kernels allow output == input
-
-
-def _emit_window(c, op: Op, sym: str):
-    from .ctext import Call, s8_params
-    ptype = "td_conv_s8_params"  # both convolutions' parameter struct
-    fn = "td_conv2d_s8_overlap" if op.kind == "conv2d_s8" else "td_depthwise_conv2d_s8_overlap"
-    consts: list = []
-    params = s8_params(c, op.attrs["q"], sym, consts)
-    x, w, b = op.inputs
-    backward = "1" if op.attrs["inplace"]["direction"] == "backward" else "0"
-    return Call(fn, INPLACE_SOURCE, [c.ptr(x), c.ptr(w), c.ptr(b), c.ptr(op.outputs[0], False), backward],
-                ptype, params, consts=consts)
-
-
-ADD_FIELDS = ("input1_offset", "input2_offset", "output_offset", "left_shift",
-              "input1_multiplier", "input1_shift", "input2_multiplier", "input2_shift",
-              "output_multiplier", "output_shift", "act_min", "act_max")
-
-
-def _emit_conv_add(c, op: Op, sym: str):
-    from .ctext import Call, s8_params
-    mode = op.attrs["inplace"]
-    add = next(o for o in c.g.ops if o.name == mode["add"])
-    statics: list = []
-    consts: list = []
-    conv = s8_params(c, op.attrs["q"], sym, consts)
-    aq = add.attrs["q"]
-    res = {k: int(aq[k]) for k in ADD_FIELDS}
-    res["conv_is_input1"] = int(mode["conv_is_input1"])
-    statics.append(f"static const td_conv_s8_params {sym}_conv = {{\n" +
-                   "".join(f"    .{k} = {_c(v)},\n" for k, v in conv.items()) + "};")
-    params = {"conv": f"&{sym}_conv", **res}
-    x, w, b = op.inputs
-    backward = "1" if mode.get("direction") == "backward" else "0"
-    return Call("td_conv2d_add_s8", INPLACE_SOURCE,
-                [c.ptr(x), c.ptr(w), c.ptr(b), c.ptr(mode["residual"]), c.ptr(mode["output"], False),
-                 backward], "td_conv_add_s8_params", params, statics=statics, consts=consts)
-
-
-def _c(v) -> str:
-    from .ctext import c_value
-    return c_value(v)

@@ -2,37 +2,23 @@
 
 Runs after quantization and before memory planning, because a variant may
 need scratch memory, which the planner places in the arena. Variants come
-from providers (one module per instruction-set family); the portable kernel
+from providers (one module per instruction-set family), each returning a
+kernel_variants.Choice; the portable kernel
 of codegen.EMITTERS is the fallback and the reference every variant is
 tested against.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
-from .ir import Graph, Op
+from . import kernels_arm, kernels_riscv
+from .ir import Graph
+from .kernel_variants import Choice
 
-
-@dataclass
-class Choice:
-    """A kernel variant chosen for one op."""
-
-    name: str  # e.g. "arm_dsp_conv_1x1"; recorded in report.json
-    emit: Callable  # (codegen._Ctx, op, sym) -> codegen.Call
-    scratch_bytes: int = 0
-    # The variant is correct with its output EXACTLY over its "window" input
-    # (out == in).  The planner then merges the two buffers instead of
-    # overlapping them with a shift, and the scratch becomes mandatory.
-    alias_inplace: bool = False
-    # A slower alternative needing less scratch, tried by the planner when
-    # this one's scratch does not fit its budget.
-    smaller: Optional["Choice"] = None
-    detail: str = ""  # how the variant is configured (report.json "variant_detail")
+__all__ = ["Choice", "select"]
 
 
 def _providers() -> list:
-    from . import kernels_arm, kernels_riscv
     return [kernels_arm.choose, kernels_riscv.choose]
 
 

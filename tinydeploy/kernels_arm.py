@@ -24,7 +24,7 @@ import numpy as np
 
 from . import qmath
 from .ir import Graph, Op
-from .kernel_select import Choice
+from .kernel_variants import Choice
 
 INT32_MAX = 2**31 - 1
 # Every generated layer function: kept separate (per-layer profile, readable

@@ -33,7 +33,7 @@ import numpy as np
 
 from . import qmath
 from .ir import Graph, Op
-from .kernel_select import Choice
+from .kernel_variants import Choice
 
 SCALAR_SOURCE = "riscv/rv_scalar.c"
 DW_MAX_TAPS = 25  # TD_RV_DW_MAX_TAPS

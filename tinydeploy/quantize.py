@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from . import float_ref, ops, passes, qmath
+from .data import load_calibration
 from .errors import TinydeployError
 from .ir import Graph, Op, QuantParams
 from .ops.common import quant_from_range
@@ -71,16 +72,6 @@ def _propagate_through_moves(g: Graph) -> None:
 # --------------------------------------------------------------------------
 # Calibration
 # --------------------------------------------------------------------------
-def load_calibration(path, g: Graph) -> np.ndarray:
-    from .api import load_inputs_for
-    x = load_inputs_for(path, g.tensors[g.inputs[0]], what="calibration data")
-    if len(x) == 0:
-        raise TinydeployError(f"calibration file {path} has no samples")
-    if x.dtype != np.float32:
-        raise TinydeployError(f"calibration data for input '{g.inputs[0]}' must be float32, got {x.dtype}")
-    return x
-
-
 def _range_of(values: np.ndarray, method: str) -> tuple[float, float]:
     if method == "minmax":
         return float(values.min()), float(values.max())

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import __version__, summary
+from . import summary
+from .version import __version__
 
 # ids the tests (and users' scripts) look for in the page
 TIMELINE_ID = "memory-timeline"
@@ -375,7 +376,7 @@ def _card(value: str, label: str) -> str:
 
 def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
            command: Optional[str] = None) -> str:
-    """The HTML page for a CompileResult (and optionally a verify.BenchResult)."""
+    """The HTML page for a CompileResult (and optionally an on_target.BenchResult)."""
     report, tgt, g = result.report, result.target, result.graph
     fig = summary.figures(report, tgt, bench)
     layers = report["layers"]
@@ -509,7 +510,7 @@ class ReportResult:
 
     path: Path
     compile: object  # api.CompileResult
-    bench: object = None  # verify.BenchResult when bench=True
+    bench: object = None  # on_target.BenchResult when bench=True
     figures: Optional[dict] = None
     min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB
 
@@ -517,22 +518,3 @@ class ReportResult:
         return {"html": str(self.path), **(self.figures or {}),
                 "warnings": summary.sqnr_warnings(self.compile.report, self.min_sqnr_db),
                 "bench": self.bench.to_json() if self.bench is not None else None}
-
-
-def report(model, target: str = "host", output="report.html", bench: bool = False,
-           min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB, progress=None,
-           **compile_options) -> ReportResult:
-    """Compile `model` for `target` (in memory) and write the HTML report to `output`.
-
-    With bench=True the model is also run on the target's emulator and the page
-    shows instruction counts per layer and the latency estimate.
-    """
-    from . import api
-    result = api.compile(model, target=target, out_dir=None, progress=progress, **compile_options)
-    bench_result = None
-    if bench:
-        from . import verify
-        bench_result = verify.bench(model, target=target, progress=progress, **compile_options)
-    path = write(result, output, bench_result, min_sqnr_db)
-    return ReportResult(path, result, bench_result,
-                        summary.figures(result.report, result.target, bench_result), min_sqnr_db)

@@ -29,7 +29,7 @@ def _pct(used: Optional[int], capacity: Optional[int]) -> Optional[float]:
 def figures(report: dict, target, bench=None) -> dict:
     """Build figures: {layers, macs, flash: {...}, ram: {...}, latency: {...} or None}.
 
-    `target` is a targets.Target; `bench` an optional verify.BenchResult (or
+    `target` is a targets.Target; `bench` an optional on_target.BenchResult (or
     its to_json() dict). Flash is the compile-time estimate unless bench
     measured the library's object files. Latency is instructions / clock,
     i.e. it assumes one instruction per cycle, and is given only when the

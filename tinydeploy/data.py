@@ -1,0 +1,110 @@
+"""User data: samples from .npz files (or {name: array} dicts), checked against the
+model's input, calibration data, labels, and the conversions between user arrays
+and what the generated library takes and returns.
+
+Below the API and the services (quantize, the emulated runs): every module that
+reads user data reads it through here, so the checks and their messages are the
+same everywhere.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .errors import TinydeployError
+from .ir import Graph
+
+LABELS = "label"  # the array of an inputs file that holds labels (for accuracy)
+
+
+def load_inputs_for(path_or_arrays, name, shape=None, what: str = "inputs") -> np.ndarray:
+    """The samples [N, ...] for the input `name` of `shape` (or a Tensor), checked."""
+    if not isinstance(name, str):  # a Tensor
+        name, shape = name.name, name.shape
+    if isinstance(path_or_arrays, (str, Path)):
+        path = Path(path_or_arrays)
+        if not path.exists():
+            raise TinydeployError(f"{what} file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except Exception:
+            raise TinydeployError(f"{path} is not a NumPy .npz file") from None
+        if not arrays:
+            raise TinydeployError(f"{what} file {path} is empty")
+    else:
+        arrays = dict(path_or_arrays)
+    if name not in arrays:
+        arrays.pop(LABELS, None)  # labels beside the data (used for accuracy)
+    if name in arrays:
+        x = arrays[name]
+    elif len(arrays) == 1:
+        x = next(iter(arrays.values()))
+    else:
+        raise TinydeployError(f"the {what} file has arrays {sorted(arrays)} but none is named "
+                              f"'{name}', the model's input")
+    sample_shape = tuple(shape[1:]) if shape and shape[0] == 1 else tuple(shape)
+    if x.ndim == 0 or tuple(x.shape[1:]) != sample_shape:
+        raise TinydeployError(f"input '{name}': expected an array of shape (samples, "
+                              f"{', '.join(map(str, sample_shape))}), got {tuple(x.shape)}")
+    return x
+
+
+def load_model_inputs(path_or_arrays, io: dict) -> np.ndarray:
+    """The samples for a compiled model's one input (io: CompileResult.io), checked."""
+    want = io["input"]
+    return load_inputs_for(path_or_arrays, want["name"], want["shape"])
+
+
+def load_calibration(path, g: Graph) -> np.ndarray:
+    """Float32 calibration samples for the graph's input."""
+    x = load_inputs_for(path, g.tensors[g.inputs[0]], what="calibration data")
+    if len(x) == 0:
+        raise TinydeployError(f"calibration file {path} has no samples")
+    if x.dtype != np.float32:
+        raise TinydeployError(f"calibration data for input '{g.inputs[0]}' must be float32, got {x.dtype}")
+    return x
+
+
+def load_labels(path) -> Optional[np.ndarray]:
+    """The `label` array of an inputs file, if it has one (then run prints accuracy)."""
+    with np.load(path) as data:
+        return data[LABELS] if LABELS in data.files else None
+
+
+def to_library_input(x: np.ndarray, io: dict, raw: bool) -> np.ndarray:
+    """Convert user samples to what the C library takes (quantizing float inputs of int8 builds)."""
+    want = io["input"]
+    if want["dtype"] == "float32":
+        if x.dtype != np.float32:
+            raise TinydeployError(f"input '{want['name']}': expected float32 data, got {x.dtype}")
+        return x
+    if x.dtype == np.int8:
+        return x
+    if raw:
+        raise TinydeployError(f"input '{want['name']}': --raw expects int8 data, got {x.dtype}")
+    if x.dtype != np.float32:
+        raise TinydeployError(f"input '{want['name']}': expected float32 (quantized on the way in) "
+                              f"or int8 data, got {x.dtype}")
+    q = np.round(x.astype(np.float64) / want["scale"]) + want["zero_point"]
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def from_library_output(y: np.ndarray, io: dict, raw: bool, input_dtype) -> np.ndarray:
+    """The library's outputs for the user: int8 ones dequantized, unless the user works in int8."""
+    out = io["output"]
+    if out["dtype"] == "int8" and not raw and input_dtype != np.int8:
+        return ((y.astype(np.float32) - out["zero_point"]) * np.float32(out["scale"])).astype(np.float32)
+    return y
+
+
+def default_inputs(io: dict, n: int) -> np.ndarray:
+    """n deterministic random samples over the input's whole range (verify, bench)."""
+    shape = io["input"]["shape"]
+    sample = tuple(shape[1:]) if shape and shape[0] == 1 else tuple(shape)
+    rng = np.random.default_rng(2026)
+    if io["input"]["dtype"] == "int8":
+        return rng.integers(-128, 128, size=(n,) + sample, dtype=np.int8)
+    return rng.uniform(-1, 1, size=(n,) + sample).astype(np.float32)

@@ -1,0 +1,26 @@
+"""What a kernel provider returns: the description of one kernel variant.
+
+A module of its own below kernel_select and the providers (kernels_arm,
+kernels_riscv): the providers build Choices, kernel_select asks the providers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+
+@dataclass
+class Choice:
+    """A kernel variant chosen for one op."""
+
+    name: str  # e.g. "arm_dsp_conv_1x1"; recorded in report.json
+    emit: Callable  # (codegen._Ctx, op, sym) -> codegen.Call
+    scratch_bytes: int = 0
+    # The variant is correct with its output EXACTLY over its "window" input
+    # (out == in).  The planner then merges the two buffers instead of
+    # overlapping them with a shift, and the scratch becomes mandatory.
+    alias_inplace: bool = False
+    # A slower alternative needing less scratch, tried by the planner when
+    # this one's scratch does not fit its budget.
+    smaller: Optional["Choice"] = None
+    detail: str = ""  # how the variant is configured (report.json "variant_detail")
