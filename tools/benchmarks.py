@@ -16,7 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tinydeploy import api, verify  # noqa: E402
+from tinydeploy import api  # noqa: E402
 
 MODELS = ["kws", "resnet8", "vww", "ad"]
 TARGETS = ["stm32f746", "nucleo-l4r5zi", "nrf52840", "rp2040", "cortex-m55", "esp32-c3", "rv32-zve32x"]
@@ -44,17 +44,17 @@ def main() -> None:
     for m in MODELS:
         for t in TARGETS:
             print(f"bench {m} on {t}", file=sys.stderr)
-            res[m, t] = verify.bench(models / m / "int8_qdq.onnx", t)
+            res[m, t] = api.bench(models / m / "int8_qdq.onnx", t)
     floats = {}
     for m in ("kws", "resnet8"):
         print(f"bench {m} float32 on stm32f746", file=sys.stderr)
-        floats[m] = verify.bench(models / m / "float.onnx", "stm32f746", quantize="float32")
+        floats[m] = api.bench(models / m / "float.onnx", "stm32f746", quantize="float32")
     reports = {m: api.compile(models / m / "int8_qdq.onnx", target="stm32f746").report for m in MODELS}
     fast = {}
     for m in MODELS:  # speed over RAM: kernel scratch may grow the arena freely
         for t in ("nucleo-l4r5zi", "cortex-m55"):
             print(f"bench {m} on {t} --kernel-scratch any", file=sys.stderr)
-            fast[m, t] = verify.bench(models / m / "int8_qdq.onnx", t, kernel_scratch="any")
+            fast[m, t] = api.bench(models / m / "int8_qdq.onnx", t, kernel_scratch="any")
     Path(args.out).write_text(render(res, floats, reports) + render_fast(fast))
     print(f"wrote {args.out}", file=sys.stderr)
 
