@@ -23,7 +23,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from tinydeploy import api, golden, inplace, kernels_arm, on_target
+from tinydeploy import api, golden, inplace, on_target
+from tinydeploy.backends import arm as kernels_arm
 
 DSP_TARGETS = ["nucleo-l4r5zi", "stm32f746"]
 MVE_TARGETS = ["cortex-m55"]

@@ -1,4 +1,4 @@
-"""RISC-V kernel variants (tinydeploy/kernels_riscv.py, runtime_c/src/riscv/)
+"""RISC-V kernel variants (tinydeploy/backends/riscv.py, runtime_c/src/riscv/)
 bit-exact against the golden model ON THE EMULATOR.
 
 The golden model equals the portable C kernels bit for bit (tests/
@@ -24,7 +24,8 @@ from onnx import TensorProto, helper, numpy_helper
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tinydeploy import api, kernels_riscv, qmath
+from tinydeploy import api, qmath
+from tinydeploy.backends import riscv as kernels_riscv
 
 DATA = Path(__file__).resolve().parent / "data"
 TARGETS = {  # name -> (built-in target, target file or None)

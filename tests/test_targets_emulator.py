@@ -201,6 +201,7 @@ def test_custom_target_file(tmp_path, src, samples):
     ({"linker_script": "arm/nowhere.ld"}, "field 'linker_script' names arm/nowhere.ld"),
     ({"emulator": {"machine": "mps2-an386"}}, "field 'emulator.qemu' is missing"),
     ({"cflags": "-O2"}, "field 'cflags' must be a list"),
+    ({"backend": "avx512"}, "field 'backend' must be one of arm, portable, riscv; got 'avx512'"),
 ])
 def test_invalid_target_file(tmp_path, changes, message):
     path = write_target(tmp_path, **changes)

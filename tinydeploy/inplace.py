@@ -6,8 +6,8 @@ kernel selection, so that kernel providers see the decision.  The planner
 matching kernel (runtime_c/src/s8/inplace_s8.c for the overlapping modes,
 emitted by inplace_kernels.py: this module only decides).
 
-op.attrs["inplace"] -- contract for kernel providers (kernels_arm.py,
-kernels_riscv.py, ...).  When an op carries this attribute, its output
+op.attrs["inplace"] -- contract for kernel providers (backends/arm.py,
+backends/riscv.py, ...).  When an op carries this attribute, its output
 buffer MAY share bytes with an input buffer as described by "mode".  A
 provider must return None (the portable kernel) unless its variant computes
 the same result under that sharing:

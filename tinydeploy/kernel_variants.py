@@ -1,7 +1,7 @@
 """What a kernel provider returns: the description of one kernel variant.
 
-A module of its own below kernel_select and the providers (kernels_arm,
-kernels_riscv): the providers build Choices, kernel_select asks the providers.
+A module of its own below kernel_select and the backends (tinydeploy/backends):
+the backends build Choices, kernel_select asks the target's backend.
 """
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tinydeploy import backends
 from tinydeploy.errors import TinydeployError
 from tinydeploy.resources import TARGETS, data_dir
 
@@ -29,6 +30,8 @@ def _targets_dir() -> Path:
 TARGETS_DIR = _targets_dir()
 
 ARCHES = ("arm", "riscv", "host")
+# The kernel backend of a target file that does not name one.
+DEFAULT_BACKEND = {"arm": "arm", "riscv": "riscv", "host": "portable"}
 FEATURES = ("dsp", "mve", "fpu", "rvv")
 COUNTERS = ("cmsdk_timer", "systick", "minstret", "none")
 # Counter ticks per second of emulated time when a file does not say.
@@ -67,6 +70,7 @@ class Target:
     counter: str
     counter_hz: int
     vlen: int | None = None
+    backend: str = "portable"  # tinydeploy/backends/<backend>.py offers its kernel variants
     source: Path | None = field(default=None, compare=False)
 
     def has(self, feature: str) -> bool:
@@ -199,11 +203,12 @@ class _Parser:
         if vlen is not None and "rvv" not in features:
             raise self.fail("vlen", "is only meaningful with the 'rvv' feature")
         counter = self.choice("counter", COUNTERS, "none" if arch == "host" else None)
+        backend = self.choice("backend", tuple(backends.available()), DEFAULT_BACKEND[arch])
         script = self.get("linker_script", str, required=arch != "host")
         startup = self.get("startup", list)
         return Target(
             name=self.get("name", str), description=self.get("description", str),
-            core=self.get("core", str), arch=arch, features=features, vlen=vlen,
+            core=self.get("core", str), arch=arch, features=features, vlen=vlen, backend=backend,
             sram_bytes=self.positive_int("sram_bytes"),
             flash_bytes=self.positive_int("flash_bytes"),
             clock_hz=self.positive_int("clock_hz"), cc=self.get("cc", str),

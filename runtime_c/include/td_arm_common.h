@@ -3,7 +3,7 @@
  * word-access types, SXTB16/PKH helpers and the im2col geometry arguments.
  *
  * These are templates: static inline functions whose shape arguments are
- * compile-time constants at every call site.  tinydeploy/kernels_arm.py emits
+ * compile-time constants at every call site.  tinydeploy/backends/arm.py emits
  * one small wrapper function per layer that calls them with the layer's
  * constants, so the compiler unrolls the loops for exactly that shape and
  * keeps the offsets as immediates.  The constant data they read (int16

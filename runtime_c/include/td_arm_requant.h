@@ -14,7 +14,7 @@
  *
  * (nested floor divisions by positive integers merge), so C = 2^(e-1) +
  * zero_point * 2^e, minus 1 for negative accumulators when that can change
- * the clamped result ("fix").  kernels_arm.py proves the ranges (no int32
+ * the clamped result ("fix").  backends/arm.py proves the ranges (no int32
  * overflow anywhere) before it picks these kernels; otherwise the layer
  * keeps the portable kernel.
  */

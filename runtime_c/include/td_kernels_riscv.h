@@ -1,6 +1,6 @@
 /* tinydeploy runtime: int8 kernel variants for RISC-V (rv32).
  *
- * Two families, chosen at code-generation time by tinydeploy/kernels_riscv.py
+ * Two families, chosen at code-generation time by tinydeploy/backends/riscv.py
  * from the target's features:
  *   - td_rv_*  : scalar RV32IM kernels for cores without SIMD (ESP32-C3 ...):
  *                register-blocked multiply-accumulate, requantization with one
@@ -196,7 +196,7 @@ void td_rv_dw_edge(const td_rv_dw_params *p, const int8_t *input,
 #endif
 
 /* Helpers of rv_scalar.c, rv_vector.c and td_rv_dw_body (one copy; the
- * generator's twins are _interior and tile_overlaps in kernels_riscv.py). */
+ * generator's twins are _interior and tile_overlaps in backends/riscv.py). */
 
 /* Interior output columns [*lo, *hi): every tap inside the row; else the
  * empty range at out_w. */

@@ -31,9 +31,10 @@ from typing import Optional
 
 import numpy as np
 
-from . import qmath
-from .ir import Graph, Op
-from .kernel_variants import Choice
+from .. import qmath
+from ..ctext import Call
+from ..ir import Graph, Op
+from ..kernel_variants import Choice
 
 SCALAR_SOURCE = "riscv/rv_scalar.c"
 DW_MAX_TAPS = 25  # TD_RV_DW_MAX_TAPS
@@ -249,7 +250,6 @@ def _scalar_rq(g: Graph, op: Op, geo: dict) -> Optional[list]:
 
 
 def _emit_rv_conv(c, op: Op, sym: str):
-    from .codegen import Call
     geo = _conv_geometry(c.g, op)
     q, w2, bias, mult, shift = _conv_prep(c.g, op, geo)
     rows = _scalar_rq(c.g, op, geo)
@@ -288,7 +288,6 @@ def _conv_emitter(vlen: int):
 
 
 def _emit_rvv_conv(c, op: Op, sym: str, vlen: int):
-    from .codegen import Call
     geo = _conv_geometry(c.g, op)
     # lanes over pixels: a segment writes channel triple after triple, which an
     # output overlapping the input would mostly forbid (pixel-by-pixel fallback)
@@ -375,7 +374,6 @@ def _px_pixel_by_pixel(c, op: Op, geo: dict, vlen: int) -> bool:
 
 
 def _emit_rvv_conv_px(c, op: Op, sym: str):
-    from .codegen import Call
     geo = _conv_geometry(c.g, op)
     q, w2, bias, mult, shift = _conv_prep(c.g, op, geo)
     out_c, k_len = geo["out_c"], w2.shape[1]
@@ -424,7 +422,6 @@ def _dw_geometry(q: dict) -> dict:
 
 
 def _emit_rv_dw(c, op: Op, sym: str):
-    from .codegen import Call
     q, w, bias, mult, shift = _dw_prep(c.g, op)
     rows = _scalar_rq_dw(c.g, op)
     statics: list = []
@@ -459,7 +456,6 @@ def _dw_emitter(vlen: int):
 
 
 def _emit_rvv_dw(c, op: Op, sym: str, vlen: int):
-    from .codegen import Call
     q, w, bias, mult, shift = _dw_prep(c.g, op)
     C = q["out_c"]
     tile = dw_tile(C, vlen)
@@ -525,7 +521,6 @@ def _rv_add_struct(c, q: dict, size: int, name: str, statics: list, consts: list
 
 
 def _emit_rv_add(c, op: Op, sym: str):
-    from .codegen import Call
     statics: list = []
     consts: list = []
     name = _rv_add_struct(c, op.attrs["q"], c.g.tensors[op.outputs[0]].size, sym + "_p", statics, consts)
@@ -539,7 +534,6 @@ def _rvv_add_fields(q: dict, size: int) -> dict:
 
 
 def _emit_rvv_add(c, op: Op, sym: str):
-    from .codegen import Call
     params = _rvv_add_fields(op.attrs["q"], c.g.tensors[op.outputs[0]].size)
     return Call("td_rvv_add_s8", VECTOR_SOURCE,
                 [c.ptr(op.inputs[0]), c.ptr(op.inputs[1]), c.ptr(op.outputs[0], False)],
@@ -554,7 +548,6 @@ POOL_FIELDS = ("in_h", "in_w", "channels", "out_h", "out_w", "k_h", "k_w", "stri
 
 
 def _emit_rvv_pool(c, op: Op, sym: str):
-    from .codegen import Call
     q = op.attrs["q"]
     return Call(f"td_rvv_{op.kind}", VECTOR_SOURCE, [c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)],
                 "td_pool_s8_params", {k: int(q[k]) for k in POOL_FIELDS})

@@ -22,9 +22,10 @@ from typing import Optional
 
 import numpy as np
 
-from . import qmath
-from .ir import Graph, Op
-from .kernel_variants import Choice
+from .. import qmath
+from ..ctext import Call, c_float
+from ..ir import Graph, Op
+from ..kernel_variants import Choice
 
 INT32_MAX = 2**31 - 1
 # Every generated layer function: kept separate (per-layer profile, readable
@@ -294,7 +295,6 @@ def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = 
     whose body is statement(ctx, op) -- C text that names the layer's constant
     blob `wv` -- called from the layer list with the layer's buffers."""
     def emit(ctx, op_, sym):
-        from . import codegen
         fn = f"{sym}_{suffix}"
         args = [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)]
         params = f"const {ctype} *in, {ctype} *out" if blob is None else \
@@ -303,7 +303,7 @@ def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = 
         if consts:
             args.insert(1, consts[0].sym)
         body = f"{WRAPPER} static void {fn}({params})\n{{\n    {statement(ctx, op_)}\n}}"
-        return codegen.Call(fn, None, args, statics=[body], consts=consts, headers=[header])
+        return Call(fn, None, args, statics=[body], consts=consts, headers=[header])
     return emit
 
 
@@ -360,8 +360,7 @@ NO_EPILOGUE = "0, 0, 0, 0, 0, 0, 0, 0"
 
 
 def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
-               in_zp: int, epi: Optional[AddEpilogue] = None) -> "codegen.Call":
-    from . import codegen
+               in_zp: int, epi: Optional[AddEpilogue] = None) -> "Call":
     consts = [ctx.const(sym, "blob", _gemm_stream(w8, geo, plan), aligned=True)]
     wname = consts[0].sym
     k4 = geo.k // 4
@@ -388,7 +387,7 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
                 {geo.oh * geo.ow}, {geo.oc}, {k4}, {unroll}, {geo.nmax}, {_direction(op)},
                 {win}, {plan.c_args()}, {ep_args});
 }}"""
-    return _weights_arg(codegen.Call(fn, None, args, statics=[body], consts=consts, headers=[GEMM_H]), wname)
+    return _weights_arg(Call(fn, None, args, statics=[body], consts=consts, headers=[GEMM_H]), wname)
 
 
 def _epi_tables(ctx, sym: str, epi: AddEpilogue) -> list:
@@ -695,7 +694,6 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
     in_zp = -int(q["input_offset"])
 
     def emit(ctx, op_, sym):
-        from . import codegen
         consts = [ctx.const(sym, "blob", blob, aligned=True)]
         wname = consts[0].sym
         fn = f"{sym}_mve"
@@ -716,7 +714,7 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
                 {geo.ih}, {geo.iw}, {geo.c}, {geo.oh}, {geo.ow}, {geo.kh}, {geo.kw}, {geo.sh}, {geo.sw}, {geo.pt}, {geo.pl}, {in_zp},
                 {plan.c_args()}, {ep_args});
 }}"""
-        return _weights_arg(codegen.Call(fn, None, args, statics=[body], consts=consts, headers=[MVE_H]), wname)
+        return _weights_arg(Call(fn, None, args, statics=[body], consts=consts, headers=[MVE_H]), wname)
     return Choice(name, emit, 2 * kc * 16 + 16)
 
 
@@ -762,7 +760,6 @@ def _mve_dw(g: Graph, op: Op) -> Optional[Choice]:
 # float32 with the FPU: convolution (GEMM with VFMA blocks), depthwise 3x3
 # --------------------------------------------------------------------------
 def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
-    from .codegen import c_float
     a = op.attrs
     x, w, b = (op.inputs + ["", ""])[:3]
     wt = g.tensors[w]
