@@ -15,6 +15,7 @@
    default plan.
 """
 import ctypes as ct
+import dataclasses
 import random
 import shutil
 import subprocess
@@ -30,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tinydeploy import api, inplace, inplace_kernels, kernel_select, planner, qmath  # noqa: E402
+from tinydeploy import api, inplace, inplace_kernels, planner, qmath  # noqa: E402
+from tinydeploy.targets import load_target  # noqa: E402
 
 INCLUDE = ROOT / "runtime_c" / "include"
 SRC = ROOT / "runtime_c" / "src" / "s8"
@@ -356,8 +358,9 @@ def _modes(report) -> set:
 @pytest.mark.parametrize("target", ["stm32f746", "rv32-zve32x"])
 def test_every_inplace_mode_is_bit_exact_on_the_emulator(modes_model, target, monkeypatch):
     model, calib = modes_model
-    # the portable in-place kernels (no SIMD variants), every overlap forced, both directions
-    monkeypatch.setattr(kernel_select, "_providers", lambda: [])
+    # the portable in-place kernels (the board with the portable backend: no SIMD variants),
+    # every overlap forced, both directions
+    target = dataclasses.replace(load_target(target), backend="portable")
     monkeypatch.setattr(planner, "FORCE_OVERLAP", "alternate")
     result = api.compile(model, target=target, calib=calib)
     assert _modes(result.report) >= {"window (forward)", "window (backward)", "conv_add",
