@@ -59,16 +59,33 @@ TD_ARM_AI uint32_t td_arm_pkhtb16(uint32_t a, uint32_t b)
     return r;
 }
 
-/* Layer geometry for the im2col templates (all compile-time constants):
- * input IH x IW x C, output OH x OW, kernel KH x KW, strides, top/left
- * padding, IZP the input zero point.  A window row (KW * C int8, contiguous
- * in the input) gives G = KW * C / 4 whole 4-groups (SXTB16 order) and
- * L = KW * C % 4 leftover elements; the leftovers of all rows follow the
- * KH * G groups, in natural order, padded to whole groups. */
+/* A layer's window geometry (convolution, depthwise, pooling; NHWC int8):
+ * input in_h x in_w x in_c, output out_h x out_w, kernel k_h x k_w.  The
+ * generator emits one `static const` instance per layer; the templates read
+ * it through a pointer that the compiler folds into constants. */
+typedef struct {
+    int in_h, in_w, in_c;
+    int out_h, out_w;
+    int k_h, k_w;
+    int stride_h, stride_w;
+    int pad_top, pad_left;
+    int in_zero_point; /* value of the padding cells */
+} td_arm_win;
+
+/* The im2col templates' geometry arguments (all compile-time constants):
+ * IH x IW x C input, OH x OW output, KH x KW kernel, strides SH/SW,
+ * top/left padding PT/PL, IZP the input zero point.  A window row (KW * C
+ * int8, contiguous in the input) gives G = KW * C / 4 whole 4-groups (SXTB16
+ * order) and L = KW * C % 4 leftover elements; the leftovers of all rows
+ * follow the KH * G groups, in natural order, padded to whole groups. */
 #define TD_ARM_WIN_ARGS const int IH, const int IW, const int C, const int OH, const int OW, \
     const int KH, const int KW, const int SH, const int SW, const int PT, const int PL, \
     const int IZP
 #define TD_ARM_WIN_PASS IH, IW, C, OH, OW, KH, KW, SH, SW, PT, PL, IZP
+/* Those arguments as constant locals, read from a td_arm_win *g. */
+#define TD_ARM_WIN_LOCALS(g) const int IH = (g)->in_h, IW = (g)->in_w, C = (g)->in_c, \
+    OH = (g)->out_h, OW = (g)->out_w, KH = (g)->k_h, KW = (g)->k_w, SH = (g)->stride_h, \
+    SW = (g)->stride_w, PT = (g)->pad_top, PL = (g)->pad_left, IZP = (g)->in_zero_point
 
 #endif /* __ARM_FEATURE_DSP */
 

@@ -327,11 +327,25 @@ TD_ARM_AI void td_mve_im2col_t(const int8_t *in, int8_t *blk, int p, const int N
     }
 }
 
+/* A Helium convolution layer's parameters (a `static const` per layer). */
+typedef struct {
+    td_arm_win win;
+    td_arm_rq_cfg rq;
+    td_arm_epi_cfg epi; /* fused residual add (all zero: none) */
+    int pixels;         /* P: output pixels, out_h * out_w */
+    int out_c;          /* OC */
+    int kc;             /* KC: 16-byte chunks per im2col window */
+    int dir;            /* DIR: 1 pixels in increasing order, -1 decreasing (in-place) */
+} td_mve_conv_cfg;
+
 /* The layer: P output pixels two at a time (DIR < 0: decreasing). */
 TD_ARM_AI void td_mve_conv(const int8_t *in, int8_t *blk, const int8_t *w, int8_t *out,
-                           const td_arm_epi *ep, const int P, const int OC, const int KC,
-                           const int DIR, TD_ARM_WIN_ARGS, TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
+                           const td_arm_epi *ep, const td_mve_conv_cfg *cfg)
 {
+    TD_ARM_WIN_LOCALS(&cfg->win);
+    TD_ARM_RQ_LOCALS(&cfg->rq);
+    TD_ARM_EPI_LOCALS(&cfg->epi);
+    const int P = cfg->pixels, OC = cfg->out_c, KC = cfg->kc, DIR = cfg->dir;
     const int KLEN = KH * KW * C;
     int i;
     td_mve_set(blk + KLEN, 0, KC * 16 - KLEN);
@@ -351,9 +365,11 @@ TD_ARM_AI void td_mve_conv(const int8_t *in, int8_t *blk, const int8_t *w, int8_
 }
 /* Fully connected reading its int8 input rows directly (K % 16 == 0, no
  * scratch): two rows at a time. */
-TD_ARM_AI void td_mve_fc(const int8_t *in, const int8_t *w, int8_t *out, const int ROWS,
-                         const int K, const int OC, TD_ARM_RQ_ARGS)
+TD_ARM_AI void td_mve_fc(const int8_t *in, const int8_t *w, int8_t *out,
+                         const td_arm_fc_cfg *cfg)
 {
+    TD_ARM_RQ_LOCALS(&cfg->rq);
+    const int ROWS = cfg->rows, K = cfg->in_features, OC = cfg->out_c;
     int r;
     for (r = 0; r + 2 <= ROWS; r += 2) {
         td_mve_pixels(in + r * K, in + (r + 1) * K, w, out + r * OC, out, NULL, 2, OC, K / 16,
@@ -510,11 +526,13 @@ TD_ARM_AI void td_mve_dw3x3_group(const int8_t *in, int8_t *ring, const int8_t *
  * td_arm_dw3x3 for the order and in-place safety.  Blob: [C][16] weights,
  * [C][5] constants, [3][16] gather offsets. */
 TD_ARM_AI void td_mve_dw3x3(const int8_t *in, int8_t *ring, const int8_t *blob, int8_t *out,
-                            const int IH, const int IW, const int C, const int CG, const int OH,
-                            const int OW, const int SV, const int SU, const int PT,
-                            const int PL, const int PU, const int IZP, const int DIR,
-                            TD_ARM_RQ_ARGS)
+                            const td_arm_dw_cfg *cfg)
 {
+    TD_ARM_RQ_LOCALS(&cfg->rq);
+    const int IH = cfg->win.in_h, IW = cfg->win.in_w, C = cfg->win.in_c, CG = cfg->group_c;
+    const int OH = cfg->win.out_h, OW = cfg->win.out_w, SV = cfg->win.stride_h;
+    const int SU = cfg->win.stride_w, PT = cfg->win.pad_top, PL = cfg->win.pad_left;
+    const int PU = cfg->ring_w, IZP = cfg->win.in_zero_point, DIR = cfg->dir;
     const int32_t *kr = (const int32_t *)(const void *)(blob + C * 16);
     const uint8_t *offs = (const uint8_t *)(const void *)(kr + 5 * C);
     int c0;

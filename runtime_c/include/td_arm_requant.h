@@ -117,6 +117,21 @@ TD_ARM_AI td_arm_rec td_arm_rec_load(const int32_t *p, const int RS, const int E
 #define TD_ARM_RQ_PASS FIX, RS, E, FOLD, ZP, CLAMP, LO, HI
 #define TD_ARM_RQ(acc, r) td_arm_rq((acc), (r), FIX, E, FOLD, ZP, CLAMP, LO, HI)
 
+/* A layer's requantization constants (the arguments above, named). */
+typedef struct {
+    int fix;            /* FIX: 0 none, 1 C += acc >> 31, 2 C += (acc >> 31) & mask */
+    int rec_words;      /* RS: int32 words per channel record */
+    int uniform_shift;  /* E: >= 0 one shift for all channels (SMMLA), -1 per channel */
+    int fold;           /* FOLD: 1 zero point folded into C, 0 added after the shift */
+    int out_zero_point; /* ZP */
+    int clamp;          /* CLAMP: 1 clamp to [act_min, act_max] after ssat8 */
+    int act_min, act_max;
+} td_arm_rq_cfg;
+
+#define TD_ARM_RQ_LOCALS(q) const int FIX = (q)->fix, RS = (q)->rec_words, \
+    E = (q)->uniform_shift, FOLD = (q)->fold, ZP = (q)->out_zero_point, CLAMP = (q)->clamp, \
+    LO = (q)->act_min, HI = (q)->act_max
+
 /* ---------------------------------------------------------------------- */
 /* Fused residual add (in-place mode "conv_add")                           */
 /* ---------------------------------------------------------------------- */
@@ -136,6 +151,21 @@ typedef struct {
 #define TD_ARM_EPI_PASS ADD, AM, AC, AMASK, AE, ACL, ALO, AHI
 #define TD_ARM_EPI_PASS_NONE 0, 0, 0, 0, 0, 0, 0, 0
 
+/* A fused add's constants (the arguments above, named); all zero: no add. */
+typedef struct {
+    int add;      /* ADD: 1 the output goes through the add */
+    int mult;     /* AM: SMMLA multiplier of the sum */
+    int c;        /* AC: rounding + zero point constant (td_arm_rq's C) */
+    int fix_mask; /* AMASK */
+    int shift;    /* AE */
+    int clamp;    /* ACL */
+    int act_min, act_max;
+} td_arm_epi_cfg;
+
+#define TD_ARM_EPI_LOCALS(a) const int ADD = (a)->add, AM = (a)->mult, AC = (a)->c, \
+    AMASK = (a)->fix_mask, AE = (a)->shift, ACL = (a)->clamp, ALO = (a)->act_min, \
+    AHI = (a)->act_max
+
 TD_ARM_AI int32_t td_arm_epi_add(const td_arm_epi *ep, int32_t v, int32_t r, TD_ARM_EPI_ARGS)
 {
     const int32_t sum = ep->t1[v] + ep->t2[r];
@@ -151,6 +181,26 @@ TD_ARM_AI int32_t td_arm_epi_add(const td_arm_epi *ep, int32_t v, int32_t r, TD_
     }
     return o;
 }
+
+/* ---------------------------------------------------------------------- */
+/* Layer parameters shared by the DSP and Helium kernels                   */
+/* ---------------------------------------------------------------------- */
+/* Fully connected (td_arm_fc, td_mve_fc). */
+typedef struct {
+    int rows;        /* input rows (batch) */
+    int in_features; /* K */
+    int out_c;       /* output features */
+    td_arm_rq_cfg rq;
+} td_arm_fc_cfg;
+
+/* Depthwise 3x3, depth multiplier 1 (td_arm_dw3x3, td_mve_dw3x3). */
+typedef struct {
+    td_arm_win win;   /* k_h = k_w = 3, in_c = channels */
+    int group_c;      /* channels per ring group */
+    int ring_w;       /* PU: ring row length (padded input row) */
+    int dir;          /* 1 output rows in increasing order, -1 decreasing */
+    td_arm_rq_cfg rq;
+} td_arm_dw_cfg;
 
 /* Store the block's values: plain, or through the fused residual add. */
 #define TD_ARM_PUT(idx, v)                                                   \

@@ -42,6 +42,52 @@ MVE_H, FPU_H = "td_arm_mve.h", "td_arm_fpu.h"
 
 
 # --------------------------------------------------------------------------
+# Layer parameter structs (the kernels' compile-time constants, named)
+# --------------------------------------------------------------------------
+def c_init(**fields) -> str:
+    """A C99 designated initializer: {.name = value, ...}."""
+    return "{" + ", ".join(f".{k} = {v}" for k, v in fields.items()) + "}"
+
+
+def _wrap(items: list, indent: int, width: int = 96) -> list:
+    """items joined by spaces into lines of at most `width` columns."""
+    lines = []
+    for it in items:
+        if lines and indent + len(lines[-1]) + 1 + len(it) <= width:
+            lines[-1] += " " + it
+        else:
+            lines.append(it)
+    return lines
+
+
+def c_cfg(ctype: str, name: str, fields: dict, what: str) -> str:
+    """`static const ctype name = {...};` at file scope: a nested struct's
+    fields, or a run of scalars, per wrapped line.  The layer's kernel reads
+    its compile-time constants from it; GCC folds those loads."""
+    out, run = [], []
+    for k, v in list(fields.items()) + [(None, None)]:
+        if k is not None and not (isinstance(v, str) and v.startswith("{")):
+            run.append(f".{k} = {v},")
+            continue
+        out += ["    " + ln for ln in _wrap(run, 4)]
+        run = []
+        if k is not None:
+            head = f"    .{k} = {{"
+            parts = [p.strip() + "," for p in v[1:-1].split(",")]
+            parts[-1] = parts[-1][:-1] + "},"
+            lines = _wrap(parts, len(head))
+            out += [head + lines[0]] + [" " * len(head) + ln for ln in lines[1:]]
+    body = "\n".join(out)
+    return f"/* {what} */\nstatic const {ctype} {name} = {{\n{body}\n}};"
+
+
+def win_init(ih, iw, c, oh, ow, kh, kw, sh, sw, pt, pl, izp) -> str:
+    """The td_arm_win initializer."""
+    return c_init(in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow, k_h=kh, k_w=kw, stride_h=sh,
+                  stride_w=sw, pad_top=pt, pad_left=pl, in_zero_point=izp)
+
+
+# --------------------------------------------------------------------------
 # Requantization records
 # --------------------------------------------------------------------------
 @dataclass
@@ -67,9 +113,11 @@ class RequantPlan:
     lo: int = -128
     hi: int = 127
 
-    def c_args(self) -> str:
-        return (f"{self.fix}, {self.rs}, {self.e}, {self.fold}, {self.zp}, {self.clamp}, "
-                f"{self.lo}, {self.hi}")
+    def c_init(self) -> str:
+        """The td_arm_rq_cfg initializer."""
+        return c_init(fix=self.fix, rec_words=self.rs, uniform_shift=self.e, fold=self.fold,
+                      out_zero_point=self.zp, clamp=self.clamp, act_min=self.lo,
+                      act_max=self.hi)
 
 
 def requant_plan(bias, wsum, wabs, input_offset: int, multiplier, shift, out_zp: int,
@@ -290,10 +338,13 @@ def _weights_arg(call, wsym: str):
     call.args.insert(1, wsym)
     return call
 
-def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = "int8_t"):
+def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = "int8_t",
+                   cfg=None):
     """Emitter of a per-layer wrapper `SYM_suffix(const T *in, [const void *wv,] T *out)`
     whose body is statement(ctx, op) -- C text that names the layer's constant
-    blob `wv` -- called from the layer list with the layer's buffers."""
+    blob `wv` and its parameter struct `SYM_cfg` -- called from the layer list
+    with the layer's buffers.  cfg: (ctype, fields, comment) of that struct,
+    or a function of op giving them."""
     def emit(ctx, op_, sym):
         fn = f"{sym}_{suffix}"
         args = [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)]
@@ -303,7 +354,13 @@ def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = 
         if consts:
             args.insert(1, consts[0].sym)
         body = f"{WRAPPER} static void {fn}({params})\n{{\n    {statement(ctx, op_)}\n}}"
-        return Call(fn, None, args, statics=[body], consts=consts, headers=[header])
+        statics = [body]
+        if cfg is not None:
+            ctype_, fields, what = cfg(op_) if callable(cfg) else cfg
+            statics.insert(0, c_cfg(ctype_, f"{sym}_cfg", fields, what))
+            body = body.replace("&CFG", f"&{sym}_cfg")
+            statics[-1] = body
+        return Call(fn, None, args, statics=statics, consts=consts, headers=[header])
     return emit
 
 
@@ -324,7 +381,7 @@ class AddEpilogue:
 
     t_conv: np.ndarray  # int32 [256], index v + 128
     t_res: np.ndarray
-    args: str  # TD_ARM_EPI_ARGS values
+    init: str  # td_arm_epi_cfg initializer
     residual: str
     output: str
 
@@ -350,13 +407,10 @@ def _add_epilogue(g: Graph, mode: dict) -> Optional[AddEpilogue]:
     sb = int(plan.scale_bits[0])
     rec = plan.records[0]
     mask = int(rec[2]) if plan.fix == 2 else 0
-    args = (f"1, {int(rec[0])}, {int(rec[1])}, {mask}, {plan.e}, {plan.clamp}, {plan.lo}, "
-            f"{plan.hi}")
-    return AddEpilogue((t_conv << sb).astype(np.int32), (t_res << sb).astype(np.int32), args,
+    init = c_init(add=1, mult=int(rec[0]), c=int(rec[1]), fix_mask=mask, shift=plan.e,
+                  clamp=plan.clamp, act_min=plan.lo, act_max=plan.hi)
+    return AddEpilogue((t_conv << sb).astype(np.int32), (t_res << sb).astype(np.int32), init,
                        mode["residual"], mode["output"])
-
-
-NO_EPILOGUE = "0, 0, 0, 0, 0, 0, 0, 0"
 
 
 def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
@@ -366,28 +420,31 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     k4 = geo.k // 4
     unroll = int(k4 <= UNROLL_STEPS)
     fn = f"{sym}_arm"
-    win = (f"{geo.ih}, {geo.iw}, {geo.c}, {geo.oh}, {geo.ow}, {geo.kh}, {geo.kw}, {geo.sh}, "
-           f"{geo.sw}, {geo.pt}, {geo.pl}, {in_zp}")
+    fields = dict(win=win_init(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh,
+                               geo.sw, geo.pt, geo.pl, in_zp), rq=plan.c_init())
     if epi is not None:
         consts += _epi_tables(ctx, sym, epi)
         t1, t2 = consts[1].sym, consts[2].sym
         ep_decl = f"const td_arm_epi ep = {{res, {t1} + 128, {t2} + 128}};"
-        ep_args, ep = epi.args, "&ep"
+        fields["epi"], ep = epi.init, "&ep"
         out_t = epi.output
         args = [ctx.ptr(op.inputs[0]), ctx.ptr(epi.residual), ctx.ptr(out_t, False)]
     else:
-        ep_decl, ep_args, ep = "(void)res;", NO_EPILOGUE, "NULL"
+        ep_decl, ep = "(void)res;", "NULL"
         out_t = op.outputs[0]
         args = [ctx.ptr(op.inputs[0]), "NULL", ctx.ptr(out_t, False)]
+    fields.update(pixels=geo.oh * geo.ow, out_c=geo.oc, k4=k4, unroll=unroll, block=geo.nmax,
+                  dir=_direction(op))
+    cfg = c_cfg("td_arm_conv_cfg", f"{sym}_cfg", fields,
+                f"im2col + GEMM, {geo.nmax} output pixels per block")
     body = f"""{WRAPPER} static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
 {{
     {ep_decl}
     td_arm_conv(in, (int16_t *){ctx.scratch(op)},
-                (const int16_t *)(const void *){wname}, out, {ep},
-                {geo.oh * geo.ow}, {geo.oc}, {k4}, {unroll}, {geo.nmax}, {_direction(op)},
-                {win}, {plan.c_args()}, {ep_args});
+                (const int16_t *)(const void *){wname}, out, {ep}, &{sym}_cfg);
 }}"""
-    return _weights_arg(Call(fn, None, args, statics=[body], consts=consts, headers=[GEMM_H]), wname)
+    return _weights_arg(Call(fn, None, args, statics=[cfg, body], consts=consts,
+                                     headers=[GEMM_H]), wname)
 
 
 def _epi_tables(ctx, sym: str, epi: AddEpilogue) -> list:
@@ -463,8 +520,10 @@ def _mve_fc(g: Graph, op: Op) -> Optional[Choice]:
             return None
         blob = _mve_stream(w8.reshape(n_out, 1, 1, n_in), plan, n_in // 16)
 
+        cfg = ("td_arm_fc_cfg", dict(rows=rows, in_features=n_in, out_c=n_out, rq=plan.c_init()),
+               "fully connected, Helium")
         return Choice("arm_mve_fc", _layer_emitter("mve", MVE_H, lambda ctx, op_: (
-            f"td_mve_fc(in, (const int8_t *)wv, out, {rows}, {n_in}, {n_out}, {plan.c_args()});"), blob), 0)
+            "td_mve_fc(in, (const int8_t *)wv, out, &CFG);"), blob, cfg=cfg), 0)
     return _mve_conv(g, op, geo, w8.reshape(n_out, 1, 1, n_in), bias, wf.sum(1), np.abs(wf).sum(1),
                      q, None, "arm_mve_fc_im2col")
 
@@ -490,8 +549,10 @@ def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
         # no scratch: the activations are widened inside the loop
         blob = _fc_stream(w8, plan)
 
+        cfg = ("td_arm_fc_cfg", dict(rows=rows, in_features=n_in, out_c=n_out, rq=plan.c_init()),
+               "fully connected, 4 features per block")
         return Choice("arm_dsp_fc", _layer_emitter("arm", GEMM_H, lambda ctx, op_: (
-            f"td_arm_fc(in, (const int16_t *)wv, out, {rows}, {n_in}, {n_out}, {plan.c_args()});"), blob), 0)
+            "td_arm_fc(in, (const int16_t *)wv, out, &CFG);"), blob, cfg=cfg), 0)
 
     def emit(ctx, op_, sym):
         return _emit_gemm(ctx, op_, sym, geo, w4, plan, in_zp)
@@ -613,14 +674,16 @@ def _dw_choices(name: str, head: str, suffix: str, header: str, elem_bytes: int,
     """The depthwise variant `name` for each ring group size in `groups`
     (fastest first, chained through Choice.smaller).  head: the kernel call's
     text up to its weights argument, with {ring} for the scratch pointer."""
-    dims = ", ".join(str(v) for v in (q["in_h"], q["in_w"], q["out_c"]))
-    rest = ", ".join(str(v) for v in (q["out_h"], q["out_w"], q["stride_h"], q["stride_w"], q["pad_top"],
-                                      q["pad_left"], pu, -int(q["input_offset"])))
+    win = win_init(q["in_h"], q["in_w"], q["out_c"], q["out_h"], q["out_w"], 3, 3, q["stride_h"],
+                   q["stride_w"], q["pad_top"], q["pad_left"], -int(q["input_offset"]))
 
     def emitter(cg: int):
+        def cfg(op_):
+            return ("td_arm_dw_cfg", dict(win=win, rq=plan.c_init(), group_c=cg, ring_w=pu,
+                                          dir=_direction(op_)),
+                    "depthwise 3x3; scratch: 3 input rows of ring_w for group_c channels")
         return _layer_emitter(suffix, header, lambda ctx, op_: (
-            f"{head.format(ring=ctx.scratch(op_))}, out, {dims}, {cg}, {rest}, {_direction(op_)}, "
-            f"{plan.c_args()});"), blob)
+            f"{head.format(ring=ctx.scratch(op_))}, out, &CFG);"), blob, cfg=cfg)
     return _chain([Choice(name, emitter(cg), 3 * cg * pu * elem_bytes + 16, alias_inplace=dw_alias_safe(q),
                           detail=f"ring of {cg} channels") for cg in groups])
 
@@ -636,8 +699,10 @@ def _dsp_gavg(g: Graph, op: Op) -> Optional[Choice]:
         return None
     n_px, ch = q["in_h"] * q["in_w"], q["channels"]
 
+    cfg = ("td_arm_gavg_cfg", dict(pixels=n_px, channels=ch, act_min=int(q["act_min"]),
+                                   act_max=int(q["act_max"])), "global average pool")
     return Choice("arm_dsp_global_avg_pool", _layer_emitter("arm", POOL_H, lambda ctx, op_: (
-        f"td_arm_gavg(in, out, {n_px}, {ch}, {int(q['act_min'])}, {int(q['act_max'])});")), 0)
+        "td_arm_gavg(in, out, &CFG);"), cfg=cfg), 0)
 
 
 # --------------------------------------------------------------------------
@@ -645,11 +710,12 @@ def _dsp_gavg(g: Graph, op: Op) -> Optional[Choice]:
 # --------------------------------------------------------------------------
 def _dsp_maxpool(g: Graph, op: Op) -> Optional[Choice]:
     q = op.attrs["q"]
-    dims = (q["in_h"], q["in_w"], q["channels"], q["out_h"], q["out_w"], q["k_h"], q["k_w"],
-            q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"], int(q["act_min"]), int(q["act_max"]))
-
+    win = win_init(q["in_h"], q["in_w"], q["channels"], q["out_h"], q["out_w"], q["k_h"], q["k_w"],
+                   q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"], 0)
+    cfg = ("td_arm_maxpool_cfg", dict(win=win, act_min=int(q["act_min"]),
+                                      act_max=int(q["act_max"])), "max pool")
     return Choice("arm_dsp_max_pool", _layer_emitter("arm", POOL_H, lambda ctx, op_: (
-        f"td_arm_maxpool(in, out, {', '.join(str(v) for v in dims)});")), 0)
+        "td_arm_maxpool(in, out, &CFG);"), cfg=cfg), 0)
 
 
 # --------------------------------------------------------------------------
@@ -697,24 +763,28 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
         consts = [ctx.const(sym, "blob", blob, aligned=True)]
         wname = consts[0].sym
         fn = f"{sym}_mve"
+        fields = dict(win=win_init(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh,
+                                   geo.sw, geo.pt, geo.pl, in_zp), rq=plan.c_init())
         if epi is not None:
             consts += _epi_tables(ctx, sym, epi)
             t1, t2 = consts[1].sym, consts[2].sym
             ep_decl = f"const td_arm_epi ep = {{res, {t1} + 128, {t2} + 128}};"
-            ep_args, ep = epi.args, "&ep"
+            fields["epi"], ep = epi.init, "&ep"
             args = [ctx.ptr(op_.inputs[0]), ctx.ptr(epi.residual), ctx.ptr(epi.output, False)]
         else:
-            ep_decl, ep_args, ep = "(void)res;", NO_EPILOGUE, "NULL"
+            ep_decl, ep = "(void)res;", "NULL"
             args = [ctx.ptr(op_.inputs[0]), "NULL", ctx.ptr(op_.outputs[0], False)]
+        fields.update(pixels=geo.oh * geo.ow, out_c=oc, kc=kc, dir=_direction(op_))
+        cfg = c_cfg("td_mve_conv_cfg", f"{sym}_cfg", fields,
+                    "im2col + Helium GEMM, 2 output pixels per block")
         body = f"""{WRAPPER} static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
 {{
     {ep_decl}
     td_mve_conv(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)(const void *){wname}, out, {ep},
-                {geo.oh * geo.ow}, {oc}, {kc}, {_direction(op_)},
-                {geo.ih}, {geo.iw}, {geo.c}, {geo.oh}, {geo.ow}, {geo.kh}, {geo.kw}, {geo.sh}, {geo.sw}, {geo.pt}, {geo.pl}, {in_zp},
-                {plan.c_args()}, {ep_args});
+                &{sym}_cfg);
 }}"""
-        return _weights_arg(Call(fn, None, args, statics=[body], consts=consts, headers=[MVE_H]), wname)
+        return _weights_arg(Call(fn, None, args, statics=[cfg, body], consts=consts,
+                                         headers=[MVE_H]), wname)
     return Choice(name, emit, 2 * kc * 16 + 16)
 
 
