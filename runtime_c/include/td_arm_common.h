@@ -82,10 +82,16 @@ typedef struct {
     const int KH, const int KW, const int SH, const int SW, const int PT, const int PL, \
     const int IZP
 #define TD_ARM_WIN_PASS IH, IW, C, OH, OW, KH, KW, SH, SW, PT, PL, IZP
-/* Those arguments as constant locals, read from a td_arm_win *g. */
-#define TD_ARM_WIN_LOCALS(g) const int IH = (g)->in_h, IW = (g)->in_w, C = (g)->in_c, \
-    OH = (g)->out_h, OW = (g)->out_w, KH = (g)->k_h, KW = (g)->k_w, SH = (g)->stride_h, \
-    SW = (g)->stride_w, PT = (g)->pad_top, PL = (g)->pad_left, IZP = (g)->in_zero_point
+
+/* Named layer constants.  The convolutions take their parameters as integer
+ * constant expressions: net.c declares them per layer as enum constants
+ * named PREFIX_field (`enum { L0_in_h = 49, L0_stride_w = 2, ... }`, fields
+ * as in the structs) and passes them with the family's PARAMS macro, e.g.
+ * td_arm_conv(..., TD_ARM_CONV_PARAMS(L0)).  (GCC also folds loads from a
+ * static const struct, but only after early inlining, which changes the
+ * code of some convolutions.) */
+#define TD_ARM_WIN_PARAMS(L) L##_in_h, L##_in_w, L##_in_c, L##_out_h, L##_out_w, L##_k_h, \
+    L##_k_w, L##_stride_h, L##_stride_w, L##_pad_top, L##_pad_left, L##_in_zero_point
 
 #endif /* __ARM_FEATURE_DSP */
 

@@ -473,30 +473,23 @@ TD_ARM_AI void td_arm_im2col(const int8_t *in, int16_t *blk, int p, const int N,
     }
 }
 
-/* A convolution layer's parameters (a `static const` per layer). */
-typedef struct {
-    td_arm_win win;
-    td_arm_rq_cfg rq;
-    td_arm_epi_cfg epi; /* fused residual add (all zero: none) */
-    int pixels;         /* P: output pixels, out_h * out_w */
-    int out_c;          /* OC */
-    int k4;             /* K4: im2col window length / 4 (rows padded, see TD_ARM_WIN_ARGS) */
-    int unroll;         /* UNROLL: 1 fully unroll the K loop */
-    int block;          /* NMAX: output pixels per GEMM block (<= 3) */
-    int dir;            /* DIR: 1 pixels in increasing order, -1 decreasing (in-place) */
-} td_arm_conv_cfg;
+/* A layer's arguments from its enum constants PREFIX_field (see
+ * TD_ARM_WIN_PARAMS): pixels = P (out_h * out_w), out_c = OC, k4 = K4
+ * (im2col window length / 4), unroll = UNROLL, block = NMAX, dir = DIR, then
+ * the td_arm_win and td_arm_rq_cfg fields; _ADD_: with the fused add. */
+#define TD_ARM_CONV_PARAMS(L) L##_pixels, L##_out_c, L##_k4, L##_unroll, L##_block, L##_dir, \
+    TD_ARM_WIN_PARAMS(L), TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PASS_NONE
+#define TD_ARM_CONV_ADD_PARAMS(L) L##_pixels, L##_out_c, L##_k4, L##_unroll, L##_block, \
+    L##_dir, TD_ARM_WIN_PARAMS(L), TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PARAMS(L)
 
 /* A whole convolution: P output pixels, NMAX (<= 3) per block.  DIR < 0:
  * blocks in decreasing order (in-place "backward").  ep: the fused
  * residual add when ADD. */
-TD_ARM_AI void td_arm_conv(const int8_t *in, int16_t *blk, const int16_t *w, int8_t *out,
-                           const td_arm_epi *ep, const td_arm_conv_cfg *cfg)
+TD_ARM_AI void td_arm_conv(const int8_t *in, int16_t *blk,
+                           const int16_t *w, int8_t *out, const td_arm_epi *ep, const int P,
+                           const int OC, const int K4, const int UNROLL, const int NMAX,
+                           const int DIR, TD_ARM_WIN_ARGS, TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
 {
-    TD_ARM_WIN_LOCALS(&cfg->win);
-    TD_ARM_RQ_LOCALS(&cfg->rq);
-    TD_ARM_EPI_LOCALS(&cfg->epi);
-    const int P = cfg->pixels, OC = cfg->out_c, K4 = cfg->k4, UNROLL = cfg->unroll;
-    const int NMAX = cfg->block, DIR = cfg->dir;
     const int REM = P % NMAX;
     int p;
 #define TD_ARM_CONV_STEP(NN)                                                          \

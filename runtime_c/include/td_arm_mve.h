@@ -327,25 +327,20 @@ TD_ARM_AI void td_mve_im2col_t(const int8_t *in, int8_t *blk, int p, const int N
     }
 }
 
-/* A Helium convolution layer's parameters (a `static const` per layer). */
-typedef struct {
-    td_arm_win win;
-    td_arm_rq_cfg rq;
-    td_arm_epi_cfg epi; /* fused residual add (all zero: none) */
-    int pixels;         /* P: output pixels, out_h * out_w */
-    int out_c;          /* OC */
-    int kc;             /* KC: 16-byte chunks per im2col window */
-    int dir;            /* DIR: 1 pixels in increasing order, -1 decreasing (in-place) */
-} td_mve_conv_cfg;
+/* A layer's arguments from its enum constants PREFIX_field (see
+ * TD_ARM_WIN_PARAMS): pixels = P, out_c = OC, kc = KC (16-byte chunks per
+ * window), dir = DIR, then the td_arm_win and td_arm_rq_cfg fields; _ADD_:
+ * with the fused add. */
+#define TD_MVE_CONV_PARAMS(L) L##_pixels, L##_out_c, L##_kc, L##_dir, TD_ARM_WIN_PARAMS(L), \
+    TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PASS_NONE
+#define TD_MVE_CONV_ADD_PARAMS(L) L##_pixels, L##_out_c, L##_kc, L##_dir, \
+    TD_ARM_WIN_PARAMS(L), TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PARAMS(L)
 
 /* The layer: P output pixels two at a time (DIR < 0: decreasing). */
 TD_ARM_AI void td_mve_conv(const int8_t *in, int8_t *blk, const int8_t *w, int8_t *out,
-                           const td_arm_epi *ep, const td_mve_conv_cfg *cfg)
+                           const td_arm_epi *ep, const int P, const int OC, const int KC,
+                           const int DIR, TD_ARM_WIN_ARGS, TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
 {
-    TD_ARM_WIN_LOCALS(&cfg->win);
-    TD_ARM_RQ_LOCALS(&cfg->rq);
-    TD_ARM_EPI_LOCALS(&cfg->epi);
-    const int P = cfg->pixels, OC = cfg->out_c, KC = cfg->kc, DIR = cfg->dir;
     const int KLEN = KH * KW * C;
     int i;
     td_mve_set(blk + KLEN, 0, KC * 16 - KLEN);

@@ -128,6 +128,10 @@ typedef struct {
     int act_min, act_max;
 } td_arm_rq_cfg;
 
+/* The same as enum constants PREFIX_field (see TD_ARM_WIN_PARAMS). */
+#define TD_ARM_RQ_PARAMS(L) L##_fix, L##_rec_words, L##_uniform_shift, L##_fold, \
+    L##_out_zero_point, L##_clamp, L##_act_min, L##_act_max
+
 #define TD_ARM_RQ_LOCALS(q) const int FIX = (q)->fix, RS = (q)->rec_words, \
     E = (q)->uniform_shift, FOLD = (q)->fold, ZP = (q)->out_zero_point, CLAMP = (q)->clamp, \
     LO = (q)->act_min, HI = (q)->act_max
@@ -150,21 +154,11 @@ typedef struct {
     const int AE, const int ACL, const int ALO, const int AHI
 #define TD_ARM_EPI_PASS ADD, AM, AC, AMASK, AE, ACL, ALO, AHI
 #define TD_ARM_EPI_PASS_NONE 0, 0, 0, 0, 0, 0, 0, 0
-
-/* A fused add's constants (the arguments above, named); all zero: no add. */
-typedef struct {
-    int add;      /* ADD: 1 the output goes through the add */
-    int mult;     /* AM: SMMLA multiplier of the sum */
-    int c;        /* AC: rounding + zero point constant (td_arm_rq's C) */
-    int fix_mask; /* AMASK */
-    int shift;    /* AE */
-    int clamp;    /* ACL */
-    int act_min, act_max;
-} td_arm_epi_cfg;
-
-#define TD_ARM_EPI_LOCALS(a) const int ADD = (a)->add, AM = (a)->mult, AC = (a)->c, \
-    AMASK = (a)->fix_mask, AE = (a)->shift, ACL = (a)->clamp, ALO = (a)->act_min, \
-    AHI = (a)->act_max
+/* The arguments above as enum constants PREFIX_add_field (see
+ * TD_ARM_WIN_PARAMS): add_mult = AM, add_c = AC (rounding and zero point),
+ * add_fix_mask = AMASK, add_shift = AE, add_clamp/add_min/add_max. */
+#define TD_ARM_EPI_PARAMS(L) 1, L##_add_mult, L##_add_c, L##_add_fix_mask, L##_add_shift, \
+    L##_add_clamp, L##_add_min, L##_add_max
 
 TD_ARM_AI int32_t td_arm_epi_add(const td_arm_epi *ep, int32_t v, int32_t r, TD_ARM_EPI_ARGS)
 {

@@ -81,10 +81,35 @@ def c_cfg(ctype: str, name: str, fields: dict, what: str) -> str:
     return f"/* {what} */\nstatic const {ctype} {name} = {{\n{body}\n}};"
 
 
-def win_init(ih, iw, c, oh, ow, kh, kw, sh, sw, pt, pl, izp) -> str:
+def win_fields(ih, iw, c, oh, ow, kh, kw, sh, sw, pt, pl, izp) -> dict:
+    """The td_arm_win fields."""
+    return dict(in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow, k_h=kh, k_w=kw, stride_h=sh,
+                stride_w=sw, pad_top=pt, pad_left=pl, in_zero_point=izp)
+
+
+def win_init(*geom) -> str:
     """The td_arm_win initializer."""
-    return c_init(in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow, k_h=kh, k_w=kw, stride_h=sh,
-                  stride_w=sw, pad_top=pt, pad_left=pl, in_zero_point=izp)
+    return c_init(**win_fields(*geom))
+
+
+def layer_prefix(sym: str) -> str:
+    """The short name of a layer's enum constants: L<index>."""
+    m = re.match(r"L\d+(?=_)", sym)
+    return m.group(0) if m else sym
+
+
+def c_enum(prefix: str, groups: list, what: str) -> str:
+    """A layer's compile-time parameters as enum constants PREFIX_name, one
+    wrapped group of fields (a dict) per run of lines.  For the kernels whose
+    code changes when their constants come from a struct (see
+    td_arm_common.h): named, and still integer constant expressions."""
+    lines = []
+    for fields in groups:
+        items = [f"{prefix}_{k} = {v}," for k, v in fields.items()]
+        lines += ["    " + ln for ln in _wrap(items, 4)]
+    body = "\n".join(lines)
+    what = "\n * ".join(_wrap(what.split(), 3))
+    return f"/* {what} */\nenum {{\n{body}\n}};"
 
 
 # --------------------------------------------------------------------------
@@ -113,11 +138,14 @@ class RequantPlan:
     lo: int = -128
     hi: int = 127
 
+    def fields(self) -> dict:
+        """The td_arm_rq_cfg fields."""
+        return dict(fix=self.fix, rec_words=self.rs, uniform_shift=self.e, fold=self.fold,
+                    out_zero_point=self.zp, clamp=self.clamp, act_min=self.lo, act_max=self.hi)
+
     def c_init(self) -> str:
         """The td_arm_rq_cfg initializer."""
-        return c_init(fix=self.fix, rec_words=self.rs, uniform_shift=self.e, fold=self.fold,
-                      out_zero_point=self.zp, clamp=self.clamp, act_min=self.lo,
-                      act_max=self.hi)
+        return c_init(**self.fields())
 
 
 def requant_plan(bias, wsum, wabs, input_offset: int, multiplier, shift, out_zp: int,
@@ -381,7 +409,7 @@ class AddEpilogue:
 
     t_conv: np.ndarray  # int32 [256], index v + 128
     t_res: np.ndarray
-    init: str  # td_arm_epi_cfg initializer
+    fields: dict  # TD_ARM_EPI_PARAMS enum fields
     residual: str
     output: str
 
@@ -407,8 +435,8 @@ def _add_epilogue(g: Graph, mode: dict) -> Optional[AddEpilogue]:
     sb = int(plan.scale_bits[0])
     rec = plan.records[0]
     mask = int(rec[2]) if plan.fix == 2 else 0
-    init = c_init(add=1, mult=int(rec[0]), c=int(rec[1]), fix_mask=mask, shift=plan.e,
-                  clamp=plan.clamp, act_min=plan.lo, act_max=plan.hi)
+    init = dict(add_mult=int(rec[0]), add_c=int(rec[1]), add_fix_mask=mask, add_shift=plan.e,
+                add_clamp=plan.clamp, add_min=plan.lo, add_max=plan.hi)
     return AddEpilogue((t_conv << sb).astype(np.int32), (t_res << sb).astype(np.int32), init,
                        mode["residual"], mode["output"])
 
@@ -419,29 +447,30 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     wname = consts[0].sym
     k4 = geo.k // 4
     unroll = int(k4 <= UNROLL_STEPS)
-    fn = f"{sym}_arm"
-    fields = dict(win=win_init(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh,
-                               geo.sw, geo.pt, geo.pl, in_zp), rq=plan.c_init())
+    fn, pre = f"{sym}_arm", layer_prefix(sym)
+    groups = [dict(pixels=geo.oh * geo.ow, out_c=geo.oc, k4=k4, unroll=unroll, block=geo.nmax,
+                   dir=_direction(op)),
+              win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh, geo.sw,
+                         geo.pt, geo.pl, in_zp), plan.fields()]
     if epi is not None:
         consts += _epi_tables(ctx, sym, epi)
         t1, t2 = consts[1].sym, consts[2].sym
         ep_decl = f"const td_arm_epi ep = {{res, {t1} + 128, {t2} + 128}};"
-        fields["epi"], ep = epi.init, "&ep"
+        groups.append(epi.fields)
+        ep, params = "&ep", "TD_ARM_CONV_ADD_PARAMS"
         out_t = epi.output
         args = [ctx.ptr(op.inputs[0]), ctx.ptr(epi.residual), ctx.ptr(out_t, False)]
     else:
-        ep_decl, ep = "(void)res;", "NULL"
+        ep_decl, ep, params = "(void)res;", "NULL", "TD_ARM_CONV_PARAMS"
         out_t = op.outputs[0]
         args = [ctx.ptr(op.inputs[0]), "NULL", ctx.ptr(out_t, False)]
-    fields.update(pixels=geo.oh * geo.ow, out_c=geo.oc, k4=k4, unroll=unroll, block=geo.nmax,
-                  dir=_direction(op))
-    cfg = c_cfg("td_arm_conv_cfg", f"{sym}_cfg", fields,
-                f"im2col + GEMM, {geo.nmax} output pixels per block")
+    cfg = c_enum(pre, groups, f"{fn}: im2col + GEMM, {geo.nmax} output pixels per block; k4: window "
+                              f"length / 4; dir -1: in place, last pixel first")
     body = f"""{WRAPPER} static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
 {{
     {ep_decl}
     td_arm_conv(in, (int16_t *){ctx.scratch(op)},
-                (const int16_t *)(const void *){wname}, out, {ep}, &{sym}_cfg);
+                (const int16_t *)(const void *){wname}, out, {ep}, {params}({pre}));
 }}"""
     return _weights_arg(Call(fn, None, args, statics=[cfg, body], consts=consts,
                                      headers=[GEMM_H]), wname)
@@ -762,26 +791,27 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
     def emit(ctx, op_, sym):
         consts = [ctx.const(sym, "blob", blob, aligned=True)]
         wname = consts[0].sym
-        fn = f"{sym}_mve"
-        fields = dict(win=win_init(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh,
-                                   geo.sw, geo.pt, geo.pl, in_zp), rq=plan.c_init())
+        fn, pre = f"{sym}_mve", layer_prefix(sym)
+        groups = [dict(pixels=geo.oh * geo.ow, out_c=oc, kc=kc, dir=_direction(op_)),
+                  win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh,
+                             geo.sw, geo.pt, geo.pl, in_zp), plan.fields()]
         if epi is not None:
             consts += _epi_tables(ctx, sym, epi)
             t1, t2 = consts[1].sym, consts[2].sym
             ep_decl = f"const td_arm_epi ep = {{res, {t1} + 128, {t2} + 128}};"
-            fields["epi"], ep = epi.init, "&ep"
+            groups.append(epi.fields)
+            ep, params = "&ep", "TD_MVE_CONV_ADD_PARAMS"
             args = [ctx.ptr(op_.inputs[0]), ctx.ptr(epi.residual), ctx.ptr(epi.output, False)]
         else:
-            ep_decl, ep = "(void)res;", "NULL"
+            ep_decl, ep, params = "(void)res;", "NULL", "TD_MVE_CONV_PARAMS"
             args = [ctx.ptr(op_.inputs[0]), "NULL", ctx.ptr(op_.outputs[0], False)]
-        fields.update(pixels=geo.oh * geo.ow, out_c=oc, kc=kc, dir=_direction(op_))
-        cfg = c_cfg("td_mve_conv_cfg", f"{sym}_cfg", fields,
-                    "im2col + Helium GEMM, 2 output pixels per block")
+        cfg = c_enum(pre, groups, f"{fn}: im2col + Helium GEMM, 2 output pixels per block; kc: "
+                                  f"16-byte chunks per window; dir -1: in place, last pixel first")
         body = f"""{WRAPPER} static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
 {{
     {ep_decl}
     td_mve_conv(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)(const void *){wname}, out, {ep},
-                &{sym}_cfg);
+                {params}({pre}));
 }}"""
         return _weights_arg(Call(fn, None, args, statics=[cfg, body], consts=consts,
                                          headers=[MVE_H]), wname)
