@@ -367,12 +367,14 @@ def _weights_arg(call, wsym: str):
     return call
 
 def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = "int8_t",
-                   cfg=None):
+                   cfg=None, named=None):
     """Emitter of a per-layer wrapper `SYM_suffix(const T *in, [const void *wv,] T *out)`
     whose body is statement(ctx, op) -- C text that names the layer's constant
     blob `wv` and its parameter struct `SYM_cfg` -- called from the layer list
     with the layer's buffers.  cfg: (ctype, fields, comment) of that struct,
-    or a function of op giving them."""
+    or a function of op giving them.  named: (groups, comment) of the layer's
+    enum constants (see c_enum), which the statement names as @_field (and
+    the prefix alone as (@))."""
     def emit(ctx, op_, sym):
         fn = f"{sym}_{suffix}"
         args = [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)]
@@ -388,6 +390,10 @@ def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = 
             statics.insert(0, c_cfg(ctype_, f"{sym}_cfg", fields, what))
             body = body.replace("&CFG", f"&{sym}_cfg")
             statics[-1] = body
+        if named is not None:
+            pre = layer_prefix(sym)
+            statics.insert(0, c_enum(pre, named[0], f"{fn}: {named[1]}"))
+            statics[-1] = statics[-1].replace("@_", f"{pre}_").replace("(@)", f"({pre})")
         return Call(fn, None, args, statics=statics, consts=consts, headers=[header])
     return emit
 
@@ -883,12 +889,15 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
             parts += [bias[c0:c0 + m], flat[c0:c0 + m].T.reshape(-1)]
             c0 += m
         blob = np.concatenate(parts).astype(np.float32)
-        win = f"{ih}, {iw}, {ic}, {oh}, {ow}, {kh}, {kw}, {sh}, {sw}, {pt}, {pl}, 0"
         pw1 = kh == kw == 1 and sh == sw == 1 and pt == pl == 0
+        named = ([dict(pixels=oh * ow, out_c=oc),
+                  win_fields(ih, iw, ic, oh, ow, kh, kw, sh, sw, pt, pl, 0)],
+                 "float32 convolution, im2col + FMA blocks")
 
         emit = _layer_emitter("f32", FPU_H, lambda ctx, op_: (
-            f"td_f32_conv(in, {'NULL' if pw1 else '(float *)' + ctx.scratch(op_)}, (const float *)wv, out, "
-            f"{oh * ow}, {oc}, {c_float(lo)}, {c_float(hi)}, {win});"), blob, "float")
+            f"td_f32_conv(in, {'NULL' if pw1 else '(float *)' + ctx.scratch(op_)}, (const float *)wv, out,\n"
+            f"                @_pixels, @_out_c, /* act */ {c_float(lo)}, {c_float(hi)}, "
+            f"TD_ARM_WIN_PARAMS(@));"), blob, "float", named=named)
         return Choice("arm_fpu_conv_1x1" if pw1 else "arm_fpu_conv", emit,
                       0 if pw1 else 5 * k * 4 + 16)
     if group == ic == oc and (kh, kw) == (3, 3) and wd.shape[3] == 1 and sw == 1 \
@@ -896,18 +905,25 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
         blob = np.concatenate([bias.reshape(oc, 1), wd.reshape(oc, 9)], axis=1).reshape(-1)
         blob = blob.astype(np.float32)
 
+        named = ([dict(in_h=ih, in_w=iw, in_c=oc, out_h=oh, out_w=ow, stride_h=sh, pad_top=pt,
+                       pad_left=pl)], "float32 depthwise 3x3, stride_w 1, direct")
         return Choice("arm_fpu_dw3x3", _layer_emitter("f32", FPU_H, lambda ctx, op_: (
-            f"td_f32_dw3x3_direct(in, (const float *)wv, out, {ih}, {iw}, {oc}, {oh}, {ow}, {sh}, {pt}, {pl}, "
-            f"{c_float(lo)}, {c_float(hi)});"), blob, "float"), 0)
+            "td_f32_dw3x3_direct(in, (const float *)wv, out, @_in_h, @_in_w, @_in_c, @_out_h,\n"
+            "                        @_out_w, @_stride_h, @_pad_top, @_pad_left, "
+            f"/* act */ {c_float(lo)}, {c_float(hi)});"), blob, "float", named=named), 0)
     if group == ic == oc and (kh, kw) == (3, 3) and wd.shape[3] == 1:
         pu = max((ow - 1) * sw + 3, pl + iw)
         blob = np.concatenate([bias.reshape(oc, 1), wd.reshape(oc, 9)], axis=1).reshape(-1)
         blob = blob.astype(np.float32)
 
+        named = ([dict(in_h=ih, in_w=iw, in_c=oc, out_h=oh, out_w=ow, stride_h=sh, stride_w=sw,
+                       pad_top=pt, pad_left=pl, ring_w=pu)],
+                 "float32 depthwise 3x3; scratch: 3 input rows of ring_w per channel")
         return Choice("arm_fpu_dw3x3", _layer_emitter("f32", FPU_H, lambda ctx, op_: (
-            f"td_f32_dw3x3(in, (float *){ctx.scratch(op_)}, (const float *)wv, out, {ih}, {iw}, {oc}, {oh}, "
-            f"{ow}, {sh}, {sw}, {pt}, {pl}, {pu}, 1, {c_float(lo)}, {c_float(hi)});"), blob, "float"),
-                      3 * oc * pu * 4 + 16)
+            f"td_f32_dw3x3(in, (float *){ctx.scratch(op_)}, (const float *)wv, out, @_in_h, @_in_w,\n"
+            "                 @_in_c, @_out_h, @_out_w, @_stride_h, @_stride_w, @_pad_top, @_pad_left, "
+            f"@_ring_w,\n                 /* dir */ 1, /* act */ {c_float(lo)}, {c_float(hi)});"),
+            blob, "float", named=named), 3 * oc * pu * 4 + 16)
     return None
 
 
