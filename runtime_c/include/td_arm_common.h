@@ -6,7 +6,10 @@
  * compile-time constants at every call site.  tinydeploy/backends/arm.py emits
  * one small wrapper function per layer that calls them with the layer's
  * constants, so the compiler unrolls the loops for exactly that shape and
- * keeps the offsets as immediates.  The constant data they read (int16
+ * keeps the offsets as immediates.  In the generated file the constants are
+ * named: a `static const` parameter struct per layer (depthwise, fully
+ * connected, pooling; td_arm_*_cfg) or, for the convolutions, enum constants
+ * L<n>_field (see TD_ARM_WIN_PARAMS).  The constant data they read (int16
  * weights in the order the inner loop consumes them, per-channel
  * requantization records) is prepared by the generator as well.
  *

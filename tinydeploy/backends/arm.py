@@ -3,11 +3,12 @@
 For each int8 op the generator emits a small per-layer C function that calls
 the templates of one kernel family header (runtime_c/include/td_arm_*.h,
 GEMM_H, DW_H, ...; the generated file includes only those its layers use)
-with the layer's shapes as constants, and prepares the constant data those
-templates read: weights re-arranged (int16, in the order the inner loop
-loads them, scaled so that the requantization is one SMMLAR plus a shift)
-and per-channel requantization records with the input zero point folded
-into the bias.
+with the layer's shapes as named constants (a `static const` parameter
+struct, or enum constants where GCC's code would change: see c_cfg and
+c_enum), and prepares the constant data those templates read: weights
+re-arranged (int16, in the order the inner loop loads them, scaled so that
+the requantization is one SMMLAR plus a shift) and per-channel
+requantization records with the input zero point folded into the bias.
 
 Every choice here is checked to be bit-exact with the portable kernel (see
 `requant_plan`); when a layer's ranges do not allow the fast arithmetic, or
