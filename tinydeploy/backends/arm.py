@@ -393,7 +393,7 @@ def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = 
             statics[-1] = body
         if named is not None:
             pre = layer_prefix(sym)
-            statics.insert(0, c_enum(pre, named[0], f"{fn}: {named[1]}"))
+            statics.insert(0, c_enum(pre, named[0], named[1]))
             statics[-1] = statics[-1].replace("@_", f"{pre}_").replace("(@)", f"({pre})")
         return Call(fn, None, args, statics=statics, consts=consts, headers=[header])
     return emit
@@ -471,8 +471,8 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
         ep_decl, ep, params = "(void)res;", "NULL", "TD_ARM_CONV_PARAMS"
         out_t = op.outputs[0]
         args = [ctx.ptr(op.inputs[0]), "NULL", ctx.ptr(out_t, False)]
-    cfg = c_enum(pre, groups, f"{fn}: im2col + GEMM, {geo.nmax} output pixels per block; k4: window "
-                              f"length / 4; dir -1: in place, last pixel first")
+    cfg = c_enum(pre, groups, f"im2col + GEMM, {geo.nmax} output pixels per block; k4: window "
+                              "length / 4; dir -1: in place, last pixel first")
     body = f"""{WRAPPER} static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
 {{
     {ep_decl}
@@ -812,8 +812,8 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
         else:
             ep_decl, ep, params = "(void)res;", "NULL", "TD_MVE_CONV_PARAMS"
             args = [ctx.ptr(op_.inputs[0]), "NULL", ctx.ptr(op_.outputs[0], False)]
-        cfg = c_enum(pre, groups, f"{fn}: im2col + Helium GEMM, 2 output pixels per block; kc: "
-                                  f"16-byte chunks per window; dir -1: in place, last pixel first")
+        cfg = c_enum(pre, groups, "im2col + Helium GEMM, 2 output pixels per block; kc: "
+                                  "16-byte chunks per window; dir -1: in place, last pixel first")
         body = f"""{WRAPPER} static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
 {{
     {ep_decl}
