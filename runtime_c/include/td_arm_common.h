@@ -63,9 +63,10 @@ TD_ARM_AI uint32_t td_arm_pkhtb16(uint32_t a, uint32_t b)
 }
 
 /* A layer's window geometry (convolution, depthwise, pooling; NHWC int8):
- * input in_h x in_w x in_c, output out_h x out_w, kernel k_h x k_w.  The
- * generator emits one `static const` instance per layer; the templates read
- * it through a pointer that the compiler folds into constants. */
+ * input in_h x in_w x in_c, output out_h x out_w, kernel k_h x k_w.  Part
+ * of the `static const` parameter struct that the generator emits per
+ * depthwise or pooling layer; the templates read it through a pointer whose
+ * loads the compiler folds into constants. */
 typedef struct {
     int in_h, in_w, in_c;
     int out_h, out_w;

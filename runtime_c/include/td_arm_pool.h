@@ -92,15 +92,15 @@ TD_ARM_AI void td_arm_clip_window(int o, const int K, const int SIZE, int *lo, i
     *hi = *hi < *lo ? *lo : *hi;
 }
 
-/* TFLite max pooling (padding cells ignored) with the activation clamp:
- * the running max starts at LO (so the lower clamp is free), and HI < 127
- * adds one min per word.  Channels beyond a multiple of 4 one at a time. */
 /* Max pooling's parameters (win.in_zero_point unused). */
 typedef struct {
     td_arm_win win;
     int act_min, act_max;
 } td_arm_maxpool_cfg;
 
+/* TFLite max pooling (padding cells ignored) with the activation clamp:
+ * the running max starts at LO (so the lower clamp is free), and HI < 127
+ * adds one min per word.  Channels beyond a multiple of 4 one at a time. */
 TD_ARM_AI void td_arm_maxpool(const int8_t *in, int8_t *out, const td_arm_maxpool_cfg *cfg)
 {
     const int IH = cfg->win.in_h, IW = cfg->win.in_w, C = cfg->win.in_c, OH = cfg->win.out_h;
