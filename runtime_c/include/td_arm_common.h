@@ -6,7 +6,10 @@
  * compile-time constants at every call site.  tinydeploy/backends/arm.py emits
  * one small wrapper function per layer that calls them with the layer's
  * constants, so the compiler unrolls the loops for exactly that shape and
- * keeps the offsets as immediates.  The constant data they read (int16
+ * keeps the offsets as immediates.  In the generated file the constants are
+ * named: a `static const` parameter struct per layer (depthwise, fully
+ * connected, pooling; td_arm_*_cfg) or, for the convolutions, enum constants
+ * L<n>_field (see TD_ARM_WIN_PARAMS).  The constant data they read (int16
  * weights in the order the inner loop consumes them, per-channel
  * requantization records) is prepared by the generator as well.
  *
@@ -59,16 +62,40 @@ TD_ARM_AI uint32_t td_arm_pkhtb16(uint32_t a, uint32_t b)
     return r;
 }
 
-/* Layer geometry for the im2col templates (all compile-time constants):
- * input IH x IW x C, output OH x OW, kernel KH x KW, strides, top/left
- * padding, IZP the input zero point.  A window row (KW * C int8, contiguous
- * in the input) gives G = KW * C / 4 whole 4-groups (SXTB16 order) and
- * L = KW * C % 4 leftover elements; the leftovers of all rows follow the
- * KH * G groups, in natural order, padded to whole groups. */
+/* A layer's window geometry (convolution, depthwise, pooling; NHWC int8):
+ * input in_h x in_w x in_c, output out_h x out_w, kernel k_h x k_w.  Part
+ * of the `static const` parameter struct that the generator emits per
+ * depthwise or pooling layer; the templates read it through a pointer whose
+ * loads the compiler folds into constants. */
+typedef struct {
+    int in_h, in_w, in_c;
+    int out_h, out_w;
+    int k_h, k_w;
+    int stride_h, stride_w;
+    int pad_top, pad_left;
+    int in_zero_point; /* value of the padding cells */
+} td_arm_win;
+
+/* The im2col templates' geometry arguments (all compile-time constants):
+ * IH x IW x C input, OH x OW output, KH x KW kernel, strides SH/SW,
+ * top/left padding PT/PL, IZP the input zero point.  A window row (KW * C
+ * int8, contiguous in the input) gives G = KW * C / 4 whole 4-groups (SXTB16
+ * order) and L = KW * C % 4 leftover elements; the leftovers of all rows
+ * follow the KH * G groups, in natural order, padded to whole groups. */
 #define TD_ARM_WIN_ARGS const int IH, const int IW, const int C, const int OH, const int OW, \
     const int KH, const int KW, const int SH, const int SW, const int PT, const int PL, \
     const int IZP
 #define TD_ARM_WIN_PASS IH, IW, C, OH, OW, KH, KW, SH, SW, PT, PL, IZP
+
+/* Named layer constants.  The convolutions take their parameters as integer
+ * constant expressions: net.c declares them per layer as enum constants
+ * named PREFIX_field (`enum { L0_in_h = 49, L0_stride_w = 2, ... }`, fields
+ * as in the structs) and passes them with the family's PARAMS macro, e.g.
+ * td_arm_conv(..., TD_ARM_CONV_PARAMS(L0)).  (GCC also folds loads from a
+ * static const struct, but only after early inlining, which changes the
+ * code of some convolutions.) */
+#define TD_ARM_WIN_PARAMS(L) L##_in_h, L##_in_w, L##_in_c, L##_out_h, L##_out_w, L##_k_h, \
+    L##_k_w, L##_stride_h, L##_stride_w, L##_pad_top, L##_pad_left, L##_in_zero_point
 
 #endif /* __ARM_FEATURE_DSP */
 

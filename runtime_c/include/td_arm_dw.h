@@ -415,11 +415,13 @@ TD_ARM_AI void td_arm_dw3x3_group(const int8_t *in, int16_t *ring, const int32_t
  * with one group; with several, out may EQUAL in where every output row is
  * written over input rows already read (kernels_arm.alias_safe). */
 TD_ARM_AI void td_arm_dw3x3(const int8_t *in, int16_t *ring, const int32_t *stream, int8_t *out,
-                            const int IH, const int IW, const int C, const int CG, const int OH,
-                            const int OW, const int SV, const int SU, const int PT,
-                            const int PL, const int PU, const int IZP, const int DIR,
-                            TD_ARM_RQ_ARGS)
+                            const td_arm_dw_cfg *cfg)
 {
+    TD_ARM_RQ_LOCALS(&cfg->rq);
+    const int IH = cfg->win.in_h, IW = cfg->win.in_w, C = cfg->win.in_c, CG = cfg->group_c;
+    const int OH = cfg->win.out_h, OW = cfg->win.out_w, SV = cfg->win.stride_h;
+    const int SU = cfg->win.stride_w, PT = cfg->win.pad_top, PL = cfg->win.pad_left;
+    const int PU = cfg->ring_w, IZP = cfg->win.in_zero_point, DIR = cfg->dir;
     const int CS = 7 + RS; /* stream words per channel */
     int c0;
     td_arm_dw_ring_init(ring, 3 * CG * PU, IZP);

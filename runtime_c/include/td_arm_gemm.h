@@ -473,6 +473,15 @@ TD_ARM_AI void td_arm_im2col(const int8_t *in, int16_t *blk, int p, const int N,
     }
 }
 
+/* A layer's arguments from its enum constants PREFIX_field (see
+ * TD_ARM_WIN_PARAMS): pixels = P (out_h * out_w), out_c = OC, k4 = K4
+ * (im2col window length / 4), unroll = UNROLL, block = NMAX, dir = DIR, then
+ * the td_arm_win and td_arm_rq_cfg fields; _ADD_: with the fused add. */
+#define TD_ARM_CONV_PARAMS(L) L##_pixels, L##_out_c, L##_k4, L##_unroll, L##_block, L##_dir, \
+    TD_ARM_WIN_PARAMS(L), TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PASS_NONE
+#define TD_ARM_CONV_ADD_PARAMS(L) L##_pixels, L##_out_c, L##_k4, L##_unroll, L##_block, \
+    L##_dir, TD_ARM_WIN_PARAMS(L), TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PARAMS(L)
+
 /* A whole convolution: P output pixels, NMAX (<= 3) per block.  DIR < 0:
  * blocks in decreasing order (in-place "backward").  ep: the fused
  * residual add when ADD. */
@@ -566,9 +575,11 @@ TD_ARM_AI void td_arm_fc_block(const int8_t *x, const int16_t **wpp, int8_t *o, 
     }
 }
 
-TD_ARM_AI void td_arm_fc(const int8_t *in, const int16_t *w, int8_t *out, const int ROWS,
-                         const int K, const int OC, TD_ARM_RQ_ARGS)
+TD_ARM_AI void td_arm_fc(const int8_t *in, const int16_t *w, int8_t *out,
+                         const td_arm_fc_cfg *cfg)
 {
+    TD_ARM_RQ_LOCALS(&cfg->rq);
+    const int ROWS = cfg->rows, K = cfg->in_features, OC = cfg->out_c;
     int row, c;
     for (row = 0; row < ROWS; ++row) {
         const int16_t *wp = w;

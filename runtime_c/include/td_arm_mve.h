@@ -327,6 +327,15 @@ TD_ARM_AI void td_mve_im2col_t(const int8_t *in, int8_t *blk, int p, const int N
     }
 }
 
+/* A layer's arguments from its enum constants PREFIX_field (see
+ * TD_ARM_WIN_PARAMS): pixels = P, out_c = OC, kc = KC (16-byte chunks per
+ * window), dir = DIR, then the td_arm_win and td_arm_rq_cfg fields; _ADD_:
+ * with the fused add. */
+#define TD_MVE_CONV_PARAMS(L) L##_pixels, L##_out_c, L##_kc, L##_dir, TD_ARM_WIN_PARAMS(L), \
+    TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PASS_NONE
+#define TD_MVE_CONV_ADD_PARAMS(L) L##_pixels, L##_out_c, L##_kc, L##_dir, \
+    TD_ARM_WIN_PARAMS(L), TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PARAMS(L)
+
 /* The layer: P output pixels two at a time (DIR < 0: decreasing). */
 TD_ARM_AI void td_mve_conv(const int8_t *in, int8_t *blk, const int8_t *w, int8_t *out,
                            const td_arm_epi *ep, const int P, const int OC, const int KC,
@@ -351,9 +360,11 @@ TD_ARM_AI void td_mve_conv(const int8_t *in, int8_t *blk, const int8_t *w, int8_
 }
 /* Fully connected reading its int8 input rows directly (K % 16 == 0, no
  * scratch): two rows at a time. */
-TD_ARM_AI void td_mve_fc(const int8_t *in, const int8_t *w, int8_t *out, const int ROWS,
-                         const int K, const int OC, TD_ARM_RQ_ARGS)
+TD_ARM_AI void td_mve_fc(const int8_t *in, const int8_t *w, int8_t *out,
+                         const td_arm_fc_cfg *cfg)
 {
+    TD_ARM_RQ_LOCALS(&cfg->rq);
+    const int ROWS = cfg->rows, K = cfg->in_features, OC = cfg->out_c;
     int r;
     for (r = 0; r + 2 <= ROWS; r += 2) {
         td_mve_pixels(in + r * K, in + (r + 1) * K, w, out + r * OC, out, NULL, 2, OC, K / 16,
@@ -510,11 +521,13 @@ TD_ARM_AI void td_mve_dw3x3_group(const int8_t *in, int8_t *ring, const int8_t *
  * td_arm_dw3x3 for the order and in-place safety.  Blob: [C][16] weights,
  * [C][5] constants, [3][16] gather offsets. */
 TD_ARM_AI void td_mve_dw3x3(const int8_t *in, int8_t *ring, const int8_t *blob, int8_t *out,
-                            const int IH, const int IW, const int C, const int CG, const int OH,
-                            const int OW, const int SV, const int SU, const int PT,
-                            const int PL, const int PU, const int IZP, const int DIR,
-                            TD_ARM_RQ_ARGS)
+                            const td_arm_dw_cfg *cfg)
 {
+    TD_ARM_RQ_LOCALS(&cfg->rq);
+    const int IH = cfg->win.in_h, IW = cfg->win.in_w, C = cfg->win.in_c, CG = cfg->group_c;
+    const int OH = cfg->win.out_h, OW = cfg->win.out_w, SV = cfg->win.stride_h;
+    const int SU = cfg->win.stride_w, PT = cfg->win.pad_top, PL = cfg->win.pad_left;
+    const int PU = cfg->ring_w, IZP = cfg->win.in_zero_point, DIR = cfg->dir;
     const int32_t *kr = (const int32_t *)(const void *)(blob + C * 16);
     const uint8_t *offs = (const uint8_t *)(const void *)(kr + 5 * C);
     int c0;

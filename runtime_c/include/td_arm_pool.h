@@ -27,9 +27,16 @@ TD_ARM_AI int32_t td_arm_avg_div(int32_t sum, const int P, const int LO, const i
     return v > HI ? HI : v;
 }
 
-TD_ARM_AI void td_arm_gavg(const int8_t *in, int8_t *out, const int P, const int C,
-                           const int LO, const int HI)
+/* Global average pooling's parameters. */
+typedef struct {
+    int pixels;   /* P: in_h * in_w (<= 255) */
+    int channels; /* C */
+    int act_min, act_max;
+} td_arm_gavg_cfg;
+
+TD_ARM_AI void td_arm_gavg(const int8_t *in, int8_t *out, const td_arm_gavg_cfg *cfg)
 {
+    const int P = cfg->pixels, C = cfg->channels, LO = cfg->act_min, HI = cfg->act_max;
     int c, p;
     for (c = 0; c + 4 <= C; c += 4) {
         uint32_t se = 0, so = 0;
@@ -85,14 +92,21 @@ TD_ARM_AI void td_arm_clip_window(int o, const int K, const int SIZE, int *lo, i
     *hi = *hi < *lo ? *lo : *hi;
 }
 
+/* Max pooling's parameters (win.in_zero_point unused). */
+typedef struct {
+    td_arm_win win;
+    int act_min, act_max;
+} td_arm_maxpool_cfg;
+
 /* TFLite max pooling (padding cells ignored) with the activation clamp:
  * the running max starts at LO (so the lower clamp is free), and HI < 127
  * adds one min per word.  Channels beyond a multiple of 4 one at a time. */
-TD_ARM_AI void td_arm_maxpool(const int8_t *in, int8_t *out, const int IH, const int IW,
-                              const int C, const int OH, const int OW, const int KH,
-                              const int KW, const int SH, const int SW, const int PT,
-                              const int PL, const int LO, const int HI)
+TD_ARM_AI void td_arm_maxpool(const int8_t *in, int8_t *out, const td_arm_maxpool_cfg *cfg)
 {
+    const int IH = cfg->win.in_h, IW = cfg->win.in_w, C = cfg->win.in_c, OH = cfg->win.out_h;
+    const int OW = cfg->win.out_w, KH = cfg->win.k_h, KW = cfg->win.k_w, SH = cfg->win.stride_h;
+    const int SW = cfg->win.stride_w, PT = cfg->win.pad_top, PL = cfg->win.pad_left;
+    const int LO = cfg->act_min, HI = cfg->act_max;
     const uint32_t lo4 = (uint32_t)(uint8_t)LO * 0x01010101u;
     const uint32_t hi4 = (uint32_t)(uint8_t)HI * 0x01010101u;
     int oy, ox, c, y, x, ky0, ky1, kx0, kx1;

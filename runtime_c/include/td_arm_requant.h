@@ -117,6 +117,25 @@ TD_ARM_AI td_arm_rec td_arm_rec_load(const int32_t *p, const int RS, const int E
 #define TD_ARM_RQ_PASS FIX, RS, E, FOLD, ZP, CLAMP, LO, HI
 #define TD_ARM_RQ(acc, r) td_arm_rq((acc), (r), FIX, E, FOLD, ZP, CLAMP, LO, HI)
 
+/* A layer's requantization constants (the arguments above, named). */
+typedef struct {
+    int fix;            /* FIX: 0 none, 1 C += acc >> 31, 2 C += (acc >> 31) & mask */
+    int rec_words;      /* RS: int32 words per channel record */
+    int uniform_shift;  /* E: >= 0 one shift for all channels (SMMLA), -1 per channel */
+    int fold;           /* FOLD: 1 zero point folded into C, 0 added after the shift */
+    int out_zero_point; /* ZP */
+    int clamp;          /* CLAMP: 1 clamp to [act_min, act_max] after ssat8 */
+    int act_min, act_max;
+} td_arm_rq_cfg;
+
+/* The same as enum constants PREFIX_field (see TD_ARM_WIN_PARAMS). */
+#define TD_ARM_RQ_PARAMS(L) L##_fix, L##_rec_words, L##_uniform_shift, L##_fold, \
+    L##_out_zero_point, L##_clamp, L##_act_min, L##_act_max
+
+#define TD_ARM_RQ_LOCALS(q) const int FIX = (q)->fix, RS = (q)->rec_words, \
+    E = (q)->uniform_shift, FOLD = (q)->fold, ZP = (q)->out_zero_point, CLAMP = (q)->clamp, \
+    LO = (q)->act_min, HI = (q)->act_max
+
 /* ---------------------------------------------------------------------- */
 /* Fused residual add (in-place mode "conv_add")                           */
 /* ---------------------------------------------------------------------- */
@@ -135,6 +154,11 @@ typedef struct {
     const int AE, const int ACL, const int ALO, const int AHI
 #define TD_ARM_EPI_PASS ADD, AM, AC, AMASK, AE, ACL, ALO, AHI
 #define TD_ARM_EPI_PASS_NONE 0, 0, 0, 0, 0, 0, 0, 0
+/* The arguments above as enum constants PREFIX_add_field (see
+ * TD_ARM_WIN_PARAMS): add_mult = AM, add_c = AC (rounding and zero point),
+ * add_fix_mask = AMASK, add_shift = AE, add_clamp/add_min/add_max. */
+#define TD_ARM_EPI_PARAMS(L) 1, L##_add_mult, L##_add_c, L##_add_fix_mask, L##_add_shift, \
+    L##_add_clamp, L##_add_min, L##_add_max
 
 TD_ARM_AI int32_t td_arm_epi_add(const td_arm_epi *ep, int32_t v, int32_t r, TD_ARM_EPI_ARGS)
 {
@@ -151,6 +175,26 @@ TD_ARM_AI int32_t td_arm_epi_add(const td_arm_epi *ep, int32_t v, int32_t r, TD_
     }
     return o;
 }
+
+/* ---------------------------------------------------------------------- */
+/* Layer parameters shared by the DSP and Helium kernels                   */
+/* ---------------------------------------------------------------------- */
+/* Fully connected (td_arm_fc, td_mve_fc). */
+typedef struct {
+    int rows;        /* input rows (batch) */
+    int in_features; /* K */
+    int out_c;       /* output features */
+    td_arm_rq_cfg rq;
+} td_arm_fc_cfg;
+
+/* Depthwise 3x3, depth multiplier 1 (td_arm_dw3x3, td_mve_dw3x3). */
+typedef struct {
+    td_arm_win win;   /* k_h = k_w = 3, in_c = channels */
+    int group_c;      /* channels per ring group */
+    int ring_w;       /* PU: ring row length (padded input row) */
+    int dir;          /* 1 output rows in increasing order, -1 decreasing */
+    td_arm_rq_cfg rq;
+} td_arm_dw_cfg;
 
 /* Store the block's values: plain, or through the fused residual add. */
 #define TD_ARM_PUT(idx, v)                                                   \

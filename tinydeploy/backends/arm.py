@@ -3,11 +3,12 @@
 For each int8 op the generator emits a small per-layer C function that calls
 the templates of one kernel family header (runtime_c/include/td_arm_*.h,
 GEMM_H, DW_H, ...; the generated file includes only those its layers use)
-with the layer's shapes as constants, and prepares the constant data those
-templates read: weights re-arranged (int16, in the order the inner loop
-loads them, scaled so that the requantization is one SMMLAR plus a shift)
-and per-channel requantization records with the input zero point folded
-into the bias.
+with the layer's shapes as named constants (a `static const` parameter
+struct, or enum constants where GCC's code would change: see c_cfg and
+c_enum), and prepares the constant data those templates read: weights
+re-arranged (int16, in the order the inner loop loads them, scaled so that
+the requantization is one SMMLAR plus a shift) and per-channel
+requantization records with the input zero point folded into the bias.
 
 Every choice here is checked to be bit-exact with the portable kernel (see
 `requant_plan`); when a layer's ranges do not allow the fast arithmetic, or
@@ -42,6 +43,77 @@ MVE_H, FPU_H = "td_arm_mve.h", "td_arm_fpu.h"
 
 
 # --------------------------------------------------------------------------
+# Layer parameter structs (the kernels' compile-time constants, named)
+# --------------------------------------------------------------------------
+def c_init(**fields) -> str:
+    """A C99 designated initializer: {.name = value, ...}."""
+    return "{" + ", ".join(f".{k} = {v}" for k, v in fields.items()) + "}"
+
+
+def _wrap(items: list, indent: int, width: int = 96) -> list:
+    """items joined by spaces into lines of at most `width` columns."""
+    lines = []
+    for it in items:
+        if lines and indent + len(lines[-1]) + 1 + len(it) <= width:
+            lines[-1] += " " + it
+        else:
+            lines.append(it)
+    return lines
+
+
+def c_cfg(ctype: str, name: str, fields: dict, what: str) -> str:
+    """`static const ctype name = {...};` at file scope: a nested struct's
+    fields, or a run of scalars, per wrapped line.  The layer's kernel reads
+    its compile-time constants from it; GCC folds those loads."""
+    out, run = [], []
+    for k, v in list(fields.items()) + [(None, None)]:
+        if k is not None and not (isinstance(v, str) and v.startswith("{")):
+            run.append(f".{k} = {v},")
+            continue
+        out += ["    " + ln for ln in _wrap(run, 4)]
+        run = []
+        if k is not None:
+            head = f"    .{k} = {{"
+            parts = [p.strip() + "," for p in v[1:-1].split(",")]
+            parts[-1] = parts[-1][:-1] + "},"
+            lines = _wrap(parts, len(head))
+            out += [head + lines[0]] + [" " * len(head) + ln for ln in lines[1:]]
+    body = "\n".join(out)
+    return f"/* {what} */\nstatic const {ctype} {name} = {{\n{body}\n}};"
+
+
+def win_fields(ih, iw, c, oh, ow, kh, kw, sh, sw, pt, pl, izp) -> dict:
+    """The td_arm_win fields."""
+    return dict(in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow, k_h=kh, k_w=kw, stride_h=sh,
+                stride_w=sw, pad_top=pt, pad_left=pl, in_zero_point=izp)
+
+
+def win_init(*geom) -> str:
+    """The td_arm_win initializer."""
+    return c_init(**win_fields(*geom))
+
+
+def layer_prefix(sym: str) -> str:
+    """The short name of a layer's enum constants: L<index>."""
+    m = re.match(r"L\d+(?=_)", sym)
+    return m.group(0) if m else sym
+
+
+def c_enum(prefix: str, groups: list, what: str) -> str:
+    """A layer's compile-time parameters as enum constants PREFIX_name, one
+    wrapped group of fields (a dict) per run of lines.  For the kernels whose
+    code changes when their constants come from a struct (see
+    td_arm_common.h): named, and still integer constant expressions."""
+    lines = []
+    for fields in groups:
+        items = [f"{prefix}_{k} = {v}," for k, v in fields.items()]
+        lines += ["    " + ln for ln in _wrap(items, 4)]
+    body = "\n".join(lines)
+    what = "\n * ".join(_wrap(what.split(), 3))
+    return f"/* {what} */\nenum {{\n{body}\n}};"
+
+
+# --------------------------------------------------------------------------
 # Requantization records
 # --------------------------------------------------------------------------
 @dataclass
@@ -67,9 +139,14 @@ class RequantPlan:
     lo: int = -128
     hi: int = 127
 
-    def c_args(self) -> str:
-        return (f"{self.fix}, {self.rs}, {self.e}, {self.fold}, {self.zp}, {self.clamp}, "
-                f"{self.lo}, {self.hi}")
+    def fields(self) -> dict:
+        """The td_arm_rq_cfg fields."""
+        return dict(fix=self.fix, rec_words=self.rs, uniform_shift=self.e, fold=self.fold,
+                    out_zero_point=self.zp, clamp=self.clamp, act_min=self.lo, act_max=self.hi)
+
+    def c_init(self) -> str:
+        """The td_arm_rq_cfg initializer."""
+        return c_init(**self.fields())
 
 
 def requant_plan(bias, wsum, wabs, input_offset: int, multiplier, shift, out_zp: int,
@@ -290,10 +367,15 @@ def _weights_arg(call, wsym: str):
     call.args.insert(1, wsym)
     return call
 
-def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = "int8_t"):
+def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = "int8_t",
+                   cfg=None, named=None):
     """Emitter of a per-layer wrapper `SYM_suffix(const T *in, [const void *wv,] T *out)`
     whose body is statement(ctx, op) -- C text that names the layer's constant
-    blob `wv` -- called from the layer list with the layer's buffers."""
+    blob `wv` and its parameter struct `SYM_cfg` -- called from the layer list
+    with the layer's buffers.  cfg: (ctype, fields, comment) of that struct,
+    or a function of op giving them.  named: (groups, comment) of the layer's
+    enum constants (see c_enum), which the statement names as @_field (and
+    the prefix alone as (@))."""
     def emit(ctx, op_, sym):
         fn = f"{sym}_{suffix}"
         args = [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)]
@@ -303,7 +385,17 @@ def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = 
         if consts:
             args.insert(1, consts[0].sym)
         body = f"{WRAPPER} static void {fn}({params})\n{{\n    {statement(ctx, op_)}\n}}"
-        return Call(fn, None, args, statics=[body], consts=consts, headers=[header])
+        statics = [body]
+        if cfg is not None:
+            ctype_, fields, what = cfg(op_) if callable(cfg) else cfg
+            statics.insert(0, c_cfg(ctype_, f"{sym}_cfg", fields, what))
+            body = body.replace("&CFG", f"&{sym}_cfg")
+            statics[-1] = body
+        if named is not None:
+            pre = layer_prefix(sym)
+            statics.insert(0, c_enum(pre, named[0], named[1]))
+            statics[-1] = statics[-1].replace("@_", f"{pre}_").replace("(@)", f"({pre})")
+        return Call(fn, None, args, statics=statics, consts=consts, headers=[header])
     return emit
 
 
@@ -324,7 +416,7 @@ class AddEpilogue:
 
     t_conv: np.ndarray  # int32 [256], index v + 128
     t_res: np.ndarray
-    args: str  # TD_ARM_EPI_ARGS values
+    fields: dict  # TD_ARM_EPI_PARAMS enum fields
     residual: str
     output: str
 
@@ -350,13 +442,10 @@ def _add_epilogue(g: Graph, mode: dict) -> Optional[AddEpilogue]:
     sb = int(plan.scale_bits[0])
     rec = plan.records[0]
     mask = int(rec[2]) if plan.fix == 2 else 0
-    args = (f"1, {int(rec[0])}, {int(rec[1])}, {mask}, {plan.e}, {plan.clamp}, {plan.lo}, "
-            f"{plan.hi}")
-    return AddEpilogue((t_conv << sb).astype(np.int32), (t_res << sb).astype(np.int32), args,
+    init = dict(add_mult=int(rec[0]), add_c=int(rec[1]), add_fix_mask=mask, add_shift=plan.e,
+                add_clamp=plan.clamp, add_min=plan.lo, add_max=plan.hi)
+    return AddEpilogue((t_conv << sb).astype(np.int32), (t_res << sb).astype(np.int32), init,
                        mode["residual"], mode["output"])
-
-
-NO_EPILOGUE = "0, 0, 0, 0, 0, 0, 0, 0"
 
 
 def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
@@ -365,29 +454,33 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     wname = consts[0].sym
     k4 = geo.k // 4
     unroll = int(k4 <= UNROLL_STEPS)
-    fn = f"{sym}_arm"
-    win = (f"{geo.ih}, {geo.iw}, {geo.c}, {geo.oh}, {geo.ow}, {geo.kh}, {geo.kw}, {geo.sh}, "
-           f"{geo.sw}, {geo.pt}, {geo.pl}, {in_zp}")
+    fn, pre = f"{sym}_arm", layer_prefix(sym)
+    groups = [dict(pixels=geo.oh * geo.ow, out_c=geo.oc, k4=k4, unroll=unroll, block=geo.nmax,
+                   dir=_direction(op)),
+              win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh, geo.sw,
+                         geo.pt, geo.pl, in_zp), plan.fields()]
     if epi is not None:
         consts += _epi_tables(ctx, sym, epi)
         t1, t2 = consts[1].sym, consts[2].sym
         ep_decl = f"const td_arm_epi ep = {{res, {t1} + 128, {t2} + 128}};"
-        ep_args, ep = epi.args, "&ep"
+        groups.append(epi.fields)
+        ep, params = "&ep", "TD_ARM_CONV_ADD_PARAMS"
         out_t = epi.output
         args = [ctx.ptr(op.inputs[0]), ctx.ptr(epi.residual), ctx.ptr(out_t, False)]
     else:
-        ep_decl, ep_args, ep = "(void)res;", NO_EPILOGUE, "NULL"
+        ep_decl, ep, params = "(void)res;", "NULL", "TD_ARM_CONV_PARAMS"
         out_t = op.outputs[0]
         args = [ctx.ptr(op.inputs[0]), "NULL", ctx.ptr(out_t, False)]
+    cfg = c_enum(pre, groups, f"im2col + GEMM, {geo.nmax} output pixels per block; k4: window "
+                              "length / 4; dir -1: in place, last pixel first")
     body = f"""{WRAPPER} static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
 {{
     {ep_decl}
     td_arm_conv(in, (int16_t *){ctx.scratch(op)},
-                (const int16_t *)(const void *){wname}, out, {ep},
-                {geo.oh * geo.ow}, {geo.oc}, {k4}, {unroll}, {geo.nmax}, {_direction(op)},
-                {win}, {plan.c_args()}, {ep_args});
+                (const int16_t *)(const void *){wname}, out, {ep}, {params}({pre}));
 }}"""
-    return _weights_arg(Call(fn, None, args, statics=[body], consts=consts, headers=[GEMM_H]), wname)
+    return _weights_arg(Call(fn, None, args, statics=[cfg, body], consts=consts,
+                                     headers=[GEMM_H]), wname)
 
 
 def _epi_tables(ctx, sym: str, epi: AddEpilogue) -> list:
@@ -463,8 +556,10 @@ def _mve_fc(g: Graph, op: Op) -> Optional[Choice]:
             return None
         blob = _mve_stream(w8.reshape(n_out, 1, 1, n_in), plan, n_in // 16)
 
+        cfg = ("td_arm_fc_cfg", dict(rows=rows, in_features=n_in, out_c=n_out, rq=plan.c_init()),
+               "fully connected, Helium")
         return Choice("arm_mve_fc", _layer_emitter("mve", MVE_H, lambda ctx, op_: (
-            f"td_mve_fc(in, (const int8_t *)wv, out, {rows}, {n_in}, {n_out}, {plan.c_args()});"), blob), 0)
+            "td_mve_fc(in, (const int8_t *)wv, out, &CFG);"), blob, cfg=cfg), 0)
     return _mve_conv(g, op, geo, w8.reshape(n_out, 1, 1, n_in), bias, wf.sum(1), np.abs(wf).sum(1),
                      q, None, "arm_mve_fc_im2col")
 
@@ -490,8 +585,10 @@ def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
         # no scratch: the activations are widened inside the loop
         blob = _fc_stream(w8, plan)
 
+        cfg = ("td_arm_fc_cfg", dict(rows=rows, in_features=n_in, out_c=n_out, rq=plan.c_init()),
+               "fully connected, 4 features per block")
         return Choice("arm_dsp_fc", _layer_emitter("arm", GEMM_H, lambda ctx, op_: (
-            f"td_arm_fc(in, (const int16_t *)wv, out, {rows}, {n_in}, {n_out}, {plan.c_args()});"), blob), 0)
+            "td_arm_fc(in, (const int16_t *)wv, out, &CFG);"), blob, cfg=cfg), 0)
 
     def emit(ctx, op_, sym):
         return _emit_gemm(ctx, op_, sym, geo, w4, plan, in_zp)
@@ -613,14 +710,16 @@ def _dw_choices(name: str, head: str, suffix: str, header: str, elem_bytes: int,
     """The depthwise variant `name` for each ring group size in `groups`
     (fastest first, chained through Choice.smaller).  head: the kernel call's
     text up to its weights argument, with {ring} for the scratch pointer."""
-    dims = ", ".join(str(v) for v in (q["in_h"], q["in_w"], q["out_c"]))
-    rest = ", ".join(str(v) for v in (q["out_h"], q["out_w"], q["stride_h"], q["stride_w"], q["pad_top"],
-                                      q["pad_left"], pu, -int(q["input_offset"])))
+    win = win_init(q["in_h"], q["in_w"], q["out_c"], q["out_h"], q["out_w"], 3, 3, q["stride_h"],
+                   q["stride_w"], q["pad_top"], q["pad_left"], -int(q["input_offset"]))
 
     def emitter(cg: int):
+        def cfg(op_):
+            return ("td_arm_dw_cfg", dict(win=win, rq=plan.c_init(), group_c=cg, ring_w=pu,
+                                          dir=_direction(op_)),
+                    "depthwise 3x3; scratch: 3 input rows of ring_w for group_c channels")
         return _layer_emitter(suffix, header, lambda ctx, op_: (
-            f"{head.format(ring=ctx.scratch(op_))}, out, {dims}, {cg}, {rest}, {_direction(op_)}, "
-            f"{plan.c_args()});"), blob)
+            f"{head.format(ring=ctx.scratch(op_))}, out, &CFG);"), blob, cfg=cfg)
     return _chain([Choice(name, emitter(cg), 3 * cg * pu * elem_bytes + 16, alias_inplace=dw_alias_safe(q),
                           detail=f"ring of {cg} channels") for cg in groups])
 
@@ -636,8 +735,10 @@ def _dsp_gavg(g: Graph, op: Op) -> Optional[Choice]:
         return None
     n_px, ch = q["in_h"] * q["in_w"], q["channels"]
 
+    cfg = ("td_arm_gavg_cfg", dict(pixels=n_px, channels=ch, act_min=int(q["act_min"]),
+                                   act_max=int(q["act_max"])), "global average pool")
     return Choice("arm_dsp_global_avg_pool", _layer_emitter("arm", POOL_H, lambda ctx, op_: (
-        f"td_arm_gavg(in, out, {n_px}, {ch}, {int(q['act_min'])}, {int(q['act_max'])});")), 0)
+        "td_arm_gavg(in, out, &CFG);"), cfg=cfg), 0)
 
 
 # --------------------------------------------------------------------------
@@ -645,11 +746,12 @@ def _dsp_gavg(g: Graph, op: Op) -> Optional[Choice]:
 # --------------------------------------------------------------------------
 def _dsp_maxpool(g: Graph, op: Op) -> Optional[Choice]:
     q = op.attrs["q"]
-    dims = (q["in_h"], q["in_w"], q["channels"], q["out_h"], q["out_w"], q["k_h"], q["k_w"],
-            q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"], int(q["act_min"]), int(q["act_max"]))
-
+    win = win_init(q["in_h"], q["in_w"], q["channels"], q["out_h"], q["out_w"], q["k_h"], q["k_w"],
+                   q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"], 0)
+    cfg = ("td_arm_maxpool_cfg", dict(win=win, act_min=int(q["act_min"]),
+                                      act_max=int(q["act_max"])), "max pool")
     return Choice("arm_dsp_max_pool", _layer_emitter("arm", POOL_H, lambda ctx, op_: (
-        f"td_arm_maxpool(in, out, {', '.join(str(v) for v in dims)});")), 0)
+        "td_arm_maxpool(in, out, &CFG);"), cfg=cfg), 0)
 
 
 # --------------------------------------------------------------------------
@@ -696,25 +798,30 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
     def emit(ctx, op_, sym):
         consts = [ctx.const(sym, "blob", blob, aligned=True)]
         wname = consts[0].sym
-        fn = f"{sym}_mve"
+        fn, pre = f"{sym}_mve", layer_prefix(sym)
+        groups = [dict(pixels=geo.oh * geo.ow, out_c=oc, kc=kc, dir=_direction(op_)),
+                  win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh,
+                             geo.sw, geo.pt, geo.pl, in_zp), plan.fields()]
         if epi is not None:
             consts += _epi_tables(ctx, sym, epi)
             t1, t2 = consts[1].sym, consts[2].sym
             ep_decl = f"const td_arm_epi ep = {{res, {t1} + 128, {t2} + 128}};"
-            ep_args, ep = epi.args, "&ep"
+            groups.append(epi.fields)
+            ep, params = "&ep", "TD_MVE_CONV_ADD_PARAMS"
             args = [ctx.ptr(op_.inputs[0]), ctx.ptr(epi.residual), ctx.ptr(epi.output, False)]
         else:
-            ep_decl, ep_args, ep = "(void)res;", NO_EPILOGUE, "NULL"
+            ep_decl, ep, params = "(void)res;", "NULL", "TD_MVE_CONV_PARAMS"
             args = [ctx.ptr(op_.inputs[0]), "NULL", ctx.ptr(op_.outputs[0], False)]
+        cfg = c_enum(pre, groups, "im2col + Helium GEMM, 2 output pixels per block; kc: "
+                                  "16-byte chunks per window; dir -1: in place, last pixel first")
         body = f"""{WRAPPER} static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
 {{
     {ep_decl}
     td_mve_conv(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)(const void *){wname}, out, {ep},
-                {geo.oh * geo.ow}, {oc}, {kc}, {_direction(op_)},
-                {geo.ih}, {geo.iw}, {geo.c}, {geo.oh}, {geo.ow}, {geo.kh}, {geo.kw}, {geo.sh}, {geo.sw}, {geo.pt}, {geo.pl}, {in_zp},
-                {plan.c_args()}, {ep_args});
+                {params}({pre}));
 }}"""
-        return _weights_arg(Call(fn, None, args, statics=[body], consts=consts, headers=[MVE_H]), wname)
+        return _weights_arg(Call(fn, None, args, statics=[cfg, body], consts=consts,
+                                         headers=[MVE_H]), wname)
     return Choice(name, emit, 2 * kc * 16 + 16)
 
 
@@ -783,12 +890,15 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
             parts += [bias[c0:c0 + m], flat[c0:c0 + m].T.reshape(-1)]
             c0 += m
         blob = np.concatenate(parts).astype(np.float32)
-        win = f"{ih}, {iw}, {ic}, {oh}, {ow}, {kh}, {kw}, {sh}, {sw}, {pt}, {pl}, 0"
         pw1 = kh == kw == 1 and sh == sw == 1 and pt == pl == 0
+        named = ([dict(pixels=oh * ow, out_c=oc),
+                  win_fields(ih, iw, ic, oh, ow, kh, kw, sh, sw, pt, pl, 0)],
+                 "float32 convolution, im2col + FMA blocks")
 
         emit = _layer_emitter("f32", FPU_H, lambda ctx, op_: (
-            f"td_f32_conv(in, {'NULL' if pw1 else '(float *)' + ctx.scratch(op_)}, (const float *)wv, out, "
-            f"{oh * ow}, {oc}, {c_float(lo)}, {c_float(hi)}, {win});"), blob, "float")
+            f"td_f32_conv(in, {'NULL' if pw1 else '(float *)' + ctx.scratch(op_)}, (const float *)wv, out,\n"
+            f"                @_pixels, @_out_c, /* act */ {c_float(lo)}, {c_float(hi)}, "
+            f"TD_ARM_WIN_PARAMS(@));"), blob, "float", named=named)
         return Choice("arm_fpu_conv_1x1" if pw1 else "arm_fpu_conv", emit,
                       0 if pw1 else 5 * k * 4 + 16)
     if group == ic == oc and (kh, kw) == (3, 3) and wd.shape[3] == 1 and sw == 1 \
@@ -796,18 +906,25 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
         blob = np.concatenate([bias.reshape(oc, 1), wd.reshape(oc, 9)], axis=1).reshape(-1)
         blob = blob.astype(np.float32)
 
+        named = ([dict(in_h=ih, in_w=iw, in_c=oc, out_h=oh, out_w=ow, stride_h=sh, pad_top=pt,
+                       pad_left=pl)], "float32 depthwise 3x3, stride_w 1, direct")
         return Choice("arm_fpu_dw3x3", _layer_emitter("f32", FPU_H, lambda ctx, op_: (
-            f"td_f32_dw3x3_direct(in, (const float *)wv, out, {ih}, {iw}, {oc}, {oh}, {ow}, {sh}, {pt}, {pl}, "
-            f"{c_float(lo)}, {c_float(hi)});"), blob, "float"), 0)
+            "td_f32_dw3x3_direct(in, (const float *)wv, out, @_in_h, @_in_w, @_in_c, @_out_h,\n"
+            "                        @_out_w, @_stride_h, @_pad_top, @_pad_left, "
+            f"/* act */ {c_float(lo)}, {c_float(hi)});"), blob, "float", named=named), 0)
     if group == ic == oc and (kh, kw) == (3, 3) and wd.shape[3] == 1:
         pu = max((ow - 1) * sw + 3, pl + iw)
         blob = np.concatenate([bias.reshape(oc, 1), wd.reshape(oc, 9)], axis=1).reshape(-1)
         blob = blob.astype(np.float32)
 
+        named = ([dict(in_h=ih, in_w=iw, in_c=oc, out_h=oh, out_w=ow, stride_h=sh, stride_w=sw,
+                       pad_top=pt, pad_left=pl, ring_w=pu)],
+                 "float32 depthwise 3x3; scratch: 3 input rows of ring_w per channel")
         return Choice("arm_fpu_dw3x3", _layer_emitter("f32", FPU_H, lambda ctx, op_: (
-            f"td_f32_dw3x3(in, (float *){ctx.scratch(op_)}, (const float *)wv, out, {ih}, {iw}, {oc}, {oh}, "
-            f"{ow}, {sh}, {sw}, {pt}, {pl}, {pu}, 1, {c_float(lo)}, {c_float(hi)});"), blob, "float"),
-                      3 * oc * pu * 4 + 16)
+            f"td_f32_dw3x3(in, (float *){ctx.scratch(op_)}, (const float *)wv, out, @_in_h, @_in_w,\n"
+            "                 @_in_c, @_out_h, @_out_w, @_stride_h, @_stride_w, @_pad_top, @_pad_left, "
+            f"@_ring_w,\n                 /* dir */ 1, /* act */ {c_float(lo)}, {c_float(hi)});"),
+            blob, "float", named=named), 3 * oc * pu * 4 + 16)
     return None
 
 

@@ -435,8 +435,8 @@ def _emit_rv_dw(c, op: Op, sym: str):
     # compile-time specialization: the shape as constants in a per-layer instance
     statics.append(f"static void {sym}_dw(const td_rv_dw_params *p, const int8_t *input,\n"
                    f"    const int8_t *weights, int8_t *output)\n{{\n"
-                   f"    td_rv_dw_body(p, input, weights, output, {int(q['in_c'])}, {int(q['in_w'])}, "
-                   f"{int(q['stride_w'])});\n}}")
+                   f"    td_rv_dw_body(p, input, weights, output, /* C */ {int(q['in_c'])}, "
+                   f"/* in_w */ {int(q['in_w'])}, /* stride_w */ {int(q['stride_w'])});\n}}")
     return Call(f"{sym}_dw", SCALAR_SOURCE,
                 [c.ptr(op.inputs[0]), wname, c.ptr(op.outputs[0], False)],
                 "td_rv_dw_params", params, statics=statics, consts=consts)
@@ -513,7 +513,7 @@ def _rv_add_struct(c, q: dict, size: int, name: str, statics: list, consts: list
     t1, t2, rows = _add_tables(q)
     table1 = _static(c, name, "t1", "int32_t", t1, consts)
     table2 = _static(c, name, "t2", "int32_t", t2, consts)
-    rq = "{" + ", ".join(str(v) for v in rows[0]) + "}"
+    rq = "{" + ", ".join(f".{k} = {v}" for k, v in zip(("mult", "lsh", "rsh", "hz", "nz"), rows[0])) + "}"
     statics.append(f"static const td_rv_add_params {name} = {{.size = {size}, "
                    f".act_min = {int(q['act_min'])}, .act_max = {int(q['act_max'])}, "
                    f".table1 = {table1}, .table2 = {table2}, .rq = {rq}}};")
