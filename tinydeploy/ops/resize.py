@@ -3,19 +3,17 @@ F.interpolate(scale_factor=k, mode="nearest") and Keras UpSampling2D export it).
 
 Repeating each element k times along an axis is a strided view of the input
 with a zero stride: axis d of size n becomes two axes [n, k] with strides
-[stride_d, 0]. The portable kernels are the transpose kernels
-(td_transpose_f32, td_transpose_s8), which copy exactly such a view.
-int8: data movement, the output keeps the input's quantization.
+[stride_d, 0], copied by the transpose kernels (tinydeploy/ops/view.py).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..ctext import MAX_DIMS, Call
+from ..ctext import MAX_DIMS
 from ..errors import TinydeployError
 from ..ir import Graph, Op
-from .base import OpDef, register
-from .common import contiguous_strides, s8_call
+from .common import contiguous_strides
+from .view import register_view
 
 
 def view(in_shape, scales, node: str = "") -> dict:
@@ -44,25 +42,5 @@ def _evaluate(g: Graph, op: Op, args: list) -> np.ndarray:
     return y
 
 
-def _layout(lay, op: Op) -> None:
-    perm = lay.perm[op.inputs[0]]
-    op.attrs["scales"] = [op.attrs["scales"][a] for a in perm]
-    lay.set_out(op, perm)
-
-
-def _emit_f32(c, op: Op, sym: str) -> Call:
-    return Call("td_transpose_f32", "f32/transpose.c", [c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)],
-                "td_transpose_params", view(c.shape(op.inputs[0]), op.attrs["scales"], op.name))
-
-
-def _to_int8(g: Graph, op: Op) -> None:
-    op.kind = "resize_nearest_s8"
-    op.attrs["q"] = view(g.tensors[op.inputs[0]].shape, op.attrs["scales"], op.name)
-
-
-register(
-    OpDef("resize_nearest", _evaluate, _emit_f32, layout=_layout, to_int8=_to_int8, quant="propagates"),
-    OpDef("resize_nearest_s8", _evaluate,
-          lambda c, op, sym: s8_call(c, op, sym, "td_transpose_s8", "s8/shape_s8.c", "td_transpose_s8_params",
-                                     "xo")),
-)
+register_view("resize_nearest", _evaluate, lambda i, o, a, node: (0, view(i, a["scales"], node)),
+              per_axis=("scales",))

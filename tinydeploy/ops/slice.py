@@ -3,18 +3,17 @@
 A slice is a strided view of its input: output index o reads input element
 offset + sum_d o_d * in_strides[d], where offset and in_strides come from the
 starts and steps (steps may be negative). The portable kernels are the
-transpose kernels (td_transpose_f32, td_transpose_s8), which copy exactly
-such a view; the generated call passes the input pointer advanced by offset.
-int8: data movement, the output keeps the input's quantization.
+transpose kernels (tinydeploy/ops/view.py); the generated call passes the
+input pointer advanced by offset.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..ctext import MAX_DIMS, Call
+from ..ctext import MAX_DIMS
 from ..ir import Graph, Op
-from .base import OpDef, register
-from .common import contiguous_strides, padded, s8_call
+from .common import contiguous_strides, padded
+from .view import register_view
 
 
 def view(in_shape, starts, steps, out_shape) -> tuple[int, dict]:
@@ -39,38 +38,5 @@ def _evaluate(g: Graph, op: Op, args: list) -> np.ndarray:
     return x.reshape(-1)[idx].reshape(out_shape)
 
 
-def _layout(lay, op: Op) -> None:
-    """Any physical order works: starts and steps follow the input's."""
-    perm = lay.perm[op.inputs[0]]
-    op.attrs["starts"] = [op.attrs["starts"][a] for a in perm]
-    op.attrs["steps"] = [op.attrs["steps"][a] for a in perm]
-    lay.set_out(op, perm)
-
-
-def _input_at_offset(c, op: Op) -> str:
-    offset, _ = view(c.shape(op.inputs[0]), op.attrs["starts"], op.attrs["steps"], c.shape(op.outputs[0]))
-    return c.ptr(op.inputs[0]) + (f" + {offset}" if offset else "")
-
-
-def _emit_f32(c, op: Op, sym: str) -> Call:
-    _, params = view(c.shape(op.inputs[0]), op.attrs["starts"], op.attrs["steps"], c.shape(op.outputs[0]))
-    return Call("td_transpose_f32", "f32/transpose.c", [_input_at_offset(c, op), c.ptr(op.outputs[0], False)],
-                "td_transpose_params", params)
-
-
-def _to_int8(g: Graph, op: Op) -> None:
-    op.kind = "slice_s8"
-    _, op.attrs["q"] = view(g.tensors[op.inputs[0]].shape, op.attrs["starts"], op.attrs["steps"],
-                            g.tensors[op.outputs[0]].shape)
-
-
-def _emit_s8(c, op: Op, sym: str) -> Call:
-    call = s8_call(c, op, sym, "td_transpose_s8", "s8/shape_s8.c", "td_transpose_s8_params", "xo")
-    call.args[0] = _input_at_offset(c, op)
-    return call
-
-
-register(
-    OpDef("slice", _evaluate, _emit_f32, layout=_layout, to_int8=_to_int8, quant="propagates"),
-    OpDef("slice_s8", _evaluate, _emit_s8),
-)
+register_view("slice", _evaluate, lambda i, o, a, node: view(i, a["starts"], a["steps"], o),
+              per_axis=("starts", "steps"))

@@ -4,19 +4,18 @@ Tiling repeats the whole input r times along an axis; Expand is a tile of the
 size-1 axes it broadcasts (after a reshape to the output rank). Both are strided
 views of the input with zero strides: axis d of size n tiled r times becomes two
 axes [r, n] with strides [0, stride_d]. Unit axes are dropped and contiguous axes
-merged so the view fits the kernels' dimensions. The portable kernels are the
-transpose kernels (td_transpose_f32, td_transpose_s8), which copy exactly such a
-view. int8: data movement, the output keeps the input's quantization.
+merged so the view fits the kernels' dimensions; the transpose kernels copy it
+(tinydeploy/ops/view.py).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..ctext import MAX_DIMS, Call
+from ..ctext import MAX_DIMS
 from ..errors import TinydeployError
 from ..ir import Graph, Op
-from .base import OpDef, register
-from .common import contiguous_strides, s8_call
+from .common import contiguous_strides
+from .view import register_view
 
 
 def view(in_shape, repeats, node: str = "") -> dict:
@@ -43,25 +42,5 @@ def _evaluate(g: Graph, op: Op, args: list) -> np.ndarray:
     return np.tile(np.asarray(args[0]), op.attrs["repeats"])
 
 
-def _layout(lay, op: Op) -> None:
-    perm = lay.perm[op.inputs[0]]
-    op.attrs["repeats"] = [op.attrs["repeats"][a] for a in perm]
-    lay.set_out(op, perm)
-
-
-def _emit_f32(c, op: Op, sym: str) -> Call:
-    return Call("td_transpose_f32", "f32/transpose.c", [c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)],
-                "td_transpose_params", view(c.shape(op.inputs[0]), op.attrs["repeats"], op.name))
-
-
-def _to_int8(g: Graph, op: Op) -> None:
-    op.kind = "tile_s8"
-    op.attrs["q"] = view(g.tensors[op.inputs[0]].shape, op.attrs["repeats"], op.name)
-
-
-register(
-    OpDef("tile", _evaluate, _emit_f32, layout=_layout, to_int8=_to_int8, quant="propagates"),
-    OpDef("tile_s8", _evaluate,
-          lambda c, op, sym: s8_call(c, op, sym, "td_transpose_s8", "s8/shape_s8.c", "td_transpose_s8_params",
-                                     "xo")),
-)
+register_view("tile", _evaluate, lambda i, o, a, node: (0, view(i, a["repeats"], node)),
+              per_axis=("repeats",))
