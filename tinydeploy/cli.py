@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +17,13 @@ class _Group(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+            return result
+        except BrokenPipeError:
+            # Whoever read our output stopped (`tinydeploy targets | head -1`): not an error.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except TinydeployError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
@@ -32,10 +39,16 @@ class _Group(click.Group):
             sys.exit(3)
 
 
-def _common_compile_options(f):
-    options = [
+def _common_compile_options(f, emulated: bool = False):
+    """The compile options; emulated: the command runs on an MCU emulator, so there is no
+    default target (the host has none)."""
+    target = click.option("-t", "--target", default=None, metavar="TARGET",
+                          help="Emulated MCU target (see `tinydeploy targets`); required unless "
+                               "--target-file is given.") if emulated else \
         click.option("-t", "--target", default="host", show_default=True,
-                     help="Target board or core (see `tinydeploy targets`)."),
+                     help="Target board or core (see `tinydeploy targets`).")
+    options = [
+        target,
         click.option("--target-file", type=click.Path(dir_okay=False),
                      help="A target description JSON file of your own (instead of --target)."),
         click.option("--name", default="net", show_default=True,
@@ -65,8 +78,15 @@ def _common_compile_options(f):
     return f
 
 
+def _emulated_compile_options(f):
+    return _common_compile_options(f, emulated=True)
+
+
 def _compile_kwargs(kw: dict) -> dict:
     from .frontend import parse_input_shapes
+    if kw["target"] is None and not kw["target_file"]:
+        raise TinydeployError("this command runs the model on an emulated MCU: choose the target with -t "
+                              "(e.g. -t stm32f746; `tinydeploy targets` lists them) or --target-file")
     return dict(target=kw["target"], target_file=kw["target_file"], name=kw["name"],
                 input_shapes=parse_input_shapes(kw["input_shapes"]), quantize=kw["quantize"],
                 calib=kw["calib"], calib_method=kw["calib_method"],
@@ -221,9 +241,7 @@ def run_cmd(model, inputs, out_path, raw, golden, quiet, as_json, **kw):
     labels = data.load_labels(inputs)
     accuracy = None
     if labels is not None:
-        pred = next(iter(result.outputs.values())).reshape(len(labels), -1).argmax(axis=1)
-        accuracy = dict(accuracy=float(np.mean(pred == labels)), correct=int(np.sum(pred == labels)),
-                        samples=len(labels))
+        accuracy = data.top1(next(iter(result.outputs.values())), labels, inputs)
     ipi = int(np.mean(result.instructions)) if result.instructions else None
     if as_json:
         _echo_json(dict(model=r["model"], target=r["target"], out=str(out_path),
@@ -270,10 +288,11 @@ def inspect_cmd(model, input_shapes, as_json):
 @click.argument("model", type=click.Path())
 @click.option("--inputs", type=click.Path(dir_okay=False),
               help="Input samples (.npz); default: a few deterministic random inputs.")
-@click.option("--samples", default=3, show_default=True, help="Number of random samples.")
+@click.option("--samples", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Number of random samples.")
 @click.option("--emulator", type=click.Choice(["qemu", "renode"]), default="qemu", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@_common_compile_options
+@_emulated_compile_options
 @_quiet_option
 def verify_cmd(model, inputs, samples, emulator, as_json, quiet, **kw):
     """Run MODEL on the target's emulator and compare every output with the golden model.
@@ -295,7 +314,8 @@ def verify_cmd(model, inputs, samples, emulator, as_json, quiet, **kw):
     if as_json:
         click.echo(json.dumps(r.to_json()))
     else:
-        state = "bit-exact" if r.match else "MISMATCH"
+        exact = r.max_abs_diff == 0
+        state = ("bit-exact" if exact else "within 1e-4 (float32)") if r.match else "MISMATCH"
         click.echo(f"{r.target}: {state} on {r.samples} samples (max |diff| {r.max_abs_diff:g}), "
                    f"{r.instructions_per_inference:,} instructions per inference"
                    if r.instructions_per_inference else f"{r.target}: {state}")
@@ -307,7 +327,7 @@ def verify_cmd(model, inputs, samples, emulator, as_json, quiet, **kw):
 @main.command("bench")
 @click.argument("model", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@_common_compile_options
+@_emulated_compile_options
 @_quiet_option
 def bench_cmd(model, as_json, quiet, **kw):
     """Measure MODEL on the target's emulator: instructions (total and per layer), flash, RAM.

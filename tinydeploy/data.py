@@ -74,6 +74,35 @@ def load_labels(path) -> Optional[np.ndarray]:
         return data[LABELS] if LABELS in data.files else None
 
 
+def top1(scores: np.ndarray, labels: np.ndarray, path) -> dict:
+    """Top-1 accuracy of per-sample scores [N, ...] against the labels of an inputs file:
+    N integer class indices, or N one-hot (or probability) rows of the output's size."""
+    n = len(scores)
+    classes = int(np.prod(scores.shape[1:])) if scores.ndim > 1 else 1
+    labels = np.asarray(labels)
+    expect = (f"expected {n} integer class indices (shape ({n},)) or {n} one-hot rows "
+              f"(shape ({n}, {classes})), one per sample")
+    if labels.ndim == 2 and labels.shape == (n, classes) and labels.dtype.kind in "biuf" and classes > 1:
+        truth = labels.argmax(axis=1)
+    elif labels.ndim == 1 or (labels.ndim == 2 and labels.shape[1:] == (1,)):
+        labels = labels.reshape(-1)
+        if labels.dtype.kind not in "iu" and not (labels.dtype.kind == "f" and np.all(np.isfinite(labels))
+                                                   and np.all(labels == np.round(labels))):
+            raise TinydeployError(f"{path}: the '{LABELS}' array holds {labels.dtype} values; {expect}")
+        if len(labels) != n:
+            raise TinydeployError(f"{path}: the '{LABELS}' array has {len(labels)} labels for {n} samples; {expect}")
+        truth = labels.astype(np.int64)
+        if truth.size and (truth.min() < 0 or truth.max() >= classes):
+            bad = int(truth.max() if truth.max() >= classes else truth.min())
+            raise TinydeployError(f"{path}: the '{LABELS}' array holds label {bad}, which is not a class index "
+                                  f"of the model's {classes} outputs (0 to {classes - 1})")
+    else:
+        raise TinydeployError(f"{path}: the '{LABELS}' array has shape {tuple(labels.shape)}; {expect}")
+    pred = scores.reshape(n, -1).argmax(axis=1)
+    correct = int(np.sum(pred == truth))
+    return dict(accuracy=correct / n if n else 0.0, correct=correct, samples=n)
+
+
 def to_library_input(x: np.ndarray, io: dict, raw: bool) -> np.ndarray:
     """Convert user samples to what the C library takes (quantizing float inputs of int8 builds)."""
     want = io["input"]

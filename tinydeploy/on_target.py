@@ -31,7 +31,8 @@ def build_and_run(result, xq: np.ndarray, work: Path, mode: str = "profile", pro
     """Cross-compile the library in result.out_dir with the harness; run on the emulator."""
     tgt = result.target
     if tgt.emulator is None:
-        raise TinydeployError(f"target '{tgt.name}' has no emulator; use -t host or an MCU target")
+        raise TinydeployError(f"target '{tgt.name}' has no emulator to run the library on; choose an "
+                              "emulated MCU target with -t (e.g. -t stm32f746; `tinydeploy targets` lists them)")
     bar = get_progress(progress)
     sources = sorted(result.out_dir.glob("*.c"))
     with bar.stage(f"building firmware for {tgt.name}"):
