@@ -6,7 +6,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from tinydeploy import api
+from tinydeploy import api, golden
 
 ort = pytest.importorskip("onnxruntime")
 RNG = np.random.default_rng(11)
@@ -172,3 +172,33 @@ def test_bilinear_and_fractional_resizing_are_refused(tmp_path):
                               "round_prefer_floor) does not repeat each element a whole number of times; "
                               "only nearest upsampling by integer factors is supported")
 
+
+
+def tanh_autoencoder(path):
+    """A dense autoencoder whose Tanh bottleneck stays within about +-0.5."""
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1, name="enc"),
+             helper.make_node("Tanh", ["h"], ["t"], name="tanh"),
+             helper.make_node("Gemm", ["t", "w2", "b2"], ["y"], transB=1, name="dec")]
+    inits = [_const("w1", (12, 16), 0.08), _const("b1", (12,), 0.02), _const("w2", (16, 12), 0.5),
+             _const("b2", (16,), 0.1)]
+    return _save(path, nodes, [1, 16], [1, 16], inits)
+
+
+def test_calibrated_tanh_uses_its_whole_int8_range(tmp_path):
+    """TFLite's tanh has a fixed 1/128 output scale: outputs within +-0.5 would use about a
+    quarter of the codes. A calibrated tanh keeps its own range (an exact table) instead."""
+    path = tanh_autoencoder(tmp_path / "ae.onnx")
+    calib = {"x": RNG.normal(0, 1, (64, 16)).astype(np.float32)}
+    g = api.build_graph(path, calib=calib)
+    tanh = next(op for op in g.ops if op.name == "tanh")
+    assert tanh.kind == "lut_s8"
+    scale, zp = g.tensors[g.inputs[0]].quant.scalar()
+    codes = set()
+    for s in calib["x"]:
+        xq = np.clip(np.round(s / scale) + zp, -128, 127).astype(np.int8)
+        codes |= set(golden.run_sample(g, xq, keep_all=True)[tanh.outputs[0]].reshape(-1).tolist())
+    assert len(codes) > 160, len(codes)  # the fixed 1/128 scale allows at most 129 here
+    sample = {"x": calib["x"][:4]}
+    for target in ("host", "nucleo-l4r5zi"):
+        c = api.run(path, sample, target=target, calib=calib).outputs["y"]
+        np.testing.assert_array_equal(c, api.run(path, sample, target=target, calib=calib, golden=True).outputs["y"])

@@ -4,7 +4,9 @@ Float: one IR kind per function, one kernel td_unary_f32 (f32/unary.c) with a
 td_unary_kind. int8: sigmoid/tanh as TFLite's fixed-point kernels (fixed
 output quantization), hard-swish and leaky ReLU as TFLite's, requantize; any
 other function becomes a 256-entry lookup table of the float function (lut_s8).
-All kernels allow output == input.
+All kernels allow output == input. sigmoid and tanh use TFLite's kernels only at
+TFLite's fixed output quantization (QDQ and .tflite models); calibrated models keep
+their own output range and get the exact table, which uses all 256 codes.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from ..ctext import Call
 from ..ir import Graph, Op
 from ..overflow import MIN_SHIFT, Overflow, offset_bound, shifted
 from .base import OpDef, register
-from .common import fixed_output, s8_call, scalar_q
+from .common import s8_call, scalar_q
 
 
 def _sigmoid(x):
@@ -74,9 +76,13 @@ def _to_int8(g: Graph, op: Op) -> None:
     x, out = op.inputs[0], op.outputs[0]
     in_q, out_q = scalar_q(g, x, op), scalar_q(g, out, op)
     size = g.tensors[x].size
-    if op.kind in ("sigmoid", "tanh"):
-        fixed_output(g, op, FIXED[op.kind])
+    fixed = FIXED.get(op.kind)
+    if fixed is not None and np.float32(out_q[0]) == np.float32(fixed[0]) and out_q[1] == fixed[1]:
+        # TFLite's fixed-point kernel, whose output quantization is fixed (bit-exact with TFLM)
         q = (qmath.sigmoid_params if op.kind == "sigmoid" else qmath.tanh_params)(*in_q)
+    elif fixed is not None:
+        _lut(op, in_q, out_q, size)  # any other output scale: the exact table, not fixed + requantize
+        return
     elif op.kind == "hard_swish":
         q = qmath.hardswish_params(in_q[0], in_q[1], out_q[0], out_q[1])
     elif op.kind == "leaky_relu":
@@ -84,14 +90,20 @@ def _to_int8(g: Graph, op: Op) -> None:
     elif op.kind == "requantize":
         q = qmath.requantize_params(in_q[0], in_q[1], out_q[0], out_q[1])
     else:  # any other element-wise function: a 256-entry table of the float function
-        real = (np.arange(-128, 128) - in_q[1]) * np.float64(in_q[0])
-        y = FUNCTIONS[op.kind][0](op, real.astype(np.float32)).astype(np.float64)
-        table = np.clip(np.round(y / out_q[0]) + out_q[1], -128, 127).astype(np.int8)
-        op.kind, op.attrs["q"] = "lut_s8", {"size": size, "table": table}
+        _lut(op, in_q, out_q, size)
         return
     q["size"] = size
     op.kind = {"hard_swish": "hardswish"}.get(op.kind, op.kind) + "_s8"
     op.attrs["q"] = q
+
+
+def _lut(op: Op, in_q, out_q, size: int) -> None:
+    """The op as a 256-entry table of its float function: for every int8 input code, the
+    output code nearest to f(input) (the best any int8 kernel can do)."""
+    real = (np.arange(-128, 128) - in_q[1]) * np.float64(in_q[0])
+    y = FUNCTIONS[op.kind][0](op, real.astype(np.float32)).astype(np.float64)
+    table = np.clip(np.round(y / out_q[0]) + out_q[1], -128, 127).astype(np.int8)
+    op.kind, op.attrs["q"] = "lut_s8", {"size": size, "table": table}
 
 
 # -- int8 overflow checks ----------------------------------------------------
@@ -131,9 +143,9 @@ def _emit_lut(c, op: Op, sym: str) -> Call:
 
 
 register(
-    *(OpDef(kind, _float_ref, _emit_f32, to_int8=_to_int8, inplace="elementwise",
-            quant="fixed" if kind in FIXED else "own", fixed_output=FIXED.get(kind))
-      for kind in FUNCTIONS),
+    # sigmoid/tanh are calibrated like any op: at TFLite's fixed output quantization they
+    # run TFLite's kernel, at any other (e.g. a tanh whose outputs stay within +-0.5) a table
+    *(OpDef(kind, _float_ref, _emit_f32, to_int8=_to_int8, inplace="elementwise") for kind in FUNCTIONS),
     # requantize: inserted by the int8 stage (a change of scale); identity in float
     OpDef("requantize", lambda g, op, args: args[0], to_int8=_to_int8),
     _s8("td_sigmoid_s8", gk.sigmoid, "td_sigmoid_s8_params", _check_q4),
