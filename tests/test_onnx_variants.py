@@ -4,6 +4,8 @@ on any axis, ReduceMax/ReduceSum/ReduceMean over any axes, Expand, Tile, Shape w
 start/end), and int8 requantization scales out of the usual shift range.
 Float32 against onnxruntime; int8 C against the golden model on the host, a Cortex-M4
 and an ESP32-C3; the exact messages of what stays unsupported."""
+import zlib
+
 import numpy as np
 import onnx
 import pytest
@@ -14,6 +16,14 @@ from tinydeploy.errors import TinydeployError
 
 ort = pytest.importorskip("onnxruntime")
 RNG = np.random.default_rng(14)
+
+
+@pytest.fixture(autouse=True)
+def _rng_per_test(request):
+    """Each test draws from its own seeded generator: its data does not depend on which
+    tests ran before it in the same worker (pytest-xdist distributes them differently)."""
+    global RNG
+    RNG = np.random.default_rng([14, zlib.crc32(request.node.name.encode())])
 TARGETS = ["host", "nucleo-l4r5zi", "esp32-c3"]
 
 

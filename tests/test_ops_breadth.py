@@ -1,6 +1,8 @@
 """Ops real exports use beyond the MLPerf set: 1-D convolution and pooling (audio),
 Split, Pow with a constant exponent, Erf, Elu, Softplus. Float32 against
 onnxruntime; int8 C against the golden model on the host and emulated cores."""
+import zlib
+
 import numpy as np
 import onnx
 import pytest
@@ -10,6 +12,14 @@ from tinydeploy import api, golden
 
 ort = pytest.importorskip("onnxruntime")
 RNG = np.random.default_rng(11)
+
+
+@pytest.fixture(autouse=True)
+def _rng_per_test(request):
+    """Each test draws from its own seeded generator: its data does not depend on which
+    tests ran before it in the same worker (pytest-xdist distributes them differently)."""
+    global RNG
+    RNG = np.random.default_rng([11, zlib.crc32(request.node.name.encode())])
 
 
 def _const(name, shape, scale=0.4):

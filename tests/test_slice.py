@@ -1,6 +1,8 @@
 """Slice and Gather (constant indices) on activations: the op added by following
 docs/adding-an-op.md. Float32 against onnxruntime; int8 C against the golden
 model on the host and emulated Arm and RISC-V cores, bit for bit."""
+import zlib
+
 import numpy as np
 import onnx
 import pytest
@@ -11,6 +13,14 @@ from tinydeploy.errors import TinydeployError
 
 ort = pytest.importorskip("onnxruntime")
 RNG = np.random.default_rng(7)
+
+
+@pytest.fixture(autouse=True)
+def _rng_per_test(request):
+    """Each test draws from its own seeded generator: its data does not depend on which
+    tests ran before it in the same worker (pytest-xdist distributes them differently)."""
+    global RNG
+    RNG = np.random.default_rng([7, zlib.crc32(request.node.name.encode())])
 
 
 def _model(path, opset=13, nodes_after=None, out_shape=None):

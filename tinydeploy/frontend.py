@@ -693,15 +693,18 @@ def _one_d(lower_2d: Callable) -> Callable:
         out_shape = imp.graph.tensors[out].shape
         imp.shapes[out4] = out_shape[:2] + (1,) + out_shape[2:]
         inputs = [x4] + list(node.input[1:])
-        if node.op_type == "Conv" and len(node.input) > 1:
+        if node.op_type in ("Conv", "ConvTranspose") and len(node.input) > 1:
             w = imp.const(node.input[1])
-            if w is not None and w.ndim == 3:
+            if w is not None and w.ndim == 3:  # [.., .., k] -> [.., .., 1, k]
                 inputs[1] = _const_transform(imp.graph, node.input[1], lambda a: a[:, :, None, :])
         attrs = imp.attrs(node)
-        for key in ("kernel_shape", "strides", "dilations"):
-            if key in attrs and isinstance(attrs[key], list) and len(attrs[key]) == 1:
-                attrs[key] = [1] + attrs[key]
-        if "pads" in attrs and isinstance(attrs["pads"], list) and len(attrs["pads"]) == 2:
+        for key, unit in (("kernel_shape", 1), ("strides", 1), ("dilations", 1), ("output_padding", 0),
+                          ("output_shape", 1)):
+            if isinstance(attrs.get(key), list) and len(attrs[key]) == 1:
+                attrs[key] = [unit] + attrs[key]
+        if isinstance(attrs.get("output_shape"), list) and len(attrs["output_shape"]) == 3:  # [N, C, L]
+            attrs["output_shape"] = [1] + attrs["output_shape"][2:]
+        if isinstance(attrs.get("pads"), list) and len(attrs["pads"]) == 2:
             attrs["pads"] = [0, attrs["pads"][0], 0, attrs["pads"][1]]
         node_2d = helper.make_node(node.op_type, inputs, [out4], name=node.name, **attrs)
         lower_2d(imp, node_2d)
@@ -779,20 +782,7 @@ def _conv_transpose(imp: _Importer, node) -> None:
     if rank != 3:
         raise _bad(node, f"only 1-D and 2-D transposed convolutions (inputs of rank 3 or 4) are supported, "
                          f"got an input of rank {rank}")
-    a = imp.attrs(node)
-    for key in ("kernel_shape", "strides", "dilations", "output_padding", "output_shape"):
-        if isinstance(a.get(key), list) and len(a[key]) == 1:
-            a[key] = [0 if key == "output_padding" else 1] + a[key]
-    if isinstance(a.get("output_shape"), list) and len(a["output_shape"]) == 3:
-        a["output_shape"] = [1] + a["output_shape"][2:]
-    if isinstance(a.get("pads"), list) and len(a["pads"]) == 2:
-        a["pads"] = [0, a["pads"][0], 0, a["pads"][1]]
-    inputs = list(node.input)
-    w = imp.need_const(node, 1, "the weight input")
-    if w.ndim == 3:
-        inputs[1] = _const_transform(imp.graph, node.input[1], lambda v: v[:, :, None, :])
-    node_2d = helper.make_node("ConvTranspose", inputs, list(node.output), name=node.name, **a)
-    _one_d(_conv_transpose_2d)(imp, node_2d)
+    _one_d(_conv_transpose_2d)(imp, node)
 
 
 def _conv_transpose_2d(imp: _Importer, node) -> None:
