@@ -3,6 +3,7 @@ and PaddleOCR export them. Float32 against onnxruntime; int8 C against the golde
 model bit for bit on the host and emulated cores; the golden kernels against
 TensorFlow Lite Micro's TRANSPOSE_CONV and RESIZE_BILINEAR; the refusals' messages."""
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,14 @@ from tinydeploy.ops import conv_transpose, resize_bilinear
 
 ort = pytest.importorskip("onnxruntime")
 RNG = np.random.default_rng(14)
+
+
+@pytest.fixture(autouse=True)
+def _seeded_rng(request):
+    """Each test draws its weights and data from its own generator, seeded by its name, so its
+    numbers do not depend on which tests pytest-xdist ran before it in the same worker."""
+    global RNG
+    RNG = np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
 
 
 def _const(name, shape, scale=0.4):
@@ -189,8 +198,12 @@ def _int8_case(tmp_path, name, target):
     c = api.run(path, x, target=target, calib=calib).outputs["y"]
     golden = api.run(path, x, target=target, calib=calib, golden=True).outputs["y"]
     np.testing.assert_array_equal(c, golden)
+    # Against the float model: int8 through three or four quantized layers keeps an SQNR well
+    # above 20 dB on these graphs (a wrong kernel or scale gives < 5 dB).
     ref = _ort(path, x["x"])
-    assert np.max(np.abs(c.reshape(ref.shape) - ref)) < 0.1 * np.max(np.abs(ref)) + 0.05
+    err = c.reshape(ref.shape) - ref
+    sqnr = 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / max(np.sum(err.astype(np.float64) ** 2), 1e-30))
+    assert sqnr > 20, f"SQNR {sqnr:.1f} dB"
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
