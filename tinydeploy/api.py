@@ -22,6 +22,7 @@ from .golden import reference_outputs
 from .ir import Graph
 from .on_target import BenchResult, VerifyResult
 from .report_html import ReportResult
+from .validation import ValidateResult
 
 PathLike = Union[str, Path]
 REPORT = "report.json"
@@ -262,7 +263,6 @@ def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden
     """Compile, build, and run every sample of `inputs` (npz path or {name: array}).
     golden=True: the reference model instead of C (the bit-exact golden model for int8
     builds, the float interpreter for float32 builds)."""
-    from . import hostrun
     from .progress import get as get_progress
     bar = get_progress(compile_options.get("progress"))
     with tempfile.TemporaryDirectory(prefix="tinydeploy-run-") as tmp:
@@ -274,17 +274,25 @@ def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden
         instructions = None
         if golden:
             y = reference_outputs(result.graph, bar(xq, "golden model"))
-        elif result.target.arch == "host":
-            with bar.stage("building for the host"):
-                exe = hostrun.build(result.out_dir, result.name, result.io, Path(tmp) / "model")
-            with bar.stage(f"running {len(xq)} sample(s)"):
-                y = hostrun.run(exe, xq, out["dtype"], sample_shape)
         else:
-            with bar.stage(f"building and running {len(xq)} sample(s) on {result.target.name}'s "
-                           "emulator"):
-                y, instructions = on_target.run_on_target(result, xq, Path(tmp))
+            y, instructions = _execute(result, xq, Path(tmp), bar)
         y = data.from_library_output(y.reshape((len(x),) + tuple(sample_shape)), result.io, raw, x.dtype)
         return RunResult({out["name"]: y}, result.report, instructions)
+
+
+def _execute(result: CompileResult, xq: np.ndarray, work: Path, bar) -> tuple:
+    """Run the library in result.out_dir on samples xq: built for the host and run there, or
+    built for the MCU and run on its emulator. (outputs [N, ...], instructions or None)."""
+    from . import hostrun
+    out = result.io["output"]
+    sample_shape = out["shape"][1:] if out["shape"] and out["shape"][0] == 1 else out["shape"]
+    if result.target.arch == "host":
+        with bar.stage("building for the host"):
+            exe = hostrun.build(result.out_dir, result.name, result.io, work / "model")
+        with bar.stage(f"running {len(xq)} sample(s)"):
+            return hostrun.run(exe, xq, out["dtype"], sample_shape), None
+    with bar.stage(f"building and running {len(xq)} sample(s) on {result.target.name}'s emulator"):
+        return on_target.run_on_target(result, xq, work)
 
 
 # --------------------------------------------------------------------------
@@ -304,6 +312,54 @@ def verify(model: PathLike, target: str, inputs=None, samples: int = on_target.D
         else:
             xq = data.to_library_input(load_inputs(inputs, result), result.io, raw=False)
         return on_target.compare(result, xq, work, progress)
+
+
+def validate(model: PathLike, target: str, inputs, reference: Optional[PathLike] = None,
+             progress=None, **compile_options) -> ValidateResult:
+    """The deployed model against the original: run the generated C for `target` (on its
+    emulator, or on the host) and the original model (`reference`, by default `model`
+    itself) in onnxruntime on the same float inputs; per output the metric set of
+    validation.OutputMetrics, with accuracy when the inputs have labels; the C == golden
+    check beside it; and for int8 builds each layer's SQNR against the float model."""
+    from . import quantize, validation
+    from .progress import get as get_progress
+    bar = get_progress(progress)
+    with tempfile.TemporaryDirectory(prefix="tinydeploy-validate-") as tmp:
+        result = compile(model, target=target, out_dir=Path(tmp) / "lib", progress=progress,
+                         **compile_options)
+        x = load_inputs(inputs, result)
+        if x.dtype != np.float32:
+            raise TinydeployError(f"validate compares with the original float model: give float32 inputs "
+                                  f"(input '{result.io['input']['name']}' is {x.dtype})")
+        xq = data.to_library_input(x, result.io, raw=False)
+        y, instructions = _execute(result, xq, Path(tmp), bar)
+    out = result.io["output"]
+    want = reference_outputs(result.graph, bar(xq, "golden model"))
+    match, diff = on_target.matches_reference(y.reshape(want.shape), want, out["dtype"])
+    deployed = data.from_library_output(y.reshape((len(x),) + tuple(want.shape[1:])), result.io, False, x.dtype)
+    ref_path = str(reference or model)
+    with bar.stage(f"running the original model ({Path(ref_path).name}) in onnxruntime"):
+        quant = {out["name"]: (out["scale"], out["zero_point"])} if out["dtype"] == "int8" else None
+        original = validation.run_original(ref_path, {result.io["input"]["name"]: x}, [out["name"]],
+                                           {result.io["input"]["name"]: xq}, quant)
+    labels = data.load_labels(inputs)
+    metrics = []
+    for name, want_out in original.items():
+        truth = None
+        per_sample = int(np.prod(want_out.shape[1:]))
+        if labels is not None and per_sample > 1:
+            truth = data.class_labels(labels, len(x), per_sample, inputs if isinstance(inputs, (str, Path))
+                                      else "the inputs")
+        metrics.append(validation.output_metrics(name, deployed, want_out, truth))
+    layers = []
+    if out["dtype"] == "int8":
+        with bar.stage("per-layer SQNR against the float model"):
+            float_graph = quantize.optimized_float(frontend.load(
+                str(model), compile_options.get("input_shapes"), compile_options.get("name", "net")))
+            layers = validation.layer_sqnr(float_graph, result.graph, x)
+    ipi = int(np.mean(instructions)) if instructions else None
+    return ValidateResult(Path(model).name, Path(ref_path).name, result.target.name, out["dtype"], len(x),
+                          bool(match), diff, metrics, layers, ipi)
 
 
 def bench(model: PathLike, target: str, progress=None, **compile_options) -> BenchResult:

@@ -324,6 +324,62 @@ def verify_cmd(model, inputs, samples, emulator, as_json, quiet, **kw):
     sys.exit(0 if r.match else 1)
 
 
+@main.command("validate")
+@click.argument("model", type=click.Path())
+@click.option("--inputs", required=True, type=click.Path(dir_okay=False),
+              help="Float32 input samples (.npz), with a 'label' array for accuracy.")
+@click.option("--reference", type=click.Path(dir_okay=False),
+              help="The original model to compare with (default: MODEL itself), e.g. the float "
+                   "model a QDQ or .tflite file was made from.")
+@click.option("--layers", "show_layers", default=5, show_default=True, type=click.IntRange(min=0),
+              help="How many of the lowest-SQNR layers to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_common_compile_options
+@_quiet_option
+def validate_cmd(model, inputs, reference, show_layers, as_json, quiet, **kw):
+    """Compare the deployed model with the original one on your data.
+
+    \b
+    Runs the generated C (on the target's emulator, or on the host) and the
+    original model in onnxruntime on the same inputs, and reports per output:
+    top-1 agreement, accuracy (with labels), RMSE, MAE, L2 relative error,
+    cosine similarity and SQNR; the C == golden model check beside it; and for
+    int8 builds each layer's SQNR against the float model. Exit code 0 unless
+    the C differs from the golden model (1).
+
+    \b
+    Example:
+      tinydeploy validate model.onnx -t stm32f746 --calib calib.npz --inputs test.npz
+    """
+    from . import api
+    r = api.validate(model, inputs=inputs, reference=reference, progress=_progress(quiet),
+                     **_compile_kwargs(kw))
+    if as_json:
+        _echo_json(r.to_json())
+        sys.exit(0 if r.matches_golden else 1)
+    exact = "bit-exact" if r.max_abs_diff_golden == 0 else "within 1e-4 (float32)"
+    click.echo(f"{r.model} on {r.target} ({r.dtype}) against {r.reference} in onnxruntime, "
+               f"{r.samples} samples")
+    click.echo(f"C == golden model: {exact if r.matches_golden else 'MISMATCH'} "
+               f"(max |diff| {r.max_abs_diff_golden:g})")
+    for m in r.outputs:
+        click.echo(f"output '{m.name}' {tuple(m.shape)}:")
+        if m.top1_agreement is not None:
+            click.echo(f"  top-1 agreement  {m.top1_agreement:.2%}")
+        if m.accuracy is not None:
+            click.echo(f"  accuracy         {m.accuracy:.2%} deployed, {m.reference_accuracy:.2%} original")
+        click.echo(f"  RMSE {m.rmse:.4g}   MAE {m.mae:.4g}   L2 relative {m.l2_relative:.4g}   "
+                   f"cosine {m.cosine:.6f}   "
+                   + (f"SQNR {m.sqnr_db:.1f} dB" if m.sqnr_db is not None else "identical outputs"))
+    if r.layers and show_layers:
+        click.echo(f"lowest per-layer SQNR, int8 against float ({len(r.layers)} layers):")
+        for layer in r.layers[:show_layers]:
+            click.echo(f"  {layer['sqnr_db']:6.1f} dB  {layer['name']} ({layer['op']})")
+    if r.instructions_per_inference:
+        click.echo(f"instructions per inference: {r.instructions_per_inference:,}")
+    sys.exit(0 if r.matches_golden else 1)
+
+
 @main.command("bench")
 @click.argument("model", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")

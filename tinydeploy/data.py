@@ -19,28 +19,52 @@ from .ir import Graph
 LABELS = "label"  # the array of an inputs file that holds labels (for accuracy)
 
 
+def split_array_choice(path) -> tuple[Path, Optional[str]]:
+    """FILE.npz:ARRAY -> (FILE.npz, ARRAY): one array of a file that holds several (e.g. the
+    float inputs of a reference file); a plain path -> (path, None)."""
+    text = str(path)
+    if not Path(text).exists() and ":" in text:
+        file, _, key = text.rpartition(":")
+        if key and Path(file).suffix.lower() == ".npz":
+            return Path(file), key
+    return Path(text), None
+
+
+def read_npz(path, what: str = "inputs") -> dict:
+    """The arrays of an .npz file, {name: array}; FILE.npz:ARRAY reads that one array (with
+    the file's 'label' array, if any)."""
+    path, key = split_array_choice(path)
+    if not path.exists():
+        raise TinydeployError(f"{what} file not found: {path}")
+    if path.is_dir():
+        raise TinydeployError(f"{what} file {path} is a directory; give an .npz file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception:
+        raise TinydeployError(f"{path} is not a NumPy .npz file") from None
+    if not arrays:
+        raise TinydeployError(f"{what} file {path} is empty")
+    if key is not None:
+        if key not in arrays:
+            raise TinydeployError(f"{what} file {path} has no array '{key}'; it has {sorted(arrays)}")
+        arrays = {key: arrays[key], **({LABELS: arrays[LABELS]} if LABELS in arrays else {})}
+    return arrays
+
+
 def load_inputs_for(path_or_arrays, name, shape=None, what: str = "inputs") -> np.ndarray:
     """The samples [N, ...] for the input `name` of `shape` (or a Tensor), checked."""
     if not isinstance(name, str):  # a Tensor
         name, shape = name.name, name.shape
     if isinstance(path_or_arrays, (str, Path)):
-        path = Path(path_or_arrays)
-        if not path.exists():
-            raise TinydeployError(f"{what} file not found: {path}")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except Exception:
-            raise TinydeployError(f"{path} is not a NumPy .npz file") from None
-        if not arrays:
-            raise TinydeployError(f"{what} file {path} is empty")
+        arrays = read_npz(path_or_arrays, what)
     else:
         arrays = dict(path_or_arrays)
     if name not in arrays:
         arrays.pop(LABELS, None)  # labels beside the data (used for accuracy)
     if name in arrays:
         x = arrays[name]
-    elif len(arrays) == 1:
+    elif len(arrays) == 1:  # one array (or FILE.npz:ARRAY): whatever its name
         x = next(iter(arrays.values()))
     else:
         raise TinydeployError(f"the {what} file has arrays {sorted(arrays)} but none is named "
@@ -68,23 +92,21 @@ def load_calibration(path, g: Graph) -> np.ndarray:
     return x
 
 
-def load_labels(path) -> Optional[np.ndarray]:
-    """The `label` array of an inputs file, if it has one (then run prints accuracy)."""
-    with np.load(path) as data:
-        return data[LABELS] if LABELS in data.files else None
+def load_labels(path_or_arrays) -> Optional[np.ndarray]:
+    """The `label` array of an inputs file (or dict), if it has one (then run prints accuracy)."""
+    arrays = read_npz(path_or_arrays) if isinstance(path_or_arrays, (str, Path)) else dict(path_or_arrays)
+    return arrays.get(LABELS)
 
 
-def top1(scores: np.ndarray, labels: np.ndarray, path) -> dict:
-    """Top-1 accuracy of per-sample scores [N, ...] against the labels of an inputs file:
-    N integer class indices, or N one-hot (or probability) rows of the output's size."""
-    n = len(scores)
-    classes = int(np.prod(scores.shape[1:])) if scores.ndim > 1 else 1
+def class_labels(labels: np.ndarray, n: int, classes: int, path) -> np.ndarray:
+    """The true class of each of n samples from the labels of an inputs file: n integer class
+    indices, or n one-hot (or probability) rows of the output's size (`classes`)."""
     labels = np.asarray(labels)
     expect = (f"expected {n} integer class indices (shape ({n},)) or {n} one-hot rows "
               f"(shape ({n}, {classes})), one per sample")
     if labels.ndim == 2 and labels.shape == (n, classes) and labels.dtype.kind in "biuf" and classes > 1:
-        truth = labels.argmax(axis=1)
-    elif labels.ndim == 1 or (labels.ndim == 2 and labels.shape[1:] == (1,)):
+        return labels.argmax(axis=1)
+    if labels.ndim == 1 or (labels.ndim == 2 and labels.shape[1:] == (1,)):
         labels = labels.reshape(-1)
         if labels.dtype.kind not in "iu" and not (labels.dtype.kind == "f" and np.all(np.isfinite(labels))
                                                    and np.all(labels == np.round(labels))):
@@ -96,8 +118,16 @@ def top1(scores: np.ndarray, labels: np.ndarray, path) -> dict:
             bad = int(truth.max() if truth.max() >= classes else truth.min())
             raise TinydeployError(f"{path}: the '{LABELS}' array holds label {bad}, which is not a class index "
                                   f"of the model's {classes} outputs (0 to {classes - 1})")
-    else:
-        raise TinydeployError(f"{path}: the '{LABELS}' array has shape {tuple(labels.shape)}; {expect}")
+        return truth
+    raise TinydeployError(f"{path}: the '{LABELS}' array has shape {tuple(labels.shape)}; {expect}")
+
+
+def top1(scores: np.ndarray, labels: np.ndarray, path) -> dict:
+    """Top-1 accuracy of per-sample scores [N, ...] against the labels of an inputs file
+    (see class_labels)."""
+    n = len(scores)
+    classes = int(np.prod(scores.shape[1:])) if scores.ndim > 1 else 1
+    truth = class_labels(labels, n, classes, path)
     pred = scores.reshape(n, -1).argmax(axis=1)
     correct = int(np.sum(pred == truth))
     return dict(accuracy=correct / n if n else 0.0, correct=correct, samples=n)

@@ -82,14 +82,20 @@ def compare(result, xq: np.ndarray, work: Path, progress=None) -> VerifyResult:
     _, res = build_and_run(result, xq, work, mode="profile", progress=progress)
     got = res.output_array
     want = golden.reference_outputs(result.graph, get_progress(progress)(xq, "golden model"))
-    want = want.reshape(got.shape)
-    diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) if got.size else 0.0
-    exact = result.io["output"]["dtype"] == "int8"
-    match = diff == 0.0 if exact else bool(np.all(np.abs(got - want) <= 1e-4 * (1 + np.abs(want))))
+    match, diff = matches_reference(got, want.reshape(got.shape), result.io["output"]["dtype"])
     first = None if match else first_mismatching_layer(result, xq, work)
     ipi = int(np.mean(res.instructions)) if res.instructions else None
     return VerifyResult(result.target.name, bool(match), len(xq), diff, ipi, first,
                         list(res.instructions or []))
+
+
+def matches_reference(got: np.ndarray, want: np.ndarray, dtype: str) -> tuple[bool, float]:
+    """Whether library outputs equal the reference model's: bit for bit for int8, within
+    1e-4 (relative, float32 rounding) for float32. (match, max |diff|)"""
+    diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) if got.size else 0.0
+    if dtype == "int8":
+        return diff == 0.0, diff
+    return bool(np.all(np.abs(got - want) <= 1e-4 * (1 + np.abs(want)))), diff
 
 
 def first_mismatching_layer(result, xq: np.ndarray, work: Path) -> Optional[str]:

@@ -170,11 +170,18 @@ def convert(g: Graph) -> None:
     g.remove_unused()
 
 
-def to_int8(g: Graph, calib=None, method: str = "minmax", progress=None) -> Graph:
-    """Float or QDQ IR (ONNX layout) -> optimized int8 IR."""
+def optimized_float(g: Graph) -> Graph:
+    """The float IR the int8 conversion starts from (QDQ pairs absorbed, optimized, in place):
+    the float model each int8 layer is compared with (its tensors keep their names)."""
     absorb_qdq(g)
     passes.optimize(g)
     _propagate_through_moves(g)
+    return g
+
+
+def to_int8(g: Graph, calib=None, method: str = "minmax", progress=None) -> Graph:
+    """Float or QDQ IR (ONNX layout) -> optimized int8 IR."""
+    optimized_float(g)
     float_graph = None
     if calib is not None:
         x = load_calibration(calib, g)
@@ -182,6 +189,9 @@ def to_int8(g: Graph, calib=None, method: str = "minmax", progress=None) -> Grap
         float_graph, calib_x = copy.deepcopy(g), x
     convert(g)
     if float_graph is not None:
-        from .golden import layer_sqnr
-        layer_sqnr(float_graph, g, calib_x[:32])
+        from .golden import layer_sqnr_db
+        sqnr = layer_sqnr_db(float_graph, g, calib_x[:32])
+        for op in g.ops:
+            if op.name in sqnr:
+                op.attrs.setdefault("report", {})["sqnr_db"] = sqnr[op.name]
     return g
