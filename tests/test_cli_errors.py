@@ -62,7 +62,7 @@ def test_non_fixed_input_dimension(tmp_path):
     path = _save(model, tmp_path / "dyn.onnx")
     proc = cli("compile", path, "-o", tmp_path / "out", "--quantize", "float32")
     _assert_clean_error(proc, "error: input 'x' has a non-fixed dimension 'width' (axis 1); give every "
-                              "dimension with --input-shape x=D,D,... (the model declares x=1,N,4)\n")
+                              "dimension with --input-shape x=D,D,... (the model declares x=1,width,4)\n")
     ok = cli("compile", path, "-o", tmp_path / "out", "--quantize", "float32", "--input-shape", "x=1,6,4")
     assert ok.returncode == 0, ok.stderr
 

@@ -87,3 +87,38 @@ def test_float_verify_says_bit_exact_only_when_it_is():
     exact = "max |diff| 0," in proc.stdout
     assert ("bit-exact" in proc.stdout) == exact, proc.stdout
     assert exact or "within 1e-4 (float32)" in proc.stdout
+
+
+def _symbolic_model(path, dims):
+    """A one-Conv model whose input has the dimension names `dims` (ints are fixed)."""
+    from onnx import TensorProto, helper, numpy_helper
+    w = numpy_helper.from_array(np.ones((2, 3, 1, 1), np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    import onnx
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+def test_symbolic_dimensions_keep_their_names(tmp_path):
+    """Issue 17 item 10: the example named every open dimension N (x=1,3,N,N)."""
+    proc = cli("compile", _symbolic_model(tmp_path / "m.onnx", ["N", 3, "H", "W"]), "--quantize", "float32",
+               "-o", tmp_path / "out")
+    assert proc.returncode == 2
+    assert proc.stderr == ("error: input 'x' has a non-fixed dimension 'H' (axis 2); give every dimension with "
+                           "--input-shape x=D,D,... (the model declares x=1,3,H,W)\n")
+
+
+def test_input_shape_the_layers_do_not_accept_names_the_node(tmp_path):
+    """Issue 17 item 10: an --input-shape that a layer cannot take gave ONNX's raw shape-inference
+    message; a shape that only changes spatial size now compiles (stale exporter shapes dropped)."""
+    proc = cli("compile", MODEL, "--quantize", "float32", "--input-shape", "input=1,1,12,12", "-o", tmp_path / "a")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr == ("error: --input-shape input=1,1,12,12: node 'fc1' (Gemm) does not accept it "
+                           "(Dimension mismatch in unification between 64 and 144); the model declares "
+                           "input=1,1,8,8: give a shape its layers accept (e.g. the declared one), or "
+                           "re-export the model for this size\n")
+    model = _symbolic_model(tmp_path / "m.onnx", ["N", 3, "H", "W"])
+    proc = cli("compile", model, "--quantize", "float32", "--input-shape", "x=1,3,5,7", "-o", tmp_path / "b")
+    assert proc.returncode == 0, proc.stderr

@@ -110,11 +110,19 @@ def test_calibration_progress_and_low_sqnr_warnings(tmp_path, calib):
             "--min-sqnr", "100"]
     forced = ok(cli_env(*args, "-o", tmp_path / "a", TINYDEPLOY_PROGRESS=1))
     assert "calibrating [" in forced.stderr and "200/200 100%" in forced.stderr
+    # issue 17 item 10: every step of a compile shows, from the first (was silent until calibration)
+    for step in ("reading digits_cnn.onnx done", "planning memory for stm32f746 done", "generating C done"):
+        assert step in forced.stderr
     n_layers = len(json.loads((tmp_path / "a" / "report.json").read_text())["layers"])
     warnings = [l for l in forced.stderr.split("\n") if l.startswith("warning: ")]
     assert len(warnings) == n_layers + 1  # every layer is below 100 dB, plus the advice
     assert "quantization SQNR" in warnings[0] and "below 100 dB" in warnings[0]
-    assert "--calib-method" in warnings[-1]
+    assert warnings[-1].startswith("warning: low SQNR loses accuracy: try --calib-method percentile or mse "
+                                   "(this build used minmax)")
+    used = ok(cli_env(*args, "--calib-method", "percentile", "-o", tmp_path / "p", "--quiet"))
+    advice = [l for l in used.stderr.split("\n") if l.startswith("warning: low SQNR")]
+    assert advice[0].startswith("warning: low SQNR loses accuracy: try --calib-method mse "
+                                "(this build used percentile)")
 
     quiet = ok(cli_env(*args, "-o", tmp_path / "b", "--quiet", "--json", TINYDEPLOY_PROGRESS=1))
     assert "calibrating" not in quiet.stderr  # --quiet wins over the environment

@@ -245,7 +245,7 @@ def test_zero_dimension(tmp_path, ops):
 
 def test_negative_dimension_is_not_fixed(tmp_path, ops):
     expect(tmp_path, "input 'x' has a non-fixed dimension '-3' (axis 3); give every dimension with "
-                     "--input-shape x=D,D,... (the model declares x=1,4,6,N)", "compile", ops(set_dim(3, -3)), *F32)
+                     "--input-shape x=D,D,... (the model declares x=1,4,6,-3)", "compile", ops(set_dim(3, -3)), *F32)
 
 
 def test_huge_dimension(tmp_path, ops):

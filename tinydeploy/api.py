@@ -57,13 +57,17 @@ def build_graph(model: PathLike, input_shapes=None, quantize: str = "int8", cali
     """ONNX file -> optimized (and, for int8, quantized) IR."""
     if quantize not in ("int8", "float32"):
         raise TinydeployError(f"--quantize must be int8 or float32, not '{quantize}'")
-    g = frontend.load(str(model), input_shapes, name)
+    from .progress import get as get_progress
+    bar = get_progress(progress)
+    with bar.stage(f"reading {Path(model).name}"):
+        g = frontend.load(str(model), input_shapes, name)
     prequantized = _is_prequantized(g)
     if quantize == "float32":
         if any(op.kind in ("quantize", "dequantize") for op in g.ops):
             raise TinydeployError("the model is pre-quantized (QuantizeLinear/DequantizeLinear on "
                                   "activations); compile it with --quantize int8")
-        return passes.optimize(g)
+        with bar.stage("optimizing the graph"):
+            return passes.optimize(g)
     from . import quantize as quant  # the int8 stage
     if not prequantized and calib is None:
         raise TinydeployError("the model is a float model: pass calibration data with --calib DATA.npz "
@@ -89,21 +93,26 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
     if not name.isidentifier() or not name.isascii():
         raise TinydeployError(f"--name '{name}' is not a valid C identifier")
     from .progress import get as get_progress
+    bar = get_progress(progress)
     tgt = _load_target(target, target_file)
-    g = build_graph(model, input_shapes, quantize, calib, calib_method, name, get_progress(progress))
-    from . import checks  # refuse int8 layers whose int32 arithmetic could overflow
-    checks.check_graph(g)
     if kernel_scratch not in planner.SCRATCH_POLICIES and \
             not (isinstance(kernel_scratch, (int, float)) and kernel_scratch >= 0):
         raise TinydeployError(f"kernel_scratch must be one of {', '.join(planner.SCRATCH_POLICIES)} "
                               "or a fraction >= 0 (the arena may grow by that much for kernel scratch)")
-    plan = plan_memory(g, tgt, inplace, planner_method, kernel_scratch)
+    g = build_graph(model, input_shapes, quantize, calib, calib_method, name, bar)
+    from . import checks  # refuse int8 layers whose int32 arithmetic could overflow
+    checks.check_graph(g)
+    with bar.stage(f"planning memory for {tgt.name}"):
+        plan = plan_memory(g, tgt, inplace, planner_method, kernel_scratch)
     with tempfile.TemporaryDirectory(prefix="tinydeploy-") as tmp:
         staging = Path(tmp) / "out"
-        gen = codegen.generate(g, plan, staging, name, Path(model).name, tgt.name)
-        from . import stack  # worst-case stack of one inference, by the compiler
-        gen["stack"] = stack.measure(staging, name, tgt)
+        with bar.stage("generating C"):
+            gen = codegen.generate(g, plan, staging, name, Path(model).name, tgt.name)
+            from . import stack  # worst-case stack of one inference, by the compiler
+            gen["stack"] = stack.measure(staging, name, tgt)
         figures = make_report(g, plan, gen, Path(model).name, tgt)
+        # how a float model's ranges were calibrated (None: float32 build or a QDQ model's own)
+        figures["calib_method"] = calib_method if calib is not None and quantize == "int8" else None
         check_fits(figures, tgt)
         (staging / REPORT).write_text(json.dumps(figures, indent=2) + "\n")
         result = CompileResult(None, name, g, plan, figures, gen["io"], tgt)

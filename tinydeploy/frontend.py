@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from typing import Callable, Optional
 
 import numpy as np
@@ -221,15 +222,21 @@ def _fix_input_shapes(model: onnx.ModelProto, overrides: dict) -> None:
                 d.dim_value = 1
                 continue
             label = d.dim_param or (str(d.dim_value) if d.HasField("dim_value") else "?")
-            example = ",".join(str(x.dim_value) if x.dim_value > 0 else "N" for x in dims)
+            example = ",".join(x.dim_param or (str(x.dim_value) if x.HasField("dim_value") else "?")
+                               for x in dims)
             raise TinydeployError(
                 f"input '{inp.name}' has a non-fixed dimension '{label}' (axis {axis}); "
                 f"give every dimension with --input-shape {inp.name}=D,D,... "
                 f"(the model declares {inp.name}={example})")
         _check_input_size(inp.name, [d.dim_value for d in dims])
-    # Graph outputs may carry stale symbolic shapes; shape inference refills them.
+    # Graph outputs may carry stale symbolic shapes; shape inference refills them. With an
+    # --input-shape, the intermediate shapes the exporter recorded are stale too.
     for out in model.graph.output:
         out.type.tensor_type.ClearField("shape")
+    if overrides:
+        for info in model.graph.value_info:
+            if info.type.HasField("tensor_type"):
+                info.type.tensor_type.ClearField("shape")
 
 
 def _check_input_size(name: str, shape) -> None:
@@ -1542,8 +1549,27 @@ def folded_model(path: str, input_shapes: Optional[dict] = None) -> tuple[onnx.M
                               "or convert the model with onnx.version_converter)")
     for init in model.graph.initializer:  # before shape inference reads them
         decode_initializer(init)
+    declared = {i.name: ",".join(str(d.dim_value) if d.dim_value > 0 else (d.dim_param or "?")
+                                 for d in i.type.tensor_type.shape.dim) for i in model.graph.input}
     _fix_input_shapes(model, input_shapes or {})
-    return fold_onnx_constants(model, opset), opset
+    try:
+        return fold_onnx_constants(model, opset), opset
+    except TinydeployError as exc:
+        if not input_shapes or not str(exc).startswith("shape inference failed: "):
+            raise
+        raise TinydeployError(_input_shape_mismatch(str(exc), input_shapes, declared)) from None
+
+
+def _input_shape_mismatch(message: str, input_shapes: dict, declared: dict) -> str:
+    """Shape inference's refusal of an --input-shape, as the user's problem: which node
+    does not accept the shape, and what the model declares."""
+    given = " ".join(f"{n}={','.join(map(str, s))}" for n, s in input_shapes.items())
+    model = " ".join(f"{n}={declared.get(n, '?')}" for n in input_shapes)
+    where = re.search(r"op_type:\s*(\w+), node name:\s*([^)]*)\)", message)
+    detail = message.rsplit("] ", 1)[-1]
+    node = f"node '{where.group(2)}' ({where.group(1)}) does not accept it ({detail})" if where else detail
+    return (f"--input-shape {given}: {node}; the model declares {model}: give a shape its layers "
+            "accept (e.g. the declared one), or re-export the model for this size")
 
 
 def is_supported(node: onnx.NodeProto) -> bool:

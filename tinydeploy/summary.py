@@ -76,7 +76,10 @@ def sqnr_warnings(report: dict, min_db: float = DEFAULT_MIN_SQNR_DB) -> list:
     msgs = [f"layer {i} '{short_name(l['name'], 60)}' ({l['op']}): quantization SQNR "
             f"{l['sqnr_db']:.1f} dB is below {min_db:g} dB" for i, l in low_sqnr_layers(report, min_db)]
     if msgs:
-        msgs.append("low SQNR loses accuracy: try --calib-method percentile or mse, more representative "
+        used = report.get("calib_method")
+        others = " or ".join(m for m in ("percentile", "mse") if m != used)
+        tried = f" (this build used {used})" if used else ""
+        msgs.append(f"low SQNR loses accuracy: try --calib-method {others}{tried}, more representative "
                     "calibration data, or a quantization-aware trained (QDQ) model")
     return msgs
 
