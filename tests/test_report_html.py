@@ -1,10 +1,12 @@
 """The HTML report: self-contained, renders in headless Chromium with the memory timeline
 and the per-layer table; the timeline reads report.json's "timeline" or the plan."""
 import json
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 
 from conftest import EXAMPLES, cli, model_path
@@ -167,3 +169,66 @@ def test_report_python_api_and_sqnr_column(tmp_path):
     assert text.count('class="low"') == len(low)
     assert len(d["warnings"]) == (len(low) + 1 if low else 0)
     assert 'id="memory-timeline"' in text and 'id="layer-table"' in text
+
+
+def test_nice_ticks_are_round():
+    """Issue 17 item 9: the y axis ticks fell at arena/4 (e.g. 9,520 B steps)."""
+    assert report_html.nice_ticks(38080) == [0, 10240, 20480, 30720, 40960]  # 0-40 KB by 10 KB
+    assert report_html.nice_ticks(752) == [0, 200, 400, 600, 800]
+    assert report_html.nice_ticks(8464) == [0, 2048, 4096, 6144, 8192, 10240]
+    assert report_html.nice_ticks(19.3) == [0, 5, 10, 15, 20]  # percentages
+    for top in (7, 99, 1000, 4095, 4097, 123456, 3_000_000):
+        ticks = report_html.nice_ticks(top)
+        step = ticks[1] - ticks[0]
+        unit = 1024 if top >= 4096 else 1
+        mantissa = step / unit / 10 ** np.floor(np.log10(step / unit))
+        assert ticks[-1] >= top and ticks[-2] < top and 3 <= len(ticks) - 1 <= 10
+        assert round(mantissa, 6) in (1, 2, 2.5, 5)
+
+
+def _attr_values(svg: str, cls: str, attr: str) -> list:
+    return [float(m) for m in re.findall(rf'class="{cls}"[^>]* {attr}="([0-9.]+)"', svg)]
+
+
+def test_kws_report_with_bench_is_readable(tmp_path):
+    """Issue 17 item 9 on kws (every layer in place): the peak band is drawn over the boxes and
+    labelled above the plot, buffers carry labels and a legend, the bytes-in-use line is there,
+    and the cost bars of MACs and instructions share one axis (each layer's share of the total);
+    the table has % and ms per layer. Headless Chromium renders it and takes a screenshot."""
+    out = tmp_path / "kws.html"
+    proc = cli("report", model_path("kws", "int8_qdq.onnx"), "-t", "stm32f746", "-o", out, "--bench", "--json")
+    assert proc.returncode == 0, proc.stderr
+    page = json.loads(proc.stdout)
+    text = out.read_text()
+    timeline = text[text.index(f'id="{report_html.TIMELINE_ID}"'):text.index("</svg>", text.index(
+        f'id="{report_html.TIMELINE_ID}"'))]
+    assert timeline.rindex('class="tensor"') < timeline.index('class="peak"')  # on top of the boxes
+    peak_label_y = float(re.search(r'class="label peak-label" x="[0-9.]+" y="([0-9.]+)"', timeline).group(1))
+    plot_y = float(re.search(r'class="plot" x="[0-9.]+" y="([0-9.]+)"', timeline).group(1))
+    assert peak_label_y < plot_y  # above the plot, not over the boxes
+    assert timeline.count('class="box-label"') >= 8 and 'class="live-line"' in timeline
+    for legend in ("tensor (colour by name)", "kernel scratch", "bytes in use", "arena size", "peak step"):
+        assert legend in timeline
+    ticks = re.findall(r'class="tick">([0-9.]+ (?:KB|B))</text>', timeline)
+    assert ticks[:3] == ["0 B", "2 KB", "4 KB"]
+    # one axis: bar width / share is the same constant for the MAC and the instruction bars
+    costs = text[text.index(f'id="{report_html.COSTS_ID}"'):]
+    costs = costs[:costs.index("</svg>")]
+    macs = np.array([l["macs"] for l in page["bench"]["layers"]], dtype=float)
+    ins = np.array([l["instructions"] for l in page["bench"]["layers"]], dtype=float)
+    w_macs = np.array(_attr_values(costs, "cost-macs", "width"))
+    w_ins = np.array(_attr_values(costs, "cost-instructions", "width"))
+    shares = np.concatenate([macs / macs.sum(), ins / ins.sum()])
+    widths = np.concatenate([w_macs, w_ins])
+    big = shares > 0.01
+    assert np.allclose(widths[big] / shares[big], (widths[big] / shares[big])[0], rtol=0.02)
+    assert costs.count('class="cost-grid"') >= 3 and "% of instructions" in costs
+    assert "<th>% instr.</th>" in text and "<th>ms</th>" in text
+    # it renders, and a screenshot shows it
+    dom = parse(render_dom(out, tmp_path))
+    assert dom.inside.get((report_html.TIMELINE_ID, "rect", "peak"), 0) == 1
+    shot = tmp_path / "kws.png"
+    subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--user-data-dir={tmp_path / 'profile2'}", "--window-size=1440,1800",
+                    f"--screenshot={shot}", out.resolve().as_uri()], capture_output=True, timeout=120)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000

@@ -7,7 +7,8 @@ from the network, so it can be attached to a ticket or opened offline:
 - the memory timeline: every arena tensor (and kernel scratch buffer) as a
   box over the steps it is live (x) and the bytes it occupies (y), with the
   step of peak live memory and the arena size marked,
-- per-layer cost bars (MACs, and instructions when `bench` ran),
+- per-layer cost bars on one axis: each layer's share of the MACs and, when `bench`
+  ran, of the instructions, with its milliseconds,
 - the per-layer table: op, kernel, shapes, MACs, weight bytes, arena offset,
   bytes, SQNR (calibrated models) and instructions (with bench).
 
@@ -18,6 +19,7 @@ the build, so compiling twice writes identical files.
 from __future__ import annotations
 
 import html
+import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,12 +207,38 @@ def _kb(n: float) -> str:
     return f"{int(n)} B"
 
 
+def nice_ticks(top: float, count: int = 5) -> list:
+    """Round axis values from 0 to at least `top`: steps of 1, 2, 2.5 or 5 times a power of
+    ten (of bytes, or of KB when the axis spans kilobytes), about `count` of them."""
+    unit = 1024 if top >= 4096 else 1
+    raw = max(top / unit, 1e-9) / count
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw - 1e-12)
+    if unit == 1:
+        step = max(1, round(step))
+    n = int(math.ceil(top / unit / step - 1e-9))
+    return [i * step * unit for i in range(n + 1)]
+
+
+def _tick_label(v: float) -> str:
+    if v >= 4096 or (v >= 1024 and v % 1024 == 0):
+        kb = v / 1024
+        return f"{kb:g} KB"
+    return f"{int(v)} B"
+
+
+def _halo(cls: str) -> str:
+    """Text drawn over boxes stays readable: a white outline under the glyphs."""
+    return f'class="{cls}" paint-order="stroke" stroke="#fff" stroke-width="3" stroke-linejoin="round"'
+
+
 def _svg_timeline(result, tl: Timeline) -> str:
     boxes, n_steps = tl.boxes, tl.n_steps
     arena = result.report["arena_bytes"]
     top_used = max((b.offset + b.nbytes for b in boxes), default=0)
-    ymax = max(arena, top_used, 1)
-    left, right, top, bottom, plot_h = 78, 24, 34, 46, 320
+    ticks = nice_ticks(max(arena, top_used, 1))
+    ymax = ticks[-1]
+    left, right, top, bottom, plot_h = 78, 24, 46, 46, 320
     width = 960
     plot_w = width - left - right
     height = top + plot_h + bottom
@@ -227,20 +255,13 @@ def _svg_timeline(result, tl: Timeline) -> str:
              f'aria-label="arena memory timeline: buffers over steps and offsets">']
     parts.append(f'<rect class="plot" x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" '
                  f'fill="#fafafa" stroke="#ccc"/>')
-    # the step of peak live memory
-    px = left + peak_step * sw
-    parts.append(f'<rect class="peak" x="{px:.1f}" y="{top}" width="{sw:.1f}" height="{plot_h}" '
-                 f'fill="#e53935" fill-opacity="0.12" stroke="#e53935" stroke-dasharray="4 3">'
-                 f'<title>peak: {peak:,} B in use at step {peak_step} ({_e(tl.labels[peak_step][0])} '
-                 f'{_e(tl.labels[peak_step][1])})</title></rect>')
-    # y axis
-    for i in range(5):
-        v = ymax * i / 4
+    # y axis: round byte values
+    for v in ticks:
         yy = y(v)
         parts.append(f'<line x1="{left - 4}" y1="{yy:.1f}" x2="{left + plot_w}" y2="{yy:.1f}" '
                      f'stroke="#e4e4e4"/>')
         parts.append(f'<text x="{left - 7}" y="{yy + 4:.1f}" text-anchor="end" class="tick">'
-                     f'{_kb(v)}</text>')
+                     f'{_tick_label(v)}</text>')
     parts.append(f'<text x="14" y="{top + plot_h / 2:.0f}" class="axis" '
                  f'transform="rotate(-90 14 {top + plot_h / 2:.0f})" text-anchor="middle">'
                  f'arena offset</text>')
@@ -253,7 +274,7 @@ def _svg_timeline(result, tl: Timeline) -> str:
     parts.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 8}" text-anchor="middle" '
                  f'class="axis">step ({"layer" if tl.source == "report.json" else "operator"} in execution '
                  f'order)</text>')
-    # the buffers
+    # the buffers, each labelled with its tensor where the box has room
     for b in boxes:
         x0 = left + b.first * sw + 0.5
         w = max(1.0, (b.last - b.first + 1) * sw - 1.0)
@@ -265,50 +286,105 @@ def _svg_timeline(result, tl: Timeline) -> str:
                      f'fill="{_color(b.name, b.kind)}" fill-opacity="0.85" stroke="#333" stroke-width="0.5">'
                      f'<title>{_e(b.name)}\n{b.nbytes:,} B at offset {b.offset:,}; steps '
                      f'{b.first}-{b.last} (made by {_e(producer)})</title></rect>')
-    # the arena size and the peak
+        chars = int((w - 6) / 6.2)
+        if h >= 13 and chars >= 4:
+            text = summary.short_name(b.name if b.kind != "scratch" else f"scratch {b.name}", chars)
+            parts.append(f'<text class="box-label" x="{x0 + 3:.1f}" y="{y0 + min(h / 2 + 4, 12):.1f}">'
+                         f'{_e(text)}</text>')
+    # bytes in use at each step: a step line over the boxes (says something even when every
+    # layer runs in place and the boxes stack on the same bytes)
+    points = []
+    for s in range(n_steps):
+        yy = y(live[s])
+        points += [f"{left + s * sw:.1f},{yy:.1f}", f"{left + (s + 1) * sw:.1f},{yy:.1f}"]
+    parts.append(f'<polyline class="live-line" points="{" ".join(points)}" fill="none" stroke="#212121" '
+                 f'stroke-width="1.5"><title>bytes in use at each step</title></polyline>')
+    # the arena size and the peak step, drawn over the boxes
     ya = y(arena)
     parts.append(f'<line class="arena-line" x1="{left}" y1="{ya:.1f}" x2="{left + plot_w}" '
                  f'y2="{ya:.1f}" stroke="#1e88e5" stroke-width="1.5" stroke-dasharray="6 4"/>')
-    parts.append(f'<text x="{left + plot_w - 4}" y="{ya - 5:.1f}" text-anchor="end" '
-                 f'class="label arena">arena {arena:,} B</text>')
+    parts.append(f'<text x="{left + plot_w - 4}" y="{ya + 14:.1f}" text-anchor="end" '
+                 f'{_halo("label arena")}>arena {arena:,} B</text>')
+    px = left + peak_step * sw
+    parts.append(f'<rect class="peak" x="{px:.1f}" y="{top}" width="{sw:.1f}" height="{plot_h}" '
+                 f'fill="#e53935" fill-opacity="0.10" stroke="#e53935" stroke-width="2" '
+                 f'stroke-dasharray="5 3"><title>peak: {peak:,} B in use at step {peak_step} '
+                 f'({_e(tl.labels[peak_step][0])} {_e(tl.labels[peak_step][1])})</title></rect>')
     anchor = "start" if peak_step < n_steps / 2 else "end"
-    tx = px + sw + 4 if anchor == "start" else px - 4
-    parts.append(f'<text class="label peak-label" x="{tx:.1f}" y="{top + 14}" '
-                 f'text-anchor="{anchor}">peak {peak:,} B in use at step {peak_step}</text>')
+    tx = px if anchor == "start" else px + sw
+    parts.append(f'<line x1="{px + sw / 2:.1f}" y1="{top - 10}" x2="{px + sw / 2:.1f}" y2="{top}" '
+                 f'stroke="#e53935" stroke-width="2"/>')
+    parts.append(f'<text class="label peak-label" x="{tx:.1f}" y="{top - 14}" text-anchor="{anchor}">'
+                 f'peak {peak:,} B in use at step {peak_step} ({_e(tl.labels[peak_step][0])})</text>')
+    # legend
+    legend = [("rect", "hsl(200,55%,62%)", "tensor (colour by name)"), ("rect", "#b8b8b8", "kernel scratch"),
+              ("line", "#212121", "bytes in use"), ("dash", "#1e88e5", "arena size"),
+              ("band", "#e53935", "peak step")]
+    lx = left
+    for shape, color, text in legend:
+        if shape == "rect":
+            parts.append(f'<rect x="{lx}" y="6" width="12" height="10" fill="{color}" stroke="#333" '
+                         f'stroke-width="0.5"/>')
+        elif shape == "band":
+            parts.append(f'<rect x="{lx}" y="6" width="12" height="10" fill="{color}" fill-opacity="0.1" '
+                         f'stroke="{color}" stroke-width="2" stroke-dasharray="3 2"/>')
+        else:
+            dash = ' stroke-dasharray="4 3"' if shape == "dash" else ""
+            parts.append(f'<line x1="{lx}" y1="11" x2="{lx + 14}" y2="11" stroke="{color}" '
+                         f'stroke-width="2"{dash}/>')
+        parts.append(f'<text x="{lx + 18}" y="15" class="tick legend">{_e(text)}</text>')
+        lx += 26 + int(len(text) * 6.2)
     parts.append("</svg>")
     return "\n".join(parts)
 
 
-def _svg_costs(layers: list, instructions: Optional[list]) -> str:
+def _svg_costs(layers: list, instructions: Optional[list], ms: Optional[list] = None) -> str:
+    """Per-layer bars on one axis: each layer's share (%) of the model's MACs and, with bench,
+    of its instructions, so the two bars of a layer compare (a layer whose instruction share
+    exceeds its MAC share is the slow one)."""
     has_ins = bool(instructions) and any(instructions)
     row_h = 22 if has_ins else 16
-    left, bar_w, text_w, top = 250, 520, 150, 24
+    left, bar_w, text_w, top = 250, 480, 230, 40
     width = left + bar_w + text_w
     height = top + row_h * len(layers) + 8
-    max_macs = max((l["macs"] for l in layers), default=0) or 1
-    max_ins = max((i or 0 for i in (instructions or [])), default=0) or 1
+    total_macs = sum(l["macs"] for l in layers) or 1
+    total_ins = sum(i or 0 for i in (instructions or [])) or 1
+    mac_share = [100.0 * l["macs"] / total_macs for l in layers]
+    ins_share = [100.0 * (i or 0) / total_ins for i in instructions] if has_ins else []
+    ticks = nice_ticks(max(mac_share + ins_share + [1.0]), 5)
+    if ticks[-1] > 100:
+        ticks = [t for t in ticks if t < 100] + [100]
+    axis_max = ticks[-1]
     parts = [f'<svg id="{COSTS_ID}" class="costs" viewBox="0 0 {width} {height}" width="{width}" '
-             f'height="{height}" role="img" aria-label="per-layer cost bars">']
+             f'height="{height}" role="img" aria-label="per-layer cost bars: share of the total">']
     parts.append(f'<rect x="{left}" y="4" width="10" height="10" fill="#5c6bc0"/>'
-                 f'<text x="{left + 14}" y="13" class="tick">MACs</text>')
+                 f'<text x="{left + 14}" y="13" class="tick">% of MACs</text>')
     if has_ins:
-        parts.append(f'<rect x="{left + 70}" y="4" width="10" height="10" fill="#ef6c00"/>'
-                     f'<text x="{left + 84}" y="13" class="tick">instructions (emulator)</text>')
+        parts.append(f'<rect x="{left + 90}" y="4" width="10" height="10" fill="#ef6c00"/>'
+                     f'<text x="{left + 104}" y="13" class="tick">% of instructions (emulator)</text>')
+    for t in ticks:  # one axis for both bars
+        xx = left + t / axis_max * bar_w
+        parts.append(f'<line class="cost-grid" x1="{xx:.1f}" y1="{top - 6}" x2="{xx:.1f}" y2="{height - 6}" '
+                     f'stroke="#e4e4e4"/>')
+        parts.append(f'<text x="{xx:.1f}" y="{top - 10}" text-anchor="middle" class="tick">{t:g}%</text>')
     for i, l in enumerate(layers):
         y0 = top + i * row_h
         parts.append(f'<text x="{left - 6}" y="{y0 + 11}" text-anchor="end" class="tick">'
                      f'<title>{_e(l["name"])}</title>{i} {_e(l["op"])}</text>')
-        w = l["macs"] / max_macs * bar_w
+        w = mac_share[i] / axis_max * bar_w
         h = 8 if has_ins else 11
         parts.append(f'<rect class="cost-macs" x="{left}" y="{y0 + 2}" width="{w:.1f}" height="{h}" '
-                     f'fill="#5c6bc0"><title>{l["macs"]:,} MACs</title></rect>')
-        label = f'{l["macs"]:,} MACs'
+                     f'fill="#5c6bc0"><title>{l["macs"]:,} MACs ({mac_share[i]:.1f}%)</title></rect>')
+        label = f'{mac_share[i]:.1f}% MACs'
         if has_ins:
             ins = instructions[i] if i < len(instructions) and instructions[i] else 0
-            wi = ins / max_ins * bar_w
+            wi = ins_share[i] / axis_max * bar_w
             parts.append(f'<rect class="cost-instructions" x="{left}" y="{y0 + 11}" width="{wi:.1f}" '
-                         f'height="8" fill="#ef6c00"><title>{ins:,} instructions</title></rect>')
-            label = f"{ins:,} instr."
+                         f'height="8" fill="#ef6c00"><title>{ins:,} instructions ({ins_share[i]:.1f}%)'
+                         f'</title></rect>')
+            label += f" | {ins_share[i]:.1f}% instr."
+            if ms and i < len(ms) and ms[i] is not None:
+                label += f" | {ms[i]:.3f} ms"
         parts.append(f'<text x="{left + bar_w + 6}" y="{y0 + 11}" class="tick">{label}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
@@ -344,7 +420,7 @@ def _budget_bar(title: str, capacity: Optional[int], segments: list) -> str:
 # --------------------------------------------------------------------------
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222;
-       margin: 24px auto; max-width: 1200px; padding: 0 16px; }
+       margin: 24px auto; max-width: 1400px; padding: 0 16px; }
 h1 { font-size: 22px; margin-bottom: 2px; } h2 { font-size: 17px; margin-top: 30px; }
 .sub { color: #666; margin-top: 0; }
 .cards { display: flex; flex-wrap: wrap; gap: 10px; margin: 16px 0; }
@@ -355,10 +431,12 @@ svg text.label { font-size: 13px; } svg text.axis { font-size: 12px; fill: #555;
 svg text.peak-label { fill: #c62828; font-weight: 600; } svg text.arena { fill: #1565c0; }
 svg text.over { fill: #c62828; font-weight: 600; }
 .scroll { overflow-x: auto; }
-table { border-collapse: collapse; font-size: 12.5px; width: 100%; }
+table { border-collapse: collapse; font-size: 12px; width: 100%; }
 th, td { border-bottom: 1px solid #e5e5e5; padding: 3px 7px; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; position: sticky; top: 0; }
 td.l, th.l { text-align: left; } td.name { max-width: 320px; overflow: hidden; text-overflow: ellipsis; }
+td.kernel { max-width: 260px; overflow: hidden; text-overflow: ellipsis; }
+svg text.box-label { font-size: 10px; fill: #111; pointer-events: none; }
 td.low { color: #c62828; font-weight: 600; }
 .warn { background: #fff3e0; border-left: 4px solid #ef6c00; padding: 6px 10px; margin: 6px 0; }
 .note { color: #666; font-size: 12.5px; }
@@ -437,9 +515,11 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
     # timeline
     out.append("<h2>Memory timeline</h2>")
     out.append('<p class="note">Each box is a buffer in the arena: from the step that writes it '
-               "to the last step that reads it (x), at the bytes it occupies (y). Grey boxes are "
-               "kernel scratch buffers. The red band marks the step with the most bytes in use; the "
-               "dashed blue line is the arena size. Hover a box for its tensor.</p>")
+               "to the last step that reads it (x), at the bytes it occupies (y), labelled with its "
+               "tensor where it has room (hover any box for its name, size and offset). Grey boxes "
+               "are kernel scratch buffers. The black line is the bytes in use at each step (buffers "
+               "that share bytes, as in-place layers do, count once); the red band marks the step "
+               "with the most; the dashed blue line is the arena size.</p>")
     out.append('<div class="scroll">' + _svg_timeline(result, tl) + "</div>")
 
     # cost bars
@@ -447,14 +527,16 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
     if not instructions:
         out.append('<p class="note">Instruction counts: run <code>tinydeploy report --bench</code> '
                    "to measure each layer on the target's emulator.</p>")
-    out.append('<div class="scroll">' + _svg_costs(layers, instructions) + "</div>")
+    ms = [None if not n else n / tgt.clock_hz * 1e3 for n in instructions] if instructions else None
+    out.append('<div class="scroll">' + _svg_costs(layers, instructions, ms) + "</div>")
 
     # table
     out.append("<h2>Layers</h2>")
-    heads = ["#", "layer", "op", "kernel", "input shapes", "output shape", "MACs", "weight bytes",
-             "arena offset", "bytes", "SQNR dB"]
+    heads = ["#", "layer", "op", "kernel", "input shapes", "output shape", "MACs", "weights B",
+             "offset", "bytes", "SQNR dB"]
     if instructions:
-        heads += ["instructions", "MACs/instr."]
+        heads += ["instr.", "% instr.", "ms", "MAC/instr."]
+        total_ins = sum(n or 0 for n in instructions) or 1
     left_cols = {"layer", "op", "kernel", "input shapes"}
     out.append(f'<div class="scroll"><table id="{TABLE_ID}"><thead><tr>' +
                "".join((f'<th class="l">' if h in left_cols else "<th>") + f"{_e(h)}</th>" for h in heads) +
@@ -465,12 +547,13 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
                                if n and not g.tensors[n].is_const) if op is not None else ""
         sq = l.get("sqnr_db")
         offset = l.get("arena_offset")
-        kernel = l.get("kernel", "")
-        if l.get("variant") and l["variant"] != "portable":
-            kernel += f" ({l['variant']})"
+        # the variant says which kernel runs; the C function's mangled name is in the tooltip
+        kernel = l.get("variant") or l.get("kernel", "")
+        function = l.get("kernel", "")
         cells = [f"<td>{i}</td>",
-                 f'<td class="l name" title="{_e(l["name"])}">{_e(summary.short_name(l["name"], 44))}</td>',
-                 f'<td class="l">{_e(l["op"])}</td>', f'<td class="l">{_e(kernel)}</td>',
+                 f'<td class="l name" title="{_e(l["name"])}">{_e(summary.short_name(l["name"], 30))}</td>',
+                 f'<td class="l">{_e(l["op"])}</td>',
+                 f'<td class="l kernel" title="{_e(function)}">{_e(summary.short_name(kernel, 24))}</td>',
                  f'<td class="l">{_e(ins_shapes)}</td>', f"<td>{_e(_shape(l.get('out_shape')))}</td>",
                  f"<td>{l['macs']:,}</td>", f"<td>{l.get('weight_bytes', 0):,}</td>",
                  f"<td>{'-' if offset is None else f'{offset:,}'}"
@@ -481,6 +564,8 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
         if instructions:
             n = instructions[i]
             cells.append(f"<td>{n:,}</td>" if n else "<td>-</td>")
+            cells.append(f"<td>{100.0 * n / total_ins:.1f}</td>" if n else "<td>-</td>")
+            cells.append(f"<td>{ms[i]:.3f}</td>" if n else "<td>-</td>")
             cells.append(f"<td>{l['macs'] / n:.3f}</td>" if n else "<td>-</td>")
         out.append('<tr class="layer">' + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
@@ -488,7 +573,7 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
              "pre-quantized (QDQ) models show '-'."]
     if instructions:
         notes.append("Instructions are exact counts on the emulated core (QEMU -icount); "
-                     "latency assumes one instruction per cycle at the target's clock.")
+                     f"ms assumes one instruction per cycle at the target's {tgt.clock_hz / 1e6:g} MHz.")
     if command:
         notes.append(f"Made with: <code>{_e(command)}</code>")
     out.append("".join(f'<p class="note">{n}</p>' for n in notes))
