@@ -134,3 +134,19 @@ def test_missing_onnxruntime_is_a_clear_error(monkeypatch):
         api.validate(MODEL, "host", {"input": x}, calib=CALIB)
     assert str(e.value) == ("validate runs the original model in onnxruntime, which is not installed: "
                             "pip install onnxruntime (or pip install 'tinydeploy[validate]')")
+
+
+def test_report_has_a_validation_section(tmp_path):
+    """`report --validate DATA.npz`: the same figures as `validate`, from the same compile."""
+    with np.load(TEST) as d:
+        np.savez(tmp_path / "few.npz", input=d["input"][:60], label=d["label"][:60])
+    p = _cli("report", MODEL, "-t", "host", "--calib", CALIB, "--validate", str(tmp_path / "few.npz"),
+             "-o", str(tmp_path / "r.html"), "--json", "-q")
+    assert p.returncode == 0, p.stderr
+    page = json.loads(p.stdout)["validation"]
+    alone = api.validate(MODEL, "host", str(tmp_path / "few.npz"), calib=CALIB)
+    assert page["outputs"][0]["accuracy"] == alone.outputs[0].accuracy
+    assert page["outputs"][0]["sqnr_db"] == pytest.approx(alone.outputs[0].sqnr_db)
+    text = (tmp_path / "r.html").read_text()
+    assert 'id="validation"' in text and text.count('<tr class="output">') == 1
+    assert text.count('<tr class="vlayer">') == len(alone.layers) and "bit-exact" in text

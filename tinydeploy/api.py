@@ -330,18 +330,28 @@ def validate(model: PathLike, target: str, inputs, reference: Optional[PathLike]
     itself) in onnxruntime on the same float inputs; per output the metric set of
     validation.OutputMetrics, with accuracy when the inputs have labels; the C == golden
     check beside it; and for int8 builds each layer's SQNR against the float model."""
-    from . import quantize, validation
-    from .progress import get as get_progress
-    bar = get_progress(progress)
     with tempfile.TemporaryDirectory(prefix="tinydeploy-validate-") as tmp:
         result = compile(model, target=target, out_dir=Path(tmp) / "lib", progress=progress,
                          **compile_options)
-        x = load_inputs(inputs, result)
-        if x.dtype != np.float32:
-            raise TinydeployError(f"validate compares with the original float model: give float32 inputs "
-                                  f"(input '{result.io['input']['name']}' is {x.dtype})")
-        xq = data.to_library_input(x, result.io, raw=False)
-        y, instructions = _execute(result, xq, Path(tmp), bar)
+        return validate_compiled(result, model, inputs, reference, Path(tmp), progress,
+                                 compile_options.get("input_shapes"))
+
+
+def validate_compiled(result: CompileResult, model: PathLike, inputs, reference: Optional[PathLike] = None,
+                      work: Optional[Path] = None, progress=None, input_shapes=None) -> ValidateResult:
+    """`validate` for a library `compile` already wrote (result.out_dir) from `model`."""
+    from . import quantize, validation
+    from .progress import get as get_progress
+    bar = get_progress(progress)
+    x = load_inputs(inputs, result)
+    if x.dtype != np.float32:
+        raise TinydeployError(f"validate compares with the original float model: give float32 inputs "
+                              f"(input '{result.io['input']['name']}' is {x.dtype})")
+    xq = data.to_library_input(x, result.io, raw=False)
+    with tempfile.TemporaryDirectory(prefix="tinydeploy-validate-") as tmp:
+        work = Path(work or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        y, instructions = _execute(result, xq, work, bar)
     out = result.io["output"]
     want = reference_outputs(result.graph, bar(xq, "golden model"))
     match, diff = on_target.matches_reference(y.reshape(want.shape), want, out["dtype"])
@@ -363,8 +373,7 @@ def validate(model: PathLike, target: str, inputs, reference: Optional[PathLike]
     layers = []
     if out["dtype"] == "int8":
         with bar.stage("per-layer SQNR against the float model"):
-            float_graph = quantize.optimized_float(frontend.load(
-                str(model), compile_options.get("input_shapes"), compile_options.get("name", "net")))
+            float_graph = quantize.optimized_float(frontend.load(str(model), input_shapes, result.name))
             layers = validation.layer_sqnr(float_graph, result.graph, x)
     ipi = int(np.mean(instructions)) if instructions else None
     return ValidateResult(Path(model).name, Path(ref_path).name, result.target.name, out["dtype"], len(x),
@@ -388,21 +397,28 @@ def bench_compiled(result: CompileResult, progress=None) -> BenchResult:
 
 
 def report(model: PathLike, target: str = "host", output="report.html", bench: bool = False,
-           min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB, progress=None,
-           **compile_options) -> ReportResult:
+           min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB, progress=None, validate_inputs=None,
+           reference: Optional[PathLike] = None, **compile_options) -> ReportResult:
     """Compile `model` for `target` and write the HTML report to `output`.
 
     With bench=True the model is also run on the target's emulator (from the same
     compile) and the page shows instruction counts per layer and the latency estimate.
-    The library itself is not kept: the result's out_dir is None.
+    With validate_inputs (an npz path or {name: array}), the page has a section that
+    validates the deployed model against the original (`reference`, default `model`) on
+    those inputs, as `validate` does. The library itself is not kept: out_dir is None.
     """
     with tempfile.TemporaryDirectory(prefix="tinydeploy-report-") as tmp:
         work = Path(tmp)
-        # the emulator needs the library's files; the page alone needs none
-        result = compile(model, target=target, out_dir=work / "lib" if bench else None,
+        # the emulator (or host build) needs the library's files; the page alone needs none
+        runs = bench or validate_inputs is not None
+        result = compile(model, target=target, out_dir=work / "lib" if runs else None,
                          progress=progress, **compile_options)
         bench_result = on_target.measure(result, work, progress) if bench else None
+        validation = None
+        if validate_inputs is not None:
+            validation = validate_compiled(result, model, validate_inputs, reference, work / "validate",
+                                           progress, compile_options.get("input_shapes"))
         result.out_dir = None  # the temporary directory is gone on return
-    path = report_html.write(result, output, bench_result, min_sqnr_db)
+    path = report_html.write(result, output, bench_result, min_sqnr_db, validation=validation)
     return ReportResult(path, result, bench_result,
-                        summary.figures(result.report, result.target, bench_result), min_sqnr_db)
+                        summary.figures(result.report, result.target, bench_result), min_sqnr_db, validation)

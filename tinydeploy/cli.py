@@ -417,11 +417,16 @@ def bench_cmd(model, as_json, quiet, **kw):
               type=click.Path(dir_okay=False), help="The HTML file to write.")
 @click.option("--bench", "run_bench", is_flag=True,
               help="Also run the model on the target's emulator: instructions per layer, latency.")
+@click.option("--validate", "validate_inputs", type=click.Path(dir_okay=False), metavar="DATA.npz",
+              help="Add a section validating the deployed model against the original on these "
+                   "float32 inputs (as `tinydeploy validate`).")
+@click.option("--reference", type=click.Path(dir_okay=False),
+              help="With --validate: the original model to compare with (default: MODEL).")
 @_common_compile_options
 @_sqnr_option
 @_quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def report_cmd(model, out_path, run_bench, min_sqnr, quiet, as_json, **kw):
+def report_cmd(model, out_path, run_bench, validate_inputs, reference, min_sqnr, quiet, as_json, **kw):
     """Write a self-contained HTML report of MODEL built for a target.
 
     \b
@@ -434,12 +439,14 @@ def report_cmd(model, out_path, run_bench, min_sqnr, quiet, as_json, **kw):
     Examples:
       tinydeploy report model_qdq.onnx -t stm32f746 -o report.html
       tinydeploy report model.onnx -t stm32f746 --calib calib.npz --bench -o report.html
+      tinydeploy report model.onnx -t stm32f746 --calib calib.npz --validate test.npz
     """
     from . import api, summary
     if run_bench:
         _check_bench_target(_compile_kwargs(kw))
     res = api.report(model, output=out_path, bench=run_bench, min_sqnr_db=min_sqnr,
-                     progress=_progress(quiet), **_compile_kwargs(kw))
+                     progress=_progress(quiet), validate_inputs=validate_inputs, reference=reference,
+                     **_compile_kwargs(kw))
     if as_json:
         _echo_json(res.to_json())
         return

@@ -9,6 +9,8 @@ from the network, so it can be attached to a ticket or opened offline:
   step of peak live memory and the arena size marked,
 - per-layer cost bars on one axis: each layer's share of the MACs and, when `bench`
   ran, of the instructions, with its milliseconds,
+- with validation inputs, the deployed model against the original (the metric set of
+  `tinydeploy validate`, and each int8 layer's SQNR against the float model),
 - the per-layer table: op, kernel, shapes, MACs, weight bytes, arena offset,
   bytes, SQNR (calibrated models) and instructions (with bench).
 
@@ -33,6 +35,7 @@ TIMELINE_ID = "memory-timeline"
 TABLE_ID = "layer-table"
 COSTS_ID = "layer-costs"
 BUDGET_ID = "memory-budget"
+VALIDATION_ID = "validation"
 
 
 @dataclass
@@ -452,9 +455,45 @@ def _card(value: str, label: str) -> str:
     return f'<div class="card"><b>{_e(value)}</b><span>{_e(label)}</span></div>'
 
 
+def _validation_section(v, min_sqnr_db: float) -> list:
+    """The deployed model against the original (a validation.ValidateResult)."""
+    out = [f'<h2>Validation against the original model</h2><div id="{VALIDATION_ID}">',
+           f'<p class="note">The generated C on {_e(v.target)} against <code>{_e(v.reference)}</code> '
+           f"in onnxruntime, on {v.samples} samples of your data. C == golden model: "
+           f"<b>{'bit-exact' if v.matches_golden and v.max_abs_diff_golden == 0 else 'within 1e-4' if v.matches_golden else 'MISMATCH'}</b>"
+           f" (max |diff| {v.max_abs_diff_golden:g}).</p>"]
+    heads = ["output", "shape", "top-1 agreement", "accuracy (deployed / original)", "RMSE", "MAE",
+             "L2 relative", "cosine", "SQNR dB"]
+    out.append('<table class="validation"><thead><tr>' + "".join(
+        f'<th{" class=l" if h == "output" else ""}>{_e(h)}</th>' for h in heads) + "</tr></thead><tbody>")
+    for m in v.outputs:
+        acc = (f"{m.accuracy:.2%} / {m.reference_accuracy:.2%}" if m.accuracy is not None else "-")
+        cells = [f'<td class="l">{_e(m.name)}</td>', f"<td>{_e(_shape(m.shape))}</td>",
+                 f"<td>{m.top1_agreement:.2%}</td>" if m.top1_agreement is not None else "<td>-</td>",
+                 f"<td>{acc}</td>", f"<td>{m.rmse:.4g}</td>", f"<td>{m.mae:.4g}</td>",
+                 f"<td>{m.l2_relative:.4g}</td>", f"<td>{m.cosine:.6f}</td>",
+                 f"<td>{m.sqnr_db:.1f}</td>" if m.sqnr_db is not None else "<td>identical</td>"]
+        out.append('<tr class="output">' + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    if v.layers:
+        out.append(f'<p class="note">Per-layer SQNR, int8 against the float model on these inputs '
+                   f"(lowest first; below {min_sqnr_db:g} dB in red):</p>")
+        out.append('<table class="validation-layers"><thead><tr><th class="l">layer</th><th class="l">op</th>'
+                   "<th>SQNR dB</th></tr></thead><tbody>")
+        for layer in v.layers:
+            low = ' class="low"' if layer["sqnr_db"] < min_sqnr_db else ""
+            out.append(f'<tr class="vlayer"><td class="l name" title="{_e(layer["name"])}">'
+                       f'{_e(summary.short_name(layer["name"], 60))}</td><td class="l">{_e(layer["op"])}</td>'
+                       f'<td{low}>{layer["sqnr_db"]:.1f}</td></tr>')
+        out.append("</tbody></table>")
+    out.append("</div>")
+    return out
+
+
 def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
-           command: Optional[str] = None) -> str:
-    """The HTML page for a CompileResult (and optionally an on_target.BenchResult)."""
+           command: Optional[str] = None, validation=None) -> str:
+    """The HTML page for a CompileResult (and optionally an on_target.BenchResult and a
+    validation.ValidateResult)."""
     report, tgt, g = result.report, result.target, result.graph
     fig = summary.figures(report, tgt, bench)
     layers = report["layers"]
@@ -530,6 +569,9 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
     ms = [None if not n else n / tgt.clock_hz * 1e3 for n in instructions] if instructions else None
     out.append('<div class="scroll">' + _svg_costs(layers, instructions, ms) + "</div>")
 
+    if validation is not None:
+        out += _validation_section(validation, min_sqnr_db)
+
     # table
     out.append("<h2>Layers</h2>")
     heads = ["#", "layer", "op", "kernel", "input shapes", "output shape", "MACs", "weights B",
@@ -582,10 +624,10 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
 
 
 def write(result, path, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
-          command: Optional[str] = None) -> Path:
+          command: Optional[str] = None, validation=None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(result, bench, min_sqnr_db, command), encoding="utf-8")
+    path.write_text(render(result, bench, min_sqnr_db, command, validation), encoding="utf-8")
     return path
 
 
@@ -598,8 +640,10 @@ class ReportResult:
     bench: object = None  # on_target.BenchResult when bench=True
     figures: Optional[dict] = None
     min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB
+    validation: object = None  # validation.ValidateResult when validate_inputs were given
 
     def to_json(self) -> dict:
         return {"html": str(self.path), **(self.figures or {}),
                 "warnings": summary.sqnr_warnings(self.compile.report, self.min_sqnr_db),
-                "bench": self.bench.to_json() if self.bench is not None else None}
+                "bench": self.bench.to_json() if self.bench is not None else None,
+                "validation": self.validation.to_json() if self.validation is not None else None}
