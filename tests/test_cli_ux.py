@@ -49,8 +49,11 @@ def test_compile_prints_a_summary_table(tmp_path):
     assert f"{report['macs']:,}" in lines["MACs"]
     assert f"{report['flash_bytes']:,} B" in lines["flash"] and "1 MB" in lines["flash"]
     assert f"{100 * report['flash_bytes'] / 1048576:.1f}%" in lines["flash"]
-    assert f"{report['peak_ram_bytes']:,} B" in lines["RAM"] and "320 KB" in lines["RAM"]
-    assert f"{100 * report['peak_ram_bytes'] / 327680:.1f}%" in lines["RAM"]
+    # RAM is the arena plus the worst-case stack (issue 19 item 4), each named
+    assert f"{report['total_ram_bytes']:,} B" in lines["RAM"] and "320 KB" in lines["RAM"]
+    assert f"{100 * report['total_ram_bytes'] / 327680:.1f}%" in lines["RAM"]
+    assert f"arena {report['arena_bytes']:,} B" in lines["RAM"]
+    assert f"+ stack {report['max_stack_bytes']:,} B" in lines["RAM"]
     assert "not measured" in lines["latency"]  # no instruction count: no latency figure
     assert proc.stderr == ""  # no bars (stderr is not a terminal), no warnings (QDQ: no SQNR)
 
@@ -95,7 +98,7 @@ def test_compile_bench_report_json(tmp_path, compile_calls):
     assert summary["ram"]["capacity_bytes"] == 327680 and summary["flash"]["capacity_bytes"] == 1048576
     html = (tmp_path / "o" / "report.html").read_text()
     assert html.count('class="cost-instructions"') == len(r["layers"])
-    assert "<th>instructions</th>" in html
+    assert "<th>instr.</th>" in html
     assert f"{bench['layers'][0]['instructions']:,}" in html
 
     page = json.loads(cli_in_process("report", ad, "-t", "stm32f746", "-o", tmp_path / "r.html",

@@ -48,7 +48,7 @@ def test_model_that_does_not_fit_is_rejected(tmp_path):
     proc = cli("compile", model_path("vww", "int8_qdq.onnx"), "--target-file", tmp_path / "tiny.json", "-o", out)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "error: the model does not fit the target:\n  RAM: needs " in proc.stderr
-    assert "bytes, tiny16k has 16,384 (" in proc.stderr and " bytes over)" in proc.stderr
+    assert " B), tiny16k has 16,384 (" in proc.stderr and " bytes over)" in proc.stderr
     assert not out.exists()
 
 
@@ -87,3 +87,27 @@ def test_renode_without_renode_installed_is_a_clear_error():
     proc = cli("verify", model_path("ad", "int8_qdq.onnx"), "-t", "stm32f746", "--emulator", "renode")
     assert proc.returncode == 2
     assert "error: --emulator renode needs `renode` and `renode-test` on PATH" in proc.stderr
+
+
+def test_ram_fit_check_counts_the_stack(tmp_path):
+    """Issue 19 item 4: the SRAM fit check holds the arena plus the worst-case stack of one
+    inference against the target (report.json's total_ram_bytes); an SRAM between the arena
+    and that total is refused, with both parts named."""
+    model = REPO / "examples" / "digits" / "digits_cnn.onnx"
+    calib = REPO / "examples" / "digits" / "calib.npz"
+    r = api.compile(model, target="stm32f746", calib=calib).report
+    assert r["max_stack_bytes"] > 0
+    assert r["total_ram_bytes"] == r["peak_ram_bytes"] + r["max_stack_bytes"]
+    desc = json.loads((REPO / "targets" / "stm32f746.json").read_text())
+    sram = r["peak_ram_bytes"] + r["max_stack_bytes"] // 2
+    desc.update(name="tinystack", sram_bytes=sram)
+    desc["linker_script"] = str(REPO / "targets" / desc["linker_script"])
+    desc["startup"] = [str(REPO / "targets" / s) for s in desc["startup"]]
+    (tmp_path / "t.json").write_text(json.dumps(desc))
+    proc = cli("compile", model, "--calib", calib, "--target-file", tmp_path / "t.json", "-o", tmp_path / "o")
+    assert proc.returncode == 2
+    over = r["total_ram_bytes"] - sram
+    assert proc.stderr == (f"error: the model does not fit the target:\n  RAM: needs {r['total_ram_bytes']:,} bytes "
+                           f"(arena {r['peak_ram_bytes']:,} B + worst-case stack {r['max_stack_bytes']:,} B), "
+                           f"tinystack has {sram:,} ({over:,} bytes over)\nchoose a target with more memory or "
+                           "a smaller model\n")

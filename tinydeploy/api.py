@@ -227,6 +227,9 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
             "output_offset": plan.placements[g.outputs[0]].offset,
         },
         "max_stack_bytes": (gen.get("stack") or {}).get("max_stack_bytes"),
+        # the RAM one inference needs: the arena (and any I/O outside it) plus the worst-case
+        # stack of the library's call tree; the fit check holds this against the SRAM
+        "total_ram_bytes": plan.arena_bytes + io_outside + ((gen.get("stack") or {}).get("max_stack_bytes") or 0),
         "stack": gen.get("stack"),
         "input": gen["io"]["input"], "output": gen["io"]["output"],
         "kernels": gen["sources"], "layers": layers, "timeline": timeline,
@@ -240,10 +243,13 @@ def _code_estimate(gen: dict) -> int:
 
 def check_fits(report: dict, tgt) -> None:
     problems = []
-    for what, need, have in (("RAM", report["peak_ram_bytes"], tgt.sram_bytes),
-                             ("flash", report["flash_bytes"], tgt.flash_bytes)):
+    stack = report.get("max_stack_bytes") or 0
+    ram_detail = (f" (arena {report['peak_ram_bytes']:,} B + worst-case stack {stack:,} B)" if stack else "")
+    for what, need, have, detail in (
+            ("RAM", report.get("total_ram_bytes", report["peak_ram_bytes"]), tgt.sram_bytes, ram_detail),
+            ("flash", report["flash_bytes"], tgt.flash_bytes, "")):
         if have and need > have:
-            problems.append(f"{what}: needs {need:,} bytes, {tgt.name} has {have:,} "
+            problems.append(f"{what}: needs {need:,} bytes{detail}, {tgt.name} has {have:,} "
                             f"({need - have:,} bytes over)")
     if problems:
         raise TinydeployError("the model does not fit the target:\n  " + "\n  ".join(problems) +

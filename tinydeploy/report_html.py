@@ -518,7 +518,7 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
                    f"flash ({'measured' if fig['flash']['measured'] else 'estimate'})"
                    + (f", {fig['flash']['percent']:.1f}%" if fig['flash']['percent'] is not None else "")),
              _card(f"{fig['ram']['used_bytes']:,} B",
-                   "peak RAM" + (f", {fig['ram']['percent']:.1f}%" if fig['ram']['percent'] is not None
+                   "RAM with stack" + (f", {fig['ram']['percent']:.1f}%" if fig['ram']['percent'] is not None
                                  else "")),
              _card(f"{report['arena_bytes']:,} B", "arena")]
     if report.get("ram_lower_bound_bytes") is not None:
@@ -540,7 +540,7 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
                             ("code and parameters" + ("" if fl["measured"] else " (estimate)"),
                              fl["used_bytes"] - weights, "#ba68c8")]))
     ram = fig["ram"]
-    io = max(0, ram["used_bytes"] - ram["arena_bytes"])
+    io = ram["io_bytes"] or 0
     stack = ram.get("stack_bytes")
     out.append(_budget_bar("SRAM", tgt.sram_bytes,
                            [("arena", ram["arena_bytes"], "#1e88e5")] +

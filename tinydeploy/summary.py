@@ -38,7 +38,7 @@ def figures(report: dict, target, bench=None) -> dict:
     b = bench.to_json() if hasattr(bench, "to_json") else bench
     flash_measured = bool(b and b.get("flash_bytes"))
     flash_used = b["flash_bytes"] if flash_measured else report["flash_bytes"]
-    ram_used = report["peak_ram_bytes"]
+    ram_used = report.get("total_ram_bytes", report["peak_ram_bytes"])  # the stack included
     out = {
         "model": report["model"],
         "target": report["target"],
@@ -51,7 +51,7 @@ def figures(report: dict, target, bench=None) -> dict:
         "ram": {"used_bytes": ram_used, "capacity_bytes": target.sram_bytes,
                 "percent": _pct(ram_used, target.sram_bytes),
                 "arena_bytes": report["arena_bytes"],
-                "io_bytes": report.get("io_bytes", ram_used - report["arena_bytes"]),
+                "io_bytes": report.get("io_bytes", report["peak_ram_bytes"] - report["arena_bytes"]),
                 "lower_bound_bytes": report.get("ram_lower_bound_bytes"),
                 "stack_bytes": report.get("max_stack_bytes")},
         "latency": None,
@@ -124,12 +124,11 @@ def format_table(fig: dict) -> str:
           f"estimate: weights {fl['weights_bytes']:,} B + code")),
         ("RAM", _bytes(ram["used_bytes"]), _human_bytes(ram["capacity_bytes"]),
          "-" if ram["percent"] is None else f"{ram['percent']:.1f}%",
-         (f"arena {ram['arena_bytes']:,} B + input/output {ram['io_bytes']:,} B" if ram["io_bytes"]
-          else "the arena (input and output included)")),
+         (f"arena {ram['arena_bytes']:,} B" + (f" + input/output {ram['io_bytes']:,} B" if ram["io_bytes"]
+                                               else " (input and output included)")
+          + (f" + stack {ram['stack_bytes']:,} B (worst case of one inference, from the compiler)"
+             if ram.get("stack_bytes") else ""))),
     ]
-    if ram.get("stack_bytes") is not None:
-        rows.append(("stack", _bytes(ram["stack_bytes"]), "", "",
-                     "worst case of one inference (from the compiler), on top of RAM"))
     if lat:
         rows.append(("latency", _latency(lat["ms"]), f"@ {_hz(lat['clock_hz'])}", "",
                      f"{lat['instructions']:,} instructions (emulator), 1 per cycle assumed"))
