@@ -85,7 +85,8 @@ def test_invalid_name(tmp_path):
 
 @pytest.mark.parametrize("spec", ["x=1,a,3", "x", "=1,2", "x=1,0,4", "x=1,-2"])
 def test_malformed_input_shape(tmp_path, spec):
-    expect(tmp_path, f"--input-shape '{spec}' is not of the form NAME=D,D,... with positive integers",
+    expect(tmp_path, f"--input-shape '{spec}' is not of the form NAME=D,D,... with positive integers "
+           "(at most 2,147,483,647)",
            "compile", DIGITS, *F32, "--input-shape", spec)
 
 

@@ -27,6 +27,7 @@ from .validation import ValidateResult
 PathLike = Union[str, Path]
 REPORT = "report.json"
 REPORT_HTML = "report.html"
+MAX_NAME = 64  # the generated identifiers and file names start with it
 
 
 @dataclass
@@ -44,6 +45,8 @@ class CompileResult:
 
 def _load_target(target, target_file=None):
     from . import targets
+    if target_file is not None and not Path(target_file).is_file():
+        raise TinydeployError(f"target file not found: {target_file}")
     return targets.load_target(target_file or target)
 
 
@@ -92,6 +95,8 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
     """
     if not name.isidentifier() or not name.isascii():
         raise TinydeployError(f"--name '{name}' is not a valid C identifier")
+    if len(name) > MAX_NAME:
+        raise TinydeployError(f"--name is {len(name)} characters long; give a C prefix of at most {MAX_NAME}")
     from .progress import get as get_progress
     bar = get_progress(progress)
     tgt = _load_target(target, target_file)

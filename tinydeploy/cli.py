@@ -32,6 +32,11 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except OSError as exc:  # a path the user gave that cannot be read or written
+            where = f" {exc.filename}" if exc.filename else ""
+            click.echo(f"error: cannot use{where}: {exc.strerror or exc}; check the path and its "
+                       "permissions", err=True)
+            sys.exit(2)
         except Exception as exc:  # a bug: still no traceback for users
             click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
                        "This is a bug in tinydeploy; please report it with the model that caused it.",
@@ -99,7 +104,7 @@ def _scratch_policy(text: str):
         return text
     try:
         value = float(text)
-        if value < 0:
+        if not (0 <= value < float("inf")):  # also refuses nan
             raise ValueError
         return value
     except ValueError:
@@ -112,8 +117,15 @@ def _quiet_option(f):
                         help="No progress bars (they are also off when stderr is not a terminal).")(f)
 
 
+def _finite(ctx, param, value):
+    if value is not None and value != value:  # NaN passes click's range check
+        raise click.BadParameter("must be a number, not nan")
+    return value
+
+
 def _sqnr_option(f):
-    return click.option("--min-sqnr", "min_sqnr", type=float, default=20.0, show_default=True,
+    return click.option("--min-sqnr", "min_sqnr", type=click.FloatRange(-1000, 1000), default=20.0,
+                        show_default=True, callback=_finite,
                         metavar="DB", help="Warn about layers whose quantization SQNR (dB, measured "
                                            "when calibrating a float model) is below this.")(f)
 

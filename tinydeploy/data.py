@@ -136,6 +136,12 @@ def top1(scores: np.ndarray, labels: np.ndarray, path) -> dict:
 def to_library_input(x: np.ndarray, io: dict, raw: bool) -> np.ndarray:
     """Convert user samples to what the C library takes (quantizing float inputs of int8 builds)."""
     want = io["input"]
+    if len(x) == 0:
+        raise TinydeployError(f"input '{want['name']}': the inputs have no samples")
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        bad = int(np.argmax(~np.isfinite(x.reshape(len(x), -1)).any(axis=1)))
+        raise TinydeployError(f"input '{want['name']}': sample {bad} holds NaN or infinite values; "
+                              "the model takes finite numbers")
     if want["dtype"] == "float32":
         if x.dtype != np.float32:
             raise TinydeployError(f"input '{want['name']}': expected float32 data, got {x.dtype}")

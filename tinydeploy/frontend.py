@@ -172,11 +172,11 @@ def parse_input_shapes(specs) -> dict[str, list[int]]:
             if not sep or not name:
                 raise ValueError
             shapes[name] = [int(d) for d in dims.split(",")]
-            if any(d <= 0 for d in shapes[name]):
+            if any(d <= 0 or d > MAX_ELEMENTS for d in shapes[name]):
                 raise ValueError
         except ValueError:
             raise TinydeployError(f"--input-shape '{spec}' is not of the form "
-                                  "NAME=D,D,... with positive integers") from None
+                                  f"NAME=D,D,... with positive integers (at most {MAX_ELEMENTS:,})") from None
     return shapes
 
 
