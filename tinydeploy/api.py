@@ -107,6 +107,7 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
     g = build_graph(model, input_shapes, quantize, calib, calib_method, name, bar)
     from . import checks  # refuse int8 layers whose int32 arithmetic could overflow
     checks.check_graph(g)
+    g.make_op_names_unique()
     with bar.stage(f"planning memory for {tgt.name}"):
         plan = plan_memory(g, tgt, inplace, planner_method, kernel_scratch)
     with tempfile.TemporaryDirectory(prefix="tinydeploy-") as tmp:

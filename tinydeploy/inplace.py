@@ -153,7 +153,11 @@ def fuse_residual_adds(g: Graph) -> int:
                     or not _is_s8_activation(g, t)):
                 continue
             other = add.inputs[1 - pos]
-            if other == t or g.tensors[other].shape != out_shape or not _is_s8_activation(g, other):
+            # x + conv(x): the residual is the conv's own input, which the output may overlap at a
+            # shift; the kernels read the residual at the output's index only, so they would read
+            # bytes the shifted output already overwrote (found by the differential fuzzer)
+            if other == t or other == p.inputs[0] or g.tensors[other].shape != out_shape \
+                    or not _is_s8_activation(g, other):
                 continue
             cands.append((order[p.name], pos, p))
         if not cands:

@@ -120,6 +120,19 @@ class Graph:
         return t.data if t is not None else None
 
     # -- editing ------------------------------------------------------------
+    def make_op_names_unique(self) -> None:
+        """Later stages refer to ops by name (a fused add, report rows): rename any op whose
+        name an earlier op already has (ONNX allows duplicate node names; a pass may name an
+        op after the tensor it writes, which can be another op's name)."""
+        seen: set = set()
+        for op in self.ops:
+            name, n = op.name or op.kind, 2
+            while name in seen:
+                name, n = f"{op.name or op.kind}_{n}", n + 1
+            op.name = name
+            seen.add(name)
+
+
     def replace_uses(self, old: str, new: str) -> None:
         """Make every reader of `old` (ops and graph outputs) read `new`."""
         for op in self.ops:

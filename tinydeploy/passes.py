@@ -250,7 +250,8 @@ class LayoutPass:
         for op in self.g.ops:
             op.inputs = [inner if i == out else i for i in op.inputs]
         have = self.perm[inner]
-        self.new_ops.append(Op("transpose", out, [inner], [out], {"perm": list(_inverse(have))}))
+        self.new_ops.append(Op("transpose", f"{out}_to_model_layout", [inner], [out],
+                               {"perm": list(_inverse(have))}))
         self.perm[out] = self.ident(out)
 
     def set_out(self, op: Op, perm) -> None:

@@ -1,0 +1,247 @@
+"""A seeded generator of random valid models for differential fuzzing (issue 19).
+
+`random_spec(seed)` draws a list of layer specs (plain dicts, JSON-able, so a failing
+case can be saved and shrunk by dropping specs); `build(spec)` turns it into a float
+ONNX model (opset 13, NCHW, as PyTorch exports) plus calibration data. The layers cover
+what the kernels specialize on: convolutions of every group structure (dense, depthwise,
+grouped) with random kernels 1-5, strides 1-2, dilations, asymmetric pads and channel
+counts 1-200 (odd and even), fused and separate activations, pools with padding and
+ceil_mode, residual adds and concats (in-place and ring-buffer paths), constant
+elementwise ops, nearest upsampling, transposed convolutions, and a classifier head.
+Shapes stay MCU-sized (spatial <= 16) so one case runs in seconds on an emulator.
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+MAX_MACS = 1_500_000  # per layer: keeps an emulated run in seconds
+ACTS = ["none", "relu", "relu6", "leaky", "sigmoid", "tanh", "hardswish"]
+
+
+def _channels(rng: random.Random) -> int:
+    return rng.choice([1, 2, 3, 4, 5, 7, 8, 12, 16, 17, 24, 31, 32, 48, 64, 65, 96, 128, 200])
+
+
+def _out_size(n: int, k: int, s: int, d: int, p0: int, p1: int, ceil: bool = False) -> int:
+    span = n + p0 + p1 - d * (k - 1) - 1
+    out = (-(-span // s) if ceil else span // s) + 1
+    if ceil and (out - 1) * s >= n + p0:  # the last window must start inside the input or its left pad
+        out -= 1
+    return out
+
+
+def random_spec(seed: int) -> dict:
+    """{"input": [C, H, W], "layers": [...]} drawn from `seed`."""
+    rng = random.Random(seed)
+    c, h, w = rng.choice([1, 3, 4, 8, 16]), rng.randint(1, 16), rng.randint(1, 16)
+    shape = [c, h, w]
+    layers = []
+    for _ in range(rng.randint(1, 7)):
+        layer = _random_layer(rng, shape)
+        if layer is None:
+            continue
+        new_shape = layer_shape(layer, shape)
+        if new_shape is None or min(new_shape) < 1:
+            continue
+        layers.append(layer)
+        shape = new_shape
+    if rng.random() < 0.5:
+        layers.append(dict(op="head", classes=rng.choice([2, 5, 10, 12]), softmax=rng.random() < 0.5))
+    return dict(seed=seed, input=[c, h, w], layers=layers)
+
+
+def _random_layer(rng: random.Random, shape) -> dict | None:
+    c, h, w = shape
+    kind = rng.choices(["conv", "pool", "residual", "concat", "unary", "const", "upsample", "tconv"],
+                       [6, 2, 2, 1.5, 1, 1, 0.7, 0.7])[0]
+    if kind in ("conv", "residual", "concat"):
+        k = rng.choice([1, 1, 3, 3, 5]) if kind == "conv" else rng.choice([1, 3])
+        k = min(k, max(1, min(h, w) + 2))
+        group = "dense"
+        if kind == "conv" and c > 1:
+            group = rng.choices(["dense", "depthwise", "grouped"], [5, 3, 1])[0]
+        oc = c if group == "depthwise" else _channels(rng)
+        groups = 1
+        if group == "depthwise":
+            groups = c
+            oc = c * rng.choice([1, 1, 2])
+        elif group == "grouped":
+            divisors = [g for g in range(2, c + 1) if c % g == 0]
+            groups = rng.choice(divisors)
+            oc = groups * rng.randint(1, max(1, 64 // groups))
+        if kind != "conv":  # a branch that keeps the shape: 'same' padding, stride 1
+            stride, dil, pads = 1, 1, [k // 2] * 4
+            oc = c if kind == "residual" else oc
+            groups = 1
+        else:
+            stride = rng.choice([1, 1, 2])
+            dil = rng.choice([1, 1, 2]) if k > 1 else 1
+            pads = [rng.randint(0, k - 1) for _ in range(4)] if k > 1 else [0] * 4
+        macs = oc * (c // groups) * k * k * h * w
+        if macs > MAX_MACS:
+            return None
+        return dict(op=kind, k=k, stride=stride, dilation=dil, pads=pads, out=oc, groups=groups,
+                    act=rng.choice(ACTS), bias=rng.random() < 0.85)
+    if kind == "pool":
+        k = rng.choice([2, 3])
+        s = rng.choice([1, 2])
+        pads = [rng.randint(0, k - 1) for _ in range(4)]
+        ceil = rng.random() < 0.3  # (tinydeploy refuses ceil_mode with count_include_pad)
+        return dict(op=rng.choice(["maxpool", "avgpool"]), k=k, stride=s, pads=pads,
+                    ceil=ceil, count_include_pad=not ceil and rng.random() < 0.3)
+    if kind == "unary":
+        return dict(op="unary", act=rng.choice(ACTS[1:]))
+    if kind == "const":
+        return dict(op=rng.choice(["add_const", "mul_const"]), per_channel=rng.random() < 0.5)
+    if kind == "upsample":
+        if h * w * 4 > 256:
+            return None
+        return dict(op="upsample")
+    if h * w * 4 > 256:  # tconv
+        return None
+    return dict(op="tconv", k=rng.choice([2, 3]), stride=2, out=_channels(rng) % 33 + 1,
+                act=rng.choice(["none", "relu"]))
+
+
+def layer_shape(layer: dict, shape):
+    """The [C, H, W] after `layer` (None when the layer does not fit the shape)."""
+    c, h, w = shape
+    op = layer["op"]
+    if op == "conv":
+        p = layer["pads"]
+        if c % layer["groups"] or layer["out"] % layer["groups"]:
+            return None
+        return [layer["out"], _out_size(h, layer["k"], layer["stride"], layer["dilation"], p[0], p[2]),
+                _out_size(w, layer["k"], layer["stride"], layer["dilation"], p[1], p[3])]
+    if op == "residual":
+        return [c, h, w]
+    if op == "concat":
+        return [c + layer["out"], h, w]
+    if op in ("maxpool", "avgpool"):
+        p, k = layer["pads"], layer["k"]
+        if min(p) < 0 or max(p) >= k or h + p[0] + p[2] < k or w + p[1] + p[3] < k:
+            return None
+        return [c, _out_size(h, k, layer["stride"], 1, p[0], p[2], layer["ceil"]),
+                _out_size(w, k, layer["stride"], 1, p[1], p[3], layer["ceil"])]
+    if op in ("unary", "add_const", "mul_const"):
+        return [c, h, w]
+    if op == "upsample":
+        return [c, 2 * h, 2 * w]
+    if op == "tconv":
+        return [layer["out"], (h - 1) * 2 + layer["k"], (w - 1) * 2 + layer["k"]]
+    if op == "head":
+        return [layer["classes"], 1, 1]
+    raise ValueError(op)
+
+
+class _Builder:
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+        self.nodes, self.inits, self.n = [], [], 0
+
+    def name(self, hint: str) -> str:
+        self.n += 1
+        return f"{hint}{self.n}"
+
+    def const(self, hint: str, array: np.ndarray) -> str:
+        name = self.name(hint)
+        self.inits.append(numpy_helper.from_array(array.astype(np.float32), name))
+        return name
+
+    def node(self, op: str, inputs, **attrs) -> str:
+        out = self.name(op.lower() + "_")
+        self.nodes.append(helper.make_node(op, list(inputs), [out], name=out, **attrs))
+        return out
+
+    def act(self, x: str, act: str) -> str:
+        if act == "none":
+            return x
+        if act == "relu":
+            return self.node("Relu", [x])
+        if act == "relu6":
+            return self.node("Clip", [x, self.const("lo", np.array(0.0)), self.const("hi", np.array(6.0))])
+        if act == "leaky":
+            return self.node("LeakyRelu", [x], alpha=0.1)
+        if act == "sigmoid":
+            return self.node("Sigmoid", [x])
+        if act == "tanh":
+            return self.node("Tanh", [x])
+        if act == "hardswish":  # as PyTorch < 1.13 / PaddlePaddle export it: x * relu6(x + 3) / 6
+            t = self.node("Add", [x, self.const("three", np.array(3.0))])
+            t = self.node("Clip", [t, self.const("lo", np.array(0.0)), self.const("hi", np.array(6.0))])
+            t = self.node("Mul", [x, t])
+            return self.node("Div", [t, self.const("six", np.array(6.0))])
+        raise ValueError(act)
+
+    def conv(self, x: str, c: int, layer: dict) -> str:
+        k, g, oc = layer["k"], layer["groups"], layer["out"]
+        fan_in = (c // g) * k * k
+        w = self.const("w", self.rng.normal(0, 1.5 / np.sqrt(fan_in), (oc, c // g, k, k)))
+        inputs = [x, w] + ([self.const("b", self.rng.normal(0, 0.2, oc))] if layer["bias"] else [])
+        y = self.node("Conv", inputs, kernel_shape=[k, k], strides=[layer["stride"]] * 2,
+                      dilations=[layer["dilation"]] * 2,
+                      pads=[layer["pads"][0], layer["pads"][1], layer["pads"][2], layer["pads"][3]], group=g)
+        return self.act(y, layer["act"])
+
+
+def build(spec: dict) -> tuple[onnx.ModelProto, np.ndarray]:
+    """(float ONNX model, calibration samples [32, C, H, W]) for a spec."""
+    b = _Builder(spec["seed"])
+    c, h, w = spec["input"]
+    x = "x"
+    shape = [c, h, w]
+    for layer in spec["layers"]:
+        op = layer["op"]
+        if op == "conv":
+            x = b.conv(x, shape[0], layer)
+        elif op == "residual":
+            x = b.node("Add", [x, b.conv(x, shape[0], layer)])
+        elif op == "concat":
+            x = b.node("Concat", [x, b.conv(x, shape[0], layer)], axis=1)
+        elif op in ("maxpool", "avgpool"):
+            attrs = dict(kernel_shape=[layer["k"]] * 2, strides=[layer["stride"]] * 2,
+                         pads=[layer["pads"][0], layer["pads"][1], layer["pads"][2], layer["pads"][3]],
+                         ceil_mode=int(layer["ceil"]))
+            if op == "avgpool":
+                attrs["count_include_pad"] = int(layer["count_include_pad"])
+            x = b.node("MaxPool" if op == "maxpool" else "AveragePool", [x], **attrs)
+        elif op == "unary":
+            x = b.act(x, layer["act"])
+        elif op in ("add_const", "mul_const"):
+            n = shape[0] if layer["per_channel"] else 1
+            v = b.rng.normal(0.1, 0.5, n) if op == "add_const" else b.rng.uniform(0.3, 1.5, n)
+            k = b.const("k", v.reshape((n, 1, 1)) if layer["per_channel"] else v.reshape(()))
+            x = b.node("Add" if op == "add_const" else "Mul", [x, k])
+        elif op == "upsample":
+            x = b.node("Resize", [x, "", b.const("scales", np.array([1, 1, 2, 2]))], mode="nearest")
+        elif op == "tconv":
+            k, oc = layer["k"], layer["out"]
+            wt = b.const("wt", b.rng.normal(0, 1.0 / np.sqrt(shape[0] * k), (shape[0], oc, k, k)))
+            x = b.act(b.node("ConvTranspose", [x, wt, b.const("bt", b.rng.normal(0, 0.1, oc))],
+                             kernel_shape=[k, k], strides=[2, 2]), layer["act"])
+        elif op == "head":
+            x = b.node("GlobalAveragePool", [x])
+            x = b.node("Flatten", [x], axis=1)
+            n = layer["classes"]
+            x = b.node("Gemm", [x, b.const("fc", b.rng.normal(0, 1 / np.sqrt(shape[0]), (n, shape[0]))),
+                                b.const("fcb", b.rng.normal(0, 0.1, n))], transB=1)
+            if layer["softmax"]:
+                x = b.node("Softmax", [x], axis=1)
+        shape = layer_shape(layer, shape)
+    if x == "x":  # no layer at all: one pass-through activation
+        x = b.node("Relu", [x])
+    # the output's shape is left to shape inference (ceil_mode sizes are ONNX's to define)
+    graph = helper.make_graph(b.nodes, f"fuzz{spec['seed']}",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, h, w])],
+                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, None)], b.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)  # fills the output's shape
+    del model.graph.value_info[:]  # keep only what an exporter writes
+    onnx.checker.check_model(model, full_check=True)
+    calib = b.rng.normal(0, 1, (32, c, h, w)).astype(np.float32)
+    return model, calib
