@@ -255,6 +255,8 @@ class RunResult:
     outputs: dict
     report: dict
     instructions: Optional[list] = None  # per sample, on emulated targets
+    est_ms: Optional[list] = None        # per sample: the cycle model's estimate (docs/cycle-model.md)
+    cycle_model: Optional[str] = None
 
 
 def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden: bool = False,
@@ -271,7 +273,7 @@ def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden
         xq = data.to_library_input(x, result.io, raw)
         out = result.io["output"]
         sample_shape = out["shape"][1:] if out["shape"] and out["shape"][0] == 1 else out["shape"]
-        instructions = None
+        instructions = est_ms = cycle_model = None
         if golden:
             y = reference_outputs(result.graph, bar(xq, "golden model"))
         elif result.target.arch == "host":
@@ -282,9 +284,9 @@ def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden
         else:
             with bar.stage(f"building and running {len(xq)} sample(s) on {result.target.name}'s "
                            "emulator"):
-                y, instructions = on_target.run_on_target(result, xq, Path(tmp))
+                y, instructions, est_ms, cycle_model = on_target.run_estimated(result, xq, Path(tmp))
         y = data.from_library_output(y.reshape((len(x),) + tuple(sample_shape)), result.io, raw, x.dtype)
-        return RunResult({out["name"]: y}, result.report, instructions)
+        return RunResult({out["name"]: y}, result.report, instructions, est_ms, cycle_model)
 
 
 # --------------------------------------------------------------------------

@@ -127,9 +127,16 @@ def objdump_for(target) -> str:
     raise TinydeployError(f"no objdump for {target.arch} ({', '.join(names)}) to disassemble the firmware")
 
 
-def disassemble(elf: Path, objdump: str) -> dict[int, Insn]:
+def objdump_options(target) -> list[str]:
+    """Helium (MVE) needs the architecture named, or objdump prints coprocessor instructions."""
+    if target.arch == "arm" and (target.has("mve") or target.core in ("cortex-m55", "cortex-m85")):
+        return ["-m", "armv8.1-m.main"]
+    return []
+
+
+def disassemble(elf: Path, objdump: str, options: list[str] = ()) -> dict[int, Insn]:
     """{address: Insn} of every instruction in the ELF's code sections."""
-    proc = subprocess.run([objdump, "-d", "-z", str(elf)], capture_output=True, text=True)
+    proc = subprocess.run([objdump, "-d", "-z", *options, str(elf)], capture_output=True, text=True)
     if proc.returncode != 0:
         raise TinydeployError(f"objdump failed on {elf}: {proc.stderr.strip()[:200]}")
     insns: dict[int, Insn] = {}
@@ -137,7 +144,8 @@ def disassemble(elf: Path, objdump: str) -> dict[int, Insn]:
     for line in proc.stdout.splitlines():
         m = _FUNC.match(line)
         if m:
-            function = m.group(1)
+            if not m.group(1).startswith(".L"):  # assembler-local labels are not functions
+                function = m.group(1)
             continue
         m = _LINE.match(line)
         if not m:
@@ -381,13 +389,17 @@ _RV_BRANCH = {"beq", "bne", "blt", "bge", "bltu", "bgeu", "beqz", "bnez", "blez"
               "bltz", "bgtz", "bgt", "ble", "bgtu", "bleu"}
 
 
+# unit-stride, strided, indexed, segment and whole-register vector loads/stores
+_RVV_MEM = re.compile(r"^v[ls](?:s|ux|ox)?(?:seg\d+)?e(?:i)?\d+(?:ff)?$|^vl\d+re\d+$|^vs\d+r$|^v[ls]m$")
+
+
 def classify_riscv(i: Insn) -> tuple[str, str, bool]:
     m = i.mnemonic
     base = m.split(".")[0]
     if m.startswith("v"):
         if base in ("vsetvli", "vsetivli", "vsetvl"):
             return "other", base, False
-        if re.match(r"v(l|s)(s|ux|ox)?(e|seg)", base) or base.startswith(("vl1r", "vl2r", "vs1r")):
+        if _RVV_MEM.match(base):
             return ("vector_load" if base.startswith("vl") else "vector_store"), base, False
         return "vector", base, False
     if m.startswith("f") and not m.startswith("fence"):
@@ -717,7 +729,7 @@ class Counting:
             return []
         try:
             so = build_plugin()
-            self.insns = disassemble(elf, objdump_for(self.target))
+            self.insns = disassemble(elf, objdump_for(self.target), objdump_options(self.target))
             marks = markers(self.insns, self.model_name)
         except (TinydeployError, OSError) as exc:
             self.note = f"cycle estimate unavailable: {exc}"

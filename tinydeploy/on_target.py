@@ -51,6 +51,17 @@ def run_on_target(result, xq: np.ndarray, work: Path,
     return res.output_array, res.instructions
 
 
+def run_estimated(result, xq: np.ndarray, work: Path) -> tuple:
+    """run_on_target plus the cycle model: (outputs, instructions, est. ms per sample or None,
+    cost model name or None)."""
+    counting = cycle_model.Counting(result.target, result.name)
+    y, instructions = run_on_target(result, xq, work, counting)
+    estimates = [counting.estimate(s) for s in range(len(xq))]
+    if not estimates or any(e is None for e in estimates):
+        return y, instructions, None, None
+    return y, instructions, [e.ms(e.cycles) for e in estimates], estimates[0].table.name
+
+
 def library_sizes(elf: Path, result) -> dict:
     """Flash and static RAM of the model library alone (its object files, weights included)."""
     stems = {p.stem for p in result.out_dir.glob("*.c")}

@@ -381,10 +381,13 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
     fig = summary.figures(report, tgt, bench)
     layers = report["layers"]
     b = bench.to_json() if hasattr(bench, "to_json") else bench
-    instructions = None
+    instructions = cycles = None
     if b and b.get("layers"):
-        by_name = {bl["name"]: bl.get("instructions") for bl in b["layers"]}
-        instructions = [by_name.get(l["name"]) for l in layers]
+        by_name = {bl["name"]: bl for bl in b["layers"]}
+        instructions = [by_name.get(l["name"], {}).get("instructions") for l in layers]
+        if b.get("est_cycles") is not None:
+            cycles = [(by_name.get(l["name"], {}).get("est_cycles"),
+                       by_name.get(l["name"], {}).get("est_ms")) for l in layers]
     ops = {op.name: op for op in g.ops}
     tl = timeline(result)
 
@@ -408,8 +411,13 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
         cards.append(_card(f"{report['ram_lower_bound_bytes']:,} B", "RAM lower bound"))
     if lat:
         cards.append(_card(f"{lat['instructions']:,}", "instructions per inference"))
-        cards.append(_card(f"{lat['ms']:.2f} ms",
-                           f"latency at {tgt.clock_hz / 1e6:g} MHz (1 instr./cycle)"))
+        if lat.get("est_ms") is not None:
+            cards.append(_card(f"{lat['est_ms']:.2f} ms",
+                               f"est. latency at {tgt.clock_hz / 1e6:g} MHz ({lat['est_cycles']:,} "
+                               f"cycles, {lat['cycle_model']} cycle model)"))
+        else:
+            cards.append(_card(f"{lat['ms']:.2f} ms",
+                               f"latency at {tgt.clock_hz / 1e6:g} MHz (1 instr./cycle)"))
     out.append('<div class="cards">' + "".join(cards) + "</div>")
     for msg in summary.sqnr_warnings(report, min_sqnr_db):
         out.append(f'<div class="warn">{_e(msg)}</div>')
@@ -455,6 +463,8 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
              "arena offset", "bytes", "SQNR dB"]
     if instructions:
         heads += ["instructions", "MACs/instr."]
+    if cycles:
+        heads += ["est. cycles", "est. ms"]
     left_cols = {"layer", "op", "kernel", "input shapes"}
     out.append(f'<div class="scroll"><table id="{TABLE_ID}"><thead><tr>' +
                "".join((f'<th class="l">' if h in left_cols else "<th>") + f"{_e(h)}</th>" for h in heads) +
@@ -482,11 +492,21 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
             n = instructions[i]
             cells.append(f"<td>{n:,}</td>" if n else "<td>-</td>")
             cells.append(f"<td>{l['macs'] / n:.3f}</td>" if n else "<td>-</td>")
+        if cycles:
+            c, ms = cycles[i]
+            cells.append(f"<td>{c:,}</td>" if c is not None else "<td>-</td>")
+            cells.append(f"<td>{ms:.3f}</td>" if ms is not None else "<td>-</td>")
         out.append('<tr class="layer">' + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
     notes = ["SQNR is measured for models quantized from float with calibration data; "
              "pre-quantized (QDQ) models show '-'."]
-    if instructions:
+    if instructions and cycles:
+        cm = b.get("cycle_model") or {}
+        notes.append("Instructions are exact counts on the emulated core (QEMU -icount); cycles "
+                     f"and ms are estimates of the {_e(cm.get('cost_model', ''))} cycle model "
+                     "(instructions by class weighted with the core's costs, zero-wait-state memory "
+                     "assumed; see docs/cycle-model.md) at the target's clock.")
+    elif instructions:
         notes.append("Instructions are exact counts on the emulated core (QEMU -icount); "
                      "latency assumes one instruction per cycle at the target's clock.")
     if command:
