@@ -21,6 +21,7 @@ run, callers get None and a one-line reason, never an exception.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -182,7 +183,8 @@ def markers(insns: dict[int, Insn], model_name: str) -> list[int]:
     if len(calls) != 1:
         raise TinydeployError("cannot find the harness's call of the model in tdh_time_run")
     after = calls[0] + insns[calls[0]].size
-    marks = [first[run_fn], first["tdh_empty_run"], after, first.get(HOOK, 0)]
+    # without layer hooks (run mode) the hook marker repeats the run entry: never a new segment
+    marks = [first[run_fn], first["tdh_empty_run"], after, first.get(HOOK, first[run_fn])]
     if HOOK in first:
         marks += sorted(a + i.size for a, i in insns.items()
                         if f"<{HOOK}>" in i.text and _is_call(i) and not i.function.startswith("tdh_"))
@@ -528,8 +530,7 @@ def table_for(target) -> Optional[CostTable]:
 
 
 def _replace(t: CostTable, **kw) -> CostTable:
-    from dataclasses import replace
-    return replace(t, **kw)
+    return dataclasses.replace(t, **kw)
 
 
 # ---------------------------------------------------------------------------
