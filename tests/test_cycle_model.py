@@ -173,3 +173,12 @@ def test_every_emulated_target_has_a_cost_table():
         tgt = load_target(name)
         if tgt.emulator is not None:
             assert cm.table_for(tgt) is not None, name
+
+
+def test_a_qemu_that_cannot_load_the_plugin_falls_back(monkeypatch, tmp_path):
+    bad = tmp_path / "not-a-plugin.so"
+    bad.write_bytes(b"not an ELF")
+    monkeypatch.setattr(cm, "build_plugin", lambda: bad)
+    r = api.bench(model_path("ad", "int8_qdq.onnx"), "rv32-zve32x")
+    assert r.instructions_per_inference > 0 and r.est_cycles is None
+    assert "could not load" in r.cycle_model_note

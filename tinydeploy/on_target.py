@@ -42,7 +42,14 @@ def build_and_run(result, xq: np.ndarray, work: Path, mode: str = "profile", pro
                                       work / f"fw-{mode}", mode=mode, werror=True)
     extra = counting.plugin_args(elf) if counting is not None else []
     with bar.stage(f"running {len(xq)} sample(s) on {tgt.emulator.machine}"):
-        return elf, emulator.run_firmware(tgt, elf, extra=extra)
+        try:
+            return elf, emulator.run_firmware(tgt, elf, extra=extra)
+        except TinydeployError as exc:
+            if not extra or "could not load plugin" not in str(exc).lower():
+                raise
+            # a QEMU without plugin support (or another plugin API): no estimate, same counts
+            counting.note = "cycle estimate unavailable: QEMU could not load the instruction-count plugin"
+            return elf, emulator.run_firmware(tgt, elf)
 
 
 def run_on_target(result, xq: np.ndarray, work: Path,
