@@ -1,6 +1,7 @@
-"""Build hook: ship the C runtime, code templates and target files inside the wheel.
+"""Build hook: ship the C runtime, code templates, target files and host tools' C
+sources (the QEMU plugin) inside the wheel.
 
-They live at the repository root (runtime_c/, codegen_templates/, targets/) so
+They live at the repository root (runtime_c/, codegen_templates/, targets/, tools_c/) so
 that C tools and CMake see a plain tree; build_py copies them into
 tinydeploy/_data/, where tinydeploy.resources finds them in an installed copy.
 An editable install keeps reading them from the checkout.
@@ -11,7 +12,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-SHIPPED = ("runtime_c", "codegen_templates", "targets")
+SHIPPED = ("runtime_c", "codegen_templates", "targets", "tools_c")
 
 
 class BuildWithData(build_py):

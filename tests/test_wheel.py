@@ -16,7 +16,8 @@ SHIPPED = ("tinydeploy/_data/runtime_c/include/td_kernels.h",
            "tinydeploy/_data/codegen_templates/host_main.c.j2",
            "tinydeploy/_data/targets/stm32f746.json",
            "tinydeploy/_data/targets/common/harness.c",
-           "tinydeploy/_data/targets/arm/startup_cortexm.c")
+           "tinydeploy/_data/targets/arm/startup_cortexm.c",
+           "tinydeploy/_data/tools_c/td_insn_histogram.c")
 
 
 @pytest.fixture(scope="module")

@@ -277,6 +277,8 @@ class RunResult:
     outputs: dict
     report: dict
     instructions: Optional[list] = None  # per sample, on emulated targets
+    est_ms: Optional[list] = None        # per sample: the cycle model's estimate (docs/cycle-model.md)
+    cycle_model: Optional[str] = None
 
 
 def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden: bool = False,
@@ -292,18 +294,19 @@ def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden
         xq = data.to_library_input(x, result.io, raw)
         out = result.io["output"]
         sample_shape = out["shape"][1:] if out["shape"] and out["shape"][0] == 1 else out["shape"]
-        instructions = None
+        instructions = est_ms = cycle_model = None
         if golden:
             y = reference_outputs(result.graph, bar(xq, "golden model"))
         else:
-            y, instructions = _execute(result, xq, Path(tmp), bar)
+            y, instructions, est_ms, cycle_model = _execute(result, xq, Path(tmp), bar)
         y = data.from_library_output(y.reshape((len(x),) + tuple(sample_shape)), result.io, raw, x.dtype)
-        return RunResult({out["name"]: y}, result.report, instructions)
+        return RunResult({out["name"]: y}, result.report, instructions, est_ms, cycle_model)
 
 
 def _execute(result: CompileResult, xq: np.ndarray, work: Path, bar) -> tuple:
     """Run the library in result.out_dir on samples xq: built for the host and run there, or
-    built for the MCU and run on its emulator. (outputs [N, ...], instructions or None)."""
+    built for the MCU and run on its emulator. (outputs [N, ...], instructions, estimated ms
+    per sample, the cycle model's name; the last three None on the host)."""
     from . import hostrun
     out = result.io["output"]
     sample_shape = out["shape"][1:] if out["shape"] and out["shape"][0] == 1 else out["shape"]
@@ -311,9 +314,9 @@ def _execute(result: CompileResult, xq: np.ndarray, work: Path, bar) -> tuple:
         with bar.stage("building for the host"):
             exe = hostrun.build(result.out_dir, result.name, result.io, work / "model")
         with bar.stage(f"running {len(xq)} sample(s)"):
-            return hostrun.run(exe, xq, out["dtype"], sample_shape), None
+            return hostrun.run(exe, xq, out["dtype"], sample_shape), None, None, None
     with bar.stage(f"building and running {len(xq)} sample(s) on {result.target.name}'s emulator"):
-        return on_target.run_on_target(result, xq, work)
+        return on_target.run_estimated(result, xq, work)
 
 
 # --------------------------------------------------------------------------
@@ -363,7 +366,7 @@ def validate_compiled(result: CompileResult, model: PathLike, inputs, reference:
     with tempfile.TemporaryDirectory(prefix="tinydeploy-validate-") as tmp:
         work = Path(work or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        y, instructions = _execute(result, xq, work, bar)
+        y, instructions, _, _ = _execute(result, xq, work, bar)
     out = result.io["output"]
     want = reference_outputs(result.graph, bar(xq, "golden model"))
     match, diff = on_target.matches_reference(y.reshape(want.shape), want, out["dtype"])

@@ -263,7 +263,8 @@ def run_cmd(model, inputs, out_path, raw, golden, quiet, as_json, **kw):
                         accuracy=accuracy, flash_bytes=r["flash_bytes"],
                         weights_bytes=r["weights_bytes"], peak_ram_bytes=r["peak_ram_bytes"],
                         arena_bytes=r["arena_bytes"], instructions_per_inference=ipi,
-                        instructions=[int(i) for i in result.instructions] if result.instructions else None))
+                        instructions=[int(i) for i in result.instructions] if result.instructions else None,
+                        est_ms=result.est_ms, cycle_model=result.cycle_model))
         return
     for name, arr in result.outputs.items():
         click.echo(f"{name}: {arr.shape[0]} samples of shape {arr.shape[1:]} {arr.dtype} -> {out_path}")
@@ -273,7 +274,9 @@ def run_cmd(model, inputs, out_path, raw, golden, quiet, as_json, **kw):
     click.echo(f"flash ~{r['flash_bytes']:,} B (weights {r['weights_bytes']:,} B), "
                f"RAM {r['peak_ram_bytes']:,} B (arena {r['arena_bytes']:,} B)")
     if ipi:
-        click.echo(f"instructions per inference: {ipi:,}")
+        est = (f", est. {np.mean(result.est_ms):.3f} ms ({result.cycle_model} cycle model)"
+               if result.est_ms else "")
+        click.echo(f"instructions per inference: {ipi:,}{est}")
 
 
 @main.command("inspect")
@@ -416,11 +419,22 @@ def bench_cmd(model, as_json, quiet, **kw):
                f"{r.macs:,} MACs ({r.macs_per_instruction:.3f} MACs/instruction)")
     click.echo(f"flash {r.flash_bytes:,} B (model library incl. weights), RAM {r.ram_bytes:,} B static "
                f"(arena {r.arena_bytes:,} B); peak RAM incl. input/output {r.peak_ram_bytes:,} B")
-    click.echo(f"{'#':>3} {'op':<22} {'instructions':>13} {'MACs':>11} {'MAC/instr':>9}  name")
+    est = r.est_cycles is not None
+    if est:
+        cm = r.cycle_model
+        click.echo(f"estimated {r.est_cycles:,} cycles = {r.est_ms:.3f} ms at {r.clock_hz / 1e6:g} MHz "
+                   f"({cm['cost_model']} cycle model v{cm['version']}, {cm['cpi']} cycles/instruction; "
+                   "docs/cycle-model.md)")
+    elif r.cycle_model_note:
+        click.echo(f"note: {r.cycle_model_note}; latency = instructions / clock (1 per cycle)")
+    click.echo(f"{'#':>3} {'op':<22} {'instructions':>13} {'MACs':>11} {'MAC/instr':>9}" +
+               (f" {'est. cycles':>12} {'est. ms':>9}" if est else "") + "  name")
     for i, l in enumerate(r.layers):
         ins = l["instructions"] or 0
+        cyc = (f" {l['est_cycles']:>12,} {l['est_ms']:>9.3f}" if est and l.get("est_cycles") is not None
+               else "")
         click.echo(f"{i:>3} {l['op']:<22} {ins:>13,} {l['macs']:>11,} "
-                   f"{(l['macs'] / ins if ins else 0):>9.2f}  {l['name']}")
+                   f"{(l['macs'] / ins if ins else 0):>9.2f}{cyc}  {l['name']}")
 
 
 @main.command("report")

@@ -55,8 +55,9 @@ class EmulatorResult:
         return np.frombuffer(data, dtype=np.dtype(dtype)).copy()
 
 
-def qemu_command(target: Target | str, elf: str | Path) -> list[str]:
-    """The command line that runs `elf` on the target's emulator."""
+def qemu_command(target: Target | str, elf: str | Path, extra: list[str] = ()) -> list[str]:
+    """The command line that runs `elf` on the target's emulator (extra: more QEMU
+    options, e.g. a -plugin)."""
     target = load_target(target)
     if target.is_host:
         return [str(Path(elf).resolve())]
@@ -69,22 +70,23 @@ def qemu_command(target: Target | str, elf: str | Path) -> list[str]:
     return cmd + [*emu.args, "-display", "none", "-monitor", "none", "-serial", "none",
                   "-chardev", "stdio,id=tdh",
                   "-semihosting-config", "enable=on,target=native,chardev=tdh",
-                  "-icount", "shift=0", "-kernel", str(Path(elf).resolve())]
+                  "-icount", "shift=0", *extra, "-kernel", str(Path(elf).resolve())]
 
 
 def run_firmware(target: Target | str, elf: str | Path,
-                 timeout: float = DEFAULT_TIMEOUT) -> EmulatorResult:
+                 timeout: float = DEFAULT_TIMEOUT, extra: list[str] = ()) -> EmulatorResult:
     """Run the firmware to completion and parse its report.
 
     Raises TinydeployError when the emulator is missing, on timeout, on a
     fault, when the model returned non-zero, or when the output is incomplete.
-    The raw log is also written next to the ELF (NAME.log).
+    The raw log is also written next to the ELF (NAME.log). extra: more QEMU
+    options (the cycle model's -plugin).
     """
     target = load_target(target)
     elf = Path(elf)
     if not elf.is_file():
         raise TinydeployError(f"firmware {elf} does not exist")
-    cmd = qemu_command(target, elf)
+    cmd = qemu_command(target, elf, extra if not target.is_host else ())
     if not target.is_host:
         _require_emulator(cmd[0])
     try:

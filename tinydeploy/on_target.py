@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import data, emulator, firmware, golden
+from . import cycle_model, data, emulator, firmware, golden
 from .errors import TinydeployError
 from .progress import get as get_progress
 
@@ -27,8 +27,10 @@ def _model_info(result) -> firmware.ModelInfo:
                               io["input"]["size"], io["output"]["size"], n_layers)
 
 
-def build_and_run(result, xq: np.ndarray, work: Path, mode: str = "profile", progress=None) -> tuple:
-    """Cross-compile the library in result.out_dir with the harness; run on the emulator."""
+def build_and_run(result, xq: np.ndarray, work: Path, mode: str = "profile", progress=None,
+                  counting: Optional[cycle_model.Counting] = None) -> tuple:
+    """Cross-compile the library in result.out_dir with the harness; run on the emulator.
+    counting: also histogram the executed instructions for the cycle model."""
     tgt = result.target
     if tgt.emulator is None:
         raise TinydeployError(f"target '{tgt.name}' has no emulator to run the library on; choose an "
@@ -38,13 +40,33 @@ def build_and_run(result, xq: np.ndarray, work: Path, mode: str = "profile", pro
     with bar.stage(f"building firmware for {tgt.name}"):
         elf = firmware.build_firmware(tgt, sources, [result.out_dir], {}, _model_info(result), xq,
                                       work / f"fw-{mode}", mode=mode, werror=True)
+    extra = counting.plugin_args(elf) if counting is not None else []
     with bar.stage(f"running {len(xq)} sample(s) on {tgt.emulator.machine}"):
-        return elf, emulator.run_firmware(tgt, elf)
+        try:
+            return elf, emulator.run_firmware(tgt, elf, extra=extra)
+        except TinydeployError as exc:
+            if not extra or "could not load plugin" not in str(exc).lower():
+                raise
+            # a QEMU without plugin support (or another plugin API): no estimate, same counts
+            counting.note = "cycle estimate unavailable: QEMU could not load the instruction-count plugin"
+            return elf, emulator.run_firmware(tgt, elf)
 
 
-def run_on_target(result, xq: np.ndarray, work: Path) -> tuple[np.ndarray, Optional[list]]:
-    _, res = build_and_run(result, xq, work, mode="run")
+def run_on_target(result, xq: np.ndarray, work: Path,
+                  counting: Optional[cycle_model.Counting] = None) -> tuple[np.ndarray, Optional[list]]:
+    _, res = build_and_run(result, xq, work, mode="run", counting=counting)
     return res.output_array, res.instructions
+
+
+def run_estimated(result, xq: np.ndarray, work: Path) -> tuple:
+    """run_on_target plus the cycle model: (outputs, instructions, est. ms per sample or None,
+    cost model name or None)."""
+    counting = cycle_model.Counting(result.target, result.name)
+    y, instructions = run_on_target(result, xq, work, counting)
+    estimates = [counting.estimate(s) for s in range(len(xq))]
+    if not estimates or any(e is None for e in estimates):
+        return y, instructions, None, None
+    return y, instructions, [e.ms(e.cycles) for e in estimates], estimates[0].table.name
 
 
 def library_sizes(elf: Path, result) -> dict:
@@ -122,7 +144,13 @@ class BenchResult:
     ram_bytes: int
     arena_bytes: int
     peak_ram_bytes: int
-    layers: list  # [{name, op, kernel, macs, instructions}]
+    layers: list  # [{name, op, kernel, macs, instructions, est_cycles, est_ms}]
+    # the cycle model (docs/cycle-model.md): None when it could not run (cycle_model_note says why)
+    est_cycles: Optional[int] = None
+    est_ms: Optional[float] = None
+    clock_hz: Optional[int] = None
+    cycle_model: Optional[dict] = None
+    cycle_model_note: Optional[str] = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -131,15 +159,28 @@ class BenchResult:
 def measure(result, work: Path, progress=None) -> BenchResult:
     """Instructions per inference (total and per layer), flash and RAM on the emulated target."""
     xq = data.default_inputs(result.io, 1)
-    elf, res = build_and_run(result, xq, work, mode="profile", progress=progress)
+    counting = cycle_model.Counting(result.target, result.name)
+    elf, res = build_and_run(result, xq, work, mode="profile", progress=progress, counting=counting)
     sizes = library_sizes(elf, result)
     total = int(res.instructions[0]) if res.instructions else 0
     per_layer = res.layer_instructions[0] if res.layer_instructions else []
+    est = counting.estimate(0)
+    if est is not None and len(est.layers) != len(result.report["layers"]):
+        counting.note = (f"cycle estimate unavailable: the plugin saw {len(est.layers)} layers, "
+                         f"the model has {len(result.report['layers'])}")
+        est = None
     layers = [dict(name=l["name"], op=l["op"], kernel=l["kernel"], macs=l["macs"],
                    instructions=int(per_layer[i]) if i < len(per_layer) else None)
               for i, l in enumerate(result.report["layers"])]
+    for layer, e in zip(layers, est.layers if est else []):
+        layer.update(est_cycles=e["cycles"], est_ms=est.ms(e["cycles"]))
     macs = result.report["macs"]
+    model_info = None
+    if est is not None:
+        model_info = {k: v for k, v in est.to_json().items() if k not in ("layers", "est_ms", "est_cycles")}
     return BenchResult(result.report["model"], result.target.name, total, macs,
                        round(macs / total, 3) if total else 0.0, sizes["flash_bytes"],
                        sizes["ram_bytes"], result.report["arena_bytes"],
-                       result.report["peak_ram_bytes"], layers)
+                       result.report["peak_ram_bytes"], layers,
+                       est.cycles if est else None, est.ms(est.cycles) if est else None,
+                       result.target.clock_hz, model_info, counting.note)

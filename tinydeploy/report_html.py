@@ -498,10 +498,13 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
     fig = summary.figures(report, tgt, bench)
     layers = report["layers"]
     b = bench.to_json() if hasattr(bench, "to_json") else bench
-    instructions = None
+    instructions = cycles = None
     if b and b.get("layers"):
-        by_name = {bl["name"]: bl.get("instructions") for bl in b["layers"]}
-        instructions = [by_name.get(l["name"]) for l in layers]
+        by_name = {bl["name"]: bl for bl in b["layers"]}
+        instructions = [by_name.get(l["name"], {}).get("instructions") for l in layers]
+        if b.get("est_cycles") is not None:
+            cycles = [(by_name.get(l["name"], {}).get("est_cycles"),
+                       by_name.get(l["name"], {}).get("est_ms")) for l in layers]
     ops = {op.name: op for op in g.ops}
     tl = timeline(result)
 
@@ -525,8 +528,13 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
         cards.append(_card(f"{report['ram_lower_bound_bytes']:,} B", "RAM lower bound"))
     if lat:
         cards.append(_card(f"{lat['instructions']:,}", "instructions per inference"))
-        cards.append(_card(f"{lat['ms']:.2f} ms",
-                           f"latency at {tgt.clock_hz / 1e6:g} MHz (1 instr./cycle)"))
+        if lat.get("est_ms") is not None:
+            cards.append(_card(f"{lat['est_ms']:.2f} ms",
+                               f"est. latency at {tgt.clock_hz / 1e6:g} MHz ({lat['est_cycles']:,} "
+                               f"cycles, {lat['cycle_model']} cycle model)"))
+        else:
+            cards.append(_card(f"{lat['ms']:.2f} ms",
+                               f"latency at {tgt.clock_hz / 1e6:g} MHz (1 instr./cycle)"))
     out.append('<div class="cards">' + "".join(cards) + "</div>")
     for msg in summary.sqnr_warnings(report, min_sqnr_db):
         out.append(f'<div class="warn">{_e(msg)}</div>')
@@ -566,7 +574,11 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
     if not instructions:
         out.append('<p class="note">Instruction counts: run <code>tinydeploy report --bench</code> '
                    "to measure each layer on the target's emulator.</p>")
-    ms = [None if not n else n / tgt.clock_hz * 1e3 for n in instructions] if instructions else None
+    # per-layer ms: the cycle model's estimate, else one instruction per cycle
+    if cycles:
+        ms = [c[1] for c in cycles]
+    else:
+        ms = [None if not n else n / tgt.clock_hz * 1e3 for n in instructions] if instructions else None
     out.append('<div class="scroll">' + _svg_costs(layers, instructions, ms) + "</div>")
 
     if validation is not None:
@@ -577,7 +589,7 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
     heads = ["#", "layer", "op", "kernel", "input shapes", "output shape", "MACs", "weights B",
              "offset", "bytes", "SQNR dB"]
     if instructions:
-        heads += ["instr.", "% instr.", "ms", "MAC/instr."]
+        heads += ["instr.", "% instr."] + (["est. cycles", "est. ms"] if cycles else ["ms"]) + ["MAC/instr."]
         total_ins = sum(n or 0 for n in instructions) or 1
     left_cols = {"layer", "op", "kernel", "input shapes"}
     out.append(f'<div class="scroll"><table id="{TABLE_ID}"><thead><tr>' +
@@ -607,13 +619,24 @@ def render(result, bench=None, min_sqnr_db: float = summary.DEFAULT_MIN_SQNR_DB,
             n = instructions[i]
             cells.append(f"<td>{n:,}</td>" if n else "<td>-</td>")
             cells.append(f"<td>{100.0 * n / total_ins:.1f}</td>" if n else "<td>-</td>")
-            cells.append(f"<td>{ms[i]:.3f}</td>" if n else "<td>-</td>")
+            if cycles:
+                est_cycles, est_ms = cycles[i]
+                cells.append(f"<td>{est_cycles:,}</td>" if est_cycles is not None else "<td>-</td>")
+                cells.append(f"<td>{est_ms:.3f}</td>" if est_ms is not None else "<td>-</td>")
+            else:
+                cells.append(f"<td>{ms[i]:.3f}</td>" if n else "<td>-</td>")
             cells.append(f"<td>{l['macs'] / n:.3f}</td>" if n else "<td>-</td>")
         out.append('<tr class="layer">' + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
     notes = ["SQNR is measured for models quantized from float with calibration data; "
              "pre-quantized (QDQ) models show '-'."]
-    if instructions:
+    if instructions and cycles:
+        cm = b.get("cycle_model") or {}
+        notes.append("Instructions are exact counts on the emulated core (QEMU -icount); cycles "
+                     f"and ms are estimates of the {_e(cm.get('cost_model', ''))} cycle model "
+                     "(instructions by class weighted with the core's costs, zero-wait-state memory "
+                     "assumed; see docs/cycle-model.md) at the target's clock.")
+    elif instructions:
         notes.append("Instructions are exact counts on the emulated core (QEMU -icount); "
                      f"ms assumes one instruction per cycle at the target's {tgt.clock_hz / 1e6:g} MHz.")
     if command:

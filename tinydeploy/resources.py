@@ -1,4 +1,5 @@
-"""Where tinydeploy's non-Python files live: C runtime, code templates, target files.
+"""Where tinydeploy's non-Python files live: C runtime, code templates, target files,
+host tools' C sources (the QEMU plugin).
 
 A wheel carries them inside the package (tinydeploy/_data/<name>, copied there
 at build time by setup.py); a source checkout (editable install, the tests)
@@ -15,11 +16,12 @@ from .errors import TinydeployError
 RUNTIME_C = "runtime_c"
 CODEGEN_TEMPLATES = "codegen_templates"
 TARGETS = "targets"
-SHIPPED = (RUNTIME_C, CODEGEN_TEMPLATES, TARGETS)
+TOOLS_C = "tools_c"
+SHIPPED = (RUNTIME_C, CODEGEN_TEMPLATES, TARGETS, TOOLS_C)
 
 
 def data_dir(name: str) -> Path:
-    """The directory of one shipped resource (runtime_c, codegen_templates or targets)."""
+    """The directory of one shipped resource (runtime_c, codegen_templates, targets, tools_c)."""
     if name not in SHIPPED:
         raise ValueError(f"unknown resource directory '{name}'")
     packaged = resources.files("tinydeploy") / "_data" / name

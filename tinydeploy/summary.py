@@ -31,9 +31,10 @@ def figures(report: dict, target, bench=None) -> dict:
 
     `target` is a targets.Target; `bench` an optional on_target.BenchResult (or
     its to_json() dict). Flash is the compile-time estimate unless bench
-    measured the library's object files. Latency is instructions / clock,
-    i.e. it assumes one instruction per cycle, and is given only when the
-    emulator counted the instructions.
+    measured the library's object files. Latency is given only when the
+    emulator counted the instructions: `ms` is instructions / clock (one
+    instruction per cycle), `est_ms` the cycle model's estimate
+    (docs/cycle-model.md) when it ran.
     """
     b = bench.to_json() if hasattr(bench, "to_json") else bench
     flash_measured = bool(b and b.get("flash_bytes"))
@@ -62,6 +63,11 @@ def figures(report: dict, target, bench=None) -> dict:
         out["latency"] = {"instructions": int(instructions), "clock_hz": target.clock_hz,
                           "seconds": seconds, "ms": round(seconds * 1e3, 3),
                           "assumes": "one instruction per cycle"}
+        if b.get("est_cycles"):
+            out["latency"].update(est_cycles=b["est_cycles"], est_ms=b["est_ms"],
+                                  cycle_model=(b.get("cycle_model") or {}).get("cost_model"))
+        elif b.get("cycle_model_note"):
+            out["latency"]["cycle_model_note"] = b["cycle_model_note"]
     return out
 
 
@@ -129,7 +135,11 @@ def format_table(fig: dict) -> str:
           + (f" + stack {ram['stack_bytes']:,} B (worst case of one inference, from the compiler)"
              if ram.get("stack_bytes") else ""))),
     ]
-    if lat:
+    if lat and lat.get("est_ms") is not None:
+        rows.append(("latency", _latency(lat["est_ms"]), f"@ {_hz(lat['clock_hz'])}", "",
+                     f"est. {lat['est_cycles']:,} cycles ({lat['cycle_model']} cycle model) for "
+                     f"{lat['instructions']:,} instructions (emulator)"))
+    elif lat:
         rows.append(("latency", _latency(lat["ms"]), f"@ {_hz(lat['clock_hz'])}", "",
                      f"{lat['instructions']:,} instructions (emulator), 1 per cycle assumed"))
     else:

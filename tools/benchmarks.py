@@ -1,6 +1,7 @@
 """Regenerate BENCHMARKS.md: `tinydeploy bench` on the MLPerf Tiny models for every MCU target.
 
     .venv/bin/python tools/benchmarks.py [--models DIR] [--out BENCHMARKS.md]
+    .venv/bin/python tools/benchmarks.py --cycles-only   # only the estimated-latency section
 
 Instruction counts come from QEMU with -icount shift=0 (exact and repeatable;
 on the Arm mps2/mps3 machines the timer resolution is 40 instructions).
@@ -28,6 +29,20 @@ MURISCV = {"resnet8": (62.5e6, 9.67e6)}
 TFLM_ARENA = {"kws": 24_272, "resnet8": 55_984, "vww": 103_680, "ad": 3_984}
 RAM_REQUIRED = {"kws": 10_000, "resnet8": 36_000, "vww": 42_000, "ad": 1_200}
 EMX_FLOAT = {"resnet8": 287.5e6, "kws": 29.1e6}
+# Published MLPerf Tiny latencies (ms per inference = 1000 / median throughput of the
+# performance run, results/<board>/<model>/performance/results.txt; "ic" is resnet8).
+MLPERF_PUBLISHED = {
+    "nucleo-l4r5zi": [
+        ("TFLM 2.3.1 reference, MLPerf Tiny v0.5 (mlcommons/tiny_results_v0.5, "
+         "closed/reference, Nucleo-L4R5ZI, 120 MHz)",
+         {"kws": 1000 / 5.497, "resnet8": 1000 / 1.420, "vww": 1000 / 1.665, "ad": 1000 / 99.487}),
+        ("X-CUBE-AI 7.3.0, MLPerf Tiny v1.0 (mlcommons/tiny_results_v1.0, "
+         "closed/STMicroelectronics, NUCLEO_L4R5ZI, 120 MHz)",
+         {"kws": 1000 / 13.323, "resnet8": 1000 / 4.407, "vww": 1000 / 4.339, "ad": 1000 / 131.950}),
+    ],
+}
+CYCLES_BEGIN = "<!-- cycle-model: begin (tools/benchmarks.py --cycles-only) -->"
+CYCLES_END = "<!-- cycle-model: end -->"
 
 
 def fmt(n) -> str:
@@ -38,8 +53,20 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=str(REPO.parent / "shared" / "models" / "mlperf_tiny"))
     ap.add_argument("--out", default=str(REPO / "BENCHMARKS.md"))
+    ap.add_argument("--cycles-only", action="store_true",
+                    help="bench again and replace only the estimated-latency section of --out")
     args = ap.parse_args()
     models = Path(args.models)
+    if args.cycles_only:
+        res = {}
+        for m in MODELS:
+            for t in TARGETS:
+                print(f"bench {m} on {t}", file=sys.stderr)
+                res[m, t] = api.bench(models / m / "int8_qdq.onnx", t)
+        out = Path(args.out)
+        out.write_text(replace_cycles(out.read_text(), render_cycles(res)))
+        print(f"updated the estimated-latency section of {out}", file=sys.stderr)
+        return
     res = {}
     for m in MODELS:
         for t in TARGETS:
@@ -55,7 +82,7 @@ def main() -> None:
         for t in ("nucleo-l4r5zi", "cortex-m55"):
             print(f"bench {m} on {t} --kernel-scratch any", file=sys.stderr)
             fast[m, t] = api.bench(models / m / "int8_qdq.onnx", t, kernel_scratch="any")
-    Path(args.out).write_text(render(res, floats, reports) + render_fast(fast))
+    Path(args.out).write_text(render(res, floats, reports) + render_fast(fast) + render_cycles(res))
     print(f"wrote {args.out}", file=sys.stderr)
 
 
@@ -161,6 +188,67 @@ def render_fast(fast) -> str:
                  f"{fmt(a.peak_ram_bytes)} | {fmt(b.instructions_per_inference)} | "
                  f"{b.instructions_per_inference / a.instructions_per_inference:.2f}x |")
     return "\n".join(L) + "\n"
+
+
+def render_cycles(res) -> str:
+    """Estimated cycles and ms (docs/cycle-model.md) per target, and published MLPerf Tiny latencies."""
+    L = [CYCLES_BEGIN, "", "## Estimated latency (cycle model)", "",
+         "`bench` weights the executed instructions by class with per-core costs (QEMU plugin +",
+         "disassembly; tables and limits in [docs/cycle-model.md](docs/cycle-model.md)). Estimated ms",
+         "at each target's clock, with the estimated cycles per instruction; code and data are",
+         "assumed in zero-wait-state memory.", "",
+         "| model | " + " | ".join(TARGETS) + " |", "|---|" + "---:|" * len(TARGETS)]
+    for m in MODELS:
+        cells = []
+        for t in TARGETS:
+            r = res[m, t]
+            cells.append(f"{r.est_ms:.2f} ms ({r.est_cycles / r.instructions_per_inference:.2f})"
+                         if r.est_cycles else "-")
+        L.append(f"| {m} | " + " | ".join(cells) + " |")
+    clocks = {t: res[MODELS[0], t].clock_hz for t in TARGETS}
+    L += ["", "Clocks: " + ", ".join(f"{t} {clocks[t] / 1e6:g} MHz" for t in TARGETS) + ".", ""]
+    L += ["### Against published MLPerf Tiny latencies", "",
+          "Published figures are whole-inference latencies measured on the boards (EEMBC runner, median",
+          "throughput), with other inference engines: they compare the engines as much as they check",
+          "the model. Only boards with published results are listed.", ""]
+    for t, sources in MLPERF_PUBLISHED.items():
+        L += [f"| model ({t}) | tinydeploy est. | " + " | ".join(f"published [{i + 1}]" for i in range(len(sources)))
+              + " |", "|---|---:|" + "---:|" * len(sources)]
+        for m in MODELS:
+            r = res[m, t]
+            est = f"{r.est_ms:.1f} ms" if r.est_ms else "-"
+            L.append(f"| {m} | {est} | " + " | ".join(f"{src[m]:.1f} ms" for _, src in sources) + " |")
+        L += [""] + [f"[{i + 1}] {name}" + ("  " if i < len(sources) - 1 else "")
+                     for i, (name, _) in enumerate(sources)] + [""]
+    m4 = {m: res[m, "nucleo-l4r5zi"] for m in MODELS}
+    L += ["A rough check of the model against [1], which ran TFLM with CMSIS-NN kernels: the",
+          "TFLM + CMSIS-NN instruction counts measured on the same emulated M4 (table above), costed",
+          "at the cycles per instruction the model gives tinydeploy's M4 code, and what [1] measured:", "",
+          "| model | TFLM + CMSIS-NN instr. | x est. CPI / 120 MHz | published [1] | published / model |",
+          "|---|---:|---:|---:|---:|"]
+    ref = MLPERF_PUBLISHED["nucleo-l4r5zi"][0][1]
+    for m in MODELS:
+        r = m4[m]
+        if not r.est_cycles:
+            continue
+        ms = CMSIS_NN[m] * r.est_cycles / r.instructions_per_inference / 120e3
+        L.append(f"| {m} | {fmt(CMSIS_NN[m])} | {ms:.1f} ms | {ref[m]:.1f} ms | {ref[m] / ms:.1f}x |")
+    L += ["", "The gap is what the model leaves out: flash wait states (5 at 120 MHz behind the ART",
+          "accelerator), a CPI borrowed from tinydeploy's kernels for TFLM's different instruction mix, and an",
+          "older TFLM/CMSIS-NN (v2.3.1, 2020) than the one counted on the emulator. Read the estimates",
+          "as a lower bound for a board running from flash.", ""]
+    L += ["stm32f746: no published MLPerf Tiny result for this board was found (v0.5-v1.1 results",
+          "repositories), so there is nothing to compare with.", "", CYCLES_END]
+    return "\n".join(L) + "\n"
+
+
+def replace_cycles(text: str, section: str) -> str:
+    """`text` with its estimated-latency section replaced by `section` (appended if absent)."""
+    if CYCLES_BEGIN in text and CYCLES_END in text:
+        head, rest = text.split(CYCLES_BEGIN, 1)
+        tail = rest.split(CYCLES_END, 1)[1].lstrip("\n")
+        return head + section + ("\n" + tail if tail else "")
+    return text.rstrip("\n") + "\n\n" + section
 
 
 if __name__ == "__main__":
