@@ -216,6 +216,7 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
             "input_offset": plan.placements[g.inputs[0]].offset,
             "output_offset": plan.placements[g.outputs[0]].offset,
         },
+        "inputs": gen["io"]["inputs"], "outputs": gen["io"]["outputs"],
         "max_stack_bytes": (gen.get("stack") or {}).get("max_stack_bytes"),
         "stack": gen.get("stack"),
         "input": gen["io"]["input"], "output": gen["io"]["output"],
@@ -243,14 +244,16 @@ def check_fits(report: dict, tgt) -> None:
 # --------------------------------------------------------------------------
 # Running
 # --------------------------------------------------------------------------
-def load_inputs(path_or_arrays, result: CompileResult) -> np.ndarray:
-    """The samples for the model's one input from an npz file (or dict), checked."""
+def load_inputs(path_or_arrays, result: CompileResult):
+    """The samples for the model's input from an npz file (or dict), checked: one array
+    [N, ...]; a model with several inputs: {input name: array}, one per input."""
     return data.load_model_inputs(path_or_arrays, result.io)
 
 
 @dataclass
 class RunResult:
-    """Outputs of `run` ({output name: array [samples, ...]}) and the build's figures."""
+    """Outputs of `run` ({output name: array [samples, ...]}, every output of the model
+    in its order) and the build's figures."""
 
     outputs: dict
     report: dict
@@ -259,7 +262,8 @@ class RunResult:
 
 def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden: bool = False,
         **compile_options) -> RunResult:
-    """Compile, build, and run every sample of `inputs` (npz path or {name: array}).
+    """Compile, build, and run every sample of `inputs` (npz path or {name: array}; a model
+    with several inputs takes one array per input, named as the input).
     golden=True: the reference model instead of C (the bit-exact golden model for int8
     builds, the float interpreter for float32 builds)."""
     from . import hostrun
@@ -268,23 +272,22 @@ def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden
     with tempfile.TemporaryDirectory(prefix="tinydeploy-run-") as tmp:
         result = compile(model, target=target, out_dir=Path(tmp) / "lib", **compile_options)
         x = load_inputs(inputs, result)
-        xq = data.to_library_input(x, result.io, raw)
-        out = result.io["output"]
-        sample_shape = out["shape"][1:] if out["shape"] and out["shape"][0] == 1 else out["shape"]
+        xq = data.to_library_inputs(x, result.io, raw)
+        n = len(xq)
         instructions = None
         if golden:
             y = reference_outputs(result.graph, bar(xq, "golden model"))
         elif result.target.arch == "host":
             with bar.stage("building for the host"):
                 exe = hostrun.build(result.out_dir, result.name, result.io, Path(tmp) / "model")
-            with bar.stage(f"running {len(xq)} sample(s)"):
-                y = hostrun.run(exe, xq, out["dtype"], sample_shape)
+            with bar.stage(f"running {n} sample(s)"):
+                y = hostrun.run(exe, xq, result.io["output"]["dtype"], (hostrun.packed_io(result.io)["out_size"],))
         else:
-            with bar.stage(f"building and running {len(xq)} sample(s) on {result.target.name}'s "
+            with bar.stage(f"building and running {n} sample(s) on {result.target.name}'s "
                            "emulator"):
                 y, instructions = on_target.run_on_target(result, xq, Path(tmp))
-        y = data.from_library_output(y.reshape((len(x),) + tuple(sample_shape)), result.io, raw, x.dtype)
-        return RunResult({out["name"]: y}, result.report, instructions)
+        outputs = data.from_library_outputs(y.reshape(n, -1), result.io, raw, data.input_dtype(x))
+        return RunResult(outputs, result.report, instructions)
 
 
 # --------------------------------------------------------------------------

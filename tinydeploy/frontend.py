@@ -513,18 +513,23 @@ class _Importer:
             _check_version(self, node)
             LOWERINGS[node.op_type](self, node)
         for out in self.model.graph.output:
+            if out.name in g.outputs:
+                raise TinydeployError(f"model output '{out.name}' is listed twice among the model's "
+                                      "outputs; list it once")
             g.outputs.append(out.name)
-        if len(g.inputs) != 1 or len(g.outputs) != 1:
-            raise TinydeployError(
-                f"the model has {len(g.inputs)} input(s) and {len(g.outputs)} output(s); "
-                "tinydeploy currently supports models with exactly one input and one output")
+        if not g.inputs:
+            raise TinydeployError("the model has no input (every graph input is a constant); "
+                                  "nothing to compute at run time")
+        if not g.outputs:
+            raise TinydeployError("the model has no output")
         for name in g.outputs:
             if name not in g.tensors:
                 raise TinydeployError(f"model output '{name}' is not computed by any node")
             if g.tensors[name].is_const:
                 raise TinydeployError(f"model output '{name}' is a constant; nothing to compute")
             if name in g.inputs:
-                raise TinydeployError(f"model output '{name}' is the model input itself; nothing to compute")
+                raise TinydeployError(f"model output '{name}' is a model input itself; nothing to compute "
+                                      "(remove it from the outputs: the caller has it already)")
         return g
 
 

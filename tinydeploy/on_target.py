@@ -23,8 +23,11 @@ DEFAULT_SAMPLES = 3
 def _model_info(result) -> firmware.ModelInfo:
     io = result.io
     n_layers = len(result.report["layers"])  # emitted layers (a fused conv+add is one)
+    inputs, outputs = data.io_list(io, "input"), data.io_list(io, "output")
     return firmware.ModelInfo(result.name, io["input"]["ctype"], io["output"]["ctype"],
-                              io["input"]["size"], io["output"]["size"], n_layers)
+                              sum(i["size"] for i in inputs), sum(o["size"] for o in outputs), n_layers,
+                              input_sizes=tuple(i["size"] for i in inputs),
+                              output_sizes=tuple(o["size"] for o in outputs))
 
 
 def build_and_run(result, xq: np.ndarray, work: Path, mode: str = "profile", progress=None) -> tuple:
@@ -69,6 +72,7 @@ class VerifyResult:
     instructions_per_inference: Optional[int]
     first_mismatch: Optional[str] = None
     instructions: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)  # per model output: {name, match, max_abs_diff}
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -83,13 +87,19 @@ def compare(result, xq: np.ndarray, work: Path, progress=None) -> VerifyResult:
     got = res.output_array
     want = golden.reference_outputs(result.graph, get_progress(progress)(xq, "golden model"))
     want = want.reshape(got.shape)
-    diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) if got.size else 0.0
     exact = result.io["output"]["dtype"] == "int8"
-    match = diff == 0.0 if exact else bool(np.all(np.abs(got - want) <= 1e-4 * (1 + np.abs(want))))
+    per_output = []  # every output of the model compared on its own
+    for name, g_out in data.split_outputs(got, result.io).items():
+        w_out = data.split_outputs(want, result.io)[name]
+        d = float(np.max(np.abs(g_out.astype(np.float64) - w_out.astype(np.float64)))) if g_out.size else 0.0
+        ok = d == 0.0 if exact else bool(np.all(np.abs(g_out - w_out) <= 1e-4 * (1 + np.abs(w_out))))
+        per_output.append(dict(name=name, match=bool(ok), max_abs_diff=d))
+    diff = max((o["max_abs_diff"] for o in per_output), default=0.0)
+    match = all(o["match"] for o in per_output)
     first = None if match else first_mismatching_layer(result, xq, work)
     ipi = int(np.mean(res.instructions)) if res.instructions else None
     return VerifyResult(result.target.name, bool(match), len(xq), diff, ipi, first,
-                        list(res.instructions or []))
+                        list(res.instructions or []), per_output)
 
 
 def first_mismatching_layer(result, xq: np.ndarray, work: Path) -> Optional[str]:
