@@ -305,7 +305,7 @@ def verify(model: PathLike, target: str, inputs=None, samples: int = on_target.D
         if inputs is None:
             xq = data.default_inputs(result.io, samples)
         else:
-            xq = data.to_library_input(load_inputs(inputs, result), result.io, raw=False)
+            xq = data.to_library_inputs(load_inputs(inputs, result), result.io, raw=False)
         return on_target.compare(result, xq, work, progress)
 
 

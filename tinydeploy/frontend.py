@@ -1547,8 +1547,24 @@ def folded_model(path: str, input_shapes: Optional[dict] = None) -> tuple[onnx.M
                               "or convert the model with onnx.version_converter)")
     for init in model.graph.initializer:  # before shape inference reads them
         decode_initializer(init)
+    _check_io_names(model)
     _fix_input_shapes(model, input_shapes or {})
     return fold_onnx_constants(model, opset), opset
+
+
+def _check_io_names(model: onnx.ModelProto) -> None:
+    """Outputs that are inputs or listed twice (refused before shape inference trips on them)."""
+    inits = {i.name for i in model.graph.initializer}
+    inputs = {i.name for i in model.graph.input if i.name not in inits}
+    seen = set()
+    for out in model.graph.output:
+        if out.name in inputs:
+            raise TinydeployError(f"model output '{out.name}' is a model input itself; nothing to compute "
+                                  "(remove it from the outputs: the caller has it already)")
+        if out.name in seen:
+            raise TinydeployError(f"model output '{out.name}' is listed twice among the model's "
+                                  "outputs; list it once")
+        seen.add(out.name)
 
 
 def is_supported(node: onnx.NodeProto) -> bool:
