@@ -1,6 +1,6 @@
 """Models with several inputs and outputs (issue 14 item 2): one pointer per input and
 output in NAME_run, all in the arena, handled by name by run/verify/compile and npz files."""
-import json
+import shutil
 import subprocess
 
 import numpy as np
@@ -12,6 +12,8 @@ import tinydeploy
 from conftest import cli
 
 ARM, RISCV = "nucleo-l4r5zi", "rv32-zve32x"
+WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror"]
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-O1"]
 
 
 def _save(nodes, inputs, outputs, inits, path):
@@ -257,17 +259,39 @@ def test_generated_api_two_inputs_two_outputs(models, tmp_path):
     assert f"#define NET_INPUT_B_ZERO_POINT ({b['zero_point']})" in h
     (tmp_path / "main.c").write_text(DRIVER)
     exe = tmp_path / "drv"
-    proc = subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-I", str(lib),
-                           *sorted(str(p) for p in lib.glob("*.c")), str(tmp_path / "main.c"), "-o", str(exe), "-lm"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(["gcc", *WARNINGS, *SANITIZE, "-I", str(lib), *sorted(str(p) for p in lib.glob("*.c")),
+                           str(tmp_path / "main.c"), "-o", str(exe), "-lm"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    run = subprocess.run([str(exe)], capture_output=True, text=True)
-    assert run.returncode == 0, f"driver check {run.returncode} failed"
+    run = subprocess.run([str(exe)], capture_output=True, text=True,
+                         env={"ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1", "UBSAN_OPTIONS": "halt_on_error=1"})
+    assert run.returncode == 0 and not run.stderr, f"driver check {run.returncode} failed: {run.stderr[-2000:]}"
     got = np.array(run.stdout.split(), np.int8)
     a = np.array([(i * 37 - 100) for i in range(10)]).astype(np.int8)  # the driver's int8 wraps
     bb = np.array([(90 - i * 29) for i in range(12)]).astype(np.int8)
     want = tinydeploy.golden.run_sample(res.graph, {"a": a, "b": bb})
     assert np.array_equal(got, np.concatenate([want["hidden"].reshape(-1), want["out"].reshape(-1)]))
+
+
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+def test_generated_c_hygiene(models, tmp_path, cc):
+    """The several-inputs/outputs API compiles without warnings (-Wconversion too) with gcc
+    and clang, float32 and int8, and cppcheck finds nothing."""
+    if shutil.which(cc) is None:
+        pytest.skip(f"{cc} is not installed")
+    for name in ("two_inputs", "detector", "output_also_read"):
+        for kw in ({"quantize": "float32"}, {"calib": models[name].with_name(f"{name}_calib.npz")}):
+            lib = tmp_path / f"{name}-{len(kw)}-{kw.get('quantize', 'int8')}"
+            tinydeploy.compile(models[name], out_dir=lib, **kw)
+            sources = sorted(str(p) for p in lib.glob("*.c"))
+            proc = subprocess.run([cc, *WARNINGS, "-O2", "-I", str(lib), "-c", *sources], capture_output=True,
+                                  text=True, cwd=tmp_path)
+            assert proc.returncode == 0 and not proc.stderr, f"{name} {kw}:\n{proc.stderr[-3000:]}"
+            if cc == "gcc" and shutil.which("cppcheck"):
+                proc = subprocess.run(["cppcheck", "--std=c99", "--enable=warning,style,performance,portability",
+                                       "--error-exitcode=1", "--inline-suppr", "-q", "-U__ARM_FEATURE_DSP",
+                                       "-U__ARM_FEATURE_MVE", "-U__riscv", "-I", str(lib), *sources],
+                                      capture_output=True, text=True)
+                assert proc.returncode == 0 and not proc.stderr.strip(), f"{name} {kw}:\n{proc.stderr[-3000:]}"
 
 
 def test_cli_run_two_inputs_writes_every_output_by_name(models, tmp_path):
@@ -311,3 +335,31 @@ def test_verify_cli_prints_each_output(models):
     proc = cli("verify", m, "--calib", m.with_name("detector_calib.npz"), "-t", RISCV, "--samples", "2", "-q")
     assert proc.returncode == 0, proc.stderr
     assert "output 'scores': bit-exact" in proc.stdout and "output 'boxes': bit-exact" in proc.stdout
+
+
+def test_tflite_two_inputs_two_outputs_bit_exact_with_tflm(tmp_path):
+    """A .tflite model with two inputs and two outputs: C on the host == TFLite Micro."""
+    pytest.importorskip("tflite")
+    runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    from test_tflite_input import O, Builder, _weights, schema
+    b = Builder()
+    a, c = b.tensor((1, 16), scale=0.02, zp=-3), b.tensor((1, 8), scale=0.05, zp=4)
+    outs = []
+    for x, n_in, scale, n_out in ((a, 16, 0.02, 5), (c, 8, 0.05, 3)):
+        w, bias = _weights(b, (n_out, n_in), scale, n_out)
+        outs.append(b.op("FULLY_CONNECTED", [x, w, bias], [b.tensor((1, n_out), scale=0.07, zp=1)],
+                         schema.FullyConnectedOptionsT(), O.FullyConnectedOptions, fusedActivationFunction=0))
+    model_bytes = b.finish([a, c], outs)
+    path = tmp_path / "two.tflite"
+    path.write_bytes(model_bytes)
+    rng = np.random.default_rng(3)
+    xs = {"t0": rng.integers(-128, 128, (4, 16), dtype=np.int8), "t1": rng.integers(-128, 128, (4, 8), dtype=np.int8)}
+    res = tinydeploy.run(path, xs)
+    assert [i["name"] for i in res.report["inputs"]] == ["t0", "t1"] and len(res.outputs) == 2
+    for s in range(4):
+        interp = runtime.Interpreter.from_bytes(model_bytes, arena_size=1 << 20)
+        interp.set_input(xs["t0"][s:s + 1], 0)
+        interp.set_input(xs["t1"][s:s + 1], 1)
+        interp.invoke()
+        for k, y in enumerate(res.outputs.values()):
+            assert np.array_equal(y[s].reshape(-1), np.asarray(interp.get_output(k)).reshape(-1))
