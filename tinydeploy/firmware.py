@@ -8,7 +8,11 @@ protocol, `tinydeploy.emulator` for running and parsing it).
 The harness stays generic through two generated files in `out_dir`:
 `td_glue.h` maps TD_RUN, TD_INPUT_T, TD_OUTPUT_T, TD_INPUT_SIZE,
 TD_OUTPUT_SIZE and TD_NUM_LAYERS to the model's names, and `td_inputs.c`
-holds the samples as a const array (in flash).
+holds the samples as a const array (in flash).  A model with several inputs
+or outputs (ModelInfo.input_sizes/output_sizes): a sample holds every input
+and the harness's output buffer every output, flattened and concatenated in
+NAME_run's order, and TD_RUN is a wrapper (td_run_packed) that passes
+NAME_run one pointer into them per input and output.
 """
 
 from __future__ import annotations
