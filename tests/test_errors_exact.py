@@ -314,10 +314,19 @@ def test_initializer_in_an_external_file(tmp_path, ops):
                      ".onnx files (save the model without external data)", "compile", ops(external), *F32)
 
 
-def test_two_inputs(tmp_path, ops):
-    path = ops(lambda m: m.graph.input.append(helper.make_tensor_value_info("x2", TensorProto.FLOAT, [1, 3])))
-    expect(tmp_path, "the model has 2 input(s) and 1 output(s); tinydeploy currently supports models with "
-                   "exactly one input and one output", "compile", path, *F32)
+def test_output_listed_twice(tmp_path, ops):
+    path = ops(lambda m: m.graph.output.append(m.graph.output[0]))
+    out = seed_ops_float().graph.output[0].name
+    expect(tmp_path, f"model output '{out}' is listed twice among the model's outputs; list it once",
+           "compile", path, *F32)
+
+
+def test_output_is_an_input(tmp_path):
+    x, y = (helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in "xy")
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y, x])
+    path = save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    expect(tmp_path, "model output 'x' is a model input itself; nothing to compute (remove it from the "
+                     "outputs: the caller has it already)", "compile", path, *F32)
 
 
 def test_output_is_a_constant(tmp_path):

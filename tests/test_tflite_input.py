@@ -136,7 +136,8 @@ class Builder:
             oc = schema.OperatorCodeT()
             oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = code, min(code, 127), 1
             codes.append(oc)
-        sg.tensors, sg.inputs, sg.outputs, sg.operators = self.tensors, [inp], [out], self.ops
+        listed = lambda t: list(t) if isinstance(t, (list, tuple)) else [t]  # noqa: E731 (several: a list)
+        sg.tensors, sg.inputs, sg.outputs, sg.operators = self.tensors, listed(inp), listed(out), self.ops
         model.version, model.operatorCodes, model.subgraphs = 3, codes, [sg]
         model.buffers, model.description = self.buffers, "tinydeploy test"
         fb = flatbuffers.Builder(1024)

@@ -232,6 +232,7 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
             "input_offset": plan.placements[g.inputs[0]].offset,
             "output_offset": plan.placements[g.outputs[0]].offset,
         },
+        "inputs": gen["io"]["inputs"], "outputs": gen["io"]["outputs"],
         "max_stack_bytes": (gen.get("stack") or {}).get("max_stack_bytes"),
         # the RAM one inference needs: the arena (and any I/O outside it) plus the worst-case
         # stack of the library's call tree; the fit check holds this against the SRAM
@@ -265,14 +266,16 @@ def check_fits(report: dict, tgt) -> None:
 # --------------------------------------------------------------------------
 # Running
 # --------------------------------------------------------------------------
-def load_inputs(path_or_arrays, result: CompileResult) -> np.ndarray:
-    """The samples for the model's one input from an npz file (or dict), checked."""
+def load_inputs(path_or_arrays, result: CompileResult):
+    """The samples for the model's input from an npz file (or dict), checked: one array
+    [N, ...]; a model with several inputs: {input name: array}, one per input."""
     return data.load_model_inputs(path_or_arrays, result.io)
 
 
 @dataclass
 class RunResult:
-    """Outputs of `run` ({output name: array [samples, ...]}) and the build's figures."""
+    """Outputs of `run` ({output name: array [samples, ...]}, every output of the model
+    in its order) and the build's figures."""
 
     outputs: dict
     report: dict
@@ -283,7 +286,8 @@ class RunResult:
 
 def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden: bool = False,
         **compile_options) -> RunResult:
-    """Compile, build, and run every sample of `inputs` (npz path or {name: array}).
+    """Compile, build, and run every sample of `inputs` (npz path or {name: array}; a model
+    with several inputs takes one array per input, named as the input).
     golden=True: the reference model instead of C (the bit-exact golden model for int8
     builds, the float interpreter for float32 builds)."""
     from .progress import get as get_progress
@@ -291,30 +295,29 @@ def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden
     with tempfile.TemporaryDirectory(prefix="tinydeploy-run-") as tmp:
         result = compile(model, target=target, out_dir=Path(tmp) / "lib", **compile_options)
         x = load_inputs(inputs, result)
-        xq = data.to_library_input(x, result.io, raw)
-        out = result.io["output"]
-        sample_shape = out["shape"][1:] if out["shape"] and out["shape"][0] == 1 else out["shape"]
+        xq = data.to_library_inputs(x, result.io, raw)
+        n = len(xq)
         instructions = est_ms = cycle_model = None
         if golden:
             y = reference_outputs(result.graph, bar(xq, "golden model"))
         else:
             y, instructions, est_ms, cycle_model = _execute(result, xq, Path(tmp), bar)
-        y = data.from_library_output(y.reshape((len(x),) + tuple(sample_shape)), result.io, raw, x.dtype)
-        return RunResult({out["name"]: y}, result.report, instructions, est_ms, cycle_model)
+        outputs = data.from_library_outputs(y.reshape(n, -1), result.io, raw, data.input_dtype(x))
+        return RunResult(outputs, result.report, instructions, est_ms, cycle_model)
 
 
 def _execute(result: CompileResult, xq: np.ndarray, work: Path, bar) -> tuple:
-    """Run the library in result.out_dir on samples xq: built for the host and run there, or
-    built for the MCU and run on its emulator. (outputs [N, ...], instructions, estimated ms
-    per sample, the cycle model's name; the last three None on the host)."""
+    """Run the library in result.out_dir on samples xq (as the library takes them; several
+    inputs packed per sample): built for the host and run there, or built for the MCU and
+    run on its emulator. (outputs [N, ...], instructions, estimated ms per sample, the cycle
+    model's name; the last three None on the host)."""
     from . import hostrun
-    out = result.io["output"]
-    sample_shape = out["shape"][1:] if out["shape"] and out["shape"][0] == 1 else out["shape"]
     if result.target.arch == "host":
         with bar.stage("building for the host"):
             exe = hostrun.build(result.out_dir, result.name, result.io, work / "model")
         with bar.stage(f"running {len(xq)} sample(s)"):
-            return hostrun.run(exe, xq, out["dtype"], sample_shape), None, None, None
+            return hostrun.run(exe, xq, result.io["output"]["dtype"],
+                               (hostrun.packed_io(result.io)["out_size"],)), None, None, None
     with bar.stage(f"building and running {len(xq)} sample(s) on {result.target.name}'s emulator"):
         return on_target.run_estimated(result, xq, work)
 
@@ -334,7 +337,7 @@ def verify(model: PathLike, target: str, inputs=None, samples: int = on_target.D
         if inputs is None:
             xq = data.default_inputs(result.io, samples)
         else:
-            xq = data.to_library_input(load_inputs(inputs, result), result.io, raw=False)
+            xq = data.to_library_inputs(load_inputs(inputs, result), result.io, raw=False)
         return on_target.compare(result, xq, work, progress)
 
 
@@ -359,39 +362,44 @@ def validate_compiled(result: CompileResult, model: PathLike, inputs, reference:
     from .progress import get as get_progress
     bar = get_progress(progress)
     x = load_inputs(inputs, result)
-    if x.dtype != np.float32:
-        raise TinydeployError(f"validate compares with the original float model: give float32 inputs "
-                              f"(input '{result.io['input']['name']}' is {x.dtype})")
-    xq = data.to_library_input(x, result.io, raw=False)
+    ins = data.io_list(result.io, "input")
+    xs = x if isinstance(x, dict) else {ins[0]["name"]: x}
+    for name, v in xs.items():
+        if v.dtype != np.float32:
+            raise TinydeployError(f"validate compares with the original float model: give float32 inputs "
+                                  f"(input '{name}' is {v.dtype})")
+    xq = data.to_library_inputs(x, result.io, raw=False)
+    n = len(xq)
     with tempfile.TemporaryDirectory(prefix="tinydeploy-validate-") as tmp:
         work = Path(work or tmp)
         work.mkdir(parents=True, exist_ok=True)
         y, instructions, _, _ = _execute(result, xq, work, bar)
-    out = result.io["output"]
+    dtype = result.io["output"]["dtype"]
     want = reference_outputs(result.graph, bar(xq, "golden model"))
-    match, diff = on_target.matches_reference(y.reshape(want.shape), want, out["dtype"])
-    deployed = data.from_library_output(y.reshape((len(x),) + tuple(want.shape[1:])), result.io, False, x.dtype)
+    match, diff = on_target.matches_reference(y.reshape(want.shape), want, dtype)
+    deployed = data.from_library_outputs(y.reshape(n, -1), result.io, False, np.float32)
+    outs = data.io_list(result.io, "output")
     ref_path = str(reference or model)
     with bar.stage(f"running the original model ({Path(ref_path).name}) in onnxruntime"):
-        quant = {out["name"]: (out["scale"], out["zero_point"])} if out["dtype"] == "int8" else None
-        original = validation.run_original(ref_path, {result.io["input"]["name"]: x}, [out["name"]],
-                                           {result.io["input"]["name"]: xq}, quant)
+        quant = {o["name"]: (o["scale"], o["zero_point"]) for o in outs if o["dtype"] == "int8"}
+        int8_inputs = {i["name"]: data.to_library_input(xs[i["name"]], result.io, False, i) for i in ins}
+        original = validation.run_original(ref_path, xs, [o["name"] for o in outs], int8_inputs, quant)
     labels = data.load_labels(inputs)
     metrics = []
     for name, want_out in original.items():
         truth = None
         per_sample = int(np.prod(want_out.shape[1:]))
         if labels is not None and per_sample > 1:
-            truth = data.class_labels(labels, len(x), per_sample, inputs if isinstance(inputs, (str, Path))
+            truth = data.class_labels(labels, n, per_sample, inputs if isinstance(inputs, (str, Path))
                                       else "the inputs")
-        metrics.append(validation.output_metrics(name, deployed, want_out, truth))
+        metrics.append(validation.output_metrics(name, deployed[name], want_out, truth))
     layers = []
-    if out["dtype"] == "int8":
+    if dtype == "int8":
         with bar.stage("per-layer SQNR against the float model"):
             float_graph = quantize.optimized_float(frontend.load(str(model), input_shapes, result.name))
-            layers = validation.layer_sqnr(float_graph, result.graph, x)
+            layers = validation.layer_sqnr(float_graph, result.graph, xs)
     ipi = int(np.mean(instructions)) if instructions else None
-    return ValidateResult(Path(model).name, Path(ref_path).name, result.target.name, out["dtype"], len(x),
+    return ValidateResult(Path(model).name, Path(ref_path).name, result.target.name, dtype, n,
                           bool(match), diff, metrics, layers, ipi)
 
 

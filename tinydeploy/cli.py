@@ -334,6 +334,11 @@ def verify_cmd(model, inputs, samples, emulator, as_json, quiet, **kw):
         click.echo(f"{r.target}: {state} on {r.samples} samples (max |diff| {r.max_abs_diff:g}), "
                    f"{r.instructions_per_inference:,} instructions per inference"
                    if r.instructions_per_inference else f"{r.target}: {state}")
+        if len(r.outputs) > 1:  # each output of the model on its own
+            for o in r.outputs:
+                o_state = ("bit-exact" if o["max_abs_diff"] == 0 else "within 1e-4 (float32)") \
+                    if o["match"] else "MISMATCH"
+                click.echo(f"  output '{o['name']}': {o_state} (max |diff| {o['max_abs_diff']:g})")
         if r.first_mismatch:
             click.echo(f"first mismatching layer: {r.first_mismatch}")
     sys.exit(0 if r.match else 1)

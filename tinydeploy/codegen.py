@@ -114,6 +114,7 @@ def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["c_value"] = c_value
+    env.filters["c_comment"] = lambda text: str(text).replace("*/", "*_/").replace("\n", " ").replace("\r", " ")
     return env
 
 
@@ -138,14 +139,38 @@ def build_layers(g: Graph, plan: MemoryPlan, name: str):
 
 
 def io_info(g: Graph) -> dict:
-    """What the generated header says about the input and output."""
+    """What the generated header says about the inputs and outputs: "inputs" and
+    "outputs" (lists in the model's order; each with its ONNX name and its C name,
+    cname), and "input"/"output", the first of each (a model with one input and
+    one output: its input and output)."""
     info = {}
     for role, names in (("input", g.inputs), ("output", g.outputs)):
-        t = g.tensors[names[0]]
-        scale, zp = t.quant.scalar() if t.quant is not None and t.dtype == "int8" else (None, None)
-        info[role] = dict(name=names[0], ctype=C_TYPES[t.dtype], dtype=t.dtype, shape=list(t.shape),
-                          size=t.size, scale=scale, zero_point=zp)
+        entries, taken = [], set()
+        for n in names:
+            t = g.tensors[n]
+            scale, zp = t.quant.scalar() if t.quant is not None and t.dtype == "int8" else (None, None)
+            entries.append(dict(name=n, cname=_io_cname(n, taken), ctype=C_TYPES[t.dtype], dtype=t.dtype,
+                                shape=list(t.shape), size=t.size, scale=scale, zero_point=zp))
+        info[role + "s"] = entries
+        info[role] = entries[0]
+    ctypes = {e["ctype"] for role in ("inputs", "outputs") for e in info[role]}
+    if len(ctypes) > 1:
+        raise TinydeployError("internal error: the model's inputs and outputs have different element "
+                              f"types ({', '.join(sorted(ctypes))})")
     return info
+
+
+def _io_cname(name: str, taken: set) -> str:
+    """A C identifier for an input or output: ASCII letters, digits and '_', unique
+    among its role ignoring case (header macros spell it in capitals)."""
+    base = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "tensor"
+    if base[0].isdigit():
+        base = "t" + base
+    cname, k = base, 2
+    while cname.upper() in taken:
+        cname, k = f"{base}_{k}", k + 1
+    taken.add(cname.upper())
+    return cname
 
 
 def weight_arrays(g: Graph, ctx: _Ctx, layers: list) -> list:
@@ -191,9 +216,13 @@ def generate(g: Graph, plan: MemoryPlan, out_dir: Path, name: str, model_name: s
     headers = sorted({h for l in layers for h in call_headers(l.call)})
     sources = sorted(required_sources({l.call.source for l in layers if l.call.source}, headers))
     arena_io = {role: plan.placements[io[role]["name"]].offset for role in ("input", "output")}
+    for role in ("inputs", "outputs"):
+        for e in io[role]:
+            e["arena_offset"] = plan.placements[e["name"]].offset
+    multi = len(io["inputs"]) > 1 or len(io["outputs"]) > 1
     common = dict(name=name, NAME=name.upper(), version=__version__, model=model_name,
                   target=target_name, io=io, arena_bytes=plan.arena_bytes, layers=layers,
-                  weights=weights, structs=structs, sources=sources, headers=headers, arena_io=arena_io,
+                  weights=weights, structs=structs, sources=sources, headers=headers, arena_io=arena_io, multi=multi,
                   weight_headers=sorted({STRUCT_HEADERS[s] for s, _ in structs}))
     out_dir.mkdir(parents=True, exist_ok=True)
     for template, filename in (("model.h.j2", f"{name}.h"), ("model.c.j2", f"{name}.c"),

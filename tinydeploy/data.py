@@ -52,14 +52,31 @@ def read_npz(path, what: str = "inputs") -> dict:
     return arrays
 
 
+def _arrays(path_or_arrays, what: str) -> dict:
+    """{name: array} from an .npz file (FILE.npz:ARRAY for one of its arrays) or a dict."""
+    if isinstance(path_or_arrays, (str, Path)):
+        return read_npz(path_or_arrays, what)
+    return dict(path_or_arrays)
+
+
+def sample_shape(shape) -> tuple:
+    """A tensor's shape without its batch dimension of 1 (the shape of one sample)."""
+    return tuple(shape[1:]) if shape and shape[0] == 1 else tuple(shape)
+
+
+def _check_shape(x: np.ndarray, name: str, shape) -> np.ndarray:
+    want = sample_shape(shape)
+    if x.ndim == 0 or tuple(x.shape[1:]) != want:
+        raise TinydeployError(f"input '{name}': expected an array of shape (samples, "
+                              f"{', '.join(map(str, want))}), got {tuple(x.shape)}")
+    return x
+
+
 def load_inputs_for(path_or_arrays, name, shape=None, what: str = "inputs") -> np.ndarray:
     """The samples [N, ...] for the input `name` of `shape` (or a Tensor), checked."""
     if not isinstance(name, str):  # a Tensor
         name, shape = name.name, name.shape
-    if isinstance(path_or_arrays, (str, Path)):
-        arrays = read_npz(path_or_arrays, what)
-    else:
-        arrays = dict(path_or_arrays)
+    arrays = _arrays(path_or_arrays, what)
     if name not in arrays:
         arrays.pop(LABELS, None)  # labels beside the data (used for accuracy)
     if name in arrays:
@@ -69,27 +86,55 @@ def load_inputs_for(path_or_arrays, name, shape=None, what: str = "inputs") -> n
     else:
         raise TinydeployError(f"the {what} file has arrays {sorted(arrays)} but none is named "
                               f"'{name}', the model's input")
-    sample_shape = tuple(shape[1:]) if shape and shape[0] == 1 else tuple(shape)
-    if x.ndim == 0 or tuple(x.shape[1:]) != sample_shape:
-        raise TinydeployError(f"input '{name}': expected an array of shape (samples, "
-                              f"{', '.join(map(str, sample_shape))}), got {tuple(x.shape)}")
-    return x
+    return _check_shape(x, name, shape)
 
 
-def load_model_inputs(path_or_arrays, io: dict) -> np.ndarray:
-    """The samples for a compiled model's one input (io: CompileResult.io), checked."""
-    want = io["input"]
-    return load_inputs_for(path_or_arrays, want["name"], want["shape"])
+def load_all_inputs(path_or_arrays, specs, what: str = "inputs") -> dict:
+    """{input name: samples [N, ...]} for the inputs specs = [(name, shape), ...] in the
+    model's order, checked.  One input: as load_inputs_for (any single array will do).
+    Several: one array per input, named as the input, all with the same number of samples."""
+    specs = [(n, s) for n, s in specs]
+    if len(specs) == 1:
+        name, shape = specs[0]
+        return {name: load_inputs_for(path_or_arrays, name, shape, what)}
+    arrays = _arrays(path_or_arrays, what)
+    missing = [n for n, _ in specs if n not in arrays]
+    if missing:
+        names = ", ".join(f"'{n}'" for n, _ in specs)
+        raise TinydeployError(
+            f"the {what} file has no array named {' or '.join(repr(m) for m in missing)}: the model "
+            f"has {len(specs)} inputs ({names}) and takes one array per input, named as the input; "
+            f"arrays found: {', '.join(sorted(arrays)) or 'none'}")
+    xs = {n: _check_shape(np.asarray(arrays[n]), n, s) for n, s in specs}
+    counts = {n: len(x) for n, x in xs.items()}
+    if len(set(counts.values())) > 1:
+        raise TinydeployError(f"the {what} file's inputs have different numbers of samples: "
+                              + ", ".join(f"'{n}' {c}" for n, c in counts.items()))
+    return xs
 
 
-def load_calibration(path, g: Graph) -> np.ndarray:
-    """Float32 calibration samples for the graph's input."""
-    x = load_inputs_for(path, g.tensors[g.inputs[0]], what="calibration data")
-    if len(x) == 0:
-        raise TinydeployError(f"calibration file {path} has no samples")
-    if x.dtype != np.float32:
-        raise TinydeployError(f"calibration data for input '{g.inputs[0]}' must be float32, got {x.dtype}")
-    return x
+def io_list(io: dict, role: str) -> list:
+    """The compiled model's inputs (role "input") or outputs ("output"), in order."""
+    return io.get(role + "s") or [io[role]]
+
+
+def load_model_inputs(path_or_arrays, io: dict):
+    """The samples for a compiled model's input (io: CompileResult.io), checked: one
+    array [N, ...]; with several inputs a dict {input name: array}."""
+    specs = [(i["name"], i["shape"]) for i in io_list(io, "input")]
+    xs = load_all_inputs(path_or_arrays, specs)
+    return next(iter(xs.values())) if len(specs) == 1 else xs
+
+
+def load_calibration(path, g: Graph) -> dict:
+    """Float32 calibration samples {input name: array [N, ...]} for the graph's inputs."""
+    xs = load_all_inputs(path, [(n, g.tensors[n].shape) for n in g.inputs], what="calibration data")
+    for name, x in xs.items():
+        if len(x) == 0:
+            raise TinydeployError(f"calibration file {path} has no samples")
+        if x.dtype != np.float32:
+            raise TinydeployError(f"calibration data for input '{name}' must be float32, got {x.dtype}")
+    return xs
 
 
 def load_labels(path_or_arrays) -> Optional[np.ndarray]:
@@ -133,9 +178,10 @@ def top1(scores: np.ndarray, labels: np.ndarray, path) -> dict:
     return dict(accuracy=correct / n if n else 0.0, correct=correct, samples=n)
 
 
-def to_library_input(x: np.ndarray, io: dict, raw: bool) -> np.ndarray:
-    """Convert user samples to what the C library takes (quantizing float inputs of int8 builds)."""
-    want = io["input"]
+def to_library_input(x: np.ndarray, io: dict, raw: bool, want: Optional[dict] = None) -> np.ndarray:
+    """Convert user samples to what the C library takes (quantizing float inputs of int8 builds).
+    want: which input (an entry of io["inputs"]; default: the first)."""
+    want = want or io["input"]
     if len(x) == 0:
         raise TinydeployError(f"input '{want['name']}': the inputs have no samples")
     if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
@@ -157,19 +203,70 @@ def to_library_input(x: np.ndarray, io: dict, raw: bool) -> np.ndarray:
     return np.clip(q, -128, 127).astype(np.int8)
 
 
-def from_library_output(y: np.ndarray, io: dict, raw: bool, input_dtype) -> np.ndarray:
-    """The library's outputs for the user: int8 ones dequantized, unless the user works in int8."""
-    out = io["output"]
+def to_library_inputs(x, io: dict, raw: bool) -> np.ndarray:
+    """User samples (one array, or {input name: array} for several inputs) -> what the
+    library's run function takes, per sample: one input as to_library_input; several
+    flattened and concatenated in the model's order, [N, total elements]."""
+    inputs = io_list(io, "input")
+    if len(inputs) == 1:
+        return to_library_input(next(iter(x.values())) if isinstance(x, dict) else x, io, raw)
+    parts = [to_library_input(x[i["name"]], io, raw, i) for i in inputs]
+    dtypes = {p.dtype for p in parts}
+    if len(dtypes) > 1:
+        raise TinydeployError("the inputs mix int8 and float32 data: give them all as float32 "
+                              "(quantized on the way in) or all as int8")
+    return np.concatenate([p.reshape(len(p), -1) for p in parts], axis=1)
+
+
+def input_dtype(x):
+    """The dtype of user samples (one array or a dict of them): int8 if any is int8."""
+    if isinstance(x, dict):
+        dtypes = [np.asarray(v).dtype for v in x.values()]
+        return np.dtype(np.int8) if np.dtype(np.int8) in dtypes else dtypes[0]
+    return x.dtype
+
+
+def from_library_output(y: np.ndarray, io: dict, raw: bool, input_dtype, out: Optional[dict] = None) -> np.ndarray:
+    """The library's outputs for the user: int8 ones dequantized, unless the user works in int8.
+    out: which output (an entry of io["outputs"]; default: the first)."""
+    out = out or io["output"]
     if out["dtype"] == "int8" and not raw and input_dtype != np.int8:
         return ((y.astype(np.float32) - out["zero_point"]) * np.float32(out["scale"])).astype(np.float32)
     return y
 
 
+def split_outputs(y: np.ndarray, io: dict) -> dict:
+    """The library's outputs [N, total elements] (each row: every output flattened and
+    concatenated in the model's order) -> {output name: [N, *sample shape]}."""
+    y = np.asarray(y)
+    n = len(y)
+    flat = y.reshape(n, -1)
+    result, at = {}, 0
+    for o in io_list(io, "output"):
+        result[o["name"]] = flat[:, at:at + o["size"]].reshape((n,) + sample_shape(o["shape"]))
+        at += o["size"]
+    return result
+
+
+def from_library_outputs(y: np.ndarray, io: dict, raw: bool, input_dtype) -> dict:
+    """The library's outputs [N, total] -> {output name: array [N, ...]} for the user."""
+    outs = {o["name"]: o for o in io_list(io, "output")}
+    return {name: from_library_output(v, io, raw, input_dtype, outs[name])
+            for name, v in split_outputs(y, io).items()}
+
+
 def default_inputs(io: dict, n: int) -> np.ndarray:
-    """n deterministic random samples over the input's whole range (verify, bench)."""
-    shape = io["input"]["shape"]
-    sample = tuple(shape[1:]) if shape and shape[0] == 1 else tuple(shape)
+    """n deterministic random samples over the input's whole range (verify, bench); several
+    inputs: flattened and concatenated per sample, in the model's order."""
+    inputs = io_list(io, "input")
     rng = np.random.default_rng(2026)
-    if io["input"]["dtype"] == "int8":
-        return rng.integers(-128, 128, size=(n,) + sample, dtype=np.int8)
-    return rng.uniform(-1, 1, size=(n,) + sample).astype(np.float32)
+    parts = []
+    for i in inputs:
+        sample = sample_shape(i["shape"])
+        if i["dtype"] == "int8":
+            parts.append(rng.integers(-128, 128, size=(n,) + sample, dtype=np.int8))
+        else:
+            parts.append(rng.uniform(-1, 1, size=(n,) + sample).astype(np.float32))
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate([p.reshape(n, -1) for p in parts], axis=1)

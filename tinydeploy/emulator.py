@@ -32,7 +32,8 @@ class EmulatorResult:
 
     target: str
     mode: str
-    outputs: list[np.ndarray]               # output tensor per sample (flat)
+    outputs: list[np.ndarray]               # output tensor per sample (flat; several
+    #                                         outputs: concatenated in the model's order)
     instructions: list[int] | None          # per sample; None without a counter
     layer_instructions: list[list[int]]     # [sample][layer]
     dumps: list[dict[int, bytes]]           # [sample] -> {layer: output bytes}

@@ -19,9 +19,27 @@ def evaluate(g: Graph, op: Op, args: list) -> np.ndarray:
     return np.asarray(d.evaluate(g, op, args)).astype(np.float32, copy=False)
 
 
-def run(g: Graph, x: np.ndarray, keep_all: bool = False) -> dict:
-    """One sample (with batch dim) -> {tensor name: value} (only outputs unless keep_all)."""
-    values = {g.inputs[0]: x.astype(np.float32).reshape(g.tensors[g.inputs[0]].shape)}
+def input_values(g: Graph, x, dtype) -> dict:
+    """One sample of the graph's inputs -> {input name: array of its shape}.  x: a dict
+    {input name: value}, or one array: the input (several inputs: their values
+    flattened and concatenated in the graph's input order)."""
+    if isinstance(x, dict):
+        return {n: np.asarray(x[n]).astype(dtype, copy=False).reshape(g.tensors[n].shape) for n in g.inputs}
+    flat = np.asarray(x).astype(dtype, copy=False).reshape(-1)
+    values, at = {}, 0
+    for n in g.inputs:
+        size = g.tensors[n].size
+        values[n] = flat[at:at + size].reshape(g.tensors[n].shape)
+        at += size
+    if at != flat.size:
+        raise ValueError(f"a sample of {flat.size} values for inputs of {at} values")
+    return values
+
+
+def run(g: Graph, x, keep_all: bool = False) -> dict:
+    """One sample (with batch dim) -> {tensor name: value} (only outputs unless keep_all).
+    x: as input_values takes it (several inputs: a dict by name)."""
+    values = input_values(g, x, np.float32)
     for op in g.ops:
         args = [values[i] if i in values else g.const(i) for i in op.inputs if i]
         values[op.outputs[0]] = evaluate(g, op, args)

@@ -520,18 +520,23 @@ class _Importer:
             _check_version(self, node)
             LOWERINGS[node.op_type](self, node)
         for out in self.model.graph.output:
+            if out.name in g.outputs:
+                raise TinydeployError(f"model output '{out.name}' is listed twice among the model's "
+                                      "outputs; list it once")
             g.outputs.append(out.name)
-        if len(g.inputs) != 1 or len(g.outputs) != 1:
-            raise TinydeployError(
-                f"the model has {len(g.inputs)} input(s) and {len(g.outputs)} output(s); "
-                "tinydeploy currently supports models with exactly one input and one output")
+        if not g.inputs:
+            raise TinydeployError("the model has no input (every graph input is a constant); "
+                                  "nothing to compute at run time")
+        if not g.outputs:
+            raise TinydeployError("the model has no output")
         for name in g.outputs:
             if name not in g.tensors:
                 raise TinydeployError(f"model output '{name}' is not computed by any node")
             if g.tensors[name].is_const:
                 raise TinydeployError(f"model output '{name}' is a constant; nothing to compute")
             if name in g.inputs:
-                raise TinydeployError(f"model output '{name}' is the model input itself; nothing to compute")
+                raise TinydeployError(f"model output '{name}' is a model input itself; nothing to compute "
+                                      "(remove it from the outputs: the caller has it already)")
         return g
 
 
@@ -1551,6 +1556,7 @@ def folded_model(path: str, input_shapes: Optional[dict] = None) -> tuple[onnx.M
         decode_initializer(init)
     declared = {i.name: ",".join(str(d.dim_value) if d.dim_value > 0 else (d.dim_param or "?")
                                  for d in i.type.tensor_type.shape.dim) for i in model.graph.input}
+    _check_io_names(model)
     _fix_input_shapes(model, input_shapes or {})
     try:
         return fold_onnx_constants(model, opset), opset
@@ -1570,6 +1576,21 @@ def _input_shape_mismatch(message: str, input_shapes: dict, declared: dict) -> s
     node = f"node '{where.group(2)}' ({where.group(1)}) does not accept it ({detail})" if where else detail
     return (f"--input-shape {given}: {node}; the model declares {model}: give a shape its layers "
             "accept (e.g. the declared one), or re-export the model for this size")
+
+
+def _check_io_names(model: onnx.ModelProto) -> None:
+    """Outputs that are inputs or listed twice (refused before shape inference trips on them)."""
+    inits = {i.name for i in model.graph.initializer}
+    inputs = {i.name for i in model.graph.input if i.name not in inits}
+    seen = set()
+    for out in model.graph.output:
+        if out.name in inputs:
+            raise TinydeployError(f"model output '{out.name}' is a model input itself; nothing to compute "
+                                  "(remove it from the outputs: the caller has it already)")
+        if out.name in seen:
+            raise TinydeployError(f"model output '{out.name}' is listed twice among the model's "
+                                  "outputs; list it once")
+        seen.add(out.name)
 
 
 def is_supported(node: onnx.NodeProto) -> bool:

@@ -436,22 +436,26 @@ class _Importer:
                 f"the .tflite model uses {len(unsupported)} unsupported operator(s):\n{lines}\n"
                 f"supported TFLite operators: {', '.join(sorted(LOWERINGS))}. Replace these "
                 "operators (e.g. re-convert the model) or open an issue.")
-        if len(m.inputs) != 1 or len(m.outputs) != 1:
-            raise TinydeployError(
-                f"the model has {len(m.inputs)} input(s) and {len(m.outputs)} output(s); "
-                "tinydeploy currently supports models with exactly one input and one output")
-        if m.tensors[m.inputs[0]].data is not None:
-            raise TinydeployError("the model input has constant data")
-        g.inputs.append(self.tensor(m.inputs[0]))
+        if not m.inputs or not m.outputs:
+            raise TinydeployError(f"the model has {len(m.inputs)} input(s) and {len(m.outputs)} "
+                                  "output(s); it needs at least one of each")
+        for i in m.inputs:
+            if m.tensors[i].data is not None:
+                raise TinydeployError(f"the model input '{m.tensors[i].name}' has constant data")
+            g.inputs.append(self.tensor(i))
         for op in m.ops:
             LOWERINGS[op.name](self, op)
-        out = m.outputs[0]
-        if out not in self.names:
-            raise TinydeployError(f"model output tensor {out} ('{m.tensors[out].name}') is not computed "
-                                  "by any operator")
-        if self.names[out] in g.inputs:
-            raise TinydeployError("the model output is the model input itself; nothing to compute")
-        g.outputs.append(self.names[out])
+        for out in m.outputs:
+            if out not in self.names:
+                raise TinydeployError(f"model output tensor {out} ('{m.tensors[out].name}') is not computed "
+                                      "by any operator")
+            if self.names[out] in g.inputs:
+                raise TinydeployError(f"model output '{self.names[out]}' is a model input itself; nothing "
+                                      "to compute")
+            if self.names[out] in g.outputs:
+                raise TinydeployError(f"model output '{self.names[out]}' is listed twice among the "
+                                      "model's outputs")
+            g.outputs.append(self.names[out])
         return g
 
 

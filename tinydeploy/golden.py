@@ -21,37 +21,53 @@ def evaluate(g: Graph, op: Op, args: list) -> np.ndarray:
     return np.asarray(y, np.int8).reshape(g.tensors[op.outputs[0]].shape)
 
 
-def run_sample(g: Graph, x: np.ndarray, keep_all: bool = False) -> dict:
-    values = {g.inputs[0]: np.asarray(x, np.int8).reshape(g.tensors[g.inputs[0]].shape)}
+def run_sample(g: Graph, x, keep_all: bool = False) -> dict:
+    """One int8 sample -> {tensor name: value} (only the outputs unless keep_all).  x: a
+    dict {input name: value}, or one array: the input (several inputs: their values
+    flattened and concatenated in the graph's input order, as the firmware harness
+    and the host driver pass them)."""
+    values = float_ref.input_values(g, x, np.int8)
     for op in g.ops:
         args = [values[i] if i in values else g.const(i) for i in op.inputs if i]
         values[op.outputs[0]] = evaluate(g, op, args)
     return values if keep_all else {o: values[o] for o in g.outputs}
 
 
+def packed_outputs(g: Graph, values: dict) -> np.ndarray:
+    """Every graph output of one sample, flattened and concatenated in the graph's order
+    (one output: that output, flat)."""
+    return np.concatenate([values[o].reshape(-1) for o in g.outputs])
+
+
 def run(g: Graph, x: np.ndarray) -> np.ndarray:
-    """int8 samples [N, ...] -> int8 outputs [N, ...] of the model's one output."""
-    return np.stack([run_sample(g, s)[g.outputs[0]].reshape(-1) for s in x])
+    """int8 samples [N, ...] -> int8 outputs [N, size] (several inputs: samples as
+    run_sample takes them; several outputs: each row holds them all, in order)."""
+    return np.stack([packed_outputs(g, run_sample(g, s)) for s in x])
 
 
 def reference_outputs(g: Graph, samples) -> np.ndarray:
     """The outputs [N, size] a build must give for samples [N, ...] (as the library takes
     them; any iterable, e.g. one wrapped in a progress bar): the bit-exact golden model
-    for int8 builds, the float interpreter (float_ref) for float32 builds."""
-    out = g.outputs[0]
-    if g.tensors[out].dtype == "int8":
-        return np.stack([run_sample(g, s)[out].reshape(-1) for s in samples])
-    return np.stack([float_ref.run(g, s[None])[out].reshape(-1) for s in samples])
+    for int8 builds, the float interpreter (float_ref) for float32 builds.  Several
+    inputs or outputs: each sample and each row holds them all, flattened and
+    concatenated in the graph's order."""
+    if g.tensors[g.outputs[0]].dtype == "int8":
+        return np.stack([packed_outputs(g, run_sample(g, s)) for s in samples])
+    return np.stack([packed_outputs(g, float_ref.run(g, s)) for s in samples])
 
 
-def layer_sqnr_db(float_graph: Graph, g: Graph, x: np.ndarray) -> dict:
-    """Each layer's output SQNR (dB), int8 golden vs float on samples x: {op name: dB}."""
-    inq = g.tensors[g.inputs[0]].quant.scalar()
+def layer_sqnr_db(float_graph: Graph, g: Graph, x) -> dict:
+    """Each layer's output SQNR (dB), int8 golden vs float on samples x ({input name: [N, ...]},
+    or one array for a one-input model): {op name: dB}."""
+    inq = {n: g.tensors[n].quant.scalar() for n in g.inputs}
     signal: dict = {}
     noise: dict = {}
-    for sample in x:
-        ref = float_ref.run(float_graph, sample[None], keep_all=True)
-        xq = np.clip(np.round(sample / inq[0]) + inq[1], -128, 127).astype(np.int8)
+    xs = x if isinstance(x, dict) else {g.inputs[0]: x}
+    for i in range(len(xs[g.inputs[0]])):
+        sample = {n: xs[n][i] for n in g.inputs}
+        ref = float_ref.run(float_graph, sample, keep_all=True)
+        xq = {n: np.clip(np.round(sample[n] / inq[n][0]) + inq[n][1], -128, 127).astype(np.int8)
+              for n in g.inputs}
         got = run_sample(g, xq, keep_all=True)
         for op in g.ops:
             name = op.outputs[0]

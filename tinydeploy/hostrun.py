@@ -27,7 +27,8 @@ def build(lib_dir: Path, name: str, io: dict, exe: Path, extra_flags=()) -> Path
     import jinja2
     main_c = exe.parent / "td_host_main.c"
     main_c.write_text(jinja2.Template((TEMPLATES / "host_main.c.j2").read_text()).render(
-        name=name, NAME=name.upper(), in_ctype=io["input"]["ctype"], out_ctype=io["output"]["ctype"]))
+        name=name, NAME=name.upper(), in_ctype=io["input"]["ctype"], out_ctype=io["output"]["ctype"],
+        **packed_io(io)))
     sources = sorted(str(p) for p in lib_dir.glob("*.c")) + [str(main_c)]
     cmd = [host_cc(), *HOST_CFLAGS, *extra_flags, "-I", str(lib_dir), *sources, "-o", str(exe), "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -35,6 +36,19 @@ def build(lib_dir: Path, name: str, io: dict, exe: Path, extra_flags=()) -> Path
         raise TinydeployError(f"the generated C failed to compile on the host "
                               f"(this is a tinydeploy bug):\n{proc.stderr[-4000:]}")
     return exe
+
+
+def packed_io(io: dict) -> dict:
+    """How a driver holding one sample's inputs (and outputs) flattened and concatenated
+    in the model's order calls NAME_run: in_size, out_size (elements) and the pointers
+    into `x` and `y` (run_args); one input and one output: (x, y)."""
+    inputs, outputs = io.get("inputs") or [io["input"]], io.get("outputs") or [io["output"]]
+    args, at = [], {"x": 0, "y": 0}
+    for buf, entries in (("x", inputs), ("y", outputs)):
+        for e in entries:
+            args.append(f"{buf} + {at[buf]}" if len(inputs) + len(outputs) > 2 else buf)
+            at[buf] += e["size"]
+    return dict(in_size=at["x"], out_size=at["y"], run_args=", ".join(args))
 
 
 def run(exe: Path, inputs: np.ndarray, out_dtype: str, out_shape, timeout: float = 600) -> np.ndarray:

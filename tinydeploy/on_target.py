@@ -23,8 +23,11 @@ DEFAULT_SAMPLES = 3
 def _model_info(result) -> firmware.ModelInfo:
     io = result.io
     n_layers = len(result.report["layers"])  # emitted layers (a fused conv+add is one)
+    inputs, outputs = data.io_list(io, "input"), data.io_list(io, "output")
     return firmware.ModelInfo(result.name, io["input"]["ctype"], io["output"]["ctype"],
-                              io["input"]["size"], io["output"]["size"], n_layers)
+                              sum(i["size"] for i in inputs), sum(o["size"] for o in outputs), n_layers,
+                              input_sizes=tuple(i["size"] for i in inputs),
+                              output_sizes=tuple(o["size"] for o in outputs))
 
 
 def build_and_run(result, xq: np.ndarray, work: Path, mode: str = "profile", progress=None,
@@ -91,6 +94,7 @@ class VerifyResult:
     instructions_per_inference: Optional[int]
     first_mismatch: Optional[str] = None
     instructions: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)  # per model output: {name, match, max_abs_diff}
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -104,11 +108,19 @@ def compare(result, xq: np.ndarray, work: Path, progress=None) -> VerifyResult:
     _, res = build_and_run(result, xq, work, mode="profile", progress=progress)
     got = res.output_array
     want = golden.reference_outputs(result.graph, get_progress(progress)(xq, "golden model"))
-    match, diff = matches_reference(got, want.reshape(got.shape), result.io["output"]["dtype"])
+    want = want.reshape(got.shape)
+    dtype = result.io["output"]["dtype"]
+    wants = data.split_outputs(want, result.io)
+    per_output = []  # every output of the model compared on its own
+    for name, g_out in data.split_outputs(got, result.io).items():
+        ok, d = matches_reference(g_out, wants[name], dtype)
+        per_output.append(dict(name=name, match=bool(ok), max_abs_diff=d))
+    diff = max((o["max_abs_diff"] for o in per_output), default=0.0)
+    match = all(o["match"] for o in per_output)
     first = None if match else first_mismatching_layer(result, xq, work)
     ipi = int(np.mean(res.instructions)) if res.instructions else None
     return VerifyResult(result.target.name, bool(match), len(xq), diff, ipi, first,
-                        list(res.instructions or []))
+                        list(res.instructions or []), per_output)
 
 
 def matches_reference(got: np.ndarray, want: np.ndarray, dtype: str) -> tuple[bool, float]:

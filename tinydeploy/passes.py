@@ -26,8 +26,8 @@ def _bypass(g: Graph, op: Op) -> None:
     """Remove a one-in one-out op, letting its readers read its input."""
     src, dst = op.inputs[0], op.outputs[0]
     g.ops.remove(op)
-    if dst in g.outputs and src in g.inputs:
-        g.ops.append(Op("reshape", op.name, [src], [dst], {}))  # keep the output's name
+    if dst in g.outputs and (src in g.inputs or src in g.outputs):
+        g.ops.append(Op("reshape", op.name, [src], [dst], {}))  # keep both names: an alias
         return
     if dst in g.outputs:  # keep the graph output's name: rename the producer's output
         producer = g.producers()[src]

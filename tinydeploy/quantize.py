@@ -98,10 +98,12 @@ def calibrate(g: Graph, x: np.ndarray, method: str, progress=None) -> None:
     """Run the float graph over the samples and annotate every activation."""
     samples: dict[str, list] = {}
     rng = np.random.default_rng(0)
-    iterator = progress(x, "calibrating") if progress else x
+    xs = x if isinstance(x, dict) else {g.inputs[0]: x}  # {input name: samples}
+    rows = [{n: xs[n][i] for n in g.inputs} for i in range(len(xs[g.inputs[0]]))]
+    iterator = progress(rows, "calibrating") if progress else rows
     for sample in iterator:
         with np.errstate(all="ignore"):  # non-finite values are reported below, not warned about
-            values = float_ref.run(g, sample[None], keep_all=True)
+            values = float_ref.run(g, sample, keep_all=True)
         for name, v in values.items():
             flat = v.reshape(-1)
             keep = flat if method == "minmax" or flat.size <= 4096 else rng.choice(flat, 4096, replace=False)
@@ -112,7 +114,7 @@ def calibrate(g: Graph, x: np.ndarray, method: str, progress=None) -> None:
             else:
                 entry.append(keep)
     producers = g.producers()
-    for name in [g.inputs[0]] + [o for op in g.ops for o in op.outputs]:
+    for name in list(g.inputs) + [o for op in g.ops for o in op.outputs]:
         op = producers.get(name)
         t = g.tensors[name]
         rule = _quant_rule(op) if op is not None else "own"
@@ -190,7 +192,7 @@ def to_int8(g: Graph, calib=None, method: str = "minmax", progress=None) -> Grap
     convert(g)
     if float_graph is not None:
         from .golden import layer_sqnr_db
-        sqnr = layer_sqnr_db(float_graph, g, calib_x[:32])
+        sqnr = layer_sqnr_db(float_graph, g, {n: v[:32] for n, v in calib_x.items()})
         for op in g.ops:
             if op.name in sqnr:
                 op.attrs.setdefault("report", {})["sqnr_db"] = sqnr[op.name]

@@ -144,10 +144,10 @@ def run_original(path: str, inputs: dict, output_names: list, int8_inputs: Optio
     return {name: np.stack(v) for name, v in result.items()}
 
 
-def layer_sqnr(float_graph: Graph, g: Graph, x: np.ndarray, limit: int = 64) -> list:
-    """Each int8 layer's output SQNR against the float model on samples x (at most `limit`),
-    worst first: [{name, op, output, sqnr_db}]."""
-    by_op = golden.layer_sqnr_db(float_graph, g, x[:limit])
+def layer_sqnr(float_graph: Graph, g: Graph, xs: dict, limit: int = 64) -> list:
+    """Each int8 layer's output SQNR against the float model on samples xs ({input name:
+    [N, ...]}, at most `limit` of them), worst first: [{name, op, output, sqnr_db}]."""
+    by_op = golden.layer_sqnr_db(float_graph, g, {k: v[:limit] for k, v in xs.items()})
     rows = [dict(name=op.name, op=op.kind, output=op.outputs[0], sqnr_db=by_op[op.name])
             for op in g.ops if op.name in by_op]
     return sorted(rows, key=lambda r: r["sqnr_db"])

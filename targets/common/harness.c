@@ -6,7 +6,8 @@
  *   CAL <run_ovh> <hook_ovh>    measurement overheads subtracted (instructions)
  *   DUMP <sample> <layer> <hex> a layer's output bytes (dump mode)
  *   LAYER <sample> <layer> <n>  instructions spent in a layer (profile, dump)
- *   OUT <sample> <hex>          the output tensor's bytes
+ *   OUT <sample> <hex>          the output tensor's bytes (several outputs: all of
+ *                               them, concatenated in the model's order)
  *   CYC <sample> <n>            instructions of one inference
  * Counts are emulated instructions (QEMU -icount shift=0) with the cost of
  * timing and of the hooks themselves removed; no CAL/LAYER/CYC lines
