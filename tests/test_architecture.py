@@ -201,7 +201,7 @@ def test_no_import_cycles():
 # Stages hand their decisions forward as typed records (stage_types), not as
 # op.attrs keys: in-place modes, fused adds and kernel choices live in the plan.
 # --------------------------------------------------------------------------
-DECISION_KEYS = ("inplace", "choice", "fused_into")
+DECISION_KEYS = ("inplace", "choice", "fused_into", "report")
 
 
 def decision_attr_uses(source: str) -> list[str]:

@@ -185,7 +185,8 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
         q = g.tensors[out].quant
         if q is not None and g.tensors[out].dtype == "int8":
             entry["quant"] = dict(scale=float(q.scale.reshape(-1)[0]), zero_point=int(q.zero_point.reshape(-1)[0]))
-        entry.update(op.attrs.get("report", {}))
+        if op.sqnr_db is not None:
+            entry["sqnr_db"] = op.sqnr_db
         layers.append(entry)
     # The input and output live in the arena (NAME_input()/NAME_output()): no RAM outside it.
     # The generated code has no other static RAM (parameters and weights are const).

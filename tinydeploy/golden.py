@@ -45,7 +45,7 @@ def reference_outputs(g: Graph, samples) -> np.ndarray:
 
 
 def layer_sqnr(float_graph: Graph, g: Graph, x: np.ndarray) -> None:
-    """Each layer's output SQNR (dB), int8 golden vs float, into op.attrs['report']."""
+    """Each layer's output SQNR (dB), int8 golden vs float, into op.sqnr_db."""
     inq = g.tensors[g.inputs[0]].quant.scalar()
     signal: dict = {}
     noise: dict = {}
@@ -65,4 +65,4 @@ def layer_sqnr(float_graph: Graph, g: Graph, x: np.ndarray) -> None:
         name = op.outputs[0]
         if name in signal:
             sqnr = 10 * np.log10(max(signal[name], 1e-30) / max(noise[name], 1e-30))
-            op.attrs.setdefault("report", {})["sqnr_db"] = round(float(sqnr), 2)
+            op.sqnr_db = round(float(sqnr), 2)
