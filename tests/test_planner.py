@@ -379,3 +379,19 @@ def test_long_chain_compiles_and_matches_onnxruntime(tmp_path):
     want = ort.InferenceSession(str(path)).run(None, {"x": x})[0]
     got = api.run(path, {"x": x}, quantize="float32").outputs[cur]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_planning_returns_its_decisions_and_leaves_the_ops_alone(f746):
+    """In-place modes, fused adds and kernel variants come back in the plan (typed
+    records); the ops keep their attributes, so planning the same graph twice gives
+    the same plan."""
+    g = api.build_graph(model_path("resnet8", "int8_qdq.onnx"))
+    attrs = {op.name: sorted(op.attrs) for op in g.ops}
+    plan = api.plan_memory(g, f746)
+    assert {op.name: sorted(op.attrs) for op in g.ops} == attrs
+    assert all(isinstance(m, InplaceMode) for m in plan.inplace_modes.values())
+    assert any(m.mode == "conv_add" for m in plan.inplace_modes.values()) and plan.fused_into
+    assert plan.choices and all(plan.choice(n) is c for n, c in plan.choices.items())
+    again = api.plan_memory(g, f746)
+    assert again.arena_bytes == plan.arena_bytes and again.inplace_modes == plan.inplace_modes
+    assert {n: c.name for n, c in again.choices.items()} == {n: c.name for n, c in plan.choices.items()}
