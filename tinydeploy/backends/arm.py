@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -657,9 +657,10 @@ def dw_groups(op: Op, ch: int, mode: Optional[InplaceMode]) -> list:
 
 def _chain(choices: list) -> Optional[Choice]:
     """Link alternatives (fastest first) through Choice.smaller."""
-    for big, small in zip(choices, choices[1:]):
-        big.smaller = small
-    return choices[0] if choices else None
+    head = None
+    for choice in reversed(choices):
+        head = replace(choice, smaller=head)
+    return head
 
 
 def thumb_add_imm(v: int) -> bool:
