@@ -195,3 +195,46 @@ def test_no_import_cycles():
     cycles = cycles_to_report(graph)
     message = "\n".join("  " + " -> ".join(m.removeprefix(PACKAGE + ".") for m in c) for c in cycles)
     assert not cycles, f"import cycles in {PACKAGE}/ (fix them by moving code, not by hiding imports):\n{message}"
+
+
+# --------------------------------------------------------------------------
+# Stages hand their decisions forward as typed records (stage_types), not as
+# op.attrs keys: in-place modes, fused adds and kernel choices live in the plan.
+# --------------------------------------------------------------------------
+DECISION_KEYS = ("inplace", "choice", "fused_into", "report")
+
+
+def decision_attr_uses(source: str) -> list[str]:
+    """`X.attrs[...]`, `X.attrs.get/pop/setdefault(...)` and `... in X.attrs` with one
+    of DECISION_KEYS as a literal key, found in Python source."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        key = None
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) \
+                and node.value.attr == "attrs":
+            key = node.slice
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "attrs" \
+                and node.args:
+            key = node.args[0]
+        elif isinstance(node, ast.Compare) and len(node.comparators) == 1 \
+                and isinstance(node.comparators[0], ast.Attribute) and node.comparators[0].attr == "attrs":
+            key = node.left
+        if isinstance(key, ast.Constant) and key.value in DECISION_KEYS:
+            found.append(f"line {node.lineno}: attrs[{key.value!r}]")
+    return found
+
+
+def test_the_decision_attr_finder_finds_uses():
+    src = ('a = op.attrs["choice"]\nop.attrs.get("inplace")\nif "fused_into" in op.attrs: pass\n'
+           'op.attrs["inplace"] = {}\nop.attrs["q"] = 1\nop.attrs.get("act")\n')
+    assert [u.split(":")[0] for u in decision_attr_uses(src)] == ["line 1", "line 2", "line 3", "line 4"]
+
+
+def test_planning_decisions_are_not_op_attrs():
+    """inplace.py, kernel_select.py and planner.py return in-place modes and kernel
+    choices (stage_types.InplaceMode, kernel_variants.Choice); codegen and the
+    backends read them from the plan.  No module keeps them in op.attrs."""
+    uses = {m: decision_attr_uses(p.read_text()) for m, p in _modules().items()}
+    uses = {m: u for m, u in uses.items() if u}
+    assert not uses, f"op.attrs used for planning decisions: {uses}"

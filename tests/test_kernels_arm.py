@@ -238,21 +238,22 @@ def check_on_target(model: onnx.ModelProto, target: str, samples: int = 3, seed:
         shape = result.io["input"]["shape"]
         xq = rng.integers(-128, 128, size=(samples,) + tuple(shape[1:]), dtype=np.int8)
         _, res = on_target.build_and_run(result, xq, work, mode="dump")
+        plan = result.plan
         layers = [op for op in result.graph.ops
-                  if op.kind != "reshape" and "fused_into" not in op.attrs]
+                  if op.kind != "reshape" and op.name not in plan.fused_into]
         for s in range(samples):
             values = golden.run_sample(result.graph, xq[s], keep_all=True)
             for i, op in enumerate(layers):
-                want = values[inplace.layer_output(op)].reshape(-1)
+                want = values[inplace.layer_output(op, plan.mode(op.name))].reshape(-1)
                 got = res.dump(s, i, "int8")
                 if not np.array_equal(got, want):
                     bad = np.flatnonzero(got != want)
-                    choice = op.attrs.get("choice")
+                    choice = plan.choice(op.name)
                     raise AssertionError(
                         f"{target}: layer {i} {op.kind} ({choice.name if choice else 'portable'}) "
                         f"sample {s}: {bad.size} of {want.size} differ, first at {bad[:5]}: "
                         f"got {got[bad[:5]]} want {want[bad[:5]]}")
-        variants = {op.name: (op.attrs["choice"].name if op.attrs.get("choice") else "portable")
+        variants = {op.name: (plan.choice(op.name).name if plan.choice(op.name) else "portable")
                     for op in layers}
         return (variants, result.report["layers"]) if want_report else variants
 

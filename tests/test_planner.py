@@ -28,6 +28,7 @@ if str(ROOT) not in sys.path:
 
 from tinydeploy import api, golden, hostrun, planner, schedule, targets  # noqa: E402
 from tinydeploy.ir import Graph, Op, Tensor  # noqa: E402
+from tinydeploy.stage_types import InplaceMode  # noqa: E402
 from conftest import cli, model_path  # noqa: E402
 
 TARGETS_PEAK = {"kws": 10_000, "resnet8": 36_000, "vww": 42_000, "ad": 1_200}
@@ -44,13 +45,14 @@ def _roots(g: Graph) -> dict:
     return root
 
 
-def _spans(g: Graph) -> tuple[dict, dict]:
+def _spans(g: Graph, modes: dict) -> tuple[dict, dict]:
     """root tensor -> (first, last) step, recomputed from scratch; op -> step."""
     root = _roots(g)
+    fused_into = {m.add: conv for conv, m in modes.items() if m.mode == "conv_add"}
     step = {}
     for i, op in enumerate(g.ops):
-        step[op.name] = step.get(op.attrs.get("fused_into"), i) if "fused_into" in op.attrs else i
-    hidden = {op.outputs[0] for op in g.ops if (op.attrs.get("inplace") or {}).get("mode") == "conv_add"}
+        step[op.name] = step.get(fused_into[op.name], i) if op.name in fused_into else i
+    hidden = {op.outputs[0] for op in g.ops if op.name in modes and modes[op.name].mode == "conv_add"}
     spans: dict = {}
 
     def touch(t, s):
@@ -69,7 +71,8 @@ def _spans(g: Graph) -> tuple[dict, dict]:
 
 
 def assert_valid_plan(g: Graph, plan: planner.MemoryPlan) -> None:
-    spans, step = _spans(g)
+    modes = plan.inplace_modes
+    spans, step = _spans(g, modes)
     root = _roots(g)
     place = {r: plan.placements[r].offset for r in spans}
     size = {r: g.tensors[r].nbytes for r in spans}
@@ -80,18 +83,18 @@ def assert_valid_plan(g: Graph, plan: planner.MemoryPlan) -> None:
     def allow(x, y, check):
         allowed[(root.get(x, x), root.get(y, y))] = check
     for op in g.ops:
-        mode = op.attrs.get("inplace")
+        mode = modes.get(op.name)
         if mode is None:
             continue
-        if mode["mode"] == "elementwise":
-            allow(mode["input"], op.outputs[0], lambda xi, xo: xi == xo)
+        if mode.mode == "elementwise":
+            allow(mode.input, op.outputs[0], lambda xi, xo: xi == xo)
             continue
-        out = mode.get("output", op.outputs[0])
-        if mode["mode"] == "conv_add" and root.get(mode["residual"], mode["residual"]) != \
-                root.get(mode["input"], mode["input"]):
-            allow(mode["residual"], out, lambda xi, xo: xi == xo)
-        f, b, d = mode["fwd"], mode["bwd"], mode.get("direction")
-        allow(mode["input"], out, lambda xi, xo, f=f, b=b, d=d: (d == "forward" and xo <= xi - f) or
+        out = mode.output if mode.output is not None else op.outputs[0]
+        if mode.mode == "conv_add" and root.get(mode.residual, mode.residual) != \
+                root.get(mode.input, mode.input):
+            allow(mode.residual, out, lambda xi, xo: xi == xo)
+        f, b, d = mode.fwd, mode.bwd, mode.direction
+        allow(mode.input, out, lambda xi, xo, f=f, b=b, d=d: (d == "forward" and xo <= xi - f) or
               (d == "backward" and xo >= xi + b) or (d == "alias" and xo == xi))
     roots = sorted(spans)
     for a, b in itertools.combinations(roots, 2):
@@ -105,7 +108,7 @@ def assert_valid_plan(g: Graph, plan: planner.MemoryPlan) -> None:
         assert ok, f"{a} and {b} overlap while both are live"
     for name, off in plan.scratch.items():
         op = next(o for o in g.ops if o.name == name)
-        n = op.attrs["choice"].scratch_bytes
+        n = plan.choices[op.name].scratch_bytes
         assert 0 <= off and off + n <= plan.arena_bytes
         for r, (f, l) in spans.items():
             if f <= step[name] <= l:
@@ -118,7 +121,7 @@ def assert_valid_plan(g: Graph, plan: planner.MemoryPlan) -> None:
 SIZES = [64, 128, 256, 512, 1024, 2048, 4096, 8192]
 
 
-def random_dag(seed: int) -> Graph:
+def random_dag(seed: int) -> tuple[Graph, dict]:
     """Branches and joins, mixed sizes; some ops may write over a dying input
     (abstract in-place pairs with random shifts)."""
     rng = random.Random(seed)
@@ -143,22 +146,22 @@ def random_dag(seed: int) -> Graph:
     else:
         g.outputs = [avail[-1]]
     dies = planner.dies_at_fn(g)
+    modes = {}
     for op in g.ops:
         x = op.inputs[0]
         if rng.random() < 0.3 and dies(op, x):
-            op.attrs["inplace"] = {"mode": "window", "input": x, "direction": None,
-                                   "fwd": rng.randint(0, g.tensors[op.outputs[0]].nbytes),
-                                   "bwd": rng.randint(0, g.tensors[x].nbytes)}
-    return g
+            modes[op.name] = InplaceMode("window", x, fwd=rng.randint(0, g.tensors[op.outputs[0]].nbytes),
+                                         bwd=rng.randint(0, g.tensors[x].nbytes))
+    return g, modes
 
 
 def test_greedy_is_within_5_percent_of_the_exact_optimum_on_50_random_dags():
     finished, worst = 0, 1.0
     for seed in range(50):
-        g = random_dag(seed)
-        greedy = planner.plan(g, "greedy")
+        g, modes = random_dag(seed)
+        greedy = planner.plan(g, "greedy", modes=modes)
         assert_valid_plan(g, greedy)
-        exact = planner.plan(g, "exact", time_limit=5.0)
+        exact = planner.plan(g, "exact", time_limit=5.0, modes=modes)
         assert_valid_plan(g, exact)
         assert exact.arena_bytes <= greedy.arena_bytes  # "exact" keeps the better of both
         if exact.optimal:
@@ -376,3 +379,19 @@ def test_long_chain_compiles_and_matches_onnxruntime(tmp_path):
     want = ort.InferenceSession(str(path)).run(None, {"x": x})[0]
     got = api.run(path, {"x": x}, quantize="float32").outputs[cur]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_planning_returns_its_decisions_and_leaves_the_ops_alone(f746):
+    """In-place modes, fused adds and kernel variants come back in the plan (typed
+    records); the ops keep their attributes, so planning the same graph twice gives
+    the same plan."""
+    g = api.build_graph(model_path("resnet8", "int8_qdq.onnx"))
+    attrs = {op.name: sorted(op.attrs) for op in g.ops}
+    plan = api.plan_memory(g, f746)
+    assert {op.name: sorted(op.attrs) for op in g.ops} == attrs
+    assert all(isinstance(m, InplaceMode) for m in plan.inplace_modes.values())
+    assert any(m.mode == "conv_add" for m in plan.inplace_modes.values()) and plan.fused_into
+    assert plan.choices and all(plan.choice(n) is c for n, c in plan.choices.items())
+    again = api.plan_memory(g, f746)
+    assert again.arena_bytes == plan.arena_bytes and again.inplace_modes == plan.inplace_modes
+    assert {n: c.name for n, c in again.choices.items()} == {n: c.name for n, c in plan.choices.items()}

@@ -63,13 +63,14 @@ def test_generate_twice_is_identical_and_leaves_the_graph_alone(tmp_path, calib,
     result = _compile(quantize, target, None, calib)
     g, plan = result.graph, result.plan
     def choice(op):  # by value: an emitter must not change its Choice either
-        c = op.attrs.get("choice")
+        c = plan.choice(op.name)
         return c and (c.name, c.emit, c.scratch_bytes, c.alias_inplace, c.smaller, c.detail)
 
     def state():
         return ([(n, t.shape, t.dtype) for n, t in g.tensors.items()],
                 [(op.name, list(op.inputs), list(op.outputs), sorted(op.attrs), choice(op)) for op in g.ops],
-                {k: (p.region, p.offset) for k, p in plan.placements.items()}, dict(plan.scratch))
+                {k: (p.region, p.offset) for k, p in plan.placements.items()}, dict(plan.scratch),
+                dict(plan.inplace_modes))
     before = state()
     outs = []
     for i in range(2):

@@ -132,30 +132,27 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
 def plan_memory(g: Graph, tgt, inplace: bool = True, method: str = "auto",
                 scratch=planner.SCRATCH_GROWTH) -> planner.MemoryPlan:
     """Schedule, in-place decisions, kernel selection and the arena plan (in this order:
-    kernel providers see op.attrs["inplace"], the planner sees their scratch needs).
-    scratch: the kernel-scratch policy of planner.plan (a growth fraction, "fit" or "any")."""
+    kernel providers see the in-place decisions, the planner sees their scratch needs).
+    Each stage returns its decisions; the plan holds the ones codegen emits
+    (MemoryPlan.inplace_modes, MemoryPlan.choices).  Only the schedule changes the
+    graph (the order of g.ops).  scratch: the kernel-scratch policy of planner.plan
+    (a growth fraction, "fit" or "any")."""
     from . import inplace as ip, schedule
     if method not in planner.METHODS:
         raise TinydeployError(f"--planner must be one of {', '.join(planner.METHODS)}, not '{method}'")
-    ip.unfuse(g)
+    modes = ip.fuse_residual_adds(g) if inplace else {}
+    sched = schedule.reorder(g, use_inplace=inplace, modes=modes)
     if inplace:
-        ip.fuse_residual_adds(g)
-    sched = schedule.reorder(g, use_inplace=inplace)
+        modes = ip.mark(g, planner.dies_at_fn(g, modes), modes)
+    choices = kernel_select.select(g, tgt, modes)
+    plan = planner.plan(g, method, scratch=scratch, modes=modes, choices=choices)
     if inplace:
-        ip.mark(g, planner.dies_at_fn(g))
-    kernel_select.select(g, tgt)
-    plan = planner.plan(g, method, scratch=scratch)
-    if inplace:
-        dropped = ip.release(g, plan.inplace_used)  # unused: let the op get a faster variant
-        if dropped:
-            kernel_select.select(g, tgt)
-            retry = planner.plan(g, method, scratch=scratch)
+        kept = ip.release(modes, plan.inplace_used)  # unused: let the op get a faster variant
+        if kept != modes:
+            retry = planner.plan(g, method, scratch=scratch, modes=kept,
+                                 choices=kernel_select.select(g, tgt, kept))
             if retry.arena_bytes <= plan.arena_bytes:
                 plan = retry
-            else:
-                ip.mark(g, planner.dies_at_fn(g))
-                kernel_select.select(g, tgt)
-                plan = planner.plan(g, method, scratch=scratch)
     plan.schedule = sched
     plan.inplace = inplace
     return plan
@@ -180,14 +177,14 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
     layers = []
     for layer in gen["layers"]:
         op = layer.op
-        out = ip.layer_output(op)
+        mode = plan.mode(op.name)
+        out = ip.layer_output(op, mode)
         p = plan.placements[out]
-        choice = op.attrs.get("choice")
+        choice = plan.choice(op.name)
         reads = [i for i in op.inputs if i and not g.tensors[i].is_const]
-        mode = op.attrs.get("inplace")
-        if mode is not None and mode["mode"] == "conv_add":
-            reads.append(mode["residual"])
-        entry = dict(name=op.name, op=op.kind if mode is None or mode["mode"] != "conv_add"
+        if mode is not None and mode.fused:
+            reads.append(mode.residual)
+        entry = dict(name=op.name, op=op.kind if mode is None or not mode.fused
                      else f"{op.kind}+add_s8", kernel=layer.call.fn,
                      variant=choice.name if choice is not None else "portable", macs=ops.macs(g, op),
                      out_shape=list(g.tensors[out].shape), dtype=g.tensors[out].dtype,
@@ -196,7 +193,7 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
                                   bytes=g.tensors[i].nbytes) for i in reads],
                      weight_bytes=layer.weight_bytes)
         if mode is not None and op.name in plan.inplace_used:
-            entry["inplace"] = mode["mode"] + (f" ({mode['direction']})" if mode.get("direction") else "")
+            entry["inplace"] = mode.mode + (f" ({mode.direction})" if mode.direction else "")
         if op.name in plan.scratch:
             entry["scratch"] = dict(arena_offset=plan.scratch[op.name], bytes=choice.scratch_bytes)
         if choice is not None and choice.detail:
@@ -204,7 +201,8 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
         q = g.tensors[out].quant
         if q is not None and g.tensors[out].dtype == "int8":
             entry["quant"] = dict(scale=float(q.scale.reshape(-1)[0]), zero_point=int(q.zero_point.reshape(-1)[0]))
-        entry.update(op.attrs.get("report", {}))
+        if op.sqnr_db is not None:
+            entry["sqnr_db"] = op.sqnr_db
         layers.append(entry)
     # The input and output live in the arena (NAME_input()/NAME_output()): no RAM outside it.
     # The generated code has no other static RAM (parameters and weights are const).
@@ -225,7 +223,7 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
         "ram_lower_bound_bytes": plan.lower_bound_bytes,
         "memory": {
             "planner": plan.method, "optimal": plan.optimal, "greedy_bytes": plan.greedy_bytes,
-            "exact_bytes": plan.exact_bytes, "inplace": bool(getattr(plan, "inplace", True)),
+            "exact_bytes": plan.exact_bytes, "inplace": plan.inplace,
             "inplace_layers": sum(1 for l in layers if "inplace" in l),
             "schedule": sched.get("method"), "io_in_arena": True,
             "variants_dropped_for_ram": dict(plan.dropped_variants),

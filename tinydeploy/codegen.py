@@ -99,6 +99,10 @@ class _Ctx:
         return Const(f"{self.name}_{sym}_{field}", np.ascontiguousarray(arr), ctype,
                      note or f"{sym}: {field}", aligned)
 
+    def inplace(self, op: Op):
+        """The op's in-place decision as planned (stage_types.InplaceMode), or None."""
+        return self.plan.mode(op.name)
+
     def scratch(self, op: Op) -> str:
         """Pointer to the op's planned scratch buffer in the arena."""
         return f"(void *)({self.name}_arena + {self.plan.scratch[op.name]})"
@@ -121,19 +125,21 @@ def _env() -> jinja2.Environment:
 def build_layers(g: Graph, plan: MemoryPlan, name: str):
     ctx = _Ctx(g, plan, name)
     layers = []
+    fused = plan.fused_into
     for op in g.ops:
-        if op.kind == "reshape" or "fused_into" in op.attrs:  # a fused add runs inside its conv
+        if op.kind == "reshape" or op.name in fused:  # a fused add runs inside its conv
             continue
-        choice = op.attrs.get("choice")
+        choice = plan.choice(op.name)
         opdef = ops.lookup(op.kind)
         if choice is None and (opdef is None or opdef.emit is None):
             raise TinydeployError(f"node '{op.name}': no {g.tensors[op.outputs[0]].dtype} kernel "
                                   f"for op '{op.kind}'")
         sym = f"L{len(layers)}_{c_ident(op.name)[:40]}"
         ctx.layer = len(layers)
-        emit = choice.emit if choice is not None else inplace_kernels.emitter(op) or opdef.emit
+        mode = plan.mode(op.name)
+        emit = choice.emit if choice is not None else inplace_kernels.emitter(mode) or opdef.emit
         call = emit(ctx, op, sym)
-        out = inplace.layer_output(op)
+        out = inplace.layer_output(op, mode)
         layers.append(Layer(len(layers), op, call, sym, ctx.ptr(out), g.tensors[out].nbytes))
     return ctx, layers
 

@@ -6,35 +6,11 @@ kernel selection, so that kernel providers see the decision.  The planner
 matching kernel (runtime_c/src/s8/inplace_s8.c for the overlapping modes,
 emitted by inplace_kernels.py: this module only decides).
 
-op.attrs["inplace"] -- contract for kernel providers (backends/arm.py,
-backends/riscv.py, ...).  When an op carries this attribute, its output
-buffer MAY share bytes with an input buffer as described by "mode".  A
-provider must return None (the portable kernel) unless its variant computes
-the same result under that sharing:
-
-  {"mode": "elementwise", "input": X}
-      The output pointer may EQUAL the pointer of input X (exact aliasing,
-      same size).  Any kernel that reads element i before writing element i
-      and never reads elements it has already overwritten qualifies (all
-      element-wise kernels that process increasing indices do).
-
-  {"mode": "window", "input": X, "fwd": F, "bwd": B}
-      conv2d_s8 / depthwise_conv2d_s8: the output may overlap X.  Either the
-      output starts at least F bytes BELOW X (the kernel must then walk the
-      output pixels in increasing order, each pixel's channels in increasing
-      order, writing each value right after reading its inputs), or at least
-      B bytes ABOVE X (decreasing order).  F and B come from deltas() below,
-      which models exactly that access order.  Only the portable
-      td_*_overlap kernels of inplace_s8.c are known to follow it.
-
-  {"mode": "conv_add", "input": X, "fwd": F, "bwd": B, "add": ADD_OP,
-   "residual": R, "output": Y, "conv_is_input1": 0|1}
-      conv2d_s8 followed by the add_s8 ADD_OP are executed as one kernel
-      (td_conv2d_add_s8): the conv's int8 result is never stored; for every
-      output element the kernel reads R's element and writes Y's element at
-      the same index (Y may EQUAL R), and Y may overlap X as in "window".
-      The add op carries op.attrs["fused_into"] = the conv's name and emits
-      no code.
+The decisions are stage_types.InplaceMode records, keyed by op name, which
+this module returns (it does not edit the ops); that class documents the
+contract kernel providers follow for each mode ("elementwise", "window",
+"conv_add").  A conv_add mode names the add_s8 op fused into the conv: that
+add emits no code of its own.
 
 How the issue's in-place cases map to these modes: element-wise ops into
 their input are "elementwise"; a residual add fused into the conv producing
@@ -46,10 +22,11 @@ line buffer, and costs the same bytes); a 1x1 conv with Cout <= Cin is
 output region overlaps and contains the input; a stride-2 conv over its
 input is "window" with the shift the consumed rows allow.
 
-After planning, op.attrs["inplace"]["direction"] is "forward", "backward"
-(the overlapping modes, when the planned buffers do overlap) or None.
-Decisions whose overlap the planner did not use are withdrawn (release()),
-so the op can get a faster variant.
+The planner returns the decisions it was given with each one's direction
+filled in (MemoryPlan.inplace_modes): "forward", "backward" (the overlapping
+modes, when the planned buffers do overlap), "alias" or None.  Decisions whose
+overlap the planner did not use can be withdrawn (release()), so the op can
+get a faster variant.
 """
 from __future__ import annotations
 
@@ -57,7 +34,7 @@ import numpy as np
 
 from . import ops
 from .ir import Graph, Op
-
+from .stage_types import InplaceMode, Modes, fused_adds, layer_output  # noqa: F401 (layer_output: public here)
 
 
 def _inplace_mode(op: Op):
@@ -134,21 +111,22 @@ def _is_s8_activation(g: Graph, name: str) -> bool:
     return t is not None and not t.is_const and t.dtype == "int8"
 
 
-def fuse_residual_adds(g: Graph) -> int:
-    """Mark add_s8 ops whose operand comes from a conv2d_s8 read by nothing else:
-    they become one conv+add kernel (the conv's output is never stored).
-    Returns the number of fused pairs.  Structural: independent of the order."""
+def fuse_residual_adds(g: Graph) -> dict[str, InplaceMode]:
+    """The conv2d_s8 ops whose output is read only by an add_s8: each pair becomes
+    one conv+add kernel (the conv's output is never stored).  Returns
+    {conv name: its conv_add mode}.  Structural: independent of the order."""
     producers, consumers = g.producers(), g.consumers()
     order = {op.name: i for i, op in enumerate(g.ops)}
-    fused = 0
+    modes: dict[str, InplaceMode] = {}
+    fused: set = set()
     for add in g.ops:
-        if add.kind != "add_s8" or "fused_into" in add.attrs or len(add.inputs) != 2:
+        if add.kind != "add_s8" or add.name in fused or len(add.inputs) != 2:
             continue
         out_shape = g.tensors[add.outputs[0]].shape
         cands = []
         for pos, t in enumerate(add.inputs):
             p = producers.get(t)
-            if (p is None or p.kind != "conv2d_s8" or "inplace" in p.attrs or t in g.outputs
+            if (p is None or p.kind != "conv2d_s8" or p.name in modes or t in g.outputs
                     or len(consumers.get(t, [])) != 1 or g.tensors[t].shape != out_shape
                     or not _is_s8_activation(g, t)):
                 continue
@@ -164,21 +142,20 @@ def fuse_residual_adds(g: Graph) -> int:
             continue
         _, pos, conv = max(cands, key=lambda c: c[0])  # the later-produced operand: the main path
         f, b = deltas(conv.attrs["q"], False)
-        conv.attrs["inplace"] = {"mode": "conv_add", "input": conv.inputs[0], "fwd": f, "bwd": b,
-                                 "add": add.name, "residual": add.inputs[1 - pos],
-                                 "output": add.outputs[0], "conv_is_input1": int(pos == 0),
-                                 "direction": None}
-        add.attrs["fused_into"] = conv.name
-        fused += 1
-    return fused
+        modes[conv.name] = InplaceMode("conv_add", conv.inputs[0], f, b, add=add.name,
+                                       residual=add.inputs[1 - pos], output=add.outputs[0],
+                                       conv_is_input1=int(pos == 0))
+        fused.add(add.name)
+    return modes
 
 
-def candidates(g: Graph, op: Op) -> list[dict]:
-    """The in-place modes `op` could use if the input dies here (order-independent)."""
-    if "fused_into" in op.attrs:
+def candidates(g: Graph, op: Op, modes: Modes) -> list[InplaceMode]:
+    """The in-place modes `op` could use if the input dies here (order-independent).
+    modes: the structural decisions so far (fuse_residual_adds)."""
+    if op.name in fused_adds(modes):
         return []
-    mode = op.attrs.get("inplace")
-    if mode is not None and mode["mode"] == "conv_add":
+    mode = modes.get(op.name)
+    if mode is not None and mode.fused:
         return [mode]
     out = op.outputs[0] if op.outputs else None
     if out is None or g.tensors[out].is_const:
@@ -188,54 +165,37 @@ def candidates(g: Graph, op: Op) -> list[dict]:
     allowed = _inplace_mode(op)
     if allowed == "window" and _is_s8_activation(g, op.inputs[0]):
         f, b = deltas(op.attrs["q"], op.kind == "depthwise_conv2d_s8")
-        result.append({"mode": "window", "input": op.inputs[0], "fwd": f, "bwd": b})
+        result.append(InplaceMode("window", op.inputs[0], f, b))
     elif allowed == "elementwise":
         for x in op.inputs:
             if not x or g.tensors[x].is_const:
                 continue
             t = g.tensors[x]
             if t.shape == ot.shape and t.dtype == ot.dtype:
-                result.append({"mode": "elementwise", "input": x})
+                result.append(InplaceMode("elementwise", x))
     return result
 
 
-def mark(g: Graph, dies_at) -> None:
-    """Set op.attrs["inplace"] where an input dies at the op.  dies_at(op, tensor)
-    says whether `tensor` is read by nothing after `op` (alias-aware, from the planner)."""
+def mark(g: Graph, dies_at, modes: Modes) -> dict[str, InplaceMode]:
+    """The structural (conv_add) decisions of `modes`, plus a window or elementwise
+    mode for every other op where an input dies.  dies_at(op, tensor) says whether
+    `tensor` is read by nothing after `op` (alias-aware, from the planner)."""
+    fused = fused_adds(modes)
+    result: dict[str, InplaceMode] = {}
     for op in g.ops:
-        if "fused_into" in op.attrs:
+        if op.name in fused:
             continue
-        current = op.attrs.get("inplace")
-        if current is not None and current["mode"] == "conv_add":
-            continue  # structural; the planner decides which overlap it uses
-        op.attrs.pop("inplace", None)
-        for cand in candidates(g, op):
-            if dies_at(op, cand["input"]):
-                op.attrs["inplace"] = dict(cand, direction=None)
+        current = modes.get(op.name)
+        if current is not None and current.fused:
+            result[op.name] = current  # structural; the planner decides which overlap it uses
+            continue
+        for cand in candidates(g, op, modes):
+            if dies_at(op, cand.input):
+                result[op.name] = cand
                 break
+    return result
 
 
-def unfuse(g: Graph) -> None:
-    """Drop every in-place decision (--no-inplace)."""
-    for op in g.ops:
-        op.attrs.pop("inplace", None)
-        op.attrs.pop("fused_into", None)
-
-
-def release(g: Graph, used: set) -> list:
-    """Withdraw window/elementwise decisions the plan did not use; returns their ops."""
-    dropped = []
-    for op in g.ops:
-        mode = op.attrs.get("inplace")
-        if mode is not None and mode["mode"] != "conv_add" and op.name not in used:
-            op.attrs.pop("inplace")
-            dropped.append(op)
-    return dropped
-
-
-def layer_output(op: Op) -> str:
-    """The tensor the op's generated layer writes (the add's output for a fused conv+add)."""
-    mode = op.attrs.get("inplace")
-    if mode is not None and mode["mode"] == "conv_add":
-        return mode["output"]
-    return op.outputs[0]
+def release(modes: Modes, used: set) -> dict[str, InplaceMode]:
+    """`modes` without the window/elementwise decisions the plan did not use."""
+    return {name: m for name, m in modes.items() if m.fused or name in used}

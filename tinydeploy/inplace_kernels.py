@@ -10,18 +10,19 @@ from typing import Optional
 
 from .ctext import Call, c_value, s8_params
 from .ir import Op
+from .stage_types import InplaceMode
 
 INPLACE_SOURCE = "s8/inplace_s8.c"
 
 
-def emitter(op: Op) -> Optional[callable]:
-    """The emitter for op's in-place variant, or None for the normal one."""
-    mode = op.attrs.get("inplace")
+def emitter(mode: Optional[InplaceMode]) -> Optional[callable]:
+    """The emitter for the in-place variant of an op planned with `mode`, or None for
+    the normal one."""
     if mode is None:
         return None
-    if mode["mode"] == "conv_add":
+    if mode.fused:
         return _emit_conv_add
-    if mode["mode"] == "window" and mode.get("direction") is not None:
+    if mode.mode == "window" and mode.direction is not None:
         return _emit_window
     return None  # elementwise: the normal kernels allow output == input
 
@@ -32,7 +33,7 @@ def _emit_window(c, op: Op, sym: str):
     consts: list = []
     params = s8_params(c, op.attrs["q"], sym, consts)
     x, w, b = op.inputs
-    backward = "1" if op.attrs["inplace"]["direction"] == "backward" else "0"
+    backward = "1" if c.inplace(op).direction == "backward" else "0"
     return Call(fn, INPLACE_SOURCE, [c.ptr(x), c.ptr(w), c.ptr(b), c.ptr(op.outputs[0], False), backward],
                 ptype, params, consts=consts)
 
@@ -43,19 +44,19 @@ ADD_FIELDS = ("input1_offset", "input2_offset", "output_offset", "left_shift",
 
 
 def _emit_conv_add(c, op: Op, sym: str):
-    mode = op.attrs["inplace"]
-    add = next(o for o in c.g.ops if o.name == mode["add"])
+    mode = c.inplace(op)
+    add = next(o for o in c.g.ops if o.name == mode.add)
     statics: list = []
     consts: list = []
     conv = s8_params(c, op.attrs["q"], sym, consts)
     aq = add.attrs["q"]
     res = {k: int(aq[k]) for k in ADD_FIELDS}
-    res["conv_is_input1"] = int(mode["conv_is_input1"])
+    res["conv_is_input1"] = int(mode.conv_is_input1)
     statics.append(f"static const td_conv_s8_params {sym}_conv = {{\n" +
                    "".join(f"    .{k} = {c_value(v)},\n" for k, v in conv.items()) + "};")
     params = {"conv": f"&{sym}_conv", **res}
     x, w, b = op.inputs
-    backward = "1" if mode.get("direction") == "backward" else "0"
+    backward = "1" if mode.direction == "backward" else "0"
     return Call("td_conv2d_add_s8", INPLACE_SOURCE,
-                [c.ptr(x), c.ptr(w), c.ptr(b), c.ptr(mode["residual"]), c.ptr(mode["output"], False),
+                [c.ptr(x), c.ptr(w), c.ptr(b), c.ptr(mode.residual), c.ptr(mode.output, False),
                  backward], "td_conv_add_s8_params", params, statics=statics, consts=consts)

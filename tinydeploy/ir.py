@@ -70,6 +70,9 @@ class Op:
     inputs: list
     outputs: list
     attrs: dict = field(default_factory=dict)
+    # int8 output vs the float model on calibration data, in dB (quantize.to_int8
+    # with --calib; reported per layer in report.json)
+    sqnr_db: Optional[float] = None
 
 
 class Graph:

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 
-@dataclass
+@dataclass(frozen=True)
 class Choice:
-    """A kernel variant chosen for one op."""
+    """A kernel variant chosen for one op (a backend's choose() makes it,
+    kernel_select collects it, the planner keeps it or one of its `smaller`
+    alternatives in MemoryPlan.choices, codegen calls its emitter)."""
 
     name: str  # e.g. "arm_dsp_conv_1x1"; recorded in report.json
     emit: Callable  # (codegen._Ctx, op, sym) -> codegen.Call

@@ -30,11 +30,15 @@ Two methods, same model:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Optional
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Optional
 
 from . import ops
 from .ir import Graph
+from .kernel_variants import Choice
+from .stage_types import InplaceMode, Modes, fused_adds, hidden_tensors
+
+Choices = Mapping[str, Choice]  # op name -> the kernel variant chosen for it
 
 ALIGN = 16
 ALIAS_KINDS = {"reshape"}
@@ -334,6 +338,26 @@ class MemoryPlan:
     scratch_budget_bytes: Optional[int] = None  # the arena kernel scratch could grow to
     steps: list = field(default_factory=list)  # op name executed at each step
     timeline: list = field(default_factory=list)  # per step: [{tensor, offset, bytes}]
+    # The decisions this placement is for -- what codegen emits:
+    inplace_modes: dict = field(default_factory=dict)  # op name -> stage_types.InplaceMode,
+    # its direction as planned
+    choices: dict = field(default_factory=dict)  # op name -> kernel_variants.Choice whose
+    # scratch the plan holds (after falling back to smaller variants or the portable kernel)
+    schedule: dict = field(default_factory=dict)  # schedule.reorder's summary (api.plan_memory)
+    inplace: bool = True  # in-place execution was allowed (False: --no-inplace)
+
+    def mode(self, op_name: str) -> Optional[InplaceMode]:
+        """The op's in-place decision, or None."""
+        return self.inplace_modes.get(op_name)
+
+    def choice(self, op_name: str) -> Optional[Choice]:
+        """The op's kernel variant, or None for its portable kernel."""
+        return self.choices.get(op_name)
+
+    @property
+    def fused_into(self) -> dict:
+        """add op name -> the conv it runs inside (fused conv+add pairs)."""
+        return fused_adds(self.inplace_modes)
 
 
 def alias_roots(g: Graph) -> dict[str, str]:
@@ -346,28 +370,27 @@ def alias_roots(g: Graph) -> dict[str, str]:
     return root
 
 
-def op_steps(g: Graph) -> dict[str, int]:
+def op_steps(g: Graph, modes: Modes) -> dict[str, int]:
     """op name -> step; an add fused into a conv runs at the conv's step."""
     step = {op.name: i for i, op in enumerate(g.ops)}
-    for op in g.ops:
-        host = op.attrs.get("fused_into")
-        if host is not None:
-            step[op.name] = step[host]
+    for add, host in fused_adds(modes).items():
+        step[add] = step[host]
     return step
 
 
-def fused_away(g: Graph) -> set:
+def fused_away(g: Graph, modes: Modes) -> set:
     """Tensors never stored: the conv outputs of fused conv+add pairs."""
-    return {op.outputs[0] for op in g.ops
-            if (op.attrs.get("inplace") or {}).get("mode") == "conv_add"}
+    return hidden_tensors(g, modes)
 
 
-def lifetimes(g: Graph, root: Optional[dict] = None) -> dict[str, tuple[int, int]]:
+def lifetimes(g: Graph, root: Optional[dict] = None, modes: Optional[Modes] = None) -> dict[str, tuple[int, int]]:
     """Root tensor -> (first, last) step.  The input is live from step -1 (written by the
-    caller), graph outputs until step len(ops) (read by the caller)."""
+    caller), graph outputs until step len(ops) (read by the caller).  modes: the
+    in-place decisions (fused conv+add pairs run at one step, the conv's output unstored)."""
+    modes = modes or {}
     root = alias_roots(g) if root is None else root
-    step = op_steps(g)
-    skip = fused_away(g)
+    step = op_steps(g, modes)
+    skip = fused_away(g, modes)
     spans: dict[str, list[int]] = {}
 
     def touch(name: str, s: int) -> None:
@@ -393,11 +416,13 @@ def lifetimes(g: Graph, root: Optional[dict] = None) -> dict[str, tuple[int, int
     return {k: (v[0], v[1]) for k, v in spans.items()}
 
 
-def dies_at_fn(g: Graph):
-    """dies_at(op, tensor): tensor (alias-aware) is read by nothing after op and is no output."""
+def dies_at_fn(g: Graph, modes: Optional[Modes] = None):
+    """dies_at(op, tensor): tensor (alias-aware) is read by nothing after op and is no output
+    (modes: the fused conv+add pairs, which run at one step)."""
+    modes = modes or {}
     root = alias_roots(g)
-    spans = lifetimes(g, root)
-    step = op_steps(g)
+    spans = lifetimes(g, root, modes)
+    step = op_steps(g, modes)
     outs = {root.get(n, n) for n in g.outputs}
 
     def dies_at(op, tensor: str) -> bool:
@@ -409,20 +434,7 @@ def dies_at_fn(g: Graph):
 def lower_bound_bytes(g: Graph) -> int:
     """Max over steps of the bytes live with no in-place execution (input/output included,
     the conv output of a fused conv+add counted as if stored)."""
-    saved = {k: v for k, v in ((op.name, op.attrs.get("inplace")) for op in g.ops)}
-    fused = {op.name: op.attrs.get("fused_into") for op in g.ops}
-    try:  # view the graph unfused
-        for op in g.ops:
-            if (op.attrs.get("inplace") or {}).get("mode") == "conv_add":
-                op.attrs.pop("inplace")
-            op.attrs.pop("fused_into", None)
-        spans = lifetimes(g)
-    finally:
-        for op in g.ops:
-            if saved[op.name] is not None:
-                op.attrs["inplace"] = saved[op.name]
-            if fused[op.name] is not None:
-                op.attrs["fused_into"] = fused[op.name]
+    spans = lifetimes(g)  # the graph unfused
     best = 0
     for s in range(-1, len(g.ops) + 1):
         best = max(best, sum(g.tensors[r].nbytes for r, (f, l) in spans.items() if f <= s <= l))
@@ -445,58 +457,51 @@ class _UnionFind:
 
 
 def plan(g: Graph, method: str = "auto", time_limit: Optional[float] = None,
-         scratch=SCRATCH_GROWTH) -> MemoryPlan:
-    """Offsets for every tensor in one arena, honouring op.attrs["inplace"].
+         scratch=SCRATCH_GROWTH, modes: Optional[Modes] = None,
+         choices: Optional[Choices] = None) -> MemoryPlan:
+    """Offsets for every tensor in one arena, honouring the in-place decisions `modes`
+    ({op name: stage_types.InplaceMode}, inplace.py) for the kernel variants `choices`
+    ({op name: kernel_variants.Choice}, kernel_select.py).  Neither the graph nor the
+    arguments change: the plan holds the decisions as used (MemoryPlan.inplace_modes
+    with their directions, MemoryPlan.choices).
 
-    scratch: what kernel variants that need scratch memory
-    (op.attrs["choice"].scratch_bytes) may cost.  The tensors are planned first;
-    then each variant's scratch (most MACs first) goes to the lowest bytes free
-    during its op below a budget: the tensors' arena grown by the fraction
-    `scratch` or SCRATCH_FLOOR bytes, whichever is more ("fit": not grown).
-    A variant whose scratch does not fit falls back to its smaller alternative
-    (Choice.smaller), else to the portable kernel.  If planning every scratch
-    buffer together with the tensors keeps every variant within that budget,
-    that plan is used instead.  "any": every scratch buffer planned like a
-    tensor, the arena grows as needed."""
+    scratch: what kernel variants that need scratch memory (Choice.scratch_bytes)
+    may cost.  The tensors are planned first; then each variant's scratch (most
+    MACs first) goes to the lowest bytes free during its op below a budget: the
+    tensors' arena grown by the fraction `scratch` or SCRATCH_FLOOR bytes,
+    whichever is more ("fit": not grown).  A variant whose scratch does not fit
+    falls back to its smaller alternative (Choice.smaller), else to the portable
+    kernel.  If planning every scratch buffer together with the tensors keeps
+    every variant within that budget, that plan is used instead.  "any": every
+    scratch buffer planned like a tensor, the arena grows as needed."""
     if method not in METHODS:
         raise ValueError(f"planner method must be one of {METHODS}, not {method!r}")
     if scratch not in SCRATCH_POLICIES and not (isinstance(scratch, (int, float)) and scratch >= 0):
         raise ValueError(f"scratch policy must be one of {SCRATCH_POLICIES} or a growth >= 0, "
                          f"not {scratch!r}")
+    modes = dict(modes or {})
+    fastest = {name: c for name, c in (choices or {}).items() if c is not None}
     if scratch == "any":
-        return _plan_once(g, method, time_limit, "any")
-    fastest = {op.name: op.attrs.get("choice") for op in g.ops}
-    budgeted = _plan_once(g, method, time_limit, scratch)
-    kept = {op.name: op.attrs.get("choice") for op in g.ops}
-    if not any(c is not None and c.scratch_bytes for c in fastest.values()):
+        return _plan_once(g, method, time_limit, "any", modes, fastest)
+    budgeted = _plan_once(g, method, time_limit, scratch, modes, fastest)
+    if not any(c.scratch_bytes for c in fastest.values()):
         return budgeted
-    traded = any(kept[n] is not c for n, c in fastest.items())  # variants given up for RAM
-    directions = {op.name: op.attrs["inplace"].get("direction") for op in g.ops if op.attrs.get("inplace")}
-    _set_choices(g, fastest)
-    joint = _plan_once(g, method, time_limit, "any")
+    kept = budgeted.choices
+    traded = any(kept.get(n) is not c for n, c in fastest.items())  # variants given up for RAM
+    joint = _plan_once(g, method, time_limit, "any", modes, fastest)
     if joint.arena_bytes <= (budgeted.scratch_budget_bytes if traded else budgeted.arena_bytes):
         joint.scratch_budget_bytes = budgeted.scratch_budget_bytes
         return joint
-    _set_choices(g, kept)
-    for op in g.ops:
-        if op.name in directions:
-            op.attrs["inplace"]["direction"] = directions[op.name]
     return budgeted
 
 
-def _set_choices(g: Graph, choices: dict) -> None:
-    for op in g.ops:
-        if choices.get(op.name) is None:
-            op.attrs.pop("choice", None)
-        else:
-            op.attrs["choice"] = choices[op.name]
-
-
-def _plan_once(g: Graph, method: str, time_limit: Optional[float], scratch) -> MemoryPlan:
+def _plan_once(g: Graph, method: str, time_limit: Optional[float], scratch, modes: Modes,
+               choices: Choices) -> MemoryPlan:
+    choices = dict(choices)  # what the scratch budget leaves of them (returned in the plan)
     root = alias_roots(g)
-    spans = lifetimes(g, root)
-    step = op_steps(g)
-    dies_at = dies_at_fn(g)
+    spans = lifetimes(g, root, modes)
+    step = op_steps(g, modes)
+    dies_at = dies_at_fn(g, modes)
     nbytes = {r: g.tensors[r].nbytes for r in spans}
 
     # items: root tensors, merged where an output takes exactly its input's bytes
@@ -505,19 +510,20 @@ def _plan_once(g: Graph, method: str, time_limit: Optional[float], scratch) -> M
         uf.find(r)
     merges = []  # (op, input root, output root)
     for op in g.ops:
-        mode = op.attrs.get("inplace")
+        mode = modes.get(op.name)
         if mode is None:
             continue
-        if mode["mode"] == "elementwise" or _alias(op):
-            x, y = mode["input"], op.outputs[0]
-        elif (mode["mode"] == "conv_add" and dies_at(op, mode["residual"])
-              and root.get(mode["residual"], mode["residual"]) != root.get(mode["input"], mode["input"])):
-            x, y = mode["residual"], mode["output"]  # (a residual that is also the conv's input
+        alias = _alias(mode, choices.get(op.name))
+        if mode.mode == "elementwise" or alias:
+            x, y = mode.input, op.outputs[0]
+        elif (mode.fused and dies_at(op, mode.residual)
+              and root.get(mode.residual, mode.residual) != root.get(mode.input, mode.input)):
+            x, y = mode.residual, mode.output  # (a residual that is also the conv's input
             # is read through the window: the output may only overlap it shifted)
         else:
             continue
         rx, ry = root.get(x, x), root.get(y, y)
-        if (nbytes[rx] == nbytes[ry] or _alias(op)) and uf.find(rx) != uf.find(ry):
+        if (nbytes[rx] == nbytes[ry] or alias) and uf.find(rx) != uf.find(ry):
             uf.union(rx, ry)
             merges.append((op, rx, ry))
     groups: dict = {}
@@ -530,7 +536,7 @@ def _plan_once(g: Graph, method: str, time_limit: Optional[float], scratch) -> M
     item_spans = [(min(spans[r][0] for r in groups[k]), max(spans[r][1] for r in groups[k])) for k in keys]
     scratch_items = {}
     for op in g.ops:
-        choice = op.attrs.get("choice")
+        choice = choices.get(op.name)
         if choice is not None and choice.scratch_bytes and scratch == "any":
             scratch_items[op.name] = len(sizes)
             sizes.append(_align(choice.scratch_bytes))
@@ -538,11 +544,11 @@ def _plan_once(g: Graph, method: str, time_limit: Optional[float], scratch) -> M
     shifts: dict = {}
     shift_ops = {}  # op name -> (input item, output item)
     for op in g.ops:
-        mode = op.attrs.get("inplace")
-        if mode is None or mode["mode"] not in ("window", "conv_add") or _alias(op):
+        mode = modes.get(op.name)
+        if mode is None or not mode.overlaps_shifted or _alias(mode, choices.get(op.name)):
             continue  # (an alias variant's buffers are merged above, or else kept apart)
-        x = mode["input"]
-        y = mode["output"] if mode["mode"] == "conv_add" else op.outputs[0]
+        x = mode.input
+        y = mode.output if mode.fused else op.outputs[0]
         if not dies_at(op, x):
             continue
         i, o = item_of[root.get(x, x)], item_of[root.get(y, y)]
@@ -550,7 +556,7 @@ def _plan_once(g: Graph, method: str, time_limit: Optional[float], scratch) -> M
         # the relaxation only concerns the step where one dies and the other is born
         if i == o or item_spans[i][1] != s or item_spans[o][0] != s or (i, o) in shifts or (o, i) in shifts:
             continue
-        shifts[(i, o)] = (max(ALIGN, _align(mode["fwd"])), max(ALIGN, _align(mode["bwd"])))
+        shifts[(i, o)] = (max(ALIGN, _align(mode.fwd)), max(ALIGN, _align(mode.bwd)))
         shift_ops[op.name] = (i, o)
 
     prob = Problem(sizes, item_spans, shifts)
@@ -592,23 +598,23 @@ def _plan_once(g: Graph, method: str, time_limit: Optional[float], scratch) -> M
         for k, (f, l) in enumerate(item_spans):
             for s_ in range(max(f, 0), min(l, len(g.ops) - 1) + 1):
                 live_at.setdefault(s_, []).append((pos[k], pos[k] + sizes[k]))
-        wanted = [op for op in g.ops if op.attrs.get("choice") is not None
-                  and op.attrs["choice"].scratch_bytes]
-        aliased = {op.name for op, _, _ in merges if _alias(op)}
+        wanted = [op for op in g.ops if choices.get(op.name) is not None
+                  and choices[op.name].scratch_bytes]
+        aliased = {op.name for op, _, _ in merges if _alias(modes.get(op.name), choices.get(op.name))}
         for op in sorted(wanted, key=lambda o: (-ops.macs(g, o), step[o.name])):
             busy = live_at.setdefault(step[op.name], [])
-            choice = op.attrs["choice"]  # the fastest alternative whose scratch fits
+            choice = choices[op.name]  # the fastest alternative whose scratch fits
             need = _align(choice.scratch_bytes)
             x = _first_gap(busy, need, budget)
             while x is None and choice.smaller is not None:
-                choice = op.attrs["choice"] = choice.smaller
+                choice = choices[op.name] = choice.smaller
                 need = _align(choice.scratch_bytes)
                 x = _first_gap(busy, need, budget)
             if x is None and op.name in aliased:
                 # no portable fallback for an aliased op: its scratch grows the arena
                 x = _first_gap(busy, need, 1 << 62)
             if x is None:
-                result.dropped_variants[op.name] = op.attrs.pop("choice").name
+                result.dropped_variants[op.name] = choices.pop(op.name).name
             else:
                 result.scratch[op.name] = x
                 busy.append((x, x + need))
@@ -616,28 +622,30 @@ def _plan_once(g: Graph, method: str, time_limit: Optional[float], scratch) -> M
     # which in-place decisions the placement uses, and in which direction
     result.inplace_used = {op.name for op, _, _ in merges}
     for op in g.ops:
-        mode = op.attrs.get("inplace")
-        if mode is None or mode["mode"] not in ("window", "conv_add"):
+        mode = modes.get(op.name)
+        if mode is None:
             continue
-        mode["direction"] = None
-        if _alias(op) and op.name in result.inplace_used:
-            mode["direction"] = "alias"  # output exactly over the input
-        if op.name in shift_ops:
-            i, o = shift_ops[op.name]
-            if pos[o] < pos[i] + sizes[i] and pos[i] < pos[o] + sizes[o]:
-                mode["direction"] = "forward" if pos[o] < pos[i] else "backward"
+        direction = None
+        if mode.overlaps_shifted:
+            if _alias(mode, choices.get(op.name)) and op.name in result.inplace_used:
+                direction = "alias"  # output exactly over the input
+            if op.name in shift_ops:
+                i, o = shift_ops[op.name]
+                if pos[o] < pos[i] + sizes[i] and pos[i] < pos[o] + sizes[o]:
+                    direction = "forward" if pos[o] < pos[i] else "backward"
+                    result.inplace_used.add(op.name)
+            if mode.fused:
                 result.inplace_used.add(op.name)
-        if mode["mode"] == "conv_add":
-            result.inplace_used.add(op.name)
+        result.inplace_modes[op.name] = replace(mode, direction=direction)
+    result.choices = choices
     result.lower_bound_bytes = lower_bound_bytes(g)
     result.timeline = _timeline(g, spans, result, root)
     return result
 
 
-def _alias(op) -> bool:
+def _alias(mode: Optional[InplaceMode], choice: Optional[Choice]) -> bool:
     """A window op whose chosen variant writes its output exactly over its input."""
-    mode, choice = op.attrs.get("inplace"), op.attrs.get("choice")
-    return (mode is not None and mode["mode"] == "window" and choice is not None
+    return (mode is not None and mode.mode == "window" and choice is not None
             and choice.alias_inplace)
 
 
@@ -653,20 +661,21 @@ def _first_gap(busy: list, need: int, limit: int) -> Optional[int]:
 
 def _timeline(g: Graph, spans: dict, result: MemoryPlan, root: dict) -> list:
     """Per step: which tensors occupy which bytes (scratch included)."""
-    step = op_steps(g)
+    step = op_steps(g, result.inplace_modes)
+    fused = result.fused_into
     aliases: dict = {}
     for t, r in root.items():
         aliases.setdefault(r, []).append(t)
     timeline = []
     for s, op in enumerate(g.ops):
-        if "fused_into" in op.attrs or op.kind in ALIAS_KINDS:
+        if op.name in fused or op.kind in ALIAS_KINDS:
             continue
         live = [dict(tensor=r, offset=result.placements[r].offset, bytes=g.tensors[r].nbytes,
                      **({"aliases": sorted(aliases[r])} if r in aliases else {}))
                 for r, (f, l) in spans.items() if f <= s <= l and r in result.placements]
         if op.name in result.scratch:
             live.append(dict(tensor=f"scratch:{op.name}", offset=result.scratch[op.name],
-                             bytes=op.attrs["choice"].scratch_bytes))
+                             bytes=result.choices[op.name].scratch_bytes))
         live.sort(key=lambda e: e["offset"])
         timeline.append(dict(step=step[op.name], op=op.name, live=live,
                              live_bytes=sum(e["bytes"] for e in live)))

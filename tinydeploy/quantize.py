@@ -195,5 +195,5 @@ def to_int8(g: Graph, calib=None, method: str = "minmax", progress=None) -> Grap
         sqnr = layer_sqnr_db(float_graph, g, {n: v[:32] for n, v in calib_x.items()})
         for op in g.ops:
             if op.name in sqnr:
-                op.attrs.setdefault("report", {})["sqnr_db"] = sqnr[op.name]
+                op.sqnr_db = sqnr[op.name]
     return g

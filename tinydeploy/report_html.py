@@ -123,7 +123,7 @@ def _from_plan(result) -> list:
     for key, (first, last) in plan.lifetimes.items():
         if isinstance(key, tuple):  # ("scratch", op name)
             op = ops.get(key[-1])
-            choice = op.attrs.get("choice") if op is not None else None
+            choice = plan.choice(op.name) if op is not None else None
             offset = plan.scratch.get(key[-1])
             if choice is None or offset is None or not getattr(choice, "scratch_bytes", 0):
                 continue

@@ -17,8 +17,11 @@ is one unit: the add always runs right after its conv.
 from __future__ import annotations
 
 
+from typing import Optional
+
 from .ir import Graph
 from . import inplace as ip
+from .stage_types import Modes, fused_adds, hidden_tensors
 from .planner import ALIAS_KINDS, _align
 
 MAX_STATES = 20000
@@ -27,12 +30,13 @@ MAX_STATES = 20000
 class _Model:
     """Units, their tensors and the cost of running a unit after a set of units."""
 
-    def __init__(self, g: Graph, use_inplace: bool):
+    def __init__(self, g: Graph, use_inplace: bool, modes: Modes):
         self.g = g
         units: list[list] = []
         where: dict[str, int] = {}
+        fused = fused_adds(modes)
         for op in g.ops:
-            host = op.attrs.get("fused_into")
+            host = fused.get(op.name)
             if host is not None and host in where:
                 units[where[host]].append(op)
                 where[op.name] = where[host]
@@ -45,7 +49,7 @@ class _Model:
             if op.kind in ALIAS_KINDS:
                 root[op.outputs[0]] = root.get(op.inputs[0], op.inputs[0])
         self.root = root
-        hidden = {op.outputs[0] for op in g.ops if (op.attrs.get("inplace") or {}).get("mode") == "conv_add"}
+        hidden = hidden_tensors(g, modes)
         r = lambda t: root.get(t, t)  # noqa: E731
         self.size: dict[str, int] = {}
         self.producer: dict[str, int] = {}
@@ -78,23 +82,23 @@ class _Model:
         for ops in units:
             opts = []
             if use_inplace:
-                for cand in ip.candidates(g, ops[0]):
+                for cand in ip.candidates(g, ops[0], modes):
                     opts.extend(self._saving(ops[0], cand))
             self.savings.append(opts)
 
     def _saving(self, op, cand) -> list:
         r = lambda t: self.root.get(t, t)  # noqa: E731
-        if cand["mode"] == "elementwise":
-            x = r(cand["input"])
+        if cand.mode == "elementwise":
+            x = r(cand.input)
             return [(x, min(self.size[x], self.size[r(op.outputs[0])]))]
-        out = r(cand["output"]) if cand["mode"] == "conv_add" else r(op.outputs[0])
-        x = r(cand["input"])
+        out = r(cand.output) if cand.fused else r(op.outputs[0])
+        x = r(cand.input)
         si, so = self.size[x], self.size[out]
-        f, b = max(16, _align(cand["fwd"])), max(16, _align(cand["bwd"]))
+        f, b = max(16, _align(cand.fwd)), max(16, _align(cand.bwd))
         foot = min(max(f + si, so), max(b + so, si))
         opts = [(x, max(0, si + so - foot))]
-        if cand["mode"] == "conv_add" and r(cand["residual"]) != x:
-            res = r(cand["residual"])
+        if cand.fused and r(cand.residual) != x:
+            res = r(cand.residual)
             opts.append((res, min(self.size[res], so)))
         return opts
 
@@ -176,9 +180,10 @@ def _greedy_order(m: _Model) -> tuple[int, list]:
     return peak, order
 
 
-def estimate_peak(g: Graph, use_inplace: bool = True) -> int:
-    """The cost model's peak for the graph's current order."""
-    m = _Model(g, use_inplace)
+def estimate_peak(g: Graph, use_inplace: bool = True, modes: Optional[Modes] = None) -> int:
+    """The cost model's peak for the graph's current order (modes: the fused conv+add
+    pairs, inplace.fuse_residual_adds)."""
+    m = _Model(g, use_inplace, modes or {})
     done, peak = 0, 0
     for u in range(len(m.units)):
         peak = max(peak, m.cost(done, u))
@@ -201,10 +206,13 @@ def _units_in_order(m: _Model) -> bool:
     return True
 
 
-def reorder(g: Graph, use_inplace: bool = True, max_states: int = MAX_STATES) -> dict:
-    """Reorder g.ops (a topological order) to minimize the estimated peak memory."""
-    m = _Model(g, use_inplace)
-    before = estimate_peak(g, use_inplace)
+def reorder(g: Graph, use_inplace: bool = True, max_states: int = MAX_STATES,
+            modes: Optional[Modes] = None) -> dict:
+    """Reorder g.ops (a topological order) to minimize the estimated peak memory.
+    modes: the fused conv+add pairs (inplace.fuse_residual_adds), each run as one unit."""
+    modes = modes or {}
+    m = _Model(g, use_inplace, modes)
+    before = estimate_peak(g, use_inplace, modes)
     if len(m.units) <= 1:
         return dict(method="trivial", peak_before=before, peak_after=before)
     if _count_states(m, max_states):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -27,6 +27,7 @@ from .. import qmath
 from ..ctext import Call, c_float
 from ..ir import Graph, Op
 from ..kernel_variants import Choice
+from ..stage_types import InplaceMode
 
 INT32_MAX = 2**31 - 1
 # Every generated layer function: kept separate (per-layer profile, readable
@@ -352,9 +353,10 @@ def _gemm_stream(w: np.ndarray, geo: ConvGeom, plan: RequantPlan) -> np.ndarray:
     return np.concatenate(out).astype(np.int32)
 
 
-def _direction(op: Op) -> int:
-    mode = op.attrs.get("inplace")
-    return -1 if isinstance(mode, dict) and mode.get("direction") == "backward" else 1
+def _direction(ctx, op: Op) -> int:
+    """-1 when the planned output overlaps the input walking backward, else 1."""
+    mode = ctx.inplace(op)
+    return -1 if mode is not None and mode.direction == "backward" else 1
 
 def _weights_arg(call, wsym: str):
     """Pass the layer's constant stream as the wrapper's second argument (so
@@ -373,7 +375,7 @@ def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = 
     whose body is statement(ctx, op) -- C text that names the layer's constant
     blob `wv` and its parameter struct `SYM_cfg` -- called from the layer list
     with the layer's buffers.  cfg: (ctype, fields, comment) of that struct,
-    or a function of op giving them.  named: (groups, comment) of the layer's
+    or a function of (ctx, op) giving them.  named: (groups, comment) of the layer's
     enum constants (see c_enum), which the statement names as @_field (and
     the prefix alone as (@))."""
     def emit(ctx, op_, sym):
@@ -387,7 +389,7 @@ def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = 
         body = f"{WRAPPER} static void {fn}({params})\n{{\n    {statement(ctx, op_)}\n}}"
         statics = [body]
         if cfg is not None:
-            ctype_, fields, what = cfg(op_) if callable(cfg) else cfg
+            ctype_, fields, what = cfg(ctx, op_) if callable(cfg) else cfg
             statics.insert(0, c_cfg(ctype_, f"{sym}_cfg", fields, what))
             body = body.replace("&CFG", f"&{sym}_cfg")
             statics[-1] = body
@@ -421,8 +423,8 @@ class AddEpilogue:
     output: str
 
 
-def _add_epilogue(g: Graph, mode: dict) -> Optional[AddEpilogue]:
-    add = next((o for o in g.ops if o.name == mode["add"]), None)
+def _add_epilogue(g: Graph, mode: InplaceMode) -> Optional[AddEpilogue]:
+    add = next((o for o in g.ops if o.name == mode.add), None)
     if add is None or add.kind != "add_s8":
         return None
     aq = add.attrs["q"]
@@ -433,7 +435,7 @@ def _add_epilogue(g: Graph, mode: dict) -> Optional[AddEpilogue]:
 
     x1 = rescale(aq["input1_offset"], aq["input1_multiplier"], aq["input1_shift"])
     x2 = rescale(aq["input2_offset"], aq["input2_multiplier"], aq["input2_shift"])
-    t_conv, t_res = (x1, x2) if mode["conv_is_input1"] else (x2, x1)
+    t_conv, t_res = (x1, x2) if mode.conv_is_input1 else (x2, x1)
     bound = int(np.abs(t_conv).max() + np.abs(t_res).max())
     plan = requant_plan([0], [0], [-(-bound // 255)], 0, [aq["output_multiplier"]],
                         [aq["output_shift"]], aq["output_offset"], aq["act_min"], aq["act_max"])
@@ -445,7 +447,7 @@ def _add_epilogue(g: Graph, mode: dict) -> Optional[AddEpilogue]:
     init = dict(add_mult=int(rec[0]), add_c=int(rec[1]), add_fix_mask=mask, add_shift=plan.e,
                 add_clamp=plan.clamp, add_min=plan.lo, add_max=plan.hi)
     return AddEpilogue((t_conv << sb).astype(np.int32), (t_res << sb).astype(np.int32), init,
-                       mode["residual"], mode["output"])
+                       mode.residual, mode.output)
 
 
 def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
@@ -456,7 +458,7 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     unroll = int(k4 <= UNROLL_STEPS)
     fn, pre = f"{sym}_arm", layer_prefix(sym)
     groups = [dict(pixels=geo.oh * geo.ow, out_c=geo.oc, k4=k4, unroll=unroll, block=geo.nmax,
-                   dir=_direction(op)),
+                   dir=_direction(ctx, op)),
               win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh, geo.sw,
                          geo.pt, geo.pl, in_zp), plan.fields()]
     if epi is not None:
@@ -493,22 +495,21 @@ def _conv_scratch(geo: ConvGeom) -> int:
     return geo.nmax * geo.k * 2 + 8
 
 
-def _dsp_conv(g: Graph, op: Op, mve: bool = False) -> Optional[Choice]:
+def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) -> Optional[Choice]:
     q = op.attrs["q"]
     if q["groups"] != 1 or q["dil_h"] != 1 or q["dil_w"] != 1:
         return None
     w8 = g.tensors[op.inputs[1]].data
     if mve:
-        return _conv_common_mve(g, op, w8)
+        return _conv_common_mve(g, op, w8, mode)
     plan = _conv_plan(g, op, w8)
     if plan is None:
         return None
     geo = _conv_geom(q)
     in_zp = -int(q["input_offset"])
     name = "arm_dsp_conv_1x1" if geo.kh == geo.kw == 1 else "arm_dsp_conv"
-    mode = op.attrs.get("inplace")
     epi = None
-    if isinstance(mode, dict) and mode.get("mode") == "conv_add":
+    if mode is not None and mode.fused:
         epi = _add_epilogue(g, mode)
         if epi is None:
             return None
@@ -519,7 +520,7 @@ def _dsp_conv(g: Graph, op: Op, mve: bool = False) -> Optional[Choice]:
     return Choice(name, emit, _conv_scratch(geo))
 
 
-def _conv_common_mve(g: Graph, op: Op, w8: np.ndarray) -> Optional[Choice]:
+def _conv_common_mve(g: Graph, op: Op, w8: np.ndarray, mode: Optional[InplaceMode]) -> Optional[Choice]:
     q = op.attrs["q"]
     oc = w8.shape[0]
     wf = w8.reshape(oc, -1).astype(np.int64)
@@ -527,9 +528,8 @@ def _conv_common_mve(g: Graph, op: Op, w8: np.ndarray) -> Optional[Choice]:
     bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(oc, np.int64)
     geo = _conv_geom(q)
     name = "arm_mve_conv_1x1" if geo.kh == geo.kw == 1 else "arm_mve_conv"
-    mode = op.attrs.get("inplace")
     epi = None
-    if isinstance(mode, dict) and mode.get("mode") == "conv_add":
+    if mode is not None and mode.fused:
         epi = _add_epilogue(g, mode)
         if epi is None:
             return None
@@ -644,22 +644,23 @@ def dw_alias_safe(q: dict) -> bool:
     return True
 
 
-def dw_groups(op: Op, ch: int) -> list:
+def dw_groups(op: Op, ch: int, mode: Optional[InplaceMode]) -> list:
     """Channels per ring group for a depthwise layer, fastest (all channels in
     one group) first.  Smaller groups shrink the ring but cost a little per
     row; with several groups the output must not overlap the input except
     exactly (the planner's alias), so a layer that may run as an overlapping
     window without alias keeps one group."""
-    if ch % 4 or (op.attrs.get("inplace") is not None and not dw_alias_safe(op.attrs["q"])):
+    if ch % 4 or (mode is not None and not dw_alias_safe(op.attrs["q"])):
         return [ch]
     return [d for d in range(ch, 3, -4) if ch % d == 0]
 
 
 def _chain(choices: list) -> Optional[Choice]:
     """Link alternatives (fastest first) through Choice.smaller."""
-    for big, small in zip(choices, choices[1:]):
-        big.smaller = small
-    return choices[0] if choices else None
+    head = None
+    for choice in reversed(choices):
+        head = replace(choice, smaller=head)
+    return head
 
 
 def thumb_add_imm(v: int) -> bool:
@@ -672,7 +673,7 @@ def thumb_add_imm(v: int) -> bool:
     return v <= 0xFF
 
 
-def _dsp_dw(g: Graph, op: Op) -> Optional[Choice]:
+def _dsp_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     q = op.attrs["q"]
     if (q["k_h"], q["k_w"]) != (3, 3) or q["dil_h"] != 1 or q["dil_w"] != 1:
         return None
@@ -690,7 +691,7 @@ def _dsp_dw(g: Graph, op: Op) -> Optional[Choice]:
         return None
     pu = max(_dw_reads(q["out_w"], q["stride_w"]), q["pad_left"] + q["in_w"])
     pu += pu % 2
-    groups = [cg for cg in dw_groups(op, ch) if thumb_add_imm(2 * cg * pu) and thumb_add_imm(4 * cg * pu)]
+    groups = [cg for cg in dw_groups(op, ch, mode) if thumb_add_imm(2 * cg * pu) and thumb_add_imm(4 * cg * pu)]
     stream = []
     sb = plan.scale_bits.astype(np.int64)
     for c in range(ch):
@@ -714,9 +715,9 @@ def _dw_choices(name: str, head: str, suffix: str, header: str, elem_bytes: int,
                    q["stride_w"], q["pad_top"], q["pad_left"], -int(q["input_offset"]))
 
     def emitter(cg: int):
-        def cfg(op_):
+        def cfg(ctx, op_):
             return ("td_arm_dw_cfg", dict(win=win, rq=plan.c_init(), group_c=cg, ring_w=pu,
-                                          dir=_direction(op_)),
+                                          dir=_direction(ctx, op_)),
                     "depthwise 3x3; scratch: 3 input rows of ring_w for group_c channels")
         return _layer_emitter(suffix, header, lambda ctx, op_: (
             f"{head.format(ring=ctx.scratch(op_))}, out, &CFG);"), blob, cfg=cfg)
@@ -799,7 +800,7 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
         consts = [ctx.const(sym, "blob", blob, aligned=True)]
         wname = consts[0].sym
         fn, pre = f"{sym}_mve", layer_prefix(sym)
-        groups = [dict(pixels=geo.oh * geo.ow, out_c=oc, kc=kc, dir=_direction(op_)),
+        groups = [dict(pixels=geo.oh * geo.ow, out_c=oc, kc=kc, dir=_direction(ctx, op_)),
                   win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh,
                              geo.sw, geo.pt, geo.pl, in_zp), plan.fields()]
         if epi is not None:
@@ -825,7 +826,7 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
     return Choice(name, emit, 2 * kc * 16 + 16)
 
 
-def _mve_dw(g: Graph, op: Op) -> Optional[Choice]:
+def _mve_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     q = op.attrs["q"]
     if (q["k_h"], q["k_w"]) != (3, 3) or q["dil_h"] != 1 or q["dil_w"] != 1:
         return None
@@ -861,7 +862,7 @@ def _mve_dw(g: Graph, op: Op) -> Optional[Choice]:
     raw = np.concatenate([raw, np.zeros((-raw.size) % 4, np.uint8)])
     blob = raw.view("<i4").astype(np.int32)
     return _dw_choices("arm_mve_dw3x3", "td_mve_dw3x3(in, (int8_t *){ring}, (const int8_t *)wv",
-                       "mve", MVE_H, 1, blob, q, pu, plan, dw_groups(op, ch))
+                       "mve", MVE_H, 1, blob, q, pu, plan, dw_groups(op, ch, mode))
 
 # --------------------------------------------------------------------------
 # float32 with the FPU: convolution (GEMM with VFMA blocks), depthwise 3x3
@@ -934,41 +935,40 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
 WINDOW_OK = {"conv2d_s8", "depthwise_conv2d_s8"}
 
 
-def choose(g: Graph, op: Op, target) -> Optional[Choice]:
-    """The variant for `op` on `target`, or None for the portable kernel."""
+def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Optional[Choice]:
+    """The variant for `op` on `target` under the in-place decision `mode`, or None
+    for the portable kernel."""
     if getattr(target, "arch", None) != "arm":
         return None
     if op.kind == "conv2d" and "fpu" in target.features and "dsp" in target.features:
-        if op.attrs.get("inplace"):
+        if mode is not None:
             return None
         return _f32_conv(g, op)
     if "q" not in op.attrs:
         return None
-    mode = op.attrs.get("inplace")
     if mode is not None:
-        mode = mode.get("mode") if isinstance(mode, dict) else str(mode)
         # Our convolutions copy their whole input into the int16 scratch
         # buffer before writing any output, so any overlap of output and
         # input ("window") is fine.
-        if not ((mode == "window" and op.kind in WINDOW_OK)
-                or (mode == "conv_add" and op.kind == "conv2d_s8")):
+        if not ((mode.mode == "window" and op.kind in WINDOW_OK)
+                or (mode.mode == "conv_add" and op.kind == "conv2d_s8")):
             return None
     if "mve" in target.features:
         if op.kind == "conv2d_s8":
-            return _dsp_conv(g, op, mve=True)
+            return _dsp_conv(g, op, mode, mve=True)
         if op.kind == "fully_connected_s8":
             return _mve_fc(g, op)
         if op.kind == "depthwise_conv2d_s8":
-            choice = _mve_dw(g, op)
+            choice = _mve_dw(g, op, mode)
             if choice is not None:
                 return choice
     if "dsp" in target.features:
         if op.kind == "conv2d_s8":
-            return _dsp_conv(g, op)
+            return _dsp_conv(g, op, mode)
         if op.kind == "fully_connected_s8":
             return _dsp_fc(g, op)
         if op.kind == "depthwise_conv2d_s8":
-            return _dsp_dw(g, op)
+            return _dsp_dw(g, op, mode)
         if op.kind == "avg_pool_s8":
             return _dsp_gavg(g, op)
         if op.kind == "max_pool_s8":

@@ -3,5 +3,5 @@
 from __future__ import annotations
 
 
-def choose(g, op, target):
+def choose(g, op, target, inplace=None):
     return None

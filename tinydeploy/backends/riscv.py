@@ -35,6 +35,7 @@ from .. import qmath
 from ..ctext import Call
 from ..ir import Graph, Op
 from ..kernel_variants import Choice
+from ..stage_types import InplaceMode
 
 SCALAR_SOURCE = "riscv/rv_scalar.c"
 DW_MAX_TAPS = 25  # TD_RV_DW_MAX_TAPS
@@ -42,11 +43,12 @@ VECTOR_SOURCE = "riscv/rv_vector.c"
 INT32_MAX = 2 ** 31 - 1
 
 
-def choose(g: Graph, op: Op, target) -> Optional[Choice]:
-    """The variant for `op` on `target`, or None for the portable kernel."""
-    if getattr(target, "arch", None) != "riscv" or "q" not in op.attrs or "fused_into" in op.attrs:
+def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> Optional[Choice]:
+    """The variant for `op` on `target` under the in-place decision `inplace`, or None
+    for the portable kernel.  (kernel_select asks nothing for an add fused into its conv.)"""
+    if getattr(target, "arch", None) != "riscv" or "q" not in op.attrs:
         return None
-    mode = (op.attrs.get("inplace") or {}).get("mode")
+    mode = inplace.mode if inplace is not None else None
     if mode not in SUPPORTED_INPLACE.get(op.kind, (None,)):
         return None
     vector = target.has("rvv")
@@ -55,7 +57,7 @@ def choose(g: Graph, op: Op, target) -> Optional[Choice]:
         geo = _conv_geometry(g, op)
         if geo is None or not _fits_int16(geo):
             return None
-        add = _fused_add(g, op)
+        add = _fused_add(g, inplace)
         if mode == "conv_add" and (add is None or not _same_shape_add(g, add)):
             return None
         if vector:
@@ -109,16 +111,22 @@ SUPPORTED_INPLACE = {
 }
 
 
-def _fused_add(g: Graph, op: Op) -> Optional[Op]:
-    mode = op.attrs.get("inplace") or {}
-    if mode.get("mode") != "conv_add":
+def _fused_add(g: Graph, mode: Optional[InplaceMode]) -> Optional[Op]:
+    """The add op fused into a conv with in-place decision `mode`, or None."""
+    if mode is None or not mode.fused:
         return None
-    return next((o for o in g.ops if o.name == mode["add"]), None)
+    return next((o for o in g.ops if o.name == mode.add), None)
 
 
-def _order(op: Op) -> dict:
+def _conv_is_input1(c, op: Op) -> int:
+    mode = c.inplace(op)
+    return int(mode.conv_is_input1) if mode is not None else 1
+
+
+def _order(c, op: Op) -> dict:
     """ordered: the planned output overlaps the input; backward: in which order."""
-    direction = (op.attrs.get("inplace") or {}).get("direction")
+    mode = c.inplace(op)
+    direction = mode.direction if mode is not None else None
     return dict(ordered=int(direction in ("forward", "backward")),
                 backward=int(direction == "backward"))
 
@@ -134,9 +142,9 @@ def _zp_row(c, geo: dict, zp: int, sym: str, consts: list) -> str:
 
 def _output_args(c, op: Op) -> tuple[str, str]:
     """(output pointer, residual pointer) of a conv, fused add included."""
-    mode = op.attrs.get("inplace") or {}
-    if mode.get("mode") == "conv_add":
-        return c.ptr(mode["output"], False), c.ptr(mode["residual"])
+    mode = c.inplace(op)
+    if mode is not None and mode.fused:
+        return c.ptr(mode.output, False), c.ptr(mode.residual)
     return c.ptr(op.outputs[0], False), "NULL"
 
 
@@ -263,14 +271,14 @@ def _emit_rv_conv(c, op: Op, sym: str):
     wname = _static(c, sym, "w", "int8_t", arranged, consts, aligned=True)
     bpad = np.zeros(blocks * 4, np.int64)
     bpad[:out_c] = bias
-    add = _fused_add(c.g, op)
+    add = _fused_add(c.g, c.inplace(op))
     add_p = _rv_add_struct(c, add.attrs["q"], 0, sym + "_add", statics, consts) if add else None
-    params = dict(geo, **_order(op), act_min=int(q["act_min"]), act_max=int(q["act_max"]),
+    params = dict(geo, **_order(c, op), act_min=int(q["act_min"]), act_max=int(q["act_max"]),
                   zp_row=_zp_row(c, geo, -int(q["input_offset"]), sym, consts),
                   bias=_static(c, sym, "bias", "int32_t", bpad, consts),
                   rq=_static(c, sym, "rq", "td_rv_rq", rows, consts),
                   add=f"&{add_p}" if add_p else "NULL",
-                  conv_is_input1=int((op.attrs.get("inplace") or {}).get("conv_is_input1", 1)))
+                  conv_is_input1=_conv_is_input1(c, op))
     out, residual = _output_args(c, op)
     return Call("td_rv_conv_s8", SCALAR_SOURCE,
                 [c.ptr(op.inputs[0]), wname, out, residual],
@@ -291,7 +299,7 @@ def _emit_rvv_conv(c, op: Op, sym: str, vlen: int):
     geo = _conv_geometry(c.g, op)
     # lanes over pixels: a segment writes channel triple after triple, which an
     # output overlapping the input would mostly forbid (pixel-by-pixel fallback)
-    if _fused_add(c.g, op) is None and _pixel_vector_wins(geo, vlen) and \
+    if _fused_add(c.g, c.inplace(op)) is None and _pixel_vector_wins(geo, vlen) and \
             not _px_pixel_by_pixel(c, op, geo, vlen):
         return _emit_rvv_conv_px(c, op, sym)
     q, w2, bias, mult, shift = _conv_prep(c.g, op, geo)
@@ -299,13 +307,13 @@ def _emit_rvv_conv(c, op: Op, sym: str, vlen: int):
     consts: list = []
     wname = _static(c, sym, "w", "int8_t", w2.T, consts, aligned=True)  # [k][out_c]
     left = np.maximum(shift, 0)
-    add = _fused_add(c.g, op)
+    add = _fused_add(c.g, c.inplace(op))
     if add is not None:
         fields = ", ".join(f".{k} = {v}" for k, v in _rvv_add_fields(add.attrs["q"], 0).items())
         statics.append(f"static const td_rvv_add_params {sym}_add = {{{fields}}};")
-    params = dict(geo, lmul=_rvv_lmul(geo, vlen), flags=int(bool(left.any())), **_order(op),
+    params = dict(geo, lmul=_rvv_lmul(geo, vlen), flags=int(bool(left.any())), **_order(c, op),
                   zp_row=_zp_row(c, geo, -int(q["input_offset"]), sym, consts),
-                  conv_is_input1=int((op.attrs.get("inplace") or {}).get("conv_is_input1", 1)),
+                  conv_is_input1=_conv_is_input1(c, op),
                   add=f"&{sym}_add" if add is not None else "NULL",
                   output_offset=int(q["output_offset"]),
                   act_min=int(q["act_min"]), act_max=int(q["act_max"]),
@@ -362,7 +370,7 @@ def _px_pixel_by_pixel(c, op: Op, geo: dict, vlen: int) -> bool:
     """With the planned offsets: would td_rvv_conv_px_s8 run some segment
     pixel by pixel (px_segment: an overlapping output, more than one channel
     triple, and a segment that writes into its own inputs)?"""
-    if not _order(op)["ordered"] or geo["out_c"] <= 3:
+    if not _order(c, op)["ordered"] or geo["out_c"] <= 3:
         return False
     pin, pout = c.plan.placements.get(op.inputs[0]), c.plan.placements.get(op.outputs[0])
     if pin is None or pout is None or pin.region != pout.region:
@@ -385,7 +393,7 @@ def _emit_rvv_conv_px(c, op: Op, sym: str):
     wname = _static(c, sym, "w", "int8_t", arranged, consts, aligned=True)
     bpad = np.zeros(groups * 3, np.int64)
     bpad[:out_c] = bias
-    params = dict(geo, **_order(op), output_offset=int(q["output_offset"]),
+    params = dict(geo, **_order(c, op), output_offset=int(q["output_offset"]),
                   act_min=int(q["act_min"]), act_max=int(q["act_max"]),
                   zp_row=_zp_row(c, geo, -int(q["input_offset"]), sym, consts),
                   bias=_static(c, sym, "bias", "int32_t", bpad, consts),
@@ -427,7 +435,7 @@ def _emit_rv_dw(c, op: Op, sym: str):
     statics: list = []
     consts: list = []
     wname = _static(c, sym, "w", "int8_t", w.T, consts, aligned=True)
-    params = dict(_dw_geometry(q), **_order(op), act_min=int(q["act_min"]), act_max=int(q["act_max"]),
+    params = dict(_dw_geometry(q), **_order(c, op), act_min=int(q["act_min"]), act_max=int(q["act_max"]),
                   zp_ch=_static(c, sym, "zp_ch", "int8_t", np.full(q["in_c"], -int(q["input_offset"])),
                                 consts),
                   bias=_static(c, sym, "bias", "int32_t", bias, consts),
@@ -465,7 +473,7 @@ def _emit_rvv_dw(c, op: Op, sym: str, vlen: int):
     wname = _static(c, sym, "w16", "int16_t", w[:, ch], consts)  # [taps][tile]
     left = np.maximum(shift, 0)
     params = dict(_dw_geometry(q), tile=tile, flags=int(bool(left.any())),
-                  backward=_order(op)["backward"],
+                  backward=_order(c, op)["backward"],
                   output_offset=int(q["output_offset"]),
                   act_min=int(q["act_min"]), act_max=int(q["act_max"]),
                   bias=_static(c, sym, "bias", "int32_t", bias[ch], consts),
