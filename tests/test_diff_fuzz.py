@@ -23,6 +23,7 @@ import onnx
 import pytest
 
 import model_gen
+from test_hygiene import SANITIZE
 from tinydeploy import api
 from tinydeploy.errors import TinydeployError
 
@@ -130,6 +131,23 @@ def test_random_model_float32_matches_onnxruntime(seed, tmp_path):
     assert got[name].size == ref.size, (got[name].shape, ref.shape, json.dumps(spec))
     np.testing.assert_allclose(got[name].reshape(ref.shape), ref, rtol=1e-4, atol=1e-4, err_msg=json.dumps(spec))
     np.testing.assert_allclose(got[name], golden[name], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(FIRST_SEED, FIRST_SEED + MODELS))
+def test_random_model_portable_c_is_clean_under_sanitizers(seed, tmp_path, monkeypatch):
+    """The portable kernels of every generated model under ASan and UBSan on the host (the
+    Arm and RISC-V vector kernels are inline assembly or intrinsics for their cores and run
+    only on the emulators), bit-exact with the golden model."""
+    from tinydeploy import data, golden, hostrun
+    monkeypatch.setenv("ASAN_OPTIONS", "detect_leaks=0:halt_on_error=1")
+    monkeypatch.setenv("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+    spec = model_gen.random_spec(seed)
+    path, calib = _save(spec, tmp_path)
+    result = api.compile(path, target="host", out_dir=tmp_path / "lib", calib={"x": calib})
+    xq = data.to_library_inputs(calib[:2], result.io, raw=False)
+    exe = hostrun.build(result.out_dir, result.name, result.io, tmp_path / "model", extra_flags=SANITIZE)
+    y = hostrun.run(exe, xq, "int8", (hostrun.packed_io(result.io)["out_size"],))
+    assert np.array_equal(y.reshape(2, -1), golden.reference_outputs(result.graph, xq)), json.dumps(spec)
 
 
 @pytest.mark.parametrize("spec", REGRESSIONS, ids=[f"regression{i}" for i in range(len(REGRESSIONS))])
