@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from .emulator import elf_sizes
+
 # Flags that would change or break a compile-only stack measurement.
 _DROP_FLAGS = {"-flto", "-g", "-g3", "-ggdb"}
 _NODE = re.compile(r'node:\s*\{\s*title:\s*"([^"]+)"\s*label:\s*"([^"]*)"')
@@ -44,6 +46,7 @@ class Unit:
     frames: dict = field(default_factory=dict)   # function -> bytes
     kinds: dict = field(default_factory=dict)    # function -> static | dynamic | dynamic,bounded
     calls: dict = field(default_factory=dict)    # function -> [callee names]
+    flash_bytes: int = 0  # the object's text + rodata + data (code and parameter structs)
 
 
 _CACHE: dict = {}
@@ -101,6 +104,7 @@ def _compile_unit(cc: str, flags: list, source: Path, include: Path, work: Path)
                            f"{(proc.stderr or proc.stdout).strip()[-800:]}")
     ci = obj.with_suffix(".ci")
     unit = parse_callgraph(ci.read_text() if ci.exists() else "")
+    unit.flash_bytes = elf_sizes(obj)["flash"]
     _CACHE[key] = unit
     return unit
 
@@ -170,7 +174,9 @@ def measure(lib_dir: Path, name: str, tgt, jobs: int = 2) -> dict:
     """Stack usage of the library in lib_dir built for `tgt`.
 
     Returns {"max_stack_bytes": int or None, "compiler", "entry", "path",
-    "functions": {function: frame bytes}, "unresolved": [...], "notes": [...]}.
+    "functions": {function: frame bytes}, "unresolved": [...], "notes": [...],
+    "code_bytes": the objects' text + rodata + data, i.e. the library's flash
+    without the weights file (absent when nothing was compiled)}.
     Never raises: a missing compiler gives max_stack_bytes None and a note.
     """
     lib_dir = Path(lib_dir)
@@ -195,4 +201,6 @@ def measure(lib_dir: Path, name: str, tgt, jobs: int = 2) -> dict:
         for fn, size in unit.frames.items():
             result["functions"][fn] = max(size, result["functions"].get(fn, 0))
     result.update(deepest(units, entry))
+    # the same compile measures the library's code: every object but the weights file's
+    result["code_bytes"] = sum(unit.flash_bytes for unit in units.values())
     return result

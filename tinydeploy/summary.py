@@ -127,7 +127,7 @@ def format_table(fig: dict) -> str:
         ("flash", _bytes(fl["used_bytes"]), _human_bytes(fl["capacity_bytes"]),
          "-" if fl["percent"] is None else f"{fl['percent']:.1f}%",
          ("measured (library objects, weights included)" if fl["measured"] else
-          f"estimate: weights {fl['weights_bytes']:,} B + code")),
+          f"weights {fl['weights_bytes']:,} B + code and parameters (compiled objects)")),
         ("RAM", _bytes(ram["used_bytes"]), _human_bytes(ram["capacity_bytes"]),
          "-" if ram["percent"] is None else f"{ram['percent']:.1f}%",
          (f"arena {ram['arena_bytes']:,} B" + (f" + input/output {ram['io_bytes']:,} B" if ram["io_bytes"]
