@@ -535,7 +535,7 @@ def sweep_cmd(spec, out_dir, jobs, ray_address, retry_errors, quiet, as_json):
         if r.get("status") != "ok":
             first = str(r.get("error")).splitlines()[0] if r.get("error") else "?"
             click.echo(f"  failed: {Path(r['model']).name} on {r['target']} {json.dumps(r['options'])}: {first}")
-    click.echo(f"rows: {rows.paths['rows']}\ncsv:  {rows.paths['csv']}\nhtml: {rows.paths['html']}")
+    click.echo(f"rows: {rows.paths['jsonl']}\ncsv:  {rows.paths['csv']}\nhtml: {rows.paths['html']}")
     sys.exit(1 if rows.errors else 0)
 
 

@@ -443,7 +443,7 @@ def sweep(spec: Union[dict, str, os.PathLike], out_dir: Union[str, os.PathLike],
             seen.add(key)
             rows.append(done[key])
     rows.ran, rows.skipped = len(todo), skipped
-    rows.paths = dict(rows=str(rows_path), csv=str(out / CSV), html=str(out / HTML))
+    rows.paths = dict(jsonl=str(rows_path), csv=str(out / CSV), html=str(out / HTML))
     write_csv(rows, out / CSV)
     write_html(rows, out / HTML)
     return rows
