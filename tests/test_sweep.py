@@ -53,6 +53,7 @@ def test_rows_have_the_fields_and_failures_are_rows(local_run):
                       "node", "key"):
             assert field in row, field
         assert row["executor"] == "local" and row["node"]
+        assert row["model"] == str(model_path("ad", "int8_qdq.onnx"))  # as the spec names it
     ok = [r for r in rows if r["status"] == "ok"]
     assert sorted((r["target"], json.dumps(r["options"])) for r in ok) == sorted(
         (t, json.dumps(o)) for t in TARGETS for o in GOOD_OPTIONS)

@@ -110,20 +110,21 @@ def _resolve(base: Path, path: str) -> Path:
 
 
 def configurations(spec, where: str = "the sweep spec") -> tuple[list, dict]:
-    """The spec's configurations in order, [(model path, target, options)], and its data
-    files {"calib": path or None, "inputs": path or None}; TinydeployError for a bad spec."""
+    """The spec's configurations in order, [(model, target, options)], and its files
+    {"calib": path or None, "inputs": path or None, "models": {model: path}}; the model as
+    the spec names it (relative to the spec); TinydeployError for a bad spec."""
     spec, base = load_spec(spec)
     unknown = sorted(set(spec) - set(SPEC_KEYS))
     if unknown:
         raise TinydeployError(f"{where}: unknown key(s) {', '.join(unknown)}; a spec has "
                               f"{', '.join(SPEC_KEYS)}")
-    models = []
+    models = {}  # as the spec names it (a match of a relative glob: relative to base) -> its path
     for pattern in _str_list(spec, "models", where):
-        found = sorted(glob.glob(str(_resolve(base, pattern)), recursive=True))
-        found = [f for f in found if Path(f).is_file()]
+        found = sorted(glob.glob(os.path.expanduser(pattern), root_dir=base, recursive=True))
+        found = [f for f in found if _resolve(base, f).is_file()]
         if not found:
             raise TinydeployError(f"{where}: no model file matches '{pattern}'")
-        models += [f for f in found if f not in models]
+        models.update((f, str(_resolve(base, f))) for f in found if f not in models)
     targets = _str_list(spec, "targets", where)
     grid = spec.get("options", [{}])
     if isinstance(grid, dict):
@@ -146,6 +147,7 @@ def configurations(spec, where: str = "the sweep spec") -> tuple[list, dict]:
     # a calib path inside an options dict is relative to the spec too
     grid = [dict(o, calib=str(_resolve(base, o["calib"]))) if isinstance(o.get("calib"), str) else o
             for o in grid]
+    files["models"] = models
     return [(m, t, o) for m in models for t in targets for o in grid], files
 
 
@@ -335,7 +337,7 @@ def _run_ray(jobs: list, files: dict, address: Optional[str]):
     ray = _ray_module()
     if not ray.is_initialized():
         try:
-            ray.init(address=None if address in (None, "", "local") else address,
+            ray.init(address=address or None,  # None: RAY_ADDRESS or a new local cluster
                      ignore_reinit_error=True, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise TinydeployError(f"cannot connect to the Ray cluster at '{address}': {exc}") from None
@@ -403,11 +405,12 @@ def sweep(spec: Union[dict, str, os.PathLike], out_dir: Union[str, os.PathLike],
     out.mkdir(parents=True, exist_ok=True)
     rows_path = out / ROWS
     done = read_rows(rows_path)
-    data_shas = {k: _sha256(p) if p else None for k, p in files.items()}
+    data_shas = {k: _sha256(files[k]) if files[k] else None for k in ("calib", "inputs")}
     model_shas = {}
     order, todo = [], []
     for model, target, options in configs:
-        sha = model_shas.get(model) or model_shas.setdefault(model, _sha256(model))
+        path = files["models"][model]
+        sha = model_shas.get(path) or model_shas.setdefault(path, _sha256(path))
         opt_calib = options.get("calib") if isinstance(options.get("calib"), str) else None
         shas = dict(data_shas, option_calib=_sha256(opt_calib) if opt_calib and Path(opt_calib).is_file() else None)
         key = config_key(sha, target, options, shas)
@@ -419,7 +422,7 @@ def sweep(spec: Union[dict, str, os.PathLike], out_dir: Union[str, os.PathLike],
             continue  # the same configuration listed twice
         row = {c: None for c in COLUMNS}
         row.update(model=model, target=target, options=options, key=key, model_sha256=sha)
-        job = dict(key=key, row=row, model_path=model, model_name=Path(model).name,
+        job = dict(key=key, row=row, model_path=path, model_name=Path(path).name,
                    calib_name=files["calib"].name if files["calib"] else None,
                    inputs_name=files["inputs"].name if files["inputs"] else None)
         if opt_calib:
