@@ -3,7 +3,7 @@
 from .version import __version__
 
 __all__ = ["__version__", "compile", "run", "verify", "validate", "bench", "report",
-           "TinydeployError"]
+           "sweep", "TinydeployError"]
 
 from .errors import TinydeployError  # noqa: E402
 
@@ -13,6 +13,11 @@ def __getattr__(name):
     if name in ("compile", "run", "verify", "validate", "bench", "report"):
         from . import api
         return getattr(api, name)
+    if name == "sweep":  # many configurations on a process pool or Ray (docs/sweep.md)
+        import importlib
+        function = importlib.import_module(".sweep", __name__).sweep
+        globals()["sweep"] = function  # in place of the submodule the import just set here
+        return function
     if name == "golden":  # the bit-exact golden model: tinydeploy.golden.run(graph, x)
         import importlib
         return importlib.import_module(".golden", __name__)

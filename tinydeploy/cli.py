@@ -486,6 +486,59 @@ def report_cmd(model, out_path, run_bench, validate_inputs, reference, min_sqnr,
     _warn(summary.sqnr_warnings(res.compile.report, min_sqnr))
 
 
+@main.command("sweep")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory for results.jsonl, results.csv and pareto.html (a sweep resumes there).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Local worker processes (default: the machine's cores).")
+@click.option("--ray", "ray_address", metavar="ADDRESS|auto|local", default=None,
+              help="Run each configuration as a Ray task (num_cpus=1) on this cluster: 'auto' (the "
+                   "running cluster), host:port or ray://..., or 'local' (start one here). "
+                   "Needs pip install 'tinydeploy[ray]'.")
+@click.option("--retry-errors", is_flag=True,
+              help="Also re-run configurations whose earlier row is an error.")
+@_quiet_option
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def sweep_cmd(spec, out_dir, jobs, ray_address, retry_errors, quiet, as_json):
+    """Compile, fit-check, bench (and validate) every configuration of SPEC.
+
+    \b
+    SPEC (.json, or .yaml/.yml with PyYAML) lists models (paths or globs),
+    targets and option dicts (the long option names with underscores,
+    e.g. {"kernel_scratch": "fit"}; {} = the defaults), and optionally
+    "calib" and "inputs" .npz files (inputs with labels: accuracy).
+    A failing configuration is a row with its error. Configurations that
+    results.jsonl already has are skipped, so an interrupted sweep resumes.
+    Writes results.jsonl, results.csv and pareto.html (flash-RAM-latency
+    Pareto front per target). Exit code 0 unless a configuration failed (1).
+
+    \b
+    Examples:
+      tinydeploy sweep sweep.json -o results/
+      tinydeploy sweep sweep.yaml -o results/ --jobs 8
+      tinydeploy sweep sweep.yaml -o results/ --ray auto
+    """
+    from .sweep import sweep
+    if ray_address is not None and jobs is not None:
+        raise TinydeployError("--jobs is for the local process pool; with --ray the cluster's CPUs run "
+                              "the configurations (one task per configuration)")
+    rows = sweep(spec, out_dir, executor="ray" if ray_address is not None else "local", jobs=jobs,
+                 ray_address=ray_address, progress=_progress(quiet), retry_errors=retry_errors)
+    if as_json:
+        _echo_json(dict(rows=list(rows), ran=rows.ran, skipped=rows.skipped, errors=rows.errors,
+                        **rows.paths))
+        sys.exit(1 if rows.errors else 0)
+    click.echo(f"{len(rows)} configurations: {rows.ran} ran, {rows.skipped} skipped (done before), "
+               f"{len(rows) - rows.errors} ok, {rows.errors} failed")
+    for r in rows:
+        if r.get("status") != "ok":
+            first = str(r.get("error")).splitlines()[0] if r.get("error") else "?"
+            click.echo(f"  failed: {Path(r['model']).name} on {r['target']} {json.dumps(r['options'])}: {first}")
+    click.echo(f"rows: {rows.paths['jsonl']}\ncsv:  {rows.paths['csv']}\nhtml: {rows.paths['html']}")
+    sys.exit(1 if rows.errors else 0)
+
+
 @main.command("targets")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def targets_cmd(as_json):
