@@ -27,23 +27,27 @@ def _model_info(result) -> firmware.ModelInfo:
                               io["input"]["size"], io["output"]["size"], n_layers)
 
 
-def build_and_run(result, xq: np.ndarray, work: Path, mode: str = "profile", progress=None) -> tuple:
-    """Cross-compile the library in result.out_dir with the harness; run on the emulator."""
+def build_and_run(result, xq: np.ndarray, work: Path, mode: str = "profile", progress=None,
+                  toolchain: str = "gcc") -> tuple:
+    """Cross-compile the library in result.out_dir (with gcc or clang) and the harness; run on
+    the emulator."""
     tgt = result.target
     if tgt.emulator is None:
         raise TinydeployError(f"target '{tgt.name}' has no emulator to run the library on; choose an "
                               "emulated MCU target with -t (e.g. -t stm32f746; `tinydeploy targets` lists them)")
     bar = get_progress(progress)
     sources = sorted(result.out_dir.glob("*.c"))
-    with bar.stage(f"building firmware for {tgt.name}"):
+    with bar.stage(f"building firmware for {tgt.name}" + (f" with {toolchain}" if toolchain != "gcc" else "")):
         elf = firmware.build_firmware(tgt, sources, [result.out_dir], {}, _model_info(result), xq,
-                                      work / f"fw-{mode}", mode=mode, werror=True)
+                                      work / f"fw-{mode}", mode=mode, werror=True,
+                                      toolchain=toolchain)
     with bar.stage(f"running {len(xq)} sample(s) on {tgt.emulator.machine}"):
         return elf, emulator.run_firmware(tgt, elf)
 
 
-def run_on_target(result, xq: np.ndarray, work: Path) -> tuple[np.ndarray, Optional[list]]:
-    _, res = build_and_run(result, xq, work, mode="run")
+def run_on_target(result, xq: np.ndarray, work: Path,
+                  toolchain: str = "gcc") -> tuple[np.ndarray, Optional[list]]:
+    _, res = build_and_run(result, xq, work, mode="run", toolchain=toolchain)
     return res.output_array, res.instructions
 
 
@@ -76,27 +80,28 @@ class VerifyResult:
         return d
 
 
-def compare(result, xq: np.ndarray, work: Path, progress=None) -> VerifyResult:
+def compare(result, xq: np.ndarray, work: Path, progress=None, toolchain: str = "gcc") -> VerifyResult:
     """Run samples xq (as the library takes them) on the emulator and compare every output
     with the reference model: bit for bit for int8, within 1e-4 for float32."""
-    _, res = build_and_run(result, xq, work, mode="profile", progress=progress)
+    _, res = build_and_run(result, xq, work, mode="profile", progress=progress, toolchain=toolchain)
     got = res.output_array
     want = golden.reference_outputs(result.graph, get_progress(progress)(xq, "golden model"))
     want = want.reshape(got.shape)
     diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) if got.size else 0.0
     exact = result.io["output"]["dtype"] == "int8"
     match = diff == 0.0 if exact else bool(np.all(np.abs(got - want) <= 1e-4 * (1 + np.abs(want))))
-    first = None if match else first_mismatching_layer(result, xq, work)
+    first = None if match else first_mismatching_layer(result, xq, work, toolchain)
     ipi = int(np.mean(res.instructions)) if res.instructions else None
     return VerifyResult(result.target.name, bool(match), len(xq), diff, ipi, first,
                         list(res.instructions or []))
 
 
-def first_mismatching_layer(result, xq: np.ndarray, work: Path) -> Optional[str]:
+def first_mismatching_layer(result, xq: np.ndarray, work: Path,
+                            toolchain: str = "gcc") -> Optional[str]:
     """Rebuild with per-layer dumps and name the first layer whose output differs."""
     if result.io["output"]["dtype"] != "int8":
         return None
-    _, res = build_and_run(result, xq[:1], work, mode="dump")
+    _, res = build_and_run(result, xq[:1], work, mode="dump", toolchain=toolchain)
     values = golden.run_sample(result.graph, xq[0], keep_all=True)
     for i, layer in enumerate(result.report["layers"]):
         got = res.dump(0, i, "int8")
@@ -122,10 +127,11 @@ class BenchResult:
         return asdict(self)
 
 
-def measure(result, work: Path, progress=None) -> BenchResult:
+def measure(result, work: Path, progress=None, toolchain: str = "gcc") -> BenchResult:
     """Instructions per inference (total and per layer), flash and RAM on the emulated target."""
     xq = data.default_inputs(result.io, 1)
-    elf, res = build_and_run(result, xq, work, mode="profile", progress=progress)
+    elf, res = build_and_run(result, xq, work, mode="profile", progress=progress,
+                             toolchain=toolchain)
     sizes = library_sizes(elf, result)
     total = int(res.instructions[0]) if res.instructions else 0
     per_layer = res.layer_instructions[0] if res.layer_instructions else []

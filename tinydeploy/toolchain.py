@@ -108,3 +108,39 @@ def compile_command(target, toolchain: str, source: str, obj: str,
                     extra: Sequence[str] = (), opt: str | None = None) -> list[str]:
     return [find_compiler(target, toolchain), *cflags(target, toolchain, opt), *extra,
             "-c", source, "-o", obj]
+
+
+def core_guard(target, name: str, files) -> list[str]:
+    """Preprocessor lines for NAME.c that stop a build for a core the library was not
+    generated for: the Arm and RISC-V kernels need their core's instructions (DSP extension,
+    Helium, RV32 M, vector), and without the check a wrong -mcpu gives pages of undeclared
+    functions or bad asm instead.  files: the library's runtime headers and sources; a library
+    of portable C only (every host build) gets no check and compiles anywhere."""
+    files = [str(f) for f in files]
+    if target.backend == "arm" and any(f.startswith(("td_arm_", "arm/")) or "/arm/" in f
+                                       for f in files):
+        conds = ["!defined(__arm__)", "!defined(__ARM_ARCH_PROFILE)", "__ARM_ARCH_PROFILE != 'M'"]
+        needs = []
+        if target.has("dsp"):
+            conds.append("!defined(__ARM_FEATURE_DSP)")
+            needs.append("the DSP extension")
+        if target.has("mve"):
+            conds.append("!defined(__ARM_FEATURE_MVE)")
+            needs.append("Helium (MVE)")
+    elif target.backend == "riscv" and any("riscv" in f or f.startswith("rv_") for f in files):
+        conds = ["!defined(__riscv)", "__riscv_xlen != 32", "!defined(__riscv_mul)"]
+        needs = ["the M extension"]
+        if target.has("rvv"):
+            conds.append("!defined(__riscv_vector)")
+            needs.append("the vector extension")
+    else:
+        return []
+    core = target.core + (" with " + " and ".join(needs) if needs else "")
+    flags = " ".join(f for f in target.cflags if f.startswith(("-mcpu=", "-march=", "-mfpu=")))
+    message = (f"{name}.c: generated for target {target.name} ({core}); this compiler targets a "
+               f"different core: compile with the target's flags ({flags}) or regenerate the "
+               f"library with tinydeploy compile -t <your target>")
+    return [f"/* This library's kernels need {core} (target {target.name}). */",
+            "#if " + " || ".join(conds),
+            f'#error "{message}"',
+            "#endif"]
