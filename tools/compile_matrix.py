@@ -6,7 +6,8 @@ without frame pointers, under the strict warning flags; report what fails.
 
 Each OUT_DIR is a `tinydeploy compile` output (its report.json names the
 target). Identical sources of one target (the runtime kernels every model
-shares) are compiled once. Exit code 1 when anything fails; the distinct
+shares) are compiled once, the weights files (constant data only) in one
+configuration per compiler. Exit code 1 when anything fails; the distinct
 diagnostics are listed once each with the configurations they occur in.
 """
 from __future__ import annotations
@@ -39,9 +40,10 @@ def jobs_for(lib_dirs, toolchains, opts, fps):
             if key in seen:
                 continue
             seen.add(key)
+            data_only = src.name.endswith("_weights.c")  # constants: one configuration
             for tc in toolchains:
-                for opt in opts:
-                    for fp in fps:
+                for opt in (opts[-1:] if data_only else opts):
+                    for fp in (fps[:1] if data_only else fps):
                         yield target, tc, opt, fp, src
 
 
