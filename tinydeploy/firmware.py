@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,12 +31,7 @@ COMMON_DIR = TARGETS_DIR / "common"
 HARNESS_SOURCE = COMMON_DIR / "harness.c"
 MODES = {"run": 0, "profile": 1, "dump": 2}
 
-# Debian packages that provide each compiler driver.
-TOOL_PACKAGES = {
-    "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
-    "riscv64-unknown-elf-gcc": "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
-    "gcc": "gcc",
-}
+TOOL_PACKAGES = toolchain_mod.TOOL_PACKAGES  # Debian packages that provide each compiler driver
 
 # C type of a model's input/output -> numpy dtype (also accepts dtype names).
 C_TYPES = {"int8_t": "int8", "uint8_t": "uint8", "int16_t": "int16",
@@ -127,8 +121,8 @@ def build_firmware(target: Target | str, sources: Iterable[str | Path],
     info = ModelInfo.coerce(model)
     if mode not in MODES:
         raise TinydeployError(f"unknown firmware mode '{mode}'; use one of {', '.join(MODES)}")
-    cc = _find_tool(target.cc, target)
-    model_cc = cc if toolchain == "gcc" else toolchain_mod.find_compiler(target, toolchain)
+    cc = toolchain_mod.find_compiler(target, "gcc")
+    model_cc = toolchain_mod.find_compiler(target, toolchain)
     out = Path(out_dir).resolve()
     (out / "obj").mkdir(parents=True, exist_ok=True)
     samples = _samples(info, inputs)
@@ -153,18 +147,6 @@ def build_firmware(target: Target | str, sources: Iterable[str | Path],
     elf = out / "firmware.elf"
     _link(cc, target, objects, elf)
     return elf
-
-
-def _find_tool(tool: str, target: Target) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        package = TOOL_PACKAGES.get(tool)
-        hint = (f"install the Debian package(s) {package}" if package
-                else "install it or fix the target's 'cc' field")
-        raise TinydeployError(
-            f"the compiler '{tool}' for target {target.name} is not on PATH: {hint} "
-            "(./quickstart.sh installs all the tools)")
-    return path
 
 
 def _samples(info: ModelInfo, inputs: np.ndarray) -> np.ndarray:

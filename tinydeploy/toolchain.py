@@ -18,6 +18,13 @@ from typing import Sequence
 from .errors import TinydeployError
 
 TOOLCHAINS = ("gcc", "clang")
+# Debian packages that provide each compiler driver.
+TOOL_PACKAGES = {
+    "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
+    "riscv64-unknown-elf-gcc": "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
+    "gcc": "gcc",
+    "clang": "clang",
+}
 
 # gcc-only driver options that clang does not take (it gets the headers explicitly).
 _GCC_ONLY = re.compile(r"^--specs=")
@@ -39,8 +46,7 @@ def find_compiler(target, toolchain: str = "gcc") -> str:
     tool = target.cc if toolchain == "gcc" else "clang"
     path = shutil.which(tool)
     if path is None:
-        from .firmware import TOOL_PACKAGES
-        package = TOOL_PACKAGES.get(tool, "clang" if tool == "clang" else None)
+        package = TOOL_PACKAGES.get(tool)
         hint = (f"install the Debian package(s) {package}" if package
                 else "install it or fix the target's 'cc' field")
         raise TinydeployError(
