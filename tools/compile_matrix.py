@@ -31,19 +31,22 @@ FRAME_POINTER = {"on": "-fno-omit-frame-pointer", "off": "-fomit-frame-pointer"}
 
 
 def jobs_for(lib_dirs, toolchains, opts, fps):
-    seen = set()
+    """Configuration by configuration (so that a partial run covers whole ones)."""
+    seen, sources = set(), []
     for lib in lib_dirs:
         lib = Path(lib).resolve()
         target = load_target(json.loads((lib / "report.json").read_text())["target"])
         for src in sorted(lib.glob("*.c")):
             key = (target.name, hashlib.sha1(src.read_bytes()).hexdigest())
-            if key in seen:
-                continue
-            seen.add(key)
-            data_only = src.name.endswith("_weights.c")  # constants: one configuration
+            if key not in seen:
+                seen.add(key)
+                sources.append((target, src))
+    for opt in opts:
+        for fp in fps:
             for tc in toolchains:
-                for opt in (opts[-1:] if data_only else opts):
-                    for fp in (fps[:1] if data_only else fps):
+                for target, src in sources:
+                    data_only = src.name.endswith("_weights.c")  # constants: one configuration
+                    if not data_only or (opt == opts[0] and fp == fps[0]):
                         yield target, tc, opt, fp, src
 
 
@@ -80,11 +83,21 @@ def main(argv=None) -> int:
     ap.add_argument("--opts", default="O0,Og,O2,Os,O3")
     ap.add_argument("--fp", default="both", choices=("both", "on", "off"))
     ap.add_argument("-j", "--jobs", type=int, default=2)
+    ap.add_argument("-v", "--verbose", action="store_true", help="a progress line per compilation")
     args = ap.parse_args(argv)
     fps = ("on", "off") if args.fp == "both" else (args.fp,)
     jobs = list(jobs_for(args.libs, args.toolchains.split(","), args.opts.split(","), fps))
+    results, done = [], defaultdict(lambda: [0, 0])
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda j: compile_one(j, tmp), jobs))
+        for result in pool.map(lambda j: compile_one(j, tmp), jobs):
+            results.append(result)
+            (_, tc, opt, fp, _), rc, err = result
+            counts = done[(tc, opt, fp)]
+            counts[0] += 1
+            counts[1] += bool(rc or err.strip())
+            if args.verbose:
+                print(f"[{len(results)}/{len(jobs)}] {tc} -{opt} fp={fp}: {counts[0]} compiled, "
+                      f"{counts[1]} with diagnostics", flush=True)
     failed, diags = summarize(results)
     targets = sorted({j[0].name for j in jobs})
     print(f"{len(jobs)} compilations ({args.toolchains} x {', '.join(targets)} x "
