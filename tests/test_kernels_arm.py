@@ -528,7 +528,8 @@ def test_generated_library_builds_at_every_optimization_level(target, tmp_path):
     arch = [f for f in tgt.cflags if f.startswith(("-mcpu", "-mthumb", "-mfpu", "-mfloat-abi"))]
     for level in ("-O0", "-Os -fno-omit-frame-pointer"):
         for src in sorted(p for p in out.glob("*.c") if not p.name.endswith("_weights.c")):
-            cmd = [tgt.cc, *arch, *level.split(), "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{out}",
+            cmd = [tgt.cc, *arch, *level.split(), "-std=c99", "-Wall", "-Wextra", "-Wpedantic",
+                   "-Wconversion", "-Werror", f"-I{out}",
                    "-c", str(src), "-o", str(tmp_path / "x.o")]
             r = subprocess.run(cmd, capture_output=True, text=True)
             assert r.returncode == 0, (level, src.name, r.stderr[-2000:])
@@ -554,15 +555,20 @@ ARM_FLAGS = {"cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-
 
 def test_runtime_headers_are_self_contained(tmp_path):
     """Every runtime header compiles on its own (it includes what it
-    depends on), for the host (the hygiene flags) and for each Arm core (the
-    firmware build's flags: the ACLE intrinsics do not pass -Wconversion)."""
+    depends on), for the host and for each Arm core, with gcc and clang,
+    under the hygiene flags (-Wpedantic -Wconversion too)."""
     import shutil
     import subprocess
     from conftest import REPO
     include = REPO / "runtime_c" / "include"
     unit = tmp_path / "unit.c"
-    configs = [("gcc", ["-Wpedantic", "-Wconversion"])] + \
-        [("arm-none-eabi-gcc", f) for f in ARM_FLAGS.values()]
+    strict = ["-Wpedantic", "-Wconversion"]
+    from tinydeploy import targets, toolchain
+    m4 = toolchain.cflags(targets.load_target("nucleo-l4r5zi"), "clang")
+    newlib = [f for i, f in enumerate(m4) if f == "-isystem" or (i and m4[i - 1] == "-isystem")]
+    configs = [("gcc", strict)] + \
+        [("arm-none-eabi-gcc", f + strict) for f in ARM_FLAGS.values()] + \
+        [("clang", ["--target=arm-none-eabi", *f, *newlib, *strict]) for f in ARM_FLAGS.values()]
     for header in sorted(include.glob("*.h")):
         unit.write_text(f'#include "{header.name}"\nint td_unit_not_empty;\n')
         for cc, flags in configs:

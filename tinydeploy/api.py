@@ -7,6 +7,7 @@ the page); no module below it imports it.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -82,7 +83,8 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
             name: str = "net", input_shapes=None, quantize: str = "int8", calib=None,
             calib_method: str = "minmax", target_file: Optional[PathLike] = None,
             progress=None, report: bool = False, inplace: bool = True,
-            planner_method: str = "auto", kernel_scratch=planner.SCRATCH_GROWTH) -> CompileResult:
+            planner_method: str = "auto", kernel_scratch=planner.SCRATCH_GROWTH,
+            weights_section: Optional[str] = None, arena_section: Optional[str] = None) -> CompileResult:
     """Compile an ONNX model into a C library in out_dir (or only plan it when out_dir is None).
 
     progress: a `progress(iterable, label)` wrapper for long work (calibration), e.g.
@@ -92,6 +94,8 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
     kernel_scratch: how much kernel variants' scratch buffers may grow the arena: a fraction
     (default 1/16; a variant whose scratch does not fit falls back to the portable kernel),
     "fit" (0: only bytes that are free anyway) or "any" (no limit).
+    weights_section / arena_section: linker section names for the weights (const arrays) and
+    the arena (e.g. ".qspi_rodata", ".dtcm"); None: the compiler's default sections.
     """
     if not name.isidentifier() or not name.isascii():
         raise TinydeployError(f"--name '{name}' is not a valid C identifier")
@@ -99,6 +103,10 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
         raise TinydeployError(f"--name is {len(name)} characters long; give a C prefix of at most {MAX_NAME}")
     from .progress import get as get_progress
     bar = get_progress(progress)
+    for option, section in (("weights_section", weights_section), ("arena_section", arena_section)):
+        if section is not None and not re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.$]*", section):
+            raise TinydeployError(f"{option.replace('_', '-')} '{section}' is not a linker "
+                                  "section name (letters, digits, '_', '.', '$')")
     tgt = _load_target(target, target_file)
     if kernel_scratch not in planner.SCRATCH_POLICIES and \
             not (isinstance(kernel_scratch, (int, float)) and kernel_scratch >= 0):
@@ -113,12 +121,14 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
     with tempfile.TemporaryDirectory(prefix="tinydeploy-") as tmp:
         staging = Path(tmp) / "out"
         with bar.stage("generating C"):
-            gen = codegen.generate(g, plan, staging, name, Path(model).name, tgt.name)
+            gen = codegen.generate(g, plan, staging, name, Path(model).name, tgt.name, tgt,
+                                   weights_section, arena_section)
             from . import stack  # worst-case stack of one inference, by the compiler
             gen["stack"] = stack.measure(staging, name, tgt)
         figures = make_report(g, plan, gen, Path(model).name, tgt)
         # how a float model's ranges were calibrated (None: float32 build or a QDQ model's own)
         figures["calib_method"] = calib_method if calib is not None and quantize == "int8" else None
+        figures["sections"] = dict(weights=weights_section, arena=arena_section)
         check_fits(figures, tgt)
         (staging / REPORT).write_text(json.dumps(figures, indent=2) + "\n")
         result = CompileResult(None, name, g, plan, figures, gen["io"], tgt)
@@ -286,11 +296,11 @@ class RunResult:
 
 
 def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden: bool = False,
-        **compile_options) -> RunResult:
+        toolchain: str = "gcc", **compile_options) -> RunResult:
     """Compile, build, and run every sample of `inputs` (npz path or {name: array}; a model
     with several inputs takes one array per input, named as the input).
     golden=True: the reference model instead of C (the bit-exact golden model for int8
-    builds, the float interpreter for float32 builds)."""
+    builds, the float interpreter for float32 builds). toolchain: "gcc" or "clang" builds the C."""
     from .progress import get as get_progress
     bar = get_progress(compile_options.get("progress"))
     with tempfile.TemporaryDirectory(prefix="tinydeploy-run-") as tmp:
@@ -302,33 +312,35 @@ def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden
         if golden:
             y = reference_outputs(result.graph, bar(xq, "golden model"))
         else:
-            y, instructions, est_ms, cycle_model = _execute(result, xq, Path(tmp), bar)
+            y, instructions, est_ms, cycle_model = _execute(result, xq, Path(tmp), bar, toolchain)
         outputs = data.from_library_outputs(y.reshape(n, -1), result.io, raw, data.input_dtype(x))
         return RunResult(outputs, result.report, instructions, est_ms, cycle_model)
 
 
-def _execute(result: CompileResult, xq: np.ndarray, work: Path, bar) -> tuple:
+def _execute(result: CompileResult, xq: np.ndarray, work: Path, bar, toolchain: str = "gcc") -> tuple:
     """Run the library in result.out_dir on samples xq (as the library takes them; several
     inputs packed per sample): built for the host and run there, or built for the MCU and
     run on its emulator. (outputs [N, ...], instructions, estimated ms per sample, the cycle
-    model's name; the last three None on the host)."""
+    model's name; the last three None on the host). toolchain: "gcc" or "clang" builds the C."""
     from . import hostrun
     if result.target.arch == "host":
         with bar.stage("building for the host"):
-            exe = hostrun.build(result.out_dir, result.name, result.io, work / "model")
+            exe = hostrun.build(result.out_dir, result.name, result.io, work / "model",
+                                cc=None if toolchain == "gcc" else toolchain)
         with bar.stage(f"running {len(xq)} sample(s)"):
             return hostrun.run(exe, xq, result.io["output"]["dtype"],
                                (hostrun.packed_io(result.io)["out_size"],)), None, None, None
     with bar.stage(f"building and running {len(xq)} sample(s) on {result.target.name}'s emulator"):
-        return on_target.run_estimated(result, xq, work)
+        return on_target.run_estimated(result, xq, work, toolchain)
 
 
 # --------------------------------------------------------------------------
 # On the target's emulator
 # --------------------------------------------------------------------------
 def verify(model: PathLike, target: str, inputs=None, samples: int = on_target.DEFAULT_SAMPLES,
-           progress=None, **compile_options) -> VerifyResult:
+           progress=None, toolchain: str = "gcc", **compile_options) -> VerifyResult:
     """Compile for `target`, run on its emulator, compare with the golden model (bit for bit).
+    toolchain: "gcc" (the target's) or "clang" compiles the library.
 
     progress: None (silent), True, or a tinydeploy.progress.Progress for bars on stderr."""
     with tempfile.TemporaryDirectory(prefix="tinydeploy-verify-") as tmp:
@@ -339,7 +351,7 @@ def verify(model: PathLike, target: str, inputs=None, samples: int = on_target.D
             xq = data.default_inputs(result.io, samples)
         else:
             xq = data.to_library_inputs(load_inputs(inputs, result), result.io, raw=False)
-        return on_target.compare(result, xq, work, progress)
+        return on_target.compare(result, xq, work, progress, toolchain)
 
 
 def validate(model: PathLike, target: str, inputs, reference: Optional[PathLike] = None,
@@ -404,12 +416,14 @@ def validate_compiled(result: CompileResult, model: PathLike, inputs, reference:
                           bool(match), diff, metrics, layers, ipi)
 
 
-def bench(model: PathLike, target: str, progress=None, **compile_options) -> BenchResult:
-    """Instructions per inference (total and per layer), flash and RAM on the emulated target."""
+def bench(model: PathLike, target: str, progress=None, toolchain: str = "gcc",
+          **compile_options) -> BenchResult:
+    """Instructions per inference (total and per layer), flash and RAM on the emulated target
+    (the library compiled with `toolchain`: "gcc" or "clang")."""
     with tempfile.TemporaryDirectory(prefix="tinydeploy-bench-") as tmp:
         result = compile(model, target=target, out_dir=Path(tmp) / "lib", progress=progress,
                          **compile_options)
-        return on_target.measure(result, Path(tmp), progress)
+        return on_target.measure(result, Path(tmp), progress, toolchain)
 
 
 def bench_compiled(result: CompileResult, progress=None) -> BenchResult:

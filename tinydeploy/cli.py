@@ -112,6 +112,13 @@ def _scratch_policy(text: str):
                               f"not '{text}'") from None
 
 
+def _toolchain_option(f):
+    return click.option("--toolchain", type=click.Choice(["gcc", "clang"]), default="gcc",
+                        show_default=True,
+                        help="Compiler for the generated C: the target's gcc, or clang (for Arm and "
+                             "RISC-V targets with the gcc toolchain's C library; linked by gcc).")(f)
+
+
 def _quiet_option(f):
     return click.option("-q", "--quiet", is_flag=True,
                         help="No progress bars (they are also off when stderr is not a terminal).")(f)
@@ -173,10 +180,16 @@ def main():
               help="Also write report.html (memory timeline, per-layer costs) into the output directory.")
 @click.option("--bench", "run_bench", is_flag=True,
               help="Also run the model on the target's emulator: instruction counts, latency estimate.")
+@click.option("--weights-section", metavar="NAME",
+              help="Put the weights (const arrays) in this linker section, e.g. .qspi_rodata "
+                   "(see docs/integration.md).")
+@click.option("--arena-section", metavar="NAME",
+              help="Put the arena (the working RAM) in this linker section, e.g. .dtcm.")
 @_sqnr_option
 @_quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
-def compile_cmd(model, out_dir, html, run_bench, min_sqnr, quiet, as_json, **kw):
+def compile_cmd(model, out_dir, html, run_bench, min_sqnr, quiet, as_json, weights_section,
+                arena_section, **kw):
     """Compile MODEL (.onnx or .tflite) into a C library.
 
     \b
@@ -199,7 +212,7 @@ def compile_cmd(model, out_dir, html, run_bench, min_sqnr, quiet, as_json, **kw)
         _check_bench_target(options)
     # with --bench the page is written once the instruction counts are known
     result = api.compile(model, out_dir=out_dir, progress=progress, report=html and not run_bench,
-                         **options)
+                         weights_section=weights_section, arena_section=arena_section, **options)
     bench = None
     if run_bench:
         bench = api.bench_compiled(result, progress=progress)  # the library just written
@@ -235,8 +248,9 @@ def compile_cmd(model, out_dir, html, run_bench, min_sqnr, quiet, as_json, **kw)
                    "or the float interpreter (float32 builds).")
 @_common_compile_options
 @_quiet_option
+@_toolchain_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def run_cmd(model, inputs, out_path, raw, golden, quiet, as_json, **kw):
+def run_cmd(model, inputs, out_path, raw, golden, quiet, as_json, toolchain, **kw):
     """Compile MODEL, build it, and run every sample of INPUTS through it.
 
     \b
@@ -246,7 +260,7 @@ def run_cmd(model, inputs, out_path, raw, golden, quiet, as_json, **kw):
     import numpy as np
     from . import api, data
     result = api.run(model, inputs, raw=raw, golden=golden, progress=_progress(quiet),
-                     **_compile_kwargs(kw))
+                     toolchain=toolchain, **_compile_kwargs(kw))
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     np.savez(out_path, **result.outputs)
     r = result.report
@@ -309,7 +323,8 @@ def inspect_cmd(model, input_shapes, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_emulated_compile_options
 @_quiet_option
-def verify_cmd(model, inputs, samples, emulator, as_json, quiet, **kw):
+@_toolchain_option
+def verify_cmd(model, inputs, samples, emulator, as_json, quiet, toolchain, **kw):
     """Run MODEL on the target's emulator and compare every output with the golden model.
 
     \b
@@ -325,7 +340,7 @@ def verify_cmd(model, inputs, samples, emulator, as_json, quiet, **kw):
         from . import renode
         renode.require()
     r = api.verify(model, inputs=inputs, samples=samples, progress=_progress(quiet),
-                   **_compile_kwargs(kw))
+                   toolchain=toolchain, **_compile_kwargs(kw))
     if as_json:
         click.echo(json.dumps(r.to_json()))
     else:
@@ -405,7 +420,8 @@ def validate_cmd(model, inputs, reference, show_layers, as_json, quiet, **kw):
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_emulated_compile_options
 @_quiet_option
-def bench_cmd(model, as_json, quiet, **kw):
+@_toolchain_option
+def bench_cmd(model, as_json, quiet, toolchain, **kw):
     """Measure MODEL on the target's emulator: instructions (total and per layer), flash, RAM.
 
     \b
@@ -416,7 +432,7 @@ def bench_cmd(model, as_json, quiet, **kw):
       tinydeploy bench model_qdq.onnx -t nucleo-l4r5zi
     """
     from . import api
-    r = api.bench(model, progress=_progress(quiet), **_compile_kwargs(kw))
+    r = api.bench(model, progress=_progress(quiet), toolchain=toolchain, **_compile_kwargs(kw))
     if as_json:
         click.echo(json.dumps(r.to_json(), indent=2))
         return

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import jinja2
 import numpy as np
 
-from . import inplace, inplace_kernels, ops
+from . import inplace, inplace_kernels, ops, toolchain
 from .ctext import (C_TYPES, CONST_TYPES, ELEM_BYTES, MAX_DIMS, STRUCT_FIELDS, STRUCT_HEADERS,  # noqa: F401
                     Call, Const, c_array_body, c_float, c_ident, c_value)
 from .version import __version__
@@ -209,9 +209,12 @@ def _const_body(k: Const) -> str:
 
 
 def generate(g: Graph, plan: MemoryPlan, out_dir: Path, name: str, model_name: str,
-             target_name: str) -> dict:
+             target_name: str, target=None, weights_section: Optional[str] = None,
+             arena_section: Optional[str] = None) -> dict:
     """Write NAME.h, NAME.c, NAME_weights.c, kernels and CMakeLists.txt into out_dir.
-    A pure function of (g, plan, names): neither the graph nor the plan changes."""
+    A pure function of (g, plan, names): neither the graph nor the plan changes.
+    target: the Target, for NAME.c's check of the compiler's core (toolchain.core_guard);
+    weights_section / arena_section: linker sections for the weights and the arena."""
     ctx, layers = build_layers(g, plan, name)
     env = _env()
     io = io_info(g)
@@ -229,7 +232,9 @@ def generate(g: Graph, plan: MemoryPlan, out_dir: Path, name: str, model_name: s
     common = dict(name=name, NAME=name.upper(), version=__version__, model=model_name,
                   target=target_name, io=io, arena_bytes=plan.arena_bytes, layers=layers,
                   weights=weights, structs=structs, sources=sources, headers=headers, arena_io=arena_io, multi=multi,
-                  weight_headers=sorted({STRUCT_HEADERS[s] for s, _ in structs}))
+                  weight_headers=sorted({STRUCT_HEADERS[s] for s, _ in structs}),
+                  core_guard=toolchain.core_guard(target, name, headers + sources) if target else [],
+                  weights_section=weights_section, arena_section=arena_section)
     out_dir.mkdir(parents=True, exist_ok=True)
     for template, filename in (("model.h.j2", f"{name}.h"), ("model.c.j2", f"{name}.c"),
                                ("weights.c.j2", f"{name}_weights.c"),

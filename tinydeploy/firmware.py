@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from tinydeploy import toolchain as toolchain_mod
 from tinydeploy.errors import TinydeployError
 from tinydeploy.targets import TARGETS_DIR, Target, load_target
 
@@ -35,12 +35,7 @@ COMMON_DIR = TARGETS_DIR / "common"
 HARNESS_SOURCE = COMMON_DIR / "harness.c"
 MODES = {"run": 0, "profile": 1, "dump": 2}
 
-# Debian packages that provide each compiler driver.
-TOOL_PACKAGES = {
-    "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
-    "riscv64-unknown-elf-gcc": "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
-    "gcc": "gcc",
-}
+TOOL_PACKAGES = toolchain_mod.TOOL_PACKAGES  # Debian packages that provide each compiler driver
 
 # C type of a model's input/output -> numpy dtype (also accepts dtype names).
 C_TYPES = {"int8_t": "int8", "uint8_t": "uint8", "int16_t": "int16",
@@ -128,7 +123,7 @@ def build_firmware(target: Target | str, sources: Iterable[str | Path],
                    include_dirs: Iterable[str | Path], defines: Any,
                    model: Any, inputs: np.ndarray, out_dir: str | Path, *,
                    mode: str = "profile", extra_cflags: Sequence[str] = (),
-                   werror: bool = False, jobs: int = 2) -> Path:
+                   werror: bool = False, jobs: int = 2, toolchain: str = "gcc") -> Path:
     """Compile and link firmware that runs `model` on `inputs`; returns the ELF.
 
     sources/include_dirs: the generated library (NAME.c, NAME_weights.c,
@@ -138,12 +133,16 @@ def build_firmware(target: Target | str, sources: Iterable[str | Path],
     [samples, ...] of the input dtype. mode: "run" (no per-layer hooks),
     "profile" (per-layer instruction counts) or "dump" (also every layer's
     output bytes). werror: treat warnings in the model sources as errors.
+    toolchain: "gcc" (the target's cc) or "clang" compiles the model sources;
+    the harness and start-up code are always built and linked by the
+    target's gcc toolchain (see tinydeploy.toolchain).
     """
     target = load_target(target)
     info = ModelInfo.coerce(model)
     if mode not in MODES:
         raise TinydeployError(f"unknown firmware mode '{mode}'; use one of {', '.join(MODES)}")
-    cc = _find_tool(target.cc, target)
+    cc = toolchain_mod.find_compiler(target, "gcc")
+    model_cc = toolchain_mod.find_compiler(target, toolchain)
     out = Path(out_dir).resolve()
     (out / "obj").mkdir(parents=True, exist_ok=True)
     samples = _samples(info, inputs)
@@ -152,33 +151,22 @@ def build_firmware(target: Target | str, sources: Iterable[str | Path],
 
     includes = [f"-I{Path(d).resolve()}" for d in include_dirs]
     base = [*target.cflags, *_define_flags(defines), *_counter_flags(target)]
-    model_flags = [*base, *_WARNINGS, *(["-Werror"] if werror else []), *extra_cflags,
+    model_flags = [*toolchain_mod.cflags(target, toolchain), *_define_flags(defines),
+                   *_counter_flags(target), *_WARNINGS, *(["-Werror"] if werror else []), *extra_cflags,
                    *includes, f"-I{COMMON_DIR}"]
     hook_flags = [] if mode == "run" else ["-include", str(COMMON_DIR / "tdh_hook.h"),
                                            _HOOK_DEFINE]
     harness_flags = [*base, "-std=c99", *_WARNINGS, "-Werror", f"-I{out}", *includes,
                      f"-I{COMMON_DIR}"]
 
-    jobs_list = [(p, model_flags + (hook_flags if p.suffix == ".c" else []))
+    jobs_list = [(model_cc, p, model_flags + (hook_flags if p.suffix == ".c" else []))
                  for p in (Path(s).resolve() for s in sources)]
     own = [HARNESS_SOURCE, *target.startup, out / "td_inputs.c"]
-    jobs_list += [(p, harness_flags) for p in own]
-    objects = _compile_all(cc, jobs_list, out / "obj", jobs)
+    jobs_list += [(cc, p, harness_flags) for p in own]
+    objects = _compile_all(jobs_list, out / "obj", jobs)
     elf = out / "firmware.elf"
     _link(cc, target, objects, elf)
     return elf
-
-
-def _find_tool(tool: str, target: Target) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        package = TOOL_PACKAGES.get(tool)
-        hint = (f"install the Debian package(s) {package}" if package
-                else "install it or fix the target's 'cc' field")
-        raise TinydeployError(
-            f"the compiler '{tool}' for target {target.name} is not on PATH: {hint} "
-            "(./quickstart.sh installs all the tools)")
-    return path
 
 
 def _samples(info: ModelInfo, inputs: np.ndarray) -> np.ndarray:
@@ -289,12 +277,12 @@ def _counter_flags(target: Target) -> list[str]:
             f"-DTDH_COUNTER_HZ={target.counter_hz}u"]
 
 
-def _compile_all(cc: str, jobs_list: list[tuple[Path, list[str]]], obj_dir: Path,
+def _compile_all(jobs_list: list[tuple[str, Path, list[str]]], obj_dir: Path,
                  jobs: int) -> list[Path]:
-    """Compile each source to its own object (unique names for equal stems)."""
+    """Compile each source (with its compiler) to its own object (unique names for equal stems)."""
     seen: dict[str, int] = {}
     work = []
-    for source, flags in jobs_list:
+    for cc, source, flags in jobs_list:
         if not source.is_file():
             raise TinydeployError(f"source file {source} does not exist")
         count = seen.get(source.stem, 0)

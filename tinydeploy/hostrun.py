@@ -14,23 +14,24 @@ from .errors import TinydeployError
 HOST_CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
 
 
-def host_cc() -> str:
-    cc = os.environ.get("CC", "gcc")
+def host_cc(cc: str | None = None) -> str:
+    cc = cc or os.environ.get("CC", "gcc")
     if shutil.which(cc) is None:
         raise TinydeployError(f"the host C compiler '{cc}' was not found; install gcc "
                               "(Debian: apt-get install gcc) or set CC")
     return cc
 
 
-def build(lib_dir: Path, name: str, io: dict, exe: Path, extra_flags=()) -> Path:
-    """Compile the library in lib_dir with a small file-I/O main into `exe`."""
+def build(lib_dir: Path, name: str, io: dict, exe: Path, extra_flags=(), cc: str | None = None) -> Path:
+    """Compile the library in lib_dir with a small file-I/O main into `exe` (cc: the compiler,
+    default $CC or gcc)."""
     import jinja2
     main_c = exe.parent / "td_host_main.c"
     main_c.write_text(jinja2.Template((TEMPLATES / "host_main.c.j2").read_text()).render(
         name=name, NAME=name.upper(), in_ctype=io["input"]["ctype"], out_ctype=io["output"]["ctype"],
         **packed_io(io)))
     sources = sorted(str(p) for p in lib_dir.glob("*.c")) + [str(main_c)]
-    cmd = [host_cc(), *HOST_CFLAGS, *extra_flags, "-I", str(lib_dir), *sources, "-o", str(exe), "-lm"]
+    cmd = [host_cc(cc), *HOST_CFLAGS, *extra_flags, "-I", str(lib_dir), *sources, "-o", str(exe), "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise TinydeployError(f"the generated C failed to compile on the host "

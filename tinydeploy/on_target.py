@@ -31,18 +31,19 @@ def _model_info(result) -> firmware.ModelInfo:
 
 
 def build_and_run(result, xq: np.ndarray, work: Path, mode: str = "profile", progress=None,
-                  counting: Optional[cycle_model.Counting] = None) -> tuple:
-    """Cross-compile the library in result.out_dir with the harness; run on the emulator.
-    counting: also histogram the executed instructions for the cycle model."""
+                  counting: Optional[cycle_model.Counting] = None, toolchain: str = "gcc") -> tuple:
+    """Cross-compile the library in result.out_dir (with gcc or clang) and the harness; run on
+    the emulator. counting: also histogram the executed instructions for the cycle model."""
     tgt = result.target
     if tgt.emulator is None:
         raise TinydeployError(f"target '{tgt.name}' has no emulator to run the library on; choose an "
                               "emulated MCU target with -t (e.g. -t stm32f746; `tinydeploy targets` lists them)")
     bar = get_progress(progress)
     sources = sorted(result.out_dir.glob("*.c"))
-    with bar.stage(f"building firmware for {tgt.name}"):
+    with bar.stage(f"building firmware for {tgt.name}" + (f" with {toolchain}" if toolchain != "gcc" else "")):
         elf = firmware.build_firmware(tgt, sources, [result.out_dir], {}, _model_info(result), xq,
-                                      work / f"fw-{mode}", mode=mode, werror=True)
+                                      work / f"fw-{mode}", mode=mode, werror=True,
+                                      toolchain=toolchain)
     extra = counting.plugin_args(elf) if counting is not None else []
     with bar.stage(f"running {len(xq)} sample(s) on {tgt.emulator.machine}"):
         try:
@@ -56,16 +57,17 @@ def build_and_run(result, xq: np.ndarray, work: Path, mode: str = "profile", pro
 
 
 def run_on_target(result, xq: np.ndarray, work: Path,
-                  counting: Optional[cycle_model.Counting] = None) -> tuple[np.ndarray, Optional[list]]:
-    _, res = build_and_run(result, xq, work, mode="run", counting=counting)
+                  counting: Optional[cycle_model.Counting] = None,
+                  toolchain: str = "gcc") -> tuple[np.ndarray, Optional[list]]:
+    _, res = build_and_run(result, xq, work, mode="run", counting=counting, toolchain=toolchain)
     return res.output_array, res.instructions
 
 
-def run_estimated(result, xq: np.ndarray, work: Path) -> tuple:
+def run_estimated(result, xq: np.ndarray, work: Path, toolchain: str = "gcc") -> tuple:
     """run_on_target plus the cycle model: (outputs, instructions, est. ms per sample or None,
     cost model name or None)."""
     counting = cycle_model.Counting(result.target, result.name)
-    y, instructions = run_on_target(result, xq, work, counting)
+    y, instructions = run_on_target(result, xq, work, counting, toolchain)
     estimates = [counting.estimate(s) for s in range(len(xq))]
     if not estimates or any(e is None for e in estimates):
         return y, instructions, None, None
@@ -102,10 +104,10 @@ class VerifyResult:
         return d
 
 
-def compare(result, xq: np.ndarray, work: Path, progress=None) -> VerifyResult:
+def compare(result, xq: np.ndarray, work: Path, progress=None, toolchain: str = "gcc") -> VerifyResult:
     """Run samples xq (as the library takes them) on the emulator and compare every output
     with the reference model: bit for bit for int8, within 1e-4 for float32."""
-    _, res = build_and_run(result, xq, work, mode="profile", progress=progress)
+    _, res = build_and_run(result, xq, work, mode="profile", progress=progress, toolchain=toolchain)
     got = res.output_array
     want = golden.reference_outputs(result.graph, get_progress(progress)(xq, "golden model"))
     want = want.reshape(got.shape)
@@ -117,7 +119,7 @@ def compare(result, xq: np.ndarray, work: Path, progress=None) -> VerifyResult:
         per_output.append(dict(name=name, match=bool(ok), max_abs_diff=d))
     diff = max((o["max_abs_diff"] for o in per_output), default=0.0)
     match = all(o["match"] for o in per_output)
-    first = None if match else first_mismatching_layer(result, xq, work)
+    first = None if match else first_mismatching_layer(result, xq, work, toolchain)
     ipi = int(np.mean(res.instructions)) if res.instructions else None
     return VerifyResult(result.target.name, bool(match), len(xq), diff, ipi, first,
                         list(res.instructions or []), per_output)
@@ -132,11 +134,12 @@ def matches_reference(got: np.ndarray, want: np.ndarray, dtype: str) -> tuple[bo
     return bool(np.all(np.abs(got - want) <= 1e-4 * (1 + np.abs(want)))), diff
 
 
-def first_mismatching_layer(result, xq: np.ndarray, work: Path) -> Optional[str]:
+def first_mismatching_layer(result, xq: np.ndarray, work: Path,
+                            toolchain: str = "gcc") -> Optional[str]:
     """Rebuild with per-layer dumps and name the first layer whose output differs."""
     if result.io["output"]["dtype"] != "int8":
         return None
-    _, res = build_and_run(result, xq[:1], work, mode="dump")
+    _, res = build_and_run(result, xq[:1], work, mode="dump", toolchain=toolchain)
     values = golden.run_sample(result.graph, xq[0], keep_all=True)
     for i, layer in enumerate(result.report["layers"]):
         got = res.dump(0, i, "int8")
@@ -168,11 +171,12 @@ class BenchResult:
         return asdict(self)
 
 
-def measure(result, work: Path, progress=None) -> BenchResult:
+def measure(result, work: Path, progress=None, toolchain: str = "gcc") -> BenchResult:
     """Instructions per inference (total and per layer), flash and RAM on the emulated target."""
     xq = data.default_inputs(result.io, 1)
     counting = cycle_model.Counting(result.target, result.name)
-    elf, res = build_and_run(result, xq, work, mode="profile", progress=progress, counting=counting)
+    elf, res = build_and_run(result, xq, work, mode="profile", progress=progress, counting=counting,
+                             toolchain=toolchain)
     sizes = library_sizes(elf, result)
     total = int(res.instructions[0]) if res.instructions else 0
     per_layer = res.layer_instructions[0] if res.layer_instructions else []

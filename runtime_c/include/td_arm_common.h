@@ -32,10 +32,43 @@
 
 #define TD_ARM_AI static inline __attribute__((always_inline))
 
+/* GCC and clang.  The hand-scheduled inline assembly (LDRD + SMLAD inner
+ * loops) is written for GCC: every generated layer function is
+ * TD_ARM_LAYER_FN, which GCC compiles at -O2 without a frame pointer whatever
+ * the command line says, so the templates always see constant arguments
+ * (asm immediates, "i" operands) and may use r7 (the Thumb frame pointer)
+ * as the fourteenth register.  clang has no per-function optimization level
+ * or frame-pointer switch, and there is no macro that tells whether r7 is
+ * the frame pointer; so under clang (TD_ARM_GCC 0) the few asm blocks that
+ * need r7 or fourteen registers are C with the ACLE intrinsics instead (the
+ * same arithmetic, bit for bit; clang allocates the registers itself), and
+ * the blocks with immediates from template arguments are used only when
+ * clang optimizes (TD_ARM_IMM: at -O0 the arguments are not constants).
+ * GCC builds are unchanged, instruction for instruction. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TD_ARM_GCC 1
+#else
+#define TD_ARM_GCC 0
+#endif
+#if TD_ARM_GCC || defined(__OPTIMIZE__)
+#define TD_ARM_IMM 1
+#else
+#define TD_ARM_IMM 0
+#endif
+/* Every generated layer function: kept separate (per-layer profile,
+ * readable code); under GCC optimized even in a -O0 or frame-pointer build
+ * (see above). */
+#if TD_ARM_GCC
+#define TD_ARM_LAYER_FN __attribute__((noinline, optimize("O2", "omit-frame-pointer")))
+#else
+#define TD_ARM_LAYER_FN __attribute__((noinline))
+#endif
+
 /* Word loads of int8/int16 data that may alias anything and, for int8
  * activations, may be unaligned (LDR allows it on Armv7-M). */
 typedef uint32_t td_u32u __attribute__((may_alias, aligned(1)));
 typedef uint32_t td_u32a __attribute__((may_alias));
+typedef int32_t td_s32a __attribute__((may_alias)); /* the same, for the int16x2_t intrinsics */
 
 #if defined(__ARM_FEATURE_DSP)
 

@@ -182,6 +182,7 @@ extern "C" {
 /* NB (8, 6 or 4) outputs of one channel: bias + three kernel rows; the second
  * row starts D1 bytes after the first, the third D2 after the second (ring
  * slots).  wp: the channel's stream. */
+#if TD_ARM_GCC
 TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, const int NB,
                              const int SU, const int D1, const int D2)
 {
@@ -220,6 +221,7 @@ TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, 
         acc[7] = a7;
     }
 }
+#endif
 
 /* One or two outputs of one channel (the row's tail), in C. */
 TD_ARM_AI void td_arm_dw_tail(int32_t *a, const int16_t *x, const int32_t *wp, const int NO,
@@ -230,10 +232,10 @@ TD_ARM_AI void td_arm_dw_tail(int32_t *a, const int16_t *x, const int32_t *wp, c
     a[0] = a[1] = wp[0];
 #pragma GCC unroll 3
     for (r = 0; r < 3; ++r) {
-        const td_u32a *xr = (const td_u32a *)(const void *)(xb + (r > 0 ? D1 : 0) + (r > 1 ? D2 : 0));
-        const uint32_t w01 = (uint32_t)wp[1 + 2 * r], w12 = (uint32_t)wp[2 + 2 * r];
+        const td_s32a *xr = (const td_s32a *)(const void *)(xb + (r > 0 ? D1 : 0) + (r > 1 ? D2 : 0));
+        const int32_t w01 = wp[1 + 2 * r], w12 = wp[2 + 2 * r];
         if (SU == 1) {
-            const uint32_t p = xr[0], q = xr[1];
+            const int32_t p = xr[0], q = xr[1];
             a[0] = __smlabt(q, w12, __smlad(p, w01, a[0]));
             if (NO > 1) {
                 a[1] = __smlad(q, w12, __smlatb(p, w01, a[1]));
@@ -246,6 +248,20 @@ TD_ARM_AI void td_arm_dw_tail(int32_t *a, const int16_t *x, const int32_t *wp, c
         }
     }
 }
+
+#if !TD_ARM_GCC
+/* clang (see td_arm_common.h): the NB outputs two at a time, in C (the
+ * assembly above needs fourteen registers, r7 among them). */
+TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, const int NB,
+                             const int SU, const int D1, const int D2)
+{
+    int j;
+#pragma GCC unroll 4
+    for (j = 0; j < NB; j += 2) {
+        td_arm_dw_tail(acc + j, x + j * SU, wp, 2, SU, D1, D2);
+    }
+}
+#endif
 
 /* One output row of a group of C channels from three ring slots (phase:
  * D1, D2 are the byte steps between the slots of its kernel rows).  Slot
@@ -320,8 +336,8 @@ TD_ARM_AI void td_arm_dw_fill_t(const int8_t *src, int16_t *slot, const int IW, 
         for (k = 0; k < NC; k += 4) {
             const uint32_t v0 = *(const td_u32u *)(const void *)(p0 + k);
             const uint32_t v1 = *(const td_u32u *)(const void *)(p0 + C + k);
-            const uint32_t e0 = (uint32_t)__sxtb16(v0), o0 = td_arm_sxtb16_ror8(v0);
-            const uint32_t e1 = (uint32_t)__sxtb16(v1), o1 = td_arm_sxtb16_ror8(v1);
+            const uint32_t e0 = (uint32_t)__sxtb16((int8x4_t)v0), o0 = td_arm_sxtb16_ror8(v0);
+            const uint32_t e1 = (uint32_t)__sxtb16((int8x4_t)v1), o1 = td_arm_sxtb16_ror8(v1);
             *(td_u32u *)(void *)(d + k * PU) = td_arm_pkhbt16(e0, e1);
             *(td_u32u *)(void *)(d + (k + 1) * PU) = td_arm_pkhbt16(o0, o1);
             *(td_u32u *)(void *)(d + (k + 2) * PU) = td_arm_pkhtb16(e1, e0);
@@ -335,7 +351,7 @@ TD_ARM_AI void td_arm_dw_fill_t(const int8_t *src, int16_t *slot, const int IW, 
 #pragma GCC unroll 16
         for (k = 0; k < NC; k += 4) {
             const uint32_t v = *(const td_u32u *)(const void *)(p0 + k);
-            const uint32_t e = (uint32_t)__sxtb16(v), o = td_arm_sxtb16_ror8(v);
+            const uint32_t e = (uint32_t)__sxtb16((int8x4_t)v), o = td_arm_sxtb16_ror8(v);
             d[k * PU] = (int16_t)e;
             d[(k + 1) * PU] = (int16_t)o;
             d[(k + 2) * PU] = (int16_t)(e >> 16);

@@ -56,9 +56,50 @@ typedef struct {
     int32_t a00, a01, a02, a10, a11, a12;
 } td_arm_acc6;
 
+#if !TD_ARM_GCC
+/* clang (see td_arm_common.h): one K step in C.  W words (int16 pairs) per
+ * channel and pixel; weights [m][W] from wp, pixel n's W words at byte
+ * offset n * PX from xp; the same SMLADs as the assembly. */
+TD_ARM_AI int32_t td_arm_dot_w(int32_t acc, const uint8_t *x, const td_u32a *w, const int W)
+{
+    const td_u32a *xw = (const td_u32a *)(const void *)x;
+    acc = __smlad((int16x2_t)xw[0], (int16x2_t)w[0], acc);
+    if (W == 2) {
+        acc = __smlad((int16x2_t)xw[1], (int16x2_t)w[1], acc);
+    }
+    return acc;
+}
+
+TD_ARM_AI void td_arm_kstep_c(td_arm_acc6 *a, const int16_t **xpp, const int16_t **wpp,
+                              const int M, const int N, const int PX, const int XS, const int W)
+{
+    const uint8_t *xb = (const uint8_t *)(const void *)*xpp;
+    const td_u32a *w = (const td_u32a *)(const void *)*wpp;
+    a->a00 = td_arm_dot_w(a->a00, xb, w, W);
+    if (N > 1) {
+        a->a01 = td_arm_dot_w(a->a01, xb + PX, w, W);
+    }
+    if (N > 2) {
+        a->a02 = td_arm_dot_w(a->a02, xb + 2 * PX, w, W);
+    }
+    if (M == 2) {
+        a->a10 = td_arm_dot_w(a->a10, xb, w + W, W);
+        if (N > 1) {
+            a->a11 = td_arm_dot_w(a->a11, xb + PX, w + W, W);
+        }
+        if (N > 2) {
+            a->a12 = td_arm_dot_w(a->a12, xb + 2 * PX, w + W, W);
+        }
+    }
+    *xpp = (const int16_t *)(const void *)(xb + XS);
+    *wpp += 2 * W * M;
+}
+#endif
+
 TD_ARM_AI void td_arm_k4(td_arm_acc6 *a, const int16_t **xpp, const int16_t **wpp,
                          const int M, const int N, const int PX, const int XS)
 {
+#if TD_ARM_GCC
     const int16_t *xp = *xpp, *wp = *wpp;
     uint32_t w0, w1, w2, w3, x0, x1;
     if (M == 2 && N == 3) {
@@ -102,12 +143,16 @@ TD_ARM_AI void td_arm_k4(td_arm_acc6 *a, const int16_t **xpp, const int16_t **wp
     }
     *xpp = xp;
     *wpp = wp;
+#else
+    td_arm_kstep_c(a, xpp, wpp, M, N, PX, XS, 2);
+#endif
 }
 
 /* The same for a 2-element K step (an odd number of int16 pairs). */
 TD_ARM_AI void td_arm_k2(td_arm_acc6 *a, const int16_t **xpp, const int16_t **wpp,
                          const int M, const int N, const int PX, const int XS)
 {
+#if TD_ARM_GCC
     const int16_t *xp = *xpp, *wp = *wpp;
     uint32_t w0, w2, x0;
     if (M == 2 && N == 3) {
@@ -149,6 +194,9 @@ TD_ARM_AI void td_arm_k2(td_arm_acc6 *a, const int16_t **xpp, const int16_t **wp
     }
     *xpp = xp;
     *wpp = wp;
+#else
+    td_arm_kstep_c(a, xpp, wpp, M, N, PX, XS, 1);
+#endif
 }
 
 /* Load the block's biases from the stream into every accumulator. */
@@ -210,6 +258,7 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
     const int16_t *wp = *wpp;
     const int32_t *r;
     int i;
+#if TD_ARM_GCC
     if (M == 2 && N >= 2) {
         /* The hot case with every operand pinned to one register, so that
          * GCC never shuffles values between the steps: the biases go to
@@ -265,7 +314,9 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
         a.a12 = p12;
         xp = pxp;
         wp = pwp;
-    } else {
+    } else
+#endif
+    {
     td_arm_bias(&a, &wp, M, N);
     if (UNROLL) {
 #pragma GCC unroll 128
@@ -342,20 +393,24 @@ TD_ARM_AI void td_arm_gemm_pixels(const int16_t *x, const int16_t *w, int8_t *o,
 /* Four int8 -> four int16 at d (8-byte slot) in SXTB16 order (x0, x2, x1, x3). */
 TD_ARM_AI void td_arm_widen4(int16_t *d, uint32_t v)
 {
-    const uint32_t lo = (uint32_t)__sxtb16(v), hi = td_arm_sxtb16_ror8(v);
+    const uint32_t lo = (uint32_t)__sxtb16((int8x4_t)v), hi = td_arm_sxtb16_ror8(v);
     __asm__ volatile("strd %1, %2, [%0]" : : "r"(d), "r"(lo), "r"(hi) : "memory");
 }
 
 /* The same at base + OFF bytes (an STRD immediate when OFF <= 1020). */
 TD_ARM_AI void td_arm_widen4_at(int16_t *base, const int OFF, uint32_t v)
 {
+#if TD_ARM_IMM
     if (__builtin_constant_p(OFF) && OFF <= 1020) {
-        const uint32_t lo = (uint32_t)__sxtb16(v), hi = td_arm_sxtb16_ror8(v);
+        const uint32_t lo = (uint32_t)__sxtb16((int8x4_t)v), hi = td_arm_sxtb16_ror8(v);
         __asm__ volatile("strd %1, %2, [%0, %3]"
                          : : "r"(base), "r"(lo), "r"(hi), "i"(OFF) : "memory");
     } else {
         td_arm_widen4(base + OFF / 2, v);
     }
+#else
+    td_arm_widen4(base + OFF / 2, v);
+#endif
 }
 
 TD_ARM_AI void td_arm_fill4(int16_t *d, uint32_t zz)

@@ -107,6 +107,15 @@ TD_ARM_AI int32x4_t td_mve_vec4(int32_t a, int32_t b, int32_t c, int32_t d)
     return v;
 }
 
+/* v >> S for a template constant S: clang takes only integer constant
+ * expressions for the _n intrinsics, so it shifts by a register (VSHL by a
+ * negative amount is the same truncating arithmetic shift). */
+#if TD_ARM_GCC
+#define TD_MVE_ASR_(v, S) vshrq_n_s32((v), (S))
+#else
+#define TD_MVE_ASR_(v, S) vshlq_r_s32((v), -(S))
+#endif
+
 /* Requantize NP (1 or 2) pixels x four channels as vectors (uniform mode):
  * ((acc + bias') << s, VMULH m, + C [+ fix], >> E, clamp) -> 4 bytes each;
  * the channel constants are loaded once. */
@@ -127,13 +136,13 @@ TD_ARM_AI void td_mve_rq4x(int8_t *o, const int OC, const int NP, int32x4_t v0, 
         c0 = vaddq_s32(c, vandq_s32(vshrq_n_s32(v0, 31), mask));
         c1 = vaddq_s32(c, vandq_s32(vshrq_n_s32(v1, 31), mask));
     }
-    v0 = vshrq_n_s32(vaddq_s32(vmulhq_s32(v0, m), c0), E > 0 ? E : 1);
+    v0 = TD_MVE_ASR_(vaddq_s32(vmulhq_s32(v0, m), c0), E > 0 ? E : 1);
     if (!FOLD) {
         v0 = vaddq_s32(v0, vdupq_n_s32(ZP));
     }
     vstrbq_s32(o, vminq_s32(vmaxq_s32(v0, lo), hi));
     if (NP > 1) {
-        v1 = vshrq_n_s32(vaddq_s32(vmulhq_s32(v1, m), c1), E > 0 ? E : 1);
+        v1 = TD_MVE_ASR_(vaddq_s32(vmulhq_s32(v1, m), c1), E > 0 ? E : 1);
         if (!FOLD) {
             v1 = vaddq_s32(v1, vdupq_n_s32(ZP));
         }
@@ -453,6 +462,7 @@ TD_ARM_AI void td_mve_dw3x3_group(const int8_t *in, int8_t *ring, const int8_t *
             ph = ns == 2 ? 0 : ns + 1;
         }
         off = vldrbq_u8(offs + 16 * ph);
+#if TD_ARM_IMM /* immediates from the template arguments */
         if (FIX == 0 && FOLD && !CLAMP && E >= 1 && NC <= 255 && 3 * PU <= 4095 && OW <= 64) {
             /* the whole output row in one loop nest: per channel its weight
              * vector and constants, then per output a gather, VMLADAVA onto
@@ -495,6 +505,7 @@ TD_ARM_AI void td_mve_dw3x3_group(const int8_t *in, int8_t *ring, const int8_t *
                 : "memory", "cc");
             continue;
         }
+#endif
         for (c = 0; c < NC; ++c) {
             const int8x16_t w = vldrbq_s8(blob + 16 * c);
             const int32_t *q = kr + 5 * c;

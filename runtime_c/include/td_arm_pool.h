@@ -44,7 +44,7 @@ TD_ARM_AI void td_arm_gavg(const int8_t *in, int8_t *out, const td_arm_gavg_cfg 
 #pragma GCC unroll 4
         for (p = 0; p < P; ++p) {
             const uint32_t v = *(const td_u32u *)(const void *)(x + p * C);
-            se = (uint32_t)__sxtab16(se, v);
+            se = (uint32_t)__sxtab16((int16x2_t)se, (int8x4_t)v);
             so = td_arm_sxtab16_ror8(so, v);
         }
         out[c] = (int8_t)td_arm_avg_div((int16_t)se, P, LO, HI);

@@ -45,14 +45,28 @@ TD_ARM_AI int32_t td_arm_smmla(int32_t a, int32_t b, int32_t c)
     return r;
 }
 
+/* ssat(v, 8).  GCC's __ssat macro converts the builtin's unsigned result
+ * inside the macro (a -Wsign-conversion warning at every use): wrapped. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
+TD_ARM_AI int32_t td_arm_ssat8(int32_t v)
+{
+    return __ssat(v, 8);
+}
+#pragma GCC diagnostic pop
+
 /* ssat(v >> E, 8) in one instruction (GCC only sometimes combines them). */
 TD_ARM_AI int32_t td_arm_ssat8_asr(int32_t v, const int E)
 {
     int32_t r;
     if (E <= 0) {
-        return __ssat(v, 8);
+        return td_arm_ssat8(v);
     }
+#if TD_ARM_GCC
     __asm__("ssat %0, #8, %1, asr %2" : "=r"(r) : "r"(v), "i"(E));
+#else
+    r = td_arm_ssat8(v >> E); /* clang folds the shift into the SSAT */
+#endif
     return r;
 }
 
@@ -77,14 +91,14 @@ TD_ARM_AI int32_t td_arm_rq(int32_t acc, const int32_t *r, const int FIX,
         if (FOLD) {
             v = td_arm_ssat8_asr(v, E);
         } else {
-            v = __ssat((v >> E) + ZP, 8);
+            v = td_arm_ssat8((v >> E) + ZP);
         }
     } else {
         v = td_arm_smmlar(acc, r[0], c) >> r[2];
         if (!FOLD) {
             v += ZP;
         }
-        v = __ssat(v, 8);
+        v = td_arm_ssat8(v);
     }
     if (CLAMP) {
         v = v < LO ? LO : v;

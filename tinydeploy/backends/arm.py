@@ -31,10 +31,11 @@ from ..stage_types import InplaceMode
 
 INT32_MAX = 2**31 - 1
 # Every generated layer function: kept separate (per-layer profile, readable
-# code), and optimized even in a -O0 or frame-pointer build: the templates
-# need constant propagation (asm immediates, unrolled loops) and r7 (the
-# Thumb frame pointer) as a register.
-WRAPPER = '__attribute__((noinline, optimize("O2", "omit-frame-pointer")))'
+# code), and under GCC optimized even in a -O0 or frame-pointer build: the
+# templates need constant propagation (asm immediates, unrolled loops) and r7
+# (the Thumb frame pointer) as a register.  The macro (td_arm_common.h) is
+# GCC's optimize attribute there and plain noinline under clang.
+WRAPPER = "TD_ARM_LAYER_FN"
 # Fully unroll a GEMM block's K loop up to this many K steps.
 UNROLL_STEPS = 72
 LDRD_MAX = 1020  # largest LDRD immediate offset

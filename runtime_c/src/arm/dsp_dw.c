@@ -43,8 +43,8 @@ void td_arm_dw_fill(const int8_t *in, int16_t *slot, int iy, int ih, int iw, int
             for (k = 0; k < nc; k += 4, d += 4 * pu) {
                 const uint32_t v0 = *(const td_u32u *)(const void *)(p0 + k);
                 const uint32_t v1 = *(const td_u32u *)(const void *)(p0 + c + k);
-                const uint32_t e0 = (uint32_t)__sxtb16(v0), o0 = td_arm_sxtb16_ror8(v0);
-                const uint32_t e1 = (uint32_t)__sxtb16(v1), o1 = td_arm_sxtb16_ror8(v1);
+                const uint32_t e0 = (uint32_t)__sxtb16((int8x4_t)v0), o0 = td_arm_sxtb16_ror8(v0);
+                const uint32_t e1 = (uint32_t)__sxtb16((int8x4_t)v1), o1 = td_arm_sxtb16_ror8(v1);
                 *(td_u32u *)(void *)d = td_arm_pkhbt16(e0, e1);
                 *(td_u32u *)(void *)(d + pu) = td_arm_pkhbt16(o0, o1);
                 *(td_u32u *)(void *)(d + 2 * pu) = td_arm_pkhtb16(e1, e0);

@@ -39,6 +39,10 @@
     "lb t4, " #o "(%[x2])\n\t"                                              \
     TD_MAC34_ROW("t4", "s8", "s9", "s10", "s11")
 
+/* One asm statement longer than the 4095 characters ISO C99 promises for a
+ * string literal (clang -Wpedantic says so): fine for GCC and clang. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings"
 /* acc[p * 4 + j] += sum over `rows` rows of n bytes (rows `stride` bytes
  * apart) of x_p[i] * w[i * 4 + j]; the weights continue row after row. */
 static void mac_3x4(int32_t *acc, const int8_t *x0, const int8_t *x1,
@@ -102,6 +106,7 @@ static void mac_3x4(int32_t *acc, const int8_t *x0, const int8_t *x1,
         : "memory", "ra", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8",
           "s9", "s10", "s11", "t0", "t1", "t2", "t3", "t4", "t5", "t6");
 }
+#pragma GCC diagnostic pop
 
 /* acc[j] += sum_i x[i] * w[i * 4 + j] */
 static void mac_1x4(int32_t *acc, const int8_t *x, const int8_t *w, int32_t n)
