@@ -97,9 +97,10 @@ def test_clang_built_firmware_is_bit_exact_on_the_emulator(target):
 
 
 @needs_clang
-def test_cli_verify_with_clang_on_riscv_vector():
+@pytest.mark.parametrize("target", ["rv32-zve32x", "esp32-c3", "rp2040"])  # RVV, RV32 scalar, Armv6-M
+def test_cli_verify_with_clang(target):
     proc = cli("verify", DIGITS / "digits_cnn.onnx", "--calib", DIGITS / "calib.npz",
-               "-t", "rv32-zve32x", "--toolchain", "clang", "--samples", "2", "-q")
+               "-t", target, "--toolchain", "clang", "--samples", "2", "-q")
     assert proc.returncode == 0, proc.stderr
     assert "bit-exact" in proc.stdout
 
