@@ -508,17 +508,23 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
         return None
     geo = _conv_geom(q)
     in_zp = -int(q["input_offset"])
-    name = "arm_dsp_conv_1x1" if geo.kh == geo.kw == 1 else "arm_dsp_conv"
-    epi = None
-    if mode is not None and mode.fused:
-        epi = _add_epilogue(g, mode)
-        if epi is None:
-            return None
-        name += "_add"
+    fused = _fused_add(g, mode, "arm_dsp_conv_1x1" if geo.kh == geo.kw == 1 else "arm_dsp_conv")
+    if fused is None:
+        return None
+    name, epi = fused
 
     def emit(ctx, op_, sym):
         return _emit_gemm(ctx, op_, sym, geo, w8, plan, in_zp, epi)
     return Choice(name, emit, _conv_scratch(geo))
+
+
+def _fused_add(g: Graph, mode: Optional[InplaceMode], name: str):
+    """(variant name, add epilogue or None) for a conv, "_add" when its residual add is fused
+    into it; None when the fused add cannot be folded into the kernel's epilogue."""
+    if mode is None or not mode.fused:
+        return name, None
+    epi = _add_epilogue(g, mode)
+    return None if epi is None else (name + "_add", epi)
 
 
 def _conv_common_mve(g: Graph, op: Op, w8: np.ndarray, mode: Optional[InplaceMode]) -> Optional[Choice]:
@@ -528,13 +534,10 @@ def _conv_common_mve(g: Graph, op: Op, w8: np.ndarray, mode: Optional[InplaceMod
     b = op.inputs[2] if len(op.inputs) > 2 else ""
     bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(oc, np.int64)
     geo = _conv_geom(q)
-    name = "arm_mve_conv_1x1" if geo.kh == geo.kw == 1 else "arm_mve_conv"
-    epi = None
-    if mode is not None and mode.fused:
-        epi = _add_epilogue(g, mode)
-        if epi is None:
-            return None
-        name += "_add"
+    fused = _fused_add(g, mode, "arm_mve_conv_1x1" if geo.kh == geo.kw == 1 else "arm_mve_conv")
+    if fused is None:
+        return None
+    name, epi = fused
     return _mve_conv(g, op, geo, w8, bias, wf.sum(1), np.abs(wf).sum(1), q, epi, name)
 
 
