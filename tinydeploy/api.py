@@ -16,7 +16,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from . import codegen, data, frontend, kernel_select, on_target, ops, passes, planner, report_html, summary
+from . import codegen, data, frontend, kernel_select, on_target, ops, passes, planner, report_html, shards, summary
 from .data import load_inputs_for  # noqa: F401 (public here since before data.py)
 from .errors import TinydeployError
 from .golden import reference_outputs
@@ -317,7 +317,8 @@ def run(model: PathLike, inputs, target: str = "host", raw: bool = False, golden
         return RunResult(outputs, result.report, instructions, est_ms, cycle_model)
 
 
-def _execute(result: CompileResult, xq: np.ndarray, work: Path, bar, toolchain: str = "gcc") -> tuple:
+def _execute(result: CompileResult, xq: np.ndarray, work: Path, bar, toolchain: str = "gcc",
+             executor: Optional[shards.Executor] = None) -> tuple:
     """Run the library in result.out_dir on samples xq (as the library takes them; several
     inputs packed per sample): built for the host and run there, or built for the MCU and
     run on its emulator. (outputs [N, ...], instructions, estimated ms per sample, the cycle
@@ -331,16 +332,19 @@ def _execute(result: CompileResult, xq: np.ndarray, work: Path, bar, toolchain: 
             return hostrun.run(exe, xq, result.io["output"]["dtype"],
                                (hostrun.packed_io(result.io)["out_size"],)), None, None, None
     with bar.stage(f"building and running {len(xq)} sample(s) on {result.target.name}'s emulator"):
-        return on_target.run_estimated(result, xq, work, toolchain)
+        return on_target.run_estimated(result, xq, work, toolchain, executor)
 
 
 # --------------------------------------------------------------------------
 # On the target's emulator
 # --------------------------------------------------------------------------
 def verify(model: PathLike, target: str, inputs=None, samples: int = on_target.DEFAULT_SAMPLES,
-           progress=None, toolchain: str = "gcc", **compile_options) -> VerifyResult:
+           progress=None, toolchain: str = "gcc", jobs: int = 1, ray_address: Optional[str] = None,
+           **compile_options) -> VerifyResult:
     """Compile for `target`, run on its emulator, compare with the golden model (bit for bit).
-    toolchain: "gcc" (the target's) or "clang" compiles the library.
+    toolchain: "gcc" (the target's) or "clang" compiles the library. jobs > 1 or ray_address
+    ("auto", host:port, "local"): split the samples into shards run in parallel, on local
+    workers or as Ray tasks (the same results as one run; see tinydeploy.shards).
 
     progress: None (silent), True, or a tinydeploy.progress.Progress for bars on stderr."""
     with tempfile.TemporaryDirectory(prefix="tinydeploy-verify-") as tmp:
@@ -351,25 +355,28 @@ def verify(model: PathLike, target: str, inputs=None, samples: int = on_target.D
             xq = data.default_inputs(result.io, samples)
         else:
             xq = data.to_library_inputs(load_inputs(inputs, result), result.io, raw=False)
-        return on_target.compare(result, xq, work, progress, toolchain)
+        return on_target.compare(result, xq, work, progress, toolchain, shards.Executor(jobs, ray_address))
 
 
 def validate(model: PathLike, target: str, inputs, reference: Optional[PathLike] = None,
-             progress=None, **compile_options) -> ValidateResult:
+             progress=None, jobs: int = 1, ray_address: Optional[str] = None,
+             **compile_options) -> ValidateResult:
     """The deployed model against the original: run the generated C for `target` (on its
     emulator, or on the host) and the original model (`reference`, by default `model`
     itself) in onnxruntime on the same float inputs; per output the metric set of
     validation.OutputMetrics, with accuracy when the inputs have labels; the C == golden
-    check beside it; and for int8 builds each layer's SQNR against the float model."""
+    check beside it; and for int8 builds each layer's SQNR against the float model.
+    jobs > 1 or ray_address: the emulator runs the samples in shards, as in `verify`."""
     with tempfile.TemporaryDirectory(prefix="tinydeploy-validate-") as tmp:
         result = compile(model, target=target, out_dir=Path(tmp) / "lib", progress=progress,
                          **compile_options)
         return validate_compiled(result, model, inputs, reference, Path(tmp), progress,
-                                 compile_options.get("input_shapes"))
+                                 compile_options.get("input_shapes"), shards.Executor(jobs, ray_address))
 
 
 def validate_compiled(result: CompileResult, model: PathLike, inputs, reference: Optional[PathLike] = None,
-                      work: Optional[Path] = None, progress=None, input_shapes=None) -> ValidateResult:
+                      work: Optional[Path] = None, progress=None, input_shapes=None,
+                      executor: Optional[shards.Executor] = None) -> ValidateResult:
     """`validate` for a library `compile` already wrote (result.out_dir) from `model`."""
     from . import quantize, validation
     from .progress import get as get_progress
@@ -386,7 +393,7 @@ def validate_compiled(result: CompileResult, model: PathLike, inputs, reference:
     with tempfile.TemporaryDirectory(prefix="tinydeploy-validate-") as tmp:
         work = Path(work or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        y, instructions, _, _ = _execute(result, xq, work, bar)
+        y, instructions, _, _ = _execute(result, xq, work, bar, executor=executor)
     dtype = result.io["output"]["dtype"]
     want = reference_outputs(result.graph, bar(xq, "golden model"))
     match, diff = on_target.matches_reference(y.reshape(want.shape), want, dtype)

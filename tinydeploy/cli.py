@@ -313,6 +313,24 @@ def inspect_cmd(model, input_shapes, as_json):
         sys.exit(2)
 
 
+def _shard_options(f):
+    """--jobs/--ray: run the samples in shards (verify, validate)."""
+    f = click.option("--ray", "ray_address", metavar="ADDRESS|auto|local", default=None,
+                     help="Run the samples in shards as Ray tasks on this cluster: 'auto' (a running "
+                          "cluster), host:port or ray://..., or 'local' (start one here). Needs "
+                          "pip install 'tinydeploy[ray]'.")(f)
+    return click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+                        help="Split the samples into this many shards, each built and run on its "
+                             "own emulator in parallel; results are identical to one run.")(f)
+
+
+def _executor_kwargs(jobs, ray_address) -> dict:
+    if ray_address is not None and jobs != 1:
+        raise TinydeployError("--jobs is for local shards; with --ray the cluster's CPUs run the "
+                              "shards: give one or the other")
+    return dict(jobs=jobs, ray_address=ray_address)
+
+
 @main.command("verify")
 @click.argument("model", type=click.Path())
 @click.option("--inputs", type=click.Path(dir_okay=False),
@@ -324,7 +342,8 @@ def inspect_cmd(model, input_shapes, as_json):
 @_emulated_compile_options
 @_quiet_option
 @_toolchain_option
-def verify_cmd(model, inputs, samples, emulator, as_json, quiet, toolchain, **kw):
+@_shard_options
+def verify_cmd(model, inputs, samples, emulator, as_json, quiet, toolchain, jobs, ray_address, **kw):
     """Run MODEL on the target's emulator and compare every output with the golden model.
 
     \b
@@ -340,7 +359,7 @@ def verify_cmd(model, inputs, samples, emulator, as_json, quiet, toolchain, **kw
         from . import renode
         renode.require()
     r = api.verify(model, inputs=inputs, samples=samples, progress=_progress(quiet),
-                   toolchain=toolchain, **_compile_kwargs(kw))
+                   toolchain=toolchain, **_executor_kwargs(jobs, ray_address), **_compile_kwargs(kw))
     if as_json:
         click.echo(json.dumps(r.to_json()))
     else:
@@ -371,7 +390,8 @@ def verify_cmd(model, inputs, samples, emulator, as_json, quiet, toolchain, **kw
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_common_compile_options
 @_quiet_option
-def validate_cmd(model, inputs, reference, show_layers, as_json, quiet, **kw):
+@_shard_options
+def validate_cmd(model, inputs, reference, show_layers, as_json, quiet, jobs, ray_address, **kw):
     """Compare the deployed model with the original one on your data.
 
     \b
@@ -388,7 +408,7 @@ def validate_cmd(model, inputs, reference, show_layers, as_json, quiet, **kw):
     """
     from . import api
     r = api.validate(model, inputs=inputs, reference=reference, progress=_progress(quiet),
-                     **_compile_kwargs(kw))
+                     **_executor_kwargs(jobs, ray_address), **_compile_kwargs(kw))
     if as_json:
         _echo_json(r.to_json())
         sys.exit(0 if r.matches_golden else 1)

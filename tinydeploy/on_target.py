@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import cycle_model, data, emulator, firmware, golden
+from . import cycle_model, data, emulator, firmware, golden, shards
 from .errors import TinydeployError
 from .progress import get as get_progress
 
@@ -31,14 +31,21 @@ def _model_info(result) -> firmware.ModelInfo:
 
 
 def build_and_run(result, xq: np.ndarray, work: Path, mode: str = "profile", progress=None,
-                  counting: Optional[cycle_model.Counting] = None, toolchain: str = "gcc") -> tuple:
+                  counting: Optional[cycle_model.Counting] = None, toolchain: str = "gcc",
+                  executor: Optional[shards.Executor] = None) -> tuple:
     """Cross-compile the library in result.out_dir (with gcc or clang) and the harness; run on
-    the emulator. counting: also histogram the executed instructions for the cycle model."""
+    the emulator. counting: also histogram the executed instructions for the cycle model.
+    executor: split the samples into shards run in parallel (no cycle model then; the ELF
+    returned is None)."""
     tgt = result.target
     if tgt.emulator is None:
         raise TinydeployError(f"target '{tgt.name}' has no emulator to run the library on; choose an "
                               "emulated MCU target with -t (e.g. -t stm32f746; `tinydeploy targets` lists them)")
     bar = get_progress(progress)
+    if executor is not None and executor.sharded and len(xq) > 1:
+        with bar.stage(f"building and running {len(xq)} samples in shards on {executor.describe()}"):
+            return None, shards.run(tgt, result.out_dir, _model_info(result), xq, work / f"fw-{mode}", mode,
+                                    toolchain, executor)
     sources = sorted(result.out_dir.glob("*.c"))
     with bar.stage(f"building firmware for {tgt.name}" + (f" with {toolchain}" if toolchain != "gcc" else "")):
         elf = firmware.build_firmware(tgt, sources, [result.out_dir], {}, _model_info(result), xq,
@@ -58,14 +65,20 @@ def build_and_run(result, xq: np.ndarray, work: Path, mode: str = "profile", pro
 
 def run_on_target(result, xq: np.ndarray, work: Path,
                   counting: Optional[cycle_model.Counting] = None,
-                  toolchain: str = "gcc") -> tuple[np.ndarray, Optional[list]]:
-    _, res = build_and_run(result, xq, work, mode="run", counting=counting, toolchain=toolchain)
+                  toolchain: str = "gcc",
+                  executor: Optional[shards.Executor] = None) -> tuple[np.ndarray, Optional[list]]:
+    _, res = build_and_run(result, xq, work, mode="run", counting=counting, toolchain=toolchain,
+                           executor=executor)
     return res.output_array, res.instructions
 
 
-def run_estimated(result, xq: np.ndarray, work: Path, toolchain: str = "gcc") -> tuple:
+def run_estimated(result, xq: np.ndarray, work: Path, toolchain: str = "gcc",
+                  executor: Optional[shards.Executor] = None) -> tuple:
     """run_on_target plus the cycle model: (outputs, instructions, est. ms per sample or None,
-    cost model name or None)."""
+    cost model name or None). Sharded runs (executor) have no estimate."""
+    if executor is not None and executor.sharded:
+        y, instructions = run_on_target(result, xq, work, None, toolchain, executor)
+        return y, instructions, None, None
     counting = cycle_model.Counting(result.target, result.name)
     y, instructions = run_on_target(result, xq, work, counting, toolchain)
     estimates = [counting.estimate(s) for s in range(len(xq))]
@@ -104,10 +117,13 @@ class VerifyResult:
         return d
 
 
-def compare(result, xq: np.ndarray, work: Path, progress=None, toolchain: str = "gcc") -> VerifyResult:
+def compare(result, xq: np.ndarray, work: Path, progress=None, toolchain: str = "gcc",
+            executor: Optional[shards.Executor] = None) -> VerifyResult:
     """Run samples xq (as the library takes them) on the emulator and compare every output
-    with the reference model: bit for bit for int8, within 1e-4 for float32."""
-    _, res = build_and_run(result, xq, work, mode="profile", progress=progress, toolchain=toolchain)
+    with the reference model: bit for bit for int8, within 1e-4 for float32. executor: run
+    the samples in shards (same results)."""
+    _, res = build_and_run(result, xq, work, mode="profile", progress=progress, toolchain=toolchain,
+                           executor=executor)
     got = res.output_array
     want = golden.reference_outputs(result.graph, get_progress(progress)(xq, "golden model"))
     want = want.reshape(got.shape)

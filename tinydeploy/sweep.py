@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from .errors import TinydeployError
+from .shards import connect_ray, ray_module
 
 ROWS = "results.jsonl"
 CSV = "results.csv"
@@ -323,24 +324,8 @@ def _run_local(jobs: list, files: dict, workers: int):
                         pending.append(job)
 
 
-def _ray_module():
-    try:
-        import ray
-    except ImportError:
-        raise TinydeployError("--ray needs Ray, which is not installed: pip install 'tinydeploy[ray]' "
-                              "(or pip install 'ray>=2.9'); without --ray the sweep runs on a local "
-                              "process pool") from None
-    return ray
-
-
 def _run_ray(jobs: list, files: dict, address: Optional[str]):
-    ray = _ray_module()
-    if not ray.is_initialized():
-        try:
-            ray.init(address=address or None,  # None: RAY_ADDRESS or a new local cluster
-                     ignore_reinit_error=True, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise TinydeployError(f"cannot connect to the Ray cluster at '{address}': {exc}") from None
+    ray = connect_ray(address)
     task = ray.remote(num_cpus=1, max_retries=MAX_WORKER_RESTARTS)(_ray_task)
     refs = {}  # each file goes into the object store once: workers need no shared file system
 
@@ -399,7 +384,7 @@ def sweep(spec: Union[dict, str, os.PathLike], out_dir: Union[str, os.PathLike],
     if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
         raise TinydeployError(f"jobs must be a positive integer, not {jobs!r}")
     if executor == "ray":
-        _ray_module()  # a clear error before any work when Ray is missing
+        ray_module()  # a clear error before any work when Ray is missing
     configs, files = configurations(spec)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
