@@ -2,7 +2,12 @@
 process pool or on Ray; error rows, resume, JSON Lines / CSV / HTML outputs."""
 import csv
 import json
+import os
+import signal
+import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -174,18 +179,47 @@ def test_cli_errors(tmp_path):
     assert "Example" in help_text and "--ray" in help_text and "--jobs" in help_text
 
 
-def test_ray_rows_equal_the_local_rows(tmp_path, local_run):
+def _kill_first_ray_task(killed: list, stop: threading.Event) -> None:
+    """Kill (SIGKILL) the first Ray worker seen running a sweep task: Ray titles a worker
+    process 'ray::_ray_task' while it runs one."""
+    while not stop.is_set() and not killed:
+        ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+        for line in ps.splitlines():
+            pid, _, args = line.strip().partition(" ")
+            if args.startswith("ray::_ray_task"):
+                os.kill(int(pid), signal.SIGKILL)
+                killed.append(int(pid))
+                return
+        time.sleep(0.05)
+
+
+def test_ray_rows_equal_the_local_rows_despite_a_killed_worker(tmp_path):
+    """2 models x 2 emulated targets x 2 option sets (8 configurations) plus an invalid option
+    set, on a local pool and on an in-process Ray cluster while one Ray worker is killed:
+    Ray retries the killed task, every row equals the local pool's, a re-run skips them all."""
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'tinydeploy[ray]' to run "
                                             "the sweep through a local Ray cluster)")
+    spec = {"models": [str(model_path(m, "int8_qdq.onnx")) for m in ("ad", "kws")], "targets": TARGETS,
+            "options": GOOD_OPTIONS + [{"planner": "clever"}]}
+    local = tinydeploy.sweep(spec, tmp_path / "local", jobs=2)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    killed, stop = [], threading.Event()
+    killer = threading.Thread(target=_kill_first_ray_task, args=(killed, stop))
+    killer.start()
     try:
-        rows = tinydeploy.sweep(ad_spec(), tmp_path / "ray", executor="ray")
+        rows = tinydeploy.sweep(spec, tmp_path / "ray", executor="ray")
+        again = tinydeploy.sweep(spec, tmp_path / "ray", executor="ray")
     finally:
+        stop.set()
+        killer.join()
         ray.shutdown()
-    local = json.loads(local_run["first"].stdout)["rows"]
-    assert rows.ran == 9 and len(rows) == len(local)
-    for r, l in zip(rows, local):
-        assert (r["key"], r["status"], r["error"]) == (l["key"], l["status"], l["error"])
-        assert [r[f] for f in MEASURED] == [l[f] for f in MEASURED], r["target"]
+    assert killed, "no Ray task was seen running"
+    assert rows.ran == len(local) == 12 and again.ran == 0 and again.skipped == 12
+    assert sum(r["status"] == "ok" for r in rows) == 8
+    by_key = {r["key"]: r for r in local}
+    for r in rows:
+        l = by_key[r["key"]]
+        assert (r["status"], r["error"]) == (l["status"], l["error"]), r["target"]
+        assert [r[f] for f in MEASURED] == [l[f] for f in MEASURED], (r["model"], r["target"])
         if r["status"] == "ok":
             assert r["executor"] == "ray" and r["node"]
