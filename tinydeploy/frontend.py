@@ -16,6 +16,7 @@ from onnx import helper, numpy_helper, shape_inference
 
 from .errors import TinydeployError
 from .ir import Graph, Op, QuantParams, Tensor
+from .ops import matmul as matmul_op
 
 # Every opset the installed onnx package knows; each node's own schema version is
 # checked against what its lowering implements (_check_version).
@@ -949,16 +950,52 @@ def _gemm(imp: _Importer, node) -> None:
 
 @lowering("MatMul")
 def _matmul(imp: _Importer, node) -> None:
+    """A constant 2-D right-hand side: a fully connected layer; any other MatMul
+    (two activations, batched or constant left-hand operands): a batch_matmul."""
     b = imp.const(node.input[1])
     if b is None or b.ndim != 2:
-        raise TinydeployError(f"node '{node.name}' (MatMul): only a constant 2-D right-hand side "
-                              "(a fully connected layer) is supported")
+        _batch_matmul(imp, node)
+        return
     _float_weights(node, b, "the right-hand side")
     x_shape = imp.graph.tensors[node.input[0]].shape
     if not x_shape or x_shape[-1] != b.shape[0] or b.size == 0:
         raise _bad(node, f"inputs of shapes {list(x_shape)} and {list(b.shape)} do not multiply")
     w = _const_transform(imp.graph, node.input[1], lambda x: x.T, axis_map={0: 1, 1: 0})
     imp.emit("fully_connected", node, [node.input[0], w, ""], act=(-INF, INF))
+
+
+def _batch_matmul(imp: _Importer, node) -> None:
+    """numpy matmul semantics (tinydeploy/ops/matmul.py); a 1-D operand is promoted as ONNX
+    defines (A [K] -> [1, K], B [K] -> [K, 1]) and the added axis removed from the result."""
+    g = imp.graph
+    if len(node.input) != 2 or not all(node.input):
+        raise _bad(node, "MatMul takes exactly two inputs")
+    operands = []
+    for k, (name, promote) in enumerate(zip(node.input, ((1,), (-1,)))):
+        t = g.tensors[name]
+        if t.is_const:
+            _float_weights(node, t.data, "the left-hand side" if k == 0 else "the right-hand side")
+        shape = t.shape
+        if len(shape) == 0:
+            raise _bad(node, f"input {k} is a scalar; MatMul needs operands of rank 1 or more")
+        if len(shape) == 1:
+            shape = (1, shape[0]) if k == 0 else (shape[0], 1)
+            if t.is_const:
+                name = _const_transform(g, name, lambda x, s=shape: x.reshape(s))
+            else:
+                name = g.add_activation(name + "__2d_" + node.name, shape, t.dtype)
+                g.ops.append(Op("reshape", f"{node.name}_promote{k}", [node.input[k]], [name], {}))
+        operands.append(name)
+    a_shape, b_shape = (g.tensors[n].shape for n in operands)
+    matmul_op.check_shapes(node.name, a_shape, b_shape)
+    out = imp.activation(node.output[0])
+    full = tuple(np.broadcast_shapes(a_shape[:-2], b_shape[:-2])) + (a_shape[-2], b_shape[-1])
+    if full == g.tensors[out].shape:
+        imp.emit("batch_matmul", node, operands)
+        return
+    mid = g.add_activation(out + "__matmul", full)
+    g.ops.append(Op("batch_matmul", node.name, operands, [mid], {}))
+    g.ops.append(Op("reshape", node.name + "_squeeze", [mid], [out], {}))
 
 
 def _const_transform(graph: Graph, name: str, fn: Callable, axis_map: Optional[dict] = None) -> str:
