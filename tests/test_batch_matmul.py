@@ -1,0 +1,255 @@
+"""MatMul of two activations (batch_matmul): attention blocks shaped like PyTorch exports
+(q @ k.transpose(-2, -1), softmax, @ v), numpy broadcasting of batch axes, 1-D operands
+and constant operands. Float32 against onnxruntime; int8 C against the golden model on the
+host and emulated Arm and RISC-V cores, bit for bit, and close to the float model; the
+refusals' messages."""
+import zlib
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from tinydeploy import api, checks, ops
+from tinydeploy.errors import TinydeployError
+from tinydeploy.ir import Graph, Op
+
+ort = pytest.importorskip("onnxruntime")
+RNG = np.random.default_rng(11)
+T, D, H = 17, 24, 4
+HEAD = D // H
+
+
+@pytest.fixture(autouse=True)
+def _rng_per_test(request):
+    """Each test draws from its own seeded generator (independent of test order)."""
+    global RNG
+    RNG = np.random.default_rng([11, zlib.crc32(request.node.name.encode())])
+
+
+def _save(path, nodes, inputs, outputs, inits=(), opset=13, check=True):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    if check:
+        onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def _f(name, shape):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def _attention(path, gather=True):
+    """x [1, T, D] -> qkv projection (a constant MatMul: fully connected) -> Reshape
+    [1, T, 3, H, d] -> Transpose [2, 0, 3, 1, 4] -> q, k, v (Gather 0/1/2 of axis 0, or a
+    Split) -> q @ k^T (Transpose [0, 1, 3, 2]) * 1/sqrt(d) -> Softmax -> @ v -> Transpose
+    [0, 2, 1, 3] -> Reshape [1, T, D] -> output projection: as torch.onnx exports
+    nn.MultiheadAttention-style code."""
+    ints = lambda n, v: numpy_helper.from_array(np.array(v, np.int64), n)  # noqa: E731
+    inits = [numpy_helper.from_array(RNG.normal(0, D ** -0.5, (D, 3 * D)).astype(np.float32), "w_qkv"),
+             numpy_helper.from_array(RNG.normal(0, D ** -0.5, (D, D)).astype(np.float32), "w_out"),
+             ints("shape5", [1, T, 3, H, HEAD]), ints("shape3", [1, T, D]),
+             ints("i0", 0), ints("i1", 1), ints("i2", 2),
+             numpy_helper.from_array(np.array(1 / np.sqrt(HEAD), np.float32), "scale")]
+    nodes = [helper.make_node("MatMul", ["x", "w_qkv"], ["qkv"], name="qkv_proj"),
+             helper.make_node("Reshape", ["qkv", "shape5"], ["qkv5"], name="split_heads"),
+             helper.make_node("Transpose", ["qkv5"], ["qkvt"], perm=[2, 0, 3, 1, 4], name="heads_first")]
+    nodes += [helper.make_node("Gather", ["qkvt", f"i{i}"], [n], axis=0, name=n) for i, n in enumerate("qkv")]
+    nodes += [helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2], name="k_t"),
+              helper.make_node("MatMul", ["q", "kt"], ["s"], name="q_kt"),
+              helper.make_node("Mul", ["s", "scale"], ["ss"], name="scale"),
+              helper.make_node("Softmax", ["ss"], ["p"], axis=-1, name="softmax"),
+              helper.make_node("MatMul", ["p", "v"], ["o"], name="p_v"),
+              helper.make_node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3], name="merge"),
+              helper.make_node("Reshape", ["ot", "shape3"], ["o3"], name="merge_heads"),
+              helper.make_node("MatMul", ["o3", "w_out"], ["y"], name="out_proj")]
+    return _save(path, nodes, [_f("x", [1, T, D])], [_f("y", [1, T, D])], inits)
+
+
+def _ort_batch1(path, x: dict) -> np.ndarray:
+    """onnxruntime on each sample; inputs declared with a leading 1 get it added back."""
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    decl = {i.name: i.shape for i in sess.get_inputs()}
+    n = len(next(iter(x.values())))
+    out = []
+    for i in range(n):
+        feed = {k: (v[i][None] if len(decl[k]) == v.ndim else v[i]) for k, v in x.items()}
+        y = sess.run(None, feed)[0]
+        out.append(y)
+    return np.stack(out)
+
+
+def _sqnr_db(ref, got) -> float:
+    ref = ref.astype(np.float64).reshape(-1)
+    return float(10 * np.log10(np.sum(ref ** 2) / np.sum((ref - got.reshape(-1)) ** 2)))
+
+
+# --------------------------------------------------------------------------
+# Attention
+# --------------------------------------------------------------------------
+def test_float_attention_matches_onnxruntime(tmp_path):
+    path = _attention(tmp_path / "attn.onnx")
+    x = {"x": RNG.normal(0, 1, (4, T, D)).astype(np.float32)}
+    want = _ort_batch1(path, x).reshape(4, T, D)
+    got = api.run(path, x, target="host", quantize="float32").outputs["y"]
+    np.testing.assert_allclose(got.reshape(want.shape), want, atol=1e-5, rtol=1e-4)
+
+
+def test_attention_transposes_are_read_in_place(tmp_path):
+    """k^T, the heads' split and their merge cost no copy before the matmuls: the kernels
+    read k's rows as B's columns (b_k_stride 1); the one transpose left restores the merged
+    heads' order for the output projection. The MACs count the attention products."""
+    res = api.compile(_attention(tmp_path / "attn.onnx"), quantize="float32")
+    kinds = [op.kind for op in res.graph.ops if op.kind != "reshape"]
+    assert kinds == ["fully_connected", "slice", "slice", "slice", "batch_matmul", "binary", "softmax",
+                     "batch_matmul", "transpose", "fully_connected"]
+    q_kt, p_v = (op for op in res.graph.ops if op.kind == "batch_matmul")
+    assert q_kt.name == "q_kt" and p_v.name == "p_v"
+    geo = ops.matmul.geometry(res.graph.tensors[q_kt.inputs[0]].shape, q_kt.attrs["a_perm"],
+                              res.graph.tensors[q_kt.inputs[1]].shape, q_kt.attrs["b_perm"])
+    assert (geo["m"], geo["k"], geo["n"], geo["a_k_stride"], geo["b_k_stride"]) == (T, HEAD, T, 1, 1)
+    assert ops.macs(res.graph, q_kt) == ops.macs(res.graph, p_v) == H * T * T * HEAD
+
+
+@pytest.mark.parametrize("target", ["host", "stm32f746", "cortex-m55", "rv32-zve32x"])
+def test_int8_attention_bit_exact_with_golden(tmp_path, target):
+    path = _attention(tmp_path / "attn.onnx")
+    calib = {"x": RNG.normal(0, 1, (32, T, D)).astype(np.float32)}
+    x = {"x": RNG.normal(0, 1, (3, T, D)).astype(np.float32)}
+    run = api.run(path, x, target=target, calib=calib)
+    golden = api.run(path, x, target=target, calib=calib, golden=True).outputs["y"]
+    np.testing.assert_array_equal(run.outputs["y"], golden)
+    assert _sqnr_db(_ort_batch1(path, x), run.outputs["y"]) > 25
+
+
+# --------------------------------------------------------------------------
+# Broadcasting, ranks, constant operands
+# --------------------------------------------------------------------------
+# (A shape, B shape, constant operand: None, "a" or "b")
+CASES = {
+    "broadcast_4d_3d": ([2, 1, 5, 7], [3, 7, 4], None),
+    "act_2d": ([5, 7], [7, 3], None),
+    "vector_lhs": ([7], [3, 7, 4], None),
+    "vector_rhs": ([2, 5, 7], [7], None),
+    "const_batched_rhs": ([2, 5, 7], [2, 7, 3], "b"),
+    "const_lhs": ([4, 7], [2, 7, 6], "a"),
+}
+
+
+def _pair(path, a_shape, b_shape, const):
+    """Relu on each activation operand (so neither is a model input read in place), MatMul."""
+    nodes, inputs, inits, names = [], [], [], []
+    for name, shape in (("a", a_shape), ("b", b_shape)):
+        if const == name:
+            inits.append(numpy_helper.from_array(RNG.normal(0, 1, shape).astype(np.float32), name))
+            names.append(name)
+        else:
+            inputs.append(_f(name, shape))
+            nodes.append(helper.make_node("Relu", [name], [name + "_r"], name="relu_" + name))
+            names.append(name + "_r")
+    nodes.append(helper.make_node("MatMul", names, ["y"], name="mm"))
+    out_shape = np.matmul(np.zeros(a_shape), np.zeros(b_shape)).shape
+    return _save(path, nodes, inputs, [_f("y", list(out_shape))], inits)
+
+
+def _inputs(a_shape, b_shape, const, n):
+    return {k: RNG.normal(0, 1, [n] + s).astype(np.float32)
+            for k, s in (("a", a_shape), ("b", b_shape)) if k != const}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_float_matmul_matches_onnxruntime(tmp_path, case):
+    a_shape, b_shape, const = CASES[case]
+    path = _pair(tmp_path / "m.onnx", a_shape, b_shape, const)
+    x = _inputs(a_shape, b_shape, const, 3)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    want = np.stack([sess.run(None, {k: v[i] for k, v in x.items()})[0] for i in range(3)])
+    got = api.run(path, x, target="host", quantize="float32").outputs["y"]
+    np.testing.assert_allclose(got.reshape(want.shape), want, atol=1e-5, rtol=1e-4)
+    res = api.compile(path, quantize="float32")
+    assert [op.kind for op in res.graph.ops if op.kind not in ("reshape", "clip")] == ["batch_matmul"]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_int8_matmul_bit_exact_on_host(tmp_path, case):
+    a_shape, b_shape, const = CASES[case]
+    path = _pair(tmp_path / "m.onnx", a_shape, b_shape, const)
+    calib = _inputs(a_shape, b_shape, const, 32)
+    x = _inputs(a_shape, b_shape, const, 3)
+    c = api.run(path, x, calib=calib).outputs["y"]
+    golden = api.run(path, x, calib=calib, golden=True).outputs["y"]
+    np.testing.assert_array_equal(c, golden)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    want = np.stack([sess.run(None, {k: v[i] for k, v in x.items()})[0] for i in range(3)])
+    assert _sqnr_db(want, c) > 25
+
+
+@pytest.mark.parametrize("target", ["stm32f746", "rv32-zve32x"])
+def test_int8_broadcast_bit_exact_on_mcus(tmp_path, target):
+    a_shape, b_shape, const = CASES["broadcast_4d_3d"]
+    path = _pair(tmp_path / "m.onnx", a_shape, b_shape, const)
+    calib, x = _inputs(a_shape, b_shape, const, 32), _inputs(a_shape, b_shape, const, 2)
+    c = api.run(path, x, target=target, calib=calib).outputs["y"]
+    np.testing.assert_array_equal(c, api.run(path, x, target=target, calib=calib, golden=True).outputs["y"])
+
+
+def test_constant_2d_rhs_stays_fully_connected(tmp_path):
+    w = numpy_helper.from_array(RNG.normal(0, 1, (7, 3)).astype(np.float32), "w")
+    path = _save(tmp_path / "fc.onnx", [helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")],
+                 [_f("x", [1, 5, 7])], [_f("y", [1, 5, 3])], [w])
+    res = api.compile(path, quantize="float32")
+    assert [op.kind for op in res.graph.ops] == ["fully_connected"]
+
+
+# --------------------------------------------------------------------------
+# int8 arithmetic bounds, refusals
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("k,shift,problem", [
+    (32767, 0, None),  # 32767 * 256 * 256 < 2^31
+    (32768, 0, "the int32 sum of 32,768 products of offset operands can reach 2,147,483,648"),
+    (16, 10, None),  # 16 * 256 * 256 = 2^20, shifted left by 10: 2^30
+    (16, 11, "shifted left by 11 bits"),
+])
+def test_overflow_bound(k, shift, problem):
+    g = Graph("g")
+    q = dict(k=k, a_offset=128, b_offset=128, shift=shift)
+    g.ops.append(Op("batch_matmul_s8", "layer", ["a", "b"], ["y"], {"q": q}))
+    problems = checks.layer_problems(g)
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problems[0].startswith("layer 'layer' (batch_matmul_s8): ")
+        assert problem in problems[0], problems[0]
+
+
+def _refused(tmp_path, a_shape, b_shape, b_const=None):
+    inputs = [_f("a", a_shape)] + ([] if b_const is not None else [_f("b", b_shape)])
+    inits = [] if b_const is None else [numpy_helper.from_array(b_const, "b")]
+    path = _save(tmp_path / "bad.onnx", [helper.make_node("MatMul", ["a", "b"], ["y"], name="mm")],
+                 inputs, [_f("y", None)], inits, check=False)
+    with pytest.raises(TinydeployError) as err:
+        api.compile(path, quantize="float32")
+    return str(err.value)
+
+
+@pytest.mark.parametrize("a,b,message", [
+    ([2, 3, 4], [3, 4, 5], "the batch dimensions of [2, 3, 4] and [3, 4, 5] do not broadcast"),
+    ([2, 3, 4], [2, 5, 6], "inputs of shapes [2, 3, 4] and [2, 5, 6] do not multiply (A has 4 columns, B 5 rows)"),
+    ([1, 2, 1, 2, 1, 3, 4], [4, 5], "5 batch dimensions; at most 4 are supported (operands of rank up to 6)"),
+])
+def test_shapes_the_kernel_cannot_take_are_refused(a, b, message):
+    """(ONNX shape inference refuses the first two before the lowering; the lowering checks
+    them anyway, for graphs whose shapes come from --input-shape.)"""
+    with pytest.raises(TinydeployError) as err:
+        ops.matmul.check_shapes("mm", a, b)
+    assert str(err.value) == f"node 'mm' (MatMul): {message}"
+
+
+def test_incompatible_operands_give_a_message_not_a_traceback(tmp_path):
+    assert _refused(tmp_path, [2, 3, 4], [3, 4, 5]).endswith("Incompatible dimensions")
+
+
+def test_integer_constant_operand_is_refused(tmp_path):
+    msg = _refused(tmp_path, [2, 3, 4], None, np.ones((2, 4, 5), np.int64))
+    assert msg == "node 'mm' (MatMul): the right-hand side must be float (or DequantizeLinear of int8), got int64"
