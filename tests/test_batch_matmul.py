@@ -253,3 +253,67 @@ def test_incompatible_operands_give_a_message_not_a_traceback(tmp_path):
 def test_integer_constant_operand_is_refused(tmp_path):
     msg = _refused(tmp_path, [2, 3, 4], None, np.ones((2, 4, 5), np.int64))
     assert msg == "node 'mm' (MatMul): the right-hand side must be float (or DequantizeLinear of int8), got int64"
+
+
+# --------------------------------------------------------------------------
+# Gather of a constant index array (strided slices, concatenated when needed)
+# --------------------------------------------------------------------------
+# (indices, axis, the IR kinds after the Relu)
+GATHERS = {
+    "every_second": ([0, 2], 1, ["slice"]),
+    "reversed": ([4, 3, 2, 1, 0], 2, ["slice"]),
+    "repeated": ([1, 1, 1], 0, ["slice"]),
+    "one_element_vector": ([2], 1, ["slice"]),
+    "runs_negative": ([0, -1, 2, 3, -5], 2, ["slice", "slice", "slice", "concat"]),
+    "matrix": ([[3, 1], [0, 0]], 2, ["slice", "slice", "concat", "reshape"]),
+}
+
+
+def _gather_model(path, idx, axis):
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("Gather", ["r", "idx"], ["y"], axis=axis, name="pick")]
+    shape = [3, 4, 5]
+    out = np.take(np.zeros(shape), np.array(idx), axis=axis).shape
+    return _save(path, nodes, [_f("x", shape)], [_f("y", list(out))],
+                 [numpy_helper.from_array(np.array(idx, np.int64), "idx")])
+
+
+@pytest.mark.parametrize("case", sorted(GATHERS))
+def test_gather_of_constant_indices(tmp_path, case):
+    idx, axis, kinds = GATHERS[case]
+    path = _gather_model(tmp_path / "g.onnx", idx, axis)
+    x = {"x": RNG.normal(0, 1, (3, 3, 4, 5)).astype(np.float32)}
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    want = np.stack([sess.run(None, {"x": v})[0] for v in x["x"]])
+    got = api.run(path, x, quantize="float32").outputs["y"]
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
+    res = api.compile(path, quantize="float32")
+    assert [op.kind for op in res.graph.ops][1:] == kinds
+    calib = {"x": RNG.normal(0, 1, (16, 3, 4, 5)).astype(np.float32)}
+    c = api.run(path, x, calib=calib).outputs["y"]
+    np.testing.assert_array_equal(c, api.run(path, x, calib=calib, golden=True).outputs["y"])
+
+
+def test_int8_gather_runs_bit_exact_on_an_mcu(tmp_path):
+    path = _gather_model(tmp_path / "g.onnx", *GATHERS["matrix"][:2])
+    calib = {"x": RNG.normal(0, 1, (16, 3, 4, 5)).astype(np.float32)}
+    x = {"x": RNG.normal(0, 1, (2, 3, 4, 5)).astype(np.float32)}
+    c = api.run(path, x, target="cortex-m55", calib=calib).outputs["y"]
+    np.testing.assert_array_equal(c, api.run(path, x, target="cortex-m55", calib=calib, golden=True).outputs["y"])
+
+
+def test_gather_refusals(tmp_path):
+    idx = numpy_helper.from_array(np.array([0, 7], np.int64), "idx")
+    bad = _save(tmp_path / "bad.onnx", [helper.make_node("Gather", ["x", "idx"], ["y"], axis=1, name="pick")],
+                [_f("x", [1, 4, 3])], [_f("y", None)], [idx], check=False)
+    with pytest.raises(TinydeployError) as err:
+        api.compile(bad, quantize="float32")
+    assert str(err.value) == "node 'pick' (Gather): index 7 is out of range for axis 1 of size 4"
+    many = numpy_helper.from_array(np.random.default_rng(0).permutation(200).astype(np.int64), "idx")
+    bad = _save(tmp_path / "many.onnx", [helper.make_node("Gather", ["x", "idx"], ["y"], axis=1, name="pick")],
+                [_f("x", [1, 200])], [_f("y", [1, 200])], [many])
+    with pytest.raises(TinydeployError) as err:
+        api.compile(bad, quantize="float32")
+    assert str(err.value).startswith("node 'pick' (Gather): the 200 indices form ")
+    assert str(err.value).endswith("runs of evenly spaced indices; at most 64 are supported (each is one strided "
+                                   "copy); reorder the tensor with a Transpose or Slice instead")
