@@ -317,3 +317,46 @@ def test_gather_refusals(tmp_path):
     assert str(err.value).startswith("node 'pick' (Gather): the 200 indices form ")
     assert str(err.value).endswith("runs of evenly spaced indices; at most 64 are supported (each is one strided "
                                    "copy); reorder the tensor with a Transpose or Slice instead")
+
+
+# --------------------------------------------------------------------------
+# C hygiene of the new kernels (as tests/test_hygiene.py checks the MLPerf models)
+# --------------------------------------------------------------------------
+WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror"]
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1"]
+
+
+@pytest.mark.parametrize("quantize", ["float32", "int8"])
+def test_attention_c_is_warning_free_and_sanitizer_clean(tmp_path, quantize, monkeypatch):
+    import shutil
+    import subprocess
+
+    from tinydeploy import golden, hostrun
+    monkeypatch.setenv("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0:halt_on_error=1")
+    monkeypatch.setenv("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+    path = _attention(tmp_path / "attn.onnx")
+    opts = {"quantize": "float32"} if quantize == "float32" else \
+        {"calib": {"x": RNG.normal(0, 1, (16, T, D)).astype(np.float32)}}
+    res = api.compile(path, out_dir=tmp_path / "lib", name="attn", **opts)
+    sources = sorted(str(p) for p in res.out_dir.glob("*.c"))
+    assert any(s.endswith("batch_matmul.c" if quantize == "float32" else "batch_matmul_s8.c") for s in sources)
+    for cc in ("gcc", "clang"):
+        if shutil.which(cc) is None:
+            continue
+        proc = subprocess.run([cc, *WARNINGS, "-O2", "-I", str(res.out_dir), "-c", *sources],
+                              capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 0 and not proc.stderr, proc.stderr[-3000:]
+    if shutil.which("cppcheck") is not None:
+        proc = subprocess.run(["cppcheck", "--std=c99", "--enable=warning,style,performance,portability",
+                               "--error-exitcode=1", "--inline-suppr", "-q", "-U__ARM_FEATURE_DSP",
+                               "-U__ARM_FEATURE_MVE", "-U__riscv", "-I", str(res.out_dir), *sources],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr[-3000:]
+    x = RNG.normal(0, 1, (2, T, D)).astype(np.float32)
+    if quantize == "int8":
+        s, z = res.io["input"]["scale"], res.io["input"]["zero_point"]
+        x = np.clip(np.round(x / s) + z, -128, 127).astype(np.int8)
+    (tmp_path / "san").mkdir()
+    exe = hostrun.build(res.out_dir, res.name, res.io, tmp_path / "san" / "model", extra_flags=SANITIZE)
+    y = hostrun.run(exe, x, res.io["output"]["dtype"], res.io["output"]["shape"][1:]).reshape(len(x), -1)
+    np.testing.assert_allclose(y, golden.reference_outputs(res.graph, x).reshape(len(x), -1), atol=1e-5)
