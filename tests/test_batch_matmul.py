@@ -360,3 +360,43 @@ def test_attention_c_is_warning_free_and_sanitizer_clean(tmp_path, quantize, mon
     exe = hostrun.build(res.out_dir, res.name, res.io, tmp_path / "san" / "model", extra_flags=SANITIZE)
     y = hostrun.run(exe, x, res.io["output"]["dtype"], res.io["output"]["shape"][1:]).reshape(len(x), -1)
     np.testing.assert_allclose(y, golden.reference_outputs(res.graph, x).reshape(len(x), -1), atol=1e-5)
+
+
+# --------------------------------------------------------------------------
+# The Arm DSP-extension variant (arm/dsp_batch_matmul_s8.c) against the golden model
+# --------------------------------------------------------------------------
+def _odd_shapes(path):
+    """MatMuls of odd shapes (M 1, K 3 and 9, N 4, 5 and 7) through both fast paths (B along
+    K: an operand transposed in place; B along N), the portable fallback (A stored
+    transposed) and extreme zero points (ReLU outputs: zero point -128; Neg of a ReLU: 127)."""
+    t = lambda x, y, perm: helper.make_node("Transpose", [x], [y], perm=perm)  # noqa: E731
+    nodes = [helper.make_node("Relu", ["u"], ["ur"]), helper.make_node("Relu", ["v"], ["vr"]),
+             helper.make_node("Neg", ["vr"], ["vn"]), helper.make_node("Relu", ["w"], ["wr"]),
+             t("w", "wt", [0, 2, 1]), t("v", "vt", [0, 2, 1]), t("s", "st", [1, 0]),
+             helper.make_node("MatMul", ["ur", "wt"], ["y1"], name="along_k"),
+             helper.make_node("MatMul", ["ur", "vn"], ["y2"], name="along_n"),
+             helper.make_node("MatMul", ["vt", "wt"], ["y3"], name="a_transposed"),
+             helper.make_node("MatMul", ["wr", "vr"], ["y4"], name="along_n_rows"),
+             helper.make_node("MatMul", ["s", "st"], ["y5"], name="short_k")]
+    inputs = [_f("u", [2, 1, 9]), _f("w", [2, 7, 9]), _f("v", [2, 9, 5]), _f("s", [4, 3])]
+    outputs = [_f("y1", [2, 1, 7]), _f("y2", [2, 1, 5]), _f("y3", [2, 5, 7]), _f("y4", [2, 7, 5]),
+               _f("y5", [4, 4])]
+    return _save(path, nodes, inputs, outputs)
+
+
+ODD_SHAPES_INPUTS = {"u": [2, 1, 9], "w": [2, 7, 9], "v": [2, 9, 5], "s": [4, 3]}
+
+
+@pytest.mark.parametrize("target", ["nucleo-l4r5zi", "stm32f746", "cortex-m55"])
+def test_dsp_variant_bit_exact_on_odd_shapes(tmp_path, target):
+    path = _odd_shapes(tmp_path / "odd.onnx")
+    calib = {k: RNG.normal(0, 1, [32] + s).astype(np.float32) for k, s in ODD_SHAPES_INPUTS.items()}
+    x = {k: RNG.normal(0, 1.5, [3] + s).astype(np.float32) for k, s in ODD_SHAPES_INPUTS.items()}
+    run = api.run(path, x, target=target, calib=calib)
+    variants = {l["name"]: l["variant"] for l in run.report["layers"]}
+    assert [variants[n] for n in ("along_k", "along_n", "along_n_rows", "short_k")] == \
+        ["arm_dsp_batch_matmul"] * 4
+    assert not variants["a_transposed"].startswith("arm_")
+    gold = api.run(path, x, target=target, calib=calib, golden=True).outputs
+    for name in ("y1", "y2", "y3", "y4", "y5"):
+        np.testing.assert_array_equal(run.outputs[name], gold[name], err_msg=name)
