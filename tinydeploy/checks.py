@@ -15,6 +15,7 @@ it) when the bound does not fit in int32:
   bias -- and that bound times 2^shift when the requantization shifts left;
 * add: (x + offset) << left_shift, the rescaled sum, and its output shift;
 * mul: the product of the two offset inputs, then the output shift;
+* batch matmul: k * (128 + |a_offset|) * (128 + |b_offset|), then the shift;
 * average pool: the window sum; mean: the sum over the reduced axes plus
   offset * count, then the shift;
 * softmax: the Q12.19 sum of up to `depth` exponentials (depth < 4096);

@@ -16,6 +16,7 @@ from onnx import helper, numpy_helper, shape_inference
 
 from .errors import TinydeployError
 from .ir import Graph, Op, QuantParams, Tensor
+from .ops import matmul as matmul_op
 
 # Every opset the installed onnx package knows; each node's own schema version is
 # checked against what its lowering implements (_check_version).
@@ -949,16 +950,52 @@ def _gemm(imp: _Importer, node) -> None:
 
 @lowering("MatMul")
 def _matmul(imp: _Importer, node) -> None:
+    """A constant 2-D right-hand side: a fully connected layer; any other MatMul
+    (two activations, batched or constant left-hand operands): a batch_matmul."""
     b = imp.const(node.input[1])
     if b is None or b.ndim != 2:
-        raise TinydeployError(f"node '{node.name}' (MatMul): only a constant 2-D right-hand side "
-                              "(a fully connected layer) is supported")
+        _batch_matmul(imp, node)
+        return
     _float_weights(node, b, "the right-hand side")
     x_shape = imp.graph.tensors[node.input[0]].shape
     if not x_shape or x_shape[-1] != b.shape[0] or b.size == 0:
         raise _bad(node, f"inputs of shapes {list(x_shape)} and {list(b.shape)} do not multiply")
     w = _const_transform(imp.graph, node.input[1], lambda x: x.T, axis_map={0: 1, 1: 0})
     imp.emit("fully_connected", node, [node.input[0], w, ""], act=(-INF, INF))
+
+
+def _batch_matmul(imp: _Importer, node) -> None:
+    """numpy matmul semantics (tinydeploy/ops/matmul.py); a 1-D operand is promoted as ONNX
+    defines (A [K] -> [1, K], B [K] -> [K, 1]) and the added axis removed from the result."""
+    g = imp.graph
+    if len(node.input) != 2 or not all(node.input):
+        raise _bad(node, "MatMul takes exactly two inputs")
+    operands = []
+    for k, (name, promote) in enumerate(zip(node.input, ((1,), (-1,)))):
+        t = g.tensors[name]
+        if t.is_const:
+            _float_weights(node, t.data, "the left-hand side" if k == 0 else "the right-hand side")
+        shape = t.shape
+        if len(shape) == 0:
+            raise _bad(node, f"input {k} is a scalar; MatMul needs operands of rank 1 or more")
+        if len(shape) == 1:
+            shape = (1, shape[0]) if k == 0 else (shape[0], 1)
+            if t.is_const:
+                name = _const_transform(g, name, lambda x, s=shape: x.reshape(s))
+            else:
+                name = g.add_activation(name + "__2d_" + node.name, shape, t.dtype)
+                g.ops.append(Op("reshape", f"{node.name}_promote{k}", [node.input[k]], [name], {}))
+        operands.append(name)
+    a_shape, b_shape = (g.tensors[n].shape for n in operands)
+    matmul_op.check_shapes(node.name, a_shape, b_shape)
+    out = imp.activation(node.output[0])
+    full = tuple(np.broadcast_shapes(a_shape[:-2], b_shape[:-2])) + (a_shape[-2], b_shape[-1])
+    if full == g.tensors[out].shape:
+        imp.emit("batch_matmul", node, operands)
+        return
+    mid = g.add_activation(out + "__matmul", full)
+    g.ops.append(Op("batch_matmul", node.name, operands, [mid], {}))
+    g.ops.append(Op("reshape", node.name + "_squeeze", [mid], [out], {}))
 
 
 def _const_transform(graph: Graph, name: str, fn: Callable, axis_map: Optional[dict] = None) -> str:
@@ -1382,9 +1419,15 @@ def _gather(imp: _Importer, node) -> None:
     x = node.input[0]
     shape = imp.graph.tensors[x].shape
     idx = imp.const(node.input[1]) if len(node.input) > 1 else None
-    if idx is None or idx.size != 1 or idx.ndim != 0:
-        raise TinydeployError(f"node '{node.name}' (Gather): only a constant scalar index is supported "
-                              "(e.g. x[:, 0]); gathering by a run-time or multi-element index is not")
+    if idx is None:
+        raise TinydeployError(f"node '{node.name}' (Gather): only constant integer indices are supported "
+                              "(e.g. x[:, 0], x[:, [0, 2]]); gathering by a run-time index is not")
+    if idx.dtype.kind not in "iu" or idx.size == 0:
+        raise _bad(node, f"the indices must be a non-empty integer tensor, got {idx.dtype} of shape "
+                         f"{list(idx.shape)}")
+    if idx.ndim > 0:
+        _gather_indices(imp, node, idx)
+        return
     axis = _axis(node, imp.attrs(node).get("axis", 0), len(shape))
     i = int(idx)
     if not -shape[axis] <= i < shape[axis]:
@@ -1393,6 +1436,55 @@ def _gather(imp: _Importer, node) -> None:
         1 if d == axis else n for d, n in enumerate(shape)))
     _emit_slice(imp, node, x, one, {axis: i}, {axis: i + 1 if i != -1 else shape[axis]}, {})
     imp.graph.ops.append(Op("reshape", node.name + "_squeeze", [one], [imp.activation(node.output[0])], {}))
+
+
+MAX_GATHER_RUNS = 64
+
+
+def _gather_indices(imp: _Importer, node, idx: np.ndarray) -> None:
+    """Gather of a constant index array (x[:, [0, 2, 4]], a fixed permutation of a few rows):
+    each run of indices in arithmetic progression (step 0 repeats an element) is one strided
+    slice of that axis; several runs are concatenated; an index array of rank > 1 then
+    splits the axis (a reshape)."""
+    g = imp.graph
+    x = node.input[0]
+    shape = g.tensors[x].shape
+    axis = _axis(node, imp.attrs(node).get("axis", 0), len(shape))
+    n = shape[axis]
+    flat = [int(i) for i in idx.reshape(-1)]
+    bad = [i for i in flat if not -n <= i < n]
+    if bad:
+        raise _bad(node, f"index {bad[0]} is out of range for axis {axis} of size {n}")
+    flat = [i % n for i in flat]
+    runs, start = [], 0
+    while start < len(flat):
+        end, step = start + 1, 1
+        if end < len(flat):
+            step = flat[end] - flat[start]
+            while end < len(flat) and flat[end] - flat[end - 1] == step:
+                end += 1
+        runs.append((flat[start], step if end - start > 1 else 1, end - start))
+        start = end
+    if len(runs) > MAX_GATHER_RUNS:
+        raise _bad(node, f"the {len(flat)} indices form {len(runs)} runs of evenly spaced indices; at most "
+                         f"{MAX_GATHER_RUNS} are supported (each is one strided copy); reorder the tensor "
+                         "with a Transpose or Slice instead")
+    out = imp.activation(node.output[0])
+    flat_shape = shape[:axis] + (len(flat),) + shape[axis + 1:]
+    gathered = out if flat_shape == g.tensors[out].shape else g.add_activation(out + "__gather", flat_shape)
+    parts = []
+    for k, (first, step, count) in enumerate(runs):
+        part = gathered if len(runs) == 1 else \
+            g.add_activation(f"{out}__run{k}", shape[:axis] + (count,) + shape[axis + 1:])
+        starts, steps = [0] * len(shape), [1] * len(shape)
+        starts[axis], steps[axis] = first, step
+        g.ops.append(Op("slice", node.name if len(runs) == 1 else f"{node.name}_run{k}", [x], [part],
+                        {"starts": starts, "steps": steps}))
+        parts.append(part)
+    if len(runs) > 1:
+        g.ops.append(Op("concat", node.name, parts, [gathered], {"axis": axis}))
+    if gathered != out:
+        g.ops.append(Op("reshape", node.name + "_split", [gathered], [out], {}))
 
 
 @lowering("Transpose")

@@ -180,6 +180,30 @@ typedef struct {
 void td_resize_bilinear_f32(const td_resize_bilinear_f32_params *p,
                             const float *input, float *output);
 
+/* ---------------------------------------------------------------------- */
+/* MatMul of two activations (ONNX MatMul, numpy broadcasting of batch axes) */
+/* ---------------------------------------------------------------------- */
+
+/* output [batch...][m][n] (dense) = A [batch...][m][k] @ B [batch...][k][n].
+ * The operands are read through element strides: A[b][r][i] is
+ * a[sum_d b_d * a_batch_strides[d] + r * a_m_stride + i * a_k_stride], B likewise
+ * (b_k_stride 1 reads an operand stored transposed).  Batch axes are
+ * left-padded with 1 to TD_BMM_BATCH_DIMS; a batch stride of 0 broadcasts. */
+#ifndef TD_BMM_BATCH_DIMS
+#define TD_BMM_BATCH_DIMS 4
+#endif
+typedef struct {
+    int32_t batch_shape[TD_BMM_BATCH_DIMS];
+    int32_t a_batch_strides[TD_BMM_BATCH_DIMS];
+    int32_t b_batch_strides[TD_BMM_BATCH_DIMS];
+    int32_t m, k, n;
+    int32_t a_m_stride, a_k_stride;
+    int32_t b_k_stride, b_n_stride;
+} td_batch_matmul_f32_params;
+
+void td_batch_matmul_f32(const td_batch_matmul_f32_params *p, const float *a,
+                         const float *b, float *output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -486,6 +486,33 @@ typedef struct {
 void td_resize_bilinear_s8(const td_resize_bilinear_s8_params *p,
                            const int8_t *input, int8_t *output);
 
+/* ---------------------------------------------------------------------- */
+/* MatMul of two activations (TFLite BATCH_MATMUL, numpy batch broadcasting) */
+/* ---------------------------------------------------------------------- */
+
+/* output [batch...][m][n] (dense) = requantized sums over k of
+ * (A[b][r][i] + a_offset) * (B[b][i][c] + b_offset) in int32; the operands are
+ * read through element strides as in td_batch_matmul_f32 (batch axes
+ * left-padded with 1 to TD_BMM_BATCH_DIMS, a batch stride of 0 broadcasts).
+ * multiplier/shift: s_a * s_b / s_out, one pair per tensor. */
+#ifndef TD_BMM_BATCH_DIMS
+#define TD_BMM_BATCH_DIMS 4
+#endif
+typedef struct {
+    int32_t batch_shape[TD_BMM_BATCH_DIMS];
+    int32_t a_batch_strides[TD_BMM_BATCH_DIMS];
+    int32_t b_batch_strides[TD_BMM_BATCH_DIMS];
+    int32_t m, k, n;
+    int32_t a_m_stride, a_k_stride;
+    int32_t b_k_stride, b_n_stride;
+    int32_t a_offset, b_offset, output_offset;
+    int32_t multiplier, shift;
+    int32_t act_min, act_max;
+} td_batch_matmul_s8_params;
+
+void td_batch_matmul_s8(const td_batch_matmul_s8_params *p, const int8_t *a,
+                        const int8_t *b, int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -27,6 +27,7 @@ from .. import qmath
 from ..ctext import Call, c_float
 from ..ir import Graph, Op
 from ..kernel_variants import Choice
+from ..ops.common import s8_call
 from ..stage_types import InplaceMode
 
 INT32_MAX = 2**31 - 1
@@ -747,6 +748,24 @@ def _dsp_gavg(g: Graph, op: Op) -> Optional[Choice]:
 
 
 # --------------------------------------------------------------------------
+# Armv7E-M DSP: MatMul of two activations (arm/dsp_batch_matmul_s8.c)
+# --------------------------------------------------------------------------
+def _dsp_batch_matmul(op: Op) -> Optional[Choice]:
+    """SMLAD on halfword pairs of offset operands, when A's rows are contiguous along K
+    and B is contiguous along K (q @ k^T) or N (a @ v); the same parameters as the
+    portable kernel."""
+    q = op.attrs["q"]
+    if q["a_k_stride"] != 1 or 1 not in (q["b_k_stride"], q["b_n_stride"]):
+        return None
+
+    def emit(ctx, op_, sym):
+        return s8_call(ctx, op_, sym, "td_arm_batch_matmul_s8", "arm/dsp_batch_matmul_s8.c",
+                       "td_batch_matmul_s8_params", "abo")
+    along = "K" if q["b_k_stride"] == 1 else "N"
+    return Choice("arm_dsp_batch_matmul", emit, detail=f"B read along {along}, two output columns per step")
+
+
+# --------------------------------------------------------------------------
 # Armv7E-M DSP: max pooling
 # --------------------------------------------------------------------------
 def _dsp_maxpool(g: Graph, op: Op) -> Optional[Choice]:
@@ -977,4 +996,6 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
             return _dsp_gavg(g, op)
         if op.kind == "max_pool_s8":
             return _dsp_maxpool(g, op)
+        if op.kind == "batch_matmul_s8":
+            return _dsp_batch_matmul(op)
     return None
