@@ -1,13 +1,16 @@
 """Compositions of element-wise functions of one activation (GELU in either of its
 forms, SiLU/Swish, decomposed HardSwish, ...) as one op: `elementwise_fn`, whose
 attrs["steps"] are the original ops (unary functions, binary ops with a scalar
-constant or with two operands computed from the same source) in order.
+constant or with two operands computed from the same source) in order, as
+(kind, attrs, args) with args ("x",), ("v", step) or ("c", scalar).
 
 `fuse(g)` (run by the int8 pipeline, quantize.optimized_float, before the other
 passes) finds, for each float activation x, the largest connected subgraph of such
 ops that computes one tensor y from x alone, whose intermediate tensors feed only
-the subgraph (and are not model outputs) and have x's shape, and replaces it by one
-`elementwise_fn` op. In int8 it becomes one exact 256-entry table (lut_s8, see
+the subgraph (and are not model outputs) and have x's shape, and that uses x more
+than once (some binary op combines two values computed from x: x * f(x)), and
+replaces it by one `elementwise_fn` op. (Chains of one-input steps keep their ops:
+each already is one int8 op or table.) In int8 it becomes one exact 256-entry table (lut_s8, see
 ops/unary.py): for every input code, the output code nearest to the composed float
 function, better than quantizing every step and as fast as any activation. When the
 composition is GELU (erf or tanh form), SiLU or HardSwish, the op is named after it
@@ -161,12 +164,18 @@ def _best_region(g: Graph, x: str, consumers):
         need.reverse()
         inner = [op.outputs[0] for op in need if op is not exit_op]
         members = {id(op) for op in need}
-        if len(need) < 2 or any(n in g.outputs or g.tensors[n].quant is not None or
-                                any(id(u) not in members for u in consumers.get(n, [])) for n in inner):
+        if len(need) < 2 or not any(_reuses(g, op) for op in need) or \
+                any(n in g.outputs or g.tensors[n].quant is not None or
+                    any(id(u) not in members for u in consumers.get(n, [])) for n in inner):
             continue
         if best is None or len(need) > len(best[0]):
             best = (need, exit_op)
     return best
+
+
+def _reuses(g: Graph, op: Op) -> bool:
+    """A binary op of two activations (in a region: two values computed from x)."""
+    return op.kind == "binary" and not any(g.tensors[i].is_const for i in op.inputs)
 
 
 def _replace(g: Graph, x: str, ops: list, exit_op: Op) -> None:
