@@ -395,9 +395,10 @@ def test_per_channel_activation_quantization(tmp_path):
 
 
 def test_no_int8_kernel(tmp_path):
-    def divide_by_itself(m):  # Div of two activations (Max has an int8 kernel)
+    def divide_by_itself(m):  # Div of two activations (Max has an int8 kernel), computed from
+        # different tensors (sb / dv, both functions of sb, would be one int8 table)
         node = next(n for n in m.graph.node if n.name == "max")
-        node.op_type, node.input[1] = "Div", "dv"
+        node.op_type, node.input[1] = "Div", "t"
     path = save(edited(seed_ops_float2(), divide_by_itself), tmp_path / "ops2.onnx")
     np.savez(tmp_path / "c.npz", x=np.random.default_rng(0).random((2, 1, 3, 4, 4)).astype(np.float32)[:, 0])
     expect(tmp_path, "node 'max': there is no int8 kernel for element-wise 'div' (supported: add, mul, max, min, "

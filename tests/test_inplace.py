@@ -320,7 +320,8 @@ def inplace_model(path: Path) -> np.ndarray:
     nodes.append(helper.make_node("Add", ["t", "v"], ["a_pre"]))     # conv+add, t read again below:
     nodes.append(helper.make_node("Relu", ["a_pre"], ["a"]))         # so the add writes over u
     nodes.append(helper.make_node("Sigmoid", ["a"], ["sg"]))
-    nodes.append(helper.make_node("Mul", ["sg", "a"], ["m"]))         # element-wise binary
+    nodes.append(helper.make_node("Mul", ["sg", "t"], ["m"]))         # element-wise binary (sg * a would be
+    # a SiLU, which the int8 pipeline fuses into one table: ops/elementwise_fn.py)
     nodes.append(helper.make_node("LeakyRelu", ["m"], ["lr"], alpha=0.1))  # element-wise unary
     nodes.append(helper.make_node("Add", ["lr", "t"], ["z"]))         # add of two activations
     conv("z", "e", 8, 8, 3)

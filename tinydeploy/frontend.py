@@ -1109,6 +1109,76 @@ def _pow(imp: _Importer, node) -> None:
         imp.emit("pow", node, [node.input[0]], alpha=exponent)
 
 
+@lowering("LayerNormalization")
+def _layer_norm(imp: _Importer, node) -> None:
+    """Over the trailing axes from `axis` (opset 17), with constant scale and optional bias;
+    the optional Mean and InvStdDev outputs must be unused."""
+    a = imp.attrs(node)
+    x = node.input[0]
+    shape = imp.graph.tensors[x].shape
+    if not shape:
+        raise _bad(node, "the input is a scalar")
+    axis = _axis(node, a.get("axis", -1), len(shape))
+    eps = _float_attr(node, a, "epsilon", 1e-5)
+    if eps < 0:
+        raise _bad(node, f"epsilon {eps:g} is negative")
+    _int_attr(node, a, "stash_type", 1, 1, 1)
+    used = {i for n in imp.model.graph.node for i in n.input} | {o.name for o in imp.model.graph.output}
+    extra = [o for o in node.output[1:] if o and o in used]
+    if extra:
+        raise _bad(node, f"its Mean/InvStdDev output '{extra[0]}' is used; only the normalized output "
+                         "is supported (the statistics are not computed as tensors)")
+    block = tuple(shape[axis:])
+    consts = []
+    for index, what in ((1, "the scale"), (2, "the bias")):
+        if len(node.input) <= index or not node.input[index]:
+            consts.append("")
+            continue
+        value = imp.const(node.input[index])
+        if value is None:
+            raise _bad(node, f"{what} must be a constant (an initializer); tinydeploy compiles static "
+                             "graphs only")
+        _float_weights(node, value, what)
+        try:
+            full = np.broadcast_to(value, block)
+        except ValueError:
+            raise _bad(node, f"{what} of shape {list(value.shape)} does not broadcast to the normalized "
+                             f"axes' shape {list(block)}") from None
+        consts.append(imp.graph.add_const(node.input[index] + "_ln", np.ascontiguousarray(full, np.float32)))
+    imp.emit("layer_norm", node, [x] + consts, axis=axis, epsilon=eps, size=math.prod(block))
+
+
+@lowering("Gelu")
+def _gelu(imp: _Importer, node) -> None:
+    """Gelu (opset 20) as the element-wise ops PyTorch writes for it (erf form, or the tanh
+    approximation): float kernels that match onnxruntime, one lookup table in int8."""
+    approximate = _str_attr(node, imp.attrs(node), "approximate", "none")
+    if approximate not in ("none", "tanh"):
+        raise _bad(node, f"approximate '{approximate}' is not one of none, tanh")
+    x, out = node.input[0], imp.activation(node.output[0])
+    shape = imp.graph.tensors[x].shape
+    g = imp.graph
+
+    def step(kind, inputs, last=False, **attrs):
+        y = out if last else g.add_activation(f"{out}__gelu{len(g.ops)}", shape)
+        g.ops.append(Op(kind, f"{node.name}_{len(g.ops)}" if not last else node.name, inputs, [y], attrs))
+        return y
+
+    def const(v):
+        return g.add_const(f"{node.name}_c", np.array(v, np.float32))
+
+    def binary(op, a, b, last=False):
+        return step("binary", [a, b], last, op=op, act=(-INF, INF))
+
+    if approximate == "none":
+        inner = step("erf", [binary("mul", x, const(1 / math.sqrt(2)))])
+    else:
+        cube = binary("mul", binary("mul", x, x), x)
+        poly = binary("add", x, binary("mul", cube, const(0.044715)))
+        inner = step("tanh", [binary("mul", poly, const(math.sqrt(2 / math.pi)))])
+    binary("mul", binary("mul", x, binary("add", inner, const(1.0))), const(0.5), last=True)
+
+
 @lowering("Identity", "Dropout")
 def _alias(imp: _Importer, node) -> None:
     imp.alias(node)

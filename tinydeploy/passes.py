@@ -274,8 +274,13 @@ def check_layout(g: Graph) -> None:
             raise AssertionError(f"op {op.name} kept layout {op.attrs['layout']}")
 
 
-def optimize(g: Graph) -> Graph:
-    """The float pipeline of passes, in order."""
+def optimize(g: Graph, fuse_elementwise: bool = False) -> Graph:
+    """The float pipeline of passes, in order. fuse_elementwise (the int8 pipeline): chains
+    of element-wise functions of one tensor become one op (ops/elementwise_fn.py)."""
+    from .ops import elementwise_fn, layer_norm
+    layer_norm.fuse_decomposed(g)
+    if fuse_elementwise:
+        elementwise_fn.fuse(g)
     fold_batchnorm(g)
     fuse_bias_add(g)
     fold_pad_into_conv(g)

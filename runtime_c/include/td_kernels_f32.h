@@ -204,6 +204,21 @@ typedef struct {
 void td_batch_matmul_f32(const td_batch_matmul_f32_params *p, const float *a,
                          const float *b, float *output);
 
+/* ---------------------------------------------------------------------- */
+/* Layer normalization (layer_norm.c)                                      */
+/* ---------------------------------------------------------------------- */
+
+/* Normalization of each row of [outer][size] to zero mean and unit variance
+ * (epsilon added to the variance), then times scale[i] plus bias[i] (either
+ * may be NULL). Output may equal input. */
+typedef struct {
+    int32_t outer, size;
+    float epsilon;
+} td_layer_norm_f32_params;
+
+void td_layer_norm_f32(const td_layer_norm_f32_params *p, const float *input,
+                       const float *scale, const float *bias, float *output);
+
 #ifdef __cplusplus
 }
 #endif

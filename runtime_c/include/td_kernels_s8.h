@@ -513,6 +513,27 @@ typedef struct {
 void td_batch_matmul_s8(const td_batch_matmul_s8_params *p, const int8_t *a,
                         const int8_t *b, int8_t *output);
 
+/* ---------------------------------------------------------------------- */
+/* Layer normalization (layer_norm_s8.c)                                   */
+/* ---------------------------------------------------------------------- */
+
+/* int8 layer normalization of each row of [outer][size]: exact integer mean
+ * and variance, a fixed-point reciprocal square root, then per element i a
+ * requantization by multiplier[i] / 2^shift[i] (1..62) and the offset
+ * bias[i] (in 1/256 output codes). eps_hi * 2^31 + eps_lo = round(size^2
+ * epsilon / input_scale^2). Output may equal input. */
+typedef struct {
+    int32_t outer, size;
+    int32_t eps_hi, eps_lo;
+    int32_t output_offset;
+    const int32_t *multiplier;
+    const int32_t *shift;
+    const int32_t *bias;
+} td_layer_norm_s8_params;
+
+void td_layer_norm_s8(const td_layer_norm_s8_params *p, const int8_t *input,
+                      int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif

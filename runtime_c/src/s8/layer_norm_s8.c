@@ -1,0 +1,83 @@
+/* int8 layer normalization over the innermost block of [outer][size].
+ *
+ * Per row, with q the int8 codes, n = size, S = sum q, Q = sum q^2 (exact):
+ *   d_i = n q_i - S                    (n times the deviation from the mean)
+ *   T   = n Q - S^2 + E                (n^2 (variance + epsilon), in codes^2;
+ *                                       E = round(n^2 epsilon / in_scale^2))
+ *   z_i = round(d_i / sqrt(T) * 2^16)  (the normalized value, Q16)
+ * with 1/sqrt(T) from a fixed-point reciprocal square root: T = t 4^e with
+ * t in [2^28, 2^30), x = t / 2^30 in [1/4, 1) (Q31), y ~ 1/sqrt(x) in Q29
+ * from the chord 7/3 - 4/3 x and four Newton steps y (3 - x y^2) / 2, so
+ * 1/sqrt(T) = y 2^-(44 + e). Then per element i of the block
+ *   out_i = zp + round((round(z_i m_i / 2^s_i) + b_i) / 2^8)
+ * where m_i 2^-s_i = 2^8 scale_i / (2^16 out_scale) and b_i = round(2^8
+ * bias_i / out_scale). Roundings are to nearest, ties away from zero. The
+ * golden model (tinydeploy/ops/layer_norm.py) does the same integer steps. */
+#include "td_kernels_s8.h"
+
+#define TD_LN_ONE_Q29 ((int64_t)1 << 29)
+/* the chord 7/3 - 4/3 x in Q29: round(7/3 2^29), round(4/3 2^29) */
+#define TD_LN_C0 ((int64_t)1252698795)
+#define TD_LN_C1 ((int64_t)715827883)
+
+/* round(v / 2^s), ties away from zero, for 1 <= s <= 62 */
+static int64_t rounding_shift(int64_t v, int32_t s)
+{
+    const int64_t half = (int64_t)1 << (s - 1);
+    return (v + half - (v < 0 ? 1 : 0)) >> s;
+}
+
+/* y ~ 2^29 / sqrt(t / 2^30) for t in [2^28, 2^30) */
+static int64_t rsqrt_q29(int64_t t)
+{
+    const int64_t x = t * 2; /* Q31, in [2^29, 2^31) */
+    int64_t y = TD_LN_C0 - ((TD_LN_C1 * x) >> 31);
+    int k;
+    for (k = 0; k < 4; ++k) {
+        const int64_t y2 = (y * y + (TD_LN_ONE_Q29 >> 1)) >> 29;
+        const int64_t xy2 = (x * y2 + ((int64_t)1 << 30)) >> 31;
+        y = (y * (3 * TD_LN_ONE_Q29 - xy2) + TD_LN_ONE_Q29) >> 30;
+    }
+    return y;
+}
+
+void td_layer_norm_s8(const td_layer_norm_s8_params *p, const int8_t *input,
+                      int8_t *output)
+{
+    const int32_t n = p->size;
+    const int64_t eps = ((int64_t)p->eps_hi << 31) + (int64_t)p->eps_lo;
+    int32_t r, i;
+    for (r = 0; r < p->outer; ++r) {
+        const int8_t *x = input + r * n;
+        int8_t *out = output + r * n;
+        int32_t sum = 0, sum_sq = 0;
+        int64_t t, y = 0, s;
+        int32_t e = 0;
+        for (i = 0; i < n; ++i) {
+            sum += x[i];
+            sum_sq += (int32_t)x[i] * x[i];
+        }
+        t = (int64_t)n * sum_sq - (int64_t)sum * sum + eps;
+        if (t > 0) {
+            while (t >= ((int64_t)1 << 30)) {
+                t >>= 2;
+                ++e;
+            }
+            while (t < ((int64_t)1 << 28)) {
+                t <<= 2;
+                --e;
+            }
+            y = rsqrt_q29(t);
+        }
+        s = 28 + e;
+        /* read x[i] before writing out[i]: output may equal input */
+        for (i = 0; i < n; ++i) {
+            const int64_t d = (int64_t)n * x[i] - sum;
+            const int64_t z = rounding_shift(d * y, (int32_t)s);
+            const int64_t v = rounding_shift(z * p->multiplier[i], p->shift[i]) + p->bias[i];
+            int64_t o = rounding_shift(v, 8) + p->output_offset;
+            o = o < -128 ? -128 : (o > 127 ? 127 : o);
+            out[i] = (int8_t)o;
+        }
+    }
+}
