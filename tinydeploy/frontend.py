@@ -509,7 +509,7 @@ class _Importer:
         for node in self.model.graph.node:
             if not node.input or not node.input[0]:
                 raise TinydeployError(f"node '{node.name}' ({node.op_type}): its data input is missing")
-            if not node.output or not node.output[0]:
+            if not node.output or not (node.output[0] or node.op_type in ("LSTM", "GRU") and any(node.output)):
                 raise TinydeployError(f"node '{node.name}' ({node.op_type}): its output is missing")
             for i in node.input:
                 if i and i not in g.tensors:

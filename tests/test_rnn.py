@@ -1,0 +1,151 @@
+"""ONNX LSTM and GRU (tinydeploy/ops/rnn.py): float32 against onnxruntime, int8 C against
+the golden model bit for bit (host, emulated Cortex-M7 and RISC-V vector cores), int8
+accuracy against the float model, and the refusals' messages. Graphs are built with
+onnx.helper, shaped like PyTorch's exports (seq-first X, zero or given initial states,
+Squeeze/Gather of the last step, then Gemm)."""
+import zlib
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from tinydeploy import api
+from tinydeploy.errors import TinydeployError
+
+ort = pytest.importorskip("onnxruntime")
+RNG = np.random.default_rng(11)
+
+
+@pytest.fixture(autouse=True)
+def _rng_per_test(request):
+    global RNG
+    RNG = np.random.default_rng([11, zlib.crc32(request.node.name.encode())])
+
+
+def _init(name, value):
+    return numpy_helper.from_array(np.asarray(value), name)
+
+
+def _model(path, op="LSTM", seq=20, n_in=10, hidden=32, direction="forward", outputs=("Y",),
+           head=False, states=None, layout=0, opset=13, scale=0.4, **attrs):
+    """One LSTM/GRU layer; outputs: which of Y, Y_h, Y_c the graph returns; head: Squeeze
+    of the direction axis, Gather of the last step, Gemm to 5 classes (the classifier
+    PyTorch users write); states: None, "const" or "input" (initial_h/initial_c)."""
+    nd = 2 if direction == "bidirectional" else 1
+    gates = 4 if op == "LSTM" else 3
+    x_shape = [1, seq, n_in] if layout else [seq, 1, n_in]
+    s_shape = [1, nd, hidden] if layout else [nd, 1, hidden]
+    inits = [_init("W", RNG.normal(0, scale, (nd, gates * hidden, n_in)).astype(np.float32)),
+             _init("R", RNG.normal(0, scale, (nd, gates * hidden, hidden)).astype(np.float32)),
+             _init("B", RNG.normal(0, 0.2, (nd, 2 * gates * hidden)).astype(np.float32))]
+    ins = [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)]
+    state_names = ["h0", "c0"][:2 if op == "LSTM" else 1]
+    if states == "const":
+        inits += [_init(n, RNG.uniform(-0.8, 0.8, s_shape).astype(np.float32)) for n in state_names]
+    elif states == "input":
+        ins += [helper.make_tensor_value_info(n, TensorProto.FLOAT, s_shape) for n in state_names]
+    node_ins = ["x", "W", "R", "B", ""] + (state_names if states else [])
+    names = {"Y": "Y", "Y_h": "Y_h", "Y_c": "Y_c"}
+    node_outs = [names[k] if k in outputs or (k == "Y" and head) else "" for k in ("Y", "Y_h", "Y_c")]
+    while node_outs and not node_outs[-1]:
+        node_outs.pop()
+    if layout:
+        attrs["layout"] = 1
+    nodes = [helper.make_node(op, node_ins, node_outs, name="rnn", hidden_size=hidden, direction=direction,
+                              **attrs)]
+    y_shape = [1, seq, nd, hidden] if layout else [seq, nd, 1, hidden]
+    shapes = {"Y": y_shape, "Y_h": s_shape, "Y_c": s_shape}
+    outs = [helper.make_tensor_value_info(k, TensorProto.FLOAT, shapes[k]) for k in outputs]
+    if head:
+        inits += [_init("axes", np.array([1], np.int64)), _init("last", np.array(seq - 1, np.int64)),
+                  _init("fc_w", RNG.normal(0, 0.3, (5, nd * hidden)).astype(np.float32)),
+                  _init("fc_b", RNG.normal(0, 0.1, 5).astype(np.float32))]
+        nodes += [helper.make_node("Squeeze", ["Y", "axes"], ["ys"], name="squeeze"),
+                  helper.make_node("Gather", ["ys", "last"], ["y_last"], axis=0, name="last_step"),
+                  helper.make_node("Gemm", ["y_last", "fc_w", "fc_b"], ["logits"], transB=1, name="fc")]
+        outs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 5])] + outs
+    graph = helper.make_graph(nodes, "rnn", ins, outs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, path)
+    return path
+
+
+def _inputs(path, n, layout=0):
+    model = onnx.load(path)
+    xs = {}
+    for vi in model.graph.input:
+        shape = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+        lo = 1.0 if vi.name == "x" else 0.5
+        xs[vi.name] = RNG.uniform(-lo, lo, [n] + shape).astype(np.float32) if vi.name != "x" \
+            else RNG.normal(0, lo, [n] + shape).astype(np.float32)
+    return xs
+
+
+def _seq_first_twin(path):
+    """The layout=1 (batch-first) model as its layout=0 form between transposes
+    (onnxruntime implements layout=0 only)."""
+    model = onnx.load(path)
+    node = model.graph.node[0]
+    for a in node.attribute:
+        if a.name == "layout":
+            a.i = 0
+    extra = []
+    for k, name in enumerate(list(node.input)):
+        if name in ("x", "h0", "c0"):
+            node.input[k] = name + "_sf"
+            extra.append(helper.make_node("Transpose", [name], [name + "_sf"], perm=[1, 0, 2]))
+    after = []
+    for k, name in enumerate(list(node.output)):
+        if name:
+            node.output[k] = name + "_sf"
+            after.append(helper.make_node("Transpose", [name + "_sf"], [name],
+                                          perm=[2, 0, 1, 3] if k == 0 else [1, 0, 2]))
+    nodes = extra + list(model.graph.node) + after
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    twin = path.replace(".onnx", "_seq_first.onnx")
+    onnx.save(model, twin)
+    return twin
+
+
+def _ort(path, xs):
+    if any(a.name == "layout" and a.i == 1 for a in onnx.load(path).graph.node[0].attribute):
+        path = _seq_first_twin(path)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    n = len(next(iter(xs.values())))
+    rows = [sess.run(None, {k: v[i] for k, v in xs.items()}) for i in range(n)]
+    return {o.name: np.stack([r[k] for r in rows]) for k, o in enumerate(sess.get_outputs())}
+
+
+def _samples(xs):
+    """api.run's inputs: each sample without a leading dimension of 1 (data.sample_shape)."""
+    return {k: v[:, 0] if v.shape[1] == 1 else v for k, v in xs.items()}
+
+
+FLOAT_CASES = {
+    "lstm_classifier": dict(op="LSTM", head=True),
+    "lstm_reverse_13_h_c": dict(op="LSTM", hidden=13, seq=7, direction="reverse", outputs=("Y", "Y_h", "Y_c")),
+    "lstm_bidirectional_const_states": dict(op="LSTM", hidden=13, seq=6, n_in=5, direction="bidirectional",
+                                            states="const", outputs=("Y", "Y_h")),
+    "lstm_input_states": dict(op="LSTM", hidden=9, seq=5, n_in=4, states="input", outputs=("Y_h", "Y_c")),
+    "lstm_batch_first": dict(op="LSTM", hidden=12, seq=6, n_in=3, layout=1, opset=14, outputs=("Y", "Y_h")),
+    "gru_batch_first_states": dict(op="GRU", hidden=5, seq=4, n_in=3, layout=1, opset=14, states="input",
+                                   direction="bidirectional", outputs=("Y", "Y_h")),
+    "gru_bidirectional_lbr1": dict(op="GRU", hidden=13, seq=8, n_in=6, direction="bidirectional",
+                                   linear_before_reset=1, outputs=("Y", "Y_h")),
+    "gru_lbr0_classifier": dict(op="GRU", hidden=16, seq=10, n_in=10, head=True),
+    "gru_reverse_input_state": dict(op="GRU", hidden=7, seq=5, n_in=3, direction="reverse", states="input",
+                                    linear_before_reset=1, outputs=("Y_h",)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FLOAT_CASES))
+def test_float_matches_onnxruntime(tmp_path, case):
+    path = _model(str(tmp_path / "m.onnx"), **FLOAT_CASES[case])
+    xs = _inputs(path, 3)
+    want = _ort(path, xs)
+    got = api.run(path, _samples(xs), target="host", quantize="float32").outputs
+    for name, ref in want.items():
+        np.testing.assert_allclose(got[name].reshape(ref.shape), ref, atol=1e-5, rtol=1e-4, err_msg=name)
