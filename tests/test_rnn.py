@@ -149,3 +149,107 @@ def test_float_matches_onnxruntime(tmp_path, case):
     got = api.run(path, _samples(xs), target="host", quantize="float32").outputs
     for name, ref in want.items():
         np.testing.assert_allclose(got[name].reshape(ref.shape), ref, atol=1e-5, rtol=1e-4, err_msg=name)
+
+
+# --------------------------------------------------------------------------
+# int8
+# --------------------------------------------------------------------------
+def _stacked(path):
+    """x [9, 1, 6] -> LSTM (reverse, hidden 13, constant initial states) -> GRU
+    (bidirectional, linear_before_reset=1, hidden 7) -> GRU (linear_before_reset=0, hidden 5,
+    constant initial state); outputs: the last GRU's Y and the LSTM's Y_h."""
+    seq = 9
+    ints = lambda name, v: _init(name, np.array(v, np.int64))  # noqa: E731
+    w = lambda name, *shape: _init(name, RNG.normal(0, 0.4, shape).astype(np.float32))  # noqa: E731
+    inits = [w("W1", 1, 52, 6), w("R1", 1, 52, 13), w("B1", 1, 104),
+             _init("h1", RNG.uniform(-0.5, 0.5, (1, 1, 13)).astype(np.float32)),
+             _init("c1", RNG.uniform(-1, 1, (1, 1, 13)).astype(np.float32)),
+             w("W2", 2, 21, 13), w("R2", 2, 21, 7), w("B2", 2, 42),
+             w("W3", 1, 15, 14), w("R3", 1, 15, 5), w("B3", 1, 30),
+             _init("h3", RNG.uniform(-0.5, 0.5, (1, 1, 5)).astype(np.float32)),
+             ints("ax1", [1]), ints("shape", [seq, 1, 14])]
+    nodes = [helper.make_node("LSTM", ["x", "W1", "R1", "B1", "", "h1", "c1"], ["y1", "y1_h"], name="lstm",
+                              hidden_size=13, direction="reverse"),
+             helper.make_node("Squeeze", ["y1", "ax1"], ["s1"], name="squeeze1"),
+             helper.make_node("GRU", ["s1", "W2", "R2", "B2"], ["y2"], name="gru_bi", hidden_size=7,
+                              direction="bidirectional", linear_before_reset=1),
+             helper.make_node("Reshape", ["y2", "shape"], ["s2"], name="merge_directions"),
+             helper.make_node("GRU", ["s2", "W3", "R3", "B3", "", "h3"], ["y3"], name="gru", hidden_size=5)]
+    graph = helper.make_graph(nodes, "stacked", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [seq, 1, 6])],
+                              [helper.make_tensor_value_info("y3", TensorProto.FLOAT, [seq, 1, 1, 5]),
+                               helper.make_tensor_value_info("y1_h", TensorProto.FLOAT, [1, 1, 13])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, path)
+    return path
+
+
+def _int8_vs_golden(path, target, n=4, n_calib=24):
+    calib = _inputs(path, n_calib)
+    xs = _inputs(path, n)
+    c = api.run(path, _samples(xs), target=target, calib=_samples(calib))
+    golden = api.run(path, _samples(xs), target=target, calib=_samples(calib), golden=True)
+    for name in c.outputs:
+        np.testing.assert_array_equal(c.outputs[name], golden.outputs[name], err_msg=name)
+    return c
+
+
+INT8_CASES = {
+    "lstm_classifier": dict(op="LSTM", head=True),
+    "lstm_bidirectional_13_h": dict(op="LSTM", hidden=13, seq=6, n_in=5, direction="bidirectional",
+                                    states="const", outputs=("Y_h",)),
+    "gru_classifier_lbr1": dict(op="GRU", hidden=16, seq=10, n_in=10, head=True, linear_before_reset=1),
+    "gru_reverse_lbr0_state": dict(op="GRU", hidden=11, seq=6, n_in=4, direction="reverse", states="const",
+                                   outputs=("Y", "Y_h")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INT8_CASES))
+def test_int8_bit_exact_with_golden_on_the_host(tmp_path, case):
+    _int8_vs_golden(_model(str(tmp_path / "m.onnx"), **INT8_CASES[case]), "host")
+
+
+@pytest.mark.parametrize("target", ["host", "stm32f746", "rv32-zve32x", "esp32-c3"])
+def test_int8_stacked_bit_exact_with_golden(tmp_path, target):
+    """LSTM, bidirectional GRU (linear_before_reset=1) and GRU (=0) in one model: C == golden."""
+    c = _int8_vs_golden(_stacked(str(tmp_path / "stacked.onnx")), target, n=3)
+    assert {"y3", "y1_h"} <= set(c.outputs)
+
+
+def _sqnr_db(ref, got):
+    return 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / np.sum((ref - got.reshape(ref.shape)) ** 2))
+
+
+@pytest.mark.parametrize("case", [dict(op="LSTM", hidden=32, seq=20, n_in=10, outputs=("Y",)),
+                                  dict(op="GRU", hidden=24, seq=12, n_in=8, direction="bidirectional",
+                                       linear_before_reset=1, outputs=("Y",)),
+                                  dict(op="GRU", hidden=13, seq=12, n_in=8, outputs=("Y",))],
+                         ids=["lstm", "gru_bidirectional", "gru_lbr0"])
+def test_int8_accuracy_against_float(tmp_path, case):
+    """The int8 layer computes the float layer's function: its output's SQNR against
+    onnxruntime, on random data calibrated on data drawn the same way, is above 25 dB."""
+    path = _model(str(tmp_path / "m.onnx"), scale=0.3, **case)
+    calib, xs = _inputs(path, 64), _inputs(path, 16)
+    got = api.run(path, _samples(xs), target="host", calib=_samples(calib), golden=True).outputs["Y"]
+    sqnr = _sqnr_db(_ort(path, xs)["Y"], got)
+    print(f"SQNR {sqnr:.1f} dB")
+    assert sqnr > 25
+
+
+def test_the_c_tables_are_the_golden_models():
+    from tinydeploy.ops import rnn
+    from tinydeploy.resources import RUNTIME_C, data_dir
+    text = (data_dir(RUNTIME_C) / "src" / "s8" / "rnn_s8.c").read_text()
+    for name, table in (("td_rnn_sigmoid", rnn.SIGMOID_TABLE), ("td_rnn_tanh", rnn.TANH_TABLE)):
+        body = text.split(f"static const int16_t {name}[257] = {{")[1].split("}")[0]
+        assert [int(v) for v in body.replace("\n", " ").split(",")] == table.tolist()
+
+
+def test_report_counts_macs_and_plans_the_state_in_the_arena(tmp_path):
+    path = _model(str(tmp_path / "m.onnx"), op="LSTM", hidden=13, seq=7, n_in=5, outputs=("Y_h",))
+    result = api.compile(path, target="host", quantize="float32", out_dir=tmp_path / "out")
+    layer = next(l for l in result.report["layers"] if l["op"] == "lstm")
+    assert layer["macs"] == 7 * 4 * 13 * (5 + 13)
+    offset, nbytes = result.plan.own_scratch["rnn_Y_h"]
+    assert nbytes == 6 * 13 * 4 and offset + nbytes <= result.plan.arena_bytes
+    assert any(e["tensor"] == "scratch:rnn_Y_h" for step in result.plan.timeline for e in step["live"])
