@@ -184,9 +184,9 @@ def _stacked(path):
     return path
 
 
-def _int8_vs_golden(path, target, n=4, n_calib=24):
+def _int8_vs_golden(path, target, n=4, n_calib=24, xs=None):
     calib = _inputs(path, n_calib)
-    xs = _inputs(path, n)
+    xs = _inputs(path, n) if xs is None else xs
     c = api.run(path, _samples(xs), target=target, calib=_samples(calib))
     golden = api.run(path, _samples(xs), target=target, calib=_samples(calib), golden=True)
     for name in c.outputs:
@@ -253,3 +253,110 @@ def test_report_counts_macs_and_plans_the_state_in_the_arena(tmp_path):
     offset, nbytes = result.plan.own_scratch["rnn_Y_h"]
     assert nbytes == 6 * 13 * 4 and offset + nbytes <= result.plan.arena_bytes
     assert any(e["tensor"] == "scratch:rnn_Y_h" for step in result.plan.timeline for e in step["live"])
+
+
+# --------------------------------------------------------------------------
+# Refusals
+# --------------------------------------------------------------------------
+def _edit(path, fn):
+    model = onnx.load(path)
+    fn(model)
+    onnx.save(model, path)
+    return path
+
+
+def _refusal(path, quantize="float32", calib=None):
+    with pytest.raises(TinydeployError) as err:
+        if calib is None:
+            api.compile(path, target="host", quantize=quantize)
+        else:
+            api.compile(path, target="host", calib=calib)
+    return str(err.value)
+
+
+def _set_attr(name, value):
+    def fn(model):
+        model.graph.node[0].attribute.append(helper.make_attribute(name, value))
+    return fn
+
+
+@pytest.mark.parametrize("attr, value, message", [
+    ("clip", 3.0, "node 'rnn' (LSTM): attribute 'clip' (cell clipping) is not supported; tinydeploy "
+                  "compiles LSTM without it (remove it from the model)"),
+    ("input_forget", 1, "node 'rnn' (LSTM): attribute 'input_forget' (coupled input and forget gates) is not "
+                        "supported; tinydeploy compiles LSTM without it (remove it from the model)"),
+    ("activations", ["Sigmoid", "Relu", "Tanh"],
+     "node 'rnn' (LSTM): activations ['Sigmoid', 'Relu', 'Tanh'] are not supported; tinydeploy compiles the "
+     "default activations ['Sigmoid', 'Tanh', 'Tanh'] only (re-export the model with them)"),
+])
+def test_unsupported_attributes_are_refused(tmp_path, attr, value, message):
+    path = _edit(_model(str(tmp_path / "m.onnx"), hidden=4, seq=3, n_in=2), _set_attr(attr, value))
+    assert _refusal(path) == message
+
+
+def test_weights_computed_at_run_time_are_refused(tmp_path):
+    def weights_as_input(model):
+        w = next(i for i in model.graph.initializer if i.name == "W")
+        model.graph.input.append(helper.make_tensor_value_info("W", TensorProto.FLOAT, list(w.dims)))
+        model.graph.initializer.remove(w)
+    path = _edit(_model(str(tmp_path / "m.onnx"), hidden=4, seq=3, n_in=2), weights_as_input)
+    assert _refusal(path) == ("node 'rnn' (LSTM): W must be a constant (an initializer); tinydeploy compiles "
+                              "static graphs only")
+
+
+def test_variable_sequence_lengths_and_peepholes_are_refused(tmp_path):
+    def lens(model):
+        model.graph.initializer.append(_init("lens", np.array([2], np.int32)))
+        model.graph.node[0].input[4] = "lens"
+    path = _edit(_model(str(tmp_path / "m.onnx"), hidden=4, seq=3, n_in=2), lens)
+    assert _refusal(path) == ("node 'rnn' (LSTM): sequence_lens must be absent or a constant equal to the "
+                              "sequence length (3) for every batch entry; variable-length sequences are not "
+                              "supported")
+
+    def peepholes(model):
+        model.graph.initializer.append(_init("P", np.ones((1, 12), np.float32)))
+        model.graph.node[0].input.extend(["", "", "P"])
+    path = _edit(_model(str(tmp_path / "p.onnx"), hidden=4, seq=3, n_in=2), peepholes)
+    assert _refusal(path) == ("node 'rnn' (LSTM): peephole weights (input P) are not supported; only LSTMs "
+                              "without peepholes compile")
+
+
+def test_int8_refuses_the_cell_output_and_run_time_initial_states(tmp_path):
+    path = _model(str(tmp_path / "c.onnx"), hidden=4, seq=3, n_in=2, outputs=("Y_c",))
+    assert _refusal(path, calib=_samples(_inputs(path, 4))) == (
+        "node 'rnn_Y_c' (lstm): the cell state output Y_c is float32 only; read Y or Y_h, or compile with "
+        "--quantize float32")
+    path = _model(str(tmp_path / "s.onnx"), op="GRU", hidden=4, seq=3, n_in=2, states="input")
+    assert _refusal(path, calib=_samples(_inputs(path, 4))) == (
+        "node 'rnn' (gru): int8 needs constant (or absent) initial states; 'h0' is computed at run time "
+        "(float32 supports it)")
+
+
+# --------------------------------------------------------------------------
+# PyTorch exports (batch_first, as users write them)
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_torch_classifier(tmp_path, cell):
+    torch = pytest.importorskip("torch")
+
+    class Classifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = getattr(torch.nn, cell)(10, 32, batch_first=True)
+            self.fc = torch.nn.Linear(32, 5)
+
+        def forward(self, x):
+            y, _ = self.rnn(x)
+            return self.fc(y[:, -1, :])
+
+    torch.manual_seed(0)
+    path = str(tmp_path / f"{cell}.onnx")
+    with torch.no_grad():
+        torch.onnx.export(Classifier().eval(), torch.randn(1, 20, 10), path, opset_version=13, dynamo=False,
+                          input_names=["x"], output_names=["logits"])
+    xs = {"x": RNG.normal(0, 1, (4, 1, 20, 10)).astype(np.float32)}
+    want = _ort(path, xs)["logits"]
+    got = api.run(path, _samples(xs), target="host", quantize="float32").outputs["logits"]
+    np.testing.assert_allclose(got.reshape(want.shape), want, atol=1e-5, rtol=1e-4)
+    c = _int8_vs_golden(path, "host", n_calib=32, xs=xs)
+    assert _sqnr_db(want, c.outputs["logits"]) > 20
