@@ -360,3 +360,54 @@ def test_torch_classifier(tmp_path, cell):
     np.testing.assert_allclose(got.reshape(want.shape), want, atol=1e-5, rtol=1e-4)
     c = _int8_vs_golden(path, "host", n_calib=32, xs=xs)
     assert _sqnr_db(want, c.outputs["logits"]) > 20
+
+
+# --------------------------------------------------------------------------
+# C hygiene of the generated libraries (warnings, cppcheck, sanitizers)
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("quantize", ["float32", "int8"])
+def test_generated_c_is_clean_and_sanitizer_safe(tmp_path, quantize, monkeypatch):
+    import shutil
+    import subprocess
+    from tinydeploy import golden, hostrun
+    monkeypatch.setenv("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0:halt_on_error=1")
+    monkeypatch.setenv("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+    specs = [dict(op="LSTM", hidden=13, seq=5, n_in=3, direction="bidirectional", states="const", outputs=("Y",)),
+             dict(op="GRU", hidden=6, seq=4, n_in=3, direction="reverse", states="const", outputs=("Y_h",),
+                  linear_before_reset=int(quantize == "float32"))]
+    results = []
+    for k, spec in enumerate(specs):
+        path = _model(str(tmp_path / f"m{k}.onnx"), **spec)
+        kw = dict(quantize="float32") if quantize == "float32" else dict(calib=_samples(_inputs(path, 8)))
+        results.append(api.compile(path, target="host", out_dir=tmp_path / f"lib{k}", name="net", **kw))
+    for result in results:
+        sources = sorted(str(p) for p in result.out_dir.glob("*.c"))
+        for cc in ("gcc", "clang"):
+            if shutil.which(cc) is None:
+                continue
+            proc = subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror",
+                                   "-O2", "-I", str(result.out_dir), "-c", *sources], capture_output=True,
+                                  text=True, cwd=tmp_path)
+            assert proc.returncode == 0 and not proc.stderr, proc.stderr[-3000:]
+        if shutil.which("cppcheck") is not None:
+            proc = subprocess.run(["cppcheck", "--std=c99", "--enable=warning,style,performance,portability",
+                                   "--error-exitcode=1", "--inline-suppr", "-q", "-U__ARM_FEATURE_DSP",
+                                   "-U__ARM_FEATURE_MVE", "-U__riscv", "-I", str(result.out_dir), *sources],
+                                  capture_output=True, text=True)
+            assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr[-3000:]
+        out = result.io["output"]
+        exe = hostrun.build(result.out_dir, result.name, result.io, tmp_path / "model",
+                            extra_flags=["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                                         "-fno-omit-frame-pointer", "-g", "-O1"])
+        shape = out["shape"][1:] if out["shape"] and out["shape"][0] == 1 else out["shape"]
+        dtype = np.float32 if quantize == "float32" else np.int8
+        x = RNG.normal(0, 1, (3,) + tuple(result.io["input"]["shape"])).astype(np.float32)
+        if dtype is np.int8:
+            s, z = result.io["input"]["scale"], result.io["input"]["zero_point"]
+            x = np.clip(np.round(x / s) + z, -128, 127).astype(np.int8)
+        got = hostrun.run(exe, x, out["dtype"], shape).reshape(len(x), -1)
+        want = golden.reference_outputs(result.graph, x).reshape(len(x), -1)
+        if dtype is np.int8:
+            np.testing.assert_array_equal(got, want)
+        else:
+            np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
