@@ -28,14 +28,14 @@ def _init(name, value):
 
 
 def _model(path, op="LSTM", seq=20, n_in=10, hidden=32, direction="forward", outputs=("Y",),
-           head=False, states=None, layout=0, opset=13, scale=0.4, **attrs):
+           head=False, states=None, layout=0, opset=13, scale=0.4, batch=1, **attrs):
     """One LSTM/GRU layer; outputs: which of Y, Y_h, Y_c the graph returns; head: Squeeze
     of the direction axis, Gather of the last step, Gemm to 5 classes (the classifier
     PyTorch users write); states: None, "const" or "input" (initial_h/initial_c)."""
     nd = 2 if direction == "bidirectional" else 1
     gates = 4 if op == "LSTM" else 3
-    x_shape = [1, seq, n_in] if layout else [seq, 1, n_in]
-    s_shape = [1, nd, hidden] if layout else [nd, 1, hidden]
+    x_shape = [batch, seq, n_in] if layout else [seq, batch, n_in]
+    s_shape = [batch, nd, hidden] if layout else [nd, batch, hidden]
     inits = [_init("W", RNG.normal(0, scale, (nd, gates * hidden, n_in)).astype(np.float32)),
              _init("R", RNG.normal(0, scale, (nd, gates * hidden, hidden)).astype(np.float32)),
              _init("B", RNG.normal(0, 0.2, (nd, 2 * gates * hidden)).astype(np.float32))]
@@ -54,7 +54,7 @@ def _model(path, op="LSTM", seq=20, n_in=10, hidden=32, direction="forward", out
         attrs["layout"] = 1
     nodes = [helper.make_node(op, node_ins, node_outs, name="rnn", hidden_size=hidden, direction=direction,
                               **attrs)]
-    y_shape = [1, seq, nd, hidden] if layout else [seq, nd, 1, hidden]
+    y_shape = [batch, seq, nd, hidden] if layout else [seq, nd, batch, hidden]
     shapes = {"Y": y_shape, "Y_h": s_shape, "Y_c": s_shape}
     outs = [helper.make_tensor_value_info(k, TensorProto.FLOAT, shapes[k]) for k in outputs]
     if head:
@@ -136,6 +136,10 @@ FLOAT_CASES = {
     "gru_bidirectional_lbr1": dict(op="GRU", hidden=13, seq=8, n_in=6, direction="bidirectional",
                                    linear_before_reset=1, outputs=("Y", "Y_h")),
     "gru_lbr0_classifier": dict(op="GRU", hidden=16, seq=10, n_in=10, head=True),
+    "lstm_batch_3_one_step": dict(op="LSTM", hidden=1, seq=1, n_in=2, batch=3, states="input",
+                                  direction="bidirectional", outputs=("Y", "Y_h", "Y_c")),
+    "gru_batch_2_lbr0": dict(op="GRU", hidden=6, seq=4, n_in=3, batch=2, states="const",
+                             direction="bidirectional", outputs=("Y", "Y_h")),
     "gru_reverse_input_state": dict(op="GRU", hidden=7, seq=5, n_in=3, direction="reverse", states="input",
                                     linear_before_reset=1, outputs=("Y_h",)),
 }
@@ -201,6 +205,10 @@ INT8_CASES = {
     "gru_classifier_lbr1": dict(op="GRU", hidden=16, seq=10, n_in=10, head=True, linear_before_reset=1),
     "gru_reverse_lbr0_state": dict(op="GRU", hidden=11, seq=6, n_in=4, direction="reverse", states="const",
                                    outputs=("Y", "Y_h")),
+    "lstm_batch_2_reverse": dict(op="LSTM", hidden=5, seq=3, n_in=2, batch=2, direction="reverse",
+                                 states="const", outputs=("Y",)),
+    "gru_batch_2_bidirectional": dict(op="GRU", hidden=3, seq=2, n_in=2, batch=2, direction="bidirectional",
+                                      states="const", outputs=("Y_h",), linear_before_reset=1),
 }
 
 
