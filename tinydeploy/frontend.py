@@ -510,7 +510,7 @@ class _Importer:
         for node in self.model.graph.node:
             if not node.input or not node.input[0]:
                 raise TinydeployError(f"node '{node.name}' ({node.op_type}): its data input is missing")
-            if not node.output or not node.output[0]:
+            if not node.output or not (node.output[0] or node.op_type in ("LSTM", "GRU") and any(node.output)):
                 raise TinydeployError(f"node '{node.name}' ({node.op_type}): its output is missing")
             for i in node.input:
                 if i and i not in g.tensors:
@@ -1684,6 +1684,103 @@ def _cast(imp: _Importer, node) -> None:
                               f"{_ONNX_DTYPES.get(to, dtype_name(to) if isinstance(to, int) else to)} "
                               "is not supported")
     imp.alias(node)
+
+
+@lowering("LSTM", "GRU")
+def _rnn(imp: _Importer, node) -> None:
+    """One LSTM/GRU layer (tinydeploy/ops/rnn.py): constant W, R, B; the default activations;
+    initial states absent, constant or computed; one op per output the model reads (Y, Y_h,
+    Y_c), each running the whole recurrence. layout=1 (batch first) goes through transposes."""
+    lstm, a = node.op_type == "LSTM", imp.attrs(node)
+    n_gates = 4 if lstm else 3
+    direction = _str_attr(node, a, "direction", "forward")
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise _bad(node, f"direction '{direction}' is not one of forward, reverse, bidirectional")
+    n_dir = 2 if direction == "bidirectional" else 1
+    default = (["Sigmoid", "Tanh", "Tanh"] if lstm else ["Sigmoid", "Tanh"]) * n_dir
+    acts = [v.decode() if isinstance(v, bytes) else str(v) for v in a.get("activations", default)]
+    if [v.lower() for v in acts] != [v.lower() for v in default]:
+        raise _bad(node, f"activations {acts} are not supported; tinydeploy compiles the default "
+                         f"activations {default} only (re-export the model with them)")
+    for key, what in (("clip", "cell clipping"), ("activation_alpha", "activation parameters"),
+                      ("activation_beta", "activation parameters"), ("input_forget", "coupled input "
+                                                                                     "and forget gates")):
+        if key in a and not (key == "input_forget" and a[key] == 0):
+            raise _bad(node, f"attribute '{key}' ({what}) is not supported; tinydeploy compiles "
+                             f"{node.op_type} without it (remove it from the model)")
+    hidden = _int_attr(node, a, "hidden_size", 0, 1, MAX_ELEMENTS)
+    layout = _int_attr(node, a, "layout", 0, 0, 1)
+    lbr = _int_attr(node, a, "linear_before_reset", 0, 0, 1) if not lstm else 0
+    x = node.input[0]
+    shape = imp.graph.tensors[x].shape
+    if len(shape) != 3:
+        raise _bad(node, f"X must have rank 3 ([seq, batch, input]), got shape {list(shape)}")
+    seq, batch, n_in = (shape[1], shape[0], shape[2]) if layout else shape
+    want = {1: ("W", (n_dir, n_gates * hidden, n_in)), 2: ("R", (n_dir, n_gates * hidden, hidden)),
+            3: ("B", (n_dir, 2 * n_gates * hidden))}
+    for k, (what, wshape) in want.items():
+        if k == 3 and (len(node.input) <= 3 or not node.input[3]):
+            continue
+        value = imp.need_const(node, k, what)
+        _float_weights(node, value, what)
+        if tuple(value.shape) != wshape:
+            raise _bad(node, f"{what} has shape {list(value.shape)}; expected {list(wshape)} "
+                             f"({direction}, hidden_size {hidden}, input size {n_in})")
+    b = node.input[3] if len(node.input) > 3 and node.input[3] else \
+        imp.graph.add_const(node.name + "_B", np.zeros((n_dir, 2 * n_gates * hidden), np.float32))
+    if len(node.input) > 4 and node.input[4]:
+        lens = imp.const(node.input[4])
+        if lens is None or lens.shape != (batch,) or np.any(lens != seq):
+            raise _bad(node, f"sequence_lens must be absent or a constant equal to the sequence length "
+                             f"({seq}) for every batch entry; variable-length sequences are not supported")
+    if lstm and len(node.input) > 7 and node.input[7]:
+        p = imp.const(node.input[7])
+        if p is None or np.any(p != 0):
+            raise _bad(node, "peephole weights (input P) are not supported; only LSTMs without "
+                             "peepholes compile")
+    state_shape = (batch, n_dir, hidden) if layout else (n_dir, batch, hidden)
+    perm = [1, 0, 2]
+
+    def seq_first(name: str, what: str) -> str:
+        """An input in [seq|dir, batch, ...] order ('' for an absent or all-zero state)."""
+        if what != "X":
+            if imp.graph.tensors[name].shape != state_shape:
+                raise _bad(node, f"{what} has shape {list(imp.graph.tensors[name].shape)}; expected "
+                                 f"{list(state_shape)}")
+            value = imp.const(name)
+            if value is not None:
+                _float_weights(node, value, what)
+                if not np.any(value):
+                    return ""
+                return imp.graph.add_const(name + "_t", value.transpose(perm)) if layout else name
+        if not layout:
+            return name
+        out = imp.graph.add_activation(name + "__seq_first", tuple(imp.graph.tensors[name].shape[i] for i in perm))
+        imp.graph.ops.append(Op("transpose", f"{node.name}_{what}_transpose", [name], [out], {"perm": perm}))
+        return out
+
+    states = [seq_first(node.input[k], what) if len(node.input) > k and node.input[k] else ""
+              for k, what in ((5, "initial_h"), (6, "initial_c")) if lstm or k == 5]
+    inputs = [seq_first(x, "X"), node.input[1], node.input[2], b] + states
+    read = {i for n in imp.model.graph.node for i in n.input} | {o.name for o in imp.model.graph.output}
+    kind = "lstm" if lstm else "gru"
+    for k, output in enumerate(("y", "h", "c")[:len(node.output)]):
+        out = node.output[k]
+        if not out or out not in read:
+            continue
+        attrs = dict(hidden=hidden, direction=direction, output=output)
+        if not lstm:
+            attrs["linear_before_reset"] = lbr
+        name = node.name if k == 0 else f"{node.name}_{('Y', 'Y_h', 'Y_c')[k]}"
+        if not layout:
+            imp.graph.ops.append(Op(kind, name, list(inputs), [imp.activation(out)], attrs))
+            continue
+        out_perm = [2, 0, 1, 3] if k == 0 else perm
+        inner = imp.graph.add_activation(out + "__seq_first", (seq, n_dir, batch, hidden) if k == 0
+                                         else (n_dir, batch, hidden))
+        imp.graph.ops.append(Op(kind, name, list(inputs), [inner], attrs))
+        imp.graph.ops.append(Op("transpose", name + "_transpose", [inner], [imp.activation(out)],
+                                {"perm": out_perm}))
 
 
 def _register_qlinear() -> None:

@@ -328,6 +328,8 @@ class MemoryPlan:
     lower_bound_bytes: int = 0
     lifetimes: dict = field(default_factory=dict)  # root tensor -> (first step, last step)
     scratch: dict = field(default_factory=dict)  # op name -> arena offset of its scratch buffer
+    # op name -> (arena offset, bytes) of the scratch the op's own kernel needs (OpDef.scratch)
+    own_scratch: dict = field(default_factory=dict)
     method: str = "greedy"  # the method whose placement is used
     optimal: bool = False  # the exact method proved the tensors' packing minimal (for this
     # schedule and these in-place decisions; kernel scratch is fitted in afterwards)
@@ -541,6 +543,13 @@ def _plan_once(g: Graph, method: str, time_limit: Optional[float], scratch, mode
             scratch_items[op.name] = len(sizes)
             sizes.append(_align(choice.scratch_bytes))
             item_spans.append((step[op.name], step[op.name]))
+    own_items = {}  # op name -> item of the scratch its own kernel needs (OpDef.scratch): always planned
+    for op in g.ops:
+        need = ops.scratch_bytes(g, op)
+        if need:
+            own_items[op.name] = (len(sizes), need)
+            sizes.append(_align(need))
+            item_spans.append((step[op.name], step[op.name]))
     shifts: dict = {}
     shift_ops = {}  # op name -> (input item, output item)
     for op in g.ops:
@@ -590,6 +599,7 @@ def _plan_once(g: Graph, method: str, time_limit: Optional[float], scratch, mode
         if r in item_of:
             result.placements[name] = Placement("arena", pos[item_of[r]], t.nbytes)
     result.scratch = {name: pos[k] for name, k in scratch_items.items()}
+    result.own_scratch = {name: (pos[k], need) for name, (k, need) in own_items.items()}
     if scratch != "any":
         growth = 0.0 if scratch == "fit" else float(scratch)
         extra = 0 if scratch == "fit" else max(SCRATCH_FLOOR, int(result.arena_bytes * growth))
@@ -676,6 +686,9 @@ def _timeline(g: Graph, spans: dict, result: MemoryPlan, root: dict) -> list:
         if op.name in result.scratch:
             live.append(dict(tensor=f"scratch:{op.name}", offset=result.scratch[op.name],
                              bytes=result.choices[op.name].scratch_bytes))
+        if op.name in result.own_scratch:
+            offset, nbytes = result.own_scratch[op.name]
+            live.append(dict(tensor=f"scratch:{op.name}", offset=offset, bytes=nbytes))
         live.sort(key=lambda e: e["offset"])
         timeline.append(dict(step=step[op.name], op=op.name, live=live,
                              live_bytes=sum(e["bytes"] for e in live)))

@@ -219,6 +219,32 @@ typedef struct {
 void td_layer_norm_f32(const td_layer_norm_f32_params *p, const float *input,
                        const float *scale, const float *bias, float *output);
 
+/* ---------------------------------------------------------------------- */
+/* Recurrent layers (ONNX LSTM and GRU, default activations), the time loop
+ * inside the kernel. x [seq_len][batch][input_size]; w [dirs][gates *
+ * hidden][input_size], r [dirs][gates * hidden][hidden], b [dirs][2 * gates *
+ * hidden] (ONNX's W, R, B; gates in ONNX order: LSTM i, o, f, c; GRU z, r, h);
+ * h0, c0 [dirs][batch][hidden] or NULL (zero). output: TD_RNN_Y writes
+ * [seq_len][dirs][batch][hidden], TD_RNN_Y_H / TD_RNN_Y_C [dirs][batch][hidden].
+ * Direction 1 (num_directions 2), or the only one when reverse is 1, runs
+ * from the last step to the first. scratch: 6 * hidden (LSTM) or 5 * hidden
+ * (GRU) floats. */
+typedef enum { TD_RNN_Y = 0, TD_RNN_Y_H = 1, TD_RNN_Y_C = 2 } td_rnn_output;
+typedef struct {
+    int32_t seq_len, batch, input_size, hidden_size;
+    int32_t num_directions;      /* 1 or 2 */
+    int32_t reverse;             /* num_directions 1: run backward */
+    int32_t output;              /* td_rnn_output */
+    int32_t linear_before_reset; /* GRU */
+} td_rnn_f32_params;
+
+void td_lstm_f32(const td_rnn_f32_params *p, const float *x, const float *w,
+                 const float *r, const float *b, const float *h0,
+                 const float *c0, float *output, float *scratch);
+void td_gru_f32(const td_rnn_f32_params *p, const float *x, const float *w,
+                const float *r, const float *b, const float *h0,
+                float *output, float *scratch);
+
 #ifdef __cplusplus
 }
 #endif

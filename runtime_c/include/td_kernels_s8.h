@@ -534,6 +534,37 @@ typedef struct {
 void td_layer_norm_s8(const td_layer_norm_s8_params *p, const int8_t *input,
                       int8_t *output);
 
+/* ---------------------------------------------------------------------- */
+/* Recurrent layers in int8 (tinydeploy's integer LSTM and GRU; see
+ * tinydeploy/ops/rnn.py for the arithmetic). Layouts as td_lstm_f32's; w, r
+ * int8 [dirs][gates * hidden][...]; bias_in, bias_rec int32 [dirs][gates *
+ * hidden] (the input zero point folded into bias_in); multiplier/shift pairs
+ * per gate row ([dirs][gates * hidden]) bring each side's accumulator to
+ * Q3.12. LSTM h0 int8 (1/128), c0 the int16 cell state (in int32), GRU h0
+ * the Q0.15 state (in int32), or NULL (zero). output: Y or Y_h, int8 at
+ * 1/128. scratch: 11 * hidden (LSTM) or 10 * hidden (GRU) bytes, 2-byte
+ * aligned. */
+typedef enum { TD_RNN_S8_Y = 0, TD_RNN_S8_Y_H = 1 } td_rnn_s8_output;
+typedef struct {
+    int32_t seq_len, batch, input_size, hidden_size;
+    int32_t num_directions;      /* 1 or 2 */
+    int32_t reverse;             /* num_directions 1: run backward */
+    int32_t output;              /* td_rnn_s8_output */
+    int32_t linear_before_reset; /* GRU */
+    int32_t cell_frac;           /* LSTM: cell state scale 2^-cell_frac */
+    const int32_t *input_multiplier, *input_shift;
+    const int32_t *recurrent_multiplier, *recurrent_shift;
+} td_rnn_s8_params;
+
+void td_lstm_s8(const td_rnn_s8_params *p, const int8_t *x, const int8_t *w,
+                const int8_t *r, const int32_t *bias_in,
+                const int32_t *bias_rec, const int8_t *h0, const int32_t *c0,
+                int8_t *output, void *scratch);
+void td_gru_s8(const td_rnn_s8_params *p, const int8_t *x, const int8_t *w,
+               const int8_t *r, const int32_t *bias_in,
+               const int32_t *bias_rec, const int32_t *h0, int8_t *output,
+               void *scratch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,5 +5,7 @@ from . import (binary, concat, conv, conv_transpose, fc, pad, pool, reduce, resi
 from . import matmul  # noqa: F401 (registration)
 from . import elementwise_fn, layer_norm  # noqa: F401 (registration)
 from .base import REGISTRY, OpDef, get, lookup, macs
+from . import rnn  # noqa: F401 (registration)
+from .base import REGISTRY, OpDef, get, lookup, macs, scratch_bytes
 
-__all__ = ["REGISTRY", "OpDef", "get", "lookup", "macs"]
+__all__ = ["REGISTRY", "OpDef", "get", "lookup", "macs", "scratch_bytes"]

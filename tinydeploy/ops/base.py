@@ -17,6 +17,9 @@ knowledge of one op family lives in one module of tinydeploy/ops/:
   macs         multiply-accumulates of one op ((g, op) -> int)
   inplace      "elementwise": the kernel allows output == input (reads element i
                before writing it); "window": conv-like overlap (tinydeploy.inplace)
+  scratch      bytes of arena scratch the op's own kernel needs during the op (e.g. a
+               recurrent state), planned like a tensor live at the op's step
+               ((g, op) -> int); None: none
   quant        int8 output quantization: "own" (calibrated or from QDQ), "propagates"
                (data movement: output and input share it, both ways), "follows_input"
                (calibration gives the output its input's), or "fixed" (fixed_output)
@@ -48,6 +51,7 @@ class OpDef:
     inplace: Optional[str] = None
     quant: str = "own"
     fixed_output: Optional[tuple] = None  # (scale, zero_point) for quant == "fixed"
+    scratch: Optional[Callable] = None  # (g, op) -> arena bytes the op's own kernel needs
 
     def __post_init__(self):
         if self.inplace not in INPLACE_MODES:
@@ -82,6 +86,12 @@ def get(kind: str, node: str = "") -> OpDef:
         where = f"node '{node}': " if node else ""
         raise TinydeployError(f"{where}op '{kind}' is not known to tinydeploy's op registry")
     return d
+
+
+def scratch_bytes(g, op) -> int:
+    """Arena bytes the op's own kernel needs as scratch during the op (OpDef.scratch; 0: none)."""
+    d = REGISTRY.get(op.kind)
+    return int(d.scratch(g, op)) if d is not None and d.scratch is not None else 0
 
 
 def macs(g, op) -> int:

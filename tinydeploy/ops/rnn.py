@@ -1,0 +1,381 @@
+"""Recurrent layers: ONNX LSTM and GRU, one IR op per layer with the time loop inside
+the kernel.
+
+Supported (the lowering `_rnn` in frontend.py refuses the rest, naming what to change):
+  * X [seq, batch, input] (layout=0) or [batch, seq, input] (layout=1, through
+    transposes); constant W, R and B (B absent: zero);
+  * direction forward, reverse or bidirectional;
+  * the default activations only (LSTM: Sigmoid, Tanh, Tanh; GRU: Sigmoid, Tanh), no clip,
+    no input_forget, no peepholes (an all-zero P is accepted); GRU linear_before_reset 0
+    and 1 (PyTorch exports 1);
+  * sequence_lens absent or constant and equal to the sequence length;
+  * initial_h / initial_c absent (zero), constant or computed (graph inputs) in float32;
+    absent or constant in int8;
+  * outputs Y [seq, dirs, batch, hidden], Y_h and Y_c [dirs, batch, hidden], any subset;
+    each output the model reads is one IR op (attr output = "y", "h" or "c") that runs the
+    whole recurrence (a model reading Y and Y_h of one layer computes it twice).
+
+IR kinds: lstm, gru (float), lstm_s8, gru_s8 (int8). Inputs [X, W, R, B, initial_h(,
+initial_c)] ("" for a zero state); attrs hidden, direction, output (and
+linear_before_reset for GRU). The recurrent state (h, c) and the gates live in the
+arena: the kernels' scratch (OpDef.scratch, planned by the memory planner).
+
+int8 (tinydeploy's own integer LSTM/GRU, in the style of TFLite's 8x8_16 LSTM but NOT
+bit-exact with TFLite's or TFLite Micro's kernels; TFLite has no integer GRU):
+  * X int8 (calibrated), W and R int8 symmetric per gate row, biases int32 (the input
+    side's bias holds B's W and R halves where they add; GRU keeps the R half of its
+    candidate gate on the recurrent side, which the reset gate scales);
+  * each gate row's pre-activation: the int32 accumulators of the input (scale
+    s_x * s_w) and of the recurrent side (scale 1/128 * s_r), each requantized to Q3.12
+    int16 (saturating) with TFLite's MultiplyByQuantizedMultiplier, added saturating;
+  * sigmoid and tanh on Q3.12 int16 inputs give Q0.15 int16 through a 257-entry table over
+    [-8, 8) with linear interpolation (the tables are computed once in float, then shared
+    by the golden model and the C kernel as constants);
+  * LSTM: the cell state is int16 with a power-of-two scale 2^-cell_frac (cell_frac = 15
+    - integer bits, from the largest |c| seen by the float reference in calibration,
+    Q4.11 without calibration); h = o * tanh(c) is int8 with the fixed quantization
+    1/128, zero point 0 (|h| < 1), which is also the output's;
+  * GRU: the hidden state is int16 Q0.15 (the recurrence keeps 15 bits), the recurrent
+    product reads it rounded to int8 (1/128), the output is that int8 (1/128, 0);
+  * rounding: rounding divide by a power of two (ties away from zero) everywhere.
+  Y_c is float only; int8 initial states must be constants.
+
+Portable kernels: td_lstm_f32 / td_gru_f32 (f32/rnn.c), td_lstm_s8 / td_gru_s8
+(s8/rnn_s8.c).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import qmath
+from ..ctext import Call
+from ..errors import TinydeployError
+from ..ir import Graph, Op
+from ..overflow import shifted
+from .base import OpDef, register
+from .common import fixed_output, s8_call, scalar_q
+
+H_QUANT = (1.0 / 128, 0)  # int8 hidden state and output: fixed quantization (|h| < 1)
+OUTPUTS = {"y": "TD_RNN_Y", "h": "TD_RNN_Y_H", "c": "TD_RNN_Y_C"}
+GATES = {"lstm": 4, "gru": 3}
+GATE_FRAC = 12  # gate pre-activations: Q3.12
+TABLE_BITS = 8  # 2^(16 - 8) table intervals of 2^8 codes each
+
+
+# --------------------------------------------------------------------------
+# Geometry
+# --------------------------------------------------------------------------
+def _dims(g: Graph, op: Op) -> dict:
+    seq, batch, n_in = g.tensors[op.inputs[0]].shape
+    return dict(seq_len=seq, batch=batch, input_size=n_in, hidden_size=op.attrs["hidden"],
+                num_directions=2 if op.attrs["direction"] == "bidirectional" else 1,
+                reverse=int(op.attrs["direction"] == "reverse"))
+
+
+def _kind(op: Op) -> str:
+    return op.kind[:-3] if op.kind.endswith("_s8") else op.kind
+
+
+def _macs(g: Graph, op: Op) -> int:
+    d = _dims(g, op)
+    gates = GATES[_kind(op)]
+    per_step = gates * d["hidden_size"] * (d["input_size"] + d["hidden_size"])
+    return per_step * d["seq_len"] * d["batch"] * d["num_directions"]
+
+
+def _args(op: Op, args: list) -> list:
+    """The op's inputs in order, None for an absent one (the interpreters drop '' inputs)."""
+    it = iter(args)
+    return [next(it) if name else None for name in op.inputs]
+
+
+# --------------------------------------------------------------------------
+# Float reference (ONNX semantics)
+# --------------------------------------------------------------------------
+def _sigmoid(x):
+    return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
+
+
+def _float_ref(g: Graph, op: Op, args: list) -> np.ndarray:
+    lstm = _kind(op) == "lstm"
+    x, w, r, b, h0, *rest = _args(op, args)
+    c0 = rest[0] if lstm else None
+    d = _dims(g, op)
+    seq, batch, hid, nd = d["seq_len"], d["batch"], d["hidden_size"], d["num_directions"]
+    n_g = GATES[_kind(op)]
+    y = np.zeros((seq, nd, batch, hid), np.float32)
+    h_last = np.zeros((nd, batch, hid), np.float32)
+    c_last = np.zeros((nd, batch, hid), np.float32)
+    cell_max = 0.0
+    for di in range(nd):
+        backward = di == 1 or d["reverse"]
+        wd, rd = w[di].astype(np.float32), r[di].astype(np.float32)
+        wb, rb = b[di, :n_g * hid].astype(np.float32), b[di, n_g * hid:].astype(np.float32)
+        h = np.zeros((batch, hid), np.float32) if h0 is None else h0[di].astype(np.float32)
+        c = np.zeros((batch, hid), np.float32) if c0 is None else c0[di].astype(np.float32)
+        for step in range(seq):
+            t = seq - 1 - step if backward else step
+            xt = x[t].astype(np.float32)
+            if lstm:
+                gates = xt @ wd.T + h @ rd.T + wb + rb
+                i, o, f, cc = (gates[:, k * hid:(k + 1) * hid] for k in range(4))
+                c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(cc)
+                h = _sigmoid(o) * np.tanh(c)
+                cell_max = max(cell_max, float(np.abs(c).max()))
+            else:
+                gx = xt @ wd.T + wb
+                z = _sigmoid(gx[:, :hid] + h @ rd[:hid].T + rb[:hid])
+                rr = _sigmoid(gx[:, hid:2 * hid] + h @ rd[hid:2 * hid].T + rb[hid:2 * hid])
+                if op.attrs["linear_before_reset"]:
+                    n = np.tanh(gx[:, 2 * hid:] + rr * (h @ rd[2 * hid:].T + rb[2 * hid:]))
+                else:
+                    n = np.tanh(gx[:, 2 * hid:] + (rr * h) @ rd[2 * hid:].T + rb[2 * hid:])
+                h = ((1 - z) * n + z * h).astype(np.float32)
+            y[t, di] = h
+        h_last[di], c_last[di] = h, c
+    if lstm and op.kind == "lstm":  # the calibration's record of the cell state's range
+        op.attrs["cell_absmax"] = max(op.attrs.get("cell_absmax", 0.0), cell_max)
+    return {"y": y, "h": h_last, "c": c_last}[op.attrs["output"]]
+
+
+def _layout(lay, op: Op) -> None:
+    """The op works in the model's own (logical) order."""
+    op.inputs = [lay.want(i, lay.ident(i)) if i and i in lay.perm else i for i in op.inputs]
+    lay.set_out(op, lay.ident(op.outputs[0]))
+
+
+def _scratch_f32(g: Graph, op: Op) -> int:
+    hid = op.attrs["hidden"]
+    return 4 * (6 * hid if _kind(op) == "lstm" else 5 * hid)
+
+
+def _f32_params(g: Graph, op: Op) -> dict:
+    p = _dims(g, op)
+    p["output"] = OUTPUTS[op.attrs["output"]]
+    if _kind(op) == "gru":
+        p["linear_before_reset"] = int(op.attrs["linear_before_reset"])
+    return p
+
+
+def _scratch_ptr(c, op: Op, ctype: str) -> str:
+    offset, _ = c.plan.own_scratch[op.name]
+    return f"({ctype} *)(void *)({c.name}_arena + {offset})"
+
+
+def _emit_f32(c, op: Op, sym: str) -> Call:
+    lstm = op.kind == "lstm"
+    ins = [c.ptr(i) for i in op.inputs]
+    return Call("td_lstm_f32" if lstm else "td_gru_f32", "f32/rnn.c",
+                ins + [c.ptr(op.outputs[0], False), _scratch_ptr(c, op, "float")],
+                "td_rnn_f32_params", _f32_params(c.g, op))
+
+
+# --------------------------------------------------------------------------
+# int8: parameters
+# --------------------------------------------------------------------------
+def activation_table(fn) -> np.ndarray:
+    """257 int16 values of fn (sigmoid or tanh) in Q0.15 at the Q3.12 inputs k * 2^8 - 2^15
+    (x = -8 + k / 16), rounded half away from zero and saturated (f32 and s8 use the same
+    table: runtime_c/src/s8/rnn_s8.c holds these values, checked by tests/test_rnn.py)."""
+    x = (np.arange(257, dtype=np.float64) * (1 << TABLE_BITS) - 32768) / (1 << GATE_FRAC)
+    y = fn(x) * 32768.0
+    return np.clip(np.sign(y) * np.floor(np.abs(y) + 0.5), -32768, 32767).astype(np.int64)
+
+
+SIGMOID_TABLE = activation_table(lambda x: 1.0 / (1.0 + np.exp(-x)))
+TANH_TABLE = activation_table(np.tanh)
+
+
+def _lookup(table: np.ndarray, x):
+    """Q3.12 int16 -> Q0.15 int16 by the table with linear interpolation."""
+    u = np.asarray(x, np.int64) + 32768
+    i, frac = u >> TABLE_BITS, u & ((1 << TABLE_BITS) - 1)
+    lo = table[i]
+    return lo + (((table[i + 1] - lo) * frac + (1 << (TABLE_BITS - 1))) >> TABLE_BITS)
+
+
+def _sat16(v):
+    return np.clip(v, qmath.INT16_MIN, qmath.INT16_MAX)
+
+
+def _sat8(v):
+    return np.clip(v, qmath.INT8_MIN, qmath.INT8_MAX)
+
+
+def _row_scales(w: np.ndarray) -> np.ndarray:
+    """Symmetric int8 scale of every gate row: [dirs, rows] float32."""
+    m = np.abs(w.astype(np.float64)).max(axis=2) / 127.0
+    return np.where(m > 0, m, 1.0).astype(np.float32)
+
+
+def _cell_frac(op: Op) -> int:
+    """Fraction bits of the int16 cell state: 15 minus the integer bits its calibrated range
+    needs (4 integer bits when no calibration ran)."""
+    absmax = op.attrs.get("cell_absmax")
+    bits = 4 if absmax is None else max(0, math.ceil(math.log2(max(absmax, 1e-6))))
+    if bits > 15:
+        raise TinydeployError(f"node '{op.name}' (lstm): the cell state reaches {absmax:g} in calibration; "
+                              "the int16 cell state holds |c| < 32768")
+    return 15 - bits
+
+
+def _to_int8(g: Graph, op: Op) -> None:
+    lstm = op.kind == "lstm"
+    n_g = GATES[op.kind]
+    if op.attrs["output"] == "c":
+        raise TinydeployError(f"node '{op.name}' ({op.kind}): the cell state output Y_c is float32 only; "
+                              "read Y or Y_h, or compile with --quantize float32")
+    for name in op.inputs[4:]:
+        if name and not g.tensors[name].is_const:
+            raise TinydeployError(f"node '{op.name}' ({op.kind}): int8 needs constant (or absent) initial "
+                                  f"states; '{name}' is computed at run time (float32 supports it)")
+    x, w, r, b = op.inputs[:4]
+    fixed_output(g, op, H_QUANT)
+    s_x, zp_x = scalar_q(g, x, op)
+    d = _dims(g, op)
+    hid = d["hidden_size"]
+    wf, rf, bf = (g.const(n).astype(np.float64) for n in (w, r, b))
+    bw, br = bf[:, :n_g * hid], bf[:, n_g * hid:]
+    # input side: W's bias, and R's where it adds outside the reset gate
+    bias_in, bias_rec = bw.copy(), np.zeros_like(br)
+    if lstm or not op.attrs["linear_before_reset"]:
+        bias_in += br
+    else:
+        bias_in[:, :2 * hid] += br[:, :2 * hid]
+        bias_rec[:, 2 * hid:] = br[:, 2 * hid:]
+    sw, sr = _row_scales(wf), _row_scales(rf)
+    sh = H_QUANT[0]
+    # a row whose bias would not fit int32 at s_x * s_w gets a wider weight scale
+    sw = np.maximum(sw, (np.abs(bias_in) / (s_x * float(1 << 30)) * (1 + 1e-6)).astype(np.float32))
+    sr = np.maximum(sr, (np.abs(bias_rec) / (sh * float(1 << 30)) * (1 + 1e-6)).astype(np.float32))
+    wq = np.clip(np.round(wf / sw[..., None]), -127, 127).astype(np.int8)
+    rq = np.clip(np.round(rf / sr[..., None]), -127, 127).astype(np.int8)
+    b_in = np.round(bias_in / (np.float64(s_x) * sw)) - zp_x * wq.astype(np.int64).sum(axis=2)
+    b_rec = np.round(bias_rec / (sh * sr.astype(np.float64)))
+    im, ish = qmath.quantize_multiplier_array(np.float64(s_x) * sw.astype(np.float64) * (1 << GATE_FRAC),
+                                              requant=True)
+    rm, rsh = qmath.quantize_multiplier_array(sh * sr.astype(np.float64) * (1 << GATE_FRAC), requant=True)
+    q = dict(d, output="TD_RNN_S8_Y" if op.attrs["output"] == "y" else "TD_RNN_S8_Y_H",
+             linear_before_reset=int(op.attrs.get("linear_before_reset", 0)),
+             cell_frac=_cell_frac(op) if lstm else 0,
+             input_multiplier=im, input_shift=ish, recurrent_multiplier=rm, recurrent_shift=rsh)
+    inputs = [x, g.add_const(w + "_s8", wq), g.add_const(r + "_s8", rq),
+              g.add_const(op.name + "_bias_in", np.clip(b_in, -2**31, 2**31 - 1).astype(np.int32)),
+              g.add_const(op.name + "_bias_rec", np.clip(b_rec, -2**31, 2**31 - 1).astype(np.int32))]
+    h0 = g.const(op.inputs[4]) if op.inputs[4] else None
+    if lstm:
+        c0 = g.const(op.inputs[5]) if op.inputs[5] else None
+        inputs.append(g.add_const(op.inputs[4] + "_s8", _sat8(np.round(h0 * 128)).astype(np.int8))
+                      if h0 is not None else "")
+        inputs.append(g.add_const(op.inputs[5] + "_q", _sat16(np.round(c0 * 2.0 ** q["cell_frac"]))
+                                  .astype(np.int32)) if c0 is not None else "")
+    else:
+        inputs.append(g.add_const(op.inputs[4] + "_q15", _sat16(np.round(h0 * 32768.0)).astype(np.int32))
+                      if h0 is not None else "")
+    op.inputs = inputs
+    op.kind = op.kind + "_s8"
+    op.attrs["q"] = q
+
+
+# --------------------------------------------------------------------------
+# int8: golden kernels (integer only)
+# --------------------------------------------------------------------------
+def _gate(acc, mult, shift):
+    """An int32 accumulator requantized to Q3.12 int16 (saturating)."""
+    return _sat16(qmath.mbqm(acc, mult, shift))
+
+
+def _golden(g: Graph, op: Op, args: list) -> np.ndarray:
+    lstm = op.kind == "lstm_s8"
+    x, w, r, b_in, b_rec, h0, *rest = _args(op, args)
+    c0 = rest[0] if lstm else None
+    q = op.attrs["q"]
+    seq, batch, hid, nd = q["seq_len"], q["batch"], q["hidden_size"], q["num_directions"]
+    n_g = GATES[op.kind[:-3]]
+    rows = n_g * hid
+    im = np.asarray(q["input_multiplier"], np.int64).reshape(nd, rows)
+    ish = np.asarray(q["input_shift"], np.int64).reshape(nd, rows)
+    rm = np.asarray(q["recurrent_multiplier"], np.int64).reshape(nd, rows)
+    rsh = np.asarray(q["recurrent_shift"], np.int64).reshape(nd, rows)
+    cf = int(q["cell_frac"])
+    y = np.zeros((seq, nd, batch, hid), np.int64)
+    last = np.zeros((nd, batch, hid), np.int64)
+    x = np.asarray(x, np.int64)
+    for di in range(nd):
+        backward = di == 1 or q["reverse"]
+        wd, rd = np.asarray(w[di], np.int64), np.asarray(r[di], np.int64)
+        bi, br = np.asarray(b_in[di], np.int64), np.asarray(b_rec[di], np.int64)
+        for n in range(batch):
+            if lstm:
+                h8 = np.zeros(hid, np.int64) if h0 is None else np.asarray(h0[di, n], np.int64)
+                c16 = np.zeros(hid, np.int64) if c0 is None else np.asarray(c0[di, n], np.int64)
+            else:
+                h16 = np.zeros(hid, np.int64) if h0 is None else np.asarray(h0[di, n], np.int64)
+                h8 = _sat8(qmath.rdbpot(h16, 8))
+            for step in range(seq):
+                t = seq - 1 - step if backward else step
+                acc_x = wd @ x[t, n] + bi
+                acc_h = rd @ h8 + br
+                gx = _gate(acc_x, im[di], ish[di])
+                if lstm:
+                    gates = _sat16(gx + _gate(acc_h, rm[di], rsh[di]))
+                    i, o, f = (_lookup(SIGMOID_TABLE, gates[k * hid:(k + 1) * hid]) for k in range(3))
+                    cc = _lookup(TANH_TABLE, gates[3 * hid:])
+                    c16 = _sat16(qmath.rdbpot(f * c16, 15) + qmath.rdbpot(i * cc, 30 - cf))
+                    t_in = qmath.rdbpot(c16, cf - 12) if cf >= 12 else _sat16(c16 << (12 - cf))
+                    h8 = _sat8(qmath.rdbpot(o * _lookup(TANH_TABLE, t_in), 23))
+                else:
+                    zr = _lookup(SIGMOID_TABLE, _sat16(gx[:2 * hid] + _gate(acc_h[:2 * hid], rm[di, :2 * hid],
+                                                                           rsh[di, :2 * hid])))
+                    z, rg = zr[:hid], zr[hid:]
+                    if q["linear_before_reset"]:
+                        gh = _gate(acc_h[2 * hid:], rm[di, 2 * hid:], rsh[di, 2 * hid:])
+                        cand = _sat16(gx[2 * hid:] + qmath.rdbpot(rg * gh, 15))
+                    else:
+                        rh8 = _sat8(qmath.rdbpot(rg * h8, 15))
+                        acc_n = rd[2 * hid:] @ rh8 + br[2 * hid:]
+                        cand = _sat16(gx[2 * hid:] + _gate(acc_n, rm[di, 2 * hid:], rsh[di, 2 * hid:]))
+                    nn = _lookup(TANH_TABLE, cand)
+                    h16 = _sat16(qmath.rdbpot((32768 - z) * nn + z * h16, 15))
+                    h8 = _sat8(qmath.rdbpot(h16, 8))
+                y[t, di, n] = h8
+            last[di, n] = h8
+    out = y if q["output"] == "TD_RNN_S8_Y" else last
+    return out.astype(np.int8)
+
+
+def _scratch_s8(g: Graph, op: Op) -> int:
+    hid = op.attrs["hidden"]
+    return 11 * hid if op.kind == "lstm_s8" else 10 * hid
+
+
+def _check(g: Graph, op: Op) -> None:
+    """The accumulators, shifted left by their requantization, stay in int32."""
+    q = op.attrs["q"]
+    for side, wname, bname, bound, shift in (("input", 1, 3, 128, "input_shift"),
+                                             ("recurrent", 2, 4, 128, "recurrent_shift")):
+        wt = np.abs(np.asarray(g.const(op.inputs[wname]), np.int64))
+        sums = wt.sum(axis=2).reshape(-1) * bound + np.abs(np.asarray(g.const(op.inputs[bname]), np.int64)).reshape(-1)
+        shifts = np.asarray(q[shift], np.int64).reshape(-1)
+        k = int(np.argmax(sums << np.maximum(shifts, 0)))
+        shifted(f"the {side} accumulator of gate row {k}", int(sums[k]), int(shifts[k]))
+
+
+def _emit_s8(c, op: Op, sym: str) -> Call:
+    lstm = op.kind == "lstm_s8"
+    call = s8_call(c, op, sym, "td_lstm_s8" if lstm else "td_gru_s8", "s8/rnn_s8.c", "td_rnn_s8_params",
+                   "xwrBbhc" if lstm else "xwrBbh")
+    call.args = call.args + [c.ptr(op.outputs[0], False), _scratch_ptr(c, op, "void")]
+    return call
+
+
+register(
+    OpDef("lstm", _float_ref, _emit_f32, layout=_layout, to_int8=_to_int8, macs=_macs, scratch=_scratch_f32,
+          quant="fixed", fixed_output=H_QUANT),
+    OpDef("gru", _float_ref, _emit_f32, layout=_layout, to_int8=_to_int8, macs=_macs, scratch=_scratch_f32,
+          quant="fixed", fixed_output=H_QUANT),
+    OpDef("lstm_s8", _golden, _emit_s8, check=_check, macs=_macs, scratch=_scratch_s8),
+    OpDef("gru_s8", _golden, _emit_s8, check=_check, macs=_macs, scratch=_scratch_s8),
+)
