@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import golden_kernels as gk, qmath
 from ..ctext import Call
-from ..ir import Graph, Op
+from ..ir import Graph, Op, QuantParams
 from ..overflow import offset_bound, shifted
 from .base import OpDef, register
 from .common import scalar_q
@@ -45,7 +45,12 @@ def _to_int8(g: Graph, op: Op) -> None:
     axis = op.attrs["axis"]
     shape = g.tensors[op.outputs[0]].shape
     inputs = []
-    for name in op.inputs:
+    for k, name in enumerate(op.inputs):
+        t = g.tensors[name]
+        if t.is_const and t.dtype != "int8":  # e.g. a class token: stored in the output's quantization
+            data = np.clip(np.round(t.data / np.float32(out_q[0])) + out_q[1], -128, 127).astype(np.int8)
+            name = op.inputs[k] = g.add_const(name + "_s8", data)
+            g.tensors[name].quant = QuantParams(np.float32(out_q[0]), np.int32(out_q[1]))
         iq = scalar_q(g, name, op)
         inputs.append(qmath.concat_input_params(int(np.prod(g.tensors[name].shape[axis:])),
                                                 iq[0], iq[1], out_q[0], out_q[1]))
