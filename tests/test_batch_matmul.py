@@ -387,12 +387,13 @@ def _odd_shapes(path):
 ODD_SHAPES_INPUTS = {"u": [2, 1, 9], "w": [2, 7, 9], "v": [2, 9, 5], "s": [4, 3]}
 
 
-@pytest.mark.parametrize("target", ["nucleo-l4r5zi", "stm32f746", "cortex-m55"])
-def test_dsp_variant_bit_exact_on_odd_shapes(tmp_path, target):
+@pytest.mark.parametrize("target,toolchain", [("nucleo-l4r5zi", "gcc"), ("stm32f746", "gcc"),
+                                              ("cortex-m55", "gcc"), ("stm32f746", "clang")])
+def test_dsp_variant_bit_exact_on_odd_shapes(tmp_path, target, toolchain):
     path = _odd_shapes(tmp_path / "odd.onnx")
     calib = {k: RNG.normal(0, 1, [32] + s).astype(np.float32) for k, s in ODD_SHAPES_INPUTS.items()}
     x = {k: RNG.normal(0, 1.5, [3] + s).astype(np.float32) for k, s in ODD_SHAPES_INPUTS.items()}
-    run = api.run(path, x, target=target, calib=calib)
+    run = api.run(path, x, target=target, calib=calib, toolchain=toolchain)
     variants = {l["name"]: l["variant"] for l in run.report["layers"]}
     assert [variants[n] for n in ("along_k", "along_n", "along_n_rows", "short_k")] == \
         ["arm_dsp_batch_matmul"] * 4
