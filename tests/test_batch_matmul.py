@@ -242,7 +242,7 @@ def test_shapes_the_kernel_cannot_take_are_refused(a, b, message):
     """(ONNX shape inference refuses the first two before the lowering; the lowering checks
     them anyway, for graphs whose shapes come from --input-shape.)"""
     with pytest.raises(TinydeployError) as err:
-        ops.matmul.check_shapes("mm", a, b)
+        ops.matmul.check_shapes("node 'mm' (MatMul)", a, b)
     assert str(err.value) == f"node 'mm' (MatMul): {message}"
 
 
@@ -401,3 +401,64 @@ def test_dsp_variant_bit_exact_on_odd_shapes(tmp_path, target, toolchain):
     gold = api.run(path, x, target=target, calib=calib, golden=True).outputs
     for name in ("y1", "y2", "y3", "y4", "y5"):
         np.testing.assert_array_equal(run.outputs[name], gold[name], err_msg=name)
+
+
+# --------------------------------------------------------------------------
+# .tflite BATCH_MATMUL against the TFLite Micro interpreter, bit for bit
+# --------------------------------------------------------------------------
+TFLITE_CASES = {  # (A shape, B shape, adj_x, adj_y)
+    "3d": ([2, 3, 5], [2, 5, 4], False, False),
+    "adj_y_broadcast": ([1, 2, 3, 5], [2, 4, 5], False, True),
+    "adj_x_2d_rhs": ([2, 5, 3], [5, 4], True, False),
+    "adj_both_broadcast": ([3, 1, 5, 3], [2, 4, 5], True, True),
+    "2d": ([4, 9], [9, 7], False, False),
+}
+
+
+def _tests_on_path():
+    """tests/ on sys.path (the .tflite Builder and the TFLM runner live there)."""
+    import sys
+    from pathlib import Path
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+
+
+def _tflite_batch_matmul(case, b_const):
+    _tests_on_path()
+    from test_tflite_input import O, Builder
+    from tflite_oracle import schema
+    a_shape, b_shape, adj_x, adj_y = TFLITE_CASES[case]
+    b = Builder()
+    x = b.tensor(a_shape, "int8", 0.05, -3)
+    data = RNG.integers(-128, 128, b_shape).astype(np.int8) if b_const else None
+    y = b.tensor(b_shape, "int8", 0.04, 7, data)
+    a0, b0 = np.zeros(a_shape), np.zeros(b_shape)
+    out_shape = np.matmul(np.swapaxes(a0, -1, -2) if adj_x else a0, np.swapaxes(b0, -1, -2) if adj_y else b0).shape
+    k = a_shape[-2] if adj_x else a_shape[-1]
+    out = b.tensor(list(out_shape), "int8", 0.05 * 0.04 * 74 * 74 * np.sqrt(k) / 40, 2)
+    b.op("BATCH_MATMUL", [x, y], [out], schema.BatchMatMulOptionsT(), O.BatchMatMulOptions, adjX=adj_x, adjY=adj_y)
+    return b.finish([x] if b_const else [x, y], out)
+
+
+@pytest.mark.parametrize("b_const", [False, True], ids=["two_inputs", "constant_rhs"])
+@pytest.mark.parametrize("case", sorted(TFLITE_CASES))
+def test_tflite_batch_matmul_bit_exact_with_tflm(tmp_path, case, b_const):
+    pytest.importorskip("tflite")
+    pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    _tests_on_path()
+    from tflite_oracle import tflm_run
+    model = _tflite_batch_matmul(case, b_const)
+    path = tmp_path / "bmm.tflite"
+    path.write_bytes(model)
+    a_shape, b_shape = TFLITE_CASES[case][:2]
+    n = 4
+    xs = RNG.integers(-128, 128, [n] + a_shape).astype(np.int8)
+    ys = RNG.integers(-128, 128, [n] + b_shape).astype(np.int8)
+    theirs = np.stack([np.asarray(tflm_run(model, [xs[i]] if b_const else [xs[i], ys[i]])).reshape(-1)
+                       for i in range(n)])
+    sample = lambda v, shape: v.reshape([n] + shape[1:]) if shape[0] == 1 else v  # noqa: E731 (batch-1 axis)
+    inputs = {"t0": sample(xs, a_shape)} if b_const else {"t0": sample(xs, a_shape), "t1": sample(ys, b_shape)}
+    ours = next(iter(api.run(path, inputs, raw=True).outputs.values())).reshape(n, -1)
+    np.testing.assert_array_equal(ours, theirs)
+    assert np.mean(np.abs(theirs.astype(int)) == 128) < 0.2  # mostly unsaturated outputs

@@ -127,6 +127,10 @@ def _int8_operand(g: Graph, op: Op, name: str) -> str:
     t = g.tensors[name]
     if not t.is_const or t.dtype == "int8":
         return name
+    if t.qdata is not None and t.quant is not None and t.quant.per_tensor and t.qdata.dtype == np.int8:
+        new = g.add_const(name + "_s8", t.qdata)  # the file's own int8 values (QDQ, .tflite)
+        g.tensors[new].quant = t.quant
+        return new
     tq = t.quant if t.quant is not None and t.quant.per_tensor else \
         quant_from_range(float(t.data.min()), float(t.data.max()))
     s, z = tq.scalar()
@@ -171,9 +175,9 @@ def _emit_s8(c, op: Op, sym: str) -> Call:
     return s8_call(c, op, sym, "td_batch_matmul_s8", "s8/batch_matmul_s8.c", "td_batch_matmul_s8_params", "abo")
 
 
-def check_shapes(node_name: str, a_shape, b_shape) -> None:
-    """Refuse operands (rank >= 2) that do not multiply or broadcast, or need more batch axes."""
-    where = f"node '{node_name}' (MatMul)"
+def check_shapes(where: str, a_shape, b_shape) -> None:
+    """Refuse operands (rank >= 2) that do not multiply or broadcast, or need more batch axes.
+    where: the node, as messages name it ("node 'X' (MatMul)", "operator 3 (BATCH_MATMUL)")."""
     if a_shape[-1] != b_shape[-2]:
         raise TinydeployError(f"{where}: inputs of shapes {list(a_shape)} and {list(b_shape)} do not multiply "
                               f"(A has {a_shape[-1]} columns, B {b_shape[-2]} rows)")
