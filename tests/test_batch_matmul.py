@@ -462,3 +462,39 @@ def test_tflite_batch_matmul_bit_exact_with_tflm(tmp_path, case, b_const):
     ours = next(iter(api.run(path, inputs, raw=True).outputs.values())).reshape(n, -1)
     np.testing.assert_array_equal(ours, theirs)
     assert np.mean(np.abs(theirs.astype(int)) == 128) < 0.2  # mostly unsaturated outputs
+
+
+# --------------------------------------------------------------------------
+# A real PyTorch export (the TorchScript exporter), when torch is installed
+# --------------------------------------------------------------------------
+def test_torch_exported_attention(tmp_path):
+    torch = pytest.importorskip("torch")
+    import warnings
+
+    class Attention(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv, self.proj = torch.nn.Linear(D, 3 * D), torch.nn.Linear(D, D)
+
+        def forward(self, x):
+            b, t, d = x.shape
+            qkv = self.qkv(x).reshape(b, t, 3, H, d // H).permute(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+            a = ((q @ k.transpose(-2, -1)) * (d // H) ** -0.5).softmax(dim=-1)
+            return self.proj((a @ v).transpose(1, 2).reshape(b, t, d))
+
+    torch.manual_seed(0)
+    path = str(tmp_path / "attn.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Attention().eval(), (torch.randn(1, T, D),), path, input_names=["x"], output_names=["y"],
+                          opset_version=17, dynamo=False)
+    x = {"x": RNG.normal(0, 1, (3, T, D)).astype(np.float32)}
+    want = _ort_batch1(path, x).reshape(3, T, D)
+    got = api.run(path, x, quantize="float32").outputs["y"]
+    np.testing.assert_allclose(got.reshape(want.shape), want, atol=1e-5, rtol=1e-4)
+    calib = {"x": RNG.normal(0, 1, (32, T, D)).astype(np.float32)}
+    run = api.run(path, x, calib=calib)
+    np.testing.assert_array_equal(run.outputs["y"], api.run(path, x, calib=calib, golden=True).outputs["y"])
+    assert _sqnr_db(want, run.outputs["y"]) > 25
+    assert run.report["macs"] == T * D * 3 * D + 2 * H * T * T * (D // H) + T * D * D
