@@ -388,16 +388,23 @@ ODD_SHAPES_INPUTS = {"u": [2, 1, 9], "w": [2, 7, 9], "v": [2, 9, 5], "s": [4, 3]
 
 
 @pytest.mark.parametrize("target,toolchain", [("nucleo-l4r5zi", "gcc"), ("stm32f746", "gcc"),
-                                              ("cortex-m55", "gcc"), ("stm32f746", "clang")])
-def test_dsp_variant_bit_exact_on_odd_shapes(tmp_path, target, toolchain):
+                                              ("cortex-m55", "gcc"), ("stm32f746", "clang"),
+                                              ("rv32-zve32x", "gcc")])
+def test_simd_variants_bit_exact_on_odd_shapes(tmp_path, target, toolchain):
+    """The Arm DSP variant (arm/dsp_batch_matmul_s8.c; A stored transposed keeps the portable
+    kernel) and the RISC-V vector one (riscv/rvv_batch_matmul_s8.c, every layout; N = 7
+    and 5 leave a partial vector) against the golden model."""
     path = _odd_shapes(tmp_path / "odd.onnx")
     calib = {k: RNG.normal(0, 1, [32] + s).astype(np.float32) for k, s in ODD_SHAPES_INPUTS.items()}
     x = {k: RNG.normal(0, 1.5, [3] + s).astype(np.float32) for k, s in ODD_SHAPES_INPUTS.items()}
     run = api.run(path, x, target=target, calib=calib, toolchain=toolchain)
     variants = {l["name"]: l["variant"] for l in run.report["layers"]}
-    assert [variants[n] for n in ("along_k", "along_n", "along_n_rows", "short_k")] == \
-        ["arm_dsp_batch_matmul"] * 4
-    assert not variants["a_transposed"].startswith("arm_")
+    fast = ["along_k", "along_n", "along_n_rows", "short_k"]
+    if target.startswith("rv32"):
+        assert [variants[n] for n in fast + ["a_transposed"]] == ["rvv_batch_matmul"] * 5
+    else:
+        assert [variants[n] for n in fast] == ["arm_dsp_batch_matmul"] * 4
+        assert not variants["a_transposed"].startswith("arm_")
     gold = api.run(path, x, target=target, calib=calib, golden=True).outputs
     for name in ("y1", "y2", "y3", "y4", "y5"):
         np.testing.assert_array_equal(run.outputs[name], gold[name], err_msg=name)
