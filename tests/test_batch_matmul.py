@@ -505,3 +505,34 @@ def test_torch_exported_attention(tmp_path):
     np.testing.assert_array_equal(run.outputs["y"], api.run(path, x, calib=calib, golden=True).outputs["y"])
     assert _sqnr_db(want, run.outputs["y"]) > 25
     assert run.report["macs"] == T * D * 3 * D + 2 * H * T * T * (D // H) + T * D * D
+
+
+@pytest.mark.parametrize("target", ["stm32f746", "rv32-zve32x"])
+def test_simd_variant_sources_compile_strictly_at_every_level(tmp_path, target):
+    """The MCU libraries of the attention block (the variants' sources copied in) compile
+    with the hygiene flags at -O0, -O2 and -Os, and pass cppcheck in the target's
+    configuration."""
+    import shutil
+    import subprocess
+
+    from tinydeploy import targets
+    tgt = targets.load_target(target)
+    lib = tmp_path / "lib"
+    api.compile(_attention(tmp_path / "attn.onnx"), target=target, out_dir=lib,
+                calib={"x": RNG.normal(0, 1, (8, T, D)).astype(np.float32)})
+    sources = sorted(str(p) for p in lib.glob("*.c"))
+    variant = "td_riscv_rvv_batch_matmul_s8.c" if target.startswith("rv32") else "td_arm_dsp_batch_matmul_s8.c"
+    assert variant in {p.rsplit("/", 1)[-1] for p in sources}
+    arch = [f for f in tgt.cflags if f.startswith(("-march", "-mabi", "--specs", "-mcpu", "-mthumb", "-mfpu",
+                                                    "-mfloat-abi"))]
+    for opt in ("-O0", "-O2", "-Os"):
+        proc = subprocess.run([tgt.cc, *arch, *WARNINGS, opt, "-I", str(lib), "-c", *sources],
+                              capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 0, f"{opt}:\n{proc.stderr[-3000:]}"
+    if shutil.which("cppcheck"):
+        defines = ["-D__riscv", "-D__riscv_xlen=32", "-D__riscv_mul", "-D__riscv_vector"] \
+            if target.startswith("rv32") else ["-D__arm__", "-D__ARM_ARCH_PROFILE='M'", "-D__ARM_FEATURE_DSP"]
+        proc = subprocess.run(["cppcheck", "--std=c99", "--enable=warning,style,performance,portability",
+                               "--error-exitcode=1", "--inline-suppr", "-q", "-D__GNUC__", *defines,
+                               "-I", str(lib), str(lib / variant)], capture_output=True, text=True)
+        assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr[-3000:]
