@@ -389,7 +389,7 @@ ODD_SHAPES_INPUTS = {"u": [2, 1, 9], "w": [2, 7, 9], "v": [2, 9, 5], "s": [4, 3]
 
 @pytest.mark.parametrize("target,toolchain", [("nucleo-l4r5zi", "gcc"), ("stm32f746", "gcc"),
                                               ("cortex-m55", "gcc"), ("stm32f746", "clang"),
-                                              ("rv32-zve32x", "gcc")])
+                                              ("rv32-zve32x", "gcc"), ("rv32-zve32x", "clang")])
 def test_simd_variants_bit_exact_on_odd_shapes(tmp_path, target, toolchain):
     """The Arm DSP variant (arm/dsp_batch_matmul_s8.c; A stored transposed keeps the portable
     kernel) and the RISC-V vector one (riscv/rvv_batch_matmul_s8.c, every layout; N = 7
