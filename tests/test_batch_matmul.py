@@ -536,3 +536,34 @@ def test_simd_variant_sources_compile_strictly_at_every_level(tmp_path, target):
                                "--error-exitcode=1", "--inline-suppr", "-q", "-D__GNUC__", *defines,
                                "-I", str(lib), str(lib / variant)], capture_output=True, text=True)
         assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr[-3000:]
+
+
+# --------------------------------------------------------------------------
+# QDQ models (onnxruntime's static quantization), int8 and uint8 activations
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("activations", ["QInt8", "QUInt8"])
+def test_qdq_attention_from_onnxruntime_quantizer(tmp_path, activations):
+    """The QDQ model's own scales. With uint8 activations the constants are uint8 too (the
+    softmax scale 1/sqrt(d) of the Mul): shifted to int8 with their zero points."""
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    import logging
+    path = _attention(tmp_path / "attn.onnx")
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.samples = iter([{"x": RNG.normal(0, 1, (1, T, D)).astype(np.float32)} for _ in range(16)])
+
+        def get_next(self):
+            return next(self.samples, None)
+
+    qdq = str(tmp_path / "attn_qdq.onnx")
+    logging.getLogger().setLevel(logging.ERROR)
+    quantization.quantize_static(path, qdq, Reader(), quant_format=quantization.QuantFormat.QDQ,
+                                 activation_type=getattr(quantization.QuantType, activations),
+                                 weight_type=quantization.QuantType.QInt8, per_channel=False)
+    x = {"x": RNG.normal(0, 1, (3, T, D)).astype(np.float32)}
+    c = api.run(qdq, x).outputs["y"]
+    np.testing.assert_array_equal(c, api.run(qdq, x, golden=True).outputs["y"])
+    want = _ort_batch1(path, x).reshape(c.shape)
+    ort_qdq = _ort_batch1(qdq, x).reshape(c.shape)
+    assert _sqnr_db(want, c) > 20 and _sqnr_db(ort_qdq, c) > 25
