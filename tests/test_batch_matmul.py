@@ -242,7 +242,7 @@ def test_shapes_the_kernel_cannot_take_are_refused(a, b, message):
     """(ONNX shape inference refuses the first two before the lowering; the lowering checks
     them anyway, for graphs whose shapes come from --input-shape.)"""
     with pytest.raises(TinydeployError) as err:
-        ops.matmul.check_shapes("mm", a, b)
+        ops.matmul.check_shapes("node 'mm' (MatMul)", a, b)
     assert str(err.value) == f"node 'mm' (MatMul): {message}"
 
 
@@ -387,16 +387,183 @@ def _odd_shapes(path):
 ODD_SHAPES_INPUTS = {"u": [2, 1, 9], "w": [2, 7, 9], "v": [2, 9, 5], "s": [4, 3]}
 
 
-@pytest.mark.parametrize("target", ["nucleo-l4r5zi", "stm32f746", "cortex-m55"])
-def test_dsp_variant_bit_exact_on_odd_shapes(tmp_path, target):
+@pytest.mark.parametrize("target,toolchain", [("nucleo-l4r5zi", "gcc"), ("stm32f746", "gcc"),
+                                              ("cortex-m55", "gcc"), ("stm32f746", "clang"),
+                                              ("rv32-zve32x", "gcc"), ("rv32-zve32x", "clang")])
+def test_simd_variants_bit_exact_on_odd_shapes(tmp_path, target, toolchain):
+    """The Arm DSP variant (arm/dsp_batch_matmul_s8.c; A stored transposed keeps the portable
+    kernel) and the RISC-V vector one (riscv/rvv_batch_matmul_s8.c, every layout; N = 7
+    and 5 leave a partial vector) against the golden model."""
     path = _odd_shapes(tmp_path / "odd.onnx")
     calib = {k: RNG.normal(0, 1, [32] + s).astype(np.float32) for k, s in ODD_SHAPES_INPUTS.items()}
     x = {k: RNG.normal(0, 1.5, [3] + s).astype(np.float32) for k, s in ODD_SHAPES_INPUTS.items()}
-    run = api.run(path, x, target=target, calib=calib)
+    run = api.run(path, x, target=target, calib=calib, toolchain=toolchain)
     variants = {l["name"]: l["variant"] for l in run.report["layers"]}
-    assert [variants[n] for n in ("along_k", "along_n", "along_n_rows", "short_k")] == \
-        ["arm_dsp_batch_matmul"] * 4
-    assert not variants["a_transposed"].startswith("arm_")
+    fast = ["along_k", "along_n", "along_n_rows", "short_k"]
+    if target.startswith("rv32"):
+        assert [variants[n] for n in fast + ["a_transposed"]] == ["rvv_batch_matmul"] * 5
+    else:
+        assert [variants[n] for n in fast] == ["arm_dsp_batch_matmul"] * 4
+        assert not variants["a_transposed"].startswith("arm_")
     gold = api.run(path, x, target=target, calib=calib, golden=True).outputs
     for name in ("y1", "y2", "y3", "y4", "y5"):
         np.testing.assert_array_equal(run.outputs[name], gold[name], err_msg=name)
+
+
+# --------------------------------------------------------------------------
+# .tflite BATCH_MATMUL against the TFLite Micro interpreter, bit for bit
+# --------------------------------------------------------------------------
+TFLITE_CASES = {  # (A shape, B shape, adj_x, adj_y)
+    "3d": ([2, 3, 5], [2, 5, 4], False, False),
+    "adj_y_broadcast": ([1, 2, 3, 5], [2, 4, 5], False, True),
+    "adj_x_2d_rhs": ([2, 5, 3], [5, 4], True, False),
+    "adj_both_broadcast": ([3, 1, 5, 3], [2, 4, 5], True, True),
+    "2d": ([4, 9], [9, 7], False, False),
+}
+
+
+def _tests_on_path():
+    """tests/ on sys.path (the .tflite Builder and the TFLM runner live there)."""
+    import sys
+    from pathlib import Path
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+
+
+def _tflite_batch_matmul(case, b_const):
+    _tests_on_path()
+    from test_tflite_input import O, Builder
+    from tflite_oracle import schema
+    a_shape, b_shape, adj_x, adj_y = TFLITE_CASES[case]
+    b = Builder()
+    x = b.tensor(a_shape, "int8", 0.05, -3)
+    data = RNG.integers(-128, 128, b_shape).astype(np.int8) if b_const else None
+    y = b.tensor(b_shape, "int8", 0.04, 7, data)
+    a0, b0 = np.zeros(a_shape), np.zeros(b_shape)
+    out_shape = np.matmul(np.swapaxes(a0, -1, -2) if adj_x else a0, np.swapaxes(b0, -1, -2) if adj_y else b0).shape
+    k = a_shape[-2] if adj_x else a_shape[-1]
+    out = b.tensor(list(out_shape), "int8", 0.05 * 0.04 * 74 * 74 * np.sqrt(k) / 40, 2)
+    b.op("BATCH_MATMUL", [x, y], [out], schema.BatchMatMulOptionsT(), O.BatchMatMulOptions, adjX=adj_x, adjY=adj_y)
+    return b.finish([x] if b_const else [x, y], out)
+
+
+@pytest.mark.parametrize("b_const", [False, True], ids=["two_inputs", "constant_rhs"])
+@pytest.mark.parametrize("case", sorted(TFLITE_CASES))
+def test_tflite_batch_matmul_bit_exact_with_tflm(tmp_path, case, b_const):
+    pytest.importorskip("tflite")
+    pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    _tests_on_path()
+    from tflite_oracle import tflm_run
+    model = _tflite_batch_matmul(case, b_const)
+    path = tmp_path / "bmm.tflite"
+    path.write_bytes(model)
+    a_shape, b_shape = TFLITE_CASES[case][:2]
+    n = 4
+    xs = RNG.integers(-128, 128, [n] + a_shape).astype(np.int8)
+    ys = RNG.integers(-128, 128, [n] + b_shape).astype(np.int8)
+    theirs = np.stack([np.asarray(tflm_run(model, [xs[i]] if b_const else [xs[i], ys[i]])).reshape(-1)
+                       for i in range(n)])
+    sample = lambda v, shape: v.reshape([n] + shape[1:]) if shape[0] == 1 else v  # noqa: E731 (batch-1 axis)
+    inputs = {"t0": sample(xs, a_shape)} if b_const else {"t0": sample(xs, a_shape), "t1": sample(ys, b_shape)}
+    ours = next(iter(api.run(path, inputs, raw=True).outputs.values())).reshape(n, -1)
+    np.testing.assert_array_equal(ours, theirs)
+    assert np.mean(np.abs(theirs.astype(int)) == 128) < 0.2  # mostly unsaturated outputs
+
+
+# --------------------------------------------------------------------------
+# A real PyTorch export (the TorchScript exporter), when torch is installed
+# --------------------------------------------------------------------------
+def test_torch_exported_attention(tmp_path):
+    torch = pytest.importorskip("torch")
+    import warnings
+
+    class Attention(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv, self.proj = torch.nn.Linear(D, 3 * D), torch.nn.Linear(D, D)
+
+        def forward(self, x):
+            b, t, d = x.shape
+            qkv = self.qkv(x).reshape(b, t, 3, H, d // H).permute(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+            a = ((q @ k.transpose(-2, -1)) * (d // H) ** -0.5).softmax(dim=-1)
+            return self.proj((a @ v).transpose(1, 2).reshape(b, t, d))
+
+    torch.manual_seed(0)
+    path = str(tmp_path / "attn.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Attention().eval(), (torch.randn(1, T, D),), path, input_names=["x"], output_names=["y"],
+                          opset_version=17, dynamo=False)
+    x = {"x": RNG.normal(0, 1, (3, T, D)).astype(np.float32)}
+    want = _ort_batch1(path, x).reshape(3, T, D)
+    got = api.run(path, x, quantize="float32").outputs["y"]
+    np.testing.assert_allclose(got.reshape(want.shape), want, atol=1e-5, rtol=1e-4)
+    calib = {"x": RNG.normal(0, 1, (32, T, D)).astype(np.float32)}
+    run = api.run(path, x, calib=calib)
+    np.testing.assert_array_equal(run.outputs["y"], api.run(path, x, calib=calib, golden=True).outputs["y"])
+    assert _sqnr_db(want, run.outputs["y"]) > 25
+    assert run.report["macs"] == T * D * 3 * D + 2 * H * T * T * (D // H) + T * D * D
+
+
+@pytest.mark.parametrize("target", ["stm32f746", "rv32-zve32x"])
+def test_simd_variant_sources_compile_strictly_at_every_level(tmp_path, target):
+    """The MCU libraries of the attention block (the variants' sources copied in) compile
+    with the hygiene flags at -O0, -O2 and -Os, and pass cppcheck in the target's
+    configuration."""
+    import shutil
+    import subprocess
+
+    from tinydeploy import targets
+    tgt = targets.load_target(target)
+    lib = tmp_path / "lib"
+    api.compile(_attention(tmp_path / "attn.onnx"), target=target, out_dir=lib,
+                calib={"x": RNG.normal(0, 1, (8, T, D)).astype(np.float32)})
+    sources = sorted(str(p) for p in lib.glob("*.c"))
+    variant = "td_riscv_rvv_batch_matmul_s8.c" if target.startswith("rv32") else "td_arm_dsp_batch_matmul_s8.c"
+    assert variant in {p.rsplit("/", 1)[-1] for p in sources}
+    arch = [f for f in tgt.cflags if f.startswith(("-march", "-mabi", "--specs", "-mcpu", "-mthumb", "-mfpu",
+                                                    "-mfloat-abi"))]
+    for opt in ("-O0", "-O2", "-Os"):
+        proc = subprocess.run([tgt.cc, *arch, *WARNINGS, opt, "-I", str(lib), "-c", *sources],
+                              capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 0, f"{opt}:\n{proc.stderr[-3000:]}"
+    if shutil.which("cppcheck"):
+        defines = ["-D__riscv", "-D__riscv_xlen=32", "-D__riscv_mul", "-D__riscv_vector"] \
+            if target.startswith("rv32") else ["-D__arm__", "-D__ARM_ARCH_PROFILE='M'", "-D__ARM_FEATURE_DSP"]
+        proc = subprocess.run(["cppcheck", "--std=c99", "--enable=warning,style,performance,portability",
+                               "--error-exitcode=1", "--inline-suppr", "-q", "-D__GNUC__", *defines,
+                               "-I", str(lib), str(lib / variant)], capture_output=True, text=True)
+        assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr[-3000:]
+
+
+# --------------------------------------------------------------------------
+# QDQ models (onnxruntime's static quantization), int8 and uint8 activations
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("activations", ["QInt8", "QUInt8"])
+def test_qdq_attention_from_onnxruntime_quantizer(tmp_path, activations):
+    """The QDQ model's own scales. With uint8 activations the constants are uint8 too (the
+    softmax scale 1/sqrt(d) of the Mul): shifted to int8 with their zero points."""
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    import logging
+    path = _attention(tmp_path / "attn.onnx")
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.samples = iter([{"x": RNG.normal(0, 1, (1, T, D)).astype(np.float32)} for _ in range(16)])
+
+        def get_next(self):
+            return next(self.samples, None)
+
+    qdq = str(tmp_path / "attn_qdq.onnx")
+    logging.getLogger().setLevel(logging.ERROR)
+    quantization.quantize_static(path, qdq, Reader(), quant_format=quantization.QuantFormat.QDQ,
+                                 activation_type=getattr(quantization.QuantType, activations),
+                                 weight_type=quantization.QuantType.QInt8, per_channel=False)
+    x = {"x": RNG.normal(0, 1, (3, T, D)).astype(np.float32)}
+    c = api.run(qdq, x).outputs["y"]
+    np.testing.assert_array_equal(c, api.run(qdq, x, golden=True).outputs["y"])
+    want = _ort_batch1(path, x).reshape(c.shape)
+    ort_qdq = _ort_batch1(qdq, x).reshape(c.shape)
+    assert _sqnr_db(want, c) > 20 and _sqnr_db(ort_qdq, c) > 25

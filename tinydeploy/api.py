@@ -52,8 +52,10 @@ def _load_target(target, target_file=None):
 
 
 def _is_prequantized(g: Graph) -> bool:
+    """QDQ ops, int8 constants, or (an int8 .tflite file without weights: e.g. one
+    BATCH_MATMUL of two inputs) quantized activations."""
     return any(op.kind in ("quantize", "dequantize") for op in g.ops) or \
-        any(t.qdata is not None for t in g.tensors.values())
+        any(t.qdata is not None or (not t.is_const and t.quant is not None) for t in g.tensors.values())
 
 
 def build_graph(model: PathLike, input_shapes=None, quantize: str = "int8", calib=None,

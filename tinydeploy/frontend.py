@@ -987,7 +987,7 @@ def _batch_matmul(imp: _Importer, node) -> None:
                 g.ops.append(Op("reshape", f"{node.name}_promote{k}", [node.input[k]], [name], {}))
         operands.append(name)
     a_shape, b_shape = (g.tensors[n].shape for n in operands)
-    matmul_op.check_shapes(node.name, a_shape, b_shape)
+    matmul_op.check_shapes(f"node '{node.name}' (MatMul)", a_shape, b_shape)
     out = imp.activation(node.output[0])
     full = tuple(np.broadcast_shapes(a_shape[:-2], b_shape[:-2])) + (a_shape[-2], b_shape[-1])
     if full == g.tensors[out].shape:

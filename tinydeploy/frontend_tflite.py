@@ -32,6 +32,7 @@ import numpy as np
 
 from .errors import TinydeployError
 from .ir import Graph, Op, QuantParams, Tensor
+from .ops import matmul as matmul_op
 
 INF = float("inf")
 MAX_RANK = 6
@@ -686,6 +687,50 @@ def _pad(imp, op) -> None:
         value = float(vt.data.reshape(-1)[0])
     imp.emit("pad", op, [x], out, before=pads[:, 0].tolist(), after=pads[:, 1].tolist(),
              mode="constant", value=value)
+
+
+@lowering("BATCH_MATMUL")
+def _batch_matmul(imp, op) -> None:
+    """A [..., M, K] @ B [..., K, N] with broadcast batch axes (tinydeploy/ops/matmul.py);
+    adj_x / adj_y transpose an operand's last two axes: a transpose the layout pass turns
+    into an alias, read in place by the kernel."""
+    o = _options(imp.tflite, op, "BatchMatMulOptions")
+    adjoint = (bool(o.AdjX()), bool(o.AdjY())) if o is not None else (False, False)
+    if len(op.inputs) != 2:
+        raise imp.bad(op, f"expected 2 inputs, got {len(op.inputs)}")
+    ins = []
+    for k, adj in enumerate(adjoint):
+        if op.inputs[k] < 0:
+            raise imp.bad(op, f"input {k} is missing")
+        x = imp.tensor(op.inputs[k], op)
+        t = imp.g.tensors[x]
+        if not 2 <= len(t.shape) <= MAX_RANK:
+            raise imp.bad(op, f"input {k} has rank {len(t.shape)}; BATCH_MATMUL takes operands of rank 2 "
+                              f"to {MAX_RANK}")
+        if t.qdata is None and imp.quantized and t.is_const:
+            raise imp.bad(op, f"input {k} is a float constant in a quantized model")
+        if adj:
+            perm = list(range(len(t.shape)))
+            perm[-2:] = perm[-1], perm[-2]
+            if t.is_const:
+                y = imp.g.add_const(x + "_adj", np.ascontiguousarray(t.data.transpose(perm)), t.quant)
+                if t.qdata is not None:
+                    imp.g.tensors[y].qdata = np.ascontiguousarray(t.qdata.transpose(perm))
+            else:
+                y = imp.activation(x + "_adj", tuple(t.shape[p] for p in perm), x)
+                imp.g.ops.append(Op("transpose", y, [x], [y], {"perm": perm}))
+            x = y
+        ins.append(x)
+    if all(imp.g.tensors[i].is_const for i in ins):
+        raise imp.bad(op, "both inputs are constants")
+    out = imp.out(op)
+    a_shape, b_shape = (imp.g.tensors[i].shape for i in ins)
+    matmul_op.check_shapes(f"operator {op.index} ({op.name})", a_shape, b_shape)
+    want = tuple(np.broadcast_shapes(a_shape[:-2], b_shape[:-2])) + (a_shape[-2], b_shape[-1])
+    if tuple(imp.g.tensors[out].shape) != want:
+        raise imp.bad(op, f"inputs of shapes {list(a_shape)} and {list(b_shape)} give {list(want)}, "
+                          f"not the output's {list(imp.g.tensors[out].shape)}")
+    imp.emit("batch_matmul", op, ins, out)
 
 
 @lowering("TRANSPOSE")

@@ -22,7 +22,8 @@ Variants (report.json "variant"):
                        (the scalar one instantiated per layer with constant
                        shapes);
   rv_add / rvv_add     add_s8 of two same-shape tensors;
-  rvv_avg_pool / rvv_max_pool   pooling (vector targets).
+  rvv_avg_pool / rvv_max_pool   pooling (vector targets);
+  rvv_batch_matmul     batch_matmul_s8 (vector targets): lanes over output columns.
 None of them needs scratch memory, so the planner never has to drop one.
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .. import qmath
 from ..ctext import Call
 from ..ir import Graph, Op
 from ..kernel_variants import Choice
+from ..ops.common import s8_call
 from ..stage_types import InplaceMode
 
 SCALAR_SOURCE = "riscv/rv_scalar.c"
@@ -90,7 +92,16 @@ def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> O
         if _add_tables(q) is None:
             return None
         return Choice("rv_add", _emit_rv_add, 0)
+    if op.kind == "batch_matmul_s8" and vector:
+        return Choice("rvv_batch_matmul", _emit_rvv_batch_matmul, 0)
     return None
+
+
+def _emit_rvv_batch_matmul(c, op: Op, sym: str):
+    """Lanes over one output row's columns (riscv/rvv_batch_matmul_s8.c); the portable
+    kernel's parameters."""
+    return s8_call(c, op, sym, "td_rvv_batch_matmul_s8", "riscv/rvv_batch_matmul_s8.c",
+                   "td_batch_matmul_s8_params", "abo")
 
 
 # In-place modes (tinydeploy/inplace.py) each kernel honours.  The planner's

@@ -16,7 +16,7 @@ from ..errors import TinydeployError
 from ..ir import Graph, Op, QuantParams
 from ..overflow import fits, offset_bound, shifted
 from .base import OpDef, register
-from .common import act_params, act_range, clamp, padded, quant_from_range, s8_call, scalar_q
+from .common import act_params, act_range, clamp, int8_constant, padded, s8_call, scalar_q
 
 FUNCTIONS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
              "max": np.maximum, "min": np.minimum}
@@ -145,12 +145,7 @@ def _to_int8(g: Graph, op: Op) -> None:
     for name in op.inputs:  # constant operands: quantize them per-tensor
         t = g.tensors[name]
         if t.is_const and t.dtype != "int8":
-            tq = t.quant if t.quant is not None and t.quant.per_tensor else \
-                quant_from_range(float(t.data.min()), float(t.data.max()))
-            s, z = tq.scalar()
-            data = np.clip(np.round(t.data / s) + z, -128, 127).astype(np.int8)
-            new = g.add_const(name + "_s8", data)
-            g.tensors[new].quant = QuantParams(np.float32(s), np.int32(z))
+            new = int8_constant(g, name)
             op.inputs = [new if i == name else i for i in op.inputs]
     a, b = op.inputs
     qa, qb, qo = (scalar_q(g, n, op) for n in (a, b, op.outputs[0]))

@@ -48,6 +48,27 @@ def quant_from_range(lo: float, hi: float) -> QuantParams:
     return QuantParams(scale, np.int32(zp))
 
 
+def int8_constant(g: Graph, name: str) -> str:
+    """A float constant operand of an int8 op, quantized per tensor: its own integers when it
+    carries them per tensor (a DequantizeLinear's, uint8 shifted to int8 with its zero point;
+    a .tflite file's), else asymmetric int8 covering its values."""
+    t = g.tensors[name]
+    if t.qdata is not None and t.quant is not None and t.quant.per_tensor and t.qdata.dtype in (np.int8, np.uint8):
+        shift = 128 if t.qdata.dtype == np.uint8 else 0
+        s, z = t.quant.scalar()
+        data = (t.qdata.astype(np.int64) - shift).astype(np.int8)
+        new = g.add_const(name + "_s8", data)
+        g.tensors[new].quant = QuantParams(np.float32(s), np.int32(int(z) - shift))
+        return new
+    tq = t.quant if t.quant is not None and t.quant.per_tensor and t.qdata is None else \
+        quant_from_range(float(t.data.min()), float(t.data.max()))
+    s, z = tq.scalar()
+    data = np.clip(np.round(t.data / s) + z, -128, 127).astype(np.int8)
+    new = g.add_const(name + "_s8", data)
+    g.tensors[new].quant = QuantParams(np.float32(s), np.int32(z))
+    return new
+
+
 def requantize_after(g: Graph, op: Op, in_q) -> None:
     """Let `op` produce quantization in_q and insert a requantize to its own."""
     out = op.outputs[0]

@@ -28,10 +28,10 @@ import numpy as np
 from .. import qmath
 from ..ctext import Call
 from ..errors import TinydeployError
-from ..ir import Graph, Op, QuantParams
+from ..ir import Graph, Op
 from ..overflow import offset_bound, shifted
 from .base import OpDef, register
-from .common import act_range, contiguous_strides, quant_from_range, s8_call, scalar_q
+from .common import act_range, contiguous_strides, int8_constant, s8_call, scalar_q
 
 BATCH_DIMS = 4  # TD_BMM_BATCH_DIMS: batch axes of the kernels (rank 6 = 4 batch axes + M, N)
 
@@ -121,23 +121,9 @@ def _emit_f32(c, op: Op, sym: str) -> Call:
 
 
 # -- int8 -------------------------------------------------------------------
-def _int8_operand(g: Graph, op: Op, name: str) -> str:
-    """A constant operand quantized per tensor (its own per-tensor quantization, else
-    an asymmetric one covering its values)."""
-    t = g.tensors[name]
-    if not t.is_const or t.dtype == "int8":
-        return name
-    tq = t.quant if t.quant is not None and t.quant.per_tensor else \
-        quant_from_range(float(t.data.min()), float(t.data.max()))
-    s, z = tq.scalar()
-    data = np.clip(np.round(t.data / s) + z, -128, 127).astype(np.int8)
-    new = g.add_const(name + "_s8", data)
-    g.tensors[new].quant = QuantParams(np.float32(s), np.int32(z))
-    return new
-
-
 def _to_int8(g: Graph, op: Op) -> None:
-    op.inputs = [_int8_operand(g, op, n) for n in op.inputs]
+    op.inputs = [int8_constant(g, n) if g.tensors[n].is_const and g.tensors[n].dtype != "int8" else n
+                 for n in op.inputs]
     a, b = op.inputs
     qa, qb, qo = (scalar_q(g, n, op) for n in (a, b, op.outputs[0]))
     p = qmath.fc_params(qa[0], qa[1], qb[0], qo[0], qo[1], act_range=act_range(op, qo))
@@ -171,9 +157,9 @@ def _emit_s8(c, op: Op, sym: str) -> Call:
     return s8_call(c, op, sym, "td_batch_matmul_s8", "s8/batch_matmul_s8.c", "td_batch_matmul_s8_params", "abo")
 
 
-def check_shapes(node_name: str, a_shape, b_shape) -> None:
-    """Refuse operands (rank >= 2) that do not multiply or broadcast, or need more batch axes."""
-    where = f"node '{node_name}' (MatMul)"
+def check_shapes(where: str, a_shape, b_shape) -> None:
+    """Refuse operands (rank >= 2) that do not multiply or broadcast, or need more batch axes.
+    where: the node, as messages name it ("node 'X' (MatMul)", "operator 3 (BATCH_MATMUL)")."""
     if a_shape[-1] != b_shape[-2]:
         raise TinydeployError(f"{where}: inputs of shapes {list(a_shape)} and {list(b_shape)} do not multiply "
                               f"(A has {a_shape[-1]} columns, B {b_shape[-2]} rows)")

@@ -64,11 +64,11 @@ static void bmm_block(const td_batch_matmul_s8_params *p, const int8_t *a,
     const uint32_t ao2 = ((uint32_t)p->a_offset & 0xFFFFu) * 0x10001u;
     const uint32_t bo2 = ((uint32_t)p->b_offset & 0xFFFFu) * 0x10001u;
     const int fast = p->a_k_stride == 1 && (bk == 1 || bn == 1);
-    int32_t r, c, i;
+    int32_t r;
     for (r = 0; r < m; ++r) {
         const int8_t *ar = a + r * p->a_m_stride;
         int8_t *o = out + r * n;
-        c = 0;
+        int32_t c = 0, i;
         if (fast && bk == 1) {
             /* B's columns are contiguous along K. */
             for (; c + 2 <= n; c += 2) {

@@ -1,0 +1,101 @@
+/* RISC-V vector (Zve32x / V) int8 MatMul of two activations, inline assembly
+ * (RVV 1.0; GCC 12 has no vector intrinsics), vector length agnostic.
+ *
+ * Lanes run over the output columns of one row: for each k, the row of B
+ * (any stride: vlse8) is sign-extended to int16 plus b_offset, and
+ * vwmacc.vx adds (a + a_offset) times it to int32 accumulators; both factors
+ * fit int16 (|x + offset| <= 255).  The int32 sums are exact (tinydeploy's
+ * overflow check bounds them), so they equal the portable kernel's; the
+ * requantization is the one of rv_vector.c (vsmul with round-to-nearest-up
+ * for SRDHM, a sign-symmetric rounding shift for RDBPOT), bit-exact with
+ * td_mbqm.  Vector state lives across consecutive asm statements of one
+ * function (no calls in between; GCC 12 does not use vector registers). */
+#include <stddef.h>
+
+#include "td_rvv_bmm.h"
+
+#if !defined(__riscv_vector)
+#error "rvv_batch_matmul_s8.c needs a RISC-V vector target (-march=..._zve32x or ...v)"
+#endif
+
+/* reg = mbqm(reg, M, left L, right R), scalar parameters (as rv_vector.c) */
+#define TD_BMM_MBQM(reg, M, L, R)                                           \
+    "vsll.vx " reg ", " reg ", " L "\n\t"                                   \
+    "vsmul.vx " reg ", " reg ", " M "\n\t"                                  \
+    "vmslt.vx v0, " reg ", zero\n\t"                                        \
+    "vrsub.vi " reg ", " reg ", 0, v0.t\n\t"                                \
+    "vssrl.vx " reg ", " reg ", " R "\n\t"                                  \
+    "vrsub.vi " reg ", " reg ", 0, v0.t\n\t"
+
+/* One output row: out[c] for c = 0..n-1 from A's row ar. */
+static void bmm_row(const td_batch_matmul_s8_params *p, const int8_t *ar,
+                    const int8_t *b, int8_t *out)
+{
+    const int32_t left = p->shift > 0 ? p->shift : 0;
+    const int32_t right = p->shift > 0 ? 0 : -p->shift;
+    const int32_t n = p->n, k = p->k;
+    const int32_t ak = p->a_k_stride, bk = p->b_k_stride, bn = p->b_n_stride;
+    int32_t c = 0;
+    while (c < n) {
+        const int8_t *bc = b + c * bn;
+        size_t vl;
+        int32_t i;
+        __asm__ volatile(
+            "vsetvli %[vl], %[n], e32, m4, ta, mu\n\t"
+            "vmv.v.i v8, 0\n\t"
+            : [vl] "=&r"(vl)
+            : [n] "r"(n - c));
+        for (i = 0; i < k; ++i) {
+            const int32_t av = ar[i * ak] + p->a_offset;
+            __asm__ volatile(
+                "vsetvli zero, zero, e8, m1, ta, mu\n\t"
+                "vlse8.v v4, (%[b]), %[bn]\n\t"
+                "vsetvli zero, zero, e16, m2, ta, mu\n\t"
+                "vsext.vf2 v12, v4\n\t"
+                "vadd.vx v12, v12, %[bo]\n\t"
+                "vwmacc.vx v8, %[av], v12\n\t"
+                :
+                : [b] "r"(bc + i * bk), [bn] "r"(bn), [bo] "r"(p->b_offset), [av] "r"(av)
+                : "memory");
+        }
+        __asm__ volatile(
+            "vsetvli zero, zero, e32, m4, ta, mu\n\t"
+            TD_BMM_MBQM("v8", "%[m]", "%[l]", "%[r]")
+            "vadd.vx v8, v8, %[zp]\n\t"
+            "vmax.vx v8, v8, %[amin]\n\t"
+            "vmin.vx v8, v8, %[amax]\n\t"
+            "vsetvli zero, zero, e16, m2, ta, mu\n\t"
+            "vnsrl.wi v12, v8, 0\n\t"
+            "vsetvli zero, zero, e8, m1, ta, mu\n\t"
+            "vnsrl.wi v4, v12, 0\n\t"
+            "vse8.v v4, (%[o])\n\t"
+            :
+            : [m] "r"(p->multiplier), [l] "r"(left), [r] "r"(right), [zp] "r"(p->output_offset),
+              [amin] "r"(p->act_min), [amax] "r"(p->act_max), [o] "r"(out + c)
+            : "memory");
+        c += (int32_t)vl;
+    }
+}
+
+void td_rvv_batch_matmul_s8(const td_batch_matmul_s8_params *p, const int8_t *a,
+                            const int8_t *b, int8_t *output)
+{
+    const int32_t *shape = p->batch_shape;
+    const int32_t *sa = p->a_batch_strides, *sb = p->b_batch_strides;
+    int32_t i0, i1, i2, i3, r;
+    __asm__ volatile("csrwi vxrm, 0");  /* round to nearest up (vsmul, vssrl) */
+    for (i0 = 0; i0 < shape[0]; ++i0) {
+        for (i1 = 0; i1 < shape[1]; ++i1) {
+            for (i2 = 0; i2 < shape[2]; ++i2) {
+                for (i3 = 0; i3 < shape[3]; ++i3) {
+                    const int32_t oa = i0 * sa[0] + i1 * sa[1] + i2 * sa[2] + i3 * sa[3];
+                    const int32_t ob = i0 * sb[0] + i1 * sb[1] + i2 * sb[2] + i3 * sb[3];
+                    for (r = 0; r < p->m; ++r) {
+                        bmm_row(p, a + oa + r * p->a_m_stride, b + ob, output);
+                        output += p->n;
+                    }
+                }
+            }
+        }
+    }
+}
