@@ -1602,6 +1602,7 @@ def _rnn(imp: _Importer, node) -> None:
     inputs = [seq_first(x, "X"), node.input[1], node.input[2], b] + states
     read = {i for n in imp.model.graph.node for i in n.input} | {o.name for o in imp.model.graph.output}
     kind = "lstm" if lstm else "gru"
+    y_seq = None  # Y in [seq, dirs, batch, hidden] once computed: Y_h is its last step per direction
     for k, output in enumerate(("y", "h", "c")[:len(node.output)]):
         out = node.output[k]
         if not out or out not in read:
@@ -1610,15 +1611,26 @@ def _rnn(imp: _Importer, node) -> None:
         if not lstm:
             attrs["linear_before_reset"] = lbr
         name = node.name if k == 0 else f"{node.name}_{('Y', 'Y_h', 'Y_c')[k]}"
-        if not layout:
-            imp.graph.ops.append(Op(kind, name, list(inputs), [imp.activation(out)], attrs))
-            continue
-        out_perm = [2, 0, 1, 3] if k == 0 else perm
-        inner = imp.graph.add_activation(out + "__seq_first", (seq, n_dir, batch, hidden) if k == 0
-                                         else (n_dir, batch, hidden))
-        imp.graph.ops.append(Op(kind, name, list(inputs), [inner], attrs))
-        imp.graph.ops.append(Op("transpose", name + "_transpose", [inner], [imp.activation(out)],
-                                {"perm": out_perm}))
+        inner = imp.activation(out) if not layout else imp.graph.add_activation(
+            out + "__seq_first", (seq, n_dir, batch, hidden) if k == 0 else (n_dir, batch, hidden))
+        if k == 1 and y_seq is not None:
+            steps = []
+            for d in range(n_dir):
+                t = 0 if d == 1 or direction == "reverse" else seq - 1
+                one = imp.graph.add_activation(f"{out}__dir{d}", (1, 1, batch, hidden))
+                _emit_slice(imp, node, y_seq, one, {0: t, 1: d}, {0: t + 1, 1: d + 1}, {}, name=f"{name}_dir{d}")
+                steps.append(one)
+            if n_dir == 2:
+                both = imp.graph.add_activation(out + "__dirs", (1, 2, batch, hidden))
+                imp.graph.ops.append(Op("concat", name + "_dirs", steps, [both], {"axis": 1}))
+                steps = [both]
+            imp.graph.ops.append(Op("reshape", name, steps, [inner], {}))
+        else:
+            imp.graph.ops.append(Op(kind, name, list(inputs), [inner], attrs))
+            y_seq = inner if k == 0 else y_seq
+        if layout:
+            imp.graph.ops.append(Op("transpose", name + "_transpose", [inner], [imp.activation(out)],
+                                    {"perm": [2, 0, 1, 3] if k == 0 else perm}))
 
 
 def _register_qlinear() -> None:

@@ -977,4 +977,7 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
             return _dsp_gavg(g, op)
         if op.kind == "max_pool_s8":
             return _dsp_maxpool(g, op)
+        if op.kind in ("lstm_s8", "gru_s8"):  # ops/rnn.py: the portable bodies with SMLAD dot products
+            from ..ops import rnn
+            return rnn.arm_dsp_choice(g, op)
     return None
