@@ -13,7 +13,7 @@ Supported (the lowering `_rnn` in frontend.py refuses the rest, naming what to c
     absent or constant in int8;
   * outputs Y [seq, dirs, batch, hidden], Y_h and Y_c [dirs, batch, hidden], any subset;
     each output the model reads is one IR op (attr output = "y", "h" or "c") that runs the
-    whole recurrence (a model reading Y and Y_h of one layer computes it twice).
+    whole recurrence, except Y_h read with Y: a slice of Y's last step per direction.
 
 IR kinds: lstm, gru (float), lstm_s8, gru_s8 (int8). Inputs [X, W, R, B, initial_h(,
 initial_c)] ("" for a zero state); attrs hidden, direction, output (and
