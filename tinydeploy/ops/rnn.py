@@ -43,7 +43,9 @@ bit-exact with TFLite's or TFLite Micro's kernels; TFLite has no integer GRU):
 Portable kernels: td_lstm_f32 / td_gru_f32 (f32/rnn.c), td_lstm_s8 / td_gru_s8
 (s8/rnn_s8.c; their bodies are in td_rnn_s8_body.h). Arm cores with the DSP extension
 get td_lstm_s8_dsp / td_gru_s8_dsp (arm/rnn_dsp.c: the same bodies with SMLAD dot
-products, bit-exact; chosen by backends/arm.py through arm_dsp_choice).
+products, bit-exact; chosen by backends/arm.py through arm_dsp_choice), RISC-V vector cores
+td_lstm_s8_rvv / td_gru_s8_rvv (riscv/rnn_rvv.c: vector dot products; backends/riscv.py,
+rvv_choice).
 """
 from __future__ import annotations
 
@@ -374,6 +376,14 @@ def _emit_s8(c, op: Op, sym: str, variant: str = "", source: str = "s8/rnn_s8.c"
     call.args = call.args + [c.ptr(op.outputs[0], False), _scratch_ptr(c, op, "void")]
     call.headers = [header]  # (not the kernels' body header the source includes)
     return call
+
+
+def rvv_choice(g: Graph, op: Op) -> Choice:
+    """The RISC-V vector variant (backends/riscv.py asks for it): the portable kernels'
+    bodies with vector dot products (riscv/rnn_rvv.c), bit-exact with them."""
+    return Choice("rvv_rnn", lambda c, op_, sym: _emit_s8(c, op_, sym, "_rvv", "riscv/rnn_rvv.c",
+                                                         "td_rv_rnn.h"),
+                  detail="vector dot products (vwmul + vwredsum)")
 
 
 def arm_dsp_choice(g: Graph, op: Op) -> Choice:
