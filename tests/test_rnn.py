@@ -220,13 +220,13 @@ def test_int8_bit_exact_with_golden_on_the_host(tmp_path, case):
 @pytest.mark.parametrize("target", ["host", "stm32f746", "cortex-m55", "rv32-zve32x", "esp32-c3"])
 def test_int8_stacked_bit_exact_with_golden(tmp_path, target):
     """LSTM, bidirectional GRU (linear_before_reset=1) and GRU (=0) in one model, odd sizes
-    (inputs of 6, 13 and 14, hidden 13, 7 and 5): C == golden. The Arm cores run the DSP
-    variant (SMLAD dot products), the RISC-V vector core its vector variant, the others the
-    portable kernels (== golden)."""
+    (inputs of 6, 13 and 14, hidden 13, 7 and 5): C == golden. The Cortex-M7 runs the DSP
+    variant (SMLAD dot products), the Cortex-M55 the Helium one, the RISC-V vector core its
+    vector variant, the others the portable kernels (== golden)."""
     c = _int8_vs_golden(_stacked(str(tmp_path / "stacked.onnx")), target, n=3)
     assert {"y3", "y1_h"} <= set(c.outputs)
     variants = {l["name"]: l["variant"] for l in c.report["layers"] if l["op"] in ("lstm_s8", "gru_s8")}
-    want = {"stm32f746": "arm_dsp_rnn", "cortex-m55": "arm_dsp_rnn", "rv32-zve32x": "rvv_rnn"}.get(target,
+    want = {"stm32f746": "arm_dsp_rnn", "cortex-m55": "arm_mve_rnn", "rv32-zve32x": "rvv_rnn"}.get(target,
                                                                                               "portable")
     assert sorted(variants) == ["gru", "gru_bi", "lstm"] and set(variants.values()) == {want}  # Y_h: a slice
 

@@ -43,7 +43,9 @@ bit-exact with TFLite's or TFLite Micro's kernels; TFLite has no integer GRU):
 Portable kernels: td_lstm_f32 / td_gru_f32 (f32/rnn.c), td_lstm_s8 / td_gru_s8
 (s8/rnn_s8.c; their bodies are in td_rnn_s8_body.h). Arm cores with the DSP extension
 get td_lstm_s8_dsp / td_gru_s8_dsp (arm/rnn_dsp.c: the same bodies with SMLAD dot
-products, bit-exact; chosen by backends/arm.py through arm_dsp_choice), RISC-V vector cores
+products, bit-exact; chosen by backends/arm.py through arm_dsp_choice), Helium cores
+td_lstm_s8_mve / td_gru_s8_mve (arm/rnn_mve.c: VMLADAVA dot products; arm_mve_choice), RISC-V
+vector cores
 td_lstm_s8_rvv / td_gru_s8_rvv (riscv/rnn_rvv.c: vector dot products; backends/riscv.py,
 rvv_choice).
 """
@@ -384,6 +386,14 @@ def rvv_choice(g: Graph, op: Op) -> Choice:
     return Choice("rvv_rnn", lambda c, op_, sym: _emit_s8(c, op_, sym, "_rvv", "riscv/rnn_rvv.c",
                                                          "td_rv_rnn.h"),
                   detail="vector dot products (vwmul + vwredsum)")
+
+
+def arm_mve_choice(g: Graph, op: Op) -> Choice:
+    """The Arm Helium variant (backends/arm.py asks for it): the portable kernels' bodies with
+    VMLADAVA dot products, 16 int8 pairs at a time (arm/rnn_mve.c), bit-exact with them."""
+    return Choice("arm_mve_rnn", lambda c, op_, sym: _emit_s8(c, op_, sym, "_mve", "arm/rnn_mve.c",
+                                                             "td_arm_rnn.h"),
+                  detail="dot products 16 int8 pairs per VMLADAVA, tail predicated")
 
 
 def arm_dsp_choice(g: Graph, op: Op) -> Choice:
