@@ -231,6 +231,17 @@ def test_int8_stacked_bit_exact_with_golden(tmp_path, target):
     assert sorted(variants) == ["gru", "gru_bi", "lstm"] and set(variants.values()) == {want}  # Y_h: a slice
 
 
+@pytest.mark.parametrize("target", ["stm32f746", "cortex-m55", "rv32-zve32x"])
+def test_int8_variants_built_with_clang(tmp_path, target):
+    """The DSP, Helium and vector variants built by clang: C == golden."""
+    path = _stacked(str(tmp_path / "stacked.onnx"))
+    calib, xs = _inputs(path, 16), _inputs(path, 2)
+    c = api.run(path, _samples(xs), target=target, calib=_samples(calib), toolchain="clang")
+    golden = api.run(path, _samples(xs), target=target, calib=_samples(calib), golden=True)
+    for name in c.outputs:
+        np.testing.assert_array_equal(c.outputs[name], golden.outputs[name], err_msg=name)
+
+
 def test_float_on_an_arm_core(tmp_path):
     """The float kernels on a Cortex-M7 (its FPU and libm) against onnxruntime."""
     path = _model(str(tmp_path / "m.onnx"), op="GRU", hidden=9, seq=5, n_in=3, direction="bidirectional",
