@@ -1528,7 +1528,8 @@ def _cast(imp: _Importer, node) -> None:
 def _rnn(imp: _Importer, node) -> None:
     """One LSTM/GRU layer (tinydeploy/ops/rnn.py): constant W, R, B; the default activations;
     initial states absent, constant or computed; one op per output the model reads (Y, Y_h,
-    Y_c), each running the whole recurrence. layout=1 (batch first) goes through transposes."""
+    Y_c), each running the whole recurrence, except Y_h read with Y (a slice of Y's last step
+    per direction). layout=1 (batch first) goes through transposes."""
     lstm, a = node.op_type == "LSTM", imp.attrs(node)
     n_gates = 4 if lstm else 3
     direction = _str_attr(node, a, "direction", "forward")
@@ -1541,8 +1542,8 @@ def _rnn(imp: _Importer, node) -> None:
         raise _bad(node, f"activations {acts} are not supported; tinydeploy compiles the default "
                          f"activations {default} only (re-export the model with them)")
     for key, what in (("clip", "cell clipping"), ("activation_alpha", "activation parameters"),
-                      ("activation_beta", "activation parameters"), ("input_forget", "coupled input "
-                                                                                     "and forget gates")):
+                      ("activation_beta", "activation parameters"),
+                      ("input_forget", "coupled input and forget gates")):
         if key in a and not (key == "input_forget" and a[key] == 0):
             raise _bad(node, f"attribute '{key}' ({what}) is not supported; tinydeploy compiles "
                              f"{node.op_type} without it (remove it from the model)")
