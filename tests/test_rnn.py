@@ -293,6 +293,7 @@ def test_report_counts_macs_and_plans_the_state_in_the_arena(tmp_path):
     offset, nbytes = result.plan.own_scratch["rnn_Y_h"]
     assert nbytes == 6 * 13 * 4 and offset + nbytes <= result.plan.arena_bytes
     assert any(e["tensor"] == "scratch:rnn_Y_h" for step in result.plan.timeline for e in step["live"])
+    assert layer["scratch"] == dict(arena_offset=offset, bytes=nbytes)
 
 
 # --------------------------------------------------------------------------
