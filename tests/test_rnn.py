@@ -217,11 +217,43 @@ def test_int8_bit_exact_with_golden_on_the_host(tmp_path, case):
     _int8_vs_golden(_model(str(tmp_path / "m.onnx"), **INT8_CASES[case]), "host")
 
 
-@pytest.mark.parametrize("target", ["host", "stm32f746", "rv32-zve32x", "esp32-c3"])
+@pytest.mark.parametrize("target", ["host", "stm32f746", "cortex-m55", "rv32-zve32x", "esp32-c3"])
 def test_int8_stacked_bit_exact_with_golden(tmp_path, target):
-    """LSTM, bidirectional GRU (linear_before_reset=1) and GRU (=0) in one model: C == golden."""
+    """LSTM, bidirectional GRU (linear_before_reset=1) and GRU (=0) in one model, odd sizes
+    (inputs of 6, 13 and 14, hidden 13, 7 and 5): C == golden. The Cortex-M7 runs the DSP
+    variant (SMLAD dot products), the Cortex-M55 the Helium one, the RISC-V vector core its
+    vector variant, the others the portable kernels (== golden)."""
     c = _int8_vs_golden(_stacked(str(tmp_path / "stacked.onnx")), target, n=3)
     assert {"y3", "y1_h"} <= set(c.outputs)
+    variants = {l["name"]: l["variant"] for l in c.report["layers"] if l["op"] in ("lstm_s8", "gru_s8")}
+    want = {"stm32f746": "arm_dsp_rnn", "cortex-m55": "arm_mve_rnn", "rv32-zve32x": "rvv_rnn"}.get(target,
+                                                                                              "portable")
+    assert sorted(variants) == ["gru", "gru_bi", "lstm"] and set(variants.values()) == {want}  # Y_h: a slice
+
+
+@pytest.mark.parametrize("target", ["stm32f746", "cortex-m55", "rv32-zve32x"])
+def test_int8_variants_built_with_clang(tmp_path, target):
+    """The DSP, Helium and vector variants built by clang: C == golden."""
+    path = _stacked(str(tmp_path / "stacked.onnx"))
+    calib, xs = _inputs(path, 16), _inputs(path, 2)
+    c = api.run(path, _samples(xs), target=target, calib=_samples(calib), toolchain="clang")
+    golden = api.run(path, _samples(xs), target=target, calib=_samples(calib), golden=True)
+    for name in c.outputs:
+        np.testing.assert_array_equal(c.outputs[name], golden.outputs[name], err_msg=name)
+
+
+def test_float_on_an_arm_core(tmp_path):
+    """The float kernels on a Cortex-M7 (its FPU and libm) against onnxruntime."""
+    path = _model(str(tmp_path / "m.onnx"), op="GRU", hidden=9, seq=5, n_in=3, direction="bidirectional",
+                  linear_before_reset=1, outputs=("Y",))
+    path2 = _model(str(tmp_path / "l.onnx"), op="LSTM", hidden=7, seq=4, n_in=3, states="const",
+                   outputs=("Y_h", "Y_c"))
+    for p in (path, path2):
+        xs = _inputs(p, 2)
+        want = _ort(p, xs)
+        got = api.run(p, _samples(xs), target="stm32f746", quantize="float32").outputs
+        for name, ref in want.items():
+            np.testing.assert_allclose(got[name].reshape(ref.shape), ref, atol=1e-5, rtol=1e-4, err_msg=name)
 
 
 def _sqnr_db(ref, got):
@@ -247,7 +279,7 @@ def test_int8_accuracy_against_float(tmp_path, case):
 def test_the_c_tables_are_the_golden_models():
     from tinydeploy.ops import rnn
     from tinydeploy.resources import RUNTIME_C, data_dir
-    text = (data_dir(RUNTIME_C) / "src" / "s8" / "rnn_s8.c").read_text()
+    text = (data_dir(RUNTIME_C) / "include" / "td_rnn_s8_body.h").read_text()
     for name, table in (("td_rnn_sigmoid", rnn.SIGMOID_TABLE), ("td_rnn_tanh", rnn.TANH_TABLE)):
         body = text.split(f"static const int16_t {name}[257] = {{")[1].split("}")[0]
         assert [int(v) for v in body.replace("\n", " ").split(",")] == table.tolist()
@@ -261,6 +293,7 @@ def test_report_counts_macs_and_plans_the_state_in_the_arena(tmp_path):
     offset, nbytes = result.plan.own_scratch["rnn_Y_h"]
     assert nbytes == 6 * 13 * 4 and offset + nbytes <= result.plan.arena_bytes
     assert any(e["tensor"] == "scratch:rnn_Y_h" for step in result.plan.timeline for e in step["live"])
+    assert layer["scratch"] == dict(arena_offset=offset, bytes=nbytes)
 
 
 # --------------------------------------------------------------------------

@@ -208,6 +208,9 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
             entry["inplace"] = mode.mode + (f" ({mode.direction})" if mode.direction else "")
         if op.name in plan.scratch:
             entry["scratch"] = dict(arena_offset=plan.scratch[op.name], bytes=choice.scratch_bytes)
+        if op.name in plan.own_scratch:  # the scratch the op's own kernel needs (OpDef.scratch)
+            offset, nbytes = plan.own_scratch[op.name]
+            entry["scratch"] = dict(arena_offset=offset, bytes=nbytes)
         if choice is not None and choice.detail:
             entry["variant_detail"] = choice.detail
         q = g.tensors[out].quant

@@ -1690,7 +1690,8 @@ def _cast(imp: _Importer, node) -> None:
 def _rnn(imp: _Importer, node) -> None:
     """One LSTM/GRU layer (tinydeploy/ops/rnn.py): constant W, R, B; the default activations;
     initial states absent, constant or computed; one op per output the model reads (Y, Y_h,
-    Y_c), each running the whole recurrence. layout=1 (batch first) goes through transposes."""
+    Y_c), each running the whole recurrence, except Y_h read with Y (a slice of Y's last step
+    per direction). layout=1 (batch first) goes through transposes."""
     lstm, a = node.op_type == "LSTM", imp.attrs(node)
     n_gates = 4 if lstm else 3
     direction = _str_attr(node, a, "direction", "forward")
@@ -1703,8 +1704,8 @@ def _rnn(imp: _Importer, node) -> None:
         raise _bad(node, f"activations {acts} are not supported; tinydeploy compiles the default "
                          f"activations {default} only (re-export the model with them)")
     for key, what in (("clip", "cell clipping"), ("activation_alpha", "activation parameters"),
-                      ("activation_beta", "activation parameters"), ("input_forget", "coupled input "
-                                                                                     "and forget gates")):
+                      ("activation_beta", "activation parameters"),
+                      ("input_forget", "coupled input and forget gates")):
         if key in a and not (key == "input_forget" and a[key] == 0):
             raise _bad(node, f"attribute '{key}' ({what}) is not supported; tinydeploy compiles "
                              f"{node.op_type} without it (remove it from the model)")
@@ -1764,6 +1765,7 @@ def _rnn(imp: _Importer, node) -> None:
     inputs = [seq_first(x, "X"), node.input[1], node.input[2], b] + states
     read = {i for n in imp.model.graph.node for i in n.input} | {o.name for o in imp.model.graph.output}
     kind = "lstm" if lstm else "gru"
+    y_seq = None  # Y in [seq, dirs, batch, hidden] once computed: Y_h is its last step per direction
     for k, output in enumerate(("y", "h", "c")[:len(node.output)]):
         out = node.output[k]
         if not out or out not in read:
@@ -1772,15 +1774,26 @@ def _rnn(imp: _Importer, node) -> None:
         if not lstm:
             attrs["linear_before_reset"] = lbr
         name = node.name if k == 0 else f"{node.name}_{('Y', 'Y_h', 'Y_c')[k]}"
-        if not layout:
-            imp.graph.ops.append(Op(kind, name, list(inputs), [imp.activation(out)], attrs))
-            continue
-        out_perm = [2, 0, 1, 3] if k == 0 else perm
-        inner = imp.graph.add_activation(out + "__seq_first", (seq, n_dir, batch, hidden) if k == 0
-                                         else (n_dir, batch, hidden))
-        imp.graph.ops.append(Op(kind, name, list(inputs), [inner], attrs))
-        imp.graph.ops.append(Op("transpose", name + "_transpose", [inner], [imp.activation(out)],
-                                {"perm": out_perm}))
+        inner = imp.activation(out) if not layout else imp.graph.add_activation(
+            out + "__seq_first", (seq, n_dir, batch, hidden) if k == 0 else (n_dir, batch, hidden))
+        if k == 1 and y_seq is not None:
+            steps = []
+            for d in range(n_dir):
+                t = 0 if d == 1 or direction == "reverse" else seq - 1
+                one = imp.graph.add_activation(f"{out}__dir{d}", (1, 1, batch, hidden))
+                _emit_slice(imp, node, y_seq, one, {0: t, 1: d}, {0: t + 1, 1: d + 1}, {}, name=f"{name}_dir{d}")
+                steps.append(one)
+            if n_dir == 2:
+                both = imp.graph.add_activation(out + "__dirs", (1, 2, batch, hidden))
+                imp.graph.ops.append(Op("concat", name + "_dirs", steps, [both], {"axis": 1}))
+                steps = [both]
+            imp.graph.ops.append(Op("reshape", name, steps, [inner], {}))
+        else:
+            imp.graph.ops.append(Op(kind, name, list(inputs), [inner], attrs))
+            y_seq = inner if k == 0 else y_seq
+        if layout:
+            imp.graph.ops.append(Op("transpose", name + "_transpose", [inner], [imp.activation(out)],
+                                    {"perm": [2, 0, 1, 3] if k == 0 else perm}))
 
 
 def _register_qlinear() -> None:

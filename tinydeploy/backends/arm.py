@@ -985,6 +985,9 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
             choice = _mve_dw(g, op, mode)
             if choice is not None:
                 return choice
+        if op.kind in ("lstm_s8", "gru_s8"):  # ops/rnn.py: the portable bodies with VMLADAVA dot products
+            from ..ops import rnn
+            return rnn.arm_mve_choice(g, op)
     if "dsp" in target.features:
         if op.kind == "conv2d_s8":
             return _dsp_conv(g, op, mode)
@@ -998,4 +1001,7 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
             return _dsp_maxpool(g, op)
         if op.kind == "batch_matmul_s8":
             return _dsp_batch_matmul(op)
+        if op.kind in ("lstm_s8", "gru_s8"):  # ops/rnn.py: the portable bodies with SMLAD dot products
+            from ..ops import rnn
+            return rnn.arm_dsp_choice(g, op)
     return None

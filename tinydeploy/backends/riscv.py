@@ -55,6 +55,9 @@ def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> O
         return None
     vector = target.has("rvv")
     vlen = int(target.vlen or 128) if vector else 0
+    if op.kind in ("lstm_s8", "gru_s8"):  # ops/rnn.py: the portable bodies with vector dot products
+        from ..ops import rnn
+        return rnn.rvv_choice(g, op) if vector else None
     if op.kind in ("conv2d_s8", "fully_connected_s8"):
         geo = _conv_geometry(g, op)
         if geo is None or not _fits_int16(geo):

@@ -13,7 +13,7 @@ Supported (the lowering `_rnn` in frontend.py refuses the rest, naming what to c
     absent or constant in int8;
   * outputs Y [seq, dirs, batch, hidden], Y_h and Y_c [dirs, batch, hidden], any subset;
     each output the model reads is one IR op (attr output = "y", "h" or "c") that runs the
-    whole recurrence (a model reading Y and Y_h of one layer computes it twice).
+    whole recurrence, except Y_h read with Y: a slice of Y's last step per direction.
 
 IR kinds: lstm, gru (float), lstm_s8, gru_s8 (int8). Inputs [X, W, R, B, initial_h(,
 initial_c)] ("" for a zero state); attrs hidden, direction, output (and
@@ -41,7 +41,13 @@ bit-exact with TFLite's or TFLite Micro's kernels; TFLite has no integer GRU):
   Y_c is float only; int8 initial states must be constants.
 
 Portable kernels: td_lstm_f32 / td_gru_f32 (f32/rnn.c), td_lstm_s8 / td_gru_s8
-(s8/rnn_s8.c).
+(s8/rnn_s8.c; their bodies are in td_rnn_s8_body.h). Arm cores with the DSP extension
+get td_lstm_s8_dsp / td_gru_s8_dsp (arm/rnn_dsp.c: the same bodies with SMLAD dot
+products, bit-exact; chosen by backends/arm.py through arm_dsp_choice), Helium cores
+td_lstm_s8_mve / td_gru_s8_mve (arm/rnn_mve.c: VMLADAVA dot products; arm_mve_choice), RISC-V
+vector cores
+td_lstm_s8_rvv / td_gru_s8_rvv (riscv/rnn_rvv.c: vector dot products; backends/riscv.py,
+rvv_choice).
 """
 from __future__ import annotations
 
@@ -53,6 +59,7 @@ from .. import qmath
 from ..ctext import Call
 from ..errors import TinydeployError
 from ..ir import Graph, Op
+from ..kernel_variants import Choice
 from ..overflow import shifted
 from .base import OpDef, register
 from .common import fixed_output, s8_call, scalar_q
@@ -177,8 +184,8 @@ def _emit_f32(c, op: Op, sym: str) -> Call:
 # --------------------------------------------------------------------------
 def activation_table(fn) -> np.ndarray:
     """257 int16 values of fn (sigmoid or tanh) in Q0.15 at the Q3.12 inputs k * 2^8 - 2^15
-    (x = -8 + k / 16), rounded half away from zero and saturated (f32 and s8 use the same
-    table: runtime_c/src/s8/rnn_s8.c holds these values, checked by tests/test_rnn.py)."""
+    (x = -8 + k / 16), rounded half away from zero and saturated (the C kernels hold these
+    values in runtime_c/include/td_rnn_s8_body.h, checked by tests/test_rnn.py)."""
     x = (np.arange(257, dtype=np.float64) * (1 << TABLE_BITS) - 32768) / (1 << GATE_FRAC)
     y = fn(x) * 32768.0
     return np.clip(np.sign(y) * np.floor(np.abs(y) + 0.5), -32768, 32767).astype(np.int64)
@@ -363,12 +370,38 @@ def _check(g: Graph, op: Op) -> None:
         shifted(f"the {side} accumulator of gate row {k}", int(sums[k]), int(shifts[k]))
 
 
-def _emit_s8(c, op: Op, sym: str) -> Call:
+def _emit_s8(c, op: Op, sym: str, variant: str = "", source: str = "s8/rnn_s8.c",
+             header: str = "td_kernels_s8.h") -> Call:
     lstm = op.kind == "lstm_s8"
-    call = s8_call(c, op, sym, "td_lstm_s8" if lstm else "td_gru_s8", "s8/rnn_s8.c", "td_rnn_s8_params",
+    call = s8_call(c, op, sym, ("td_lstm_s8" if lstm else "td_gru_s8") + variant, source, "td_rnn_s8_params",
                    "xwrBbhc" if lstm else "xwrBbh")
     call.args = call.args + [c.ptr(op.outputs[0], False), _scratch_ptr(c, op, "void")]
+    call.headers = [header]  # (not the kernels' body header the source includes)
     return call
+
+
+def rvv_choice(g: Graph, op: Op) -> Choice:
+    """The RISC-V vector variant (backends/riscv.py asks for it): the portable kernels'
+    bodies with vector dot products (riscv/rnn_rvv.c), bit-exact with them."""
+    return Choice("rvv_rnn", lambda c, op_, sym: _emit_s8(c, op_, sym, "_rvv", "riscv/rnn_rvv.c",
+                                                         "td_rv_rnn.h"),
+                  detail="vector dot products (vwmul + vwredsum)")
+
+
+def arm_mve_choice(g: Graph, op: Op) -> Choice:
+    """The Arm Helium variant (backends/arm.py asks for it): the portable kernels' bodies with
+    VMLADAVA dot products, 16 int8 pairs at a time (arm/rnn_mve.c), bit-exact with them."""
+    return Choice("arm_mve_rnn", lambda c, op_, sym: _emit_s8(c, op_, sym, "_mve", "arm/rnn_mve.c",
+                                                             "td_arm_rnn.h"),
+                  detail="dot products 16 int8 pairs per VMLADAVA, tail predicated")
+
+
+def arm_dsp_choice(g: Graph, op: Op) -> Choice:
+    """The Arm DSP-extension variant (backends/arm.py asks for it): the portable kernels'
+    bodies with SXTB16/SMLAD dot products (arm/rnn_dsp.c), bit-exact with them."""
+    return Choice("arm_dsp_rnn", lambda c, op_, sym: _emit_s8(c, op_, sym, "_dsp", "arm/rnn_dsp.c",
+                                                             "td_arm_rnn.h"),
+                  detail="dot products 4 int8 pairs per 2 SMLAD")
 
 
 register(
