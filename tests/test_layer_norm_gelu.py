@@ -264,6 +264,33 @@ def test_qdq_intermediates_keep_their_ops(tmp_path):
     assert kinds == ["lut_s8", "mul_s8"]  # the sigmoid's own table, then the product
 
 
+@pytest.mark.parametrize("ln_form,act,kinds", [
+    ("op", "gelu", ["layer_norm_s8", "lut_s8"]),  # its Div -> Erf has no QDQ pair: one table
+    ("pow", "silu", ["layer_norm_s8", "lut_s8", "mul_s8"])])  # every step quantized: kept
+def test_onnxruntime_qdq_models(tmp_path, ln_form, act, kinds):
+    """Models quantized by onnxruntime.quantization (QDQ): the decomposed LayerNorm fuses (its
+    intermediates' quantization is dropped), GELU becomes one table; C == golden on the host."""
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    path = _block(tmp_path / "f.onnx", ln_form, act)
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.samples = iter([{"x": s[None]} for s in _x(16)])
+
+        def get_next(self):
+            return next(self.samples, None)
+
+    q = str(tmp_path / "q.onnx")
+    quantization.quantize_static(path, q, Reader(), quant_format=quantization.QuantFormat.QDQ,
+                                 activation_type=quantization.QuantType.QInt8,
+                                 weight_type=quantization.QuantType.QInt8)
+    assert [op.kind for op in api.build_graph(q).ops if op.kind != "fully_connected_s8"] == kinds
+    x = {"x": _x(3)}
+    c = next(iter(api.run(q, x, target="host").outputs.values()))
+    np.testing.assert_array_equal(c, next(iter(api.run(q, x, target="host", golden=True).outputs.values())))
+    assert _sqnr(_ort(path, x["x"]), c) > 25
+
+
 # -- refusals -----------------------------------------------------------------------
 def _ln_only(path, axis=-1, const_gamma=True, shape=(1, TOKENS, DIM), outputs=1, opset=17, gamma=None, beta=None):
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))]

@@ -15,8 +15,12 @@ each already is one int8 op or table). In int8 it becomes one exact 256-entry ta
 composed float function, better than quantizing every step and as fast as any
 activation. When the composition is GELU (erf or tanh form), SiLU or HardSwish
 (checked numerically, whatever the order of the steps), the op is named after it
-("<scope>/gelu") so reports show it. Subgraphs whose intermediate tensors carry their
-own imported quantization (QDQ models quantize every step) are left alone. Float builds
+("<scope>/gelu") so reports show it. Subgraphs whose intermediate tensors all carry their
+own imported quantization (a QDQ model that quantizes every step) are left alone:
+each step has its int8 op, as the model asks. When a QDQ model leaves some
+intermediate in float (onnxruntime's quantizer writes GELU's x / sqrt(2) -> Erf
+without a QDQ pair), the subgraph is fused: its table needs only x's and y's
+quantization. Float builds
 (fuse(g, for_int8=False), passes.optimize) fuse only the subgraphs that compute GELU,
 tanh-GELU or SiLU, into the float kinds `gelu`, `gelu_tanh`, `silu` (td_unary_f32's
 TD_GELU, TD_GELU_TANH, TD_SILU); other compositions keep their ops there (elementwise_fn
@@ -191,8 +195,8 @@ def _best_region(g: Graph, x: str, consumers, order, for_int8: bool = True):
         inner = [op.outputs[0] for op in need if op is not exit_op]
         members = {id(op) for op in need}
         if len(need) < 2 or not any(_reuses(g, op) for op in need) or \
-                any(n in g.outputs or g.tensors[n].quant is not None or
-                    any(id(u) not in members for u in consumers.get(n, [])) for n in inner):
+                all(g.tensors[n].quant is not None for n in inner) or \
+                any(n in g.outputs or any(id(u) not in members for u in consumers.get(n, [])) for n in inner):
             continue
         if not for_int8 and function_name(_steps(g, x, need)) not in FLOAT_KINDS:
             continue
