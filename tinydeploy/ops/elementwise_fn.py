@@ -38,8 +38,8 @@ from ..errors import TinydeployError
 from ..ir import Graph, Op
 from . import binary, unary
 from .base import OpDef, register
-from .layer_norm import common_name
 from .common import clamp, scalar_q
+from .layer_norm import common_name
 
 BINARY_OPS = tuple(binary.FUNCTIONS)
 
