@@ -274,13 +274,13 @@ def check_layout(g: Graph) -> None:
             raise AssertionError(f"op {op.name} kept layout {op.attrs['layout']}")
 
 
-def optimize(g: Graph, fuse_elementwise: bool = False) -> Graph:
-    """The float pipeline of passes, in order. fuse_elementwise (the int8 pipeline): chains
-    of element-wise functions of one tensor become one op (ops/elementwise_fn.py)."""
+def optimize(g: Graph, for_int8: bool = False) -> Graph:
+    """The float pipeline of passes, in order. Element-wise functions of one tensor (GELU,
+    SiLU, ...) become one op: any such function for int8 (one table), only those with a
+    float kernel otherwise (ops/elementwise_fn.py)."""
     from .ops import elementwise_fn, layer_norm
     layer_norm.fuse_decomposed(g)
-    if fuse_elementwise:
-        elementwise_fn.fuse(g)
+    elementwise_fn.fuse(g, for_int8)
     fold_batchnorm(g)
     fuse_bias_add(g)
     fold_pad_into_conv(g)

@@ -176,7 +176,7 @@ def optimized_float(g: Graph) -> Graph:
     """The float IR the int8 conversion starts from (QDQ pairs absorbed, optimized, in place):
     the float model each int8 layer is compared with (its tensors keep their names)."""
     absorb_qdq(g)
-    passes.optimize(g, fuse_elementwise=True)
+    passes.optimize(g, for_int8=True)
     _propagate_through_moves(g)
     return g
 

@@ -120,7 +120,8 @@ void td_binary_f32(const td_binary_f32_params *p, const float *a,
 typedef enum { TD_RELU = 0, TD_CLIP = 1, TD_LEAKY_RELU = 2, TD_SIGMOID = 3,
                TD_TANH = 4, TD_HARD_SIGMOID = 5, TD_HARD_SWISH = 6,
                TD_EXP = 7, TD_NEG = 8, TD_ABS = 9, TD_SQRT = 10,
-               TD_POW = 11, TD_ERF = 12, TD_ELU = 13, TD_SOFTPLUS = 14 } td_unary_kind;
+               TD_POW = 11, TD_ERF = 12, TD_ELU = 13, TD_SOFTPLUS = 14,
+               TD_GELU = 15, TD_GELU_TANH = 16, TD_SILU = 17 } td_unary_kind;
 typedef struct {
     int32_t size;
     int32_t kind;        /* td_unary_kind */

@@ -9,15 +9,23 @@ passes) finds, for each float activation x, the largest connected subgraph of su
 ops that computes one tensor y from x alone, whose intermediate tensors feed only
 the subgraph (and are not model outputs) and have x's shape, and that uses x more
 than once (some binary op combines two values computed from x: x * f(x)), and
-replaces it by one `elementwise_fn` op. (Chains of one-input steps keep their ops:
-each already is one int8 op or table.) In int8 it becomes one exact 256-entry table (lut_s8, see
-ops/unary.py): for every input code, the output code nearest to the composed float
-function, better than quantizing every step and as fast as any activation. When the
-composition is GELU (erf or tanh form), SiLU or HardSwish, the op is named after it
-("<scope>/gelu") so reports show it. Subgraphs whose intermediate tensors carry their
-own imported quantization (QDQ models quantize every step) are left alone. Float
-builds keep the original ops (their kernels match onnxruntime); the float kind has
-no C kernel of its own.
+replaces it by one `elementwise_fn` op (chains of one-input steps keep their ops:
+each already is one int8 op or table). In int8 it becomes one exact 256-entry table
+(lut_s8, see ops/unary.py): for every input code, the output code nearest to the
+composed float function, better than quantizing every step and as fast as any
+activation. When the composition is GELU (erf or tanh form), SiLU or HardSwish
+(checked numerically, whatever the order of the steps), the op is named after it
+("<scope>/gelu") so reports show it. Subgraphs whose intermediate tensors all carry their
+own imported quantization (a QDQ model that quantizes every step) are left alone:
+each step has its int8 op, as the model asks. When a QDQ model leaves some
+intermediate in float (onnxruntime's quantizer writes GELU's x / sqrt(2) -> Erf
+without a QDQ pair), the subgraph is fused: its table needs only x's and y's
+quantization. Float builds
+(fuse(g, for_int8=False), passes.optimize) fuse only the subgraphs that compute GELU,
+tanh-GELU or SiLU, into the float kinds `gelu`, `gelu_tanh`, `silu` (td_unary_f32's
+TD_GELU, TD_GELU_TANH, TD_SILU); other compositions keep their ops there (elementwise_fn
+has no float kernel). The opset-20 Gelu op is lowered to the ops PyTorch writes
+for it (frontend._gelu), so it takes the same path.
 """
 from __future__ import annotations
 
@@ -25,12 +33,13 @@ import math
 
 import numpy as np
 
+from ..ctext import Call
 from ..errors import TinydeployError
 from ..ir import Graph, Op
 from . import binary, unary
 from .base import OpDef, register
-from .layer_norm import common_name
 from .common import clamp, scalar_q
+from .layer_norm import common_name
 
 BINARY_OPS = tuple(binary.FUNCTIONS)
 
@@ -81,10 +90,15 @@ def _to_int8(g: Graph, op: Op) -> None:
     in_q, out_q = scalar_q(g, op.inputs[0], op), scalar_q(g, op.outputs[0], op)
     real = ((np.arange(-128, 128) - in_q[1]) * np.float64(in_q[0])).astype(np.float32)
     with np.errstate(all="ignore"):
-        y = compose(op.attrs["steps"], real).astype(np.float64) / out_q[0] + out_q[1]
+        y = np.asarray(_values(g, op, [real]), np.float64) / out_q[0] + out_q[1]
     y = np.nan_to_num(y, nan=float(out_q[1]), posinf=127.0, neginf=-128.0)
     table = np.clip(np.round(y), -128, 127).astype(np.int8)
     op.kind, op.attrs["q"] = "lut_s8", {"size": g.tensors[op.inputs[0]].size, "table": table}
+
+
+def _values(g: Graph, op: Op, args: list) -> np.ndarray:
+    """The float function of an elementwise_fn op or a named kind."""
+    return _float_ref(g, op, args) if op.kind == "elementwise_fn" else _named_ref(g, op, args)
 
 
 def _emit_f32(c, op: Op, sym: str):
@@ -100,6 +114,20 @@ NAMED = {
     "silu": lambda x: x / (1 + np.exp(-x)),
     "hard_swish": lambda x: x * np.clip(x + 3, 0, 6) / 6,
 }
+# Float builds: the named functions with a C kernel (td_unary_kind in td_kernels_f32.h)
+FLOAT_KINDS = {"gelu": "TD_GELU", "gelu_tanh": "TD_GELU_TANH", "silu": "TD_SILU"}
+
+
+def _named_ref(g: Graph, op: Op, args: list) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return NAMED[op.kind](np.asarray(args[0], np.float64)).astype(np.float32)
+
+
+def _emit_named(c, op: Op, sym: str) -> Call:
+    params = dict(size=c.g.tensors[op.inputs[0]].size, kind=FLOAT_KINDS[op.kind], alpha=0.0, beta=0.0,
+                  act_min=-math.inf, act_max=math.inf)
+    return Call("td_unary_f32", "f32/unary.c", [c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)],
+                "td_unary_f32_params", params)
 
 
 def function_name(steps: list) -> str:
@@ -116,28 +144,30 @@ def function_name(steps: list) -> str:
 
 
 # -- the pass --------------------------------------------------------------------
-def fuse(g: Graph) -> None:
-    """Collapse every fusable element-wise subgraph (see the module docstring)."""
+def fuse(g: Graph, for_int8: bool = True) -> None:
+    """Collapse every fusable element-wise subgraph (see the module docstring); float builds
+    (for_int8=False) only those that are a named function with a float kernel (FLOAT_KINDS)."""
     changed = True
     while changed:
         changed = False
         consumers = g.consumers()
+        order = {id(op): i for i, op in enumerate(g.ops)}
         for x in list(g.inputs) + [o for op in g.ops for o in op.outputs]:
             t = g.tensors[x]
             if t.is_const or t.dtype != "float32":
                 continue
-            region = _best_region(g, x, consumers)
+            region = _best_region(g, x, consumers, order, for_int8)
             if region is not None:
-                _replace(g, x, *region)
+                _replace(g, x, *region, for_int8)
                 changed = True
                 break
 
 
-def _best_region(g: Graph, x: str, consumers):
-    """The largest list of ops (in graph order, >= 2) computing one tensor from x alone."""
+def _best_region(g: Graph, x: str, consumers, order, for_int8: bool = True):
+    """The largest list of ops (in graph order, >= 2) computing one tensor from x alone
+    (None if there is none). order: {id(op): its index in g.ops}."""
     shape = g.tensors[x].shape
     rank = len(shape)
-    order = {id(op): i for i, op in enumerate(g.ops)}
     derived, region = {x}, []
     frontier = list(consumers.get(x, []))
     while frontier:  # every eligible op whose activation inputs all derive from x
@@ -165,8 +195,10 @@ def _best_region(g: Graph, x: str, consumers):
         inner = [op.outputs[0] for op in need if op is not exit_op]
         members = {id(op) for op in need}
         if len(need) < 2 or not any(_reuses(g, op) for op in need) or \
-                any(n in g.outputs or g.tensors[n].quant is not None or
-                    any(id(u) not in members for u in consumers.get(n, [])) for n in inner):
+                all(g.tensors[n].quant is not None for n in inner) or \
+                any(n in g.outputs or any(id(u) not in members for u in consumers.get(n, [])) for n in inner):
+            continue
+        if not for_int8 and function_name(_steps(g, x, need)) not in FLOAT_KINDS:
             continue
         if best is None or len(need) > len(best[0]):
             best = (need, exit_op)
@@ -178,7 +210,7 @@ def _reuses(g: Graph, op: Op) -> bool:
     return op.kind == "binary" and not any(g.tensors[i].is_const for i in op.inputs)
 
 
-def _replace(g: Graph, x: str, ops: list, exit_op: Op) -> None:
+def _steps(g: Graph, x: str, ops: list) -> list:
     index = {op.outputs[0]: i for i, op in enumerate(ops)}
     rank = len(g.tensors[x].shape)
     steps = []
@@ -192,9 +224,17 @@ def _replace(g: Graph, x: str, ops: list, exit_op: Op) -> None:
             else:
                 args.append(("c", float(_const_scalar(g, i, rank))))
         steps.append((op.kind, dict(op.attrs), args))
+    return steps
+
+
+def _replace(g: Graph, x: str, ops: list, exit_op: Op, for_int8: bool = True) -> None:
+    steps = _steps(g, x, ops)
     name = function_name(steps)
-    fused = Op("elementwise_fn", common_name([op.name for op in ops], name), [x], list(exit_op.outputs),
-               {"steps": steps, "function": name})
+    full_name = common_name([op.name for op in ops], name)
+    if for_int8:
+        fused = Op("elementwise_fn", full_name, [x], list(exit_op.outputs), {"steps": steps, "function": name})
+    else:
+        fused = Op(name, full_name, [x], list(exit_op.outputs), {})
     at = g.ops.index(exit_op)
     g.ops[at] = fused
     for op in ops:
@@ -205,4 +245,5 @@ def _replace(g: Graph, x: str, ops: list, exit_op: Op) -> None:
 
 register(
     OpDef("elementwise_fn", _float_ref, _emit_f32, to_int8=_to_int8, inplace="elementwise"),
+    *(OpDef(kind, _named_ref, _emit_named, to_int8=_to_int8, inplace="elementwise") for kind in FLOAT_KINDS),
 )

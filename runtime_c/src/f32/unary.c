@@ -51,6 +51,10 @@ void td_unary_f32(const td_unary_f32_params *p, const float *input,
     case TD_ERF: TD_UNARY_LOOP(erff(x));
     case TD_ELU: TD_UNARY_LOOP(x < 0.0f ? alpha * (expf(x) - 1.0f) : x);
     case TD_SOFTPLUS: TD_UNARY_LOOP(softplusf(x));
+    case TD_GELU: TD_UNARY_LOOP(0.5f * x * (1.0f + erff(x * 0.70710678f)));
+    case TD_GELU_TANH:
+        TD_UNARY_LOOP(0.5f * x * (1.0f + tanhf(0.79788456f * (x + 0.044715f * x * x * x))));
+    case TD_SILU: TD_UNARY_LOOP(x * sigmoidf(x));
     default: break;
     }
 }

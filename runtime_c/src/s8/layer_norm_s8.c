@@ -50,9 +50,8 @@ void td_layer_norm_s8(const td_layer_norm_s8_params *p, const int8_t *input,
     for (r = 0; r < p->outer; ++r) {
         const int8_t *x = input + r * n;
         int8_t *out = output + r * n;
-        int32_t sum = 0, sum_sq = 0;
-        int64_t t, y = 0, s;
-        int32_t e = 0;
+        int32_t sum = 0, sum_sq = 0, y = 0, s, e = 0;
+        int64_t t;
         for (i = 0; i < n; ++i) {
             sum += x[i];
             sum_sq += (int32_t)x[i] * x[i];
@@ -67,14 +66,16 @@ void td_layer_norm_s8(const td_layer_norm_s8_params *p, const int8_t *input,
                 t <<= 2;
                 --e;
             }
-            y = rsqrt_q29(t);
+            y = (int32_t)rsqrt_q29(t); /* <= 2^30 */
         }
         s = 28 + e;
-        /* read x[i] before writing out[i]: output may equal input */
+        /* |d| < 2^24 (n <= 2^16) and |z| <= 2^24 (|d| / sqrt(T) <= sqrt(n)): the products
+         * are 32 x 32 -> 64-bit multiplies. Reads x[i] before writing out[i]: output may
+         * equal input. */
         for (i = 0; i < n; ++i) {
-            const int64_t d = (int64_t)n * x[i] - sum;
-            const int64_t z = rounding_shift(d * y, (int32_t)s);
-            const int64_t v = rounding_shift(z * p->multiplier[i], p->shift[i]) + p->bias[i];
+            const int32_t d = n * x[i] - sum;
+            const int32_t z = (int32_t)rounding_shift((int64_t)d * y, s);
+            const int64_t v = rounding_shift((int64_t)z * p->multiplier[i], p->shift[i]) + p->bias[i];
             int64_t o = rounding_shift(v, 8) + p->output_offset;
             o = o < -128 ? -128 : (o > 127 ? 127 : o);
             out[i] = (int8_t)o;
