@@ -2,6 +2,7 @@
 
     .venv/bin/python tools/benchmarks.py [--models DIR] [--out BENCHMARKS.md]
     .venv/bin/python tools/benchmarks.py --cycles-only   # only the estimated-latency section
+    .venv/bin/python tools/benchmarks.py --sequence-only # only the transformer section
 
 Instruction counts come from QEMU with -icount shift=0 (exact and repeatable;
 on the Arm mps2/mps3 machines the timer resolution is 40 instructions).
@@ -43,6 +44,9 @@ MLPERF_PUBLISHED = {
 }
 CYCLES_BEGIN = "<!-- cycle-model: begin (tools/benchmarks.py --cycles-only) -->"
 CYCLES_END = "<!-- cycle-model: end -->"
+SEQ_BEGIN = "<!-- sequence-models: begin (tools/benchmarks.py --sequence-only) -->"
+SEQ_END = "<!-- sequence-models: end -->"
+SEQ_TARGETS = ["stm32f746", "cortex-m55", "rv32-zve32x"]
 
 
 def fmt(n) -> str:
@@ -55,8 +59,15 @@ def main() -> None:
     ap.add_argument("--out", default=str(REPO / "BENCHMARKS.md"))
     ap.add_argument("--cycles-only", action="store_true",
                     help="bench again and replace only the estimated-latency section of --out")
+    ap.add_argument("--sequence-only", action="store_true",
+                    help="bench the transformer models again and replace only their section of --out")
     args = ap.parse_args()
     models = Path(args.models)
+    if args.sequence_only:
+        out = Path(args.out)
+        out.write_text(replace_section(out.read_text(), render_sequence(bench_sequence()), SEQ_BEGIN, SEQ_END))
+        print(f"updated the sequence-model section of {out}", file=sys.stderr)
+        return
     if args.cycles_only:
         res = {}
         for m in MODELS:
@@ -82,7 +93,8 @@ def main() -> None:
         for t in ("nucleo-l4r5zi", "cortex-m55"):
             print(f"bench {m} on {t} --kernel-scratch any", file=sys.stderr)
             fast[m, t] = api.bench(models / m / "int8_qdq.onnx", t, kernel_scratch="any")
-    Path(args.out).write_text(render(res, floats, reports) + render_fast(fast) + render_cycles(res))
+    Path(args.out).write_text(render(res, floats, reports) + render_fast(fast) + render_cycles(res)
+                              + "\n" + render_sequence(bench_sequence()))
     print(f"wrote {args.out}", file=sys.stderr)
 
 
@@ -242,13 +254,56 @@ def render_cycles(res) -> str:
     return "\n".join(L) + "\n"
 
 
-def replace_cycles(text: str, section: str) -> str:
-    """`text` with its estimated-latency section replaced by `section` (appended if absent)."""
-    if CYCLES_BEGIN in text and CYCLES_END in text:
-        head, rest = text.split(CYCLES_BEGIN, 1)
-        tail = rest.split(CYCLES_END, 1)[1].lstrip("\n")
+def replace_section(text: str, section: str, begin: str, end: str) -> str:
+    """`text` with the section between the markers replaced by `section` (appended if absent)."""
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
         return head + section + ("\n" + tail if tail else "")
     return text.rstrip("\n") + "\n\n" + section
+
+
+def replace_cycles(text: str, section: str) -> str:
+    return replace_section(text, section, CYCLES_BEGIN, CYCLES_END)
+
+
+def bench_sequence() -> dict:
+    """The tiny ViT of issue 15 (tests/transformer_models.py, 4 blocks, width 64, 4 heads,
+    65 tokens) in int8, calibrated on 32 normal(0, 1) images, on the SEQ_TARGETS."""
+    import tempfile
+
+    import numpy as np
+    import onnx
+    sys.path.insert(0, str(REPO / "tests"))
+    import transformer_models as tm
+    res = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, kw in (("tiny ViT, opset 13", dict(opset=13)), ("tiny ViT, opset 17", dict(opset=17))):
+            path = Path(tmp) / "vit.onnx"
+            onnx.save(tm.tiny_vit(**kw), path)
+            calib = {"image": np.random.default_rng(0).normal(0, 1, (32, 3, 32, 32)).astype(np.float32)}
+            for t in SEQ_TARGETS:
+                print(f"bench {name} on {t}", file=sys.stderr)
+                res[name, t] = api.bench(path, t, calib=calib)
+    return res
+
+
+def render_sequence(res) -> str:
+    L = [SEQ_BEGIN, "", "## Transformers (int8)", "",
+         "The 4-block ViT of issue 15 (width 64, 4 heads, 65 tokens, patch embedding by a strided conv,",
+         "class token; `tests/transformer_models.py`, random weights), calibrated on 32 images; attention",
+         "= the layers of the attention sub-blocks (q/k/v projection, q·kᵀ, softmax, a·v, output",
+         "projection). Made by `tools/benchmarks.py --sequence-only`.", "",
+         "| model | target | instructions | MACs/instr. | attention share | est. ms | flash | peak RAM |",
+         "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for (name, t), r in res.items():
+        attn = sum(layer["instructions"] for layer in r.layers if "/attn/" in layer["name"])
+        est = f"{r.est_ms:.1f}" if r.est_ms else "-"
+        L.append(f"| {name} | {t} | {fmt(r.instructions_per_inference)} | {r.macs_per_instruction:.2f} | "
+                 f"{attn / r.instructions_per_inference:.0%} | {est} | {fmt(r.flash_bytes)} | "
+                 f"{fmt(r.peak_ram_bytes)} |")
+    L += ["", SEQ_END]
+    return "\n".join(L) + "\n"
 
 
 if __name__ == "__main__":
