@@ -76,6 +76,13 @@ OUT_OF_SCOPE_CASES = {
     "test_batchnorm_epsilon_training_mode": "training mode (updates running statistics)",
 }
 
+# Cases whose expected outputs are written with fewer digits than float32 gives: the
+# tolerance they get, and why (onnxruntime and onnx's reference implementation agree with
+# tinydeploy to 1e-7 on them).
+ROUNDED_EXPECTATIONS = {
+    "test_averagepool_2d_ceil_last_window_starts_on_pad": (1e-4, "expected values written with 4 decimals"),
+}
+
 _FLOAT, _INT64, _INT32 = 1, 7, 6
 
 
@@ -183,7 +190,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _compare(got: dict, outputs: list, names: list) -> Optional[str]:
+def _compare(got: dict, outputs: list, names: list, atol: float = ATOL) -> Optional[str]:
     """None when every output matches, else what differs."""
     from tinydeploy.data import sample_shape
     for name, want in zip(names, outputs):
@@ -192,7 +199,7 @@ def _compare(got: dict, outputs: list, names: list) -> Optional[str]:
         if tuple(y.shape[1:]) != sample_shape(want.shape):
             return f"output '{name}': shape {list(y.shape[1:])}, expected {list(sample_shape(want.shape))}"
         y = y[0].reshape(want.shape)
-        if not np.allclose(y, want, rtol=RTOL, atol=ATOL, equal_nan=True):
+        if not np.allclose(y, want, rtol=RTOL, atol=atol, equal_nan=True):
             err = np.abs(y.astype(np.float64) - want)
             return f"output '{name}': max abs error {np.nanmax(err):.3g}"
     return None
@@ -227,7 +234,7 @@ def run_case(case: Case, c_code: bool = True, work: Optional[Path] = None) -> di
                 names = [o.name for o in model.graph.output]
                 for how, y in zip(("interpreter", "C"), runs):
                     got = data.from_library_outputs(y.reshape(len(xq), -1), result.io, False, data.input_dtype(x))
-                    diff = _compare(got, outputs, names)
+                    diff = _compare(got, outputs, names, ROUNDED_EXPECTATIONS.get(case.name, (ATOL,))[0])
                     if diff:
                         return dict(status=WRONG, detail=f"{how}: {diff}", frozen=frozen)
         except TinydeployError as exc:
