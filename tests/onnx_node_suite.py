@@ -30,6 +30,7 @@ import io
 import json
 import os
 import pickle
+import re
 import tempfile
 import traceback
 import warnings
@@ -102,9 +103,17 @@ class Case:
 
     @property
     def op(self) -> str:
-        """The op the case tests: the graph's one op type, or "(function bodies)"."""
-        kinds = {n.op_type for n in self.model.graph.node} - FOLDED
-        return next(iter(kinds)) if len(kinds) == 1 else MULTI
+        """The op the case tests: the graph's one op type, else the function whose body
+        the graph is ("Softmax (expanded)": onnx names its nodes' outputs
+        FUNCTION_test_..._function_...), else MULTI."""
+        g = self.model.graph
+        kinds = {n.op_type for n in g.node} - FOLDED
+        if len(kinds) == 1:
+            return next(iter(kinds))
+        for out in (o for n in g.node for o in n.output):
+            if "_function_" in out and "_test_" in out:
+                return out.split("_test_", 1)[0] + EXPANDED
+        return MULTI
 
     @property
     def ops(self) -> list:
@@ -112,6 +121,7 @@ class Case:
 
 
 MULTI = "several ops"
+EXPANDED = " (expanded)"
 
 
 def _selected(model) -> bool:
@@ -280,9 +290,10 @@ def table(expected: dict) -> str:
     counts = collections.Counter(e["status"] for e in expected.values())
     passed = counts[PASS] + counts[PASS_FROZEN]
     lines = [
-        f"ONNX's backend node tests (onnx {_onnx_version()}), generated from the `onnx` package's case "
-        "modules and run as float32 on the host through the generated C "
-        "(`tests/test_onnx_node_suite.py`): every float32 test whose ops tinydeploy lowers. "
+        f"ONNX's own backend node tests (onnx {_onnx_version()}), generated from the `onnx` package's "
+        "case modules: every float32 test whose ops tinydeploy lowers, compiled as float32 for the host "
+        "and compared with the test's outputs (rtol 1e-4, atol 1e-5, exact shape) through the generated "
+        "C and the float interpreter (`tests/test_onnx_node_suite.py`, docs/testing.md). "
         f"{passed} of {len(expected)} pass ({counts[PASS_FROZEN]} of them with weights given as graph "
         "inputs frozen into initializers, as a deployed model ships them), "
         f"{counts[OUT_OF_SCOPE]} are out of scope, {counts[REFUSED]} are refused with a message, "
@@ -291,17 +302,20 @@ def table(expected: dict) -> str:
         "| ONNX op | node tests passed / selected | weights frozen | out of scope | refused |",
         "|---|---:|---:|---:|---:|",
     ]
-    for op in sorted(by_op, key=lambda o: (o == MULTI, o)):
+    for op in sorted(by_op, key=lambda o: (o == MULTI, o.endswith(EXPANDED), o)):
         st = collections.Counter(e["status"] for _, e in by_op[op])
-        label = "several ops (`*_expanded` function bodies)" if op == MULTI else op
+        label = op.replace(EXPANDED, " (function body, `_expanded` tests)")
         lines.append(f"| {label} | {st[PASS] + st[PASS_FROZEN]} / {len(by_op[op])} | {st[PASS_FROZEN]} "
                      f"| {st[OUT_OF_SCOPE]} | {st[REFUSED]} |")
-    refused = [(n, e) for n, e in expected.items() if e["status"] in (REFUSED, OUT_OF_SCOPE, WRONG, CRASH)]
-    if refused:
-        lines += ["", "Not passing, and why:", ""]
-        for name, e in refused:
-            detail = e["detail"].replace("|", "\\|")
-            lines.append(f"- `{name}` ({e['status']}): {detail}")
+    reasons = collections.defaultdict(list)  # (op, status, message without the node name): cases
+    for name, e in expected.items():
+        if e["status"] not in PASSING:
+            reasons[(e["op"], e["status"], re.sub(r"^node '[^']*' \(\w+\): ", "", e["detail"]))].append(name)
+    if reasons:
+        lines += ["", "Not passing, and why (tinydeploy's message, without the node's name):", ""]
+        for (op, status, detail), names in reasons.items():
+            cases = ", ".join(f"`{n}`" for n in names)
+            lines.append(f"- {op}, {status} ({len(names)}): {detail.replace('|', chr(92) + '|')}: {cases}")
     return "\n".join(lines) + "\n"
 
 
