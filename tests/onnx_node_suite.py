@@ -124,16 +124,21 @@ MULTI = "several ops"
 EXPANDED = " (expanded)"
 
 
-def _selected(model) -> bool:
-    from tinydeploy.frontend import LOWERINGS
+def _float32_test(model) -> bool:
+    """A float32 test of standard-domain ops: float32 outputs, float32 data inputs (integer
+    inputs are parameters: axes, shapes, indices)."""
     g = model.graph
     if not g.node or any(n.domain not in ("", "ai.onnx") for n in g.node):
-        return False
-    if not {n.op_type for n in g.node} <= set(LOWERINGS) | FOLDED:
         return False
     kinds = [v.type.tensor_type.elem_type for v in g.input]
     return (all(v.type.tensor_type.elem_type == _FLOAT for v in g.output)
             and _FLOAT in kinds and set(kinds) <= {_FLOAT, _INT64, _INT32})
+
+
+def _lowered(model) -> bool:
+    """Every node is an op tinydeploy lowers, or one constant folding removes."""
+    from tinydeploy.frontend import LOWERINGS
+    return {n.op_type for n in model.graph.node} <= set(LOWERINGS) | FOLDED
 
 
 def _cache_path() -> Path:
@@ -142,27 +147,31 @@ def _cache_path() -> Path:
 
 
 def collect() -> list:
-    """The selected cases, in the onnx package's order (cached per onnx version: the
-    case modules take ~25 s to generate every test's data)."""
+    """The selected cases, in the onnx package's order. The float32 tests are cached per
+    onnx version (the case modules take ~25 s to generate every test's data); the ops
+    tinydeploy lowers are checked on every call."""
+    import onnx
     cache = _cache_path()
+    cases = None
     if cache.exists():
         try:
             with open(cache, "rb") as f:
-                return [Case(*c) for c in pickle.load(f)]
+                cases = pickle.load(f)
         except Exception:
-            pass
-    from onnx.backend.test.case import node
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        every = node.collect_testcases(None)
-    cases = [(c.name, c.model.SerializeToString(),
-              [([np.asarray(a) for a in ins], [np.asarray(a) for a in outs]) for ins, outs in c.data_sets])
-             for c in every if c.kind == "node" and _selected(c.model)]
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        pickle.dump(cases, f)
-    os.replace(tmp, cache)
-    return [Case(*c) for c in cases]
+            cases = None
+    if cases is None:
+        from onnx.backend.test.case import node
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            every = node.collect_testcases(None)
+        cases = [(c.name, c.model.SerializeToString(),
+                  [([np.asarray(a) for a in ins], [np.asarray(a) for a in outs]) for ins, outs in c.data_sets])
+                 for c in every if c.kind == "node" and _float32_test(c.model)]
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(cases, f)
+        os.replace(tmp, cache)
+    return [Case(*c) for c in cases if _lowered(onnx.load_from_string(c[1]))]
 
 
 # --------------------------------------------------------------------------
