@@ -10,6 +10,7 @@ to NAME_weights.c. The templates only lay the file out.
 """
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -114,7 +115,9 @@ class _Ctx:
 # --------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
 def _env() -> jinja2.Environment:
+    """One environment per process: it keeps the templates compiled (~0.4 s per compile)."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["c_value"] = c_value

@@ -917,13 +917,19 @@ def _float_weights(node, value: np.ndarray, what: str) -> None:
 @lowering("Gemm")
 def _gemm(imp: _Importer, node) -> None:
     a = imp.attrs(node)
-    if _int_attr(node, a, "transA", 0, 0, 1):
-        raise TinydeployError(f"node '{node.name}' (Gemm): transA=1 is not supported")
+    x = node.input[0]
+    x_shape = imp.graph.tensors[x].shape
+    if _int_attr(node, a, "transA", 0, 0, 1):  # A transposed first
+        if len(x_shape) != 2:
+            raise _bad(node, f"A must be 2-D, got shape {list(x_shape)}")
+        x_shape = (x_shape[1], x_shape[0])
+        x_t = imp.graph.add_activation(x + "__transA", x_shape)
+        imp.graph.ops.append(Op("transpose", node.name + "_transA", [x], [x_t], {"perm": [1, 0]}))
+        x = x_t
     trans_b = _int_attr(node, a, "transB", 0, 0, 1)
     b = node.input[1]
     bv = imp.need_const(node, 1, "B")
     _float_weights(node, bv, "B")
-    x_shape = imp.graph.tensors[node.input[0]].shape
     if bv.ndim != 2 or len(x_shape) != 2 or bv.shape[1 if trans_b else 0] != x_shape[1] or bv.size == 0:
         raise _bad(node, f"A of shape {list(x_shape)} and B of shape {list(bv.shape)} (transB={trans_b}) "
                          "do not multiply")
@@ -937,15 +943,23 @@ def _gemm(imp: _Importer, node) -> None:
         c = imp.need_const(node, 2, "C")
         _float_weights(node, c, "C")
         n_out = imp.graph.tensors[w].shape[0]
-        if c.size not in (1, n_out) or (c.ndim == 2 and c.shape[0] != 1):
-            raise TinydeployError(f"node '{node.name}' (Gemm): C of shape {c.shape} is not a "
-                                  "per-output bias; only a bias broadcast over rows is supported")
+        if c.size not in (1, n_out) or (c.ndim == 2 and c.shape[0] != 1):  # C over rows too: an add
+            out_shape = (x_shape[0], n_out)
+            if c.ndim > 2 or any(d not in (1, o) for d, o in zip(c.shape[::-1], out_shape[::-1])):
+                raise _bad(node, f"C of shape {list(c.shape)} does not broadcast to the output's "
+                                 f"shape {list(out_shape)}")
+            rows = imp.graph.add_activation(node.output[0] + "__gemm", out_shape)
+            imp.graph.ops.append(Op("fully_connected", node.name, [x, w, ""], [rows], {"act": (-INF, INF)}))
+            full = imp.graph.add_const(node.input[2] + "_rows", np.broadcast_to(
+                c.astype(np.float32) * np.float32(beta), out_shape).astype(np.float32))
+            imp.emit("binary", node, [rows, full], op="add", act=(-INF, INF))
+            return
         if c.size == n_out and beta == 1.0 and imp.graph.tensors[node.input[2]].qdata is not None:
             bias = _const_transform(imp.graph, node.input[2], lambda x: x.reshape(n_out))
         else:
             bias = imp.graph.add_const(node.input[2] + "_bias",
                                        np.broadcast_to(c.reshape(-1) * np.float32(beta), (n_out,)).astype(np.float32))
-    imp.emit("fully_connected", node, [node.input[0], w, bias], act=(-INF, INF))
+    imp.emit("fully_connected", node, [x, w, bias], act=(-INF, INF))
 
 
 @lowering("MatMul")

@@ -234,7 +234,7 @@ class LayoutPass:
         self.g.ops = self.new_ops
         self.new_ops = []
         for i, out in enumerate(self.g.outputs):  # outputs in the model's own layout
-            if not _same_memory(self.logical[out], self.perm[out], self.ident(out)):
+            if self.perm[out] != self.ident(out):
                 self._restore_output(out)
         self.g.ops += self.new_ops
         for name, t in self.g.tensors.items():
@@ -250,8 +250,11 @@ class LayoutPass:
         for op in self.g.ops:
             op.inputs = [inner if i == out else i for i in op.inputs]
         have = self.perm[inner]
-        self.new_ops.append(Op("transpose", f"{out}_to_model_layout", [inner], [out],
-                               {"perm": list(_inverse(have))}))
+        if _same_memory(self.logical[out], have, self.ident(out)):  # same bytes: only the shape
+            self.new_ops.append(Op("reshape", f"{out}_to_model_layout", [inner], [out], {}))
+        else:
+            self.new_ops.append(Op("transpose", f"{out}_to_model_layout", [inner], [out],
+                                   {"perm": list(_inverse(have))}))
         self.perm[out] = self.ident(out)
 
     def set_out(self, op: Op, perm) -> None:
