@@ -274,10 +274,12 @@ def check_layout(g: Graph) -> None:
             raise AssertionError(f"op {op.name} kept layout {op.attrs['layout']}")
 
 
-def optimize(g: Graph, fuse_elementwise: bool = False) -> Graph:
+def optimize(g: Graph, fuse_elementwise: bool = False, fuse_attention: bool = False) -> Graph:
     """The float pipeline of passes, in order. fuse_elementwise (the int8 pipeline): chains
-    of element-wise functions of one tensor become one op (ops/elementwise_fn.py)."""
-    from .ops import elementwise_fn, layer_norm
+    of element-wise functions of one tensor become one op (ops/elementwise_fn.py).
+    fuse_attention (the float32 build): attention chains become one row-wise op
+    (ops/attention.py; the int8 pipeline fuses them after quantization instead)."""
+    from .ops import attention, elementwise_fn, layer_norm
     layer_norm.fuse_decomposed(g)
     if fuse_elementwise:
         elementwise_fn.fuse(g)
@@ -287,5 +289,7 @@ def optimize(g: Graph, fuse_elementwise: bool = False) -> Graph:
     layout_to_nhwc(g)
     remove_noop_reshapes(g)
     fuse_activations(g)
+    if fuse_attention:
+        attention.fuse_float(g)
     g.remove_unused()
     return g
