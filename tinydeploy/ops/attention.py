@@ -35,10 +35,12 @@ from .. import golden_kernels as gk
 from ..ctext import Call
 from ..ir import Graph, Op
 from . import binary, matmul, softmax
+from . import slice as slice_op
 from .base import OpDef, register
-from .common import s8_call
+from .common import contiguous_strides, s8_call
 
 FUSE = True
+FOLD_SLICES = True  # read q, k, v where they are in the tensor they are sliced from
 NOTE = ("fused attention: the kernel keeps one row of scores (scratch O(N) per query row) "
         "instead of the [N x N] score tensor per head (O(N^2)); peak RAM then grows with the "
         "O(N) activations (q, k, v, output) of the sequence")
@@ -101,11 +103,58 @@ def _chain(g: Graph, last: Op, consumers, producers, kinds) -> list | None:
     return [prev, scale, sm, last]
 
 
-def _shape_checks(g: Graph, chain: list) -> dict | None:
+def _view_of(g: Graph, name: str, consumers, producers) -> dict | None:
+    """An operand that is a slice of another tensor (q, k and v cut from one qkv tensor),
+    possibly reshaped (squeezed) after: {"source", "offset", "strides" (one per axis of
+    `name`)}, else None. The fused op then reads the operand where it is in the source
+    (the slices, read by nothing else, disappear: their copies no longer take RAM)."""
+    t = name
+    while True:
+        op = producers.get(t)
+        if op is None:
+            return None
+        if op.kind in ("slice", "slice_s8"):
+            break
+        if op.kind != "reshape":
+            return None
+        t = op.inputs[0]
+    sl = op
+    src = sl.inputs[0]
+    out = g.tensors[sl.outputs[0]].shape
+    offset, geo = slice_op.view(g.tensors[src].shape, sl.attrs["starts"], sl.attrs["steps"], out)
+    axes = [(n, s) for n, s in zip(geo["out_shape"], geo["in_strides"]) if n != 1]
+    shape = g.tensors[name].shape
+    if [d for d in shape if d != 1] != [n for n, _ in axes]:
+        return None  # the reshape merges or splits axes: not a view with one stride per axis
+    it = iter(axes)
+    strides = [0 if d == 1 else next(it)[1] for d in shape]
+    return {"source": src, "offset": int(offset), "strides": strides}
+
+
+def _geometry(shape_of, op: Op, views) -> dict:
+    """matmul.geometry of op's operands, each read through its view's strides if any."""
+    out = []
+    for key, name, view in zip(("a_perm", "b_perm"), op.inputs, views):
+        shape = shape_of(name)
+        perm = matmul._perm(op, key, len(shape))
+        strides = view["strides"] if view is not None else contiguous_strides(shape)
+        lshape, lstrides = [0] * len(shape), [0] * len(shape)
+        for i, p in enumerate(perm):
+            lshape[p], lstrides[p] = int(shape[i]), int(strides[i])
+        out.append((lshape, lstrides))
+    (la, sa), (lb, sb) = out
+    batch = np.broadcast_shapes(tuple(la[:-2]), tuple(lb[:-2]))
+    return {"batch_shape": [1] * (matmul.BATCH_DIMS - len(batch)) + [int(d) for d in batch],
+            "a_batch_strides": matmul._batch_strides(la, sa), "b_batch_strides": matmul._batch_strides(lb, sb),
+            "m": la[-2], "k": la[-1], "n": lb[-1],
+            "a_m_stride": sa[-2], "a_k_stride": sa[-1], "b_k_stride": sb[-2], "b_n_stride": sb[-1]}
+
+
+def _shape_checks(g: Graph, chain: list, views: list) -> dict | None:
     """The fused kernel's geometry, or None when the chain's shapes do not fit it."""
     qk, scale, sm, pv = chain
     shape = lambda n: g.tensors[n].shape  # noqa: E731
-    g1, g2 = matmul._geometry_of(shape, qk), matmul._geometry_of(shape, pv)
+    g1, g2 = _geometry(shape, qk, views[:2]), _geometry(shape, pv, [None, views[2]])
     scores = qk.outputs[0]
     rank = len(shape(scores))
     for t in [o for op in chain[1:3] if op is not None for o in op.outputs]:
@@ -142,16 +191,22 @@ def _fuse(g: Graph, kinds, build) -> int:
         consumers, producers = g.consumers(), g.producers()
         for op in g.ops:
             chain = _chain(g, op, consumers, producers, kinds)
-            geo = _shape_checks(g, chain) if chain else None
-            if not geo:
+            if chain is None:
                 continue
             qk, scale, sm, pv = chain
-            q, k = qk.inputs
-            v = pv.inputs[1]
-            new = Op(kinds[0].replace("batch_matmul", "attention"), _name(qk, pv), [q, k, v],
+            names = [qk.inputs[0], qk.inputs[1], pv.inputs[1]]
+            views = [_view_of(g, n, consumers, producers) if FOLD_SLICES else None for n in names]
+            geo = _shape_checks(g, chain, views)
+            if not geo:
+                continue
+            new = Op(kinds[0].replace("batch_matmul", "attention"), _name(qk, pv),
+                     [v["source"] if v is not None else n for n, v in zip(names, views)],
                      list(pv.outputs), build(g, chain, geo))
             new.attrs.update(perms={"qk": [qk.attrs.get("a_perm"), qk.attrs.get("b_perm")],
                                     "pv": [None, pv.attrs.get("b_perm")]},
+                             views=[None if v is None else {"offset": v["offset"], "strides": v["strides"],
+                                                            "shape": list(g.tensors[n].shape)}
+                                    for n, v in zip(names, views)],
                              scores_shape=list(g.tensors[qk.outputs[0]].shape), tokens=geo["n"])
             at = g.ops.index(pv)
             g.ops[at] = new
@@ -189,12 +244,35 @@ def _fake(kind: str, perms) -> Op:
     return Op(kind, "", [], [], {"a_perm": perms[0], "b_perm": perms[1]})
 
 
+def _viewed(op: Op, args: list) -> list:
+    """q, k, v as the unfused graph had them: each view read out of its source."""
+    out = []
+    for x, view in zip(args, op.attrs.get("views") or [None] * 3):
+        if view is not None:
+            x = np.asarray(x).reshape(-1)
+            idx = np.full(tuple(view["shape"]), view["offset"], np.int64)
+            for d, (n, s) in enumerate(zip(view["shape"], view["strides"])):
+                shape = [1] * len(view["shape"])
+                shape[d] = n
+                idx = idx + (np.arange(n, dtype=np.int64) * s).reshape(shape)
+            x = x[idx]
+        out.append(x)
+    return out
+
+
+def _ptrs(c, op: Op) -> list:
+    """The operands' pointers, advanced to where a view starts in its source."""
+    views = op.attrs.get("views") or [None] * 3
+    return [c.ptr(i) + (f" + {v['offset']}" if v is not None and v["offset"] else "")
+            for i, v in zip(op.inputs, views)]
+
+
 def _operands(op: Op, step: str, a, b, dtype):
     return matmul._operands(_fake("batch_matmul", op.attrs["perms"][step]), [a, b], dtype)
 
 
 def _float_ref(g: Graph, op: Op, args: list) -> np.ndarray:
-    q, k, v = args
+    q, k, v = _viewed(op, args)
     a, b = _operands(op, "qk", q, k, np.float32)
     s = np.matmul(a, b).astype(np.float32)
     if op.attrs["scale"] is not None:
@@ -216,7 +294,7 @@ def _emit_f32(c, op: Op, sym: str) -> Call:
     kind, value = op.attrs["scale"] if op.attrs["scale"] is not None else (None, 1.0)
     params.update(scale_kind={None: 0, "mul": 1, "div": 2}[kind], scale=float(np.float32(value)))
     return Call("td_attention_f32", "f32/attention.c",
-                [c.ptr(i) for i in op.inputs] + [c.ptr(op.outputs[0], False), _scratch_ptr(c, op, "float")],
+                _ptrs(c, op) + [c.ptr(op.outputs[0], False), _scratch_ptr(c, op, "float")],
                 "td_attention_f32_params", params)
 
 
@@ -256,7 +334,7 @@ def fuse_int8(g: Graph) -> int:
 
 def _golden(g: Graph, op: Op, args: list) -> np.ndarray:
     """The unfused layers' golden kernels, one after the other."""
-    q, k, v = args
+    q, k, v = _viewed(op, args)
     steps = op.attrs["steps"]
     a, b = _operands(op, "qk", q, k, np.int64)
     s = matmul.golden(a, b, steps["qk"]).reshape(op.attrs["scores_shape"])
@@ -280,7 +358,7 @@ def _check(g: Graph, op: Op) -> None:
 
 def _emit_s8(c, op: Op, sym: str) -> Call:
     call = s8_call(c, op, sym, "td_attention_s8", "s8/attention_s8.c", "td_attention_s8_params", "abvo")
-    call.args = call.args + [_scratch_ptr(c, op, "int8_t")]
+    call.args = _ptrs(c, op) + call.args[3:] + [_scratch_ptr(c, op, "int8_t")]
     return call
 
 
