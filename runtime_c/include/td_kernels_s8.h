@@ -576,7 +576,8 @@ void td_gru_s8(const td_rnn_s8_params *p, const int8_t *x, const int8_t *w,
  * probabilities and v), so the results are the unfused ones bit for bit.
  * Operands are read through strides as td_batch_matmul_s8 reads them (q is
  * [m][k], k^T [k][n], v [n][d] per batch entry); the output is
- * [batch...][m][d], contiguous. scratch: n bytes (one row of scores). */
+ * [batch...][m][d], contiguous. scratch: 4 (n + d) + n bytes, 4-byte
+ * aligned (the sums of each key and value column, one row of scores). */
 typedef struct {
     int32_t batch_shape[4];
     int32_t q_batch_strides[4], k_batch_strides[4], v_batch_strides[4];

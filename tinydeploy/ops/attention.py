@@ -36,7 +36,7 @@ from ..ctext import Call
 from ..ir import Graph, Op
 from . import binary, matmul, softmax
 from . import slice as slice_op
-from .base import OpDef, register
+from .base import OpDef, register, scratch_bytes
 from .common import contiguous_strides, s8_call
 
 FUSE = True
@@ -374,7 +374,9 @@ def _scratch_f32(g: Graph, op: Op) -> int:
 
 
 def _scratch_s8(g: Graph, op: Op) -> int:
-    return int(op.attrs["tokens"])
+    """The sums of each key and value column (n + d int32), one row of n int8 scores."""
+    geo = op.attrs["q"]
+    return 4 * (int(geo["n"]) + int(geo["d"])) + int(geo["n"])
 
 
 def report_entry(g: Graph, op: Op) -> dict:
@@ -384,7 +386,7 @@ def report_entry(g: Graph, op: Op) -> dict:
     heads = int(np.prod(geo["batch_shape"]))
     n, m = int(geo["n"]), int(geo["m"])
     return {"tokens": n, "queries": m, "heads": heads,
-            "scratch_bytes": n * elem,
+            "scratch_bytes": scratch_bytes(g, op),
             "unfused_scores_bytes": heads * m * n * elem,
             "scratch_growth": "O(N)", "unfused_growth": "O(N^2)", "note": NOTE}
 

@@ -1,24 +1,77 @@
 /* int8 fused attention: softmax(scale * q @ k^T) @ v one query row at a time,
  * with the integer steps of the unfused layers (batch_matmul_s8, mul_s8 by
  * a scalar, softmax_s8, batch_matmul_s8), so only one row of int8 scores
- * (n bytes of scratch) exists at a time instead of n x n per head.
+ * (n bytes of scratch, beside n + d int32 operand sums) exists at a time
+ * instead of n x n per head.
  * td-requires: s8/softmax_s8.c (td_softmax_s8, on the row in place) */
 #include "td_kernels_s8.h"
 
+/* Sums of (a + a_off)(b + b_off) are computed as
+ *   sum a b + a_off sum b + b_off sum a + count a_off b_off
+ * (the same integer), with the sums over each key and each value column
+ * taken once per batch entry: the inner loops are plain int8 products. */
+
+/* acc + sum a[i sa] b[i sb] over i < len (contiguous operands: two at a time). */
+static int32_t dot_s8(const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,
+                      int32_t len, int32_t acc)
+{
+    int32_t i;
+    if (sa == 1 && sb == 1) {
+        for (i = 0; i + 1 < len; i += 2) {
+            acc += a[i] * b[i] + a[i + 1] * b[i + 1];
+        }
+        if (i < len) {
+            acc += a[i] * b[i];
+        }
+        return acc;
+    }
+    for (i = 0; i < len; ++i) {
+        acc += *a * *b;
+        a += sa;
+        b += sb;
+    }
+    return acc;
+}
+
+/* Per key c: the sum of its k elements; per value column c: of its n. */
+static void operand_sums(const td_attention_s8_params *p, const int8_t *kb,
+                         const int8_t *vb, int32_t *key_sums,
+                         int32_t *value_sums)
+{
+    int32_t c, i;
+    for (c = 0; c < p->n; ++c) {
+        const int8_t *kc = kb + c * p->k_n_stride;
+        int32_t s = 0;
+        for (i = 0; i < p->k; ++i) {
+            s += kc[i * p->k_k_stride];
+        }
+        key_sums[c] = s;
+    }
+    for (c = 0; c < p->d; ++c) {
+        const int8_t *vc = vb + c * p->v_n_stride;
+        int32_t s = 0;
+        for (i = 0; i < p->n; ++i) {
+            s += vc[i * p->v_k_stride];
+        }
+        value_sums[c] = s;
+    }
+}
+
 /* One query row: its n int8 scores (requantized and scaled) into row. */
 static void score_row(const td_attention_s8_params *p, const int8_t *qr,
-                      const int8_t *kb, int8_t *row)
+                      const int8_t *kb, const int32_t *key_sums, int8_t *row)
 {
     const int32_t kd = p->k, n = p->n;
     const int32_t qk = p->q_k_stride, kk = p->k_k_stride, kn = p->k_n_stride;
     const int32_t q_off = p->q_offset, k_off = p->k_offset;
-    int32_t c, i;
+    int32_t c, i, q_sum = 0, base;
+    for (i = 0; i < kd; ++i) {
+        q_sum += qr[i * qk];
+    }
+    base = k_off * q_sum + kd * q_off * k_off;
     for (c = 0; c < n; ++c) {
         const int8_t *kc = kb + c * kn;
-        int32_t acc = 0, s;
-        for (i = 0; i < kd; ++i) {
-            acc += (qr[i * qk] + q_off) * (kc[i * kk] + k_off);
-        }
+        int32_t s, acc = dot_s8(qr, qk, kc, kk, kd, base + q_off * key_sums[c]);
         s = td_mbqm(acc, p->score_multiplier, p->score_shift) + p->score_offset;
         s = td_clamp_s32(s, p->score_min, p->score_max);
         if (p->has_scale) {
@@ -32,18 +85,19 @@ static void score_row(const td_attention_s8_params *p, const int8_t *qr,
 
 /* The row of probabilities times v into out [d]. */
 static void value_row(const td_attention_s8_params *p, const int8_t *row,
-                      const int8_t *vb, int8_t *out)
+                      const int8_t *vb, const int32_t *value_sums, int8_t *out)
 {
     const int32_t n = p->n, d = p->d;
     const int32_t vk = p->v_k_stride, vn = p->v_n_stride;
     const int32_t p_off = p->p_offset, v_off = p->v_offset;
-    int32_t c, j;
+    int32_t c, j, p_sum = 0, base;
+    for (j = 0; j < n; ++j) {
+        p_sum += row[j];
+    }
+    base = v_off * p_sum + n * p_off * v_off;
     for (c = 0; c < d; ++c) {
         const int8_t *vc = vb + c * vn;
-        int32_t acc = 0;
-        for (j = 0; j < n; ++j) {
-            acc += (row[j] + p_off) * (vc[j * vk] + v_off);
-        }
+        int32_t acc = dot_s8(row, 1, vc, vk, n, base + p_off * value_sums[c]);
         acc = td_mbqm(acc, p->multiplier, p->shift) + p->output_offset;
         out[c] = (int8_t)td_clamp_s32(acc, p->act_min, p->act_max);
     }
@@ -56,6 +110,11 @@ void td_attention_s8(const td_attention_s8_params *p, const int8_t *q,
     const int32_t *shape = p->batch_shape;
     const int32_t *sq = p->q_batch_strides, *sk = p->k_batch_strides;
     const int32_t *sv = p->v_batch_strides;
+    /* scratch: n + d int32 sums (4-byte aligned: the planner aligns to 16),
+     * then the row of n int8 scores */
+    int32_t *key_sums = (int32_t *)(void *)scratch;
+    int32_t *value_sums = key_sums + p->n;
+    int8_t *row = (int8_t *)(void *)(value_sums + p->d);
     td_softmax_s8_params sm;
     int32_t i0, i1, i2, i3, r;
     sm.outer = 1;
@@ -70,10 +129,11 @@ void td_attention_s8(const td_attention_s8_params *p, const int8_t *q,
                     const int8_t *qb = q + i0 * sq[0] + i1 * sq[1] + i2 * sq[2] + i3 * sq[3];
                     const int8_t *kb = k + i0 * sk[0] + i1 * sk[1] + i2 * sk[2] + i3 * sk[3];
                     const int8_t *vb = v + i0 * sv[0] + i1 * sv[1] + i2 * sv[2] + i3 * sv[3];
+                    operand_sums(p, kb, vb, key_sums, value_sums);
                     for (r = 0; r < p->m; ++r) {
-                        score_row(p, qb + r * p->q_m_stride, kb, scratch);
-                        td_softmax_s8(&sm, scratch, scratch);
-                        value_row(p, scratch, vb, output);
+                        score_row(p, qb + r * p->q_m_stride, kb, key_sums, row);
+                        td_softmax_s8(&sm, row, row);
+                        value_row(p, row, vb, value_sums, output);
                         output += p->d;
                     }
                 }
