@@ -10,8 +10,9 @@ probability tensors and they keep their quantization) replace the chain by one o
 `attention` / `attention_s8`, with inputs q, k and v as the two batch_matmul ops read
 them (strides: k stays where it is, transposed or not). Its kernel computes, for each
 batch entry and query row, the N scores, their softmax and the row times v, so its
-only extra memory is one row of scores: N floats or N bytes of scratch (OpDef.scratch,
-planned in the arena), O(N) instead of O(N^2) per head.
+only extra memory is one row of scores: N floats, or N bytes plus the int32 sums of each
+key and value column (4 (N + d) bytes), as scratch (OpDef.scratch, planned in the arena):
+O(N) instead of O(N^2) per head.
 
 The fusion applies when the intermediate tensors feed only the next layer and are no
 model outputs, the scale is a scalar constant (a Mul by it, or a Div of the scores by
@@ -120,6 +121,9 @@ def _view_of(g: Graph, name: str, consumers, producers) -> dict | None:
         t = op.inputs[0]
     sl = op
     src = sl.inputs[0]
+    qs, qn = g.tensors[src].quant, g.tensors[name].quant
+    if (qs is None) != (qn is None) or (qs is not None and not qs.same_as(qn)):
+        return None  # (int8: a view holds its source's codes)
     out = g.tensors[sl.outputs[0]].shape
     offset, geo = slice_op.view(g.tensors[src].shape, sl.attrs["starts"], sl.attrs["steps"], out)
     axes = [(n, s) for n, s in zip(geo["out_shape"], geo["in_strides"]) if n != 1]
