@@ -57,49 +57,104 @@ static void operand_sums(const td_attention_s8_params *p, const int8_t *kb,
     }
 }
 
-/* One query row: its n int8 scores (requantized and scaled) into row. */
+/* A score's int32 sum -> its int8 code, requantized and scaled. */
+static int8_t score_code(const td_attention_s8_params *p, int32_t acc)
+{
+    int32_t s = td_mbqm(acc, p->score_multiplier, p->score_shift) + p->score_offset;
+    s = td_clamp_s32(s, p->score_min, p->score_max);
+    if (p->has_scale) {
+        const int32_t prod = (s + p->scale_input_offset) * p->scale_factor;
+        s = td_mbqm(prod, p->scale_multiplier, p->scale_shift) + p->scale_offset;
+        s = td_clamp_s32(s, p->scale_min, p->scale_max);
+    }
+    return (int8_t)s;
+}
+
+/* One query row: its n int8 scores into row.  Four keys at a time when the
+ * query row is contiguous (each q element is loaded once for four products). */
 static void score_row(const td_attention_s8_params *p, const int8_t *qr,
                       const int8_t *kb, const int32_t *key_sums, int8_t *row)
 {
     const int32_t kd = p->k, n = p->n;
     const int32_t qk = p->q_k_stride, kk = p->k_k_stride, kn = p->k_n_stride;
     const int32_t q_off = p->q_offset, k_off = p->k_offset;
-    int32_t c, i, q_sum = 0, base;
+    int32_t c = 0, i, q_sum = 0, base;
     for (i = 0; i < kd; ++i) {
         q_sum += qr[i * qk];
     }
     base = k_off * q_sum + kd * q_off * k_off;
-    for (c = 0; c < n; ++c) {
-        const int8_t *kc = kb + c * kn;
-        int32_t s, acc = dot_s8(qr, qk, kc, kk, kd, base + q_off * key_sums[c]);
-        s = td_mbqm(acc, p->score_multiplier, p->score_shift) + p->score_offset;
-        s = td_clamp_s32(s, p->score_min, p->score_max);
-        if (p->has_scale) {
-            const int32_t prod = (s + p->scale_input_offset) * p->scale_factor;
-            s = td_mbqm(prod, p->scale_multiplier, p->scale_shift) + p->scale_offset;
-            s = td_clamp_s32(s, p->scale_min, p->scale_max);
+    if (qk == 1) {
+        for (; c + 4 <= n; c += 4) {
+            const int8_t *k0 = kb + c * kn;
+            const int8_t *k1 = k0 + kn, *k2 = k1 + kn, *k3 = k2 + kn;
+            int32_t a0 = base + q_off * key_sums[c];
+            int32_t a1 = base + q_off * key_sums[c + 1];
+            int32_t a2 = base + q_off * key_sums[c + 2];
+            int32_t a3 = base + q_off * key_sums[c + 3];
+            for (i = 0; i < kd; ++i) {
+                const int32_t x = qr[i];
+                a0 += x * *k0;
+                a1 += x * *k1;
+                a2 += x * *k2;
+                a3 += x * *k3;
+                k0 += kk;
+                k1 += kk;
+                k2 += kk;
+                k3 += kk;
+            }
+            row[c] = score_code(p, a0);
+            row[c + 1] = score_code(p, a1);
+            row[c + 2] = score_code(p, a2);
+            row[c + 3] = score_code(p, a3);
         }
-        row[c] = (int8_t)s;
+    }
+    for (; c < n; ++c) {
+        row[c] = score_code(p, dot_s8(qr, qk, kb + c * kn, kk, kd, base + q_off * key_sums[c]));
     }
 }
 
-/* The row of probabilities times v into out [d]. */
+static int8_t output_code(const td_attention_s8_params *p, int32_t acc)
+{
+    acc = td_mbqm(acc, p->multiplier, p->shift) + p->output_offset;
+    return (int8_t)td_clamp_s32(acc, p->act_min, p->act_max);
+}
+
+/* The row of probabilities times v into out [d].  Four columns at a time
+ * when v's rows are contiguous (each probability loaded once for four). */
 static void value_row(const td_attention_s8_params *p, const int8_t *row,
                       const int8_t *vb, const int32_t *value_sums, int8_t *out)
 {
     const int32_t n = p->n, d = p->d;
     const int32_t vk = p->v_k_stride, vn = p->v_n_stride;
     const int32_t p_off = p->p_offset, v_off = p->v_offset;
-    int32_t c, j, p_sum = 0, base;
+    int32_t c = 0, j, p_sum = 0, base;
     for (j = 0; j < n; ++j) {
         p_sum += row[j];
     }
     base = v_off * p_sum + n * p_off * v_off;
-    for (c = 0; c < d; ++c) {
-        const int8_t *vc = vb + c * vn;
-        int32_t acc = dot_s8(row, 1, vc, vk, n, base + p_off * value_sums[c]);
-        acc = td_mbqm(acc, p->multiplier, p->shift) + p->output_offset;
-        out[c] = (int8_t)td_clamp_s32(acc, p->act_min, p->act_max);
+    if (vn == 1) {
+        for (; c + 4 <= d; c += 4) {
+            const int8_t *vp = vb + c;
+            int32_t a0 = base + p_off * value_sums[c];
+            int32_t a1 = base + p_off * value_sums[c + 1];
+            int32_t a2 = base + p_off * value_sums[c + 2];
+            int32_t a3 = base + p_off * value_sums[c + 3];
+            for (j = 0; j < n; ++j) {
+                const int32_t x = row[j];
+                a0 += x * vp[0];
+                a1 += x * vp[1];
+                a2 += x * vp[2];
+                a3 += x * vp[3];
+                vp += vk;
+            }
+            out[c] = output_code(p, a0);
+            out[c + 1] = output_code(p, a1);
+            out[c + 2] = output_code(p, a2);
+            out[c + 3] = output_code(p, a3);
+        }
+    }
+    for (; c < d; ++c) {
+        out[c] = output_code(p, dot_s8(row, 1, vb + c * vn, vk, n, base + p_off * value_sums[c]));
     }
 }
 
