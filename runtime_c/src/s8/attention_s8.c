@@ -170,7 +170,7 @@ void td_attention_s8(const td_attention_s8_params *p, const int8_t *q,
     int32_t *key_sums = (int32_t *)(void *)scratch;
     int32_t *value_sums = key_sums + p->n;
     int8_t *row = (int8_t *)(void *)(value_sums + p->d);
-    td_softmax_s8_params sm;
+    td_softmax_s8_params sm = {0}; /* every other field zero */
     int32_t i0, i1, i2, i3, r;
     sm.outer = 1;
     sm.depth = p->n;
