@@ -30,7 +30,7 @@ def _rng(name: str) -> np.random.Generator:
 
 
 def attention_block(scale: str = "mul", n: int = 9, d: int = 16, heads: int = 2,
-                    probs_output: bool = False, seed: int = 0) -> onnx.ModelProto:
+                    probs_output: bool = False, softmax_axis: int = -1, seed: int = 0) -> onnx.ModelProto:
     """x [1, n, d] -> one attention block as PyTorch exports it (qkv linear, reshape,
     transpose, gather, q @ k^T, the scale, softmax, @ v, output projection), with the
     scale as Mul(scores, c), Mul(c, scores), Div(scores, sqrt(hd)), Mul(q, c) before the
@@ -52,7 +52,7 @@ def attention_block(scale: str = "mul", n: int = 9, d: int = 16, heads: int = 2,
         scores = g.node("Mul", [g.const(f"{s}.scale", hd ** -0.5), scores], s)
     elif scale == "div":
         scores = g.node("Div", [scores, g.const(f"{s}.scale", math.sqrt(hd))], s)
-    probs = g.node("Softmax", [scores], s, axis=-1)
+    probs = g.node("Softmax", [scores], s, axis=softmax_axis)
     ctx = g.node("Transpose", [g.node("MatMul", [probs, v], s)], s, perm=[0, 2, 1, 3])
     ctx = g.node("Reshape", [ctx, g.shape_const(f"{s}.ctx_shape", [1, n, d])], s)
     y = g.linear(ctx, d, d, f"{s}/proj")
@@ -128,10 +128,17 @@ def test_every_scale_form_is_fused(tmp_path, scale):
     assert kinds.count("attention_s8") == 1 and "softmax_s8" not in kinds
 
 
-def test_probabilities_read_elsewhere_are_not_fused(tmp_path):
-    path = _save(attention_block("mul", probs_output=True), tmp_path / "a.onnx")
+@pytest.mark.parametrize("case", ["probs_output", "softmax_over_queries"])
+def test_other_chains_keep_their_layers(tmp_path, case):
+    """Probabilities read elsewhere, a softmax over another axis: not fused, and right."""
+    kw = dict(probs_output=True) if case == "probs_output" else dict(softmax_axis=2)
+    path = _save(attention_block("mul", **kw), tmp_path / "a.onnx")
     r = api.compile(path, quantize="float32")
     assert "attention" not in _kinds(r) and "softmax" in _kinds(r)
+    x = {"x": _rng(case).normal(0, 1, (2, 9, 16)).astype(np.float32)}
+    got = api.run(path, x, quantize="float32").outputs
+    for name, want in zip(got, _ort(path, x)):
+        np.testing.assert_allclose(got[name].reshape(want.shape), want, rtol=1e-4, atol=1e-5)
 
 
 # --------------------------------------------------------------------------
