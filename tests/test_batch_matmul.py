@@ -96,10 +96,12 @@ def test_float_attention_matches_onnxruntime(tmp_path):
     np.testing.assert_allclose(got.reshape(want.shape), want, atol=1e-5, rtol=1e-4)
 
 
-def test_attention_transposes_are_read_in_place(tmp_path):
+def test_attention_transposes_are_read_in_place(tmp_path, monkeypatch):
     """k^T, the heads' split and their merge cost no copy before the matmuls: the kernels
     read k's rows as B's columns (b_k_stride 1); the one transpose left restores the merged
-    heads' order for the output projection. The MACs count the attention products."""
+    heads' order for the output projection. The MACs count the attention products.
+    (The separate layers: the fusion into one attention layer, tests/test_attention.py, off.)"""
+    monkeypatch.setattr(ops.attention, "FUSE", False)
     res = api.compile(_attention(tmp_path / "attn.onnx"), quantize="float32")
     kinds = [op.kind for op in res.graph.ops if op.kind != "reshape"]
     assert kinds == ["fully_connected", "slice", "slice", "slice", "batch_matmul", "binary", "softmax",
@@ -326,12 +328,15 @@ WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werr
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1"]
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["layers", "fused"])
 @pytest.mark.parametrize("quantize", ["float32", "int8"])
-def test_attention_c_is_warning_free_and_sanitizer_clean(tmp_path, quantize, monkeypatch):
+def test_attention_c_is_warning_free_and_sanitizer_clean(tmp_path, quantize, fused, monkeypatch):
+    """The separate layers' kernels, and the fused attention kernel (ops/attention.py)."""
     import shutil
     import subprocess
 
     from tinydeploy import golden, hostrun
+    monkeypatch.setattr(ops.attention, "FUSE", fused)
     monkeypatch.setenv("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0:halt_on_error=1")
     monkeypatch.setenv("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
     path = _attention(tmp_path / "attn.onnx")
@@ -339,7 +344,8 @@ def test_attention_c_is_warning_free_and_sanitizer_clean(tmp_path, quantize, mon
         {"calib": {"x": RNG.normal(0, 1, (16, T, D)).astype(np.float32)}}
     res = api.compile(path, out_dir=tmp_path / "lib", name="attn", **opts)
     sources = sorted(str(p) for p in res.out_dir.glob("*.c"))
-    assert any(s.endswith("batch_matmul.c" if quantize == "float32" else "batch_matmul_s8.c") for s in sources)
+    kernel = "attention" if fused else "batch_matmul"
+    assert any(s.endswith(f"{kernel}.c" if quantize == "float32" else f"{kernel}_s8.c") for s in sources)
     for cc in ("gcc", "clang"):
         if shutil.which(cc) is None:
             continue

@@ -73,7 +73,7 @@ def build_graph(model: PathLike, input_shapes=None, quantize: str = "int8", cali
             raise TinydeployError("the model is pre-quantized (QuantizeLinear/DequantizeLinear on "
                                   "activations); compile it with --quantize int8")
         with bar.stage("optimizing the graph"):
-            return passes.optimize(g)
+            return passes.optimize(g, fuse_attention=True)
     from . import quantize as quant  # the int8 stage
     if not prequantized and calib is None:
         raise TinydeployError("the model is a float model: pass calibration data with --calib DATA.npz "
@@ -213,6 +213,10 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
             entry["scratch"] = dict(arena_offset=offset, bytes=nbytes)
         if choice is not None and choice.detail:
             entry["variant_detail"] = choice.detail
+        if op.kind in ("attention", "attention_s8"):  # how its memory grows with the tokens
+            entry["attention"] = ops.attention.report_entry(g, op)
+            if op.name in plan.own_scratch:
+                entry["attention"]["scratch_offset"] = plan.own_scratch[op.name][0]
         q = g.tensors[out].quant
         if q is not None and g.tensors[out].dtype == "int8":
             entry["quant"] = dict(scale=float(q.scale.reshape(-1)[0]), zero_point=int(q.zero_point.reshape(-1)[0]))
@@ -233,7 +237,7 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
                            for t in e["live"]])
                 for e in plan.timeline if e["op"] in layer_index]
     sched = getattr(plan, "schedule", None) or {}
-    return {
+    figures = {
         "model": model_name, "target": tgt.name, "macs": sum(ops.macs(g, op) for op in g.ops),
         "flash_bytes": flash, "weights_bytes": gen["weight_bytes"],
         "arena_bytes": plan.arena_bytes, "io_bytes": io_outside,
@@ -257,6 +261,14 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
         "input": gen["io"]["input"], "output": gen["io"]["output"],
         "kernels": gen["sources"], "layers": layers, "timeline": timeline,
     }
+    fused = [dict(layer=l["name"], **l["attention"]) for l in layers if "attention" in l]
+    if fused:  # graphs with fused attention: how peak RAM grows with the sequence length
+        figures["attention"] = {
+            "fused_layers": len(fused), "tokens": max(f["tokens"] for f in fused),
+            "scratch_bytes": max(f["scratch_bytes"] for f in fused),
+            "unfused_scores_bytes": max(f["unfused_scores_bytes"] for f in fused),
+            "note": ops.attention.NOTE, "layers": fused}
+    return figures
 
 
 def _code_estimate(gen: dict) -> int:

@@ -277,11 +277,13 @@ def check_layout(g: Graph) -> None:
             raise AssertionError(f"op {op.name} kept layout {op.attrs['layout']}")
 
 
-def optimize(g: Graph, for_int8: bool = False) -> Graph:
+def optimize(g: Graph, for_int8: bool = False, fuse_attention: bool = False) -> Graph:
     """The float pipeline of passes, in order. Element-wise functions of one tensor (GELU,
     SiLU, ...) become one op: any such function for int8 (one table), only those with a
-    float kernel otherwise (ops/elementwise_fn.py)."""
-    from .ops import elementwise_fn, layer_norm
+    float kernel otherwise (ops/elementwise_fn.py). fuse_attention (the float32 build):
+    attention chains become one row-wise op (ops/attention.py; the int8 pipeline fuses
+    them after quantization instead)."""
+    from .ops import attention, elementwise_fn, layer_norm
     layer_norm.fuse_decomposed(g)
     elementwise_fn.fuse(g, for_int8)
     fold_batchnorm(g)
@@ -290,5 +292,7 @@ def optimize(g: Graph, for_int8: bool = False) -> Graph:
     layout_to_nhwc(g)
     remove_noop_reshapes(g)
     fuse_activations(g)
+    if fuse_attention:
+        attention.fuse_float(g)
     g.remove_unused()
     return g

@@ -190,6 +190,8 @@ def to_int8(g: Graph, calib=None, method: str = "minmax", progress=None) -> Grap
         calibrate(g, x, method, progress)
         float_graph, calib_x = copy.deepcopy(g), x
     convert(g)
+    from .ops import attention  # after calibration: the fused op keeps the scores' quantization
+    attention.fuse_int8(g)
     if float_graph is not None:
         from .golden import layer_sqnr_db
         sqnr = layer_sqnr_db(float_graph, g, {n: v[:32] for n, v in calib_x.items()})

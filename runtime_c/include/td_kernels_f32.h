@@ -246,6 +246,30 @@ void td_gru_f32(const td_rnn_f32_params *p, const float *x, const float *w,
                 const float *r, const float *b, const float *h0,
                 float *output, float *scratch);
 
+/* ---------------------------------------------------------------------- */
+/* Attention (attention.c)                                                 */
+/* ---------------------------------------------------------------------- */
+
+/* Fused attention softmax(scale * q @ k^T) @ v, one query row at a time:
+ * each score sums over the head dimension in order (as td_batch_matmul_f32),
+ * times scale (scale_kind 1) or divided by it (scale_kind 2; 0: no scale),
+ * the row's softmax as td_softmax_f32, and the row times v. Operands are
+ * read through strides (q [m][k], k^T [k][n], v [n][d] per batch entry);
+ * the output is [batch...][m][d], contiguous. scratch: n floats. */
+typedef struct {
+    int32_t batch_shape[4];
+    int32_t q_batch_strides[4], k_batch_strides[4], v_batch_strides[4];
+    int32_t m, k, n, d;
+    int32_t q_m_stride, q_k_stride, k_k_stride, k_n_stride;
+    int32_t v_k_stride, v_n_stride;
+    int32_t scale_kind;
+    float scale;
+} td_attention_f32_params;
+
+void td_attention_f32(const td_attention_f32_params *p, const float *q,
+                      const float *k, const float *v, float *output,
+                      float *scratch);
+
 #ifdef __cplusplus
 }
 #endif

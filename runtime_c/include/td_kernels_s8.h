@@ -565,6 +565,42 @@ void td_gru_s8(const td_rnn_s8_params *p, const int8_t *x, const int8_t *w,
                const int32_t *bias_rec, const int32_t *h0, int8_t *output,
                void *scratch);
 
+/* ---------------------------------------------------------------------- */
+/* Attention (attention_s8.c)                                              */
+/* ---------------------------------------------------------------------- */
+
+/* Fused attention softmax(scale * q @ k^T) @ v, one query row at a time:
+ * the integer pipeline of the unfused layers (batch_matmul_s8 of q and k
+ * requantized to the scores' int8 quantization, mul_s8 by the scalar scale
+ * when has_scale, softmax_s8 of the row, batch_matmul_s8 of the int8
+ * probabilities and v), so the results are the unfused ones bit for bit.
+ * Operands are read through strides as td_batch_matmul_s8 reads them (q is
+ * [m][k], k^T [k][n], v [n][d] per batch entry); the output is
+ * [batch...][m][d], contiguous. scratch: 4 (n + d) + n bytes, 4-byte
+ * aligned (the sums of each key and value column, one row of scores). */
+typedef struct {
+    int32_t batch_shape[4];
+    int32_t q_batch_strides[4], k_batch_strides[4], v_batch_strides[4];
+    int32_t m, k, n, d;
+    int32_t q_m_stride, q_k_stride, k_k_stride, k_n_stride;
+    int32_t v_k_stride, v_n_stride;
+    /* scores: q @ k^T, requantized */
+    int32_t q_offset, k_offset, score_offset;
+    int32_t score_multiplier, score_shift, score_min, score_max;
+    /* the scale: (score + scale_input_offset) * scale_factor, requantized */
+    int32_t has_scale, scale_input_offset, scale_factor, scale_offset;
+    int32_t scale_multiplier, scale_shift, scale_min, scale_max;
+    /* softmax of each row (td_softmax_s8_params) */
+    int32_t softmax_multiplier, softmax_left_shift, softmax_diff_min;
+    /* probabilities @ v, requantized to the output */
+    int32_t p_offset, v_offset, output_offset;
+    int32_t multiplier, shift, act_min, act_max;
+} td_attention_s8_params;
+
+void td_attention_s8(const td_attention_s8_params *p, const int8_t *q,
+                     const int8_t *k, const int8_t *v, int8_t *output,
+                     int8_t *scratch);
+
 #ifdef __cplusplus
 }
 #endif
