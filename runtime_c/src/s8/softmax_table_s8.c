@@ -21,11 +21,20 @@ static int clz32(uint32_t x)
 #endif
 }
 
-/* x / 2^e rounded to nearest for x >= 0 and any e >= 1: for e >= 32 the
- * quotient of an int32 rounds to 0 (the reference's 64-bit arithmetic). */
-static int32_t rdbpot_nonneg(int32_t x, int e)
+/* The output of one element from its table entry e >= 0, with recip > 0 the
+ * Q0.31 reciprocal of the row's sum and shift = exponent - 2, where the
+ * reference computes RoundingDivideByPOT(SRDHM(recip, e), exponent) - 128
+ * (exponent in [23, 31]).  For non-negative operands SRDHM is
+ * floor((recip e + 2^30) / 2^31) and the rounding division by 2^exponent
+ * is (floor(x / 2^(exponent - 1)) + 1) / 2 (halves up, as the reference
+ * rounds positive values), and the two floors make one: t = floor((recip e
+ * + 2^30) / 2^(30 + exponent)), the high word of the 64-bit sum shifted by
+ * exponent - 2. */
+static int8_t output_code(uint32_t recip, int32_t e, int shift)
 {
-    return e < 32 ? td_rdbpot(x, e) : 0;
+    const uint64_t y = (uint64_t)recip * (uint32_t)e + (1u << 30);
+    const uint32_t r = (((uint32_t)(y >> 32) >> shift) + 1u) >> 1;
+    return (int8_t)((int32_t)(r < 255u ? r : 255u) + INT8_MIN);
 }
 
 static void softmax_row(const td_softmax_table_s8_params *p, const int8_t *in,
@@ -33,7 +42,8 @@ static void softmax_row(const td_softmax_table_s8_params *p, const int8_t *in,
 {
     const int32_t depth = p->depth, last = p->table_last;
     const int32_t *table = p->table;
-    int32_t c, max_v = INT8_MIN, sum = 0, recip;
+    int32_t c, max_v = INT8_MIN, sum = 0;
+    uint32_t recip;
     int headroom, exponent;
     for (c = 0; c < depth; ++c) {
         max_v = in[c] > max_v ? in[c] : max_v;
@@ -45,16 +55,22 @@ static void softmax_row(const td_softmax_table_s8_params *p, const int8_t *in,
         sum += (e >> 12) + ((e >> 11) & 1);
     }
     /* 1 / sum: normalize sum to [1, 2) and use 1 / (1 + x); the row maximum
-     * has the entry 2^31 - 1, so sum >= 2^19 */
+     * has the entry 2^31 - 1, so sum >= 2^19 and the exponent >= 23 */
     headroom = clz32((uint32_t)sum);
-    recip = td_fp_one_over_one_plus_x(
+    recip = (uint32_t)td_fp_one_over_one_plus_x(
         (int32_t)(((uint32_t)sum << headroom) - 0x80000000u));
     exponent = (12 - headroom) + 31 - 8;
+    if (exponent >= 32) {
+        /* a sum of 2^28 or more: every SRDHM(recip, e) < 2^31 divided by 2^32
+         * or more rounds to 0 (the reference's 64-bit arithmetic) */
+        for (c = 0; c < depth; ++c) {
+            out[c] = INT8_MIN;
+        }
+        return;
+    }
     for (c = 0; c < depth; ++c) {
         const int32_t i = max_v - in[c];
-        const int32_t e = table[i < last ? i : last];
-        const int32_t v = rdbpot_nonneg(td_srdhm(recip, e), exponent) + INT8_MIN;
-        out[c] = (int8_t)(v > INT8_MAX ? INT8_MAX : v);
+        out[c] = output_code(recip, table[i < last ? i : last], exponent - 2);
     }
 }
 
