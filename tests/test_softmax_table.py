@@ -234,3 +234,15 @@ def test_table_softmax_vs_tflm(scale, depth):
     q = qmath.softmax_params(np.float32(scale))
     ours = sm.table_softmax(x, {**q, "outer": outer, "depth": depth}, *sm.exp_table(q))
     np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("target,fn", [("cortex-m55", "td_mve_softmax_table_s8"),
+                                       ("stm32f746", "td_softmax_table_s8"),
+                                       ("rv32-zve32x", "td_softmax_table_s8")])
+def test_variant_per_target(tmp_path, target, fn):
+    path = softmax_model(tmp_path / "sm.onnx", CASES)
+    out = tmp_path / "lib"
+    api.compile(path, target=target, out_dir=out)
+    model_c = (out / "net.c").read_text()
+    assert model_c.count(f"{fn}(") == len(CASES) - 1
+    assert model_c.count("td_softmax_s8(") == 1

@@ -37,6 +37,10 @@ typedef struct {
 void td_softmax_table_s8(const td_softmax_table_s8_params *p,
                          const int8_t *input, int8_t *output);
 
+/* The same with Helium (arm/mve_softmax_table_s8.c; Cortex-M55/M85 builds). */
+void td_mve_softmax_table_s8(const td_softmax_table_s8_params *p,
+                             const int8_t *input, int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -118,9 +118,16 @@ def uses_table(q: dict) -> bool:
 
 
 def _emit_s8(c, op: Op, sym: str) -> Call:
-    q = op.attrs["q"]
-    if not uses_table(q):
+    if not uses_table(op.attrs["q"]):
         return s8_call(c, op, sym, "td_softmax_s8", "s8/softmax_s8.c", "td_softmax_s8_params", "xo")
+    return emit_table(c, op, sym)
+
+
+def emit_table(c, op: Op, sym: str, fn: str = "td_softmax_table_s8",
+               source: str = "s8/softmax_table_s8.c") -> Call:
+    """The call of a table kernel (the portable one, or a backend's variant `fn` in
+    `source` with the same parameters, declared in td_softmax_table_s8.h)."""
+    q = op.attrs["q"]
     table, last = exp_table(q)
     m, s = int(q["input_multiplier"]), int(q["input_left_shift"])
     # named by what determines it (diff_min follows from the shift): softmaxes with one input
@@ -129,8 +136,7 @@ def _emit_s8(c, op: Op, sym: str) -> Call:
               f"softmax exp table: Q0.31 exp for max - x = 0..{last - 1}, then 0 "
               f"(input multiplier {m}, left shift {s}, diff_min {q['diff_min']})")
     params = {"outer": q["outer"], "depth": q["depth"], "table_last": last, "table": k.sym}
-    return Call("td_softmax_table_s8", "s8/softmax_table_s8.c",
-                [c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)], "td_softmax_table_s8_params",
+    return Call(fn, source, [c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)], "td_softmax_table_s8_params",
                 params, consts=[k])
 
 
