@@ -238,7 +238,7 @@ def test_table_softmax_vs_tflm(scale, depth):
 
 @pytest.mark.parametrize("target,fn", [("cortex-m55", "td_mve_softmax_table_s8"),
                                        ("stm32f746", "td_softmax_table_s8"),
-                                       ("rv32-zve32x", "td_softmax_table_s8")])
+                                       ("rv32-zve32x", "td_rvv_softmax_table_s8")])
 def test_variant_per_target(tmp_path, target, fn):
     path = softmax_model(tmp_path / "sm.onnx", CASES)
     out = tmp_path / "lib"

@@ -37,8 +37,11 @@ typedef struct {
 void td_softmax_table_s8(const td_softmax_table_s8_params *p,
                          const int8_t *input, int8_t *output);
 
-/* The same with Helium (arm/mve_softmax_table_s8.c; Cortex-M55/M85 builds). */
+/* The same with Helium (arm/mve_softmax_table_s8.c; Cortex-M55/M85 builds)
+ * and with the RISC-V vector extension (riscv/rvv_softmax_table_s8.c). */
 void td_mve_softmax_table_s8(const td_softmax_table_s8_params *p,
+                             const int8_t *input, int8_t *output);
+void td_rvv_softmax_table_s8(const td_softmax_table_s8_params *p,
                              const int8_t *input, int8_t *output);
 
 #ifdef __cplusplus
