@@ -246,3 +246,34 @@ def test_variant_per_target(tmp_path, target, fn):
     model_c = (out / "net.c").read_text()
     assert model_c.count(f"{fn}(") == len(CASES) - 1
     assert model_c.count("td_softmax_s8(") == 1
+
+
+STRICT = ["-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror"]
+
+
+@pytest.mark.skipif(shutil.which("clang") is None, reason="clang is not installed")
+@pytest.mark.parametrize("target", ["host", "stm32f746", "cortex-m55", "rv32-zve32x"])
+def test_library_compiles_warning_free(tmp_path, target):
+    """The table kernels (portable, Helium, RVV) under clang and gcc, -O0/-O2/-Os."""
+    from tinydeploy import toolchain
+    result = api.compile(softmax_model(tmp_path / "sm.onnx", CASES), target=target, out_dir=tmp_path / "lib")
+    code = sorted(p for p in result.out_dir.glob("*.c") if not p.name.endswith("_weights.c"))
+    assert any("softmax_table" in p.name for p in code)
+    for tc in ("clang", "gcc"):
+        for opt in ("-O0", "-O2", "-Os"):
+            cmd = [toolchain.find_compiler(result.target, tc), *toolchain.cflags(result.target, tc), *STRICT,
+                   opt, f"-I{result.out_dir}", "-c", *map(str, code)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+            assert proc.returncode == 0 and not proc.stderr.strip(), f"{tc} {opt}:\n{proc.stderr[-3000:]}"
+
+
+@pytest.mark.skipif(shutil.which("clang") is None, reason="clang is not installed")
+@pytest.mark.parametrize("target", ["cortex-m55", "rv32-zve32x"])
+def test_clang_built_vector_kernels_equal_golden(tmp_path, target):
+    cases = [c for c in CASES if c[0] in ("d7", "d65a", "d255", "d1000", "small")]
+    path = softmax_model(tmp_path / "sm.onnx", cases)
+    x = case_inputs(cases, samples=1)
+    c = api.run(path, x, target=target, raw=True, toolchain="clang").outputs
+    golden = api.run(path, x, target=target, raw=True, golden=True).outputs
+    for name, *_ in cases:
+        np.testing.assert_array_equal(c[f"y_{name}"], golden[f"y_{name}"], err_msg=f"{target} {name}")
