@@ -6,6 +6,7 @@ at depths 1..1000 and input scales from tiny (every difference far above diff_mi
 to huge (every difference but 0 below it); below the threshold the generated C is
 the old td_softmax_s8 call; the table's exponentials against TensorFlow Lite Micro."""
 import ctypes as ct
+import os
 import shutil
 import subprocess
 import sys
@@ -78,7 +79,8 @@ def lib(tmp_path_factory):
     if cc is None:
         pytest.skip("no host C compiler")
     so = tmp_path_factory.mktemp("smax") / "libsmax.so"
-    subprocess.run([cc, *WARN, "-shared", "-fPIC", "-I", str(INCLUDE), str(KERNEL), "-o", str(so)],
+    extra = os.environ.get("TD_TEST_CFLAGS", "").split()  # e.g. "-fsanitize=undefined -g"
+    subprocess.run([cc, *WARN, *extra, "-shared", "-fPIC", "-I", str(INCLUDE), str(KERNEL), "-o", str(so)],
                    check=True, capture_output=True, text=True)
     lib = ct.CDLL(str(so))
     lib.td_softmax_table_s8.restype = None

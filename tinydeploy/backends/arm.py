@@ -13,6 +13,8 @@ requantization records with the input zero point folded into the bias.
 Every choice here is checked to be bit-exact with the portable kernel (see
 `requant_plan`); when a layer's ranges do not allow the fast arithmetic, or
 its shape is not covered, `choose` returns None and the portable kernel runs.
+(One variant is a plain runtime function with the portable kernel's parameters:
+the Helium softmax with the exponential table, arm/mve_softmax_table_s8.c.)
 """
 from __future__ import annotations
 

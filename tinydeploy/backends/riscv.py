@@ -98,14 +98,6 @@ def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> O
     return None
 
 
-# In-place modes (tinydeploy/inplace.py) each kernel honours.  The planner's
-# overlap margins assume the portable order: output element u is written
-# after its inputs are read and before any input of a later element is read
-# (earlier, backward).  Our kernels write each value after reading its inputs
-# and never write a value before reading the inputs of an EARLIER element of
-# the same pass (conv tiles with several channel blocks would, so with an
-# overlap they only tile a single block); reading ahead only makes them
-# safer.  The conv kernels can also finish with the fused residual add.
 def _rvv_softmax(op: Op, target, inplace: Optional[InplaceMode]) -> Optional[Choice]:
     """Where the portable kernel would be td_softmax_table_s8 (ops/softmax.py: uses_table),
     its vector twin (riscv/rvv_softmax_table_s8.c): same parameters and table; in place
@@ -118,6 +110,14 @@ def _rvv_softmax(op: Op, target, inplace: Optional[InplaceMode]) -> Optional[Cho
         detail="strips of e32 m8, indexed loads from the exp table")
 
 
+# In-place modes (tinydeploy/inplace.py) each kernel honours.  The planner's
+# overlap margins assume the portable order: output element u is written
+# after its inputs are read and before any input of a later element is read
+# (earlier, backward).  Our kernels write each value after reading its inputs
+# and never write a value before reading the inputs of an EARLIER element of
+# the same pass (conv tiles with several channel blocks would, so with an
+# overlap they only tile a single block); reading ahead only makes them
+# safer.  The conv kernels can also finish with the fused residual add.
 SUPPORTED_INPLACE = {
     "conv2d_s8": (None, "window", "conv_add"),
     "fully_connected_s8": (None,),

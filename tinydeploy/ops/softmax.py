@@ -9,9 +9,9 @@ The table kernel: x - max(row) takes only the 256 values -255..0, so the fixed-p
 exponential TFLite computes per element (the difference rescaled by the input multiplier
 and shift, exp_on_negative_values, compared with diff_min) is computed here at compile time,
 with the golden model's own integer functions, into an int32 table (`exp_table`); the
-kernel sums and scales table entries exactly as td_softmax_s8 sums and scales the
-exponentials, so both are bit-exact with golden_kernels.softmax (the op's golden model,
-unchanged). The table is cut after its last non-zero entry (one 0 follows, read for
+kernel sums and scales table entries exactly as the reference sums and scales the
+exponentials, so it is bit-exact with golden_kernels.softmax (the op's golden model,
+unchanged; `table_softmax` is the kernel's steps in numpy, checked against it). The table is cut after its last non-zero entry (one 0 follows, read for
 every larger difference): up to 1 KB of flash, shared by the softmaxes of one model with
 the same input quantization (one C symbol named by the multiplier and shift).
 
