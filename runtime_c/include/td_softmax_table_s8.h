@@ -9,7 +9,8 @@
  * max - x.  A difference below diff_min has the entry 0, which gives the
  * same output as the reference's "below diff_min" case (code -128, nothing
  * added to the sum).  The table stops after its last non-zero entry plus
- * one 0: indices from table_last on read table[table_last] (= 0).
+ * one 0: indices from table_last on read table[table_last] (= 0); with
+ * table_last = 256 no index reaches it and the table has 256 entries.
  *
  * Declared apart from td_kernels_s8.h so that models which do not use this
  * kernel keep their generated files unchanged. */
@@ -25,9 +26,10 @@ extern "C" {
 #endif
 
 /* Softmax over the innermost axis of [outer][depth].  table: Q0.31
- * exp(input scale * (x - max)) for max - x = 0 .. table_last, with
- * table[table_last] == 0 (table_last in [1, 256]).  Reads every element of a
- * row before writing it, so output == input is allowed. */
+ * exp(input scale * (x - max)) for max - x = 0 .. table_last - 1, then
+ * table[table_last] == 0 if table_last < 256 (table_last in [1, 256]).
+ * Reads every element of a row before writing it, so output == input is
+ * allowed. */
 typedef struct {
     int32_t outer, depth;
     int32_t table_last;

@@ -11,16 +11,18 @@ and shift, exp_on_negative_values, compared with diff_min) is computed here at c
 with the golden model's own integer functions, into an int32 table (`exp_table`); the
 kernel sums and scales table entries exactly as the reference sums and scales the
 exponentials, so it is bit-exact with golden_kernels.softmax (the op's golden model,
-unchanged; `table_softmax` is the kernel's steps in numpy, checked against it). The table is cut after its last non-zero entry (one 0 follows, read for
-every larger difference): up to 1 KB of flash, shared by the softmaxes of one model with
-the same input quantization (one C symbol named by the multiplier and shift).
+unchanged; `table_softmax` is the kernel's steps in numpy, checked against it). The
+entries need their 31 bits (the output rounds SRDHM(reciprocal, entry) at full
+precision), so the table is only cut after its last non-zero entry (one 0 follows, read
+for every larger difference): at most 1 KB of flash, shared by the softmaxes of one model
+with the same input quantization (one C symbol named by the multiplier and shift).
 
 When (uses_table): an op of at least TABLE_MIN_ELEMENTS elements (outer * depth) per
 inference, where the table's flash pays for itself (attention: rows of tokens; about 330
 instructions per element on Cortex-M for the per-element exponential), or with rows of
 TABLE_MIN_DEPTH or more: there the Q12.19 sum can reach 2^28 and the final rounding shift
 (35 - clz(sum)) 32 or more, which td_softmax_s8 shifts an int32 by (undefined in C; e.g. a
-constant row of 600 gives 127 or -127 where the reference gives -128; TFLite Micro aborts
+constant row of 600 gives 127 on x86-64 where the reference gives -128; TFLite Micro aborts
 on gemmlowp's exponent check); the table kernel rounds such shifts to 0 as the golden
 model's 64-bit arithmetic does. Smaller ones (a final softmax over a few classes) keep
 td_softmax_s8 and generate the same C as before.
@@ -91,19 +93,20 @@ def exp_table(q: dict) -> tuple[np.ndarray, int]:
     """(table, last): the Q0.31 exponential TFLite's int8 softmax computes for the
     difference -i to the row maximum, at table[i] for i in 0..last-1 (0 where -i <
     diff_min), then table[last] = 0, the entry of every larger i; last is one past the
-    last non-zero entry (1..256: i = 0 gives 2^31 - 1)."""
+    last non-zero entry (1..256: i = 0 gives 2^31 - 1). With last = 256 no i reaches it
+    and the table has just the 256 entries."""
     i = np.arange(256, dtype=np.int64)
     scaled = qmath.srdhm(qmath.wrap32(-i << int(q["input_left_shift"])), int(q["input_multiplier"]))
     e = np.where(-i >= int(q["diff_min"]), qmath.exp_on_negative_values(scaled, 5), 0)
     last = int(np.flatnonzero(e)[-1]) + 1
-    return np.r_[e[:last], 0].astype(np.int32), last
+    return np.r_[e[:last], 0][:256].astype(np.int32), last
 
 
 def table_softmax(x, q: dict, table: np.ndarray, last: int) -> np.ndarray:
     """What td_softmax_table_s8 computes, step for step (numpy, int64): the tests check it
     against golden_kernels.softmax, the op's golden model."""
     x = np.asarray(x, np.int64).reshape(q["outer"], q["depth"])
-    i = np.minimum(x.max(axis=1, keepdims=True) - x, last)
+    i = np.minimum(x.max(axis=1, keepdims=True) - x, last)  # i <= 255: table[256] is never read
     e = table.astype(np.int64)[i]
     sums = ((e >> 12) + ((e >> 11) & 1)).sum(axis=1, keepdims=True)
     recip, bits_over_unit = qmath.get_reciprocal(sums, 12)
@@ -133,7 +136,7 @@ def emit_table(c, op: Op, sym: str, fn: str = "td_softmax_table_s8",
     # named by what determines it (diff_min follows from the shift): softmaxes with one input
     # quantization share the array (codegen keeps the first of identical ones)
     k = Const(f"{c.name}_softmax_exp_m{m}_s{s}".replace("-", "n"), table, "int32_t",
-              f"softmax exp table: Q0.31 exp for max - x = 0..{last - 1}, then 0 "
+              f"softmax exp table: Q0.31 exp for max - x = 0..{last - 1}{', then 0' if last < 256 else ''} "
               f"(input multiplier {m}, left shift {s}, diff_min {q['diff_min']})")
     params = {"outer": q["outer"], "depth": q["depth"], "table_last": last, "table": k.sym}
     return Call(fn, source, [c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)], "td_softmax_table_s8_params",
