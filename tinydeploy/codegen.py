@@ -185,16 +185,21 @@ def _io_cname(name: str, taken: set) -> str:
 def weight_arrays(g: Graph, ctx: _Ctx, layers: list) -> list:
     """Every constant array of NAME_weights.c, in layer order: the graph
     constants the layers reference (each once, owned by the first layer that
-    references it) and the arrays the emitters made."""
+    references it) and the arrays the emitters made; an emitter's array with the
+    symbol, type and values of an earlier one is that one (emitted once, counted
+    for the first layer), so emitters share an array by naming it alike."""
     graph = {}
     for t, sym in ctx.weights.items():
         data = _weight_array(g, t)
         graph.setdefault(ctx.owner[t], []).append(
             Const(sym, data, C_TYPES[data.dtype.name], f"{t} ({data.dtype.name} {list(data.shape)})",
                   aligned=True))
-    arrays = []
+    arrays, seen = [], {}
     for l in layers:
         for k in graph.pop(l.index, []) + l.call.consts:
+            first = seen.setdefault(k.sym, k)
+            if first is not k and first.ctype == k.ctype and np.array_equal(first.data, k.data):
+                continue  # one array shared by several layers (e.g. a softmax exp table)
             arrays.append(dict(sym=k.sym, ctype=k.ctype, size=k.size, nbytes=k.nbytes, layer=l.index,
                                note=k.note.replace("*/", "*_/").replace("\n", " "), aligned=k.aligned,
                                body=_const_body(k)))

@@ -13,6 +13,8 @@ requantization records with the input zero point folded into the bias.
 Every choice here is checked to be bit-exact with the portable kernel (see
 `requant_plan`); when a layer's ranges do not allow the fast arithmetic, or
 its shape is not covered, `choose` returns None and the portable kernel runs.
+(One variant is a plain runtime function with the portable kernel's parameters:
+the Helium softmax with the exponential table, arm/mve_softmax_table_s8.c.)
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from .. import qmath
 from ..ctext import Call, c_float
 from ..ir import Graph, Op
 from ..kernel_variants import Choice
+from ..ops import softmax
 from ..ops.common import s8_call
 from ..stage_types import InplaceMode
 
@@ -953,6 +956,21 @@ def _f32_conv(g: Graph, op: Op) -> Optional[Choice]:
 
 
 # --------------------------------------------------------------------------
+# Helium: softmax with the exponential table (arm/mve_softmax_table_s8.c)
+# --------------------------------------------------------------------------
+def _mve_softmax(op: Op, target, mode: Optional[InplaceMode]) -> Optional[Choice]:
+    """Where the portable kernel would be td_softmax_table_s8 (ops/softmax.py: uses_table),
+    its Helium twin: same parameters and table, 4 elements per step, any depth (tail
+    predication), in place allowed (each step reads its 4 elements before writing them)."""
+    if "mve" not in target.features or not softmax.uses_table(op.attrs["q"]) or \
+            (mode is not None and mode.mode != "elementwise"):
+        return None
+    return Choice("arm_mve_softmax_table", lambda ctx, op_, sym: softmax.emit_table(
+        ctx, op_, sym, "td_mve_softmax_table_s8", "arm/mve_softmax_table_s8.c"),
+        detail="4 lanes per step, table gathers")
+
+
+# --------------------------------------------------------------------------
 # Selection
 # --------------------------------------------------------------------------
 WINDOW_OK = {"conv2d_s8", "depthwise_conv2d_s8"}
@@ -969,6 +987,8 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
         return _f32_conv(g, op)
     if "q" not in op.attrs:
         return None
+    if op.kind == "softmax_s8":
+        return _mve_softmax(op, target, mode)
     if mode is not None:
         # Our convolutions copy their whole input into the int16 scratch
         # buffer before writing any output, so any overlap of output and

@@ -23,7 +23,9 @@ Variants (report.json "variant"):
                        shapes);
   rv_add / rvv_add     add_s8 of two same-shape tensors;
   rvv_avg_pool / rvv_max_pool   pooling (vector targets);
-  rvv_batch_matmul     batch_matmul_s8 (vector targets): lanes over output columns.
+  rvv_batch_matmul     batch_matmul_s8 (vector targets): lanes over output columns;
+  rvv_softmax_table    softmax_s8 where the portable kernel is the table one
+                       (riscv/rvv_softmax_table_s8.c).
 None of them needs scratch memory, so the planner never has to drop one.
 """
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ..ctext import Call
 from ..ir import Graph, Op
 from ..kernel_variants import Choice
 from ..ops.common import s8_call
+from ..ops import softmax
 from ..stage_types import InplaceMode
 
 SCALAR_SOURCE = "riscv/rv_scalar.c"
@@ -50,6 +53,8 @@ def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> O
     for the portable kernel.  (kernel_select asks nothing for an add fused into its conv.)"""
     if getattr(target, "arch", None) != "riscv" or "q" not in op.attrs:
         return None
+    if op.kind == "softmax_s8":
+        return _rvv_softmax(op, target, inplace)
     mode = inplace.mode if inplace is not None else None
     if mode not in SUPPORTED_INPLACE.get(op.kind, (None,)):
         return None
@@ -105,6 +110,18 @@ def _emit_rvv_batch_matmul(c, op: Op, sym: str):
     kernel's parameters."""
     return s8_call(c, op, sym, "td_rvv_batch_matmul_s8", "riscv/rvv_batch_matmul_s8.c",
                    "td_batch_matmul_s8_params", "abo")
+
+
+def _rvv_softmax(op: Op, target, inplace: Optional[InplaceMode]) -> Optional[Choice]:
+    """Where the portable kernel would be td_softmax_table_s8 (ops/softmax.py: uses_table),
+    its vector twin (riscv/rvv_softmax_table_s8.c): same parameters and table; in place
+    allowed (each strip is read before it is written)."""
+    if not target.has("rvv") or not softmax.uses_table(op.attrs["q"]) or \
+            (inplace is not None and inplace.mode != "elementwise"):
+        return None
+    return Choice("rvv_softmax_table", lambda ctx, op_, sym: softmax.emit_table(
+        ctx, op_, sym, "td_rvv_softmax_table_s8", "riscv/rvv_softmax_table_s8.c"),
+        detail="strips of e32 m8, indexed loads from the exp table")
 
 
 # In-place modes (tinydeploy/inplace.py) each kernel honours.  The planner's
