@@ -363,6 +363,16 @@ def _check(g: Graph, op: Op) -> None:
 def _emit_s8(c, op: Op, sym: str) -> Call:
     call = s8_call(c, op, sym, "td_attention_s8", "s8/attention_s8.c", "td_attention_s8_params", "abvo")
     call.args = _ptrs(c, op) + call.args[3:] + [_scratch_ptr(c, op, "int8_t")]
+    # the rows' softmax as the unfused softmax would run it: with the exponential table
+    # (ops/softmax.py) from the same size on, else td_softmax_s8
+    geo = op.attrs["q"]
+    sm = dict(op.attrs["steps"]["softmax"])
+    sm.update(outer=int(np.prod(geo["batch_shape"])) * int(geo["m"]), depth=int(geo["n"]))
+    call.params.update(softmax_table_last=0, softmax_table="0")  # a null pointer: td_softmax_s8
+    if softmax.uses_table(sm):
+        table = softmax.table_const(c, sm)
+        call.consts.append(table)
+        call.params.update(softmax_table_last=softmax.exp_table(sm)[1], softmax_table=table.sym)
     return call
 
 

@@ -126,18 +126,24 @@ def _emit_s8(c, op: Op, sym: str) -> Call:
     return emit_table(c, op, sym)
 
 
+def table_const(c, q: dict) -> Const:
+    """The exponential table of a softmax with int8 parameters q, as a weights array."""
+    table, last = exp_table(q)
+    m, s = int(q["input_multiplier"]), int(q["input_left_shift"])
+    # named by what determines it (diff_min follows from the shift): softmaxes with one input
+    # quantization share the array (codegen keeps the first of identical ones)
+    return Const(f"{c.name}_softmax_exp_m{m}_s{s}".replace("-", "n"), table, "int32_t",
+                 f"softmax exp table: Q0.31 exp for max - x = 0..{last - 1}{', then 0' if last < 256 else ''} "
+                 f"(input multiplier {m}, left shift {s}, diff_min {q['diff_min']})")
+
+
 def emit_table(c, op: Op, sym: str, fn: str = "td_softmax_table_s8",
                source: str = "s8/softmax_table_s8.c") -> Call:
     """The call of a table kernel (the portable one, or a backend's variant `fn` in
     `source` with the same parameters, declared in td_softmax_table_s8.h)."""
     q = op.attrs["q"]
-    table, last = exp_table(q)
-    m, s = int(q["input_multiplier"]), int(q["input_left_shift"])
-    # named by what determines it (diff_min follows from the shift): softmaxes with one input
-    # quantization share the array (codegen keeps the first of identical ones)
-    k = Const(f"{c.name}_softmax_exp_m{m}_s{s}".replace("-", "n"), table, "int32_t",
-              f"softmax exp table: Q0.31 exp for max - x = 0..{last - 1}{', then 0' if last < 256 else ''} "
-              f"(input multiplier {m}, left shift {s}, diff_min {q['diff_min']})")
+    last = exp_table(q)[1]
+    k = table_const(c, q)
     params = {"outer": q["outer"], "depth": q["depth"], "table_last": last, "table": k.sym}
     return Call(fn, source, [c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)], "td_softmax_table_s8_params",
                 params, consts=[k])

@@ -3,8 +3,10 @@
  * a scalar, softmax_s8, batch_matmul_s8), so only one row of int8 scores
  * (n bytes of scratch, beside n + d int32 operand sums) exists at a time
  * instead of n x n per head.
- * td-requires: s8/softmax_s8.c (td_softmax_s8, on the row in place) */
+ * td-requires: s8/softmax_s8.c (td_softmax_s8, on the row in place)
+ * td-requires: s8/softmax_table_s8.c (td_softmax_table_s8, when p->softmax_table) */
 #include "td_kernels_s8.h"
+#include "td_softmax_table_s8.h"
 
 /* Sums of (a + a_off)(b + b_off) are computed as
  *   sum a b + a_off sum b + b_off sum a + count a_off b_off
@@ -171,12 +173,17 @@ void td_attention_s8(const td_attention_s8_params *p, const int8_t *q,
     int32_t *value_sums = key_sums + p->n;
     int8_t *row = (int8_t *)(void *)(value_sums + p->d);
     td_softmax_s8_params sm = {0}; /* every other field zero */
+    td_softmax_table_s8_params smt;
     int32_t i0, i1, i2, i3, r;
     sm.outer = 1;
     sm.depth = p->n;
     sm.input_multiplier = p->softmax_multiplier;
     sm.input_left_shift = p->softmax_left_shift;
     sm.diff_min = p->softmax_diff_min;
+    smt.outer = 1;
+    smt.depth = p->n;
+    smt.table_last = p->softmax_table_last;
+    smt.table = p->softmax_table;
     for (i0 = 0; i0 < shape[0]; ++i0) {
         for (i1 = 0; i1 < shape[1]; ++i1) {
             for (i2 = 0; i2 < shape[2]; ++i2) {
@@ -187,7 +194,10 @@ void td_attention_s8(const td_attention_s8_params *p, const int8_t *q,
                     operand_sums(p, kb, vb, key_sums, value_sums);
                     for (r = 0; r < p->m; ++r) {
                         score_row(p, qb + r * p->q_m_stride, kb, key_sums, row);
-                        td_softmax_s8(&sm, row, row);
+                        if (p->softmax_table)
+                            td_softmax_table_s8(&smt, row, row);
+                        else
+                            td_softmax_s8(&sm, row, row);
                         value_row(p, row, vb, value_sums, output);
                         output += p->d;
                     }
