@@ -29,6 +29,7 @@ for it (frontend._gelu), so it takes the same path.
 """
 from __future__ import annotations
 
+import heapq
 import math
 
 import numpy as np
@@ -168,20 +169,24 @@ def _best_region(g: Graph, x: str, consumers, order, for_int8: bool = True):
     (None if there is none). order: {id(op): its index in g.ops}."""
     shape = g.tensors[x].shape
     rank = len(shape)
-    derived, region = {x}, []
-    frontier = list(consumers.get(x, []))
-    while frontier:  # every eligible op whose activation inputs all derive from x
-        frontier.sort(key=lambda op: order[id(op)])
-        op = frontier.pop(0)
-        if any(op is r for r in region) or not _eligible(g, op, rank):
+    derived, region, seen = {x}, [], set()
+    frontier = [(order[id(op)], id(op), op) for op in consumers.get(x, [])]
+    heapq.heapify(frontier)
+    while frontier:  # every eligible op whose activation inputs all derive from x, in graph order
+        _, _, op = heapq.heappop(frontier)
+        if id(op) in seen or not _eligible(g, op, rank):
             continue
         if any(not g.tensors[i].is_const and i not in derived for i in op.inputs):
             continue
         if g.tensors[op.outputs[0]].shape != shape:
             continue
+        seen.add(id(op))
         region.append(op)
         derived.add(op.outputs[0])
-        frontier.extend(consumers.get(op.outputs[0], []))
+        for user in consumers.get(op.outputs[0], []):
+            heapq.heappush(frontier, (order[id(user)], id(user), user))
+    if not any(_reuses(g, op) for op in region):
+        return None  # nothing combines two values of x: chains of one-input steps stay as they are
     region.sort(key=lambda op: order[id(op)])
     best = None
     for exit_op in reversed(region):  # the ops y = exit_op's output needs, checked for leaks
