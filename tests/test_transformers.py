@@ -110,3 +110,21 @@ def test_tiny_vit_int8_bit_exact_on_emulated_cores(vit_int8, target):
     c = api.run(v["path"], x, target=target, calib={"image": v["calib"]})
     golden = api.run(v["path"], x, target=target, calib={"image": v["calib"]}, golden=True)
     np.testing.assert_array_equal(c.outputs["logits"], golden.outputs["logits"])
+
+
+def test_text_recognizer_int8_bit_exact_and_within_3db_of_onnxruntime_quantizer(tmp_path):
+    """The PaddleOCR-style recognizer (convolutions, the map read as a sequence, one
+    attention block, a per-column classifier) in int8: C == golden on an Arm and a RISC-V
+    core, and its SQNR against the float model no worse than 3 dB below onnxruntime's."""
+    path = _save(tm.text_recognizer(), tmp_path / "rec.onnx")
+    rng = _rng("rec-int8")
+    calib = rng.uniform(0, 1, (32, 1, 8, 32)).astype(np.float32)
+    x = rng.uniform(0, 1, (6, 1, 8, 32)).astype(np.float32)
+    ours = api.run(path, {"line": x}, target="host", calib={"line": calib}).outputs["probs"]
+    ref = _ort_outputs(path, "line", x)
+    theirs = ort_int8_sqnr(path, "line", calib, x, tmp_path)
+    assert sqnr_db(ref, ours.reshape(ref.shape)) >= theirs - 3.0, (sqnr_db(ref, ours.reshape(ref.shape)), theirs)
+    for target in ("nucleo-l4r5zi", "esp32-c3"):
+        c = api.run(path, {"line": x[:2]}, target=target, calib={"line": calib})
+        golden = api.run(path, {"line": x[:2]}, target=target, calib={"line": calib}, golden=True)
+        np.testing.assert_array_equal(c.outputs["probs"], golden.outputs["probs"])
