@@ -452,3 +452,29 @@ def test_generated_c_is_clean_and_sanitizer_safe(tmp_path, quantize, monkeypatch
             np.testing.assert_array_equal(got, want)
         else:
             np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("op", ["LSTM", "GRU"])
+def test_int8_classifier_within_3db_of_onnxruntime_quantizer(tmp_path, op):
+    """LSTM and GRU classifiers (recurrence, last step, linear head) in int8: the C's output
+    SQNR against the float model is no worse than 3 dB below onnxruntime's own static int8
+    quantization (QDQ, int8, min-max) calibrated on the same data."""
+    from onnxruntime import quantization as oq
+    path = _model(str(tmp_path / "m.onnx"), op=op, head=True, scale=0.3)
+    out = onnx.load(path).graph.output[0].name
+    calib, xs = _inputs(path, 64), _inputs(path, 16)
+    ours = api.run(path, _samples(xs), target="host", calib=_samples(calib)).outputs[out]
+    ref = _ort(path, xs)[out]
+
+    class Reader(oq.CalibrationDataReader):
+        def __init__(self):
+            self.samples = iter([{"x": c} for c in calib["x"]])
+
+        def get_next(self):
+            return next(self.samples, None)
+
+    qpath = str(tmp_path / "ort_int8.onnx")
+    oq.quantize_static(path, qpath, Reader(), quant_format=oq.QuantFormat.QDQ,
+                       activation_type=oq.QuantType.QInt8, weight_type=oq.QuantType.QInt8)
+    theirs = _ort(qpath, xs)[out]
+    assert _sqnr_db(ref, ours) >= _sqnr_db(ref, theirs) - 3.0, (_sqnr_db(ref, ours), _sqnr_db(ref, theirs))
