@@ -69,6 +69,7 @@ PARAMETERS = {
     "Upsample": (1,), "Clip": (1, 2), "Dropout": (1, 2), "Reshape": (1,), "Expand": (1,),
     "Tile": (1,), "Slice": (1, 2, 3, 4), "Split": (1,), "Squeeze": (1,), "Unsqueeze": (1,),
     "Gather": (1,), "ReduceMax": (1,), "ReduceMean": (1,), "ReduceSum": (1,), "Pow": (1,),
+    "LSTM": (1, 2, 3, 4), "GRU": (1, 2, 3, 4), "LayerNormalization": (1, 2),
 }
 
 # Cases that test what a deployed inference library does not do, by name: the reason.
