@@ -595,8 +595,8 @@ typedef struct {
     /* probabilities @ v, requantized to the output */
     int32_t p_offset, v_offset, output_offset;
     int32_t multiplier, shift, act_min, act_max;
-    /* the softmax's exponential table (td_softmax_table_s8.h) when the
-     * unfused softmax would run td_softmax_table_s8, else NULL */
+    /* the exponential table of the softmax (ops/softmax.py) when the
+     * unfused softmax would use its table kernel, else a null pointer */
     int32_t softmax_table_last;
     const int32_t *softmax_table;
 } td_attention_s8_params;
