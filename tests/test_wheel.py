@@ -1,5 +1,6 @@
 """Packaging: the wheel carries the C runtime, templates and targets, and a
 non-editable install compiles and runs a model from outside the checkout."""
+import shutil
 import site
 import subprocess
 import sys
@@ -25,8 +26,14 @@ def installed(tmp_path_factory):
     """A fresh venv with the wheel installed (its dependencies come from this environment)."""
     tmp = tmp_path_factory.mktemp("wheel")
     dist = tmp / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(dist), str(REPO)], check=True, capture_output=True, text=True)
+    # built from a copy of the sources: the tests running beside this one write bytecode
+    # into the checkout, and a file that vanishes while setuptools copies it fails the build
+    src = tmp / "src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "out"))
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                           "-w", str(dist), str(src)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     wheels = list(dist.glob("tinydeploy-*.whl"))
     assert len(wheels) == 1
     venv = tmp / "venv"
