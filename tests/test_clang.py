@@ -32,7 +32,8 @@ STRICT = ["-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror"]
 DIGITS = EXAMPLES / "digits"
 # One library per target family: (target, model, compile options).
 FAMILIES = {
-    "arm-dsp": ("stm32f746", "kws", {}),
+    "arm-dsp": ("stm32f746", "kws", {}),  # balanced: int8 weights in the DSP kernels
+    "arm-dsp-speed": ("stm32f746", "kws", {"optimize": "speed"}),  # int16 weights
     "arm-fpu-float32": ("stm32f746", "digits", {"quantize": "float32"}),
     "helium": ("cortex-m55", "kws", {}),
     "cortex-m0plus": ("rp2040", "digits", {"calib": str(DIGITS / "calib.npz")}),
@@ -87,12 +88,14 @@ def test_library_compiles_warning_free_with_clang_and_gcc(family, family_libs, t
 
 
 @needs_clang
-@pytest.mark.parametrize("target", ["stm32f746", "cortex-m55"])
-def test_clang_built_firmware_is_bit_exact_on_the_emulator(target):
+@pytest.mark.parametrize("target,optimize", [("stm32f746", "size"), ("stm32f746", "speed"),
+                                             ("cortex-m55", "balanced")])
+def test_clang_built_firmware_is_bit_exact_on_the_emulator(target, optimize):
     """kws: convolution, depthwise, pooling, fully connected: the C micro-kernels
-    that replace the r7 assembly under clang (DSP), the Helium kernels."""
+    that replace the r7 assembly under clang (DSP, on int8 and int16 weights), the
+    Helium kernels."""
     r = api.verify(model_path("kws", "int8_qdq.onnx"), target=target, samples=2,
-                   toolchain="clang")
+                   toolchain="clang", optimize=optimize)
     assert r.match and r.max_abs_diff == 0, r
 
 

@@ -305,6 +305,48 @@ def test_requant_plan_equals_tflite_rounding(seed, uniform):
         assert np.array_equal(got, want), (c, plan)
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_requant_plan_on_int8_weights(seed):
+    """The int8-weight form (--optimize size/balanced): the kernel accumulates int8
+    products on the unscaled bias and shifts the sum left by one layer-wide acc_shift
+    (wrapping in 32 bits, as the C does); that equals TFLite's rounding for every
+    accumulator in the proven range, or the plan is refused."""
+    from tinydeploy import qmath
+    rng = np.random.default_rng(1000 + seed)
+    n = int(rng.integers(1, 9))
+    reals = np.exp(rng.uniform(np.log(1e-6), np.log(2.0 if seed % 2 else 0.9), size=n))
+    mult, shift = zip(*(qmath.quantize_multiplier(float(r)) for r in reals))
+    mult, shift = np.array(mult, np.int64), np.array(shift, np.int64)
+    if rng.random() < 0.3:
+        mult[0] = 0
+    wabs = rng.integers(0, 20000, size=n)
+    wsum = (wabs * rng.uniform(-1, 1, size=n)).astype(np.int64)
+    bias = rng.integers(-50000, 50000, size=n)
+    off = int(rng.integers(-127, 129))
+    zp = int(rng.integers(-128, 128))
+    lo = zp if rng.random() < 0.5 else -128
+    plan = kernels_arm.requant_plan(bias, wsum, wabs, off, mult, shift, zp, lo, 127,
+                                    int8_weights=True)
+    if plan is None:
+        assert len({int(max(s, 0)) for s in shift}) > 1, "refused although every shift is <= 0"
+        return
+    assert plan.acc_shift >= 1
+    for c in range(n):
+        bound = abs(int(bias[c])) + 255 * int(wabs[c])
+        accs = np.unique(np.concatenate([rng.integers(-bound, bound + 1, size=3000),
+                                         [-bound, bound]])).astype(np.int64)
+        if wabs[c] == 0:
+            accs = np.array([int(bias[c]) + off * int(wsum[c])], np.int64)
+        want = _portable_requant(accs, mult[c], shift[c], zp, lo, 127)
+        start = int(plan.bias2[c]) >> plan.acc_shift  # the stream's unscaled bias
+        raw = accs - (int(bias[c]) + off * int(wsum[c])) + start  # the kernel's sum
+        if not (wabs[c] and mult[c]):
+            raw = np.full_like(accs, start)  # live_weights: a constant channel's weights are 0
+        acc2 = ((raw << plan.acc_shift) + 2**31) % 2**32 - 2**31
+        got = kernels_arm.fast_requant(acc2, plan.records[c].astype(np.int64), plan)
+        assert np.array_equal(got, want), (c, plan)
+
+
 def test_thumb_add_immediates():
     assert kernels_arm.thumb_add_imm(4095) and kernels_arm.thumb_add_imm(-2048)
     assert kernels_arm.thumb_add_imm(0x1000) and kernels_arm.thumb_add_imm(0xFF0000)
@@ -393,18 +435,28 @@ def _random_chain(seed: int) -> Chain:
 EXPECTED = {"nucleo-l4r5zi": "arm_dsp", "stm32f746": "arm_dsp", "cortex-m55": "arm_"}
 
 
-@pytest.mark.parametrize("target", DSP_TARGETS + MVE_TARGETS)
-def test_variants_bit_exact_on_emulator(target):
+# --optimize: speed runs the int16-weight kernels, size their int8-weight twins ("_w8")
+MODES = [(t, "speed") for t in DSP_TARGETS] + [(t, "size") for t in DSP_TARGETS] + \
+    [(t, "balanced") for t in MVE_TARGETS]
+
+
+@pytest.mark.parametrize("target,optimize", MODES)
+def test_variants_bit_exact_on_emulator(target, optimize):
     """Hand-made chains: each optimized layer equals the golden model, and the
-    layers meant to be optimized are."""
+    layers meant to be optimized are (on int8 weights with --optimize size)."""
     for name, chain in _chains():
-        variants, layers = check_on_target(chain.model(), target, samples=2, want_report=True)
+        variants, layers = check_on_target(chain.model(), target, samples=2, want_report=True,
+                                           optimize=optimize)
         assert all(l["variant"] == "arm_dsp_max_pool" for l in layers if l["op"] == "max_pool_s8")
         fast = [v for v in variants.values() if v.startswith(EXPECTED[target])]
         convs = [k for k in variants if not k.endswith("relayout")]
         assert len(fast) >= len(convs) - 3, (name, variants)
         if target in MVE_TARGETS:
             assert any("mve" in v for v in variants.values()), (name, variants)
+        gemm = [l["variant"] for l in layers if l["variant"].startswith(("arm_dsp_conv", "arm_dsp_fc"))]
+        w8 = [v for v in gemm if v.endswith("_w8")]
+        # size: int8 weights wherever the layer's shifts allow one accumulator scale
+        assert (len(w8) >= len(gemm) - 1) if optimize == "size" else not w8, (name, gemm)
 
 
 def _dw_chain(seed: int) -> Chain:
@@ -472,12 +524,13 @@ def test_dw_alias_safety_predicate():
     assert seen[True] > 100 and seen[False] > 100, seen
 
 
-@pytest.mark.parametrize("target", DSP_TARGETS + MVE_TARGETS)
-def test_random_chains_bit_exact_on_emulator(target):
+@pytest.mark.parametrize("target,optimize", MODES)
+def test_random_chains_bit_exact_on_emulator(target, optimize):
     """Seeded random chains (shapes, strides, paddings, zero points, scales)."""
     base = {"nucleo-l4r5zi": 100, "stm32f746": 200, "cortex-m55": 300}[target]
+    base += 50 if optimize == "size" else 0
     for seed in range(base, base + 3):
-        check_on_target(_random_chain(seed).model(), target, samples=2, seed=seed)
+        check_on_target(_random_chain(seed).model(), target, samples=2, seed=seed, optimize=optimize)
 
 
 @pytest.mark.parametrize("target", DSP_TARGETS + MVE_TARGETS)
@@ -491,9 +544,22 @@ def test_mlperf_models_bit_exact_on_emulator(name, target):
 def test_choice_recorded_in_report():
     from conftest import model_path
     result = api.compile(model_path("kws", "int8_qdq.onnx"), target="nucleo-l4r5zi",
-                         kernel_scratch="any")
+                         kernel_scratch="any", optimize="speed")
     variants = {l["variant"] for l in result.report["layers"]}
     assert {"arm_dsp_conv", "arm_dsp_conv_1x1", "arm_dsp_dw3x3", "arm_dsp_fc"} <= variants
+    assert result.report["optimize"] == "speed"
+    small = api.compile(model_path("kws", "int8_qdq.onnx"), target="nucleo-l4r5zi",
+                        kernel_scratch="any", optimize="size")
+    variants = {l["variant"] for l in small.report["layers"]}
+    assert {"arm_dsp_conv_w8", "arm_dsp_conv_1x1_w8", "arm_dsp_dw3x3", "arm_dsp_fc_w8"} <= variants
+    # int8 weights: half the bytes of the pre-widened int16 ones; the records may grow by a
+    # word per channel (a per-channel shift where int16 weights carried the scale)
+    saved = result.report["weights_bytes"] - small.report["weights_bytes"]
+    gemm_weights = sum(t.nbytes for t in small.graph.tensors.values()
+                       if t.is_const and t.dtype == "int8" and t.data.ndim in (2, 4)
+                       and t.shape[0] != 1)
+    channels = sum(l["out_shape"][-1] for l in small.report["layers"] if l["variant"].endswith("_w8"))
+    assert gemm_weights - 4 * channels <= saved <= gemm_weights, (saved, gemm_weights)
 
 
 def test_no_variant_off_arm():

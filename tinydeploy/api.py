@@ -86,7 +86,8 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
             calib_method: str = "minmax", target_file: Optional[PathLike] = None,
             progress=None, report: bool = False, inplace: bool = True,
             planner_method: str = "auto", kernel_scratch=planner.SCRATCH_GROWTH,
-            weights_section: Optional[str] = None, arena_section: Optional[str] = None) -> CompileResult:
+            weights_section: Optional[str] = None, arena_section: Optional[str] = None,
+            optimize: str = "balanced") -> CompileResult:
     """Compile an ONNX model into a C library in out_dir (or only plan it when out_dir is None).
 
     progress: a `progress(iterable, label)` wrapper for long work (calibration), e.g.
@@ -98,6 +99,9 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
     "fit" (0: only bytes that are free anyway) or "any" (no limit).
     weights_section / arena_section: linker section names for the weights (const arrays) and
     the arena (e.g. ".qspi_rodata", ".dtcm"); None: the compiler's default sections.
+    optimize: "size" (int8 weights in every fast kernel), "speed" (pre-widened int16 weights
+    where a kernel has them) or "balanced" (int8, except the layers where int16 saves the
+    most instructions per byte; see kernel_select).
     """
     if not name.isidentifier() or not name.isascii():
         raise TinydeployError(f"--name '{name}' is not a valid C identifier")
@@ -110,6 +114,9 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
             raise TinydeployError(f"{option.replace('_', '-')} '{section}' is not a linker "
                                   "section name (letters, digits, '_', '.', '$')")
     tgt = _load_target(target, target_file)
+    if optimize not in kernel_select.OPTIMIZE_MODES:
+        raise TinydeployError(f"optimize must be one of {', '.join(kernel_select.OPTIMIZE_MODES)}, "
+                              f"not '{optimize}'")
     if kernel_scratch not in planner.SCRATCH_POLICIES and \
             not (isinstance(kernel_scratch, (int, float)) and kernel_scratch >= 0):
         raise TinydeployError(f"kernel_scratch must be one of {', '.join(planner.SCRATCH_POLICIES)} "
@@ -119,19 +126,44 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
     checks.check_graph(g)
     g.make_op_names_unique()
     with bar.stage(f"planning memory for {tgt.name}"):
-        plan = plan_memory(g, tgt, inplace, planner_method, kernel_scratch)
+        plan = plan_memory(g, tgt, inplace, planner_method, kernel_scratch, optimize)
     with tempfile.TemporaryDirectory(prefix="tinydeploy-") as tmp:
         staging = Path(tmp) / "out"
-        with bar.stage("generating C"):
-            gen = codegen.generate(g, plan, staging, name, Path(model).name, tgt.name, tgt,
-                                   weights_section, arena_section)
+
+        def generate(plan, where: Path = staging):
             from . import stack  # worst-case stack of one inference, by the compiler
-            gen["stack"] = stack.measure(staging, name, tgt)
+            if where.exists():
+                shutil.rmtree(where)
+            gen = codegen.generate(g, plan, where, name, Path(model).name, tgt.name, tgt,
+                                   weights_section, arena_section)
+            gen["stack"] = stack.measure(where, name, tgt)
+            return gen
+        with bar.stage("generating C"):
+            gen = generate(plan)
+            if optimize == "balanced":
+                # the flash the compact build leaves below int8 weights + the headroom buys
+                # int16 weights where they save the most instructions per byte
+                headroom = BALANCED_HEADROOM + int8_weight_bytes(g) - library_flash(gen)
+                fast = kernel_select.balance(plan.choices, headroom)
+                if fast:
+                    plan = plan_memory(g, tgt, inplace, planner_method, kernel_scratch, optimize, fast)
+                    gen = generate(plan)
         figures = make_report(g, plan, gen, Path(model).name, tgt)
         # how a float model's ranges were calibrated (None: float32 build or a QDQ model's own)
         figures["calib_method"] = calib_method if calib is not None and quantize == "int8" else None
         figures["sections"] = dict(weights=weights_section, arena=arena_section)
-        check_fits(figures, tgt)
+        figures["optimize"] = optimize
+        hint = ""
+        ram_fits = not tgt.sram_bytes or figures["total_ram_bytes"] <= tgt.sram_bytes
+        if tgt.flash_bytes and figures["flash_bytes"] > tgt.flash_bytes and optimize != "size" and ram_fits:
+            # would the compact kernels make it fit?  (one more generation, on failure only)
+            small = plan_memory(g, tgt, inplace, planner_method, kernel_scratch, "size")
+            flash = library_flash(generate(small, Path(tmp) / "size"))
+            if flash <= tgt.flash_bytes:
+                extra = _extra_instructions(small) - _extra_instructions(plan)
+                hint = (f"\n--optimize size makes it fit: flash {flash:,} bytes (int8 weights in "
+                        f"every fast kernel, about {extra:,} more instructions per inference)")
+        check_fits(figures, tgt, hint)
         (staging / REPORT).write_text(json.dumps(figures, indent=2) + "\n")
         result = CompileResult(None, name, g, plan, figures, gen["io"], tgt)
         if report:
@@ -142,7 +174,8 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
 
 
 def plan_memory(g: Graph, tgt, inplace: bool = True, method: str = "auto",
-                scratch=planner.SCRATCH_GROWTH) -> planner.MemoryPlan:
+                scratch=planner.SCRATCH_GROWTH, optimize: str = "balanced",
+                keep_fast: frozenset = frozenset()) -> planner.MemoryPlan:
     """Schedule, in-place decisions, kernel selection and the arena plan (in this order:
     kernel providers see the in-place decisions, the planner sees their scratch needs).
     Each stage returns its decisions; the plan holds the ones codegen emits
@@ -156,13 +189,13 @@ def plan_memory(g: Graph, tgt, inplace: bool = True, method: str = "auto",
     sched = schedule.reorder(g, use_inplace=inplace, modes=modes)
     if inplace:
         modes = ip.mark(g, planner.dies_at_fn(g, modes), modes)
-    choices = kernel_select.select(g, tgt, modes)
+    choices = kernel_select.select(g, tgt, modes, optimize, keep_fast)
     plan = planner.plan(g, method, scratch=scratch, modes=modes, choices=choices)
     if inplace:
         kept = ip.release(modes, plan.inplace_used)  # unused: let the op get a faster variant
         if kept != modes:
             retry = planner.plan(g, method, scratch=scratch, modes=kept,
-                                 choices=kernel_select.select(g, tgt, kept))
+                                 choices=kernel_select.select(g, tgt, kept, optimize, keep_fast))
             if retry.arena_bytes <= plan.arena_bytes:
                 plan = retry
     plan.schedule = sched
@@ -227,10 +260,7 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
     # The generated code has no other static RAM (parameters and weights are const).
     io_outside = sum(g.tensors[n].nbytes for n in g.inputs + g.outputs
                      if plan.placements[n].region != "arena")
-    # flash: the weights plus the code and parameters, as compiled for the target when the
-    # stack measurement compiled them (the estimate undershot the DSP kernels' code by 2-3x)
-    code = (gen.get("stack") or {}).get("code_bytes")
-    flash = gen["weight_bytes"] + (code if code is not None else _code_estimate(gen))
+    flash = library_flash(gen)
     layer_index = {l.op.name: i for i, l in enumerate(gen["layers"])}
     timeline = [dict(step=layer_index[e["op"]], op=e["op"], live_bytes=e["live_bytes"],
                      live=[dict(t, kind="scratch") if t["tensor"].startswith("scratch:") else t
@@ -240,6 +270,7 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
     figures = {
         "model": model_name, "target": tgt.name, "macs": sum(ops.macs(g, op) for op in g.ops),
         "flash_bytes": flash, "weights_bytes": gen["weight_bytes"],
+        "code_bytes": flash - gen["weight_bytes"], "weights_int8_bytes": int8_weight_bytes(g),
         "arena_bytes": plan.arena_bytes, "io_bytes": io_outside,
         "peak_ram_bytes": plan.arena_bytes + io_outside,
         "ram_lower_bound_bytes": plan.lower_bound_bytes,
@@ -271,12 +302,37 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
     return figures
 
 
+# --optimize balanced: the library's flash may exceed the model's int8 weights by this
+# much (code, parameters, int16 copies of the weights where they save instructions)
+BALANCED_HEADROOM = 32 * 1024
+
+
+def library_flash(gen: dict) -> int:
+    """The library's flash: its constant data plus the code and parameters, as compiled
+    for the target when the stack measurement compiled them (else an estimate)."""
+    code = (gen.get("stack") or {}).get("code_bytes")
+    return gen["weight_bytes"] + (code if code is not None else _code_estimate(gen))
+
+
+def int8_weight_bytes(g: Graph) -> int:
+    """The model's parameters as an int8 .tflite file stores them: the int8 constants
+    (weights) and the int32 ones (biases)."""
+    used = {i for op in g.ops for i in op.inputs}
+    return sum(t.nbytes for n, t in g.tensors.items()
+               if t.is_const and t.dtype in ("int8", "int32") and n in used)
+
+
 def _code_estimate(gen: dict) -> int:
     """Flash for code and parameter structs before measuring an ELF: a per-layer estimate."""
     return 2048 + 96 * len(gen["layers"]) + 1536 * len(gen["sources"])
 
 
-def check_fits(report: dict, tgt) -> None:
+def _extra_instructions(plan: planner.MemoryPlan) -> int:
+    """Estimated instructions per inference the plan's compact (int8-weight) variants cost."""
+    return sum(c.extra_instructions for c in plan.choices.values() if c is not None)
+
+
+def check_fits(report: dict, tgt, hint: str = "") -> None:
     problems = []
     stack = report.get("max_stack_bytes") or 0
     ram_detail = (f" (arena {report['peak_ram_bytes']:,} B + worst-case stack {stack:,} B)" if stack else "")
@@ -288,7 +344,7 @@ def check_fits(report: dict, tgt) -> None:
                             f"({need - have:,} bytes over)")
     if problems:
         raise TinydeployError("the model does not fit the target:\n  " + "\n  ".join(problems) +
-                              "\nchoose a target with more memory or a smaller model")
+                              (hint or "\nchoose a target with more memory or a smaller model"))
 
 
 # --------------------------------------------------------------------------

@@ -77,6 +77,11 @@ def _common_compile_options(f, emulated: bool = False):
                      help="How much fast kernels' scratch buffers may grow the arena: a fraction of "
                           "it (or 512 bytes, whichever is more), 'fit' (only into free bytes) or "
                           "'any' (speed over RAM)."),
+        click.option("--optimize", type=click.Choice(["size", "balanced", "speed"]), default="balanced",
+                     show_default=True,
+                     help="Flash against speed of the Arm DSP kernels: 'size' reads int8 weights "
+                          "everywhere, 'speed' pre-widened int16 weights (about 2x their flash, "
+                          "fewer instructions), 'balanced' int16 only where it buys the most."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -96,7 +101,8 @@ def _compile_kwargs(kw: dict) -> dict:
                 input_shapes=parse_input_shapes(kw["input_shapes"]), quantize=kw["quantize"],
                 calib=kw["calib"], calib_method=kw["calib_method"],
                 inplace=not kw.get("no_inplace", False), planner_method=kw.get("planner_method", "auto"),
-                kernel_scratch=_scratch_policy(kw.get("kernel_scratch", "0.0625")))
+                kernel_scratch=_scratch_policy(kw.get("kernel_scratch", "0.0625")),
+                optimize=kw.get("optimize", "balanced"))
 
 
 def _scratch_policy(text: str):

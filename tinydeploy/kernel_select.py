@@ -9,6 +9,7 @@ tested against.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional
 
 from . import backends
@@ -16,14 +17,22 @@ from .ir import Graph
 from .kernel_variants import Choice
 from .stage_types import Modes, fused_adds
 
-__all__ = ["Choice", "select"]
+__all__ = ["Choice", "select", "OPTIMIZE_MODES"]
+
+# --optimize: which of a variant and its compact twin (Choice.compact: int8 instead of
+# pre-widened int16 weights) each layer runs.  speed: the fast one everywhere; size: the
+# compact one everywhere; balanced: compact, except the layers balance() picks.
+OPTIMIZE_MODES = ("size", "balanced", "speed")
 
 
-def select(g: Graph, target, modes: Optional[Modes] = None) -> dict[str, Choice]:
+def select(g: Graph, target, modes: Optional[Modes] = None, optimize: str = "balanced",
+           keep_fast: frozenset = frozenset()) -> dict[str, Choice]:
     """{op name: Choice} for the ops that get a variant from the target's backend.
     modes: the in-place decisions ({op name: stage_types.InplaceMode}); the backend
     sees each op's and offers only variants correct under it.  An add fused into
-    its conv (conv_add) runs inside the conv's kernel and gets none."""
+    its conv (conv_add) runs inside the conv's kernel and gets none.  optimize: one
+    of OPTIMIZE_MODES; keep_fast: in balanced mode, the layers that keep their fast
+    variant (balance())."""
     modes = modes or {}
     backend = backends.load(target.backend)
     fused = fused_adds(modes)
@@ -34,4 +43,19 @@ def select(g: Graph, target, modes: Optional[Modes] = None) -> dict[str, Choice]
         choice: Optional[Choice] = backend.choose(g, op, target, modes.get(op.name))
         if choice is not None:
             choices[op.name] = choice
-    return choices
+    fast = set(choices) if optimize == "speed" else keep_fast if optimize == "balanced" else set()
+    return {k: replace(c, compact=None) if k in fast or c.compact is None else c.compact
+            for k, c in choices.items()}
+
+
+def balance(choices: dict[str, Choice], headroom: int) -> frozenset:
+    """The layers (running compact twins in `choices`) that get their fast variant back
+    in balanced mode: most instructions saved per extra flash byte first, while the
+    extra bytes stay within `headroom`."""
+    twins = {k: c for k, c in choices.items() if c.flash_saved > 0 and c.extra_instructions > 0}
+    fast, spent = set(), 0
+    for k in sorted(twins, key=lambda k: (-twins[k].extra_instructions / twins[k].flash_saved, k)):
+        if spent + twins[k].flash_saved <= headroom:
+            fast.add(k)
+            spent += twins[k].flash_saved
+    return frozenset(fast)

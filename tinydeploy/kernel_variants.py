@@ -26,3 +26,11 @@ class Choice:
     # this one's scratch does not fit its budget.
     smaller: Optional["Choice"] = None
     detail: str = ""  # how the variant is configured (report.json "variant_detail")
+    # The same kernel storing less flash (int8 instead of pre-widened int16 weights) at
+    # some instructions' cost; kernel_select takes it by the --optimize mode.
+    compact: Optional["Choice"] = None
+    const_bytes: int = 0  # the constant data (weights, biases, records) the variant ships
+    # A compact twin's cost against its fast variant: estimated instructions per inference
+    # more, and the flash bytes it saves.
+    extra_instructions: int = 0
+    flash_saved: int = 0

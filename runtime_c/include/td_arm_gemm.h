@@ -34,6 +34,12 @@ extern "C" {
 #define TD_W2_2_ "ldr %[w0], [%[wp]], #8\n\tldr %[w2], [%[wp], #-4]\n\t"
 #define TD_W1_4_ "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
 #define TD_W1_2_ "ldr %[w0], [%[wp]], #4\n\t"
+/* int8 weights ("W8", --optimize size/balanced): one word per channel and
+ * 4-step in natural byte order; SXTB16 and SXTB16 ROR 8 give the halfword
+ * pairs (w0, w2) and (w1, w3) that meet the block's (x0, x2) and (x1, x3). */
+#define TD_B2_4_ "ldrd %[w0], %[w2], [%[wp]], #8\n\tsxtb16 %[w1], %[w0], ror #8\n\t" \
+    "sxtb16 %[w0], %[w0]\n\tsxtb16 %[w3], %[w2], ror #8\n\tsxtb16 %[w2], %[w2]\n\t"
+#define TD_B1_4_ "ldr %[w0], [%[wp]], #4\n\tsxtb16 %[w1], %[w0], ror #8\n\tsxtb16 %[w0], %[w0]\n\t"
 #define TD_X4_(off) "ldrd %[x0], %[x1], [%[xp], %[" off "]]\n\t"
 #define TD_X4P_ "ldrd %[x0], %[x1], [%[xp]], %[xs]\n\t"
 #define TD_X2_(off) "ldr %[x0], [%[xp], %[" off "]]\n\t"
@@ -94,59 +100,93 @@ TD_ARM_AI void td_arm_kstep_c(td_arm_acc6 *a, const int16_t **xpp, const int16_t
     *xpp = (const int16_t *)(const void *)(xb + XS);
     *wpp += 2 * W * M;
 }
+
+/* The same 4-step on int8 weights (one word per channel, see TD_B2_4_). */
+TD_ARM_AI void td_arm_kstep_c8(td_arm_acc6 *a, const int16_t **xpp, const int16_t **wpp,
+                               const int M, const int N, const int PX, const int XS)
+{
+    const td_u32a *wb = (const td_u32a *)(const void *)*wpp;
+    td_u32a w[4];
+    w[0] = (uint32_t)__sxtb16((int8x4_t)wb[0]);
+    w[1] = td_arm_sxtb16_ror8(wb[0]);
+    if (M == 2) {
+        w[2] = (uint32_t)__sxtb16((int8x4_t)wb[1]);
+        w[3] = td_arm_sxtb16_ror8(wb[1]);
+    }
+    {
+        const int16_t *wide = (const int16_t *)(const void *)w;
+        td_arm_kstep_c(a, xpp, &wide, M, N, PX, XS, 2);
+    }
+    *wpp += 2 * M;
+}
 #endif
 
+/* One 4-step of the block: WL2 / WL1 load (and widen) the weights of two /
+ * one channels. */
+#define TD_ARM_K4_ASM(WL2, WL1)                                                           \
+    if (M == 2 && N == 3) {                                                               \
+        __asm__ volatile(WL2 TD_X4_("p1") TD_SM4_("a01", "a11") TD_X4_("p2")              \
+                         TD_SM4_("a02", "a12") TD_X4P_ TD_SM4_("a00", "a10")              \
+                         : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [a02] "+r"(a->a02),    \
+                           [a10] "+r"(a->a10), [a11] "+r"(a->a11), [a12] "+r"(a->a12),    \
+                           [xp] "+r"(xp), [wp] "+r"(wp), TD_TMP4_                        \
+                         : TD_PXI_ : "memory");                                           \
+    } else if (M == 2 && N == 2) {                                                        \
+        __asm__ volatile(WL2 TD_X4_("p1") TD_SM4_("a01", "a11") TD_X4P_                   \
+                         TD_SM4_("a00", "a10")                                            \
+                         : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [a10] "+r"(a->a10),    \
+                           [a11] "+r"(a->a11), [xp] "+r"(xp), [wp] "+r"(wp), TD_TMP4_     \
+                         : TD_PXI_ : "memory");                                           \
+    } else if (M == 2 && N == 1) {                                                        \
+        __asm__ volatile(WL2 TD_X4P_ TD_SM4_("a00", "a10")                                \
+                         : [a00] "+r"(a->a00), [a10] "+r"(a->a10), [xp] "+r"(xp),         \
+                           [wp] "+r"(wp), TD_TMP4_                                        \
+                         : TD_PXI_ : "memory");                                           \
+    } else if (M == 1 && N == 3) {                                                        \
+        __asm__ volatile(WL1 TD_X4_("p1") TD_SM_("a01", "x0", "w0")                       \
+                         TD_SM_("a01", "x1", "w1") TD_X4_("p2") TD_SM_("a02", "x0", "w0") \
+                         TD_SM_("a02", "x1", "w1") TD_X4P_ TD_SM_("a00", "x0", "w0")      \
+                         TD_SM_("a00", "x1", "w1")                                        \
+                         : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [a02] "+r"(a->a02),    \
+                           [xp] "+r"(xp), [wp] "+r"(wp), TD_TMP14_                        \
+                         : TD_PXI_ : "memory");                                           \
+    } else if (M == 1 && N == 2) {                                                        \
+        __asm__ volatile(WL1 TD_X4_("p1") TD_SM_("a01", "x0", "w0")                       \
+                         TD_SM_("a01", "x1", "w1") TD_X4P_ TD_SM_("a00", "x0", "w0")      \
+                         TD_SM_("a00", "x1", "w1")                                        \
+                         : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [xp] "+r"(xp),         \
+                           [wp] "+r"(wp), TD_TMP14_                                       \
+                         : TD_PXI_ : "memory");                                           \
+    } else {                                                                              \
+        __asm__ volatile(WL1 TD_X4P_ TD_SM_("a00", "x0", "w0")                            \
+                         TD_SM_("a00", "x1", "w1")                                        \
+                         : [a00] "+r"(a->a00), [xp] "+r"(xp), [wp] "+r"(wp), TD_TMP14_    \
+                         : TD_PXI_ : "memory");                                           \
+    }
+
+/* W8: int8 weights (TD_B2_4_), else int16. */
 TD_ARM_AI void td_arm_k4(td_arm_acc6 *a, const int16_t **xpp, const int16_t **wpp,
-                         const int M, const int N, const int PX, const int XS)
+                         const int M, const int N, const int PX, const int XS, const int W8)
 {
 #if TD_ARM_GCC
     const int16_t *xp = *xpp, *wp = *wpp;
     uint32_t w0, w1, w2, w3, x0, x1;
-    if (M == 2 && N == 3) {
-        __asm__ volatile(TD_W2_4_ TD_X4_("p1") TD_SM4_("a01", "a11") TD_X4_("p2")
-                         TD_SM4_("a02", "a12") TD_X4P_ TD_SM4_("a00", "a10")
-                         : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [a02] "+r"(a->a02),
-                           [a10] "+r"(a->a10), [a11] "+r"(a->a11), [a12] "+r"(a->a12),
-                           [xp] "+r"(xp), [wp] "+r"(wp), TD_TMP4_
-                         : TD_PXI_ : "memory");
-    } else if (M == 2 && N == 2) {
-        __asm__ volatile(TD_W2_4_ TD_X4_("p1") TD_SM4_("a01", "a11") TD_X4P_
-                         TD_SM4_("a00", "a10")
-                         : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [a10] "+r"(a->a10),
-                           [a11] "+r"(a->a11), [xp] "+r"(xp), [wp] "+r"(wp), TD_TMP4_
-                         : TD_PXI_ : "memory");
-    } else if (M == 2 && N == 1) {
-        __asm__ volatile(TD_W2_4_ TD_X4P_ TD_SM4_("a00", "a10")
-                         : [a00] "+r"(a->a00), [a10] "+r"(a->a10), [xp] "+r"(xp),
-                           [wp] "+r"(wp), TD_TMP4_
-                         : TD_PXI_ : "memory");
-    } else if (M == 1 && N == 3) {
-        __asm__ volatile(TD_W1_4_ TD_X4_("p1") TD_SM_("a01", "x0", "w0")
-                         TD_SM_("a01", "x1", "w1") TD_X4_("p2") TD_SM_("a02", "x0", "w0")
-                         TD_SM_("a02", "x1", "w1") TD_X4P_ TD_SM_("a00", "x0", "w0")
-                         TD_SM_("a00", "x1", "w1")
-                         : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [a02] "+r"(a->a02),
-                           [xp] "+r"(xp), [wp] "+r"(wp), TD_TMP14_
-                         : TD_PXI_ : "memory");
-    } else if (M == 1 && N == 2) {
-        __asm__ volatile(TD_W1_4_ TD_X4_("p1") TD_SM_("a01", "x0", "w0")
-                         TD_SM_("a01", "x1", "w1") TD_X4P_ TD_SM_("a00", "x0", "w0")
-                         TD_SM_("a00", "x1", "w1")
-                         : [a00] "+r"(a->a00), [a01] "+r"(a->a01), [xp] "+r"(xp),
-                           [wp] "+r"(wp), TD_TMP14_
-                         : TD_PXI_ : "memory");
+    if (W8) {
+        TD_ARM_K4_ASM(TD_B2_4_, TD_B1_4_)
     } else {
-        __asm__ volatile(TD_W1_4_ TD_X4P_ TD_SM_("a00", "x0", "w0")
-                         TD_SM_("a00", "x1", "w1")
-                         : [a00] "+r"(a->a00), [xp] "+r"(xp), [wp] "+r"(wp), TD_TMP14_
-                         : TD_PXI_ : "memory");
+        TD_ARM_K4_ASM(TD_W2_4_, TD_W1_4_)
     }
     *xpp = xp;
     *wpp = wp;
 #else
-    td_arm_kstep_c(a, xpp, wpp, M, N, PX, XS, 2);
+    if (W8) {
+        td_arm_kstep_c8(a, xpp, wpp, M, N, PX, XS);
+    } else {
+        td_arm_kstep_c(a, xpp, wpp, M, N, PX, XS, 2);
+    }
 #endif
 }
+#undef TD_ARM_K4_ASM
 
 /* The same for a 2-element K step (an odd number of int16 pairs). */
 TD_ARM_AI void td_arm_k2(td_arm_acc6 *a, const int16_t **xpp, const int16_t **wpp,
@@ -246,12 +286,15 @@ TD_ARM_AI void td_arm_bias(td_arm_acc6 *a, const int16_t **wpp, const int M, con
  * per-pixel order of inplace.py is.
  *
  * The constant stream has, for each block of M (2, the last one 1) output
- * channels: M int32 biases, the int16 weights in K-step order, then M
- * requantization records of RS int32 (see td_arm_rq). */
+ * channels: M int32 biases, the weights in K-step order, then M
+ * requantization records of RS int32 (see td_arm_rq).  ASH == 0: int16
+ * weights and biases scaled by 2^scale_bits (speed); ASH > 0: int8 weights
+ * and plain biases, the accumulator is shifted left by ASH before the
+ * requantization, which gives the same acc2 (flash). */
 TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *o,
                                  int8_t *y0, const td_arm_epi *ep, const int M, const int N,
                                  const int OC, const int K4, const int KH2, const int UNROLL,
-                                 TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
+                                 const int ASH, TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
 {
     td_arm_acc6 a;
     const int16_t *xp = x;
@@ -272,38 +315,53 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
 #define TD_PIN_TMP_ [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), \
     [x0] "=&r"(x0), [x1] "=&r"(x1)
 #define TD_PIN_IN_ : [p1] "i"(8), [p2] "i"(16), [xs] "i"(8 * N) : "memory"
+/* One 4-step: WL loads the two channels' weights, SM the first pixel pair's
+ * SMLADs (TD_SM4F_ on the first step, from the biases). */
+#define TD_PIN_STEP_(WL, SM)                                                                 \
+        if (N == 3) {                                                                        \
+            __asm__ volatile(WL TD_X4_("p1") SM("a01", "a11") TD_X4_("p2")                    \
+                             SM("a02", "a12") TD_X4P_ TD_SM4_("a00", "a10")                  \
+                             : [a00] "+r"(p00), [a01] "+r"(p01), [a02] "+r"(p02),            \
+                               [a10] "+r"(p10), [a11] "+r"(p11), [a12] "+r"(p12),            \
+                               [xp] "+r"(pxp), [wp] "+r"(pwp), TD_PIN_TMP_ TD_PIN_IN_);      \
+        } else {                                                                             \
+            __asm__ volatile(WL TD_X4_("p1") SM("a01", "a11") TD_X4P_                         \
+                             TD_SM4_("a00", "a10")                                           \
+                             : [a00] "+r"(p00), [a01] "+r"(p01), [a10] "+r"(p10),            \
+                               [a11] "+r"(p11), [xp] "+r"(pxp), [wp] "+r"(pwp), TD_PIN_TMP_  \
+                               TD_PIN_IN_);                                                  \
+        }
         p01 = p02 = p11 = p12 = 0;
         __asm__ volatile("ldrd %[a00], %[a10], [%[wp]], #8"
                          : [a00] "=r"(p00), [a10] "=r"(p10), [wp] "+r"(pwp) : : "memory");
-        if (N == 3) {
-            __asm__ volatile(TD_W2_4_ TD_X4_("p1") TD_SM4F_("a01", "a11") TD_X4_("p2")
-                             TD_SM4F_("a02", "a12") TD_X4P_ TD_SM4_("a00", "a10")
-                             : [a00] "+r"(p00), [a01] "+r"(p01), [a02] "+r"(p02),
-                               [a10] "+r"(p10), [a11] "+r"(p11), [a12] "+r"(p12),
-                               [xp] "+r"(pxp), [wp] "+r"(pwp), TD_PIN_TMP_ TD_PIN_IN_);
-        } else {
-            __asm__ volatile(TD_W2_4_ TD_X4_("p1") TD_SM4F_("a01", "a11") TD_X4P_
-                             TD_SM4_("a00", "a10")
-                             : [a00] "+r"(p00), [a01] "+r"(p01), [a10] "+r"(p10),
-                               [a11] "+r"(p11), [xp] "+r"(pxp), [wp] "+r"(pwp), TD_PIN_TMP_
-                               TD_PIN_IN_);
-        }
+        if (ASH && !UNROLL) {
+            /* less code: blocks of 8 steps in a loop, the rest unrolled */
+            TD_PIN_STEP_(TD_B2_4_, TD_SM4F_)
+            for (i = 1; i + 8 <= K4; i += 8) {
+                int j;
+#pragma GCC unroll 8
+                for (j = 0; j < 8; ++j) {
+                    TD_PIN_STEP_(TD_B2_4_, TD_SM4_)
+                }
+            }
+#pragma GCC unroll 8
+            for (i = 0; i < (K4 - 1) % 8; ++i) {
+                TD_PIN_STEP_(TD_B2_4_, TD_SM4_)
+            }
+        } else if (ASH) {
+            TD_PIN_STEP_(TD_B2_4_, TD_SM4F_)
 #pragma GCC unroll 128
-        for (i = 1; i < K4; ++i) {
-            if (N == 3) {
-                __asm__ volatile(TD_W2_4_ TD_X4_("p1") TD_SM4_("a01", "a11") TD_X4_("p2")
-                                 TD_SM4_("a02", "a12") TD_X4P_ TD_SM4_("a00", "a10")
-                                 : [a00] "+r"(p00), [a01] "+r"(p01), [a02] "+r"(p02),
-                                   [a10] "+r"(p10), [a11] "+r"(p11), [a12] "+r"(p12),
-                                   [xp] "+r"(pxp), [wp] "+r"(pwp), TD_PIN_TMP_ TD_PIN_IN_);
-            } else {
-                __asm__ volatile(TD_W2_4_ TD_X4_("p1") TD_SM4_("a01", "a11") TD_X4P_
-                                 TD_SM4_("a00", "a10")
-                                 : [a00] "+r"(p00), [a01] "+r"(p01), [a10] "+r"(p10),
-                                   [a11] "+r"(p11), [xp] "+r"(pxp), [wp] "+r"(pwp),
-                                   TD_PIN_TMP_ TD_PIN_IN_);
+            for (i = 1; i < K4; ++i) {
+                TD_PIN_STEP_(TD_B2_4_, TD_SM4_)
+            }
+        } else {
+            TD_PIN_STEP_(TD_W2_4_, TD_SM4F_)
+#pragma GCC unroll 128
+            for (i = 1; i < K4; ++i) {
+                TD_PIN_STEP_(TD_W2_4_, TD_SM4_)
             }
         }
+#undef TD_PIN_STEP_
 #undef TD_PIN_TMP_
 #undef TD_PIN_IN_
         a.a00 = p00;
@@ -321,24 +379,43 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
     if (UNROLL) {
 #pragma GCC unroll 128
         for (i = 0; i < K4; ++i) {
-            td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N);
+            td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N, ASH > 0);
         }
     } else {
         for (i = 0; i + 8 <= K4; i += 8) {
             int j;
 #pragma GCC unroll 8
             for (j = 0; j < 8; ++j) {
-                td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N);
+                td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N, ASH > 0);
             }
         }
 #pragma GCC unroll 8
         for (i = 0; i < K4 % 8; ++i) {
-            td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N);
+            td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N, ASH > 0);
         }
     }
     }
     if (KH2) {
         td_arm_k2(&a, &xp, &wp, M, N, 4, 4 * N);
+    }
+    if (ASH) {
+        /* int8 weights: the scale the int16 weights carry (no overflow: see requant_plan) */
+        a.a00 = (int32_t)((uint32_t)a.a00 << ASH);
+        if (N > 1) {
+            a.a01 = (int32_t)((uint32_t)a.a01 << ASH);
+        }
+        if (N > 2) {
+            a.a02 = (int32_t)((uint32_t)a.a02 << ASH);
+        }
+        if (M > 1) {
+            a.a10 = (int32_t)((uint32_t)a.a10 << ASH);
+            if (N > 1) {
+                a.a11 = (int32_t)((uint32_t)a.a11 << ASH);
+            }
+            if (N > 2) {
+                a.a12 = (int32_t)((uint32_t)a.a12 << ASH);
+            }
+        }
     }
     r = (const int32_t *)(const void *)wp;
     *wpp = wp + 2 * M * RS;
@@ -373,19 +450,19 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
 /* All output channels of one block of N pixels (outputs o[n * OC + c]). */
 TD_ARM_AI void td_arm_gemm_pixels(const int16_t *x, const int16_t *w, int8_t *o, int8_t *y0,
                                   const td_arm_epi *ep, const int N, const int OC, const int K4,
-                                  const int KH2, const int UNROLL, TD_ARM_RQ_ARGS,
-                                  TD_ARM_EPI_ARGS)
+                                  const int KH2, const int UNROLL, const int ASH,
+                                  TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
 {
     const int16_t *wp = w;
     int8_t *oc = o;
     int8_t *const oend = o + (OC & ~1);
     while (oc != oend) {
-        td_arm_gemm_block(x, &wp, oc, y0, ep, 2, N, OC, K4, KH2, UNROLL, TD_ARM_RQ_PASS,
+        td_arm_gemm_block(x, &wp, oc, y0, ep, 2, N, OC, K4, KH2, UNROLL, ASH, TD_ARM_RQ_PASS,
                           TD_ARM_EPI_PASS);
         oc += 2;
     }
     if (OC & 1) {
-        td_arm_gemm_block(x, &wp, oc, y0, ep, 1, N, OC, K4, KH2, UNROLL, TD_ARM_RQ_PASS,
+        td_arm_gemm_block(x, &wp, oc, y0, ep, 1, N, OC, K4, KH2, UNROLL, ASH, TD_ARM_RQ_PASS,
                           TD_ARM_EPI_PASS);
     }
 }
@@ -531,11 +608,17 @@ TD_ARM_AI void td_arm_im2col(const int8_t *in, int16_t *blk, int p, const int N,
 /* A layer's arguments from its enum constants PREFIX_field (see
  * TD_ARM_WIN_PARAMS): pixels = P (out_h * out_w), out_c = OC, k4 = K4
  * (im2col window length / 4), unroll = UNROLL, block = NMAX, dir = DIR, then
- * the td_arm_win and td_arm_rq_cfg fields; _ADD_: with the fused add. */
-#define TD_ARM_CONV_PARAMS(L) L##_pixels, L##_out_c, L##_k4, L##_unroll, L##_block, L##_dir, \
-    TD_ARM_WIN_PARAMS(L), TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PASS_NONE
-#define TD_ARM_CONV_ADD_PARAMS(L) L##_pixels, L##_out_c, L##_k4, L##_unroll, L##_block, \
-    L##_dir, TD_ARM_WIN_PARAMS(L), TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PARAMS(L)
+ * ASH (0: int16 weights), the td_arm_win and td_arm_rq_cfg fields; _ADD_:
+ * with the fused add; _W8_: on int8 weights, acc_shift = ASH. */
+#define TD_ARM_CONV_HEAD_(L) L##_pixels, L##_out_c, L##_k4, L##_unroll, L##_block, L##_dir
+#define TD_ARM_CONV_PARAMS(L) TD_ARM_CONV_HEAD_(L), 0, TD_ARM_WIN_PARAMS(L), \
+    TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PASS_NONE
+#define TD_ARM_CONV_ADD_PARAMS(L) TD_ARM_CONV_HEAD_(L), 0, TD_ARM_WIN_PARAMS(L), \
+    TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PARAMS(L)
+#define TD_ARM_CONV_W8_PARAMS(L) TD_ARM_CONV_HEAD_(L), L##_acc_shift, TD_ARM_WIN_PARAMS(L), \
+    TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PASS_NONE
+#define TD_ARM_CONV_ADD_W8_PARAMS(L) TD_ARM_CONV_HEAD_(L), L##_acc_shift, TD_ARM_WIN_PARAMS(L), \
+    TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PARAMS(L)
 
 /* A whole convolution: P output pixels, NMAX (<= 3) per block.  DIR < 0:
  * blocks in decreasing order (in-place "backward").  ep: the fused
@@ -543,13 +626,14 @@ TD_ARM_AI void td_arm_im2col(const int8_t *in, int16_t *blk, int p, const int N,
 TD_ARM_AI void td_arm_conv(const int8_t *in, int16_t *blk,
                            const int16_t *w, int8_t *out, const td_arm_epi *ep, const int P,
                            const int OC, const int K4, const int UNROLL, const int NMAX,
-                           const int DIR, TD_ARM_WIN_ARGS, TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
+                           const int DIR, const int ASH, TD_ARM_WIN_ARGS, TD_ARM_RQ_ARGS,
+                           TD_ARM_EPI_ARGS)
 {
     const int REM = P % NMAX;
     int p;
 #define TD_ARM_CONV_STEP(NN)                                                          \
     td_arm_im2col(in, blk, p, NN, TD_ARM_WIN_PASS);                          \
-    td_arm_gemm_pixels(blk, w, out + p * OC, out, ep, NN, OC, K4, 0, UNROLL,        \
+    td_arm_gemm_pixels(blk, w, out + p * OC, out, ep, NN, OC, K4, 0, UNROLL, ASH,   \
                        TD_ARM_RQ_PASS, TD_ARM_EPI_PASS)
     if (DIR >= 0) {
         for (p = 0; p + NMAX <= P; p += NMAX) {
@@ -577,22 +661,39 @@ TD_ARM_AI void td_arm_conv(const int8_t *in, int16_t *blk,
 /* Four output features at a time; per four inputs one LDR + two SXTB16 of
  * the activations (SXTB16 order, as the weights), then per feature one
  * LDRD of int16 weights and two SMLADs.  Stream per block of M (4, 2, 1)
- * features: biases, K/4 steps of [m][4] int16, records (see td_arm_rq). */
+ * features: biases, K/4 steps of [m][4] int16, records (see td_arm_rq).
+ * ASH > 0: int8 weights, K/4 steps of [m][4] bytes in natural order, loaded
+ * two features per LDRD and widened by SXTB16 (see td_arm_gemm_block). */
 #define TD_FX_X_ "ldr %[x1], [%[xp]], #4\n\tsxtb16 %[x0], %[x1]\n\tsxtb16 %[x1], %[x1], ror #8\n\t"
 #define TD_FX_M_(a) "ldrd %[w0], %[w1], [%[wp]], #8\n\t" TD_SM_(a, "x0", "w0") TD_SM_(a, "x1", "w1")
+#define TD_FB_(a, w) "sxtb16 %[t], %[" w "]\n\t" TD_SM_(a, "x0", "t") \
+    "sxtb16 %[t], %[" w "], ror #8\n\t" TD_SM_(a, "x1", "t")
+#define TD_FB2_(a, b) "ldrd %[w0], %[w1], [%[wp]], #8\n\t" TD_FB_(a, "w0") TD_FB_(b, "w1")
+#define TD_FB_OUT_ [xp] "+r"(xp), [wp] "+r"(wp), [x0] "=&r"(x0), [x1] "=&r"(x1), \
+    [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t)
 TD_ARM_AI void td_arm_fc_block(const int8_t *x, const int16_t **wpp, int8_t *o, const int M,
-                               const int K4, TD_ARM_RQ_ARGS)
+                               const int K4, const int ASH, TD_ARM_RQ_ARGS)
 {
     const int16_t *wp = *wpp;
     const int8_t *xp = x;
     const int32_t *bp = (const int32_t *)(const void *)wp;
     int32_t a0 = bp[0], a1 = M > 1 ? bp[1] : 0, a2 = M > 2 ? bp[2] : 0, a3 = M > 3 ? bp[3] : 0;
-    uint32_t x0, x1, w0, w1;
+    uint32_t x0, x1, w0, w1, t;
     int i;
     wp += 2 * M;
 #pragma GCC unroll 8
     for (i = 0; i < K4; ++i) {
-        if (M == 4) {
+        if (ASH && M == 4) {
+            __asm__ volatile(TD_FX_X_ TD_FB2_("a0", "a1") TD_FB2_("a2", "a3")
+                             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                               TD_FB_OUT_ : : "memory");
+        } else if (ASH && M == 2) {
+            __asm__ volatile(TD_FX_X_ TD_FB2_("a0", "a1")
+                             : [a0] "+r"(a0), [a1] "+r"(a1), TD_FB_OUT_ : : "memory");
+        } else if (ASH) {
+            __asm__ volatile(TD_FX_X_ "ldr %[w0], [%[wp]], #4\n\t" TD_FB_("a0", "w0")
+                             : [a0] "+r"(a0), TD_FB_OUT_ : : "memory");
+        } else if (M == 4) {
             __asm__ volatile(TD_FX_X_ TD_FX_M_("a0") TD_FX_M_("a1") TD_FX_M_("a2") TD_FX_M_("a3")
                              : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
                                [xp] "+r"(xp), [wp] "+r"(wp), [x0] "=&r"(x0), [x1] "=&r"(x1),
@@ -607,6 +708,12 @@ TD_ARM_AI void td_arm_fc_block(const int8_t *x, const int16_t **wpp, int8_t *o, 
                              : [a0] "+r"(a0), [xp] "+r"(xp), [wp] "+r"(wp), [x0] "=&r"(x0),
                                [x1] "=&r"(x1), [w0] "=&r"(w0), [w1] "=&r"(w1) : : "memory");
         }
+    }
+    if (ASH) { /* int8 weights: the scale the int16 weights carry */
+        a0 = (int32_t)((uint32_t)a0 << ASH);
+        a1 = (int32_t)((uint32_t)a1 << ASH);
+        a2 = (int32_t)((uint32_t)a2 << ASH);
+        a3 = (int32_t)((uint32_t)a3 << ASH);
     }
     {
         const int32_t *r = (const int32_t *)(const void *)wp;
@@ -629,24 +736,25 @@ TD_ARM_AI void td_arm_fc_block(const int8_t *x, const int16_t **wpp, int8_t *o, 
         *wpp = wp + 2 * M * RS;
     }
 }
+#undef TD_FB_OUT_
 
 TD_ARM_AI void td_arm_fc(const int8_t *in, const int16_t *w, int8_t *out,
                          const td_arm_fc_cfg *cfg)
 {
     TD_ARM_RQ_LOCALS(&cfg->rq);
-    const int ROWS = cfg->rows, K = cfg->in_features, OC = cfg->out_c;
+    const int ROWS = cfg->rows, K = cfg->in_features, OC = cfg->out_c, ASH = cfg->acc_shift;
     int row, c;
     for (row = 0; row < ROWS; ++row) {
         const int16_t *wp = w;
         for (c = 0; c + 4 <= OC; c += 4) {
-            td_arm_fc_block(in + row * K, &wp, out + row * OC + c, 4, K / 4, TD_ARM_RQ_PASS);
+            td_arm_fc_block(in + row * K, &wp, out + row * OC + c, 4, K / 4, ASH, TD_ARM_RQ_PASS);
         }
         if (OC & 2) {
-            td_arm_fc_block(in + row * K, &wp, out + row * OC + c, 2, K / 4, TD_ARM_RQ_PASS);
+            td_arm_fc_block(in + row * K, &wp, out + row * OC + c, 2, K / 4, ASH, TD_ARM_RQ_PASS);
             c += 2;
         }
         if (OC & 1) {
-            td_arm_fc_block(in + row * K, &wp, out + row * OC + c, 1, K / 4, TD_ARM_RQ_PASS);
+            td_arm_fc_block(in + row * K, &wp, out + row * OC + c, 1, K / 4, ASH, TD_ARM_RQ_PASS);
         }
     }
 }

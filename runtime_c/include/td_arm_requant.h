@@ -199,6 +199,7 @@ typedef struct {
     int in_features; /* K */
     int out_c;       /* output features */
     td_arm_rq_cfg rq;
+    int acc_shift;   /* 0: int16 weights; > 0: int8 weights, accumulator << acc_shift (DSP) */
 } td_arm_fc_cfg;
 
 /* Depthwise 3x3, depth multiplier 1 (td_arm_dw3x3, td_mve_dw3x3). */

@@ -29,6 +29,7 @@ from .. import qmath
 from ..ctext import Call, c_float
 from ..ir import Graph, Op
 from ..kernel_variants import Choice
+from .. import ops
 from ..ops import softmax
 from ..ops.common import s8_call
 from ..stage_types import InplaceMode
@@ -144,6 +145,9 @@ class RequantPlan:
     clamp: int = 0
     lo: int = -128
     hi: int = 127
+    # int8 weights: the kernel shifts the accumulator left by this instead of carrying
+    # the scale in int16 weights (0: int16 weights and bias2 scaled by scale_bits)
+    acc_shift: int = 0
 
     def fields(self) -> dict:
         """The td_arm_rq_cfg fields."""
@@ -157,7 +161,7 @@ class RequantPlan:
 
 def requant_plan(bias, wsum, wabs, input_offset: int, multiplier, shift, out_zp: int,
                  act_min: int, act_max: int, max_scale_bits: int = 8,
-                 uniform: bool = True) -> Optional[RequantPlan]:
+                 uniform: bool = True, int8_weights: bool = False) -> Optional[RequantPlan]:
     """Records that make `td_arm_rq` equal to the portable requantization for
     every accumulator the layer can produce, or None.
 
@@ -253,6 +257,8 @@ def requant_plan(bias, wsum, wabs, input_offset: int, multiplier, shift, out_zp:
         return RequantPlan(bias2.astype(np.int32), recs.astype(np.int32), scale, fix, rs,
                            mode_e, fold, zp, clamp, int(act_min), int(act_max))
 
+    if int8_weights:
+        return _on_int8_weights(build, live, ee, uniform)
     if uniform and live:
         plan = build(max(ee.values()) + 1)
         if plan is not None:
@@ -260,6 +266,29 @@ def requant_plan(bias, wsum, wabs, input_offset: int, multiplier, shift, out_zp:
     if not uniform or live:
         return build(-1)
     return build(1)
+
+
+def _on_int8_weights(build, live: list, ee: dict, uniform: bool) -> Optional[RequantPlan]:
+    """A plan whose live channels share one scale (the kernel then shifts the accumulator
+    by it: int8 weights cannot carry it); the uniform shift first, then per channel."""
+    modes = ([max(ee.values()) + 1] if uniform and live else []) + ([-1] if live else [1])
+    for mode_e in modes:
+        plan = build(mode_e)
+        if plan is None:
+            continue
+        bits = {int(plan.scale_bits[c]) for c in live} or {1}
+        if len(bits) == 1:
+            return replace(plan, acc_shift=bits.pop())
+    return None
+
+
+def live_weights(w: np.ndarray, plan: RequantPlan) -> np.ndarray:
+    """w ([channel][...]) with the channels whose output is a constant (record multiplier 0)
+    zeroed: their accumulator is then 0, which the records assume when fix == 1 adds
+    acc >> 31 to every channel."""
+    w = np.array(w, copy=True)
+    w[plan.records[:, 0] == 0] = 0
+    return w
 
 
 def fast_requant(acc2: np.ndarray, rec: np.ndarray, plan: RequantPlan) -> np.ndarray:
@@ -329,15 +358,38 @@ def _pack16(vals: np.ndarray) -> np.ndarray:
     return v.astype("<i2").view("<i4").astype(np.int64)
 
 
+def _pack8(vals: np.ndarray) -> np.ndarray:
+    """int8 values (count a multiple of 4) as little-endian int32 words."""
+    v = np.asarray(vals, np.int64)
+    assert v.size % 4 == 0 and np.abs(v).max(initial=0) <= 128
+    return v.astype(np.int8).view("<i4").astype(np.int64)
+
+
+def _w8_order(lanes: np.ndarray) -> np.ndarray:
+    """The int8 byte order whose SXTB16 / SXTB16 ROR 8 halfword pairs are the int16 lane
+    order `lanes` (groups of 4 along the last axis): bytes (b0, b1, b2, b3) widen to
+    lanes (b0, b2, b1, b3), a permutation that is its own inverse."""
+    sh = lanes.shape
+    return lanes.reshape(sh[:-1] + (sh[-1] // 4, 4))[..., [0, 2, 1, 3]].reshape(sh)
+
+
+def _biases(plan: RequantPlan, c0: int, m: int) -> np.ndarray:
+    """A block's starting accumulators: bias2, unscaled on int8 weights (exact: bias2 is
+    the folded bias shifted left by the scale)."""
+    return plan.bias2[c0:c0 + m].astype(np.int64) >> plan.acc_shift
+
+
 def _gemm_stream(w: np.ndarray, geo: ConvGeom, plan: RequantPlan) -> np.ndarray:
     """int8 weights [oc][kh][kw][c] -> the constant stream of td_arm_gemm_block:
     per block of two output channels (the last one alone when oc is odd) the
-    biases, the int16 weights in K-step order, the requantization records."""
+    biases, the weights in K-step order (int16 scaled, or int8 when
+    plan.acc_shift), the requantization records."""
     oc, kh, kw, c = w.shape
     seg = kw * c
     g4, left = seg // 4 * 4, seg % 4
-    rows = w.reshape(oc, kh, seg).astype(np.int64)
-    rows = rows * (np.int64(1) << plan.scale_bits.astype(np.int64)).reshape(oc, 1, 1)
+    rows = live_weights(w, plan).reshape(oc, kh, seg).astype(np.int64)
+    if not plan.acc_shift:
+        rows = rows * (np.int64(1) << plan.scale_bits.astype(np.int64)).reshape(oc, 1, 1)
     full = rows[:, :, :g4].reshape(oc, kh, g4 // 4, 4)[..., [0, 2, 1, 3]].reshape(oc, -1)
     rest = rows[:, :, g4:].reshape(oc, kh * left)
     k = geo.k
@@ -349,11 +401,11 @@ def _gemm_stream(w: np.ndarray, geo: ConvGeom, plan: RequantPlan) -> np.ndarray:
     blocks = [(c0, 2) for c0 in range(0, oc - oc % 2, 2)] + ([(oc - 1, 1)] if oc % 2 else [])
     for c0, m in blocks:
         blk = flat[c0:c0 + m]
-        out.append(plan.bias2[c0:c0 + m].astype(np.int64))
+        out.append(_biases(plan, c0, m))
         steps = blk[:, :4 * k4].reshape(m, k4, 4).transpose(1, 0, 2).reshape(-1)
         if kh2:
             steps = np.concatenate([steps, blk[:, 4 * k4:].reshape(-1)])
-        out.append(_pack16(steps))
+        out.append(_pack8(_w8_order(steps)) if plan.acc_shift else _pack16(steps))
         out.append(plan.records[c0:c0 + m].reshape(-1).astype(np.int64))
     return np.concatenate(out).astype(np.int32)
 
@@ -406,7 +458,7 @@ def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = 
     return emit
 
 
-def _conv_plan(g: Graph, op: Op, w: np.ndarray) -> Optional[RequantPlan]:
+def _conv_plan(g: Graph, op: Op, w: np.ndarray, int8_weights: bool = False) -> Optional[RequantPlan]:
     q = op.attrs["q"]
     oc = w.shape[0]
     wf = w.reshape(oc, -1).astype(np.int64)
@@ -414,7 +466,7 @@ def _conv_plan(g: Graph, op: Op, w: np.ndarray) -> Optional[RequantPlan]:
     bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(oc, np.int64)
     return requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
                         _per_channel(q, "multiplier", oc), _per_channel(q, "shift", oc),
-                        q["output_offset"], q["act_min"], q["act_max"])
+                        q["output_offset"], q["act_min"], q["act_max"], int8_weights=int8_weights)
 
 
 @dataclass
@@ -460,10 +512,14 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     consts = [ctx.const(sym, "blob", _gemm_stream(w8, geo, plan), aligned=True)]
     wname = consts[0].sym
     k4 = geo.k // 4
-    unroll = int(k4 <= UNROLL_STEPS)
+    # int8 weights (the flash-saving twin): the K loop of the hot block unrolled by 4, not fully
+    unroll = int(k4 <= UNROLL_STEPS and not plan.acc_shift)
     fn, pre = f"{sym}_arm", layer_prefix(sym)
-    groups = [dict(pixels=geo.oh * geo.ow, out_c=geo.oc, k4=k4, unroll=unroll, block=geo.nmax,
-                   dir=_direction(ctx, op)),
+    head = dict(pixels=geo.oh * geo.ow, out_c=geo.oc, k4=k4, unroll=unroll, block=geo.nmax,
+                dir=_direction(ctx, op))
+    if plan.acc_shift:
+        head["acc_shift"] = plan.acc_shift
+    groups = [head,
               win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh, geo.sw,
                          geo.pt, geo.pl, in_zp), plan.fields()]
     if epi is not None:
@@ -471,15 +527,16 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
         t1, t2 = consts[1].sym, consts[2].sym
         ep_decl = f"const td_arm_epi ep = {{res, {t1} + 128, {t2} + 128}};"
         groups.append(epi.fields)
-        ep, params = "&ep", "TD_ARM_CONV_ADD_PARAMS"
+        ep, params = "&ep", "TD_ARM_CONV_ADD_W8_PARAMS" if plan.acc_shift else "TD_ARM_CONV_ADD_PARAMS"
         out_t = epi.output
         args = [ctx.ptr(op.inputs[0]), ctx.ptr(epi.residual), ctx.ptr(out_t, False)]
     else:
-        ep_decl, ep, params = "(void)res;", "NULL", "TD_ARM_CONV_PARAMS"
+        ep_decl, ep, params = "(void)res;", "NULL", "TD_ARM_CONV_W8_PARAMS" if plan.acc_shift else "TD_ARM_CONV_PARAMS"
         out_t = op.outputs[0]
         args = [ctx.ptr(op.inputs[0]), "NULL", ctx.ptr(out_t, False)]
     cfg = c_enum(pre, groups, f"im2col + GEMM, {geo.nmax} output pixels per block; k4: window "
-                              "length / 4; dir -1: in place, last pixel first")
+                              "length / 4; dir -1: in place, last pixel first" +
+                 ("; int8 weights, accumulator << acc_shift" if plan.acc_shift else ""))
     body = f"""{WRAPPER} static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
 {{
     {ep_decl}
@@ -507,9 +564,6 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
     w8 = g.tensors[op.inputs[1]].data
     if mve:
         return _conv_common_mve(g, op, w8, mode)
-    plan = _conv_plan(g, op, w8)
-    if plan is None:
-        return None
     geo = _conv_geom(q)
     in_zp = -int(q["input_offset"])
     fused = _fused_add(g, mode, "arm_dsp_conv_1x1" if geo.kh == geo.kw == 1 else "arm_dsp_conv")
@@ -517,9 +571,31 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
         return None
     name, epi = fused
 
-    def emit(ctx, op_, sym):
-        return _emit_gemm(ctx, op_, sym, geo, w8, plan, in_zp, epi)
-    return Choice(name, emit, _conv_scratch(geo))
+    def variant(plan: Optional[RequantPlan], suffix: str) -> Optional[Choice]:
+        if plan is None:
+            return None
+
+        def emit(ctx, op_, sym):
+            return _emit_gemm(ctx, op_, sym, geo, w8, plan, in_zp, epi)
+        return Choice(name + suffix, emit, _conv_scratch(geo),
+                      const_bytes=4 * _gemm_stream(w8, geo, plan).size)
+    wide = variant(_conv_plan(g, op, w8), "")
+    # int8 weights: two SXTB16 per channel and 4-step, shared by the block's 3 pixels
+    return _with_compact(wide, variant(_conv_plan(g, op, w8, int8_weights=True), "_w8"),
+                         ops.macs(g, op) // 8)
+
+
+def _with_compact(wide: Optional[Choice], compact: Optional[Choice], extra: int) -> Optional[Choice]:
+    """The int16-weight variant with its int8-weight twin attached (Choice.compact); the
+    twin alone when only it is exact for the layer's ranges."""
+    if compact is None:
+        return wide
+    compact = replace(compact, detail=(compact.detail + "; " if compact.detail else "") + "int8 weights")
+    if wide is None:
+        return compact
+    compact = replace(compact, extra_instructions=extra,
+                      flash_saved=max(0, wide.const_bytes - compact.const_bytes))
+    return replace(wide, compact=compact)
 
 
 def _fused_add(g: Graph, mode: Optional[InplaceMode], name: str):
@@ -580,40 +656,53 @@ def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
     b = op.inputs[2] if len(op.inputs) > 2 else ""
     bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(n_out, np.int64)
     wf = w8.astype(np.int64)
-    plan = requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
-                        _per_channel(q, "multiplier", n_out), _per_channel(q, "shift", n_out),
-                        q["output_offset"], q["act_min"], q["act_max"])
-    if plan is None:
-        return None
     geo = _conv_geom(dict(in_h=1, in_w=rows, in_c=n_in, out_h=1, out_w=rows, out_c=n_out,
                           k_h=1, k_w=1, stride_h=1, stride_w=1, pad_top=0, pad_left=0))
     w4 = w8.reshape(n_out, 1, 1, n_in)
     in_zp = -int(q["input_offset"])
-    if n_in % 4 == 0 and rows < 3:
-        # no scratch: the activations are widened inside the loop
-        blob = _fc_stream(w8, plan)
+    direct = n_in % 4 == 0 and rows < 3  # no scratch: the activations are widened inside the loop
 
-        cfg = ("td_arm_fc_cfg", dict(rows=rows, in_features=n_in, out_c=n_out, rq=plan.c_init()),
-               "fully connected, 4 features per block")
-        return Choice("arm_dsp_fc", _layer_emitter("arm", GEMM_H, lambda ctx, op_: (
-            "td_arm_fc(in, (const int16_t *)wv, out, &CFG);"), blob, cfg=cfg), 0)
+    def variant(int8_weights: bool) -> Optional[Choice]:
+        plan = requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
+                            _per_channel(q, "multiplier", n_out), _per_channel(q, "shift", n_out),
+                            q["output_offset"], q["act_min"], q["act_max"], int8_weights=int8_weights)
+        if plan is None:
+            return None
+        suffix = "_w8" if int8_weights else ""
+        if direct:
+            blob = _fc_stream(w8, plan)
+            fields = dict(rows=rows, in_features=n_in, out_c=n_out, rq=plan.c_init())
+            if plan.acc_shift:
+                fields["acc_shift"] = plan.acc_shift
+            cfg = ("td_arm_fc_cfg", fields, "fully connected, 4 features per block" +
+                   (", int8 weights" if plan.acc_shift else ""))
+            return Choice("arm_dsp_fc" + suffix, _layer_emitter("arm", GEMM_H, lambda ctx, op_: (
+                "td_arm_fc(in, (const int16_t *)wv, out, &CFG);"), blob, cfg=cfg), 0,
+                const_bytes=4 * blob.size)
 
-    def emit(ctx, op_, sym):
-        return _emit_gemm(ctx, op_, sym, geo, w4, plan, in_zp)
-    return Choice("arm_dsp_fc_gemm", emit, _conv_scratch(geo))
+        def emit(ctx, op_, sym):
+            return _emit_gemm(ctx, op_, sym, geo, w4, plan, in_zp)
+        return Choice("arm_dsp_fc_gemm" + suffix, emit, _conv_scratch(geo),
+                      const_bytes=4 * _gemm_stream(w4, geo, plan).size)
+    # int8 weights: per 4 inputs and feature two SXTB16 (half an LDRD)
+    extra = ops.macs(g, op) * 3 // 8 if direct else ops.macs(g, op) // 8
+    return _with_compact(variant(False), variant(True), extra)
 
 
 def _fc_stream(w8: np.ndarray, plan: RequantPlan) -> np.ndarray:
     """[out][in] int8 -> td_arm_fc_block's stream (weights in SXTB16 order)."""
     n_out, n_in = w8.shape
     k4 = n_in // 4
-    wsc = w8.astype(np.int64) * (np.int64(1) << plan.scale_bits.astype(np.int64)).reshape(-1, 1)
+    wsc = live_weights(w8, plan).astype(np.int64)
+    if not plan.acc_shift:
+        wsc = wsc * (np.int64(1) << plan.scale_bits.astype(np.int64)).reshape(-1, 1)
     wsc = wsc.reshape(n_out, k4, 4)[..., [0, 2, 1, 3]]
     out, c0 = [], 0
     while c0 < n_out:
         m = 4 if n_out - c0 >= 4 else (2 if n_out - c0 >= 2 else 1)
-        out.append(plan.bias2[c0:c0 + m].astype(np.int64))
-        out.append(_pack16(wsc[c0:c0 + m].transpose(1, 0, 2).reshape(-1)))
+        out.append(_biases(plan, c0, m))
+        lanes = wsc[c0:c0 + m].transpose(1, 0, 2).reshape(-1)
+        out.append(_pack8(_w8_order(lanes)) if plan.acc_shift else _pack16(lanes))
         out.append(plan.records[c0:c0 + m].reshape(-1).astype(np.int64))
         c0 += m
     return np.concatenate(out).astype(np.int32)
@@ -702,6 +791,7 @@ def _dsp_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     groups = [cg for cg in dw_groups(op, ch, mode) if thumb_add_imm(2 * cg * pu) and thumb_add_imm(4 * cg * pu)]
     stream = []
     sb = plan.scale_bits.astype(np.int64)
+    w8 = live_weights(w8.reshape(9, ch).T, plan).T.reshape(w8.shape)
     for c in range(ch):
         wc = w8[:, :, c].astype(np.int64) << int(sb[c])
         words = [int(plan.bias2[c])]
@@ -788,7 +878,7 @@ def _mve_stream(w: np.ndarray, plan: RequantPlan, kc: int) -> np.ndarray:
     """int8 weights [oc][kh][kw][c] -> td_mve_block's constant stream."""
     oc = w.shape[0]
     flat = np.zeros((oc, kc * 16), np.int64)
-    flat[:, :w[0].size] = w.reshape(oc, -1)
+    flat[:, :w[0].size] = live_weights(w.reshape(oc, -1), plan)
     sb = plan.scale_bits.astype(np.int64)
     bias1 = plan.bias2.astype(np.int64) >> sb
     rec = plan.records.astype(np.int64)
