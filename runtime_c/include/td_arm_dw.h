@@ -24,7 +24,10 @@ extern "C" {
  *   even u: smlad((x[u], x[u+1]), W01) + smlabt((x[u+2], .), W12)
  *   odd u:  smlatb((., x[u]), W01) + smlad((x[u+1], x[u+2]), W12)
  * SU == 2: smlad((x[2u], x[2u+1]), W01) + smlabt((x[2u+2], .), W12).
- * The channel stream: bias2, W01/W12 of the three rows, the record. */
+ * The channel stream: bias2, W01/W12 of the three rows, the record; or, on
+ * int8 weights (ASH > 0, --optimize size/balanced), the plain bias, one word per
+ * row with the bytes (w0, w1, w1, w2), whose SXTB16 and SXTB16 ROR 8 are
+ * W01 and W12, and the record. */
 
 #define TD_I4_(op, d, n, m, acc) op " %[" d "], %[" n "], %[" m "], %[" acc "]\n\t"
 
@@ -167,6 +170,8 @@ extern "C" {
     TD_I4_("smlabt", "a5", "t0", "w12", "a5")
 
 #define TD_DW_W_(off) "ldrd %[w01], %[w12], [%[wp], #" off "]\n\t"
+#define TD_DW_B_(off) "ldr %[w12], [%[wp], #" off "]\n\tsxtb16 %[w01], %[w12]\n\t" \
+    "sxtb16 %[w12], %[w12], ror #8\n\t"
 #define TD_DW_D1_ "add %[xp], %[xp], %[d1]\n\t"
 #define TD_DW_D2_ "add %[xp], %[xp], %[d2]\n\t"
 #define TD_DW_IN_ : [wp] "r"(wp), [d1] "i"(D1), [d2] "i"(D2) : "memory"
@@ -181,32 +186,38 @@ extern "C" {
 
 /* NB (8, 6 or 4) outputs of one channel: bias + three kernel rows; the second
  * row starts D1 bytes after the first, the third D2 after the second (ring
- * slots).  wp: the channel's stream. */
+ * slots).  wp: the channel's stream (ASH > 0: int8 weights). */
 #if TD_ARM_GCC
+#define TD_DW_BLK_ASM_(W1, W2, W3)                                                              \
+    if (NB == 8 && SU == 1) {                                                                  \
+        __asm__ volatile(W1 TD_DW_ROW1_FIRST_ TD_DW_D1_ W2 TD_DW_ROW1_                          \
+                         TD_DW_D2_ W3 TD_DW_ROW1_ TD_DW_OPS8_);                                 \
+    } else if (NB == 8) {                                                                      \
+        __asm__ volatile(W1 TD_DW_ROW2_FIRST_ TD_DW_D1_ W2 TD_DW_ROW2_                          \
+                         TD_DW_D2_ W3 TD_DW_ROW2_ TD_DW_OPS8_);                                 \
+    } else if (NB == 6 && SU == 1) {                                                           \
+        __asm__ volatile(W1 TD_DW6_ROW1_FIRST_ TD_DW_D1_ W2 TD_DW6_ROW1_                        \
+                         TD_DW_D2_ W3 TD_DW6_ROW1_ TD_DW_OPS6_);                                \
+    } else if (NB == 6) {                                                                      \
+        __asm__ volatile(W1 TD_DW6_ROW2_FIRST_ TD_DW_D1_ W2 TD_DW6_ROW2_                        \
+                         TD_DW_D2_ W3 TD_DW6_ROW2_ TD_DW_OPS6_);                                \
+    } else if (SU == 1) {                                                                      \
+        __asm__ volatile(W1 TD_DW4_ROW1_FIRST_ TD_DW_D1_ W2 TD_DW4_ROW1_                        \
+                         TD_DW_D2_ W3 TD_DW4_ROW1_ TD_DW_OPS4_);                                \
+    } else {                                                                                   \
+        __asm__ volatile(W1 TD_DW4_ROW2_FIRST_ TD_DW_D1_ W2 TD_DW4_ROW2_                        \
+                         TD_DW_D2_ W3 TD_DW4_ROW2_ TD_DW_OPS4_);                                \
+    }
 TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, const int NB,
-                             const int SU, const int D1, const int D2)
+                             const int SU, const int D1, const int D2, const int ASH)
 {
     const int16_t *xp = x;
     int32_t a0 = wp[0], a1, a2, a3, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
     uint32_t t0, t1, w01, w12;
-    if (NB == 8 && SU == 1) {
-        __asm__ volatile(TD_DW_W_("4") TD_DW_ROW1_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW_ROW1_
-                         TD_DW_D2_ TD_DW_W_("20") TD_DW_ROW1_ TD_DW_OPS8_);
-    } else if (NB == 8) {
-        __asm__ volatile(TD_DW_W_("4") TD_DW_ROW2_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW_ROW2_
-                         TD_DW_D2_ TD_DW_W_("20") TD_DW_ROW2_ TD_DW_OPS8_);
-    } else if (NB == 6 && SU == 1) {
-        __asm__ volatile(TD_DW_W_("4") TD_DW6_ROW1_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW6_ROW1_
-                         TD_DW_D2_ TD_DW_W_("20") TD_DW6_ROW1_ TD_DW_OPS6_);
-    } else if (NB == 6) {
-        __asm__ volatile(TD_DW_W_("4") TD_DW6_ROW2_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW6_ROW2_
-                         TD_DW_D2_ TD_DW_W_("20") TD_DW6_ROW2_ TD_DW_OPS6_);
-    } else if (SU == 1) {
-        __asm__ volatile(TD_DW_W_("4") TD_DW4_ROW1_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW4_ROW1_
-                         TD_DW_D2_ TD_DW_W_("20") TD_DW4_ROW1_ TD_DW_OPS4_);
+    if (ASH) {
+        TD_DW_BLK_ASM_(TD_DW_B_("4"), TD_DW_B_("8"), TD_DW_B_("12"))
     } else {
-        __asm__ volatile(TD_DW_W_("4") TD_DW4_ROW2_FIRST_ TD_DW_D1_ TD_DW_W_("12") TD_DW4_ROW2_
-                         TD_DW_D2_ TD_DW_W_("20") TD_DW4_ROW2_ TD_DW_OPS4_);
+        TD_DW_BLK_ASM_(TD_DW_W_("4"), TD_DW_W_("12"), TD_DW_W_("20"))
     }
     acc[0] = a0;
     acc[1] = a1;
@@ -221,11 +232,26 @@ TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, 
         acc[7] = a7;
     }
 }
+#undef TD_DW_BLK_ASM_
 #endif
+
+/* Kernel row r's weight pairs W01, W12 from the channel stream. */
+TD_ARM_AI void td_arm_dw_wrow(const int32_t *wp, const int r, const int ASH, int32_t *w01,
+                              int32_t *w12)
+{
+    if (ASH) {
+        const uint32_t v = (uint32_t)wp[1 + r];
+        *w01 = (int32_t)__sxtb16((int8x4_t)v);
+        *w12 = (int32_t)td_arm_sxtb16_ror8(v);
+    } else {
+        *w01 = wp[1 + 2 * r];
+        *w12 = wp[2 + 2 * r];
+    }
+}
 
 /* One or two outputs of one channel (the row's tail), in C. */
 TD_ARM_AI void td_arm_dw_tail(int32_t *a, const int16_t *x, const int32_t *wp, const int NO,
-                              const int SU, const int D1, const int D2)
+                              const int SU, const int D1, const int D2, const int ASH)
 {
     const char *xb = (const char *)(const void *)x;
     int r;
@@ -233,7 +259,8 @@ TD_ARM_AI void td_arm_dw_tail(int32_t *a, const int16_t *x, const int32_t *wp, c
 #pragma GCC unroll 3
     for (r = 0; r < 3; ++r) {
         const td_s32a *xr = (const td_s32a *)(const void *)(xb + (r > 0 ? D1 : 0) + (r > 1 ? D2 : 0));
-        const int32_t w01 = wp[1 + 2 * r], w12 = wp[2 + 2 * r];
+        int32_t w01, w12;
+        td_arm_dw_wrow(wp, r, ASH, &w01, &w12);
         if (SU == 1) {
             const int32_t p = xr[0], q = xr[1];
             a[0] = __smlabt(q, w12, __smlad(p, w01, a[0]));
@@ -253,12 +280,12 @@ TD_ARM_AI void td_arm_dw_tail(int32_t *a, const int16_t *x, const int32_t *wp, c
 /* clang (see td_arm_common.h): the NB outputs two at a time, in C (the
  * assembly above needs fourteen registers, r7 among them). */
 TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, const int NB,
-                             const int SU, const int D1, const int D2)
+                             const int SU, const int D1, const int D2, const int ASH)
 {
     int j;
 #pragma GCC unroll 4
     for (j = 0; j < NB; j += 2) {
-        td_arm_dw_tail(acc + j, x + j * SU, wp, 2, SU, D1, D2);
+        td_arm_dw_tail(acc + j, x + j * SU, wp, 2, SU, D1, D2, ASH);
     }
 }
 #endif
@@ -268,21 +295,22 @@ TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, 
  * layout: [C][PU] int16.  OC: the output's pixel stride (all channels). */
 TD_ARM_AI void td_arm_dw_row(const int16_t *x0, const int32_t *stream, int8_t *o, const int C,
                              const int OC, const int OU, const int SU, const int PU,
-                             const int D1, const int D2, TD_ARM_RQ_ARGS)
+                             const int D1, const int D2, const int ASH, TD_ARM_RQ_ARGS)
 {
-    const int CS = 7 + RS;  /* words per channel in the stream: bias, 2 x 3 weights, record */
+    const int WW = ASH ? 3 : 6;  /* weight words per channel */
+    const int CS = 1 + WW + RS; /* words per channel in the stream: bias, weights, record */
     int c, u, j;
     for (c = 0; c < C; ++c) {
         const int32_t *st = stream + c * CS;
         const int16_t *xc = x0 + c * PU;
         int8_t *oc = o + c;
-        const td_arm_rec k = td_arm_rec_load(st + 7, RS, E, FIX);
+        const td_arm_rec k = td_arm_rec_load(st + 1 + WW, RS, E, FIX);
         for (u = 0; u + 8 <= OU; u += 8) {
             int32_t acc[8];
-            td_arm_dw_blk(acc, xc + u * SU, st, 8, SU, D1, D2);
+            td_arm_dw_blk(acc, xc + u * SU, st, 8, SU, D1, D2, ASH);
 #pragma GCC unroll 8
             for (j = 0; j < 8; ++j) {
-                acc[j] = TD_ARM_RQ(acc[j], k.r);
+                acc[j] = TD_ARM_RQ(td_arm_lsl(acc[j], ASH), k.r);
             }
 #pragma GCC unroll 8
             for (j = 0; j < 8; ++j) {
@@ -293,10 +321,10 @@ TD_ARM_AI void td_arm_dw_row(const int16_t *x0, const int32_t *stream, int8_t *o
             /* the rest: one block of 4, 6 or 8 storing 3..7 */
             const int NB = OU % 8 > 6 ? 8 : (OU % 8 > 4 ? 6 : 4);
             int32_t acc[8];
-            td_arm_dw_blk(acc, xc + u * SU, st, NB, SU, D1, D2);
+            td_arm_dw_blk(acc, xc + u * SU, st, NB, SU, D1, D2, ASH);
 #pragma GCC unroll 8
             for (j = 0; j < OU % 8; ++j) {
-                acc[j] = TD_ARM_RQ(acc[j], k.r);
+                acc[j] = TD_ARM_RQ(td_arm_lsl(acc[j], ASH), k.r);
             }
 #pragma GCC unroll 8
             for (j = 0; j < OU % 8; ++j) {
@@ -304,10 +332,10 @@ TD_ARM_AI void td_arm_dw_row(const int16_t *x0, const int32_t *stream, int8_t *o
             }
         } else if (OU % 8) {
             int32_t acc[2];
-            td_arm_dw_tail(acc, xc + u * SU, st, OU % 8, SU, D1, D2);
-            oc[u * OC] = (int8_t)TD_ARM_RQ(acc[0], k.r);
+            td_arm_dw_tail(acc, xc + u * SU, st, OU % 8, SU, D1, D2, ASH);
+            oc[u * OC] = (int8_t)TD_ARM_RQ(td_arm_lsl(acc[0], ASH), k.r);
             if (OU % 8 > 1) {
-                oc[(u + 1) * OC] = (int8_t)TD_ARM_RQ(acc[1], k.r);
+                oc[(u + 1) * OC] = (int8_t)TD_ARM_RQ(td_arm_lsl(acc[1], ASH), k.r);
             }
         }
     }
@@ -380,7 +408,7 @@ TD_ARM_AI void td_arm_dw3x3_group(const int8_t *in, int16_t *ring, const int32_t
                                   int8_t *out, const int IH, const int IW, const int C,
                                   const int NC, const int OH, const int OW, const int SV,
                                   const int SU, const int PT, const int PL, const int PU,
-                                  const int IZP, const int DIR, TD_ARM_RQ_ARGS)
+                                  const int IZP, const int DIR, const int ASH, TD_ARM_RQ_ARGS)
 {
     /* Input rows are loaded in order (decreasing for DIR < 0) into slots
      * taken in rotation; ns: the slot of the next load.  Once an output
@@ -410,13 +438,13 @@ TD_ARM_AI void td_arm_dw3x3_group(const int8_t *in, int16_t *ring, const int32_t
             int8_t *o = out + oy * OW * C;
             if (ph == 0) {
                 td_arm_dw_row(x0, stream, o, NC, C, OW, SU, PU, TD_DW_SLOT_, TD_DW_SLOT_,
-                              TD_ARM_RQ_PASS);
+                              ASH, TD_ARM_RQ_PASS);
             } else if (ph == 1) {
                 td_arm_dw_row(x0, stream, o, NC, C, OW, SU, PU, TD_DW_SLOT_, -2 * TD_DW_SLOT_,
-                              TD_ARM_RQ_PASS);
+                              ASH, TD_ARM_RQ_PASS);
             } else {
                 td_arm_dw_row(x0, stream, o, NC, C, OW, SU, PU, -2 * TD_DW_SLOT_, TD_DW_SLOT_,
-                              TD_ARM_RQ_PASS);
+                              ASH, TD_ARM_RQ_PASS);
             }
         }
     }
@@ -438,17 +466,18 @@ TD_ARM_AI void td_arm_dw3x3(const int8_t *in, int16_t *ring, const int32_t *stre
     const int OH = cfg->win.out_h, OW = cfg->win.out_w, SV = cfg->win.stride_h;
     const int SU = cfg->win.stride_w, PT = cfg->win.pad_top, PL = cfg->win.pad_left;
     const int PU = cfg->ring_w, IZP = cfg->win.in_zero_point, DIR = cfg->dir;
-    const int CS = 7 + RS; /* stream words per channel */
+    const int ASH = cfg->acc_shift;
+    const int CS = (ASH ? 4 : 7) + RS; /* stream words per channel */
     int c0;
     td_arm_dw_ring_init(ring, 3 * CG * PU, IZP);
     for (c0 = 0; c0 + CG <= C; c0 += CG) {
         td_arm_dw3x3_group(in + c0, ring, stream + c0 * CS, out + c0, IH, IW, C, CG, OH, OW, SV,
-                           SU, PT, PL, PU, IZP, DIR, TD_ARM_RQ_PASS);
+                           SU, PT, PL, PU, IZP, DIR, ASH, TD_ARM_RQ_PASS);
     }
     if (C % CG) {
         td_arm_dw_ring_init(ring, 3 * (C % CG) * PU, IZP);
         td_arm_dw3x3_group(in + c0, ring, stream + c0 * CS, out + c0, IH, IW, C, C % CG, OH, OW,
-                           SV, SU, PT, PL, PU, IZP, DIR, TD_ARM_RQ_PASS);
+                           SV, SU, PT, PL, PU, IZP, DIR, ASH, TD_ARM_RQ_PASS);
     }
 }
 

@@ -400,20 +400,20 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
     }
     if (ASH) {
         /* int8 weights: the scale the int16 weights carry (no overflow: see requant_plan) */
-        a.a00 = (int32_t)((uint32_t)a.a00 << ASH);
+        a.a00 = td_arm_lsl(a.a00, ASH);
         if (N > 1) {
-            a.a01 = (int32_t)((uint32_t)a.a01 << ASH);
+            a.a01 = td_arm_lsl(a.a01, ASH);
         }
         if (N > 2) {
-            a.a02 = (int32_t)((uint32_t)a.a02 << ASH);
+            a.a02 = td_arm_lsl(a.a02, ASH);
         }
         if (M > 1) {
-            a.a10 = (int32_t)((uint32_t)a.a10 << ASH);
+            a.a10 = td_arm_lsl(a.a10, ASH);
             if (N > 1) {
-                a.a11 = (int32_t)((uint32_t)a.a11 << ASH);
+                a.a11 = td_arm_lsl(a.a11, ASH);
             }
             if (N > 2) {
-                a.a12 = (int32_t)((uint32_t)a.a12 << ASH);
+                a.a12 = td_arm_lsl(a.a12, ASH);
             }
         }
     }
@@ -710,10 +710,10 @@ TD_ARM_AI void td_arm_fc_block(const int8_t *x, const int16_t **wpp, int8_t *o, 
         }
     }
     if (ASH) { /* int8 weights: the scale the int16 weights carry */
-        a0 = (int32_t)((uint32_t)a0 << ASH);
-        a1 = (int32_t)((uint32_t)a1 << ASH);
-        a2 = (int32_t)((uint32_t)a2 << ASH);
-        a3 = (int32_t)((uint32_t)a3 << ASH);
+        a0 = td_arm_lsl(a0, ASH);
+        a1 = td_arm_lsl(a1, ASH);
+        a2 = td_arm_lsl(a2, ASH);
+        a3 = td_arm_lsl(a3, ASH);
     }
     {
         const int32_t *r = (const int32_t *)(const void *)wp;

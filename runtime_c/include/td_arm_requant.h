@@ -45,6 +45,13 @@ TD_ARM_AI int32_t td_arm_smmla(int32_t a, int32_t b, int32_t c)
     return r;
 }
 
+/* v << s in 32 bits (int8 weights: the scale int16 weights carry; requant_plan
+ * proves that the shifted accumulator fits). */
+TD_ARM_AI int32_t td_arm_lsl(int32_t v, const int s)
+{
+    return s ? (int32_t)((uint32_t)v << s) : v;
+}
+
 /* ssat(v, 8).  GCC's __ssat macro converts the builtin's unsigned result
  * inside the macro (a -Wsign-conversion warning at every use): wrapped. */
 #pragma GCC diagnostic push
@@ -209,6 +216,7 @@ typedef struct {
     int ring_w;       /* PU: ring row length (padded input row) */
     int dir;          /* 1 output rows in increasing order, -1 decreasing */
     td_arm_rq_cfg rq;
+    int acc_shift;    /* DSP: 0 int16 weight pairs; > 0 int8 weights, accumulator << acc_shift */
 } td_arm_dw_cfg;
 
 /* Store the block's values: plain, or through the fused residual add. */

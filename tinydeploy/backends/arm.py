@@ -580,9 +580,16 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
         return Choice(name + suffix, emit, _conv_scratch(geo),
                       const_bytes=4 * _gemm_stream(w8, geo, plan).size)
     wide = variant(_conv_plan(g, op, w8), "")
-    # int8 weights: two SXTB16 per channel and 4-step, shared by the block's 3 pixels
     return _with_compact(wide, variant(_conv_plan(g, op, w8, int8_weights=True), "_w8"),
-                         ops.macs(g, op) // 8)
+                         _gemm_extra(ops.macs(g, op), geo.oh * geo.ow * geo.oc))
+
+
+def _gemm_extra(macs: int, outputs: int) -> int:
+    """Instructions the int8-weight GEMM costs over the int16 one (fitted to the emulator's
+    per-layer counts on the MLPerf models within ~10%): two SXTB16 per channel and 4-step
+    shared by the block's 3 pixels, and per output the accumulator shift and the
+    per-channel requantization shift."""
+    return macs // 8 + 3 * outputs
 
 
 def _with_compact(wide: Optional[Choice], compact: Optional[Choice], extra: int) -> Optional[Choice]:
@@ -685,7 +692,8 @@ def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
         return Choice("arm_dsp_fc_gemm" + suffix, emit, _conv_scratch(geo),
                       const_bytes=4 * _gemm_stream(w4, geo, plan).size)
     # int8 weights: per 4 inputs and feature two SXTB16 (half an LDRD)
-    extra = ops.macs(g, op) * 3 // 8 if direct else ops.macs(g, op) // 8
+    extra = ops.macs(g, op) * 3 // 8 + 3 * rows * n_out if direct else \
+        _gemm_extra(ops.macs(g, op), rows * n_out)
     return _with_compact(variant(False), variant(True), extra)
 
 
@@ -789,19 +797,56 @@ def _dsp_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     pu = max(_dw_reads(q["out_w"], q["stride_w"]), q["pad_left"] + q["in_w"])
     pu += pu % 2
     groups = [cg for cg in dw_groups(op, ch, mode) if thumb_add_imm(2 * cg * pu) and thumb_add_imm(4 * cg * pu)]
-    stream = []
-    sb = plan.scale_bits.astype(np.int64)
+    wide = _dw_choices("arm_dsp_dw3x3", "td_arm_dw3x3(in, (int16_t *){ring}, (const int32_t *)wv",
+                       "arm", DW_H, 2, _dw_stream(w8, plan), q, pu, plan, groups)
+    plan8 = requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
+                         _per_channel(q, "multiplier", ch), _per_channel(q, "shift", ch),
+                         q["output_offset"], q["act_min"], q["act_max"], int8_weights=True)
+    if wide is None or plan8 is None:
+        return wide
+    compact = _dw_choices("arm_dsp_dw3x3_w8", "td_arm_dw3x3(in, (int16_t *){ring}, (const int32_t *)wv",
+                          "arm", DW_H, 2, _dw_stream(w8, plan8), q, pu, plan8, groups)
+    # int8 weights: per block of up to 8 outputs of a row and channel, an LDR and two SXTB16
+    # where an LDRD loaded each kernel row, and the shifts (~20, fitted to the emulator)
+    extra = 20 * q["out_h"] * ch * -(-q["out_w"] // 8)
+    chain_w, chain_c = [], []
+    a, b = wide, compact
+    while a is not None and b is not None:
+        chain_w.append(a)
+        chain_c.append(replace(b, smaller=None, detail=b.detail + "; int8 weights"))
+        a, b = a.smaller, b.smaller
+    chain_c = _chain(chain_c)
+    linked = []
+    c = chain_c
+    for w in chain_w:
+        linked.append(replace(w, smaller=None, compact=replace(
+            c, extra_instructions=extra, flash_saved=max(0, w.const_bytes - c.const_bytes))))
+        c = c.smaller
+    return _chain(linked)
+
+
+def _dw_stream(w8: np.ndarray, plan: RequantPlan) -> np.ndarray:
+    """[3][3][C] int8 -> td_arm_dw3x3's stream: per channel the bias, per kernel row the
+    int16 pairs (w0, w1), (w1, w2) scaled by 2^scale_bits, or (plan.acc_shift) one word of
+    the int8 bytes (w0, w1, w1, w2), then the record."""
+    ch = w8.shape[2]
     w8 = live_weights(w8.reshape(9, ch).T, plan).T.reshape(w8.shape)
+    sb = plan.scale_bits.astype(np.int64)
+    stream = []
     for c in range(ch):
-        wc = w8[:, :, c].astype(np.int64) << int(sb[c])
-        words = [int(plan.bias2[c])]
-        for r in range(3):
-            words += list(_pack16([wc[r, 0], wc[r, 1], wc[r, 1], wc[r, 2]]))
+        if plan.acc_shift:
+            wc = w8[:, :, c].astype(np.int64)
+            words = [int(plan.bias2[c]) >> plan.acc_shift]
+            for r in range(3):
+                words += list(_pack8([wc[r, 0], wc[r, 1], wc[r, 1], wc[r, 2]]))
+        else:
+            wc = w8[:, :, c].astype(np.int64) << int(sb[c])
+            words = [int(plan.bias2[c])]
+            for r in range(3):
+                words += list(_pack16([wc[r, 0], wc[r, 1], wc[r, 1], wc[r, 2]]))
         stream.append(np.asarray(words, np.int64))
         stream.append(plan.records[c].astype(np.int64))
-    blob = np.concatenate(stream).astype(np.int32)
-    return _dw_choices("arm_dsp_dw3x3", "td_arm_dw3x3(in, (int16_t *){ring}, (const int32_t *)wv",
-                       "arm", DW_H, 2, blob, q, pu, plan, groups)
+    return np.concatenate(stream).astype(np.int32)
 
 
 def _dw_choices(name: str, head: str, suffix: str, header: str, elem_bytes: int, blob, q: dict,
@@ -814,13 +859,17 @@ def _dw_choices(name: str, head: str, suffix: str, header: str, elem_bytes: int,
 
     def emitter(cg: int):
         def cfg(ctx, op_):
-            return ("td_arm_dw_cfg", dict(win=win, rq=plan.c_init(), group_c=cg, ring_w=pu,
-                                          dir=_direction(ctx, op_)),
-                    "depthwise 3x3; scratch: 3 input rows of ring_w for group_c channels")
+            fields = dict(win=win, rq=plan.c_init(), group_c=cg, ring_w=pu, dir=_direction(ctx, op_))
+            if plan.acc_shift:
+                fields["acc_shift"] = plan.acc_shift
+            return ("td_arm_dw_cfg", fields,
+                    "depthwise 3x3; scratch: 3 input rows of ring_w for group_c channels" +
+                    ("; int8 weights" if plan.acc_shift else ""))
         return _layer_emitter(suffix, header, lambda ctx, op_: (
             f"{head.format(ring=ctx.scratch(op_))}, out, &CFG);"), blob, cfg=cfg)
     return _chain([Choice(name, emitter(cg), 3 * cg * pu * elem_bytes + 16, alias_inplace=dw_alias_safe(q),
-                          detail=f"ring of {cg} channels") for cg in groups])
+                          detail=f"ring of {cg} channels", const_bytes=4 * np.asarray(blob).size)
+                   for cg in groups])
 
 
 # --------------------------------------------------------------------------
