@@ -236,7 +236,10 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
                      output=out, arena_offset=p.offset, buffer=p.region, bytes=p.nbytes,
                      inputs=[dict(tensor=i, arena_offset=plan.placements[i].offset,
                                   bytes=g.tensors[i].nbytes) for i in reads],
-                     weight_bytes=layer.weight_bytes)
+                     weight_bytes=layer.weight_bytes,
+                     # the C function the layer calls; shared_with: the index of the earlier layer
+                     # whose generated function it runs (one copy of the code), else null
+                     function=layer.function, shared_with=layer.shared_with)
         if mode is not None and op.name in plan.inplace_used:
             entry["inplace"] = mode.mode + (f" ({mode.direction})" if mode.direction else "")
         if op.name in plan.scratch:

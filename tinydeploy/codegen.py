@@ -44,6 +44,12 @@ class Layer:
     out_ptr: str
     out_bytes: int
     weight_bytes: int = 0  # bytes of the NAME_weights.c arrays attributed to this layer
+    shared_with: Optional[int] = None  # the earlier layer whose generated function(s) this one runs
+
+    @property
+    def function(self) -> str:
+        """The C function the layer calls."""
+        return self.call.fn
 
 
 # --------------------------------------------------------------------------
@@ -144,7 +150,100 @@ def build_layers(g: Graph, plan: MemoryPlan, name: str):
         call = emit(ctx, op, sym)
         out = inplace.layer_output(op, mode)
         layers.append(Layer(len(layers), op, call, sym, ctx.ptr(out), g.tensors[out].nbytes))
+    share_functions(layers)
     return ctx, layers
+
+
+_PLACEHOLDER_SYM, _PLACEHOLDER_PRE = "@SYM", "@L"
+
+
+def _own_names(layer: Layer):
+    """Patterns of the names a layer's file-scope C text (Call.statics) gives
+    its own symbols: the layer symbol as a prefix (SYM_arm, SYM_cfg, ...) and
+    the short prefix L<index> (enum constants L<index>_x, macro argument
+    (L<index>)).  Names that merely contain them (NAME_SYM_blob, a weights
+    array) do not match: a word boundary must precede."""
+    return (re.compile(rf"\b{re.escape(layer.sym)}(?=\w)"),
+            re.compile(rf"\bL{layer.index}(?![A-Za-z0-9])"))
+
+
+def _normalized_statics(layer: Layer, call: Optional[Call] = None) -> Optional[str]:
+    """The file-scope C text of the layer's call (or of `call`, one of its
+    alternatives) with the layer's own names replaced by placeholders, or None
+    when it cannot be shared: no such text, or text that names the layer's own
+    parameter struct (the template's `static const PTYPE SYM`, which stays per
+    layer)."""
+    text = "\n".join((call or layer.call).statics)
+    if not text or re.search(rf"\b{re.escape(layer.sym)}\b", text):
+        return None
+    sym_re, pre_re = _own_names(layer)
+    return pre_re.sub(_PLACEHOLDER_PRE, sym_re.sub(_PLACEHOLDER_SYM, text))
+
+
+def _rename(text, layer: Layer, first: Layer):
+    """text (C text of the layer's call) naming the first layer's symbols instead of the layer's."""
+    if not isinstance(text, str):
+        return text
+    sym_re, pre_re = _own_names(layer)
+    return pre_re.sub(f"L{first.index}", sym_re.sub(first.sym, text))
+
+
+def share_functions(layers: list) -> None:
+    """Layers whose generated file-scope code (the specialized wrapper function,
+    its enum constants and parameter structs: Call.statics) is the same text
+    once their own names are replaced by placeholders run one copy of it: a
+    later layer's statics are dropped and its call names the first layer's
+    function (and structs).  Its weights, buffers and place in the run order
+    stay its own; the wrappers take those as arguments.  Sets
+    Layer.shared_with.
+
+    A call may come with alternatives (Call.alternatives: the same results
+    with other constants, e.g. another requantization shift): the groups are
+    chosen greedily, largest first, among the texts each layer can take; a
+    layer left alone keeps its own call."""
+    options = []  # per layer: [(text, call)], its own call first; none when it cannot share
+    for layer in layers:
+        opts = []
+        if _normalized_statics(layer) is not None:
+            for call in [layer.call] + layer.call.alternatives:
+                key = _normalized_statics(layer, call)
+                if key is not None and key not in (k for k, _ in opts):
+                    opts.append((key, call))
+        options.append(opts)
+    own = {opts[0][0] for opts in options if opts}
+    todo = {i for i, opts in enumerate(options) if opts}
+    while todo:
+        able: dict = {}
+        for i in sorted(todo):
+            for key, _ in options[i]:
+                able.setdefault(key, []).append(i)
+        # the text most layers can take; then one that is some layer's own; then the earliest
+        key, group = max(able.items(), key=lambda kv: (len(kv[1]), kv[0] in own, -kv[1][0]))
+        if len(group) < 2:
+            break  # the rest keep their own calls
+        owner = layers[group[0]]
+        for i in group:
+            layer = layers[i]
+            layer.call = dict(options[i])[key]
+            layer.call.alternatives = []
+            if layer is not owner:
+                _share(layer, owner)
+        todo -= set(group)
+    for layer in layers:
+        layer.call.alternatives = []
+
+
+def _share(layer: Layer, owner: Layer) -> None:
+    """The layer's call runs the owner's function: its statics dropped, the names
+    of the owner's in its C text."""
+    call = layer.call
+    call.fn = _rename(call.fn, layer, owner)
+    call.args = [_rename(a, layer, owner) for a in call.args]
+    call.locals = [_rename(a, layer, owner) for a in call.locals]
+    if call.params:
+        call.params = {k: _rename(v, layer, owner) for k, v in call.params.items()}
+    call.statics = []
+    layer.shared_with = owner.index
 
 
 def io_info(g: Graph) -> dict:

@@ -28,6 +28,10 @@ class Call:
     consts: list = field(default_factory=list)  # Const arrays the call needs, placed in NAME_weights.c
     # runtime headers the generated code uses; default: those the source includes
     headers: list = field(default_factory=list)
+    # equivalent Calls (same results, other compile-time constants and constant data: e.g. a
+    # larger requantization shift), from which codegen.share_functions may take the one whose
+    # generated function an other layer has too
+    alternatives: list = field(default_factory=list)
 
 
 # Element types of constant arrays, and the bytes of each element.  The struct

@@ -35,8 +35,11 @@ from ..ops.common import s8_call
 from ..stage_types import InplaceMode
 
 INT32_MAX = 2**31 - 1
-# Every generated layer function: kept separate (per-layer profile, readable
-# code), and under GCC optimized even in a -O0 or frame-pointer build: the
+# Every generated layer function: kept out of line (readable code; layers whose
+# functions would be the same text call one copy, codegen.share_functions, so
+# the wrappers take their layer's weights, scratch and tables as arguments; the
+# per-layer profile counts by call site), and under GCC optimized even in a
+# -O0 or frame-pointer build: the
 # templates need constant propagation (asm immediates, unrolled loops) and r7
 # (the Thumb frame pointer) as a register.  The macro (td_arm_common.h) is
 # GCC's optimize attribute there and plain noinline under clang.
@@ -161,7 +164,8 @@ class RequantPlan:
 
 def requant_plan(bias, wsum, wabs, input_offset: int, multiplier, shift, out_zp: int,
                  act_min: int, act_max: int, max_scale_bits: int = 8,
-                 uniform: bool = True, int8_weights: bool = False) -> Optional[RequantPlan]:
+                 uniform: bool = True, uniform_shift: Optional[int] = None,
+                 int8_weights: bool = False) -> Optional[RequantPlan]:
     """Records that make `td_arm_rq` equal to the portable requantization for
     every accumulator the layer can produce, or None.
 
@@ -179,6 +183,10 @@ def requant_plan(bias, wsum, wabs, input_offset: int, multiplier, shift, out_zp:
     (adds 2^31) and C = 2^(e-1) + zp 2^e; d >= 1: SMMLA with
     C = 2^(d-1) + (2^(e-1) + zp 2^e) 2^d, and E = e + d is the same for all
     channels.  For m > 2^30, [t < 0] = [acc < 0].
+
+    uniform_shift: the uniform mode's E (at least the smallest, which is the default;
+    a larger one scales the weights more), or None when the plan is uniform
+    only if the smallest fits.  See alternative_plans.
     """
     n = len(bias)
     bias = [int(v) for v in bias]
@@ -259,6 +267,9 @@ def requant_plan(bias, wsum, wabs, input_offset: int, multiplier, shift, out_zp:
 
     if int8_weights:
         return _on_int8_weights(build, live, ee, uniform)
+    if uniform_shift is not None:
+        smallest = max(ee.values()) + 1 if live else 1
+        return build(uniform_shift) if uniform and uniform_shift >= smallest else None
     if uniform and live:
         plan = build(max(ee.values()) + 1)
         if plan is not None:
@@ -289,6 +300,32 @@ def live_weights(w: np.ndarray, plan: RequantPlan) -> np.ndarray:
     w = np.array(w, copy=True)
     w[plan.records[:, 0] == 0] = 0
     return w
+
+
+def alternative_plans(plan: Optional[RequantPlan], make, most: int = 8) -> list:
+    """Plans equivalent to a uniform `plan` with a larger shift E (make(E): the
+    layer's requant_plan with uniform_shift=E), while they exist: other compile-time
+    constants for the same results, so that a layer can take those of an
+    earlier layer of its shape and share its function (Call.alternatives)."""
+    alts = []
+    if plan is None or plan.e < 0:
+        return alts
+    for e in range(plan.e + 1, plan.e + 1 + most):
+        alt = make(e)
+        if alt is None:
+            break
+        alts.append(alt)
+    return alts
+
+
+def _with_alternatives(emit_plan, plan: RequantPlan, make):
+    """An emitter whose Call is emit_plan(ctx, op, sym, plan), with the Calls of
+    the alternative plans (alternative_plans(plan, make)) as its alternatives."""
+    def emit(ctx, op_, sym):
+        call = emit_plan(ctx, op_, sym, plan)
+        call.alternatives = [emit_plan(ctx, op_, sym, p) for p in alternative_plans(plan, make)]
+        return call
+    return emit
 
 
 def fast_requant(acc2: np.ndarray, rec: np.ndarray, plan: RequantPlan) -> np.ndarray:
@@ -426,6 +463,27 @@ def _weights_arg(call, wsym: str):
     call.args.insert(1, wsym)
     return call
 
+
+def _extra_arg(call, value: str, param: str, decl: str):
+    """Pass `value` (C text the wrapper's body names: a buffer's arena address,
+    a constant array) as a new last argument of the wrapper, named `param`
+    (declared as `decl`), so that the wrapper's text names no buffer or array
+    of its layer: layers of one shape then share it (codegen.share_functions)."""
+    body = call.statics[-1]
+    if value not in body:
+        return call
+    head, rest = body.replace(value, param).split(")\n{", 1)  # the end of the signature
+    call.statics[-1] = f"{head}, {decl})\n{{{rest}"
+    call.args.append(value)
+    return call
+
+
+def _scratch_arg(call, ptr: str):
+    """The layer's scratch buffer (ptr: its arena address, as ctx.scratch gives
+    it) as the wrapper's argument `scratch`."""
+    return _extra_arg(call, ptr, "scratch", "void *scratch")
+
+
 def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = "int8_t",
                    cfg=None, named=None):
     """Emitter of a per-layer wrapper `SYM_suffix(const T *in, [const void *wv,] T *out)`
@@ -454,11 +512,13 @@ def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = 
             pre = layer_prefix(sym)
             statics.insert(0, c_enum(pre, named[0], named[1]))
             statics[-1] = statics[-1].replace("@_", f"{pre}_").replace("(@)", f"({pre})")
-        return Call(fn, None, args, statics=statics, consts=consts, headers=[header])
+        call = Call(fn, None, args, statics=statics, consts=consts, headers=[header])
+        return _scratch_arg(call, ctx.scratch(op_)) if op_.name in ctx.plan.scratch else call
     return emit
 
 
-def _conv_plan(g: Graph, op: Op, w: np.ndarray, int8_weights: bool = False) -> Optional[RequantPlan]:
+def _conv_plan(g: Graph, op: Op, w: np.ndarray, shift: Optional[int] = None,
+               int8_weights: bool = False) -> Optional[RequantPlan]:
     q = op.attrs["q"]
     oc = w.shape[0]
     wf = w.reshape(oc, -1).astype(np.int64)
@@ -466,7 +526,8 @@ def _conv_plan(g: Graph, op: Op, w: np.ndarray, int8_weights: bool = False) -> O
     bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(oc, np.int64)
     return requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
                         _per_channel(q, "multiplier", oc), _per_channel(q, "shift", oc),
-                        q["output_offset"], q["act_min"], q["act_max"], int8_weights=int8_weights)
+                        q["output_offset"], q["act_min"], q["act_max"], uniform_shift=shift,
+                        int8_weights=int8_weights)
 
 
 @dataclass
@@ -512,7 +573,7 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     consts = [ctx.const(sym, "blob", _gemm_stream(w8, geo, plan), aligned=True)]
     wname = consts[0].sym
     k4 = geo.k // 4
-    # int8 weights (the flash-saving twin): the K loop of the hot block unrolled by 4, not fully
+    # int8 weights (the flash-saving twin): the hot K loop in blocks of 8 steps, not fully unrolled
     unroll = int(k4 <= UNROLL_STEPS and not plan.acc_shift)
     fn, pre = f"{sym}_arm", layer_prefix(sym)
     head = dict(pixels=geo.oh * geo.ow, out_c=geo.oc, k4=k4, unroll=unroll, block=geo.nmax,
@@ -524,8 +585,7 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
                          geo.pt, geo.pl, in_zp), plan.fields()]
     if epi is not None:
         consts += _epi_tables(ctx, sym, epi)
-        t1, t2 = consts[1].sym, consts[2].sym
-        ep_decl = f"const td_arm_epi ep = {{res, {t1} + 128, {t2} + 128}};"
+        ep_decl = "const td_arm_epi ep = {res, tconv + 128, tres + 128};"
         groups.append(epi.fields)
         ep, params = "&ep", "TD_ARM_CONV_ADD_W8_PARAMS" if plan.acc_shift else "TD_ARM_CONV_ADD_PARAMS"
         out_t = epi.output
@@ -543,8 +603,20 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     td_arm_conv(in, (int16_t *){ctx.scratch(op)},
                 (const int16_t *)(const void *){wname}, out, {ep}, {params}({pre}));
 }}"""
-    return _weights_arg(Call(fn, None, args, statics=[cfg, body], consts=consts,
-                                     headers=[GEMM_H]), wname)
+    call = _weights_arg(Call(fn, None, args, statics=[cfg, body], consts=consts, headers=[GEMM_H]),
+                        wname)
+    return _epi_args(_scratch_arg(call, ctx.scratch(op)), epi, consts)
+
+
+def _epi_args(call, epi: Optional[AddEpilogue], consts: list):
+    """The fused add's two tables (consts[1], consts[2]) as the wrapper's
+    arguments `tconv` and `tres` (the body names them in its td_arm_epi)."""
+    if epi is None:
+        return call
+    head, rest = call.statics[-1].split(")\n{", 1)
+    call.statics[-1] = f"{head}, const int32_t *tconv, const int32_t *tres)\n{{{rest}"
+    call.args += [consts[1].sym, consts[2].sym]
+    return call
 
 
 def _epi_tables(ctx, sym: str, epi: AddEpilogue) -> list:
@@ -571,16 +643,17 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
         return None
     name, epi = fused
 
-    def variant(plan: Optional[RequantPlan], suffix: str) -> Optional[Choice]:
+    def variant(plan: Optional[RequantPlan], suffix: str, make) -> Optional[Choice]:
         if plan is None:
             return None
 
-        def emit(ctx, op_, sym):
-            return _emit_gemm(ctx, op_, sym, geo, w8, plan, in_zp, epi)
-        return Choice(name + suffix, emit, _conv_scratch(geo),
+        def emit(ctx, op_, sym, p):
+            return _emit_gemm(ctx, op_, sym, geo, w8, p, in_zp, epi)
+        return Choice(name + suffix, _with_alternatives(emit, plan, make), _conv_scratch(geo),
                       const_bytes=4 * _gemm_stream(w8, geo, plan).size)
-    wide = variant(_conv_plan(g, op, w8), "")
-    return _with_compact(wide, variant(_conv_plan(g, op, w8, int8_weights=True), "_w8"),
+    wide = variant(_conv_plan(g, op, w8), "", lambda e: _conv_plan(g, op, w8, e))
+    compact = variant(_conv_plan(g, op, w8, int8_weights=True), "_w8", lambda e: None)
+    return _with_compact(wide, compact,
                          _gemm_extra(ops.macs(g, op), geo.oh * geo.ow * geo.oc))
 
 
@@ -669,28 +742,34 @@ def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
     in_zp = -int(q["input_offset"])
     direct = n_in % 4 == 0 and rows < 3  # no scratch: the activations are widened inside the loop
 
-    def variant(int8_weights: bool) -> Optional[Choice]:
-        plan = requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
+    def make(shift=None, int8_weights=False):
+        return requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
                             _per_channel(q, "multiplier", n_out), _per_channel(q, "shift", n_out),
-                            q["output_offset"], q["act_min"], q["act_max"], int8_weights=int8_weights)
+                            q["output_offset"], q["act_min"], q["act_max"], uniform_shift=shift,
+                            int8_weights=int8_weights)
+
+    def variant(int8_weights: bool) -> Optional[Choice]:
+        plan = make(int8_weights=int8_weights)
         if plan is None:
             return None
         suffix = "_w8" if int8_weights else ""
+        alternative = (lambda e: None) if int8_weights else make
         if direct:
-            blob = _fc_stream(w8, plan)
-            fields = dict(rows=rows, in_features=n_in, out_c=n_out, rq=plan.c_init())
-            if plan.acc_shift:
-                fields["acc_shift"] = plan.acc_shift
-            cfg = ("td_arm_fc_cfg", fields, "fully connected, 4 features per block" +
-                   (", int8 weights" if plan.acc_shift else ""))
-            return Choice("arm_dsp_fc" + suffix, _layer_emitter("arm", GEMM_H, lambda ctx, op_: (
-                "td_arm_fc(in, (const int16_t *)wv, out, &CFG);"), blob, cfg=cfg), 0,
-                const_bytes=4 * blob.size)
+            def emit_fc(ctx, op_, sym, p):
+                fields = dict(rows=rows, in_features=n_in, out_c=n_out, rq=p.c_init())
+                if p.acc_shift:
+                    fields["acc_shift"] = p.acc_shift
+                cfg = ("td_arm_fc_cfg", fields, "fully connected, 4 features per block" +
+                       (", int8 weights" if p.acc_shift else ""))
+                return _layer_emitter("arm", GEMM_H, lambda ctx_, o: (
+                    "td_arm_fc(in, (const int16_t *)wv, out, &CFG);"), _fc_stream(w8, p), cfg=cfg)(ctx, op_, sym)
+            return Choice("arm_dsp_fc" + suffix, _with_alternatives(emit_fc, plan, alternative), 0,
+                          const_bytes=4 * _fc_stream(w8, plan).size)
 
-        def emit(ctx, op_, sym):
-            return _emit_gemm(ctx, op_, sym, geo, w4, plan, in_zp)
-        return Choice("arm_dsp_fc_gemm" + suffix, emit, _conv_scratch(geo),
-                      const_bytes=4 * _gemm_stream(w4, geo, plan).size)
+        def emit(ctx, op_, sym, p):
+            return _emit_gemm(ctx, op_, sym, geo, w4, p, in_zp)
+        return Choice("arm_dsp_fc_gemm" + suffix, _with_alternatives(emit, plan, alternative),
+                      _conv_scratch(geo), const_bytes=4 * _gemm_stream(w4, geo, plan).size)
     # int8 weights: per 4 inputs and feature two SXTB16 (half an LDRD)
     extra = ops.macs(g, op) * 3 // 8 + 3 * rows * n_out if direct else \
         _gemm_extra(ops.macs(g, op), rows * n_out)
@@ -789,23 +868,28 @@ def _dsp_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     b = op.inputs[2] if len(op.inputs) > 2 else ""
     bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(ch, np.int64)
     wf = w8.reshape(9, ch).T.astype(np.int64)
-    plan = requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
-                        _per_channel(q, "multiplier", ch), _per_channel(q, "shift", ch),
-                        q["output_offset"], q["act_min"], q["act_max"])
+
+    def make(shift=None):
+        return requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
+                            _per_channel(q, "multiplier", ch), _per_channel(q, "shift", ch),
+                            q["output_offset"], q["act_min"], q["act_max"], uniform_shift=shift)
+    plan = make()
     if plan is None:
         return None
     pu = max(_dw_reads(q["out_w"], q["stride_w"]), q["pad_left"] + q["in_w"])
     pu += pu % 2
     groups = [cg for cg in dw_groups(op, ch, mode) if thumb_add_imm(2 * cg * pu) and thumb_add_imm(4 * cg * pu)]
+    def stream(p: RequantPlan) -> np.ndarray:
+        return _dw_stream(w8, p)
     wide = _dw_choices("arm_dsp_dw3x3", "td_arm_dw3x3(in, (int16_t *){ring}, (const int32_t *)wv",
-                       "arm", DW_H, 2, _dw_stream(w8, plan), q, pu, plan, groups)
+                       "arm", DW_H, 2, stream, q, pu, plan, groups, make)
     plan8 = requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
                          _per_channel(q, "multiplier", ch), _per_channel(q, "shift", ch),
                          q["output_offset"], q["act_min"], q["act_max"], int8_weights=True)
     if wide is None or plan8 is None:
         return wide
     compact = _dw_choices("arm_dsp_dw3x3_w8", "td_arm_dw3x3(in, (int16_t *){ring}, (const int32_t *)wv",
-                          "arm", DW_H, 2, _dw_stream(w8, plan8), q, pu, plan8, groups)
+                          "arm", DW_H, 2, stream, q, pu, plan8, groups, lambda e: None)
     # int8 weights: per block of up to 8 outputs of a row and channel, an LDR and two SXTB16
     # where an LDRD loaded each kernel row, and the shifts (~20, fitted to the emulator)
     extra = 20 * q["out_h"] * ch * -(-q["out_w"] // 8)
@@ -850,25 +934,29 @@ def _dw_stream(w8: np.ndarray, plan: RequantPlan) -> np.ndarray:
 
 
 def _dw_choices(name: str, head: str, suffix: str, header: str, elem_bytes: int, blob, q: dict,
-                pu: int, plan: RequantPlan, groups: list) -> Optional[Choice]:
+                pu: int, plan: RequantPlan, groups: list, make) -> Optional[Choice]:
     """The depthwise variant `name` for each ring group size in `groups`
     (fastest first, chained through Choice.smaller).  head: the kernel call's
-    text up to its weights argument, with {ring} for the scratch pointer."""
+    text up to its weights argument, with {ring} for the scratch pointer;
+    blob(plan): the constant stream; make(shift): the plan with another
+    uniform shift (see alternative_plans)."""
     win = win_init(q["in_h"], q["in_w"], q["out_c"], q["out_h"], q["out_w"], 3, 3, q["stride_h"],
                    q["stride_w"], q["pad_top"], q["pad_left"], -int(q["input_offset"]))
 
     def emitter(cg: int):
-        def cfg(ctx, op_):
-            fields = dict(win=win, rq=plan.c_init(), group_c=cg, ring_w=pu, dir=_direction(ctx, op_))
-            if plan.acc_shift:
-                fields["acc_shift"] = plan.acc_shift
-            return ("td_arm_dw_cfg", fields,
-                    "depthwise 3x3; scratch: 3 input rows of ring_w for group_c channels" +
-                    ("; int8 weights" if plan.acc_shift else ""))
-        return _layer_emitter(suffix, header, lambda ctx, op_: (
-            f"{head.format(ring=ctx.scratch(op_))}, out, &CFG);"), blob, cfg=cfg)
+        def emit(ctx, op_, sym, p):
+            def cfg(ctx_, o):
+                fields = dict(win=win, rq=p.c_init(), group_c=cg, ring_w=pu, dir=_direction(ctx_, o))
+                if p.acc_shift:
+                    fields["acc_shift"] = p.acc_shift
+                return ("td_arm_dw_cfg", fields,
+                        "depthwise 3x3; scratch: 3 input rows of ring_w for group_c channels" +
+                        ("; int8 weights" if p.acc_shift else ""))
+            return _layer_emitter(suffix, header, lambda ctx_, o: (
+                f"{head.format(ring=ctx_.scratch(o))}, out, &CFG);"), blob(p), cfg=cfg)(ctx, op_, sym)
+        return _with_alternatives(emit, plan, make)
     return _chain([Choice(name, emitter(cg), 3 * cg * pu * elem_bytes + 16, alias_inplace=dw_alias_safe(q),
-                          detail=f"ring of {cg} channels", const_bytes=4 * np.asarray(blob).size)
+                          detail=f"ring of {cg} channels", const_bytes=4 * blob(plan).size)
                    for cg in groups])
 
 
@@ -970,8 +1058,7 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
                              geo.sw, geo.pt, geo.pl, in_zp), plan.fields()]
         if epi is not None:
             consts += _epi_tables(ctx, sym, epi)
-            t1, t2 = consts[1].sym, consts[2].sym
-            ep_decl = f"const td_arm_epi ep = {{res, {t1} + 128, {t2} + 128}};"
+            ep_decl = "const td_arm_epi ep = {res, tconv + 128, tres + 128};"
             groups.append(epi.fields)
             ep, params = "&ep", "TD_MVE_CONV_ADD_PARAMS"
             args = [ctx.ptr(op_.inputs[0]), ctx.ptr(epi.residual), ctx.ptr(epi.output, False)]
@@ -986,8 +1073,9 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
     td_mve_conv(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)(const void *){wname}, out, {ep},
                 {params}({pre}));
 }}"""
-        return _weights_arg(Call(fn, None, args, statics=[cfg, body], consts=consts,
-                                         headers=[MVE_H]), wname)
+        call = _weights_arg(Call(fn, None, args, statics=[cfg, body], consts=consts, headers=[MVE_H]),
+                            wname)
+        return _epi_args(_scratch_arg(call, ctx.scratch(op_)), epi, consts)
     return Choice(name, emit, 2 * kc * 16 + 16)
 
 
@@ -1002,32 +1090,39 @@ def _mve_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     b = op.inputs[2] if len(op.inputs) > 2 else ""
     bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(ch, np.int64)
     wf = w8.reshape(9, ch).T.astype(np.int64)
-    plan = requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
-                        _per_channel(q, "multiplier", ch), _per_channel(q, "shift", ch),
-                        q["output_offset"], q["act_min"], q["act_max"], max_scale_bits=30)
-    if plan is None or plan.e < 1 or plan.fix == 1:
+
+    def make(shift=None):
+        p = requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
+                         _per_channel(q, "multiplier", ch), _per_channel(q, "shift", ch),
+                         q["output_offset"], q["act_min"], q["act_max"], max_scale_bits=30,
+                         uniform_shift=shift)
+        return None if p is None or p.e < 1 or p.fix == 1 else p
+    plan = make()
+    if plan is None:
         return None
     pu = max((q["out_w"] - 1) * q["stride_w"] + 3, q["pad_left"] + q["in_w"])
     if 2 * pu + 2 > 255 or 3 * pu * 7 > 65535:  # 8-bit gather / 16-bit scatter offsets
         return None
-    sb = plan.scale_bits.astype(np.int64)
-    bias1 = plan.bias2.astype(np.int64) >> sb
-    rec = plan.records.astype(np.int64)
-    mask = rec[:, plan.rs - 1] if plan.fix == 2 else np.zeros(ch, np.int64)
-    wv = np.zeros((ch, 16), np.int64)
-    wv[:, :9] = wf
-    kr = np.stack([bias1, sb, rec[:, 0], rec[:, 1], mask], axis=1).reshape(-1)
-    offs = np.zeros((3, 16), np.int64)
-    for ph in range(3):
-        for r in range(3):
-            for kx in range(3):
-                offs[ph, 3 * r + kx] = ((ph + r) % 3) * pu + kx
-    raw = np.concatenate([wv.reshape(-1).astype(np.int8).view(np.uint8),
-                          kr.astype("<i4").view(np.uint8), offs.reshape(-1).astype(np.uint8)])
-    raw = np.concatenate([raw, np.zeros((-raw.size) % 4, np.uint8)])
-    blob = raw.view("<i4").astype(np.int32)
+
+    def blob(p: RequantPlan) -> np.ndarray:
+        sb = p.scale_bits.astype(np.int64)
+        bias1 = p.bias2.astype(np.int64) >> sb
+        rec = p.records.astype(np.int64)
+        mask = rec[:, p.rs - 1] if p.fix == 2 else np.zeros(ch, np.int64)
+        wv = np.zeros((ch, 16), np.int64)
+        wv[:, :9] = wf
+        kr = np.stack([bias1, sb, rec[:, 0], rec[:, 1], mask], axis=1).reshape(-1)
+        offs = np.zeros((3, 16), np.int64)
+        for ph in range(3):
+            for r in range(3):
+                for kx in range(3):
+                    offs[ph, 3 * r + kx] = ((ph + r) % 3) * pu + kx
+        raw = np.concatenate([wv.reshape(-1).astype(np.int8).view(np.uint8),
+                              kr.astype("<i4").view(np.uint8), offs.reshape(-1).astype(np.uint8)])
+        raw = np.concatenate([raw, np.zeros((-raw.size) % 4, np.uint8)])
+        return raw.view("<i4").astype(np.int32)
     return _dw_choices("arm_mve_dw3x3", "td_mve_dw3x3(in, (int8_t *){ring}, (const int8_t *)wv",
-                       "mve", MVE_H, 1, blob, q, pu, plan, dw_groups(op, ch, mode))
+                       "mve", MVE_H, 1, blob, q, pu, plan, dw_groups(op, ch, mode), make)
 
 # --------------------------------------------------------------------------
 # float32 with the FPU: convolution (GEMM with VFMA blocks), depthwise 3x3
