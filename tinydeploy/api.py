@@ -141,13 +141,8 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
         with bar.stage("generating C"):
             gen = generate(plan)
             if optimize == "balanced":
-                # the flash the compact build leaves below int8 weights + the headroom buys
-                # int16 weights where they save the most instructions per byte
-                headroom = BALANCED_HEADROOM + int8_weight_bytes(g) - library_flash(gen)
-                fast = kernel_select.balance(plan.choices, headroom)
-                if fast:
-                    plan = plan_memory(g, tgt, inplace, planner_method, kernel_scratch, optimize, fast)
-                    gen = generate(plan)
+                plan, gen = _balance(g, plan, gen, generate, lambda fast: plan_memory(
+                    g, tgt, inplace, planner_method, kernel_scratch, optimize, fast))
         figures = make_report(g, plan, gen, Path(model).name, tgt)
         # how a float model's ranges were calibrated (None: float32 build or a QDQ model's own)
         figures["calib_method"] = calib_method if calib is not None and quantize == "int8" else None
@@ -308,6 +303,34 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
 # --optimize balanced: the library's flash may exceed the model's int8 weights by this
 # much (code, parameters, int16 copies of the weights where they save instructions)
 BALANCED_HEADROOM = 32 * 1024
+
+
+def _balance(g: Graph, compact, gen: dict, generate, replan):
+    """--optimize balanced: the flash the compact build leaves below int8 weights +
+    BALANCED_HEADROOM buys the fast (int16-weight) kernels where they save the most
+    instructions per byte.  Their code is known only once compiled: when a build goes over,
+    the budget shrinks by the excess and the choice is made again (a few rounds, then the
+    compact build)."""
+    limit = BALANCED_HEADROOM + int8_weight_bytes(g)
+    headroom = limit - library_flash(gen)
+    for _ in range(BALANCE_ROUNDS):
+        fast = kernel_select.balance(compact.choices, headroom)
+        if not fast:
+            break
+        plan = replan(fast)
+        trial = generate(plan)
+        over = library_flash(trial) - limit
+        if over <= 0:
+            return plan, trial
+        headroom -= over
+    else:
+        return compact, generate(compact)
+    if headroom < limit - library_flash(gen):  # a later round bought nothing: back to compact
+        return compact, generate(compact)
+    return compact, gen
+
+
+BALANCE_ROUNDS = 3
 
 
 def library_flash(gen: dict) -> int:

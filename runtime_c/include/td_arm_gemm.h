@@ -605,6 +605,10 @@ TD_ARM_AI void td_arm_im2col(const int8_t *in, int16_t *blk, int p, const int N,
     }
 }
 
+/* td_arm_im2col with run-time shapes: arm/dsp_im2col.c, which the int8-weight
+ * layers' calls name as their source. */
+void td_arm_im2col_rt(const int8_t *in, int16_t *blk, int p, int n, const td_arm_win *w);
+
 /* A layer's arguments from its enum constants PREFIX_field (see
  * TD_ARM_WIN_PARAMS): pixels = P (out_h * out_w), out_c = OC, k4 = K4
  * (im2col window length / 4), unroll = UNROLL, block = NMAX, dir = DIR, then
@@ -630,9 +634,15 @@ TD_ARM_AI void td_arm_conv(const int8_t *in, int16_t *blk,
                            TD_ARM_EPI_ARGS)
 {
     const int REM = P % NMAX;
+    const td_arm_win win = {TD_ARM_WIN_PASS};
     int p;
+    /* int8 weights (ASH): the window copy out of line, one copy of its code for all layers */
 #define TD_ARM_CONV_STEP(NN)                                                          \
-    td_arm_im2col(in, blk, p, NN, TD_ARM_WIN_PASS);                          \
+    if (ASH) {                                                                        \
+        td_arm_im2col_rt(in, blk, p, NN, &win);                                       \
+    } else {                                                                          \
+        td_arm_im2col(in, blk, p, NN, TD_ARM_WIN_PASS);                               \
+    }                                                                                 \
     td_arm_gemm_pixels(blk, w, out + p * OC, out, ep, NN, OC, K4, 0, UNROLL, ASH,   \
                        TD_ARM_RQ_PASS, TD_ARM_EPI_PASS)
     if (DIR >= 0) {

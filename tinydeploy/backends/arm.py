@@ -603,7 +603,9 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     td_arm_conv(in, (int16_t *){ctx.scratch(op)},
                 (const int16_t *)(const void *){wname}, out, {ep}, {params}({pre}));
 }}"""
-    call = _weights_arg(Call(fn, None, args, statics=[cfg, body], consts=consts, headers=[GEMM_H]),
+    # int8 weights: the window copy is the shared run-time one (less code)
+    source = "arm/dsp_im2col.c" if plan.acc_shift else None
+    call = _weights_arg(Call(fn, source, args, statics=[cfg, body], consts=consts, headers=[GEMM_H]),
                         wname)
     return _epi_args(_scratch_arg(call, ctx.scratch(op)), epi, consts)
 
