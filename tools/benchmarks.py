@@ -3,6 +3,7 @@
     .venv/bin/python tools/benchmarks.py [--models DIR] [--out BENCHMARKS.md]
     .venv/bin/python tools/benchmarks.py --cycles-only   # only the estimated-latency section
     .venv/bin/python tools/benchmarks.py --sequence-only # only the transformer section
+    .venv/bin/python tools/benchmarks.py --modes-only    # only the flash / --optimize section
 
 Instruction counts come from QEMU with -icount shift=0 (exact and repeatable;
 on the Arm mps2/mps3 machines the timer resolution is 40 instructions).
@@ -47,6 +48,13 @@ CYCLES_END = "<!-- cycle-model: end -->"
 SEQ_BEGIN = "<!-- sequence-models: begin (tools/benchmarks.py --sequence-only) -->"
 SEQ_END = "<!-- sequence-models: end -->"
 SEQ_TARGETS = ["stm32f746", "cortex-m55", "rv32-zve32x"]
+MODES_BEGIN = "<!-- optimize-modes: begin (tools/benchmarks.py --modes-only) -->"
+MODES_END = "<!-- optimize-modes: end -->"
+MODES = ["speed", "balanced", "size"]
+# TFLite Micro + CMSIS-NN on stm32f746: its code plus the .tflite file (issue 16)
+TFLM_FLASH = {"kws": 172_000, "resnet8": 211_000, "vww": 451_000, "ad": 335_000}
+# Issue 16, default mode: flash <= int8 weights + 32 KB, and these M4 instruction counts
+FLASH_M4_REQUIRED = {"kws": 2_796_000, "resnet8": 13_159_000, "vww": 7_883_000, "ad": 377_000}
 
 
 def fmt(n) -> str:
@@ -61,8 +69,16 @@ def main() -> None:
                     help="bench again and replace only the estimated-latency section of --out")
     ap.add_argument("--sequence-only", action="store_true",
                     help="bench the transformer models again and replace only their section of --out")
+    ap.add_argument("--modes-only", action="store_true",
+                    help="measure the --optimize modes again and replace only their section of --out")
     args = ap.parse_args()
     models = Path(args.models)
+    if args.modes_only:
+        out = Path(args.out)
+        out.write_text(replace_section(out.read_text(), render_modes(bench_modes(models)), MODES_BEGIN,
+                                       MODES_END))
+        print(f"updated the --optimize section of {out}", file=sys.stderr)
+        return
     if args.sequence_only:
         out = Path(args.out)
         out.write_text(replace_section(out.read_text(), render_sequence(bench_sequence()), SEQ_BEGIN, SEQ_END))
@@ -73,7 +89,7 @@ def main() -> None:
         for m in MODELS:
             for t in TARGETS:
                 print(f"bench {m} on {t}", file=sys.stderr)
-                res[m, t] = api.bench(models / m / "int8_qdq.onnx", t)
+                res[m, t] = api.bench(models / m / "int8_qdq.onnx", t, optimize="speed")
         out = Path(args.out)
         out.write_text(replace_cycles(out.read_text(), render_cycles(res)))
         print(f"updated the estimated-latency section of {out}", file=sys.stderr)
@@ -82,19 +98,20 @@ def main() -> None:
     for m in MODELS:
         for t in TARGETS:
             print(f"bench {m} on {t}", file=sys.stderr)
-            res[m, t] = api.bench(models / m / "int8_qdq.onnx", t)
+            res[m, t] = api.bench(models / m / "int8_qdq.onnx", t, optimize="speed")
     floats = {}
     for m in ("kws", "resnet8"):
         print(f"bench {m} float32 on stm32f746", file=sys.stderr)
         floats[m] = api.bench(models / m / "float.onnx", "stm32f746", quantize="float32")
-    reports = {m: api.compile(models / m / "int8_qdq.onnx", target="stm32f746").report for m in MODELS}
+    reports = {m: api.compile(models / m / "int8_qdq.onnx", target="stm32f746", optimize="speed").report
+               for m in MODELS}
     fast = {}
     for m in MODELS:  # speed over RAM: kernel scratch may grow the arena freely
         for t in ("nucleo-l4r5zi", "cortex-m55"):
             print(f"bench {m} on {t} --kernel-scratch any", file=sys.stderr)
-            fast[m, t] = api.bench(models / m / "int8_qdq.onnx", t, kernel_scratch="any")
-    Path(args.out).write_text(render(res, floats, reports) + render_fast(fast) + render_cycles(res)
-                              + "\n" + render_sequence(bench_sequence()))
+            fast[m, t] = api.bench(models / m / "int8_qdq.onnx", t, kernel_scratch="any", optimize="speed")
+    Path(args.out).write_text(render(res, floats, reports) + "\n" + render_modes(bench_modes(models))
+                              + render_fast(fast) + render_cycles(res) + "\n" + render_sequence(bench_sequence()))
     print(f"wrote {args.out}", file=sys.stderr)
 
 
@@ -109,7 +126,10 @@ def render(res, floats, reports) -> str:
          "QEMU with `-icount shift=0`: exact and identical on every run (the Arm machines' timer ticks",
          "every 40 instructions, so Arm counts are multiples of 40 give or take the calibration).",
          "They are instructions, not cycles. Every build here is also verified bit-exact against the",
-         "golden model (`tests/test_emulated_targets.py`).", ""]
+         "golden model (`tests/test_emulated_targets.py`).", "",
+         "The instruction, RAM and profile tables are `--optimize speed` (int16 weights in the Arm DSP",
+         "kernels, the fastest code); the default, `balanced`, and `size` trade instructions for flash:",
+         "see [Flash and the --optimize modes](#flash-and-the---optimize-modes).", ""]
     L += ["## Instructions per inference (int8)", "",
           "| model | MACs | " + " | ".join(TARGETS) + " |",
           "|---|---:|" + "---:|" * len(TARGETS)]
@@ -185,6 +205,52 @@ def _verdicts(res, reports, floats) -> list:
         r = b.instructions_per_inference / EMX_FLOAT[m]
         out.append(f"float {m} {r:.2f}x emx-onnx-cgen (<= 0.25x): {'met' if r <= 0.25 else 'NOT met'}")
     return out
+
+
+def bench_modes(models: Path) -> dict:
+    """Per model and --optimize mode: the stm32f746 report (flash from the compiled objects),
+    the flash of the linked stm32f746 firmware's library, and the nucleo-l4r5zi (M4) count."""
+    out = {}
+    for m in MODELS:
+        for mode in MODES:
+            print(f"modes: {m} --optimize {mode}", file=sys.stderr)
+            path = models / m / "int8_qdq.onnx"
+            out[m, mode] = (api.compile(path, target="stm32f746", optimize=mode).report,
+                            api.bench(path, "stm32f746", optimize=mode),
+                            api.bench(path, "nucleo-l4r5zi", optimize=mode))
+    return out
+
+
+def render_modes(res) -> str:
+    L = [MODES_BEGIN, "", "## Flash and the --optimize modes", "",
+         "`--optimize speed` stores the Arm DSP kernels' weights pre-widened to int16; `size` stores",
+         "int8 weights (widened in registers by SXTB16) in every convolution, depthwise and fully",
+         "connected kernel and copies windows with one shared im2col; `balanced` (the default) is the",
+         "compact build plus int16 weights where they save the most instructions per byte, while the",
+         "library stays within its int8 weights + 32 KiB. Flash: the library's code + constants on",
+         "stm32f746 as `bench` links it (compile's figure from the object files is within 0.5%);",
+         "int8 weights: the model's int8 weights and int32 biases; TFLM: TFLite Micro + CMSIS-NN's",
+         "code plus the .tflite file (issue 16). Instructions: nucleo-l4r5zi (Cortex-M4). Made by",
+         "`tools/benchmarks.py --modes-only`.", "",
+         "| model | mode | flash | code | constants | int8 weights | TFLM flash | ratio | M4 instructions |",
+         "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for m in MODELS:
+        for mode in MODES:
+            r, b7, b4 = res[m, mode]
+            L.append(f"| {m} | {mode} | {fmt(b7.flash_bytes)} | {fmt(r['code_bytes'])} | {fmt(r['weights_bytes'])} | "
+                     f"{fmt(r['weights_int8_bytes'])} | ~{fmt(TFLM_FLASH[m])} | "
+                     f"{b7.flash_bytes / TFLM_FLASH[m]:.2f}x | {fmt(b4.instructions_per_inference)} |")
+    L += ["", "Issue 16's limits for the default mode (flash <= int8 weights + 32 KB and the M4 count at",
+          "the same time):", ""]
+    for m in MODELS:
+        r, b7, b4 = res[m, "balanced"]
+        limit = r["weights_int8_bytes"] + 32 * 1024
+        ok_f, ok_i = b7.flash_bytes <= limit, b4.instructions_per_inference <= FLASH_M4_REQUIRED[m]
+        L.append(f"- {m}: flash {fmt(b7.flash_bytes)} B (<= {fmt(limit)}: {'met' if ok_f else 'NOT met'}), "
+                 f"M4 {fmt(b4.instructions_per_inference)} (<= {fmt(FLASH_M4_REQUIRED[m])}: "
+                 f"{'met' if ok_i else 'NOT met'})")
+    L += ["", MODES_END]
+    return "\n".join(L) + "\n"
 
 
 def render_fast(fast) -> str:
