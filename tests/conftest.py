@@ -43,3 +43,26 @@ def cli(*args, cwd=None):
     """Run the tinydeploy CLI in a subprocess; returns CompletedProcess (text)."""
     return subprocess.run([sys.executable, "-m", "tinydeploy", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd)
+
+
+def random_requant_channels(rng, min_real: float = 1e-9, max_real: float = 8.0,
+                            dead_multiplier: float = 0.3):
+    """Random per-channel requantization inputs for tests of backends.arm.requant_plan:
+    1 to 8 channels with real multipliers from min_real to max_real (a dead multiplier in
+    channel 0 with probability dead_multiplier), weight sums (some channels without
+    weights), biases, input offset, output zero point (often an end of the range) and a
+    ReLU-like lower clamp half the time."""
+    from tinydeploy import qmath
+    n = int(rng.integers(1, 9))
+    reals = np.exp(rng.uniform(np.log(min_real), np.log(max_real), size=n))
+    mult, shift = (np.array(v, np.int64) for v in zip(*(qmath.quantize_multiplier(float(r)) for r in reals)))
+    if rng.random() < dead_multiplier:
+        mult[0] = 0
+    wabs = rng.integers(0, 20000, size=n)
+    wabs[rng.random(n) < 0.15] = 0
+    wsum = (wabs * rng.uniform(-1, 1, size=n)).astype(np.int64)
+    bias = rng.integers(-50000, 50000, size=n)
+    off = int(rng.integers(-127, 129))
+    zp = int(rng.choice([-128, 127, int(rng.integers(-128, 128))]))
+    lo = zp if rng.random() < 0.5 else -128
+    return dict(n=n, bias=bias, wsum=wsum, wabs=wabs, off=off, mult=mult, shift=shift, zp=zp, lo=lo, hi=127)

@@ -113,12 +113,15 @@ def test_ram_fit_check_counts_the_stack(tmp_path):
                            "a smaller model\n")
 
 
-def test_compile_time_flash_is_the_compiled_library(tmp_path):
+@pytest.mark.parametrize("optimize", ["speed", "balanced"])
+def test_compile_time_flash_is_the_compiled_library(tmp_path, optimize):
     """Issue 16: compile's flash figure (the one the fit check uses) was weights plus a
     per-layer code estimate that undershot the DSP kernels' code (kws on stm32f746: 58,944 B
     printed, 74,992 B measured). It is now the weights plus the objects the stack
     measurement compiles: within 0.5% of the linked library's size on the emulator."""
-    result = api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746", out_dir=tmp_path / "lib")
+    result = api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746", out_dir=tmp_path / "lib",
+                         optimize=optimize)
     measured = api.bench_compiled(result).flash_bytes
-    assert result.report["stack"]["code_bytes"] > 15_000
+    if optimize == "speed":  # the per-layer specialized DSP code the estimate missed
+        assert result.report["stack"]["code_bytes"] > 15_000
     assert abs(result.report["flash_bytes"] - measured) <= 0.005 * measured, (result.report["flash_bytes"], measured)

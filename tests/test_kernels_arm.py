@@ -25,6 +25,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tinydeploy import api, golden, inplace, on_target
 from tinydeploy.backends import arm as kernels_arm
+from conftest import random_requant_channels
 
 DSP_TARGETS = ["nucleo-l4r5zi", "stm32f746"]
 MVE_TARGETS = ["cortex-m55"]
@@ -272,22 +273,10 @@ def test_requant_plan_equals_tflite_rounding(seed, uniform):
     """For random channels (tiny to > 1 multipliers, every zero point, ReLU or
     not, dead channels) the fast form equals MultiplyByQuantizedMultiplier
     on accumulators spread over the whole proven range, including its ends."""
-    from tinydeploy import qmath
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(1, 9))
-    reals = np.exp(rng.uniform(np.log(1e-9), np.log(8.0), size=n))
-    mult, shift = zip(*(qmath.quantize_multiplier(float(r)) for r in reals))
-    mult, shift = np.array(mult, np.int64), np.array(shift, np.int64)
-    if rng.random() < 0.3:
-        mult[0] = 0
-    wabs = rng.integers(0, 20000, size=n)
-    wabs[rng.random(n) < 0.15] = 0
-    wsum = (wabs * rng.uniform(-1, 1, size=n)).astype(np.int64)
-    bias = rng.integers(-50000, 50000, size=n)
-    off = int(rng.integers(-127, 129))
-    zp = int(rng.choice([-128, 127, int(rng.integers(-128, 128))]))
-    lo, hi = (zp if rng.random() < 0.5 else -128), 127
-    lo = max(lo, -128)
+    ch = random_requant_channels(np.random.default_rng(seed))
+    n, bias, wsum, wabs, off = ch["n"], ch["bias"], ch["wsum"], ch["wabs"], ch["off"]
+    mult, shift, zp, lo, hi = ch["mult"], ch["shift"], ch["zp"], ch["lo"], ch["hi"]
+    rng = np.random.default_rng(10_000 + seed)
     plan = kernels_arm.requant_plan(bias, wsum, wabs, off, mult, shift, zp, lo, hi,
                                     uniform=uniform)
     if plan is None:
@@ -311,20 +300,11 @@ def test_requant_plan_on_int8_weights(seed):
     products on the unscaled bias and shifts the sum left by one layer-wide acc_shift
     (wrapping in 32 bits, as the C does); that equals TFLite's rounding for every
     accumulator in the proven range, or the plan is refused."""
-    from tinydeploy import qmath
-    rng = np.random.default_rng(1000 + seed)
-    n = int(rng.integers(1, 9))
-    reals = np.exp(rng.uniform(np.log(1e-6), np.log(2.0 if seed % 2 else 0.9), size=n))
-    mult, shift = zip(*(qmath.quantize_multiplier(float(r)) for r in reals))
-    mult, shift = np.array(mult, np.int64), np.array(shift, np.int64)
-    if rng.random() < 0.3:
-        mult[0] = 0
-    wabs = rng.integers(0, 20000, size=n)
-    wsum = (wabs * rng.uniform(-1, 1, size=n)).astype(np.int64)
-    bias = rng.integers(-50000, 50000, size=n)
-    off = int(rng.integers(-127, 129))
-    zp = int(rng.integers(-128, 128))
-    lo = zp if rng.random() < 0.5 else -128
+    ch = random_requant_channels(np.random.default_rng(1000 + seed), min_real=1e-6,
+                                 max_real=2.0 if seed % 2 else 0.9)
+    n, bias, wsum, wabs, off = ch["n"], ch["bias"], ch["wsum"], ch["wabs"], ch["off"]
+    mult, shift, zp, lo = ch["mult"], ch["shift"], ch["zp"], ch["lo"]
+    rng = np.random.default_rng(11_000 + seed)
     plan = kernels_arm.requant_plan(bias, wsum, wabs, off, mult, shift, zp, lo, 127,
                                     int8_weights=True)
     if plan is None:

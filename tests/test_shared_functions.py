@@ -23,6 +23,7 @@ from tinydeploy.ctext import Call
 from tinydeploy.codegen import Layer
 
 from test_kernels_arm import _portable_requant, check_on_target
+from conftest import random_requant_channels
 
 C, H, W = 8, 6, 6
 SCALE, ZP = 0.05, -3  # every activation's quantization: the layers of a pair match
@@ -145,19 +146,12 @@ def test_alternative_shifts_equal_tflite_rounding(seed):
     """Every alternative plan (a larger uniform shift: the alternatives a layer
     offers to share an earlier layer's function) is as exact as the default one:
     the fast form equals MultiplyByQuantizedMultiplier over the proven range."""
-    from tinydeploy import qmath
     from tinydeploy.backends import arm
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(1, 9))
-    reals = np.exp(rng.uniform(np.log(1e-6), np.log(2.0), size=n))
-    mult, shift = (np.array(v, np.int64) for v in zip(*(qmath.quantize_multiplier(float(r)) for r in reals)))
-    wabs = rng.integers(0, 20000, size=n)
-    wabs[rng.random(n) < 0.15] = 0
-    wsum = (wabs * rng.uniform(-1, 1, size=n)).astype(np.int64)
-    bias = rng.integers(-50000, 50000, size=n)
-    off = int(rng.integers(-127, 129))
-    zp = int(rng.choice([-128, 127, int(rng.integers(-128, 128))]))
-    lo, hi = (zp if rng.random() < 0.5 else -128), 127
+    ch = random_requant_channels(np.random.default_rng(seed), min_real=1e-6, max_real=2.0,
+                                 dead_multiplier=0.0)
+    n, bias, wsum, wabs, off = ch["n"], ch["bias"], ch["wsum"], ch["wabs"], ch["off"]
+    mult, shift, zp, lo, hi = ch["mult"], ch["shift"], ch["zp"], ch["lo"], ch["hi"]
+    rng = np.random.default_rng(20_000 + seed)
     for bits in (8, 30):  # DSP and Helium scale-bit limits
         def make(e=None):
             return arm.requant_plan(bias, wsum, wabs, off, mult, shift, zp, lo, hi,

@@ -169,6 +169,15 @@ def test_spec_errors(tmp_path, monkeypatch):
         tinydeploy.sweep({"models": [ad], "targets": ["rp2040"]}, tmp_path / "out", executor="ray")
 
 
+def test_optimize_option():
+    """--optimize in a spec's option dicts: passed to compile, a bad value refused."""
+    from tinydeploy.sweep import compile_kwargs
+    assert compile_kwargs({"optimize": "size"}, None)["optimize"] == "size"
+    with pytest.raises(TinydeployError) as info:
+        compile_kwargs({"optimize": "fast"}, None)
+    assert str(info.value) == "optimize must be size, balanced or speed, not 'fast'"
+
+
 def test_cli_errors(tmp_path):
     proc = cli("sweep", tmp_path / "nope.json", "-o", tmp_path / "out")
     assert proc.returncode == 2 and "sweep spec not found" in proc.stderr

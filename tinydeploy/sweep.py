@@ -39,7 +39,7 @@ HTML = "pareto.html"
 SPEC_KEYS = ("models", "targets", "options", "inputs", "calib")
 # the CLI's long option names (with underscores) a spec's option dicts may use
 OPTION_KEYS = ("quantize", "calib", "calib_method", "no_inplace", "planner", "kernel_scratch",
-               "name", "input_shape")
+               "optimize", "name", "input_shape")
 # every row has these columns (the CSV's header), then "options" as JSON
 COLUMNS = ("model", "target", "options", "status", "error", "flash_bytes", "code_bytes", "weights_bytes",
            "peak_ram_bytes", "total_ram_bytes", "arena_bytes", "stack", "macs", "instructions_per_inference",
@@ -174,6 +174,10 @@ def compile_kwargs(options: dict, calib) -> dict:
             raise TinydeployError(f"planner must be auto, greedy or exact, not {kw['planner_method']!r}")
     if "kernel_scratch" in o:
         kw["kernel_scratch"] = scratch_policy(o.pop("kernel_scratch"))
+    if "optimize" in o:
+        kw["optimize"] = o.pop("optimize")
+        if kw["optimize"] not in ("size", "balanced", "speed"):
+            raise TinydeployError(f"optimize must be size, balanced or speed, not {kw['optimize']!r}")
     if "name" in o:
         kw["name"] = str(o.pop("name"))
     if "input_shape" in o:
