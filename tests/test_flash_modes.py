@@ -88,3 +88,30 @@ def test_flash_error_names_the_mode_that_fits(tmp_path):
     ok = cli("compile", model_path("kws", "int8_qdq.onnx"), "--target-file", tmp_path / "t.json",
              "-o", tmp_path / "o2")
     assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.parametrize("target", ["cortex-m55", "rv32-zve32x"])
+@pytest.mark.parametrize("name", ["kws", "ad"])
+def test_helium_and_rvv_keep_int8_weights(name, target):
+    """Issue 16 item 1: the Helium and RISC-V vector kernels widen in registers, so the
+    library's constants are the int8 weights plus per-channel parameters (bias,
+    requantization; at most 24 B per output channel), never a widened copy (which would
+    add a byte or more per weight)."""
+    r = api.compile(model_path(name, "int8_qdq.onnx"), target=target).report
+    channels = sum(l["out_shape"][-1] for l in r["layers"] if l["weight_bytes"])
+    weights = r["weights_int8_bytes"]
+    assert weights <= r["weights_bytes"] <= weights + 24 * channels, (r["weights_bytes"], weights, channels)
+
+
+@pytest.mark.parametrize("name", ["kws", "resnet8"])
+def test_inspect_shows_the_int8_parameter_bytes(name):
+    """Issue 16 item 5: `inspect` gives the parameter bytes an int8 build ships (int8
+    weights, int32 biases), the same figure as compile's weights_int8_bytes; the float32
+    bytes as stored in the model beside it."""
+    proc = cli("inspect", model_path(name, "float.onnx"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    report = api.compile(model_path(name, "int8_qdq.onnx"), target="stm32f746").report
+    assert info["int8_parameter_bytes"] == report["weights_int8_bytes"]
+    assert info["parameter_bytes"] > 3.5 * info["int8_parameter_bytes"]
+    assert sum(l["int8_parameter_bytes"] for l in info["layers"]) == info["int8_parameter_bytes"]
