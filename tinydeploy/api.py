@@ -307,11 +307,14 @@ BALANCED_HEADROOM = 32 * 1024
 
 def _balance(g: Graph, compact, gen: dict, generate, replan):
     """--optimize balanced: the flash the compact build leaves below int8 weights +
-    BALANCED_HEADROOM buys the fast (int16-weight) kernels where they save the most
-    instructions per byte.  Their code is known only once compiled: when a build goes over,
+    BALANCED_HEADROOM (at least BALANCED_MIN_SPEND) buys the fast (int16-weight) kernels
+    where they save the most instructions per byte.  Their code is known only once compiled: when a build goes over,
     the budget shrinks by the excess and the choice is made again (a few rounds, then the
     compact build)."""
-    limit = BALANCED_HEADROOM + int8_weight_bytes(g)
+    # the flash it may reach: int8 weights + the headroom, and at least BALANCED_MIN_SPEND
+    # above the compact build (a model whose compact build is over that line still gets
+    # int16 weights in its few layers where they pay the most)
+    limit = max(BALANCED_HEADROOM + int8_weight_bytes(g), library_flash(gen) + BALANCED_MIN_SPEND)
     headroom = limit - library_flash(gen)
     for _ in range(BALANCE_ROUNDS):
         fast = kernel_select.balance(compact.choices, headroom)
@@ -330,7 +333,8 @@ def _balance(g: Graph, compact, gen: dict, generate, replan):
     return compact, gen
 
 
-BALANCE_ROUNDS = 3
+BALANCE_ROUNDS = 5
+BALANCED_MIN_SPEND = 4 * 1024
 
 
 def library_flash(gen: dict) -> int:
