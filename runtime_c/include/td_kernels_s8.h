@@ -146,6 +146,24 @@ static inline int32_t td_fp_newton(int32_t a)
     return x;
 }
 
+/* Leading zero bits of x (32 for 0): the softmax sums' headroom. */
+static inline int td_clz32(uint32_t x)
+{
+#if defined(__GNUC__)
+    return x ? __builtin_clz(x) : 32;
+#else
+    int n = 0;
+    if (x == 0) {
+        return 32;
+    }
+    while (!(x & 0x80000000u)) {
+        x <<= 1;
+        ++n;
+    }
+    return n;
+#endif
+}
+
 static inline int32_t td_fp_one_over_one_plus_x(int32_t a)
 {
     return td_fp_sat_shl(td_fp_newton(a), 1);

@@ -4,23 +4,6 @@
  * Reads every input element before writing it, so in place is safe. */
 #include "td_kernels_s8.h"
 
-static int clz32(uint32_t x)
-{
-#if defined(__GNUC__)
-    return x ? __builtin_clz(x) : 32;
-#else
-    int n = 0;
-    if (x == 0) {
-        return 32;
-    }
-    while (!(x & 0x80000000u)) {
-        x <<= 1;
-        ++n;
-    }
-    return n;
-#endif
-}
-
 /* exp(beta * scale * diff) in Q0.31 for diff >= diff_min. */
 static int32_t scaled_exp(const td_softmax_s8_params *p, int32_t diff)
 {
@@ -45,7 +28,7 @@ static void softmax_row(const td_softmax_s8_params *p, const int8_t *in,
         }
     }
     /* 1 / sum: normalize sum to [1, 2) and use 1 / (1 + x) */
-    headroom = clz32((uint32_t)sum);
+    headroom = td_clz32((uint32_t)sum);
     recip = td_fp_one_over_one_plus_x(
         (int32_t)(((uint32_t)sum << headroom) - 0x80000000u));
     exponent = (12 - headroom) + 31 - 8;

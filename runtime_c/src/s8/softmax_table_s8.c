@@ -4,23 +4,6 @@
  * fixed-point reciprocal, then every output from its table entry. */
 #include "td_softmax_table_s8.h"
 
-static int clz32(uint32_t x)
-{
-#if defined(__GNUC__)
-    return x ? __builtin_clz(x) : 32;
-#else
-    int n = 0;
-    if (x == 0) {
-        return 32;
-    }
-    while (!(x & 0x80000000u)) {
-        x <<= 1;
-        ++n;
-    }
-    return n;
-#endif
-}
-
 /* One element's output code from its table entry e >= 0, with recip > 0 the
  * Q0.31 reciprocal of the row's sum and shift = exponent - 2, where the
  * reference computes RoundingDivideByPOT(SRDHM(recip, e), exponent) - 128
@@ -67,7 +50,7 @@ TD_SMAX_INLINE void sum_and_output(const td_softmax_table_s8_params *p, const in
     }
     /* 1 / sum: normalize sum to [1, 2) and use 1 / (1 + x); the row maximum
      * has the entry 2^31 - 1, so sum >= 2^19 and the exponent >= 23 */
-    headroom = clz32((uint32_t)sum);
+    headroom = td_clz32((uint32_t)sum);
     recip = (uint32_t)td_fp_one_over_one_plus_x(
         (int32_t)(((uint32_t)sum << headroom) - 0x80000000u));
     exponent = (12 - headroom) + 31 - 8;
