@@ -7,7 +7,13 @@ what the kernels specialize on: convolutions of every group structure (dense, de
 grouped) with random kernels 1-5, strides 1-2, dilations, asymmetric pads and channel
 counts 1-200 (odd and even), fused and separate activations, pools with padding and
 ceil_mode, residual adds and concats (in-place and ring-buffer paths), constant
-elementwise ops, nearest upsampling, transposed convolutions, and a classifier head.
+elementwise ops, explicit Pad (constant, reflect, edge), channel Split and spatial Slice,
+squeeze-and-excitation gates (an activation times a broadcast activation), batch norm,
+nearest and bilinear upsampling, transposed convolutions, and one of three heads: a
+classifier (global pool, Gemm, Softmax), a transformer block over the pixels as tokens
+(LayerNorm in the decomposed form of opset-13 exports, single-head attention with both
+operands activations, softmax on the last axis, an Erf-GELU MLP, residuals, token mean)
+or a recurrent layer over them (LSTM or GRU, forward or bidirectional).
 Shapes stay MCU-sized (spatial <= 16) so one case runs in seconds on an emulator.
 """
 from __future__ import annotations
@@ -49,15 +55,25 @@ def random_spec(seed: int) -> dict:
             continue
         layers.append(layer)
         shape = new_shape
-    if rng.random() < 0.5:
+    head = rng.choices(["none", "classifier", "transformer", "rnn"], [4, 4, 1, 1])[0]
+    tokens = shape[1] * shape[2]
+    if head == "classifier":
         layers.append(dict(op="head", classes=rng.choice([2, 5, 10, 12]), softmax=rng.random() < 0.5))
+    elif head == "transformer" and tokens <= 64 and shape[0] <= 64:
+        layers.append(dict(op="transformer", dim=rng.choice([4, 8, 12, 16]), hidden=rng.choice([8, 16, 24]),
+                           classes=rng.choice([2, 5, 10])))
+    elif head == "rnn" and tokens <= 64 and shape[0] <= 64:
+        layers.append(dict(op="rnn", cell=rng.choice(["LSTM", "GRU"]), hidden=rng.choice([4, 8, 12, 16]),
+                           direction=rng.choice(["forward", "forward", "bidirectional"]),
+                           classes=rng.choice([2, 5, 10])))
     return dict(seed=seed, input=[c, h, w], layers=layers)
 
 
 def _random_layer(rng: random.Random, shape) -> dict | None:
     c, h, w = shape
-    kind = rng.choices(["conv", "pool", "residual", "concat", "unary", "const", "upsample", "tconv"],
-                       [6, 2, 2, 1.5, 1, 1, 0.7, 0.7])[0]
+    kind = rng.choices(["conv", "pool", "residual", "concat", "unary", "const", "upsample", "tconv",
+                        "pad", "split", "slice", "se", "batchnorm"],
+                       [6, 2, 2, 1.5, 1, 1, 0.7, 0.7, 0.6, 0.6, 0.5, 0.6, 0.4])[0]
     if kind in ("conv", "residual", "concat"):
         k = rng.choice([1, 1, 3, 3, 5]) if kind == "conv" else rng.choice([1, 3])
         k = min(k, max(1, min(h, w) + 2))
@@ -100,7 +116,30 @@ def _random_layer(rng: random.Random, shape) -> dict | None:
     if kind == "upsample":
         if h * w * 4 > 256:
             return None
-        return dict(op="upsample")
+        return dict(op="upsample", mode=rng.choice(["nearest", "linear"]),
+                    coords=rng.choice(["half_pixel", "align_corners", "asymmetric"]))
+    if kind == "pad":
+        mode = rng.choice(["constant", "reflect", "edge"])
+        limit = 2 if mode != "reflect" else min(2, h - 1, w - 1)
+        if limit < 1:
+            return None
+        return dict(op="pad", mode=mode, pads=[rng.randint(0, limit) for _ in range(4)])
+    if kind == "split":
+        if c < 2:
+            return None
+        first = rng.randint(1, c - 1)
+        return dict(op="split", first=first, act=rng.choice(ACTS[1:]), conv=rng.random() < 0.5)
+    if kind == "slice":
+        if h < 2 and w < 2:
+            return None
+        h0, w0 = rng.randint(0, (h - 1) // 2), rng.randint(0, (w - 1) // 2)
+        return dict(op="slice", starts=[h0, w0], ends=[rng.randint(h0 + 1, h), rng.randint(w0 + 1, w)],
+                    steps=[rng.choice([1, 1, 2]), rng.choice([1, 1, 2])])
+    if kind == "se":
+        return dict(op="se", reduced=max(1, c // rng.choice([2, 4, 8])),
+                    gate=rng.choice(["sigmoid", "hardsigmoid"]))
+    if kind == "batchnorm":
+        return dict(op="batchnorm")
     if h * w * 4 > 256:  # tconv
         return None
     return dict(op="tconv", k=rng.choice([2, 3]), stride=2, out=_channels(rng) % 33 + 1,
@@ -127,13 +166,23 @@ def layer_shape(layer: dict, shape):
             return None
         return [c, _out_size(h, k, layer["stride"], 1, p[0], p[2], layer["ceil"]),
                 _out_size(w, k, layer["stride"], 1, p[1], p[3], layer["ceil"])]
-    if op in ("unary", "add_const", "mul_const"):
+    if op in ("unary", "add_const", "mul_const", "split", "se", "batchnorm"):
         return [c, h, w]
+    if op == "pad":
+        p = layer["pads"]
+        if layer["mode"] == "reflect" and (max(p[0], p[2]) >= h or max(p[1], p[3]) >= w):
+            return None
+        return [c, h + p[0] + p[2], w + p[1] + p[3]]
+    if op == "slice":
+        (h0, w0), (h1, w1), (sh, sw) = layer["starts"], layer["ends"], layer["steps"]
+        if h1 > h or w1 > w:
+            return None
+        return [c, -(-(h1 - h0) // sh), -(-(w1 - w0) // sw)]
     if op == "upsample":
         return [c, 2 * h, 2 * w]
     if op == "tconv":
         return [layer["out"], (h - 1) * 2 + layer["k"], (w - 1) * 2 + layer["k"]]
-    if op == "head":
+    if op in ("head", "transformer", "rnn"):
         return [layer["classes"], 1, 1]
     raise ValueError(op)
 
@@ -188,6 +237,72 @@ class _Builder:
         return self.act(y, layer["act"])
 
 
+    def matmul_const(self, x: str, n_in: int, n_out: int) -> str:
+        return self.node("MatMul", [x, self.const("wm", self.rng.normal(0, 1 / np.sqrt(n_in), (n_in, n_out)))])
+
+    def layer_norm(self, x: str, dim: int) -> str:
+        """LayerNorm over the last axis as opset-13 exporters write it."""
+        axes = dict(axes=[-1])
+        mean = self.node("ReduceMean", [x], **axes)
+        d = self.node("Sub", [x, mean])
+        var = self.node("ReduceMean", [self.node("Pow", [d, self.const("two", np.array(2.0))])], **axes)
+        std = self.node("Sqrt", [self.node("Add", [var, self.const("eps", np.array(1e-5))])])
+        y = self.node("Div", [d, std])
+        y = self.node("Mul", [y, self.const("gamma", self.rng.uniform(0.5, 1.5, dim))])
+        return self.node("Add", [y, self.const("beta", self.rng.normal(0, 0.1, dim))])
+
+    def gelu(self, x: str) -> str:
+        """x * 0.5 * (1 + erf(x / sqrt(2))), as PyTorch exports nn.GELU at opset 13."""
+        e = self.node("Erf", [self.node("Div", [x, self.const("sqrt2", np.array(np.sqrt(2.0)))])])
+        t = self.node("Mul", [x, self.node("Add", [e, self.const("one", np.array(1.0))])])
+        return self.node("Mul", [t, self.const("half", np.array(0.5))])
+
+    def tokens(self, x: str, shape) -> str:
+        """[1, C, H, W] -> [1, H*W, C]."""
+        c, h, w = shape
+        x = self.node("Reshape", [x, self.int_const("shape", [1, c, h * w])])
+        return self.node("Transpose", [x], perm=[0, 2, 1])
+
+    def int_const(self, hint: str, values) -> str:
+        name = self.name(hint)
+        self.inits.append(numpy_helper.from_array(np.array(values, np.int64), name))
+        return name
+
+    def transformer(self, x: str, shape, layer: dict) -> str:
+        c = shape[0]
+        t = self.tokens(x, shape)
+        d = layer["dim"]
+        n = self.layer_norm(t, c)
+        q, k, v = (self.matmul_const(n, c, d) for _ in range(3))
+        s = self.node("MatMul", [q, self.node("Transpose", [k], perm=[0, 2, 1])])
+        s = self.node("Mul", [s, self.const("scale", np.array(1 / np.sqrt(d)))])
+        a = self.node("MatMul", [self.node("Softmax", [s], axis=-1), v])
+        t = self.node("Add", [t, self.matmul_const(a, d, c)])
+        m = self.gelu(self.matmul_const(self.layer_norm(t, c), c, layer["hidden"]))
+        t = self.node("Add", [t, self.matmul_const(m, layer["hidden"], c)])
+        pooled = self.node("ReduceMean", [t], axes=[1], keepdims=0)
+        return self.classifier(pooled, c, layer["classes"])
+
+    def rnn(self, x: str, shape, layer: dict) -> str:
+        c = shape[0]
+        seq = self.node("Transpose", [self.tokens(x, shape)], perm=[1, 0, 2])  # [T, 1, C]
+        gates = 4 if layer["cell"] == "LSTM" else 3
+        hidden, dirs = layer["hidden"], 2 if layer["direction"] == "bidirectional" else 1
+        bound = 1 / np.sqrt(hidden)
+        wx = self.const("wx", self.rng.uniform(-bound, bound, (dirs, gates * hidden, c)))
+        wh = self.const("wh", self.rng.uniform(-bound, bound, (dirs, gates * hidden, hidden)))
+        bias = self.const("bias", self.rng.uniform(-bound, bound, (dirs, 2 * gates * hidden)))
+        outs = [self.name("rnn_y"), self.name("rnn_h")] + ([self.name("rnn_c")] if gates == 4 else [])
+        self.nodes.append(helper.make_node(layer["cell"], [seq, wx, wh, bias], outs, name=outs[0],
+                                           hidden_size=hidden, direction=layer["direction"]))
+        last = self.node("Reshape", [outs[1], self.int_const("shape", [1, dirs * hidden])])
+        return self.classifier(last, dirs * hidden, layer["classes"])
+
+    def classifier(self, x: str, c: int, n: int) -> str:
+        return self.node("Gemm", [x, self.const("fc", self.rng.normal(0, 1 / np.sqrt(c), (n, c))),
+                                  self.const("fcb", self.rng.normal(0, 0.1, n))], transB=1)
+
+
 def build(spec: dict) -> tuple[onnx.ModelProto, np.ndarray]:
     """(float ONNX model, calibration samples [32, C, H, W]) for a spec."""
     b = _Builder(spec["seed"])
@@ -217,7 +332,43 @@ def build(spec: dict) -> tuple[onnx.ModelProto, np.ndarray]:
             k = b.const("k", v.reshape((n, 1, 1)) if layer["per_channel"] else v.reshape(()))
             x = b.node("Add" if op == "add_const" else "Mul", [x, k])
         elif op == "upsample":
-            x = b.node("Resize", [x, "", b.const("scales", np.array([1, 1, 2, 2]))], mode="nearest")
+            attrs = dict(mode=layer.get("mode", "nearest"))
+            if attrs["mode"] == "linear":
+                attrs["coordinate_transformation_mode"] = layer["coords"]
+            x = b.node("Resize", [x, "", b.const("scales", np.array([1, 1, 2, 2]))], **attrs)
+        elif op == "pad":
+            p = layer["pads"]
+            x = b.node("Pad", [x, b.int_const("pads", [0, 0, p[0], p[1], 0, 0, p[2], p[3]])], mode=layer["mode"])
+        elif op == "split":
+            ch = shape[0]
+            parts = [b.name("split_a"), b.name("split_b")]
+            b.nodes.append(helper.make_node("Split", [x, b.int_const("sizes", [layer["first"], ch - layer["first"]])],
+                                            parts, name=parts[0], axis=1))
+            second = b.act(parts[1], layer["act"])
+            if layer["conv"]:
+                second = b.conv(second, ch - layer["first"], dict(k=1, groups=1, out=ch - layer["first"], stride=1,
+                                                                 dilation=1, pads=[0] * 4, act="none", bias=True))
+            x = b.node("Concat", [parts[0], second], axis=1)
+        elif op == "slice":
+            x = b.node("Slice", [x, b.int_const("starts", layer["starts"]), b.int_const("ends", layer["ends"]),
+                                 b.int_const("axes", [2, 3]), b.int_const("steps", layer["steps"])])
+        elif op == "se":
+            ch, r = shape[0], layer["reduced"]
+            s = b.node("GlobalAveragePool", [x])
+            s = b.conv(s, ch, dict(k=1, groups=1, out=r, stride=1, dilation=1, pads=[0] * 4, act="relu", bias=True))
+            s = b.conv(s, r, dict(k=1, groups=1, out=ch, stride=1, dilation=1, pads=[0] * 4, act="none", bias=True))
+            s = b.node("Sigmoid", [s]) if layer["gate"] == "sigmoid" else b.node("HardSigmoid", [s], alpha=1 / 6)
+            x = b.node("Mul", [x, s])
+        elif op == "batchnorm":
+            ch = shape[0]
+            x = b.node("BatchNormalization", [x, b.const("gamma", b.rng.uniform(0.5, 1.5, ch)),
+                                              b.const("beta", b.rng.normal(0, 0.2, ch)),
+                                              b.const("mean", b.rng.normal(0, 0.2, ch)),
+                                              b.const("var", b.rng.uniform(0.5, 2.0, ch))])
+        elif op == "transformer":
+            x = b.transformer(x, shape, layer)
+        elif op == "rnn":
+            x = b.rnn(x, shape, layer)
         elif op == "tconv":
             k, oc = layer["k"], layer["out"]
             wt = b.const("wt", b.rng.normal(0, 1.0 / np.sqrt(shape[0] * k), (shape[0], oc, k, k)))

@@ -7,9 +7,11 @@ the emulated cores against the bit-exact golden model, with the memory options t
 change the code path; each model's float32 build is checked against onnxruntime.
 
 CI runs a short campaign (fixed seeds, each model on one core and one option set in
-rotation). A long campaign runs every model on every core with every option set:
-    TINYDEPLOY_DIFF_FUZZ_MODELS=2000 TINYDEPLOY_DIFF_FUZZ_ALL=1 \\
+rotation). A long campaign runs every model once per ISA family (Arm DSP on the M4 or M7,
+Helium, RISC-V vector, RISC-V scalar), the option sets rotated:
+    TINYDEPLOY_DIFF_FUZZ_MODELS=2000 TINYDEPLOY_DIFF_FUZZ_SEED=1000 TINYDEPLOY_DIFF_FUZZ_FAMILIES=1 \\
         .venv/bin/python -m pytest -q -n 2 tests/test_diff_fuzz.py
+or every model on every core with every option set (TINYDEPLOY_DIFF_FUZZ_ALL=1).
 TINYDEPLOY_DIFF_FUZZ_SEED shifts the seeds. A mismatch is shrunk (layers dropped while
 it persists) and the minimal spec is printed: add it to REGRESSIONS.
 """
@@ -32,8 +34,13 @@ ort = pytest.importorskip("onnxruntime")
 MODELS = int(os.environ.get("TINYDEPLOY_DIFF_FUZZ_MODELS", "10"))
 FIRST_SEED = int(os.environ.get("TINYDEPLOY_DIFF_FUZZ_SEED", "0"))
 ALL = os.environ.get("TINYDEPLOY_DIFF_FUZZ_ALL", "") not in ("", "0")
+FAMILIES = os.environ.get("TINYDEPLOY_DIFF_FUZZ_FAMILIES", "") not in ("", "0")
 TARGETS = ["nucleo-l4r5zi", "stm32f746", "cortex-m55", "rv32-zve32x", "esp32-c3"]  # DSP, DSP, Helium, RVV, RV32
-OPTIONS = [dict(), dict(inplace=False), dict(kernel_scratch="fit"), dict(kernel_scratch="any")]
+ISA_FAMILIES = [["nucleo-l4r5zi", "stm32f746"], ["cortex-m55"], ["rv32-zve32x"], ["esp32-c3"]]
+# every memory option that changes the code path, with every --optimize mode (on the DSP
+# cores size and balanced switch kernels to int8 weights; the others keep int8 weights)
+MEMORY_OPTIONS = [dict(), dict(inplace=False), dict(kernel_scratch="fit"), dict(kernel_scratch="any")]
+OPTIONS = [dict(memory, optimize=mode) for mode in ("balanced", "speed", "size") for memory in MEMORY_OPTIONS]
 
 # Minimal models of bugs the fuzzer found (each failed before its fix).
 REGRESSIONS = [
@@ -103,7 +110,11 @@ def _cases():
     seeds = range(FIRST_SEED, FIRST_SEED + MODELS)
     if ALL:
         return [(s, t, i) for s in seeds for t in TARGETS for i in range(len(OPTIONS))]
-    return [(s, TARGETS[k % len(TARGETS)], (k // len(TARGETS)) % len(OPTIONS)) for k, s in enumerate(seeds)]
+    if FAMILIES:
+        return [(s, family[s % len(family)], (s + f) % len(OPTIONS))
+                for s in seeds for f, family in enumerate(ISA_FAMILIES)]
+    # periods 5 and 12 are coprime: 60 consecutive seeds meet every core with every option set
+    return [(s, TARGETS[k % len(TARGETS)], k % len(OPTIONS)) for k, s in enumerate(seeds)]
 
 
 @pytest.mark.parametrize("seed, target, option", _cases(),

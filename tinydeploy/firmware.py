@@ -27,6 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from tinydeploy import objcache
 from tinydeploy import toolchain as toolchain_mod
 from tinydeploy.errors import TinydeployError
 from tinydeploy.targets import TARGETS_DIR, Target, load_target
@@ -288,10 +289,15 @@ def _compile_all(jobs_list: list[tuple[str, Path, list[str]]], obj_dir: Path,
         count = seen.get(source.stem, 0)
         seen[source.stem] = count + 1
         obj = obj_dir / (f"{source.stem}.o" if not count else f"{source.stem}_{count}.o")
-        work.append((source, obj, [cc, *flags, "-c", str(source), "-o", str(obj)]))
+        work.append((cc, flags, source, obj))
+
+    def compile_one(w) -> None:
+        cc, flags, source, obj = w
+        objcache.compile_object(cc, flags, source, obj, lambda cmd: _run_tool(cmd, f"compiling {source.name}"))
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        list(pool.map(lambda w: _run_tool(w[2], f"compiling {w[0].name}"), work))
-    return [obj for _, obj, _ in work]
+        list(pool.map(compile_one, work))
+    return [w[3] for w in work]
 
 
 def _link(cc: str, target: Target, objects: list[Path], elf: Path) -> None:
