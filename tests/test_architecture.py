@@ -199,9 +199,10 @@ def test_no_import_cycles():
 
 # --------------------------------------------------------------------------
 # Stages hand their decisions forward as typed records (stage_types), not as
-# op.attrs keys: in-place modes, fused adds and kernel choices live in the plan.
+# op.attrs keys: in-place modes, fused adds and kernel choices live in the plan,
+# an int8 layer's kernel parameters in Op.int8_params (ir.Int8Params).
 # --------------------------------------------------------------------------
-DECISION_KEYS = ("inplace", "choice", "fused_into", "report")
+DECISION_KEYS = ("inplace", "choice", "fused_into", "report", "q")
 
 
 def decision_attr_uses(source: str) -> list[str]:
@@ -228,13 +229,14 @@ def decision_attr_uses(source: str) -> list[str]:
 def test_the_decision_attr_finder_finds_uses():
     src = ('a = op.attrs["choice"]\nop.attrs.get("inplace")\nif "fused_into" in op.attrs: pass\n'
            'op.attrs["inplace"] = {}\nop.attrs["q"] = 1\nop.attrs.get("act")\n')
-    assert [u.split(":")[0] for u in decision_attr_uses(src)] == ["line 1", "line 2", "line 3", "line 4"]
+    assert [u.split(":")[0] for u in decision_attr_uses(src)] == ["line 1", "line 2", "line 3", "line 4", "line 5"]
 
 
 def test_planning_decisions_are_not_op_attrs():
     """inplace.py, kernel_select.py and planner.py return in-place modes and kernel
     choices (stage_types.InplaceMode, kernel_variants.Choice); codegen and the
-    backends read them from the plan.  No module keeps them in op.attrs."""
+    backends read them from the plan.  No module keeps them in op.attrs, nor an
+    int8 layer's kernel parameters (quantization sets Op.int8_params)."""
     uses = {m: decision_attr_uses(p.read_text()) for m, p in _modules().items()}
     uses = {m: u for m, u in uses.items() if u}
     assert not uses, f"op.attrs used for planning decisions: {uses}"

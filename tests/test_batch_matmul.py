@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tinydeploy import api, checks, ops
 from tinydeploy.errors import TinydeployError
-from tinydeploy.ir import Graph, Op
+from tinydeploy.ir import Graph, Int8Params, Op
 
 ort = pytest.importorskip("onnxruntime")
 RNG = np.random.default_rng(11)
@@ -216,7 +216,7 @@ def test_constant_2d_rhs_stays_fully_connected(tmp_path):
 def test_overflow_bound(k, shift, problem):
     g = Graph("g")
     q = dict(k=k, a_offset=128, b_offset=128, shift=shift)
-    g.ops.append(Op("batch_matmul_s8", "layer", ["a", "b"], ["y"], {"q": q}))
+    g.ops.append(Op("batch_matmul_s8", "layer", ["a", "b"], ["y"], int8_params=Int8Params(q)))
     problems = checks.layer_problems(g)
     if problem is None:
         assert problems == []

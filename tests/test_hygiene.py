@@ -358,9 +358,9 @@ def test_add_and_mul_saturate_at_the_int8_limits(tmp_path, sanitizer_env, op):
 ])
 def test_overflow_bounds_of_every_int8_kind(kind, q, problem):
     from tinydeploy import checks
-    from tinydeploy.ir import Graph, Op
+    from tinydeploy.ir import Graph, Int8Params, Op
     g = Graph("g")
-    g.ops.append(Op(kind, "layer", ["x"], ["y"], {"q": q}))
+    g.ops.append(Op(kind, "layer", ["x"], ["y"], int8_params=Int8Params(q)))
     problems = checks.layer_problems(g)
     if problem is None:
         assert problems == []

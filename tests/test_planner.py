@@ -229,9 +229,13 @@ def _branchy() -> Graph:
 def test_scheduler_runs_one_branch_to_its_small_end_first():
     g = _branchy()
     before = planner.plan(g, "greedy").arena_bytes
+    own = [op.name for op in g.ops]
     info = schedule.reorder(g)
+    assert [op.name for op in g.ops] == own  # reorder only proposes an order
+    schedule.apply(g, info)
     order = [op.name for op in g.ops]
-    assert info["method"] == "dp" and info["peak_after"] < info["peak_before"]
+    assert order == list(info.order)
+    assert info.method == "dp" and info.peak_after < info.peak_before
     made = set(g.inputs)
     for op in g.ops:  # still a topological order
         assert all(i in made for i in op.inputs)
@@ -244,8 +248,8 @@ def test_scheduler_runs_one_branch_to_its_small_end_first():
 def test_scheduler_greedy_fallback_on_wide_graphs():
     g = _branchy()
     info = schedule.reorder(g, max_states=2)
-    assert info["method"] == "greedy"
-    assert [op.name for op in g.ops][-1] == "Y"
+    assert info.method == "greedy"
+    assert info.order[-1] == "Y"
 
 
 # --------------------------------------------------------------------------

@@ -182,6 +182,7 @@ def plan_memory(g: Graph, tgt, inplace: bool = True, method: str = "auto",
         raise TinydeployError(f"--planner must be one of {', '.join(planner.METHODS)}, not '{method}'")
     modes = ip.fuse_residual_adds(g) if inplace else {}
     sched = schedule.reorder(g, use_inplace=inplace, modes=modes)
+    schedule.apply(g, sched)
     if inplace:
         modes = ip.mark(g, planner.dies_at_fn(g, modes), modes)
     choices = kernel_select.select(g, tgt, modes, optimize, keep_fast)
@@ -264,7 +265,7 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
                      live=[dict(t, kind="scratch") if t["tensor"].startswith("scratch:") else t
                            for t in e["live"]])
                 for e in plan.timeline if e["op"] in layer_index]
-    sched = getattr(plan, "schedule", None) or {}
+    sched = plan.schedule
     figures = {
         "model": model_name, "target": tgt.name, "macs": sum(ops.macs(g, op) for op in g.ops),
         "flash_bytes": flash, "weights_bytes": gen["weight_bytes"],
@@ -276,7 +277,7 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
             "planner": plan.method, "optimal": plan.optimal, "greedy_bytes": plan.greedy_bytes,
             "exact_bytes": plan.exact_bytes, "inplace": plan.inplace,
             "inplace_layers": sum(1 for l in layers if "inplace" in l),
-            "schedule": sched.get("method"), "io_in_arena": True,
+            "schedule": sched.method if sched is not None else None, "io_in_arena": True,
             "variants_dropped_for_ram": dict(plan.dropped_variants),
             "input_offset": plan.placements[g.inputs[0]].offset,
             "output_offset": plan.placements[g.outputs[0]].offset,

@@ -35,7 +35,7 @@ def layer_problems(g: Graph) -> list[str]:
     problems = []
     for op in g.ops:
         d = ops.lookup(op.kind)
-        if d is None or d.check is None or "q" not in op.attrs:
+        if d is None or d.check is None or op.int8_params is None:
             continue
         try:
             d.check(g, op)

@@ -1,7 +1,7 @@
 """The golden model: a bit-exact numpy interpreter of the int8 IR.
 
 Each int8 op runs its OpDef.evaluate (tinydeploy/ops), which calls
-tinydeploy.golden_kernels with the same integer parameters (op.attrs["q"])
+tinydeploy.golden_kernels with the same integer parameters (op.int8_params)
 the generated C receives, so C and golden agree bit for bit.
 """
 from __future__ import annotations

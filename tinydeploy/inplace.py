@@ -141,7 +141,7 @@ def fuse_residual_adds(g: Graph) -> dict[str, InplaceMode]:
         if not cands:
             continue
         _, pos, conv = max(cands, key=lambda c: c[0])  # the later-produced operand: the main path
-        f, b = deltas(conv.attrs["q"], False)
+        f, b = deltas(conv.int8_params, False)
         modes[conv.name] = InplaceMode("conv_add", conv.inputs[0], f, b, add=add.name,
                                        residual=add.inputs[1 - pos], output=add.outputs[0],
                                        conv_is_input1=int(pos == 0))
@@ -164,7 +164,7 @@ def candidates(g: Graph, op: Op, modes: Modes) -> list[InplaceMode]:
     result = []
     allowed = _inplace_mode(op)
     if allowed == "window" and _is_s8_activation(g, op.inputs[0]):
-        f, b = deltas(op.attrs["q"], op.kind == "depthwise_conv2d_s8")
+        f, b = deltas(op.int8_params, op.kind == "depthwise_conv2d_s8")
         result.append(InplaceMode("window", op.inputs[0], f, b))
     elif allowed == "elementwise":
         for x in op.inputs:

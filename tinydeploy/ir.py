@@ -8,8 +8,9 @@ physical one the kernels see.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -63,6 +64,37 @@ class Tensor:
         return self.size * np.dtype(self.dtype).itemsize
 
 
+class Int8Params(Mapping):
+    """The integer parameters of one int8 layer, as quantization (`OpDef.to_int8`) hands
+    them to the golden model, the overflow checks, the in-place analysis and the kernel
+    emitters: immutable once made, read by field name. The names are the members of the
+    layer's C parameter struct (td_pool_s8_params, ...), so the portable emitter writes
+    them as its designated initializer; per-channel arrays become constant arrays."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Mapping[str, Any]):
+        object.__setattr__(self, "_fields", dict(fields))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._fields[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Int8Params are immutable: make a new one")
+
+    def __reduce__(self):  # pickling (shards, Ray) despite the __setattr__ guard
+        return (Int8Params, (self._fields,))
+
+    def __repr__(self) -> str:
+        return f"Int8Params({self._fields!r})"
+
+
 @dataclass
 class Op:
     kind: str
@@ -70,6 +102,11 @@ class Op:
     inputs: list
     outputs: list
     attrs: dict = field(default_factory=dict)
+    # int8 layers: the kernel's integer parameters (set by quantize.to_int8)
+    int8_params: Optional[Int8Params] = None
+    # calibration's maxima of |value| inside the op ({"cell": ...} for an LSTM's cell
+    # state; OpDef.internal_ranges), read by the op's to_int8
+    internal_absmax: dict = field(default_factory=dict)
     # int8 output vs the float model on calibration data, in dB (quantize.to_int8
     # with --calib; reported per layer in report.json)
     sqnr_db: Optional[float] = None

@@ -36,7 +36,7 @@ from typing import Mapping, Optional
 from . import ops
 from .ir import Graph
 from .kernel_variants import Choice
-from .stage_types import InplaceMode, Modes, fused_adds, hidden_tensors
+from .stage_types import InplaceMode, Modes, Schedule, fused_adds, hidden_tensors
 
 Choices = Mapping[str, Choice]  # op name -> the kernel variant chosen for it
 
@@ -345,7 +345,7 @@ class MemoryPlan:
     # its direction as planned
     choices: dict = field(default_factory=dict)  # op name -> kernel_variants.Choice whose
     # scratch the plan holds (after falling back to smaller variants or the portable kernel)
-    schedule: dict = field(default_factory=dict)  # schedule.reorder's summary (api.plan_memory)
+    schedule: Optional[Schedule] = None  # the op order it was planned for (api.plan_memory)
     inplace: bool = True  # in-place execution was allowed (False: --no-inplace)
 
     def mode(self, op_name: str) -> Optional[InplaceMode]:

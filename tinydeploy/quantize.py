@@ -2,7 +2,7 @@
 
 Every activation tensor ends up with per-tensor int8 quantization; weights
 are per-channel symmetric int8 and biases int32. Each int8 op carries its
-complete kernel parameters in `op.attrs["q"]` (field names = the C struct's,
+complete kernel parameters in `op.int8_params` (field names = the C struct's,
 values from qmath), so the golden model and the generated C use the very
 same integers.
 """
@@ -104,6 +104,13 @@ def calibrate(g: Graph, x: np.ndarray, method: str, progress=None) -> None:
     for sample in iterator:
         with np.errstate(all="ignore"):  # non-finite values are reported below, not warned about
             values = float_ref.run(g, sample, keep_all=True)
+        for op in g.ops:  # values inside ops that to_int8 needs (an LSTM's cell state)
+            d = ops.lookup(op.kind)
+            if d is not None and d.internal_ranges is not None:
+                args = [values[i] if i in values else g.const(i) for i in op.inputs if i]
+                with np.errstate(all="ignore"):
+                    for key, v in d.internal_ranges(g, op, args).items():
+                        op.internal_absmax[key] = max(op.internal_absmax.get(key, 0.0), float(v))
         for name, v in values.items():
             flat = v.reshape(-1)
             keep = flat if method == "minmax" or flat.size <= 4096 else rng.choice(flat, 4096, replace=False)

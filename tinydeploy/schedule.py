@@ -21,7 +21,7 @@ from typing import Optional
 
 from .ir import Graph
 from . import inplace as ip
-from .stage_types import Modes, fused_adds, hidden_tensors
+from .stage_types import Modes, Schedule, fused_adds, hidden_tensors
 from .planner import ALIAS_KINDS, _align
 
 MAX_STATES = 20000
@@ -207,20 +207,28 @@ def _units_in_order(m: _Model) -> bool:
 
 
 def reorder(g: Graph, use_inplace: bool = True, max_states: int = MAX_STATES,
-            modes: Optional[Modes] = None) -> dict:
-    """Reorder g.ops (a topological order) to minimize the estimated peak memory.
+            modes: Optional[Modes] = None) -> Schedule:
+    """A topological order of g.ops that minimizes the estimated peak memory (the graph's
+    own order when nothing is better and it runs fused units in order); g is not changed.
     modes: the fused conv+add pairs (inplace.fuse_residual_adds), each run as one unit."""
     modes = modes or {}
     m = _Model(g, use_inplace, modes)
     before = estimate_peak(g, use_inplace, modes)
+    own = tuple(op.name for op in g.ops)
     if len(m.units) <= 1:
-        return dict(method="trivial", peak_before=before, peak_after=before)
+        return Schedule(own, "trivial", before, before)
     if _count_states(m, max_states):
         peak, order, method = *_dp_order(m), "dp"
     else:
         peak, order, method = *_greedy_order(m), "greedy"
     if peak < before or not _units_in_order(m):
-        g.ops = [op for u in order for op in m.units[u]]
-    else:
-        peak = before
-    return dict(method=method, peak_before=before, peak_after=peak)
+        return Schedule(tuple(op.name for u in order for op in m.units[u]), method, before, peak)
+    return Schedule(own, method, before, before)
+
+
+def apply(g: Graph, sched: Schedule) -> None:
+    """Run g's ops in the schedule's order (op names are unique: api.build_graph)."""
+    by_name = {op.name: op for op in g.ops}
+    if sorted(by_name) != sorted(sched.order) or len(by_name) != len(g.ops):
+        raise ValueError("the schedule does not order this graph's ops")
+    g.ops = [by_name[name] for name in sched.order]

@@ -1,5 +1,6 @@
 """Typed records the planning stages hand forward (instead of op.attrs keys).
 
+    schedule.py        orders the ops                  Schedule (api applies its order to g.ops)
     inplace.py         decides InplaceModes            {op name: InplaceMode}
     kernel_select.py   picks kernel variants           {op name: kernel_variants.Choice}
     planner.py         places tensors and returns both, as used (MemoryPlan.inplace_modes,
@@ -14,6 +15,22 @@ from dataclasses import dataclass
 from typing import Mapping, Optional
 
 MODES = ("elementwise", "window", "conv_add")
+SCHEDULE_METHODS = ("trivial", "dp", "greedy")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The execution order schedule.reorder chose: op names, first to last, and the
+    estimated peak memory of the graph's own order (before) and of this one (after)."""
+
+    order: tuple  # op names
+    method: str  # one of SCHEDULE_METHODS
+    peak_before: int
+    peak_after: int
+
+    def __post_init__(self):
+        if self.method not in SCHEDULE_METHODS:
+            raise ValueError(f"schedule method {self.method!r} is not one of {SCHEDULE_METHODS}")
 DIRECTIONS = (None, "forward", "backward", "alias")
 
 

@@ -519,7 +519,7 @@ def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = 
 
 def _conv_plan(g: Graph, op: Op, w: np.ndarray, shift: Optional[int] = None,
                int8_weights: bool = False) -> Optional[RequantPlan]:
-    q = op.attrs["q"]
+    q = op.int8_params
     oc = w.shape[0]
     wf = w.reshape(oc, -1).astype(np.int64)
     b = op.inputs[2] if len(op.inputs) > 2 else ""
@@ -545,7 +545,7 @@ def _add_epilogue(g: Graph, mode: InplaceMode) -> Optional[AddEpilogue]:
     add = next((o for o in g.ops if o.name == mode.add), None)
     if add is None or add.kind != "add_s8":
         return None
-    aq = add.attrs["q"]
+    aq = add.int8_params
     v = np.arange(-128, 128, dtype=np.int64)
 
     def rescale(off, m, sh):
@@ -632,7 +632,7 @@ def _conv_scratch(geo: ConvGeom) -> int:
 
 
 def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) -> Optional[Choice]:
-    q = op.attrs["q"]
+    q = op.int8_params
     if q["groups"] != 1 or q["dil_h"] != 1 or q["dil_w"] != 1:
         return None
     w8 = g.tensors[op.inputs[1]].data
@@ -690,7 +690,7 @@ def _fused_add(g: Graph, mode: Optional[InplaceMode], name: str):
 
 
 def _conv_common_mve(g: Graph, op: Op, w8: np.ndarray, mode: Optional[InplaceMode]) -> Optional[Choice]:
-    q = op.attrs["q"]
+    q = op.int8_params
     oc = w8.shape[0]
     wf = w8.reshape(oc, -1).astype(np.int64)
     b = op.inputs[2] if len(op.inputs) > 2 else ""
@@ -704,7 +704,7 @@ def _conv_common_mve(g: Graph, op: Op, w8: np.ndarray, mode: Optional[InplaceMod
 
 
 def _mve_fc(g: Graph, op: Op) -> Optional[Choice]:
-    q = op.attrs["q"]
+    q = op.int8_params
     w8 = g.tensors[op.inputs[1]].data
     n_out, n_in = w8.shape
     b = op.inputs[2] if len(op.inputs) > 2 else ""
@@ -731,7 +731,7 @@ def _mve_fc(g: Graph, op: Op) -> Optional[Choice]:
 
 
 def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
-    q = op.attrs["q"]
+    q = op.int8_params
     w8 = g.tensors[op.inputs[1]].data  # [out][in]
     n_out, n_in = w8.shape
     rows = q["rows"]
@@ -836,7 +836,7 @@ def dw_groups(op: Op, ch: int, mode: Optional[InplaceMode]) -> list:
     row; with several groups the output must not overlap the input except
     exactly (the planner's alias), so a layer that may run as an overlapping
     window without alias keeps one group."""
-    if ch % 4 or (mode is not None and not dw_alias_safe(op.attrs["q"])):
+    if ch % 4 or (mode is not None and not dw_alias_safe(op.int8_params)):
         return [ch]
     return [d for d in range(ch, 3, -4) if ch % d == 0]
 
@@ -860,7 +860,7 @@ def thumb_add_imm(v: int) -> bool:
 
 
 def _dsp_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
-    q = op.attrs["q"]
+    q = op.int8_params
     if (q["k_h"], q["k_w"]) != (3, 3) or q["dil_h"] != 1 or q["dil_w"] != 1:
         return None
     if q["out_c"] != q["in_c"] or q["stride_h"] < 1 or q["stride_w"] not in (1, 2):
@@ -966,7 +966,7 @@ def _dw_choices(name: str, head: str, suffix: str, header: str, elem_bytes: int,
 # Armv7E-M DSP: global average pool
 # --------------------------------------------------------------------------
 def _dsp_gavg(g: Graph, op: Op) -> Optional[Choice]:
-    q = op.attrs["q"]
+    q = op.int8_params
     if (q["out_h"], q["out_w"]) != (1, 1) or (q["k_h"], q["k_w"]) != (q["in_h"], q["in_w"]):
         return None
     if q["pad_top"] or q["pad_left"] or q["in_h"] * q["in_w"] > 255:
@@ -986,7 +986,7 @@ def _dsp_batch_matmul(op: Op) -> Optional[Choice]:
     """SMLAD on halfword pairs of offset operands, when A's rows are contiguous along K
     and B is contiguous along K (q @ k^T) or N (a @ v); the same parameters as the
     portable kernel."""
-    q = op.attrs["q"]
+    q = op.int8_params
     if q["a_k_stride"] != 1 or 1 not in (q["b_k_stride"], q["b_n_stride"]):
         return None
 
@@ -1001,7 +1001,7 @@ def _dsp_batch_matmul(op: Op) -> Optional[Choice]:
 # Armv7E-M DSP: max pooling
 # --------------------------------------------------------------------------
 def _dsp_maxpool(g: Graph, op: Op) -> Optional[Choice]:
-    q = op.attrs["q"]
+    q = op.int8_params
     win = win_init(q["in_h"], q["in_w"], q["channels"], q["out_h"], q["out_w"], q["k_h"], q["k_w"],
                    q["stride_h"], q["stride_w"], q["pad_top"], q["pad_left"], 0)
     cfg = ("td_arm_maxpool_cfg", dict(win=win, act_min=int(q["act_min"]),
@@ -1082,7 +1082,7 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
 
 
 def _mve_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
-    q = op.attrs["q"]
+    q = op.int8_params
     if (q["k_h"], q["k_w"]) != (3, 3) or q["dil_h"] != 1 or q["dil_w"] != 1:
         return None
     ch = q["out_c"]
@@ -1198,7 +1198,7 @@ def _mve_softmax(op: Op, target, mode: Optional[InplaceMode]) -> Optional[Choice
     """Where the portable kernel would be td_softmax_table_s8 (ops/softmax.py: uses_table),
     its Helium twin: same parameters and table, 4 elements per step, any depth (tail
     predication), in place allowed (each step reads its 4 elements before writing them)."""
-    if "mve" not in target.features or not softmax.uses_table(op.attrs["q"]) or \
+    if "mve" not in target.features or not softmax.uses_table(op.int8_params) or \
             (mode is not None and mode.mode != "elementwise"):
         return None
     return Choice("arm_mve_softmax_table", lambda ctx, op_, sym: softmax.emit_table(
@@ -1221,7 +1221,7 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
         if mode is not None:
             return None
         return _f32_conv(g, op)
-    if "q" not in op.attrs:
+    if op.int8_params is None:
         return None
     if op.kind == "softmax_s8":
         return _mve_softmax(op, target, mode)

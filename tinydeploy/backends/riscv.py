@@ -51,7 +51,7 @@ INT32_MAX = 2 ** 31 - 1
 def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> Optional[Choice]:
     """The variant for `op` on `target` under the in-place decision `inplace`, or None
     for the portable kernel.  (kernel_select asks nothing for an add fused into its conv.)"""
-    if getattr(target, "arch", None) != "riscv" or "q" not in op.attrs:
+    if getattr(target, "arch", None) != "riscv" or op.int8_params is None:
         return None
     if op.kind == "softmax_s8":
         return _rvv_softmax(op, target, inplace)
@@ -72,11 +72,11 @@ def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> O
             return None
         if vector:
             return Choice("rvv_conv", _conv_emitter(vlen), 0)
-        if _scalar_rq(g, op, geo) is None or (add is not None and _add_tables(add.attrs["q"]) is None):
+        if _scalar_rq(g, op, geo) is None or (add is not None and _add_tables(add.int8_params) is None):
             return None
         return Choice("rv_conv", _emit_rv_conv, 0)
     if op.kind == "depthwise_conv2d_s8":
-        q = op.attrs["q"]
+        q = op.int8_params
         if q["out_c"] != q["in_c"] or q["dil_h"] != 1 or q["dil_w"] != 1 or \
                 _nhwc(g, op.inputs[0]) is None or not _fits_int16(_dw_geometry(q)):
             return None
@@ -92,7 +92,7 @@ def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> O
             return None
         return Choice("rvv_" + op.kind[:-3], _emit_rvv_pool, 0)
     if op.kind == "add_s8":
-        q = op.attrs["q"]
+        q = op.int8_params
         if not _same_shape_add(g, op):
             return None
         if vector:
@@ -116,7 +116,7 @@ def _rvv_softmax(op: Op, target, inplace: Optional[InplaceMode]) -> Optional[Cho
     """Where the portable kernel would be td_softmax_table_s8 (ops/softmax.py: uses_table),
     its vector twin (riscv/rvv_softmax_table_s8.c): same parameters and table; in place
     allowed (each strip is read before it is written)."""
-    if not target.has("rvv") or not softmax.uses_table(op.attrs["q"]) or \
+    if not target.has("rvv") or not softmax.uses_table(op.int8_params) or \
             (inplace is not None and inplace.mode != "elementwise"):
         return None
     return Choice("rvv_softmax_table", lambda ctx, op_, sym: softmax.emit_table(
@@ -202,7 +202,7 @@ def _per_channel(q: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _conv_geometry(g: Graph, op: Op) -> Optional[dict]:
     """Shape fields of the conv (or fully connected, as a 1x1 conv over rows)."""
-    q = op.attrs["q"]
+    q = op.int8_params
     if op.kind == "fully_connected_s8":
         return dict(in_h=1, in_w=q["rows"], in_c=q["in_features"], out_h=1, out_w=q["rows"],
                     out_c=q["out_features"], k_h=1, k_w=1, stride_h=1, stride_w=1,
@@ -274,7 +274,7 @@ def _constants(w2: np.ndarray, bias_folded: np.ndarray) -> list:
 # Convolution and fully connected
 # --------------------------------------------------------------------------
 def _conv_prep(g: Graph, op: Op, geo: dict):
-    q = op.attrs["q"]
+    q = op.int8_params
     out_c = geo["out_c"]
     w2 = _weights_2d(g, op, out_c)
     bias = _fold_bias(_bias(g, op, out_c), w2, int(q["input_offset"]))
@@ -303,7 +303,7 @@ def _emit_rv_conv(c, op: Op, sym: str):
     bpad = np.zeros(blocks * 4, np.int64)
     bpad[:out_c] = bias
     add = _fused_add(c.g, c.inplace(op))
-    add_p = _rv_add_struct(c, add.attrs["q"], 0, sym + "_add", statics, consts) if add else None
+    add_p = _rv_add_struct(c, add.int8_params, 0, sym + "_add", statics, consts) if add else None
     params = dict(geo, **_order(c, op), act_min=int(q["act_min"]), act_max=int(q["act_max"]),
                   zp_row=_zp_row(c, geo, -int(q["input_offset"]), sym, consts),
                   bias=_static(c, sym, "bias", "int32_t", bpad, consts),
@@ -340,7 +340,7 @@ def _emit_rvv_conv(c, op: Op, sym: str, vlen: int):
     left = np.maximum(shift, 0)
     add = _fused_add(c.g, c.inplace(op))
     if add is not None:
-        fields = ", ".join(f".{k} = {v}" for k, v in _rvv_add_fields(add.attrs["q"], 0).items())
+        fields = ", ".join(f".{k} = {v}" for k, v in _rvv_add_fields(add.int8_params, 0).items())
         statics.append(f"static const td_rvv_add_params {sym}_add = {{{fields}}};")
     params = dict(geo, lmul=_rvv_lmul(geo, vlen), flags=int(bool(left.any())), **_order(c, op),
                   zp_row=_zp_row(c, geo, -int(q["input_offset"]), sym, consts),
@@ -439,7 +439,7 @@ def _emit_rvv_conv_px(c, op: Op, sym: str):
 # Depthwise convolution
 # --------------------------------------------------------------------------
 def _dw_prep(g: Graph, op: Op):
-    q = op.attrs["q"]
+    q = op.int8_params
     C = q["out_c"]
     w = g.tensors[op.inputs[1]].data.astype(np.int64).reshape(q["k_h"] * q["k_w"], C)
     bias = _fold_bias(_bias(g, op, C), w.T, int(q["input_offset"]))
@@ -562,7 +562,7 @@ def _rv_add_struct(c, q: dict, size: int, name: str, statics: list, consts: list
 def _emit_rv_add(c, op: Op, sym: str):
     statics: list = []
     consts: list = []
-    name = _rv_add_struct(c, op.attrs["q"], c.g.tensors[op.outputs[0]].size, sym + "_p", statics, consts)
+    name = _rv_add_struct(c, op.int8_params, c.g.tensors[op.outputs[0]].size, sym + "_p", statics, consts)
     return Call("td_rv_add_s8", SCALAR_SOURCE,
                 [f"&{name}", c.ptr(op.inputs[0]), c.ptr(op.inputs[1]), c.ptr(op.outputs[0], False)],
                 statics=statics, consts=consts)
@@ -573,7 +573,7 @@ def _rvv_add_fields(q: dict, size: int) -> dict:
 
 
 def _emit_rvv_add(c, op: Op, sym: str):
-    params = _rvv_add_fields(op.attrs["q"], c.g.tensors[op.outputs[0]].size)
+    params = _rvv_add_fields(op.int8_params, c.g.tensors[op.outputs[0]].size)
     return Call("td_rvv_add_s8", VECTOR_SOURCE,
                 [c.ptr(op.inputs[0]), c.ptr(op.inputs[1]), c.ptr(op.outputs[0], False)],
                 "td_rvv_add_params", params)
@@ -587,6 +587,6 @@ POOL_FIELDS = ("in_h", "in_w", "channels", "out_h", "out_w", "k_h", "k_w", "stri
 
 
 def _emit_rvv_pool(c, op: Op, sym: str):
-    q = op.attrs["q"]
+    q = op.int8_params
     return Call(f"td_rvv_{op.kind}", VECTOR_SOURCE, [c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)],
                 "td_pool_s8_params", {k: int(q[k]) for k in POOL_FIELDS})

@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import golden_kernels as gk
 from ..ctext import Call
-from ..ir import Graph, Op
+from ..ir import Graph, Int8Params, Op
 from . import binary, matmul, softmax
 from . import slice as slice_op
 from .base import OpDef, register, scratch_bytes
@@ -167,7 +167,7 @@ def _shape_checks(g: Graph, chain: list, views: list) -> dict | None:
     axis = sm.attrs["axis"] if sm.kind == "softmax" else None
     if axis is not None and axis != rank - 1:
         return None
-    if sm.kind == "softmax_s8" and int(sm.attrs["q"]["depth"]) != g1["n"]:
+    if sm.kind == "softmax_s8" and int(sm.int8_params["depth"]) != g1["n"]:
         return None
     a_perm = pv.attrs.get("a_perm")
     if a_perm is not None and tuple(a_perm) != tuple(range(len(a_perm))):
@@ -203,9 +203,10 @@ def _fuse(g: Graph, kinds, build) -> int:
             geo = _shape_checks(g, chain, views)
             if not geo:
                 continue
+            params, attrs = build(g, chain, geo)
             new = Op(kinds[0].replace("batch_matmul", "attention"), _name(qk, pv),
                      [v["source"] if v is not None else n for n, v in zip(names, views)],
-                     list(pv.outputs), build(g, chain, geo))
+                     list(pv.outputs), attrs, int8_params=None if params is None else Int8Params(params))
             new.attrs.update(perms={"qk": [qk.attrs.get("a_perm"), qk.attrs.get("b_perm")],
                                     "pv": [None, pv.attrs.get("b_perm")]},
                              views=[None if v is None else {"offset": v["offset"], "strides": v["strides"],
@@ -231,12 +232,12 @@ def _name(qk: Op, pv: Op) -> str:
 
 
 # -- float ------------------------------------------------------------------
-def _build_float(g: Graph, chain: list, geo: dict) -> dict:
+def _build_float(g: Graph, chain: list, geo: dict) -> tuple:
     qk, scale, sm, pv = chain
     s = None
     if scale is not None:
         s = _scale_of_float(g, scale, [i for i in scale.inputs if not g.tensors[i].is_const][0])
-    return {"geometry": geo, "scale": s}
+    return None, {"geometry": geo, "scale": s}
 
 
 def fuse_float(g: Graph) -> int:
@@ -303,31 +304,31 @@ def _emit_f32(c, op: Op, sym: str) -> Call:
 
 
 # -- int8 -------------------------------------------------------------------
-def _build_int8(g: Graph, chain: list, geo: dict) -> dict:
+def _build_int8(g: Graph, chain: list, geo: dict) -> tuple:
     qk, scale, sm, pv = chain
-    s1, s2, sq = qk.attrs["q"], pv.attrs["q"], sm.attrs["q"]
+    s1, s2, sq = qk.int8_params, pv.int8_params, sm.int8_params
     q = dict(geo)
     q.update(q_offset=s1["a_offset"], k_offset=s1["b_offset"], score_offset=s1["output_offset"],
              score_multiplier=s1["multiplier"], score_shift=s1["shift"],
              score_min=s1["act_min"], score_max=s1["act_max"])
-    steps = {"qk": dict(s1), "softmax": dict(sq), "pv": dict(s2), "scale": None}
+    steps = {"qk": s1, "softmax": sq, "pv": s2, "scale": None}
     if scale is None:
         q.update(has_scale=0, scale_input_offset=0, scale_factor=1, scale_offset=0,
                  scale_multiplier=0, scale_shift=0, scale_min=-128, scale_max=127)
     else:
-        m = scale.attrs["q"]
+        m = scale.int8_params
         pos = 0 if scale.inputs[0] == qk.outputs[0] else 1
         const = np.asarray(g.tensors[scale.inputs[1 - pos]].data, np.int8)
         own, other = ("input1_offset", "input2_offset") if pos == 0 else ("input2_offset", "input1_offset")
         q.update(has_scale=1, scale_input_offset=m[own], scale_factor=int(const.reshape(-1)[0]) + m[other],
                  scale_offset=m["output_offset"], scale_multiplier=m["output_multiplier"],
                  scale_shift=m["output_shift"], scale_min=m["act_min"], scale_max=m["act_max"])
-        steps["scale"] = {"q": dict(m), "position": pos, "constant": const.copy()}
+        steps["scale"] = {"params": m, "position": pos, "constant": const.copy()}
     q.update(softmax_multiplier=sq["input_multiplier"], softmax_left_shift=sq["input_left_shift"],
              softmax_diff_min=sq["diff_min"])
     q.update(p_offset=s2["a_offset"], v_offset=s2["b_offset"], output_offset=s2["output_offset"],
              multiplier=s2["multiplier"], shift=s2["shift"], act_min=s2["act_min"], act_max=s2["act_max"])
-    return {"q": q, "steps": steps}
+    return q, {"steps": steps}
 
 
 def fuse_int8(g: Graph) -> int:
@@ -345,7 +346,7 @@ def _golden(g: Graph, op: Op, args: list) -> np.ndarray:
     if steps["scale"] is not None:
         sc = steps["scale"]
         pair = (s, sc["constant"]) if sc["position"] == 0 else (sc["constant"], s)
-        s = gk.mul(pair[0], pair[1], sc["q"]).reshape(s.shape)
+        s = gk.mul(pair[0], pair[1], sc["params"]).reshape(s.shape)
     p = gk.softmax(s, steps["softmax"]).reshape(s.shape)
     p, vv = _operands(op, "pv", p, v, np.int64)
     return matmul.golden(p, vv, steps["pv"]).reshape(g.tensors[op.outputs[0]].shape)
@@ -353,11 +354,11 @@ def _golden(g: Graph, op: Op, args: list) -> np.ndarray:
 
 def _check(g: Graph, op: Op) -> None:
     steps = op.attrs["steps"]
-    matmul._check(g, Op("batch_matmul_s8", op.name, [], [], {"q": steps["qk"]}))
+    matmul._check(g, Op("batch_matmul_s8", op.name, [], [], int8_params=steps["qk"]))
     if steps["scale"] is not None:
-        binary._check_mul(g, Op("mul_s8", op.name, [], [], {"q": steps["scale"]["q"]}))
-    softmax._check(g, Op("softmax_s8", op.name, [], [], {"q": steps["softmax"]}))
-    matmul._check(g, Op("batch_matmul_s8", op.name, [], [], {"q": steps["pv"]}))
+        binary._check_mul(g, Op("mul_s8", op.name, [], [], int8_params=steps["scale"]["params"]))
+    softmax._check(g, Op("softmax_s8", op.name, [], [], int8_params=steps["softmax"]))
+    matmul._check(g, Op("batch_matmul_s8", op.name, [], [], int8_params=steps["pv"]))
 
 
 def _emit_s8(c, op: Op, sym: str) -> Call:
@@ -365,7 +366,7 @@ def _emit_s8(c, op: Op, sym: str) -> Call:
     call.args = _ptrs(c, op) + call.args[3:] + [_scratch_ptr(c, op, "int8_t")]
     # the rows' softmax as the unfused softmax would run it: with the exponential table
     # (ops/softmax.py) from the same size on, else td_softmax_s8
-    geo = op.attrs["q"]
+    geo = op.int8_params
     sm = dict(op.attrs["steps"]["softmax"])
     sm.update(outer=int(np.prod(geo["batch_shape"])) * int(geo["m"]), depth=int(geo["n"]))
     call.params.update(softmax_table_last=0, softmax_table="0")  # a null pointer: td_softmax_s8
@@ -378,7 +379,7 @@ def _emit_s8(c, op: Op, sym: str) -> Call:
 
 # -- figures ----------------------------------------------------------------
 def _macs(g: Graph, op: Op) -> int:
-    geo = op.attrs["geometry"] if "geometry" in op.attrs else op.attrs["q"]
+    geo = op.attrs["geometry"] if "geometry" in op.attrs else op.int8_params
     batch = int(np.prod(geo["batch_shape"]))
     return batch * int(geo["m"]) * int(geo["n"]) * (int(geo["k"]) + int(geo["d"]))
 
@@ -389,13 +390,13 @@ def _scratch_f32(g: Graph, op: Op) -> int:
 
 def _scratch_s8(g: Graph, op: Op) -> int:
     """The sums of each key and value column (n + d int32), one row of n int8 scores."""
-    geo = op.attrs["q"]
+    geo = op.int8_params
     return 4 * (int(geo["n"]) + int(geo["d"])) + int(geo["n"])
 
 
 def report_entry(g: Graph, op: Op) -> dict:
     """How this layer's memory grows with the sequence length (report.json)."""
-    geo = op.attrs["geometry"] if "geometry" in op.attrs else op.attrs["q"]
+    geo = op.attrs["geometry"] if "geometry" in op.attrs else op.int8_params
     elem = 4 if op.kind == "attention" else 1
     heads = int(np.prod(geo["batch_shape"]))
     n, m = int(geo["n"]), int(geo["m"])

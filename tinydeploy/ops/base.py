@@ -11,7 +11,7 @@ knowledge of one op family lives in one module of tinydeploy/ops/:
   layout       float kinds: the NHWC layout rule ((passes.LayoutPass, op) -> None);
                None means "the output keeps its first input's layout" (element-wise)
   to_int8      float kinds: rewrite the op into its int8 kind, with its integer
-               parameters in op.attrs["q"] ((g, op) -> None)
+               parameters in op.int8_params, an ir.Int8Params ((g, op) -> None)
   check        int8 kinds: raise overflow.Overflow when some int8 input could
                overflow the kernel's int32 arithmetic ((g, op) -> None)
   macs         multiply-accumulates of one op ((g, op) -> int)
@@ -20,6 +20,9 @@ knowledge of one op family lives in one module of tinydeploy/ops/:
   scratch      bytes of arena scratch the op's own kernel needs during the op (e.g. a
                recurrent state), planned like a tensor live at the op's step
                ((g, op) -> int); None: none
+  internal_ranges  float kinds with values inside the op that to_int8 must size (an
+               LSTM's cell state): ((g, op, args) -> {name: |max|}) on one sample;
+               calibration keeps the maxima in Op.internal_absmax
   quant        int8 output quantization: "own" (calibrated or from QDQ), "propagates"
                (data movement: output and input share it, both ways), "follows_input"
                (calibration gives the output its input's), or "fixed" (fixed_output)
@@ -52,6 +55,9 @@ class OpDef:
     quant: str = "own"
     fixed_output: Optional[tuple] = None  # (scale, zero_point) for quant == "fixed"
     scratch: Optional[Callable] = None  # (g, op) -> arena bytes the op's own kernel needs
+    # (g, op, args) -> {name: |max|} of values inside the op (not tensors) on one sample,
+    # e.g. an LSTM's cell state: calibration keeps their maxima in Op.internal_absmax
+    internal_ranges: Optional[Callable] = None
 
     def __post_init__(self):
         if self.inplace not in INPLACE_MODES:

@@ -13,7 +13,7 @@ import numpy as np
 from .. import golden_kernels as gk, qmath
 from ..ctext import MAX_DIMS, Call
 from ..errors import TinydeployError
-from ..ir import Graph, Op, QuantParams
+from ..ir import Graph, Int8Params, Op, QuantParams
 from ..overflow import fits, offset_bound, shifted
 from .base import OpDef, register
 from .common import act_params, act_range, clamp, int8_constant, padded, s8_call, scalar_q
@@ -117,11 +117,11 @@ def _minmax_to_int8(g: Graph, op: Op) -> None:
     q = gk.broadcast_geometry(g.tensors[inputs[0]].shape, g.tensors[inputs[1]].shape)
     lo, hi = act_range(op, out_q)
     q.update(is_max=int(op.attrs["op"] == "max"), act_min=lo, act_max=hi)
-    op.kind, op.attrs["q"] = "minmax_s8", q
+    op.kind, op.int8_params = "minmax_s8", Int8Params(q)
 
 
 def _minmax_golden(g: Graph, op: Op, args: list) -> np.ndarray:
-    q = op.attrs["q"]
+    q = op.int8_params
     shape = tuple(q["out_shape"])
     a, b = (np.broadcast_to(np.asarray(x, np.int32).reshape(_padded_shape(np.shape(x))), shape) for x in args)
     y = np.maximum(a, b) if q["is_max"] else np.minimum(a, b)
@@ -153,11 +153,11 @@ def _to_int8(g: Graph, op: Op) -> None:
     q = fn(qa[0], qa[1], qb[0], qb[1], qo[0], qo[1], act_range=act_range(op, qo))
     q.update(gk.broadcast_geometry(g.tensors[a].shape, g.tensors[b].shape))
     op.kind = f"{kind}_s8"
-    op.attrs["q"] = q
+    op.int8_params = Int8Params(q)
 
 
 def _check_add(g: Graph, op: Op) -> None:
-    q = op.attrs["q"]
+    q = op.int8_params
     total = 0
     for i in (1, 2):
         scaled = offset_bound(q[f"input{i}_offset"]) << int(q["left_shift"])
@@ -167,19 +167,19 @@ def _check_add(g: Graph, op: Op) -> None:
 
 
 def _check_mul(g: Graph, op: Op) -> None:
-    q = op.attrs["q"]
+    q = op.int8_params
     prod = offset_bound(q["input1_offset"]) * offset_bound(q["input2_offset"])
     shifted("the product of the inputs", prod, q["output_shift"])
 
 
 register(
     OpDef("binary", _float_ref, _emit_f32, layout=_layout, to_int8=_to_int8, inplace="elementwise"),
-    OpDef("add_s8", lambda g, op, args: gk.add(args[0], args[1], op.attrs["q"]),
+    OpDef("add_s8", lambda g, op, args: gk.add(args[0], args[1], op.int8_params),
           lambda c, op, sym: s8_call(c, op, sym, "td_add_s8", "s8/binary_s8.c", "td_add_s8_params", "abo"),
           check=_check_add, inplace="elementwise"),
     OpDef("minmax_s8", _minmax_golden,
           lambda c, op, sym: s8_call(c, op, sym, "td_minmax_s8", "s8/minmax_s8.c", "td_minmax_s8_params", "abo")),
-    OpDef("mul_s8", lambda g, op, args: gk.mul(args[0], args[1], op.attrs["q"]),
+    OpDef("mul_s8", lambda g, op, args: gk.mul(args[0], args[1], op.int8_params),
           lambda c, op, sym: s8_call(c, op, sym, "td_mul_s8", "s8/binary_s8.c", "td_mul_s8_params", "abo"),
           check=_check_mul, inplace="elementwise"),
 )

@@ -118,5 +118,5 @@ def s8_call(c, op: Op, sym: str, fn: str, source: str, ptype: str, roles: str) -
     ins = iter(op.inputs)
     buffers = [c.ptr(op.outputs[0], False) if r == "o" else c.ptr(next(ins)) for r in roles]
     consts: list = []
-    params = s8_params(c, op.attrs["q"], sym, consts)
+    params = s8_params(c, op.int8_params, sym, consts)
     return Call(fn, source, buffers, ptype, params, consts=consts)

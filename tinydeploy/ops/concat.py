@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import golden_kernels as gk, qmath
 from ..ctext import Call
-from ..ir import Graph, Op, QuantParams
+from ..ir import Graph, Int8Params, Op, QuantParams
 from ..overflow import offset_bound, shifted
 from .base import OpDef, register
 from .common import scalar_q
@@ -55,18 +55,18 @@ def _to_int8(g: Graph, op: Op) -> None:
         inputs.append(qmath.concat_input_params(int(np.prod(g.tensors[name].shape[axis:])),
                                                 iq[0], iq[1], out_q[0], out_q[1]))
     op.kind = "concat_s8"
-    op.attrs["q"] = {"outer": int(np.prod(shape[:axis])), "n_inputs": len(inputs),
-                     "output_zero_point": out_q[1], "inputs": inputs}
+    op.int8_params = Int8Params({"outer": int(np.prod(shape[:axis])), "n_inputs": len(inputs),
+                                 "output_zero_point": out_q[1], "inputs": inputs})
 
 
 def _check(g: Graph, op: Op) -> None:
-    for i, inp in enumerate(op.attrs["q"]["inputs"]):
+    for i, inp in enumerate(op.int8_params["inputs"]):
         if inp["requantize"]:
             shifted(f"input {i} minus its zero point", offset_bound(inp["input_zero_point"]), inp["shift"])
 
 
 def _emit_s8(c, op: Op, sym: str) -> Call:
-    q = op.attrs["q"]
+    q = op.int8_params
     fields = ("inner", "requantize", "input_zero_point", "multiplier", "shift")
     rows = np.array([[int(i[f]) for f in fields] for i in q["inputs"]], np.int64)
     inputs = c.const(sym, "inputs", rows, "td_concat_s8_input")
@@ -81,5 +81,5 @@ def _emit_s8(c, op: Op, sym: str) -> Call:
 register(
     OpDef("concat", lambda g, op, args: np.concatenate(args, axis=op.attrs["axis"]), _emit_f32,
           layout=_layout, to_int8=_to_int8),
-    OpDef("concat_s8", lambda g, op, args: gk.concat(args, op.attrs["q"]), _emit_s8, check=_check),
+    OpDef("concat_s8", lambda g, op, args: gk.concat(args, op.int8_params), _emit_s8, check=_check),
 )

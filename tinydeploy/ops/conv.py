@@ -11,7 +11,7 @@ import numpy as np
 from .. import golden_kernels as gk, qmath
 from ..ctext import Call
 from ..errors import TinydeployError
-from ..ir import Graph, Op
+from ..ir import Graph, Int8Params, Op
 from ..overflow import mac_layer
 from .base import OpDef, register
 from .common import act_params, act_range, clamp, nhwc, s8_call, scalar_q
@@ -170,7 +170,7 @@ def _to_int8(g: Graph, op: Op) -> None:
     op.inputs = [x, g.add_const(w + "_s8", np.ascontiguousarray(wq)),
                  g.add_const((b or op.name) + "_s32", int32_bias(g, b, in_q[0], ws, oc)) if b else ""]
     op.kind = "depthwise_conv2d_s8" if depthwise else "conv2d_s8"
-    a["q"] = q
+    op.int8_params = Int8Params(q)
 
 
 # -- int8 -------------------------------------------------------------------
@@ -179,22 +179,22 @@ def _bias(g: Graph, op: Op):
 
 
 def _golden(g: Graph, op: Op, args: list) -> np.ndarray:
-    return gk.conv2d(args[0], g.const(op.inputs[1]), _bias(g, op), op.attrs["q"])
+    return gk.conv2d(args[0], g.const(op.inputs[1]), _bias(g, op), op.int8_params)
 
 
 def _golden_dw(g: Graph, op: Op, args: list) -> np.ndarray:
-    return gk.depthwise_conv2d(args[0], g.const(op.inputs[1]), _bias(g, op), op.attrs["q"])
+    return gk.depthwise_conv2d(args[0], g.const(op.inputs[1]), _bias(g, op), op.int8_params)
 
 
 def _check(g: Graph, op: Op) -> None:
     w = np.abs(np.asarray(g.const(op.inputs[1]), np.int64))
     sums = w.reshape(w.shape[0], -1).sum(axis=1)  # [out_c][k_h][k_w][in_c / groups]
-    mac_layer(g, op, sums, op.attrs["q"])
+    mac_layer(g, op, sums, op.int8_params)
 
 
 def _check_dw(g: Graph, op: Op) -> None:
     w = np.abs(np.asarray(g.const(op.inputs[1]), np.int64))
-    mac_layer(g, op, w.reshape(-1, w.shape[-1]).sum(axis=0), op.attrs["q"])  # [k_h][k_w][out_c]
+    mac_layer(g, op, w.reshape(-1, w.shape[-1]).sum(axis=0), op.int8_params)  # [k_h][k_w][out_c]
 
 
 def _emit_s8(c, op: Op, sym: str) -> Call:

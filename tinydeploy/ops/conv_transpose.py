@@ -24,7 +24,7 @@ import numpy as np
 from .. import golden_kernels as gk, qmath
 from ..ctext import Call
 from ..errors import TinydeployError
-from ..ir import Graph, Op, QuantParams
+from ..ir import Graph, Int8Params, Op, QuantParams
 from ..overflow import mac_layer
 from .base import OpDef, register
 from .common import act_params, act_range, clamp, nhwc, s8_call, scalar_q
@@ -121,7 +121,7 @@ def _taps_count(n_in: int, n_out: int, k: int, s: int, d: int, pad: int) -> int:
 
 def macs(g: Graph, op: Op) -> int:
     """Products actually summed: (input pixel, tap) pairs landing in the output x C_in/g x C_out."""
-    p = op.attrs["q"] if "q" in op.attrs else _geometry_of(g, op)
+    p = op.int8_params if op.int8_params is not None else _geometry_of(g, op)
     o, _, _, cg = g.tensors[op.inputs[1]].shape
     rows = _taps_count(p["in_h"], p["out_h"], p["k_h"], p["stride_h"], p["dil_h"], p["pad_top"])
     cols = _taps_count(p["in_w"], p["out_w"], p["k_w"], p["stride_w"], p["dil_w"], p["pad_left"])
@@ -155,7 +155,7 @@ def _to_int8(g: Graph, op: Op) -> None:
     op.inputs = [x, g.add_const(w + "_s8", np.ascontiguousarray(wq)),
                  g.add_const((b or op.name) + "_s32", int32_bias(g, b, in_q[0], ws, oc)) if b else ""]
     op.kind = "conv_transpose_s8"
-    op.attrs["q"] = q
+    op.int8_params = Int8Params(q)
 
 
 def golden(x: np.ndarray, w: np.ndarray, bias, p: dict) -> np.ndarray:
@@ -167,13 +167,13 @@ def golden(x: np.ndarray, w: np.ndarray, bias, p: dict) -> np.ndarray:
 
 def _golden(g: Graph, op: Op, args: list) -> np.ndarray:
     bias = g.const(op.inputs[2]) if op.inputs[2] else None
-    return golden(args[0], g.const(op.inputs[1]), bias, op.attrs["q"])[None]
+    return golden(args[0], g.const(op.inputs[1]), bias, op.int8_params)[None]
 
 
 def _check(g: Graph, op: Op) -> None:
     """Every output sums a subset of its channel's taps: sum |w| over all of them bounds it."""
     w = np.abs(np.asarray(g.const(op.inputs[1]), np.int64))
-    mac_layer(g, op, w.reshape(w.shape[0], -1).sum(axis=1), op.attrs["q"])
+    mac_layer(g, op, w.reshape(w.shape[0], -1).sum(axis=1), op.int8_params)
 
 
 def _emit_s8(c, op: Op, sym: str) -> Call:

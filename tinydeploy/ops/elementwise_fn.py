@@ -36,7 +36,7 @@ import numpy as np
 
 from ..ctext import Call
 from ..errors import TinydeployError
-from ..ir import Graph, Op
+from ..ir import Graph, Int8Params, Op
 from . import binary, unary
 from .base import OpDef, register
 from .common import clamp, scalar_q
@@ -94,7 +94,7 @@ def _to_int8(g: Graph, op: Op) -> None:
         y = np.asarray(_values(g, op, [real]), np.float64) / out_q[0] + out_q[1]
     y = np.nan_to_num(y, nan=float(out_q[1]), posinf=127.0, neginf=-128.0)
     table = np.clip(np.round(y), -128, 127).astype(np.int8)
-    op.kind, op.attrs["q"] = "lut_s8", {"size": g.tensors[op.inputs[0]].size, "table": table}
+    op.kind, op.int8_params = "lut_s8", Int8Params({"size": g.tensors[op.inputs[0]].size, "table": table})
 
 
 def _values(g: Graph, op: Op, args: list) -> np.ndarray:

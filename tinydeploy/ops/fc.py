@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import golden_kernels as gk, qmath
 from ..ctext import Call
-from ..ir import Graph, Op
+from ..ir import Graph, Int8Params, Op
 from ..overflow import mac_layer
 from .base import OpDef, register
 from .common import act_params, act_range, clamp, s8_call, scalar_q
@@ -52,17 +52,17 @@ def _to_int8(g: Graph, op: Op) -> None:
     op.inputs = [x, g.add_const(w + "_s8", wq),
                  g.add_const(b + "_s32", int32_bias(g, b, in_q[0], ws, n_out)) if b else ""]
     op.kind = "fully_connected_s8"
-    op.attrs["q"] = q
+    op.int8_params = Int8Params(q)
 
 
 def _golden(g: Graph, op: Op, args: list) -> np.ndarray:
     bias = g.const(op.inputs[2]) if op.inputs[2] else None
-    return gk.fully_connected(args[0], g.const(op.inputs[1]), bias, op.attrs["q"])
+    return gk.fully_connected(args[0], g.const(op.inputs[1]), bias, op.int8_params)
 
 
 def _check(g: Graph, op: Op) -> None:
     w = np.abs(np.asarray(g.const(op.inputs[1]), np.int64))
-    mac_layer(g, op, w.reshape(w.shape[0], -1).sum(axis=1), op.attrs["q"])
+    mac_layer(g, op, w.reshape(w.shape[0], -1).sum(axis=1), op.int8_params)
 
 
 def _emit_s8(c, op: Op, sym: str) -> Call:

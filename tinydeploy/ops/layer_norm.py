@@ -46,7 +46,7 @@ import numpy as np
 from .. import qmath
 from ..ctext import Call
 from ..errors import TinydeployError
-from ..ir import Graph, Op
+from ..ir import Graph, Int8Params, Op
 from .base import OpDef, register
 from .common import s8_call, scalar_q
 
@@ -121,8 +121,8 @@ def _to_int8(g: Graph, op: Op) -> None:
     eps = int(min(max(round(eps), 0), MAX_EPS))
     op.inputs = [x]
     op.kind = "layer_norm_s8"
-    op.attrs["q"] = dict(outer=outer, size=n, eps_hi=eps >> 31, eps_lo=eps & ((1 << 31) - 1),
-                         output_offset=int(out_q[1]), multiplier=mult, shift=shift, bias=b)
+    op.int8_params = Int8Params(dict(outer=outer, size=n, eps_hi=eps >> 31, eps_lo=eps & ((1 << 31) - 1),
+                                     output_offset=int(out_q[1]), multiplier=mult, shift=shift, bias=b))
 
 
 # -- the golden model (integer only) -------------------------------------------
@@ -310,7 +310,7 @@ def _macs(g: Graph, op: Op) -> int:
 register(
     OpDef("layer_norm", _float_ref, _emit_f32, layout=_layout, to_int8=_to_int8, macs=_macs,
           inplace="elementwise"),
-    OpDef("layer_norm_s8", lambda g, op, args: golden(args[0], op.attrs["q"]),
+    OpDef("layer_norm_s8", lambda g, op, args: golden(args[0], op.int8_params),
           lambda c, op, sym: s8_call(c, op, sym, "td_layer_norm_s8", "s8/layer_norm_s8.c",
                                      "td_layer_norm_s8_params", "xo"),
           macs=_macs, inplace="elementwise"),

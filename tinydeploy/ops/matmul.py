@@ -28,7 +28,7 @@ import numpy as np
 from .. import qmath
 from ..ctext import Call
 from ..errors import TinydeployError
-from ..ir import Graph, Op
+from ..ir import Graph, Int8Params, Op
 from ..overflow import offset_bound, shifted
 from .base import OpDef, register
 from .common import act_range, contiguous_strides, int8_constant, s8_call, scalar_q
@@ -131,7 +131,7 @@ def _to_int8(g: Graph, op: Op) -> None:
     q.update(a_offset=p["input_offset"], b_offset=-int(qb[1]), output_offset=p["output_offset"],
              multiplier=int(p["multiplier"][0]), shift=int(p["shift"][0]),
              act_min=int(p["act_min"]), act_max=int(p["act_max"]))
-    op.kind, op.attrs["q"] = "batch_matmul_s8", q
+    op.kind, op.int8_params = "batch_matmul_s8", Int8Params(q)
 
 
 def golden(a: np.ndarray, b: np.ndarray, q: dict) -> np.ndarray:
@@ -143,11 +143,11 @@ def golden(a: np.ndarray, b: np.ndarray, q: dict) -> np.ndarray:
 
 def _golden(g: Graph, op: Op, args: list) -> np.ndarray:
     a, b = _operands(op, args, np.int64)
-    return golden(a, b, op.attrs["q"]).reshape(g.tensors[op.outputs[0]].shape)
+    return golden(a, b, op.int8_params).reshape(g.tensors[op.outputs[0]].shape)
 
 
 def _check(g: Graph, op: Op) -> None:
-    q = op.attrs["q"]
+    q = op.int8_params
     k = int(q["k"])
     bound = k * offset_bound(q["a_offset"]) * offset_bound(q["b_offset"])
     shifted(f"the int32 sum of {k:,} products of offset operands", bound, q["shift"])

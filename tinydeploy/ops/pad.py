@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import golden_kernels as gk
 from ..ctext import MAX_DIMS, Call
-from ..ir import Graph, Op
+from ..ir import Graph, Int8Params, Op
 from .base import OpDef, register
 from .common import padded, s8_call, scalar_q
 
@@ -47,7 +47,8 @@ def _to_int8(g: Graph, op: Op) -> None:
     a = op.attrs
     value = int(np.clip(np.round(a["value"] / in_q[0]) + in_q[1], -128, 127))
     op.kind = "pad_s8"
-    a["q"] = gk.pad_geometry(g.tensors[op.inputs[0]].shape, a["before"], a["after"], MODES[a["mode"]], value)
+    op.int8_params = Int8Params(gk.pad_geometry(g.tensors[op.inputs[0]].shape, a["before"], a["after"],
+                                                  MODES[a["mode"]], value))
 
 
 def _emit_s8(c, op: Op, sym: str):
@@ -56,5 +57,5 @@ def _emit_s8(c, op: Op, sym: str):
 
 register(
     OpDef("pad", _float_ref, _emit_f32, layout=_layout, to_int8=_to_int8, quant="propagates"),
-    OpDef("pad_s8", lambda g, op, args: gk.pad(args[0], op.attrs["q"]), _emit_s8),
+    OpDef("pad_s8", lambda g, op, args: gk.pad(args[0], op.int8_params), _emit_s8),
 )

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import golden_kernels as gk, qmath
 from ..ctext import Call
-from ..ir import Graph, Op
+from ..ir import Graph, Int8Params, Op
 from ..overflow import fits
 from .base import OpDef, register
 from .common import act_params, act_range, clamp, nhwc, requantize_after, s8_call, scalar_q
@@ -72,16 +72,16 @@ def _to_int8(g: Graph, op: Op) -> None:
              stride_h=a["strides"][0], stride_w=a["strides"][1], pad_top=a["pads"][0],
              pad_left=a["pads"][1], count_include_pad=a["count_include_pad"], zero_point=in_q[1])
     op.kind = op.kind + "_s8"
-    a["q"] = q
+    op.int8_params = Int8Params(q)
 
 
 def _check_avg(g: Graph, op: Op) -> None:
-    q = op.attrs["q"]
+    q = op.int8_params
     fits(f"the sum over a {q['k_h']}x{q['k_w']} window", 128 * int(q["k_h"]) * int(q["k_w"]))
 
 
 def _golden(fn):
-    return lambda g, op, args: fn(args[0], op.attrs["q"])
+    return lambda g, op, args: fn(args[0], op.int8_params)
 
 
 def _emit_s8(fn: str):

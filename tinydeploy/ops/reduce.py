@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import golden_kernels as gk, qmath
 from ..ctext import Call
-from ..ir import Graph, Op
+from ..ir import Graph, Int8Params, Op
 from ..overflow import fits, offset_bound, shifted
 from .base import OpDef, register
 from .common import s8_call, scalar_q
@@ -64,7 +64,7 @@ def _to_int8(g: Graph, op: Op) -> None:
     outer, reduce, inner = outer_reduce_inner(g.tensors[x].shape, op.attrs["axes"])
     q = qmath.mean_params(in_q[0], in_q[1], out_q[0], out_q[1], reduce)
     q.update(outer=outer, reduce=reduce, inner=inner)
-    op.kind, op.attrs["q"] = "mean_s8", q
+    op.kind, op.int8_params = "mean_s8", Int8Params(q)
 
 
 def _sum_to_int8(g: Graph, op: Op) -> None:
@@ -73,31 +73,31 @@ def _sum_to_int8(g: Graph, op: Op) -> None:
     in_q, out_q = scalar_q(g, x, op), scalar_q(g, op.outputs[0], op)
     outer, reduce, inner = outer_reduce_inner(g.tensors[x].shape, op.attrs["axes"])
     m, shift = qmath.requant_multiplier(float(np.float32(in_q[0])) / float(np.float32(out_q[0])))
-    op.kind, op.attrs["q"] = "mean_s8", {"input_offset": -int(in_q[1]), "output_offset": int(out_q[1]),
-                                         "multiplier": m, "shift": shift, "outer": outer, "reduce": reduce,
-                                         "inner": inner}
+    op.kind, op.int8_params = "mean_s8", Int8Params({
+        "input_offset": -int(in_q[1]), "output_offset": int(out_q[1]), "multiplier": m, "shift": shift,
+        "outer": outer, "reduce": reduce, "inner": inner})
 
 
 def _max_to_int8(g: Graph, op: Op) -> None:
     op.kind = "reduce_max_s8"
-    op.attrs["q"] = dict(zip(("outer", "reduce", "inner"),
-                             outer_reduce_inner(g.tensors[op.inputs[0]].shape, op.attrs["axes"])))
+    op.int8_params = Int8Params(zip(("outer", "reduce", "inner"),
+                                    outer_reduce_inner(g.tensors[op.inputs[0]].shape, op.attrs["axes"])))
 
 
 def _max_s8(g: Graph, op: Op, args: list) -> np.ndarray:
-    q = op.attrs["q"]
+    q = op.int8_params
     return np.asarray(args[0]).reshape(q["outer"], q["reduce"], q["inner"]).max(axis=1).reshape(
         g.tensors[op.outputs[0]].shape)
 
 
 def _emit_max_s8(c, op: Op, sym: str) -> Call:
-    q = op.attrs["q"]
+    q = op.int8_params
     return Call("td_reduce_max_s8", "s8/reduce_s8.c", [str(q["outer"]), str(q["reduce"]), str(q["inner"]),
                                                         c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)])
 
 
 def _check(g: Graph, op: Op) -> None:
-    q = op.attrs["q"]
+    q = op.int8_params
     n = int(q["reduce"])
     fits(f"the sum over {n:,} values", 128 * n)
     shifted(f"the sum over {n:,} values plus the zero-point term", offset_bound(q["input_offset"]) * n,
@@ -112,7 +112,7 @@ register(
     OpDef("reduce_max", _float_ref, _emit_f32, layout=lambda lay, op: adjacent_layout(lay, op, "max"),
           to_int8=_max_to_int8, quant="propagates"),
     OpDef("reduce_max_s8", _max_s8, _emit_max_s8),
-    OpDef("mean_s8", lambda g, op, args: gk.mean(args[0], op.attrs["q"]),
+    OpDef("mean_s8", lambda g, op, args: gk.mean(args[0], op.int8_params),
           lambda c, op, sym: s8_call(c, op, sym, "td_mean_s8", "s8/pool_s8.c", "td_mean_s8_params", "xo"),
           check=_check),
 )

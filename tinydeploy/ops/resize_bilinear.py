@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ctext import Call
-from ..ir import Graph, Op
+from ..ir import Graph, Int8Params, Op
 from ..overflow import Overflow, fits
 from ..qmath import _round_half_away
 from .base import OpDef, register
@@ -97,7 +97,7 @@ def _to_int8(g: Graph, op: Op) -> None:
              scale_w_q10=scale_q10(mode, q["in_w"], q["out_w"]),
              half_pixel_centers=int(mode == "half_pixel"))
     op.kind = "resize_bilinear_s8"
-    op.attrs["q"] = q
+    op.int8_params = Int8Params(q)
 
 
 def _c_div(a: np.ndarray, d: int) -> np.ndarray:
@@ -127,13 +127,13 @@ def golden(x: np.ndarray, p: dict) -> np.ndarray:
 
 
 def _golden(g: Graph, op: Op, args: list) -> np.ndarray:
-    return golden(args[0], op.attrs["q"])[None]
+    return golden(args[0], op.int8_params)[None]
 
 
 def _check(g: Graph, op: Op) -> None:
     """The Q20 sum: 128 * (|w_y0| + |w_y1|) * (|w_x0| + |w_x1|), with the Q10 weights of every output
     coordinate (the lower index reads inside the input; the upper one is clamped)."""
-    q = op.attrs["q"]
+    q = op.int8_params
     one = 1 << 10
     spans = []
     for n_out, s, n_in in ((q["out_h"], q["scale_h_q10"], q["in_h"]), (q["out_w"], q["scale_w_q10"], q["in_w"])):

@@ -58,7 +58,7 @@ import numpy as np
 from .. import qmath
 from ..ctext import Call
 from ..errors import TinydeployError
-from ..ir import Graph, Op
+from ..ir import Graph, Int8Params, Op
 from ..kernel_variants import Choice
 from ..overflow import shifted
 from .base import OpDef, register
@@ -106,6 +106,17 @@ def _sigmoid(x):
 
 
 def _float_ref(g: Graph, op: Op, args: list) -> np.ndarray:
+    outputs, _ = _float_run(g, op, args)
+    return outputs[op.attrs["output"]]
+
+
+def _internal_ranges(g: Graph, op: Op, args: list) -> dict:
+    """The LSTM's cell state |max| over the sequence (its int16 format, _cell_frac)."""
+    return {"cell": _float_run(g, op, args)[1]}
+
+
+def _float_run(g: Graph, op: Op, args: list) -> tuple[dict, float]:
+    """({"y", "h", "c": outputs}, the cell state's |max|; 0 for a GRU)."""
     lstm = _kind(op) == "lstm"
     x, w, r, b, h0, *rest = _args(op, args)
     c0 = rest[0] if lstm else None
@@ -142,9 +153,7 @@ def _float_ref(g: Graph, op: Op, args: list) -> np.ndarray:
                 h = ((1 - z) * n + z * h).astype(np.float32)
             y[t, di] = h
         h_last[di], c_last[di] = h, c
-    if lstm and op.kind == "lstm":  # the calibration's record of the cell state's range
-        op.attrs["cell_absmax"] = max(op.attrs.get("cell_absmax", 0.0), cell_max)
-    return {"y": y, "h": h_last, "c": c_last}[op.attrs["output"]]
+    return {"y": y, "h": h_last, "c": c_last}, cell_max
 
 
 def _layout(lay, op: Op) -> None:
@@ -220,7 +229,7 @@ def _row_scales(w: np.ndarray) -> np.ndarray:
 def _cell_frac(op: Op) -> int:
     """Fraction bits of the int16 cell state: 15 minus the integer bits its calibrated range
     needs (4 integer bits when no calibration ran)."""
-    absmax = op.attrs.get("cell_absmax")
+    absmax = op.internal_absmax.get("cell")
     bits = 4 if absmax is None else max(0, math.ceil(math.log2(max(absmax, 1e-6))))
     if bits > 15:
         raise TinydeployError(f"node '{op.name}' (lstm): the cell state reaches {absmax:g} in calibration; "
@@ -283,7 +292,7 @@ def _to_int8(g: Graph, op: Op) -> None:
                       if h0 is not None else "")
     op.inputs = inputs
     op.kind = op.kind + "_s8"
-    op.attrs["q"] = q
+    op.int8_params = Int8Params(q)
 
 
 # --------------------------------------------------------------------------
@@ -298,7 +307,7 @@ def _golden(g: Graph, op: Op, args: list) -> np.ndarray:
     lstm = op.kind == "lstm_s8"
     x, w, r, b_in, b_rec, h0, *rest = _args(op, args)
     c0 = rest[0] if lstm else None
-    q = op.attrs["q"]
+    q = op.int8_params
     seq, batch, hid, nd = q["seq_len"], q["batch"], q["hidden_size"], q["num_directions"]
     n_g = GATES[op.kind[:-3]]
     rows = n_g * hid
@@ -360,7 +369,7 @@ def _scratch_s8(g: Graph, op: Op) -> int:
 
 def _check(g: Graph, op: Op) -> None:
     """The accumulators, shifted left by their requantization, stay in int32."""
-    q = op.attrs["q"]
+    q = op.int8_params
     for side, wname, bname, bound, shift in (("input", 1, 3, 128, "input_shift"),
                                              ("recurrent", 2, 4, 128, "recurrent_shift")):
         wt = np.abs(np.asarray(g.const(op.inputs[wname]), np.int64))
@@ -406,6 +415,7 @@ def arm_dsp_choice(g: Graph, op: Op) -> Choice:
 
 register(
     OpDef("lstm", _float_ref, _emit_f32, layout=_layout, to_int8=_to_int8, macs=_macs, scratch=_scratch_f32,
+          internal_ranges=_internal_ranges,
           quant="fixed", fixed_output=H_QUANT),
     OpDef("gru", _float_ref, _emit_f32, layout=_layout, to_int8=_to_int8, macs=_macs, scratch=_scratch_f32,
           quant="fixed", fixed_output=H_QUANT),

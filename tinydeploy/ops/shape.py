@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import golden_kernels as gk
 from ..ctext import MAX_DIMS, Call
-from ..ir import Graph, Op
+from ..ir import Graph, Int8Params, Op
 from .base import OpDef, register
 from .common import contiguous_strides, padded, s8_call
 
@@ -62,7 +62,7 @@ def _emit_transpose_f32(c, op: Op, sym: str) -> Call:
 
 def _transpose_to_int8(g: Graph, op: Op) -> None:
     op.kind = "transpose_s8"
-    op.attrs["q"] = gk.transpose_geometry(g.tensors[op.inputs[0]].shape, op.attrs["perm"])
+    op.int8_params = Int8Params(gk.transpose_geometry(g.tensors[op.inputs[0]].shape, op.attrs["perm"]))
 
 
 register(
@@ -71,7 +71,7 @@ register(
           layout=_reshape_layout, quant="propagates"),
     OpDef("transpose", lambda g, op, args: np.ascontiguousarray(args[0].transpose(op.attrs["perm"])),
           _emit_transpose_f32, layout=_transpose_layout, to_int8=_transpose_to_int8, quant="propagates"),
-    OpDef("transpose_s8", lambda g, op, args: gk.transpose(args[0], op.attrs["q"]),
+    OpDef("transpose_s8", lambda g, op, args: gk.transpose(args[0], op.int8_params),
           lambda c, op, sym: s8_call(c, op, sym, "td_transpose_s8", "s8/shape_s8.c", "td_transpose_s8_params",
                                      "xo")),
 )

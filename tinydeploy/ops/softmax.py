@@ -33,7 +33,7 @@ import numpy as np
 
 from .. import golden_kernels as gk, qmath
 from ..ctext import Call, Const
-from ..ir import Graph, Op
+from ..ir import Graph, Int8Params, Op
 from ..overflow import fits
 from .base import OpDef, register
 from .common import fixed_output, s8_call, scalar_q
@@ -81,11 +81,11 @@ def _to_int8(g: Graph, op: Op) -> None:
     depth = g.tensors[x].shape[op.attrs["axis"]]
     q = qmath.softmax_params(in_q[0])
     q.update(outer=g.tensors[x].size // depth, depth=depth)
-    op.kind, op.attrs["q"] = "softmax_s8", q
+    op.kind, op.int8_params = "softmax_s8", Int8Params(q)
 
 
 def _check(g: Graph, op: Op) -> None:
-    depth = int(op.attrs["q"]["depth"])
+    depth = int(op.int8_params["depth"])
     fits(f"the Q12.19 sum of {depth:,} exponentials", depth << 19)
 
 
@@ -121,7 +121,7 @@ def uses_table(q: dict) -> bool:
 
 
 def _emit_s8(c, op: Op, sym: str) -> Call:
-    if not uses_table(op.attrs["q"]):
+    if not uses_table(op.int8_params):
         return s8_call(c, op, sym, "td_softmax_s8", "s8/softmax_s8.c", "td_softmax_s8_params", "xo")
     return emit_table(c, op, sym)
 
@@ -141,7 +141,7 @@ def emit_table(c, op: Op, sym: str, fn: str = "td_softmax_table_s8",
                source: str = "s8/softmax_table_s8.c") -> Call:
     """The call of a table kernel (the portable one, or a backend's variant `fn` in
     `source` with the same parameters, declared in td_softmax_table_s8.h)."""
-    q = op.attrs["q"]
+    q = op.int8_params
     last = exp_table(q)[1]
     k = table_const(c, q)
     params = {"outer": q["outer"], "depth": q["depth"], "table_last": last, "table": k.sym}
@@ -152,7 +152,7 @@ def emit_table(c, op: Op, sym: str, fn: str = "td_softmax_table_s8",
 register(
     OpDef("softmax", _float_ref, _emit_f32, layout=_layout, to_int8=_to_int8, quant="fixed",
           fixed_output=FIXED),
-    OpDef("softmax_s8", lambda g, op, args: gk.softmax(args[0], op.attrs["q"]),
+    OpDef("softmax_s8", lambda g, op, args: gk.softmax(args[0], op.int8_params),
           _emit_s8,
           check=_check, inplace="elementwise"),
 )

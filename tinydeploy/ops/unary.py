@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import golden_kernels as gk, qmath
 from ..ctext import Call
-from ..ir import Graph, Op
+from ..ir import Graph, Int8Params, Op
 from ..overflow import MIN_SHIFT, Overflow, offset_bound, shifted
 from .base import OpDef, register
 from .common import s8_call, scalar_q
@@ -94,7 +94,7 @@ def _to_int8(g: Graph, op: Op) -> None:
         return
     q["size"] = size
     op.kind = {"hard_swish": "hardswish"}.get(op.kind, op.kind) + "_s8"
-    op.attrs["q"] = q
+    op.int8_params = Int8Params(q)
 
 
 def _lut(op: Op, in_q, out_q, size: int) -> None:
@@ -103,24 +103,24 @@ def _lut(op: Op, in_q, out_q, size: int) -> None:
     real = (np.arange(-128, 128) - in_q[1]) * np.float64(in_q[0])
     y = FUNCTIONS[op.kind][0](op, real.astype(np.float32)).astype(np.float64)
     table = np.clip(np.round(y / out_q[0]) + out_q[1], -128, 127).astype(np.int8)
-    op.kind, op.attrs["q"] = "lut_s8", {"size": size, "table": table}
+    op.kind, op.int8_params = "lut_s8", Int8Params({"size": size, "table": table})
 
 
 # -- int8 overflow checks ----------------------------------------------------
 def _check_requantize(g: Graph, op: Op) -> None:
-    q = op.attrs["q"]
+    q = op.int8_params
     shifted("the input minus its zero point", offset_bound(q["input_zero_point"]), q["shift"])
 
 
 def _check_leaky_relu(g: Graph, op: Op) -> None:
-    q = op.attrs["q"]
+    q = op.int8_params
     for which in ("alpha", "identity"):
         shifted(f"the input minus its zero point ({which} branch)", offset_bound(q["input_zero_point"]),
                 q[f"output_shift_{which}"])
 
 
 def _check_q4(g: Graph, op: Op) -> None:
-    shift = int(op.attrs["q"]["input_left_shift"])
+    shift = int(op.int8_params["input_left_shift"])
     if shift < MIN_SHIFT:  # (large left shifts come with an input range radius of 0)
         raise Overflow(f"the input rescaling shift {shift} is out of range; the input scale is "
                        "too small for TFLite's int8 "
@@ -129,13 +129,13 @@ def _check_q4(g: Graph, op: Op) -> None:
 
 def _s8(fn_name: str, golden, ptype: str, check=None) -> OpDef:
     kind = fn_name[3:]  # td_<kind>
-    return OpDef(kind, lambda g, op, args: golden(args[0], op.attrs["q"]),
+    return OpDef(kind, lambda g, op, args: golden(args[0], op.int8_params),
                  lambda c, op, sym: s8_call(c, op, sym, fn_name, "s8/activation_s8.c", ptype, "xo"),
                  check=check, inplace="elementwise")
 
 
 def _emit_lut(c, op: Op, sym: str) -> Call:
-    q = op.attrs["q"]
+    q = op.int8_params
     table = c.const(sym, "table", q["table"], "int8_t")
     return Call("td_lut_s8", "s8/activation_s8.c",
                 [str(q["size"]), table.sym, c.ptr(op.inputs[0]), c.ptr(op.outputs[0], False)],
@@ -153,6 +153,6 @@ register(
     _s8("td_hardswish_s8", gk.hardswish, "td_hardswish_s8_params"),
     _s8("td_leaky_relu_s8", gk.leaky_relu, "td_leaky_relu_s8_params", _check_leaky_relu),
     _s8("td_requantize_s8", gk.requantize, "td_requantize_s8_params", _check_requantize),
-    OpDef("lut_s8", lambda g, op, args: gk.lut(args[0], op.attrs["q"]["table"]), _emit_lut,
+    OpDef("lut_s8", lambda g, op, args: gk.lut(args[0], op.int8_params["table"]), _emit_lut,
           inplace="elementwise"),
 )

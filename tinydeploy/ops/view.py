@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..ctext import Call
-from ..ir import Graph, Op
+from ..ir import Graph, Int8Params, Op
 from .base import OpDef, register
 from .common import s8_call
 
@@ -44,7 +44,8 @@ def register_view(kind: str, evaluate: Callable, geometry: Callable, per_axis: t
 
     def to_int8(g: Graph, op: Op) -> None:
         op.kind = kind + "_s8"
-        _, op.attrs["q"] = view_of(lambda name: g.tensors[name].shape, op)
+        _, params = view_of(lambda name: g.tensors[name].shape, op)
+        op.int8_params = Int8Params(params)
 
     def emit_s8(c, op: Op, sym: str) -> Call:
         offset, _ = view_of(c.shape, op)
