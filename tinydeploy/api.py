@@ -6,11 +6,13 @@ the page); no module below it imports it.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Union
 
@@ -174,8 +176,8 @@ def plan_memory(g: Graph, tgt, inplace: bool = True, method: str = "auto",
     """Schedule, in-place decisions, kernel selection and the arena plan (in this order:
     kernel providers see the in-place decisions, the planner sees their scratch needs).
     Each stage returns its decisions; the plan holds the ones codegen emits
-    (MemoryPlan.inplace_modes, MemoryPlan.choices).  Only the schedule changes the
-    graph (the order of g.ops).  scratch: the kernel-scratch policy of planner.plan
+    (MemoryPlan.inplace_modes, MemoryPlan.choices, MemoryPlan.schedule).  Only the
+    schedule's order is applied to the graph (g.ops).  scratch: the kernel-scratch policy of planner.plan
     (a growth fraction, "fit" or "any")."""
     from . import inplace as ip, schedule
     if method not in planner.METHODS:
@@ -194,9 +196,7 @@ def plan_memory(g: Graph, tgt, inplace: bool = True, method: str = "auto",
                                  choices=kernel_select.select(g, tgt, kept, optimize, keep_fast))
             if retry.arena_bytes <= plan.arena_bytes:
                 plan = retry
-    plan.schedule = sched
-    plan.inplace = inplace
-    return plan
+    return replace(plan, schedule=sched, inplace=inplace)
 
 
 def _install(staging: Path, out_dir: Path) -> Path:
