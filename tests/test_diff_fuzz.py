@@ -31,7 +31,7 @@ from tinydeploy.errors import TinydeployError
 
 ort = pytest.importorskip("onnxruntime")
 
-MODELS = int(os.environ.get("TINYDEPLOY_DIFF_FUZZ_MODELS", "10"))
+MODELS = int(os.environ.get("TINYDEPLOY_DIFF_FUZZ_MODELS", "20"))
 FIRST_SEED = int(os.environ.get("TINYDEPLOY_DIFF_FUZZ_SEED", "0"))
 ALL = os.environ.get("TINYDEPLOY_DIFF_FUZZ_ALL", "") not in ("", "0")
 FAMILIES = os.environ.get("TINYDEPLOY_DIFF_FUZZ_FAMILIES", "") not in ("", "0")
