@@ -363,3 +363,46 @@ def test_tflite_two_inputs_two_outputs_bit_exact_with_tflm(tmp_path):
         interp.invoke()
         for k, y in enumerate(res.outputs.values()):
             assert np.array_equal(y[s].reshape(-1), np.asarray(interp.get_output(k)).reshape(-1))
+
+
+def test_cli_run_accuracy_per_labelled_output(models, tmp_path):
+    """'label' labels the first output, 'label:NAME' the output NAME; run prints the
+    accuracy of each labelled output, from the outputs it wrote."""
+    m = models["output_also_read"]
+    feeds = _feeds(m, 6, seed=11)
+    rng = np.random.default_rng(3)
+    labels = {"label": rng.integers(0, 12, 6), "label:out": rng.integers(0, 12, 6)}
+    np.savez(tmp_path / "in.npz", **feeds, **labels)
+    proc = cli("run", m, "--calib", m.with_name("output_also_read_calib.npz"), "--inputs", tmp_path / "in.npz",
+               "-o", tmp_path / "out.npz", "-q")
+    assert proc.returncode == 0, proc.stderr
+    with np.load(tmp_path / "out.npz") as d:
+        for name, key in (("hidden", "label"), ("out", "label:out")):
+            correct = int(np.sum(d[name].argmax(axis=1) == labels[key]))
+            assert f"accuracy of '{name}': {correct / 6:.2%} ({correct}/6) [host, int8 C]" in proc.stdout
+
+
+@pytest.mark.parametrize("labels, message", [
+    ({"label:nope": np.zeros(4)}, "error: the inputs file's array 'label:nope' labels no output of the model; its "
+                                  "outputs are 'hidden', 'out' ('label' labels the first, 'label:NAME' the output "
+                                  "NAME)\n"),
+    ({"label": np.zeros(4), "label:hidden": np.zeros(4)},
+     "error: the inputs file's arrays 'label' and 'label:hidden' both label output 'hidden'; keep one\n"),
+])
+def test_cli_run_bad_output_labels(models, tmp_path, labels, message):
+    m = models["output_also_read"]
+    np.savez(tmp_path / "in.npz", **_feeds(m, 4, seed=6), **labels)
+    proc = cli("run", m, "--calib", m.with_name("output_also_read_calib.npz"), "--inputs", tmp_path / "in.npz",
+               "-o", tmp_path / "out.npz", "-q")
+    assert proc.returncode == 2 and proc.stderr == message
+
+
+def test_validate_labels_only_the_labelled_output(models, tmp_path):
+    """A detector's class labels apply to its scores, not to its boxes (which have another
+    number of values per sample)."""
+    m = models["detector"]
+    feeds = _feeds(m, 4, seed=12)
+    np.savez(tmp_path / "in.npz", **feeds, **{"label:boxes": np.arange(4) % 64})
+    r = tinydeploy.validate(m, "host", tmp_path / "in.npz", calib=m.with_name("detector_calib.npz"))
+    by_name = {o.name: o for o in r.outputs}
+    assert by_name["scores"].accuracy is None and by_name["boxes"].accuracy is not None

@@ -508,13 +508,13 @@ def validate_compiled(result: CompileResult, model: PathLike, inputs, reference:
         quant = {o["name"]: (o["scale"], o["zero_point"]) for o in outs if o["dtype"] == "int8"}
         int8_inputs = {i["name"]: data.to_library_input(xs[i["name"]], result.io, False, i) for i in ins}
         original = validation.run_original(ref_path, xs, [o["name"] for o in outs], int8_inputs, quant)
-    labels = data.load_labels(inputs)
+    labels = data.labels_by_output(inputs, [o["name"] for o in outs])
     metrics = []
     for name, want_out in original.items():
         truth = None
         per_sample = int(np.prod(want_out.shape[1:]))
-        if labels is not None and per_sample > 1:
-            truth = data.class_labels(labels, n, per_sample, inputs if isinstance(inputs, (str, Path))
+        if name in labels and per_sample > 1:
+            truth = data.class_labels(labels[name], n, per_sample, inputs if isinstance(inputs, (str, Path))
                                       else "the inputs")
         metrics.append(validation.output_metrics(name, deployed[name], want_out, truth))
     layers = []

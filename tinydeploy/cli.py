@@ -270,17 +270,16 @@ def run_cmd(model, inputs, out_path, raw, golden, quiet, as_json, toolchain, **k
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     np.savez(out_path, **result.outputs)
     r = result.report
-    labels = data.load_labels(inputs)
-    accuracy = None
-    if labels is not None:
-        accuracy = data.top1(next(iter(result.outputs.values())), labels, inputs)
+    labels = data.labels_by_output(inputs, list(result.outputs))
+    accuracies = {name: data.top1(result.outputs[name], truth, inputs) for name, truth in labels.items()}
+    accuracy = next(iter(accuracies.values())) if len(accuracies) == 1 else None
     ipi = int(np.mean(result.instructions)) if result.instructions else None
     if as_json:
         _echo_json(dict(model=r["model"], target=r["target"], out=str(out_path),
                         engine="golden" if golden else "c",
                         outputs={n: dict(samples=int(a.shape[0]), shape=list(a.shape[1:]),
                                          dtype=str(a.dtype)) for n, a in result.outputs.items()},
-                        accuracy=accuracy, flash_bytes=r["flash_bytes"],
+                        accuracy=accuracy, accuracy_by_output=accuracies or None, flash_bytes=r["flash_bytes"],
                         weights_bytes=r["weights_bytes"], peak_ram_bytes=r["peak_ram_bytes"],
                         arena_bytes=r["arena_bytes"], instructions_per_inference=ipi,
                         instructions=[int(i) for i in result.instructions] if result.instructions else None,
@@ -288,9 +287,10 @@ def run_cmd(model, inputs, out_path, raw, golden, quiet, as_json, toolchain, **k
         return
     for name, arr in result.outputs.items():
         click.echo(f"{name}: {arr.shape[0]} samples of shape {arr.shape[1:]} {arr.dtype} -> {out_path}")
-    if accuracy is not None:
-        click.echo(f"accuracy: {accuracy['accuracy']:.2%} ({accuracy['correct']}/{accuracy['samples']}) "
-                   f"[{r['target']}, {'golden model' if golden else r['input']['dtype'] + ' C'}]")
+    engine = 'golden model' if golden else r['input']['dtype'] + ' C'
+    for name, acc in accuracies.items():
+        label = "accuracy" if len(result.outputs) == 1 else f"accuracy of '{name}'"
+        click.echo(f"{label}: {acc['accuracy']:.2%} ({acc['correct']}/{acc['samples']}) [{r['target']}, {engine}]")
     click.echo(f"flash ~{r['flash_bytes']:,} B (weights {r['weights_bytes']:,} B), "
                f"RAM {r['peak_ram_bytes']:,} B (arena {r['arena_bytes']:,} B)")
     if ipi:

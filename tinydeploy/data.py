@@ -16,7 +16,13 @@ import numpy as np
 from .errors import TinydeployError
 from .ir import Graph
 
-LABELS = "label"  # the array of an inputs file that holds labels (for accuracy)
+LABELS = "label"  # the array of an inputs file that holds labels (for accuracy): the first output's
+LABELS_OF = "label:"  # "label:NAME": the labels of output NAME (models with several outputs)
+
+
+def is_labels(key: str) -> bool:
+    """Is this array of an inputs file labels rather than input data?"""
+    return key == LABELS or key.startswith(LABELS_OF)
 
 
 def split_array_choice(path) -> tuple[Path, Optional[str]]:
@@ -48,7 +54,7 @@ def read_npz(path, what: str = "inputs") -> dict:
     if key is not None:
         if key not in arrays:
             raise TinydeployError(f"{what} file {path} has no array '{key}'; it has {sorted(arrays)}")
-        arrays = {key: arrays[key], **({LABELS: arrays[LABELS]} if LABELS in arrays else {})}
+        arrays = {key: arrays[key], **{k: v for k, v in arrays.items() if is_labels(k)}}
     return arrays
 
 
@@ -77,8 +83,8 @@ def load_inputs_for(path_or_arrays, name, shape=None, what: str = "inputs") -> n
     if not isinstance(name, str):  # a Tensor
         name, shape = name.name, name.shape
     arrays = _arrays(path_or_arrays, what)
-    if name not in arrays:
-        arrays.pop(LABELS, None)  # labels beside the data (used for accuracy)
+    if name not in arrays:  # labels beside the data (used for accuracy)
+        arrays = {k: v for k, v in arrays.items() if not is_labels(k)}
     if name in arrays:
         x = arrays[name]
     elif len(arrays) == 1:  # one array (or FILE.npz:ARRAY): whatever its name
@@ -141,6 +147,24 @@ def load_labels(path_or_arrays) -> Optional[np.ndarray]:
     """The `label` array of an inputs file (or dict), if it has one (then run prints accuracy)."""
     arrays = read_npz(path_or_arrays) if isinstance(path_or_arrays, (str, Path)) else dict(path_or_arrays)
     return arrays.get(LABELS)
+
+
+def labels_by_output(path_or_arrays, outputs: list) -> dict:
+    """{output name: labels} of an inputs file (or dict): `label` labels the first output,
+    `label:NAME` the output NAME; outputs: the model's output names in order."""
+    arrays = read_npz(path_or_arrays) if isinstance(path_or_arrays, (str, Path)) else dict(path_or_arrays)
+    found = {}
+    for key in sorted(k for k in arrays if is_labels(k)):
+        name = outputs[0] if key == LABELS else key[len(LABELS_OF):]
+        if name not in outputs:
+            raise TinydeployError(f"the inputs file's array '{key}' labels no output of the model; its outputs "
+                                  f"are {', '.join(repr(o) for o in outputs)} ('{LABELS}' labels the first, "
+                                  f"'{LABELS_OF}NAME' the output NAME)")
+        if name in found:
+            raise TinydeployError(f"the inputs file's arrays '{LABELS}' and '{LABELS_OF}{name}' both label "
+                                  f"output '{name}'; keep one")
+        found[name] = arrays[key]
+    return {o: found[o] for o in outputs if o in found}
 
 
 def class_labels(labels: np.ndarray, n: int, classes: int, path) -> np.ndarray:
