@@ -88,6 +88,18 @@ def c_value(v) -> str:
     return str(int(v))
 
 
+def c_struct(ctype: str, name: str, fields: dict, one_line: bool = False) -> str:
+    """`static const ctype name = {...};` with every field by name (values as c_value writes
+    them: a nested dict is a nested initializer); one field per line, or all on one line."""
+    def init(v) -> str:
+        if isinstance(v, dict):
+            return "{" + ", ".join(f".{k} = {init(x)}" for k, x in v.items()) + "}"
+        return c_value(v)
+    if one_line:
+        return f"static const {ctype} {name} = {init(fields)};"
+    return f"static const {ctype} {name} = {{\n" + "".join(f"    .{k} = {init(v)},\n" for k, v in fields.items()) + "};"
+
+
 def c_array_body(data: np.ndarray, per_line: int = 16) -> str:
     flat = data.reshape(-1)
     if flat.dtype == np.float32:

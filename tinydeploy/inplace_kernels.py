@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .ctext import Call, c_value, s8_params
+from .ctext import Call, c_struct, s8_params
 from .ir import Op
 from .stage_types import InplaceMode
 
@@ -52,8 +52,7 @@ def _emit_conv_add(c, op: Op, sym: str):
     aq = add.int8_params
     res = {k: int(aq[k]) for k in ADD_FIELDS}
     res["conv_is_input1"] = int(mode.conv_is_input1)
-    statics.append(f"static const td_conv_s8_params {sym}_conv = {{\n" +
-                   "".join(f"    .{k} = {c_value(v)},\n" for k, v in conv.items()) + "};")
+    statics.append(c_struct("td_conv_s8_params", f"{sym}_conv", conv))
     params = {"conv": f"&{sym}_conv", **res}
     x, w, b = op.inputs
     backward = "1" if mode.direction == "backward" else "0"

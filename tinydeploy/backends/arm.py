@@ -452,18 +452,6 @@ def _direction(ctx, op: Op) -> int:
     mode = ctx.inplace(op)
     return -1 if mode is not None and mode.direction == "backward" else 1
 
-def _weights_arg(call, wsym: str):
-    """Pass the layer's constant stream as the wrapper's second argument (so
-    the layer call names its weights, like the portable kernels' calls do)."""
-    body = call.statics[-1]
-    head, rest = body.split(f"{call.fn}(", 1)
-    first, tail = rest.split(",", 1)
-    body = f"{head}{call.fn}({first}, const void *wv,{tail}"
-    call.statics[-1] = re.sub(rf"\b{wsym}\b", "wv", body)
-    call.args.insert(1, wsym)
-    return call
-
-
 def _extra_arg(call, value: str, param: str, decl: str):
     """Pass `value` (C text the wrapper's body names: a buffer's arena address,
     a constant array) as a new last argument of the wrapper, named `param`
@@ -597,16 +585,17 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     cfg = c_enum(pre, groups, f"im2col + GEMM, {geo.nmax} output pixels per block; k4: window "
                               "length / 4; dir -1: in place, last pixel first" +
                  ("; int8 weights, accumulator << acc_shift" if plan.acc_shift else ""))
-    body = f"""{WRAPPER} static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
+    # the layer's constant stream is the wrapper's second argument, so the call names it
+    body = f"""{WRAPPER} static void {fn}(const int8_t *in, const void *wv, const int8_t *res, int8_t *out)
 {{
     {ep_decl}
     td_arm_conv(in, (int16_t *){ctx.scratch(op)},
-                (const int16_t *)(const void *){wname}, out, {ep}, {params}({pre}));
+                (const int16_t *)(const void *)wv, out, {ep}, {params}({pre}));
 }}"""
+    args.insert(1, wname)
     # int8 weights: the window copy is the shared run-time one (less code)
     source = "arm/dsp_im2col.c" if plan.acc_shift else None
-    call = _weights_arg(Call(fn, source, args, statics=[cfg, body], consts=consts, headers=[GEMM_H]),
-                        wname)
+    call = Call(fn, source, args, statics=[cfg, body], consts=consts, headers=[GEMM_H])
     return _epi_args(_scratch_arg(call, ctx.scratch(op)), epi, consts)
 
 
@@ -1069,14 +1058,14 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
             args = [ctx.ptr(op_.inputs[0]), "NULL", ctx.ptr(op_.outputs[0], False)]
         cfg = c_enum(pre, groups, "im2col + Helium GEMM, 2 output pixels per block; kc: "
                                   "16-byte chunks per window; dir -1: in place, last pixel first")
-        body = f"""{WRAPPER} static void {fn}(const int8_t *in, const int8_t *res, int8_t *out)
+        body = f"""{WRAPPER} static void {fn}(const int8_t *in, const void *wv, const int8_t *res, int8_t *out)
 {{
     {ep_decl}
-    td_mve_conv(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)(const void *){wname}, out, {ep},
+    td_mve_conv(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)(const void *)wv, out, {ep},
                 {params}({pre}));
 }}"""
-        call = _weights_arg(Call(fn, None, args, statics=[cfg, body], consts=consts, headers=[MVE_H]),
-                            wname)
+        args.insert(1, wname)
+        call = Call(fn, None, args, statics=[cfg, body], consts=consts, headers=[MVE_H])
         return _epi_args(_scratch_arg(call, ctx.scratch(op_)), epi, consts)
     return Choice(name, emit, 2 * kc * 16 + 16)
 

@@ -35,7 +35,7 @@ from typing import Optional
 import numpy as np
 
 from .. import qmath
-from ..ctext import Call
+from ..ctext import Call, c_struct
 from ..ir import Graph, Op
 from ..kernel_variants import Choice
 from ..ops.common import s8_call
@@ -340,8 +340,8 @@ def _emit_rvv_conv(c, op: Op, sym: str, vlen: int):
     left = np.maximum(shift, 0)
     add = _fused_add(c.g, c.inplace(op))
     if add is not None:
-        fields = ", ".join(f".{k} = {v}" for k, v in _rvv_add_fields(add.int8_params, 0).items())
-        statics.append(f"static const td_rvv_add_params {sym}_add = {{{fields}}};")
+        statics.append(c_struct("td_rvv_add_params", f"{sym}_add", _rvv_add_fields(add.int8_params, 0),
+                                one_line=True))
     params = dict(geo, lmul=_rvv_lmul(geo, vlen), flags=int(bool(left.any())), **_order(c, op),
                   zp_row=_zp_row(c, geo, -int(q["input_offset"]), sym, consts),
                   conv_is_input1=_conv_is_input1(c, op),
@@ -552,10 +552,9 @@ def _rv_add_struct(c, q: dict, size: int, name: str, statics: list, consts: list
     t1, t2, rows = _add_tables(q)
     table1 = _static(c, name, "t1", "int32_t", t1, consts)
     table2 = _static(c, name, "t2", "int32_t", t2, consts)
-    rq = "{" + ", ".join(f".{k} = {v}" for k, v in zip(("mult", "lsh", "rsh", "hz", "nz"), rows[0])) + "}"
-    statics.append(f"static const td_rv_add_params {name} = {{.size = {size}, "
-                   f".act_min = {int(q['act_min'])}, .act_max = {int(q['act_max'])}, "
-                   f".table1 = {table1}, .table2 = {table2}, .rq = {rq}}};")
+    statics.append(c_struct("td_rv_add_params", name, dict(
+        size=size, act_min=int(q["act_min"]), act_max=int(q["act_max"]), table1=table1, table2=table2,
+        rq=dict(zip(("mult", "lsh", "rsh", "hz", "nz"), (int(v) for v in rows[0])))), one_line=True))
     return name
 
 
