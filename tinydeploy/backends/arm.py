@@ -452,24 +452,28 @@ def _direction(ctx, op: Op) -> int:
     mode = ctx.inplace(op)
     return -1 if mode is not None and mode.direction == "backward" else 1
 
-def _extra_arg(call, value: str, param: str, decl: str):
-    """Pass `value` (C text the wrapper's body names: a buffer's arena address,
-    a constant array) as a new last argument of the wrapper, named `param`
-    (declared as `decl`), so that the wrapper's text names no buffer or array
-    of its layer: layers of one shape then share it (codegen.share_functions)."""
-    body = call.statics[-1]
-    if value not in body:
-        return call
-    head, rest = body.replace(value, param).split(")\n{", 1)  # the end of the signature
-    call.statics[-1] = f"{head}, {decl})\n{{{rest}"
-    call.args.append(value)
-    return call
+def wrapper_fn(fn: str, params: list, body: str) -> str:
+    """A layer's wrapper function: `TD_ARM_LAYER_FN static void fn(params) { body }`.
+    Each parameter is one argument of the layer's call (in, [wv,] out, [scratch, ...]),
+    so the wrapper names no arena address or constant array of its layer and layers of
+    one shape can share it (codegen.share_functions)."""
+    return f"{WRAPPER} static void {fn}({', '.join(params)})\n{{\n    {body}\n}}"
 
 
-def _scratch_arg(call, ptr: str):
-    """The layer's scratch buffer (ptr: its arena address, as ctx.scratch gives
-    it) as the wrapper's argument `scratch`."""
-    return _extra_arg(call, ptr, "scratch", "void *scratch")
+class _InWrapper:
+    """The emit context as a wrapper's body sees it: the layer's scratch buffer is the
+    wrapper's parameter `scratch` (uses_scratch: the body named it)."""
+
+    def __init__(self, ctx):
+        self._ctx, self.uses_scratch = ctx, False
+
+    def __getattr__(self, name):
+        return getattr(self._ctx, name)
+
+    def scratch(self, op: Op) -> str:
+        self._ctx.scratch(op)  # planned (else KeyError, as outside a wrapper)
+        self.uses_scratch = True
+        return "scratch"
 
 
 def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = "int8_t",
@@ -484,12 +488,17 @@ def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = 
     def emit(ctx, op_, sym):
         fn = f"{sym}_{suffix}"
         args = [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.outputs[0], False)]
-        params = f"const {ctype} *in, {ctype} *out" if blob is None else \
-            f"const {ctype} *in, const void *wv, {ctype} *out"
+        params = [f"const {ctype} *in", f"{ctype} *out"]
         consts = [] if blob is None else [ctx.const(sym, "blob", blob, aligned=True)]
         if consts:
             args.insert(1, consts[0].sym)
-        body = f"{WRAPPER} static void {fn}({params})\n{{\n    {statement(ctx, op_)}\n}}"
+            params.insert(1, "const void *wv")
+        inner = _InWrapper(ctx)
+        statement_text = statement(inner, op_)
+        if inner.uses_scratch:
+            params.append("void *scratch")
+            args.append(ctx.scratch(op_))
+        body = wrapper_fn(fn, params, statement_text)
         statics = [body]
         if cfg is not None:
             ctype_, fields, what = cfg(ctx, op_) if callable(cfg) else cfg
@@ -500,8 +509,7 @@ def _layer_emitter(suffix: str, header: str, statement, blob=None, ctype: str = 
             pre = layer_prefix(sym)
             statics.insert(0, c_enum(pre, named[0], named[1]))
             statics[-1] = statics[-1].replace("@_", f"{pre}_").replace("(@)", f"({pre})")
-        call = Call(fn, None, args, statics=statics, consts=consts, headers=[header])
-        return _scratch_arg(call, ctx.scratch(op_)) if op_.name in ctx.plan.scratch else call
+        return Call(fn, None, args, statics=statics, consts=consts, headers=[header])
     return emit
 
 
@@ -585,29 +593,26 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     cfg = c_enum(pre, groups, f"im2col + GEMM, {geo.nmax} output pixels per block; k4: window "
                               "length / 4; dir -1: in place, last pixel first" +
                  ("; int8 weights, accumulator << acc_shift" if plan.acc_shift else ""))
-    # the layer's constant stream is the wrapper's second argument, so the call names it
-    body = f"""{WRAPPER} static void {fn}(const int8_t *in, const void *wv, const int8_t *res, int8_t *out)
-{{
-    {ep_decl}
-    td_arm_conv(in, (int16_t *){ctx.scratch(op)},
-                (const int16_t *)(const void *)wv, out, {ep}, {params}({pre}));
-}}"""
-    args.insert(1, wname)
+    body = wrapper_fn(fn, _conv_params(epi), f"""{ep_decl}
+    td_arm_conv(in, (int16_t *)scratch,
+                (const int16_t *)(const void *)wv, out, {ep}, {params}({pre}));""")
     # int8 weights: the window copy is the shared run-time one (less code)
     source = "arm/dsp_im2col.c" if plan.acc_shift else None
-    call = Call(fn, source, args, statics=[cfg, body], consts=consts, headers=[GEMM_H])
-    return _epi_args(_scratch_arg(call, ctx.scratch(op)), epi, consts)
+    return Call(fn, source, _conv_args(ctx, op, args, wname, epi, consts), statics=[cfg, body],
+                consts=consts, headers=[GEMM_H])
 
 
-def _epi_args(call, epi: Optional[AddEpilogue], consts: list):
-    """The fused add's two tables (consts[1], consts[2]) as the wrapper's
-    arguments `tconv` and `tres` (the body names them in its td_arm_epi)."""
-    if epi is None:
-        return call
-    head, rest = call.statics[-1].split(")\n{", 1)
-    call.statics[-1] = f"{head}, const int32_t *tconv, const int32_t *tres)\n{{{rest}"
-    call.args += [consts[1].sym, consts[2].sym]
-    return call
+def _conv_params(epi: Optional[AddEpilogue]) -> list:
+    """The DSP / Helium convolution wrapper's parameters: input, constant stream, residual
+    (NULL without a fused add), output, scratch, and the fused add's two tables."""
+    params = ["const int8_t *in", "const void *wv", "const int8_t *res", "int8_t *out", "void *scratch"]
+    return params + (["const int32_t *tconv", "const int32_t *tres"] if epi is not None else [])
+
+
+def _conv_args(ctx, op: Op, args: list, wname: str, epi: Optional[AddEpilogue], consts: list) -> list:
+    """The call's arguments for _conv_params: args are (input, residual, output)."""
+    tables = [consts[1].sym, consts[2].sym] if epi is not None else []
+    return [args[0], wname, args[1], args[2], ctx.scratch(op)] + tables
 
 
 def _epi_tables(ctx, sym: str, epi: AddEpilogue) -> list:
@@ -1058,15 +1063,11 @@ def _mve_conv(g: Graph, op: Op, geo: ConvGeom, w8: np.ndarray, bias, wsum, wabs,
             args = [ctx.ptr(op_.inputs[0]), "NULL", ctx.ptr(op_.outputs[0], False)]
         cfg = c_enum(pre, groups, "im2col + Helium GEMM, 2 output pixels per block; kc: "
                                   "16-byte chunks per window; dir -1: in place, last pixel first")
-        body = f"""{WRAPPER} static void {fn}(const int8_t *in, const void *wv, const int8_t *res, int8_t *out)
-{{
-    {ep_decl}
-    td_mve_conv(in, (int8_t *){ctx.scratch(op_)}, (const int8_t *)(const void *)wv, out, {ep},
-                {params}({pre}));
-}}"""
-        args.insert(1, wname)
-        call = Call(fn, None, args, statics=[cfg, body], consts=consts, headers=[MVE_H])
-        return _epi_args(_scratch_arg(call, ctx.scratch(op_)), epi, consts)
+        body = wrapper_fn(fn, _conv_params(epi), f"""{ep_decl}
+    td_mve_conv(in, (int8_t *)scratch, (const int8_t *)(const void *)wv, out, {ep},
+                {params}({pre}));""")
+        return Call(fn, None, _conv_args(ctx, op_, args, wname, epi, consts), statics=[cfg, body],
+                    consts=consts, headers=[MVE_H])
     return Choice(name, emit, 2 * kc * 16 + 16)
 
 
