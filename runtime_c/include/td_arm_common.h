@@ -70,6 +70,15 @@ typedef uint32_t td_u32u __attribute__((may_alias, aligned(1)));
 typedef uint32_t td_u32a __attribute__((may_alias));
 typedef int32_t td_s32a __attribute__((may_alias)); /* the same, for the int16x2_t intrinsics */
 
+/* in + off for the start of a window row that may lie in the padding (off < 0 when the
+ * layer's input starts the arena): formed in integer arithmetic, because a pointer before
+ * the object is undefined behaviour in C (and GCC's -Warray-bounds rejects it once it
+ * propagates the arena offset); the kernels read through it only inside the input. */
+static inline const int8_t *td_arm_row_at(const int8_t *in, int off)
+{
+    return (const int8_t *)((uintptr_t)in + (uintptr_t)(intptr_t)off);
+}
+
 #if defined(__ARM_FEATURE_DSP)
 
 /* sxtb16(v ror 8): ACLE has no rotated form, GCC does not fold the ROR. */

@@ -540,7 +540,7 @@ TD_ARM_AI void td_arm_im2col(const int8_t *in, int16_t *blk, int p, const int N,
             for (r = 0; r < KH; ++r) {
                 const int iy = iy0 + r;
                 int16_t *d = dn + r * G * N4;
-                const int8_t *src = in + (iy * IW + ix0) * C;
+                const int8_t *src = td_arm_row_at(in, (iy * IW + ix0) * C);
                 if (!NOPAD_Y && (iy < 0 || iy >= IH)) {
 #pragma GCC unroll 16
                     for (q = 0; q < G; ++q) {

@@ -310,7 +310,7 @@ TD_ARM_AI void td_mve_im2col_t(const int8_t *in, int8_t *blk, int p, const int N
 #pragma GCC unroll 11
             for (r = 0; r < KH; ++r) {
                 const int iy = iy0 + r;
-                const int8_t *src = in + (iy * IW + ix0) * C;
+                const int8_t *src = td_arm_row_at(in, (iy * IW + ix0) * C);
                 if (!NOPAD_Y && (iy < 0 || iy >= IH)) {
                     td_mve_set(d + r * SEG, IZP, SEG);
                 } else if (full_x) {

@@ -40,7 +40,8 @@ void td_arm_im2col_rt(const int8_t *in, int16_t *blk, int p, int n, const td_arm
         for (r = 0; r < KH; ++r) {
             const int iy = iy0 + r;
             int16_t *d = dn + r * G * N4;
-            const int8_t *src = in + (iy * IW + ix0) * C;
+            /* pointers only inside the input (one before the arena is undefined) */
+            const int row = (iy * IW + ix0) * C;
             if (iy < 0 || iy >= IH) {
                 for (q = 0; q < G; ++q) {
                     td_arm_fill4(d + q * N4, zz);
@@ -49,6 +50,7 @@ void td_arm_im2col_rt(const int8_t *in, int16_t *blk, int p, int n, const td_arm
                     TD_LEFT_(r, t) = (int16_t)zp;
                 }
             } else if (full_x) {
+                const int8_t *src = in + row;
                 for (q = 0; q < G; ++q) {
                     td_arm_widen4(d + q * N4, *(const td_u32u *)(const void *)(src + 4 * q));
                 }
@@ -64,7 +66,7 @@ void td_arm_im2col_rt(const int8_t *in, int16_t *blk, int p, int n, const td_arm
                     for (q = 0; q < C / 4; ++q) {
                         if (inside) {
                             td_arm_widen4(dk + q * N4,
-                                          *(const td_u32u *)(const void *)(src + kx * C + 4 * q));
+                                          *(const td_u32u *)(const void *)(in + (row + kx * C + 4 * q)));
                         } else {
                             td_arm_fill4(dk + q * N4, zz);
                         }
@@ -75,7 +77,7 @@ void td_arm_im2col_rt(const int8_t *in, int16_t *blk, int p, int n, const td_arm
                 int e;
                 for (e = 0; e < KW * C; ++e) {
                     const int kx = e / C;
-                    const int16_t v = ix0 + kx >= 0 && ix0 + kx < IW ? (int16_t)src[e] : (int16_t)zp;
+                    const int16_t v = ix0 + kx >= 0 && ix0 + kx < IW ? (int16_t)in[row + e] : (int16_t)zp;
                     if (e < 4 * G) {
                         /* SXTB16 lane order within a group: 0, 2, 1, 3 */
                         d[(e >> 2) * N4 + ((e & 3) == 1 ? 2 : (e & 3) == 2 ? 1 : (e & 3))] = v;
