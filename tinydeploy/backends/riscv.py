@@ -65,7 +65,7 @@ def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> O
         return rnn.rvv_choice(g, op) if vector else None
     if op.kind in ("conv2d_s8", "fully_connected_s8"):
         geo = _conv_geometry(g, op)
-        if geo is None or not _fits_int16(geo):
+        if geo is None or not _fits_int16(geo) or not _left_pad_within_kernel(geo):
             return None
         add = _fused_add(g, inplace)
         if mode == "conv_add" and (add is None or not _same_shape_add(g, add)):
@@ -78,7 +78,8 @@ def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> O
     if op.kind == "depthwise_conv2d_s8":
         q = op.int8_params
         if q["out_c"] != q["in_c"] or q["dil_h"] != 1 or q["dil_w"] != 1 or \
-                _nhwc(g, op.inputs[0]) is None or not _fits_int16(_dw_geometry(q)):
+                _nhwc(g, op.inputs[0]) is None or not _fits_int16(_dw_geometry(q)) or \
+                not _left_pad_within_kernel(q):
             return None
         if vector and dw_tile(q["in_c"], vlen) * q["stride_w"] > 0xFFFF:  # uint16 gather offsets
             return None
@@ -182,6 +183,14 @@ def _output_args(c, op: Op) -> tuple[str, str]:
 # --------------------------------------------------------------------------
 # Shared helpers
 # --------------------------------------------------------------------------
+def _left_pad_within_kernel(geo) -> bool:
+    """The edge-pixel code of the RISC-V convolutions counts a window's taps in the left
+    padding as -(its first column), up to k_w: a left pad wider than the kernel (a Pad
+    folded into a 1x1 convolution) has windows wholly in the padding, which the portable
+    kernel handles."""
+    return int(geo["pad_left"]) <= int(geo["k_w"])
+
+
 def _fits_int16(geo: dict) -> bool:
     """The parameter structs hold shapes in int16 fields."""
     return all(-2 ** 15 <= int(v) < 2 ** 15 for v in geo.values())
