@@ -106,9 +106,12 @@ def _random_layer(rng: random.Random, shape) -> dict | None:
         k = rng.choice([2, 3])
         s = rng.choice([1, 2])
         pads = [rng.randint(0, k - 1) for _ in range(4)]
-        ceil = rng.random() < 0.3  # (tinydeploy refuses ceil_mode with count_include_pad)
-        return dict(op=rng.choice(["maxpool", "avgpool"]), k=k, stride=s, pads=pads,
-                    ceil=ceil, count_include_pad=not ceil and rng.random() < 0.3)
+        ceil = rng.random() < 0.3
+        op = rng.choice(["maxpool", "avgpool"])
+        # opset 13 has dilated MaxPool only (AveragePool's dilations came in opset 19)
+        dil = 2 if op == "maxpool" and rng.random() < 0.25 else 1
+        return dict(op=op, k=k, stride=s, pads=pads, ceil=ceil, dilation=dil,
+                    count_include_pad=rng.random() < 0.3)
     if kind == "unary":
         return dict(op="unary", act=rng.choice(ACTS[1:]))
     if kind == "const":
@@ -161,11 +164,12 @@ def layer_shape(layer: dict, shape):
     if op == "concat":
         return [c + layer["out"], h, w]
     if op in ("maxpool", "avgpool"):
-        p, k = layer["pads"], layer["k"]
-        if min(p) < 0 or max(p) >= k or h + p[0] + p[2] < k or w + p[1] + p[3] < k:
+        p, k, dil = layer["pads"], layer["k"], layer.get("dilation", 1)
+        span = (k - 1) * dil + 1
+        if min(p) < 0 or max(p) >= k or h + p[0] + p[2] < span or w + p[1] + p[3] < span:
             return None
-        return [c, _out_size(h, k, layer["stride"], 1, p[0], p[2], layer["ceil"]),
-                _out_size(w, k, layer["stride"], 1, p[1], p[3], layer["ceil"])]
+        return [c, _out_size(h, k, layer["stride"], dil, p[0], p[2], layer["ceil"]),
+                _out_size(w, k, layer["stride"], dil, p[1], p[3], layer["ceil"])]
     if op in ("unary", "add_const", "mul_const", "split", "se", "batchnorm"):
         return [c, h, w]
     if op == "pad":
@@ -321,6 +325,8 @@ def build(spec: dict) -> tuple[onnx.ModelProto, np.ndarray]:
             attrs = dict(kernel_shape=[layer["k"]] * 2, strides=[layer["stride"]] * 2,
                          pads=[layer["pads"][0], layer["pads"][1], layer["pads"][2], layer["pads"][3]],
                          ceil_mode=int(layer["ceil"]))
+            if layer.get("dilation", 1) != 1:
+                attrs["dilations"] = [layer["dilation"]] * 2
             if op == "avgpool":
                 attrs["count_include_pad"] = int(layer["count_include_pad"])
             x = b.node("MaxPool" if op == "maxpool" else "AveragePool", [x], **attrs)

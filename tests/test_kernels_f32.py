@@ -58,7 +58,7 @@ class FcParams(ct.Structure):
 class PoolParams(ct.Structure):
     _fields_ = [(n, I16) for n in (
         "in_h", "in_w", "channels", "out_h", "out_w", "k_h", "k_w",
-        "stride_h", "stride_w", "pad_top", "pad_left",
+        "stride_h", "stride_w", "dil_h", "dil_w", "pad_top", "pad_left",
         "count_include_pad")] + [("act_min", F32), ("act_max", F32)]
 
 
@@ -352,10 +352,12 @@ def test_fully_connected(lib, rows, n_in, n_out, bias, act, rng):
 @st.composite
 def pool_cases(draw):
     k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    dil = (draw(st.sampled_from([1, 1, 2, 3])), draw(st.sampled_from([1, 1, 2, 3])))
+    span = [(k[i] - 1) * dil[i] + 1 for i in range(2)]
     pads = tuple(draw(st.integers(0, k[i % 2] - 1)) for i in range(4))
-    size = [draw(st.integers(max(1, k[i] - pads[i] - pads[i + 2]), k[i] + 6))
+    size = [draw(st.integers(max(1, span[i] - pads[i] - pads[i + 2]), span[i] + 6))
             for i in range(2)]
-    return dict(k=k, pads=pads, size=size,
+    return dict(k=k, dil=dil, pads=pads, size=size,
                 s=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
                 channels=draw(st.integers(1, 7)),
                 ceil=draw(st.booleans()), cip=draw(st.booleans()),
@@ -373,17 +375,17 @@ def test_pool(lib, op, c):
         # this combination.
         c["ceil"] = False
     x = f32(c["rng"].uniform(-1, 1, (*c["size"], c["channels"])))
-    attrs = dict(kernel_shape=list(c["k"]), strides=list(c["s"]),
+    attrs = dict(kernel_shape=list(c["k"]), strides=list(c["s"]), dilations=list(c["dil"]),
                  pads=list(c["pads"]), ceil_mode=int(c["ceil"]))
     if op == "AveragePool":
         attrs["count_include_pad"] = int(c["cip"])
-    ref = run_onnx(op, [x.transpose(2, 0, 1)[None]], attrs)[0]
+    ref = run_onnx(op, [x.transpose(2, 0, 1)[None]], attrs, opset=19)[0]  # 19: dilated AveragePool
     ref = ref.transpose(1, 2, 0)
     p = PoolParams(
         in_h=c["size"][0], in_w=c["size"][1], channels=c["channels"],
         out_h=ref.shape[0], out_w=ref.shape[1], k_h=c["k"][0],
         k_w=c["k"][1], stride_h=c["s"][0], stride_w=c["s"][1],
-        pad_top=c["pads"][0], pad_left=c["pads"][1],
+        dil_h=c["dil"][0], dil_w=c["dil"][1], pad_top=c["pads"][0], pad_left=c["pads"][1],
         count_include_pad=int(c["cip"]), act_min=c["act"][0],
         act_max=c["act"][1])
     out = Out(ref.shape)

@@ -97,7 +97,7 @@ class MulParams(ct.Structure):
 
 
 class PoolParams(ct.Structure):
-    _fields_ = _fields(I16, "in_h in_w channels out_h out_w k_h k_w stride_h stride_w "
+    _fields_ = _fields(I16, "in_h in_w channels out_h out_w k_h k_w stride_h stride_w dil_h dil_w "
                             "pad_top pad_left count_include_pad") + \
         _fields(I32, "zero_point act_min act_max")
 
@@ -553,12 +553,13 @@ def test_pools(lib, data):
     draw = data.draw
     rng = rng_from(draw)
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dh, dw = draw(st.sampled_from([1, 1, 2, 3])), draw(st.sampled_from([1, 1, 2, 3]))
     pads = draw(st.tuples(*[st.integers(0, 3)] * 4))
-    h = draw(st.integers(max(1, kh - pads[0] - pads[2]), 8))
-    w = draw(st.integers(max(1, kw - pads[1] - pads[3]), 8))
+    h = draw(st.integers(max(1, (kh - 1) * dh + 1 - pads[0] - pads[2]), 12))
+    w = draw(st.integers(max(1, (kw - 1) * dw + 1 - pads[1] - pads[3]), 12))
     c = draw(st.integers(1, 6))
     geo = gk.pool_geometry((h, w, c), (kh, kw), (draw(st.integers(1, 3)), draw(st.integers(1, 3))),
-                           pads, draw(st.booleans()), draw(zero_points))
+                           pads, draw(st.booleans()), draw(zero_points), (dh, dw))
     p = {**geo, **qmath.pool_params(act_range=draw(act_ranges()))}
     x = int8_data(rng, (h, w, c))
     keep = []

@@ -394,13 +394,35 @@ def test_non_constant_scale_is_refused(tmp_path):
                               "tinydeploy compiles static graphs only")
 
 
-def test_used_statistics_outputs_are_refused(tmp_path):
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_statistics_outputs_match_onnxruntime(tmp_path, axis):
+    """Mean and InvStdDev (used by training graphs), float32 against onnxruntime."""
+    path = _ln_only(tmp_path / "m.onnx", axis=axis, outputs=3,
+                    gamma=RNG.normal(1, 0.2, (TOKENS, DIM)[axis:]), beta=RNG.normal(0, 0.2, (TOKENS, DIM)[axis:]))
+    x = RNG.normal(0.3, 1.5, (3, TOKENS, DIM)).astype(np.float32)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    got = api.run(path, {"x": x}, target="host", quantize="float32").outputs
+    for i, name in enumerate(["y", "mean", "inv_std"]):
+        want = np.stack([sess.run(None, {"x": s[None]})[i][0] for s in x])
+        np.testing.assert_allclose(got[name].reshape(want.shape), want, rtol=1e-4, atol=1e-5)
+
+
+def test_int8_mean_output_and_inv_std_dev_refusal(tmp_path):
+    """In int8 the Mean output is a Mean layer (C == golden); InvStdDev needs x - mean of two
+    activations, which has no int8 kernel: a clear error."""
+    x = RNG.normal(0.3, 1.5, (3, TOKENS, DIM)).astype(np.float32)
     path = _ln_only(tmp_path / "m.onnx", outputs=2)
+    c = api.run(path, {"x": x}, target="host", calib={"x": x}).outputs
+    golden = api.run(path, {"x": x}, target="host", calib={"x": x}, golden=True).outputs
+    for name in ("y", "mean"):
+        np.testing.assert_array_equal(c[name], golden[name])
+    np.testing.assert_allclose(c["mean"].reshape(3, TOKENS), x.mean(axis=-1), atol=0.05)
+    path = _ln_only(tmp_path / "m3.onnx", outputs=3)
     with pytest.raises(TinydeployError) as err:
-        api.compile(path, quantize="float32")
-    assert str(err.value) == ("node 'ln' (LayerNormalization): its Mean/InvStdDev output 'mean' is used; "
-                              "only the normalized output is supported (the statistics are not computed "
-                              "as tensors)")
+        api.compile(path, calib={"x": x})
+    assert str(err.value) == ("node 'ln_inv_std_dev_centred': there is no int8 kernel for element-wise 'sub' "
+                              "(supported: add, mul, max, min, and sub or div by a constant); compile with "
+                              "--quantize float32")
 
 
 def test_out_of_range_axis_is_refused(tmp_path):

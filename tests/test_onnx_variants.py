@@ -361,10 +361,14 @@ def test_saturating_requantization_that_overflows_is_refused(tmp_path):
 # --------------------------------------------------------------------------
 # What stays unsupported: exact messages
 # --------------------------------------------------------------------------
-def test_ceil_mode_average_counting_padding_past_the_input_is_refused(tmp_path):
+def test_ceil_mode_average_counting_padding_past_the_input(tmp_path):
+    """The last window passes the declared padding: ONNX counts the padding but not the cells
+    past it, as an explicit zero Pad followed by an average over real cells."""
     path = pool_model(tmp_path / "m.onnx", "AveragePool", 6, 3, 2, 1, count_include_pad=1)
-    _refused(path, "node 'pool' (AveragePool): ceil_mode=1 with count_include_pad=1 where the last window "
-                   "passes the padding is not supported; use ceil_mode=0 or count_include_pad=0")
+    _float_ok(path, (2, 6, 6))
+    _int8_ok(path, (2, 6, 6), "host")
+    kinds = [op.kind for op in api.compile(path, quantize="float32").graph.ops]
+    assert "pad" in kinds and "avg_pool" in kinds, kinds
 
 
 def test_ceil_mode_average_counting_padding_inside_it_compiles(tmp_path):

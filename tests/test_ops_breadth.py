@@ -92,7 +92,29 @@ def exported_hardswish(path):
     return _save(path, nodes, [1, 3, 7, 5], [1, 3], inits)
 
 
-MODELS = {"audio_cnn": (audio_cnn, (3, 41)), "split_and_functions": (split_and_functions, (2, 6, 5)),
+def dilated_and_3d_pools(path):
+    """Pools the ONNX node tests exercise beyond TFLite's: 3-D max and average pooling (with
+    dilation, ceil_mode, count_include_pad), then dilated 2-D pooling after a conv."""
+    shape = numpy_helper.from_array(np.array([1, 12, 4, 4], np.int64), "shape")
+    nodes = [helper.make_node("MaxPool", ["x"], ["p1"], kernel_shape=[2, 3, 3], strides=[1, 2, 1],
+                              dilations=[1, 2, 1], pads=[0, 2, 1, 1, 1, 0], name="pool3d_max"),
+             helper.make_node("AveragePool", ["p1"], ["p2"], kernel_shape=[2, 2, 3], strides=[2, 1, 2],
+                              pads=[1, 0, 1, 0, 1, 1], ceil_mode=1, count_include_pad=1, name="pool3d_avg"),
+             helper.make_node("Reshape", ["p2", "shape"], ["r"], name="to_2d"),
+             helper.make_node("Conv", ["r", "w1", "b1"], ["c"], kernel_shape=[1, 1], name="conv"),
+             helper.make_node("MaxPool", ["c"], ["p3"], kernel_shape=[3, 2], dilations=[2, 3], pads=[2, 1, 1, 1],
+                              name="pool_dilated_max"),
+             helper.make_node("AveragePool", ["p3"], ["p4"], kernel_shape=[2, 2], dilations=[1, 2], strides=[1, 2],
+                              pads=[1, 1, 0, 1], name="pool_dilated_avg"),
+             helper.make_node("GlobalAveragePool", ["p4"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+             helper.make_node("Gemm", ["f", "w3", "b3"], ["y"], transB=1, name="fc")]
+    inits = [shape, _const("w1", (7, 12, 1, 1)), _const("b1", (7,), 0.1), _const("w3", (3, 7)),
+             _const("b3", (3,), 0.1)]
+    return _save(path, nodes, [1, 4, 5, 9, 7], [1, 3], inits, opset=19)
+
+
+MODELS = {"audio_cnn": (audio_cnn, (3, 41)), "dilated_and_3d_pools": (dilated_and_3d_pools, (4, 5, 9, 7)), "split_and_functions": (split_and_functions, (2, 6, 5)),
           "exported_hardswish": (exported_hardswish, (3, 7, 5))}
 
 
@@ -122,6 +144,17 @@ def test_int8_bit_exact_with_golden(tmp_path, name, target):
     np.testing.assert_array_equal(c, golden)
     ref = _ort(path, x["x"])
     assert np.max(np.abs(c.reshape(ref.shape) - ref)) < 0.15 * np.max(np.abs(ref)) + 0.05
+
+
+@pytest.mark.parametrize("target", ["cortex-m55", "rv32-zve32x"])
+def test_dilated_and_3d_pools_bit_exact_on_vector_cores(tmp_path, target):
+    """Helium and RISC-V vector run their own pool kernels for undilated pools and must leave
+    the dilated ones to the portable kernel."""
+    path = dilated_and_3d_pools(tmp_path / "pools.onnx")
+    calib = {"x": RNG.normal(0, 1, (16, 4, 5, 9, 7)).astype(np.float32)}
+    x = {"x": calib["x"][:3]}
+    c = api.run(path, x, target=target, calib=calib).outputs["y"]
+    np.testing.assert_array_equal(c, api.run(path, x, target=target, calib=calib, golden=True).outputs["y"])
 
 
 def test_one_d_layers_need_no_transposes(tmp_path):

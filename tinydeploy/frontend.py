@@ -643,24 +643,30 @@ def _scalar_const(node, value: np.ndarray, what: str) -> float:
     return v
 
 
-def _pads_2d(imp: _Importer, node, a: dict, in_hw, k_hw, strides, dilations) -> list[int]:
-    """ONNX pads/auto_pad -> [top, left, bottom, right]."""
+def _pads_nd(imp: _Importer, node, a: dict, sizes, kernel, strides, dilations) -> list[int]:
+    """ONNX pads/auto_pad over len(sizes) spatial axes -> [begins..., ends...]."""
+    n = len(sizes)
     auto = _str_attr(node, a, "auto_pad", "NOTSET")
     if auto in ("NOTSET", ""):
-        return _ints_attr(node, a, "pads", 4, [0, 0, 0, 0], 0)
+        return _ints_attr(node, a, "pads", 2 * n, [0] * (2 * n), 0)
     if auto == "VALID":
-        return [0, 0, 0, 0]
+        return [0] * (2 * n)
     if auto not in ("SAME_UPPER", "SAME_LOWER"):
         raise _bad(node, f"auto_pad '{auto}' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
     result_begin, result_end = [], []
-    for n, k, s, d in zip(in_hw, k_hw, strides, dilations):
-        out = -(-n // s)
-        total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+    for size, k, s, d in zip(sizes, kernel, strides, dilations):
+        out = -(-size // s)
+        total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
         small, big = total // 2, total - total // 2
         begin, end = (small, big) if auto == "SAME_UPPER" else (big, small)
         result_begin.append(begin)
         result_end.append(end)
-    return [result_begin[0], result_begin[1], result_end[0], result_end[1]]
+    return result_begin + result_end
+
+
+def _pads_2d(imp: _Importer, node, a: dict, in_hw, k_hw, strides, dilations) -> list[int]:
+    """ONNX pads/auto_pad -> [top, left, bottom, right]."""
+    return _pads_nd(imp, node, a, in_hw, k_hw, strides, dilations)
 
 
 def _need_2d(imp: _Importer, node, x: str) -> None:
@@ -842,32 +848,81 @@ def _pool(kind):
         k = _ints_attr(node, a, "kernel_shape", 2, None, 1)
         strides = _ints_attr(node, a, "strides", 2, [1, 1], 1)
         dil = _ints_attr(node, a, "dilations", 2, [1, 1], 1)
-        if dil != [1, 1]:
-            raise TinydeployError(f"node '{node.name}' ({node.op_type}): dilated pooling is not supported")
+        span = [(kk - 1) * d + 1 for kk, d in zip(k, dil)]  # the dilated window
         include_pad = _int_attr(node, a, "count_include_pad", 0, 0, 1)
         _int_attr(node, a, "ceil_mode", 0, 0, 1)
         in_hw = imp.graph.tensors[x].shape[2:]
         pads = _pads_2d(imp, node, a, in_hw, k, strides, dil)
-        if any(p >= kk for p, kk in zip(pads, k + k)):
-            raise _bad(node, f"pads {pads} must be smaller than the kernel {k}")
-        if any(kk > n + p0 + p1 for kk, n, p0, p1 in zip(k, in_hw, pads[:2], pads[2:])):
-            raise _bad(node, f"the kernel {k} is larger than the padded input {list(in_hw)} (pads {pads})")
+        if any(p >= kk for p, kk in zip(pads, span + span)):
+            raise _bad(node, f"pads {pads} must be smaller than the kernel {k}"
+                             + (f" (dilated to {span})" if dil != [1, 1] else ""))
+        if any(kk > n + p0 + p1 for kk, n, p0, p1 in zip(span, in_hw, pads[:2], pads[2:])):
+            raise _bad(node, f"the kernel {k}" + (f" (dilated to {span})" if dil != [1, 1] else "")
+                             + f" is larger than the padded input {list(in_hw)} (pads {pads})")
         out_hw = imp.graph.tensors[imp.activation(node.output[0])].shape[2:]
         # ceil_mode may add windows past the padded input: widen the end pad.
+        need = [(out_hw[i] - 1) * strides[i] + span[i] - in_hw[i] - pads[i] for i in range(2)]
+        if kind == "avg_pool" and include_pad and any(nd > p for nd, p in zip(need, pads[2:])):
+            # ONNX counts the pads but not the cells past them: pad with zeros explicitly,
+            # then average only over real (now: input or pad) cells.
+            n, c = imp.graph.tensors[x].shape[:2]
+            padded_x = imp.graph.add_activation(x + "__padded", (n, c, in_hw[0] + pads[0] + pads[2],
+                                                                in_hw[1] + pads[1] + pads[3]))
+            imp.emit("pad", node, [x], padded_x, before=[0, 0, pads[0], pads[1]],
+                     after=[0, 0, pads[2], pads[3]], mode="constant", value=0.0)
+            imp.graph.ops[-1].name = node.name + "_pad"
+            x, in_hw, include_pad = padded_x, imp.graph.tensors[padded_x].shape[2:], 0
+            need = [nd - p for nd, p in zip(need, pads[2:])]
+            pads = [0, 0, 0, 0]
         for i in range(2):
-            need = (out_hw[i] - 1) * strides[i] + k[i] - in_hw[i] - pads[i]
-            if need > pads[2 + i] and kind == "avg_pool" and include_pad:
-                raise TinydeployError(f"node '{node.name}' (AveragePool): ceil_mode=1 with "
-                                      "count_include_pad=1 where the last window passes the padding "
-                                      "is not supported; use ceil_mode=0 or count_include_pad=0")
-            pads[2 + i] = max(pads[2 + i], need)
-        imp.emit(kind, node, [x], kernel=k, strides=strides, pads=pads, layout="NCHW",
+            pads[2 + i] = max(pads[2 + i], need[i])
+        imp.emit(kind, node, [x], kernel=k, strides=strides, dilations=dil, pads=pads, layout="NCHW",
                  count_include_pad=include_pad, act=(-INF, INF))
     return lower
 
 
-lowering("MaxPool")(_one_d(_pool("max_pool")))
-lowering("AveragePool")(_one_d(_pool("avg_pool")))
+def _three_d_pool(lower_2d: Callable) -> Callable:
+    """Wrap a 2-D pool lowering so that it also takes rank-5 inputs [N, C, D, H, W]
+    (MaxPool3d, AvgPool3d): a pool over (H, W) on [N, C*D, H, W], then a (k_d x 1) pool
+    over D on [N, C, D, H'*W'], between reshapes. A pooling window is a box, so its valid
+    cells are a product of one range per axis: the max is the max over D of the maxima
+    over (H, W), and the mean the mean over D of the means over (H, W) (with or without
+    padding counted). Exact in float32; int8 rounds the mean twice (TFLite has no 3-D
+    pool whose rounding to follow)."""
+    def lower(imp: _Importer, node) -> None:
+        x = node.input[0]
+        if len(imp.graph.tensors[x].shape) != 5:
+            return lower_2d(imp, node)
+        n, c, d, h, w = imp.graph.tensors[x].shape
+        a = imp.attrs(node)
+        k = _ints_attr(node, a, "kernel_shape", 3, None, 1)
+        strides = _ints_attr(node, a, "strides", 3, [1, 1, 1], 1)
+        dil = _ints_attr(node, a, "dilations", 3, [1, 1, 1], 1)
+        pads = _pads_nd(imp, node, a, (d, h, w), k, strides, dil)
+        out = imp.activation(node.output[0])
+        _, _, od, oh, ow = imp.graph.tensors[out].shape
+        common = {key: a[key] for key in ("ceil_mode", "count_include_pad") if key in a}
+
+        def stage(suffix, src, src_shape, out_shape, axes):
+            x4 = imp.graph.add_activation(f"{src}__{suffix}", src_shape)
+            imp.graph.ops.append(Op("reshape", f"{node.name}_to_{suffix}", [src], [x4], {}))
+            y4 = imp.graph.unique_name(f"{out}__{suffix}")
+            imp.shapes[y4] = out_shape
+            pick = lambda values, unit: [values[i] if i is not None else unit for i in axes]
+            attrs = dict(common, kernel_shape=pick(k, 1), strides=pick(strides, 1),
+                         dilations=pick(dil, 1), pads=pick(pads[:3], 0) + pick(pads[3:], 0))
+            lower_2d(imp, helper.make_node(node.op_type, [x4], [y4], name=f"{node.name}_{suffix}",
+                                           **attrs))
+            return y4
+
+        hw = stage("hw", x, (n, c * d, h, w), (n, c * d, oh, ow), (1, 2))
+        dd = stage("d", hw, (n, c, d, oh * ow), (n, c, od, oh * ow), (0, None))
+        imp.graph.ops.append(Op("reshape", f"{node.name}_to_3d", [dd], [out], {}))
+    return lower
+
+
+lowering("MaxPool")(_one_d(_three_d_pool(_pool("max_pool"))))
+lowering("AveragePool")(_one_d(_three_d_pool(_pool("avg_pool"))))
 
 
 @lowering("GlobalAveragePool")
@@ -1123,10 +1178,42 @@ def _pow(imp: _Importer, node) -> None:
         imp.emit("pow", node, [node.input[0]], alpha=exponent)
 
 
+def _layer_norm_statistics(imp: _Importer, node, x: str, axis: int, eps: float, outputs: list) -> None:
+    """LayerNormalization's optional Mean and InvStdDev outputs (shape: the input's, with 1
+    for each normalized axis), as the ops of their definition: mean(x), then
+    1 / sqrt(mean((x - mean)^2) + epsilon). Training graphs use them; the normalized output
+    itself stays one fused layer."""
+    g, shape = imp.graph, imp.graph.tensors[x].shape
+    axes = list(range(axis, len(shape)))
+    stat_shape = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    mean_out, inv_out = (outputs + ["", ""])[:2]
+
+    def step(what, kind, inputs, out_shape, out="", **attrs):
+        y = imp.activation(out) if out else g.add_activation(f"{node.name}__{what}", out_shape)
+        g.ops.append(Op(kind, f"{node.name}_{what}", inputs, [y], attrs))
+        return y
+
+    def binary(what, op, a, b, out_shape, out=""):
+        return step(what, "binary", [a, b], out_shape, out, op=op, act=(-INF, INF))
+
+    mean = step("mean", "mean", [x], stat_shape, mean_out, axes=axes)
+    if not inv_out:
+        return
+    # (int8 has no kernel for x - mean of two activations: InvStdDev is float32 only)
+    centred = binary("inv_std_dev_centred", "sub", x, mean, shape)
+    square = binary("inv_std_dev_square", "mul", centred, centred, shape)
+    var = step("inv_std_dev_variance", "mean", [square], stat_shape, axes=axes)
+    eps_const = g.add_const(f"{node.name}_epsilon", np.array(eps, np.float32))
+    std = step("inv_std_dev_sqrt", "sqrt", [binary("inv_std_dev_add_eps", "add", var, eps_const, stat_shape)],
+               stat_shape)
+    one = g.add_const(f"{node.name}_one", np.array(1.0, np.float32))
+    binary("inv_std_dev", "div", one, std, stat_shape, inv_out)
+
+
 @lowering("LayerNormalization")
 def _layer_norm(imp: _Importer, node) -> None:
     """Over the trailing axes from `axis` (opset 17), with constant scale and optional bias;
-    the optional Mean and InvStdDev outputs must be unused."""
+    the optional Mean and InvStdDev outputs are computed by separate ops when used."""
     a = imp.attrs(node)
     x = node.input[0]
     shape = imp.graph.tensors[x].shape
@@ -1138,10 +1225,8 @@ def _layer_norm(imp: _Importer, node) -> None:
         raise _bad(node, f"epsilon {eps:g} is negative")
     _int_attr(node, a, "stash_type", 1, 1, 1)
     used = {i for n in imp.model.graph.node for i in n.input} | {o.name for o in imp.model.graph.output}
-    extra = [o for o in node.output[1:] if o and o in used]
-    if extra:
-        raise _bad(node, f"its Mean/InvStdDev output '{extra[0]}' is used; only the normalized output "
-                         "is supported (the statistics are not computed as tensors)")
+    if any(o and o in used for o in node.output[1:]):
+        _layer_norm_statistics(imp, node, x, axis, eps, [o if o in used else "" for o in node.output[1:]])
     block = tuple(shape[axis:])
     consts = []
     for index, what in ((1, "the scale"), (2, "the bias")):

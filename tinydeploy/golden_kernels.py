@@ -74,14 +74,14 @@ def conv_geometry(in_shape, out_c, kernel, strides=(1, 1), dilations=(1, 1),
 
 
 def pool_geometry(in_shape, kernel, strides, pads=(0, 0, 0, 0), count_include_pad=0,
-                  zero_point=0):
+                  zero_point=0, dilations=(1, 1)):
     h, w, c = in_shape
-    (kh, kw), (sh, sw) = kernel, strides
+    (kh, kw), (sh, sw), (dh, dw) = kernel, strides, dilations
     top, left, bottom, right = pads
     return {"in_h": h, "in_w": w, "channels": c,
-            "out_h": out_size(h, kh, sh, 1, top, bottom),
-            "out_w": out_size(w, kw, sw, 1, left, right),
-            "k_h": kh, "k_w": kw, "stride_h": sh, "stride_w": sw,
+            "out_h": out_size(h, kh, sh, dh, top, bottom),
+            "out_w": out_size(w, kw, sw, dw, left, right),
+            "k_h": kh, "k_w": kw, "stride_h": sh, "stride_w": sw, "dil_h": dh, "dil_w": dw,
             "pad_top": top, "pad_left": left,
             "count_include_pad": int(count_include_pad), "zero_point": int(zero_point)}
 
@@ -248,11 +248,11 @@ def mul(a, b, p):
 # --------------------------------------------------------------------------
 
 def _pool_frame(x, p, fill):
-    conv_like = dict(p, dil_h=1, dil_w=1, input_offset=0)
+    conv_like = dict(p, dil_h=p.get("dil_h", 1), dil_w=p.get("dil_w", 1), input_offset=0)
     x = np.asarray(x).reshape(p["in_h"], p["in_w"], p["channels"])
     h, w, t, l = p["in_h"], p["in_w"], p["pad_top"], p["pad_left"]
-    need_h = (p["out_h"] - 1) * p["stride_h"] + p["k_h"]
-    need_w = (p["out_w"] - 1) * p["stride_w"] + p["k_w"]
+    need_h = (p["out_h"] - 1) * p["stride_h"] + (p["k_h"] - 1) * conv_like["dil_h"] + 1
+    need_w = (p["out_w"] - 1) * p["stride_w"] + (p["k_w"] - 1) * conv_like["dil_w"] + 1
     frame = np.full((max(need_h, t + h), max(need_w, l + w), x.shape[-1]), fill, np.int64)
     frame[t:t + h, l:l + w] = x
     valid = np.zeros(frame.shape[:2] + (1,), np.int64)

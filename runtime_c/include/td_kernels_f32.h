@@ -72,12 +72,14 @@ void td_fully_connected_f32(const td_fc_f32_params *p, const float *input,
                             float *output);
 
 /* Pooling over NHWC. Padding cells are excluded from the average when
- * count_include_pad is 0 (ONNX default) and count as zeros when 1. */
+ * count_include_pad is 0 (ONNX default) and count as zeros when 1. Taps are
+ * dil_h rows and dil_w columns apart (ONNX dilations). */
 typedef struct {
     int16_t in_h, in_w, channels;
     int16_t out_h, out_w;
     int16_t k_h, k_w;
     int16_t stride_h, stride_w;
+    int16_t dil_h, dil_w;
     int16_t pad_top, pad_left;
     int16_t count_include_pad;
     float act_min, act_max;

@@ -336,12 +336,15 @@ void td_mul_s8(const td_mul_s8_params *p, const int8_t *a, const int8_t *b,
  * Average pool divides the window sum by the number of valid cells with
  * TFLite's rounding (half away from zero); with count_include_pad = 1 the
  * padding cells count as zero_point values and the divisor is k_h * k_w.
- * A window without valid cells yields act_min-clamped -128 (max) / 0 (avg). */
+ * A window without valid cells yields act_min-clamped -128 (max) / 0 (avg).
+ * Tap (ky, kx) of output (oy, ox) reads input row oy * stride_h - pad_top +
+ * ky * dil_h (ONNX dilated pooling; TFLite's pools have dil 1). */
 typedef struct {
     int16_t in_h, in_w, channels;
     int16_t out_h, out_w;
     int16_t k_h, k_w;
     int16_t stride_h, stride_w;
+    int16_t dil_h, dil_w;
     int16_t pad_top, pad_left;
     int16_t count_include_pad;
     int32_t zero_point;

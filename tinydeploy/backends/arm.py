@@ -1241,6 +1241,9 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
             return _dsp_fc(g, op)
         if op.kind == "depthwise_conv2d_s8":
             return _dsp_dw(g, op, mode)
+        if op.kind in ("avg_pool_s8", "max_pool_s8") and \
+                (op.int8_params["dil_h"], op.int8_params["dil_w"]) != (1, 1):
+            return None  # dilated pools (rare, ONNX only) run the portable kernel
         if op.kind == "avg_pool_s8":
             return _dsp_gavg(g, op)
         if op.kind == "max_pool_s8":

@@ -89,7 +89,8 @@ def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> O
             return None
         return Choice("rv_depthwise", _emit_rv_dw, 0)
     if op.kind in ("avg_pool_s8", "max_pool_s8"):
-        if not vector or _nhwc(g, op.inputs[0]) is None:
+        q = op.int8_params
+        if not vector or _nhwc(g, op.inputs[0]) is None or (q["dil_h"], q["dil_w"]) != (1, 1):
             return None
         return Choice("rvv_" + op.kind[:-3], _emit_rvv_pool, 0)
     if op.kind == "add_s8":
@@ -591,7 +592,7 @@ def _emit_rvv_add(c, op: Op, sym: str):
 # Pooling
 # --------------------------------------------------------------------------
 POOL_FIELDS = ("in_h", "in_w", "channels", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w",
-               "pad_top", "pad_left", "count_include_pad", "zero_point", "act_min", "act_max")
+               "dil_h", "dil_w", "pad_top", "pad_left", "count_include_pad", "zero_point", "act_min", "act_max")
 
 
 def _emit_rvv_pool(c, op: Op, sym: str):

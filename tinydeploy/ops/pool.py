@@ -1,4 +1,4 @@
-"""Pooling: max_pool and avg_pool over NHWC windows (float and int8).
+"""Pooling: max_pool and avg_pool over NHWC windows (float and int8), dilated or not.
 
 int8 pooling keeps its input's quantization (TFLite); a different requested
 output quantization becomes a requantize after the pool. Portable kernels:
@@ -17,20 +17,24 @@ from .common import act_params, act_range, clamp, nhwc, requantize_after, s8_cal
 from .conv import NHWC, windows
 
 
+def _dil(attrs: dict) -> tuple:
+    return tuple(attrs.get("dilations", (1, 1)))
+
+
 def _float_ref(kind: str):
     def evaluate(g: Graph, op: Op, args: list) -> np.ndarray:
         x, a = args[0], op.attrs
         _, oh, ow, c = g.tensors[op.outputs[0]].shape
         if kind == "max":
-            cols = windows(x[0], a["kernel"], a["strides"], (1, 1), a["pads"], (oh, ow), fill=-np.inf)
+            cols = windows(x[0], a["kernel"], a["strides"], _dil(a), a["pads"], (oh, ow), fill=-np.inf)
             y = cols.max(axis=(2, 3))
         else:
-            cols = windows(x[0], a["kernel"], a["strides"], (1, 1), a["pads"], (oh, ow))
+            cols = windows(x[0], a["kernel"], a["strides"], _dil(a), a["pads"], (oh, ow))
             if a["count_include_pad"]:
                 count = float(a["kernel"][0] * a["kernel"][1])
             else:
                 inside = windows(np.ones((x.shape[1], x.shape[2], 1), np.float32), a["kernel"], a["strides"],
-                                 (1, 1), a["pads"], (oh, ow))
+                                 _dil(a), a["pads"], (oh, ow))
                 count = inside.sum(axis=(2, 3))
             y = cols.sum(axis=(2, 3)) / count
         return clamp(y.reshape(1, oh, ow, c).astype(np.float32), op)
@@ -52,6 +56,7 @@ def _emit_f32(fn: str):
         params = dict(in_h=ih, in_w=iw, channels=ch, out_h=oh, out_w=ow,
                       k_h=a["kernel"][0], k_w=a["kernel"][1],
                       stride_h=a["strides"][0], stride_w=a["strides"][1],
+                      dil_h=_dil(a)[0], dil_w=_dil(a)[1],
                       pad_top=a["pads"][0], pad_left=a["pads"][1],
                       count_include_pad=a["count_include_pad"], **act_params(op))
         return Call(fn, "f32/pool.c", [c.ptr(x), c.ptr(op.outputs[0], False)], "td_pool_f32_params", params)
@@ -69,7 +74,8 @@ def _to_int8(g: Graph, op: Op) -> None:
     _, oh, ow, _ = g.tensors[op.outputs[0]].shape
     q = qmath.pool_params(act_range=act_range(op, out_q))
     q.update(in_h=ih, in_w=iw, channels=c, out_h=oh, out_w=ow, k_h=a["kernel"][0], k_w=a["kernel"][1],
-             stride_h=a["strides"][0], stride_w=a["strides"][1], pad_top=a["pads"][0],
+             stride_h=a["strides"][0], stride_w=a["strides"][1], dil_h=_dil(a)[0], dil_w=_dil(a)[1],
+             pad_top=a["pads"][0],
              pad_left=a["pads"][1], count_include_pad=a["count_include_pad"], zero_point=in_q[1])
     op.kind = op.kind + "_s8"
     op.int8_params = Int8Params(q)

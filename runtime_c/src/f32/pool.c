@@ -3,19 +3,20 @@
 
 #include "td_f32_internal.h"
 
-/* Taps [*k0, *k1) of a window starting at input coordinate `start` that lie
- * inside [0, in). */
-static void window_range(int32_t start, int32_t k, int32_t in, int32_t *k0,
-                         int32_t *k1)
+/* Taps [*k0, *k1) of a window starting at input coordinate `start`, taps
+ * `dil` apart, that lie inside [0, in). */
+static void window_range(int32_t start, int32_t k, int32_t dil, int32_t in,
+                         int32_t *k0, int32_t *k1)
 {
-    const int32_t lo = start < 0 ? -start : 0;
-    const int32_t hi = in - start < k ? in - start : k;
+    const int32_t lo = start < 0 ? (dil - 1 - start) / dil : 0;
+    int32_t hi = start < in ? (in - 1 - start) / dil + 1 : 0;
+    hi = hi < k ? hi : k;
     *k0 = lo;
     *k1 = hi > lo ? hi : lo;
 }
 
 /* Valid window of one output pixel: the input pixel at its top-left valid
- * tap and its size. */
+ * tap and its size in taps. */
 typedef struct {
     int32_t offset;   /* floats from input to the first valid pixel */
     int32_t rows, cols;
@@ -28,12 +29,13 @@ static pool_window pool_window_at(const td_pool_f32_params *p, int32_t oy,
     const int32_t ix0 = ox * p->stride_w - p->pad_left;
     int32_t ky0, ky1, kx0, kx1;
     pool_window pw;
-    window_range(iy0, p->k_h, p->in_h, &ky0, &ky1);
-    window_range(ix0, p->k_w, p->in_w, &kx0, &kx1);
+    window_range(iy0, p->k_h, p->dil_h, p->in_h, &ky0, &ky1);
+    window_range(ix0, p->k_w, p->dil_w, p->in_w, &kx0, &kx1);
     pw.rows = ky1 - ky0;
     pw.cols = kx1 - kx0;
     pw.offset = pw.rows > 0 && pw.cols > 0
-                    ? ((iy0 + ky0) * p->in_w + ix0 + kx0) * p->channels
+                    ? ((iy0 + ky0 * p->dil_h) * p->in_w + ix0 + kx0 * p->dil_w)
+                          * p->channels
                     : 0;
     return pw;
 }
@@ -42,7 +44,8 @@ void td_max_pool_f32(const td_pool_f32_params *p, const float *input,
                      float *output)
 {
     const int32_t ch = p->channels;
-    const int32_t row_stride = p->in_w * ch;
+    const int32_t row_stride = p->dil_h * p->in_w * ch;
+    const int32_t col_stride = p->dil_w * ch;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const pool_window pw = pool_window_at(p, oy, ox);
@@ -53,7 +56,7 @@ void td_max_pool_f32(const td_pool_f32_params *p, const float *input,
                 const float *x = input + pw.offset + c;
                 for (int32_t r = 0; r < pw.rows; ++r, x += row_stride) {
                     for (int32_t k = 0; k < pw.cols; ++k) {
-                        const float v = x[k * ch];
+                        const float v = x[k * col_stride];
                         m = v > m ? v : m;
                     }
                 }
@@ -67,7 +70,8 @@ void td_avg_pool_f32(const td_pool_f32_params *p, const float *input,
                      float *output)
 {
     const int32_t ch = p->channels;
-    const int32_t row_stride = p->in_w * ch;
+    const int32_t row_stride = p->dil_h * p->in_w * ch;
+    const int32_t col_stride = p->dil_w * ch;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const pool_window pw = pool_window_at(p, oy, ox);
@@ -82,7 +86,7 @@ void td_avg_pool_f32(const td_pool_f32_params *p, const float *input,
                 const float *x = input + pw.offset + c;
                 for (int32_t r = 0; r < pw.rows; ++r, x += row_stride) {
                     for (int32_t k = 0; k < pw.cols; ++k) {
-                        s += x[k * ch];
+                        s += x[k * col_stride];
                     }
                 }
                 out[c] = td_clampf(s * scale, p->act_min, p->act_max);

@@ -3,10 +3,16 @@
  * per output row/column. */
 #include "td_kernels_s8.h"
 
-static void clamp_window(int origin, int k, int size, int *lo, int *hi)
+/* Taps [*lo, *hi) of a window of k taps `dil` apart from `origin` that lie
+ * inside [0, size). */
+static void clamp_window(int origin, int k, int dil, int size, int *lo,
+                         int *hi)
 {
-    *lo = origin < 0 ? -origin : 0;
-    *hi = size - origin < k ? size - origin : k;
+    *lo = origin < 0 ? (dil - 1 - origin) / dil : 0;
+    *hi = origin < size ? (size - 1 - origin) / dil + 1 : 0;
+    if (*hi > k) {
+        *hi = k;
+    }
     if (*hi < *lo) {
         *hi = *lo;
     }
@@ -23,13 +29,13 @@ static void pool(const td_pool_s8_params *p, const int8_t *input,
     int oy, ox, c, ky0, ky1, kx0, kx1;
     for (oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
-        clamp_window(iy0, p->k_h, p->in_h, &ky0, &ky1);
+        clamp_window(iy0, p->k_h, p->dil_h, p->in_h, &ky0, &ky1);
         for (ox = 0; ox < p->out_w; ++ox) {
             const int ix0 = ox * p->stride_w - p->pad_left;
             int8_t *out = output + (oy * p->out_w + ox) * ch;
             int at;
-            clamp_window(ix0, p->k_w, p->in_w, &kx0, &kx1);
-            at = ((iy0 + ky0) * p->in_w + ix0 + kx0) * ch;
+            clamp_window(ix0, p->k_w, p->dil_w, p->in_w, &kx0, &kx1);
+            at = ((iy0 + ky0 * p->dil_h) * p->in_w + ix0 + kx0 * p->dil_w) * ch;
             for (c = 0; c < ch; ++c) {
                 const int32_t v = fn(p, input, at + c, ky0, ky1, kx0, kx1);
                 out[c] = (int8_t)td_clamp_s32(v, p->act_min, p->act_max);
@@ -41,12 +47,13 @@ static void pool(const td_pool_s8_params *p, const int8_t *input,
 static int32_t max_window(const td_pool_s8_params *p, const int8_t *in,
                           int at, int ky0, int ky1, int kx0, int kx1)
 {
-    const int row = p->in_w * p->channels, n = kx1 - kx0;
+    const int row = p->dil_h * p->in_w * p->channels, n = kx1 - kx0;
+    const int col = p->dil_w * p->channels;
     int32_t m = INT8_MIN;
     int y, x;
     for (y = ky0; y < ky1; ++y, at += row) {
         for (x = 0; x < n; ++x) {
-            const int32_t v = in[at + x * p->channels];
+            const int32_t v = in[at + x * col];
             m = v > m ? v : m;
         }
     }
@@ -62,12 +69,13 @@ void td_max_pool_s8(const td_pool_s8_params *p, const int8_t *input,
 static int32_t avg_window(const td_pool_s8_params *p, const int8_t *in,
                           int at, int ky0, int ky1, int kx0, int kx1)
 {
-    const int row = p->in_w * p->channels, n = kx1 - kx0;
+    const int row = p->dil_h * p->in_w * p->channels, n = kx1 - kx0;
+    const int col = p->dil_w * p->channels;
     int32_t sum = 0, count = (ky1 - ky0) * n;
     int y, x;
     for (y = ky0; y < ky1; ++y, at += row) {
         for (x = 0; x < n; ++x) {
-            sum += in[at + x * p->channels];
+            sum += in[at + x * col];
         }
     }
     if (p->count_include_pad) {
