@@ -268,13 +268,38 @@ def chain_c() -> bytes:
     return b.finish(x, y)
 
 
+def chain_d() -> bytes:
+    """A segmentation decoder as the TensorFlow converter writes U-Nets and FPN necks:
+    TRANSPOSE_CONV (SAME, stride 2, per-channel weights, bias), RESIZE_NEAREST_NEIGHBOR
+    (x2, half_pixel_centers), RESIZE_BILINEAR (align_corners, then half_pixel_centers to a
+    fractional size)."""
+    b = Builder()
+    x = b.tensor((1, 4, 5, 6), scale=0.05, zp=3)
+    w, bias = _weights(b, (5, 3, 3, 6), 0.05, 5)
+    shape = b.tensor((4,), "int32", data=np.array([1, 8, 10, 5], np.int32))
+    t = b.op("TRANSPOSE_CONV", [shape, w, x, bias], [b.tensor((1, 8, 10, 5), scale=0.08, zp=-4)],
+             schema.TransposeConvOptionsT(), O.TransposeConvOptions, padding=schema.Padding.SAME, strideH=2,
+             strideW=2, fusedActivationFunction=0)
+    size = b.tensor((2,), "int32", data=np.array([16, 20], np.int32))
+    t = b.op("RESIZE_NEAREST_NEIGHBOR", [t, size], [b.tensor((1, 16, 20, 5), scale=0.08, zp=-4)],
+             schema.ResizeNearestNeighborOptionsT(), O.ResizeNearestNeighborOptions, alignCorners=False,
+             halfPixelCenters=True)
+    size = b.tensor((2,), "int32", data=np.array([9, 11], np.int32))
+    t = b.op("RESIZE_BILINEAR", [t, size], [b.tensor((1, 9, 11, 5), scale=0.08, zp=-4)],
+             schema.ResizeBilinearOptionsT(), O.ResizeBilinearOptions, alignCorners=True, halfPixelCenters=False)
+    size = b.tensor((2,), "int32", data=np.array([13, 7], np.int32))
+    y = b.op("RESIZE_BILINEAR", [t, size], [b.tensor((1, 13, 7, 5), scale=0.08, zp=-4)],
+             schema.ResizeBilinearOptionsT(), O.ResizeBilinearOptions, alignCorners=False, halfPixelCenters=True)
+    return b.finish(x, y)
+
+
 def _write(tmp_path, name, model_bytes) -> Path:
     path = tmp_path / f"{name}.tflite"
     path.write_bytes(model_bytes)
     return path
 
 
-@pytest.mark.parametrize("build", [chain_a, chain_b, chain_c])
+@pytest.mark.parametrize("build", [chain_a, chain_b, chain_c, chain_d])
 def test_built_models_golden_and_host_c_bit_exact_with_tflm(tmp_path, build):
     model_bytes = build()
     path = _write(tmp_path, build.__name__, model_bytes)
@@ -287,10 +312,12 @@ def test_built_models_golden_and_host_c_bit_exact_with_tflm(tmp_path, build):
     np.testing.assert_array_equal(_run_c(path, xs), theirs, err_msg="host C")
 
 
-def test_built_model_on_cortex_m4(tmp_path):
-    model_bytes = chain_a()
-    path = _write(tmp_path, "chain_a", model_bytes)
-    xs = RNG.integers(-128, 128, (2, 9, 8, 3)).astype(np.int8)
+@pytest.mark.parametrize("build", [chain_a, chain_d])
+def test_built_model_on_cortex_m4(tmp_path, build):
+    model_bytes = build()
+    path = _write(tmp_path, build.__name__, model_bytes)
+    g = api.build_graph(path)
+    xs = RNG.integers(-128, 128, (2,) + g.tensors[g.inputs[0]].shape[1:]).astype(np.int8)
     np.testing.assert_array_equal(_run_c(path, xs, M4), _tflm_outputs(model_bytes, xs))
 
 
@@ -372,6 +399,20 @@ def test_unsupported_operator_is_named(tmp_path):
     assert "supported TFLite operators:" in msg and "CONV_2D" in msg and "DEPTHWISE_CONV_2D" in msg
     proc = cli("inspect", path)
     assert proc.returncode == 2 and "operator" in proc.stdout and "FLOOR" in proc.stdout
+
+
+def test_fractional_nearest_resize_is_refused(tmp_path):
+    b = Builder()
+    x = b.tensor((1, 4, 5, 2), scale=0.05, zp=3)
+    size = b.tensor((2,), "int32", data=np.array([6, 10], np.int32))
+    y = b.op("RESIZE_NEAREST_NEIGHBOR", [x, size], [b.tensor((1, 6, 10, 2), scale=0.05, zp=3)],
+             schema.ResizeNearestNeighborOptionsT(), O.ResizeNearestNeighborOptions, alignCorners=False,
+             halfPixelCenters=False)
+    with pytest.raises(TinydeployError) as err:
+        api.compile(_write(tmp_path, "nearest", b.finish(x, y)))
+    assert str(err.value) == ("operator 0 (RESIZE_NEAREST_NEIGHBOR): resizing from 4x5 to 6x10 (align_corners=False, "
+                              "half_pixel_centers=False) does not repeat each pixel a whole number of times; only "
+                              "nearest upsampling by integer factors is supported")
 
 
 def test_broken_files(tmp_path):

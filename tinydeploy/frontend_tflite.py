@@ -388,9 +388,9 @@ class _Importer:
         self.g.ops.append(Op("transpose", f"{op.name.lower()}_{op.index}_to_nhwc", [y], [out],
                              {"perm": list(NHWC_FROM_NCHW)}))
 
-    def weights(self, op: _TOp, k: int, fn: Callable, qdim: int, what: str) -> str:
+    def weights(self, op: _TOp, k: int, fn: Callable, qdim: int, what: str, ir_axis: int = 0) -> str:
         """Constant weights reordered by fn (to OIHW / [out][in]); per-channel quantization
-        must be along the file's output-channel dimension qdim, and ends up on axis 0."""
+        must be along the file's output-channel dimension qdim, and ends up on ir_axis."""
         idx = op.inputs[k] if k < len(op.inputs) else -1
         if idx < 0 or self.m.tensors[idx].data is None:
             raise self.bad(op, f"the {what} (input {k}) must be constant")
@@ -409,7 +409,7 @@ class _Importer:
                 raise self.bad(op, f"the {what} are quantized along dimension {q.axis}; expected "
                                    f"per-tensor or per-channel along dimension {qdim}")
             nt.qdata = np.ascontiguousarray(fn(t.qdata))
-            nt.quant = QuantParams(q.scale, q.zero_point, None if q.per_tensor else 0)
+            nt.quant = QuantParams(q.scale, q.zero_point, None if q.per_tensor else ir_axis)
         return new
 
     def bias(self, op: _TOp, k: int, n: int) -> str:
@@ -553,6 +553,91 @@ def _pool(kind: str):
 
 lowering("AVERAGE_POOL_2D")(_pool("avg_pool"))
 lowering("MAX_POOL_2D")(_pool("max_pool"))
+
+
+@lowering("TRANSPOSE_CONV")
+def _transpose_conv(imp, op) -> None:
+    """Inputs [output_shape, weights [O, kh, kw, I], input, bias]; TFLite places the
+    output window like a forward convolution from the output back to the input: the
+    total padding (in - 1) * stride + k - out, its smaller half first."""
+    x, out = imp.activation_in(op, 2), imp.out(op)
+    _need_4d(imp, op, x, out)
+    o = _options(imp.tflite, op, "TransposeConvOptions", True)
+    shape = np.asarray(imp.const_of(op, 0, "the output shape")).reshape(-1).tolist()
+    if shape != list(imp.g.tensors[out].shape):
+        raise imp.bad(op, f"the output shape input {shape} differs from the output tensor's "
+                          f"{list(imp.g.tensors[out].shape)}")
+    wdata = imp.const_of(op, 1, "the weights")
+    _, h, w, c = imp.g.tensors[x].shape
+    _, oh, ow, oc = shape
+    if wdata.ndim != 4 or wdata.shape[0] != oc or wdata.shape[3] != c:
+        raise imp.bad(op, f"the weights must be [{oc}, kh, kw, {c}] for {c} input and {oc} output channels, "
+                          f"got {list(wdata.shape)}")
+    kh, kw = wdata.shape[1:3]
+    strides = [o.StrideH(), o.StrideW()]
+    if min(strides) < 1 or o.Padding() not in (0, 1):
+        raise imp.bad(op, f"strides {strides} must be at least 1 and the padding SAME or VALID")
+    pads = []
+    for n, k, st, size in zip((h, w), (kh, kw), strides, (oh, ow)):
+        total = (n - 1) * st + k - size
+        if o.Padding() == 1 and total != 0 or total < -(st - 1):
+            raise imp.bad(op, f"the output {oh}x{ow} does not fit a {kh}x{kw} transposed convolution "
+                              f"with strides {strides} over {h}x{w} ({'VALID' if o.Padding() else 'SAME'})")
+        pads.append((max(total, 0) // 2, max(total, 0) - max(total, 0) // 2))
+    # [O, kh, kw, I] -> ONNX's [I, O, kh, kw]; per-channel scales along O (IR axis 1)
+    wt = imp.weights(op, 1, lambda a: a.transpose(3, 0, 1, 2), 0, "weights", ir_axis=1)
+    b = imp.bias(op, 3, oc)
+    act = _act(imp, op, o.FusedActivationFunction())
+    imp.from_nchw(op, out, "conv_transpose", [imp.to_nchw(x), wt, b], strides=strides, dilations=[1, 1],
+                  pads=[pads[0][0], pads[1][0], pads[0][1], pads[1][1]], group=1, act=act, layout="NCHW")
+
+
+def _resize_size(imp, op, x: str, out: str) -> tuple:
+    _need_4d(imp, op, x, out)
+    size = np.asarray(imp.const_of(op, 1, "the size")).reshape(-1).tolist()
+    if size != list(imp.g.tensors[out].shape[1:3]):
+        raise imp.bad(op, f"the size input {size} differs from the output's {list(imp.g.tensors[out].shape[1:3])}")
+    if imp.g.tensors[x].shape[3] != imp.g.tensors[out].shape[3]:
+        raise imp.bad(op, "the input and output channels differ")
+    return tuple(imp.g.tensors[x].shape[1:3]), tuple(size)
+
+
+@lowering("RESIZE_BILINEAR")
+def _resize_bilinear(imp, op) -> None:
+    """TFLite's int8 bilinear kernel (ops/resize_bilinear.py follows it)."""
+    x, out = imp.activation_in(op), imp.out(op)
+    _resize_size(imp, op, x, out)
+    o = _options(imp.tflite, op, "ResizeBilinearOptions")
+    align, half = (bool(o.AlignCorners()), bool(o.HalfPixelCenters())) if o is not None else (False, False)
+    if align and half:
+        raise imp.bad(op, "align_corners and half_pixel_centers are both set")
+    mode = "align_corners" if align else "half_pixel" if half else "asymmetric"
+    imp.from_nchw(op, out, "resize_bilinear", [imp.to_nchw(x)], mode=mode, layout="NCHW")
+
+
+@lowering("RESIZE_NEAREST_NEIGHBOR")
+def _resize_nearest(imp, op) -> None:
+    """Upsampling by whole factors (each pixel repeated), where TFLite's index rule
+    (align_corners, half_pixel_centers) gives exactly that repetition."""
+    x, out = imp.activation_in(op), imp.out(op)
+    (h, w), (oh, ow) = _resize_size(imp, op, x, out)
+    o = _options(imp.tflite, op, "ResizeNearestNeighborOptions")
+    align, half = (bool(o.AlignCorners()), bool(o.HalfPixelCenters())) if o is not None else (False, False)
+    scales = [1, 1, 1, 1]
+    for axis, n_in, n_out in ((1, h, oh), (2, w, ow)):
+        scale = (n_in - 1) / (n_out - 1) if align and n_out > 1 else n_in / n_out
+        pos = (np.arange(n_out) + (0.5 if half else 0.0)) * np.float32(scale)
+        index = np.minimum(np.round(pos) if align else np.floor(pos), n_in - 1).astype(np.int64)
+        k = n_out // n_in
+        if n_out % n_in or not np.array_equal(index, np.arange(n_out) // k):
+            raise imp.bad(op, f"resizing from {h}x{w} to {oh}x{ow} (align_corners={align}, half_pixel_centers="
+                              f"{half}) does not repeat each pixel a whole number of times; only nearest "
+                              "upsampling by integer factors is supported")
+        scales[axis] = k
+    if scales == [1, 1, 1, 1]:
+        imp.emit("reshape", op, [x], out)
+        return
+    imp.emit("resize_nearest", op, [x], out, scales=scales)
 
 
 # -- the rest works on the NHWC tensors as they are ---------------------------
