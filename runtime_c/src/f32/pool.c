@@ -8,8 +8,14 @@
 static void window_range(int32_t start, int32_t k, int32_t dil, int32_t in,
                          int32_t *k0, int32_t *k1)
 {
-    const int32_t lo = start < 0 ? (dil - 1 - start) / dil : 0;
-    int32_t hi = start < in ? (in - 1 - start) / dil + 1 : 0;
+    int32_t lo, hi;
+    if (dil == 1) { /* no division: cores without a divider pay for one */
+        lo = start < 0 ? -start : 0;
+        hi = in - start;
+    } else {
+        lo = start < 0 ? (dil - 1 - start) / dil : 0;
+        hi = start < in ? (in - 1 - start) / dil + 1 : 0;
+    }
     hi = hi < k ? hi : k;
     *k0 = lo;
     *k1 = hi > lo ? hi : lo;

@@ -8,24 +8,32 @@
 static void clamp_window(int origin, int k, int dil, int size, int *lo,
                          int *hi)
 {
-    *lo = origin < 0 ? (dil - 1 - origin) / dil : 0;
-    *hi = origin < size ? (size - 1 - origin) / dil + 1 : 0;
-    if (*hi > k) {
-        *hi = k;
+    if (dil == 1) { /* no division: cores without a divider pay for one */
+        *lo = origin < 0 ? -origin : 0;
+        *hi = size - origin < k ? size - origin : k;
+    } else {
+        *lo = origin < 0 ? (dil - 1 - origin) / dil : 0;
+        *hi = origin < size ? (size - 1 - origin) / dil + 1 : 0;
+        if (*hi > k) {
+            *hi = k;
+        }
     }
     if (*hi < *lo) {
         *hi = *lo;
     }
 }
 
-/* in[at] is the window's first valid cell for one channel */
+/* in[at] is the window's first valid cell for one channel; the valid cells are
+ * rows x cols taps, row_step and col_step bytes apart. */
 typedef int32_t (*window_fn)(const td_pool_s8_params *p, const int8_t *in,
-                             int at, int ky0, int ky1, int kx0, int kx1);
+                             int at, int rows, int cols, int row_step,
+                             int col_step);
 
 static void pool(const td_pool_s8_params *p, const int8_t *input,
                  int8_t *output, window_fn fn)
 {
     const int ch = p->channels;
+    const int row_step = p->dil_h * p->in_w * ch, col_step = p->dil_w * ch;
     int oy, ox, c, ky0, ky1, kx0, kx1;
     for (oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
@@ -37,7 +45,8 @@ static void pool(const td_pool_s8_params *p, const int8_t *input,
             clamp_window(ix0, p->k_w, p->dil_w, p->in_w, &kx0, &kx1);
             at = ((iy0 + ky0 * p->dil_h) * p->in_w + ix0 + kx0 * p->dil_w) * ch;
             for (c = 0; c < ch; ++c) {
-                const int32_t v = fn(p, input, at + c, ky0, ky1, kx0, kx1);
+                const int32_t v = fn(p, input, at + c, ky1 - ky0, kx1 - kx0,
+                                     row_step, col_step);
                 out[c] = (int8_t)td_clamp_s32(v, p->act_min, p->act_max);
             }
         }
@@ -45,15 +54,15 @@ static void pool(const td_pool_s8_params *p, const int8_t *input,
 }
 
 static int32_t max_window(const td_pool_s8_params *p, const int8_t *in,
-                          int at, int ky0, int ky1, int kx0, int kx1)
+                          int at, int rows, int cols, int row_step,
+                          int col_step)
 {
-    const int row = p->dil_h * p->in_w * p->channels, n = kx1 - kx0;
-    const int col = p->dil_w * p->channels;
     int32_t m = INT8_MIN;
     int y, x;
-    for (y = ky0; y < ky1; ++y, at += row) {
-        for (x = 0; x < n; ++x) {
-            const int32_t v = in[at + x * col];
+    (void)p;
+    for (y = 0; y < rows; ++y, at += row_step) {
+        for (x = 0; x < cols; ++x) {
+            const int32_t v = in[at + x * col_step];
             m = v > m ? v : m;
         }
     }
@@ -67,15 +76,14 @@ void td_max_pool_s8(const td_pool_s8_params *p, const int8_t *input,
 }
 
 static int32_t avg_window(const td_pool_s8_params *p, const int8_t *in,
-                          int at, int ky0, int ky1, int kx0, int kx1)
+                          int at, int rows, int cols, int row_step,
+                          int col_step)
 {
-    const int row = p->dil_h * p->in_w * p->channels, n = kx1 - kx0;
-    const int col = p->dil_w * p->channels;
-    int32_t sum = 0, count = (ky1 - ky0) * n;
+    int32_t sum = 0, count = rows * cols;
     int y, x;
-    for (y = ky0; y < ky1; ++y, at += row) {
-        for (x = 0; x < n; ++x) {
-            sum += in[at + x * col];
+    for (y = 0; y < rows; ++y, at += row_step) {
+        for (x = 0; x < cols; ++x) {
+            sum += in[at + x * col_step];
         }
     }
     if (p->count_include_pad) {
