@@ -95,6 +95,17 @@ TARGETED_REGRESSIONS = [
         {"op": "conv", "k": 1, "stride": 2, "dilation": 1, "pads": [0, 0, 0, 0], "out": 8, "groups": 1,
          "act": "none", "bias": True}]},
      "rv32-zve32x", {}),
+    # (5) GCC 12's IPA constant propagation cloned a layer function for its constant arena
+    # pointers, the loop optimizer then addressed the output from a null base, and the call
+    # was deleted as having no effect: the Arm max pool of a 1-column input (pads wider than
+    # it) never ran (seed 3392, --optimize size; max |diff| 46 on the M4 and the M55).
+    # Layer functions are now noclone.
+    ({"seed": 3392, "input": [1, 15, 1], "layers": [
+        {"op": "maxpool", "k": 3, "stride": 1, "pads": [0, 2, 0, 1], "ceil": True, "count_include_pad": False}]},
+     "nucleo-l4r5zi", dict(optimize="size")),
+    ({"seed": 3392, "input": [1, 15, 1], "layers": [
+        {"op": "maxpool", "k": 3, "stride": 1, "pads": [0, 2, 0, 1], "ceil": True, "count_include_pad": False}]},
+     "cortex-m55", dict(optimize="size")),
 ]
 
 

@@ -57,9 +57,12 @@
 #endif
 /* Every generated layer function: kept separate (per-layer profile,
  * readable code); under GCC optimized even in a -O0 or frame-pointer build
- * (see above). */
+ * (see above).  noclone: GCC 12 cloned a layer for its constant arena
+ * pointers, addressed the output from a null base in the clone, and then
+ * deleted the call as having no effect (a max pool that never ran; see
+ * docs/testing.md, bug 5).  Without the clones the layers also run faster. */
 #if TD_ARM_GCC
-#define TD_ARM_LAYER_FN __attribute__((noinline, optimize("O2", "omit-frame-pointer")))
+#define TD_ARM_LAYER_FN __attribute__((noinline, noclone, optimize("O2", "omit-frame-pointer")))
 #else
 #define TD_ARM_LAYER_FN __attribute__((noinline))
 #endif
