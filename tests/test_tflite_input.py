@@ -401,6 +401,44 @@ def test_unsupported_operator_is_named(tmp_path):
     assert proc.returncode == 2 and "operator" in proc.stdout and "FLOOR" in proc.stdout
 
 
+def slicing_model() -> bytes:
+    """SPLIT (channel halves), SPLIT_V with a -1 size, STRIDED_SLICE with a negative stride
+    under begin/end masks, and one with shrink_axis_mask (x[0, :, 2, :]); three outputs."""
+    b = Builder()
+    q = dict(scale=0.05, zp=-9)
+    x = b.tensor((1, 6, 5, 8), **q)
+    halves = [b.tensor((1, 6, 5, 4), **q), b.tensor((1, 6, 5, 4), **q)]
+    axis = b.tensor((), "int32", data=np.array(3, np.int32))
+    b.op("SPLIT", [axis, x], halves, schema.SplitOptionsT(), O.SplitOptions, numSplits=2)
+    const = lambda v: b.tensor((len(v),), "int32", data=np.array(v, np.int32))  # noqa: E731
+    flipped = b.op("STRIDED_SLICE", [halves[1], const([0, 1, 0, 0]), const([1, 6, 5, 4]), const([1, 2, -1, 1])],
+                   [b.tensor((1, 3, 5, 4), **q)], schema.StridedSliceOptionsT(), O.StridedSliceOptions,
+                   beginMask=4, endMask=4, ellipsisMask=0, newAxisMask=0, shrinkAxisMask=0)
+    parts = [b.tensor((1, 2, 5, 4), **q), b.tensor((1, 4, 5, 4), **q)]
+    b.op("SPLIT_V", [halves[0], const([2, -1]), b.tensor((), "int32", data=np.array(1, np.int32))], parts,
+         schema.SplitVOptionsT(), O.SplitVOptions, numSplits=2)
+    picked = b.op("STRIDED_SLICE", [parts[1], const([0, 0, 2, 0]), const([1, 4, 3, 4]), const([1, 1, 1, 1])],
+                  [b.tensor((4, 4), **q)], schema.StridedSliceOptionsT(), O.StridedSliceOptions,
+                  beginMask=0, endMask=0, ellipsisMask=0, newAxisMask=0, shrinkAxisMask=5)
+    return b.finish(x, [flipped, parts[0], picked])
+
+
+@pytest.mark.parametrize("target", ["host", "esp32-c3"])
+def test_split_and_strided_slice_bit_exact_with_tflm(tmp_path, target):
+    runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    model_bytes = slicing_model()
+    path = _write(tmp_path, "slicing", model_bytes)
+    xs = RNG.integers(-128, 128, (3, 1, 6, 5, 8)).astype(np.int8)
+    res = api.run(path, {"x": xs[:, 0]}, target=target, raw=True)
+    assert len(res.outputs) == 3
+    for s, x in enumerate(xs):
+        interp = runtime.Interpreter.from_bytes(model_bytes, arena_size=1 << 20)
+        interp.set_input(x, 0)
+        interp.invoke()
+        for k, y in enumerate(res.outputs.values()):
+            np.testing.assert_array_equal(y[s].reshape(-1), np.asarray(interp.get_output(k)).reshape(-1))
+
+
 def test_fractional_nearest_resize_is_refused(tmp_path):
     b = Builder()
     x = b.tensor((1, 4, 5, 2), scale=0.05, zp=3)

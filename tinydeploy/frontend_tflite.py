@@ -734,6 +734,109 @@ def _unary(kind: str, **fixed):
     return lower
 
 
+def _slice_into(imp, op, x: str, out: str, starts: list, steps: list, sizes: list, suffix: str = "") -> None:
+    """A strided slice of x of shape `sizes` (a view), reshaped to out's shape when they
+    differ only by unit axes (shrink_axis_mask)."""
+    if list(sizes) == list(imp.g.tensors[out].shape):
+        imp.emit("slice", op, [x], out, suffix, starts=starts, steps=steps)
+        return
+    if int(np.prod(sizes)) != imp.g.tensors[out].size:
+        raise imp.bad(op, f"the slice has shape {list(sizes)}, the output {list(imp.g.tensors[out].shape)}")
+    mid = imp.activation(out + "_sliced", tuple(sizes), out)
+    imp.emit("slice", op, [x], mid, suffix, starts=starts, steps=steps)
+    imp.emit("reshape", op, [mid], out, suffix + "_reshape")
+
+
+def _split(imp, op, x: str, axis: int, parts: list) -> None:
+    shape = imp.g.tensors[x].shape
+    if len(parts) != len(op.outputs) or sum(parts) != shape[axis] or min(parts) < 1:
+        raise imp.bad(op, f"parts {parts} do not split axis {axis} of size {shape[axis]} into "
+                          f"{len(op.outputs)} non-empty outputs")
+    start = 0
+    for k, size in enumerate(parts):
+        first = [0] * len(shape)
+        first[axis] = start
+        sizes = list(shape)
+        sizes[axis] = size
+        _slice_into(imp, op, x, imp.out(op, k), first, [1] * len(shape), sizes, f"_{k}")
+        start += size
+
+
+def _axis_of(imp, op, k: int, rank: int) -> int:
+    axis = np.asarray(imp.const_of(op, k, "the axis")).reshape(-1)
+    if axis.size != 1 or not -rank <= int(axis[0]) < rank:
+        raise imp.bad(op, f"the axis {axis.tolist()} is not one axis of a rank-{rank} tensor")
+    return int(axis[0]) % rank
+
+
+@lowering("SPLIT")
+def _split_even(imp, op) -> None:
+    """Inputs [axis, input]: equal parts (ShuffleNet's channel halves, q/k/v)."""
+    x = imp.activation_in(op, 1)
+    rank = len(imp.g.tensors[x].shape)
+    axis, n = _axis_of(imp, op, 0, rank), len(op.outputs)
+    size = imp.g.tensors[x].shape[axis]
+    if n < 1 or size % n:
+        raise imp.bad(op, f"axis {axis} of size {size} does not split into {n} equal parts")
+    _split(imp, op, x, axis, [size // n] * n)
+
+
+@lowering("SPLIT_V")
+def _split_v(imp, op) -> None:
+    """Inputs [input, size_splits, axis]; one size may be -1 (the rest)."""
+    x = imp.activation_in(op, 0)
+    shape = imp.g.tensors[x].shape
+    axis = _axis_of(imp, op, 2, len(shape))
+    parts = [int(v) for v in np.asarray(imp.const_of(op, 1, "the split sizes")).reshape(-1)]
+    if parts.count(-1) == 1:
+        parts[parts.index(-1)] = shape[axis] - (sum(parts) + 1)
+    _split(imp, op, x, axis, parts)
+
+
+@lowering("STRIDED_SLICE")
+def _strided_slice(imp, op) -> None:
+    """TensorFlow's strided slice with constant begin/end/strides, begin_mask, end_mask and
+    shrink_axis_mask (x[:, 0], x[..., ::-1] written out per axis)."""
+    x, out = imp.activation_in(op), imp.out(op)
+    shape = imp.g.tensors[x].shape
+    begin, end, strides = ([int(v) for v in np.asarray(imp.const_of(op, k, what)).reshape(-1)]
+                           for k, what in ((1, "begin"), (2, "end"), (3, "strides")))
+    o = _options(imp.tflite, op, "StridedSliceOptions")
+    begin_mask, end_mask, ellipsis, new_axis, shrink = (
+        (o.BeginMask(), o.EndMask(), o.EllipsisMask(), o.NewAxisMask(), o.ShrinkAxisMask())
+        if o is not None else (0, 0, 0, 0, 0))
+    if ellipsis or new_axis or (o is not None and o.Offset()):
+        raise imp.bad(op, "ellipsis_mask, new_axis_mask and offset are not supported; convert the model "
+                          "with explicit begin/end per axis")
+    n = len(begin)
+    if not len(end) == len(strides) == n <= len(shape):
+        raise imp.bad(op, f"begin {begin}, end {end} and strides {strides} must have one value per axis "
+                          f"(at most {len(shape)})")
+    starts, steps, sizes = [], [], []
+    for i, dim in enumerate(shape):
+        if i >= n:
+            starts.append(0), steps.append(1), sizes.append(dim)
+            continue
+        step = strides[i]
+        if step == 0:
+            raise imp.bad(op, f"the stride of axis {i} is 0")
+        if shrink >> i & 1:
+            first = begin[i] + dim if begin[i] < 0 else begin[i]
+            if not 0 <= first < dim:
+                raise imp.bad(op, f"index {begin[i]} is out of range for axis {i} of size {dim}")
+            starts.append(first), steps.append(1), sizes.append(1)
+            continue
+        lo, hi = (0, dim) if step > 0 else (-1, dim - 1)
+        clamp = lambda v: min(max(v + dim if v < 0 else v, lo), hi)  # noqa: E731
+        first = (lo if step > 0 else hi) if begin_mask >> i & 1 else clamp(begin[i])
+        stop = (hi if step > 0 else lo) if end_mask >> i & 1 else clamp(end[i])
+        count = max(0, -(-(stop - first) // step))
+        if count == 0:
+            raise imp.bad(op, f"the slice of axis {i} is empty; empty tensors are not supported")
+        starts.append(first), steps.append(step), sizes.append(count)
+    _slice_into(imp, op, x, out, starts, steps, sizes)
+
+
 lowering("LOGISTIC")(_unary("sigmoid"))
 lowering("TANH")(_unary("tanh"))
 lowering("HARD_SWISH")(_unary("hard_swish"))
