@@ -168,8 +168,12 @@ def layer_shape(layer: dict, shape):
         span = (k - 1) * dil + 1
         if min(p) < 0 or max(p) >= k or h + p[0] + p[2] < span or w + p[1] + p[3] < span:
             return None
-        return [c, _out_size(h, k, layer["stride"], dil, p[0], p[2], layer["ceil"]),
-                _out_size(w, k, layer["stride"], dil, p[1], p[3], layer["ceil"])]
+        out = [_out_size(h, k, layer["stride"], dil, p[0], p[2], layer["ceil"]),
+               _out_size(w, k, layer["stride"], dil, p[1], p[3], layer["ceil"])]
+        for n, o_n, p0 in zip((h, w), out, p[:2]):  # every window must touch the input
+            if any(not any(0 <= o * layer["stride"] - p0 + j * dil < n for j in range(k)) for o in range(o_n)):
+                return None
+        return [c] + out
     if op in ("unary", "add_const", "mul_const", "split", "se", "batchnorm"):
         return [c, h, w]
     if op == "pad":

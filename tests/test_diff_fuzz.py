@@ -106,6 +106,21 @@ TARGETED_REGRESSIONS = [
     ({"seed": 3392, "input": [1, 15, 1], "layers": [
         {"op": "maxpool", "k": 3, "stride": 1, "pads": [0, 2, 0, 1], "ceil": True, "count_include_pad": False}]},
      "cortex-m55", dict(optimize="size")),
+    # (6) A right Pad folded into a 1x1 convolution: the last output column is padding only,
+    # and the DSP and Helium convolutions (int8-weight kernels, --optimize size) got it wrong
+    # by 1 (seed 5206). A Pad is now folded only when every pad stays narrower than the
+    # window, and the Arm backend leaves convolutions with wider pads (an ONNX Conv's own
+    # pads) to the portable kernel (test_backends).
+    ({"seed": 5206, "input": [1, 9, 15], "layers": [
+        {"op": "pad", "mode": "constant", "pads": [0, 0, 0, 1]},
+        {"op": "conv", "k": 1, "stride": 1, "dilation": 1, "pads": [0, 0, 0, 0], "out": 3, "groups": 1,
+         "act": "leaky", "bias": True}]},
+     "nucleo-l4r5zi", dict(kernel_scratch="fit", optimize="size")),
+    ({"seed": 5206, "input": [1, 9, 15], "layers": [
+        {"op": "pad", "mode": "constant", "pads": [0, 0, 0, 1]},
+        {"op": "conv", "k": 1, "stride": 1, "dilation": 1, "pads": [0, 0, 0, 0], "out": 3, "groups": 1,
+         "act": "leaky", "bias": True}]},
+     "cortex-m55", dict(kernel_scratch="any", optimize="size")),
 ]
 
 

@@ -371,6 +371,17 @@ def test_ceil_mode_average_counting_padding_past_the_input(tmp_path):
     assert "pad" in kinds and "avg_pool" in kinds, kinds
 
 
+def test_pool_window_wholly_in_the_padding_is_refused(tmp_path):
+    """Dilation can put a whole window in the padding (differential-fuzzer seed 4843):
+    onnxruntime writes -3.4e38 there; tinydeploy says so instead of calibrating on it."""
+    node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], dilations=[2, 2], pads=[0, 1, 0, 1],
+                            name="pool")
+    path = _save(tmp_path / "m.onnx", [node], [1, 1, 9, 1])
+    _refused(path, "node 'pool' (MaxPool): the window of output column 0 lies wholly in the padding "
+                   "(kernel [2, 2], dilations [2, 2], pads [0, 1, 0, 1]): it has no value (onnxruntime writes "
+                   "-3.4e38 or 0); reduce the padding or the dilation")
+
+
 def test_ceil_mode_average_counting_padding_inside_it_compiles(tmp_path):
     """The extra window ends inside the declared padding: the same as ceil_mode=0."""
     path = pool_model(tmp_path / "m.onnx", "AveragePool", 5, 3, 2, 1, count_include_pad=1)

@@ -876,6 +876,12 @@ def _pool(kind):
             pads = [0, 0, 0, 0]
         for i in range(2):
             pads[2 + i] = max(pads[2 + i], need[i])
+            for o in range(out_hw[i]):
+                start = o * strides[i] - pads[i]
+                if not any(0 <= start + j * dil[i] < in_hw[i] for j in range(k[i])):
+                    raise _bad(node, f"the window of output {'row' if i == 0 else 'column'} {o} lies wholly "
+                                     f"in the padding (kernel {k}, dilations {dil}, pads {pads}): it has no "
+                                     "value (onnxruntime writes -3.4e38 or 0); reduce the padding or the dilation")
         imp.emit(kind, node, [x], kernel=k, strides=strides, dilations=dil, pads=pads, layout="NCHW",
                  count_include_pad=include_pad, act=(-INF, INF))
     return lower

@@ -1202,6 +1202,19 @@ def _mve_softmax(op: Op, target, mode: Optional[InplaceMode]) -> Optional[Choice
 WINDOW_OK = {"conv2d_s8", "depthwise_conv2d_s8"}
 
 
+def _pads_within_window(q) -> bool:
+    """Every pad narrower than the (dilated) window: the DSP and Helium convolutions' edge
+    code assumes each output window touches the input. A pad as wide as the window (an
+    ONNX Conv's own pads, or a Pad folded into a 1x1 convolution) gives output pixels of
+    padding only, which the portable kernel computes."""
+    span_h = (int(q["k_h"]) - 1) * int(q["dil_h"]) + 1
+    span_w = (int(q["k_w"]) - 1) * int(q["dil_w"]) + 1
+    out_h, out_w, stride_h, stride_w = (int(q[k]) for k in ("out_h", "out_w", "stride_h", "stride_w"))
+    bottom = (out_h - 1) * stride_h + span_h - int(q["in_h"]) - int(q["pad_top"])
+    right = (out_w - 1) * stride_w + span_w - int(q["in_w"]) - int(q["pad_left"])
+    return int(q["pad_top"]) < span_h and int(q["pad_left"]) < span_w and bottom < span_h and right < span_w
+
+
 def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Optional[Choice]:
     """The variant for `op` on `target` under the in-place decision `mode`, or None
     for the portable kernel."""
@@ -1222,6 +1235,8 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
         if not ((mode.mode == "window" and op.kind in WINDOW_OK)
                 or (mode.mode == "conv_add" and op.kind == "conv2d_s8")):
             return None
+    if op.kind in ("conv2d_s8", "depthwise_conv2d_s8") and not _pads_within_window(op.int8_params):
+        return None  # windows wholly in the padding: the portable kernel (fuzzer bug 6)
     if "mve" in target.features:
         if op.kind == "conv2d_s8":
             return _dsp_conv(g, op, mode, mve=True)
