@@ -664,11 +664,6 @@ def _pads_nd(imp: _Importer, node, a: dict, sizes, kernel, strides, dilations) -
     return result_begin + result_end
 
 
-def _pads_2d(imp: _Importer, node, a: dict, in_hw, k_hw, strides, dilations) -> list[int]:
-    """ONNX pads/auto_pad -> [top, left, bottom, right]."""
-    return _pads_nd(imp, node, a, in_hw, k_hw, strides, dilations)
-
-
 def _need_2d(imp: _Importer, node, x: str) -> None:
     shape = imp.graph.tensors[x].shape
     if len(shape) != 4:
@@ -751,7 +746,7 @@ def _conv(imp: _Importer, node) -> None:
         raise _bad(node, f"kernel_shape {a['kernel_shape']} does not match the weights' {[kh, kw]}")
     strides = _ints_attr(node, a, "strides", 2, [1, 1], 1)
     dil = _ints_attr(node, a, "dilations", 2, [1, 1], 1)
-    pads = _pads_2d(imp, node, a, (h, wd), (kh, kw), strides, dil)
+    pads = _pads_nd(imp, node, a, (h, wd), (kh, kw), strides, dil)
     for n, k, d, p0, p1 in zip((h, wd), (kh, kw), dil, pads[:2], pads[2:]):
         if (k - 1) * d + 1 > n + p0 + p1:
             raise _bad(node, f"the kernel ({kh}x{kw}, dilations {dil}) is larger than the padded "
@@ -852,7 +847,7 @@ def _pool(kind):
         include_pad = _int_attr(node, a, "count_include_pad", 0, 0, 1)
         _int_attr(node, a, "ceil_mode", 0, 0, 1)
         in_hw = imp.graph.tensors[x].shape[2:]
-        pads = _pads_2d(imp, node, a, in_hw, k, strides, dil)
+        pads = _pads_nd(imp, node, a, in_hw, k, strides, dil)
         if any(p >= kk for p, kk in zip(pads, span + span)):
             raise _bad(node, f"pads {pads} must be smaller than the kernel {k}"
                              + (f" (dilated to {span})" if dil != [1, 1] else ""))
@@ -868,9 +863,9 @@ def _pool(kind):
             n, c = imp.graph.tensors[x].shape[:2]
             padded_x = imp.graph.add_activation(x + "__padded", (n, c, in_hw[0] + pads[0] + pads[2],
                                                                 in_hw[1] + pads[1] + pads[3]))
-            imp.emit("pad", node, [x], padded_x, before=[0, 0, pads[0], pads[1]],
-                     after=[0, 0, pads[2], pads[3]], mode="constant", value=0.0)
-            imp.graph.ops[-1].name = node.name + "_pad"
+            imp.graph.ops.append(Op("pad", node.name + "_pad", [x], [padded_x],
+                                    dict(before=[0, 0, pads[0], pads[1]], after=[0, 0, pads[2], pads[3]],
+                                         mode="constant", value=0.0)))
             x, in_hw, include_pad = padded_x, imp.graph.tensors[padded_x].shape[2:], 0
             need = [nd - p for nd, p in zip(need, pads[2:])]
             pads = [0, 0, 0, 0]
