@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import EXAMPLES, REPO
+from conftest import EXAMPLES, REPO, model_path
 
 from tinydeploy.cli import main
 
@@ -92,6 +92,11 @@ CASES = [
     ("compile", MODEL, *FLOAT, "--kernel-scratch", "inf"), ("compile", MODEL, *FLOAT, "--kernel-scratch", ""),
     ("compile", MODEL, *FLOAT, "--min-sqnr", "abc"), ("compile", MODEL, "--calib", CALIB, "--min-sqnr", "nan"),
     ("compile", MODEL, *FLOAT, "--quantize", "int4"), ("compile", MODEL, "--calib-method", "best"),
+    ("compile", MODEL, "--calib", CALIB, "--weights", "int2"), ("compile", MODEL, "--calib", CALIB, "--weights", ""),
+    ("compile", MODEL, *FLOAT, "--weights", "int4"),
+    *[("compile", MODEL, "--calib", CALIB, "--weights", "mixed", "--int4-budget-db", v)
+      for v in ("-1", "nan", "inf", "abc", "")],
+    ("compile", str(model_path("kws", "int8_qdq.onnx")), "--weights", "mixed"),  # a QDQ model: no --calib
     # output paths
     ("compile", MODEL, *FLOAT, "-o", "{text}"), ("compile", MODEL, *FLOAT, "-o", "/proc/tinydeploy-out"),
     ("run", MODEL, *FLOAT, "--inputs", "{good}", "-o", "{dir}"),
@@ -130,6 +135,8 @@ VALID = [
     ("run", MODEL, "--calib", CALIB, "--inputs", "{huge_values}", "-o", "{dir}/big.npz"),  # int8 saturates
     ("run", MODEL, "--calib", CALIB, "--inputs", "{good}:input", "-o", "{dir}/picked.npz"),
     ("compile", MODEL, *FLOAT, "--name", "a" * 64),
+    ("compile", MODEL, "--calib", CALIB, "--weights", "int4"),
+    ("compile", MODEL, "--calib", CALIB, "--weights", "mixed", "--int4-budget-db", "0"),
 ]
 
 

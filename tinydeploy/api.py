@@ -61,8 +61,10 @@ def _is_prequantized(g: Graph) -> bool:
 
 
 def build_graph(model: PathLike, input_shapes=None, quantize: str = "int8", calib=None,
-                calib_method: str = "minmax", name: Optional[str] = None, progress=None) -> Graph:
-    """ONNX file -> optimized (and, for int8, quantized) IR."""
+                calib_method: str = "minmax", name: Optional[str] = None, progress=None,
+                weights: str = "int8", int4_budget_db: float = 1.0) -> Graph:
+    """ONNX file -> optimized (and, for int8, quantized) IR.  weights / int4_budget_db:
+    int8, int4 or mixed weights (quantize.to_int8)."""
     if quantize not in ("int8", "float32"):
         raise TinydeployError(f"--quantize must be int8 or float32, not '{quantize}'")
     from .progress import get as get_progress
@@ -71,6 +73,8 @@ def build_graph(model: PathLike, input_shapes=None, quantize: str = "int8", cali
         g = frontend.load(str(model), input_shapes, name)
     prequantized = _is_prequantized(g)
     if quantize == "float32":
+        if weights != "int8":
+            raise TinydeployError(f"--weights {weights} applies to int8 builds, not --quantize float32")
         if any(op.kind in ("quantize", "dequantize") for op in g.ops):
             raise TinydeployError("the model is pre-quantized (QuantizeLinear/DequantizeLinear on "
                                   "activations); compile it with --quantize int8")
@@ -80,7 +84,8 @@ def build_graph(model: PathLike, input_shapes=None, quantize: str = "int8", cali
     if not prequantized and calib is None:
         raise TinydeployError("the model is a float model: pass calibration data with --calib DATA.npz "
                               "to quantize it to int8, or compile it as float with --quantize float32")
-    return quant.to_int8(g, calib=calib, method=calib_method, progress=progress)
+    return quant.to_int8(g, calib=calib, method=calib_method, progress=progress, weights=weights,
+                         int4_budget_db=int4_budget_db)
 
 
 def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] = None,
@@ -89,7 +94,8 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
             progress=None, report: bool = False, inplace: bool = True,
             planner_method: str = "auto", kernel_scratch=planner.SCRATCH_GROWTH,
             weights_section: Optional[str] = None, arena_section: Optional[str] = None,
-            optimize: str = "balanced") -> CompileResult:
+            optimize: str = "balanced", weights: str = "int8",
+            int4_budget_db: float = 1.0) -> CompileResult:
     """Compile an ONNX model into a C library in out_dir (or only plan it when out_dir is None).
 
     progress: a `progress(iterable, label)` wrapper for long work (calibration), e.g.
@@ -104,6 +110,9 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
     optimize: "size" (int8 weights in every fast kernel), "speed" (pre-widened int16 weights
     where a kernel has them) or "balanced" (int8, except the layers where int16 saves the
     most instructions per byte; see kernel_select).
+    weights: "int8", "int4" (every convolution and fully connected layer, packed two per
+    byte) or "mixed" (int4 where the model's output SQNR on the calibration data drops by
+    at most int4_budget_db in all; quantize.choose_int4).
     """
     if not name.isidentifier() or not name.isascii():
         raise TinydeployError(f"--name '{name}' is not a valid C identifier")
@@ -123,7 +132,11 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
             not (isinstance(kernel_scratch, (int, float)) and kernel_scratch >= 0):
         raise TinydeployError(f"kernel_scratch must be one of {', '.join(planner.SCRATCH_POLICIES)} "
                               "or a fraction >= 0 (the arena may grow by that much for kernel scratch)")
-    g = build_graph(model, input_shapes, quantize, calib, calib_method, name, bar)
+    if weights not in ("int8", "int4", "mixed"):
+        raise TinydeployError(f"weights must be one of int8, int4, mixed, not '{weights}'")
+    if not (isinstance(int4_budget_db, (int, float)) and 0 <= int4_budget_db < float("inf")):
+        raise TinydeployError(f"--int4-budget-db must be a number of dB >= 0, not {int4_budget_db}")
+    g = build_graph(model, input_shapes, quantize, calib, calib_method, name, bar, weights, int4_budget_db)
     from . import checks  # refuse int8 layers whose int32 arithmetic could overflow
     checks.check_graph(g)
     g.make_op_names_unique()
@@ -150,6 +163,8 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
         figures["calib_method"] = calib_method if calib is not None and quantize == "int8" else None
         figures["sections"] = dict(weights=weights_section, arena=arena_section)
         figures["optimize"] = optimize
+        figures["weights"] = dict(mode=weights, int4_budget_db=int4_budget_db if weights == "mixed" else None,
+                                  int4_layers=sum(1 for op in g.ops if g.int4_weights(op)))
         hint = ""
         ram_fits = not tgt.sram_bytes or figures["total_ram_bytes"] <= tgt.sram_bytes
         if tgt.flash_bytes and figures["flash_bytes"] > tgt.flash_bytes and optimize != "size" and ram_fits:
@@ -213,6 +228,9 @@ def _install(staging: Path, out_dir: Path) -> Path:
     return out_dir
 
 
+WEIGHTED_KINDS = ("conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8")  # int8 or int4 weights
+
+
 def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, tgt) -> dict:
     from . import inplace as ip
     layers = []
@@ -254,6 +272,10 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
             entry["quant"] = dict(scale=float(q.scale.reshape(-1)[0]), zero_point=int(q.zero_point.reshape(-1)[0]))
         if op.sqnr_db is not None:
             entry["sqnr_db"] = op.sqnr_db
+        if op.kind in WEIGHTED_KINDS:  # the type its weights ship in, and what int4 cost (mixed)
+            entry["weights"] = "int4" if g.int4_weights(op) else "int8"
+            if op.int4_cost_db is not None:
+                entry["int4_sqnr_cost_db"] = op.int4_cost_db
         layers.append(entry)
     # The input and output live in the arena (NAME_input()/NAME_output()): no RAM outside it.
     # The generated code has no other static RAM (parameters and weights are const).
@@ -347,10 +369,10 @@ def library_flash(gen: dict) -> int:
 
 def int8_weight_bytes(g: Graph) -> int:
     """The model's parameters as an int8 .tflite file stores them: the int8 constants
-    (weights) and the int32 ones (biases)."""
+    (weights; int4 ones packed, two per byte) and the int32 ones (biases)."""
     used = {i for op in g.ops for i in op.inputs}
     return sum(t.nbytes for n, t in g.tensors.items()
-               if t.is_const and t.dtype in ("int8", "int32") and n in used)
+               if t.is_const and t.dtype in ("int8", "int4", "int32") and n in used)
 
 
 def _code_estimate(gen: dict) -> int:

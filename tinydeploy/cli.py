@@ -82,6 +82,13 @@ def _common_compile_options(f, emulated: bool = False):
                      help="Flash against speed of the Arm DSP kernels: 'size' reads int8 weights "
                           "everywhere, 'speed' pre-widened int16 weights (about 2x their flash, "
                           "fewer instructions), 'balanced' int16 only where it buys the most."),
+        click.option("--weights", "weights", type=click.Choice(["int8", "int4", "mixed"]), default="int8",
+                     show_default=True,
+                     help="Weights of convolutions and fully connected layers: int8, int4 (half the "
+                          "flash, packed two per byte), or mixed (int4 where it costs at most "
+                          "--int4-budget-db of output SQNR on the --calib data)."),
+        click.option("--int4-budget-db", "int4_budget_db", type=float, default=1.0, show_default=True,
+                     help="--weights mixed: the output SQNR (dB) int4 weights may cost in all."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -102,7 +109,8 @@ def _compile_kwargs(kw: dict) -> dict:
                 calib=kw["calib"], calib_method=kw["calib_method"],
                 inplace=not kw.get("no_inplace", False), planner_method=kw.get("planner_method", "auto"),
                 kernel_scratch=_scratch_policy(kw.get("kernel_scratch", "0.0625")),
-                optimize=kw.get("optimize", "balanced"))
+                optimize=kw.get("optimize", "balanced"), weights=kw.get("weights", "int8"),
+                int4_budget_db=kw.get("int4_budget_db", 1.0))
 
 
 def _scratch_policy(text: str):

@@ -72,6 +72,9 @@ class _Ctx:
         if not tensor:
             return "NULL"
         t = self.g.tensors[tensor]
+        if t.dtype == "int4":  # only kernels of int4 weights read them, packed (ops.common.s8_call)
+            raise TinydeployError(f"internal error: the int4 weights '{tensor}' reached a kernel "
+                                  "that reads int8 weights")
         if t.is_const:
             if tensor not in self.weights:
                 self.weights[tensor] = f"{self.name}_w{len(self.weights)}"

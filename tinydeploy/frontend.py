@@ -35,6 +35,7 @@ _INITIALIZER_DTYPES = {
     onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.INT8,
     onnx.TensorProto.UINT8, onnx.TensorProto.INT16, onnx.TensorProto.UINT16, onnx.TensorProto.INT32,
     onnx.TensorProto.INT64, onnx.TensorProto.BOOL,
+    onnx.TensorProto.INT4,  # int4 weights: only as the data of a DequantizeLinear (_check_int4_uses)
 }
 # The generated C indexes tensors and sizes with 32-bit ints.
 MAX_ELEMENTS = (1 << 31) - 1
@@ -490,6 +491,7 @@ class _Importer:
     def run(self) -> Graph:
         g = self.graph
         _name_nodes(self.model.graph)
+        _check_int4_uses(self.model.graph)
         for init in self.model.graph.initializer:
             arr = decode_initializer(init)
             if arr.dtype in (np.float64, np.float16):
@@ -1702,6 +1704,17 @@ def _check_block_quant(node, a: dict) -> None:
         raise _bad(node, "blocked quantization (block_size) is not supported")
 
 
+def _check_int4_uses(graph) -> None:
+    """INT4 initializers are int4 weights: the data (and zero point) of a DequantizeLinear."""
+    int4 = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.INT4}
+    for node in graph.node if int4 else ():
+        for k, name in enumerate(node.input):
+            if name in int4 and not (node.op_type == "DequantizeLinear" and k in (0, 2)):
+                raise TinydeployError(f"node '{node.name}' ({node.op_type}): input '{name}' is an INT4 "
+                                      "constant; tinydeploy takes INT4 data only as int4 weights, the "
+                                      "input of a DequantizeLinear")
+
+
 @lowering("DequantizeLinear")
 def _dequantize(imp: _Importer, node) -> None:
     a = imp.attrs(node)
@@ -1711,8 +1724,8 @@ def _dequantize(imp: _Importer, node) -> None:
     _check_scale(node, scale)
     zp = imp.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
     qtype = q.data.dtype if q.is_const else np.dtype(q.dtype)
-    if qtype not in (np.int8, np.uint8) and not (q.is_const and qtype == np.int32):
-        raise _bad(node, f"{qtype} data is not supported (int8 or uint8; int32 for biases)")
+    if qtype not in (np.int8, np.uint8) and not (q.is_const and (qtype == np.int32 or qtype.name == "int4")):
+        raise _bad(node, f"{qtype} data is not supported (int8 or uint8; int4 for weights, int32 for biases)")
     if len(node.input) > 2 and node.input[2] and zp is None:
         raise _bad(node, "the zero point must be a constant")
     if zp is None:

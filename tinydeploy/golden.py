@@ -80,3 +80,23 @@ def layer_sqnr_db(float_graph: Graph, g: Graph, x) -> dict:
     return {op.name: round(float(10 * np.log10(max(signal[op.outputs[0]], 1e-30)
                                                / max(noise[op.outputs[0]], 1e-30))), 2)
             for op in g.ops if op.outputs[0] in signal}
+
+
+def output_sqnr_db(float_graph: Graph, g: Graph, x) -> float:
+    """The model's output SQNR (dB) over samples x ({input name: [N, ...]}): the int8 golden
+    outputs, dequantized, against the float model's (every output's signal and noise summed)."""
+    inq = {n: g.tensors[n].quant.scalar() for n in g.inputs}
+    signal = noise = 0.0
+    for i in range(len(x[g.inputs[0]])):
+        sample = {n: x[n][i] for n in g.inputs}
+        ref = float_ref.run(float_graph, sample)
+        xq = {n: np.clip(np.round(sample[n] / inq[n][0]) + inq[n][1], -128, 127).astype(np.int8)
+              for n in g.inputs}
+        got = run_sample(g, xq)
+        for fo, o in zip(float_graph.outputs, g.outputs):
+            s, z = g.tensors[o].quant.scalar()
+            want = ref[fo].astype(np.float64).reshape(-1)
+            deq = (got[o].astype(np.float64).reshape(-1) - z) * s
+            signal += float(np.sum(want ** 2))
+            noise += float(np.sum((want - deq) ** 2))
+    return float(10 * np.log10(max(signal, 1e-30) / max(noise, 1e-30)))

@@ -127,6 +127,7 @@ def fuse_residual_adds(g: Graph) -> dict[str, InplaceMode]:
         for pos, t in enumerate(add.inputs):
             p = producers.get(t)
             if (p is None or p.kind != "conv2d_s8" or p.name in modes or t in g.outputs
+                    or g.int4_weights(p)  # the fused kernel reads int8 weights
                     or len(consumers.get(t, [])) != 1 or g.tensors[t].shape != out_shape
                     or not _is_s8_activation(g, t)):
                 continue
@@ -163,7 +164,8 @@ def candidates(g: Graph, op: Op, modes: Modes) -> list[InplaceMode]:
     ot = g.tensors[out]
     result = []
     allowed = _inplace_mode(op)
-    if allowed == "window" and _is_s8_activation(g, op.inputs[0]):
+    # the overlapping (window) kernels read int8 weights: int4 layers run their own kernels
+    if allowed == "window" and _is_s8_activation(g, op.inputs[0]) and not g.int4_weights(op):
         f, b = deltas(op.int8_params, op.kind == "depthwise_conv2d_s8")
         result.append(InplaceMode("window", op.inputs[0], f, b))
     elif allowed == "elementwise":

@@ -44,7 +44,9 @@ class QuantParams:
 class Tensor:
     name: str
     shape: tuple
-    dtype: str = "float32"  # "float32", "int8", "int32"
+    # "float32", "int8", "int32"; "int4": int8 data in [-8, 7] shipped packed two per byte
+    # (a layer's int4 weights: the kernels and the golden model compute with the int8 values)
+    dtype: str = "float32"
     data: Optional[np.ndarray] = None  # constants only
     quant: Optional[QuantParams] = None
     # The integer data a DequantizeLinear of a constant started from (QDQ
@@ -61,6 +63,8 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
+        if self.dtype == "int4":
+            return (self.size + 1) // 2
         return self.size * np.dtype(self.dtype).itemsize
 
 
@@ -110,6 +114,9 @@ class Op:
     # int8 output vs the float model on calibration data, in dB (quantize.to_int8
     # with --calib; reported per layer in report.json)
     sqnr_db: Optional[float] = None
+    # --weights mixed: the model's output SQNR (dB) that int4 weights in this layer cost
+    # (quantize.choose_int4; None for int8 weights or --weights int4)
+    int4_cost_db: Optional[float] = None
 
 
 class Graph:
@@ -154,6 +161,11 @@ class Graph:
                 if i:
                     result.setdefault(i, []).append(op)
         return result
+
+    def int4_weights(self, op: "Op") -> bool:
+        """The op's weights (its second input) are int4, packed in flash."""
+        return len(op.inputs) > 1 and bool(op.inputs[1]) and op.inputs[1] in self.tensors \
+            and self.tensors[op.inputs[1]].dtype == "int4"
 
     def const(self, name: str) -> Optional[np.ndarray]:
         t = self.tensors.get(name) if name else None

@@ -38,7 +38,7 @@ def select(g: Graph, target, modes: Optional[Modes] = None, optimize: str = "bal
     fused = fused_adds(modes)
     choices: dict[str, Choice] = {}
     for op in g.ops:
-        if op.name in fused:
+        if op.name in fused or g.int4_weights(op):  # int4 weights: the portable kernels (s4)
             continue
         choice: Optional[Choice] = backend.choose(g, op, target, modes.get(op.name))
         if choice is not None:

@@ -188,14 +188,78 @@ def optimized_float(g: Graph) -> Graph:
     return g
 
 
-def to_int8(g: Graph, calib=None, method: str = "minmax", progress=None) -> Graph:
-    """Float or QDQ IR (ONNX layout) -> optimized int8 IR."""
+# --------------------------------------------------------------------------
+# Weight precision (--weights): int8 everywhere, int4 everywhere, or int4 where it is cheap
+# --------------------------------------------------------------------------
+WEIGHT_MODES = ("int8", "int4", "mixed")
+INT4_KINDS = ("conv2d", "fully_connected")  # the float kinds whose weights may be int4
+DEFAULT_INT4_BUDGET_DB = 1.0
+MIXED_SAMPLES = 32  # calibration samples --weights mixed measures the output SQNR on
+
+
+def int4_candidates(g: Graph) -> list:
+    """The layers whose weights may be int4: convolutions (plain, grouped, depthwise) and
+    fully connected layers, with constant weights."""
+    return [op for op in g.ops if op.kind in INT4_KINDS and g.tensors[op.inputs[1]].is_const]
+
+
+def _with_int4(g: Graph, names) -> Graph:
+    """A copy of the calibrated float graph, converted to int8 with int4 weights in `names`."""
+    trial = copy.deepcopy(g)
+    for op in trial.ops:
+        if op.name in names:
+            op.attrs["weight_bits"] = 4
+    convert(trial)
+    from .ops import attention
+    attention.fuse_int8(trial)
+    return trial
+
+
+def choose_int4(g: Graph, float_graph: Graph, x, budget_db: float) -> dict:
+    """--weights mixed: {layer name: output SQNR it costs (dB)} of the layers that get int4
+    weights.  Each layer's cost alone is measured first (the model's output SQNR on the
+    calibration samples x, int8 weights elsewhere); layers are then added cheapest per byte
+    saved first, each kept only while the whole model's SQNR stays within budget_db of the
+    all-int8 model's."""
+    from .golden import output_sqnr_db
+    base = output_sqnr_db(float_graph, _with_int4(g, ()), x)
+    saved = {op.name: g.tensors[op.inputs[1]].size // 2 for op in int4_candidates(g)}
+    cost = {n: base - output_sqnr_db(float_graph, _with_int4(g, (n,)), x) for n in saved}
+    chosen: dict = {}
+    for n in sorted(saved, key=lambda n: (max(cost[n], 0.0) / max(saved[n], 1), n)):
+        if cost[n] > budget_db:
+            continue
+        trial = set(chosen) | {n}
+        if base - output_sqnr_db(float_graph, _with_int4(g, trial), x) <= budget_db:
+            chosen[n] = round(float(cost[n]), 2)
+    return chosen
+
+
+def to_int8(g: Graph, calib=None, method: str = "minmax", progress=None, weights: str = "int8",
+            int4_budget_db: float = DEFAULT_INT4_BUDGET_DB) -> Graph:
+    """Float or QDQ IR (ONNX layout) -> optimized int8 IR.  weights: WEIGHT_MODES (int4
+    weights in every convolution and fully connected layer, or where they cost at most
+    int4_budget_db of output SQNR on the calibration data)."""
+    if weights not in WEIGHT_MODES:
+        raise TinydeployError(f"--weights must be one of {', '.join(WEIGHT_MODES)}, not '{weights}'")
+    if weights == "mixed" and calib is None:
+        raise TinydeployError("--weights mixed measures what int4 weights cost on the calibration data: "
+                              "pass --calib DATA.npz (or use --weights int4)")
     optimized_float(g)
     float_graph = None
     if calib is not None:
         x = load_calibration(calib, g)
         calibrate(g, x, method, progress)
         float_graph, calib_x = copy.deepcopy(g), x
+    int4: dict = {}
+    if weights == "int4":
+        int4 = {op.name: None for op in int4_candidates(g)}
+    elif weights == "mixed":
+        int4 = choose_int4(g, float_graph, {n: v[:MIXED_SAMPLES] for n, v in calib_x.items()}, int4_budget_db)
+    for op in g.ops:
+        if op.name in int4:
+            op.attrs["weight_bits"] = 4
+            op.int4_cost_db = int4[op.name]
     convert(g)
     from .ops import attention  # after calibration: the fused op keeps the scores' quantization
     attention.fuse_int8(g)

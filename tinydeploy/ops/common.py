@@ -112,11 +112,36 @@ def contiguous_strides(shape) -> list:
     return strides
 
 
+def pack_int4(values: np.ndarray) -> np.ndarray:
+    """int8 values in [-8, 7] -> bytes holding two each: element i in byte i // 2, the low
+    nibble for even i (td_kernels_s4.h); an odd count leaves the last high nibble 0."""
+    v = np.asarray(values, np.int64).reshape(-1)
+    if v.size and (v.min() < -8 or v.max() > 7):
+        raise TinydeployError("internal error: an int4 weight outside [-8, 7]")
+    nib = (v & 15).astype(np.uint8)
+    if nib.size % 2:
+        nib = np.append(nib, np.uint8(0))
+    return (nib[0::2] | (nib[1::2] << 4)).astype(np.uint8)
+
+
 def s8_call(c, op: Op, sym: str, fn: str, source: str, ptype: str, roles: str) -> Call:
     """The portable int8 call: buffers by role (x input, a/b operands, w weights,
-    B bias, o output) and the op's integer parameters as one struct."""
+    B bias, o output) and the op's integer parameters as one struct.  int4 weights
+    (a tensor of dtype "int4") are passed packed (pack_int4)."""
     ins = iter(op.inputs)
-    buffers = [c.ptr(op.outputs[0], False) if r == "o" else c.ptr(next(ins)) for r in roles]
     consts: list = []
+    buffers = []
+    for r in roles:
+        if r == "o":
+            buffers.append(c.ptr(op.outputs[0], False))
+            continue
+        name = next(ins)
+        if r == "w" and name and c.g.tensors[name].dtype == "int4":
+            packed = c.const(sym, "weights_s4", pack_int4(c.g.const(name)), "uint8_t",
+                             note=f"{name}: int4 {list(c.shape(name))}, two per byte", aligned=True)
+            consts.append(packed)
+            buffers.append(packed.sym)
+        else:
+            buffers.append(c.ptr(name))
     params = s8_params(c, op.int8_params, sym, consts)
     return Call(fn, source, buffers, ptype, params, consts=consts)

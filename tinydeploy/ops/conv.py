@@ -2,7 +2,8 @@
 
 Float weights are [out_c][k_h][k_w][in_c / group] after layout (OHWI); int8
 depthwise weights use TFLite's [k_h][k_w][out_c]. The portable C kernels are
-td_conv2d_f32 (f32/conv.c) and td_conv2d_s8 / td_depthwise_conv2d_s8 (s8/conv_s8.c).
+td_conv2d_f32 (f32/conv.c) and td_conv2d_s8 / td_depthwise_conv2d_s8 (s8/conv_s8.c);
+with int4 weights td_conv2d_s4 / td_depthwise_conv2d_s4 (s4/weights_s4.c).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .base import OpDef, register
 from .common import act_params, act_range, clamp, nhwc, s8_call, scalar_q
 
 NHWC = (0, 2, 3, 1)
+S4_SOURCE = "s4/weights_s4.c"  # the portable kernels with int4 weights (td_kernels_s4.h)
 
 
 def windows(x: np.ndarray, k, strides, dilations, pads, out_hw, fill=0.0) -> np.ndarray:
@@ -101,28 +103,74 @@ def _emit_f32(c, op: Op, sym: str) -> Call:
 
 
 # -- int8 conversion (shared with fully connected) ---------------------------
-def int8_weights(g: Graph, name: str, op: Op) -> tuple[np.ndarray, np.ndarray]:
-    """(int8 weights, per-output-channel float32 scales), axis 0 = output channel."""
+# --weights int4 (quantize.to_int8 marks the layers: op.attrs["weight_bits"] = 4) or an INT4
+# DequantizeLinear: per-channel symmetric weights in [-7, 7] (imported ones in [-8, 7]), kept
+# as int8 values in a tensor of dtype "int4" that the emitters pack two per byte.
+WEIGHT_BITS = (8, 4)
+
+
+def weight_bits(g: Graph, name: str, op: Op) -> int:
+    """4 for int4 weights (imported as INT4, or asked for), else 8."""
     t = g.tensors[name]
-    if t.qdata is not None and t.quant is not None:
+    if t.qdata is not None and t.quant is not None and t.qdata.dtype.name == "int4":
+        return 4
+    return int(op.attrs.get("weight_bits", 8))
+
+
+def _qmax(bits: int) -> int:
+    return (1 << (bits - 1)) - 1
+
+
+def int8_weights(g: Graph, name: str, op: Op) -> tuple[np.ndarray, np.ndarray]:
+    """(integer weights as int8, per-output-channel float32 scales), axis 0 = output channel;
+    in [-7, 7] for int4 layers (weight_bits)."""
+    t = g.tensors[name]
+    bits = weight_bits(g, name, op)
+    imported = t.qdata is not None and t.quant is not None
+    if imported and (bits == 8 or t.qdata.dtype.name == "int4"):
         if np.any(t.quant.zero_point != 0):
             raise TinydeployError(f"node '{op.name}': asymmetric weights (zero point != 0) are not "
                                   "supported; quantize weights symmetrically")
-        if t.qdata.dtype != np.int8:
+        if t.qdata.dtype != np.int8 and t.qdata.dtype.name != "int4":
             raise TinydeployError(f"node '{op.name}': {t.qdata.dtype} weights are not supported "
-                                  "(weights must be int8)")
+                                  "(weights must be int8 or int4)")
         if not t.quant.per_tensor and t.quant.axis != 0:
             raise TinydeployError(f"node '{op.name}': weights quantized along axis {t.quant.axis}; "
                                   "only per-output-channel (axis 0) or per-tensor weights are supported")
         return t.qdata.astype(np.int8), t.quant.scale.reshape(-1).astype(np.float32)
+    # float weights (or int8 ones asked for as int4: requantized from their real values)
     w = t.data.astype(np.float32)
+    qmax = _qmax(bits)
     amax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
-    scales = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-    q = np.clip(np.round(w / scales.reshape((-1,) + (1,) * (w.ndim - 1))), -127, 127).astype(np.int8)
+    scales = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
+    if bits == 4:
+        scales = _mse_scales(w.reshape(w.shape[0], -1), scales, qmax)
+    q = np.clip(np.round(w / scales.reshape((-1,) + (1,) * (w.ndim - 1))), -qmax, qmax).astype(np.int8)
     return q, scales
 
 
-def fit_bias(g: Graph, w: str, b: str, in_scale: float, wq: np.ndarray, ws: np.ndarray):
+def _mse_scales(w: np.ndarray, scales: np.ndarray, qmax: int) -> np.ndarray:
+    """Per output channel (rows of w), the scale among amax / qmax * f, f in (0.5, 1], whose
+    rounded weights are closest to w (least squared error): with 15 levels, clipping the
+    few largest weights buys a finer step for the many small ones."""
+    best, err = scales.copy(), np.full(scales.shape, np.inf)
+    for f in np.linspace(1.0, 0.5, 26):
+        s = (scales * np.float32(f)).astype(np.float32)
+        e = np.sum((np.clip(np.round(w / s[:, None]), -qmax, qmax) * s[:, None] - w) ** 2, axis=1)
+        better = e < err
+        best, err = np.where(better, s, best), np.where(better, e, err)
+    return best.astype(np.float32)
+
+
+def add_weights(g: Graph, hint: str, wq: np.ndarray, bits: int) -> str:
+    """The int8 layer's weights constant; dtype "int4" for an int4 layer."""
+    name = g.add_const(hint, np.ascontiguousarray(wq))
+    if bits == 4:
+        g.tensors[name].dtype = "int4"
+    return name
+
+
+def fit_bias(g: Graph, w: str, b: str, in_scale: float, wq: np.ndarray, ws: np.ndarray, bits: int = 8):
     """Calibrated weights: widen a channel's scale where its float bias would not fit int32 at
     input_scale * weight_scale (TFLite's converter does the same). Such channels have (nearly)
     zero weights, e.g. dead units; the bias is kept below 2^30 to leave room for the products."""
@@ -136,7 +184,8 @@ def fit_bias(g: Graph, w: str, b: str, in_scale: float, wq: np.ndarray, ws: np.n
         return wq, ws
     ws = np.maximum(ws, (need * (1 + 1e-6)).astype(np.float32))
     w_data = t.data.astype(np.float32)
-    wq = np.clip(np.round(w_data / ws.reshape((-1,) + (1,) * (w_data.ndim - 1))), -127, 127).astype(np.int8)
+    qmax = _qmax(bits)
+    wq = np.clip(np.round(w_data / ws.reshape((-1,) + (1,) * (w_data.ndim - 1))), -qmax, qmax).astype(np.int8)
     return wq, ws
 
 
@@ -153,8 +202,9 @@ def int32_bias(g: Graph, name: str, in_scale: float, w_scales: np.ndarray, n: in
 def _to_int8(g: Graph, op: Op) -> None:
     x, w, b = op.inputs
     in_q, out_q = scalar_q(g, x, op), scalar_q(g, op.outputs[0], op)
+    bits = weight_bits(g, w, op)
     wq, ws = int8_weights(g, w, op)
-    wq, ws = fit_bias(g, w, b, in_q[0], wq, ws)
+    wq, ws = fit_bias(g, w, b, in_q[0], wq, ws, bits)
     o, kh, kw, cg = wq.shape
     _, ih, iw, ic = g.tensors[x].shape
     _, oh, ow, oc = g.tensors[op.outputs[0]].shape
@@ -167,7 +217,7 @@ def _to_int8(g: Graph, op: Op) -> None:
     depthwise = a["group"] == ic and cg == 1 and ic > 1
     if depthwise:
         wq = wq.reshape(o, kh, kw).transpose(1, 2, 0)  # TFLite depthwise layout [kh][kw][out_c]
-    op.inputs = [x, g.add_const(w + "_s8", np.ascontiguousarray(wq)),
+    op.inputs = [x, add_weights(g, w + ("_s4" if bits == 4 else "_s8"), wq, bits),
                  g.add_const((b or op.name) + "_s32", int32_bias(g, b, in_q[0], ws, oc)) if b else ""]
     op.kind = "depthwise_conv2d_s8" if depthwise else "conv2d_s8"
     op.int8_params = Int8Params(q)
@@ -198,10 +248,14 @@ def _check_dw(g: Graph, op: Op) -> None:
 
 
 def _emit_s8(c, op: Op, sym: str) -> Call:
+    if c.g.int4_weights(op):
+        return s8_call(c, op, sym, "td_conv2d_s4", S4_SOURCE, "td_conv_s8_params", "xwBo")
     return s8_call(c, op, sym, "td_conv2d_s8", "s8/conv_s8.c", "td_conv_s8_params", "xwBo")
 
 
 def _emit_dw_s8(c, op: Op, sym: str) -> Call:
+    if c.g.int4_weights(op):
+        return s8_call(c, op, sym, "td_depthwise_conv2d_s4", S4_SOURCE, "td_conv_s8_params", "xwBo")
     return s8_call(c, op, sym, "td_depthwise_conv2d_s8", "s8/conv_s8.c", "td_conv_s8_params", "xwBo")
 
 

@@ -1,7 +1,8 @@
 """Fully connected (Gemm / MatMul with a constant right-hand side): weights [out][in].
 
 Portable kernels: td_fully_connected_f32 (f32/fully_connected.c) and
-td_fully_connected_s8 (s8/fully_connected_s8.c).
+td_fully_connected_s8 (s8/fully_connected_s8.c); with int4 weights td_fully_connected_s4
+(s4/weights_s4.c).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ..ir import Graph, Int8Params, Op
 from ..overflow import mac_layer
 from .base import OpDef, register
 from .common import act_params, act_range, clamp, s8_call, scalar_q
-from .conv import fit_bias, int8_weights, int32_bias, macs
+from .conv import S4_SOURCE, add_weights, fit_bias, int8_weights, int32_bias, macs, weight_bits
 
 
 def _float_ref(g: Graph, op: Op, args: list) -> np.ndarray:
@@ -43,13 +44,14 @@ def _emit_f32(c, op: Op, sym: str) -> Call:
 def _to_int8(g: Graph, op: Op) -> None:
     x, w, b = op.inputs
     in_q, out_q = scalar_q(g, x, op), scalar_q(g, op.outputs[0], op)
+    bits = weight_bits(g, w, op)
     wq, ws = int8_weights(g, w, op)
-    wq, ws = fit_bias(g, w, b, in_q[0], wq, ws)
+    wq, ws = fit_bias(g, w, b, in_q[0], wq, ws, bits)
     n_out, n_in = wq.shape
     q = qmath.fc_params(in_q[0], in_q[1], ws if ws.size > 1 else ws[0], out_q[0], out_q[1],
                         act_range=act_range(op, out_q))
     q.update(rows=g.tensors[x].size // n_in, in_features=n_in, out_features=n_out)
-    op.inputs = [x, g.add_const(w + "_s8", wq),
+    op.inputs = [x, add_weights(g, w + ("_s4" if bits == 4 else "_s8"), wq, bits),
                  g.add_const(b + "_s32", int32_bias(g, b, in_q[0], ws, n_out)) if b else ""]
     op.kind = "fully_connected_s8"
     op.int8_params = Int8Params(q)
@@ -66,6 +68,8 @@ def _check(g: Graph, op: Op) -> None:
 
 
 def _emit_s8(c, op: Op, sym: str) -> Call:
+    if c.g.int4_weights(op):
+        return s8_call(c, op, sym, "td_fully_connected_s4", S4_SOURCE, "td_fc_s8_params", "xwBo")
     return s8_call(c, op, sym, "td_fully_connected_s8", "s8/fully_connected_s8.c", "td_fc_s8_params", "xwBo")
 
 

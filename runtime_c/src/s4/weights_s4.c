@@ -1,0 +1,130 @@
+/* Convolution, depthwise convolution and fully connected with int4 weights
+ * (td_kernels_s4.h).  Each output channel's accumulator is
+ *     bias + sum over valid taps of w * x + input_offset * sum of those w,
+ * the int8 kernels' sum in another order (int32 addition is exact), so the
+ * results are theirs bit for bit.  Weights are read a byte (two weights) at
+ * a time where a run of them starts on a byte boundary. */
+#include "td_kernels_s4.h"
+
+/* Weight i of a packed array, sign-extended from its nibble. */
+static inline int32_t s4_at(const uint8_t *w, int32_t i)
+{
+    const int32_t v = (i & 1) ? (w[i >> 1] >> 4) : (w[i >> 1] & 15);
+    return (v ^ 8) - 8;
+}
+
+/* Sums over weights [start, start + n) of w and of w * x[i - start]. */
+static void s4_dot(const uint8_t *w, int32_t start, int32_t n, const int8_t *x,
+                   int32_t *dot, int32_t *wsum)
+{
+    int32_t acc = 0, sum = 0, i = 0;
+    if (n > 0 && (start & 1)) {
+        const int32_t w0 = s4_at(w, start);
+        acc += w0 * x[0];
+        sum += w0;
+        i = 1;
+    }
+    {
+        const uint8_t *wb = w + ((start + i) >> 1);
+        for (; i + 1 < n; i += 2, ++wb) {
+            const int32_t lo = ((*wb & 15) ^ 8) - 8, hi = ((*wb >> 4) ^ 8) - 8;
+            acc += lo * x[i] + hi * x[i + 1];
+            sum += lo + hi;
+        }
+    }
+    if (i < n) {
+        const int32_t wl = s4_at(w, start + i);
+        acc += wl * x[i];
+        sum += wl;
+    }
+    *dot = acc;
+    *wsum = sum;
+}
+
+void td_conv2d_s4(const td_conv_s8_params *p, const int8_t *input,
+                  const uint8_t *weights, const int32_t *bias, int8_t *output)
+{
+    const int32_t out_c = p->out_c, in_c = p->in_c, cg = in_c / p->groups;
+    const int32_t ocg = out_c / p->groups, k_len = p->k_h * p->k_w * cg;
+    int32_t oc, oy, ox;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        int ky0, ky1;
+        const int iy0 = oy * p->stride_h - p->pad_top;
+        td_valid_taps(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
+        for (ox = 0; ox < p->out_w; ++ox) {
+            int kx0, kx1;
+            const int ix0 = ox * p->stride_w - p->pad_left;
+            td_valid_taps(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
+            for (oc = 0; oc < out_c; ++oc) {
+                const int8_t *in_g = input + (oc / ocg) * cg;
+                int32_t acc = bias ? bias[oc] : 0, wsum = 0;
+                int ky, kx;
+                for (ky = ky0; ky < ky1; ++ky) {
+                    const int iy = iy0 + ky * p->dil_h;
+                    for (kx = kx0; kx < kx1; ++kx) {
+                        const int ix = ix0 + kx * p->dil_w;
+                        int32_t dot, sum;
+                        s4_dot(weights, oc * k_len + (ky * p->k_w + kx) * cg, cg,
+                               in_g + (iy * p->in_w + ix) * in_c, &dot, &sum);
+                        acc += dot;
+                        wsum += sum;
+                    }
+                }
+                output[(oy * p->out_w + ox) * out_c + oc] =
+                    td_conv_requant(p, acc + p->input_offset * wsum, oc);
+            }
+        }
+    }
+}
+
+void td_depthwise_conv2d_s4(const td_conv_s8_params *p, const int8_t *input,
+                            const uint8_t *weights, const int32_t *bias,
+                            int8_t *output)
+{
+    const int32_t out_c = p->out_c, in_c = p->in_c, mult = out_c / in_c;
+    int32_t oc, oy, ox;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        int ky0, ky1;
+        const int iy0 = oy * p->stride_h - p->pad_top;
+        td_valid_taps(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
+        for (ox = 0; ox < p->out_w; ++ox) {
+            int kx0, kx1;
+            const int ix0 = ox * p->stride_w - p->pad_left;
+            td_valid_taps(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
+            for (oc = 0; oc < out_c; ++oc) {
+                const int8_t *in_ch = input + oc / mult;
+                int32_t acc = bias ? bias[oc] : 0, wsum = 0;
+                int ky, kx;
+                for (ky = ky0; ky < ky1; ++ky) {
+                    const int iy = iy0 + ky * p->dil_h;
+                    for (kx = kx0; kx < kx1; ++kx) {
+                        const int32_t w = s4_at(weights, (ky * p->k_w + kx) * out_c + oc);
+                        acc += w * in_ch[(iy * p->in_w + ix0 + kx * p->dil_w) * in_c];
+                        wsum += w;
+                    }
+                }
+                output[(oy * p->out_w + ox) * out_c + oc] =
+                    td_conv_requant(p, acc + p->input_offset * wsum, oc);
+            }
+        }
+    }
+}
+
+void td_fully_connected_s4(const td_fc_s8_params *p, const int8_t *input,
+                           const uint8_t *weights, const int32_t *bias,
+                           int8_t *output)
+{
+    const int32_t in_f = p->in_features, out_f = p->out_features;
+    int32_t o, r;
+    for (r = 0; r < p->rows; ++r) {
+        const int8_t *x = input + r * in_f;
+        for (o = 0; o < out_f; ++o) {
+            const int32_t mi = p->per_channel ? o : 0;
+            int32_t dot, wsum, acc;
+            s4_dot(weights, o * in_f, in_f, x, &dot, &wsum);
+            acc = dot + p->input_offset * wsum + (bias ? bias[o] : 0);
+            acc = td_mbqm(acc, p->multiplier[mi], p->shift[mi]) + p->output_offset;
+            output[r * out_f + o] = (int8_t)td_clamp_s32(acc, p->act_min, p->act_max);
+        }
+    }
+}

@@ -1,0 +1,240 @@
+"""int4 weights (issue 16 item 4): --weights int4 packs the weights of every convolution and
+fully connected layer two per byte and runs them with the s4 kernels (runtime_c/src/s4); the
+golden model computes with the same integers, so the C must equal it bit for bit on every
+core. --weights mixed keeps int4 only where the model's output SQNR on the calibration data
+stays within --int4-budget-db; INT4 QDQ models (opset 21) are imported as int4."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+import model_gen
+from conftest import model_path
+
+from tinydeploy import api
+from tinydeploy.errors import TinydeployError
+from tinydeploy.ops.common import pack_int4
+
+ort = pytest.importorskip("onnxruntime")
+INT4_KERNELS = {"td_conv2d_s4", "td_depthwise_conv2d_s4", "td_fully_connected_s4"}
+
+
+def test_pack_int4_puts_element_i_in_byte_i_half_low_nibble_first():
+    v = np.random.default_rng(4).integers(-8, 8, 37)
+    packed = pack_int4(v)
+    assert packed.dtype == np.uint8 and packed.size == 19
+    nibbles = np.stack([packed & 15, packed >> 4], axis=1).reshape(-1).astype(np.int64)
+    assert np.array_equal(np.where(nibbles >= 8, nibbles - 16, nibbles)[:37], v)
+    assert packed[-1] >> 4 == 0  # the odd count's spare nibble
+
+
+def _odd_model():
+    """Shapes that stress the packed layout and the windows: channels not a multiple of 2 or 4
+    (weight runs that start mid-byte), padding on every side (all four different), dilation,
+    stride 2, a depthwise multiplier, groups, a residual add after a conv (the int8 build fuses
+    such pairs), a 1x1-spatial conv and a fully connected layer with an odd input count."""
+    rng = np.random.default_rng(16)
+    inits, nodes = [], []
+
+    def const(name, shape, scale=0.3):
+        inits.append(helper.make_tensor(name, TensorProto.FLOAT, shape,
+                                        (rng.normal(0, scale, shape)).astype(np.float32).ravel()))
+        return name
+
+    def conv(x, y, w_shape, **attrs):
+        nodes.append(helper.make_node("Conv", [x, const(y + "_w", w_shape), const(y + "_b", [w_shape[0]], 0.1)],
+                                      [y], **attrs))
+        return y
+
+    a = conv("x", "a", [7, 5, 3, 3], pads=[1, 2, 2, 0])
+    nodes.append(helper.make_node("Relu", [a], ["a_r"]))
+    d = conv("a_r", "d", [14, 1, 3, 3], group=7, dilations=[2, 2], strides=[2, 2], pads=[2, 1, 2, 3])
+    gr = conv("d", "gr", [6, 7, 1, 1], group=2)
+    nodes.append(helper.make_node("Relu", [gr], ["gr_r"]))
+    b = conv("gr_r", "b", [6, 6, 3, 3], pads=[1, 1, 1, 1])
+    nodes.append(helper.make_node("Add", [b, "gr_r"], ["res"]))
+    nodes.append(helper.make_node("GlobalAveragePool", ["res"], ["gap"]))
+    one = conv("gap", "one", [9, 6, 1, 1])
+    nodes.append(helper.make_node("Flatten", [one], ["flat"]))
+    nodes.append(helper.make_node("Gemm", ["flat", const("fc_w", [5, 9]), const("fc_b", [5], 0.1)], ["y"],
+                                  transB=1))
+    graph = helper.make_graph(nodes, "odd_int4", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5, 9, 7])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@pytest.fixture(scope="module")
+def odd(tmp_path_factory):
+    path = tmp_path_factory.mktemp("int4") / "odd.onnx"
+    onnx.save(_odd_model(), str(path))
+    calib = np.random.default_rng(7).uniform(-1, 1, (24, 1, 5, 9, 7)).astype(np.float32)
+    return str(path), {"x": calib[:, 0]}
+
+
+def _weighted(report) -> list:
+    return [l for l in report["layers"] if "weights" in l]
+
+
+@pytest.mark.parametrize("target", ["nucleo-l4r5zi", "cortex-m55", "rv32-zve32x", "esp32-c3"])
+def test_int4_c_equals_golden_on_emulated_cores(odd, target):
+    path, calib = odd
+    r = api.verify(path, target, samples=3, calib=calib, weights="int4")
+    assert r.match, (r.max_abs_diff, r.first_mismatch)
+
+
+def test_int4_layers_ship_packed_weights_and_are_reported(odd, tmp_path):
+    path, calib = odd
+    int8 = api.compile(path, "host", tmp_path / "int8", calib=calib).report
+    int4 = api.compile(path, "host", tmp_path / "int4", calib=calib, weights="int4").report
+    layers = _weighted(int4)
+    assert len(layers) == 6 and all(l["weights"] == "int4" and l["kernel"] in INT4_KERNELS for l in layers)
+    assert all(l["weights"] == "int8" for l in _weighted(int8))
+    assert int4["weights"] == dict(mode="int4", int4_budget_db=None, int4_layers=6)
+    # the weight arrays are packed: every layer's weights take half the bytes (rounded up)
+    text = (tmp_path / "int4" / "net_weights.c").read_text()
+    assert text.count("two per byte") == 6
+    assert int4["weights_bytes"] < int8["weights_bytes"]
+    assert "inplace" not in next(l for l in int4["layers"] if l["name"] == "b")  # not fused with the add
+
+
+def test_int4_weights_stay_within_seven_and_track_the_float_model(odd):
+    path, calib = odd
+    x = {"x": calib["x"][:8]}
+    ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    want = np.concatenate([ref.run(None, {"x": x["x"][i:i + 1]})[0] for i in range(8)])
+    got = api.run(path, x, target="host", calib=calib, weights="int4").outputs["y"].reshape(want.shape)
+    res = api.compile(path, "host", None, calib=calib, weights="int4")
+    for op in res.graph.ops:
+        if res.graph.int4_weights(op):
+            w = res.graph.const(op.inputs[1])
+            assert w.dtype == np.int8 and np.abs(w).max() == 7  # per-channel symmetric, [-7, 7]
+    sqnr = 10 * np.log10(np.sum(want ** 2) / np.sum((want - got) ** 2))
+    assert sqnr > 12.0, sqnr
+
+
+@pytest.mark.parametrize("seed,target", [(3, "nucleo-l4r5zi"), (11, "cortex-m55"), (24, "rv32-zve32x")])
+def test_int4_random_models_bit_exact(seed, target, tmp_path):
+    """Generated models (tests/model_gen.py, as in the differential fuzzer) with int4 weights."""
+    model, calib = model_gen.build(model_gen.random_spec(seed))
+    path = str(tmp_path / "m.onnx")
+    onnx.save(model, path)
+    r = api.verify(path, target, samples=2, calib={"x": calib}, weights="int4")
+    assert r.match, (seed, target, r.max_abs_diff, r.first_mismatch)
+
+
+def test_mixed_keeps_the_output_sqnr_within_the_budget(odd):
+    path, calib = odd
+    x = {"x": calib["x"]}
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    want = np.concatenate([sess.run(None, {"x": x["x"][i:i + 1]})[0] for i in range(len(x["x"]))])
+
+    def sqnr(**kw):
+        r = api.run(path, x, target="host", calib=calib, golden=True, **kw)
+        got = r.outputs["y"].reshape(want.shape)
+        return 10 * np.log10(np.sum(want ** 2) / np.sum((want - got) ** 2)), r.report
+
+    base, _ = sqnr()
+    for budget in (0.5, 2.0):
+        mixed, report = sqnr(weights="mixed", int4_budget_db=budget)
+        layers = _weighted(report)
+        int4 = [l for l in layers if l["weights"] == "int4"]
+        assert report["weights"] == dict(mode="mixed", int4_budget_db=budget, int4_layers=len(int4))
+        assert all(l["int4_sqnr_cost_db"] <= budget for l in int4)
+        assert mixed >= base - budget - 1e-6, (budget, base, mixed)
+    _, report = sqnr(weights="mixed", int4_budget_db=1000.0)
+    assert all(l["weights"] == "int4" for l in _weighted(report))
+
+
+def _int4_qdq_model():
+    """A QDQ model as a quantizer writes int4 weights (opset 21): int8 activations, INT4
+    per-channel conv weights and per-tensor Gemm weights, int32 biases."""
+    rng = np.random.default_rng(21)
+    inits, nodes = [], []
+
+    def q_act(x, y, scale, zp):
+        inits.extend([helper.make_tensor(y + "_s", TensorProto.FLOAT, [], [scale]),
+                      helper.make_tensor(y + "_z", TensorProto.INT8, [], [zp])])
+        nodes.append(helper.make_node("QuantizeLinear", [x, y + "_s", y + "_z"], [y + "_q"]))
+        nodes.append(helper.make_node("DequantizeLinear", [y + "_q", y + "_s", y + "_z"], [y]))
+        return y
+
+    def dq_weight(name, q, scale, axis=None):
+        inits.append(helper.make_tensor(name + "_q", TensorProto.INT4, list(q.shape), q.ravel().tolist()))
+        inits.append(helper.make_tensor(name + "_s", TensorProto.FLOAT, list(np.shape(scale)),
+                                        np.ravel(scale).tolist()))
+        inits.append(helper.make_tensor(name + "_z", TensorProto.INT4, list(np.shape(scale)),
+                                        [0] * int(np.size(scale))))
+        kw = {} if axis is None else dict(axis=axis)
+        nodes.append(helper.make_node("DequantizeLinear", [name + "_q", name + "_s", name + "_z"], [name], **kw))
+        return name
+
+    def dq_bias(name, values, scale):
+        inits.append(helper.make_tensor(name + "_q", TensorProto.INT32, [values.size], values.tolist()))
+        inits.append(helper.make_tensor(name + "_s", TensorProto.FLOAT, list(np.shape(scale)),
+                                        np.ravel(scale).tolist()))
+        kw = {} if np.size(scale) == 1 else dict(axis=0)
+        nodes.append(helper.make_node("DequantizeLinear", [name + "_q", name + "_s"], [name], **kw))
+        return name
+
+    x = q_act("x", "xq", 0.02, -3)
+    w_scale = rng.uniform(0.01, 0.05, 6).astype(np.float32)
+    w = dq_weight("cw", rng.integers(-8, 8, (6, 3, 3, 3)).astype(np.int8), w_scale, axis=0)
+    b = dq_bias("cb", rng.integers(-200, 200, 6).astype(np.int32), (0.02 * w_scale).astype(np.float32))
+    nodes.append(helper.make_node("Conv", [x, w, b], ["c"], pads=[1, 0, 1, 2], strides=[2, 2]))
+    c = q_act("c", "cq", 0.05, 5)
+    nodes.append(helper.make_node("Flatten", [c], ["f"]))
+    n_in = 6 * 4 * 4
+    fw = dq_weight("fw", rng.integers(-8, 8, (n_in, 7)).astype(np.int8), np.float32(0.03))
+    nodes.append(helper.make_node("MatMul", ["f", fw], ["m"]))
+    q_act("m", "y", 0.1, 0)
+    graph = helper.make_graph(nodes, "int4_qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 7])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 7])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+
+
+def test_int4_qdq_model_is_imported_as_int4_and_matches_onnxruntime(tmp_path):
+    path = str(tmp_path / "int4_qdq.onnx")
+    onnx.save(_int4_qdq_model(), path)
+    x = np.random.default_rng(3).uniform(-1, 1, (6, 1, 3, 8, 7)).astype(np.float32)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    want = np.concatenate([sess.run(None, {"x": s})[0] for s in x])
+    r = api.run(path, {"x": x[:, 0]}, target="host")
+    assert [l["weights"] for l in _weighted(r.report)] == ["int4", "int4"]
+    # onnxruntime requantizes in float: within one step of the output scale (0.1)
+    np.testing.assert_allclose(r.outputs["y"].reshape(want.shape), want, atol=0.1 + 1e-6)
+    v = api.verify(path, "cortex-m55", samples=2)
+    assert v.match, (v.max_abs_diff, v.first_mismatch)
+
+
+def test_int4_constant_outside_dequantize_is_refused(tmp_path):
+    model = _int4_qdq_model()
+    model.graph.node.append(helper.make_node("Identity", ["cw_q"], ["stray"], name="stray_identity"))
+    model.graph.output.append(helper.make_tensor_value_info("stray", TensorProto.INT4, [6, 3, 3, 3]))
+    path = str(tmp_path / "stray.onnx")
+    onnx.save(model, path)
+    with pytest.raises(TinydeployError) as exc:
+        api.compile(path, "host", None)
+    assert str(exc.value) == ("node 'stray_identity' (Identity): input 'cw_q' is an INT4 constant; tinydeploy "
+                              "takes INT4 data only as int4 weights, the input of a DequantizeLinear")
+
+
+def test_ad_int4_halves_the_flash(tmp_path):
+    """issue 16: --weights int4 on ad gives flash <= 0.55x of its int8 default flash."""
+    path = model_path("ad", "int8_qdq.onnx")
+    int8 = api.compile(path, "stm32f746", None).report["flash_bytes"]
+    int4 = api.compile(path, "stm32f746", None, weights="int4").report["flash_bytes"]
+    assert int4 <= 0.55 * int8, (int4, int8)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(weights="mixed"), "--weights mixed measures what int4 weights cost on the calibration data: "
+                            "pass --calib DATA.npz (or use --weights int4)"),
+    (dict(weights="int4", quantize="float32"), "--weights int4 applies to int8 builds, not --quantize float32"),
+    (dict(weights="int2"), "weights must be one of int8, int4, mixed, not 'int2'"),
+    (dict(weights="mixed", int4_budget_db=-1.0), "--int4-budget-db must be a number of dB >= 0, not -1.0"),
+    (dict(weights="mixed", int4_budget_db=float("nan")), "--int4-budget-db must be a number of dB >= 0, not nan"),
+])
+def test_bad_weight_options_are_refused(kwargs, message):
+    with pytest.raises(TinydeployError) as exc:
+        api.compile(model_path("ad", "int8_qdq.onnx"), "host", None, **kwargs)
+    assert str(exc.value) == message
