@@ -29,37 +29,46 @@ def inspect_model(path: str, input_shapes=None) -> dict:
     prequantized = any(op.kind in ("quantize", "dequantize") for op in g.ops)
     if not prequantized:
         passes.optimize(g)
-    info["int8_parameter_bytes"] = 0
+    info["int8_parameter_bytes"] = info["int4_parameter_bytes"] = 0
     for op in g.ops:
         params = sum(g.tensors[i].nbytes for i in op.inputs if i and g.tensors[i].is_const)
-        shipped = int8_parameter_bytes(g, op)
+        shipped, shipped4 = int8_parameter_bytes(g, op), int8_parameter_bytes(g, op, int4=True)
         info["layers"].append(dict(name=op.name, op=op.kind,
                                    inputs=[list(g.tensors[i].shape) for i in op.inputs
                                            if i and not g.tensors[i].is_const],
                                    out_shape=list(g.tensors[op.outputs[0]].shape),
                                    parameter_bytes=params, int8_parameter_bytes=shipped,
+                                   int4_parameter_bytes=shipped4,
                                    macs=ops.macs(g, op)))
         info["macs"] += ops.macs(g, op)
         info["parameter_bytes"] += params
         info["int8_parameter_bytes"] += shipped
+        info["int4_parameter_bytes"] += shipped4
     info["layout"] = "as in the model (pre-quantized; shown before fusion)" if prequantized \
         else "NHWC after fusion"
     return info
 
 
-def int8_parameter_bytes(g, op) -> int:
+WEIGHTED = ("conv2d", "depthwise_conv2d", "fully_connected")  # the kinds --weights int4 packs
+
+
+def int8_parameter_bytes(g, op, int4: bool = False) -> int:
     """The op's constant inputs at the size an int8 build ships them: weights one byte per
-    element, a convolution's or fully connected layer's bias (its third input) as int32,
-    other constants (element-wise operands, tables) one byte per element.  Tensors that
-    are already integer keep their size.  (Shown before fusion, a bias that a separate Add
-    applies counts one byte per element.)  (The Arm DSP kernels' --optimize speed may store
-    some weights as int16 on top: see the compile report's weights_bytes.)"""
+    element (half a byte for INT4 weights of a QDQ model, or with int4=True, as
+    --weights int4 ships convolution and fully connected weights), a convolution's or
+    fully connected layer's bias (its third input) as int32, other constants (element-wise
+    operands, tables) one byte per element.  Tensors that are already integer keep their
+    size.  (Shown before fusion, a bias that a separate Add applies counts one byte per
+    element.)  (The Arm DSP kernels' --optimize speed may store some weights as int16 on
+    top: see the compile report's weights_bytes.)"""
     total = 0
     for k, name in enumerate(op.inputs):
         t = g.tensors[name] if name else None
         if t is None or not t.is_const:
             continue
-        if t.dtype != "float32":
+        if (t.qdata is not None and t.qdata.dtype.name == "int4") or (int4 and k == 1 and op.kind in WEIGHTED):
+            total += (t.size + 1) // 2
+        elif t.dtype != "float32":
             total += t.nbytes
         elif k == 2 and op.kind in ("conv2d", "depthwise_conv2d", "fully_connected", "conv_transpose"):
             total += 4 * t.size
@@ -86,13 +95,16 @@ def format_table(info: dict) -> str:
         lines += [f"  {' ' if n['supported'] else 'x'} {n['op_type']:<20} {n['name']}"
                   for n in info["remaining_nodes"]]
         return "\n".join(lines)
-    lines.append(f"{'#':>3}  {'op':<16} {'output shape':<18} {'params B':>9} {'int8 B':>9} {'MACs':>11}  name")
+    lines.append(f"{'#':>3}  {'op':<16} {'output shape':<18} {'params B':>9} {'int8 B':>9} {'int4 B':>9} "
+                 f"{'MACs':>11}  name")
     for i, l in enumerate(info["layers"]):
         lines.append(f"{i:>3}  {l['op']:<16} {str(tuple(l['out_shape'])):<18} "
-                     f"{l['parameter_bytes']:>9,} {l['int8_parameter_bytes']:>9,} {l['macs']:>11,}  {l['name']}")
+                     f"{l['parameter_bytes']:>9,} {l['int8_parameter_bytes']:>9,} {l['int4_parameter_bytes']:>9,} "
+                     f"{l['macs']:>11,}  {l['name']}")
     lines.append(f"total: {len(info['layers'])} layers ({info['layout']}), "
                  f"{info['macs']:,} MACs, {info['parameter_bytes']:,} parameter bytes as stored in the model, "
-                 f"{info['int8_parameter_bytes']:,} as an int8 build ships them")
+                 f"{info['int8_parameter_bytes']:,} as an int8 build ships them, "
+                 f"{info['int4_parameter_bytes']:,} with --weights int4")
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import float_ref, ops, passes, qmath
+from . import float_ref, ops, passes, qmath, weight_rounding
 from .data import load_calibration
 from .errors import TinydeployError
 from .ir import Graph, Op, QuantParams
@@ -203,34 +203,46 @@ def int4_candidates(g: Graph) -> list:
     return [op for op in g.ops if op.kind in INT4_KINDS and g.tensors[op.inputs[1]].is_const]
 
 
-def _with_int4(g: Graph, names) -> Graph:
-    """A copy of the calibrated float graph, converted to int8 with int4 weights in `names`."""
+def _with_int4(g: Graph, names, rounded: dict) -> Graph:
+    """A copy of the calibrated float graph, converted to int8 with int4 weights in `names`
+    (rounded: weight_rounding.int4_weights of those it has)."""
     trial = copy.deepcopy(g)
-    for op in trial.ops:
-        if op.name in names:
-            op.attrs["weight_bits"] = 4
+    _mark_int4(trial, names, rounded)
     convert(trial)
     from .ops import attention
     attention.fuse_int8(trial)
     return trial
 
 
-def choose_int4(g: Graph, float_graph: Graph, x, budget_db: float) -> dict:
-    """--weights mixed: {layer name: output SQNR it costs (dB)} of the layers that get int4
-    weights.  Each layer's cost alone is measured first (the model's output SQNR on the
-    calibration samples x, int8 weights elsewhere); layers are then added cheapest per byte
-    saved first, each kept only while the whole model's SQNR stays within budget_db of the
-    all-int8 model's."""
+def _mark_int4(g: Graph, names, rounded: dict) -> None:
+    for op in g.ops:
+        if op.name in names:
+            op.attrs["weight_bits"] = 4
+    weight_rounding.attach(g, {n: rounded[n] for n in names if n in rounded})
+
+
+def _samples(x: dict, n: int) -> list:
+    return [{k: v[i] for k, v in x.items()} for i in range(min(n, len(next(iter(x.values())))))]
+
+
+def choose_int4(g: Graph, float_graph: Graph, x, budget_db: float, rounded: dict) -> dict:
+    """--weights mixed: {layer name: output SQNR it costs alone (dB)} of the layers that get
+    int4 weights.  Each layer's cost alone is measured first (the model's output SQNR on the
+    calibration samples x, int8 weights elsewhere); then, the layers that save the most bytes
+    first, a layer whose cost alone is within budget_db is kept when the whole model's SQNR
+    with it stays within budget_db of the all-int8 model's.  (Costs do not add up: errors of
+    two layers may cancel or compound, so each addition is measured; the largest first
+    because flash is what int4 buys.)"""
     from .golden import output_sqnr_db
-    base = output_sqnr_db(float_graph, _with_int4(g, ()), x)
+    base = output_sqnr_db(float_graph, _with_int4(g, (), rounded), x)
     saved = {op.name: g.tensors[op.inputs[1]].size // 2 for op in int4_candidates(g)}
-    cost = {n: base - output_sqnr_db(float_graph, _with_int4(g, (n,)), x) for n in saved}
+    cost = {n: base - output_sqnr_db(float_graph, _with_int4(g, (n,), rounded), x) for n in saved}
     chosen: dict = {}
-    for n in sorted(saved, key=lambda n: (max(cost[n], 0.0) / max(saved[n], 1), n)):
+    for n in sorted(saved, key=lambda n: (-saved[n], n)):
         if cost[n] > budget_db:
             continue
         trial = set(chosen) | {n}
-        if base - output_sqnr_db(float_graph, _with_int4(g, trial), x) <= budget_db:
+        if base - output_sqnr_db(float_graph, _with_int4(g, trial, rounded), x) <= budget_db:
             chosen[n] = round(float(cost[n]), 2)
     return chosen
 
@@ -252,14 +264,18 @@ def to_int8(g: Graph, calib=None, method: str = "minmax", progress=None, weights
         calibrate(g, x, method, progress)
         float_graph, calib_x = copy.deepcopy(g), x
     int4: dict = {}
+    rounded: dict = {}
+    if weights != "int8" and calib is not None:  # int4 rounding that knows the layers' inputs
+        rounded = weight_rounding.int4_weights(g, int4_candidates(g), _samples(calib_x, MIXED_SAMPLES))
     if weights == "int4":
         int4 = {op.name: None for op in int4_candidates(g)}
     elif weights == "mixed":
-        int4 = choose_int4(g, float_graph, {n: v[:MIXED_SAMPLES] for n, v in calib_x.items()}, int4_budget_db)
+        int4 = choose_int4(g, float_graph, {n: v[:MIXED_SAMPLES] for n, v in calib_x.items()}, int4_budget_db,
+                           rounded)
     for op in g.ops:
         if op.name in int4:
-            op.attrs["weight_bits"] = 4
             op.int4_cost_db = int4[op.name]
+    _mark_int4(g, int4, rounded)
     convert(g)
     from .ops import attention  # after calibration: the fused op keeps the scores' quantization
     attention.fuse_int8(g)

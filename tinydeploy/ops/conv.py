@@ -121,13 +121,19 @@ def _qmax(bits: int) -> int:
     return (1 << (bits - 1)) - 1
 
 
+def requantized(g: Graph, name: str, op: Op) -> bool:
+    """int8 weights of a QDQ or .tflite model asked for as int4: quantized again from their
+    real values, so their bias must be too (its integers assume the int8 weights' scales)."""
+    t = g.tensors[name]
+    return t.qdata is not None and t.quant is not None and weight_bits(g, name, op) == 4 \
+        and t.qdata.dtype.name != "int4"
+
+
 def int8_weights(g: Graph, name: str, op: Op) -> tuple[np.ndarray, np.ndarray]:
     """(integer weights as int8, per-output-channel float32 scales), axis 0 = output channel;
     in [-7, 7] for int4 layers (weight_bits)."""
     t = g.tensors[name]
-    bits = weight_bits(g, name, op)
-    imported = t.qdata is not None and t.quant is not None
-    if imported and (bits == 8 or t.qdata.dtype.name == "int4"):
+    if t.qdata is not None and t.quant is not None and not requantized(g, name, op):
         if np.any(t.quant.zero_point != 0):
             raise TinydeployError(f"node '{op.name}': asymmetric weights (zero point != 0) are not "
                                   "supported; quantize weights symmetrically")
@@ -140,6 +146,7 @@ def int8_weights(g: Graph, name: str, op: Op) -> tuple[np.ndarray, np.ndarray]:
         return t.qdata.astype(np.int8), t.quant.scale.reshape(-1).astype(np.float32)
     # float weights (or int8 ones asked for as int4: requantized from their real values)
     w = t.data.astype(np.float32)
+    bits = weight_bits(g, name, op)
     qmax = _qmax(bits)
     amax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
     scales = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
@@ -170,12 +177,14 @@ def add_weights(g: Graph, hint: str, wq: np.ndarray, bits: int) -> str:
     return name
 
 
-def fit_bias(g: Graph, w: str, b: str, in_scale: float, wq: np.ndarray, ws: np.ndarray, bits: int = 8):
-    """Calibrated weights: widen a channel's scale where its float bias would not fit int32 at
-    input_scale * weight_scale (TFLite's converter does the same). Such channels have (nearly)
-    zero weights, e.g. dead units; the bias is kept below 2^30 to leave room for the products."""
+def fit_bias(g: Graph, w: str, b: str, in_scale: float, wq: np.ndarray, ws: np.ndarray, bits: int = 8,
+             again: bool = False):
+    """Calibrated weights (or, again=True, weights quantized again: requantized()): widen a
+    channel's scale where its float bias would not fit int32 at input_scale * weight_scale
+    (TFLite's converter does the same). Such channels have (nearly) zero weights, e.g. dead
+    units; the bias is kept below 2^30 to leave room for the products."""
     t = g.tensors[w]
-    if not b or t.qdata is not None or g.tensors[b].qdata is not None:
+    if not b or (not again and (t.qdata is not None or g.tensors[b].qdata is not None)):
         return wq, ws
     n = ws.size
     bias = np.abs(np.broadcast_to(g.tensors[b].data.astype(np.float64).reshape(-1), (n,)))
@@ -189,11 +198,13 @@ def fit_bias(g: Graph, w: str, b: str, in_scale: float, wq: np.ndarray, ws: np.n
     return wq, ws
 
 
-def int32_bias(g: Graph, name: str, in_scale: float, w_scales: np.ndarray, n: int):
+def int32_bias(g: Graph, name: str, in_scale: float, w_scales: np.ndarray, n: int, again: bool = False):
+    """The int32 bias at input_scale * weight_scale: its own integers when it has them and the
+    weights are not quantized again (requantized()), else from its real values."""
     if not name:
         return None
     t = g.tensors[name]
-    if t.qdata is not None and t.qdata.dtype == np.int32:
+    if t.qdata is not None and t.qdata.dtype == np.int32 and not again:
         return np.broadcast_to(t.qdata.reshape(-1), (n,)).astype(np.int32)
     scales = np.float64(in_scale) * np.broadcast_to(w_scales, (n,)).astype(np.float64)
     return np.clip(np.round(t.data.reshape(-1) / scales), -2**31, 2**31 - 1).astype(np.int32)
@@ -202,9 +213,9 @@ def int32_bias(g: Graph, name: str, in_scale: float, w_scales: np.ndarray, n: in
 def _to_int8(g: Graph, op: Op) -> None:
     x, w, b = op.inputs
     in_q, out_q = scalar_q(g, x, op), scalar_q(g, op.outputs[0], op)
-    bits = weight_bits(g, w, op)
+    bits, again = weight_bits(g, w, op), requantized(g, w, op)
     wq, ws = int8_weights(g, w, op)
-    wq, ws = fit_bias(g, w, b, in_q[0], wq, ws, bits)
+    wq, ws = fit_bias(g, w, b, in_q[0], wq, ws, bits, again)
     o, kh, kw, cg = wq.shape
     _, ih, iw, ic = g.tensors[x].shape
     _, oh, ow, oc = g.tensors[op.outputs[0]].shape
@@ -218,7 +229,7 @@ def _to_int8(g: Graph, op: Op) -> None:
     if depthwise:
         wq = wq.reshape(o, kh, kw).transpose(1, 2, 0)  # TFLite depthwise layout [kh][kw][out_c]
     op.inputs = [x, add_weights(g, w + ("_s4" if bits == 4 else "_s8"), wq, bits),
-                 g.add_const((b or op.name) + "_s32", int32_bias(g, b, in_q[0], ws, oc)) if b else ""]
+                 g.add_const((b or op.name) + "_s32", int32_bias(g, b, in_q[0], ws, oc, again)) if b else ""]
     op.kind = "depthwise_conv2d_s8" if depthwise else "conv2d_s8"
     op.int8_params = Int8Params(q)
 

@@ -14,7 +14,7 @@ from ..ir import Graph, Int8Params, Op
 from ..overflow import mac_layer
 from .base import OpDef, register
 from .common import act_params, act_range, clamp, s8_call, scalar_q
-from .conv import S4_SOURCE, add_weights, fit_bias, int8_weights, int32_bias, macs, weight_bits
+from .conv import S4_SOURCE, add_weights, fit_bias, int8_weights, int32_bias, macs, requantized, weight_bits
 
 
 def _float_ref(g: Graph, op: Op, args: list) -> np.ndarray:
@@ -44,15 +44,15 @@ def _emit_f32(c, op: Op, sym: str) -> Call:
 def _to_int8(g: Graph, op: Op) -> None:
     x, w, b = op.inputs
     in_q, out_q = scalar_q(g, x, op), scalar_q(g, op.outputs[0], op)
-    bits = weight_bits(g, w, op)
+    bits, again = weight_bits(g, w, op), requantized(g, w, op)
     wq, ws = int8_weights(g, w, op)
-    wq, ws = fit_bias(g, w, b, in_q[0], wq, ws, bits)
+    wq, ws = fit_bias(g, w, b, in_q[0], wq, ws, bits, again)
     n_out, n_in = wq.shape
     q = qmath.fc_params(in_q[0], in_q[1], ws if ws.size > 1 else ws[0], out_q[0], out_q[1],
                         act_range=act_range(op, out_q))
     q.update(rows=g.tensors[x].size // n_in, in_features=n_in, out_features=n_out)
     op.inputs = [x, add_weights(g, w + ("_s4" if bits == 4 else "_s8"), wq, bits),
-                 g.add_const(b + "_s32", int32_bias(g, b, in_q[0], ws, n_out)) if b else ""]
+                 g.add_const(b + "_s32", int32_bias(g, b, in_q[0], ws, n_out, again)) if b else ""]
     op.kind = "fully_connected_s8"
     op.int8_params = Int8Params(q)
 

@@ -41,73 +41,86 @@ static void s4_dot(const uint8_t *w, int32_t start, int32_t n, const int8_t *x,
     *wsum = sum;
 }
 
-void td_conv2d_s4(const td_conv_s8_params *p, const int8_t *input,
-                  const uint8_t *weights, const int32_t *bias, int8_t *output)
+/* One output pixel's taps: ky in [ky0, ky1), kx in [kx0, kx1), at input origin (iy0, ix0). */
+typedef struct {
+    int iy0, ix0, ky0, ky1, kx0, kx1;
+} window;
+
+/* Output channel oc's accumulator (without bias) over the window: grouped convolution,
+ * weights [out_c][k_h][k_w][in_c / groups]. */
+static int32_t conv_channel(const td_conv_s8_params *p, const int8_t *input, const uint8_t *weights,
+                            int32_t oc, const window *wd)
 {
-    const int32_t out_c = p->out_c, in_c = p->in_c, cg = in_c / p->groups;
-    const int32_t ocg = out_c / p->groups, k_len = p->k_h * p->k_w * cg;
+    const int32_t in_c = p->in_c, cg = in_c / p->groups, ocg = p->out_c / p->groups;
+    const int32_t k_len = p->k_h * p->k_w * cg;
+    const int8_t *in_g = input + (oc / ocg) * cg;
+    int32_t acc = 0, wsum = 0;
+    int ky, kx;
+    for (ky = wd->ky0; ky < wd->ky1; ++ky) {
+        const int iy = wd->iy0 + ky * p->dil_h;
+        for (kx = wd->kx0; kx < wd->kx1; ++kx) {
+            int32_t dot, sum;
+            s4_dot(weights, oc * k_len + (ky * p->k_w + kx) * cg, cg,
+                   in_g + (iy * p->in_w + wd->ix0 + kx * p->dil_w) * in_c, &dot, &sum);
+            acc += dot;
+            wsum += sum;
+        }
+    }
+    return acc + p->input_offset * wsum;
+}
+
+/* The same for a depthwise convolution, weights [k_h][k_w][out_c]. */
+static int32_t dw_channel(const td_conv_s8_params *p, const int8_t *input, const uint8_t *weights,
+                          int32_t oc, const window *wd)
+{
+    const int32_t out_c = p->out_c, in_c = p->in_c;
+    const int8_t *in_ch = input + oc / (out_c / in_c);
+    int32_t acc = 0, wsum = 0;
+    int ky, kx;
+    for (ky = wd->ky0; ky < wd->ky1; ++ky) {
+        const int iy = wd->iy0 + ky * p->dil_h;
+        for (kx = wd->kx0; kx < wd->kx1; ++kx) {
+            const int32_t w = s4_at(weights, (ky * p->k_w + kx) * out_c + oc);
+            acc += w * in_ch[(iy * p->in_w + wd->ix0 + kx * p->dil_w) * in_c];
+            wsum += w;
+        }
+    }
+    return acc + p->input_offset * wsum;
+}
+
+/* Every output pixel and channel: bias + the channel's accumulator, requantized. */
+static void conv_layer(const td_conv_s8_params *p, const int8_t *input, const uint8_t *weights,
+                       const int32_t *bias, int8_t *output, int depthwise)
+{
+    const int32_t out_c = p->out_c;
     int32_t oc, oy, ox;
+    window wd;
     for (oy = 0; oy < p->out_h; ++oy) {
-        int ky0, ky1;
-        const int iy0 = oy * p->stride_h - p->pad_top;
-        td_valid_taps(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
+        wd.iy0 = oy * p->stride_h - p->pad_top;
+        td_valid_taps(wd.iy0, p->dil_h, p->k_h, p->in_h, &wd.ky0, &wd.ky1);
         for (ox = 0; ox < p->out_w; ++ox) {
-            int kx0, kx1;
-            const int ix0 = ox * p->stride_w - p->pad_left;
-            td_valid_taps(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
+            wd.ix0 = ox * p->stride_w - p->pad_left;
+            td_valid_taps(wd.ix0, p->dil_w, p->k_w, p->in_w, &wd.kx0, &wd.kx1);
             for (oc = 0; oc < out_c; ++oc) {
-                const int8_t *in_g = input + (oc / ocg) * cg;
-                int32_t acc = bias ? bias[oc] : 0, wsum = 0;
-                int ky, kx;
-                for (ky = ky0; ky < ky1; ++ky) {
-                    const int iy = iy0 + ky * p->dil_h;
-                    for (kx = kx0; kx < kx1; ++kx) {
-                        const int ix = ix0 + kx * p->dil_w;
-                        int32_t dot, sum;
-                        s4_dot(weights, oc * k_len + (ky * p->k_w + kx) * cg, cg,
-                               in_g + (iy * p->in_w + ix) * in_c, &dot, &sum);
-                        acc += dot;
-                        wsum += sum;
-                    }
-                }
-                output[(oy * p->out_w + ox) * out_c + oc] =
-                    td_conv_requant(p, acc + p->input_offset * wsum, oc);
+                const int32_t acc = depthwise ? dw_channel(p, input, weights, oc, &wd)
+                                              : conv_channel(p, input, weights, oc, &wd);
+                output[(oy * p->out_w + ox) * out_c + oc] = td_conv_requant(p, acc + (bias ? bias[oc] : 0), oc);
             }
         }
     }
+}
+
+void td_conv2d_s4(const td_conv_s8_params *p, const int8_t *input,
+                  const uint8_t *weights, const int32_t *bias, int8_t *output)
+{
+    conv_layer(p, input, weights, bias, output, 0);
 }
 
 void td_depthwise_conv2d_s4(const td_conv_s8_params *p, const int8_t *input,
                             const uint8_t *weights, const int32_t *bias,
                             int8_t *output)
 {
-    const int32_t out_c = p->out_c, in_c = p->in_c, mult = out_c / in_c;
-    int32_t oc, oy, ox;
-    for (oy = 0; oy < p->out_h; ++oy) {
-        int ky0, ky1;
-        const int iy0 = oy * p->stride_h - p->pad_top;
-        td_valid_taps(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
-        for (ox = 0; ox < p->out_w; ++ox) {
-            int kx0, kx1;
-            const int ix0 = ox * p->stride_w - p->pad_left;
-            td_valid_taps(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
-            for (oc = 0; oc < out_c; ++oc) {
-                const int8_t *in_ch = input + oc / mult;
-                int32_t acc = bias ? bias[oc] : 0, wsum = 0;
-                int ky, kx;
-                for (ky = ky0; ky < ky1; ++ky) {
-                    const int iy = iy0 + ky * p->dil_h;
-                    for (kx = kx0; kx < kx1; ++kx) {
-                        const int32_t w = s4_at(weights, (ky * p->k_w + kx) * out_c + oc);
-                        acc += w * in_ch[(iy * p->in_w + ix0 + kx * p->dil_w) * in_c];
-                        wsum += w;
-                    }
-                }
-                output[(oy * p->out_w + ox) * out_c + oc] =
-                    td_conv_requant(p, acc + p->input_offset * wsum, oc);
-            }
-        }
-    }
+    conv_layer(p, input, weights, bias, output, 1);
 }
 
 void td_fully_connected_s4(const td_fc_s8_params *p, const int8_t *input,
