@@ -2,8 +2,8 @@
  * (td_kernels_s4.h).  Each output channel's accumulator is
  *     bias + sum over valid taps of w * x + input_offset * sum of those w,
  * the int8 kernels' sum in another order (int32 addition is exact), so the
- * results are theirs bit for bit.  Weights are read a byte (two weights) at
- * a time where a run of them starts on a byte boundary. */
+ * results are theirs bit for bit.  Weights are read four bytes (eight
+ * weights) at a time where a run of them starts on a byte boundary. */
 #include "td_kernels_s4.h"
 
 /* Weight i of a packed array, sign-extended from its nibble. */
@@ -26,6 +26,20 @@ static void s4_dot(const uint8_t *w, int32_t start, int32_t n, const int8_t *x,
     }
     {
         const uint8_t *wb = w + ((start + i) >> 1);
+        /* eight weights a word: nibble k sign-extended by shifting it to the top and back */
+        for (; i + 7 < n; i += 8, wb += 4) {
+            const uint32_t v = (uint32_t)wb[0] | ((uint32_t)wb[1] << 8) | ((uint32_t)wb[2] << 16)
+                               | ((uint32_t)wb[3] << 24);
+#define TD_S4_NIBBLE(k)                                              \
+            do {                                                         \
+                const int32_t wk = (int32_t)(v << (28 - 4 * (k))) >> 28; \
+                acc += wk * x[i + (k)];                                  \
+                sum += wk;                                               \
+            } while (0)
+            TD_S4_NIBBLE(0); TD_S4_NIBBLE(1); TD_S4_NIBBLE(2); TD_S4_NIBBLE(3);
+            TD_S4_NIBBLE(4); TD_S4_NIBBLE(5); TD_S4_NIBBLE(6); TD_S4_NIBBLE(7);
+#undef TD_S4_NIBBLE
+        }
         for (; i + 1 < n; i += 2, ++wb) {
             const int32_t lo = ((*wb & 15) ^ 8) - 8, hi = ((*wb >> 4) ^ 8) - 8;
             acc += lo * x[i] + hi * x[i + 1];
