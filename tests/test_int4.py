@@ -291,3 +291,55 @@ def test_inspect_shows_the_int4_parameter_bytes():
     assert info["int4_parameter_bytes"] == report["weights_int8_bytes"]
     assert sum(l["int4_parameter_bytes"] for l in info["layers"]) == info["int4_parameter_bytes"]
     assert info["int4_parameter_bytes"] < 0.52 * info["int8_parameter_bytes"]
+
+
+def _fc_model(with_rows: bool):
+    """Fully connected layers for the Arm int4 kernel: 5, 3 and 1 features (blocks of two and
+    a single one), 48, 16 and 8 inputs (steps of eight), a dead output feature, ReLU; 5- and
+    3-input layers (not a multiple of 8: the portable kernel); with_rows, 24 -> 7 over 3 rows."""
+    rng = np.random.default_rng(8)
+    inits, nodes = [], []
+    shape_in = [1, 3, 24] if with_rows else [1, 48]
+
+    def fc(x, y, n_in, n_out, relu=False, dead=None):
+        w = rng.normal(0, 0.4, (n_in, n_out)).astype(np.float32)
+        if dead is not None:
+            w[:, dead] = 0
+        inits.append(helper.make_tensor(y + "_w", TensorProto.FLOAT, [n_in, n_out], w.ravel()))
+        inits.append(helper.make_tensor(y + "_b", TensorProto.FLOAT, [n_out], rng.normal(0, 0.2, n_out).astype(np.float32)))
+        nodes.append(helper.make_node("MatMul", [x, y + "_w"], [y + "_m"]))
+        nodes.append(helper.make_node("Add", [y + "_m", y + "_b"], [y if not relu else y + "_a"]))
+        if relu:
+            nodes.append(helper.make_node("Relu", [y + "_a"], [y]))
+        return y
+    if with_rows:
+        last = fc(fc("x", "r1", 24, 7, relu=True), "r2", 7, 5)
+        out_shape = [1, 3, 5]
+    else:
+        h = fc("x", "f1", 48, 5, relu=True, dead=2)
+        h = fc(h, "f2", 5, 16)
+        h = fc(h, "f3", 16, 3, relu=True)
+        h = fc(h, "f4", 3, 8)
+        last = fc(h, "f5", 8, 1)
+        out_shape = [1, 1]
+    graph = helper.make_graph(nodes, "fc_int4", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape_in)],
+                              [helper.make_tensor_value_info(last, TensorProto.FLOAT, out_shape)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), shape_in
+
+
+@pytest.mark.parametrize("with_rows", [False, True])
+@pytest.mark.parametrize("target", ["nucleo-l4r5zi", "stm32f746", "cortex-m55"])
+def test_arm_dsp_int4_fully_connected_bit_exact(with_rows, target, tmp_path):
+    """td_arm_fc_s4 (packed weights widened in registers) against the golden model on the
+    emulated Arm cores; layers whose inputs are not a multiple of 8 keep the portable kernel."""
+    model, shape = _fc_model(with_rows)
+    path = str(tmp_path / "fc.onnx")
+    onnx.save(model, path)
+    calib = {"x": np.random.default_rng(9).normal(0, 1, (16, *shape[1:])).astype(np.float32)}
+    r = api.verify(path, target, samples=3, calib=calib, weights="int4")
+    assert r.match, (r.max_abs_diff, r.first_mismatch)
+    layers = _weighted(api.compile(path, target, None, calib=calib, weights="int4").report)
+    dsp = [l["name"] for l in layers if l["variant"] == "arm_dsp_fc_s4"]
+    assert all(l["weights"] == "int4" for l in layers)
+    # the 48-, 16-, 8- and 24-input layers; the 5-, 3- and 7-input ones stay portable
+    assert (len(dsp), len(layers) - len(dsp)) == ((1, 1) if with_rows else (3, 2)), [l["variant"] for l in layers]

@@ -38,8 +38,10 @@ def select(g: Graph, target, modes: Optional[Modes] = None, optimize: str = "bal
     fused = fused_adds(modes)
     choices: dict[str, Choice] = {}
     for op in g.ops:
-        if op.name in fused or g.int4_weights(op):  # int4 weights: the portable kernels (s4)
+        if op.name in fused:
             continue
+        if g.int4_weights(op) and not getattr(backend, "HANDLES_INT4", False):
+            continue  # int4 weights: the portable s4 kernels, unless the backend reads them packed
         choice: Optional[Choice] = backend.choose(g, op, target, modes.get(op.name))
         if choice is not None:
             choices[op.name] = choice

@@ -26,7 +26,7 @@ from typing import Optional
 import numpy as np
 
 from .. import qmath
-from ..ctext import Call, c_float
+from ..ctext import Call, c_float, s8_params
 from ..ir import Graph, Op
 from ..kernel_variants import Choice
 from .. import ops
@@ -50,6 +50,9 @@ LDRD_MAX = 1020  # largest LDRD immediate offset
 # The kernel family headers (runtime_c/include); each names the source it needs.
 GEMM_H, DW_H, POOL_H = "td_arm_gemm.h", "td_arm_dw.h", "td_arm_pool.h"
 MVE_H, FPU_H = "td_arm_mve.h", "td_arm_fpu.h"
+# kernel_select asks this backend about layers with int4 weights too (choose() answers
+# for them first: a variant that reads them packed, or None for the portable s4 kernel)
+HANDLES_INT4 = True
 
 
 # --------------------------------------------------------------------------
@@ -791,6 +794,49 @@ def _fc_stream(w8: np.ndarray, plan: RequantPlan) -> np.ndarray:
     return np.concatenate(out).astype(np.int32)
 
 
+def _dsp_fc_s4(g: Graph, op: Op) -> Optional[Choice]:
+    """Fully connected with int4 weights (td_arm_fc_s4, arm/dsp_fc_s4.c): the weights packed
+    eight to a word, the accumulator 16 times the sum, the portable requantization."""
+    q = op.int8_params
+    w4 = g.tensors[op.inputs[1]].data  # int8 values in [-8, 7], [out][in]
+    n_out, n_in = w4.shape
+    if n_in % 8:
+        return None
+    b = op.inputs[2] if len(op.inputs) > 2 else ""
+    wf = w4.astype(np.int64)
+    start = (g.tensors[b].data.astype(np.int64) if b else np.zeros(n_out, np.int64)) \
+        + int(q["input_offset"]) * wf.sum(1)
+    if int(np.max((np.abs(start) + 128 * np.abs(wf).sum(1)) * 16)) > INT32_MAX:
+        return None  # the accumulator carries 16 times the sum
+    stream = _fc_s4_stream(wf, start)
+
+    def emit(ctx, op_, sym):
+        blob = ctx.const(sym, "stream", stream, "int32_t", aligned=True,
+                         note=f"{sym}: starting accumulators and int4 weights, 8 per word")
+        consts = [blob]
+        params = s8_params(ctx, q, sym, consts)
+        return Call("td_arm_fc_s4", "arm/dsp_fc_s4.c",
+                    [ctx.ptr(op_.inputs[0]), blob.sym, ctx.ptr(op_.outputs[0], False)],
+                    "td_fc_s8_params", params, consts=consts)
+    return Choice("arm_dsp_fc_s4", emit, 0, const_bytes=4 * stream.size)
+
+
+S4_NIBBLES = [0, 4, 1, 5, 2, 6, 3, 7]  # nibble j of a word holds weight S4_NIBBLES[j] of 8
+
+
+def _fc_s4_stream(w4: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """[out][in] int4 values and the starting accumulators -> td_arm_fc_s4's stream."""
+    n_out, n_in = w4.shape
+    lanes = w4.reshape(n_out, n_in // 8, 8)[..., S4_NIBBLES]
+    words = sum((lanes[..., j] & 15) << (4 * j) for j in range(8)).astype(np.uint32).view(np.int32)
+    out = []
+    for c0 in range(0, n_out, 2):
+        m = min(2, n_out - c0)
+        out.append(start[c0:c0 + m] * 16)
+        out.append(words[c0:c0 + m].T.reshape(-1).astype(np.int64))
+    return np.concatenate(out).astype(np.int32)
+
+
 # --------------------------------------------------------------------------
 # Armv7E-M DSP: depthwise 3x3
 # --------------------------------------------------------------------------
@@ -1225,6 +1271,10 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
             return None
         return _f32_conv(g, op)
     if op.int8_params is None:
+        return None
+    if g.int4_weights(op):  # packed int4 weights: only the variants that read them so
+        if op.kind == "fully_connected_s8" and "dsp" in target.features and mode is None:
+            return _dsp_fc_s4(g, op)
         return None
     if op.kind == "softmax_s8":
         return _mve_softmax(op, target, mode)
