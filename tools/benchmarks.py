@@ -448,8 +448,9 @@ def render_int4(rows: dict) -> str:
          "images standing in for CIFAR-10) with the default budget of 1 dB. Top-1 agreement is with",
          "the float model (onnxruntime) on 200 other proxy images; the int4 rows compare with the int8",
          "build on the 8 reference inputs (int4 everywhere without calibration data is nearest rounding:",
-         "resnet8 does not survive it, `mixed` with `--calib` is the way for such models). int4 layers",
-         "run the portable s4 kernels on every core for now; C == golden bit for bit on each core listed.", "",
+         "resnet8 does not survive it, `mixed` with `--calib` is the way for such models). Fully connected",
+         "int4 layers run the Arm DSP kernel td_arm_fc_s4 on the Cortex-M cores, every other int4 layer",
+         "the portable s4 kernels for now; C == golden bit for bit on each core listed.", "",
          "| model | weights | int4 layers | flash int8 | flash int4 | ratio | quality | "
          + " | ".join(f"{t} instr. (C == golden)" for t in INT4_TARGETS) + " |",
          "|---|---|---:|---:|---:|---:|---|" + "---:|" * len(INT4_TARGETS)]
