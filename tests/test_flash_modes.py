@@ -58,6 +58,33 @@ def test_balanced_spends_at_most_the_headroom():
     assert r["flash_bytes"] <= r["weights_int8_bytes"] + api.BALANCED_HEADROOM
 
 
+def test_balanced_sees_depthwise_twins_on_a_smaller_ring():
+    """kws on nucleo-l4r5zi: the depthwise layers' rings do not fit the default scratch
+    whole, so the planner takes a smaller ring; their int8-weight twins must still carry
+    the trade (instructions per byte), and at ~60 instructions per byte they are the
+    first layers balanced mode gives int16 weights back (before the fix they never were)."""
+    r = api.compile(model_path("kws", "int8_qdq.onnx"), target="nucleo-l4r5zi").report
+    dws = [l for l in r["layers"] if l["op"] == "depthwise_conv2d_s8"]
+    assert len(dws) == 4 and all(l["variant"] == "arm_dsp_dw3x3" for l in dws), \
+        [(l["variant"], l["variant_detail"]) for l in dws]
+    assert all(int(l["variant_detail"].split()[2]) < 64 for l in dws), [l["variant_detail"] for l in dws]
+    assert r["flash_bytes"] <= r["weights_int8_bytes"] + api.BALANCED_HEADROOM
+
+
+def test_int8_weight_convolutions_share_one_function_across_block_orders():
+    """kws --optimize size: its four pointwise convolutions have one shape but alternate
+    in-place directions (forward / backward); on int8 weights the direction is a run-time
+    argument, so all four run one function (with int16 weights it is a compile-time
+    constant: two functions)."""
+    def pointwise(optimize):
+        r = api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746", optimize=optimize).report
+        return [l for l in r["layers"] if l["variant"].startswith("arm_dsp_conv_1x1")]
+    size = pointwise("size")
+    assert len(size) == 4 and len({l["function"] for l in size}) == 1, [l["function"] for l in size]
+    assert size[0]["shared_with"] is None and all(l["shared_with"] is not None for l in size[1:]), size
+    assert len({l["function"] for l in pointwise("speed")}) == 2
+
+
 def test_unknown_mode_is_refused():
     with pytest.raises(TinydeployError) as e:
         api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746", optimize="fast")

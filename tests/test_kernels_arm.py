@@ -439,6 +439,40 @@ def test_variants_bit_exact_on_emulator(target, optimize):
         assert (len(w8) >= len(gemm) - 1) if optimize == "size" else not w8, (name, gemm)
 
 
+# Convolutions that take every path of the int8-weight layers' shared window copy
+# (td_arm_im2col_rt), each on the (diverse) model input: (input C, H, W), out channels,
+# kernel, stride, pads (top, left, bottom, right).
+WINDOW_COPY_CASES = {
+    # one channel, padding on every side: window rows assembled with their padding
+    "c1_10x4_s2": ((1, 20, 23), 3, (10, 4), (2, 2), (4, 1, 5, 1)),
+    # a leftover element per window row; three pixels of a row at once
+    "c3_3x3": ((3, 9, 13), 5, (3, 3), (1, 1), (1, 1, 1, 1)),
+    # pointwise with two leftover channels; the last block has two pixels
+    "c6_1x1": ((6, 7, 8), 5, (1, 1), (1, 1), (0, 0, 0, 0)),
+    # stride 2 along x only, two leftover elements per row
+    "c6_1x3_s12": ((6, 5, 11), 7, (1, 3), (1, 2), (0, 1, 0, 2)),
+    # 49 bytes a window row with padding in it: element by element
+    "c7_7x7": ((7, 8, 9), 4, (7, 7), (1, 1), (3, 3, 3, 3)),
+    # whole taps of 4-channel groups next to the padding
+    "c8_3x3_s2": ((8, 9, 10), 9, (3, 3), (2, 2), (1, 1, 1, 1)),
+    # 27 bytes a row, padding on one side only
+    "c9_3x3": ((9, 6, 7), 10, (3, 3), (1, 1), (1, 0, 2, 1)),
+}
+
+
+@pytest.mark.parametrize("target", DSP_TARGETS)
+@pytest.mark.parametrize("case", sorted(WINDOW_COPY_CASES))
+def test_int8_weight_window_copy_bit_exact_on_emulator(target, case):
+    """--optimize size: a convolution on int8 weights (and the shared run-time window
+    copy) equals the golden model on each path of the copy."""
+    (c, h, w), oc, k, stride, pads = WINDOW_COPY_CASES[case]
+    ch = Chain([1, c, h, w], np.random.default_rng(len(case)), "win")
+    ch.conv(oc, k, stride, pads)
+    variants, layers = check_on_target(ch.model(), target, samples=2, want_report=True,
+                                       optimize="size")
+    assert [l["variant"] for l in layers if l["op"] == "conv2d_s8"][0].endswith("_w8"), variants
+
+
 def _dw_chain(seed: int) -> Chain:
     """Depthwise layers computed over their own input: channels 8, 24 and 12,
     strides 1 and 2, padding on every side, odd widths."""

@@ -330,30 +330,34 @@ BALANCED_HEADROOM = 32 * 1024
 
 def _balance(g: Graph, compact, gen: dict, generate, replan):
     """--optimize balanced: the flash the compact build leaves below int8 weights +
-    BALANCED_HEADROOM (at least BALANCED_MIN_SPEND) buys the fast (int16-weight) kernels
-    where they save the most instructions per byte.  Their code is known only once compiled: when a build goes over,
-    the budget shrinks by the excess and the choice is made again (a few rounds, then the
-    compact build)."""
-    # the flash it may reach: int8 weights + the headroom, and at least BALANCED_MIN_SPEND
-    # above the compact build (a model whose compact build is over that line still gets
-    # int16 weights in its few layers where they pay the most)
-    limit = max(BALANCED_HEADROOM + int8_weight_bytes(g), library_flash(gen) + BALANCED_MIN_SPEND)
-    headroom = limit - library_flash(gen)
+    BALANCED_HEADROOM (for a compact build already over that line: BALANCED_MIN_SPEND above
+    it) buys the fast (int16-weight) kernels where they save the most instructions per
+    byte.  The choice counts the bytes of their weight streams; the code they bring is
+    known only once compiled: when a build goes over, the byte budget of the next round is
+    scaled by what the trial spent per counted byte (a few rounds, then the compact build)."""
+    # the flash it may reach: int8 weights + the headroom; a model whose compact build is
+    # already over that line may go BALANCED_MIN_SPEND above it (int16 weights in its few
+    # layers where they pay the most); one below the line never crosses it
+    line = BALANCED_HEADROOM + int8_weight_bytes(g)
+    base = library_flash(gen)
+    limit = line if base <= line else base + BALANCED_MIN_SPEND
+    budget = headroom = limit - base
+    tried = False
     for _ in range(BALANCE_ROUNDS):
         fast = kernel_select.balance(compact.choices, headroom)
         if not fast:
             break
         plan = replan(fast)
         trial = generate(plan)
-        over = library_flash(trial) - limit
-        if over <= 0:
+        tried = True
+        if library_flash(trial) <= limit:
             return plan, trial
-        headroom -= over
-    else:
-        return compact, generate(compact)
-    if headroom < limit - library_flash(gen):  # a later round bought nothing: back to compact
-        return compact, generate(compact)
-    return compact, gen
+        counted = sum(compact.choices[k].flash_saved for k in fast)
+        spent = library_flash(trial) - base
+        headroom = min(counted - 1, counted * budget // max(spent, 1))
+    # nothing bought (or nothing fits): the compact build, generated again when a trial
+    # has overwritten it
+    return compact, (generate(compact) if tried else gen)
 
 
 BALANCE_ROUNDS = 5

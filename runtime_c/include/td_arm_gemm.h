@@ -613,15 +613,18 @@ void td_arm_im2col_rt(const int8_t *in, int16_t *blk, int p, int n, const td_arm
  * TD_ARM_WIN_PARAMS): pixels = P (out_h * out_w), out_c = OC, k4 = K4
  * (im2col window length / 4), unroll = UNROLL, block = NMAX, dir = DIR, then
  * ASH (0: int16 weights), the td_arm_win and td_arm_rq_cfg fields; _ADD_:
- * with the fused add; _W8_: on int8 weights, acc_shift = ASH. */
+ * with the fused add; _W8_: td_arm_conv_w8's (int8 weights, acc_shift = ASH). */
 #define TD_ARM_CONV_HEAD_(L) L##_pixels, L##_out_c, L##_k4, L##_unroll, L##_block, L##_dir
 #define TD_ARM_CONV_PARAMS(L) TD_ARM_CONV_HEAD_(L), 0, TD_ARM_WIN_PARAMS(L), \
     TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PASS_NONE
 #define TD_ARM_CONV_ADD_PARAMS(L) TD_ARM_CONV_HEAD_(L), 0, TD_ARM_WIN_PARAMS(L), \
     TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PARAMS(L)
-#define TD_ARM_CONV_W8_PARAMS(L) TD_ARM_CONV_HEAD_(L), L##_acc_shift, TD_ARM_WIN_PARAMS(L), \
+/* td_arm_conv_w8's: the block order D is the wrapper's run-time argument. */
+#define TD_ARM_CONV_W8_HEAD_(L, D) L##_pixels, L##_out_c, L##_k4, L##_unroll, L##_block, D, \
+    L##_acc_shift
+#define TD_ARM_CONV_W8_PARAMS(L, D) TD_ARM_CONV_W8_HEAD_(L, D), TD_ARM_WIN_PARAMS(L), \
     TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PASS_NONE
-#define TD_ARM_CONV_ADD_W8_PARAMS(L) TD_ARM_CONV_HEAD_(L), L##_acc_shift, TD_ARM_WIN_PARAMS(L), \
+#define TD_ARM_CONV_ADD_W8_PARAMS(L, D) TD_ARM_CONV_W8_HEAD_(L, D), TD_ARM_WIN_PARAMS(L), \
     TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PARAMS(L)
 
 /* A whole convolution: P output pixels, NMAX (<= 3) per block.  DIR < 0:
@@ -634,15 +637,9 @@ TD_ARM_AI void td_arm_conv(const int8_t *in, int16_t *blk,
                            TD_ARM_EPI_ARGS)
 {
     const int REM = P % NMAX;
-    const td_arm_win win = {TD_ARM_WIN_PASS};
     int p;
-    /* int8 weights (ASH): the window copy out of line, one copy of its code for all layers */
 #define TD_ARM_CONV_STEP(NN)                                                          \
-    if (ASH) {                                                                        \
-        td_arm_im2col_rt(in, blk, p, NN, &win);                                       \
-    } else {                                                                          \
-        td_arm_im2col(in, blk, p, NN, TD_ARM_WIN_PASS);                               \
-    }                                                                                 \
+    td_arm_im2col(in, blk, p, NN, TD_ARM_WIN_PASS);                                   \
     td_arm_gemm_pixels(blk, w, out + p * OC, out, ep, NN, OC, K4, 0, UNROLL, ASH,   \
                        TD_ARM_RQ_PASS, TD_ARM_EPI_PASS)
     if (DIR >= 0) {
@@ -663,6 +660,34 @@ TD_ARM_AI void td_arm_conv(const int8_t *in, int16_t *blk,
         }
     }
 #undef TD_ARM_CONV_STEP
+}
+
+/* The convolution on int8 weights (--optimize size/balanced; ASH > 0): as
+ * td_arm_conv, with the window copy out of line (one copy of its code for all
+ * layers) and the block order `dir` a run-time argument, so that layers which
+ * differ only in it (in place forward / backward) share one function.  One
+ * call site per block size: b runs over the blocks in increasing pixel order
+ * (dir >= 0) or decreasing, the short block (REM pixels) last or first. */
+TD_ARM_AI void td_arm_conv_w8(const int8_t *in, int16_t *blk, const int16_t *w, int8_t *out,
+                              const td_arm_epi *ep, const int P, const int OC, const int K4,
+                              const int UNROLL, const int NMAX, const int dir, const int ASH,
+                              TD_ARM_WIN_ARGS, TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
+{
+    const int REM = P % NMAX, FULL = P / NMAX, LAST = REM ? FULL : FULL - 1;
+    const td_arm_win win = {TD_ARM_WIN_PASS};
+    int i;
+    for (i = 0; i <= LAST; ++i) {
+        const int b = dir >= 0 ? i : LAST - i, p = b * NMAX;
+        if (b < FULL) {
+            td_arm_im2col_rt(in, blk, p, NMAX, &win);
+            td_arm_gemm_pixels(blk, w, out + p * OC, out, ep, NMAX, OC, K4, 0, UNROLL, ASH,
+                               TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
+        } else {
+            td_arm_im2col_rt(in, blk, p, REM, &win);
+            td_arm_gemm_pixels(blk, w, out + p * OC, out, ep, REM, OC, K4, 0, UNROLL, ASH,
+                               TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
+        }
+    }
 }
 
 /* ---------------------------------------------------------------------- */

@@ -578,6 +578,8 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     head = dict(pixels=geo.oh * geo.ow, out_c=geo.oc, k4=k4, unroll=unroll, block=geo.nmax,
                 dir=_direction(ctx, op))
     if plan.acc_shift:
+        # int8 weights: the block order is the wrapper's argument (see td_arm_conv_w8)
+        del head["dir"]
         head["acc_shift"] = plan.acc_shift
     groups = [head,
               win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh, geo.sw,
@@ -593,16 +595,25 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
         ep_decl, ep, params = "(void)res;", "NULL", "TD_ARM_CONV_W8_PARAMS" if plan.acc_shift else "TD_ARM_CONV_PARAMS"
         out_t = op.outputs[0]
         args = [ctx.ptr(op.inputs[0]), "NULL", ctx.ptr(out_t, False)]
-    cfg = c_enum(pre, groups, f"im2col + GEMM, {geo.nmax} output pixels per block; k4: window "
-                              "length / 4; dir -1: in place, last pixel first" +
-                 ("; int8 weights, accumulator << acc_shift" if plan.acc_shift else ""))
-    body = wrapper_fn(fn, _conv_params(epi), f"""{ep_decl}
+    if plan.acc_shift:
+        cfg = c_enum(pre, groups, f"im2col + GEMM on int8 weights, {geo.nmax} output pixels per "
+                                  "block; k4: window length / 4; accumulator << acc_shift")
+        body = wrapper_fn(fn, _conv_params(epi) + ["int dir"], f"""{ep_decl}
+    td_arm_conv_w8(in, (int16_t *)scratch,
+                   (const int16_t *)(const void *)wv, out, {ep}, {params}({pre}, dir));""")
+    else:
+        cfg = c_enum(pre, groups, f"im2col + GEMM, {geo.nmax} output pixels per block; k4: window "
+                                  "length / 4; dir -1: in place, last pixel first")
+        body = wrapper_fn(fn, _conv_params(epi), f"""{ep_decl}
     td_arm_conv(in, (int16_t *)scratch,
                 (const int16_t *)(const void *)wv, out, {ep}, {params}({pre}));""")
-    # int8 weights: the window copy is the shared run-time one (less code)
+    call_args = _conv_args(ctx, op, args, wname, epi, consts)
+    # int8 weights: the window copy is the shared run-time one (less code); the block order
+    # (dir -1: in place, last pixel first) an argument
     source = "arm/dsp_im2col.c" if plan.acc_shift else None
-    return Call(fn, source, _conv_args(ctx, op, args, wname, epi, consts), statics=[cfg, body],
-                consts=consts, headers=[GEMM_H])
+    if plan.acc_shift:
+        call_args.append(str(_direction(ctx, op)))
+    return Call(fn, source, call_args, statics=[cfg, body], consts=consts, headers=[GEMM_H])
 
 
 def _conv_params(epi: Optional[AddEpilogue]) -> list:
@@ -939,14 +950,17 @@ def _dsp_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     a, b = wide, compact
     while a is not None and b is not None:
         chain_w.append(a)
-        chain_c.append(replace(b, smaller=None, detail=b.detail + "; int8 weights"))
+        # every link carries the trade, so that --optimize balanced still sees it when the
+        # planner moves to a smaller ring
+        chain_c.append(replace(b, smaller=None, detail=b.detail + "; int8 weights",
+                               extra_instructions=extra,
+                               flash_saved=max(0, a.const_bytes - b.const_bytes)))
         a, b = a.smaller, b.smaller
     chain_c = _chain(chain_c)
     linked = []
     c = chain_c
     for w in chain_w:
-        linked.append(replace(w, smaller=None, compact=replace(
-            c, extra_instructions=extra, flash_saved=max(0, w.const_bytes - c.const_bytes))))
+        linked.append(replace(w, smaller=None, compact=c))
         c = c.smaller
     return _chain(linked)
 
