@@ -34,6 +34,7 @@ DIGITS = EXAMPLES / "digits"
 FAMILIES = {
     "arm-dsp": ("stm32f746", "kws", {}),  # balanced: int8 weights in the DSP kernels
     "arm-dsp-speed": ("stm32f746", "kws", {"optimize": "speed"}),  # int16 weights
+    "arm-dsp-int4": ("stm32f746", "kws", {"weights": "int4"}),  # packed int4 weights
     "arm-fpu-float32": ("stm32f746", "digits", {"quantize": "float32"}),
     "helium": ("cortex-m55", "kws", {}),
     "cortex-m0plus": ("rp2040", "digits", {"calib": str(DIGITS / "calib.npz")}),
@@ -96,6 +97,15 @@ def test_clang_built_firmware_is_bit_exact_on_the_emulator(target, optimize):
     Helium kernels."""
     r = api.verify(model_path("kws", "int8_qdq.onnx"), target=target, samples=2,
                    toolchain="clang", optimize=optimize)
+    assert r.match and r.max_abs_diff == 0, r
+
+
+@needs_clang
+def test_clang_built_int4_firmware_is_bit_exact_on_the_emulator():
+    """kws --weights int4: the Arm DSP int4 convolutions (td_arm_conv_s4) and the portable
+    int4 depthwise and fully connected kernels, built by clang."""
+    r = api.verify(model_path("kws", "int8_qdq.onnx"), target="stm32f746", samples=2,
+                   toolchain="clang", weights="int4")
     assert r.match and r.max_abs_diff == 0, r
 
 

@@ -37,7 +37,9 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-o
 DIGITS = EXAMPLES / "digits"
 CONFIGS = {**{m: (m, "int8_qdq.onnx", {}) for m in MLPERF},
            "digits_f32": ("digits", None, {"quantize": "float32"}),
-           "digits_s8": ("digits", None, {"calib": str(DIGITS / "calib.npz")})}
+           "digits_s8": ("digits", None, {"calib": str(DIGITS / "calib.npz")}),
+           # the int4 kernels (td_kernels_s4.h): convolution, depthwise, fully connected
+           "kws_int4": ("kws", "int8_qdq.onnx", {"weights": "int4"})}
 # cppcheck needs minutes for initializers of hundreds of thousands of numbers: it checks the
 # weights files up to this size (all come from the same template; gcc and clang check them all).
 CPPCHECK_MAX_WEIGHTS = 64_000
@@ -109,8 +111,8 @@ def _run_sanitized(result, x: np.ndarray, workdir: Path) -> np.ndarray:
 
 
 def _inputs(key: str, result) -> np.ndarray:
-    if key in MLPERF:
-        return reference(key)["int8_inputs"]
+    if CONFIGS[key][0] in MLPERF:
+        return reference(CONFIGS[key][0])["int8_inputs"]
     with np.load(DIGITS / "test.npz") as d:
         x = d["input"][:24]
     if key == "digits_f32":

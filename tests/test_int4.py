@@ -343,3 +343,56 @@ def test_arm_dsp_int4_fully_connected_bit_exact(with_rows, target, tmp_path):
     assert all(l["weights"] == "int4" for l in layers)
     # the 48-, 16-, 8- and 24-input layers; the 5-, 3- and 7-input ones stay portable
     assert (len(dsp), len(layers) - len(dsp)) == ((1, 1) if with_rows else (3, 2)), [l["variant"] for l in layers]
+
+
+def _conv_model():
+    """Convolutions for the Arm int4 kernel: 3 input channels (a window row of 9 bytes: a
+    leftover element; window length 27, padded to 32), padding on every side, stride 2,
+    5 and 7 output channels, ReLU6 (a clamp), a dead output channel, a 1x1 layer of 12 channels
+    (window 12: one 8-step and a padded one) over an odd pixel count (blocks of 1 and 2
+    pixels at the end), a 3x3 layer whose window is a multiple of 8, and a grouped one
+    (portable)."""
+    rng = np.random.default_rng(12)
+    inits, nodes = [], []
+
+    def conv(x, y, w_shape, act=None, dead=None, **attrs):
+        w = rng.normal(0, 0.3, w_shape).astype(np.float32)
+        if dead is not None:
+            w[dead] = 0
+        inits.append(helper.make_tensor(y + "_w", TensorProto.FLOAT, w_shape, w.ravel()))
+        inits.append(helper.make_tensor(y + "_b", TensorProto.FLOAT, [w_shape[0]],
+                                        rng.normal(0, 0.1, w_shape[0]).astype(np.float32)))
+        out = y if act is None else y + "_c"
+        nodes.append(helper.make_node("Conv", [x, y + "_w", y + "_b"], [out], **attrs))
+        if act == "relu6":
+            inits.append(helper.make_tensor(y + "_lo", TensorProto.FLOAT, [], [0.0]))
+            inits.append(helper.make_tensor(y + "_hi", TensorProto.FLOAT, [], [6.0]))
+            nodes.append(helper.make_node("Clip", [out, y + "_lo", y + "_hi"], [y]))
+        elif act == "relu":
+            nodes.append(helper.make_node("Relu", [out], [y]))
+        return y
+    a = conv("x", "a", [5, 3, 3, 3], act="relu6", dead=2, pads=[1, 2, 0, 1], strides=[2, 2])
+    b = conv(a, "b", [12, 5, 1, 1], act="relu")
+    c = conv(b, "c", [7, 12, 3, 3], pads=[1, 1, 1, 1])
+    d = conv(c, "d", [8, 7, 1, 1], act="relu")
+    e = conv(d, "e", [8, 4, 3, 3], group=2, pads=[1, 1, 1, 1])
+    graph = helper.make_graph(nodes, "conv_int4", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 11, 9])],
+                              [helper.make_tensor_value_info(e, TensorProto.FLOAT, [1, 8, 5, 5])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@pytest.mark.parametrize("target", ["nucleo-l4r5zi", "stm32f746", "cortex-m55"])
+def test_arm_dsp_int4_convolution_bit_exact(target, tmp_path):
+    """td_arm_conv_s4 (the windows copied by td_arm_im2col_rt, packed weights widened in
+    registers) against the golden model on the emulated Arm cores; the grouped layer keeps
+    the portable kernel.  (Scratch as the kernel needs: the 108-long windows take more than
+    the default growth of this small arena.)"""
+    path = str(tmp_path / "conv.onnx")
+    onnx.save(_conv_model(), path)
+    calib = {"x": np.random.default_rng(13).normal(0, 1, (16, 3, 11, 9)).astype(np.float32)}
+    r = api.verify(path, target, samples=3, calib=calib, weights="int4", kernel_scratch="any")
+    assert r.match, (r.max_abs_diff, r.first_mismatch)
+    layers = _weighted(api.compile(path, target, None, calib=calib, weights="int4",
+                                   kernel_scratch="any").report)
+    assert [l["variant"] for l in layers] == ["arm_dsp_conv_s4"] * 4 + ["portable"]
+    assert all(l["weights"] == "int4" for l in layers)

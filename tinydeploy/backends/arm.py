@@ -50,6 +50,7 @@ LDRD_MAX = 1020  # largest LDRD immediate offset
 # The kernel family headers (runtime_c/include); each names the source it needs.
 GEMM_H, DW_H, POOL_H = "td_arm_gemm.h", "td_arm_dw.h", "td_arm_pool.h"
 MVE_H, FPU_H = "td_arm_mve.h", "td_arm_fpu.h"
+CONV_S4_H = "td_arm_conv_s4.h"
 # kernel_select asks this backend about layers with int4 weights too (choose() answers
 # for them first: a variant that reads them packed, or None for the portable s4 kernel)
 HANDLES_INT4 = True
@@ -832,6 +833,66 @@ def _dsp_fc_s4(g: Graph, op: Op) -> Optional[Choice]:
     return Choice("arm_dsp_fc_s4", emit, 0, const_bytes=4 * stream.size)
 
 
+def _dsp_conv_s4(g: Graph, op: Op) -> Optional[Choice]:
+    """Convolution with int4 weights (td_arm_conv_s4, arm/dsp_conv_s4.c): one shared
+    function; the windows copied by td_arm_im2col_rt, the weights widened in registers
+    (eight per word), the accumulator 16 times the sum, the Arm requantization records."""
+    q = op.int8_params
+    if q["groups"] != 1 or q["dil_h"] != 1 or q["dil_w"] != 1:
+        return None
+    w4 = g.tensors[op.inputs[1]].data  # int8 values in [-8, 7], [oc][kh][kw][c]
+    oc = w4.shape[0]
+    wf = w4.reshape(oc, -1).astype(np.int64)
+    b = op.inputs[2] if len(op.inputs) > 2 else ""
+    bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(oc, np.int64)
+    start = bias + int(q["input_offset"]) * wf.sum(1)
+    if int(np.max((np.abs(start) + 128 * np.abs(wf).sum(1)) * 16)) > INT32_MAX:
+        return None  # the accumulator carries 16 times the sum
+    plan = _conv_plan(g, op, w4, int8_weights=True)
+    if plan is None:
+        return None
+    geo = _conv_geom(q)
+    k8 = -(-geo.k // 8)
+    stream = _conv_s4_stream(w4, geo, plan, k8)
+    win = win_init(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh, geo.sw,
+                   geo.pt, geo.pl, -int(q["input_offset"]))
+    cfg = ("td_arm_conv_s4_cfg", dict(win=win, rq=plan.c_init(), pixels=geo.oh * geo.ow,
+                                      out_c=oc, k8=k8, acc_shift=plan.acc_shift),
+           "convolution on int4 weights: windows of 3 pixels, 8-steps of packed weights")
+    emit = _layer_emitter("arm", CONV_S4_H, lambda ctx, op_: (
+        f"td_arm_conv_s4(in, (int16_t *){ctx.scratch(op_)}, (const int32_t *)wv, out, &CFG);"),
+        stream, cfg=cfg)
+    return Choice("arm_dsp_conv_s4", emit, 3 * 16 * k8 + 8, const_bytes=4 * stream.size)
+
+
+# nibble j of a word holds the weight of K position S4_CONV_NIBBLES[j] of its 8-step (see
+# td_arm_conv_s4.h)
+S4_CONV_NIBBLES = [0, 4, 2, 6, 1, 5, 3, 7]
+
+
+def _conv_s4_stream(w4: np.ndarray, geo: ConvGeom, plan: RequantPlan, k8: int) -> np.ndarray:
+    """int4 values [oc][kh][kw][c] -> td_arm_conv_s4's stream: per output channel 16 times
+    the starting accumulator, k8 words of packed weights in the block's K order (that of
+    _gemm_stream, zero-padded to a multiple of 8), the requantization record."""
+    oc, kh, kw, c = w4.shape
+    seg = kw * c
+    g4, left = seg // 4 * 4, seg % 4
+    rows = live_weights(w4, plan).reshape(oc, kh, seg).astype(np.int64)
+    full = rows[:, :, :g4].reshape(oc, kh, g4 // 4, 4)[..., [0, 2, 1, 3]].reshape(oc, -1)
+    rest = rows[:, :, g4:].reshape(oc, kh * left)
+    flat = np.zeros((oc, 8 * k8), np.int64)
+    flat[:, :full.shape[1]] = full
+    flat[:, full.shape[1]:full.shape[1] + rest.shape[1]] = rest
+    lanes = flat.reshape(oc, k8, 8)[..., S4_CONV_NIBBLES]
+    words = sum((lanes[..., j] & 15) << (4 * j) for j in range(8)).astype(np.uint32).view(np.int32)
+    out = []
+    for ch in range(oc):
+        out.append([16 * (int(plan.bias2[ch]) >> plan.acc_shift)])
+        out.append(words[ch].astype(np.int64))
+        out.append(plan.records[ch].astype(np.int64))
+    return np.concatenate([np.asarray(o, np.int64) for o in out]).astype(np.int32)
+
+
 S4_NIBBLES = [0, 4, 1, 5, 2, 6, 3, 7]  # nibble j of a word holds weight S4_NIBBLES[j] of 8
 
 
@@ -1287,8 +1348,12 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
     if op.int8_params is None:
         return None
     if g.int4_weights(op):  # packed int4 weights: only the variants that read them so
-        if op.kind == "fully_connected_s8" and "dsp" in target.features and mode is None:
+        if "dsp" not in target.features or mode is not None:
+            return None
+        if op.kind == "fully_connected_s8":
             return _dsp_fc_s4(g, op)
+        if op.kind == "conv2d_s8":
+            return _dsp_conv_s4(g, op)
         return None
     if op.kind == "softmax_s8":
         return _mve_softmax(op, target, mode)
