@@ -101,10 +101,12 @@ def test_clang_built_firmware_is_bit_exact_on_the_emulator(target, optimize):
 
 
 @needs_clang
-def test_clang_built_int4_firmware_is_bit_exact_on_the_emulator():
-    """kws --weights int4: the Arm DSP int4 convolutions (td_arm_conv_s4) and the portable
-    int4 depthwise and fully connected kernels, built by clang."""
-    r = api.verify(model_path("kws", "int8_qdq.onnx"), target="stm32f746", samples=2,
+@pytest.mark.parametrize("target,model", [("stm32f746", "kws"), ("rv32-zve32x", "ad")])
+def test_clang_built_int4_firmware_is_bit_exact_on_the_emulator(target, model):
+    """--weights int4 built by clang: kws on the Cortex-M7 (the Arm DSP int4 convolutions,
+    td_arm_conv_s4, and the portable int4 depthwise and fully connected kernels); ad on
+    RISC-V vector (td_rvv_fc_s4)."""
+    r = api.verify(model_path(model, "int8_qdq.onnx"), target=target, samples=2,
                    toolchain="clang", weights="int4")
     assert r.match and r.max_abs_diff == 0, r
 

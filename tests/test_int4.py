@@ -396,3 +396,19 @@ def test_arm_dsp_int4_convolution_bit_exact(target, tmp_path):
                                    kernel_scratch="any").report)
     assert [l["variant"] for l in layers] == ["arm_dsp_conv_s4"] * 4 + ["portable"]
     assert all(l["weights"] == "int4" for l in layers)
+
+
+@pytest.mark.parametrize("with_rows", [False, True])
+def test_rvv_int4_fully_connected_bit_exact(with_rows, tmp_path):
+    """td_rvv_fc_s4 (weights packed in halves, sign-extended in vector registers) against the
+    golden model on the RISC-V vector emulator; odd input counts keep the portable kernel."""
+    model, shape = _fc_model(with_rows)
+    path = str(tmp_path / "fc.onnx")
+    onnx.save(model, path)
+    calib = {"x": np.random.default_rng(9).normal(0, 1, (16, *shape[1:])).astype(np.float32)}
+    r = api.verify(path, "rv32-zve32x", samples=3, calib=calib, weights="int4")
+    assert r.match, (r.max_abs_diff, r.first_mismatch)
+    layers = _weighted(api.compile(path, "rv32-zve32x", None, calib=calib, weights="int4").report)
+    vec = [l["name"] for l in layers if l["variant"] == "rvv_fc_s4"]
+    assert all(l["weights"] == "int4" for l in layers)
+    assert (len(vec), len(layers) - len(vec)) == ((1, 1) if with_rows else (3, 2)), [l["variant"] for l in layers]

@@ -25,7 +25,10 @@ Variants (report.json "variant"):
   rvv_avg_pool / rvv_max_pool   pooling (vector targets);
   rvv_batch_matmul     batch_matmul_s8 (vector targets): lanes over output columns;
   rvv_softmax_table    softmax_s8 where the portable kernel is the table one
-                       (riscv/rvv_softmax_table_s8.c).
+                       (riscv/rvv_softmax_table_s8.c);
+  rvv_fc_s4            fully_connected_s8 with int4 weights and an even input count
+                       (vector targets, riscv/rvv_fc_s4.c): the packed weights
+                       sign-extended in registers.
 None of them needs scratch memory, so the planner never has to drop one.
 """
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import Optional
 import numpy as np
 
 from .. import qmath
-from ..ctext import Call, c_struct
+from ..ctext import Call, c_struct, s8_params
 from ..ir import Graph, Op
 from ..kernel_variants import Choice
 from ..ops.common import s8_call
@@ -46,12 +49,19 @@ SCALAR_SOURCE = "riscv/rv_scalar.c"
 DW_MAX_TAPS = 25  # TD_RV_DW_MAX_TAPS
 VECTOR_SOURCE = "riscv/rv_vector.c"
 INT32_MAX = 2 ** 31 - 1
+# kernel_select asks this backend about layers with int4 weights too (choose() offers
+# them only the variants that read packed weights)
+HANDLES_INT4 = True
 
 
 def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> Optional[Choice]:
     """The variant for `op` on `target` under the in-place decision `inplace`, or None
     for the portable kernel.  (kernel_select asks nothing for an add fused into its conv.)"""
     if getattr(target, "arch", None) != "riscv" or op.int8_params is None:
+        return None
+    if g.int4_weights(op):  # packed int4 weights: only the variants that read them so
+        if op.kind == "fully_connected_s8" and target.has("rvv") and inplace is None:
+            return _rvv_fc_s4(g, op)
         return None
     if op.kind == "softmax_s8":
         return _rvv_softmax(op, target, inplace)
@@ -105,6 +115,33 @@ def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> O
     if op.kind == "batch_matmul_s8" and vector:
         return Choice("rvv_batch_matmul", _emit_rvv_batch_matmul, 0)
     return None
+
+
+def _rvv_fc_s4(g: Graph, op: Op) -> Optional[Choice]:
+    """Fully connected with int4 weights (td_rvv_fc_s4, riscv/rvv_fc_s4.c): the weights
+    packed in halves (byte j: weight j low, weight H + j high), the starting accumulators
+    computed here, the portable requantization."""
+    q = op.int8_params
+    w4 = g.tensors[op.inputs[1]].data  # int8 values in [-8, 7], [out][in]
+    n_out, n_in = w4.shape
+    if n_in % 2:
+        return None
+    wf = w4.astype(np.int64)
+    start = _bias(g, op, n_out) + int(q["input_offset"]) * wf.sum(1)
+    if int(np.max(np.abs(start) + 128 * np.abs(wf).sum(1))) > INT32_MAX:
+        return None
+    half = n_in // 2
+    packed = ((wf[:, :half] & 15) | ((wf[:, half:] & 15) << 4)).astype(np.uint8)
+
+    def emit(ctx, op_, sym):
+        consts = [ctx.const(sym, "start", start, "int32_t", note=f"{sym}: starting accumulators"),
+                  ctx.const(sym, "w", packed, "uint8_t",
+                            note=f"{sym}: int4 weights, two per byte (weights j and {half} + j)")]
+        params = s8_params(ctx, q, sym, consts)
+        return Call("td_rvv_fc_s4", "riscv/rvv_fc_s4.c",
+                    [ctx.ptr(op_.inputs[0]), consts[0].sym, consts[1].sym, ctx.ptr(op_.outputs[0], False)],
+                    "td_fc_s8_params", params, consts=consts)
+    return Choice("rvv_fc_s4", emit, 0, const_bytes=4 * start.size + packed.size)
 
 
 def _emit_rvv_batch_matmul(c, op: Op, sym: str):
