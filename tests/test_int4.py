@@ -330,8 +330,9 @@ def _fc_model(with_rows: bool):
 @pytest.mark.parametrize("with_rows", [False, True])
 @pytest.mark.parametrize("target", ["nucleo-l4r5zi", "stm32f746", "cortex-m55"])
 def test_arm_dsp_int4_fully_connected_bit_exact(with_rows, target, tmp_path):
-    """td_arm_fc_s4 (packed weights widened in registers) against the golden model on the
-    emulated Arm cores; layers whose inputs are not a multiple of 8 keep the portable kernel."""
+    """td_arm_fc_s4 (packed weights widened in registers; on the Cortex-M55 the Helium
+    td_mve_fc_s4) against the golden model on the emulated Arm cores; layers whose inputs are
+    not a multiple of 8 (odd, for Helium) keep the portable kernel."""
     model, shape = _fc_model(with_rows)
     path = str(tmp_path / "fc.onnx")
     onnx.save(model, path)
@@ -339,7 +340,8 @@ def test_arm_dsp_int4_fully_connected_bit_exact(with_rows, target, tmp_path):
     r = api.verify(path, target, samples=3, calib=calib, weights="int4")
     assert r.match, (r.max_abs_diff, r.first_mismatch)
     layers = _weighted(api.compile(path, target, None, calib=calib, weights="int4").report)
-    dsp = [l["name"] for l in layers if l["variant"] == "arm_dsp_fc_s4"]
+    fast = "arm_mve_fc_s4" if target == "cortex-m55" else "arm_dsp_fc_s4"
+    dsp = [l["name"] for l in layers if l["variant"] == fast]
     assert all(l["weights"] == "int4" for l in layers)
     # the 48-, 16-, 8- and 24-input layers; the 5-, 3- and 7-input ones stay portable
     assert (len(dsp), len(layers) - len(dsp)) == ((1, 1) if with_rows else (3, 2)), [l["variant"] for l in layers]

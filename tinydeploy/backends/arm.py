@@ -31,7 +31,7 @@ from ..ir import Graph, Op
 from ..kernel_variants import Choice
 from .. import ops
 from ..ops import softmax
-from ..ops.common import s8_call
+from ..ops.common import pack_int4_halves, s8_call
 from ..stage_types import InplaceMode
 
 INT32_MAX = 2**31 - 1
@@ -865,6 +865,34 @@ def _dsp_conv_s4(g: Graph, op: Op) -> Optional[Choice]:
     return Choice("arm_dsp_conv_s4", emit, 3 * 16 * k8 + 8, const_bytes=4 * stream.size)
 
 
+def _mve_fc_s4(g: Graph, op: Op) -> Optional[Choice]:
+    """Fully connected with int4 weights on Helium (td_mve_fc_s4, arm/mve_fc_s4.c): the
+    weights packed in halves (pack_int4_halves), the starting accumulators computed here,
+    the portable requantization."""
+    q = op.int8_params
+    w4 = g.tensors[op.inputs[1]].data  # int8 values in [-8, 7], [out][in]
+    n_out, n_in = w4.shape
+    if n_in % 2:
+        return None
+    wf = w4.astype(np.int64)
+    b = op.inputs[2] if len(op.inputs) > 2 else ""
+    start = (g.tensors[b].data.astype(np.int64) if b else np.zeros(n_out, np.int64)) \
+        + int(q["input_offset"]) * wf.sum(1)
+    if int(np.max(np.abs(start) + 128 * np.abs(wf).sum(1))) > INT32_MAX:
+        return None
+    packed = pack_int4_halves(wf)
+
+    def emit(ctx, op_, sym):
+        consts = [ctx.const(sym, "start", start, "int32_t", note=f"{sym}: starting accumulators"),
+                  ctx.const(sym, "w", packed, "uint8_t",
+                            note=f"{sym}: int4 weights, two per byte (weights j and {n_in // 2} + j)")]
+        params = s8_params(ctx, q, sym, consts)
+        return Call("td_mve_fc_s4", "arm/mve_fc_s4.c",
+                    [ctx.ptr(op_.inputs[0]), consts[0].sym, consts[1].sym, ctx.ptr(op_.outputs[0], False)],
+                    "td_fc_s8_params", params, consts=consts)
+    return Choice("arm_mve_fc_s4", emit, 0, const_bytes=4 * start.size + packed.size)
+
+
 # nibble j of a word holds the weight of K position S4_CONV_NIBBLES[j] of its 8-step (see
 # td_arm_conv_s4.h)
 S4_CONV_NIBBLES = [0, 4, 2, 6, 1, 5, 3, 7]
@@ -1351,7 +1379,7 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
         if "dsp" not in target.features or mode is not None:
             return None
         if op.kind == "fully_connected_s8":
-            return _dsp_fc_s4(g, op)
+            return (_mve_fc_s4(g, op) if "mve" in target.features else None) or _dsp_fc_s4(g, op)
         if op.kind == "conv2d_s8":
             return _dsp_conv_s4(g, op)
         return None

@@ -41,7 +41,7 @@ from .. import qmath
 from ..ctext import Call, c_struct, s8_params
 from ..ir import Graph, Op
 from ..kernel_variants import Choice
-from ..ops.common import s8_call
+from ..ops.common import pack_int4_halves, s8_call
 from ..ops import softmax
 from ..stage_types import InplaceMode
 
@@ -131,7 +131,7 @@ def _rvv_fc_s4(g: Graph, op: Op) -> Optional[Choice]:
     if int(np.max(np.abs(start) + 128 * np.abs(wf).sum(1))) > INT32_MAX:
         return None
     half = n_in // 2
-    packed = ((wf[:, :half] & 15) | ((wf[:, half:] & 15) << 4)).astype(np.uint8)
+    packed = pack_int4_halves(wf)
 
     def emit(ctx, op_, sym):
         consts = [ctx.const(sym, "start", start, "int32_t", note=f"{sym}: starting accumulators"),

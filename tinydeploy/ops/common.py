@@ -124,6 +124,18 @@ def pack_int4(values: np.ndarray) -> np.ndarray:
     return (nib[0::2] | (nib[1::2] << 4)).astype(np.uint8)
 
 
+def pack_int4_halves(w: np.ndarray) -> np.ndarray:
+    """[rows][2H] int8 values in [-8, 7] -> [rows][H] bytes, byte j holding element j in its
+    low nibble and element H + j in its high nibble: the layout of the vector int4 kernels
+    (td_rvv_s4.h, td_mve_s4.h), whose strips of bytes then meet two contiguous runs of
+    inputs."""
+    v = np.asarray(w, np.int64)
+    half = v.shape[1] // 2
+    if v.shape[1] % 2 or (v.size and (v.min() < -8 or v.max() > 7)):
+        raise TinydeployError("internal error: int4 halves need an even row of values in [-8, 7]")
+    return ((v[:, :half] & 15) | ((v[:, half:] & 15) << 4)).astype(np.uint8)
+
+
 def s8_call(c, op: Op, sym: str, fn: str, source: str, ptype: str, roles: str) -> Call:
     """The portable int8 call: buffers by role (x input, a/b operands, w weights,
     B bias, o output) and the op's integer parameters as one struct.  int4 weights

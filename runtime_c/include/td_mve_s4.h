@@ -1,0 +1,27 @@
+/* tinydeploy runtime: fully connected with int4 weights on Helium (Cortex-M55, M85),
+ * bit-exact with td_fully_connected_s4 (arm/mve_fc_s4.c).
+ *
+ * The weights are packed as for td_rvv_fc_s4 (td_rvv_s4.h): a feature's 2H weights
+ * in halves, byte j holding weight j in its low nibble and weight H + j in its high
+ * nibble.  Per 16 bytes: VLDRB, VSHL + VSHR (signed) by 4 for the low nibbles, VSHR
+ * by 4 for the high ones, two VLDRB of inputs and two VMLADAVA: 32 multiply-
+ * accumulates; the last strip predicated (zeroed lanes add nothing).  The starting
+ * accumulator (bias + input_offset * the feature's weight sum) is computed at compile
+ * time; the requantization is td_mbqm, as the portable kernel's.  in_features must
+ * be even. */
+#ifndef TD_MVE_S4_H
+#define TD_MVE_S4_H
+
+#include "td_kernels_s8.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+void td_mve_fc_s4(const td_fc_s8_params *p, const int8_t *input, const int32_t *start,
+                  const uint8_t *weights, int8_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
