@@ -383,12 +383,16 @@ def _conv_model():
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
-@pytest.mark.parametrize("target", ["nucleo-l4r5zi", "stm32f746", "cortex-m55"])
-def test_arm_dsp_int4_convolution_bit_exact(target, tmp_path):
+@pytest.mark.parametrize("target,variant", [("nucleo-l4r5zi", "arm_dsp_conv_s4"),
+                                            ("stm32f746", "arm_dsp_conv_s4"),
+                                            ("cortex-m55", "arm_dsp_conv_s4"),
+                                            ("rv32-zve32x", "rvv_conv_s4")])
+def test_int4_convolution_kernels_bit_exact(target, variant, tmp_path):
     """td_arm_conv_s4 (the windows copied by td_arm_im2col_rt, packed weights widened in
-    registers) against the golden model on the emulated Arm cores; the grouped layer keeps
-    the portable kernel.  (Scratch as the kernel needs: the 108-long windows take more than
-    the default growth of this small arena.)"""
+    registers) on the emulated Arm cores, td_rvv_conv_s4 (lanes over two channel blocks of
+    packed bytes; odd channel counts padded) on RISC-V vector, against the golden model; the
+    grouped layer keeps the portable kernel.  (Scratch as the Arm kernel needs: the 108-long
+    windows take more than the default growth of this small arena.)"""
     path = str(tmp_path / "conv.onnx")
     onnx.save(_conv_model(), path)
     calib = {"x": np.random.default_rng(13).normal(0, 1, (16, 3, 11, 9)).astype(np.float32)}
@@ -396,7 +400,7 @@ def test_arm_dsp_int4_convolution_bit_exact(target, tmp_path):
     assert r.match, (r.max_abs_diff, r.first_mismatch)
     layers = _weighted(api.compile(path, target, None, calib=calib, weights="int4",
                                    kernel_scratch="any").report)
-    assert [l["variant"] for l in layers] == ["arm_dsp_conv_s4"] * 4 + ["portable"]
+    assert [l["variant"] for l in layers] == [variant] * 4 + ["portable"]
     assert all(l["weights"] == "int4" for l in layers)
 
 

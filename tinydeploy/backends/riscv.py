@@ -28,7 +28,10 @@ Variants (report.json "variant"):
                        (riscv/rvv_softmax_table_s8.c);
   rvv_fc_s4            fully_connected_s8 with int4 weights and an even input count
                        (vector targets, riscv/rvv_fc_s4.c): the packed weights
-                       sign-extended in registers.
+                       sign-extended in registers;
+  rvv_conv_s4          conv2d_s8 with int4 weights (groups 1, no dilation; vector
+                       targets, riscv/rvv_conv_s4.c): lanes over two blocks of
+                       output channels per strip of packed bytes.
 None of them needs scratch memory, so the planner never has to drop one.
 """
 from __future__ import annotations
@@ -60,8 +63,12 @@ def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> O
     if getattr(target, "arch", None) != "riscv" or op.int8_params is None:
         return None
     if g.int4_weights(op):  # packed int4 weights: only the variants that read them so
-        if op.kind == "fully_connected_s8" and target.has("rvv") and inplace is None:
+        if not target.has("rvv") or inplace is not None:
+            return None
+        if op.kind == "fully_connected_s8":
             return _rvv_fc_s4(g, op)
+        if op.kind == "conv2d_s8":
+            return _rvv_conv_s4(g, op)
         return None
     if op.kind == "softmax_s8":
         return _rvv_softmax(op, target, inplace)
@@ -142,6 +149,46 @@ def _rvv_fc_s4(g: Graph, op: Op) -> Optional[Choice]:
                     [ctx.ptr(op_.inputs[0]), consts[0].sym, consts[1].sym, ctx.ptr(op_.outputs[0], False)],
                     "td_fc_s8_params", params, consts=consts)
     return Choice("rvv_fc_s4", emit, 0, const_bytes=4 * start.size + packed.size)
+
+
+def _rvv_conv_s4(g: Graph, op: Op) -> Optional[Choice]:
+    """Convolution with int4 weights (td_rvv_conv_s4, riscv/rvv_conv_s4.c): per window tap
+    a row of out_c channels packed in halves (pack_int4_halves), lanes over channels."""
+    geo = _conv_geometry(g, op)
+    if geo is None or not _fits_int16(geo):
+        return None
+    q = op.int8_params
+    out_c = geo["out_c"]
+    w2 = _weights_2d(g, op, out_c)  # [out_c][k], int4 values
+    bias = _fold_bias(_bias(g, op, out_c), w2, int(q["input_offset"]))
+    mult, shift = _per_channel(q, out_c)
+    left = np.maximum(shift, 0)
+    if int(np.max(_acc_bound(w2, bias) << left)) > INT32_MAX:
+        return None  # the left shift before the multiplication must not overflow
+    half = (out_c + 1) // 2
+    if half >= 2 ** 15:
+        return None
+    pad = 2 * half - out_c  # a zero channel when out_c is odd (computed, not stored)
+
+    def padded(v):
+        return np.concatenate([np.asarray(v, np.int64), np.zeros(pad, np.int64)])
+    rows = np.concatenate([w2, np.zeros((pad, w2.shape[1]), np.int64)]).T  # [k][2H]
+    packed = pack_int4_halves(rows)
+
+    def emit(c, op_, sym):
+        consts: list = []
+        params = dict(geo, half=half, input_zero_point=-int(q["input_offset"]),
+                      output_offset=int(q["output_offset"]), act_min=int(q["act_min"]),
+                      act_max=int(q["act_max"]),
+                      bias=_static(c, sym, "bias", "int32_t", padded(bias), consts),
+                      mult=_static(c, sym, "mult", "int32_t", padded(mult), consts),
+                      left=_static(c, sym, "left", "int32_t", padded(left), consts),
+                      right=_static(c, sym, "right", "int32_t", padded(np.maximum(-shift, 0)), consts))
+        wname = _static(c, sym, "w", "uint8_t", packed, consts, aligned=True)
+        return Call("td_rvv_conv_s4", "riscv/rvv_conv_s4.c",
+                    [c.ptr(op_.inputs[0]), wname, c.ptr(op_.outputs[0], False)],
+                    "td_rvv_conv_s4_params", params, consts=consts)
+    return Choice("rvv_conv_s4", emit, 0, const_bytes=packed.size + 16 * 2 * half)
 
 
 def _emit_rvv_batch_matmul(c, op: Op, sym: str):
