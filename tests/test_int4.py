@@ -418,3 +418,52 @@ def test_rvv_int4_fully_connected_bit_exact(with_rows, tmp_path):
     vec = [l["name"] for l in layers if l["variant"] == "rvv_fc_s4"]
     assert all(l["weights"] == "int4" for l in layers)
     assert (len(vec), len(layers) - len(vec)) == ((1, 1) if with_rows else (3, 2)), [l["variant"] for l in layers]
+
+
+def _dw_model():
+    """Depthwise layers for the RISC-V vector int4 kernel: 8 channels with padding different
+    on every side, 24 channels at stride 2 (three strips at VLEN 128), a 5x3 window, ReLU6,
+    a dead channel, and 7 channels (odd: the portable kernel)."""
+    rng = np.random.default_rng(21)
+    inits, nodes = [], []
+
+    def dw(x, y, ch, k, act=None, dead=None, **attrs):
+        w = rng.normal(0, 0.4, (ch, 1, *k)).astype(np.float32)
+        if dead is not None:
+            w[dead] = 0
+        inits.append(helper.make_tensor(y + "_w", TensorProto.FLOAT, [ch, 1, *k], w.ravel()))
+        inits.append(helper.make_tensor(y + "_b", TensorProto.FLOAT, [ch], rng.normal(0, 0.1, ch).astype(np.float32)))
+        out = y if act is None else y + "_c"
+        nodes.append(helper.make_node("Conv", [x, y + "_w", y + "_b"], [out], group=ch, kernel_shape=list(k), **attrs))
+        if act == "relu6":
+            inits.append(helper.make_tensor(y + "_lo", TensorProto.FLOAT, [], [0.0]))
+            inits.append(helper.make_tensor(y + "_hi", TensorProto.FLOAT, [], [6.0]))
+            nodes.append(helper.make_node("Clip", [out, y + "_lo", y + "_hi"], [y]))
+        return y
+
+    def pw(x, y, cin, cout):
+        inits.append(helper.make_tensor(y + "_w", TensorProto.FLOAT, [cout, cin, 1, 1],
+                                        rng.normal(0, 0.4, (cout, cin, 1, 1)).astype(np.float32).ravel()))
+        nodes.append(helper.make_node("Conv", [x, y + "_w"], [y]))
+        return y
+    a = dw("x", "a", 8, (3, 3), act="relu6", dead=3, pads=[1, 0, 2, 1])
+    b = pw(a, "b", 8, 24)
+    c = dw(b, "c", 24, (5, 3), pads=[2, 1, 2, 1], strides=[2, 2])
+    d = pw(c, "d", 24, 7)
+    e = dw(d, "e", 7, (3, 3), pads=[1, 1, 1, 1])
+    graph = helper.make_graph(nodes, "dw_int4", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 9, 11])],
+                              [helper.make_tensor_value_info(e, TensorProto.FLOAT, [1, 7, 6, 6])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_rvv_int4_depthwise_bit_exact(tmp_path):
+    """td_rvv_dw_s4 (per window tap the channels in halves, both blocks' inputs as vectors)
+    against the golden model on rv32-zve32x; the odd channel count keeps the portable kernel."""
+    path = str(tmp_path / "dw.onnx")
+    onnx.save(_dw_model(), path)
+    calib = {"x": np.random.default_rng(22).normal(0, 1, (16, 8, 9, 11)).astype(np.float32)}
+    r = api.verify(path, "rv32-zve32x", samples=3, calib=calib, weights="int4")
+    assert r.match, (r.max_abs_diff, r.first_mismatch)
+    layers = _weighted(api.compile(path, "rv32-zve32x", None, calib=calib, weights="int4").report)
+    dws = [l["variant"] for l in layers if l["op"] == "depthwise_conv2d_s8"]
+    assert dws == ["rvv_dw_s4", "rvv_dw_s4", "portable"], [l["variant"] for l in layers]

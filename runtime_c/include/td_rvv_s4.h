@@ -51,6 +51,12 @@ typedef struct {
 void td_rvv_conv_s4(const td_rvv_conv_s4_params *p, const int8_t *input,
                     const uint8_t *weights, int8_t *output);
 
+/* Depthwise convolution with int4 weights, depth multiplier 1 (in_c == out_c, even), the
+ * same parameters and weight rows (one per window tap, the channels in halves): per tap the
+ * two channel blocks' inputs are vectors (vwmacc.vv). */
+void td_rvv_dw_s4(const td_rvv_conv_s4_params *p, const int8_t *input,
+                  const uint8_t *weights, int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,7 +31,9 @@ Variants (report.json "variant"):
                        sign-extended in registers;
   rvv_conv_s4          conv2d_s8 with int4 weights (groups 1, no dilation; vector
                        targets, riscv/rvv_conv_s4.c): lanes over two blocks of
-                       output channels per strip of packed bytes.
+                       output channels per strip of packed bytes;
+  rvv_dw_s4            depthwise_conv2d_s8 with int4 weights, depth multiplier 1
+                       and an even channel count (the same file and layout).
 None of them needs scratch memory, so the planner never has to drop one.
 """
 from __future__ import annotations
@@ -69,6 +71,8 @@ def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> O
             return _rvv_fc_s4(g, op)
         if op.kind == "conv2d_s8":
             return _rvv_conv_s4(g, op)
+        if op.kind == "depthwise_conv2d_s8":
+            return _rvv_dw_s4(g, op)
         return None
     if op.kind == "softmax_s8":
         return _rvv_softmax(op, target, inplace)
@@ -189,6 +193,44 @@ def _rvv_conv_s4(g: Graph, op: Op) -> Optional[Choice]:
                     [c.ptr(op_.inputs[0]), wname, c.ptr(op_.outputs[0], False)],
                     "td_rvv_conv_s4_params", params, consts=consts)
     return Choice("rvv_conv_s4", emit, 0, const_bytes=packed.size + 16 * 2 * half)
+
+
+def _rvv_dw_s4(g: Graph, op: Op) -> Optional[Choice]:
+    """Depthwise convolution with int4 weights (td_rvv_dw_s4, riscv/rvv_conv_s4.c): depth
+    multiplier 1 and an even channel count; per window tap a row of the channels packed in
+    halves, the inputs of both channel blocks loaded as vectors."""
+    q = op.int8_params
+    ch = int(q["out_c"])
+    if ch != int(q["in_c"]) or ch % 2 or q["dil_h"] != 1 or q["dil_w"] != 1 or \
+            _nhwc(g, op.inputs[0]) is None:
+        return None
+    geo = {k: int(q[k]) for k in ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h",
+                                  "k_w", "stride_h", "stride_w", "pad_top", "pad_left")}
+    if not _fits_int16(geo) or ch // 2 >= 2 ** 15:
+        return None
+    rows = g.tensors[op.inputs[1]].data.astype(np.int64).reshape(-1, ch)  # [k_h * k_w][ch]
+    w2 = rows.T  # [ch][taps]
+    bias = _fold_bias(_bias(g, op, ch), w2, int(q["input_offset"]))
+    mult, shift = _per_channel(q, ch)
+    left = np.maximum(shift, 0)
+    if int(np.max(_acc_bound(w2, bias) << left)) > INT32_MAX:
+        return None
+    packed = pack_int4_halves(rows)
+
+    def emit(c, op_, sym):
+        consts: list = []
+        params = dict(geo, half=ch // 2, input_zero_point=-int(q["input_offset"]),
+                      output_offset=int(q["output_offset"]), act_min=int(q["act_min"]),
+                      act_max=int(q["act_max"]),
+                      bias=_static(c, sym, "bias", "int32_t", bias, consts),
+                      mult=_static(c, sym, "mult", "int32_t", mult, consts),
+                      left=_static(c, sym, "left", "int32_t", left, consts),
+                      right=_static(c, sym, "right", "int32_t", np.maximum(-shift, 0), consts))
+        wname = _static(c, sym, "w", "uint8_t", packed, consts, aligned=True)
+        return Call("td_rvv_dw_s4", "riscv/rvv_conv_s4.c",
+                    [c.ptr(op_.inputs[0]), wname, c.ptr(op_.outputs[0], False)],
+                    "td_rvv_conv_s4_params", params, consts=consts)
+    return Choice("rvv_dw_s4", emit, 0, const_bytes=packed.size + 16 * ch)
 
 
 def _emit_rvv_batch_matmul(c, op: Op, sym: str):

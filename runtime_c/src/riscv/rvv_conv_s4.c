@@ -127,3 +127,71 @@ void td_rvv_conv_s4(const td_rvv_conv_s4_params *p, const int8_t *input,
         }
     }
 }
+
+/* Depthwise (depth multiplier 1, an even channel count: 2H = C, so both blocks'
+ * lanes are channels): the same tap rows over the channels, but each channel reads
+ * its own input, so per tap the two channel blocks' inputs are vectors too (vle8 +
+ * vsext.vf2, vwmacc.vv).  vtype e16 m2 as TD_S4_TAP. */
+#define TD_S4_DW_TAP                                                        \
+    "vle8.v v1, (%[w])\n\t"                                                 \
+    "vsext.vf2 v4, v1\n\t"                                                  \
+    "vsll.vi v6, v4, 12\n\t"                                                \
+    "vsra.vi v6, v6, 12\n\t"                                                \
+    "vsra.vi v4, v4, 4\n\t"                                                 \
+    "vle8.v v1, (%[x])\n\t"                                                 \
+    "vsext.vf2 v20, v1\n\t"                                                 \
+    "vwmacc.vv v8, v6, v20\n\t"                                             \
+    "vle8.v v1, (%[xh])\n\t"                                                \
+    "vsext.vf2 v20, v1\n\t"                                                 \
+    "vwmacc.vv v12, v4, v20\n\t"
+
+void td_rvv_dw_s4(const td_rvv_conv_s4_params *p, const int8_t *input,
+                  const uint8_t *weights, int8_t *output)
+{
+    const int32_t h = p->half, c = p->in_c, k_w = p->k_w;
+    int32_t oy, ox, j0;
+    __asm__ volatile("csrwi vxrm, 0"); /* round to nearest up (vsmul), as td_rvv_conv_s8 */
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            int8_t *out = output + (oy * p->out_w + ox) * c;
+            for (j0 = 0; j0 < h; ) {
+                size_t vl;
+                int32_t ky, kx;
+                __asm__ volatile("vsetvli %[vl], %[n], e16, m2, ta, mu\n\t"
+                                 "vle32.v v8, (%[b0])\n\t"
+                                 "vle32.v v12, (%[b1])\n\t"
+                                 : [vl] "=&r"(vl)
+                                 : [n] "r"(h - j0), [b0] "r"(p->bias + j0), [b1] "r"(p->bias + h + j0)
+                                 : "memory");
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    const int32_t iy = iy0 + ky;
+                    for (kx = 0; kx < k_w; ++kx) {
+                        const int32_t ix = ix0 + kx;
+                        const uint8_t *w = weights + (ky * k_w + kx) * h + j0;
+                        if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                            /* padding: the zero point (the bias has its offset folded in) */
+                            __asm__ volatile("vle8.v v1, (%[w])\n\t"
+                                             "vsext.vf2 v4, v1\n\t"
+                                             "vsll.vi v6, v4, 12\n\t"
+                                             "vsra.vi v6, v6, 12\n\t"
+                                             "vsra.vi v4, v4, 4\n\t"
+                                             "vwmacc.vx v8, %[z], v6\n\t"
+                                             "vwmacc.vx v12, %[z], v4\n\t"
+                                             : : [w] "r"(w), [z] "r"(p->input_zero_point)
+                                             : "memory");
+                        } else {
+                            const int8_t *x = input + ((iy * p->in_w + ix) * c + j0);
+                            __asm__ volatile(TD_S4_DW_TAP
+                                             : : [w] "r"(w), [x] "r"(x), [xh] "r"(x + h) : "memory");
+                        }
+                    }
+                }
+                rq_v8(vl, p, j0, out + j0);
+                rq_v12(vl, p, h + j0, out + h + j0);
+                j0 += (int32_t)vl;
+            }
+        }
+    }
+}
