@@ -138,10 +138,15 @@ void td_depthwise_conv2d_s4(const td_conv_s8_params *p, const int8_t *input,
                             int8_t *output)
 {
     /* Channel by channel: its taps unpacked once (not once per output pixel), then
-     * every output pixel of the channel; the same sums as dw_channel. */
+     * every output pixel of the channel; the same sums as dw_channel.  A window wholly
+     * inside the input adds the channel's constant (bias + input_offset * the sum of
+     * all its weights) instead of summing the weights tap by tap; 3x3 undilated windows
+     * have their taps unrolled. */
     const int32_t out_c = p->out_c, in_c = p->in_c, mult = out_c / in_c;
-    const int32_t k_w = p->k_w, taps = p->k_h * k_w;
+    const int32_t k_h = p->k_h, k_w = p->k_w, taps = k_h * k_w;
     const int32_t step_x = p->dil_w * in_c, step_y = p->dil_h * p->in_w * in_c;
+    const int32_t span_y = (k_h - 1) * p->dil_h, span_x = (k_w - 1) * p->dil_w;
+    const int unrolled = k_h == 3 && k_w == 3 && p->dil_h == 1 && p->dil_w == 1;
     int8_t wk[TD_S4_DW_TAPS];
     int32_t oc, oy, ox, t;
     if (taps > TD_S4_DW_TAPS) {
@@ -150,29 +155,54 @@ void td_depthwise_conv2d_s4(const td_conv_s8_params *p, const int8_t *input,
     }
     for (oc = 0; oc < out_c; ++oc) {
         const int8_t *in_ch = input + oc / mult;
-        const int32_t b = bias ? bias[oc] : 0;
+        int32_t wsum_all = 0, inner;
         for (t = 0; t < taps; ++t) {
             wk[t] = (int8_t)s4_at(weights, t * out_c + oc);
+            wsum_all += wk[t];
         }
+        inner = (bias ? bias[oc] : 0) + p->input_offset * wsum_all;
         for (oy = 0; oy < p->out_h; ++oy) {
             const int iy0 = oy * p->stride_h - p->pad_top;
+            const int rows_inside = iy0 >= 0 && iy0 + span_y < p->in_h;
             int ky0, ky1;
-            td_valid_taps(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
+            td_valid_taps(iy0, p->dil_h, k_h, p->in_h, &ky0, &ky1);
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int ix0 = ox * p->stride_w - p->pad_left;
-                int kx0, kx1, ky, kx;
-                int32_t acc = 0, wsum = 0;
-                td_valid_taps(ix0, p->dil_w, k_w, p->in_w, &kx0, &kx1);
-                for (ky = ky0; ky < ky1; ++ky) {
-                    const int8_t *x = in_ch + ((iy0 * p->in_w + ix0) * in_c + ky * step_y + kx0 * step_x);
-                    const int8_t *w = wk + ky * k_w;
-                    for (kx = kx0; kx < kx1; ++kx, x += step_x) {
-                        acc += w[kx] * *x;
-                        wsum += w[kx];
+                int32_t acc;
+                if (rows_inside && ix0 >= 0 && ix0 + span_x < p->in_w) {
+                    const int8_t *x = in_ch + ((iy0 * p->in_w + ix0) * in_c);
+                    if (unrolled) {
+                        const int8_t *x1 = x + step_y, *x2 = x1 + step_y;
+                        acc = wk[0] * x[0] + wk[1] * x[in_c] + wk[2] * x[2 * in_c]
+                            + wk[3] * x1[0] + wk[4] * x1[in_c] + wk[5] * x1[2 * in_c]
+                            + wk[6] * x2[0] + wk[7] * x2[in_c] + wk[8] * x2[2 * in_c];
+                    } else {
+                        int ky, kx;
+                        acc = 0;
+                        for (ky = 0; ky < k_h; ++ky) {
+                            const int8_t *xr = x + ky * step_y;
+                            for (kx = 0; kx < k_w; ++kx) {
+                                acc += wk[ky * k_w + kx] * xr[kx * step_x];
+                            }
+                        }
                     }
+                    acc += inner;
+                } else {
+                    int kx0, kx1, ky, kx;
+                    int32_t wsum = 0;
+                    acc = 0;
+                    td_valid_taps(ix0, p->dil_w, k_w, p->in_w, &kx0, &kx1);
+                    for (ky = ky0; ky < ky1; ++ky) {
+                        const int8_t *xr = in_ch + ((iy0 * p->in_w + ix0) * in_c + ky * step_y + kx0 * step_x);
+                        const int8_t *w = wk + ky * k_w;
+                        for (kx = kx0; kx < kx1; ++kx, xr += step_x) {
+                            acc += w[kx] * *xr;
+                            wsum += w[kx];
+                        }
+                    }
+                    acc += p->input_offset * wsum + (bias ? bias[oc] : 0);
                 }
-                output[(oy * p->out_w + ox) * out_c + oc] =
-                    td_conv_requant(p, acc + p->input_offset * wsum + b, oc);
+                output[(oy * p->out_w + ox) * out_c + oc] = td_conv_requant(p, acc, oc);
             }
         }
     }
