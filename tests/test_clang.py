@@ -41,7 +41,7 @@ FAMILIES = {
     "rv32imc": ("esp32-c3", "digits", {"calib": str(DIGITS / "calib.npz")}),
     "rv32-vector": ("rv32-zve32x", "kws", {}),
     "rv32-vector-int4": ("rv32-zve32x", "kws", {"weights": "int4"}),
-    "helium-int4": ("cortex-m55", "ad", {"weights": "int4"}),
+    "helium-int4": ("cortex-m55", "kws", {"weights": "int4"}),
 }
 
 needs_clang = pytest.mark.skipif(shutil.which("clang") is None, reason="clang is not installed")
@@ -103,11 +103,12 @@ def test_clang_built_firmware_is_bit_exact_on_the_emulator(target, optimize):
 
 
 @needs_clang
-@pytest.mark.parametrize("target,model", [("stm32f746", "kws"), ("cortex-m55", "ad"), ("rv32-zve32x", "kws")])
+@pytest.mark.parametrize("target,model", [("stm32f746", "kws"), ("cortex-m55", "kws"), ("rv32-zve32x", "kws")])
 def test_clang_built_int4_firmware_is_bit_exact_on_the_emulator(target, model):
     """--weights int4 built by clang: kws on the Cortex-M7 (the Arm DSP int4 convolutions,
-    td_arm_conv_s4, and the portable int4 depthwise and fully connected kernels); ad on
-    Helium (td_mve_fc_s4); kws on RISC-V vector (td_rvv_conv_s4, td_rvv_fc_s4)."""
+    td_arm_conv_s4, and the portable int4 depthwise and fully connected kernels); on
+    Helium (td_mve_conv_s4, td_mve_fc_s4) and RISC-V vector (td_rvv_conv_s4, td_rvv_dw_s4,
+    td_rvv_fc_s4)."""
     r = api.verify(model_path(model, "int8_qdq.onnx"), target=target, samples=2,
                    toolchain="clang", weights="int4")
     assert r.match and r.max_abs_diff == 0, r

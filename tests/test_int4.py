@@ -385,11 +385,12 @@ def _conv_model():
 
 @pytest.mark.parametrize("target,variant", [("nucleo-l4r5zi", "arm_dsp_conv_s4"),
                                             ("stm32f746", "arm_dsp_conv_s4"),
-                                            ("cortex-m55", "arm_dsp_conv_s4"),
+                                            ("cortex-m55", "arm_mve_conv_s4"),
                                             ("rv32-zve32x", "rvv_conv_s4")])
 def test_int4_convolution_kernels_bit_exact(target, variant, tmp_path):
     """td_arm_conv_s4 (the windows copied by td_arm_im2col_rt, packed weights widened in
-    registers) on the emulated Arm cores, td_rvv_conv_s4 (lanes over two channel blocks of
+    registers) on the emulated Cortex-M4 and M7, td_mve_conv_s4 (Helium: strips unpacked
+    once per block of pixels, the requantization in vector registers) on the M55, td_rvv_conv_s4 (lanes over two channel blocks of
     packed bytes; odd channel counts padded) on RISC-V vector, against the golden model; the
     grouped layer keeps the portable kernel.  (Scratch as the Arm kernel needs: the 108-long
     windows take more than the default growth of this small arena.)"""

@@ -21,6 +21,17 @@ extern "C" {
 void td_mve_fc_s4(const td_fc_s8_params *p, const int8_t *input, const int32_t *start,
                   const uint8_t *weights, int8_t *output);
 
+/* Convolution with int4 weights (groups 1, no dilation; arm/mve_conv_s4.c): blocks of up
+ * to TD_MVE_S4_PIXELS output pixels, their windows copied by td_mve_im2col into int8 rows
+ * of kc * 16 bytes (kc even, the zero point in the padding, a zero tail); per output
+ * channel its row of kc * 16 weights packed in halves (byte j: weight j low, weight
+ * kc * 8 + j high), each 16-byte strip unpacked once for all the block's pixels (two
+ * VMLADAVA per pixel).  start: the bias with the input offset folded in over the whole
+ * window; the requantization is td_mbqm.  blk: scratch of TD_MVE_S4_PIXELS * kc * 16. */
+#define TD_MVE_S4_PIXELS 4
+void td_mve_conv_s4(const td_conv_s8_params *p, const int8_t *input, const int32_t *start,
+                    const uint8_t *weights, int8_t *output, int8_t *blk, int32_t kc);
+
 #ifdef __cplusplus
 }
 #endif

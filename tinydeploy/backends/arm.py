@@ -893,6 +893,43 @@ def _mve_fc_s4(g: Graph, op: Op) -> Optional[Choice]:
     return Choice("arm_mve_fc_s4", emit, 0, const_bytes=4 * start.size + packed.size)
 
 
+MVE_S4_PIXELS = 4  # TD_MVE_S4_PIXELS
+
+
+def _mve_conv_s4(g: Graph, op: Op) -> Optional[Choice]:
+    """Convolution with int4 weights on Helium (td_mve_conv_s4, arm/mve_conv_s4.c): windows
+    copied by td_mve_im2col into rows of kc * 16 bytes (kc even), each channel's row of
+    weights packed in halves (pack_int4_halves), the portable requantization."""
+    q = op.int8_params
+    if q["groups"] != 1 or q["dil_h"] != 1 or q["dil_w"] != 1:
+        return None
+    w4 = g.tensors[op.inputs[1]].data  # int8 values in [-8, 7], [oc][kh][kw][c]
+    oc = w4.shape[0]
+    wf = w4.reshape(oc, -1).astype(np.int64)
+    klen = wf.shape[1]
+    kc = -(-klen // 32) * 2
+    b = op.inputs[2] if len(op.inputs) > 2 else ""
+    start = (g.tensors[b].data.astype(np.int64) if b else np.zeros(oc, np.int64)) \
+        + int(q["input_offset"]) * wf.sum(1)
+    if int(np.max(np.abs(start) + 128 * np.abs(wf).sum(1))) > INT32_MAX:
+        return None
+    rows = np.zeros((oc, kc * 16), np.int64)
+    rows[:, :klen] = wf
+    packed = pack_int4_halves(rows)
+
+    def emit(ctx, op_, sym):
+        consts = [ctx.const(sym, "start", start, "int32_t", note=f"{sym}: starting accumulators"),
+                  ctx.const(sym, "w", packed, "uint8_t", aligned=True,
+                            note=f"{sym}: int4 weights, per channel two per byte (weights j and {kc * 8} + j)")]
+        params = s8_params(ctx, q, sym, consts)
+        return Call("td_mve_conv_s4", "arm/mve_conv_s4.c",
+                    [ctx.ptr(op_.inputs[0]), consts[0].sym, consts[1].sym, ctx.ptr(op_.outputs[0], False),
+                     f"(int8_t *){ctx.scratch(op_)}", str(kc)],
+                    "td_conv_s8_params", params, consts=consts)
+    return Choice("arm_mve_conv_s4", emit, MVE_S4_PIXELS * kc * 16,
+                  const_bytes=4 * start.size + packed.size)
+
+
 # nibble j of a word holds the weight of K position S4_CONV_NIBBLES[j] of its 8-step (see
 # td_arm_conv_s4.h)
 S4_CONV_NIBBLES = [0, 4, 2, 6, 1, 5, 3, 7]
@@ -1381,7 +1418,7 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
         if op.kind == "fully_connected_s8":
             return (_mve_fc_s4(g, op) if "mve" in target.features else None) or _dsp_fc_s4(g, op)
         if op.kind == "conv2d_s8":
-            return _dsp_conv_s4(g, op)
+            return (_mve_conv_s4(g, op) if "mve" in target.features else None) or _dsp_conv_s4(g, op)
         return None
     if op.kind == "softmax_s8":
         return _mve_softmax(op, target, mode)
