@@ -421,10 +421,11 @@ def test_rvv_int4_fully_connected_bit_exact(with_rows, tmp_path):
     assert (len(vec), len(layers) - len(vec)) == ((1, 1) if with_rows else (3, 2)), [l["variant"] for l in layers]
 
 
-def _dw_model():
-    """Depthwise layers for the RISC-V vector int4 kernel: 8 channels with padding different
-    on every side, 24 channels at stride 2 (three strips at VLEN 128), a 5x3 window, ReLU6,
-    a dead channel, and 7 channels (odd: the portable kernel)."""
+def _dw_model(channels=(8, 24, 7)):
+    """Depthwise layers for the vector int4 kernels: channels[0] with padding different on
+    every side, ReLU6 and a dead channel, channels[1] at stride 2 with a 5x3 window (24: three
+    strips at VLEN 128), channels[2] for a layer the kernel must leave to the portable one."""
+    c0, c1, c2 = channels
     rng = np.random.default_rng(21)
     inits, nodes = [], []
 
@@ -447,24 +448,28 @@ def _dw_model():
                                         rng.normal(0, 0.4, (cout, cin, 1, 1)).astype(np.float32).ravel()))
         nodes.append(helper.make_node("Conv", [x, y + "_w"], [y]))
         return y
-    a = dw("x", "a", 8, (3, 3), act="relu6", dead=3, pads=[1, 0, 2, 1])
-    b = pw(a, "b", 8, 24)
-    c = dw(b, "c", 24, (5, 3), pads=[2, 1, 2, 1], strides=[2, 2])
-    d = pw(c, "d", 24, 7)
-    e = dw(d, "e", 7, (3, 3), pads=[1, 1, 1, 1])
-    graph = helper.make_graph(nodes, "dw_int4", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 9, 11])],
-                              [helper.make_tensor_value_info(e, TensorProto.FLOAT, [1, 7, 6, 6])], inits)
+    a = dw("x", "a", c0, (3, 3), act="relu6", dead=3, pads=[1, 0, 2, 1])
+    b = pw(a, "b", c0, c1)
+    c = dw(b, "c", c1, (5, 3), pads=[2, 1, 2, 1], strides=[2, 2])
+    d = pw(c, "d", c1, c2)
+    e = dw(d, "e", c2, (3, 3), pads=[1, 1, 1, 1])
+    graph = helper.make_graph(nodes, "dw_int4", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c0, 9, 11])],
+                              [helper.make_tensor_value_info(e, TensorProto.FLOAT, [1, c2, 6, 6])], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
-def test_rvv_int4_depthwise_bit_exact(tmp_path):
+@pytest.mark.parametrize("target,channels,variant", [("rv32-zve32x", (8, 24, 7), "rvv_dw_s4"),
+                                                     ("cortex-m55", (16, 32, 24), "arm_mve_dw_s4")])
+def test_vector_int4_depthwise_bit_exact(target, channels, variant, tmp_path):
     """td_rvv_dw_s4 (per window tap the channels in halves, both blocks' inputs as vectors)
-    against the golden model on rv32-zve32x; the odd channel count keeps the portable kernel."""
+    on rv32-zve32x, td_mve_dw_s4 (16 channels in int16 lanes, 25 taps) on the Cortex-M55,
+    against the golden model; the last layer (an odd channel count; not a multiple of 16)
+    keeps the portable kernel."""
     path = str(tmp_path / "dw.onnx")
-    onnx.save(_dw_model(), path)
-    calib = {"x": np.random.default_rng(22).normal(0, 1, (16, 8, 9, 11)).astype(np.float32)}
-    r = api.verify(path, "rv32-zve32x", samples=3, calib=calib, weights="int4")
+    onnx.save(_dw_model(channels), path)
+    calib = {"x": np.random.default_rng(22).normal(0, 1, (16, channels[0], 9, 11)).astype(np.float32)}
+    r = api.verify(path, target, samples=3, calib=calib, weights="int4")
     assert r.match, (r.max_abs_diff, r.first_mismatch)
-    layers = _weighted(api.compile(path, "rv32-zve32x", None, calib=calib, weights="int4").report)
+    layers = _weighted(api.compile(path, target, None, calib=calib, weights="int4").report)
     dws = [l["variant"] for l in layers if l["op"] == "depthwise_conv2d_s8"]
-    assert dws == ["rvv_dw_s4", "rvv_dw_s4", "portable"], [l["variant"] for l in layers]
+    assert dws == [variant, variant, "portable"], [l["variant"] for l in layers]

@@ -32,6 +32,18 @@ void td_mve_fc_s4(const td_fc_s8_params *p, const int8_t *input, const int32_t *
 void td_mve_conv_s4(const td_conv_s8_params *p, const int8_t *input, const int32_t *start,
                     const uint8_t *weights, int8_t *output, int8_t *blk, int32_t kc);
 
+/* Depthwise convolution with int4 weights (depth multiplier 1, channels a multiple of 16,
+ * at most 31 taps; arm/mve_dw_s4.c), channels in lanes: per block of 16 channels and
+ * window tap 8 bytes of weights (byte j: channel j low, channel 8 + j high), unpacked to
+ * int16 lanes and multiplied with the inputs (the zero point for padding taps) into int16
+ * lanes: with int4 weights |w * x| <= 1024, so 31 taps cannot overflow them.  Then the
+ * sums widen to int32 in the order of VMOVLB / VMOVLT (channels 0 2 4 6, 1 3 5 7, 8 10
+ * 12 14, 9 11 13 15 of the block), the order in which `rq` holds each channel's starting
+ * accumulator (the bias with the input offset folded in over the whole window),
+ * multiplier, left shift and right shift (as a negative number), four arrays of C. */
+void td_mve_dw_s4(const td_conv_s8_params *p, const int8_t *input, const int32_t *rq,
+                  const uint8_t *weights, int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -930,6 +930,47 @@ def _mve_conv_s4(g: Graph, op: Op) -> Optional[Choice]:
                   const_bytes=4 * start.size + packed.size)
 
 
+# the channel order of td_mve_dw_s4's requantization arrays in a block of 16 (VMOVLB /
+# VMOVLT of the two int16 halves)
+MVE_DW_S4_ORDER = [0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15]
+
+
+def _mve_dw_s4(g: Graph, op: Op) -> Optional[Choice]:
+    """Depthwise convolution with int4 weights on Helium (td_mve_dw_s4, arm/mve_dw_s4.c):
+    depth multiplier 1, channels a multiple of 16, no dilation, at most 31 taps (the int16
+    lane sums stay exact)."""
+    q = op.int8_params
+    ch = int(q["out_c"])
+    taps = int(q["k_h"]) * int(q["k_w"])
+    if ch != int(q["in_c"]) or ch % 16 or q["dil_h"] != 1 or q["dil_w"] != 1 or taps > 31:
+        return None
+    rows = g.tensors[op.inputs[1]].data.astype(np.int64).reshape(taps, ch)  # [taps][ch]
+    b = op.inputs[2] if len(op.inputs) > 2 else ""
+    start = (g.tensors[b].data.astype(np.int64) if b else np.zeros(ch, np.int64)) \
+        + int(q["input_offset"]) * rows.sum(0)
+    mult = np.broadcast_to(np.asarray(q["multiplier"], np.int64).reshape(-1), (ch,))
+    shift = np.broadcast_to(np.asarray(q["shift"], np.int64).reshape(-1), (ch,))
+    left = np.maximum(shift, 0)
+    if int(np.max((np.abs(start) + 128 * np.abs(rows).sum(0)) << left)) > INT32_MAX:
+        return None
+    order = np.concatenate([blk + np.asarray(MVE_DW_S4_ORDER) for blk in range(0, ch, 16)])
+    rq = np.concatenate([start[order], mult[order], left[order], -np.maximum(-shift, 0)[order]])
+    # [block][tap][8 bytes]: byte j of a block's tap holds its channels j and 8 + j
+    blocks = rows.reshape(taps, ch // 16, 2, 8).transpose(1, 0, 3, 2)  # [block][tap][j][half]
+    packed = ((blocks[..., 0] & 15) | ((blocks[..., 1] & 15) << 4)).astype(np.uint8).reshape(-1)
+
+    def emit(ctx, op_, sym):
+        consts = [ctx.const(sym, "rq", rq, "int32_t", aligned=True,
+                            note=f"{sym}: starting accumulators, multipliers, left and right shifts"),
+                  ctx.const(sym, "w", packed, "uint8_t",
+                            note=f"{sym}: int4 weights, per 16 channels and tap two per byte")]
+        params = s8_params(ctx, q, sym, consts)
+        return Call("td_mve_dw_s4", "arm/mve_dw_s4.c",
+                    [ctx.ptr(op_.inputs[0]), consts[0].sym, consts[1].sym, ctx.ptr(op_.outputs[0], False)],
+                    "td_conv_s8_params", params, consts=consts)
+    return Choice("arm_mve_dw_s4", emit, 0, const_bytes=4 * rq.size + packed.size)
+
+
 # nibble j of a word holds the weight of K position S4_CONV_NIBBLES[j] of its 8-step (see
 # td_arm_conv_s4.h)
 S4_CONV_NIBBLES = [0, 4, 2, 6, 1, 5, 3, 7]
@@ -1419,6 +1460,8 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
             return (_mve_fc_s4(g, op) if "mve" in target.features else None) or _dsp_fc_s4(g, op)
         if op.kind == "conv2d_s8":
             return (_mve_conv_s4(g, op) if "mve" in target.features else None) or _dsp_conv_s4(g, op)
+        if op.kind == "depthwise_conv2d_s8" and "mve" in target.features:
+            return _mve_dw_s4(g, op)
         return None
     if op.kind == "softmax_s8":
         return _mve_softmax(op, target, mode)
