@@ -458,13 +458,17 @@ def _dw_model(channels=(8, 24, 7)):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
-@pytest.mark.parametrize("target,channels,variant", [("rv32-zve32x", (8, 24, 7), "rvv_dw_s4"),
-                                                     ("cortex-m55", (16, 32, 24), "arm_mve_dw_s4")])
-def test_vector_int4_depthwise_bit_exact(target, channels, variant, tmp_path):
+@pytest.mark.parametrize("target,channels,variant,last", [
+    ("rv32-zve32x", (8, 24, 7), "rvv_dw_s4", "portable"),
+    ("cortex-m55", (16, 32, 24), "arm_mve_dw_s4", "arm_dsp_dw_s4"),
+    ("nucleo-l4r5zi", (8, 24, 7), "arm_dsp_dw_s4", "portable"),
+    ("stm32f746", (8, 24, 7), "arm_dsp_dw_s4", "portable")])
+def test_int4_depthwise_kernels_bit_exact(target, channels, variant, last, tmp_path):
     """td_rvv_dw_s4 (per window tap the channels in halves, both blocks' inputs as vectors)
     on rv32-zve32x, td_mve_dw_s4 (16 channels in int16 lanes, 25 taps) on the Cortex-M55,
-    against the golden model; the last layer (an odd channel count; not a multiple of 16)
-    keeps the portable kernel."""
+    td_arm_dw_s4 (8 channels a word, SMLABB / SMLATT) on the Cortex-M4 and M7, against the
+    golden model; the last layer (an odd channel count: the portable kernel; 24 channels on
+    the M55: not a multiple of 16, the DSP kernel) takes the fallback."""
     path = str(tmp_path / "dw.onnx")
     onnx.save(_dw_model(channels), path)
     calib = {"x": np.random.default_rng(22).normal(0, 1, (16, channels[0], 9, 11)).astype(np.float32)}
@@ -472,4 +476,4 @@ def test_vector_int4_depthwise_bit_exact(target, channels, variant, tmp_path):
     assert r.match, (r.max_abs_diff, r.first_mismatch)
     layers = _weighted(api.compile(path, target, None, calib=calib, weights="int4").report)
     dws = [l["variant"] for l in layers if l["op"] == "depthwise_conv2d_s8"]
-    assert dws == [variant, variant, "portable"], [l["variant"] for l in layers]
+    assert dws == [variant, variant, last], [l["variant"] for l in layers]

@@ -449,10 +449,10 @@ def render_int4(rows: dict) -> str:
          "the float model (onnxruntime) on 200 other proxy images; the int4 rows compare with the int8",
          "build on the 8 reference inputs (int4 everywhere without calibration data is nearest rounding:",
          "resnet8 does not survive it, `mixed` with `--calib` is the way for such models). Kernels of",
-         "int4 layers: Arm DSP td_arm_conv_s4 / td_arm_fc_s4 (Cortex-M4, M7), Helium td_mve_conv_s4 /",
-         "td_mve_dw_s4 / td_mve_fc_s4 (M55), RISC-V vector td_rvv_conv_s4 / td_rvv_dw_s4 /",
-         "td_rvv_fc_s4, the portable s4 kernels elsewhere (depthwise on the M4/M7, grouped layers);",
-         "C == golden bit for bit on each core listed.", "",
+         "int4 layers: Arm DSP td_arm_conv_s4 / td_arm_dw_s4 / td_arm_fc_s4 (Cortex-M4, M7), Helium",
+         "td_mve_conv_s4 / td_mve_dw_s4 / td_mve_fc_s4 (M55), RISC-V vector td_rvv_conv_s4 /",
+         "td_rvv_dw_s4 / td_rvv_fc_s4, the portable s4 kernels for other shapes (grouped layers, odd",
+         "counts); C == golden bit for bit on each core listed.", "",
          "| model | weights | int4 layers | flash int8 | flash int4 | ratio | quality | "
          + " | ".join(f"{t} instr. (C == golden)" for t in INT4_TARGETS) + " |",
          "|---|---|---:|---:|---:|---:|---|" + "---:|" * len(INT4_TARGETS)]

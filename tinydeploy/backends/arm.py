@@ -930,6 +930,39 @@ def _mve_conv_s4(g: Graph, op: Op) -> Optional[Choice]:
                   const_bytes=4 * start.size + packed.size)
 
 
+# nibble j of a td_arm_dw_s4 weight word holds channel DW_S4_NIBBLES[j] of its 8
+DW_S4_NIBBLES = [0, 1, 4, 5, 2, 3, 6, 7]
+
+
+def _dsp_dw_s4(g: Graph, op: Op) -> Optional[Choice]:
+    """Depthwise convolution with int4 weights on the DSP extension (td_arm_dw_s4,
+    arm/dsp_dw_s4.c): depth multiplier 1, channels a multiple of 8, no dilation; the
+    accumulators 16 times the sums, the portable requantization."""
+    q = op.int8_params
+    ch = int(q["out_c"])
+    taps = int(q["k_h"]) * int(q["k_w"])
+    if ch != int(q["in_c"]) or ch % 8 or q["dil_h"] != 1 or q["dil_w"] != 1:
+        return None
+    rows = g.tensors[op.inputs[1]].data.astype(np.int64).reshape(taps, ch)  # [taps][ch]
+    b = op.inputs[2] if len(op.inputs) > 2 else ""
+    start = (g.tensors[b].data.astype(np.int64) if b else np.zeros(ch, np.int64)) \
+        + int(q["input_offset"]) * rows.sum(0)
+    if int(np.max((np.abs(start) + 128 * np.abs(rows).sum(0)) * 16)) > INT32_MAX:
+        return None  # the accumulators carry 16 times the sums
+    lanes = rows.reshape(taps, ch // 8, 8)[..., DW_S4_NIBBLES]
+    words = sum((lanes[..., j] & 15) << (4 * j) for j in range(8)).astype(np.uint32).view(np.int32).reshape(-1)
+
+    def emit(ctx, op_, sym):
+        consts = [ctx.const(sym, "start", start * 16, "int32_t", note=f"{sym}: 16 times the starting accumulators"),
+                  ctx.const(sym, "w", words, "int32_t",
+                            note=f"{sym}: int4 weights, per tap 8 channels to a word")]
+        params = s8_params(ctx, q, sym, consts)
+        return Call("td_arm_dw_s4", "arm/dsp_dw_s4.c",
+                    [ctx.ptr(op_.inputs[0]), consts[0].sym, consts[1].sym, ctx.ptr(op_.outputs[0], False)],
+                    "td_conv_s8_params", params, consts=consts)
+    return Choice("arm_dsp_dw_s4", emit, 0, const_bytes=4 * start.size + 4 * words.size)
+
+
 # the channel order of td_mve_dw_s4's requantization arrays in a block of 16 (VMOVLB /
 # VMOVLT of the two int16 halves)
 MVE_DW_S4_ORDER = [0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15]
@@ -1460,8 +1493,8 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
             return (_mve_fc_s4(g, op) if "mve" in target.features else None) or _dsp_fc_s4(g, op)
         if op.kind == "conv2d_s8":
             return (_mve_conv_s4(g, op) if "mve" in target.features else None) or _dsp_conv_s4(g, op)
-        if op.kind == "depthwise_conv2d_s8" and "mve" in target.features:
-            return _mve_dw_s4(g, op)
+        if op.kind == "depthwise_conv2d_s8":
+            return (_mve_dw_s4(g, op) if "mve" in target.features else None) or _dsp_dw_s4(g, op)
         return None
     if op.kind == "softmax_s8":
         return _mve_softmax(op, target, mode)
