@@ -26,12 +26,13 @@ from typing import Optional
 import numpy as np
 
 from .. import qmath
-from ..ctext import Call, c_float, s8_params
+from ..ctext import Call, c_float
 from ..ir import Graph, Op
 from ..kernel_variants import Choice
 from .. import ops
 from ..ops import softmax
 from ..ops.common import pack_int4_halves, s8_call
+from . import _int4
 from ..stage_types import InplaceMode
 
 INT32_MAX = 2**31 - 1
@@ -809,28 +810,16 @@ def _fc_stream(w8: np.ndarray, plan: RequantPlan) -> np.ndarray:
 def _dsp_fc_s4(g: Graph, op: Op) -> Optional[Choice]:
     """Fully connected with int4 weights (td_arm_fc_s4, arm/dsp_fc_s4.c): the weights packed
     eight to a word, the accumulator 16 times the sum, the portable requantization."""
-    q = op.int8_params
     w4 = g.tensors[op.inputs[1]].data  # int8 values in [-8, 7], [out][in]
-    n_out, n_in = w4.shape
-    if n_in % 8:
+    if w4.shape[1] % 8:
         return None
-    b = op.inputs[2] if len(op.inputs) > 2 else ""
     wf = w4.astype(np.int64)
-    start = (g.tensors[b].data.astype(np.int64) if b else np.zeros(n_out, np.int64)) \
-        + int(q["input_offset"]) * wf.sum(1)
-    if int(np.max((np.abs(start) + 128 * np.abs(wf).sum(1)) * 16)) > INT32_MAX:
-        return None  # the accumulator carries 16 times the sum
-    stream = _fc_s4_stream(wf, start)
-
-    def emit(ctx, op_, sym):
-        blob = ctx.const(sym, "stream", stream, "int32_t", aligned=True,
-                         note=f"{sym}: starting accumulators and int4 weights, 8 per word")
-        consts = [blob]
-        params = s8_params(ctx, q, sym, consts)
-        return Call("td_arm_fc_s4", "arm/dsp_fc_s4.c",
-                    [ctx.ptr(op_.inputs[0]), blob.sym, ctx.ptr(op_.outputs[0], False)],
-                    "td_fc_s8_params", params, consts=consts)
-    return Choice("arm_dsp_fc_s4", emit, 0, const_bytes=4 * stream.size)
+    start = _int4.starting_accumulators(g, op, wf, scale=16)  # the accumulator carries 16x
+    if start is None:
+        return None
+    return _int4.packed_choice(op, "arm_dsp_fc_s4", "td_arm_fc_s4", "arm/dsp_fc_s4.c", "td_fc_s8_params",
+                               [("stream", _fc_s4_stream(wf, start), "int32_t",
+                                 "starting accumulators and int4 weights, 8 per word", True)])
 
 
 def _dsp_conv_s4(g: Graph, op: Op) -> Optional[Choice]:
@@ -842,11 +831,7 @@ def _dsp_conv_s4(g: Graph, op: Op) -> Optional[Choice]:
         return None
     w4 = g.tensors[op.inputs[1]].data  # int8 values in [-8, 7], [oc][kh][kw][c]
     oc = w4.shape[0]
-    wf = w4.reshape(oc, -1).astype(np.int64)
-    b = op.inputs[2] if len(op.inputs) > 2 else ""
-    bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(oc, np.int64)
-    start = bias + int(q["input_offset"]) * wf.sum(1)
-    if int(np.max((np.abs(start) + 128 * np.abs(wf).sum(1)) * 16)) > INT32_MAX:
+    if _int4.starting_accumulators(g, op, w4.reshape(oc, -1).astype(np.int64), scale=16) is None:
         return None  # the accumulator carries 16 times the sum
     plan = _conv_plan(g, op, w4, int8_weights=True)
     if plan is None:
@@ -867,30 +852,8 @@ def _dsp_conv_s4(g: Graph, op: Op) -> Optional[Choice]:
 
 def _mve_fc_s4(g: Graph, op: Op) -> Optional[Choice]:
     """Fully connected with int4 weights on Helium (td_mve_fc_s4, arm/mve_fc_s4.c): the
-    weights packed in halves (pack_int4_halves), the starting accumulators computed here,
-    the portable requantization."""
-    q = op.int8_params
-    w4 = g.tensors[op.inputs[1]].data  # int8 values in [-8, 7], [out][in]
-    n_out, n_in = w4.shape
-    if n_in % 2:
-        return None
-    wf = w4.astype(np.int64)
-    b = op.inputs[2] if len(op.inputs) > 2 else ""
-    start = (g.tensors[b].data.astype(np.int64) if b else np.zeros(n_out, np.int64)) \
-        + int(q["input_offset"]) * wf.sum(1)
-    if int(np.max(np.abs(start) + 128 * np.abs(wf).sum(1))) > INT32_MAX:
-        return None
-    packed = pack_int4_halves(wf)
-
-    def emit(ctx, op_, sym):
-        consts = [ctx.const(sym, "start", start, "int32_t", note=f"{sym}: starting accumulators"),
-                  ctx.const(sym, "w", packed, "uint8_t",
-                            note=f"{sym}: int4 weights, two per byte (weights j and {n_in // 2} + j)")]
-        params = s8_params(ctx, q, sym, consts)
-        return Call("td_mve_fc_s4", "arm/mve_fc_s4.c",
-                    [ctx.ptr(op_.inputs[0]), consts[0].sym, consts[1].sym, ctx.ptr(op_.outputs[0], False)],
-                    "td_fc_s8_params", params, consts=consts)
-    return Choice("arm_mve_fc_s4", emit, 0, const_bytes=4 * start.size + packed.size)
+    weights packed in halves, the portable requantization (see _int4.halves_fc)."""
+    return _int4.halves_fc(g, op, "arm_mve_fc_s4", "td_mve_fc_s4", "arm/mve_fc_s4.c")
 
 
 MVE_S4_PIXELS = 4  # TD_MVE_S4_PIXELS
@@ -908,26 +871,18 @@ def _mve_conv_s4(g: Graph, op: Op) -> Optional[Choice]:
     wf = w4.reshape(oc, -1).astype(np.int64)
     klen = wf.shape[1]
     kc = -(-klen // 32) * 2
-    b = op.inputs[2] if len(op.inputs) > 2 else ""
-    start = (g.tensors[b].data.astype(np.int64) if b else np.zeros(oc, np.int64)) \
-        + int(q["input_offset"]) * wf.sum(1)
-    if int(np.max(np.abs(start) + 128 * np.abs(wf).sum(1))) > INT32_MAX:
+    start = _int4.starting_accumulators(g, op, wf)
+    if start is None:
         return None
     rows = np.zeros((oc, kc * 16), np.int64)
     rows[:, :klen] = wf
-    packed = pack_int4_halves(rows)
-
-    def emit(ctx, op_, sym):
-        consts = [ctx.const(sym, "start", start, "int32_t", note=f"{sym}: starting accumulators"),
-                  ctx.const(sym, "w", packed, "uint8_t", aligned=True,
-                            note=f"{sym}: int4 weights, per channel two per byte (weights j and {kc * 8} + j)")]
-        params = s8_params(ctx, q, sym, consts)
-        return Call("td_mve_conv_s4", "arm/mve_conv_s4.c",
-                    [ctx.ptr(op_.inputs[0]), consts[0].sym, consts[1].sym, ctx.ptr(op_.outputs[0], False),
-                     f"(int8_t *){ctx.scratch(op_)}", str(kc)],
-                    "td_conv_s8_params", params, consts=consts)
-    return Choice("arm_mve_conv_s4", emit, MVE_S4_PIXELS * kc * 16,
-                  const_bytes=4 * start.size + packed.size)
+    return _int4.packed_choice(
+        op, "arm_mve_conv_s4", "td_mve_conv_s4", "arm/mve_conv_s4.c", "td_conv_s8_params",
+        [("start", start, "int32_t", "starting accumulators"),
+         ("w", pack_int4_halves(rows), "uint8_t",
+          f"int4 weights, per channel two per byte (weights j and {kc * 8} + j)", True)],
+        scratch=MVE_S4_PIXELS * kc * 16,
+        extra=lambda ctx, op_: [f"(int8_t *){ctx.scratch(op_)}", str(kc)])
 
 
 # nibble j of a td_arm_dw_s4 weight word holds channel DW_S4_NIBBLES[j] of its 8
@@ -944,23 +899,15 @@ def _dsp_dw_s4(g: Graph, op: Op) -> Optional[Choice]:
     if ch != int(q["in_c"]) or ch % 8 or q["dil_h"] != 1 or q["dil_w"] != 1:
         return None
     rows = g.tensors[op.inputs[1]].data.astype(np.int64).reshape(taps, ch)  # [taps][ch]
-    b = op.inputs[2] if len(op.inputs) > 2 else ""
-    start = (g.tensors[b].data.astype(np.int64) if b else np.zeros(ch, np.int64)) \
-        + int(q["input_offset"]) * rows.sum(0)
-    if int(np.max((np.abs(start) + 128 * np.abs(rows).sum(0)) * 16)) > INT32_MAX:
-        return None  # the accumulators carry 16 times the sums
+    start = _int4.starting_accumulators(g, op, rows.T, scale=16)  # the accumulators carry 16x
+    if start is None:
+        return None
     lanes = rows.reshape(taps, ch // 8, 8)[..., DW_S4_NIBBLES]
     words = sum((lanes[..., j] & 15) << (4 * j) for j in range(8)).astype(np.uint32).view(np.int32).reshape(-1)
-
-    def emit(ctx, op_, sym):
-        consts = [ctx.const(sym, "start", start * 16, "int32_t", note=f"{sym}: 16 times the starting accumulators"),
-                  ctx.const(sym, "w", words, "int32_t",
-                            note=f"{sym}: int4 weights, per tap 8 channels to a word")]
-        params = s8_params(ctx, q, sym, consts)
-        return Call("td_arm_dw_s4", "arm/dsp_dw_s4.c",
-                    [ctx.ptr(op_.inputs[0]), consts[0].sym, consts[1].sym, ctx.ptr(op_.outputs[0], False)],
-                    "td_conv_s8_params", params, consts=consts)
-    return Choice("arm_dsp_dw_s4", emit, 0, const_bytes=4 * start.size + 4 * words.size)
+    return _int4.packed_choice(
+        op, "arm_dsp_dw_s4", "td_arm_dw_s4", "arm/dsp_dw_s4.c", "td_conv_s8_params",
+        [("start", start * 16, "int32_t", "16 times the starting accumulators"),
+         ("w", words, "int32_t", "int4 weights, per tap 8 channels to a word")])
 
 
 # the channel order of td_mve_dw_s4's requantization arrays in a block of 16 (VMOVLB /
@@ -978,30 +925,21 @@ def _mve_dw_s4(g: Graph, op: Op) -> Optional[Choice]:
     if ch != int(q["in_c"]) or ch % 16 or q["dil_h"] != 1 or q["dil_w"] != 1 or taps > 31:
         return None
     rows = g.tensors[op.inputs[1]].data.astype(np.int64).reshape(taps, ch)  # [taps][ch]
-    b = op.inputs[2] if len(op.inputs) > 2 else ""
-    start = (g.tensors[b].data.astype(np.int64) if b else np.zeros(ch, np.int64)) \
-        + int(q["input_offset"]) * rows.sum(0)
     mult = np.broadcast_to(np.asarray(q["multiplier"], np.int64).reshape(-1), (ch,))
     shift = np.broadcast_to(np.asarray(q["shift"], np.int64).reshape(-1), (ch,))
     left = np.maximum(shift, 0)
-    if int(np.max((np.abs(start) + 128 * np.abs(rows).sum(0)) << left)) > INT32_MAX:
+    start = _int4.starting_accumulators(g, op, rows.T, scale=1)
+    if start is None or int(np.max((np.abs(start) + 128 * np.abs(rows).sum(0)) << left)) > INT32_MAX:
         return None
     order = np.concatenate([blk + np.asarray(MVE_DW_S4_ORDER) for blk in range(0, ch, 16)])
     rq = np.concatenate([start[order], mult[order], left[order], -np.maximum(-shift, 0)[order]])
     # [block][tap][8 bytes]: byte j of a block's tap holds its channels j and 8 + j
     blocks = rows.reshape(taps, ch // 16, 2, 8).transpose(1, 0, 3, 2)  # [block][tap][j][half]
     packed = ((blocks[..., 0] & 15) | ((blocks[..., 1] & 15) << 4)).astype(np.uint8).reshape(-1)
-
-    def emit(ctx, op_, sym):
-        consts = [ctx.const(sym, "rq", rq, "int32_t", aligned=True,
-                            note=f"{sym}: starting accumulators, multipliers, left and right shifts"),
-                  ctx.const(sym, "w", packed, "uint8_t",
-                            note=f"{sym}: int4 weights, per 16 channels and tap two per byte")]
-        params = s8_params(ctx, q, sym, consts)
-        return Call("td_mve_dw_s4", "arm/mve_dw_s4.c",
-                    [ctx.ptr(op_.inputs[0]), consts[0].sym, consts[1].sym, ctx.ptr(op_.outputs[0], False)],
-                    "td_conv_s8_params", params, consts=consts)
-    return Choice("arm_mve_dw_s4", emit, 0, const_bytes=4 * rq.size + packed.size)
+    return _int4.packed_choice(
+        op, "arm_mve_dw_s4", "td_mve_dw_s4", "arm/mve_dw_s4.c", "td_conv_s8_params",
+        [("rq", rq, "int32_t", "starting accumulators, multipliers, left and right shifts", True),
+         ("w", packed, "uint8_t", "int4 weights, per 16 channels and tap two per byte")])
 
 
 # nibble j of a word holds the weight of K position S4_CONV_NIBBLES[j] of its 8-step (see

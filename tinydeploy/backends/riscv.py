@@ -43,10 +43,11 @@ from typing import Optional
 import numpy as np
 
 from .. import qmath
-from ..ctext import Call, c_struct, s8_params
+from ..ctext import Call, c_struct
 from ..ir import Graph, Op
 from ..kernel_variants import Choice
 from ..ops.common import pack_int4_halves, s8_call
+from . import _int4
 from ..ops import softmax
 from ..stage_types import InplaceMode
 
@@ -130,29 +131,8 @@ def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> O
 
 def _rvv_fc_s4(g: Graph, op: Op) -> Optional[Choice]:
     """Fully connected with int4 weights (td_rvv_fc_s4, riscv/rvv_fc_s4.c): the weights
-    packed in halves (byte j: weight j low, weight H + j high), the starting accumulators
-    computed here, the portable requantization."""
-    q = op.int8_params
-    w4 = g.tensors[op.inputs[1]].data  # int8 values in [-8, 7], [out][in]
-    n_out, n_in = w4.shape
-    if n_in % 2:
-        return None
-    wf = w4.astype(np.int64)
-    start = _bias(g, op, n_out) + int(q["input_offset"]) * wf.sum(1)
-    if int(np.max(np.abs(start) + 128 * np.abs(wf).sum(1))) > INT32_MAX:
-        return None
-    half = n_in // 2
-    packed = pack_int4_halves(wf)
-
-    def emit(ctx, op_, sym):
-        consts = [ctx.const(sym, "start", start, "int32_t", note=f"{sym}: starting accumulators"),
-                  ctx.const(sym, "w", packed, "uint8_t",
-                            note=f"{sym}: int4 weights, two per byte (weights j and {half} + j)")]
-        params = s8_params(ctx, q, sym, consts)
-        return Call("td_rvv_fc_s4", "riscv/rvv_fc_s4.c",
-                    [ctx.ptr(op_.inputs[0]), consts[0].sym, consts[1].sym, ctx.ptr(op_.outputs[0], False)],
-                    "td_fc_s8_params", params, consts=consts)
-    return Choice("rvv_fc_s4", emit, 0, const_bytes=4 * start.size + packed.size)
+    packed in halves, the portable requantization (see _int4.halves_fc)."""
+    return _int4.halves_fc(g, op, "rvv_fc_s4", "td_rvv_fc_s4", "riscv/rvv_fc_s4.c")
 
 
 def _rvv_conv_s4(g: Graph, op: Op) -> Optional[Choice]:
