@@ -4,10 +4,13 @@
 
 #if defined(__ARM_FEATURE_DSP)
 
-/* One tap for 8 channels: weights word w, inputs words x0 (channels 0-3), x1 (4-7), into
- * the accumulators a0..a7 (scalars: kept in registers). */
-#define TD_DW_S4_TAP(w, x0, x1)                                                        \
+/* One tap for 8 channels: weights word w, the inputs at xp (channels 0-3 in its first
+ * word, 4-7 in its second; the zero point for a padding tap), into the accumulators
+ * a0..a7 (scalars: kept in registers). */
+#define TD_DW_S4_TAP(w, xp)                                                            \
     do {                                                                               \
+        const td_u32u *xw_ = (const td_u32u *)(const void *)(xp);                     \
+        const uint32_t x0 = xw_[0], x1 = xw_[1];                                       \
         const uint32_t t_ = ((w) << 4) & 0xF0F0F0F0u, u_ = (w) & 0xF0F0F0F0u;         \
         int16x2_t s_ = __sxtb16((int8x4_t)t_), x_ = __sxtb16((int8x4_t)(x0));          \
         a0 = __smlabb(x_, s_, a0);                                                     \
@@ -34,14 +37,6 @@ static inline int8_t requant(const td_conv_s8_params *p, int32_t acc16, int32_t 
     return (int8_t)td_clamp_s32(v, p->act_min, p->act_max);
 }
 
-/* One tap at xp (the 8 channels' inputs, or the zero point for a padding tap). */
-#define TD_DW_S4_TAP_AT(wv, xp)                                                         \
-    do {                                                                               \
-        const td_u32u *xw_ = (const td_u32u *)(const void *)(xp);                     \
-        const uint32_t x0_ = xw_[0], x1_ = xw_[1];                                     \
-        TD_DW_S4_TAP((wv), x0_, x1_);                                                  \
-    } while (0)
-
 void td_arm_dw_s4(const td_conv_s8_params *p, const int8_t *input, const int32_t *start,
                   const int32_t *weights, int8_t *output)
 {
@@ -66,7 +61,7 @@ void td_arm_dw_s4(const td_conv_s8_params *p, const int8_t *input, const int32_t
                         const int8_t *xp = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
                             ? input + ((iy * p->in_w + ix) * c + 8 * g)
                             : (const int8_t *)(const void *)zbuf;  /* padding: the zero point */
-                        TD_DW_S4_TAP_AT((uint32_t)*w, xp);
+                        TD_DW_S4_TAP((uint32_t)*w, xp);
                     }
                 }
                 o[0] = requant(p, a0, 8 * g);

@@ -11,13 +11,16 @@
 
 /* One tap for both channel blocks: the H-byte row at w (strip at the current vl),
  * input value x.  vtype e16 m2; accumulators e32 m4 in v8 (low nibbles) and v12. */
-#define TD_S4_TAP                                                           \
+/* The strip of packed bytes at w -> the low nibbles in v6, the high ones in v4 (int16). */
+#define TD_S4_UNPACK                                                        \
     "vle8.v v1, (%[w])\n\t"                                                 \
-    "add %[w], %[w], %[ws]\n\t"                                             \
     "vsext.vf2 v4, v1\n\t"                                                  \
     "vsll.vi v6, v4, 12\n\t"                                                \
     "vsra.vi v6, v6, 12\n\t"                                                \
-    "vsra.vi v4, v4, 4\n\t"                                                 \
+    "vsra.vi v4, v4, 4\n\t"
+#define TD_S4_TAP                                                           \
+    TD_S4_UNPACK                                                            \
+    "add %[w], %[w], %[ws]\n\t"                                             \
     "vwmacc.vx v8, %[t], v6\n\t"                                            \
     "vwmacc.vx v12, %[t], v4\n\t"
 
@@ -133,11 +136,7 @@ void td_rvv_conv_s4(const td_rvv_conv_s4_params *p, const int8_t *input,
  * its own input, so per tap the two channel blocks' inputs are vectors too (vle8 +
  * vsext.vf2, vwmacc.vv).  vtype e16 m2 as TD_S4_TAP. */
 #define TD_S4_DW_TAP                                                        \
-    "vle8.v v1, (%[w])\n\t"                                                 \
-    "vsext.vf2 v4, v1\n\t"                                                  \
-    "vsll.vi v6, v4, 12\n\t"                                                \
-    "vsra.vi v6, v6, 12\n\t"                                                \
-    "vsra.vi v4, v4, 4\n\t"                                                 \
+    TD_S4_UNPACK                                                            \
     "vle8.v v1, (%[x])\n\t"                                                 \
     "vsext.vf2 v20, v1\n\t"                                                 \
     "vwmacc.vv v8, v6, v20\n\t"                                             \
@@ -172,11 +171,7 @@ void td_rvv_dw_s4(const td_rvv_conv_s4_params *p, const int8_t *input,
                         const uint8_t *w = weights + (ky * k_w + kx) * h + j0;
                         if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
                             /* padding: the zero point (the bias has its offset folded in) */
-                            __asm__ volatile("vle8.v v1, (%[w])\n\t"
-                                             "vsext.vf2 v4, v1\n\t"
-                                             "vsll.vi v6, v4, 12\n\t"
-                                             "vsra.vi v6, v6, 12\n\t"
-                                             "vsra.vi v4, v4, 4\n\t"
+                            __asm__ volatile(TD_S4_UNPACK
                                              "vwmacc.vx v8, %[z], v6\n\t"
                                              "vwmacc.vx v12, %[z], v4\n\t"
                                              : : [w] "r"(w), [z] "r"(p->input_zero_point)
