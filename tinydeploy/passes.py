@@ -150,21 +150,29 @@ def fold_pad_into_conv(g: Graph) -> None:
 
 
 def fuse_activations(g: Graph) -> None:
-    """conv/FC/pool/add followed by a clip (Relu, Relu6, Clip) -> clamp bounds."""
+    """conv/FC/pool/add followed by a clip (Relu, Relu6, Clip) -> clamp bounds. The clip may
+    read the layer through reshapes (a 1-D convolution is a 2-D one between two reshapes):
+    clipping commutes with them, so the last reshape then writes the clip's output."""
     producers = g.producers()
     consumers = g.consumers()  # stays valid: a fusion only drops the clip and its input tensor
     for op in list(g.ops):
         if op.kind != "clip":
             continue
-        prev = producers.get(op.inputs[0])
+        views, reader, prev = [], op, producers.get(op.inputs[0])
+        while (prev is not None and prev.kind == "reshape"
+               and _single_consumer(g, prev.outputs[0], consumers) is reader):
+            views.append(prev)
+            reader, prev = prev, producers.get(prev.inputs[0])
         if prev is None or prev.kind not in ("conv2d", "fully_connected", "binary", "max_pool", "avg_pool") \
-                or _single_consumer(g, op.inputs[0], consumers) is not op:
+                or _single_consumer(g, prev.outputs[0], consumers) is not reader:
             continue
         if prev.kind == "binary" and prev.attrs["op"] not in ("add", "sub", "mul"):
             continue
         lo, hi = prev.attrs["act"]
         prev.attrs["act"] = (max(lo, op.attrs["lo"]), min(hi, op.attrs["hi"]))
-        prev.outputs = list(op.outputs)
+        writer = views[0] if views else prev
+        writer.outputs = list(op.outputs)
+        producers[op.outputs[0]] = writer
         g.ops.remove(op)
 
 
