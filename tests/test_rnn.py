@@ -276,13 +276,105 @@ def test_int8_accuracy_against_float(tmp_path, case):
     assert sqnr > 25
 
 
-def test_the_c_tables_are_the_golden_models():
+def test_the_c_table_is_the_golden_models():
     from tinydeploy.ops import rnn
     from tinydeploy.resources import RUNTIME_C, data_dir
     text = (data_dir(RUNTIME_C) / "include" / "td_rnn_s8_body.h").read_text()
-    for name, table in (("td_rnn_sigmoid", rnn.SIGMOID_TABLE), ("td_rnn_tanh", rnn.TANH_TABLE)):
-        body = text.split(f"static const int16_t {name}[257] = {{")[1].split("}")[0]
-        assert [int(v) for v in body.replace("\n", " ").split(",")] == table.tolist()
+    body = text.split("static const uint16_t td_rnn_sigmoid_nodes[256] = {")[1].split("}")[0]
+    assert [int(v) for v in body.replace("\n", " ").split(",")] == rnn.SIGMOID_NODES.tolist()
+
+
+@pytest.mark.parametrize("fn,frac", [("LOGISTIC", 12), ("TANH", 12), ("TANH", 9), ("TANH", 11), ("TANH", 13),
+                                     ("TANH", 15)])
+def test_int16_sigmoid_and_tanh_are_tflite_micros_on_every_input(fn, frac):
+    """The int8 LSTM's activations (sigmoid_q15, tanh_q15; the C kernels equal them) against
+    TFLite Micro's int16 LOGISTIC and TANH on all 65,536 inputs: the gates' Q3.12 and the
+    cell state's scales 2^-frac with their input scaling (cell_tanh_params)."""
+    pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    from tflite_oracle import make_single_op_model, tflm_run
+    from tinydeploy.ops import rnn
+    x = np.arange(-32768, 32768, dtype=np.int16).reshape(1, -1)
+    model = make_single_op_model(fn, [dict(shape=x.shape, dtype=np.int16, scale=2.0 ** -frac, zp=0)],
+                                 dict(shape=x.shape, dtype=np.int16, scale=2.0 ** -15, zp=0))
+    theirs = tflm_run(model, [x])
+    ours = rnn.sigmoid_q15(x) if fn == "LOGISTIC" else rnn.tanh_q15(x, *rnn.cell_tanh_params(frac))
+    np.testing.assert_array_equal(ours, theirs)
+
+
+# ONNX orders an LSTM's gate rows i, o, f, c; TFLite keeps one tensor per gate, i, f, c, o
+_TFLITE_GATES = {"i": 0, "o": 1, "f": 2, "c": 3}
+
+
+def _tflm_lstm(x, wq, rq, bias, s_x, zp_x, s_w, s_r, hid, cell_frac):
+    """TFLite Micro's UNIDIRECTIONAL_SEQUENCE_LSTM (time major, int8 activations and
+    weights, int16 cell state at 2^-cell_frac, hidden state 1/128) on x [seq, batch, in]:
+    (its output, its cell state after the last step)."""
+    from tflite_oracle import make_single_op_model, schema, tflm_run
+    seq, batch, n_in = x.shape
+    gate_rows = {g: slice(k * hid, (k + 1) * hid) for g, k in _TFLITE_GATES.items()}
+
+    def weight(data, scale):
+        return dict(shape=data.shape, data=data, scale=scale, zp=0)
+
+    order = "ifco"
+    inputs = [dict(shape=x.shape, scale=s_x, zp=zp_x)]
+    inputs += [weight(wq[gate_rows[g]], s_w[g]) for g in order]
+    inputs += [weight(rq[gate_rows[g]], s_r[g]) for g in order]
+    inputs += [None, None, None]  # no peepholes
+    inputs += [dict(shape=(hid,), dtype=np.int32, data=bias[gate_rows[g]], scale=s_x * s_w[g], zp=0)
+               for g in order]
+    inputs += [None, None]  # no projection
+    inputs += [dict(shape=(batch, hid), scale=1 / 128, zp=0, variable=True),
+               dict(shape=(batch, hid), dtype=np.int16, scale=2.0 ** -cell_frac, zp=0, variable=True)]
+    inputs += [None] * 4  # no layer norm
+    options = schema.UnidirectionalSequenceLSTMOptionsT()
+    options.fusedActivationFunction, options.timeMajor = schema.ActivationFunctionType.TANH, True
+    model = make_single_op_model("UNIDIRECTIONAL_SEQUENCE_LSTM", inputs,
+                                 dict(shape=(seq, batch, hid), scale=1 / 128, zp=0), options,
+                                 schema.BuiltinOptions.UnidirectionalSequenceLSTMOptions)
+    cell_state = 1 + 12 + 1  # its tensor index: after x, 12 weights and biases, the hidden state
+    out, (cell,) = tflm_run(model, [x], tensors=[cell_state])
+    return out, cell["tensor_data"]
+
+
+@pytest.mark.parametrize("hid,n_in,seq,batch,cell_frac,zp_x", [(7, 5, 9, 1, 11, 3), (24, 10, 60, 4, 13, -7), (32, 12, 400, 8, 11, 5),
+                                                             (32, 12, 60, 4, 9, 0)])
+def test_int8_lstm_golden_is_tflite_micros(hid, n_in, seq, batch, cell_frac, zp_x):
+    """The golden int8 LSTM (the C kernels equal it) against TFLite Micro's integer
+    UNIDIRECTIONAL_SEQUENCE_LSTM: one weight scale per gate (TFLite's per-tensor weights),
+    an asymmetric input, cell states in Q4.11, Q2.13 (the tanh's input shifted right) and
+    Q6.9, batches of one to eight. The outputs and the final cell state, bit for bit."""
+    pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    from tinydeploy.ir import Int8Params, Op
+    from tinydeploy.ops import rnn
+    rng = np.random.default_rng(hid * 100 + seq)
+    s_x = float(np.float32(0.04))
+    w = rng.normal(0, 0.6, (4 * hid, n_in))
+    r = rng.normal(0, 0.6, (4 * hid, hid))
+    b = rng.normal(0, 0.8, 4 * hid)
+    s_w, s_r, wq, rq = {}, {}, np.zeros(w.shape, np.int8), np.zeros(r.shape, np.int8)
+    for g, k in _TFLITE_GATES.items():
+        rows = slice(k * hid, (k + 1) * hid)
+        s_w[g] = float(np.float32(np.abs(w[rows]).max() / 127))
+        s_r[g] = float(np.float32(np.abs(r[rows]).max() / 127))
+        wq[rows] = np.clip(np.round(w[rows] / s_w[g]), -127, 127)
+        rq[rows] = np.clip(np.round(r[rows] / s_r[g]), -127, 127)
+    row_scale = {name: np.repeat([scales[g] for g in "iofc"], hid) for name, scales in (("w", s_w), ("r", s_r))}
+    bias = np.round(b / (s_x * row_scale["w"])).astype(np.int32)
+    x = rng.integers(-128, 128, (seq, batch, n_in)).astype(np.int8)
+
+    im, ish, rm, rsh = rnn.gate_multipliers(s_x, row_scale["w"], 1 / 128, row_scale["r"])
+    q = dict(seq_len=seq, batch=batch, input_size=n_in, hidden_size=hid, num_directions=1, reverse=0,
+             output="TD_RNN_S8_Y", linear_before_reset=0, input_multiplier=im, input_shift=ish,
+             recurrent_multiplier=rm, recurrent_shift=rsh, **rnn.lstm_cell_params(cell_frac, 1 / 128))
+    op = Op("lstm_s8", "lstm", ["x", "w", "r", "b_in", "b_rec", "", ""], ["y"], int8_params=Int8Params(q))
+    folded = bias - zp_x * wq.astype(np.int64).sum(axis=1)  # the input zero point in the bias
+    ours, our_cell = rnn.golden_with_state(op, [x, wq[None], rq[None], folded[None].astype(np.int32),
+                                                np.zeros((1, 4 * hid), np.int32)])
+    theirs, their_cell = _tflm_lstm(x, wq, rq, bias, s_x, zp_x, s_w, s_r, hid, cell_frac)
+    np.testing.assert_array_equal(ours.reshape(seq, batch, hid), theirs)
+    np.testing.assert_array_equal(our_cell[0], their_cell)
+    assert len(np.unique(theirs)) > 20 and theirs.min() < -60 and theirs.max() > 60
 
 
 def test_report_counts_macs_and_plans_the_state_in_the_arena(tmp_path):

@@ -271,12 +271,14 @@ _OPS = {
 # --------------------------------------------------------------------------
 
 _TYPE_CODES = {np.dtype(np.int8): schema.TensorType.INT8,
+               np.dtype(np.int16): schema.TensorType.INT16,
                np.dtype(np.int32): schema.TensorType.INT32}
 
 
-def _tensor_t(shape, dtype, buffer, scales=None, zps=None, qdim=0, name="t"):
+def _tensor_t(shape, dtype, buffer, scales=None, zps=None, qdim=0, name="t", variable=False):
     t = schema.TensorT()
     t.shape, t.type, t.buffer, t.name = list(shape), _TYPE_CODES[np.dtype(dtype)], buffer, name
+    t.isVariable = variable
     if scales is not None:
         q = schema.QuantizationParametersT()
         q.scale = [float(s) for s in np.atleast_1d(scales)]
@@ -291,8 +293,9 @@ def make_single_op_model(op_name, inputs, output, options=None, options_type=0,
     """Serialize a one-operator int8 model.
 
     inputs: list of dicts {shape, dtype, scale, zp, data (None for graph
-    inputs), qdim}; output: dict {shape, scale, zp}.  Graph inputs are the
-    inputs without data, in order.
+    inputs), qdim, variable} or None (an absent optional input); output: dict
+    {shape, scale, zp, dtype (int8 when absent)}.  Graph inputs are the inputs without data that are
+    not variable (state the interpreter keeps, zero at the start), in order.
     """
     model, sg = schema.ModelT(), schema.SubGraphT()
     buffers, tensors, graph_inputs, op_inputs = [schema.BufferT()], [], [], []
@@ -306,14 +309,14 @@ def make_single_op_model(op_name, inputs, output, options=None, options_type=0,
             b.data = np.frombuffer(np.ascontiguousarray(spec["data"]).tobytes(), np.uint8)
             buffers.append(b)
             buf_idx = len(buffers) - 1
-        else:
+        elif not spec.get("variable"):
             graph_inputs.append(len(tensors))
         tensors.append(_tensor_t(spec["shape"], spec.get("dtype", np.int8), buf_idx,
                                  spec.get("scale"), spec.get("zp"), spec.get("qdim", 0),
-                                 name=f"in{k}"))
+                                 name=f"in{k}", variable=bool(spec.get("variable"))))
         op_inputs.append(len(tensors) - 1)
-    tensors.append(_tensor_t(output["shape"], np.int8, 0, output["scale"], output["zp"],
-                             name="out"))
+    tensors.append(_tensor_t(output["shape"], output.get("dtype", np.int8), 0, output["scale"],
+                             output["zp"], name="out"))
     oc = schema.OperatorCodeT()
     code = getattr(BuiltinOperator, op_name)
     oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = code, min(code, 127), version
@@ -328,11 +331,17 @@ def make_single_op_model(op_name, inputs, output, options=None, options_type=0,
     return bytes(builder.Output())
 
 
-def tflm_run(model_bytes, inputs):
-    """Run a model with the TFLite Micro Python interpreter."""
+def tflm_run(model_bytes, inputs, tensors=()):
+    """Run a model with the TFLite Micro Python interpreter: its first output, or
+    (that output, [the tensors of subgraph 0 at these indices after the run])."""
     from tflite_micro.python.tflite_micro import runtime
-    interp = runtime.Interpreter.from_bytes(model_bytes, arena_size=4 << 20)
+    config = runtime.InterpreterConfig
+    interp = runtime.Interpreter.from_bytes(
+        model_bytes, arena_size=4 << 20,
+        intrepreter_config=config.kPreserveAllTensors if tensors else config.kAllocationRecording)
     for i, x in enumerate(inputs):
         interp.set_input(x, i)
     interp.invoke()
+    if tensors:
+        return interp.get_output(0), [interp.GetTensor(i, 0) for i in tensors]
     return interp.get_output(0)

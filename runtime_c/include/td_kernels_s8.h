@@ -556,7 +556,7 @@ void td_layer_norm_s8(const td_layer_norm_s8_params *p, const int8_t *input,
                       int8_t *output);
 
 /* ---------------------------------------------------------------------- */
-/* Recurrent layers in int8 (tinydeploy's integer LSTM and GRU; see
+/* Recurrent layers in int8 (TFLite's integer LSTM, tinydeploy's GRU; see
  * tinydeploy/ops/rnn.py for the arithmetic). Layouts as td_lstm_f32's; w, r
  * int8 [dirs][gates * hidden][...]; bias_in, bias_rec int32 [dirs][gates *
  * hidden] (the input zero point folded into bias_in); multiplier/shift pairs
@@ -572,9 +572,17 @@ typedef struct {
     int32_t reverse;             /* num_directions 1: run backward */
     int32_t output;              /* td_rnn_s8_output */
     int32_t linear_before_reset; /* GRU */
-    int32_t cell_frac;           /* LSTM: cell state scale 2^-cell_frac */
     const int32_t *input_multiplier, *input_shift;
     const int32_t *recurrent_multiplier, *recurrent_shift;
+    /* LSTM (zero in a GRU): the cell state's scale 2^-cell_frac, the
+     * requantization of forget x cell and of input x cell gate to the cell
+     * state, of output x tanh(cell) to the hidden state, and the cell state
+     * brought to the int16 tanh's input scale (x * multiplier >> shift) */
+    int32_t cell_frac;
+    int32_t forget_cell_multiplier, forget_cell_shift;
+    int32_t input_cell_multiplier, input_cell_shift;
+    int32_t hidden_multiplier, hidden_shift;
+    int32_t cell_tanh_multiplier, cell_tanh_shift;
 } td_rnn_s8_params;
 
 void td_lstm_s8(const td_rnn_s8_params *p, const int8_t *x, const int8_t *w,

@@ -1,15 +1,15 @@
 /* tinydeploy runtime: the bodies of the int8 LSTM and GRU kernels
- * (tinydeploy's own integer LSTM/GRU, documented in tinydeploy/ops/rnn.py; in
- * the style of TFLite's 8x8_16 LSTM, not bit-exact with it), shared by the
- * portable kernels (s8/rnn_s8.c) and the Arm DSP variant (arm/rnn_dsp.c).
+ * (TFLite's integer LSTM, and tinydeploy's own GRU in its style; documented in
+ * tinydeploy/ops/rnn.py), shared by the portable kernels (s8/rnn_s8.c) and the
+ * Arm DSP, Helium and RISC-V vector variants.
  * The including source defines TD_RNN_DOT(n, w, v, acc) (acc plus the dot
  * product of n int8 values of w and v, exactly) and the two functions'
  * names TD_RNN_LSTM and TD_RNN_GRU; without them this header is empty.
  *
  * int8 activations and weights, int32 accumulators, Q3.12 int16 gate
- * pre-activations, Q0.15 int16 gates from table sigmoid/tanh, an int16 cell
- * state (LSTM, 2^-cell_frac) or Q0.15 hidden state (GRU), int8 hidden output
- * at 1/128. The state and the gates live in the caller's scratch. */
+ * pre-activations, Q0.15 int16 gates from TFLite's int16 sigmoid/tanh, an
+ * int16 cell state (LSTM, 2^-cell_frac) or Q0.15 hidden state (GRU), int8
+ * hidden output at 1/128. The state and the gates live in the caller's scratch. */
 #ifndef TD_RNN_S8_BODY_H
 #define TD_RNN_S8_BODY_H
 
@@ -19,66 +19,70 @@
 
 #include "td_kernels_s8.h"
 
-/* sigmoid and tanh in Q0.15 at the Q3.12 inputs k * 256 - 32768, k = 0..256
- * (tinydeploy.ops.rnn.activation_table; tests/test_rnn.py checks them). */
-static const int16_t td_rnn_sigmoid[257] = {
-    11, 12, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22,
-    23, 25, 26, 28, 30, 32, 34, 36, 38, 41, 43, 46,
-    49, 52, 56, 59, 63, 67, 72, 76, 81, 86, 92, 98,
-    104, 111, 118, 125, 133, 142, 151, 161, 171, 182, 194, 206,
-    219, 233, 248, 264, 281, 299, 318, 338, 360, 383, 407, 433,
-    461, 490, 521, 554, 589, 627, 666, 708, 753, 800, 851, 904,
-    961, 1021, 1084, 1152, 1223, 1299, 1379, 1464, 1554, 1649, 1750, 1856,
-    1969, 2088, 2213, 2346, 2486, 2633, 2789, 2952, 3124, 3306, 3496, 3696,
-    3906, 4126, 4357, 4599, 4851, 5115, 5391, 5678, 5978, 6289, 6613, 6949,
-    7297, 7658, 8031, 8416, 8813, 9221, 9641, 10072, 10513, 10964, 11424, 11894,
-    12371, 12856, 13348, 13845, 14347, 14852, 15361, 15872, 16384, 16896, 17407, 17916,
-    18421, 18923, 19420, 19912, 20397, 20874, 21344, 21804, 22255, 22696, 23127, 23547,
-    23955, 24352, 24737, 25110, 25471, 25819, 26155, 26479, 26790, 27090, 27377, 27653,
-    27917, 28169, 28411, 28642, 28862, 29072, 29272, 29462, 29644, 29816, 29979, 30135,
-    30282, 30422, 30555, 30680, 30799, 30912, 31018, 31119, 31214, 31304, 31389, 31469,
-    31545, 31616, 31684, 31747, 31807, 31864, 31917, 31968, 32015, 32060, 32102, 32141,
-    32179, 32214, 32247, 32278, 32307, 32335, 32361, 32385, 32408, 32430, 32450, 32469,
-    32487, 32504, 32520, 32535, 32549, 32562, 32574, 32586, 32597, 32607, 32617, 32626,
-    32635, 32643, 32650, 32657, 32664, 32670, 32676, 32682, 32687, 32692, 32696, 32701,
-    32705, 32709, 32712, 32716, 32719, 32722, 32725, 32727, 32730, 32732, 32734, 32736,
-    32738, 32740, 32742, 32743, 32745, 32746, 32747, 32749, 32750, 32751, 32752, 32753,
-    32754, 32755, 32756, 32756, 32757
+/* TFLite's int16 sigmoid and tanh (tinydeploy.ops.rnn.sigmoid_q15 and
+ * tanh_q15): 256 sigmoid nodes over [0, 10.67) in steps of 1/24, in units of
+ * 2^-16 (tinydeploy.ops.rnn.SIGMOID_NODES; tests/test_rnn.py checks them),
+ * read with linear interpolation on |x|. */
+static const uint16_t td_rnn_sigmoid_nodes[256] = {
+    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149,
+    40794, 41432, 42064, 42688, 43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369,
+    47911, 48443, 48964, 49475, 49975, 50464, 50942, 51409, 51865, 52311, 52745, 53169,
+    53581, 53983, 54374, 54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433,
+    57724, 58007, 58280, 58544, 58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370,
+    60565, 60753, 60935, 61110, 61279, 61441, 61599, 61750, 61896, 62036, 62172, 62302,
+    62428, 62549, 62666, 62778, 62886, 62990, 63090, 63186, 63279, 63368, 63454, 63536,
+    63615, 63691, 63765, 63835, 63903, 63968, 64030, 64090, 64148, 64204, 64257, 64308,
+    64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652, 64687, 64721, 64754, 64786,
+    64816, 64845, 64873, 64900, 64926, 64950, 64974, 64997, 65019, 65039, 65060, 65079,
+    65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208, 65221, 65234, 65246, 65258,
+    65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360, 65367,
+    65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433,
+    65438, 65442, 65445, 65449, 65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474,
+    65476, 65479, 65481, 65483, 65485, 65488, 65489, 65491, 65493, 65495, 65497, 65498,
+    65500, 65501, 65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513,
+    65514, 65515, 65516, 65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522,
+    65523, 65523, 65524, 65524, 65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528,
+    65528, 65528, 65529, 65529, 65529, 65529, 65530, 65530, 65530, 65530, 65531, 65531,
+    65531, 65531, 65531, 65532, 65532, 65532, 65532, 65532, 65532, 65533, 65533, 65533,
+    65533, 65533, 65533, 65533, 65533, 65534, 65534, 65534, 65534, 65534, 65534, 65534,
+    65534, 65534, 65534, 65535
 };
 
-static const int16_t td_rnn_tanh[257] = {
-    -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768,
-    -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768,
-    -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32767, -32767,
-    -32767, -32767, -32767, -32767, -32767, -32767, -32767, -32766, -32766, -32766, -32766, -32765,
-    -32765, -32765, -32764, -32764, -32763, -32762, -32762, -32761, -32760, -32759, -32758, -32756,
-    -32755, -32753, -32751, -32749, -32746, -32743, -32740, -32736, -32732, -32727, -32721, -32715,
-    -32708, -32700, -32691, -32681, -32670, -32657, -32642, -32625, -32606, -32584, -32560, -32532,
-    -32501, -32466, -32426, -32381, -32329, -32271, -32206, -32132, -32048, -31953, -31846, -31726,
-    -31589, -31435, -31262, -31067, -30847, -30600, -30322, -30010, -29660, -29268, -28830, -28341,
-    -27797, -27191, -26519, -25776, -24956, -24054, -23066, -21986, -20813, -19542, -18173, -16706,
-    -15143, -13486, -11743, -9919, -8025, -6073, -4075, -2045, 0, 2045, 4075, 6073,
-    8025, 9919, 11743, 13486, 15143, 16706, 18173, 19542, 20813, 21986, 23066, 24054,
-    24956, 25776, 26519, 27191, 27797, 28341, 28830, 29268, 29660, 30010, 30322, 30600,
-    30847, 31067, 31262, 31435, 31589, 31726, 31846, 31953, 32048, 32132, 32206, 32271,
-    32329, 32381, 32426, 32466, 32501, 32532, 32560, 32584, 32606, 32625, 32642, 32657,
-    32670, 32681, 32691, 32700, 32708, 32715, 32721, 32727, 32732, 32736, 32740, 32743,
-    32746, 32749, 32751, 32753, 32755, 32756, 32758, 32759, 32760, 32761, 32762, 32762,
-    32763, 32764, 32764, 32765, 32765, 32765, 32766, 32766, 32766, 32766, 32767, 32767,
-    32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767,
-    32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767,
-    32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767,
-    32767, 32767, 32767, 32767, 32767
-};
-
-/* Q3.12 -> Q0.15 by the table, interpolating linearly between entries (the
- * tables increase: the difference is never negative). */
-static int32_t td_rnn_lookup(const int16_t *table, int32_t x)
+/* x * multiplier / 2^shift, rounded (the table's input scale) */
+static int32_t td_rnn_prescale(int32_t x, int32_t multiplier, int32_t shift)
 {
-    const int32_t u = x + 32768;
-    const int32_t i = u >> 8, frac = u & 255;
-    const int32_t lo = table[i];
-    return lo + ((((int32_t)table[i + 1] - lo) * frac + 128) >> 8);
+    const int32_t rounding = shift > 0 ? (int32_t)1 << (shift - 1) : 0;
+    return (x * multiplier + rounding) >> shift;
+}
+
+/* Q0.15 sigmoid: x / 2^9 table steps (a Q3.12 input: multiplier 3, shift 0) */
+static int32_t td_rnn_sigmoid(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t v = td_rnn_prescale(x, multiplier, shift);
+    const uint32_t a = (uint32_t)(v < 0 ? -v : v);
+    const uint32_t k = a >> 9;
+    uint32_t r = (uint32_t)0x7FFF << 10;
+    if (k < 255) {
+        const uint32_t lo = td_rnn_sigmoid_nodes[k];
+        r = (lo << 9) + (a & 511u) * (td_rnn_sigmoid_nodes[k + 1] - lo);
+    }
+    r = v >= 0 ? r + (1u << 9) : (1u << 25) - r + (1u << 9) - 1u;
+    return (int32_t)(r >> 10);
+}
+
+/* Q0.15 tanh = 2 sigmoid(2x) - 1: the same input scale read at x / 2^8 */
+static int32_t td_rnn_tanh(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t v = td_rnn_prescale(x, multiplier, shift);
+    const uint32_t a = (uint32_t)(v < 0 ? -v : v);
+    const uint32_t k = a >> 8;
+    int32_t r = 0xFFFF << 8;
+    if (k < 255) {
+        const uint32_t lo = td_rnn_sigmoid_nodes[k];
+        r = (int32_t)((lo << 8) + (a & 255u) * (td_rnn_sigmoid_nodes[k + 1] - lo));
+    }
+    r = v >= 0 ? r - (1 << 23) + (1 << 7) : -r + (1 << 23) + (1 << 7) - 1;
+    return r >> 8;
 }
 
 static int32_t td_rnn_sat16(int32_t v)
@@ -105,7 +109,7 @@ void TD_RNN_LSTM(const td_rnn_s8_params *p, const int8_t *x, const int8_t *w,
 {
     const int32_t hid = p->hidden_size, n_in = p->input_size;
     const int32_t seq = p->seq_len, batch = p->batch, dirs = p->num_directions;
-    const int32_t rows = 4 * hid, cf = p->cell_frac;
+    const int32_t rows = 4 * hid;
     int16_t *gates = (int16_t *)scratch;
     int16_t *c = gates + rows;
     int8_t *h = (int8_t *)(c + hid);
@@ -133,15 +137,18 @@ void TD_RNN_LSTM(const td_rnn_s8_params *p, const int8_t *x, const int8_t *w,
                     gates[k] = (int16_t)td_rnn_sat16(gx + gh);
                 }
                 for (int32_t j = 0; j < hid; ++j) {
-                    const int32_t ig = td_rnn_lookup(td_rnn_sigmoid, gates[j]);
-                    const int32_t og = td_rnn_lookup(td_rnn_sigmoid, gates[hid + j]);
-                    const int32_t fg = td_rnn_lookup(td_rnn_sigmoid, gates[2 * hid + j]);
-                    const int32_t cg = td_rnn_lookup(td_rnn_tanh, gates[3 * hid + j]);
-                    const int32_t cv = td_rnn_sat16(td_rdbpot(fg * c[j], 15) + td_rdbpot(ig * cg, 30 - cf));
-                    const int32_t tin = cf >= 12 ? td_rdbpot(cv, cf - 12)
-                                                 : td_rnn_sat16(cv * (1 << (12 - cf)));
+                    const int32_t ig = td_rnn_sigmoid(gates[j], 3, 0);
+                    const int32_t og = td_rnn_sigmoid(gates[hid + j], 3, 0);
+                    const int32_t fg = td_rnn_sigmoid(gates[2 * hid + j], 3, 0);
+                    const int32_t cg = td_rnn_tanh(gates[3 * hid + j], 3, 0);
+                    const int32_t kept = td_rnn_sat16(td_mbqm(fg * c[j], p->forget_cell_multiplier,
+                                                              p->forget_cell_shift));
+                    const int32_t added = td_rnn_sat16(td_mbqm(ig * cg, p->input_cell_multiplier,
+                                                               p->input_cell_shift));
+                    const int32_t cv = td_rnn_sat16(kept + added);
+                    const int32_t tc = td_rnn_tanh(cv, p->cell_tanh_multiplier, p->cell_tanh_shift);
                     c[j] = (int16_t)cv;
-                    h[j] = td_rnn_sat8(td_rdbpot(og * td_rnn_lookup(td_rnn_tanh, tin), 23));
+                    h[j] = td_rnn_sat8(td_mbqm(tc * og, p->hidden_multiplier, p->hidden_shift));
                 }
                 if (p->output == TD_RNN_S8_Y) {
                     int8_t *y = output + (((int64_t)t * dirs + d) * batch + n) * hid;
@@ -193,7 +200,7 @@ void TD_RNN_GRU(const td_rnn_s8_params *p, const int8_t *x, const int8_t *w,
                 for (int32_t k = 0; k < 2 * hid; ++k) {
                     const int32_t gx = td_rnn_term(n_in, wd + (int64_t)k * n_in, xt, bi[k], im[k], is[k]);
                     const int32_t gh = td_rnn_term(hid, rd + (int64_t)k * hid, h, br[k], rm[k], rs[k]);
-                    gates[k] = (int16_t)td_rnn_lookup(td_rnn_sigmoid, td_rnn_sat16(gx + gh));
+                    gates[k] = (int16_t)td_rnn_sigmoid(td_rnn_sat16(gx + gh), 3, 0);
                 }
                 /* candidate: the reset gate scales R h (+ its bias), or h before R */
                 const int8_t *hv = h;
@@ -210,7 +217,7 @@ void TD_RNN_GRU(const td_rnn_s8_params *p, const int8_t *x, const int8_t *w,
                     if (p->linear_before_reset) {
                         gh = td_rdbpot(gates[hid + j] * gh, 15);
                     }
-                    gates[k] = (int16_t)td_rnn_lookup(td_rnn_tanh, td_rnn_sat16(gx + gh));
+                    gates[k] = (int16_t)td_rnn_tanh(td_rnn_sat16(gx + gh), 3, 0);
                 }
                 for (int32_t j = 0; j < hid; ++j) {
                     const int32_t z = gates[j];

@@ -20,25 +20,31 @@ initial_c)] ("" for a zero state); attrs hidden, direction, output (and
 linear_before_reset for GRU). The recurrent state (h, c) and the gates live in the
 arena: the kernels' scratch (OpDef.scratch, planned by the memory planner).
 
-int8 (tinydeploy's own integer LSTM/GRU, in the style of TFLite's 8x8_16 LSTM but NOT
-bit-exact with TFLite's or TFLite Micro's kernels; TFLite has no integer GRU):
-  * X int8 (calibrated), W and R int8 symmetric per gate row, biases int32 (the input
-    side's bias holds B's W and R halves where they add; GRU keeps the R half of its
-    candidate gate on the recurrent side, which the reset gate scales);
-  * each gate row's pre-activation: the int32 accumulators of the input (scale
-    s_x * s_w) and of the recurrent side (scale 1/128 * s_r), each requantized to Q3.12
-    int16 (saturating) with TFLite's MultiplyByQuantizedMultiplier, added saturating;
-  * sigmoid and tanh on Q3.12 int16 inputs give Q0.15 int16 through a 257-entry table over
-    [-8, 8) with linear interpolation (the tables are computed once in float, then shared
-    by the golden model and the C kernel as constants);
-  * LSTM: the cell state is int16 with a power-of-two scale 2^-cell_frac (cell_frac = 15
-    - integer bits, from the largest |c| seen by the float reference in calibration,
-    Q4.11 without calibration); h = o * tanh(c) is int8 with the fixed quantization
-    1/128, zero point 0 (|h| < 1), which is also the output's;
-  * GRU: the hidden state is int16 Q0.15 (the recurrence keeps 15 bits), the recurrent
-    product reads it rounded to int8 (1/128), the output is that int8 (1/128, 0);
-  * rounding: rounding divide by a power of two (ties away from zero) everywhere.
-  Y_c is float only; int8 initial states must be constants.
+int8 LSTM: TFLite's integer LSTM (TFLite Micro's UNIDIRECTIONAL_SEQUENCE_LSTM with int8
+activations and weights, int16 cell state, no layer norm, projection or peepholes), bit-exact
+with TFLite Micro when every gate's weights share one scale (tests/test_rnn.py runs the golden
+kernel against TFLite Micro's); tinydeploy quantizes weights per gate row, which only gives
+each row its own requantization multiplier:
+  * X int8 (calibrated), W and R int8 symmetric per gate row, the input side's bias int32
+    (B's W and R halves added, the input zero point folded in);
+  * each gate row's pre-activation: the int32 accumulators of the input (scale s_x * s_w)
+    and of the recurrent side (scale s_h * s_r), each requantized to Q3.12 int16 with
+    TFLite's MultiplyByQuantizedMultiplier and saturated, added saturating;
+  * gates: TFLite's int16 sigmoid and tanh, Q3.12 -> Q0.15 (sigmoid_q15, tanh_q15: one
+    table of 256 sigmoid nodes, linear interpolation);
+  * the cell state: int16 at a power-of-two scale 2^-cell_frac (cell_frac = 15 - the integer
+    bits its calibrated range needs, Q4.11 without calibration); c = sat(sat(f c) + sat(i g)),
+    each product requantized to the cell's scale (lstm_cell_params);
+  * h = o * tanh(c): tanh_q15 of the cell state brought to its input scale
+    (cell_tanh_params), the product requantized to the int8 hidden state, whose quantization
+    is fixed at 1/128, zero point 0 (|h| < 1; it is also the output's).
+int8 GRU (TFLite has no integer GRU; tinydeploy's own, in the same style): gates as the
+LSTM's (Q3.12 pre-activations, sigmoid_q15 / tanh_q15); the hidden state is int16 Q0.15 (the
+recurrence keeps 15 bits), the recurrent product reads it rounded to int8 (1/128), the output
+is that int8 (1/128, 0); the reset gate scales R h + its bias (linear_before_reset 1, the
+GRU keeps the R half of its candidate bias on the recurrent side) or h before R (0); its
+products round by a rounding divide by a power of two (ties away from zero).
+Y_c is float only; int8 initial states must be constants.
 
 Portable kernels: td_lstm_f32 / td_gru_f32 (f32/rnn.c), td_lstm_s8 / td_gru_s8
 (s8/rnn_s8.c; their bodies are in td_rnn_s8_body.h). Arm cores with the DSP extension
@@ -68,7 +74,6 @@ H_QUANT = (1.0 / 128, 0)  # int8 hidden state and output: fixed quantization (|h
 OUTPUTS = {"y": "TD_RNN_Y", "h": "TD_RNN_Y_H", "c": "TD_RNN_Y_C"}
 GATES = {"lstm": 4, "gru": 3}
 GATE_FRAC = 12  # gate pre-activations: Q3.12
-TABLE_BITS = 8  # 2^(16 - 8) table intervals of 2^8 codes each
 
 
 # --------------------------------------------------------------------------
@@ -191,25 +196,59 @@ def _emit_f32(c, op: Op, sym: str) -> Call:
 # --------------------------------------------------------------------------
 # int8: parameters
 # --------------------------------------------------------------------------
-def activation_table(fn) -> np.ndarray:
-    """257 int16 values of fn (sigmoid or tanh) in Q0.15 at the Q3.12 inputs k * 2^8 - 2^15
-    (x = -8 + k / 16), rounded half away from zero and saturated (the C kernels hold these
-    values in runtime_c/include/td_rnn_s8_body.h, checked by tests/test_rnn.py)."""
-    x = (np.arange(257, dtype=np.float64) * (1 << TABLE_BITS) - 32768) / (1 << GATE_FRAC)
-    y = fn(x) * 32768.0
-    return np.clip(np.sign(y) * np.floor(np.abs(y) + 0.5), -32768, 32767).astype(np.int64)
+# TFLite's int16 logistic and tanh (reference_integer_ops::Logistic / Tanh, which TFLite
+# Micro's integer LSTM applies to its gates and its cell state): one table of 256 uint16
+# sigmoid nodes over [0, 10.67) in steps of 1/24, read with linear interpolation on |x|
+# (sigmoid(-x) = 1 - sigmoid(x), tanh(x) = 2 sigmoid(2x) - 1). Node k is sigmoid(k/24) in
+# units of 2^-16, raised by half the error linear interpolation makes midway between nodes
+# (65536 (s(x) - s''(x) h^2 / 16), h = 1/24, rounded), so the interpolated curve errs as much
+# above as below; the last node is 65535 (the saturated value). These are TFLite's nodes
+# exactly (tests/test_rnn.py checks the kernels against TFLite Micro).
+def _sigmoid_nodes() -> np.ndarray:
+    h = 1.0 / 24
+    s = 1.0 / (1.0 + np.exp(-np.arange(256, dtype=np.float64) * h))
+    curvature = s * (1 - s) * (1 - 2 * s)
+    nodes = np.round(65536.0 * (s - curvature * h * h / 16)).astype(np.int64)
+    nodes[-1] = 65535
+    return nodes
 
 
-SIGMOID_TABLE = activation_table(lambda x: 1.0 / (1.0 + np.exp(-x)))
-TANH_TABLE = activation_table(np.tanh)
+SIGMOID_NODES = _sigmoid_nodes()  # runtime_c/include/td_rnn_s8_body.h holds the same values
 
 
-def _lookup(table: np.ndarray, x):
-    """Q3.12 int16 -> Q0.15 int16 by the table with linear interpolation."""
-    u = np.asarray(x, np.int64) + 32768
-    i, frac = u >> TABLE_BITS, u & ((1 << TABLE_BITS) - 1)
-    lo = table[i]
-    return lo + (((table[i + 1] - lo) * frac + (1 << (TABLE_BITS - 1))) >> TABLE_BITS)
+def _prescale(x, multiplier: int, shift: int):
+    rounding = (1 << (shift - 1)) if shift > 0 else 0
+    return (np.asarray(x, np.int64) * multiplier + rounding) >> shift
+
+
+def sigmoid_q15(x, multiplier: int = 3, shift: int = 0):
+    """int16 sigmoid in Q0.15 of x * multiplier / 2^shift read as x / 2^9 in table steps
+    (a Q3.12 input with multiplier 3, shift 0)."""
+    v = _prescale(x, multiplier, shift)
+    a = np.abs(v)
+    k = np.minimum(a >> 9, 254)
+    r = (SIGMOID_NODES[k] << 9) + (a & 511) * (SIGMOID_NODES[k + 1] - SIGMOID_NODES[k])
+    r = np.where(a >> 9 >= 255, 0x7FFF << 10, r)
+    return np.where(v >= 0, r + (1 << 9), (1 << 25) - r + (1 << 9) - 1) >> 10
+
+
+def tanh_q15(x, multiplier: int = 3, shift: int = 0):
+    """int16 tanh in Q0.15, the input scaled as sigmoid_q15's but read at twice the rate
+    (x / 2^8 in table steps)."""
+    v = _prescale(x, multiplier, shift)
+    a = np.abs(v)
+    k = np.minimum(a >> 8, 254)
+    r = (SIGMOID_NODES[k] << 8) + (a & 255) * (SIGMOID_NODES[k + 1] - SIGMOID_NODES[k])
+    r = np.where(a >> 8 >= 255, 0xFFFF << 8, r)
+    return np.where(v >= 0, r - (1 << 23) + (1 << 7), -r + (1 << 23) + (1 << 7) - 1) >> 8
+
+
+def cell_tanh_params(cell_frac: int) -> tuple[int, int]:
+    """(multiplier, right shift) that brings the int16 cell state (2^-cell_frac) to
+    sigmoid_q15/tanh_q15's input scale, as TFLite Micro derives them from the cell state's
+    power-of-two scale."""
+    left = 12 - cell_frac
+    return (3 << left, 0) if left >= 0 else (3, -left)
 
 
 def _sat16(v):
@@ -235,6 +274,40 @@ def _cell_frac(op: Op) -> int:
         raise TinydeployError(f"node '{op.name}' (lstm): the cell state reaches {absmax:g} in calibration; "
                               "the int16 cell state holds |c| < 32768")
     return 15 - bits
+
+
+def gate_multipliers(input_scale: float, input_weight_scales, hidden_scale: float, recurrent_weight_scales):
+    """Per gate row, (multiplier, shift) of the input and of the recurrent accumulator to the
+    Q3.12 pre-activation: (s_x s_w) / 2^-12 and (s_h s_r) / 2^-12, as TFLite Micro's gate
+    fully connected layers derive them (in double, from float32 scales)."""
+    to_q312 = float(1 << GATE_FRAC)
+    im, ish = qmath.quantize_multiplier_array(
+        np.float64(np.float32(input_scale)) * np.asarray(input_weight_scales, np.float32).astype(np.float64)
+        * to_q312, requant=True)
+    rm, rsh = qmath.quantize_multiplier_array(
+        np.float64(np.float32(hidden_scale)) * np.asarray(recurrent_weight_scales, np.float32).astype(np.float64)
+        * to_q312, requant=True)
+    return im, ish, rm, rsh
+
+
+def lstm_cell_params(cell_frac: int, hidden_scale: float, unused: bool = False) -> dict:
+    """The LSTM's element-wise steps as TFLite Micro quantizes them: the gates are Q0.15
+    (2^-15), the cell state int16 at 2^-cell_frac, the hidden state int8 at hidden_scale
+    (zero point 0). Each product is requantized by the multiplier of its scale ratio:
+    forget x cell -> cell (2^-15), input x cell gate -> cell (2^(cell_frac - 30)), output x
+    tanh(cell) -> hidden (2^-30 / hidden_scale). unused: the GRU's zeros."""
+    if unused:
+        return dict(cell_frac=0, forget_cell_multiplier=0, forget_cell_shift=0, input_cell_multiplier=0,
+                    input_cell_shift=0, hidden_multiplier=0, hidden_shift=0, cell_tanh_multiplier=0,
+                    cell_tanh_shift=0)
+    gate = 2.0 ** -15
+    fm, fs = qmath.quantize_multiplier(gate)
+    im, is_ = qmath.quantize_multiplier(gate * gate / 2.0 ** -cell_frac)
+    hm, hs = qmath.quantize_multiplier(gate * gate / float(np.float32(hidden_scale)))
+    tm, ts = cell_tanh_params(cell_frac)
+    return dict(cell_frac=cell_frac, forget_cell_multiplier=fm, forget_cell_shift=fs,
+                input_cell_multiplier=im, input_cell_shift=is_, hidden_multiplier=hm, hidden_shift=hs,
+                cell_tanh_multiplier=tm, cell_tanh_shift=ts)
 
 
 def _to_int8(g: Graph, op: Op) -> None:
@@ -270,13 +343,11 @@ def _to_int8(g: Graph, op: Op) -> None:
     rq = np.clip(np.round(rf / sr[..., None]), -127, 127).astype(np.int8)
     b_in = np.round(bias_in / (np.float64(s_x) * sw)) - zp_x * wq.astype(np.int64).sum(axis=2)
     b_rec = np.round(bias_rec / (sh * sr.astype(np.float64)))
-    im, ish = qmath.quantize_multiplier_array(np.float64(s_x) * sw.astype(np.float64) * (1 << GATE_FRAC),
-                                              requant=True)
-    rm, rsh = qmath.quantize_multiplier_array(sh * sr.astype(np.float64) * (1 << GATE_FRAC), requant=True)
+    im, ish, rm, rsh = gate_multipliers(s_x, sw, sh, sr)
     q = dict(d, output="TD_RNN_S8_Y" if op.attrs["output"] == "y" else "TD_RNN_S8_Y_H",
              linear_before_reset=int(op.attrs.get("linear_before_reset", 0)),
-             cell_frac=_cell_frac(op) if lstm else 0,
              input_multiplier=im, input_shift=ish, recurrent_multiplier=rm, recurrent_shift=rsh)
+    q.update(lstm_cell_params(_cell_frac(op), sh) if lstm else lstm_cell_params(0, sh, unused=True))
     inputs = [x, g.add_const(w + "_s8", wq), g.add_const(r + "_s8", rq),
               g.add_const(op.name + "_bias_in", np.clip(b_in, -2**31, 2**31 - 1).astype(np.int32)),
               g.add_const(op.name + "_bias_rec", np.clip(b_rec, -2**31, 2**31 - 1).astype(np.int32))]
@@ -304,6 +375,12 @@ def _gate(acc, mult, shift):
 
 
 def _golden(g: Graph, op: Op, args: list) -> np.ndarray:
+    return golden_with_state(op, args)[0]
+
+
+def golden_with_state(op: Op, args: list) -> tuple[np.ndarray, np.ndarray]:
+    """(the int8 layer's output, its int16 state after the last step [dirs, batch, hidden]:
+    an LSTM's cell state, a GRU's Q0.15 hidden state)."""
     lstm = op.kind == "lstm_s8"
     x, w, r, b_in, b_rec, h0, *rest = _args(op, args)
     c0 = rest[0] if lstm else None
@@ -315,9 +392,9 @@ def _golden(g: Graph, op: Op, args: list) -> np.ndarray:
     ish = np.asarray(q["input_shift"], np.int64).reshape(nd, rows)
     rm = np.asarray(q["recurrent_multiplier"], np.int64).reshape(nd, rows)
     rsh = np.asarray(q["recurrent_shift"], np.int64).reshape(nd, rows)
-    cf = int(q["cell_frac"])
     y = np.zeros((seq, nd, batch, hid), np.int64)
     last = np.zeros((nd, batch, hid), np.int64)
+    state = np.zeros((nd, batch, hid), np.int64)
     x = np.asarray(x, np.int64)
     for di in range(nd):
         backward = di == 1 or q["reverse"]
@@ -337,13 +414,15 @@ def _golden(g: Graph, op: Op, args: list) -> np.ndarray:
                 gx = _gate(acc_x, im[di], ish[di])
                 if lstm:
                     gates = _sat16(gx + _gate(acc_h, rm[di], rsh[di]))
-                    i, o, f = (_lookup(SIGMOID_TABLE, gates[k * hid:(k + 1) * hid]) for k in range(3))
-                    cc = _lookup(TANH_TABLE, gates[3 * hid:])
-                    c16 = _sat16(qmath.rdbpot(f * c16, 15) + qmath.rdbpot(i * cc, 30 - cf))
-                    t_in = qmath.rdbpot(c16, cf - 12) if cf >= 12 else _sat16(c16 << (12 - cf))
-                    h8 = _sat8(qmath.rdbpot(o * _lookup(TANH_TABLE, t_in), 23))
+                    i, o, f = (sigmoid_q15(gates[k * hid:(k + 1) * hid]) for k in range(3))
+                    cc = tanh_q15(gates[3 * hid:])
+                    kept = _sat16(qmath.mbqm(f * c16, q["forget_cell_multiplier"], q["forget_cell_shift"]))
+                    added = _sat16(qmath.mbqm(i * cc, q["input_cell_multiplier"], q["input_cell_shift"]))
+                    c16 = _sat16(kept + added)
+                    tc = tanh_q15(c16, q["cell_tanh_multiplier"], q["cell_tanh_shift"])
+                    h8 = _sat8(qmath.mbqm(tc * o, q["hidden_multiplier"], q["hidden_shift"]))
                 else:
-                    zr = _lookup(SIGMOID_TABLE, _sat16(gx[:2 * hid] + _gate(acc_h[:2 * hid], rm[di, :2 * hid],
+                    zr = sigmoid_q15(_sat16(gx[:2 * hid] + _gate(acc_h[:2 * hid], rm[di, :2 * hid],
                                                                            rsh[di, :2 * hid])))
                     z, rg = zr[:hid], zr[hid:]
                     if q["linear_before_reset"]:
@@ -353,13 +432,14 @@ def _golden(g: Graph, op: Op, args: list) -> np.ndarray:
                         rh8 = _sat8(qmath.rdbpot(rg * h8, 15))
                         acc_n = rd[2 * hid:] @ rh8 + br[2 * hid:]
                         cand = _sat16(gx[2 * hid:] + _gate(acc_n, rm[di, 2 * hid:], rsh[di, 2 * hid:]))
-                    nn = _lookup(TANH_TABLE, cand)
+                    nn = tanh_q15(cand)
                     h16 = _sat16(qmath.rdbpot((32768 - z) * nn + z * h16, 15))
                     h8 = _sat8(qmath.rdbpot(h16, 8))
                 y[t, di, n] = h8
             last[di, n] = h8
+            state[di, n] = c16 if lstm else h16
     out = y if q["output"] == "TD_RNN_S8_Y" else last
-    return out.astype(np.int8)
+    return out.astype(np.int8), state.astype(np.int16)
 
 
 def _scratch_s8(g: Graph, op: Op) -> int:
