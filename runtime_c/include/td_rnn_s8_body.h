@@ -48,17 +48,17 @@ static const uint16_t td_rnn_sigmoid_nodes[256] = {
     65534, 65534, 65534, 65535
 };
 
-/* x * multiplier / 2^shift, rounded (the table's input scale) */
-static int32_t td_rnn_prescale(int32_t x, int32_t multiplier, int32_t shift)
+/* x * multiplier / 2^shift, rounded: the input in the tables' units (a
+ * Q3.12 gate pre-activation: 3 x, exactly) */
+static inline int32_t td_rnn_prescale(int32_t x, int32_t multiplier, int32_t shift)
 {
     const int32_t rounding = shift > 0 ? (int32_t)1 << (shift - 1) : 0;
     return (x * multiplier + rounding) >> shift;
 }
 
-/* Q0.15 sigmoid: x / 2^9 table steps (a Q3.12 input: multiplier 3, shift 0) */
-static int32_t td_rnn_sigmoid(int32_t x, int32_t multiplier, int32_t shift)
+/* Q0.15 sigmoid of v / 2^9 table steps */
+static inline int32_t td_rnn_sigmoid(int32_t v)
 {
-    const int32_t v = td_rnn_prescale(x, multiplier, shift);
     const uint32_t a = (uint32_t)(v < 0 ? -v : v);
     const uint32_t k = a >> 9;
     uint32_t r = (uint32_t)0x7FFF << 10;
@@ -70,10 +70,9 @@ static int32_t td_rnn_sigmoid(int32_t x, int32_t multiplier, int32_t shift)
     return (int32_t)(r >> 10);
 }
 
-/* Q0.15 tanh = 2 sigmoid(2x) - 1: the same input scale read at x / 2^8 */
-static int32_t td_rnn_tanh(int32_t x, int32_t multiplier, int32_t shift)
+/* Q0.15 tanh = 2 sigmoid(2x) - 1: v read at v / 2^8 table steps */
+static inline int32_t td_rnn_tanh(int32_t v)
 {
-    const int32_t v = td_rnn_prescale(x, multiplier, shift);
     const uint32_t a = (uint32_t)(v < 0 ? -v : v);
     const uint32_t k = a >> 8;
     int32_t r = 0xFFFF << 8;
@@ -137,16 +136,16 @@ void TD_RNN_LSTM(const td_rnn_s8_params *p, const int8_t *x, const int8_t *w,
                     gates[k] = (int16_t)td_rnn_sat16(gx + gh);
                 }
                 for (int32_t j = 0; j < hid; ++j) {
-                    const int32_t ig = td_rnn_sigmoid(gates[j], 3, 0);
-                    const int32_t og = td_rnn_sigmoid(gates[hid + j], 3, 0);
-                    const int32_t fg = td_rnn_sigmoid(gates[2 * hid + j], 3, 0);
-                    const int32_t cg = td_rnn_tanh(gates[3 * hid + j], 3, 0);
+                    const int32_t ig = td_rnn_sigmoid(3 * gates[j]);
+                    const int32_t og = td_rnn_sigmoid(3 * gates[hid + j]);
+                    const int32_t fg = td_rnn_sigmoid(3 * gates[2 * hid + j]);
+                    const int32_t cg = td_rnn_tanh(3 * gates[3 * hid + j]);
                     const int32_t kept = td_rnn_sat16(td_mbqm(fg * c[j], p->forget_cell_multiplier,
                                                               p->forget_cell_shift));
                     const int32_t added = td_rnn_sat16(td_mbqm(ig * cg, p->input_cell_multiplier,
                                                                p->input_cell_shift));
                     const int32_t cv = td_rnn_sat16(kept + added);
-                    const int32_t tc = td_rnn_tanh(cv, p->cell_tanh_multiplier, p->cell_tanh_shift);
+                    const int32_t tc = td_rnn_tanh(td_rnn_prescale(cv, p->cell_tanh_multiplier, p->cell_tanh_shift));
                     c[j] = (int16_t)cv;
                     h[j] = td_rnn_sat8(td_mbqm(tc * og, p->hidden_multiplier, p->hidden_shift));
                 }
@@ -200,7 +199,7 @@ void TD_RNN_GRU(const td_rnn_s8_params *p, const int8_t *x, const int8_t *w,
                 for (int32_t k = 0; k < 2 * hid; ++k) {
                     const int32_t gx = td_rnn_term(n_in, wd + (int64_t)k * n_in, xt, bi[k], im[k], is[k]);
                     const int32_t gh = td_rnn_term(hid, rd + (int64_t)k * hid, h, br[k], rm[k], rs[k]);
-                    gates[k] = (int16_t)td_rnn_sigmoid(td_rnn_sat16(gx + gh), 3, 0);
+                    gates[k] = (int16_t)td_rnn_sigmoid(3 * td_rnn_sat16(gx + gh));
                 }
                 /* candidate: the reset gate scales R h (+ its bias), or h before R */
                 const int8_t *hv = h;
@@ -217,7 +216,7 @@ void TD_RNN_GRU(const td_rnn_s8_params *p, const int8_t *x, const int8_t *w,
                     if (p->linear_before_reset) {
                         gh = td_rdbpot(gates[hid + j] * gh, 15);
                     }
-                    gates[k] = (int16_t)td_rnn_tanh(td_rnn_sat16(gx + gh), 3, 0);
+                    gates[k] = (int16_t)td_rnn_tanh(3 * td_rnn_sat16(gx + gh));
                 }
                 for (int32_t j = 0; j < hid; ++j) {
                     const int32_t z = gates[j];
