@@ -163,7 +163,8 @@ class Chain:
         self.saved[key] = (self.cur, self.cur_q, list(self.shape))
         return self
 
-    def add(self, key, act=None):
+    def add(self, key, act=None, narrow=False):
+        """cur + the saved tensor; narrow: an output scale below the inputs' (saturation)."""
         other, oq, oshape = self.saved[key]
         assert oshape == self.shape
         y = self._id("add")
@@ -172,7 +173,8 @@ class Chain:
             r = self._id("relu")
             self.nodes.append(helper.make_node("Relu", [y], [r]))
             y = r
-        scale = max(self.cur_q[0], oq[0]) * float(self.rng.uniform(0.8, 2.5))
+        scale = max(self.cur_q[0], oq[0]) * float(self.rng.uniform(0.1, 0.3) if narrow else
+                                                  self.rng.uniform(0.8, 2.5))
         self.cur = self._qdq(y, scale, self._zp())
         self.cur_q = self.last_q
         return self
@@ -471,6 +473,30 @@ def test_int8_weight_window_copy_bit_exact_on_emulator(target, case):
     variants, layers = check_on_target(ch.model(), target, samples=2, want_report=True,
                                        optimize="size")
     assert [l["variant"] for l in layers if l["op"] == "conv2d_s8"][0].endswith("_w8"), variants
+
+
+def _add_chains():
+    """Adds of two same-shape tensors that no convolution takes in (a depthwise layer's
+    output plus its input, a tensor plus itself): ReLU, an output scale below the inputs',
+    odd channel counts, one element."""
+    out = []
+    for seed, shape in ((31, [1, 7, 5, 3]), (32, [1, 17, 1, 1]), (33, [1, 1, 1, 1])):
+        ch = Chain(shape, np.random.default_rng(seed), f"add{seed}")
+        ch.save("x").depthwise((3, 3), (1, 1), (1, 1, 1, 1)).add("x", act="relu")
+        ch.save("y").depthwise((3, 3), (1, 1), (1, 1, 1, 1)).add("y", narrow=True)
+        ch.save("z").add("z")
+        out.append(ch)
+    return out
+
+
+@pytest.mark.parametrize("target", DSP_TARGETS + MVE_TARGETS)
+def test_add_bit_exact_on_emulator(target):
+    """td_arm_add_s8 (tables + SMMLA) on the DSP cores and the M55: every add equals the
+    golden model."""
+    for chain in _add_chains():
+        variants, layers = check_on_target(chain.model(), target, samples=3, want_report=True)
+        adds = [l["variant"] for l in layers if l["op"] == "add_s8"]
+        assert adds == ["arm_dsp_add"] * 3, (chain.name, variants)
 
 
 def _dw_chain(seed: int) -> Chain:

@@ -13,8 +13,10 @@ requantization records with the input zero point folded into the bias.
 Every choice here is checked to be bit-exact with the portable kernel (see
 `requant_plan`); when a layer's ranges do not allow the fast arithmetic, or
 its shape is not covered, `choose` returns None and the portable kernel runs.
-(One variant is a plain runtime function with the portable kernel's parameters:
-the Helium softmax with the exponential table, arm/mve_softmax_table_s8.c.)
+(Plain runtime functions: the Helium softmax with the exponential table,
+arm/mve_softmax_table_s8.c, with the portable kernel's parameters; the add of two
+same-shape tensors, arm/dsp_add_s8.c, with TFLite's Add as two rescale tables and the
+fused residual add's requantization, for the adds no convolution takes in.)
 """
 from __future__ import annotations
 
@@ -546,7 +548,19 @@ def _add_epilogue(g: Graph, mode: InplaceMode) -> Optional[AddEpilogue]:
     add = next((o for o in g.ops if o.name == mode.add), None)
     if add is None or add.kind != "add_s8":
         return None
-    aq = add.int8_params
+    tables = _add_tables(add.int8_params)
+    if tables is None:
+        return None
+    x1, x2, init = tables
+    t_conv, t_res = (x1, x2) if mode.conv_is_input1 else (x2, x1)
+    return AddEpilogue(t_conv, t_res, init, mode.residual, mode.output)
+
+
+def _add_tables(aq) -> Optional[tuple]:
+    """TFLite's Add as tables: (input 1's rescaled value for every int8 value (index v +
+    128), input 2's, the sum's requantization as TD_ARM_EPI_PARAMS fields), the tables
+    scaled so that td_arm_epi_add's SMMLA requantizes their sum; None when requant_plan
+    cannot prove the ranges."""
     v = np.arange(-128, 128, dtype=np.int64)
 
     def rescale(off, m, sh):
@@ -554,8 +568,7 @@ def _add_epilogue(g: Graph, mode: InplaceMode) -> Optional[AddEpilogue]:
 
     x1 = rescale(aq["input1_offset"], aq["input1_multiplier"], aq["input1_shift"])
     x2 = rescale(aq["input2_offset"], aq["input2_multiplier"], aq["input2_shift"])
-    t_conv, t_res = (x1, x2) if mode.conv_is_input1 else (x2, x1)
-    bound = int(np.abs(t_conv).max() + np.abs(t_res).max())
+    bound = int(np.abs(x1).max() + np.abs(x2).max())
     plan = requant_plan([0], [0], [-(-bound // 255)], 0, [aq["output_multiplier"]],
                         [aq["output_shift"]], aq["output_offset"], aq["act_min"], aq["act_max"])
     if plan is None or plan.e < 1 or not plan.fold:
@@ -565,8 +578,31 @@ def _add_epilogue(g: Graph, mode: InplaceMode) -> Optional[AddEpilogue]:
     mask = int(rec[2]) if plan.fix == 2 else 0
     init = dict(add_mult=int(rec[0]), add_c=int(rec[1]), add_fix_mask=mask, add_shift=plan.e,
                 add_clamp=plan.clamp, add_min=plan.lo, add_max=plan.hi)
-    return AddEpilogue((t_conv << sb).astype(np.int32), (t_res << sb).astype(np.int32), init,
-                       mode.residual, mode.output)
+    return (x1 << sb).astype(np.int32), (x2 << sb).astype(np.int32), init
+
+
+def _dsp_add(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
+    """An add of two same-shape tensors (a transformer's residual; a convolution's is fused
+    into it): td_arm_add_s8, two table lookups and one SMMLA per element. In place only
+    element-wise (it reads element i before writing it)."""
+    if mode is not None and mode.mode != "elementwise":
+        return None
+    out = g.tensors[op.outputs[0]].shape
+    if any(g.tensors[name].shape != out for name in op.inputs):
+        return None
+    tables = _add_tables(op.int8_params)
+    if tables is None:
+        return None
+    t1, t2, init = tables
+
+    def emit(ctx, op_, sym):
+        c1, c2 = ctx.const(sym, "t1", t1, aligned=True), ctx.const(sym, "t2", t2, aligned=True)
+        params = dict(size=int(g.tensors[op_.outputs[0]].size), t1=f"{c1.sym} + 128", t2=f"{c2.sym} + 128",
+                      **init)
+        return Call("td_arm_add_s8", "arm/dsp_add_s8.c",
+                    [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.inputs[1]), ctx.ptr(op_.outputs[0], False)],
+                    "td_arm_add_params", params, consts=[c1, c2])
+    return Choice("arm_dsp_add", emit, detail="two rescale tables, SMMLA requantization")
 
 
 def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
@@ -1436,6 +1472,8 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
         return None
     if op.kind == "softmax_s8":
         return _mve_softmax(op, target, mode)
+    if op.kind == "add_s8" and "dsp" in target.features:
+        return _dsp_add(g, op, mode)
     if mode is not None:
         # Our convolutions copy their whole input into the int16 scratch
         # buffer before writing any output, so any overlap of output and
