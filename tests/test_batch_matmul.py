@@ -397,8 +397,8 @@ ODD_SHAPES_INPUTS = {"u": [2, 1, 9], "w": [2, 7, 9], "v": [2, 9, 5], "s": [4, 3]
                                               ("cortex-m55", "gcc"), ("stm32f746", "clang"),
                                               ("rv32-zve32x", "gcc"), ("rv32-zve32x", "clang")])
 def test_simd_variants_bit_exact_on_odd_shapes(tmp_path, target, toolchain):
-    """The Arm DSP variant (arm/dsp_batch_matmul_s8.c; A stored transposed keeps the portable
-    kernel) and the RISC-V vector one (riscv/rvv_batch_matmul_s8.c, every layout; N = 7
+    """The Arm DSP and Helium variants (arm/dsp_batch_matmul_s8.c, arm/mve_batch_matmul_s8.c;
+    A stored transposed keeps the portable kernel) and the RISC-V vector one (riscv/rvv_batch_matmul_s8.c, every layout; N = 7
     and 5 leave a partial vector) against the golden model."""
     path = _odd_shapes(tmp_path / "odd.onnx")
     calib = {k: RNG.normal(0, 1, [32] + s).astype(np.float32) for k, s in ODD_SHAPES_INPUTS.items()}
@@ -409,10 +409,33 @@ def test_simd_variants_bit_exact_on_odd_shapes(tmp_path, target, toolchain):
     if target.startswith("rv32"):
         assert [variants[n] for n in fast + ["a_transposed"]] == ["rvv_batch_matmul"] * 5
     else:
-        assert [variants[n] for n in fast] == ["arm_dsp_batch_matmul"] * 4
+        family = "arm_mve_batch_matmul" if target == "cortex-m55" else "arm_dsp_batch_matmul"
+        assert [variants[n] for n in fast] == [family] * 4
         assert not variants["a_transposed"].startswith("arm_")
     gold = api.run(path, x, target=target, calib=calib, golden=True).outputs
     for name in ("y1", "y2", "y3", "y4", "y5"):
+        np.testing.assert_array_equal(run.outputs[name], gold[name], err_msg=name)
+
+
+def test_helium_variant_bit_exact_on_long_rows(tmp_path):
+    """The Helium variant past one vector: K 33 (two full chunks of 16 and a tail of 1) read
+    along K, N 21 (a full pass of 16 output columns and a tail of 5) read along N, three rows
+    and two batch entries, operands with extreme zero points."""
+    t = lambda x, y, perm: helper.make_node("Transpose", [x], [y], perm=perm)  # noqa: E731
+    nodes = [helper.make_node("Relu", ["u"], ["ur"]), helper.make_node("Neg", ["v"], ["vn"]),
+             t("w", "wt", [0, 2, 1]),
+             helper.make_node("MatMul", ["ur", "wt"], ["y1"], name="along_k"),
+             helper.make_node("MatMul", ["ur", "vn"], ["y2"], name="along_n")]
+    shapes = {"u": [2, 3, 33], "w": [2, 21, 33], "v": [2, 33, 21]}
+    path = _save(tmp_path / "long.onnx", nodes, [_f(k, s) for k, s in shapes.items()],
+                 [_f("y1", [2, 3, 21]), _f("y2", [2, 3, 21])])
+    calib = {k: RNG.normal(0, 1, [32] + s).astype(np.float32) for k, s in shapes.items()}
+    x = {k: RNG.normal(0, 1.5, [3] + s).astype(np.float32) for k, s in shapes.items()}
+    run = api.run(path, x, target="cortex-m55", calib=calib)
+    variants = {l["name"]: l["variant"] for l in run.report["layers"]}
+    assert [variants["along_k"], variants["along_n"]] == ["arm_mve_batch_matmul"] * 2
+    gold = api.run(path, x, target="cortex-m55", calib=calib, golden=True).outputs
+    for name in ("y1", "y2"):
         np.testing.assert_array_equal(run.outputs[name], gold[name], err_msg=name)
 
 

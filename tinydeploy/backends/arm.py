@@ -1208,8 +1208,24 @@ def _dsp_gavg(g: Graph, op: Op) -> Optional[Choice]:
 
 
 # --------------------------------------------------------------------------
-# Armv7E-M DSP: MatMul of two activations (arm/dsp_batch_matmul_s8.c)
+# Armv7E-M DSP and Helium: MatMul of two activations (arm/dsp_batch_matmul_s8.c,
+# arm/mve_batch_matmul_s8.c)
 # --------------------------------------------------------------------------
+def _mve_batch_matmul(op: Op) -> Optional[Choice]:
+    """VMLADAVA over K (B contiguous along K) or int32 lanes over 16 output columns (B along
+    N), when A's rows are contiguous along K; the portable kernel's parameters."""
+    q = op.int8_params
+    if q["a_k_stride"] != 1 or 1 not in (q["b_k_stride"], q["b_n_stride"]):
+        return None
+
+    def emit(ctx, op_, sym):
+        return s8_call(ctx, op_, sym, "td_mve_batch_matmul_s8", "arm/mve_batch_matmul_s8.c",
+                       "td_batch_matmul_s8_params", "abo")
+    detail = ("B read along K, 16 pairs per VMLADAVA" if q["b_k_stride"] == 1
+              else "B read along N, 16 output columns in int32 lanes")
+    return Choice("arm_mve_batch_matmul", emit, detail=detail)
+
+
 def _dsp_batch_matmul(op: Op) -> Optional[Choice]:
     """SMLAD on halfword pairs of offset operands, when A's rows are contiguous along K
     and B is contiguous along K (q @ k^T) or N (a @ v); the same parameters as the
@@ -1495,6 +1511,8 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
         if op.kind in ("lstm_s8", "gru_s8"):  # ops/rnn.py: the portable bodies with VMLADAVA dot products
             from ..ops import rnn
             return rnn.arm_mve_choice(g, op)
+        if op.kind == "batch_matmul_s8":
+            return _mve_batch_matmul(op)
     if "dsp" in target.features:
         if op.kind == "conv2d_s8":
             return _dsp_conv(g, op, mode)
