@@ -1457,6 +1457,9 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
         if op.kind in ("lstm_s8", "gru_s8"):  # ops/rnn.py: the portable bodies with VMLADAVA dot products
             from ..ops import rnn
             return rnn.arm_mve_choice(g, op)
+        if op.kind == "attention_s8":  # ops/attention.py: the portable body with Helium row products
+            from ..ops import attention
+            return attention.arm_mve_choice(g, op)
     if "dsp" in target.features:
         if op.kind == "conv2d_s8":
             return _dsp_conv(g, op, mode)
@@ -1476,4 +1479,7 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
         if op.kind in ("lstm_s8", "gru_s8"):  # ops/rnn.py: the portable bodies with SMLAD dot products
             from ..ops import rnn
             return rnn.arm_dsp_choice(g, op)
+        if op.kind == "attention_s8":  # ops/attention.py: the portable body with SMLAD row products
+            from ..ops import attention
+            return attention.arm_dsp_choice(g, op)
     return None
