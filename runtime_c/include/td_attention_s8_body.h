@@ -8,7 +8,12 @@
  *                          for c < cols (cols <= TD_ATTN_CHUNK), exactly (int32);
  *   TD_ATTN_SOFTMAX_TABLE  the table softmax (td_softmax_table_s8 or a twin with
  *                          the same results);
- * without them this header is empty.  td_attn_row_c, the portable TD_ATTN_ROW
+ * and optionally
+ *   TD_ATTN_SCORE_CODES(p, acc, w, out), TD_ATTN_OUTPUT_CODES(p, acc, w, out)
+ *                          out[c] = td_attn_score_code(p, acc[c]) (resp.
+ *                          td_attn_output_code) for c < w, the same integers (by
+ *                          default these loops);
+ * without the first three this header is empty.  td_attn_row_c, the portable TD_ATTN_ROW
  * (a variant's fallback for the layouts it does not cover), is left out when the
  * source defines TD_ATTN_NO_PORTABLE_ROW.
  *
@@ -115,6 +120,7 @@ static void td_attn_operand_sums(const td_attention_s8_params *p, const int8_t *
     }
 }
 
+#if !defined(TD_ATTN_SCORE_CODES)
 /* A score's int32 sum -> its int8 code, requantized and scaled. */
 static int8_t td_attn_score_code(const td_attention_s8_params *p, int32_t acc)
 {
@@ -128,11 +134,34 @@ static int8_t td_attn_score_code(const td_attention_s8_params *p, int32_t acc)
     return (int8_t)s;
 }
 
+static void td_attn_score_codes(const td_attention_s8_params *p, const int32_t *acc,
+                                int32_t w, int8_t *out)
+{
+    int32_t c;
+    for (c = 0; c < w; ++c) {
+        out[c] = td_attn_score_code(p, acc[c]);
+    }
+}
+#define TD_ATTN_SCORE_CODES td_attn_score_codes
+#endif
+
+#if !defined(TD_ATTN_OUTPUT_CODES)
 static int8_t td_attn_output_code(const td_attention_s8_params *p, int32_t acc)
 {
     acc = td_mbqm(acc, p->multiplier, p->shift) + p->output_offset;
     return (int8_t)td_clamp_s32(acc, p->act_min, p->act_max);
 }
+
+static void td_attn_output_codes(const td_attention_s8_params *p, const int32_t *acc,
+                                 int32_t w, int8_t *out)
+{
+    int32_t c;
+    for (c = 0; c < w; ++c) {
+        out[c] = td_attn_output_code(p, acc[c]);
+    }
+}
+#define TD_ATTN_OUTPUT_CODES td_attn_output_codes
+#endif
 
 /* One query row qr: its n int8 scores into row. */
 static void td_attn_scores(const td_attention_s8_params *p, const int8_t *qr,
@@ -152,9 +181,7 @@ static void td_attn_scores(const td_attention_s8_params *p, const int8_t *qr,
             acc[c] = base + q_off * key_sums[c0 + c];
         }
         TD_ATTN_ROW(kd, qr, qk, kb + c0 * kn, p->k_k_stride, kn, w, acc);
-        for (c = 0; c < w; ++c) {
-            row[c0 + c] = td_attn_score_code(p, acc[c]);
-        }
+        TD_ATTN_SCORE_CODES(p, acc, w, row + c0);
     }
 }
 
@@ -176,9 +203,7 @@ static void td_attn_values(const td_attention_s8_params *p, const int8_t *row,
             acc[c] = base + p_off * value_sums[c0 + c];
         }
         TD_ATTN_ROW(n, row, 1, vb + c0 * vn, p->v_k_stride, vn, w, acc);
-        for (c = 0; c < w; ++c) {
-            out[c0 + c] = td_attn_output_code(p, acc[c]);
-        }
+        TD_ATTN_OUTPUT_CODES(p, acc, w, out + c0);
     }
 }
 
