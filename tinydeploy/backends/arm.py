@@ -14,7 +14,11 @@ Every choice here is checked to be bit-exact with the portable kernel (see
 `requant_plan`); when a layer's ranges do not allow the fast arithmetic, or
 its shape is not covered, `choose` returns None and the portable kernel runs.
 (One variant is a plain runtime function with the portable kernel's parameters:
-the Helium softmax with the exponential table, arm/mve_softmax_table_s8.c.)
+the Helium softmax with the exponential table, arm/mve_softmax_table_s8.c. So are
+the fused int8 attention's, chosen through ops/attention.py: arm_dsp_attention,
+arm/attention_dsp.c, SMLAD row products; arm_mve_attention, arm/attention_mve.c,
+VMLADAVA / VMLA row products, Helium requantization and table softmax; both the
+portable kernel's body, td_attention_s8_body.h.)
 """
 from __future__ import annotations
 

@@ -26,6 +26,22 @@ composition of those layers' golden kernels (their parameter dicts are kept in
 attrs["steps"]), and the C (s8/attention_s8.c) is bit-exact with it; the float kernel
 (f32/attention.c) adds in the order of the unfused float kernels.
 
+The kernel's body (runtime_c/include/td_attention_s8_body.h) is shared by the portable
+kernel and its SIMD variants, which replace the row products (q times each key, the
+probabilities times v; exact int32 sums, so the same results) and may replace the
+requantization of a strip of scores or outputs and the table softmax by vector code with
+the same integers:
+  arm_dsp_attention  td_attention_s8_dsp (arm/attention_dsp.c; Arm cores with the DSP
+                     extension, backends/arm.py asks arm_dsp_choice): SXTB16 + SMLAD, four
+                     int8 pairs per two SMLAD, two columns at a time;
+  arm_mve_attention  td_attention_s8_mve (arm/attention_mve.c; Helium, arm_mve_choice):
+                     VMLADAVA per column along the sum, or VMLA over 8 columns; the
+                     requantization in 4 lanes and the Helium table softmax;
+  rvv_attention      td_attention_s8_rvv (riscv/attention_rvv.c; RISC-V vector targets,
+                     backends/riscv.py asks rvv_choice): lanes over the output columns,
+                     the requantization in vector lanes and the vector table softmax.
+Layouts a variant's fast loops do not cover run the portable row loops inside it.
+
 `FUSE` (module attribute) switches the fusion off (tests compare with the unfused graph).
 """
 from __future__ import annotations
