@@ -16,7 +16,11 @@ its shape is not covered, `choose` returns None and the portable kernel runs.
 (Plain runtime functions: the Helium softmax with the exponential table,
 arm/mve_softmax_table_s8.c, with the portable kernel's parameters; the add of two
 same-shape tensors, arm/dsp_add_s8.c, with TFLite's Add as two rescale tables and the
-fused residual add's requantization, for the adds no convolution takes in.)
+fused residual add's requantization, for the adds no convolution takes in; the fused
+int8 attention's, chosen through ops/attention.py: arm_dsp_attention,
+arm/attention_dsp.c, SMLAD row products; arm_mve_attention, arm/attention_mve.c,
+VMLADAVA / VMLA row products, Helium requantization and table softmax; both the
+portable kernel's body, td_attention_s8_body.h.)
 """
 from __future__ import annotations
 
@@ -1513,6 +1517,9 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
             return rnn.arm_mve_choice(g, op)
         if op.kind == "batch_matmul_s8":
             return _mve_batch_matmul(op)
+        if op.kind == "attention_s8":  # ops/attention.py: the portable body with Helium row products
+            from ..ops import attention
+            return attention.arm_mve_choice(g, op)
     if "dsp" in target.features:
         if op.kind == "conv2d_s8":
             return _dsp_conv(g, op, mode)
@@ -1532,4 +1539,7 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
         if op.kind in ("lstm_s8", "gru_s8"):  # ops/rnn.py: the portable bodies with SMLAD dot products
             from ..ops import rnn
             return rnn.arm_dsp_choice(g, op)
+        if op.kind == "attention_s8":  # ops/attention.py: the portable body with SMLAD row products
+            from ..ops import attention
+            return attention.arm_dsp_choice(g, op)
     return None

@@ -24,6 +24,9 @@ Variants (report.json "variant"):
   rv_add / rvv_add     add_s8 of two same-shape tensors;
   rvv_avg_pool / rvv_max_pool   pooling (vector targets);
   rvv_batch_matmul     batch_matmul_s8 (vector targets): lanes over output columns;
+  rvv_attention        attention_s8, the fused attention (vector targets,
+                       riscv/attention_rvv.c): the portable body with the row products
+                       in lanes over the output columns and the vector table softmax;
   rvv_softmax_table    softmax_s8 where the portable kernel is the table one
                        (riscv/rvv_softmax_table_s8.c);
   rvv_fc_s4            fully_connected_s8 with int4 weights and an even input count
@@ -85,6 +88,9 @@ def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> O
     if op.kind in ("lstm_s8", "gru_s8"):  # ops/rnn.py: the portable bodies with vector dot products
         from ..ops import rnn
         return rnn.rvv_choice(g, op) if vector else None
+    if op.kind == "attention_s8":  # ops/attention.py: the portable body with vector row products
+        from ..ops import attention
+        return attention.rvv_choice(g, op) if vector else None
     if op.kind in ("conv2d_s8", "fully_connected_s8"):
         geo = _conv_geometry(g, op)
         if geo is None or not _fits_int16(geo) or not _left_pad_within_kernel(geo):

@@ -26,6 +26,22 @@ composition of those layers' golden kernels (their parameter dicts are kept in
 attrs["steps"]), and the C (s8/attention_s8.c) is bit-exact with it; the float kernel
 (f32/attention.c) adds in the order of the unfused float kernels.
 
+The kernel's body (runtime_c/include/td_attention_s8_body.h) is shared by the portable
+kernel and its SIMD variants, which replace the row products (q times each key, the
+probabilities times v; exact int32 sums, so the same results) and may replace the
+requantization of a strip of scores or outputs and the table softmax by vector code with
+the same integers:
+  arm_dsp_attention  td_attention_s8_dsp (arm/attention_dsp.c; Arm cores with the DSP
+                     extension, backends/arm.py asks arm_dsp_choice): SXTB16 + SMLAD, four
+                     int8 pairs per two SMLAD, two columns at a time;
+  arm_mve_attention  td_attention_s8_mve (arm/attention_mve.c; Helium, arm_mve_choice):
+                     VMLADAVA per column along the sum, or VMLA over 8 columns; the
+                     requantization in 4 lanes and the Helium table softmax;
+  rvv_attention      td_attention_s8_rvv (riscv/attention_rvv.c; RISC-V vector targets,
+                     backends/riscv.py asks rvv_choice): lanes over the output columns,
+                     the requantization in vector lanes and the vector table softmax.
+Layouts a variant's fast loops do not cover run the portable row loops inside it.
+
 `FUSE` (module attribute) switches the fusion off (tests compare with the unfused graph).
 """
 from __future__ import annotations
@@ -35,6 +51,7 @@ import numpy as np
 from .. import golden_kernels as gk
 from ..ctext import Call
 from ..ir import Graph, Int8Params, Op
+from ..kernel_variants import Choice
 from . import binary, matmul, softmax
 from . import slice as slice_op
 from .base import OpDef, register, scratch_bytes
@@ -361,9 +378,11 @@ def _check(g: Graph, op: Op) -> None:
     matmul._check(g, Op("batch_matmul_s8", op.name, [], [], int8_params=steps["pv"]))
 
 
-def _emit_s8(c, op: Op, sym: str) -> Call:
-    call = s8_call(c, op, sym, "td_attention_s8", "s8/attention_s8.c", "td_attention_s8_params", "abvo")
+def _emit_s8(c, op: Op, sym: str, fn: str = "td_attention_s8", source: str = "s8/attention_s8.c",
+             headers: tuple = ("td_kernels_s8.h", "td_softmax_table_s8.h")) -> Call:
+    call = s8_call(c, op, sym, fn, source, "td_attention_s8_params", "abvo")
     call.args = _ptrs(c, op) + call.args[3:] + [_scratch_ptr(c, op, "int8_t")]
+    call.headers = list(headers)  # (not the kernels' body header the source includes)
     # the rows' softmax as the unfused softmax would run it: with the exponential table
     # (ops/softmax.py) from the same size on, else td_softmax_s8
     geo = op.int8_params
@@ -375,6 +394,31 @@ def _emit_s8(c, op: Op, sym: str) -> Call:
         call.consts.append(table)
         call.params.update(softmax_table_last=softmax.exp_table(sm)[1], softmax_table=table.sym)
     return call
+
+
+def arm_dsp_choice(g: Graph, op: Op) -> Choice:
+    """The Arm DSP-extension variant (backends/arm.py asks for it): the portable kernel's
+    body with SXTB16/SMLAD row products, two columns at a time (arm/attention_dsp.c)."""
+    return Choice("arm_dsp_attention", lambda c, op_, sym: _emit_s8(
+        c, op_, sym, "td_attention_s8_dsp", "arm/attention_dsp.c", ("td_arm_attention.h",)),
+        detail="row products 4 int8 pairs per 2 SMLAD, two columns at a time")
+
+
+def arm_mve_choice(g: Graph, op: Op) -> Choice:
+    """The Arm Helium variant (backends/arm.py asks for it): the portable kernel's body with
+    VMLADAVA / VMLA row products and the Helium table softmax (arm/attention_mve.c)."""
+    return Choice("arm_mve_attention", lambda c, op_, sym: _emit_s8(
+        c, op_, sym, "td_attention_s8_mve", "arm/attention_mve.c", ("td_arm_attention.h",)),
+        detail="q.k 16 int8 pairs per VMLADAVA; p.v 8 columns per step (VMLA)")
+
+
+def rvv_choice(g: Graph, op: Op) -> Choice:
+    """The RISC-V vector variant (backends/riscv.py asks for it): the portable kernel's body
+    with the row products in lanes over the columns and the vector table softmax
+    (riscv/attention_rvv.c)."""
+    return Choice("rvv_attention", lambda c, op_, sym: _emit_s8(
+        c, op_, sym, "td_attention_s8_rvv", "riscv/attention_rvv.c", ("td_rv_attention.h",)),
+        detail="lanes over output columns (vlse8 + vwmacc.vx)")
 
 
 # -- figures ----------------------------------------------------------------
