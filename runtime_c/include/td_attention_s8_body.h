@@ -67,12 +67,13 @@ static int32_t td_attn_dot(const int8_t *a, int32_t sa, const int8_t *b, int32_t
 static void td_attn_row_c(int32_t len, const int8_t *x, int32_t xs, const int8_t *m,
                           int32_t is, int32_t cs, int32_t cols, int32_t *acc)
 {
-    int32_t c = 0, i;
+    int32_t c = 0;
     if (xs == 1) {
         for (; c + 4 <= cols; c += 4) {
             const int8_t *m0 = m + c * cs;
             const int8_t *m1 = m0 + cs, *m2 = m1 + cs, *m3 = m2 + cs;
             int32_t a0 = acc[c], a1 = acc[c + 1], a2 = acc[c + 2], a3 = acc[c + 3];
+            int32_t i;
             for (i = 0; i < len; ++i) {
                 const int32_t v = x[i];
                 a0 += v * *m0;
