@@ -46,6 +46,8 @@ void td_layer_norm_s8(const td_layer_norm_s8_params *p, const int8_t *input,
 {
     const int32_t n = p->size;
     const int64_t eps = ((int64_t)p->eps_hi << 31) + (int64_t)p->eps_lo;
+    const int32_t *multiplier = p->multiplier, *shift = p->shift, *bias = p->bias;
+    const int32_t zp = p->output_offset;
     int32_t r, i;
     for (r = 0; r < p->outer; ++r) {
         const int8_t *x = input + r * n;
@@ -70,13 +72,13 @@ void td_layer_norm_s8(const td_layer_norm_s8_params *p, const int8_t *input,
         }
         s = 28 + e;
         /* |d| < 2^24 (n <= 2^16) and |z| <= 2^24 (|d| / sqrt(T) <= sqrt(n)): the products
-         * are 32 x 32 -> 64-bit multiplies. Reads x[i] before writing out[i]: output may
-         * equal input. */
+         * are 32 x 32 -> 64-bit multiplies. Reads x[i] before writing out[i]: output
+         * may equal input. */
         for (i = 0; i < n; ++i) {
             const int32_t d = n * x[i] - sum;
             const int32_t z = (int32_t)rounding_shift((int64_t)d * y, s);
-            const int64_t v = rounding_shift((int64_t)z * p->multiplier[i], p->shift[i]) + p->bias[i];
-            int64_t o = rounding_shift(v, 8) + p->output_offset;
+            const int64_t v = rounding_shift((int64_t)z * multiplier[i], shift[i]) + bias[i];
+            int64_t o = rounding_shift(v, 8) + zp;
             o = o < -128 ? -128 : (o > 127 ? 127 : o);
             out[i] = (int8_t)o;
         }
