@@ -93,11 +93,15 @@ def test_cli_on_emulated_target_prints_the_metric_set(tmp_path):
 @pytest.mark.skipif(not KWS.exists(), reason="the shared MLPerf Tiny models are not beside the checkout")
 def test_mlperf_qdq_model_equals_onnxruntime_and_array_choice():
     """The QDQ kws model (int8 input and output in ONNX) against itself in onnxruntime: the
-    int8 input is fed quantized and the output dequantized, so the outputs are identical; the
-    float inputs are picked from the reference file with FILE.npz:ARRAY."""
+    int8 input is fed quantized and the output dequantized, so the outputs agree; the float
+    inputs are picked from the reference file with FILE.npz:ARRAY. (Not to the bit:
+    onnxruntime 1.32's QDQ execution is a few output codes off TFLite's integer arithmetic on
+    kws, at most 6 on the reference inputs, while tinydeploy equals TFLite Micro,
+    tests/test_int8_models.py; an output code is 1/256.)"""
     r = api.validate(str(KWS / "int8_qdq.onnx"), "host", f"{KWS / 'reference.npz'}:float_inputs")
     (m,) = r.outputs
-    assert r.matches_golden and m.top1_agreement == 1.0 and m.rmse == 0 and m.sqnr_db is None
+    assert r.matches_golden and m.top1_agreement == 1.0
+    assert m.mae <= 2 / 256 and (m.sqnr_db is None or m.sqnr_db > 30)
     r = api.validate(str(KWS / "int8_qdq.onnx"), "host", f"{KWS / 'reference.npz'}:float_inputs",
                      reference=str(KWS / "float.onnx"))
     assert r.reference == "float.onnx" and r.outputs[0].rmse > 0 and len(r.layers) >= 10
