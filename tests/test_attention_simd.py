@@ -51,13 +51,16 @@ SEPARATE = [(5, 7, 3, 2, True, False), (1, 1, 5, 3, True, True), (2, 65, 17, 1, 
             (3, 5, 7, 2, False, True)]
 
 
-def _check(path: str, calib: dict, x: dict, target: str, table: bool) -> None:
+def _check(path: str, calib: dict, x: dict, target: str, table: bool, scaled: bool) -> None:
     c = api.run(path, x, target=target, calib=calib)
     golden = api.run(path, x, target=target, calib=calib, golden=True)
     layers = [layer for layer in c.report["layers"] if layer["op"] == "attention_s8"]
     assert [layer["variant"] for layer in layers] == [VARIANTS[target]]
-    # the exponential table of the table softmax is the layer's only constant data
-    assert (layers[0]["weight_bytes"] > 0) == table
+    # the layer's constant data: the table softmax's exponential table, and on the DSP
+    # core the scale's 256-byte table (the vector variants requantize the scale in lanes)
+    scale_table = 256 if scaled and VARIANTS[target] == "arm_dsp_attention" else 0
+    assert layers[0]["weight_bytes"] >= scale_table
+    assert (layers[0]["weight_bytes"] - scale_table > 0) == table
     for name in c.outputs:
         np.testing.assert_array_equal(c.outputs[name], golden.outputs[name])
 
@@ -70,7 +73,7 @@ def test_sliced_qkv_bit_exact(tmp_path, target, n, hd, heads, scale):
     rng = _rng(f"sliced{n}{hd}{heads}{scale}")
     calib = {"x": rng.normal(0, 1, (8, n, hd * heads)).astype(np.float32)}
     x = {"x": rng.normal(0, 1, (2, n, hd * heads)).astype(np.float32)}
-    _check(path, calib, x, target, table=heads * n * n >= softmax.TABLE_MIN_ELEMENTS)
+    _check(path, calib, x, target, table=heads * n * n >= softmax.TABLE_MIN_ELEMENTS, scaled=scale != "none")
 
 
 @pytest.mark.parametrize("target", list(VARIANTS))
@@ -83,4 +86,4 @@ def test_k_not_transposed_v_transposed_bit_exact(tmp_path, target, m, n, hd, hea
               "kt": (heads, hd, n), "vt": (heads, hd, n)}
     calib = {k: rng.normal(0, 1, (8, *s)).astype(np.float32) for k, s in shapes.items()}
     x = {k: rng.normal(0, 1.5, (2, *s)).astype(np.float32) for k, s in shapes.items()}
-    _check(path, calib, x, target, table=heads * m * n >= softmax.TABLE_MIN_ELEMENTS)
+    _check(path, calib, x, target, table=heads * m * n >= softmax.TABLE_MIN_ELEMENTS, scaled=scale)

@@ -127,7 +127,9 @@ static int8_t td_attn_score_code(const td_attention_s8_params *p, int32_t acc)
 {
     int32_t s = td_mbqm(acc, p->score_multiplier, p->score_shift) + p->score_offset;
     s = td_clamp_s32(s, p->score_min, p->score_max);
-    if (p->has_scale) {
+    if (p->scale_table != 0) {
+        s = p->scale_table[s + 128];
+    } else if (p->has_scale) {
         const int32_t prod = (s + p->scale_input_offset) * p->scale_factor;
         s = td_mbqm(prod, p->scale_multiplier, p->scale_shift) + p->scale_offset;
         s = td_clamp_s32(s, p->scale_min, p->scale_max);

@@ -628,6 +628,9 @@ typedef struct {
      * unfused softmax would use its table kernel, else a null pointer */
     int32_t softmax_table_last;
     const int32_t *softmax_table;
+    /* the scale as a table of its 256 results (entry s + 128 for the score
+     * code s), or a null pointer: computed */
+    const int8_t *scale_table;
 } td_attention_s8_params;
 
 void td_attention_s8(const td_attention_s8_params *p, const int8_t *q,

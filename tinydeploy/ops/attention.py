@@ -49,6 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import golden_kernels as gk
+from .. import qmath
 from ..ctext import Call
 from ..ir import Graph, Int8Params, Op
 from ..kernel_variants import Choice
@@ -378,8 +379,20 @@ def _check(g: Graph, op: Op) -> None:
     matmul._check(g, Op("batch_matmul_s8", op.name, [], [], int8_params=steps["pv"]))
 
 
+def _scale_table(op: Op) -> np.ndarray:
+    """The scale step's int8 result for each of the 256 score codes (entry s + 128): mul_s8's
+    arithmetic (golden_kernels.mul) by the scalar's code, as the kernel's has_scale path."""
+    q = op.int8_params
+    s = np.arange(-128, 128, dtype=np.int64)
+    prod = (s + int(q["scale_input_offset"])) * int(q["scale_factor"])
+    out = qmath.mbqm(prod, int(q["scale_multiplier"]), int(q["scale_shift"])) + int(q["scale_offset"])
+    return np.clip(out, int(q["scale_min"]), int(q["scale_max"])).astype(np.int8)
+
+
 def _emit_s8(c, op: Op, sym: str, fn: str = "td_attention_s8", source: str = "s8/attention_s8.c",
-             headers: tuple = ("td_kernels_s8.h", "td_softmax_table_s8.h")) -> Call:
+             headers: tuple = ("td_kernels_s8.h", "td_softmax_table_s8.h"), scale_table: bool = True) -> Call:
+    """scale_table: the scores' scale step by a 256-byte table (the scalar kernels); the
+    vector variants requantize in lanes instead."""
     call = s8_call(c, op, sym, fn, source, "td_attention_s8_params", "abvo")
     call.args = _ptrs(c, op) + call.args[3:] + [_scratch_ptr(c, op, "int8_t")]
     call.headers = list(headers)  # (not the kernels' body header the source includes)
@@ -393,6 +406,12 @@ def _emit_s8(c, op: Op, sym: str, fn: str = "td_attention_s8", source: str = "s8
         table = softmax.table_const(c, sm)
         call.consts.append(table)
         call.params.update(softmax_table_last=softmax.exp_table(sm)[1], softmax_table=table.sym)
+    call.params["scale_table"] = "0"
+    if scale_table and op.attrs["steps"]["scale"] is not None:
+        table = c.const(sym, "scale_table", _scale_table(op), "int8_t",
+                        note="the scale's result for each score code s (entry s + 128)")
+        call.consts.append(table)
+        call.params["scale_table"] = table.sym
     return call
 
 
@@ -408,7 +427,7 @@ def arm_mve_choice(g: Graph, op: Op) -> Choice:
     """The Arm Helium variant (backends/arm.py asks for it): the portable kernel's body with
     VMLADAVA / VMLA row products and the Helium table softmax (arm/attention_mve.c)."""
     return Choice("arm_mve_attention", lambda c, op_, sym: _emit_s8(
-        c, op_, sym, "td_attention_s8_mve", "arm/attention_mve.c", ("td_arm_attention.h",)),
+        c, op_, sym, "td_attention_s8_mve", "arm/attention_mve.c", ("td_arm_attention.h",), scale_table=False),
         detail="q.k 16 int8 pairs per VMLADAVA; p.v 8 columns per step (VMLA)")
 
 
@@ -417,7 +436,7 @@ def rvv_choice(g: Graph, op: Op) -> Choice:
     with the row products in lanes over the columns and the vector table softmax
     (riscv/attention_rvv.c)."""
     return Choice("rvv_attention", lambda c, op_, sym: _emit_s8(
-        c, op_, sym, "td_attention_s8_rvv", "riscv/attention_rvv.c", ("td_rv_attention.h",)),
+        c, op_, sym, "td_attention_s8_rvv", "riscv/attention_rvv.c", ("td_rv_attention.h",), scale_table=False),
         detail="lanes over output columns (vlse8 + vwmacc.vx)")
 
 
