@@ -112,6 +112,20 @@ def test_tiny_vit_int8_bit_exact_on_emulated_cores(vit_int8, target):
     np.testing.assert_array_equal(c.outputs["logits"], golden.outputs["logits"])
 
 
+def test_tiny_vit_residual_stream_is_not_relaid_per_block(vit_int8):
+    """The patch embedding hands the token sequence over transposed (its Transpose is a free
+    alias); once the position embedding is added it is in its logical order, which the layer
+    norms and linear layers read, and the residual adds keep it so (before: four relayouts
+    per block). Data movements left: the input image's, the patch embedding's (the conv's
+    NHWC output to NCHW for the flatten), the position-embedded sequence's, and each block's
+    head merge (attention output (H, N, d) -> (N, H, d))."""
+    v = vit_int8
+    result = api.compile(v["path"], target="rv32-zve32x", calib={"image": v["calib"][:8]},
+                         out_dir=v["tmp"] / "layout")
+    moves = [op.name for op in result.graph.ops if op.kind == "transpose_s8"]
+    assert len(moves) == 3 + 4, moves  # 4 blocks
+
+
 def test_text_recognizer_int8_bit_exact_and_within_3db_of_onnxruntime_quantizer(tmp_path):
     """The PaddleOCR-style recognizer (convolutions, the map read as a sequence, one
     attention block, a per-column classifier) in int8: C == golden on an Arm and a RISC-V

@@ -33,14 +33,23 @@ def _float_ref(g: Graph, op: Op, args: list) -> np.ndarray:
     return clamp(FUNCTIONS[op.attrs["op"]](a, b).astype(np.float32), op)
 
 
+# The physical order an element-wise result is best kept in, by rank: images NHWC (what
+# the convolutions read), everything else (token sequences, features) in its logical order
+# (what layer norms, MatMuls and fully connected layers read).
+CANONICAL_ORDER = {4: (0, 2, 3, 1)}
+
+
 def _layout(lay, op: Op) -> None:
-    """Both operands in the order of the larger activation; constants re-laid to match."""
+    """Both operands in the order of the larger activation (of two as large, the one already
+    in the rank's canonical order, so a residual stream does not stay transposed because
+    its first add read a transposed tensor); constants re-laid to match."""
     g = lay.g
     acts = [i for i in op.inputs if not g.tensors[i].is_const]
     rank = len(lay.logical[op.outputs[0]])
     if not acts:
         raise TinydeployError(f"node '{op.name}': both inputs are constants after folding")
-    lead = max(acts, key=lambda n: g.tensors[n].size)
+    canonical = CANONICAL_ORDER.get(rank, tuple(range(rank)))
+    lead = max(acts, key=lambda n: (g.tensors[n].size, lay.perm[n] == canonical))
     perm = lay.perm[lead] if len(lay.logical[lead]) == rank else tuple(range(rank))
     new_inputs = []
     for name in op.inputs:
