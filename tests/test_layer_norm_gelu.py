@@ -281,6 +281,27 @@ def test_int8_layer_norm_kernel_on_extreme_rows(tmp_path):
     assert np.array_equal(c.reshape(want_q.shape)[:2], want_q[:2])  # zero variance: the bias, exactly
 
 
+def test_int8_layer_norm_kernel_with_a_huge_element_scale(tmp_path):
+    """An element whose scale is far above the output scale (its normalized value was near
+    zero in calibration): its requantization shift is below 32 and its requantized values
+    exceed int32, the kernel's 64-bit path; its outputs saturate. C equals the golden kernel
+    on the host (the 32-bit path for this element fails it)."""
+    gamma = RNG.uniform(-2, 2, DIM)
+    gamma[0] = 1.0e6
+    path = _ln_only(tmp_path / "m.onnx", gamma=gamma, beta=RNG.normal(0, 0.5, DIM))
+    calib = RNG.normal(0, 2, (8, TOKENS, DIM))
+    calib[..., 0] = calib[..., 1:].mean(-1)  # element 0 at its row's mean: normalized ~0
+    calib = {"x": calib.astype(np.float32)}
+    g = api.build_graph(path, calib=calib)
+    op = next(o for o in g.ops if o.kind == "layer_norm_s8")
+    assert op.int8_params["shift"][0] < 32 <= min(op.int8_params["shift"][1:])
+    x = {"x": RNG.integers(-128, 128, (3, TOKENS, DIM)).astype(np.int8)}
+    c = api.run(path, x, target="host", calib=calib, raw=True).outputs["y"]
+    golden = api.run(path, x, target="host", calib=calib, raw=True, golden=True).outputs["y"]
+    np.testing.assert_array_equal(c, golden)
+    assert set(np.unique(c.reshape(-1, DIM)[:, 0])) <= {-128, 127}
+
+
 def test_rsqrt_precision():
     t = np.r_[np.arange(1 << 28, 1 << 30, 4099, dtype=np.int64), (1 << 30) - 1]
     y = ln.rsqrt_q29(t).astype(np.float64)
