@@ -534,6 +534,32 @@ typedef struct {
 void td_batch_matmul_s8(const td_batch_matmul_s8_params *p, const int8_t *a,
                         const int8_t *b, int8_t *output);
 
+/* The batch loop of the td_*batch_matmul_s8 kernels: block(p, a, b, out) for
+ * every batch entry, its m x n outputs after the previous entry's. */
+typedef void (*td_bmm_block_fn)(const td_batch_matmul_s8_params *p, const int8_t *a,
+                                const int8_t *b, int8_t *out);
+
+static inline void td_bmm_each_batch(const td_batch_matmul_s8_params *p, const int8_t *a,
+                                     const int8_t *b, int8_t *output, td_bmm_block_fn block)
+{
+    const int32_t *shape = p->batch_shape;
+    const int32_t *sa = p->a_batch_strides, *sb = p->b_batch_strides;
+    const int32_t size = p->m * p->n;
+    int32_t i0, i1, i2, i3;
+    for (i0 = 0; i0 < shape[0]; ++i0) {
+        for (i1 = 0; i1 < shape[1]; ++i1) {
+            for (i2 = 0; i2 < shape[2]; ++i2) {
+                for (i3 = 0; i3 < shape[3]; ++i3) {
+                    const int32_t oa = i0 * sa[0] + i1 * sa[1] + i2 * sa[2] + i3 * sa[3];
+                    const int32_t ob = i0 * sb[0] + i1 * sb[1] + i2 * sb[2] + i3 * sb[3];
+                    block(p, a + oa, b + ob, output);
+                    output += size;
+                }
+            }
+        }
+    }
+}
+
 /* ---------------------------------------------------------------------- */
 /* Layer normalization (layer_norm_s8.c)                                   */
 /* ---------------------------------------------------------------------- */

@@ -117,22 +117,7 @@ static void bmm_block(const td_batch_matmul_s8_params *p, const int8_t *a,
 void td_arm_batch_matmul_s8(const td_batch_matmul_s8_params *p, const int8_t *a,
                             const int8_t *b, int8_t *output)
 {
-    const int32_t *shape = p->batch_shape;
-    const int32_t *sa = p->a_batch_strides, *sb = p->b_batch_strides;
-    const int32_t block = p->m * p->n;
-    int32_t i0, i1, i2, i3;
-    for (i0 = 0; i0 < shape[0]; ++i0) {
-        for (i1 = 0; i1 < shape[1]; ++i1) {
-            for (i2 = 0; i2 < shape[2]; ++i2) {
-                for (i3 = 0; i3 < shape[3]; ++i3) {
-                    const int32_t oa = i0 * sa[0] + i1 * sa[1] + i2 * sa[2] + i3 * sa[3];
-                    const int32_t ob = i0 * sb[0] + i1 * sb[1] + i2 * sb[2] + i3 * sb[3];
-                    bmm_block(p, a + oa, b + ob, output);
-                    output += block;
-                }
-            }
-        }
-    }
+    td_bmm_each_batch(p, a, b, output, bmm_block);
 }
 
 #endif

@@ -5,7 +5,7 @@
  * element of the row x, the matrix row is sign-extended to int16 and
  * vwmacc.vx adds x times it to int32 accumulators (int8 products, exact).
  * The requantization of a strip of scores (and of the scale) and of outputs
- * is in vector lanes too (TD_ATTN_MBQM, bit-exact with td_mbqm).  The table
+ * is in vector lanes too (TD_RVV_MBQM, bit-exact with td_mbqm).  The table
  * softmax is the vector one (riscv/rvv_softmax_table_s8.c, the
  * same results).  Inline assembly (RVV 1.0) as in rvv_batch_matmul_s8.c:
  * GCC 12 does not allocate vector registers, so the assembly names them, and
@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "td_rv_attention.h"
+#include "td_rvv_mbqm.h"
 
 #if !defined(__riscv_vector)
 #error "attention_rvv.c needs a RISC-V vector target (-march=..._zve32x or ...v)"
@@ -76,19 +77,6 @@ static void td_attn_row_rvv(int32_t len, const int8_t *x, int32_t xs, const int8
     }
 }
 
-/* reg = td_mbqm(reg, M, left L, right R), scalar parameters: vsmul with
- * vxrm = round-to-nearest-up is SRDHM (half up, as gemmlowp's nudge gives),
- * and the rounding shift is applied to |reg| (half away from zero, as
- * RoundingDivideByPOT) with the sign restored (mask v0); as in
- * rvv_batch_matmul_s8.c. */
-#define TD_ATTN_MBQM(reg, M, L, R)                                          \
-    "vsll.vx " reg ", " reg ", " L "\n\t"                                   \
-    "vsmul.vx " reg ", " reg ", " M "\n\t"                                  \
-    "vmslt.vx v0, " reg ", zero\n\t"                                        \
-    "vrsub.vi " reg ", " reg ", 0, v0.t\n\t"                                \
-    "vssrl.vx " reg ", " reg ", " R "\n\t"                                  \
-    "vrsub.vi " reg ", " reg ", 0, v0.t\n\t"
-
 /* out[c] = the int8 code of acc[c], c < w: td_mbqm by multiplier / shift, plus
  * offset, clamped to [lo, hi]; then, when scale, (code + s_in) * s_factor through
  * the same steps with the scale's parameters s[]: {in, factor, multiplier,
@@ -105,7 +93,7 @@ static void td_attn_codes_rvv(const int32_t *acc, int32_t w, int8_t *out, int32_
         __asm__ volatile(
             "vsetvli %[vl], %[n], e32, m4, ta, mu\n\t"
             "vle32.v v8, (%[acc])\n\t"
-            TD_ATTN_MBQM("v8", "%[m]", "%[l]", "%[r]")
+            TD_RVV_MBQM("v8", "%[m]", "%[l]", "%[r]")
             "vadd.vx v8, v8, %[zp]\n\t"
             "vmax.vx v8, v8, %[lo]\n\t"
             "vmin.vx v8, v8, %[hi]\n\t"
@@ -118,7 +106,7 @@ static void td_attn_codes_rvv(const int32_t *acc, int32_t w, int8_t *out, int32_
             __asm__ volatile(
                 "vadd.vx v8, v8, %[in]\n\t"
                 "vmul.vx v8, v8, %[f]\n\t"
-                TD_ATTN_MBQM("v8", "%[m]", "%[l]", "%[r]")
+                TD_RVV_MBQM("v8", "%[m]", "%[l]", "%[r]")
                 "vadd.vx v8, v8, %[zp]\n\t"
                 "vmax.vx v8, v8, %[lo]\n\t"
                 "vmin.vx v8, v8, %[hi]\n\t"

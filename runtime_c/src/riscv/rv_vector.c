@@ -19,6 +19,7 @@
 
 #include "td_kernels_s8.h"
 #include "td_kernels_riscv.h"
+#include "td_rvv_mbqm.h"
 
 #if !defined(__riscv_vector)
 #error "rv_vector.c needs a RISC-V vector target (-march=..._zve32x or ...v)"
@@ -36,15 +37,6 @@ static inline void set_vxrm_rnu(void)
 {
     __asm__ volatile("csrwi vxrm, 0");
 }
-
-/* reg = mbqm(reg, M, left L, right R) with scalar parameters (any LMUL) */
-#define TD_MBQM(reg, M, L, R)                                               \
-    "vsll.vx " reg ", " reg ", " L "\n\t"                                   \
-    "vsmul.vx " reg ", " reg ", " M "\n\t"                                  \
-    "vmslt.vx v0, " reg ", zero\n\t"                                        \
-    "vrsub.vi " reg ", " reg ", 0, v0.t\n\t"                                \
-    "vssrl.vx " reg ", " reg ", " R "\n\t"                                  \
-    "vrsub.vi " reg ", " reg ", 0, v0.t\n\t"
 
 /* ---------------------------------------------------------------------- */
 /* Add                                                                     */
@@ -68,12 +60,12 @@ static void add_elems(const td_rvv_add_params *p, const int8_t *a,
             "vsext.vf4 v8, v2\n\t"
             "vadd.vx v8, v8, %[off1]\n\t"
             "vsll.vx v8, v8, %[ls]\n\t"
-            TD_MBQM("v8", "%[m1]", "%[l1]", "%[r1]")
+            TD_RVV_MBQM("v8", "%[m1]", "%[l1]", "%[r1]")
             "vle8.v v2, (%[b])\n\t"
             "vsext.vf4 v16, v2\n\t"
             "vadd.vx v16, v16, %[off2]\n\t"
             "vsll.vx v16, v16, %[ls]\n\t"
-            TD_MBQM("v16", "%[m2]", "%[l2]", "%[r2]")
+            TD_RVV_MBQM("v16", "%[m2]", "%[l2]", "%[r2]")
             "vadd.vv v8, v8, v16\n\t"
             : [vl] "=&r"(vl)
             : [n] "r"(n), [a] "r"(a), [b] "r"(b), [off1] "r"(p->input1_offset),
@@ -82,7 +74,7 @@ static void add_elems(const td_rvv_add_params *p, const int8_t *a,
               [m2] "r"(p->input2_multiplier), [l2] "r"(l2), [r2] "r"(r2)
             : "memory");
         __asm__ volatile(
-            TD_MBQM("v8", "%[mo]", "%[lo]", "%[ro]")
+            TD_RVV_MBQM("v8", "%[mo]", "%[lo]", "%[ro]")
             "vadd.vx v8, v8, %[zp]\n\t"
             "vmax.vx v8, v8, %[amin]\n\t"
             "vmin.vx v8, v8, %[amax]\n\t"
@@ -179,20 +171,20 @@ static void rq_v##N(size_t vl, const td_rvv_conv_params *p, int c0,         \
             "vsext.vf4 v4, v7\n\t"                                          \
             "vadd.vx v4, v4, %[off]\n\t"                                    \
             "vsll.vx v4, v4, %[ls]\n\t"                                     \
-            TD_MBQM("v4", "%[m]", "%[l]", "%[s]")                           \
+            TD_RVV_MBQM("v4", "%[m]", "%[l]", "%[s]")                       \
             : : [r] "r"(res), [off] "r"(a->off_r), [ls] "r"(a->ls),         \
                 [m] "r"(a->m_r), [l] "r"(a->l_r), [s] "r"(a->r_r)           \
             : "memory");                                                    \
         __asm__ volatile(                                                   \
             "vadd.vx v" #N ", v" #N ", %[off]\n\t"                          \
             "vsll.vx v" #N ", v" #N ", %[ls]\n\t"                           \
-            TD_MBQM("v" #N, "%[m]", "%[l]", "%[s]")                         \
+            TD_RVV_MBQM("v" #N, "%[m]", "%[l]", "%[s]")                     \
             "vadd.vv v" #N ", v" #N ", v4\n\t"                              \
             : : [off] "r"(a->off_c), [ls] "r"(a->ls), [m] "r"(a->m_c),      \
                 [l] "r"(a->l_c), [s] "r"(a->r_c)                            \
             : "memory");                                                    \
         __asm__ volatile(                                                   \
-            TD_MBQM("v" #N, "%[m]", "%[l]", "%[s]")                         \
+            TD_RVV_MBQM("v" #N, "%[m]", "%[l]", "%[s]")                     \
             "vadd.vx v" #N ", v" #N ", %[zp]\n\t"                           \
             "vmax.vx v" #N ", v" #N ", %[lo]\n\t"                           \
             "vmin.vx v" #N ", v" #N ", %[hi]\n\t"                           \
@@ -616,7 +608,7 @@ static void px_rq_v##N(const td_rvv_conv_px_params *p, int c, int8_t *out)  \
     const int32_t l = s > 0 ? s : 0, r = s > 0 ? 0 : -s;                    \
     __asm__ volatile(                                                       \
         "vsetvli zero, zero, " E32M8 "\n\t"                                 \
-        TD_MBQM("v" #N, "%[m]", "%[l]", "%[r]")                             \
+        TD_RVV_MBQM("v" #N, "%[m]", "%[l]", "%[r]")                         \
         "vadd.vx v" #N ", v" #N ", %[zp]\n\t"                               \
         "vmax.vx v" #N ", v" #N ", %[lo]\n\t"                               \
         "vmin.vx v" #N ", v" #N ", %[hi]\n\t"                               \

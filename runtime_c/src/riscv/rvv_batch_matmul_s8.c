@@ -13,19 +13,11 @@
 #include <stddef.h>
 
 #include "td_rvv_bmm.h"
+#include "td_rvv_mbqm.h"
 
 #if !defined(__riscv_vector)
 #error "rvv_batch_matmul_s8.c needs a RISC-V vector target (-march=..._zve32x or ...v)"
 #endif
-
-/* reg = mbqm(reg, M, left L, right R), scalar parameters (as rv_vector.c) */
-#define TD_BMM_MBQM(reg, M, L, R)                                           \
-    "vsll.vx " reg ", " reg ", " L "\n\t"                                   \
-    "vsmul.vx " reg ", " reg ", " M "\n\t"                                  \
-    "vmslt.vx v0, " reg ", zero\n\t"                                        \
-    "vrsub.vi " reg ", " reg ", 0, v0.t\n\t"                                \
-    "vssrl.vx " reg ", " reg ", " R "\n\t"                                  \
-    "vrsub.vi " reg ", " reg ", 0, v0.t\n\t"
 
 /* One output row: out[c] for c = 0..n-1 from A's row ar. */
 static void bmm_row(const td_batch_matmul_s8_params *p, const int8_t *ar,
@@ -60,7 +52,7 @@ static void bmm_row(const td_batch_matmul_s8_params *p, const int8_t *ar,
         }
         __asm__ volatile(
             "vsetvli zero, zero, e32, m4, ta, mu\n\t"
-            TD_BMM_MBQM("v8", "%[m]", "%[l]", "%[r]")
+            TD_RVV_MBQM("v8", "%[m]", "%[l]", "%[r]")
             "vadd.vx v8, v8, %[zp]\n\t"
             "vmax.vx v8, v8, %[amin]\n\t"
             "vmin.vx v8, v8, %[amax]\n\t"
