@@ -284,8 +284,8 @@ def test_int8_layer_norm_kernel_on_extreme_rows(tmp_path):
 def test_int8_layer_norm_kernel_with_a_huge_element_scale(tmp_path):
     """An element whose scale is far above the output scale (its normalized value was near
     zero in calibration): its requantization shift is below 32 and its requantized values
-    exceed int32, the kernel's 64-bit path; its outputs saturate. C equals the golden kernel
-    on the host (the 32-bit path for this element fails it)."""
+    exceed int32, so the kernel's 64-bit arithmetic matters; its outputs saturate. C equals
+    the golden kernel on the host (truncating them to 32 bits fails it)."""
     gamma = RNG.uniform(-2, 2, DIM)
     gamma[0] = 1.0e6
     path = _ln_only(tmp_path / "m.onnx", gamma=gamma, beta=RNG.normal(0, 0.5, DIM))

@@ -27,18 +27,6 @@ static int64_t rounding_shift(int64_t v, int32_t s)
     return (v + half - (v < 0 ? 1 : 0)) >> s;
 }
 
-/* rounding_shift when the result fits int32, which it always does for s >= 32
- * (|v| < 2^63): the shifted value's low word (s < 32) or its high word shifted
- * (s >= 32), without a 64-bit shift by a variable amount */
-static inline int32_t rounding_shift32(int64_t v, int32_t s)
-{
-    const uint64_t u = (uint64_t)v + ((uint64_t)1 << (s - 1)) - (uint64_t)(v < 0);
-    if (s >= 32) {
-        return (int32_t)(uint32_t)(u >> 32) >> (s - 32);
-    }
-    return (int32_t)(((uint32_t)u >> s) | ((uint32_t)(u >> 32) << (32 - s)));
-}
-
 /* y ~ 2^29 / sqrt(t / 2^30) for t in [2^28, 2^30) */
 static int64_t rsqrt_q29(int64_t t)
 {
@@ -88,11 +76,8 @@ void td_layer_norm_s8(const td_layer_norm_s8_params *p, const int8_t *input,
          * may equal input. */
         for (i = 0; i < n; ++i) {
             const int32_t d = n * x[i] - sum;
-            const int32_t z = rounding_shift32((int64_t)d * y, s);
-            const int64_t prod = (int64_t)z * multiplier[i];
-            /* shift[i] < 32 only for multipliers of 2^7 and more (a saturating output) */
-            const int64_t v = (shift[i] >= 32 ? (int64_t)rounding_shift32(prod, shift[i])
-                                              : rounding_shift(prod, shift[i])) + bias[i];
+            const int32_t z = (int32_t)rounding_shift((int64_t)d * y, s);
+            const int64_t v = rounding_shift((int64_t)z * multiplier[i], shift[i]) + bias[i];
             int64_t o = rounding_shift(v, 8) + zp;
             o = o < -128 ? -128 : (o > 127 ? 127 : o);
             out[i] = (int8_t)o;
