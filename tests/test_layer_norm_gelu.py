@@ -302,6 +302,37 @@ def test_int8_layer_norm_kernel_with_a_huge_element_scale(tmp_path):
     assert set(np.unique(c.reshape(-1, DIM)[:, 0])) <= {-128, 127}
 
 
+@pytest.mark.parametrize("size", [37, 4200])
+def test_int8_layer_norm_vector_variant_bit_exact(tmp_path, size):
+    """The RISC-V vector layer norm (riscv/rvv_layer_norm_s8.c) against the golden model on
+    rv32-zve32x: rows of 37 (two strips of 16 lanes and a tail) and of 4,200 codes, whose
+    rows reach every form of the normalizing shift: alternating extreme codes (shift 33),
+    uniform codes (shift 32), small deviations (shift < 32) and a constant row (zero
+    variance)."""
+    rng = np.random.default_rng(size)
+    # calibration on rows of +-1 (normalized to about +-1), outputs from about -2.2 to 8 (one
+    # element's bias): each element's multiplier (scale / output scale) is 12-55 (shift 33),
+    # large enough that a normalized value one unit (2^-16) off changes some outputs
+    gamma = rng.uniform(0.5, 1.0, size) * rng.choice([-1, 1], size)
+    gamma[0], beta = 2.2, np.zeros(size)
+    beta[1] = 8.0
+    path = _ln_only(tmp_path / "m.onnx", shape=(1, 6, size), gamma=gamma, beta=beta)
+    calib = {"x": (np.resize([-1.0, 1.0], (4, 6, size)) * rng.uniform(0.5, 3, (4, 6, 1))).astype(np.float32)}
+    samples = [[np.resize([-128, 127], size), rng.integers(-128, 128, size), rng.integers(-128, 128, size),
+                rng.integers(-3, 4, size), np.full(size, 9), rng.integers(-60, 60, size)] for _ in range(7)]
+    samples.append([np.r_[np.full(size - 1, -3), 100]] + [rng.integers(-20, 20, size) for _ in range(5)])
+    x = {"x": np.stack([np.stack(rows) for rows in samples]).astype(np.int8)}
+    rows = samples[0]
+    c = api.run(path, x, target="rv32-zve32x", calib=calib, raw=True)
+    assert [l["variant"] for l in c.report["layers"] if l["op"] == "layer_norm_s8"] == ["rvv_layer_norm"]
+    golden = api.run(path, x, target="rv32-zve32x", calib=calib, raw=True, golden=True).outputs["y"]
+    np.testing.assert_array_equal(c.outputs["y"], golden)
+    if size == 4200:  # the rows' normalizing shifts: 28 + e with T = t 4^e, t in [2^28, 2^30)
+        t = size * (np.stack(rows).astype(np.int64) ** 2).sum(1) - np.stack(rows).astype(np.int64).sum(1) ** 2
+        shifts = {28 + (int(v).bit_length() - 29) // 2 for v in t if v > 0}
+        assert {33, 32} <= shifts and min(shifts) < 32, shifts
+
+
 def test_rsqrt_precision():
     t = np.r_[np.arange(1 << 28, 1 << 30, 4099, dtype=np.int64), (1 << 30) - 1]
     y = ln.rsqrt_q29(t).astype(np.float64)

@@ -13,33 +13,7 @@
  * where m_i 2^-s_i = 2^8 scale_i / (2^16 out_scale) and b_i = round(2^8
  * bias_i / out_scale). Roundings are to nearest, ties away from zero. The
  * golden model (tinydeploy/ops/layer_norm.py) does the same integer steps. */
-#include "td_kernels_s8.h"
-
-#define TD_LN_ONE_Q29 ((int64_t)1 << 29)
-/* the chord 7/3 - 4/3 x in Q29: round(7/3 2^29), round(4/3 2^29) */
-#define TD_LN_C0 ((int64_t)1252698795)
-#define TD_LN_C1 ((int64_t)715827883)
-
-/* round(v / 2^s), ties away from zero, for 1 <= s <= 62 */
-static int64_t rounding_shift(int64_t v, int32_t s)
-{
-    const int64_t half = (int64_t)1 << (s - 1);
-    return (v + half - (v < 0 ? 1 : 0)) >> s;
-}
-
-/* y ~ 2^29 / sqrt(t / 2^30) for t in [2^28, 2^30) */
-static int64_t rsqrt_q29(int64_t t)
-{
-    const int64_t x = t * 2; /* Q31, in [2^29, 2^31) */
-    int64_t y = TD_LN_C0 - ((TD_LN_C1 * x) >> 31);
-    int k;
-    for (k = 0; k < 4; ++k) {
-        const int64_t y2 = (y * y + (TD_LN_ONE_Q29 >> 1)) >> 29;
-        const int64_t xy2 = (x * y2 + ((int64_t)1 << 30)) >> 31;
-        y = (y * (3 * TD_LN_ONE_Q29 - xy2) + TD_LN_ONE_Q29) >> 30;
-    }
-    return y;
-}
+#include "td_layer_norm_row.h"
 
 void td_layer_norm_s8(const td_layer_norm_s8_params *p, const int8_t *input,
                       int8_t *output)
@@ -52,33 +26,20 @@ void td_layer_norm_s8(const td_layer_norm_s8_params *p, const int8_t *input,
     for (r = 0; r < p->outer; ++r) {
         const int8_t *x = input + r * n;
         int8_t *out = output + r * n;
-        int32_t sum = 0, sum_sq = 0, y = 0, s, e = 0;
-        int64_t t;
+        int32_t sum = 0, sum_sq = 0, y, s;
         for (i = 0; i < n; ++i) {
             sum += x[i];
             sum_sq += (int32_t)x[i] * x[i];
         }
-        t = (int64_t)n * sum_sq - (int64_t)sum * sum + eps;
-        if (t > 0) {
-            while (t >= ((int64_t)1 << 30)) {
-                t >>= 2;
-                ++e;
-            }
-            while (t < ((int64_t)1 << 28)) {
-                t <<= 2;
-                --e;
-            }
-            y = (int32_t)rsqrt_q29(t); /* <= 2^30 */
-        }
-        s = 28 + e;
+        y = td_ln_row_scale(n, sum, sum_sq, eps, &s);
         /* |d| < 2^24 (n <= 2^16) and |z| <= 2^24 (|d| / sqrt(T) <= sqrt(n)): the products
          * are 32 x 32 -> 64-bit multiplies. Reads x[i] before writing out[i]: output
          * may equal input. */
         for (i = 0; i < n; ++i) {
             const int32_t d = n * x[i] - sum;
-            const int32_t z = (int32_t)rounding_shift((int64_t)d * y, s);
-            const int64_t v = rounding_shift((int64_t)z * multiplier[i], shift[i]) + bias[i];
-            int64_t o = rounding_shift(v, 8) + zp;
+            const int32_t z = (int32_t)td_ln_rounding_shift((int64_t)d * y, s);
+            const int64_t v = td_ln_rounding_shift((int64_t)z * multiplier[i], shift[i]) + bias[i];
+            int64_t o = td_ln_rounding_shift(v, 8) + zp;
             o = o < -128 ? -128 : (o > 127 ? 127 : o);
             out[i] = (int8_t)o;
         }
