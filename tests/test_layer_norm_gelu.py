@@ -302,10 +302,12 @@ def test_int8_layer_norm_kernel_with_a_huge_element_scale(tmp_path):
     assert set(np.unique(c.reshape(-1, DIM)[:, 0])) <= {-128, 127}
 
 
+@pytest.mark.parametrize("target,variant", [("rv32-zve32x", "rvv_layer_norm"), ("cortex-m55", "arm_mve_layer_norm")])
 @pytest.mark.parametrize("size", [37, 4200])
-def test_int8_layer_norm_vector_variant_bit_exact(tmp_path, size):
-    """The RISC-V vector layer norm (riscv/rvv_layer_norm_s8.c) against the golden model on
-    rv32-zve32x: rows of 37 (two strips of 16 lanes and a tail) and of 4,200 codes, whose
+def test_int8_layer_norm_vector_variant_bit_exact(tmp_path, size, target, variant):
+    """The vector-lane layer norms (riscv/rvv_layer_norm_s8.c, arm/mve_layer_norm_s8.c)
+    against the golden model on rv32-zve32x and the Cortex-M55: rows of 37 (partial
+    vectors) and of 4,200 codes, whose
     rows reach every form of the normalizing shift: alternating extreme codes (shift 33),
     uniform codes (shift 32), small deviations (shift < 32) and a constant row (zero
     variance)."""
@@ -323,9 +325,9 @@ def test_int8_layer_norm_vector_variant_bit_exact(tmp_path, size):
     samples.append([np.r_[np.full(size - 1, -3), 100]] + [rng.integers(-20, 20, size) for _ in range(5)])
     x = {"x": np.stack([np.stack(rows) for rows in samples]).astype(np.int8)}
     rows = samples[0]
-    c = api.run(path, x, target="rv32-zve32x", calib=calib, raw=True)
-    assert [l["variant"] for l in c.report["layers"] if l["op"] == "layer_norm_s8"] == ["rvv_layer_norm"]
-    golden = api.run(path, x, target="rv32-zve32x", calib=calib, raw=True, golden=True).outputs["y"]
+    c = api.run(path, x, target=target, calib=calib, raw=True)
+    assert [l["variant"] for l in c.report["layers"] if l["op"] == "layer_norm_s8"] == [variant]
+    golden = api.run(path, x, target=target, calib=calib, raw=True, golden=True).outputs["y"]
     np.testing.assert_array_equal(c.outputs["y"], golden)
     if size == 4200:  # the rows' normalizing shifts: 28 + e with T = t 4^e, t in [2^28, 2^30)
         t = size * (np.stack(rows).astype(np.int64) ** 2).sum(1) - np.stack(rows).astype(np.int64).sum(1) ** 2

@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "td_kernels_s8.h" /* td_pool_s8_params */
+#include "td_layer_norm_row.h" /* td_layer_norm_lanes_params */
 
 #ifdef __cplusplus
 extern "C" {
@@ -396,19 +397,9 @@ void td_rvv_avg_pool_s8(const td_pool_s8_params *p, const int8_t *input,
 /* ---------------------------------------------------------------------- */
 /* Layer normalization in vector lanes (riscv/rvv_layer_norm_s8.c)          */
 /* ---------------------------------------------------------------------- */
-/* td_layer_norm_s8's arithmetic, bit for bit, with the 64-bit products of
- * magnitudes as pairs of 32-bit lanes (vmul, vmulhu).  Every element's
- * requantization shift is 33 or more (tinydeploy/backends/riscv.py checks),
- * given as half_hi = 2^(shift - 33) (the rounding term's high word) and
- * shift32 = shift - 32.  Output may equal input. */
-typedef struct {
-    int32_t outer, size;
-    int32_t eps_hi, eps_lo;
-    int32_t output_offset;
-    const int32_t *multiplier, *half_hi, *shift32, *bias;
-} td_rvv_layer_norm_params;
-
-void td_rvv_layer_norm_s8(const td_rvv_layer_norm_params *p, const int8_t *input,
+/* td_layer_norm_s8's arithmetic, bit for bit, in vector lanes (the
+ * parameters: td_layer_norm_row.h).  Output may equal input. */
+void td_rvv_layer_norm_s8(const td_layer_norm_lanes_params *p, const int8_t *input,
                           int8_t *output);
 
 #ifdef __cplusplus

@@ -1,11 +1,29 @@
 /* tinydeploy runtime: the per-row arithmetic of the int8 layer normalization
  * (s8/layer_norm_s8.c documents it), shared by its portable kernel and the
- * RISC-V vector one (riscv/rvv_layer_norm_s8.c): the rounding shift, and a
- * row's reciprocal square root y (Q29) and normalizing shift s = 28 + e. */
+ * vector-lane ones (riscv/rvv_layer_norm_s8.c, arm/mve_layer_norm_s8.c): the
+ * rounding shift, and a row's reciprocal square root y (Q29) and normalizing
+ * shift s = 28 + e. */
 #ifndef TD_LAYER_NORM_ROW_H
 #define TD_LAYER_NORM_ROW_H
 
 #include "td_kernels_s8.h"
+
+/* The parameters of the vector-lane kernels (td_rvv_layer_norm_s8,
+ * td_mve_layer_norm_s8): td_layer_norm_s8's, with every element's
+ * requantization shift 33 or more (the backends check) given as half_hi =
+ * 2^(shift - 33) (the rounding term's high word) and shift32 = shift - 32.
+ * The lanes compute the 64-bit products of magnitudes as word pairs (low and
+ * high multiply); round(v / 2^s) = sign(v) floor((|v| + 2^(s-1)) / 2^s) is
+ *   s < 32:  (hi << (32 - s)) + (lo >> s) + (((lo mod 2^s) + 2^(s-1)) >> s),
+ *   s = 32:  hi + (lo >> 31),
+ *   s > 32:  (hi + 2^(s-33)) >> (s - 32)   (lo / 2^32 < 1 cannot change the floor),
+ * without carries. */
+typedef struct {
+    int32_t outer, size;
+    int32_t eps_hi, eps_lo;
+    int32_t output_offset;
+    const int32_t *multiplier, *half_hi, *shift32, *bias;
+} td_layer_norm_lanes_params;
 
 #define TD_LN_ONE_Q29 ((int64_t)1 << 29)
 /* the chord 7/3 - 4/3 x in Q29: round(7/3 2^29), round(4/3 2^29) */

@@ -20,7 +20,8 @@ fused residual add's requantization, for the adds no convolution takes in; the f
 int8 attention's, chosen through ops/attention.py: arm_dsp_attention,
 arm/attention_dsp.c, SMLAD row products; arm_mve_attention, arm/attention_mve.c,
 VMLADAVA / VMLA row products, Helium requantization and table softmax; both the
-portable kernel's body, td_attention_s8_body.h.)
+portable kernel's body, td_attention_s8_body.h; the Helium layer norm,
+arm/mve_layer_norm_s8.c, with ops/layer_norm.py's lane parameters.)
 """
 from __future__ import annotations
 
@@ -1494,6 +1495,12 @@ def choose(g: Graph, op: Op, target, mode: Optional[InplaceMode] = None) -> Opti
         return _mve_softmax(op, target, mode)
     if op.kind == "add_s8" and "dsp" in target.features:
         return _dsp_add(g, op, mode)
+    if op.kind == "layer_norm_s8" and "mve" in target.features:  # ops/layer_norm.py: Helium lanes
+        if mode is not None and mode.mode != "elementwise":
+            return None
+        from ..ops import layer_norm
+        return layer_norm.lanes_choice(op, "arm_mve_layer_norm", "td_mve_layer_norm_s8",
+                                       "arm/mve_layer_norm_s8.c")
     if mode is not None:
         # Our convolutions copy their whole input into the int16 scratch
         # buffer before writing any output, so any overlap of output and

@@ -133,8 +133,10 @@ def choose(g: Graph, op: Op, target, inplace: Optional[InplaceMode] = None) -> O
         if _add_tables(q) is None:
             return None
         return Choice("rv_add", _emit_rv_add, 0)
-    if op.kind == "layer_norm_s8" and vector:
-        return _rvv_layer_norm(op)
+    if op.kind == "layer_norm_s8" and vector:  # ops/layer_norm.py: the vector-lane kernel
+        from ..ops import layer_norm
+        return layer_norm.lanes_choice(op, "rvv_layer_norm", "td_rvv_layer_norm_s8",
+                                       "riscv/rvv_layer_norm_s8.c")
     if op.kind == "batch_matmul_s8" and vector:
         return Choice("rvv_batch_matmul", _emit_rvv_batch_matmul, 0)
     return None
@@ -222,28 +224,6 @@ def _rvv_dw_s4(g: Graph, op: Op) -> Optional[Choice]:
                     [c.ptr(op_.inputs[0]), wname, c.ptr(op_.outputs[0], False)],
                     "td_rvv_conv_s4_params", params, consts=consts)
     return Choice("rvv_dw_s4", emit, 0, const_bytes=packed.size + 16 * ch)
-
-
-def _rvv_layer_norm(op: Op) -> Optional[Choice]:
-    """The vector layer norm needs every element's requantization shift at 33 or more (the
-    rounding term in the product's high word); larger multipliers keep the portable kernel."""
-    q = op.int8_params
-    shift = np.asarray(q["shift"], np.int64)
-    if shift.min() < 33:
-        return None
-
-    def emit(c, op_, sym):
-        consts = [c.const(sym, "multiplier", np.asarray(q["multiplier"], np.int32), "int32_t"),
-                  c.const(sym, "half_hi", (np.int64(1) << (shift - 33)).astype(np.int32), "int32_t"),
-                  c.const(sym, "shift32", (shift - 32).astype(np.int32), "int32_t"),
-                  c.const(sym, "bias", np.asarray(q["bias"], np.int32), "int32_t")]
-        params = {k: int(q[k]) for k in ("outer", "size", "eps_hi", "eps_lo", "output_offset")}
-        params.update(multiplier=consts[0].sym, half_hi=consts[1].sym, shift32=consts[2].sym,
-                      bias=consts[3].sym)
-        return Call("td_rvv_layer_norm_s8", "riscv/rvv_layer_norm_s8.c",
-                    [c.ptr(op_.inputs[0]), c.ptr(op_.outputs[0], False)], "td_rvv_layer_norm_params",
-                    params, consts=consts)
-    return Choice("rvv_layer_norm", emit, 0, detail="64-bit products as vmul/vmulh word pairs")
 
 
 def _emit_rvv_batch_matmul(c, op: Op, sym: str):

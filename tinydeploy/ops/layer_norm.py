@@ -47,6 +47,7 @@ from .. import qmath
 from ..ctext import Call
 from ..errors import TinydeployError
 from ..ir import Graph, Int8Params, Op
+from ..kernel_variants import Choice
 from .base import OpDef, register
 from .common import s8_call, scalar_q
 
@@ -123,6 +124,29 @@ def _to_int8(g: Graph, op: Op) -> None:
     op.kind = "layer_norm_s8"
     op.int8_params = Int8Params(dict(outer=outer, size=n, eps_hi=eps >> 31, eps_lo=eps & ((1 << 31) - 1),
                                      output_offset=int(out_q[1]), multiplier=mult, shift=shift, bias=b))
+
+
+# -- the vector-lane kernels (RISC-V vector, Helium) ----------------------------
+def lanes_choice(op: Op, name: str, fn: str, source: str) -> Optional[Choice]:
+    """The vector-lane kernel `fn` (td_layer_norm_lanes_params, td_layer_norm_row.h): it
+    needs every element's requantization shift at 33 or more (the rounding term in the
+    product's high word); larger multipliers keep the portable kernel."""
+    q = op.int8_params
+    shift = np.asarray(q["shift"], np.int64)
+    if shift.min() < 33:
+        return None
+
+    def emit(c, op_, sym):
+        consts = [c.const(sym, "multiplier", np.asarray(q["multiplier"], np.int32), "int32_t"),
+                  c.const(sym, "half_hi", (np.int64(1) << (shift - 33)).astype(np.int32), "int32_t"),
+                  c.const(sym, "shift32", (shift - 32).astype(np.int32), "int32_t"),
+                  c.const(sym, "bias", np.asarray(q["bias"], np.int32), "int32_t")]
+        params = {k: int(q[k]) for k in ("outer", "size", "eps_hi", "eps_lo", "output_offset")}
+        params.update(multiplier=consts[0].sym, half_hi=consts[1].sym, shift32=consts[2].sym,
+                      bias=consts[3].sym)
+        return Call(fn, source, [c.ptr(op_.inputs[0]), c.ptr(op_.outputs[0], False)],
+                    "td_layer_norm_lanes_params", params, consts=consts)
+    return Choice(name, emit, 0, detail="64-bit products of magnitudes as low/high word pairs")
 
 
 # -- the golden model (integer only) -------------------------------------------

@@ -123,7 +123,7 @@ static void ln_sums(const int8_t *x, int32_t n, int32_t *sum, int32_t *sum_sq)
       [lo] "r"(lo), [hi] "r"(hi), [o] "r"(out + i)                          \
     : "memory"
 
-void td_rvv_layer_norm_s8(const td_rvv_layer_norm_params *p, const int8_t *input,
+void td_rvv_layer_norm_s8(const td_layer_norm_lanes_params *p, const int8_t *input,
                           int8_t *output)
 {
     const int32_t n = p->size, zp = p->output_offset, lo = -128, hi = 127;
