@@ -69,25 +69,19 @@ static void bmm_row(const td_batch_matmul_s8_params *p, const int8_t *ar,
     }
 }
 
+/* One batch entry: its m output rows. */
+static void bmm_block(const td_batch_matmul_s8_params *p, const int8_t *a, const int8_t *b,
+                      int8_t *out)
+{
+    int32_t r;
+    for (r = 0; r < p->m; ++r) {
+        bmm_row(p, a + r * p->a_m_stride, b, out + r * p->n);
+    }
+}
+
 void td_rvv_batch_matmul_s8(const td_batch_matmul_s8_params *p, const int8_t *a,
                             const int8_t *b, int8_t *output)
 {
-    const int32_t *shape = p->batch_shape;
-    const int32_t *sa = p->a_batch_strides, *sb = p->b_batch_strides;
-    int32_t i0, i1, i2, i3, r;
     __asm__ volatile("csrwi vxrm, 0");  /* round to nearest up (vsmul, vssrl) */
-    for (i0 = 0; i0 < shape[0]; ++i0) {
-        for (i1 = 0; i1 < shape[1]; ++i1) {
-            for (i2 = 0; i2 < shape[2]; ++i2) {
-                for (i3 = 0; i3 < shape[3]; ++i3) {
-                    const int32_t oa = i0 * sa[0] + i1 * sa[1] + i2 * sa[2] + i3 * sa[3];
-                    const int32_t ob = i0 * sb[0] + i1 * sb[1] + i2 * sb[2] + i3 * sb[3];
-                    for (r = 0; r < p->m; ++r) {
-                        bmm_row(p, a + oa + r * p->a_m_stride, b + ob, output);
-                        output += p->n;
-                    }
-                }
-            }
-        }
-    }
+    td_bmm_each_batch(p, a, b, output, bmm_block);
 }
