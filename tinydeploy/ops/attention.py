@@ -35,7 +35,7 @@ the same integers:
                      extension, backends/arm.py asks arm_dsp_choice): SXTB16 + SMLAD, four
                      int8 pairs per two SMLAD, two columns at a time;
   arm_mve_attention  td_attention_s8_mve (arm/attention_mve.c; Helium, arm_mve_choice):
-                     VMLADAVA per column along the sum, or VMLA over 8 columns; the
+                     VMLADAVA per column along the sum, or VMLA over 16 columns; the
                      requantization in 4 lanes and the Helium table softmax;
   rvv_attention      td_attention_s8_rvv (riscv/attention_rvv.c; RISC-V vector targets,
                      backends/riscv.py asks rvv_choice): lanes over the output columns,
@@ -428,7 +428,7 @@ def arm_mve_choice(g: Graph, op: Op) -> Choice:
     VMLADAVA / VMLA row products and the Helium table softmax (arm/attention_mve.c)."""
     return Choice("arm_mve_attention", lambda c, op_, sym: _emit_s8(
         c, op_, sym, "td_attention_s8_mve", "arm/attention_mve.c", ("td_arm_attention.h",), scale_table=False),
-        detail="q.k 16 int8 pairs per VMLADAVA; p.v 8 columns per step (VMLA)")
+        detail="q.k 16 int8 pairs per VMLADAVA; p.v 16 columns per step (VMLA)")
 
 
 def rvv_choice(g: Graph, op: Op) -> Choice:

@@ -3,8 +3,8 @@
  * instructions: VMLADAVA (16 int8 pairs, tail predicated) per column when x
  * and the columns are contiguous along the sum (q @ k^T with k read in
  * place), else, when the matrix's rows are contiguous along the columns
- * (p @ v), lanes over 8 columns (two int32x4 accumulators, VMLA by the
- * scalar x element, the last columns predicated).  Other layouts run the
+ * (p @ v), lanes over 16 columns (four int32x4 accumulators, VMLA by the
+ * scalar x element), the last ones 8 at a time (predicated).  Other layouts run the
  * portable loops.  The requantization of four scores (and of the scale) or
  * outputs at a time is in vector lanes too (td_attn_mbqm4, bit-exact with
  * td_mbqm); the table softmax is the Helium one (arm/mve_softmax_table_s8.c,
@@ -39,7 +39,26 @@ static void td_attn_row_mve(int32_t len, const int8_t *x, int32_t xs, const int8
             acc[c] = a;
         }
     } else if (cs == 1) {
-        for (c = 0; c < cols; c += 8) {
+        /* 16 columns a pass while they last (each x element loaded once for 16) */
+        for (c = 0; c + 16 <= cols; c += 16) {
+            int32x4_t a0 = vldrwq_s32(acc + c), a1 = vldrwq_s32(acc + c + 4);
+            int32x4_t a2 = vldrwq_s32(acc + c + 8), a3 = vldrwq_s32(acc + c + 12);
+            const int8_t *mp = m + c, *xp = x;
+            for (i = 0; i < len; ++i) {
+                const int32_t xv = *xp;
+                a0 = vmlaq_n_s32(a0, vldrbq_s32(mp), xv);
+                a1 = vmlaq_n_s32(a1, vldrbq_s32(mp + 4), xv);
+                a2 = vmlaq_n_s32(a2, vldrbq_s32(mp + 8), xv);
+                a3 = vmlaq_n_s32(a3, vldrbq_s32(mp + 12), xv);
+                mp += is;
+                xp += xs;
+            }
+            vst1q_s32(acc + c, a0);
+            vst1q_s32(acc + c + 4, a1);
+            vst1q_s32(acc + c + 8, a2);
+            vst1q_s32(acc + c + 12, a3);
+        }
+        for (; c < cols; c += 8) {
             const mve_pred16_t p0 = vctp32q((uint32_t)(cols - c));
             const mve_pred16_t p1 = vctp32q((uint32_t)(cols - c > 4 ? cols - c - 4 : 0));
             int32x4_t a0 = vldrwq_z_s32(acc + c, p0), a1 = vldrwq_z_s32(acc + c + 4, p1);
