@@ -144,4 +144,28 @@ typedef struct {
 
 #endif /* __ARM_FEATURE_DSP */
 
+#if defined(__ARM_FEATURE_MVE)
+/* td_mbqm of four lanes (TFLite's MultiplyByQuantizedMultiplier): VSHL by the left
+ * shift (wrapping, as td_shl_wrap), VQRDMULH (its doubling high multiply; saturates only
+ * INT32_MIN * INT32_MIN), then for a right shift VRSHL by -shift, which rounds half up,
+ * after lowering negative lanes by one (saturating: INT32_MIN stays, exactly), which
+ * makes it round half away from zero as TFLite's divide by a power of two. */
+TD_ARM_AI int32x4_t td_mve_mbqm4(int32x4_t v, int32_t mult, int32_t shift)
+{
+    v = vshlq_s32(v, vdupq_n_s32(shift > 0 ? shift : 0));
+    v = vqrdmulhq_n_s32(v, mult);
+    if (shift < 0) {
+        v = vqaddq_s32(v, vshrq_n_s32(v, 31));
+        v = vrshlq_s32(v, vdupq_n_s32(shift));
+    }
+    return v;
+}
+
+/* each lane clamped to [lo, hi] */
+TD_ARM_AI int32x4_t td_mve_clamp4(int32x4_t v, int32_t lo, int32_t hi)
+{
+    return vminq_s32(vmaxq_s32(v, vdupq_n_s32(lo)), vdupq_n_s32(hi));
+}
+#endif
+
 #endif

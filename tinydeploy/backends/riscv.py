@@ -38,8 +38,10 @@ Variants (report.json "variant"):
   rvv_dw_s4            depthwise_conv2d_s8 with int4 weights, depth multiplier 1
                        and an even channel count (the same file and layout);
   rvv_layer_norm       layer_norm_s8 (vector targets, riscv/rvv_layer_norm_s8.c):
-                       the 64-bit products as (vmul, vmulh) word pairs, when every
-                       element's requantization shift is 33 or more.
+                       the 64-bit products of magnitudes as (vmul, vmulhu) word
+                       pairs, when every element's requantization shift is 33 or more
+                       (ops/layer_norm.py lanes_choice; Helium cores get the same
+                       kernel in arm/mve_layer_norm_s8.c).
 None of them needs scratch memory, so the planner never has to drop one.
 """
 from __future__ import annotations

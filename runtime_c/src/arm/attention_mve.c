@@ -6,7 +6,7 @@
  * (p @ v), lanes over 16 columns (four int32x4 accumulators, VMLA by the
  * scalar x element), the last ones 8 at a time (predicated).  Other layouts run the
  * portable loops.  The requantization of four scores (and of the scale) or
- * outputs at a time is in vector lanes too (td_attn_mbqm4, bit-exact with
+ * outputs at a time is in vector lanes too (td_mve_mbqm4, bit-exact with
  * td_mbqm); the table softmax is the Helium one (arm/mve_softmax_table_s8.c,
  * the same results).  The int32 sums are exact, so the results equal
  * td_attention_s8's bit for bit.
@@ -78,39 +78,18 @@ static void td_attn_row_mve(int32_t len, const int8_t *x, int32_t xs, const int8
     }
 }
 
-/* td_mbqm of four lanes: VSHL by the left shift (wrapping, as td_shl_wrap),
- * VQRDMULH (SRDHM: rounds half up, saturates only INT32_MIN * INT32_MIN), then
- * for a right shift VRSHL by -shift (half up) after lowering negative lanes by
- * one (saturating: INT32_MIN, exact, stays), which rounds their halves away
- * from zero as RoundingDivideByPOT; as arm/mve_conv_s4.c. */
-static inline int32x4_t td_attn_mbqm4(int32x4_t v, int32_t mult, int32_t shift)
-{
-    v = vshlq_s32(v, vdupq_n_s32(shift > 0 ? shift : 0));
-    v = vqrdmulhq_n_s32(v, mult);
-    if (shift < 0) {
-        v = vqaddq_s32(v, vshrq_n_s32(v, 31));
-        v = vrshlq_s32(v, vdupq_n_s32(shift));
-    }
-    return v;
-}
-
-static inline int32x4_t td_attn_clamp4(int32x4_t v, int32_t lo, int32_t hi)
-{
-    return vminq_s32(vmaxq_s32(v, vdupq_n_s32(lo)), vdupq_n_s32(hi));
-}
-
 static void td_attn_score_codes_mve(const td_attention_s8_params *p, const int32_t *acc,
                                     int32_t w, int8_t *out)
 {
     int32_t c;
     for (c = 0; c < w; c += 4) {
         const mve_pred16_t pr = vctp32q((uint32_t)(w - c));
-        int32x4_t v = td_attn_mbqm4(vldrwq_z_s32(acc + c, pr), p->score_multiplier, p->score_shift);
-        v = td_attn_clamp4(vaddq_n_s32(v, p->score_offset), p->score_min, p->score_max);
+        int32x4_t v = td_mve_mbqm4(vldrwq_z_s32(acc + c, pr), p->score_multiplier, p->score_shift);
+        v = td_mve_clamp4(vaddq_n_s32(v, p->score_offset), p->score_min, p->score_max);
         if (p->has_scale) {
             v = vmulq_n_s32(vaddq_n_s32(v, p->scale_input_offset), p->scale_factor);
-            v = td_attn_mbqm4(v, p->scale_multiplier, p->scale_shift);
-            v = td_attn_clamp4(vaddq_n_s32(v, p->scale_offset), p->scale_min, p->scale_max);
+            v = td_mve_mbqm4(v, p->scale_multiplier, p->scale_shift);
+            v = td_mve_clamp4(vaddq_n_s32(v, p->scale_offset), p->scale_min, p->scale_max);
         }
         vstrbq_p_s32(out + c, v, pr);
     }
@@ -122,8 +101,8 @@ static void td_attn_output_codes_mve(const td_attention_s8_params *p, const int3
     int32_t c;
     for (c = 0; c < w; c += 4) {
         const mve_pred16_t pr = vctp32q((uint32_t)(w - c));
-        int32x4_t v = td_attn_mbqm4(vldrwq_z_s32(acc + c, pr), p->multiplier, p->shift);
-        v = td_attn_clamp4(vaddq_n_s32(v, p->output_offset), p->act_min, p->act_max);
+        int32x4_t v = td_mve_mbqm4(vldrwq_z_s32(acc + c, pr), p->multiplier, p->shift);
+        v = td_mve_clamp4(vaddq_n_s32(v, p->output_offset), p->act_min, p->act_max);
         vstrbq_p_s32(out + c, v, pr);
     }
 }

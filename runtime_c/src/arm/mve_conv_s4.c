@@ -41,23 +41,13 @@ static void dot_pixels(const int8_t *x, const uint8_t *w, int32_t kc, int n, int
     acc[3] = a3;
 }
 
-/* td_mbqm of four accumulators (TFLite's MultiplyByQuantizedMultiplier: VQRDMULH is its
- * doubling high multiply; VRSHL rounds half up, so negative values are first lowered by
- * one where the shift is right, which makes it round half away from zero, as TFLite's
- * divide by a power of two), then the offset, the clamp and a byte store every out_c
- * bytes (lanes in pr). */
+/* td_mbqm of four accumulators (td_mve_mbqm4), then the offset, the clamp and a byte
+ * store every out_c bytes (lanes in pr). */
 static void requant4(int32x4_t acc, int32_t mult, int32_t shift, const td_conv_s8_params *p,
                      int8_t *out, uint32x4_t offsets, mve_pred16_t pr)
 {
-    int32x4_t v = vshlq_s32(acc, vdupq_n_s32(shift > 0 ? shift : 0));
-    v = vqrdmulhq_n_s32(v, mult);
-    if (shift < 0) {
-        v = vqaddq_s32(v, vshrq_n_s32(v, 31));
-        v = vrshlq_s32(v, vdupq_n_s32(shift));
-    }
-    v = vaddq_n_s32(v, p->output_offset);
-    v = vmaxq_s32(v, vdupq_n_s32(p->act_min));
-    v = vminq_s32(v, vdupq_n_s32(p->act_max));
+    int32x4_t v = vaddq_n_s32(td_mve_mbqm4(acc, mult, shift), p->output_offset);
+    v = td_mve_clamp4(v, p->act_min, p->act_max);
     vstrbq_scatter_offset_p_s32(out, offsets, v, pr);
 }
 
