@@ -361,6 +361,15 @@ def _chains():
     d.conv(16, (1, 1), (1, 1), (0, 0, 0, 0))
     d.depthwise((3, 3), (2, 1), (1, 1, 1, 1))
     out.append(("dw", d))
+    # output rows of 5 (the five-output block) at column strides 2 and 1; 6 channels
+    # (ring slots close enough for immediate offsets) and 40 (too far apart)
+    rng = np.random.default_rng(16)
+    f = Chain([1, 6, 7, 10], rng, "dw5")
+    f.depthwise((3, 3), (1, 2), (1, 1, 1, 0), act="relu")
+    f.depthwise((3, 3), (1, 1), (1, 1, 1, 1))
+    f.conv(40, (1, 1), (1, 1), (0, 0, 0, 0))
+    f.depthwise((3, 3), (1, 1), (1, 1, 1, 1), act="relu6")
+    out.append(("dw5", f))
     # 1x1 images, 3-channel first layer, residual add, global average pool
     rng = np.random.default_rng(13)
     r = Chain([1, 3, 10, 10], rng, "res")

@@ -157,7 +157,7 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
             gen = generate(plan)
             if optimize == "balanced":
                 plan, gen = _balance(g, plan, gen, generate, lambda fast: plan_memory(
-                    g, tgt, inplace, planner_method, kernel_scratch, optimize, fast))
+                    g, tgt, inplace, planner_method, kernel_scratch, optimize, fast), tgt.flash_bytes)
         figures = make_report(g, plan, gen, Path(model).name, tgt)
         # how a float model's ranges were calibrated (None: float32 build or a QDQ model's own)
         figures["calib_method"] = calib_method if calib is not None and quantize == "int8" else None
@@ -328,11 +328,11 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
 BALANCED_HEADROOM = 32 * 1024
 
 
-def _balance(g: Graph, compact, gen: dict, generate, replan):
+def _balance(g: Graph, compact, gen: dict, generate, replan, flash_bytes: Optional[int] = None):
     """--optimize balanced: the flash the compact build leaves below int8 weights +
     BALANCED_HEADROOM (for a compact build already over that line: BALANCED_MIN_SPEND above
-    it) buys the fast (int16-weight) kernels where they save the most instructions per
-    byte.  The choice counts the bytes of their weight streams; the code they bring is
+    it; never beyond the target's flash_bytes) buys the fast (int16-weight) kernels where
+    they save the most instructions per byte.  The choice counts the bytes of their weight streams; the code they bring is
     known only once compiled: when a build goes over, the byte budget of the next round is
     scaled by what the trial spent per counted byte (a few rounds, then the compact build)."""
     # the flash it may reach: int8 weights + the headroom; a model whose compact build is
@@ -341,6 +341,9 @@ def _balance(g: Graph, compact, gen: dict, generate, replan):
     line = BALANCED_HEADROOM + int8_weight_bytes(g)
     base = library_flash(gen)
     limit = line if base <= line else base + BALANCED_MIN_SPEND
+    if flash_bytes:
+        # a board smaller than that: what the compact build leaves of it
+        limit = min(limit, max(base, flash_bytes))
     budget = headroom = limit - base
     tried = False
     for _ in range(BALANCE_ROUNDS):

@@ -34,179 +34,233 @@ extern "C" {
 /* One kernel row for eight outputs (SU == 1: words x[0..9]; SU == 2:
  * x[0..17]).  FIRST: the accumulators start from the bias held in a0, whose
  * own first terms come last. */
-#define TD_DW_ROW1_FIRST_                                                            \
-    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
-    TD_I4_("smlatb", "a1", "t0", "w01", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
-    TD_I4_("smlad", "a2", "t1", "w01", "a0") TD_I4_("smlatb", "a3", "t1", "w01", "a0") \
-    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
-    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3") \
-    TD_I4_("smlad", "a4", "t0", "w01", "a0") TD_I4_("smlatb", "a5", "t0", "w01", "a0") \
-    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w12", "a5") \
-    TD_I4_("smlad", "a6", "t1", "w01", "a0") TD_I4_("smlatb", "a7", "t1", "w01", "a0") \
-    "ldr %[t0], [%[xp], #16]\n\t"                                                    \
-    TD_I4_("smlabt", "a6", "t0", "w12", "a6") TD_I4_("smlad", "a7", "t0", "w12", "a7") \
-    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+#define TD_DW_ROW1_FIRST_(B)                                                                   \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
+    TD_I4_("smlatb", "a1", "t0", "w01", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1")         \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0") TD_I4_("smlatb", "a3", "t1", "w01", "a0")         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+8]\n\t"                                             \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3")         \
+    TD_I4_("smlad", "a4", "t0", "w01", "a0") TD_I4_("smlatb", "a5", "t0", "w01", "a0")         \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w12", "a5")         \
+    TD_I4_("smlad", "a6", "t1", "w01", "a0") TD_I4_("smlatb", "a7", "t1", "w01", "a0")         \
+    "ldr %[t0], [%[xp], #%c[" B "]+16]\n\t"                                                    \
+    TD_I4_("smlabt", "a6", "t0", "w12", "a6") TD_I4_("smlad", "a7", "t0", "w12", "a7")         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
     TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
-#define TD_DW_ROW1_                                                                  \
-    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
-    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlatb", "a1", "t0", "w01", "a1") \
-    TD_I4_("smlabt", "a0", "t1", "w12", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
-    TD_I4_("smlad", "a2", "t1", "w01", "a2") TD_I4_("smlatb", "a3", "t1", "w01", "a3") \
-    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
-    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3") \
-    TD_I4_("smlad", "a4", "t0", "w01", "a4") TD_I4_("smlatb", "a5", "t0", "w01", "a5") \
-    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w12", "a5") \
-    TD_I4_("smlad", "a6", "t1", "w01", "a6") TD_I4_("smlatb", "a7", "t1", "w01", "a7") \
-    "ldr %[t0], [%[xp], #16]\n\t"                                                    \
+#define TD_DW_ROW1_(B)                                                                         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlatb", "a1", "t0", "w01", "a1")         \
+    TD_I4_("smlabt", "a0", "t1", "w12", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1")         \
+    TD_I4_("smlad", "a2", "t1", "w01", "a2") TD_I4_("smlatb", "a3", "t1", "w01", "a3")         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+8]\n\t"                                             \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3")         \
+    TD_I4_("smlad", "a4", "t0", "w01", "a4") TD_I4_("smlatb", "a5", "t0", "w01", "a5")         \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w12", "a5")         \
+    TD_I4_("smlad", "a6", "t1", "w01", "a6") TD_I4_("smlatb", "a7", "t1", "w01", "a7")         \
+    "ldr %[t0], [%[xp], #%c[" B "]+16]\n\t"                                                    \
     TD_I4_("smlabt", "a6", "t0", "w12", "a6") TD_I4_("smlad", "a7", "t0", "w12", "a7")
-#define TD_DW_ROW2_FIRST_                                                            \
-    "ldrd %[t0], %[t1], [%[xp], #4]\n\t"                                             \
-    TD_I4_("smlad", "a1", "t0", "w01", "a0") TD_I4_("smlabt", "a1", "t1", "w12", "a1") \
-    TD_I4_("smlad", "a2", "t1", "w01", "a0")                                         \
-    "ldrd %[t0], %[t1], [%[xp], #12]\n\t"                                            \
-    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w01", "a0") \
-    TD_I4_("smlabt", "a3", "t1", "w12", "a3") TD_I4_("smlad", "a4", "t1", "w01", "a0") \
-    "ldrd %[t0], %[t1], [%[xp], #20]\n\t"                                            \
-    TD_I4_("smlabt", "a4", "t0", "w12", "a4") TD_I4_("smlad", "a5", "t0", "w01", "a0") \
-    TD_I4_("smlabt", "a5", "t1", "w12", "a5") TD_I4_("smlad", "a6", "t1", "w01", "a0") \
-    "ldrd %[t0], %[t1], [%[xp], #28]\n\t"                                            \
-    TD_I4_("smlabt", "a6", "t0", "w12", "a6") TD_I4_("smlad", "a7", "t0", "w01", "a0") \
-    TD_I4_("smlabt", "a7", "t1", "w12", "a7")                                        \
-    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+#define TD_DW_ROW2_FIRST_(B)                                                                   \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+4]\n\t"                                             \
+    TD_I4_("smlad", "a1", "t0", "w01", "a0") TD_I4_("smlabt", "a1", "t1", "w12", "a1")         \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0")                                                   \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+12]\n\t"                                            \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w01", "a0")         \
+    TD_I4_("smlabt", "a3", "t1", "w12", "a3") TD_I4_("smlad", "a4", "t1", "w01", "a0")         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+20]\n\t"                                            \
+    TD_I4_("smlabt", "a4", "t0", "w12", "a4") TD_I4_("smlad", "a5", "t0", "w01", "a0")         \
+    TD_I4_("smlabt", "a5", "t1", "w12", "a5") TD_I4_("smlad", "a6", "t1", "w01", "a0")         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+28]\n\t"                                            \
+    TD_I4_("smlabt", "a6", "t0", "w12", "a6") TD_I4_("smlad", "a7", "t0", "w01", "a0")         \
+    TD_I4_("smlabt", "a7", "t1", "w12", "a7")                                                  \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
     TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
-#define TD_DW_ROW2_                                                                  \
-    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
-    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0") \
-    TD_I4_("smlad", "a1", "t1", "w01", "a1")                                         \
-    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
-    TD_I4_("smlabt", "a1", "t0", "w12", "a1") TD_I4_("smlad", "a2", "t0", "w01", "a2") \
-    TD_I4_("smlabt", "a2", "t1", "w12", "a2") TD_I4_("smlad", "a3", "t1", "w01", "a3") \
-    "ldrd %[t0], %[t1], [%[xp], #16]\n\t"                                            \
-    TD_I4_("smlabt", "a3", "t0", "w12", "a3") TD_I4_("smlad", "a4", "t0", "w01", "a4") \
-    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w01", "a5") \
-    "ldrd %[t0], %[t1], [%[xp], #24]\n\t"                                            \
-    TD_I4_("smlabt", "a5", "t0", "w12", "a5") TD_I4_("smlad", "a6", "t0", "w01", "a6") \
-    TD_I4_("smlabt", "a6", "t1", "w12", "a6") TD_I4_("smlad", "a7", "t1", "w01", "a7") \
-    "ldr %[t0], [%[xp], #32]\n\t"                                                    \
+#define TD_DW_ROW2_(B)                                                                         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")         \
+    TD_I4_("smlad", "a1", "t1", "w01", "a1")                                                   \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+8]\n\t"                                             \
+    TD_I4_("smlabt", "a1", "t0", "w12", "a1") TD_I4_("smlad", "a2", "t0", "w01", "a2")         \
+    TD_I4_("smlabt", "a2", "t1", "w12", "a2") TD_I4_("smlad", "a3", "t1", "w01", "a3")         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+16]\n\t"                                            \
+    TD_I4_("smlabt", "a3", "t0", "w12", "a3") TD_I4_("smlad", "a4", "t0", "w01", "a4")         \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w01", "a5")         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+24]\n\t"                                            \
+    TD_I4_("smlabt", "a5", "t0", "w12", "a5") TD_I4_("smlad", "a6", "t0", "w01", "a6")         \
+    TD_I4_("smlabt", "a6", "t1", "w12", "a6") TD_I4_("smlad", "a7", "t1", "w01", "a7")         \
+    "ldr %[t0], [%[xp], #%c[" B "]+32]\n\t"                                                    \
     TD_I4_("smlabt", "a7", "t0", "w12", "a7")
 /* Four outputs (SU == 1: words x[0..5]; SU == 2: x[0..9]). */
-#define TD_DW4_ROW1_FIRST_                                                           \
-    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
-    TD_I4_("smlatb", "a1", "t0", "w01", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
-    TD_I4_("smlad", "a2", "t1", "w01", "a0") TD_I4_("smlatb", "a3", "t1", "w01", "a0") \
-    "ldr %[t0], [%[xp], #8]\n\t"                                                     \
-    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3") \
-    "ldr %[t0], [%[xp]]\n\t"                                                         \
+#define TD_DW4_ROW1_FIRST_(B)                                                                  \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
+    TD_I4_("smlatb", "a1", "t0", "w01", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1")         \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0") TD_I4_("smlatb", "a3", "t1", "w01", "a0")         \
+    "ldr %[t0], [%[xp], #%c[" B "]+8]\n\t"                                                     \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3")         \
+    "ldr %[t0], [%[xp], #%c[" B "]]\n\t"                                                       \
     TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
-#define TD_DW4_ROW1_                                                                 \
-    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
-    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlatb", "a1", "t0", "w01", "a1") \
-    TD_I4_("smlabt", "a0", "t1", "w12", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
-    TD_I4_("smlad", "a2", "t1", "w01", "a2") TD_I4_("smlatb", "a3", "t1", "w01", "a3") \
-    "ldr %[t0], [%[xp], #8]\n\t"                                                     \
+#define TD_DW4_ROW1_(B)                                                                        \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlatb", "a1", "t0", "w01", "a1")         \
+    TD_I4_("smlabt", "a0", "t1", "w12", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1")         \
+    TD_I4_("smlad", "a2", "t1", "w01", "a2") TD_I4_("smlatb", "a3", "t1", "w01", "a3")         \
+    "ldr %[t0], [%[xp], #%c[" B "]+8]\n\t"                                                     \
     TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3")
-#define TD_DW4_ROW2_FIRST_                                                           \
-    "ldrd %[t0], %[t1], [%[xp], #4]\n\t"                                             \
-    TD_I4_("smlad", "a1", "t0", "w01", "a0") TD_I4_("smlabt", "a1", "t1", "w12", "a1") \
-    TD_I4_("smlad", "a2", "t1", "w01", "a0")                                         \
-    "ldrd %[t0], %[t1], [%[xp], #12]\n\t"                                            \
-    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w01", "a0") \
-    TD_I4_("smlabt", "a3", "t1", "w12", "a3")                                        \
-    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+#define TD_DW4_ROW2_FIRST_(B)                                                                  \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+4]\n\t"                                             \
+    TD_I4_("smlad", "a1", "t0", "w01", "a0") TD_I4_("smlabt", "a1", "t1", "w12", "a1")         \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0")                                                   \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+12]\n\t"                                            \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w01", "a0")         \
+    TD_I4_("smlabt", "a3", "t1", "w12", "a3")                                                  \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
     TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
-#define TD_DW4_ROW2_                                                                 \
-    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
-    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0") \
-    TD_I4_("smlad", "a1", "t1", "w01", "a1")                                         \
-    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
-    TD_I4_("smlabt", "a1", "t0", "w12", "a1") TD_I4_("smlad", "a2", "t0", "w01", "a2") \
-    TD_I4_("smlabt", "a2", "t1", "w12", "a2") TD_I4_("smlad", "a3", "t1", "w01", "a3") \
-    "ldr %[t0], [%[xp], #16]\n\t"                                                    \
+#define TD_DW4_ROW2_(B)                                                                        \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")         \
+    TD_I4_("smlad", "a1", "t1", "w01", "a1")                                                   \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+8]\n\t"                                             \
+    TD_I4_("smlabt", "a1", "t0", "w12", "a1") TD_I4_("smlad", "a2", "t0", "w01", "a2")         \
+    TD_I4_("smlabt", "a2", "t1", "w12", "a2") TD_I4_("smlad", "a3", "t1", "w01", "a3")         \
+    "ldr %[t0], [%[xp], #%c[" B "]+16]\n\t"                                                    \
     TD_I4_("smlabt", "a3", "t0", "w12", "a3")
 
 /* Six outputs (SU == 1: words x[0..7]; SU == 2: x[0..13]). */
-#define TD_DW6_ROW1_FIRST_                                                           \
-    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
-    TD_I4_("smlatb", "a1", "t0", "w01", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
-    TD_I4_("smlad", "a2", "t1", "w01", "a0") TD_I4_("smlatb", "a3", "t1", "w01", "a0") \
-    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
-    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3") \
-    TD_I4_("smlad", "a4", "t0", "w01", "a0") TD_I4_("smlatb", "a5", "t0", "w01", "a0") \
-    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w12", "a5") \
-    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+#define TD_DW6_ROW1_FIRST_(B)                                                                  \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
+    TD_I4_("smlatb", "a1", "t0", "w01", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1")         \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0") TD_I4_("smlatb", "a3", "t1", "w01", "a0")         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+8]\n\t"                                             \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3")         \
+    TD_I4_("smlad", "a4", "t0", "w01", "a0") TD_I4_("smlatb", "a5", "t0", "w01", "a0")         \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w12", "a5")         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
     TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
-#define TD_DW6_ROW1_                                                                 \
-    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
-    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlatb", "a1", "t0", "w01", "a1") \
-    TD_I4_("smlabt", "a0", "t1", "w12", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1") \
-    TD_I4_("smlad", "a2", "t1", "w01", "a2") TD_I4_("smlatb", "a3", "t1", "w01", "a3") \
-    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
-    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3") \
-    TD_I4_("smlad", "a4", "t0", "w01", "a4") TD_I4_("smlatb", "a5", "t0", "w01", "a5") \
+#define TD_DW6_ROW1_(B)                                                                        \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlatb", "a1", "t0", "w01", "a1")         \
+    TD_I4_("smlabt", "a0", "t1", "w12", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1")         \
+    TD_I4_("smlad", "a2", "t1", "w01", "a2") TD_I4_("smlatb", "a3", "t1", "w01", "a3")         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+8]\n\t"                                             \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3")         \
+    TD_I4_("smlad", "a4", "t0", "w01", "a4") TD_I4_("smlatb", "a5", "t0", "w01", "a5")         \
     TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w12", "a5")
-#define TD_DW6_ROW2_FIRST_                                                           \
-    "ldrd %[t0], %[t1], [%[xp], #4]\n\t"                                             \
-    TD_I4_("smlad", "a1", "t0", "w01", "a0") TD_I4_("smlabt", "a1", "t1", "w12", "a1") \
-    TD_I4_("smlad", "a2", "t1", "w01", "a0")                                         \
-    "ldrd %[t0], %[t1], [%[xp], #12]\n\t"                                            \
-    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w01", "a0") \
-    TD_I4_("smlabt", "a3", "t1", "w12", "a3") TD_I4_("smlad", "a4", "t1", "w01", "a0") \
-    "ldrd %[t0], %[t1], [%[xp], #20]\n\t"                                            \
-    TD_I4_("smlabt", "a4", "t0", "w12", "a4") TD_I4_("smlad", "a5", "t0", "w01", "a0") \
-    TD_I4_("smlabt", "a5", "t1", "w12", "a5")                                        \
-    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
+#define TD_DW6_ROW2_FIRST_(B)                                                                  \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+4]\n\t"                                             \
+    TD_I4_("smlad", "a1", "t0", "w01", "a0") TD_I4_("smlabt", "a1", "t1", "w12", "a1")         \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0")                                                   \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+12]\n\t"                                            \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w01", "a0")         \
+    TD_I4_("smlabt", "a3", "t1", "w12", "a3") TD_I4_("smlad", "a4", "t1", "w01", "a0")         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+20]\n\t"                                            \
+    TD_I4_("smlabt", "a4", "t0", "w12", "a4") TD_I4_("smlad", "a5", "t0", "w01", "a0")         \
+    TD_I4_("smlabt", "a5", "t1", "w12", "a5")                                                  \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
     TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
-#define TD_DW6_ROW2_                                                                 \
-    "ldrd %[t0], %[t1], [%[xp]]\n\t"                                                 \
-    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0") \
-    TD_I4_("smlad", "a1", "t1", "w01", "a1")                                         \
-    "ldrd %[t0], %[t1], [%[xp], #8]\n\t"                                             \
-    TD_I4_("smlabt", "a1", "t0", "w12", "a1") TD_I4_("smlad", "a2", "t0", "w01", "a2") \
-    TD_I4_("smlabt", "a2", "t1", "w12", "a2") TD_I4_("smlad", "a3", "t1", "w01", "a3") \
-    "ldrd %[t0], %[t1], [%[xp], #16]\n\t"                                            \
-    TD_I4_("smlabt", "a3", "t0", "w12", "a3") TD_I4_("smlad", "a4", "t0", "w01", "a4") \
-    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w01", "a5") \
-    "ldr %[t0], [%[xp], #24]\n\t"                                                    \
+#define TD_DW6_ROW2_(B)                                                                        \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")         \
+    TD_I4_("smlad", "a1", "t1", "w01", "a1")                                                   \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+8]\n\t"                                             \
+    TD_I4_("smlabt", "a1", "t0", "w12", "a1") TD_I4_("smlad", "a2", "t0", "w01", "a2")         \
+    TD_I4_("smlabt", "a2", "t1", "w12", "a2") TD_I4_("smlad", "a3", "t1", "w01", "a3")         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+16]\n\t"                                            \
+    TD_I4_("smlabt", "a3", "t0", "w12", "a3") TD_I4_("smlad", "a4", "t0", "w01", "a4")         \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4") TD_I4_("smlad", "a5", "t1", "w01", "a5")         \
+    "ldr %[t0], [%[xp], #%c[" B "]+24]\n\t"                                                    \
     TD_I4_("smlabt", "a5", "t0", "w12", "a5")
 
+/* Five outputs (a row of width 5, 13, ...; SU == 1: words x[0..3]; SU == 2:
+ * x[0..5]): the six-output rows without output 5. */
+#define TD_DW5_ROW1_FIRST_(B)                                                                  \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
+    TD_I4_("smlatb", "a1", "t0", "w01", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1")         \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0") TD_I4_("smlatb", "a3", "t1", "w01", "a0")         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+8]\n\t"                                             \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3")         \
+    TD_I4_("smlad", "a4", "t0", "w01", "a0") TD_I4_("smlabt", "a4", "t1", "w12", "a4")         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
+#define TD_DW5_ROW1_(B)                                                                        \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlatb", "a1", "t0", "w01", "a1")         \
+    TD_I4_("smlabt", "a0", "t1", "w12", "a0") TD_I4_("smlad", "a1", "t1", "w12", "a1")         \
+    TD_I4_("smlad", "a2", "t1", "w01", "a2") TD_I4_("smlatb", "a3", "t1", "w01", "a3")         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+8]\n\t"                                             \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w12", "a3")         \
+    TD_I4_("smlad", "a4", "t0", "w01", "a4") TD_I4_("smlabt", "a4", "t1", "w12", "a4")
+#define TD_DW5_ROW2_FIRST_(B)                                                                  \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+4]\n\t"                                             \
+    TD_I4_("smlad", "a1", "t0", "w01", "a0") TD_I4_("smlabt", "a1", "t1", "w12", "a1")         \
+    TD_I4_("smlad", "a2", "t1", "w01", "a0")                                                   \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+12]\n\t"                                            \
+    TD_I4_("smlabt", "a2", "t0", "w12", "a2") TD_I4_("smlad", "a3", "t0", "w01", "a0")         \
+    TD_I4_("smlabt", "a3", "t1", "w12", "a3") TD_I4_("smlad", "a4", "t1", "w01", "a0")         \
+    "ldr %[t0], [%[xp], #%c[" B "]+20]\n\t"                                                    \
+    TD_I4_("smlabt", "a4", "t0", "w12", "a4")                                                  \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")
+#define TD_DW5_ROW2_(B)                                                                        \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]]\n\t"                                               \
+    TD_I4_("smlad", "a0", "t0", "w01", "a0") TD_I4_("smlabt", "a0", "t1", "w12", "a0")         \
+    TD_I4_("smlad", "a1", "t1", "w01", "a1")                                                   \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+8]\n\t"                                             \
+    TD_I4_("smlabt", "a1", "t0", "w12", "a1") TD_I4_("smlad", "a2", "t0", "w01", "a2")         \
+    TD_I4_("smlabt", "a2", "t1", "w12", "a2") TD_I4_("smlad", "a3", "t1", "w01", "a3")         \
+    "ldrd %[t0], %[t1], [%[xp], #%c[" B "]+16]\n\t"                                            \
+    TD_I4_("smlabt", "a3", "t0", "w12", "a3") TD_I4_("smlad", "a4", "t0", "w01", "a4")         \
+    TD_I4_("smlabt", "a4", "t1", "w12", "a4")
+
 #define TD_DW_W_(off) "ldrd %[w01], %[w12], [%[wp], #" off "]\n\t"
-#define TD_DW_B_(off) "ldr %[w12], [%[wp], #" off "]\n\tsxtb16 %[w01], %[w12]\n\t" \
+#define TD_DW_B_(off) "ldr %[w12], [%[wp], #" off "]\n\tsxtb16 %[w01], %[w12]\n\t"             \
     "sxtb16 %[w12], %[w12], ror #8\n\t"
 #define TD_DW_D1_ "add %[xp], %[xp], %[d1]\n\t"
 #define TD_DW_D2_ "add %[xp], %[xp], %[d2]\n\t"
-#define TD_DW_IN_ : [wp] "r"(wp), [d1] "i"(D1), [d2] "i"(D2) : "memory"
-#define TD_DW_OPS8_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),        \
-    [a4] "=&r"(a4), [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7), [t0] "=&r"(t0), \
+/* Row r's loads are at byte offset b<r> from xp: NEAR (every offset within the
+ * LDR / LDRD immediates) b1 = D1, b2 = D1 + D2; else xp steps by D1 and D2
+ * (S1, S2 = TD_DW_D1_, TD_DW_D2_) and b1 = b2 = 0. */
+#define TD_DW_IN_ : [wp] "r"(wp), [d1] "i"(D1), [d2] "i"(D2), [b0] "i"(0),                     \
+    [b1] "i"(NEAR ? D1 : 0), [b2] "i"(NEAR ? D1 + D2 : 0) : "memory"
+#define TD_DW_OPS8_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
+    [a4] "=&r"(a4), [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7), [t0] "=&r"(t0),            \
     [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_
-#define TD_DW_OPS6_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),        \
-    [a4] "=&r"(a4), [a5] "=&r"(a5), [t0] "=&r"(t0), [t1] "=&r"(t1), [w01] "=&r"(w01),       \
+#define TD_DW_OPS6_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
+    [a4] "=&r"(a4), [a5] "=&r"(a5), [t0] "=&r"(t0), [t1] "=&r"(t1), [w01] "=&r"(w01),          \
     [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_
-#define TD_DW_OPS4_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),        \
+#define TD_DW_OPS5_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
+    [a4] "=&r"(a4), [t0] "=&r"(t0), [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12),        \
+    [xp] "+r"(xp) TD_DW_IN_
+#define TD_DW_OPS4_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
     [t0] "=&r"(t0), [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_
 
-/* NB (8, 6 or 4) outputs of one channel: bias + three kernel rows; the second
+/* NB (8, 6, 5 or 4) outputs of one channel: bias + three kernel rows; the second
  * row starts D1 bytes after the first, the third D2 after the second (ring
  * slots).  wp: the channel's stream (ASH > 0: int8 weights). */
 #if TD_ARM_GCC
-#define TD_DW_BLK_ASM_(W1, W2, W3)                                                              \
+#define TD_DW_BLK_ASM_(W1, W2, W3, S1, S2)                                                     \
     if (NB == 8 && SU == 1) {                                                                  \
-        __asm__ volatile(W1 TD_DW_ROW1_FIRST_ TD_DW_D1_ W2 TD_DW_ROW1_                          \
-                         TD_DW_D2_ W3 TD_DW_ROW1_ TD_DW_OPS8_);                                 \
+        __asm__ volatile(W1 TD_DW_ROW1_FIRST_("b0") S1 W2 TD_DW_ROW1_("b1")                    \
+                         S2 W3 TD_DW_ROW1_("b2") TD_DW_OPS8_);                                 \
     } else if (NB == 8) {                                                                      \
-        __asm__ volatile(W1 TD_DW_ROW2_FIRST_ TD_DW_D1_ W2 TD_DW_ROW2_                          \
-                         TD_DW_D2_ W3 TD_DW_ROW2_ TD_DW_OPS8_);                                 \
+        __asm__ volatile(W1 TD_DW_ROW2_FIRST_("b0") S1 W2 TD_DW_ROW2_("b1")                    \
+                         S2 W3 TD_DW_ROW2_("b2") TD_DW_OPS8_);                                 \
     } else if (NB == 6 && SU == 1) {                                                           \
-        __asm__ volatile(W1 TD_DW6_ROW1_FIRST_ TD_DW_D1_ W2 TD_DW6_ROW1_                        \
-                         TD_DW_D2_ W3 TD_DW6_ROW1_ TD_DW_OPS6_);                                \
+        __asm__ volatile(W1 TD_DW6_ROW1_FIRST_("b0") S1 W2 TD_DW6_ROW1_("b1")                  \
+                         S2 W3 TD_DW6_ROW1_("b2") TD_DW_OPS6_);                                \
     } else if (NB == 6) {                                                                      \
-        __asm__ volatile(W1 TD_DW6_ROW2_FIRST_ TD_DW_D1_ W2 TD_DW6_ROW2_                        \
-                         TD_DW_D2_ W3 TD_DW6_ROW2_ TD_DW_OPS6_);                                \
+        __asm__ volatile(W1 TD_DW6_ROW2_FIRST_("b0") S1 W2 TD_DW6_ROW2_("b1")                  \
+                         S2 W3 TD_DW6_ROW2_("b2") TD_DW_OPS6_);                                \
+    } else if (NB == 5 && SU == 1) {                                                           \
+        __asm__ volatile(W1 TD_DW5_ROW1_FIRST_("b0") S1 W2 TD_DW5_ROW1_("b1")                  \
+                         S2 W3 TD_DW5_ROW1_("b2") TD_DW_OPS5_);                                \
+    } else if (NB == 5) {                                                                      \
+        __asm__ volatile(W1 TD_DW5_ROW2_FIRST_("b0") S1 W2 TD_DW5_ROW2_("b1")                  \
+                         S2 W3 TD_DW5_ROW2_("b2") TD_DW_OPS5_);                                \
     } else if (SU == 1) {                                                                      \
-        __asm__ volatile(W1 TD_DW4_ROW1_FIRST_ TD_DW_D1_ W2 TD_DW4_ROW1_                        \
-                         TD_DW_D2_ W3 TD_DW4_ROW1_ TD_DW_OPS4_);                                \
+        __asm__ volatile(W1 TD_DW4_ROW1_FIRST_("b0") S1 W2 TD_DW4_ROW1_("b1")                  \
+                         S2 W3 TD_DW4_ROW1_("b2") TD_DW_OPS4_);                                \
     } else {                                                                                   \
-        __asm__ volatile(W1 TD_DW4_ROW2_FIRST_ TD_DW_D1_ W2 TD_DW4_ROW2_                        \
-                         TD_DW_D2_ W3 TD_DW4_ROW2_ TD_DW_OPS4_);                                \
+        __asm__ volatile(W1 TD_DW4_ROW2_FIRST_("b0") S1 W2 TD_DW4_ROW2_("b1")                  \
+                         S2 W3 TD_DW4_ROW2_("b2") TD_DW_OPS4_);                                \
     }
 TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, const int NB,
                              const int SU, const int D1, const int D2, const int ASH)
@@ -214,17 +268,26 @@ TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, 
     const int16_t *xp = x;
     int32_t a0 = wp[0], a1, a2, a3, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
     uint32_t t0, t1, w01, w12;
-    if (ASH) {
-        TD_DW_BLK_ASM_(TD_DW_B_("4"), TD_DW_B_("8"), TD_DW_B_("12"))
+    /* non-first rows load at b + 8 .. b + 32: LDR reaches -255, LDRD +-1020 */
+    const int NEAR = D1 % 4 == 0 && D2 % 4 == 0 && D1 >= -260 && D1 <= 988 &&
+                     D1 + D2 >= -260 && D1 + D2 <= 988;
+    if (ASH && NEAR) {
+        TD_DW_BLK_ASM_(TD_DW_B_("4"), TD_DW_B_("8"), TD_DW_B_("12"), "", "")
+    } else if (ASH) {
+        TD_DW_BLK_ASM_(TD_DW_B_("4"), TD_DW_B_("8"), TD_DW_B_("12"), TD_DW_D1_, TD_DW_D2_)
+    } else if (NEAR) {
+        TD_DW_BLK_ASM_(TD_DW_W_("4"), TD_DW_W_("12"), TD_DW_W_("20"), "", "")
     } else {
-        TD_DW_BLK_ASM_(TD_DW_W_("4"), TD_DW_W_("12"), TD_DW_W_("20"))
+        TD_DW_BLK_ASM_(TD_DW_W_("4"), TD_DW_W_("12"), TD_DW_W_("20"), TD_DW_D1_, TD_DW_D2_)
     }
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = a2;
     acc[3] = a3;
-    if (NB >= 6) {
+    if (NB >= 5) {
         acc[4] = a4;
+    }
+    if (NB >= 6) {
         acc[5] = a5;
     }
     if (NB == 8) {
@@ -318,8 +381,8 @@ TD_ARM_AI void td_arm_dw_row(const int16_t *x0, const int32_t *stream, int8_t *o
             }
         }
         if (OU % 8 > 2) {
-            /* the rest: one block of 4, 6 or 8 storing 3..7 */
-            const int NB = OU % 8 > 6 ? 8 : (OU % 8 > 4 ? 6 : 4);
+            /* the rest: one block of 4, 5, 6 or 8 storing 3..7 */
+            const int NB = OU % 8 > 6 ? 8 : (OU % 8 > 4 ? OU % 8 : 4);
             int32_t acc[8];
             td_arm_dw_blk(acc, xc + u * SU, st, NB, SU, D1, D2, ASH);
 #pragma GCC unroll 8
