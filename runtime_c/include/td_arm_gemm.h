@@ -316,49 +316,53 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
     [x0] "=&r"(x0), [x1] "=&r"(x1)
 #define TD_PIN_IN_ : [p1] "i"(8), [p2] "i"(16), [xs] "i"(8 * N) : "memory"
 /* One 4-step: WL loads the two channels' weights, SM the first pixel pair's
- * SMLADs (TD_SM4F_ on the first step, from the biases). */
-#define TD_PIN_STEP_(WL, SM)                                                                 \
+ * SMLADs (TD_SM4F_ on the first step, from the biases), O the constraint of the
+ * accumulators it starts there: "=&r" on the first step (written before they are
+ * read: no zeroing beforehand), else "+r". */
+#define TD_PIN_STEP_(WL, SM, O)                                                              \
         if (N == 3) {                                                                        \
             __asm__ volatile(WL TD_X4_("p1") SM("a01", "a11") TD_X4_("p2")                    \
                              SM("a02", "a12") TD_X4P_ TD_SM4_("a00", "a10")                  \
-                             : [a00] "+r"(p00), [a01] "+r"(p01), [a02] "+r"(p02),            \
-                               [a10] "+r"(p10), [a11] "+r"(p11), [a12] "+r"(p12),            \
+                             : [a00] "+r"(p00), [a01] O(p01), [a02] O(p02),                  \
+                               [a10] "+r"(p10), [a11] O(p11), [a12] O(p12),                  \
                                [xp] "+r"(pxp), [wp] "+r"(pwp), TD_PIN_TMP_ TD_PIN_IN_);      \
         } else {                                                                             \
             __asm__ volatile(WL TD_X4_("p1") SM("a01", "a11") TD_X4P_                         \
                              TD_SM4_("a00", "a10")                                           \
-                             : [a00] "+r"(p00), [a01] "+r"(p01), [a10] "+r"(p10),            \
-                               [a11] "+r"(p11), [xp] "+r"(pxp), [wp] "+r"(pwp), TD_PIN_TMP_  \
+                             : [a00] "+r"(p00), [a01] O(p01), [a10] "+r"(p10),               \
+                               [a11] O(p11), [xp] "+r"(pxp), [wp] "+r"(pwp), TD_PIN_TMP_     \
                                TD_PIN_IN_);                                                  \
         }
-        p01 = p02 = p11 = p12 = 0;
+        if (N < 3) {
+            p02 = p12 = 0; /* unused */
+        }
         __asm__ volatile("ldrd %[a00], %[a10], [%[wp]], #8"
                          : [a00] "=r"(p00), [a10] "=r"(p10), [wp] "+r"(pwp) : : "memory");
         if (ASH && !UNROLL) {
             /* less code: blocks of 8 steps in a loop, the rest unrolled */
-            TD_PIN_STEP_(TD_B2_4_, TD_SM4F_)
+            TD_PIN_STEP_(TD_B2_4_, TD_SM4F_, "=&r")
             for (i = 1; i + 8 <= K4; i += 8) {
                 int j;
 #pragma GCC unroll 8
                 for (j = 0; j < 8; ++j) {
-                    TD_PIN_STEP_(TD_B2_4_, TD_SM4_)
+                    TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
                 }
             }
 #pragma GCC unroll 8
             for (i = 0; i < (K4 - 1) % 8; ++i) {
-                TD_PIN_STEP_(TD_B2_4_, TD_SM4_)
+                TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
             }
         } else if (ASH) {
-            TD_PIN_STEP_(TD_B2_4_, TD_SM4F_)
+            TD_PIN_STEP_(TD_B2_4_, TD_SM4F_, "=&r")
 #pragma GCC unroll 128
             for (i = 1; i < K4; ++i) {
-                TD_PIN_STEP_(TD_B2_4_, TD_SM4_)
+                TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
             }
         } else {
-            TD_PIN_STEP_(TD_W2_4_, TD_SM4F_)
+            TD_PIN_STEP_(TD_W2_4_, TD_SM4F_, "=&r")
 #pragma GCC unroll 128
             for (i = 1; i < K4; ++i) {
-                TD_PIN_STEP_(TD_W2_4_, TD_SM4_)
+                TD_PIN_STEP_(TD_W2_4_, TD_SM4_, "+r")
             }
         }
 #undef TD_PIN_STEP_
