@@ -370,6 +370,18 @@ def _chains():
     f.conv(40, (1, 1), (1, 1), (0, 0, 0, 0))
     f.depthwise((3, 3), (1, 1), (1, 1, 1, 1), act="relu6")
     out.append(("dw5", f))
+    # depthwise 5x5: strides 1/2, padding on every side, odd widths (a last single
+    # output), 12 and 7 channels, windows larger than the image, a 1x1 input
+    rng = np.random.default_rng(17)
+    v = Chain([1, 12, 9, 11], rng, "dw5x5")
+    v.depthwise((5, 5), (1, 1), (2, 2, 2, 2), act="relu")
+    v.depthwise((5, 5), (2, 2), (1, 2, 2, 1))
+    v.conv(7, (1, 1), (1, 1), (0, 0, 0, 0))
+    v.depthwise((5, 5), (1, 2), (2, 0, 1, 2), act="relu6")
+    v.depthwise((5, 5), (1, 1), (2, 2, 2, 2))
+    v.depthwise((5, 5), (3, 2), (2, 2, 2, 2))
+    v.depthwise((5, 5), (1, 1), (2, 2, 2, 2))
+    out.append(("dw5x5", v))
     # 1x1 images, 3-channel first layer, residual add, global average pool
     rng = np.random.default_rng(13)
     r = Chain([1, 3, 10, 10], rng, "res")
@@ -414,10 +426,11 @@ def _random_chain(seed: int) -> Chain:
             ch.conv(int(rng.integers(1, 40)), (1, 1), (1, 1), (0, 0, 0, 0), act=act,
                     big=rng.random() < 0.2)
         else:
-            pads = tuple(int(rng.integers(0, 2)) for _ in range(4))
-            if h + pads[0] + pads[2] < 3 or w + pads[1] + pads[3] < 3:
+            k = 5 if rng.random() < 0.3 else 3
+            pads = tuple(int(rng.integers(0, k // 2 + 1)) for _ in range(4))
+            if h + pads[0] + pads[2] < k or w + pads[1] + pads[3] < k:
                 continue
-            ch.depthwise((3, 3), (int(rng.integers(1, 3)), int(rng.integers(1, 3))), pads, act=act)
+            ch.depthwise((k, k), (int(rng.integers(1, 3)), int(rng.integers(1, 3))), pads, act=act)
     if rng.random() < 0.5:
         ch.fc(int(rng.integers(1, 30)))
     return ch
@@ -546,33 +559,48 @@ def test_depthwise_ring_groups_bit_exact_on_emulator(target, optimize, scratch):
 
 def test_dw_alias_safety_predicate():
     """kernels_arm.dw_alias_safe against a simulation of the row-ordered
-    kernels: rows loaded in increasing order into a 3-row ring, each output
-    row written (over the flattened input, same pixel stride) once its rows
-    are loaded.  Safe means no row is loaded from memory after any of its
-    pixels was overwritten."""
+    kernels: rows loaded in increasing order into a ring of k rows (3x3 and 5x5),
+    each output row written (over the flattened input, same pixel stride) once
+    its rows are loaded.  Safe means no row is loaded from memory after any of
+    its pixels was overwritten."""
     rng = np.random.default_rng(5)
-    seen = {True: 0, False: 0}
-    for _ in range(3000):
+    seen = {(k, ok): 0 for k in (3, 5) for ok in (True, False)}
+    for _ in range(4000):
+        k = int(rng.choice([3, 5]))
         ih, iw = int(rng.integers(1, 12)), int(rng.integers(1, 12))
         sv, sh = int(rng.integers(1, 4)), int(rng.integers(1, 3))
-        pt, pb, pl, pr = (int(v) for v in rng.integers(0, 3, size=4))
-        oh, ow = (ih + pt + pb - 3) // sv + 1, (iw + pl + pr - 3) // sh + 1
+        pt, pb, pl, pr = (int(v) for v in rng.integers(0, k, size=4))
+        oh, ow = (ih + pt + pb - k) // sv + 1, (iw + pl + pr - k) // sh + 1
         if oh < 1 or ow < 1:
             continue
-        q = dict(in_h=ih, in_w=iw, out_h=oh, out_w=ow, stride_h=sv, pad_top=pt, in_c=4, out_c=4)
+        q = dict(in_h=ih, in_w=iw, out_h=oh, out_w=ow, stride_h=sv, pad_top=pt, in_c=4, out_c=4,
+                 k_h=k)
         clobbered = np.zeros(ih * iw, bool)
         nxt, ok = -pt, True
         for oy in range(oh):
             iy0 = oy * sv - pt
             nxt = max(nxt, iy0)
-            while nxt <= iy0 + 2:
+            while nxt <= iy0 + k - 1:
                 if 0 <= nxt < ih and clobbered[nxt * iw:(nxt + 1) * iw].any():
                     ok = False
                 nxt += 1
             clobbered[oy * ow:min((oy + 1) * ow, ih * iw)] = True
         assert kernels_arm.dw_alias_safe(q) == ok, q
-        seen[ok] += 1
-    assert seen[True] > 100 and seen[False] > 100, seen
+        seen[k, ok] += 1
+    assert min(seen.values()) > 100, seen
+
+
+@pytest.mark.parametrize("target", DSP_TARGETS)
+def test_depthwise_rows_in_decreasing_order_bit_exact(target, monkeypatch):
+    """The ring kernels' decreasing row order (in place "backward"; rarely planned for a
+    depthwise layer, whose alias mode comes first): forced on every layer of separate
+    buffers, the 3x3 and 5x5 depthwise chains equal the golden model."""
+    monkeypatch.setattr(kernels_arm, "_direction", lambda ctx, op: -1)
+    for name, chain in _chains():
+        if name in ("dw", "dw5x5"):
+            variants, layers = check_on_target(chain.model(), target, samples=2, want_report=True,
+                                               inplace=False, optimize="size")
+            assert sum("_dw" in l["variant"] for l in layers) >= 4, (name, variants)
 
 
 @pytest.mark.parametrize("target,optimize", MODES)

@@ -544,6 +544,138 @@ TD_ARM_AI void td_arm_dw3x3(const int8_t *in, int16_t *ring, const int32_t *stre
     }
 }
 
+/* ---------------------------------------------------------------------- */
+/* Depthwise 5x5 (depth multiplier 1, int8 weights)                        */
+/* ---------------------------------------------------------------------- */
+/* The same ring of channel-major int16 rows as the 3x3 (td_arm_dw_load), five
+ * slots.  A kernel row (5 taps) gives two outputs u, u + 1 (SU == 1) from the
+ * words X0 = (x[u], x[u+1]), X1, X2 with the weight pairs W01 = (w0, w1),
+ * W23, W12, W34:
+ *   u:     smlad(X0, W01) + smlad(X1, W23) + smlabt(X2, W34)
+ *   u + 1: smlatb(X0, W01) + smlad(X1, W12) + smlad(X2, W34)
+ * and for SU == 2 output u from (x[2u] .. x[2u+4]) = X0, X1, low half of X2:
+ * smlad(X0, W01) + smlad(X1, W23) + smlabt(X2, W34).  The channel stream: the
+ * plain bias, per kernel row the bytes (w0, w2, w1, w3) and (w1, w3, w2, w4)
+ * (SXTB16 and SXTB16 ROR 8 give W01, W23 and W12, W34), then the record; the
+ * accumulator is shifted by ASH before the requantization (see td_arm_gemm_block). */
+
+/* Outputs u (and u + 1 when TWO) of one channel: a[0], a[1] from the bias. */
+TD_ARM_AI void td_arm_dw5_pair(int32_t *a, const int16_t *const *xr, const int32_t *st,
+                               const int u, const int SU, const int TWO)
+{
+    int32_t a0 = st[0], a1 = st[0];
+    int r;
+#pragma GCC unroll 5
+    for (r = 0; r < 5; ++r) {
+        const uint32_t wa = (uint32_t)st[1 + 2 * r], wb = (uint32_t)st[2 + 2 * r];
+        const int32_t w01 = (int32_t)__sxtb16((int8x4_t)wa), w23 = (int32_t)td_arm_sxtb16_ror8(wa);
+        const int32_t w34 = (int32_t)td_arm_sxtb16_ror8(wb);
+        const td_s32a *x = (const td_s32a *)(const void *)(xr[r] + u * SU);
+        a0 = __smlabt(x[2], w34, __smlad(x[1], w23, __smlad(x[0], w01, a0)));
+        if (TWO && SU == 1) {
+            const int32_t w12 = (int32_t)__sxtb16((int8x4_t)wb);
+            a1 = __smlad(x[2], w34, __smlad(x[1], w12, __smlatb(x[0], w01, a1)));
+        } else if (TWO) {
+            a1 = __smlabt(x[3], w34, __smlad(x[2], w23, __smlad(x[1], w01, a1)));
+        }
+    }
+    a[0] = a0;
+    a[1] = a1;
+}
+
+/* One output row of a group of C channels; rows[r]: kernel row r's ring slot
+ * ([C][PU] int16).  OC: the output's pixel stride (all channels). */
+TD_ARM_AI void td_arm_dw5_row(const int16_t *const *rows, const int32_t *stream, int8_t *o,
+                              const int C, const int OC, const int OU, const int SU,
+                              const int PU, const int ASH, TD_ARM_RQ_ARGS)
+{
+    const int CS = 11 + RS; /* stream words per channel: bias, weights, record */
+    int c, u, r;
+    for (c = 0; c < C; ++c) {
+        const int32_t *st = stream + c * CS;
+        const td_arm_rec k = td_arm_rec_load(st + 11, RS, E, FIX);
+        const int16_t *xr[5];
+        int8_t *oc = o + c;
+        int32_t a[2];
+#pragma GCC unroll 5
+        for (r = 0; r < 5; ++r) {
+            xr[r] = rows[r] + c * PU;
+        }
+        for (u = 0; u + 2 <= OU; u += 2) {
+            td_arm_dw5_pair(a, xr, st, u, SU, 1);
+            oc[u * OC] = (int8_t)TD_ARM_RQ(td_arm_lsl(a[0], ASH), k.r);
+            oc[(u + 1) * OC] = (int8_t)TD_ARM_RQ(td_arm_lsl(a[1], ASH), k.r);
+        }
+        if (OU & 1) {
+            td_arm_dw5_pair(a, xr, st, u, SU, 0);
+            oc[u * OC] = (int8_t)TD_ARM_RQ(td_arm_lsl(a[0], ASH), k.r);
+        }
+    }
+}
+
+/* Channels c0 .. c0 + NC - 1 (see td_arm_dw5x5): five ring slots of NC * PU
+ * int16, loaded in row order (decreasing for DIR < 0) into slots taken in
+ * rotation; once an output row's rows are loaded its top row sits in slot ph
+ * and row r in (ph + r) % 5. */
+TD_ARM_AI void td_arm_dw5x5_group(const int8_t *in, int16_t *ring, const int32_t *stream,
+                                  int8_t *out, const int IH, const int IW, const int C,
+                                  const int NC, const int OH, const int OW, const int SV,
+                                  const int SU, const int PT, const int PL, const int PU,
+                                  const int IZP, const int DIR, const int ASH, TD_ARM_RQ_ARGS)
+{
+    int nx = DIR >= 0 ? -PT : (OH - 1) * SV - PT + 4; /* the next row to load */
+    int ns = 0, n, r;
+    for (n = 0; n < OH; ++n) {
+        const int oy = DIR >= 0 ? n : OH - 1 - n;
+        const int iy0 = oy * SV - PT;
+        const int16_t *rows[5];
+        int ph;
+        if (DIR >= 0) {
+            nx = nx < iy0 ? iy0 : nx;
+            for (; nx <= iy0 + 4; ++nx, ns = ns == 4 ? 0 : ns + 1) {
+                td_arm_dw_load(in, ring + ns * NC * PU, nx, IH, IW, C, NC, PU, PL, IZP);
+            }
+            ph = ns;
+        } else {
+            nx = nx > iy0 + 4 ? iy0 + 4 : nx;
+            for (; nx >= iy0; --nx, ns = ns == 0 ? 4 : ns - 1) {
+                td_arm_dw_load(in, ring + ns * NC * PU, nx, IH, IW, C, NC, PU, PL, IZP);
+            }
+            ph = ns == 4 ? 0 : ns + 1;
+        }
+#pragma GCC unroll 5
+        for (r = 0; r < 5; ++r) {
+            rows[r] = ring + ((ph + r) % 5) * NC * PU;
+        }
+        td_arm_dw5_row(rows, stream, out + oy * OW * C, NC, C, OW, SU, PU, ASH, TD_ARM_RQ_PASS);
+    }
+}
+
+/* The layer: depthwise 5x5 on int8 weights, as td_arm_dw3x3 (groups of CG
+ * channels, the same in-place rules with five rows in the ring). */
+TD_ARM_AI void td_arm_dw5x5(const int8_t *in, int16_t *ring, const int32_t *stream, int8_t *out,
+                            const td_arm_dw_cfg *cfg)
+{
+    TD_ARM_RQ_LOCALS(&cfg->rq);
+    const int IH = cfg->win.in_h, IW = cfg->win.in_w, C = cfg->win.in_c, CG = cfg->group_c;
+    const int OH = cfg->win.out_h, OW = cfg->win.out_w, SV = cfg->win.stride_h;
+    const int SU = cfg->win.stride_w, PT = cfg->win.pad_top, PL = cfg->win.pad_left;
+    const int PU = cfg->ring_w, IZP = cfg->win.in_zero_point, DIR = cfg->dir;
+    const int ASH = cfg->acc_shift;
+    const int CS = 11 + RS;
+    int c0;
+    td_arm_dw_ring_init(ring, 5 * CG * PU, IZP);
+    for (c0 = 0; c0 + CG <= C; c0 += CG) {
+        td_arm_dw5x5_group(in + c0, ring, stream + c0 * CS, out + c0, IH, IW, C, CG, OH, OW, SV,
+                           SU, PT, PL, PU, IZP, DIR, ASH, TD_ARM_RQ_PASS);
+    }
+    if (C % CG) {
+        td_arm_dw_ring_init(ring, 5 * (C % CG) * PU, IZP);
+        td_arm_dw5x5_group(in + c0, ring, stream + c0 * CS, out + c0, IH, IW, C, C % CG, OH, OW,
+                           SV, SU, PT, PL, PU, IZP, DIR, ASH, TD_ARM_RQ_PASS);
+    }
+}
+
 #endif /* __ARM_FEATURE_DSP */
 
 #ifdef __cplusplus

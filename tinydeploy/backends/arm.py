@@ -1052,10 +1052,12 @@ def dw_alias_safe(q: dict) -> bool:
     if q["out_c"] != q["in_c"]:
         return False
     ih, iw, ow, sv, pt = q["in_h"], q["in_w"], q["out_w"], q["stride_h"], q["pad_top"]
+    kh = q["k_h"]
     for oy in range(q["out_h"] - 1):
-        # the first row the next output row loads from memory (the ring has up to oy*sv - pt + 2)
-        first = max(oy * sv - pt + 3, (oy + 1) * sv - pt, 0)
-        if first < ih and first <= (oy + 1) * sv - pt + 2 and (oy + 1) * ow > first * iw:
+        # the first row the next output row loads from memory (the ring has up to
+        # oy*sv - pt + kh - 1)
+        first = max(oy * sv - pt + kh, (oy + 1) * sv - pt, 0)
+        if first < ih and first <= (oy + 1) * sv - pt + kh - 1 and (oy + 1) * ow > first * iw:
             return False
     return True
 
@@ -1091,10 +1093,12 @@ def thumb_add_imm(v: int) -> bool:
 
 def _dsp_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     q = op.int8_params
-    if (q["k_h"], q["k_w"]) != (3, 3) or q["dil_h"] != 1 or q["dil_w"] != 1:
+    if (q["k_h"], q["k_w"]) not in ((3, 3), (5, 5)) or q["dil_h"] != 1 or q["dil_w"] != 1:
         return None
     if q["out_c"] != q["in_c"] or q["stride_h"] < 1 or q["stride_w"] not in (1, 2):
         return None
+    if q["k_h"] == 5:
+        return _dsp_dw5(g, op, mode)
     w8 = g.tensors[op.inputs[1]].data  # [3][3][C]
     ch = q["out_c"]
     b = op.inputs[2] if len(op.inputs) > 2 else ""
@@ -1144,6 +1148,45 @@ def _dsp_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     return _chain(linked)
 
 
+def _dw5_reads(ou: int, su: int) -> int:
+    """int16 read along a ring slot row by td_arm_dw5_row for OU outputs (pairs of outputs;
+    a pair at u reads the words from u * su up to three (su 1) or four (su 2) further)."""
+    pairs_end = ou + (ou & 1)
+    return pairs_end + 4 if su == 1 else 2 * pairs_end + 4
+
+
+def _dsp_dw5(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
+    """Depthwise 5x5 on int8 weights (td_arm_dw5x5): the 3x3's ring with five rows, each
+    kernel row as three SMLAD-family products per output.  One variant in every --optimize
+    mode: its stream holds 8 weight bytes a kernel row (int16 pairs would double it)."""
+    q = op.int8_params
+    w8 = g.tensors[op.inputs[1]].data  # [5][5][C]
+    ch = q["out_c"]
+    b = op.inputs[2] if len(op.inputs) > 2 else ""
+    bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(ch, np.int64)
+    wf = w8.reshape(25, ch).T.astype(np.int64)
+    plan = requant_plan(bias, wf.sum(1), np.abs(wf).sum(1), q["input_offset"],
+                        _per_channel(q, "multiplier", ch), _per_channel(q, "shift", ch),
+                        q["output_offset"], q["act_min"], q["act_max"], int8_weights=True)
+    if plan is None:
+        return None
+    pu = max(_dw5_reads(q["out_w"], q["stride_w"]), q["pad_left"] + q["in_w"])
+    pu += pu % 2
+
+    def stream(p: RequantPlan) -> np.ndarray:
+        wl = live_weights(w8.reshape(25, ch).T, p).reshape(ch, 5, 5).astype(np.int64)
+        words = []
+        for c in range(ch):
+            words.append([int(p.bias2[c]) >> p.acc_shift])
+            for r in range(5):
+                w = wl[c, r]
+                words.append(_pack8([w[0], w[2], w[1], w[3], w[1], w[3], w[2], w[4]]))
+            words.append(p.records[c].astype(np.int64))
+        return np.concatenate([np.asarray(x, np.int64) for x in words]).astype(np.int32)
+    return _dw_choices("arm_dsp_dw5x5_w8", "td_arm_dw5x5(in, (int16_t *){ring}, (const int32_t *)wv",
+                       "arm", DW_H, 2, stream, q, pu, plan, dw_groups(op, ch, mode), lambda e: None, k=5)
+
+
 def _dw_stream(w8: np.ndarray, plan: RequantPlan) -> np.ndarray:
     """[3][3][C] int8 -> td_arm_dw3x3's stream: per channel the bias, per kernel row the
     int16 pairs (w0, w1), (w1, w2) scaled by 2^scale_bits, or (plan.acc_shift) one word of
@@ -1169,13 +1212,13 @@ def _dw_stream(w8: np.ndarray, plan: RequantPlan) -> np.ndarray:
 
 
 def _dw_choices(name: str, head: str, suffix: str, header: str, elem_bytes: int, blob, q: dict,
-                pu: int, plan: RequantPlan, groups: list, make) -> Optional[Choice]:
-    """The depthwise variant `name` for each ring group size in `groups`
+                pu: int, plan: RequantPlan, groups: list, make, k: int = 3) -> Optional[Choice]:
+    """The depthwise k x k variant `name` for each ring group size in `groups`
     (fastest first, chained through Choice.smaller).  head: the kernel call's
     text up to its weights argument, with {ring} for the scratch pointer;
     blob(plan): the constant stream; make(shift): the plan with another
     uniform shift (see alternative_plans)."""
-    win = win_init(q["in_h"], q["in_w"], q["out_c"], q["out_h"], q["out_w"], 3, 3, q["stride_h"],
+    win = win_init(q["in_h"], q["in_w"], q["out_c"], q["out_h"], q["out_w"], k, k, q["stride_h"],
                    q["stride_w"], q["pad_top"], q["pad_left"], -int(q["input_offset"]))
 
     def emitter(cg: int):
@@ -1185,12 +1228,12 @@ def _dw_choices(name: str, head: str, suffix: str, header: str, elem_bytes: int,
                 if p.acc_shift:
                     fields["acc_shift"] = p.acc_shift
                 return ("td_arm_dw_cfg", fields,
-                        "depthwise 3x3; scratch: 3 input rows of ring_w for group_c channels" +
+                        f"depthwise {k}x{k}; scratch: {k} input rows of ring_w for group_c channels" +
                         ("; int8 weights" if p.acc_shift else ""))
             return _layer_emitter(suffix, header, lambda ctx_, o: (
                 f"{head.format(ring=ctx_.scratch(o))}, out, &CFG);"), blob(p), cfg=cfg)(ctx, op_, sym)
         return _with_alternatives(emit, plan, make)
-    return _chain([Choice(name, emitter(cg), 3 * cg * pu * elem_bytes + 16, alias_inplace=dw_alias_safe(q),
+    return _chain([Choice(name, emitter(cg), k * cg * pu * elem_bytes + 16, alias_inplace=dw_alias_safe(q),
                           detail=f"ring of {cg} channels", const_bytes=4 * blob(plan).size)
                    for cg in groups])
 
