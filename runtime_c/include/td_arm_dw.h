@@ -464,7 +464,36 @@ TD_ARM_AI void td_arm_dw_load(const int8_t *in, int16_t *slot, int iy, const int
     }
 }
 
-/* Channels c0 .. c0 + NC - 1 of the layer (see td_arm_dw3x3): three ring
+/* The ring of K slots of NC * PU int16 (K = kernel height): input rows are
+ * loaded in order (decreasing for DIR < 0) into slots taken in rotation; *nx:
+ * the next row to load, *ns: the slot of the next load.  Loads the rows from
+ * iy0 to iy0 + K - 1 the ring lacks and returns ph: row iy0 then sits in slot
+ * ph and iy0 + r in (ph + r) % K. */
+TD_ARM_AI int td_arm_dw_ring_rows(const int8_t *in, int16_t *ring, int *nx, int *ns, const int iy0,
+                                  const int K, const int IH, const int IW, const int C,
+                                  const int NC, const int PU, const int PL, const int IZP,
+                                  const int DIR)
+{
+    int x = *nx, s = *ns;
+    if (DIR >= 0) {
+        x = x < iy0 ? iy0 : x;
+        for (; x <= iy0 + K - 1; ++x, s = s == K - 1 ? 0 : s + 1) {
+            td_arm_dw_load(in, ring + s * NC * PU, x, IH, IW, C, NC, PU, PL, IZP);
+        }
+        *nx = x;
+        *ns = s;
+        return s;
+    }
+    x = x > iy0 + K - 1 ? iy0 + K - 1 : x;
+    for (; x >= iy0; --x, s = s == 0 ? K - 1 : s - 1) {
+        td_arm_dw_load(in, ring + s * NC * PU, x, IH, IW, C, NC, PU, PL, IZP);
+    }
+    *nx = x;
+    *ns = s;
+    return s == K - 1 ? 0 : s + 1;
+}
+
+/* Channels c0 .. c0 + NC - 1 of the layer (see td_arm_dw_layer): three ring
  * slots of NC * PU int16 hold the kernel rows of the current output row. */
 #define TD_DW_SLOT_ (NC * PU * 2)
 TD_ARM_AI void td_arm_dw3x3_group(const int8_t *in, int16_t *ring, const int32_t *stream,
@@ -473,10 +502,8 @@ TD_ARM_AI void td_arm_dw3x3_group(const int8_t *in, int16_t *ring, const int32_t
                                   const int SU, const int PT, const int PL, const int PU,
                                   const int IZP, const int DIR, const int ASH, TD_ARM_RQ_ARGS)
 {
-    /* Input rows are loaded in order (decreasing for DIR < 0) into slots
-     * taken in rotation; ns: the slot of the next load.  Once an output
-     * row's three rows are loaded, its top row iy0 sits in slot ph and
-     * iy0 + r in (ph + r) % 3. */
+    /* td_arm_dw_ring_rows with K = 3, written out: through the helper GCC allocates
+     * this loop's registers differently (vww on the M7: 2,640 instructions more) */
     int nx = DIR >= 0 ? -PT : (OH - 1) * SV - PT + 2; /* the next row to load */
     int ns = 0, n;
     for (n = 0; n < OH; ++n) {
@@ -513,36 +540,6 @@ TD_ARM_AI void td_arm_dw3x3_group(const int8_t *in, int16_t *ring, const int32_t
     }
 }
 #undef TD_DW_SLOT_
-
-/* The layer: depthwise 3x3, depth multiplier 1, OH x OW outputs, input
- * IH x IW x C, strides SV (rows), SU (columns), padding PT/PL.  The
- * channels go in groups of CG (the ring holds 3 x CG x PU int16); per group
- * the output rows go in increasing (DIR > 0) or decreasing order, each
- * written after all of its inputs were read.  Safe for in-place "window"
- * with one group; with several, out may EQUAL in where every output row is
- * written over input rows already read (kernels_arm.alias_safe). */
-TD_ARM_AI void td_arm_dw3x3(const int8_t *in, int16_t *ring, const int32_t *stream, int8_t *out,
-                            const td_arm_dw_cfg *cfg)
-{
-    TD_ARM_RQ_LOCALS(&cfg->rq);
-    const int IH = cfg->win.in_h, IW = cfg->win.in_w, C = cfg->win.in_c, CG = cfg->group_c;
-    const int OH = cfg->win.out_h, OW = cfg->win.out_w, SV = cfg->win.stride_h;
-    const int SU = cfg->win.stride_w, PT = cfg->win.pad_top, PL = cfg->win.pad_left;
-    const int PU = cfg->ring_w, IZP = cfg->win.in_zero_point, DIR = cfg->dir;
-    const int ASH = cfg->acc_shift;
-    const int CS = (ASH ? 4 : 7) + RS; /* stream words per channel */
-    int c0;
-    td_arm_dw_ring_init(ring, 3 * CG * PU, IZP);
-    for (c0 = 0; c0 + CG <= C; c0 += CG) {
-        td_arm_dw3x3_group(in + c0, ring, stream + c0 * CS, out + c0, IH, IW, C, CG, OH, OW, SV,
-                           SU, PT, PL, PU, IZP, DIR, ASH, TD_ARM_RQ_PASS);
-    }
-    if (C % CG) {
-        td_arm_dw_ring_init(ring, 3 * (C % CG) * PU, IZP);
-        td_arm_dw3x3_group(in + c0, ring, stream + c0 * CS, out + c0, IH, IW, C, C % CG, OH, OW,
-                           SV, SU, PT, PL, PU, IZP, DIR, ASH, TD_ARM_RQ_PASS);
-    }
-}
 
 /* ---------------------------------------------------------------------- */
 /* Depthwise 5x5 (depth multiplier 1, int8 weights)                        */
@@ -613,10 +610,8 @@ TD_ARM_AI void td_arm_dw5_row(const int16_t *const *rows, const int32_t *stream,
     }
 }
 
-/* Channels c0 .. c0 + NC - 1 (see td_arm_dw5x5): five ring slots of NC * PU
- * int16, loaded in row order (decreasing for DIR < 0) into slots taken in
- * rotation; once an output row's rows are loaded its top row sits in slot ph
- * and row r in (ph + r) % 5. */
+/* Channels c0 .. c0 + NC - 1 (see td_arm_dw_layer): five ring slots of NC * PU
+ * int16 (td_arm_dw_ring_rows). */
 TD_ARM_AI void td_arm_dw5x5_group(const int8_t *in, int16_t *ring, const int32_t *stream,
                                   int8_t *out, const int IH, const int IW, const int C,
                                   const int NC, const int OH, const int OW, const int SV,
@@ -627,22 +622,9 @@ TD_ARM_AI void td_arm_dw5x5_group(const int8_t *in, int16_t *ring, const int32_t
     int ns = 0, n, r;
     for (n = 0; n < OH; ++n) {
         const int oy = DIR >= 0 ? n : OH - 1 - n;
-        const int iy0 = oy * SV - PT;
+        const int ph = td_arm_dw_ring_rows(in, ring, &nx, &ns, oy * SV - PT, 5, IH, IW, C, NC,
+                                           PU, PL, IZP, DIR);
         const int16_t *rows[5];
-        int ph;
-        if (DIR >= 0) {
-            nx = nx < iy0 ? iy0 : nx;
-            for (; nx <= iy0 + 4; ++nx, ns = ns == 4 ? 0 : ns + 1) {
-                td_arm_dw_load(in, ring + ns * NC * PU, nx, IH, IW, C, NC, PU, PL, IZP);
-            }
-            ph = ns;
-        } else {
-            nx = nx > iy0 + 4 ? iy0 + 4 : nx;
-            for (; nx >= iy0; --nx, ns = ns == 0 ? 4 : ns - 1) {
-                td_arm_dw_load(in, ring + ns * NC * PU, nx, IH, IW, C, NC, PU, PL, IZP);
-            }
-            ph = ns == 4 ? 0 : ns + 1;
-        }
 #pragma GCC unroll 5
         for (r = 0; r < 5; ++r) {
             rows[r] = ring + ((ph + r) % 5) * NC * PU;
@@ -651,10 +633,31 @@ TD_ARM_AI void td_arm_dw5x5_group(const int8_t *in, int16_t *ring, const int32_t
     }
 }
 
-/* The layer: depthwise 5x5 on int8 weights, as td_arm_dw3x3 (groups of CG
- * channels, the same in-place rules with five rows in the ring). */
-TD_ARM_AI void td_arm_dw5x5(const int8_t *in, int16_t *ring, const int32_t *stream, int8_t *out,
-                            const td_arm_dw_cfg *cfg)
+/* One ring group of NC channels through the kernel of its size. */
+TD_ARM_AI void td_arm_dw_group(const int8_t *in, int16_t *ring, const int32_t *stream,
+                               int8_t *out, const int K, const int IH, const int IW, const int C,
+                               const int NC, const int OH, const int OW, const int SV,
+                               const int SU, const int PT, const int PL, const int PU,
+                               const int IZP, const int DIR, const int ASH, TD_ARM_RQ_ARGS)
+{
+    if (K == 5) {
+        td_arm_dw5x5_group(in, ring, stream, out, IH, IW, C, NC, OH, OW, SV, SU, PT, PL, PU, IZP,
+                           DIR, ASH, TD_ARM_RQ_PASS);
+    } else {
+        td_arm_dw3x3_group(in, ring, stream, out, IH, IW, C, NC, OH, OW, SV, SU, PT, PL, PU, IZP,
+                           DIR, ASH, TD_ARM_RQ_PASS);
+    }
+}
+
+/* The layer: depthwise K x K (3 or 5), depth multiplier 1, OH x OW outputs, input
+ * IH x IW x C, strides SV (rows), SU (columns), padding PT/PL.  The
+ * channels go in groups of CG (the ring holds K x CG x PU int16); per group
+ * the output rows go in increasing (DIR > 0) or decreasing order, each
+ * written after all of its inputs were read.  Safe for in-place "window"
+ * with one group; with several, out may EQUAL in where every output row is
+ * written over input rows already read (kernels_arm.alias_safe). */
+TD_ARM_AI void td_arm_dw_layer(const int8_t *in, int16_t *ring, const int32_t *stream, int8_t *out,
+                               const td_arm_dw_cfg *cfg, const int K)
 {
     TD_ARM_RQ_LOCALS(&cfg->rq);
     const int IH = cfg->win.in_h, IW = cfg->win.in_w, C = cfg->win.in_c, CG = cfg->group_c;
@@ -662,18 +665,33 @@ TD_ARM_AI void td_arm_dw5x5(const int8_t *in, int16_t *ring, const int32_t *stre
     const int SU = cfg->win.stride_w, PT = cfg->win.pad_top, PL = cfg->win.pad_left;
     const int PU = cfg->ring_w, IZP = cfg->win.in_zero_point, DIR = cfg->dir;
     const int ASH = cfg->acc_shift;
-    const int CS = 11 + RS;
+    /* stream words per channel: the bias, the weights (3x3: three int8 words or six
+     * int16 pairs; 5x5: ten int8 words), the record */
+    const int CS = (K == 5 ? 11 : ASH ? 4 : 7) + RS;
     int c0;
-    td_arm_dw_ring_init(ring, 5 * CG * PU, IZP);
+    td_arm_dw_ring_init(ring, K * CG * PU, IZP);
     for (c0 = 0; c0 + CG <= C; c0 += CG) {
-        td_arm_dw5x5_group(in + c0, ring, stream + c0 * CS, out + c0, IH, IW, C, CG, OH, OW, SV,
-                           SU, PT, PL, PU, IZP, DIR, ASH, TD_ARM_RQ_PASS);
+        td_arm_dw_group(in + c0, ring, stream + c0 * CS, out + c0, K, IH, IW, C, CG, OH, OW, SV,
+                        SU, PT, PL, PU, IZP, DIR, ASH, TD_ARM_RQ_PASS);
     }
     if (C % CG) {
-        td_arm_dw_ring_init(ring, 5 * (C % CG) * PU, IZP);
-        td_arm_dw5x5_group(in + c0, ring, stream + c0 * CS, out + c0, IH, IW, C, C % CG, OH, OW,
-                           SV, SU, PT, PL, PU, IZP, DIR, ASH, TD_ARM_RQ_PASS);
+        td_arm_dw_ring_init(ring, K * (C % CG) * PU, IZP);
+        td_arm_dw_group(in + c0, ring, stream + c0 * CS, out + c0, K, IH, IW, C, C % CG, OH, OW,
+                        SV, SU, PT, PL, PU, IZP, DIR, ASH, TD_ARM_RQ_PASS);
     }
+}
+
+/* The 3x3 (int16 or int8 weights) and the 5x5 (int8 weights) layers. */
+TD_ARM_AI void td_arm_dw3x3(const int8_t *in, int16_t *ring, const int32_t *stream, int8_t *out,
+                            const td_arm_dw_cfg *cfg)
+{
+    td_arm_dw_layer(in, ring, stream, out, cfg, 3);
+}
+
+TD_ARM_AI void td_arm_dw5x5(const int8_t *in, int16_t *ring, const int32_t *stream, int8_t *out,
+                            const td_arm_dw_cfg *cfg)
+{
+    td_arm_dw_layer(in, ring, stream, out, cfg, 5);
 }
 
 #endif /* __ARM_FEATURE_DSP */
