@@ -461,14 +461,15 @@ def _dw_model(channels=(8, 24, 7)):
 @pytest.mark.parametrize("target,channels,variant,last", [
     ("rv32-zve32x", (8, 24, 7), "rvv_dw_s4", "portable"),
     ("cortex-m55", (16, 32, 24), "arm_mve_dw_s4", "arm_dsp_dw_s4"),
-    ("nucleo-l4r5zi", (8, 24, 7), "arm_dsp_dw_s4", "portable"),
-    ("stm32f746", (8, 24, 7), "arm_dsp_dw_s4", "portable")])
+    ("nucleo-l4r5zi", (12, 20, 7), "arm_dsp_dw_s4", "arm_dsp_dw_s4"),
+    ("stm32f746", (8, 24, 7), "arm_dsp_dw_s4", "arm_dsp_dw_s4")])
 def test_int4_depthwise_kernels_bit_exact(target, channels, variant, last, tmp_path):
     """td_rvv_dw_s4 (per window tap the channels in halves, both blocks' inputs as vectors)
     on rv32-zve32x, td_mve_dw_s4 (16 channels in int16 lanes, 25 taps) on the Cortex-M55,
-    td_arm_dw_s4 (8 channels a word, SMLABB / SMLATT) on the Cortex-M4 and M7, against the
-    golden model; the last layer (an odd channel count: the portable kernel; 24 channels on
-    the M55: not a multiple of 16, the DSP kernel) takes the fallback."""
+    td_arm_dw_s4 (8 channels a word, SMLABB / SMLATT; 12, 20 and 7 channels: the remainder
+    one channel at a time) on the Cortex-M4 and M7, against the golden model; on RISC-V the
+    last layer (an odd channel count) runs the portable kernel, on the M55 (24 channels:
+    not a multiple of 16) the DSP kernel."""
     path = str(tmp_path / "dw.onnx")
     onnx.save(_dw_model(channels), path)
     calib = {"x": np.random.default_rng(22).normal(0, 1, (16, channels[0], 9, 11)).astype(np.float32)}

@@ -932,18 +932,22 @@ DW_S4_NIBBLES = [0, 1, 4, 5, 2, 3, 6, 7]
 
 def _dsp_dw_s4(g: Graph, op: Op) -> Optional[Choice]:
     """Depthwise convolution with int4 weights on the DSP extension (td_arm_dw_s4,
-    arm/dsp_dw_s4.c): depth multiplier 1, channels a multiple of 8, no dilation; the
+    arm/dsp_dw_s4.c): depth multiplier 1, no dilation; 8 channels a weight word (the last
+    word of a tap holds the channel count's remainder, taken one channel at a time); the
     accumulators 16 times the sums, the portable requantization."""
     q = op.int8_params
     ch = int(q["out_c"])
     taps = int(q["k_h"]) * int(q["k_w"])
-    if ch != int(q["in_c"]) or ch % 8 or q["dil_h"] != 1 or q["dil_w"] != 1:
+    if ch != int(q["in_c"]) or q["dil_h"] != 1 or q["dil_w"] != 1:
         return None
     rows = g.tensors[op.inputs[1]].data.astype(np.int64).reshape(taps, ch)  # [taps][ch]
     start = _int4.starting_accumulators(g, op, rows.T, scale=16)  # the accumulators carry 16x
     if start is None:
         return None
-    lanes = rows.reshape(taps, ch // 8, 8)[..., DW_S4_NIBBLES]
+    words8 = -(-ch // 8)
+    padded = np.zeros((taps, 8 * words8), np.int64)
+    padded[:, :ch] = rows
+    lanes = padded.reshape(taps, words8, 8)[..., DW_S4_NIBBLES]
     words = sum((lanes[..., j] & 15) << (4 * j) for j in range(8)).astype(np.uint32).view(np.int32).reshape(-1)
     return _int4.packed_choice(
         op, "arm_dsp_dw_s4", "td_arm_dw_s4", "arm/dsp_dw_s4.c", "td_conv_s8_params",

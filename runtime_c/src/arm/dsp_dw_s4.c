@@ -37,10 +37,20 @@ static inline int8_t requant(const td_conv_s8_params *p, int32_t acc16, int32_t 
     return (int8_t)td_clamp_s32(v, p->act_min, p->act_max);
 }
 
+/* Channel j's weight (16 times it) in a tap's word: the nibble TD_DW_S4_TAP gives it. */
+static inline int32_t tail_weight16(uint32_t w, int32_t j)
+{
+    static const uint8_t nibble[8] = {0, 1, 4, 5, 2, 3, 6, 7};
+    return (int32_t)(int8_t)(uint8_t)((w >> (4u * nibble[j])) << 4);
+}
+
 void td_arm_dw_s4(const td_conv_s8_params *p, const int8_t *input, const int32_t *start,
                   const int32_t *weights, int8_t *output)
 {
-    const int32_t c = p->in_c, k_h = p->k_h, k_w = p->k_w, groups = c / 8;
+    /* per tap `words` weight words: `groups` of 8 channels, then one for the last
+     * c % 8 channels (taken one by one) */
+    const int32_t c = p->in_c, k_h = p->k_h, k_w = p->k_w, groups = c / 8, rest = c % 8;
+    const int32_t words = groups + (rest > 0);
     const uint32_t zz = ((uint32_t)(-p->input_offset) & 0xffu) * 0x01010101u;
     const uint32_t zbuf[2] = {zz, zz};
     int32_t oy, ox, g, ky, kx;
@@ -56,7 +66,7 @@ void td_arm_dw_s4(const td_conv_s8_params *p, const int8_t *input, const int32_t
                 int8_t *o = out + 8 * g;
                 for (ky = 0; ky < k_h; ++ky) {
                     const int32_t iy = iy0 + ky;
-                    for (kx = 0; kx < k_w; ++kx, w += groups) {
+                    for (kx = 0; kx < k_w; ++kx, w += words) {
                         const int32_t ix = ix0 + kx;
                         const int8_t *xp = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
                             ? input + ((iy * p->in_w + ix) * c + 8 * g)
@@ -72,6 +82,28 @@ void td_arm_dw_s4(const td_conv_s8_params *p, const int8_t *input, const int32_t
                 o[5] = requant(p, a5, 8 * g + 5);
                 o[6] = requant(p, a6, 8 * g + 6);
                 o[7] = requant(p, a7, 8 * g + 7);
+            }
+            if (rest) {
+                const int32_t *w = weights + groups, *st = start + 8 * groups;
+                int32_t acc[8], j;
+                for (j = 0; j < rest; ++j) {
+                    acc[j] = st[j];
+                }
+                for (ky = 0; ky < k_h; ++ky) {
+                    const int32_t iy = iy0 + ky;
+                    for (kx = 0; kx < k_w; ++kx, w += words) {
+                        const int32_t ix = ix0 + kx;
+                        const int8_t *xp = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
+                            ? input + ((iy * p->in_w + ix) * c + 8 * groups)
+                            : (const int8_t *)(const void *)zbuf;
+                        for (j = 0; j < rest; ++j) {
+                            acc[j] += xp[j] * tail_weight16((uint32_t)*w, j);
+                        }
+                    }
+                }
+                for (j = 0; j < rest; ++j) {
+                    out[8 * groups + j] = requant(p, acc[j], 8 * groups + j);
+                }
             }
         }
     }
