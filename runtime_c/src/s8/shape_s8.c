@@ -86,14 +86,72 @@ void td_pad_s8(const td_pad_s8_params *p, const int8_t *input, int8_t *output)
     }
 }
 
+/* The copy along output dimension k, contiguous in the input, with the
+ * output's stride: a transpose whose output rows are short (an NCHW image's
+ * channels going last) runs along the input's longer rows instead. */
+static void transpose_scatter(const td_transpose_s8_params *p, const int32_t *out_strides,
+                              int32_t k, const int8_t *input, int8_t *output)
+{
+    int32_t idx[TD_MAX_DIMS] = {0};
+    int32_t rows = 1, r, x, ioff = 0, ooff = 0;
+    const int32_t n = p->out_shape[k], step = out_strides[k], step2 = 2 * step, step3 = 3 * step;
+    int d;
+    for (d = 0; d < TD_MAX_DIMS; ++d) {
+        rows *= d == k ? 1 : p->out_shape[d];
+    }
+    for (r = 0; r < rows; ++r) {
+        const int8_t *src = input + ioff;
+        int8_t *dst = output + ooff;
+        for (x = 0; x + 4 <= n; x += 4, dst += 4 * step) {
+            dst[0] = src[x];
+            dst[step] = src[x + 1];
+            dst[step2] = src[x + 2];
+            dst[step3] = src[x + 3];
+        }
+        for (; x < n; ++x, dst += step) {
+            *dst = src[x];
+        }
+        for (d = TD_MAX_DIMS - 1; d >= 0; --d) {
+            if (d == k) {
+                continue;
+            }
+            ioff += p->in_strides[d];
+            ooff += out_strides[d];
+            if (++idx[d] < p->out_shape[d]) {
+                break;
+            }
+            ioff -= p->in_strides[d] * p->out_shape[d];
+            ooff -= out_strides[d] * p->out_shape[d];
+            idx[d] = 0;
+        }
+    }
+}
+
 void td_transpose_s8(const td_transpose_s8_params *p, const int8_t *input,
                      int8_t *output)
 {
     enum { IN = TD_MAX_DIMS - 1 };
     int32_t idx[IN] = {0};
-    int32_t rows = 1, r, x, off = 0;
+    int32_t out_strides[TD_MAX_DIMS];
+    int32_t rows = 1, r, x, off = 0, size = 1, k = -1;
     const int32_t n = p->out_shape[IN], stride = p->in_strides[IN];
     int d;
+    for (d = IN; d >= 0; --d) {
+        out_strides[d] = size;
+        size *= p->out_shape[d];
+    }
+    /* the longest output dimension that is contiguous in the input, if it is more
+     * than twice as long as the output's rows */
+    for (d = 0; d < IN; ++d) {
+        if (p->in_strides[d] == 1 && p->out_shape[d] > 2 * n &&
+            (k < 0 || p->out_shape[d] > p->out_shape[k])) {
+            k = d;
+        }
+    }
+    if (k >= 0 && size > 0) {
+        transpose_scatter(p, out_strides, k, input, output);
+        return;
+    }
     for (d = 0; d < IN; ++d) {
         rows *= p->out_shape[d];
     }
