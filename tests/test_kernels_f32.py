@@ -541,7 +541,9 @@ def test_concat(lib, outer, inner, rng):
 # --------------------------------------------------------------- transpose
 
 @settings(max_examples=60, **SETTINGS)
-@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=MAX_DIMS),
+@given(shape=st.one_of(st.lists(st.integers(1, 4), min_size=1, max_size=MAX_DIMS),
+                       # rows long enough to run along the input's contiguous axis
+                       st.lists(st.integers(1, 9), min_size=2, max_size=4)),
        data=st.data())
 def test_transpose(lib, shape, data):
     perm = data.draw(st.permutations(range(len(shape))))

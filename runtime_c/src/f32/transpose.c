@@ -32,6 +32,42 @@ static int32_t collapse_dims(const td_transpose_params *p, int32_t shape[],
     return nd;
 }
 
+/* Along (collapsed) output dimension k, contiguous in the input, writing with the
+ * output's stride: for output rows shorter than the input's (an NCHW image's
+ * channels going last; see td_transpose_s8). */
+static void transpose_scatter(const int32_t *shape, const int32_t *strides, int32_t nd,
+                              int32_t k, const float *input, float *output)
+{
+    int32_t out_strides[TD_MAX_DIMS], idx[TD_MAX_DIMS] = {0};
+    int32_t size = 1, rows = 1, ioff = 0, ooff = 0;
+    for (int32_t d = nd - 1; d >= 0; --d) {
+        out_strides[d] = size;
+        size *= shape[d];
+        rows *= d == k ? 1 : shape[d];
+    }
+    const int32_t n = shape[k], step = out_strides[k];
+    for (int32_t r = 0; r < rows; ++r) {
+        const float *src = input + ioff;
+        float *dst = output + ooff;
+        for (int32_t x = 0; x < n; ++x, dst += step) {
+            *dst = src[x];
+        }
+        for (int32_t d = nd - 1; d >= 0; --d) {
+            if (d == k) {
+                continue;
+            }
+            ioff += strides[d];
+            ooff += out_strides[d];
+            if (++idx[d] < shape[d]) {
+                break;
+            }
+            ioff -= strides[d] * shape[d];
+            ooff -= out_strides[d] * shape[d];
+            idx[d] = 0;
+        }
+    }
+}
+
 void td_transpose_f32(const td_transpose_params *p, const float *input,
                       float *output)
 {
@@ -39,6 +75,16 @@ void td_transpose_f32(const td_transpose_params *p, const float *input,
     int32_t idx[TD_MAX_DIMS] = {0};
     const int32_t nd = collapse_dims(p, shape, strides);
     if (nd == 0) {
+        return;
+    }
+    int32_t k = -1;
+    for (int32_t d = 0; d < nd - 1; ++d) {
+        if (strides[d] == 1 && shape[d] > 2 * shape[nd - 1] && (k < 0 || shape[d] > shape[k])) {
+            k = d;
+        }
+    }
+    if (k >= 0) {
+        transpose_scatter(shape, strides, nd, k, input, output);
         return;
     }
     const int32_t inner = shape[nd - 1];
