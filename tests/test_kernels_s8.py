@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
 
 from tinydeploy import golden_kernels as gk  # noqa: E402
 from tinydeploy import qmath  # noqa: E402
+from tinydeploy.ops import concat as concat_op  # noqa: E402
 
 INCLUDE = ROOT / "runtime_c" / "include"
 SRC = ROOT / "runtime_c" / "src" / "s8"
@@ -137,7 +138,7 @@ class ConcatInput(ct.Structure):
 
 class ConcatParams(ct.Structure):
     _fields_ = _fields(I32, "outer n_inputs output_zero_point") + \
-        [("inputs", ct.POINTER(ConcatInput))]
+        [("inputs", ct.POINTER(ConcatInput)), ("tables", ct.POINTER(ct.c_int8))]
 
 
 class PadParams(ct.Structure):
@@ -695,8 +696,20 @@ def test_concat(lib, data):
     p = {"outer": outer, "n_inputs": n, "output_zero_point": zo, "inputs": ins}
     golden = gk.concat(xs, p)
     keep = []
-    arr = (ConcatInput * n)(*[make_struct(ConcatInput, q, keep) for q in ins])
-    s = ConcatParams(outer, n, zo, ct.cast(arr, ct.POINTER(ConcatInput)))
+    # the generated code's form (a table per requantized input, `requantize` its number
+    # from 1: ops/concat.py) or the computed requantization (no tables)
+    tabled = draw(st.booleans()) and any(q["requantize"] for q in ins)
+    rows, tables = [], []
+    for q in ins:
+        row = dict(q)
+        if tabled and q["requantize"]:
+            tables.append(concat_op._requant_table(p, q))
+            row["requantize"] = len(tables)
+        rows.append(row)
+    arr = (ConcatInput * n)(*[make_struct(ConcatInput, q, keep) for q in rows])
+    tab = np.ascontiguousarray(np.concatenate(tables) if tables else np.zeros(1, np.int8))
+    s = ConcatParams(outer, n, zo, ct.cast(arr, ct.POINTER(ConcatInput)),
+                     tab.ctypes.data_as(ct.POINTER(ct.c_int8)) if tables else None)
     xs_c = [_i8(x) for x in xs]
     ptrs = (P_I8 * n)(*[_ptr(x) for x in xs_c])
     out = OutBuf(golden.size)

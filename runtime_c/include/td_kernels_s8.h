@@ -451,7 +451,9 @@ void td_lut_s8(int32_t size, const int8_t table[256], const int8_t *input,
 
 /* Concatenation: input k viewed as [outer][inner_k], output as
  * [outer][sum_k inner_k].  An input is copied when requantize == 0, else
- * requantized: clamp(mbqm(x - input_zero_point) + output_zero_point). */
+ * requantized: clamp(mbqm(x - input_zero_point) + output_zero_point), read
+ * from table requantize - 1 of `tables` when there are tables (256 values
+ * each, input value v at v + 128), else computed. */
 typedef struct {
     int32_t inner;
     int32_t requantize;
@@ -463,6 +465,7 @@ typedef struct {
     int32_t outer, n_inputs;
     int32_t output_zero_point;
     const td_concat_s8_input *inputs;   /* [n_inputs] */
+    const int8_t *tables;               /* [requantized inputs][256], or NULL */
 } td_concat_s8_params;
 
 void td_concat_s8(const td_concat_s8_params *p, const int8_t *const *inputs,

@@ -65,16 +65,34 @@ def _check(g: Graph, op: Op) -> None:
             shifted(f"input {i} minus its zero point", offset_bound(inp["input_zero_point"]), inp["shift"])
 
 
+def _requant_table(q: dict, inp: dict) -> np.ndarray:
+    """The requantized value of every int8 input value (index v + 128): the golden
+    kernel's arithmetic, so the table is exact."""
+    return gk.requantize(np.arange(-128, 128, dtype=np.int64),
+                         {"input_zero_point": inp["input_zero_point"],
+                          "output_zero_point": q["output_zero_point"],
+                          "multiplier": inp["multiplier"], "shift": inp["shift"]}).astype(np.int8)
+
+
 def _emit_s8(c, op: Op, sym: str) -> Call:
     q = op.int8_params
     fields = ("inner", "requantize", "input_zero_point", "multiplier", "shift")
     rows = np.array([[int(i[f]) for f in fields] for i in q["inputs"]], np.int64)
+    # a requantized input reads its values' table: `requantize` is its number (from 1)
+    tables = [_requant_table(q, i) for i in q["inputs"] if i["requantize"]]
+    rows[:, 1] = np.cumsum(rows[:, 1]) * rows[:, 1]
     inputs = c.const(sym, "inputs", rows, "td_concat_s8_input")
-    ptrs = ", ".join(c.ptr(i) for i in op.inputs)
+    consts = [inputs]
     params = dict(outer=q["outer"], n_inputs=q["n_inputs"], output_zero_point=q["output_zero_point"],
-                  inputs=inputs.sym)
+                  inputs=inputs.sym, tables="NULL")
+    if tables:
+        t = c.const(sym, "tables", np.concatenate(tables), "int8_t",
+                    "per requantized input the output value of each input value v at v + 128")
+        consts.append(t)
+        params["tables"] = t.sym
+    ptrs = ", ".join(c.ptr(i) for i in op.inputs)
     return Call("td_concat_s8", "s8/shape_s8.c", [f"{sym}_ptrs", c.ptr(op.outputs[0], False)],
-                "td_concat_s8_params", params, consts=[inputs],
+                "td_concat_s8_params", params, consts=consts,
                 locals=[f"const int8_t *const {sym}_ptrs[{q['n_inputs']}] = {{{ptrs}}};"])
 
 

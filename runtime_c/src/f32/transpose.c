@@ -38,7 +38,7 @@ static int32_t collapse_dims(const td_transpose_params *p, int32_t shape[],
 static void transpose_scatter(const int32_t *shape, const int32_t *strides, int32_t nd,
                               int32_t k, const float *input, float *output)
 {
-    int32_t out_strides[TD_MAX_DIMS], idx[TD_MAX_DIMS] = {0};
+    int32_t out_strides[TD_MAX_DIMS] = {0}, idx[TD_MAX_DIMS] = {0};
     int32_t size = 1, rows = 1, ioff = 0, ooff = 0;
     for (int32_t d = nd - 1; d >= 0; --d) {
         out_strides[d] = size;

@@ -15,6 +15,11 @@ void td_concat_s8(const td_concat_s8_params *p, const int8_t *const *inputs,
                 for (i = 0; i < q->inner; ++i) {
                     output[i] = in[i];
                 }
+            } else if (p->tables) {
+                const int8_t *t = p->tables + 256 * (q->requantize - 1) + 128;
+                for (i = 0; i < q->inner; ++i) {
+                    output[i] = t[in[i]];
+                }
             } else {
                 for (i = 0; i < q->inner; ++i) {
                     const int32_t v = td_mbqm(in[i] - q->input_zero_point,
