@@ -452,6 +452,12 @@ def test_variants_bit_exact_on_emulator(target, optimize):
         variants, layers = check_on_target(chain.model(), target, samples=2, want_report=True,
                                            optimize=optimize)
         assert all(l["variant"] == "arm_dsp_max_pool" for l in layers if l["op"] == "max_pool_s8")
+        if name == "dw5x5":
+            # the 5x5 depthwise's compact twin is the portable kernel (less flash)
+            dws = [l["variant"] for l in layers if l["op"] == "depthwise_conv2d_s8"]
+            want = "portable" if optimize == "size" else "arm_dsp_dw5x5_w8"
+            assert dws == [want] * 6, dws
+            continue
         fast = [v for v in variants.values() if v.startswith(EXPECTED[target])]
         convs = [k for k in variants if not k.endswith("relayout")]
         assert len(fast) >= len(convs) - 3, (name, variants)
@@ -596,11 +602,11 @@ def test_depthwise_rows_in_decreasing_order_bit_exact(target, monkeypatch):
     depthwise layer, whose alias mode comes first): forced on every layer of separate
     buffers, the 3x3 and 5x5 depthwise chains equal the golden model."""
     monkeypatch.setattr(kernels_arm, "_direction", lambda ctx, op: -1)
-    for name, chain in _chains():
-        if name in ("dw", "dw5x5"):
-            variants, layers = check_on_target(chain.model(), target, samples=2, want_report=True,
-                                               inplace=False, optimize="size")
-            assert sum("_dw" in l["variant"] for l in layers) >= 4, (name, variants)
+    chains = dict(_chains())
+    for name, optimize in (("dw", "size"), ("dw", "speed"), ("dw5x5", "speed")):
+        variants, layers = check_on_target(chains[name].model(), target, samples=2, want_report=True,
+                                           inplace=False, optimize=optimize)
+        assert sum("_dw" in l["variant"] for l in layers) >= 4, (name, variants)
 
 
 @pytest.mark.parametrize("target,optimize", MODES)

@@ -34,3 +34,6 @@ class Choice:
     # more, and the flash bytes it saves.
     extra_instructions: int = 0
     flash_saved: int = 0
+    # The op's portable kernel standing as a variant's compact twin (its emit unused:
+    # MemoryPlan.choice gives None for it, so codegen emits the portable kernel).
+    portable: bool = False

@@ -353,8 +353,10 @@ class MemoryPlan:
         return self.inplace_modes.get(op_name)
 
     def choice(self, op_name: str) -> Optional[Choice]:
-        """The op's kernel variant, or None for its portable kernel."""
-        return self.choices.get(op_name)
+        """The op's kernel variant, or None for its portable kernel (also when the
+        portable kernel stands as a variant's compact twin: Choice.portable)."""
+        choice = self.choices.get(op_name)
+        return None if choice is not None and choice.portable else choice
 
     @property
     def fused_into(self) -> dict:
