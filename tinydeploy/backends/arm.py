@@ -1085,6 +1085,27 @@ def _chain(choices: list) -> Optional[Choice]:
     return head
 
 
+def _links(chain: Optional[Choice]) -> list:
+    """The alternatives of a chain (Choice.smaller), fastest first."""
+    out = []
+    while chain is not None:
+        out.append(chain)
+        chain = chain.smaller
+    return out
+
+
+def _with_twins(fast: Optional[Choice], twins: list) -> Optional[Choice]:
+    """The chain `fast` with twins[i] as the compact twin of its i-th link (the twins
+    chained too), each carrying the flash it saves against its link: every link carries
+    the trade, so that --optimize balanced still sees it when the planner moves to a
+    smaller alternative.  Links beyond the twins are dropped."""
+    links = _links(fast)
+    paired = list(zip(links, twins))
+    twin_chain = _links(_chain([replace(t, flash_saved=max(0, link.const_bytes - t.const_bytes))
+                                for link, t in paired]))
+    return _chain([replace(link, compact=t) for (link, _), t in zip(paired, twin_chain)])
+
+
 def thumb_add_imm(v: int) -> bool:
     """`add rd, rn, #v` assembles in Thumb-2 (ADDW/SUBW or a modified immediate)."""
     v = abs(v)
@@ -1133,23 +1154,8 @@ def _dsp_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     # int8 weights: per block of up to 8 outputs of a row and channel, an LDR and two SXTB16
     # where an LDRD loaded each kernel row, and the shifts (~20, fitted to the emulator)
     extra = 20 * q["out_h"] * ch * -(-q["out_w"] // 8)
-    chain_w, chain_c = [], []
-    a, b = wide, compact
-    while a is not None and b is not None:
-        chain_w.append(a)
-        # every link carries the trade, so that --optimize balanced still sees it when the
-        # planner moves to a smaller ring
-        chain_c.append(replace(b, smaller=None, detail=b.detail + "; int8 weights",
-                               extra_instructions=extra,
-                               flash_saved=max(0, a.const_bytes - b.const_bytes)))
-        a, b = a.smaller, b.smaller
-    chain_c = _chain(chain_c)
-    linked = []
-    c = chain_c
-    for w in chain_w:
-        linked.append(replace(w, smaller=None, compact=c))
-        c = c.smaller
-    return _chain(linked)
+    return _with_twins(wide, [replace(b, detail=b.detail + "; int8 weights", extra_instructions=extra)
+                              for b in _links(compact)])
 
 
 def _dw5_reads(ou: int, su: int) -> int:
@@ -1195,13 +1201,7 @@ def _dsp_dw5(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     # 0.11-0.14 MAC/instruction against 0.33 on the M4)
     twin = Choice("portable", None, 0, portable=True, detail="the portable kernel: less flash",
                   const_bytes=37 * ch, extra_instructions=5 * 25 * ch * q["out_h"] * q["out_w"])
-    links = []
-    link = fast
-    while link is not None:
-        links.append(replace(link, smaller=None,
-                             compact=replace(twin, flash_saved=max(0, link.const_bytes - twin.const_bytes))))
-        link = link.smaller
-    return _chain(links)
+    return _with_twins(fast, [twin] * len(_links(fast)))
 
 
 def _dw_stream(w8: np.ndarray, plan: RequantPlan) -> np.ndarray:

@@ -37,6 +37,17 @@ static inline int8_t requant(const td_conv_s8_params *p, int32_t acc16, int32_t 
     return (int8_t)td_clamp_s32(v, p->act_min, p->act_max);
 }
 
+/* The inputs of tap (iy, ix) from channel c0 on, or the zero point (zbuf) for a
+ * padding tap. */
+static inline const int8_t *tap_input(const td_conv_s8_params *p, const int8_t *input,
+                                      int32_t iy, int32_t ix, int32_t c, int32_t c0,
+                                      const uint32_t *zbuf)
+{
+    return iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
+        ? input + ((iy * p->in_w + ix) * c + c0)
+        : (const int8_t *)(const void *)zbuf;
+}
+
 /* Channel j's weight (16 times it) in a tap's word: the nibble TD_DW_S4_TAP gives it. */
 static inline int32_t tail_weight16(uint32_t w, int32_t j)
 {
@@ -67,10 +78,7 @@ void td_arm_dw_s4(const td_conv_s8_params *p, const int8_t *input, const int32_t
                 for (ky = 0; ky < k_h; ++ky) {
                     const int32_t iy = iy0 + ky;
                     for (kx = 0; kx < k_w; ++kx, w += words) {
-                        const int32_t ix = ix0 + kx;
-                        const int8_t *xp = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
-                            ? input + ((iy * p->in_w + ix) * c + 8 * g)
-                            : (const int8_t *)(const void *)zbuf;  /* padding: the zero point */
+                        const int8_t *xp = tap_input(p, input, iy, ix0 + kx, c, 8 * g, zbuf);
                         TD_DW_S4_TAP((uint32_t)*w, xp);
                     }
                 }
@@ -92,10 +100,7 @@ void td_arm_dw_s4(const td_conv_s8_params *p, const int8_t *input, const int32_t
                 for (ky = 0; ky < k_h; ++ky) {
                     const int32_t iy = iy0 + ky;
                     for (kx = 0; kx < k_w; ++kx, w += words) {
-                        const int32_t ix = ix0 + kx;
-                        const int8_t *xp = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
-                            ? input + ((iy * p->in_w + ix) * c + 8 * groups)
-                            : (const int8_t *)(const void *)zbuf;
+                        const int8_t *xp = tap_input(p, input, iy, ix0 + kx, c, 8 * groups, zbuf);
                         for (j = 0; j < rest; ++j) {
                             acc[j] += xp[j] * tail_weight16((uint32_t)*w, j);
                         }
