@@ -296,22 +296,17 @@ def test_requant_plan_equals_tflite_rounding(seed, uniform):
         assert np.array_equal(got, want), (c, plan)
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_requant_plan_on_int8_weights(seed):
-    """The int8-weight form (--optimize size/balanced): the kernel accumulates int8
-    products on the unscaled bias and shifts the sum left by one layer-wide acc_shift
-    (wrapping in 32 bits, as the C does); that equals TFLite's rounding for every
-    accumulator in the proven range, or the plan is refused."""
-    ch = random_requant_channels(np.random.default_rng(1000 + seed), min_real=1e-6,
-                                 max_real=2.0 if seed % 2 else 0.9)
+def _int8_weight_plan_exact(ch: dict, rng) -> object:
+    """requant_plan(int8_weights=True) for the channels `ch`, checked: the kernel
+    accumulates int8 products on the unscaled bias and shifts the sum left by one
+    layer-wide acc_shift (wrapping in 32 bits, as the C does); that equals TFLite's
+    rounding for every accumulator in the proven range.  The plan, or None (refused)."""
     n, bias, wsum, wabs, off = ch["n"], ch["bias"], ch["wsum"], ch["wabs"], ch["off"]
     mult, shift, zp, lo = ch["mult"], ch["shift"], ch["zp"], ch["lo"]
-    rng = np.random.default_rng(11_000 + seed)
     plan = kernels_arm.requant_plan(bias, wsum, wabs, off, mult, shift, zp, lo, 127,
                                     int8_weights=True)
     if plan is None:
-        assert len({int(max(s, 0)) for s in shift}) > 1, "refused although every shift is <= 0"
-        return
+        return None
     assert plan.acc_shift >= 1
     for c in range(n):
         bound = abs(int(bias[c])) + 255 * int(wabs[c])
@@ -327,6 +322,28 @@ def test_requant_plan_on_int8_weights(seed):
         acc2 = ((raw << plan.acc_shift) + 2**31) % 2**32 - 2**31
         got = kernels_arm.fast_requant(acc2, plan.records[c].astype(np.int64), plan)
         assert np.array_equal(got, want), (c, plan)
+    return plan
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_requant_plan_on_int8_weights(seed):
+    """The int8-weight form (--optimize size/balanced), compact per-channel records
+    {m, e - 1} included, equals TFLite's rounding, or the plan is refused."""
+    ch = random_requant_channels(np.random.default_rng(1000 + seed), min_real=1e-6,
+                                 max_real=2.0 if seed % 2 else 0.9)
+    plan = _int8_weight_plan_exact(ch, np.random.default_rng(11_000 + seed))
+    if plan is None:
+        assert len({int(max(s, 0)) for s in ch["shift"]}) > 1, "refused although every shift is <= 0"
+
+
+def test_compact_records_without_folded_zero_point():
+    """Multipliers so small (shifts down to -30) that zp 2^e leaves int32: the zero point
+    is added after the shift (fold 0), and the compact records' C is 2^(e-1) alone."""
+    plans = [_int8_weight_plan_exact(
+        random_requant_channels(np.random.default_rng(2000 + seed), min_real=1e-9, max_real=1e-7),
+        np.random.default_rng(12_000 + seed)) for seed in range(30)]
+    kinds = {(p.compact, p.fold) for p in plans if p is not None}
+    assert (True, 0) in kinds and (True, 1) in kinds, kinds
 
 
 def test_thumb_add_immediates():
@@ -607,6 +624,28 @@ def test_depthwise_rows_in_decreasing_order_bit_exact(target, monkeypatch):
         variants, layers = check_on_target(chains[name].model(), target, samples=2, want_report=True,
                                            inplace=False, optimize=optimize)
         assert sum("_dw" in l["variant"] for l in layers) >= 4, (name, variants)
+
+
+@pytest.mark.parametrize("target", DSP_TARGETS)
+def test_compact_records_unfolded_zero_point_bit_exact_on_emulator(target, tmp_path):
+    """--optimize size with multipliers near 2^-26 and output zero point 120: zp 2^e leaves
+    int32, so the zero point is added after the shift (fold 0) in the compact records'
+    requantization of the GEMM, the depthwise and the fully connected kernels; each equals
+    the golden model."""
+    import re
+    ch = Chain([1, 6, 7, 7], np.random.default_rng(77), "fold0")
+    ch.conv(8, act="relu")
+    ch._zp = lambda: 120
+    ch._out_scale = lambda in_scale, w_scales, k, big=False: float(in_scale * np.median(w_scales)) * 2.0**26
+    ch.conv(8).depthwise().fc(5)
+    model = ch.model()
+    variants = check_on_target(model, target, samples=3, optimize="size")
+    assert sum(v.endswith("_w8") for v in variants.values()) >= 3, variants
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    api.compile(tmp_path / "m.onnx", target=target, out_dir=tmp_path / "lib", optimize="size")
+    text = (tmp_path / "lib" / "net.c").read_text()
+    unfolded = re.findall(r"uniform_shift = -2,\s*(?:\.|L\d+_)fold = 0", text)
+    assert len(unfolded) >= 3, "the layers do not take the fold 0 compact path"
 
 
 @pytest.mark.parametrize("target,optimize", MODES)

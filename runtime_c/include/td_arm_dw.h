@@ -367,7 +367,7 @@ TD_ARM_AI void td_arm_dw_row(const int16_t *x0, const int32_t *stream, int8_t *o
         const int32_t *st = stream + c * CS;
         const int16_t *xc = x0 + c * PU;
         int8_t *oc = o + c;
-        const td_arm_rec k = td_arm_rec_load(st + 1 + WW, RS, E, FIX);
+        const td_arm_rec k = td_arm_rec_load(st + 1 + WW, RS, E, FIX, FOLD, ZP);
         for (u = 0; u + 8 <= OU; u += 8) {
             int32_t acc[8];
             td_arm_dw_blk(acc, xc + u * SU, st, 8, SU, D1, D2, ASH);
@@ -590,7 +590,7 @@ TD_ARM_AI void td_arm_dw5_row(const int16_t *const *rows, const int32_t *stream,
     int c, u, r;
     for (c = 0; c < C; ++c) {
         const int32_t *st = stream + c * CS;
-        const td_arm_rec k = td_arm_rec_load(st + 11, RS, E, FIX);
+        const td_arm_rec k = td_arm_rec_load(st + 11, RS, E, FIX, FOLD, ZP);
         const int16_t *xr[5];
         int8_t *oc = o + c;
         int32_t a[2];

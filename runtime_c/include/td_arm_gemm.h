@@ -424,8 +424,8 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
     r = (const int32_t *)(const void *)wp;
     *wpp = wp + 2 * M * RS;
     {
-        const td_arm_rec k0 = td_arm_rec_load(r, RS, E, FIX);
-        const td_arm_rec k1 = td_arm_rec_load(r + (M > 1 ? RS : 0), RS, E, FIX);
+        const td_arm_rec k0 = td_arm_rec_load(r, RS, E, FIX, FOLD, ZP);
+        const td_arm_rec k1 = td_arm_rec_load(r + (M > 1 ? RS : 0), RS, E, FIX, FOLD, ZP);
         const int32_t v00 = TD_ARM_RQ(a.a00, k0.r);
         const int32_t v01 = N > 1 ? TD_ARM_RQ(a.a01, k0.r) : 0;
         const int32_t v02 = N > 2 ? TD_ARM_RQ(a.a02, k0.r) : 0;
@@ -758,10 +758,10 @@ TD_ARM_AI void td_arm_fc_block(const int8_t *x, const int16_t **wpp, int8_t *o, 
     }
     {
         const int32_t *r = (const int32_t *)(const void *)wp;
-        const td_arm_rec k0 = td_arm_rec_load(r, RS, E, FIX);
-        const td_arm_rec k1 = td_arm_rec_load(r + (M > 1 ? RS : 0), RS, E, FIX);
-        const td_arm_rec k2 = td_arm_rec_load(r + (M > 2 ? 2 * RS : 0), RS, E, FIX);
-        const td_arm_rec k3 = td_arm_rec_load(r + (M > 3 ? 3 * RS : 0), RS, E, FIX);
+        const td_arm_rec k0 = td_arm_rec_load(r, RS, E, FIX, FOLD, ZP);
+        const td_arm_rec k1 = td_arm_rec_load(r + (M > 1 ? RS : 0), RS, E, FIX, FOLD, ZP);
+        const td_arm_rec k2 = td_arm_rec_load(r + (M > 2 ? 2 * RS : 0), RS, E, FIX, FOLD, ZP);
+        const td_arm_rec k3 = td_arm_rec_load(r + (M > 3 ? 3 * RS : 0), RS, E, FIX, FOLD, ZP);
         const int32_t v0 = TD_ARM_RQ(a0, k0.r);
         const int32_t v1 = M > 1 ? TD_ARM_RQ(a1, k1.r) : 0;
         const int32_t v2 = M > 2 ? TD_ARM_RQ(a2, k2.r) : 0;

@@ -77,6 +77,10 @@ TD_ARM_AI int32_t td_arm_ssat8_asr(int32_t v, const int E)
     return r;
 }
 
+/* td_arm_rq_cfg.uniform_shift of the compact per-channel records (see
+ * td_arm_rec_load) */
+#define TD_ARM_RQ_COMPACT (-2)
+
 /* Requantize one accumulator with its channel record r = {m, C, e, fix
  * mask} (as loaded by td_arm_rec_load; see kernels_arm.requant_plan).
  * E >= 0: uniform mode, SMMLA and the layer's shift E; E < 0: SMMLAR and the
@@ -100,6 +104,10 @@ TD_ARM_AI int32_t td_arm_rq(int32_t acc, const int32_t *r, const int FIX,
         } else {
             v = td_arm_ssat8((v >> E) + ZP);
         }
+    } else if (E == TD_ARM_RQ_COMPACT) {
+        /* r[2] = e - 1: the shift's last bit inside the SSAT */
+        v = td_arm_smmlar(acc, r[0], c) >> r[2];
+        v = FOLD ? td_arm_ssat8_asr(v, 1) : td_arm_ssat8((v >> 1) + ZP);
     } else {
         v = td_arm_smmlar(acc, r[0], c) >> r[2];
         if (!FOLD) {
@@ -115,18 +123,27 @@ TD_ARM_AI int32_t td_arm_rq(int32_t acc, const int32_t *r, const int FIX,
 }
 
 /* A channel record copied into registers (int8 stores may alias it):
- * {m, C, e (per-channel mode only), fix mask (FIX == 2 only)}. */
+ * {m, C, e (per-channel mode only), fix mask (FIX == 2 only)}.  The
+ * compact per-channel record of the int8-weight kernels (E ==
+ * TD_ARM_RQ_COMPACT) is {m, f[, mask]} with f = e - 1: C = 2^(e-1) + ZP 2^e
+ * (FOLD) or 2^(e-1) is K << f with K = 2 ZP + 1 or 1 (requant_plan has
+ * checked it fits), and the shift by e is f here and one inside the SSAT. */
 typedef struct {
     int32_t r[4];
 } td_arm_rec;
 
 TD_ARM_AI td_arm_rec td_arm_rec_load(const int32_t *p, const int RS, const int E,
-                                     const int FIX)
+                                     const int FIX, const int FOLD, const int ZP)
 {
     td_arm_rec k;
     k.r[0] = p[0];
-    k.r[1] = p[1];
-    k.r[2] = E >= 0 ? 0 : p[2];
+    if (E == TD_ARM_RQ_COMPACT) {
+        k.r[1] = (int32_t)((uint32_t)(FOLD ? 2 * ZP + 1 : 1) << p[1]);
+        k.r[2] = p[1];
+    } else {
+        k.r[1] = p[1];
+        k.r[2] = E >= 0 ? 0 : p[2];
+    }
     k.r[3] = FIX == 2 ? p[RS - 1] : 0;
     return k;
 }
@@ -142,7 +159,8 @@ TD_ARM_AI td_arm_rec td_arm_rec_load(const int32_t *p, const int RS, const int E
 typedef struct {
     int fix;            /* FIX: 0 none, 1 C += acc >> 31, 2 C += (acc >> 31) & mask */
     int rec_words;      /* RS: int32 words per channel record */
-    int uniform_shift;  /* E: >= 0 one shift for all channels (SMMLA), -1 per channel */
+    int uniform_shift;  /* E: >= 0 one shift for all channels (SMMLA), -1 per channel,
+                        * TD_ARM_RQ_COMPACT per channel, compact records */
     int fold;           /* FOLD: 1 zero point folded into C, 0 added after the shift */
     int out_zero_point; /* ZP */
     int clamp;          /* CLAMP: 1 clamp to [act_min, act_max] after ssat8 */

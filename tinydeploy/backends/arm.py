@@ -145,7 +145,8 @@ class RequantPlan:
     Uniform mode (e >= 0): records {m, C[, fixmask]}, out = ssat8(smmla(acc2,
     m, C') >> e) with one shift e for the whole layer.  Per-channel mode
     (e == -1): records {m, C, e[, fixmask]}, out = ssat8(smmlar(acc2, m, C')
-    >> e_c).  C' = C, plus (acc2 >> 31) when fix == 1, plus
+    >> e_c); compact (e == -2, int8 weights, see _compact_records): records {m, e_c - 1[,
+    fixmask]} and the kernel derives C.  C' = C, plus (acc2 >> 31) when fix == 1, plus
     ((acc2 >> 31) & fixmask) when fix == 2.
     """
 
@@ -163,6 +164,13 @@ class RequantPlan:
     # int8 weights: the kernel shifts the accumulator left by this instead of carrying
     # the scale in int16 weights (0: int16 weights and bias2 scaled by scale_bits)
     acc_shift: int = 0
+    # channels whose output does not depend on the input (their weights are zeroed)
+    constant: Optional[np.ndarray] = None
+
+    @property
+    def compact(self) -> bool:
+        """Per-channel records {m, e - 1[, fixmask]} (see _compact_records)."""
+        return self.e == COMPACT_SHIFT
 
     def fields(self) -> dict:
         """The td_arm_rq_cfg fields."""
@@ -274,8 +282,9 @@ def requant_plan(bias, wsum, wabs, input_offset: int, multiplier, shift, out_zp:
                     recs[c, 2] = ee[c]
             if fix == 2:
                 recs[c, rs - 1] = mask
+        constant = np.array([c in const for c in range(n)], bool)
         return RequantPlan(bias2.astype(np.int32), recs.astype(np.int32), scale, fix, rs,
-                           mode_e, fold, zp, clamp, int(act_min), int(act_max))
+                           mode_e, fold, zp, clamp, int(act_min), int(act_max), constant=constant)
 
     if int8_weights:
         return _on_int8_weights(build, live, ee, uniform)
@@ -301,8 +310,49 @@ def _on_int8_weights(build, live: list, ee: dict, uniform: bool) -> Optional[Req
             continue
         bits = {int(plan.scale_bits[c]) for c in live} or {1}
         if len(bits) == 1:
-            return replace(plan, acc_shift=bits.pop())
+            return _compact_records(replace(plan, acc_shift=bits.pop()))
     return None
+
+
+def _compact_records(plan: RequantPlan) -> RequantPlan:
+    """The per-channel plan on int8 weights with compact records {m, f[, fixmask]}
+    (uniform_shift COMPACT_SHIFT): f = e - 1, and td_arm_rec_load derives C = K << f with
+    K = 2 ZP + 1 (FOLD; C = 2^(e-1) + ZP 2^e, as build() stores it) or 1; td_arm_rq
+    shifts right by f, then by the last bit inside the SSAT.  A third less record flash
+    for one LSL a channel.  A constant channel becomes a live one with zero weights: f = 0,
+    its bias (v - zp) 2^s with s = max(acc_shift, 3) and m = 2^(33 - s), so that SMMLAR
+    gives exactly 2 (v - zp) and (2 (v - zp) + K) >> 1 = v - zp + ZP (FOLD), v - zp (not).
+    Unchanged in uniform mode, or when a live channel's e is 0."""
+    if plan.e >= 0:
+        return plan
+    const = plan.constant
+    recs = plan.records.astype(np.int64)
+    k = 2 * plan.zp + 1 if plan.fold else 1
+    e = recs[:, 2]
+    if np.any(e[~const] < 1):
+        return plan
+    f = np.where(const, 0, e - 1)
+    assert np.all((recs[:, 1] == k << f)[~const]), "C is not K << (e - 1)"
+    s = max(plan.acc_shift, 3)
+    value = recs[:, 1] - (plan.zp if plan.fold else 0)  # v - zp of the constant channels
+    bias2 = np.where(const, value << s, plan.bias2.astype(np.int64))
+    fix = plan.fix
+    mask = recs[:, plan.rs - 1] if fix == 2 else np.full(len(recs), -1, np.int64)
+    if fix == 1 and np.any(const & (value < 0)):
+        fix = 2  # acc2 >> 31 of a negative constant channel must not reach its C
+    rs = 3 if fix == 2 else 2
+    out = np.zeros((len(recs), rs), np.int64)
+    out[:, 0] = np.where(const, 1 << (33 - s), recs[:, 0])
+    out[:, 1] = f
+    if fix == 2:
+        out[:, 2] = np.where(const, 0, mask)
+    return replace(plan, bias2=bias2.astype(np.int32), records=out.astype(np.int32), fix=fix,
+                   rs=rs, e=COMPACT_SHIFT)
+
+
+# RequantPlan.e of the compact per-channel records (td_arm_rq_cfg.uniform_shift; see
+# _compact_records)
+COMPACT_SHIFT = -2
 
 
 def live_weights(w: np.ndarray, plan: RequantPlan) -> np.ndarray:
@@ -310,7 +360,7 @@ def live_weights(w: np.ndarray, plan: RequantPlan) -> np.ndarray:
     zeroed: their accumulator is then 0, which the records assume when fix == 1 adds
     acc >> 31 to every channel."""
     w = np.array(w, copy=True)
-    w[plan.records[:, 0] == 0] = 0
+    w[plan.constant] = 0
     return w
 
 
@@ -343,17 +393,21 @@ def _with_alternatives(emit_plan, plan: RequantPlan, make):
 def fast_requant(acc2: np.ndarray, rec: np.ndarray, plan: RequantPlan) -> np.ndarray:
     """Python model of td_arm_rq (tests use it to check the plan's algebra)."""
     acc2 = np.asarray(acc2, np.int64)
-    c = np.int64(rec[1])
+    m, mask = np.int64(rec[0]), np.int64(rec[plan.rs - 1])
+    if plan.compact:  # {m, e - 1[, mask]}: C as td_arm_rec_load derives it
+        e = int(rec[1]) + 1
+        c = np.int64(((2 * plan.zp + 1) if plan.fold else 1) << (e - 1))
+    else:
+        c, e = np.int64(rec[1]), (int(rec[2]) if plan.e < 0 else plan.e)
     if plan.fix == 1:
         c = c + (acc2 >> 31)
     elif plan.fix == 2:
-        c = c + ((acc2 >> 31) & np.int64(rec[plan.rs - 1]))
+        c = c + ((acc2 >> 31) & mask)
     if plan.e >= 0:
-        v = (c * 2**32 + acc2 * np.int64(rec[0])) >> 32
-        v = v >> np.int64(plan.e)
+        v = (c * 2**32 + acc2 * m) >> 32
     else:
-        v = (c * 2**32 + acc2 * np.int64(rec[0]) + 2**31) >> 32
-        v = v >> np.int64(rec[2])
+        v = (c * 2**32 + acc2 * m + 2**31) >> 32
+    v = v >> np.int64(e)
     if not plan.fold:
         v = v + plan.zp
     v = np.clip(v, -128, 127)
