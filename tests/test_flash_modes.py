@@ -49,6 +49,29 @@ def test_modes_order_flash_and_are_recorded():
         assert r["code_bytes"] + r["weights_bytes"] == r["flash_bytes"]
 
 
+def test_size_keeps_compact_records_balanced_the_full_ones():
+    """kws on nucleo-l4r5zi: --optimize size runs its int8-weight layers on compact
+    requantization records where their shifts are per channel (8 bytes a channel instead
+    of 12); balanced keeps the full records of its int8-weight layers."""
+    reports = {m: api.compile(model_path("kws", "int8_qdq.onnx"), target="nucleo-l4r5zi",
+                              optimize=m).report for m in ("size", "balanced")}
+    layers = {m: {l["name"]: l for l in r["layers"]} for m, r in reports.items()}
+
+    def compact(m):
+        return {n for n, l in layers[m].items() if "compact records" in l.get("variant_detail", "")}
+    w8 = {m: {n for n, l in layers[m].items() if l["variant"].endswith("_w8")} for m in layers}
+    assert len(compact("size")) >= 8 and compact("size") <= w8["size"]
+    assert compact("balanced") == set()
+    # the layers both run on int8 weights (balanced buys int16 ones for some): the same
+    # constants but for 4 bytes a channel of the compact records
+    both = w8["size"] & w8["balanced"]
+    assert both & compact("size")
+    for n in both:
+        saved = layers["balanced"][n]["weight_bytes"] - layers["size"][n]["weight_bytes"]
+        channels = layers["size"][n]["out_shape"][-1]
+        assert saved == (4 * channels if n in compact("size") else 0), (n, saved)
+
+
 def test_balanced_spends_at_most_the_headroom():
     """ad: the compact build leaves room below int8 weights + 32 KiB; balanced spends it on
     int16 weights (some layers run the fast kernel) and stays below that line."""

@@ -297,10 +297,11 @@ def test_requant_plan_equals_tflite_rounding(seed, uniform):
 
 
 def _int8_weight_plan_exact(ch: dict, rng) -> object:
-    """requant_plan(int8_weights=True) for the channels `ch`, checked: the kernel
-    accumulates int8 products on the unscaled bias and shifts the sum left by one
-    layer-wide acc_shift (wrapping in 32 bits, as the C does); that equals TFLite's
-    rounding for every accumulator in the proven range.  The plan, or None (refused)."""
+    """requant_plan(int8_weights=True) for the channels `ch` and its compact records
+    (_compact_records), checked: the kernel accumulates int8 products on the unscaled
+    bias and shifts the sum left by one layer-wide acc_shift (wrapping in 32 bits, as the
+    C does); that equals TFLite's rounding for every accumulator in the proven range.
+    The compact plan (else the plan), or None (refused)."""
     n, bias, wsum, wabs, off = ch["n"], ch["bias"], ch["wsum"], ch["wabs"], ch["off"]
     mult, shift, zp, lo = ch["mult"], ch["shift"], ch["zp"], ch["lo"]
     plan = kernels_arm.requant_plan(bias, wsum, wabs, off, mult, shift, zp, lo, 127,
@@ -308,6 +309,15 @@ def _int8_weight_plan_exact(ch: dict, rng) -> object:
     if plan is None:
         return None
     assert plan.acc_shift >= 1
+    small = kernels_arm._compact_records(plan)
+    for p in [plan] + ([small] if small is not None else []):
+        _check_int8_weight_plan(ch, p, rng)
+    return small or plan
+
+
+def _check_int8_weight_plan(ch: dict, plan, rng) -> None:
+    n, bias, wsum, wabs, off = ch["n"], ch["bias"], ch["wsum"], ch["wabs"], ch["off"]
+    mult, shift, zp, lo = ch["mult"], ch["shift"], ch["zp"], ch["lo"]
     for c in range(n):
         bound = abs(int(bias[c])) + 255 * int(wabs[c])
         accs = np.unique(np.concatenate([rng.integers(-bound, bound + 1, size=3000),
@@ -322,13 +332,12 @@ def _int8_weight_plan_exact(ch: dict, rng) -> object:
         acc2 = ((raw << plan.acc_shift) + 2**31) % 2**32 - 2**31
         got = kernels_arm.fast_requant(acc2, plan.records[c].astype(np.int64), plan)
         assert np.array_equal(got, want), (c, plan)
-    return plan
 
 
 @pytest.mark.parametrize("seed", range(40))
 def test_requant_plan_on_int8_weights(seed):
-    """The int8-weight form (--optimize size/balanced), compact per-channel records
-    {m, e - 1} included, equals TFLite's rounding, or the plan is refused."""
+    """The int8-weight form (--optimize balanced), and its compact per-channel records
+    {m, e - 1} (--optimize size), equal TFLite's rounding, or the plan is refused."""
     ch = random_requant_channels(np.random.default_rng(1000 + seed), min_real=1e-6,
                                  max_real=2.0 if seed % 2 else 0.9)
     plan = _int8_weight_plan_exact(ch, np.random.default_rng(11_000 + seed))

@@ -21,7 +21,8 @@ __all__ = ["Choice", "select", "OPTIMIZE_MODES"]
 
 # --optimize: which of a variant and its compact twin (Choice.compact: int8 instead of
 # pre-widened int16 weights) each layer runs.  speed: the fast one everywhere; size: the
-# compact one everywhere; balanced: compact, except the layers balance() picks.
+# most compact one everywhere (a twin's own twin: compact requantization records too);
+# balanced: the first twin, except the layers balance() picks.
 OPTIMIZE_MODES = ("size", "balanced", "speed")
 
 
@@ -46,8 +47,16 @@ def select(g: Graph, target, modes: Optional[Modes] = None, optimize: str = "bal
         if choice is not None:
             choices[op.name] = choice
     fast = set(choices) if optimize == "speed" else keep_fast if optimize == "balanced" else set()
-    return {k: replace(c, compact=None) if k in fast or c.compact is None else c.compact
+    return {k: replace(c, compact=None) if k in fast or c.compact is None else
+            _smallest(c.compact) if optimize == "size" else c.compact
             for k, c in choices.items()}
+
+
+def _smallest(c: Choice) -> Choice:
+    """The end of a chain of compact twins (e.g. int8 weights, then compact records too)."""
+    while c.compact is not None:
+        c = c.compact
+    return c
 
 
 def balance(choices: dict[str, Choice], headroom: int) -> frozenset:

@@ -310,27 +310,28 @@ def _on_int8_weights(build, live: list, ee: dict, uniform: bool) -> Optional[Req
             continue
         bits = {int(plan.scale_bits[c]) for c in live} or {1}
         if len(bits) == 1:
-            return _compact_records(replace(plan, acc_shift=bits.pop()))
+            return replace(plan, acc_shift=bits.pop())
     return None
 
 
-def _compact_records(plan: RequantPlan) -> RequantPlan:
-    """The per-channel plan on int8 weights with compact records {m, f[, fixmask]}
+def _compact_records(plan: RequantPlan) -> Optional[RequantPlan]:
+    """The per-channel plan on int8 weights with compact records {m, f[, fixmask]} (the
+    int8-weight kernels' twin for --optimize size)
     (uniform_shift COMPACT_SHIFT): f = e - 1, and td_arm_rec_load derives C = K << f with
     K = 2 ZP + 1 (FOLD; C = 2^(e-1) + ZP 2^e, as build() stores it) or 1; td_arm_rq
     shifts right by f, then by the last bit inside the SSAT.  A third less record flash
     for one LSL a channel.  A constant channel becomes a live one with zero weights: f = 0,
     its bias (v - zp) 2^s with s = max(acc_shift, 3) and m = 2^(33 - s), so that SMMLAR
     gives exactly 2 (v - zp) and (2 (v - zp) + K) >> 1 = v - zp + ZP (FOLD), v - zp (not).
-    Unchanged in uniform mode, or when a live channel's e is 0."""
-    if plan.e >= 0:
-        return plan
+    None in uniform mode, or when a live channel's e is 0."""
+    if plan.e >= 0 or not plan.acc_shift:
+        return None
     const = plan.constant
     recs = plan.records.astype(np.int64)
     k = 2 * plan.zp + 1 if plan.fold else 1
     e = recs[:, 2]
     if np.any(e[~const] < 1):
-        return plan
+        return None
     f = np.where(const, 0, e - 1)
     assert np.all((recs[:, 1] == k << f)[~const]), "C is not K << (e - 1)"
     s = max(plan.acc_shift, 3)
@@ -759,7 +760,10 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
         return Choice(name + suffix, _with_alternatives(emit, plan, make), _conv_scratch(geo),
                       const_bytes=4 * _gemm_stream(w8, geo, plan).size)
     wide = variant(_conv_plan(g, op, w8), "", lambda e: _conv_plan(g, op, w8, e))
-    compact = variant(_conv_plan(g, op, w8, int8_weights=True), "_w8", lambda e: None)
+    plan8 = _conv_plan(g, op, w8, int8_weights=True)
+    compact = _with_records_twin(variant(plan8, "_w8", lambda e: None),
+                                 lambda p: variant(p, "_w8", lambda e: None), plan8,
+                                 -(-geo.oh * geo.ow // geo.nmax) * geo.oc)
     return _with_compact(wide, compact,
                          _gemm_extra(ops.macs(g, op), geo.oh * geo.ow * geo.oc))
 
@@ -783,6 +787,20 @@ def _with_compact(wide: Optional[Choice], compact: Optional[Choice], extra: int)
     compact = replace(compact, extra_instructions=extra,
                       flash_saved=max(0, wide.const_bytes - compact.const_bytes))
     return replace(wide, compact=compact)
+
+
+def _with_records_twin(chain: Optional[Choice], make, plan: Optional[RequantPlan],
+                       requants: int) -> Optional[Choice]:
+    """The int8-weight chain with, as each link's compact twin, the same kernel on compact
+    records (make(_compact_records(plan)); --optimize size takes it): 4 bytes less a
+    channel for about two instructions a channel record load (`requants` of them)."""
+    small = _compact_records(plan) if chain is not None and plan is not None else None
+    twins = make(small) if small is not None else None
+    if twins is None:
+        return chain
+    twins = [replace(t, detail=(t.detail + "; " if t.detail else "") + "compact records",
+                     extra_instructions=2 * requants) for t in _links(twins)]
+    return _with_twins(chain, twins)
 
 
 def _fused_add(g: Graph, mode: Optional[InplaceMode], name: str):
@@ -855,10 +873,10 @@ def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
                             q["output_offset"], q["act_min"], q["act_max"], uniform_shift=shift,
                             int8_weights=int8_weights)
 
-    def variant(int8_weights: bool) -> Optional[Choice]:
-        plan = make(int8_weights=int8_weights)
+    def variant(plan: Optional[RequantPlan]) -> Optional[Choice]:
         if plan is None:
             return None
+        int8_weights = plan.acc_shift > 0
         suffix = "_w8" if int8_weights else ""
         alternative = (lambda e: None) if int8_weights else make
         if direct:
@@ -880,7 +898,10 @@ def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
     # int8 weights: per 4 inputs and feature two SXTB16 (half an LDRD)
     extra = ops.macs(g, op) * 3 // 8 + 3 * rows * n_out if direct else \
         _gemm_extra(ops.macs(g, op), rows * n_out)
-    return _with_compact(variant(False), variant(True), extra)
+    plan8 = make(int8_weights=True)
+    blocks = rows * (-(-n_out // 4) if direct else -(-n_out // 2))
+    return _with_compact(variant(make()), _with_records_twin(variant(plan8), variant, plan8, blocks),
+                         extra)
 
 
 def _fc_stream(w8: np.ndarray, plan: RequantPlan) -> np.ndarray:
@@ -1203,8 +1224,10 @@ def _dsp_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
                          q["output_offset"], q["act_min"], q["act_max"], int8_weights=True)
     if wide is None or plan8 is None:
         return wide
-    compact = _dw_choices("arm_dsp_dw3x3_w8", "td_arm_dw3x3(in, (int16_t *){ring}, (const int32_t *)wv",
-                          "arm", DW_H, 2, stream, q, pu, plan8, groups, lambda e: None)
+    def compact_chain(p: RequantPlan) -> Optional[Choice]:
+        return _dw_choices("arm_dsp_dw3x3_w8", "td_arm_dw3x3(in, (int16_t *){ring}, (const int32_t *)wv",
+                           "arm", DW_H, 2, stream, q, pu, p, groups, lambda e: None)
+    compact = _with_records_twin(compact_chain(plan8), compact_chain, plan8, q["out_h"] * ch)
     # int8 weights: per block of up to 8 outputs of a row and channel, an LDR and two SXTB16
     # where an LDRD loaded each kernel row, and the shifts (~20, fitted to the emulator)
     extra = 20 * q["out_h"] * ch * -(-q["out_w"] // 8)

@@ -19,10 +19,9 @@
 /* A layer's requantization with its flags resolved once (see td_arm_rq): the
  * accumulator's 16 traded for acc_shift by a left and a right shift (one of them
  * 0), fix as a mask (all ones: fix 1), the zero point added after the shift
- * (0 when folded), the clamp's bounds (-128 and 127 when there is none), and ck:
- * a compact record {m, f}'s C is ck << f, its shift f + 1 (see td_arm_rec_load). */
+ * (0 when folded), the clamp's bounds (-128 and 127 when there is none). */
 typedef struct {
-    int lsl, asr, fix, uniform, compact, shift, zp, lo, hi, ck;
+    int lsl, asr, fix, uniform, shift, zp, lo, hi;
 } td_s4c_rq;
 
 /* One accumulator (16 times the sum) -> its int8 output.  UNIFORM: SMMLA and the
@@ -39,11 +38,9 @@ TD_ARM_AI int8_t td_s4c_out(int32_t acc16, int32_t m, int32_t c0, int32_t mask, 
     return (int8_t)v;
 }
 
-/* One block of n (1..3) pixels through every channel (RS: record words; COMPACT:
- * per-channel records {m, e[, mask]}). */
+/* One block of n (1..3) pixels through every channel (RS: record words). */
 TD_ARM_AI void td_s4c_block(const int16_t *blk, const int32_t *wp, int8_t *o, int n, int OC,
-                            int K8, const td_s4c_rq *q, const int RS, const int UNIFORM,
-                            const int COMPACT)
+                            int K8, const td_s4c_rq *q, const int RS, const int UNIFORM)
 {
     const uint32_t m = 0xF0F0F0F0u;
     int c;
@@ -73,14 +70,13 @@ TD_ARM_AI void td_s4c_block(const int16_t *blk, const int32_t *wp, int8_t *o, in
         }
         {
             const int32_t mask = q->fix == 1 ? -1 : q->fix == 2 ? wp[RS - 1] : 0;
-            const int shift = UNIFORM ? q->shift : COMPACT ? wp[1] + 1 : wp[2];
-            const int32_t c0 = COMPACT ? (int32_t)((uint32_t)q->ck << wp[1]) : wp[1];
-            o[0] = td_s4c_out(a0, wp[0], c0, mask, shift, q, UNIFORM);
+            const int shift = UNIFORM ? q->shift : wp[2];
+            o[0] = td_s4c_out(a0, wp[0], wp[1], mask, shift, q, UNIFORM);
             if (n > 1) {
-                o[OC] = td_s4c_out(a1, wp[0], c0, mask, shift, q, UNIFORM);
+                o[OC] = td_s4c_out(a1, wp[0], wp[1], mask, shift, q, UNIFORM);
             }
             if (n > 2) {
-                o[2 * OC] = td_s4c_out(a2, wp[0], c0, mask, shift, q, UNIFORM);
+                o[2 * OC] = td_s4c_out(a2, wp[0], wp[1], mask, shift, q, UNIFORM);
             }
         }
         wp += RS;
@@ -99,28 +95,22 @@ void td_arm_conv_s4(const int8_t *in, int16_t *blk, const int32_t *stream, int8_
     q.asr = ASH < 4 ? 4 - ASH : 0;
     q.fix = rq->fix;
     q.uniform = rq->uniform_shift >= 0;
-    q.compact = rq->uniform_shift == TD_ARM_RQ_COMPACT;
     q.shift = rq->uniform_shift;
     q.zp = rq->fold ? 0 : rq->out_zero_point;
     q.lo = rq->clamp ? rq->act_min : -128;
     q.hi = rq->clamp ? rq->act_max : 127;
-    q.ck = rq->fold ? 2 * rq->out_zero_point + 1 : 1;
     for (p = 0; p < P; p += 3) {
         const int n = P - p < 3 ? P - p : 3;
         td_arm_im2col_rt(in, blk, p, n, &cfg->win);
         /* the record's length and mode are compile-time in each copy */
         if (q.uniform && RS == 2) {
-            td_s4c_block(blk, stream, out + p * OC, n, OC, K8, &q, 2, 1, 0);
+            td_s4c_block(blk, stream, out + p * OC, n, OC, K8, &q, 2, 1);
         } else if (q.uniform) {
-            td_s4c_block(blk, stream, out + p * OC, n, OC, K8, &q, 3, 1, 0);
-        } else if (q.compact && RS == 2) { /* compact records (see td_arm_rec_load) */
-            td_s4c_block(blk, stream, out + p * OC, n, OC, K8, &q, 2, 0, 1);
-        } else if (q.compact) {
-            td_s4c_block(blk, stream, out + p * OC, n, OC, K8, &q, 3, 0, 1);
+            td_s4c_block(blk, stream, out + p * OC, n, OC, K8, &q, 3, 1);
         } else if (RS == 3) {
-            td_s4c_block(blk, stream, out + p * OC, n, OC, K8, &q, 3, 0, 0);
+            td_s4c_block(blk, stream, out + p * OC, n, OC, K8, &q, 3, 0);
         } else {
-            td_s4c_block(blk, stream, out + p * OC, n, OC, K8, &q, 4, 0, 0);
+            td_s4c_block(blk, stream, out + p * OC, n, OC, K8, &q, 4, 0);
         }
     }
 }
