@@ -315,9 +315,9 @@ def _on_int8_weights(build, live: list, ee: dict, uniform: bool) -> Optional[Req
 
 
 def _compact_records(plan: RequantPlan) -> Optional[RequantPlan]:
-    """The per-channel plan on int8 weights with compact records {m, f[, fixmask]} (the
-    int8-weight kernels' twin for --optimize size)
-    (uniform_shift COMPACT_SHIFT): f = e - 1, and td_arm_rec_load derives C = K << f with
+    """The per-channel plan on int8 weights with compact records {m, f[, fixmask]}
+    (uniform_shift COMPACT_SHIFT; the int8-weight kernels' twin for --optimize size):
+    f = e - 1, and td_arm_rec_load derives C = K << f with
     K = 2 ZP + 1 (FOLD; C = 2^(e-1) + ZP 2^e, as build() stores it) or 1; td_arm_rq
     shifts right by f, then by the last bit inside the SSAT.  A third less record flash
     for one LSL a channel.  A constant channel becomes a live one with zero weights: f = 0,
@@ -357,9 +357,9 @@ COMPACT_SHIFT = -2
 
 
 def live_weights(w: np.ndarray, plan: RequantPlan) -> np.ndarray:
-    """w ([channel][...]) with the channels whose output is a constant (record multiplier 0)
-    zeroed: their accumulator is then 0, which the records assume when fix == 1 adds
-    acc >> 31 to every channel."""
+    """w ([channel][...]) with the channels whose output is a constant (plan.constant)
+    zeroed: their accumulator is then the bias alone, which the records assume (fix == 1
+    adds acc >> 31 to every channel; compact records carry the constant in the bias)."""
     w = np.array(w, copy=True)
     w[plan.constant] = 0
     return w
