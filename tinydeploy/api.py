@@ -332,9 +332,10 @@ def _balance(g: Graph, compact, gen: dict, generate, replan, flash_bytes: Option
     """--optimize balanced: the flash the compact build leaves below int8 weights +
     BALANCED_HEADROOM (for a compact build already over that line: BALANCED_MIN_SPEND above
     it; never beyond the target's flash_bytes) buys the fast (int16-weight) kernels where
-    they save the most instructions per byte.  The choice counts the bytes of their weight streams; the code they bring is
-    known only once compiled: when a build goes over, the byte budget of the next round is
-    scaled by what the trial spent per counted byte (a few rounds, then the compact build)."""
+    they save the most instructions per byte.  The choice counts the bytes of their weight
+    streams; the code they bring is known only once compiled: when a build goes over, the
+    byte budget of the next round is scaled by what the trial spent per counted byte (a few
+    rounds, then the compact build)."""
     # the flash it may reach: int8 weights + the headroom; a model whose compact build is
     # already over that line may go BALANCED_MIN_SPEND above it (int16 weights in its few
     # layers where they pay the most); one below the line never crosses it

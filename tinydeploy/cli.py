@@ -80,8 +80,9 @@ def _common_compile_options(f, emulated: bool = False):
         click.option("--optimize", type=click.Choice(["size", "balanced", "speed"]), default="balanced",
                      show_default=True,
                      help="Flash against speed of the Arm DSP kernels: 'size' reads int8 weights "
-                          "and compact requantization records everywhere, 'speed' pre-widened int16 weights (about 2x their flash, "
-                          "fewer instructions), 'balanced' int16 only where it buys the most."),
+                          "and compact requantization records everywhere, 'speed' pre-widened "
+                          "int16 weights (about 2x their flash, fewer instructions), 'balanced' "
+                          "int16 only where it buys the most."),
         click.option("--weights", "weights", type=click.Choice(["int8", "int4", "mixed"]), default="int8",
                      show_default=True,
                      help="Weights of convolutions and fully connected layers: int8, int4 (half the "

@@ -317,8 +317,8 @@ def _on_int8_weights(build, live: list, ee: dict, uniform: bool) -> Optional[Req
 def _compact_records(plan: RequantPlan) -> Optional[RequantPlan]:
     """The per-channel plan on int8 weights with compact records {m, f[, fixmask]}
     (uniform_shift COMPACT_SHIFT; the int8-weight kernels' twin for --optimize size):
-    f = e - 1, and td_arm_rec_load derives C = K << f with
-    K = 2 ZP + 1 (FOLD; C = 2^(e-1) + ZP 2^e, as build() stores it) or 1; td_arm_rq
+    f = e - 1, and td_arm_rec_load derives C = K << f with K = 2 ZP + 1 (FOLD; C =
+    2^(e-1) + ZP 2^e, as build() stores it) or 1; td_arm_rq
     shifts right by f, then by the last bit inside the SSAT.  A third less record flash
     for one LSL a channel.  A constant channel becomes a live one with zero weights: f = 0,
     its bias (v - zp) 2^s with s = max(acc_shift, 3) and m = 2^(33 - s), so that SMMLAR
@@ -761,8 +761,7 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
                       const_bytes=4 * _gemm_stream(w8, geo, plan).size)
     wide = variant(_conv_plan(g, op, w8), "", lambda e: _conv_plan(g, op, w8, e))
     plan8 = _conv_plan(g, op, w8, int8_weights=True)
-    compact = _with_records_twin(variant(plan8, "_w8", lambda e: None),
-                                 lambda p: variant(p, "_w8", lambda e: None), plan8,
+    compact = _with_records_twin(lambda p: variant(p, "_w8", lambda e: None), plan8,
                                  -(-geo.oh * geo.ow // geo.nmax) * geo.oc)
     return _with_compact(wide, compact,
                          _gemm_extra(ops.macs(g, op), geo.oh * geo.ow * geo.oc))
@@ -781,7 +780,7 @@ def _with_compact(wide: Optional[Choice], compact: Optional[Choice], extra: int)
     twin alone when only it is exact for the layer's ranges."""
     if compact is None:
         return wide
-    compact = replace(compact, detail=(compact.detail + "; " if compact.detail else "") + "int8 weights")
+    compact = _noted(compact, "int8 weights")
     if wide is None:
         return compact
     compact = replace(compact, extra_instructions=extra,
@@ -789,18 +788,22 @@ def _with_compact(wide: Optional[Choice], compact: Optional[Choice], extra: int)
     return replace(wide, compact=compact)
 
 
-def _with_records_twin(chain: Optional[Choice], make, plan: Optional[RequantPlan],
-                       requants: int) -> Optional[Choice]:
-    """The int8-weight chain with, as each link's compact twin, the same kernel on compact
-    records (make(_compact_records(plan)); --optimize size takes it): 4 bytes less a
-    channel for about two instructions a channel record load (`requants` of them)."""
-    small = _compact_records(plan) if chain is not None and plan is not None else None
+def _noted(choice: Choice, note: str, **changes) -> Choice:
+    """The choice with `note` appended to its detail (and other fields replaced)."""
+    return replace(choice, detail=(choice.detail + "; " if choice.detail else "") + note, **changes)
+
+
+def _with_records_twin(make, plan: Optional[RequantPlan], requants: int) -> Optional[Choice]:
+    """The int8-weight chain make(plan) with, as each link's compact twin, the same kernel
+    on compact records (make(_compact_records(plan)); --optimize size takes it): 4 bytes
+    less a channel for about two instructions a channel record load (`requants` of them)."""
+    chain = make(plan) if plan is not None else None
+    small = _compact_records(plan) if chain is not None else None
     twins = make(small) if small is not None else None
     if twins is None:
         return chain
-    twins = [replace(t, detail=(t.detail + "; " if t.detail else "") + "compact records",
-                     extra_instructions=2 * requants) for t in _links(twins)]
-    return _with_twins(chain, twins)
+    return _with_twins(chain, [_noted(t, "compact records", extra_instructions=2 * requants)
+                               for t in _links(twins)])
 
 
 def _fused_add(g: Graph, mode: Optional[InplaceMode], name: str):
@@ -900,8 +903,7 @@ def _dsp_fc(g: Graph, op: Op) -> Optional[Choice]:
         _gemm_extra(ops.macs(g, op), rows * n_out)
     plan8 = make(int8_weights=True)
     blocks = rows * (-(-n_out // 4) if direct else -(-n_out // 2))
-    return _with_compact(variant(make()), _with_records_twin(variant(plan8), variant, plan8, blocks),
-                         extra)
+    return _with_compact(variant(make()), _with_records_twin(variant, plan8, blocks), extra)
 
 
 def _fc_stream(w8: np.ndarray, plan: RequantPlan) -> np.ndarray:
@@ -1224,15 +1226,15 @@ def _dsp_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
                          q["output_offset"], q["act_min"], q["act_max"], int8_weights=True)
     if wide is None or plan8 is None:
         return wide
+
     def compact_chain(p: RequantPlan) -> Optional[Choice]:
         return _dw_choices("arm_dsp_dw3x3_w8", "td_arm_dw3x3(in, (int16_t *){ring}, (const int32_t *)wv",
                            "arm", DW_H, 2, stream, q, pu, p, groups, lambda e: None)
-    compact = _with_records_twin(compact_chain(plan8), compact_chain, plan8, q["out_h"] * ch)
+    compact = _with_records_twin(compact_chain, plan8, q["out_h"] * ch)
     # int8 weights: per block of up to 8 outputs of a row and channel, an LDR and two SXTB16
     # where an LDRD loaded each kernel row, and the shifts (~20, fitted to the emulator)
     extra = 20 * q["out_h"] * ch * -(-q["out_w"] // 8)
-    return _with_twins(wide, [replace(b, detail=b.detail + "; int8 weights", extra_instructions=extra)
-                              for b in _links(compact)])
+    return _with_twins(wide, [_noted(b, "int8 weights", extra_instructions=extra) for b in _links(compact)])
 
 
 def _dw5_reads(ou: int, su: int) -> int:
