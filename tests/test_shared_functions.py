@@ -141,6 +141,66 @@ def test_layers_with_other_shifts_share_through_an_alternative(monkeypatch):
     check_on_target(model, "stm32f746", samples=2, inplace=False)
 
 
+def _two_convs_model(k: int, zps=(-3, 5, 5), seed: int = 11) -> onnx.ModelProto:
+    """x -> conv kxk -> conv kxk (C -> C, padding k // 2), the activations quantized with
+    the zero points zps (input, between, output): the second layer's input zero point
+    differs from the first's, everything else the layers see is the same."""
+    rng = np.random.default_rng(seed)
+    nodes, inits = [], []
+
+    def const(name, arr):
+        inits.append(numpy_helper.from_array(np.asarray(arr), name))
+        return name
+
+    const("s", np.float32(SCALE))
+
+    def qdq(x, tag, zp):
+        z = const(f"{tag}_z", np.int8(zp))
+        nodes.append(helper.make_node("QuantizeLinear", [x, "s", z], [f"{tag}_q"]))
+        nodes.append(helper.make_node("DequantizeLinear", [f"{tag}_q", "s", z], [f"{tag}_d"]))
+        return f"{tag}_d"
+
+    ws = np.linspace(0.004, 0.012, C).astype(np.float32)
+    x = qdq("x", "in", zps[0])
+    for tag, zp in (("c1", zps[1]), ("c2", zps[2])):
+        const(f"{tag}_w", rng.integers(-127, 128, size=(C, C, k, k)).astype(np.int8))
+        const(f"{tag}_ws", ws), const(f"{tag}_wz", np.zeros(C, np.int8))
+        const(f"{tag}_b", rng.integers(-2000, 2000, size=C).astype(np.int32))
+        const(f"{tag}_bs", (np.float32(SCALE) * ws).astype(np.float32))
+        const(f"{tag}_bz", np.zeros(C, np.int32))
+        nodes.append(helper.make_node("DequantizeLinear", [f"{tag}_w", f"{tag}_ws", f"{tag}_wz"],
+                                      [f"{tag}_wd"], axis=0))
+        nodes.append(helper.make_node("DequantizeLinear", [f"{tag}_b", f"{tag}_bs", f"{tag}_bz"],
+                                      [f"{tag}_bd"], axis=0))
+        nodes.append(helper.make_node("Conv", [x, f"{tag}_wd", f"{tag}_bd"], [f"{tag}_y"],
+                                      kernel_shape=[k, k], pads=[k // 2] * 4))
+        x = qdq(f"{tag}_y", tag, zp)
+    inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, H, W])
+    out = helper.make_tensor_value_info(x, TensorProto.FLOAT, None)
+    m = helper.make_model(helper.make_graph(nodes, "two", [inp], [out], inits),
+                          opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_input_zero_point_matters_only_where_the_window_pads(k):
+    """The input zero point is the value of a window's padding cells: two 1x1 convolutions
+    that differ only in it share one function (the zero point is folded into the bias),
+    two padded 3x3 ones do not, and both stay bit-exact on the emulator."""
+    model = _two_convs_model(k)
+    with tempfile.TemporaryDirectory(prefix="td-share-") as tmp:
+        result = _compile(Path(tmp), "stm32f746", model, inplace=False)
+        every = result.report["layers"]
+        c0 = [l["op"] for l in every].index("conv2d_s8")
+        assert [l["op"] for l in every[c0:c0 + 2]] == ["conv2d_s8"] * 2
+        assert every[c0 + 1]["shared_with"] == (c0 if k == 1 else None), every[c0:c0 + 2]
+        text = (result.out_dir / "net.c").read_text()
+        zps = [int(v) for v in re.findall(r"L\d+_in_zero_point = (-?\d+)", text)]
+        assert zps == ([0] if k == 1 else [-3, 5]), zps
+    check_on_target(model, "stm32f746", samples=2, inplace=False)
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_alternative_shifts_equal_tflite_rounding(seed):
     """Every alternative plan (a larger uniform shift: the alternatives a layer

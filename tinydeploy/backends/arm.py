@@ -105,7 +105,12 @@ def c_cfg(ctype: str, name: str, fields: dict, what: str) -> str:
 
 
 def win_fields(ih, iw, c, oh, ow, kh, kw, sh, sw, pt, pl, izp) -> dict:
-    """The td_arm_win fields."""
+    """The td_arm_win fields.  in_zero_point is the value of the padding cells: a window
+    that never leaves the image reads none, and gets 0, so that layers differing only in
+    their input zero point (a 1x1 convolution's is folded into its bias) have the same
+    constants and share one function (codegen.share_functions)."""
+    if pt == 0 and pl == 0 and (oh - 1) * sh + kh <= ih and (ow - 1) * sw + kw <= iw:
+        izp = 0
     return dict(in_h=ih, in_w=iw, in_c=c, out_h=oh, out_w=ow, k_h=kh, k_w=kw, stride_h=sh,
                 stride_w=sw, pad_top=pt, pad_left=pl, in_zero_point=izp)
 
