@@ -163,12 +163,13 @@ class Chain:
         self.saved[key] = (self.cur, self.cur_q, list(self.shape))
         return self
 
-    def add(self, key, act=None, narrow=False):
-        """cur + the saved tensor; narrow: an output scale below the inputs' (saturation)."""
+    def add(self, key, act=None, narrow=False, swap=False):
+        """cur + the saved tensor (swap: the saved tensor as the Add's first input); narrow:
+        an output scale below the inputs' (saturation)."""
         other, oq, oshape = self.saved[key]
         assert oshape == self.shape
         y = self._id("add")
-        self.nodes.append(helper.make_node("Add", [self.cur, other], [y]))
+        self.nodes.append(helper.make_node("Add", [other, self.cur] if swap else [self.cur, other], [y]))
         if act == "relu":
             r = self._id("relu")
             self.nodes.append(helper.make_node("Relu", [y], [r]))
@@ -655,6 +656,43 @@ def test_compact_records_unfolded_zero_point_bit_exact_on_emulator(target, tmp_p
     text = (tmp_path / "lib" / "net.c").read_text()
     unfolded = re.findall(r"uniform_shift = -2,\s*(?:\.|L\d+_)fold = 0", text)
     assert len(unfolded) >= 3, "the layers do not take the fold 0 compact path"
+
+
+@pytest.mark.parametrize("target", DSP_TARGETS)
+def test_fused_add_tables_built_in_ram_bit_exact_on_emulator(target, tmp_path):
+    """--optimize size builds a fused residual add's two rescale tables in the layer's
+    scratch (td_arm_add_table) instead of storing them: the residual blocks (1x1 and 3x3
+    convolutions with the add fused, the convolution's value as either input of the Add,
+    odd channels) equal the golden model; that build stores no table, 2,008 bytes less a
+    layer than the compact records alone.  Where the arena may not grow by the tables'
+    2 KB (the default --kernel-scratch: 512 bytes here), the layers keep them in flash."""
+    import re
+    ch = Chain([1, 5, 7, 7], np.random.default_rng(41), "ramtab")
+    ch.conv(6, act="relu").save("a").conv(6, k=(1, 1), pads=(0, 0, 0, 0), act="relu")
+    ch.conv(6, k=(1, 1), pads=(0, 0, 0, 0)).add("a", act="relu").save("b")
+    ch.conv(6, act="relu").conv(6).add("b", swap=True)
+    model = ch.model()
+    _, layers = check_on_target(model, target, samples=3, want_report=True, optimize="size")
+    fused = [l for l in layers if "_add" in l["variant"]]
+    assert len(fused) == 2, [l["variant"] for l in layers]
+    assert all(l["variant"].endswith("_add_w8") and "add tables built in RAM" in l["variant_detail"]
+               for l in fused), fused
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    builds = {}
+    for scratch in ("any", "default"):
+        opts = dict(kernel_scratch="any") if scratch == "any" else {}
+        builds[scratch] = api.compile(tmp_path / "m.onnx", target=target, out_dir=tmp_path / scratch,
+                                      optimize="size", **opts)
+    text = (tmp_path / "any" / "net.c").read_text()
+    assert len(re.findall(r"td_arm_add_table\(t \+ 256, &rescale\[1\]\)", text)) == 2
+    assert "_tconv" not in (tmp_path / "any" / "net_weights.c").read_text()
+    assert "td_arm_add_table" not in (tmp_path / "default" / "net.c").read_text()
+    for ram, flash in zip(builds["any"].report["layers"], builds["default"].report["layers"]):
+        if "_add" in ram["variant"]:
+            assert flash["variant"] == ram["variant"]
+            assert "add tables built in RAM" not in flash["variant_detail"], flash
+            assert flash["weight_bytes"] - ram["weight_bytes"] == 2048 - 40, (flash, ram)
+            assert ram["scratch"]["bytes"] == flash["scratch"]["bytes"] + 2048
 
 
 @pytest.mark.parametrize("target,optimize", MODES)

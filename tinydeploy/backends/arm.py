@@ -607,6 +607,9 @@ class AddEpilogue:
     fields: dict  # TD_ARM_EPI_PARAMS enum fields
     residual: str
     output: str
+    # what td_arm_add_table needs to build t_conv and t_res at run time: td_arm_add_rescale
+    # rows (offset, left_shift, multiplier, shift, scale_bits), the conv's operand first
+    rescale: np.ndarray
 
 
 def _add_epilogue(g: Graph, mode: InplaceMode) -> Optional[AddEpilogue]:
@@ -616,16 +619,17 @@ def _add_epilogue(g: Graph, mode: InplaceMode) -> Optional[AddEpilogue]:
     tables = _add_tables(add.int8_params)
     if tables is None:
         return None
-    x1, x2, init = tables
-    t_conv, t_res = (x1, x2) if mode.conv_is_input1 else (x2, x1)
-    return AddEpilogue(t_conv, t_res, init, mode.residual, mode.output)
+    x1, x2, init, rows = tables
+    first = 0 if mode.conv_is_input1 else 1
+    return AddEpilogue((x1, x2)[first], (x2, x1)[first], init, mode.residual, mode.output,
+                       np.array([rows[first], rows[1 - first]], np.int32))
 
 
 def _add_tables(aq) -> Optional[tuple]:
     """TFLite's Add as tables: (input 1's rescaled value for every int8 value (index v +
-    128), input 2's, the sum's requantization as TD_ARM_EPI_PARAMS fields), the tables
-    scaled so that td_arm_epi_add's SMMLA requantizes their sum; None when requant_plan
-    cannot prove the ranges."""
+    128), input 2's, the sum's requantization as TD_ARM_EPI_PARAMS fields, the two inputs'
+    td_arm_add_rescale rows), the tables scaled so that td_arm_epi_add's SMMLA requantizes
+    their sum; None when requant_plan cannot prove the ranges."""
     v = np.arange(-128, 128, dtype=np.int64)
 
     def rescale(off, m, sh):
@@ -643,7 +647,9 @@ def _add_tables(aq) -> Optional[tuple]:
     mask = int(rec[2]) if plan.fix == 2 else 0
     init = dict(add_mult=int(rec[0]), add_c=int(rec[1]), add_fix_mask=mask, add_shift=plan.e,
                 add_clamp=plan.clamp, add_min=plan.lo, add_max=plan.hi)
-    return (x1 << sb).astype(np.int32), (x2 << sb).astype(np.int32), init
+    rows = [[int(aq[f"input{i}_offset"]), int(aq["left_shift"]), int(aq[f"input{i}_multiplier"]),
+             int(aq[f"input{i}_shift"]), sb] for i in (1, 2)]
+    return (x1 << sb).astype(np.int32), (x2 << sb).astype(np.int32), init, rows
 
 
 def _dsp_add(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
@@ -658,7 +664,7 @@ def _dsp_add(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     tables = _add_tables(op.int8_params)
     if tables is None:
         return None
-    t1, t2, init = tables
+    t1, t2, init, _ = tables
 
     def emit(ctx, op_, sym):
         c1, c2 = ctx.const(sym, "t1", t1, aligned=True), ctx.const(sym, "t2", t2, aligned=True)
@@ -671,7 +677,7 @@ def _dsp_add(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
 
 
 def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
-               in_zp: int, epi: Optional[AddEpilogue] = None) -> "Call":
+               in_zp: int, epi: Optional[AddEpilogue] = None, ram_tables: bool = False) -> "Call":
     consts = [ctx.const(sym, "blob", _gemm_stream(w8, geo, plan), aligned=True)]
     wname = consts[0].sym
     k4 = geo.k // 4
@@ -687,9 +693,19 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     groups = [head,
               win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh, geo.sw,
                          geo.pt, geo.pl, in_zp), plan.fields()]
-    if epi is not None:
+    scratch = "scratch"
+    if epi is not None and ram_tables:
+        # the two tables at the start of the layer's scratch, built first (RAM_TABLE_BYTES)
+        consts.append(ctx.const(sym, "rescale", epi.rescale, ctype="td_arm_add_rescale"))
+        ep_decl = """int32_t *t = (int32_t *)scratch;
+    td_arm_add_table(t, &rescale[0]);
+    td_arm_add_table(t + 256, &rescale[1]);
+    const td_arm_epi ep = {res, t + 128, t + 384};"""
+        scratch = "(t + 512)"
+    elif epi is not None:
         consts += _epi_tables(ctx, sym, epi)
         ep_decl = "const td_arm_epi ep = {res, tconv + 128, tres + 128};"
+    if epi is not None:
         groups.append(epi.fields)
         ep, params = "&ep", "TD_ARM_CONV_ADD_W8_PARAMS" if plan.acc_shift else "TD_ARM_CONV_ADD_PARAMS"
         out_t = epi.output
@@ -701,8 +717,8 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     if plan.acc_shift:
         cfg = c_enum(pre, groups, f"im2col + GEMM on int8 weights, {geo.nmax} output pixels per "
                                   "block; k4: window length / 4; accumulator << acc_shift")
-        body = wrapper_fn(fn, _conv_params(epi) + ["int dir"], f"""{ep_decl}
-    td_arm_conv_w8(in, (int16_t *)scratch,
+        body = wrapper_fn(fn, _conv_params(epi, ram_tables) + ["int dir"], f"""{ep_decl}
+    td_arm_conv_w8(in, (int16_t *){scratch},
                    (const int16_t *)(const void *)wv, out, {ep}, {params}({pre}, dir));""")
     else:
         cfg = c_enum(pre, groups, f"im2col + GEMM, {geo.nmax} output pixels per block; k4: window "
@@ -710,25 +726,35 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
         body = wrapper_fn(fn, _conv_params(epi), f"""{ep_decl}
     td_arm_conv(in, (int16_t *)scratch,
                 (const int16_t *)(const void *)wv, out, {ep}, {params}({pre}));""")
-    call_args = _conv_args(ctx, op, args, wname, epi, consts)
+    call_args = _conv_args(ctx, op, args, wname, epi, consts, ram_tables)
     # int8 weights: the window copy is the shared run-time one (less code); the block order
     # (dir -1: in place, last pixel first) an argument
     source = "arm/dsp_im2col.c" if plan.acc_shift else None
     if plan.acc_shift:
         call_args.append(str(_direction(ctx, op)))
-    return Call(fn, source, call_args, statics=[cfg, body], consts=consts, headers=[GEMM_H])
+    headers = [GEMM_H] + (["td_arm_add_table.h"] if epi is not None and ram_tables else [])
+    return Call(fn, source, call_args, statics=[cfg, body], consts=consts, headers=headers)
 
 
-def _conv_params(epi: Optional[AddEpilogue]) -> list:
+# the fused add's two tables built in the layer's scratch (--optimize size): 2 x 256 int32
+RAM_TABLE_BYTES = 2 * 256 * 4
+
+
+def _conv_params(epi: Optional[AddEpilogue], ram_tables: bool = False) -> list:
     """The DSP / Helium convolution wrapper's parameters: input, constant stream, residual
-    (NULL without a fused add), output, scratch, and the fused add's two tables."""
+    (NULL without a fused add), output, scratch, and the fused add's two tables (or what
+    builds them in the scratch)."""
     params = ["const int8_t *in", "const void *wv", "const int8_t *res", "int8_t *out", "void *scratch"]
-    return params + (["const int32_t *tconv", "const int32_t *tres"] if epi is not None else [])
+    if epi is None:
+        return params
+    return params + (["const td_arm_add_rescale *rescale"] if ram_tables
+                     else ["const int32_t *tconv", "const int32_t *tres"])
 
 
-def _conv_args(ctx, op: Op, args: list, wname: str, epi: Optional[AddEpilogue], consts: list) -> list:
+def _conv_args(ctx, op: Op, args: list, wname: str, epi: Optional[AddEpilogue], consts: list,
+               ram_tables: bool = False) -> list:
     """The call's arguments for _conv_params: args are (input, residual, output)."""
-    tables = [consts[1].sym, consts[2].sym] if epi is not None else []
+    tables = [] if epi is None else [consts[1].sym] if ram_tables else [consts[1].sym, consts[2].sym]
     return [args[0], wname, args[1], args[2], ctx.scratch(op)] + tables
 
 
@@ -756,18 +782,23 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
         return None
     name, epi = fused
 
-    def variant(plan: Optional[RequantPlan], suffix: str, make) -> Optional[Choice]:
+    def variant(plan: Optional[RequantPlan], suffix: str, make, ram_tables=False) -> Optional[Choice]:
         if plan is None:
             return None
 
         def emit(ctx, op_, sym, p):
-            return _emit_gemm(ctx, op_, sym, geo, w8, p, in_zp, epi)
-        return Choice(name + suffix, _with_alternatives(emit, plan, make), _conv_scratch(geo),
-                      const_bytes=4 * _gemm_stream(w8, geo, plan).size)
+            return _emit_gemm(ctx, op_, sym, geo, w8, p, in_zp, epi, ram_tables)
+        # the fused add's tables: in flash, or built in the scratch from two rescale rows
+        tables = 0 if epi is None else 40 if ram_tables else RAM_TABLE_BYTES
+        return Choice(name + suffix, _with_alternatives(emit, plan, make),
+                      _conv_scratch(geo) + (RAM_TABLE_BYTES if ram_tables else 0),
+                      const_bytes=4 * _gemm_stream(w8, geo, plan).size + tables)
     wide = variant(_conv_plan(g, op, w8), "", lambda e: _conv_plan(g, op, w8, e))
     plan8 = _conv_plan(g, op, w8, int8_weights=True)
+    # --optimize size: a fused add's tables built at run time too (the end of the twin chain)
+    in_ram = (lambda p: variant(p, "_w8", lambda e: None, ram_tables=True)) if epi else None
     compact = _with_records_twin(lambda p: variant(p, "_w8", lambda e: None), plan8,
-                                 -(-geo.oh * geo.ow // geo.nmax) * geo.oc)
+                                 -(-geo.oh * geo.ow // geo.nmax) * geo.oc, in_ram)
     return _with_compact(wide, compact,
                          _gemm_extra(ops.macs(g, op), geo.oh * geo.ow * geo.oc))
 
@@ -798,17 +829,43 @@ def _noted(choice: Choice, note: str, **changes) -> Choice:
     return replace(choice, detail=(choice.detail + "; " if choice.detail else "") + note, **changes)
 
 
-def _with_records_twin(make, plan: Optional[RequantPlan], requants: int) -> Optional[Choice]:
+def _with_records_twin(make, plan: Optional[RequantPlan], requants: int,
+                       make_in_ram=None) -> Optional[Choice]:
     """The int8-weight chain make(plan) with, as each link's compact twin, the same kernel
     on compact records (make(_compact_records(plan)); --optimize size takes it): 4 bytes
-    less a channel for about two instructions a channel record load (`requants` of them)."""
+    less a channel for about two instructions a channel record load (`requants` of them).
+    make_in_ram (a fused add): the end of that chain of twins gets one more, which builds
+    the add's tables in RAM (make_in_ram(the plan)): 2 KB less for RAM_TABLE_INSTRUCTIONS."""
     chain = make(plan) if plan is not None else None
-    small = _compact_records(plan) if chain is not None else None
+    if chain is None:
+        return None
+    small = _compact_records(plan)
     twins = make(small) if small is not None else None
-    if twins is None:
-        return chain
-    return _with_twins(chain, [_noted(t, "compact records", extra_instructions=2 * requants)
-                               for t in _links(twins)])
+    if twins is not None:
+        twins = _chain([_noted(t, "compact records", extra_instructions=2 * requants)
+                        for t in _links(twins)])
+    last, last_plan = (twins, small) if twins is not None else (chain, plan)
+    if make_in_ram is not None and make_in_ram(last_plan) is not None:
+        extra = (2 * requants if twins is not None else 0) + RAM_TABLE_INSTRUCTIONS
+        last = _with_scratch_twins(last, [_noted(t, "add tables built in RAM", extra_instructions=extra)
+                                          for t in _links(make_in_ram(last_plan))])
+    return _with_twins(chain, _links(last)) if twins is not None else last
+
+
+def _with_scratch_twins(fast: Choice, twins: list) -> Choice:
+    """The chain `fast` with twins[i] as the compact twin of its i-th link, twins that
+    need more scratch than their links: past the twins, their chain goes on with the
+    links themselves (when the planner finds no room for a twin's scratch it takes the
+    next link, down to the links that store what the twins build in RAM)."""
+    links = _links(fast)
+    paired = [replace(t, flash_saved=max(0, link.const_bytes - t.const_bytes))
+              for link, t in zip(links, twins)]
+    twin_chain = _links(_chain(paired + links))
+    return _chain([replace(link, compact=t) for link, t in zip(links, twin_chain)])
+
+
+# instructions td_arm_add_table spends on the two tables (the M4 emulator: about 24 an entry)
+RAM_TABLE_INSTRUCTIONS = 12_100
 
 
 def _fused_add(g: Graph, mode: Optional[InplaceMode], name: str):
