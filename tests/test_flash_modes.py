@@ -140,6 +140,40 @@ def test_flash_error_names_the_mode_that_fits(tmp_path):
     assert ok.returncode == 0, ok.stderr
 
 
+def test_flash_error_when_no_mode_fits_names_int4(tmp_path):
+    """A board whose flash holds kws in no --optimize mode: the error gives size mode's
+    flash and how far over it still is, and what int4 weights would make of it (the
+    convolution and fully connected weights in half the bytes), which a real int4 build
+    then meets within 2%."""
+    size = api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746", optimize="size")
+    r = size.report
+    g = size.graph
+    weights = {op.inputs[1] for op in g.ops
+               if op.kind in ("conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8")}
+    total = sum(g.tensors[t].nbytes for t in weights)
+    flash = r["flash_bytes"] - 1024  # below size mode, above the int4 estimate
+    est = r["flash_bytes"] - total // 2
+    desc = json.loads((TARGETS_DIR / "stm32f746.json").read_text())
+    desc.update(name="tinyflash", flash_bytes=flash)
+    desc["linker_script"] = str(TARGETS_DIR / desc["linker_script"])
+    desc["startup"] = [str(TARGETS_DIR / s) for s in desc["startup"]]
+    (tmp_path / "t.json").write_text(json.dumps(desc))
+    proc = cli("compile", model_path("kws", "int8_qdq.onnx"), "--target-file", tmp_path / "t.json",
+               "-o", tmp_path / "o")
+    assert proc.returncode == 2, proc.stderr
+    # (balanced, the default, spends what the board leaves above size mode: its own figure)
+    assert proc.stderr.startswith("error: the model does not fit the target:\n  flash: needs ")
+    assert proc.stderr.split("\n", 2)[2] == (
+        f"--optimize size does not make it fit either: "
+        f"flash {r['flash_bytes']:,} bytes (1,024 bytes over)\n--weights int4 stores the {total:,} "
+        f"bytes of convolution and fully connected weights in half: about {est:,} bytes of flash "
+        "(fits); --weights mixed takes int4 only where it costs at most --int4-budget-db of output "
+        "SQNR on the --calib data\n"), proc.stderr
+    int4 = api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746", optimize="size",
+                       weights="int4").report["flash_bytes"]
+    assert abs(int4 - est) <= 0.02 * est, (int4, est)
+
+
 @pytest.mark.parametrize("target", ["cortex-m55", "rv32-zve32x"])
 @pytest.mark.parametrize("name", ["kws", "ad"])
 def test_helium_and_rvv_keep_int8_weights(name, target):

@@ -167,7 +167,8 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
                                   int4_layers=sum(1 for op in g.ops if g.int4_weights(op)))
         hint = ""
         ram_fits = not tgt.sram_bytes or figures["total_ram_bytes"] <= tgt.sram_bytes
-        if tgt.flash_bytes and figures["flash_bytes"] > tgt.flash_bytes and optimize != "size" and ram_fits:
+        flash = figures["flash_bytes"]
+        if tgt.flash_bytes and flash > tgt.flash_bytes and optimize != "size" and ram_fits:
             # would the compact kernels make it fit?  (one more generation, on failure only)
             small = plan_memory(g, tgt, inplace, planner_method, kernel_scratch, "size")
             flash = library_flash(generate(small, Path(tmp) / "size"))
@@ -175,6 +176,11 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
                 extra = _extra_instructions(small) - _extra_instructions(plan)
                 hint = (f"\n--optimize size makes it fit: flash {flash:,} bytes (int8 weights in "
                         f"every fast kernel, about {extra:,} more instructions per inference)")
+            else:
+                hint = (f"\n--optimize size does not make it fit either: flash {flash:,} bytes "
+                        f"({flash - tgt.flash_bytes:,} bytes over)")
+        if tgt.flash_bytes and flash > tgt.flash_bytes and ram_fits and weights == "int8":
+            hint += _int4_hint(g, flash, tgt.flash_bytes)
         check_fits(figures, tgt, hint)
         (staging / REPORT).write_text(json.dumps(figures, indent=2) + "\n")
         result = CompileResult(None, name, g, plan, figures, gen["io"], tgt)
@@ -386,6 +392,21 @@ def int8_weight_bytes(g: Graph) -> int:
 def _code_estimate(gen: dict) -> int:
     """Flash for code and parameter structs before measuring an ELF: a per-layer estimate."""
     return 2048 + 96 * len(gen["layers"]) + 1536 * len(gen["sources"])
+
+
+def _int4_hint(g: Graph, flash: int, have: int) -> str:
+    """What int4 weights would do to a library of `flash` bytes that is over the board's
+    `have`: the convolution and fully connected weights in half the bytes (an estimate)."""
+    weights = {op.inputs[1]: g.tensors[op.inputs[1]].nbytes for op in g.ops
+               if op.kind in WEIGHTED_KINDS and g.tensors[op.inputs[1]].dtype == "int8"}
+    total = sum(weights.values())
+    if not total:
+        return ""
+    est = flash - total // 2
+    verdict = "fits" if est <= have else f"still {est - have:,} bytes over"
+    return (f"\n--weights int4 stores the {total:,} bytes of convolution and fully connected "
+            f"weights in half: about {est:,} bytes of flash ({verdict}); --weights mixed takes int4 "
+            "only where it costs at most --int4-budget-db of output SQNR on the --calib data")
 
 
 def _extra_instructions(plan: planner.MemoryPlan) -> int:
