@@ -6,7 +6,7 @@ stays within --int4-budget-db; INT4 QDQ models (opset 21) are imported as int4."
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 import model_gen
 from conftest import model_path
@@ -421,16 +421,19 @@ def test_rvv_int4_fully_connected_bit_exact(with_rows, tmp_path):
     assert (len(vec), len(layers) - len(vec)) == ((1, 1) if with_rows else (3, 2)), [l["variant"] for l in layers]
 
 
-def _dw_model(channels=(8, 24, 7)):
+def _dw_model(channels=(8, 24, 7), same_range=False):
     """Depthwise layers for the vector int4 kernels: channels[0] with padding different on
     every side, ReLU6 and a dead channel, channels[1] at stride 2 with a 5x3 window (24: three
-    strips at VLEN 128), channels[2] for a layer the kernel must leave to the portable one."""
+    strips at VLEN 128), channels[2] for a layer the kernel must leave to the portable one.
+    same_range: every channel's weights span the same range (one weight scale a layer)."""
     c0, c1, c2 = channels
     rng = np.random.default_rng(21)
     inits, nodes = [], []
 
     def dw(x, y, ch, k, act=None, dead=None, **attrs):
         w = rng.normal(0, 0.4, (ch, 1, *k)).astype(np.float32)
+        if same_range:
+            w = w / np.abs(w).reshape(ch, -1).max(1).reshape(ch, 1, 1, 1)
         if dead is not None:
             w[dead] = 0
         inits.append(helper.make_tensor(y + "_w", TensorProto.FLOAT, [ch, 1, *k], w.ravel()))
@@ -478,3 +481,67 @@ def test_int4_depthwise_kernels_bit_exact(target, channels, variant, last, tmp_p
     layers = _weighted(api.compile(path, target, None, calib=calib, weights="int4").report)
     dws = [l["variant"] for l in layers if l["op"] == "depthwise_conv2d_s8"]
     assert dws == [variant, variant, last], [l["variant"] for l in layers]
+
+
+def test_int4_depthwise_uniform_requantization_bit_exact(tmp_path):
+    """One weight scale in each layer: td_arm_dw_s4 takes the records' uniform mode (one
+    shift for the layer, SMMLA) and equals the golden model on the M4."""
+    import re
+    path = str(tmp_path / "dw.onnx")
+    onnx.save(_dw_model((12, 20, 7), same_range=True), path)
+    calib = {"x": np.random.default_rng(22).normal(0, 1, (16, 12, 9, 11)).astype(np.float32)}
+    r = api.verify(path, "nucleo-l4r5zi", samples=3, calib=calib, weights="int4")
+    assert r.match, (r.max_abs_diff, r.first_mismatch)
+    api.compile(path, "nucleo-l4r5zi", tmp_path / "lib", calib=calib, weights="int4")
+    cfgs = re.findall(r"static const td_arm_dw_s4_cfg .*?\n};", (tmp_path / "lib" / "net.c").read_text(), re.S)
+    shifts = [int(re.search(r"\.uniform_shift = (-?\d+)", c).group(1)) for c in cfgs]
+    assert len(shifts) == 3 and sum(e >= 0 for e in shifts) >= 2, shifts
+
+
+@pytest.mark.parametrize("channels", [12, 9])
+def test_int4_depthwise_on_a_1x1_image_bit_exact(channels, tmp_path):
+    """A 3x3 depthwise layer on a 1x1 image (every tap but the centre is padding), channels
+    a multiple of 8 plus 4, or plus 1: td_arm_dw_s4 on the M4 equals the golden model."""
+    rng = np.random.default_rng(5)
+    w = rng.normal(0, 0.4, (channels, 1, 3, 3)).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "w"),
+             numpy_helper.from_array(rng.normal(0, 0.1, channels).astype(np.float32), "b")]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y"], group=channels, kernel_shape=[3, 3],
+                              pads=[1, 1, 1, 1])]
+    graph = helper.make_graph(nodes, "dw1x1", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                             [1, channels, 1, 1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, channels, 1, 1])],
+                              inits)
+    path = str(tmp_path / "dw1.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    calib = {"x": rng.normal(0, 1, (16, channels, 1, 1)).astype(np.float32)}
+    r = api.verify(path, "nucleo-l4r5zi", samples=4, calib=calib, weights="int4")
+    assert r.match, (r.max_abs_diff, r.first_mismatch)
+    layers = _weighted(api.compile(path, "nucleo-l4r5zi", None, calib=calib, weights="int4").report)
+    assert [l["variant"] for l in layers] == ["arm_dsp_dw_s4"], layers
+
+
+@pytest.mark.parametrize("mode", ["channel", "portable"])
+def test_int4_depthwise_other_requantizations_bit_exact(mode, monkeypatch, tmp_path):
+    """td_arm_dw_s4 takes compact records where they are exact (the test above), else
+    full per-channel ones ("channel": as when a channel's shift is 0), else, where
+    requant_plan cannot prove the Arm arithmetic, the portable one on records
+    {multiplier, shift}: forced here, every depthwise layer takes that path on the M4 and
+    still equals the golden model."""
+    import re
+    from tinydeploy.backends import arm
+    if mode == "channel":
+        monkeypatch.setattr(arm, "_compact_records", lambda plan: None)
+    else:
+        monkeypatch.setattr(arm, "requant_plan", lambda *args, **kwargs: None)
+    path = str(tmp_path / "dw.onnx")
+    onnx.save(_dw_model((12, 20, 7)), path)
+    calib = {"x": np.random.default_rng(22).normal(0, 1, (16, 12, 9, 11)).astype(np.float32)}
+    r = api.verify(path, "nucleo-l4r5zi", samples=3, calib=calib, weights="int4")
+    assert r.match, (r.max_abs_diff, r.first_mismatch)
+    result = api.compile(path, "nucleo-l4r5zi", tmp_path / "lib", calib=calib, weights="int4")
+    dws = [l["variant"] for l in _weighted(result.report) if l["op"] == "depthwise_conv2d_s8"]
+    assert dws == ["arm_dsp_dw_s4"] * 3, dws
+    cfgs = re.findall(r"static const td_arm_dw_s4_cfg .*?\n};", (tmp_path / "lib" / "net.c").read_text(), re.S)
+    want = ".portable = 1" if mode == "portable" else ".uniform_shift = -1,"
+    assert len(cfgs) == 3 and all(want in c for c in cfgs), cfgs

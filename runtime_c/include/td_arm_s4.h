@@ -19,7 +19,7 @@
  * one): the block's starting accumulators, then in_features / 8 steps of one
  * word per feature.  in_features must be a multiple of 8.
  *
- * Source files: runtime_c/src/arm/dsp_fc_s4.c, runtime_c/src/arm/dsp_dw_s4.c. */
+ * Source file: runtime_c/src/arm/dsp_fc_s4.c (the depthwise: td_arm_dw_s4.h). */
 #ifndef TD_ARM_S4_H
 #define TD_ARM_S4_H
 
@@ -31,17 +31,6 @@ extern "C" {
 
 void td_arm_fc_s4(const td_fc_s8_params *p, const int8_t *input, const int32_t *stream,
                   int8_t *output);
-
-/* Depthwise convolution with int4 weights (depth multiplier 1, channels a multiple of 8;
- * arm/dsp_dw_s4.c).  Per output pixel, window tap and 8 channels: one word of weights
- * (nibbles c0 c1 c4 c5 c2 c3 c6 c7, low first) widened as above to the pairs (c0, c2),
- * (c4, c6), (c1, c3), (c5, c7) times 16, two words of inputs widened by SXTB16 to the
- * same pairs, and SMLABB / SMLATT into one accumulator per channel (16 times the sum;
- * padding taps multiply the zero point).  start: per channel 16 times the bias with the
- * input offset folded in over the whole window; the 16 is divided out exactly before the
- * portable requantization.  weights: [tap][channels / 8] words. */
-void td_arm_dw_s4(const td_conv_s8_params *p, const int8_t *input, const int32_t *start,
-                  const int32_t *weights, int8_t *output);
 
 #ifdef __cplusplus
 }

@@ -58,7 +58,7 @@ LDRD_MAX = 1020  # largest LDRD immediate offset
 # The kernel family headers (runtime_c/include); each names the source it needs.
 GEMM_H, DW_H, POOL_H = "td_arm_gemm.h", "td_arm_dw.h", "td_arm_pool.h"
 MVE_H, FPU_H = "td_arm_mve.h", "td_arm_fpu.h"
-CONV_S4_H = "td_arm_conv_s4.h"
+CONV_S4_H, DW_S4_H = "td_arm_conv_s4.h", "td_arm_dw_s4.h"
 # kernel_select asks this backend about layers with int4 weights too (choose() answers
 # for them first: a variant that reads them packed, or None for the portable s4 kernel)
 HANDLES_INT4 = True
@@ -1069,29 +1069,55 @@ def _mve_conv_s4(g: Graph, op: Op) -> Optional[Choice]:
 DW_S4_NIBBLES = [0, 1, 4, 5, 2, 3, 6, 7]
 
 
+# td_arm_dw_s4 lists a window's taps on the stack (TD_DW_S4_MAX_TAPS)
+DW_S4_MAX_TAPS = 64
+
+
 def _dsp_dw_s4(g: Graph, op: Op) -> Optional[Choice]:
     """Depthwise convolution with int4 weights on the DSP extension (td_arm_dw_s4,
-    arm/dsp_dw_s4.c): depth multiplier 1, no dilation; 8 channels a weight word (the last
-    word of a tap holds the channel count's remainder, taken one channel at a time); the
-    accumulators 16 times the sums, the portable requantization."""
+    arm/dsp_dw_s4.c): depth multiplier 1, no dilation, at most DW_S4_MAX_TAPS taps; 8
+    channels a weight word (the last word of a tap holds the channel count's remainder,
+    taken one channel at a time); the accumulators 16 times the sums, the Arm
+    requantization records (compact ones where they are exact), or the portable
+    requantization where requant_plan cannot prove them."""
     q = op.int8_params
     ch = int(q["out_c"])
     taps = int(q["k_h"]) * int(q["k_w"])
-    if ch != int(q["in_c"]) or q["dil_h"] != 1 or q["dil_w"] != 1:
+    if ch != int(q["in_c"]) or q["dil_h"] != 1 or q["dil_w"] != 1 or taps > DW_S4_MAX_TAPS:
         return None
     rows = g.tensors[op.inputs[1]].data.astype(np.int64).reshape(taps, ch)  # [taps][ch]
-    start = _int4.starting_accumulators(g, op, rows.T, scale=16)  # the accumulators carry 16x
+    start = _int4.starting_accumulators(g, op, rows.T, scale=16)
     if start is None:
-        return None
+        return None  # the accumulators carry 16 times the sums
+    b = op.inputs[2] if len(op.inputs) > 2 else ""
+    bias = g.tensors[b].data.astype(np.int64) if b else np.zeros(ch, np.int64)
+    mult, shift = _per_channel(q, "multiplier", ch), _per_channel(q, "shift", ch)
+    plan = requant_plan(bias, rows.sum(0), np.abs(rows).sum(0), q["input_offset"], mult, shift,
+                        q["output_offset"], q["act_min"], q["act_max"], int8_weights=True)
+    if plan is not None:
+        plan = _compact_records(plan) or plan
+        live, start, records = live_weights(rows.T, plan).T, plan.bias2.astype(np.int64) >> plan.acc_shift, plan.records
+        rq, shift_acc, portable = plan.c_init(), plan.acc_shift, 0
+    else:  # the portable requantization: records {multiplier, shift}
+        live, records = rows, np.stack([np.asarray(mult, np.int64), np.asarray(shift, np.int64)], 1)
+        rq = c_init(fix=0, rec_words=2, uniform_shift=-1, fold=0, out_zero_point=int(q["output_offset"]),
+                    clamp=1, act_min=int(q["act_min"]), act_max=int(q["act_max"]))
+        shift_acc, portable = 0, 1
     words8 = -(-ch // 8)
     padded = np.zeros((taps, 8 * words8), np.int64)
-    padded[:, :ch] = rows
+    padded[:, :ch] = live
     lanes = padded.reshape(taps, words8, 8)[..., DW_S4_NIBBLES]
-    words = sum((lanes[..., j] & 15) << (4 * j) for j in range(8)).astype(np.uint32).view(np.int32).reshape(-1)
-    return _int4.packed_choice(
-        op, "arm_dsp_dw_s4", "td_arm_dw_s4", "arm/dsp_dw_s4.c", "td_conv_s8_params",
-        [("start", start * 16, "int32_t", "16 times the starting accumulators"),
-         ("w", words, "int32_t", "int4 weights, per tap 8 channels to a word")])
+    words = sum((lanes[..., j] & 15) << (4 * j) for j in range(8)).astype(np.uint32).view(np.int32)
+    stream = np.concatenate([16 * start, records.reshape(-1).astype(np.int64),
+                             words.reshape(-1).astype(np.int64)]).astype(np.int32)
+    win = win_init(int(q["in_h"]), int(q["in_w"]), ch, int(q["out_h"]), int(q["out_w"]),
+                   int(q["k_h"]), int(q["k_w"]), int(q["stride_h"]), int(q["stride_w"]),
+                   int(q["pad_top"]), int(q["pad_left"]), -int(q["input_offset"]))
+    cfg = ("td_arm_dw_s4_cfg", dict(win=win, rq=rq, acc_shift=shift_acc, portable=portable),
+           "depthwise on int4 weights: per pixel the window's taps, channels in halves of 4")
+    emit = _layer_emitter("arm", DW_S4_H, lambda ctx, op_: (
+        "td_arm_dw_s4(in, (const int32_t *)wv, out, &CFG);"), stream, cfg=cfg)
+    return Choice("arm_dsp_dw_s4", emit, const_bytes=4 * stream.size)
 
 
 # the channel order of td_mve_dw_s4's requantization arrays in a block of 16 (VMOVLB /
