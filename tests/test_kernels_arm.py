@@ -695,6 +695,31 @@ def test_fused_add_tables_built_in_ram_bit_exact_on_emulator(target, tmp_path):
             assert ram["scratch"]["bytes"] == flash["scratch"]["bytes"] + 2048
 
 
+@pytest.mark.parametrize("target", DSP_TARGETS)
+def test_add_tables_built_in_ram_bit_exact_on_emulator(target, tmp_path):
+    """An Add of two tensors the convolution cannot take (x + conv(x): the residual is the
+    conv's own input), odd channels: --optimize size builds its two rescale tables in the
+    layer's scratch (td_arm_add_s8_in_ram) and equals the golden model; balanced keeps
+    them in flash, 2,008 bytes more."""
+    ch = Chain([1, 5, 7, 7], np.random.default_rng(43), "addram")
+    ch.conv(5, act="relu").save("a").conv(5).add("a", act="relu").save("b").conv(5).add("b", swap=True)
+    model = ch.model()
+    _, layers = check_on_target(model, target, samples=3, want_report=True, optimize="size")
+    adds = [l for l in layers if l["op"] == "add_s8"]
+    assert len(adds) == 2 and all(l["variant"] == "arm_dsp_add" for l in adds), layers
+    assert all("built in RAM" in l["variant_detail"] for l in adds), adds
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    size = api.compile(tmp_path / "m.onnx", target=target, out_dir=tmp_path / "s", optimize="size",
+                       kernel_scratch="any").report["layers"]
+    balanced = api.compile(tmp_path / "m.onnx", target=target, optimize="balanced",
+                           kernel_scratch="any").report["layers"]
+    assert (tmp_path / "s" / "net.c").read_text().count("td_arm_add_s8_in_ram(") == 2
+    for s, b in zip(size, balanced):
+        if s["op"] == "add_s8":
+            assert "built in RAM" not in b["variant_detail"], b
+            assert b["weight_bytes"] - s["weight_bytes"] == 2048 - 40, (b, s)
+
+
 @pytest.mark.parametrize("target,optimize", MODES)
 def test_random_chains_bit_exact_on_emulator(target, optimize):
     """Seeded random chains (shapes, strides, paddings, zero points, scales)."""

@@ -80,8 +80,8 @@ def _common_compile_options(f, emulated: bool = False):
         click.option("--optimize", type=click.Choice(["size", "balanced", "speed"]), default="balanced",
                      show_default=True,
                      help="Flash against speed of the Arm DSP kernels: 'size' reads int8 weights "
-                          "and compact requantization records everywhere and builds fused residual "
-                          "adds' tables in RAM, 'speed' pre-widened "
+                          "and compact requantization records everywhere and builds adds' rescale "
+                          "tables in RAM, 'speed' pre-widened "
                           "int16 weights (about 2x their flash, fewer instructions), 'balanced' "
                           "int16 only where it buys the most."),
         click.option("--weights", "weights", type=click.Choice(["int8", "int4", "mixed"]), default="int8",

@@ -22,7 +22,7 @@ __all__ = ["Choice", "select", "OPTIMIZE_MODES"]
 # --optimize: which of a variant and its compact twin (Choice.compact: int8 instead of
 # pre-widened int16 weights) each layer runs.  speed: the fast one everywhere; size: the
 # most compact one everywhere (a twin's own twin: compact requantization records too);
-# balanced: the first twin, except the layers balance() picks.
+# balanced: the first twin (unless it is size_only), except the layers balance() picks.
 OPTIMIZE_MODES = ("size", "balanced", "speed")
 
 
@@ -48,7 +48,8 @@ def select(g: Graph, target, modes: Optional[Modes] = None, optimize: str = "bal
             choices[op.name] = choice
     fast = set(choices) if optimize == "speed" else keep_fast if optimize == "balanced" else set()
     return {k: replace(c, compact=None) if k in fast or c.compact is None else
-            _smallest(c.compact) if optimize == "size" else c.compact
+            _smallest(c.compact) if optimize == "size" else
+            replace(c, compact=None) if c.compact.size_only else c.compact
             for k, c in choices.items()}
 
 

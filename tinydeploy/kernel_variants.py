@@ -37,3 +37,6 @@ class Choice:
     # The op's portable kernel standing as a variant's compact twin (its emit unused:
     # MemoryPlan.choice gives None for it, so codegen emits the portable kernel).
     portable: bool = False
+    # A compact twin only --optimize size takes (balanced keeps the variant it twins):
+    # flash for instructions and RAM no other mode would trade.
+    size_only: bool = False

@@ -1,12 +1,15 @@
 /* tinydeploy runtime: an int8 Add operand's rescale table built at run time
  * (arm/dsp_add_table.c), for --optimize size: the fused residual add of a
- * convolution (td_arm_epi) reads the same 256 entries the generator would
- * otherwise store in flash, from the layer's scratch in RAM.
+ * convolution (td_arm_epi) and the Add of two tensors (td_arm_add_s8_in_ram) read
+ * the same 256 entries the generator would otherwise store in flash, from the
+ * layer's scratch in RAM.
  * td-requires: arm/dsp_add_table.c (td_arm_add_table) */
 #ifndef TD_ARM_ADD_TABLE_H
 #define TD_ARM_ADD_TABLE_H
 
 #include <stdint.h>
+
+#include "td_arm_add.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -25,6 +28,11 @@ typedef struct {
 
 /* t[0 .. 255]: the rescaled value of v = -128 .. 127. */
 void td_arm_add_table(int32_t *t, const td_arm_add_rescale *r);
+
+/* td_arm_add_s8 with p's two tables (its t1, t2 unused) built first in scratch (2 x 256
+ * int32) from the inputs' rows rescale[0] and rescale[1] (arm/dsp_add_s8_ram.c). */
+void td_arm_add_s8_in_ram(const td_arm_add_params *p, const td_arm_add_rescale *rescale,
+                          int32_t *scratch, const int8_t *a, const int8_t *b, int8_t *output);
 
 #ifdef __cplusplus
 }

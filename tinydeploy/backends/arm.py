@@ -664,7 +664,7 @@ def _dsp_add(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     tables = _add_tables(op.int8_params)
     if tables is None:
         return None
-    t1, t2, init, _ = tables
+    t1, t2, init, rows = tables
 
     def emit(ctx, op_, sym):
         c1, c2 = ctx.const(sym, "t1", t1, aligned=True), ctx.const(sym, "t2", t2, aligned=True)
@@ -673,7 +673,23 @@ def _dsp_add(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
         return Call("td_arm_add_s8", "arm/dsp_add_s8.c",
                     [ctx.ptr(op_.inputs[0]), ctx.ptr(op_.inputs[1]), ctx.ptr(op_.outputs[0], False)],
                     "td_arm_add_params", params, consts=[c1, c2])
-    return Choice("arm_dsp_add", emit, detail="two rescale tables, SMMLA requantization")
+
+    def emit_in_ram(ctx, op_, sym):
+        # the tables built in the layer's scratch from the two inputs' rescale rows
+        rescale = ctx.const(sym, "rescale", np.array(rows, np.int32), ctype="td_arm_add_rescale")
+        params = dict(size=int(g.tensors[op_.outputs[0]].size), t1="NULL", t2="NULL", **init)
+        return Call("td_arm_add_s8_in_ram", "arm/dsp_add_s8_ram.c",
+                    [rescale.sym, f"(int32_t *){ctx.scratch(op_)}", ctx.ptr(op_.inputs[0]),
+                     ctx.ptr(op_.inputs[1]), ctx.ptr(op_.outputs[0], False)],
+                    "td_arm_add_params", params, consts=[rescale])
+    flash = Choice("arm_dsp_add", emit, detail="two rescale tables, SMMLA requantization",
+                   const_bytes=RAM_TABLE_BYTES)
+    # --optimize size: the tables in RAM where the arena has room, else (smaller) in flash
+    in_ram = Choice("arm_dsp_add", emit_in_ram, RAM_TABLE_BYTES, smaller=flash,
+                    detail="two rescale tables built in RAM, SMMLA requantization",
+                    const_bytes=40, flash_saved=RAM_TABLE_BYTES - 40,
+                    extra_instructions=RAM_TABLE_INSTRUCTIONS, size_only=True)
+    return replace(flash, compact=in_ram)
 
 
 def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
