@@ -201,6 +201,26 @@ def test_input_zero_point_matters_only_where_the_window_pads(k):
     check_on_target(model, "stm32f746", samples=2, inplace=False)
 
 
+def test_int8_weight_layers_share_across_output_zero_points():
+    """--optimize size: two 1x1 convolutions that differ only in their output zero point
+    (5 and 7; a transformer's projections, an inverted residual's linear bottlenecks) run
+    one function, the zero point its run-time argument (it sets the compact records'
+    rounding constant), and both equal the golden model on the M7."""
+    model = _two_convs_model(1, zps=(-3, 5, 7))
+    with tempfile.TemporaryDirectory(prefix="td-share-") as tmp:
+        result = _compile(Path(tmp), "stm32f746", model, inplace=False, optimize="size")
+        every = result.report["layers"]
+        c0 = [l["op"] for l in every].index("conv2d_s8")
+        assert [l["variant"] for l in every[c0:c0 + 2]] == ["arm_dsp_conv_1x1_w8"] * 2
+        assert every[c0 + 1]["shared_with"] == c0, every[c0:c0 + 2]
+        text = (result.out_dir / "net.c").read_text()
+        invoke = text[text.index("int net_invoke(void)"):]
+        calls = re.findall(rf"L{c0}_\w+_arm\((.*)\);", invoke)
+        assert len(calls) == 2 and [c.split(", ")[-2] for c in calls] == ["5", "7"], calls
+        assert "_out_zero_point" not in text
+    check_on_target(model, "stm32f746", samples=2, inplace=False, optimize="size")
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_alternative_shifts_equal_tflite_rounding(seed):
     """Every alternative plan (a larger uniform shift: the alternatives a layer

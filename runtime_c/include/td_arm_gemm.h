@@ -632,6 +632,11 @@ void td_arm_im2col_rt(const int8_t *in, int16_t *blk, int p, int n, const td_arm
     TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PASS_NONE
 #define TD_ARM_CONV_ADD_W8_PARAMS(L, D) TD_ARM_CONV_W8_HEAD_(L, D), TD_ARM_WIN_PARAMS(L), \
     TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PARAMS(L)
+/* The same with the output zero point Z a run-time argument of the wrapper. */
+#define TD_ARM_CONV_W8_ZP_PARAMS(L, D, Z) TD_ARM_CONV_W8_HEAD_(L, D), TD_ARM_WIN_PARAMS(L), \
+    TD_ARM_RQ_PARAMS_ZP(L, Z), TD_ARM_EPI_PASS_NONE
+#define TD_ARM_CONV_ADD_W8_ZP_PARAMS(L, D, Z) TD_ARM_CONV_W8_HEAD_(L, D), \
+    TD_ARM_WIN_PARAMS(L), TD_ARM_RQ_PARAMS_ZP(L, Z), TD_ARM_EPI_PARAMS(L)
 
 /* A whole convolution: P output pixels, NMAX (<= 3) per block.  DIR < 0:
  * blocks in decreasing order (in-place "backward").  ep: the fused

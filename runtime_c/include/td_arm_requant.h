@@ -170,6 +170,10 @@ typedef struct {
 /* The same as enum constants PREFIX_field (see TD_ARM_WIN_PARAMS). */
 #define TD_ARM_RQ_PARAMS(L) L##_fix, L##_rec_words, L##_uniform_shift, L##_fold, \
     L##_out_zero_point, L##_clamp, L##_act_min, L##_act_max
+/* The same with the zero point Z given (a run-time value: layers that differ only in it
+ * share one function). */
+#define TD_ARM_RQ_PARAMS_ZP(L, Z) L##_fix, L##_rec_words, L##_uniform_shift, L##_fold, Z, \
+    L##_clamp, L##_act_min, L##_act_max
 
 #define TD_ARM_RQ_LOCALS(q) const int FIX = (q)->fix, RS = (q)->rec_words, \
     E = (q)->uniform_shift, FOLD = (q)->fold, ZP = (q)->out_zero_point, CLAMP = (q)->clamp, \

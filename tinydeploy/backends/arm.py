@@ -706,9 +706,14 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
         # int8 weights: the block order is the wrapper's argument (see td_arm_conv_w8)
         del head["dir"]
         head["acc_shift"] = plan.acc_shift
+    rq = plan.fields()
+    if plan.acc_shift:
+        # int8 weights: the output zero point is the wrapper's argument, so that layers which
+        # differ only in it share one function (it sets a compact record's rounding constant)
+        del rq["out_zero_point"]
     groups = [head,
               win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh, geo.sw,
-                         geo.pt, geo.pl, in_zp), plan.fields()]
+                         geo.pt, geo.pl, in_zp), rq]
     scratch = "scratch"
     if epi is not None and ram_tables:
         # the two tables at the start of the layer's scratch, built first (RAM_TABLE_BYTES)
@@ -723,19 +728,19 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
         ep_decl = "const td_arm_epi ep = {res, tconv + 128, tres + 128};"
     if epi is not None:
         groups.append(epi.fields)
-        ep, params = "&ep", "TD_ARM_CONV_ADD_W8_PARAMS" if plan.acc_shift else "TD_ARM_CONV_ADD_PARAMS"
+        ep, params = "&ep", "TD_ARM_CONV_ADD_W8_ZP_PARAMS" if plan.acc_shift else "TD_ARM_CONV_ADD_PARAMS"
         out_t = epi.output
         args = [ctx.ptr(op.inputs[0]), ctx.ptr(epi.residual), ctx.ptr(out_t, False)]
     else:
-        ep_decl, ep, params = "(void)res;", "NULL", "TD_ARM_CONV_W8_PARAMS" if plan.acc_shift else "TD_ARM_CONV_PARAMS"
+        ep_decl, ep, params = "(void)res;", "NULL", "TD_ARM_CONV_W8_ZP_PARAMS" if plan.acc_shift else "TD_ARM_CONV_PARAMS"
         out_t = op.outputs[0]
         args = [ctx.ptr(op.inputs[0]), "NULL", ctx.ptr(out_t, False)]
     if plan.acc_shift:
         cfg = c_enum(pre, groups, f"im2col + GEMM on int8 weights, {geo.nmax} output pixels per "
                                   "block; k4: window length / 4; accumulator << acc_shift")
-        body = wrapper_fn(fn, _conv_params(epi, ram_tables) + ["int dir"], f"""{ep_decl}
+        body = wrapper_fn(fn, _conv_params(epi, ram_tables) + ["int zp", "int dir"], f"""{ep_decl}
     td_arm_conv_w8(in, (int16_t *){scratch},
-                   (const int16_t *)(const void *)wv, out, {ep}, {params}({pre}, dir));""")
+                   (const int16_t *)(const void *)wv, out, {ep}, {params}({pre}, dir, zp));""")
     else:
         cfg = c_enum(pre, groups, f"im2col + GEMM, {geo.nmax} output pixels per block; k4: window "
                                   "length / 4; dir -1: in place, last pixel first")
@@ -747,7 +752,7 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     # (dir -1: in place, last pixel first) an argument
     source = "arm/dsp_im2col.c" if plan.acc_shift else None
     if plan.acc_shift:
-        call_args.append(str(_direction(ctx, op)))
+        call_args += [str(plan.zp), str(_direction(ctx, op))]
     headers = [GEMM_H] + (["td_arm_add_table.h"] if epi is not None and ram_tables else [])
     return Call(fn, source, call_args, statics=[cfg, body], consts=consts, headers=headers)
 
