@@ -39,17 +39,19 @@ static void add_row(const void *vp, const int8_t *a, int32_t sa,
                     const int8_t *b, int32_t sb, int8_t *out, int32_t n)
 {
     const td_add_s8_params *p = (const td_add_s8_params *)vp;
+    /* the parameters in locals: the int8 stores may alias *p, which the loop would
+     * otherwise load again for every element */
     const int ls = (int)p->left_shift;
+    const int32_t off1 = p->input1_offset, m1 = p->input1_multiplier, s1 = p->input1_shift;
+    const int32_t off2 = p->input2_offset, m2 = p->input2_multiplier, s2 = p->input2_shift;
+    const int32_t mo = p->output_multiplier, so = p->output_shift, oo = p->output_offset;
+    const int32_t lo = p->act_min, hi = p->act_max;
     int32_t i;
     for (i = 0; i < n; ++i) {
-        const int32_t x1 = td_mbqm(td_shl_wrap(a[i * sa] + p->input1_offset, ls),
-                                   p->input1_multiplier, p->input1_shift);
-        const int32_t x2 = td_mbqm(td_shl_wrap(b[i * sb] + p->input2_offset, ls),
-                                   p->input2_multiplier, p->input2_shift);
+        const int32_t x1 = td_mbqm(td_shl_wrap(a[i * sa] + off1, ls), m1, s1);
+        const int32_t x2 = td_mbqm(td_shl_wrap(b[i * sb] + off2, ls), m2, s2);
         const int32_t sum = (int32_t)((uint32_t)x1 + (uint32_t)x2);
-        const int32_t o = td_mbqm(sum, p->output_multiplier, p->output_shift) +
-                          p->output_offset;
-        out[i] = (int8_t)td_clamp_s32(o, p->act_min, p->act_max);
+        out[i] = (int8_t)td_clamp_s32(td_mbqm(sum, mo, so) + oo, lo, hi);
     }
 }
 
@@ -64,12 +66,14 @@ static void mul_row(const void *vp, const int8_t *a, int32_t sa,
                     const int8_t *b, int32_t sb, int8_t *out, int32_t n)
 {
     const td_mul_s8_params *p = (const td_mul_s8_params *)vp;
+    /* the parameters in locals (see add_row) */
+    const int32_t off1 = p->input1_offset, off2 = p->input2_offset;
+    const int32_t mo = p->output_multiplier, so = p->output_shift, oo = p->output_offset;
+    const int32_t lo = p->act_min, hi = p->act_max;
     int32_t i;
     for (i = 0; i < n; ++i) {
-        const int32_t prod = (a[i * sa] + p->input1_offset) * (b[i * sb] + p->input2_offset);
-        const int32_t o = td_mbqm(prod, p->output_multiplier, p->output_shift) +
-                          p->output_offset;
-        out[i] = (int8_t)td_clamp_s32(o, p->act_min, p->act_max);
+        const int32_t prod = (a[i * sa] + off1) * (b[i * sb] + off2);
+        out[i] = (int8_t)td_clamp_s32(td_mbqm(prod, mo, so) + oo, lo, hi);
     }
 }
 
