@@ -114,19 +114,25 @@ def test_unknown_mode_is_refused():
     assert str(e.value) == "optimize must be one of size, balanced, speed, not 'fast'"
 
 
+def _board(tmp_path, name: str, flash: int):
+    """A target file: stm32f746 with `flash` bytes of flash."""
+    desc = json.loads((TARGETS_DIR / "stm32f746.json").read_text())
+    desc.update(name=name, flash_bytes=flash)
+    desc["linker_script"] = str(TARGETS_DIR / desc["linker_script"])
+    desc["startup"] = [str(TARGETS_DIR / s) for s in desc["startup"]]
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(desc))
+    return path
+
+
 def test_flash_error_names_the_mode_that_fits(tmp_path):
     """A board whose flash holds kws with int8 weights but not with int16 ones: in speed mode
     the error says that --optimize size fits, and at what flash."""
     speed = api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746", optimize="speed").report
     size = api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746", optimize="size").report
     flash = (speed["flash_bytes"] + size["flash_bytes"]) // 2
-    desc = json.loads((TARGETS_DIR / "stm32f746.json").read_text())
-    desc.update(name="smallflash", flash_bytes=flash)
-    desc["linker_script"] = str(TARGETS_DIR / desc["linker_script"])
-    desc["startup"] = [str(TARGETS_DIR / s) for s in desc["startup"]]
-    (tmp_path / "t.json").write_text(json.dumps(desc))
-    proc = cli("compile", model_path("kws", "int8_qdq.onnx"), "--target-file", tmp_path / "t.json",
-               "--optimize", "speed", "-o", tmp_path / "o")
+    proc = cli("compile", model_path("kws", "int8_qdq.onnx"), "--target-file",
+               _board(tmp_path, "smallflash", flash), "--optimize", "speed", "-o", tmp_path / "o")
     assert proc.returncode == 2, proc.stderr
     over = speed["flash_bytes"] - flash
     head = (f"error: the model does not fit the target:\n  flash: needs {speed['flash_bytes']:,} bytes, "
@@ -135,7 +141,7 @@ def test_flash_error_names_the_mode_that_fits(tmp_path):
     assert proc.stderr.startswith(head), proc.stderr
     assert proc.stderr.endswith(" more instructions per inference)\n"), proc.stderr
     # the default (balanced) fits that board
-    ok = cli("compile", model_path("kws", "int8_qdq.onnx"), "--target-file", tmp_path / "t.json",
+    ok = cli("compile", model_path("kws", "int8_qdq.onnx"), "--target-file", tmp_path / "smallflash.json",
              "-o", tmp_path / "o2")
     assert ok.returncode == 0, ok.stderr
 
@@ -153,13 +159,8 @@ def test_flash_error_when_no_mode_fits_names_int4(tmp_path):
     total = sum(g.tensors[t].nbytes for t in weights)
     flash = r["flash_bytes"] - 1024  # below size mode, above the int4 estimate
     est = r["flash_bytes"] - total // 2
-    desc = json.loads((TARGETS_DIR / "stm32f746.json").read_text())
-    desc.update(name="tinyflash", flash_bytes=flash)
-    desc["linker_script"] = str(TARGETS_DIR / desc["linker_script"])
-    desc["startup"] = [str(TARGETS_DIR / s) for s in desc["startup"]]
-    (tmp_path / "t.json").write_text(json.dumps(desc))
-    proc = cli("compile", model_path("kws", "int8_qdq.onnx"), "--target-file", tmp_path / "t.json",
-               "-o", tmp_path / "o")
+    proc = cli("compile", model_path("kws", "int8_qdq.onnx"), "--target-file",
+               _board(tmp_path, "tinyflash", flash), "-o", tmp_path / "o")
     assert proc.returncode == 2, proc.stderr
     # (balanced, the default, spends what the board leaves above size mode: its own figure)
     assert proc.stderr.startswith("error: the model does not fit the target:\n  flash: needs ")

@@ -29,52 +29,60 @@ C, H, W = 8, 6, 6
 SCALE, ZP = 0.05, -3  # every activation's quantization: the layers of a pair match
 
 
+class _QdqGraph:
+    """A QDQ graph of convolutions on a [1, C, H, W] input, every activation at scale SCALE
+    (its zero point per tensor), int8 weights with per-channel scales and int32 biases."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng, self.nodes, self.inits = rng, [], []
+        self.const("s", np.float32(SCALE))
+
+    def const(self, name, arr):
+        self.inits.append(numpy_helper.from_array(np.asarray(arr), name))
+        return name
+
+    def qdq(self, x, tag, zp):
+        z = self.const(f"{tag}_z", np.int8(zp))
+        self.nodes.append(helper.make_node("QuantizeLinear", [x, "s", z], [f"{tag}_q"]))
+        self.nodes.append(helper.make_node("DequantizeLinear", [f"{tag}_q", "s", z], [f"{tag}_d"]))
+        return f"{tag}_d"
+
+    def conv(self, x, tag, ws, k=3, group=1, zp=ZP):
+        """A k x k convolution (padding k // 2) with weight scales ws, its output at zp."""
+        w = self.rng.integers(-127, 128, size=(C, C // group, k, k)).astype(np.int8)
+        b = self.rng.integers(-2000, 2000, size=C).astype(np.int32)
+        self.const(f"{tag}_w", w), self.const(f"{tag}_ws", ws)
+        self.const(f"{tag}_wz", np.zeros(C, np.int8)), self.const(f"{tag}_b", b)
+        self.const(f"{tag}_bs", (np.float32(SCALE) * ws).astype(np.float32))
+        self.const(f"{tag}_bz", np.zeros(C, np.int32))
+        for v in ("w", "b"):
+            self.nodes.append(helper.make_node("DequantizeLinear", [f"{tag}_{v}", f"{tag}_{v}s", f"{tag}_{v}z"],
+                                               [f"{tag}_{v}d"], axis=0))
+        self.nodes.append(helper.make_node("Conv", [x, f"{tag}_wd", f"{tag}_bd"], [f"{tag}_y"],
+                                           kernel_shape=[k, k], pads=[k // 2] * 4, group=group))
+        return self.qdq(f"{tag}_y", tag, zp)
+
+    def model(self, x, name) -> onnx.ModelProto:
+        inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, H, W])
+        out = helper.make_tensor_value_info(x, TensorProto.FLOAT, None)
+        m = helper.make_model(helper.make_graph(self.nodes, name, [inp], [out], self.inits),
+                              opset_imports=[helper.make_opsetid("", 13)])
+        m.ir_version = 8
+        return m
+
+
 def _pairs_model(seed: int = 7, second_scale: float = 1.0) -> onnx.ModelProto:
     """x -> conv3x3 -> conv3x3 -> dw3x3 -> dw3x3, every activation quantized alike,
     the weights of each pair drawn separately with the same per-channel scales
     (times second_scale for the second layer of each pair)."""
-    rng = np.random.default_rng(seed)
-    nodes, inits = [], []
-
-    def const(name, arr):
-        inits.append(numpy_helper.from_array(np.asarray(arr), name))
-        return name
-
-    const("s", np.float32(SCALE))
-    const("z", np.int8(ZP))
-
-    def qdq(x, tag):
-        nodes.append(helper.make_node("QuantizeLinear", [x, "s", "z"], [f"{tag}_q"]))
-        nodes.append(helper.make_node("DequantizeLinear", [f"{tag}_q", "s", "z"], [f"{tag}_d"]))
-        return f"{tag}_d"
-
+    gr = _QdqGraph(np.random.default_rng(seed))
     wscale = {1: np.linspace(0.004, 0.012, C).astype(np.float32),
               C: np.linspace(0.02, 0.06, C).astype(np.float32)}
-
-    def conv(x, tag, group):
-        ws = (wscale[group] * np.float32(second_scale if tag.endswith("2") else 1)).astype(np.float32)
-        w = rng.integers(-127, 128, size=(C, C // group, 3, 3)).astype(np.int8)
-        b = rng.integers(-2000, 2000, size=C).astype(np.int32)
-        const(f"{tag}_w", w), const(f"{tag}_ws", ws), const(f"{tag}_wz", np.zeros(C, np.int8))
-        const(f"{tag}_b", b), const(f"{tag}_bs", (np.float32(SCALE) * ws).astype(np.float32))
-        const(f"{tag}_bz", np.zeros(C, np.int32))
-        nodes.append(helper.make_node("DequantizeLinear", [f"{tag}_w", f"{tag}_ws", f"{tag}_wz"],
-                                      [f"{tag}_wd"], axis=0))
-        nodes.append(helper.make_node("DequantizeLinear", [f"{tag}_b", f"{tag}_bs", f"{tag}_bz"],
-                                      [f"{tag}_bd"], axis=0))
-        nodes.append(helper.make_node("Conv", [x, f"{tag}_wd", f"{tag}_bd"], [f"{tag}_y"],
-                                      kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=group))
-        return qdq(f"{tag}_y", tag)
-
-    x = qdq("x", "in")
+    x = gr.qdq("x", "in", ZP)
     for tag, group in (("c1", 1), ("c2", 1), ("d1", C), ("d2", C)):
-        x = conv(x, tag, group)
-    inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, H, W])
-    out = helper.make_tensor_value_info(x, TensorProto.FLOAT, None)
-    m = helper.make_model(helper.make_graph(nodes, "pairs", [inp], [out], inits),
-                          opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 8
-    return m
+        ws = (wscale[group] * np.float32(second_scale if tag.endswith("2") else 1)).astype(np.float32)
+        x = gr.conv(x, tag, ws, group=group)
+    return gr.model(x, "pairs")
 
 
 def _compile(tmp: Path, target: str, model=None, **opts):
@@ -145,42 +153,12 @@ def _two_convs_model(k: int, zps=(-3, 5, 5), seed: int = 11) -> onnx.ModelProto:
     """x -> conv kxk -> conv kxk (C -> C, padding k // 2), the activations quantized with
     the zero points zps (input, between, output): the second layer's input zero point
     differs from the first's, everything else the layers see is the same."""
-    rng = np.random.default_rng(seed)
-    nodes, inits = [], []
-
-    def const(name, arr):
-        inits.append(numpy_helper.from_array(np.asarray(arr), name))
-        return name
-
-    const("s", np.float32(SCALE))
-
-    def qdq(x, tag, zp):
-        z = const(f"{tag}_z", np.int8(zp))
-        nodes.append(helper.make_node("QuantizeLinear", [x, "s", z], [f"{tag}_q"]))
-        nodes.append(helper.make_node("DequantizeLinear", [f"{tag}_q", "s", z], [f"{tag}_d"]))
-        return f"{tag}_d"
-
+    gr = _QdqGraph(np.random.default_rng(seed))
     ws = np.linspace(0.004, 0.012, C).astype(np.float32)
-    x = qdq("x", "in", zps[0])
+    x = gr.qdq("x", "in", zps[0])
     for tag, zp in (("c1", zps[1]), ("c2", zps[2])):
-        const(f"{tag}_w", rng.integers(-127, 128, size=(C, C, k, k)).astype(np.int8))
-        const(f"{tag}_ws", ws), const(f"{tag}_wz", np.zeros(C, np.int8))
-        const(f"{tag}_b", rng.integers(-2000, 2000, size=C).astype(np.int32))
-        const(f"{tag}_bs", (np.float32(SCALE) * ws).astype(np.float32))
-        const(f"{tag}_bz", np.zeros(C, np.int32))
-        nodes.append(helper.make_node("DequantizeLinear", [f"{tag}_w", f"{tag}_ws", f"{tag}_wz"],
-                                      [f"{tag}_wd"], axis=0))
-        nodes.append(helper.make_node("DequantizeLinear", [f"{tag}_b", f"{tag}_bs", f"{tag}_bz"],
-                                      [f"{tag}_bd"], axis=0))
-        nodes.append(helper.make_node("Conv", [x, f"{tag}_wd", f"{tag}_bd"], [f"{tag}_y"],
-                                      kernel_shape=[k, k], pads=[k // 2] * 4))
-        x = qdq(f"{tag}_y", tag, zp)
-    inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, H, W])
-    out = helper.make_tensor_value_info(x, TensorProto.FLOAT, None)
-    m = helper.make_model(helper.make_graph(nodes, "two", [inp], [out], inits),
-                          opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 8
-    return m
+        x = gr.conv(x, tag, ws, k=k, zp=zp)
+    return gr.model(x, "two")
 
 
 @pytest.mark.parametrize("k", [1, 3])
