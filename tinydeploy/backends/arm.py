@@ -728,11 +728,13 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
         ep_decl = "const td_arm_epi ep = {res, tconv + 128, tres + 128};"
     if epi is not None:
         groups.append(epi.fields)
-        ep, params = "&ep", "TD_ARM_CONV_ADD_W8_ZP_PARAMS" if plan.acc_shift else "TD_ARM_CONV_ADD_PARAMS"
+        ep = "&ep"
+        params = "TD_ARM_CONV_ADD_W8_ZP_PARAMS" if plan.acc_shift else "TD_ARM_CONV_ADD_PARAMS"
         out_t = epi.output
         args = [ctx.ptr(op.inputs[0]), ctx.ptr(epi.residual), ctx.ptr(out_t, False)]
     else:
-        ep_decl, ep, params = "(void)res;", "NULL", "TD_ARM_CONV_W8_ZP_PARAMS" if plan.acc_shift else "TD_ARM_CONV_PARAMS"
+        ep_decl, ep = "(void)res;", "NULL"
+        params = "TD_ARM_CONV_W8_ZP_PARAMS" if plan.acc_shift else "TD_ARM_CONV_PARAMS"
         out_t = op.outputs[0]
         args = [ctx.ptr(op.inputs[0]), "NULL", ctx.ptr(out_t, False)]
     if plan.acc_shift:
@@ -1117,12 +1119,14 @@ def _dsp_dw_s4(g: Graph, op: Op) -> Optional[Choice]:
                         q["output_offset"], q["act_min"], q["act_max"], int8_weights=True)
     if plan is not None:
         plan = _compact_records(plan) or plan
-        live, start, records = live_weights(rows.T, plan).T, plan.bias2.astype(np.int64) >> plan.acc_shift, plan.records
+        live, records = live_weights(rows.T, plan).T, plan.records
+        start = plan.bias2.astype(np.int64) >> plan.acc_shift  # constant channels: their own
         rq, shift_acc, portable = plan.c_init(), plan.acc_shift, 0
     else:  # the portable requantization: records {multiplier, shift}
         live, records = rows, np.stack([np.asarray(mult, np.int64), np.asarray(shift, np.int64)], 1)
-        rq = c_init(fix=0, rec_words=2, uniform_shift=-1, fold=0, out_zero_point=int(q["output_offset"]),
-                    clamp=1, act_min=int(q["act_min"]), act_max=int(q["act_max"]))
+        rq = c_init(fix=0, rec_words=2, uniform_shift=-1, fold=0,
+                    out_zero_point=int(q["output_offset"]), clamp=1, act_min=int(q["act_min"]),
+                    act_max=int(q["act_max"]))
         shift_acc, portable = 0, 1
     words8 = -(-ch // 8)
     padded = np.zeros((taps, 8 * words8), np.int64)
