@@ -3,7 +3,7 @@
  * convolution (td_arm_epi) and the Add of two tensors (td_arm_add_s8_in_ram) read
  * the same 256 entries the generator would otherwise store in flash, from the
  * layer's scratch in RAM.
- * td-requires: arm/dsp_add_table.c (td_arm_add_table) */
+ * td-requires: arm/dsp_add_table.c (td_arm_add_tables) */
 #ifndef TD_ARM_ADD_TABLE_H
 #define TD_ARM_ADD_TABLE_H
 
@@ -26,11 +26,12 @@ typedef struct {
     int32_t scale_bits;
 } td_arm_add_rescale;
 
-/* t[0 .. 255]: the rescaled value of v = -128 .. 127. */
-void td_arm_add_table(int32_t *t, const td_arm_add_rescale *r);
+/* Both operands' tables: t[0 .. 255] input 1's (rescale[0]), t[256 .. 511] input 2's
+ * (rescale[1]); entry v + 128 the rescaled value of v = -128 .. 127. */
+void td_arm_add_tables(int32_t *t, const td_arm_add_rescale *rescale);
 
-/* td_arm_add_s8 with p's two tables (its t1, t2 unused) built first in scratch (2 x 256
- * int32) from the inputs' rows rescale[0] and rescale[1] (arm/dsp_add_s8_ram.c). */
+/* td_arm_add_s8 with p's two tables (its t1, t2 unused) built first in scratch
+ * (td_arm_add_tables; arm/dsp_add_s8_ram.c). */
 void td_arm_add_s8_in_ram(const td_arm_add_params *p, const td_arm_add_rescale *rescale,
                           int32_t *scratch, const int8_t *a, const int8_t *b, int8_t *output);
 

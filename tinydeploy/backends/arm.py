@@ -33,7 +33,7 @@ from typing import Optional
 import numpy as np
 
 from .. import qmath
-from ..ctext import Call, c_float
+from ..ctext import ELEM_BYTES, Call, c_float
 from ..ir import Graph, Op
 from ..kernel_variants import Choice
 from .. import ops
@@ -607,7 +607,7 @@ class AddEpilogue:
     fields: dict  # TD_ARM_EPI_PARAMS enum fields
     residual: str
     output: str
-    # what td_arm_add_table needs to build t_conv and t_res at run time: td_arm_add_rescale
+    # what td_arm_add_tables needs to build t_conv and t_res at run time: td_arm_add_rescale
     # rows (offset, left_shift, multiplier, shift, scale_bits), the conv's operand first
     rescale: np.ndarray
 
@@ -687,7 +687,7 @@ def _dsp_add(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     # --optimize size: the tables in RAM where the arena has room, else (smaller) in flash
     in_ram = Choice("arm_dsp_add", emit_in_ram, RAM_TABLE_BYTES, smaller=flash,
                     detail="two rescale tables built in RAM, SMMLA requantization",
-                    const_bytes=40, flash_saved=RAM_TABLE_BYTES - 40,
+                    const_bytes=RESCALE_ROWS_BYTES, flash_saved=RAM_TABLE_BYTES - RESCALE_ROWS_BYTES,
                     extra_instructions=RAM_TABLE_INSTRUCTIONS, size_only=True)
     return replace(flash, compact=in_ram)
 
@@ -719,8 +719,7 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
         # the two tables at the start of the layer's scratch, built first (RAM_TABLE_BYTES)
         consts.append(ctx.const(sym, "rescale", epi.rescale, ctype="td_arm_add_rescale"))
         ep_decl = """int32_t *t = (int32_t *)scratch;
-    td_arm_add_table(t, &rescale[0]);
-    td_arm_add_table(t + 256, &rescale[1]);
+    td_arm_add_tables(t, rescale);
     const td_arm_epi ep = {res, t + 128, t + 384};"""
         scratch = "(t + 512)"
     elif epi is not None:
@@ -759,8 +758,10 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     return Call(fn, source, call_args, statics=[cfg, body], consts=consts, headers=headers)
 
 
-# the fused add's two tables built in the layer's scratch (--optimize size): 2 x 256 int32
+# an Add's two rescale tables (2 x 256 int32), and the two td_arm_add_rescale rows that
+# build them in the layer's scratch instead (--optimize size)
 RAM_TABLE_BYTES = 2 * 256 * 4
+RESCALE_ROWS_BYTES = 2 * ELEM_BYTES["td_arm_add_rescale"]
 
 
 def _conv_params(epi: Optional[AddEpilogue], ram_tables: bool = False) -> list:
@@ -812,7 +813,7 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
         def emit(ctx, op_, sym, p):
             return _emit_gemm(ctx, op_, sym, geo, w8, p, in_zp, epi, ram_tables)
         # the fused add's tables: in flash, or built in the scratch from two rescale rows
-        tables = 0 if epi is None else 40 if ram_tables else RAM_TABLE_BYTES
+        tables = 0 if epi is None else RESCALE_ROWS_BYTES if ram_tables else RAM_TABLE_BYTES
         return Choice(name + suffix, _with_alternatives(emit, plan, make),
                       _conv_scratch(geo) + (RAM_TABLE_BYTES if ram_tables else 0),
                       const_bytes=4 * _gemm_stream(w8, geo, plan).size + tables)
@@ -868,26 +869,15 @@ def _with_records_twin(make, plan: Optional[RequantPlan], requants: int,
         twins = _chain([_noted(t, "compact records", extra_instructions=2 * requants)
                         for t in _links(twins)])
     last, last_plan = (twins, small) if twins is not None else (chain, plan)
-    if make_in_ram is not None and make_in_ram(last_plan) is not None:
+    in_ram = make_in_ram(last_plan) if make_in_ram is not None else None
+    if in_ram is not None:
         extra = (2 * requants if twins is not None else 0) + RAM_TABLE_INSTRUCTIONS
-        last = _with_scratch_twins(last, [_noted(t, "add tables built in RAM", extra_instructions=extra)
-                                          for t in _links(make_in_ram(last_plan))])
+        last = _with_twins(last, [_noted(t, "add tables built in RAM", extra_instructions=extra)
+                                  for t in _links(in_ram)], fall_back=True)
     return _with_twins(chain, _links(last)) if twins is not None else last
 
 
-def _with_scratch_twins(fast: Choice, twins: list) -> Choice:
-    """The chain `fast` with twins[i] as the compact twin of its i-th link, twins that
-    need more scratch than their links: past the twins, their chain goes on with the
-    links themselves (when the planner finds no room for a twin's scratch it takes the
-    next link, down to the links that store what the twins build in RAM)."""
-    links = _links(fast)
-    paired = [replace(t, flash_saved=max(0, link.const_bytes - t.const_bytes))
-              for link, t in zip(links, twins)]
-    twin_chain = _links(_chain(paired + links))
-    return _chain([replace(link, compact=t) for link, t in zip(links, twin_chain)])
-
-
-# instructions td_arm_add_table spends on the two tables (the M4 emulator: about 24 an entry)
+# instructions td_arm_add_tables spends on the two tables (the M4 emulator: about 24 an entry)
 RAM_TABLE_INSTRUCTIONS = 12_100
 
 
@@ -1284,16 +1274,18 @@ def _links(chain: Optional[Choice]) -> list:
     return out
 
 
-def _with_twins(fast: Optional[Choice], twins: list) -> Optional[Choice]:
+def _with_twins(fast: Optional[Choice], twins: list, fall_back: bool = False) -> Optional[Choice]:
     """The chain `fast` with twins[i] as the compact twin of its i-th link (the twins
     chained too), each carrying the flash it saves against its link: every link carries
     the trade, so that --optimize balanced still sees it when the planner moves to a
-    smaller alternative.  Links beyond the twins are dropped."""
+    smaller alternative.  Links beyond the twins are dropped.  fall_back (twins that need
+    more scratch than their links, e.g. tables built in RAM): past the twins, their chain
+    goes on with the links themselves, which the planner takes when it finds no room."""
     links = _links(fast)
-    paired = list(zip(links, twins))
-    twin_chain = _links(_chain([replace(t, flash_saved=max(0, link.const_bytes - t.const_bytes))
-                                for link, t in paired]))
-    return _chain([replace(link, compact=t) for (link, _), t in zip(paired, twin_chain)])
+    paired = [replace(t, flash_saved=max(0, link.const_bytes - t.const_bytes))
+              for link, t in zip(links, twins)]
+    twin_chain = _links(_chain(paired + (links if fall_back else [])))
+    return _chain([replace(link, compact=t) for link, t in zip(links, twin_chain)])
 
 
 def thumb_add_imm(v: int) -> bool:
