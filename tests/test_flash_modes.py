@@ -52,7 +52,8 @@ def test_modes_order_flash_and_are_recorded():
 def test_size_keeps_compact_records_balanced_the_full_ones():
     """kws on nucleo-l4r5zi: --optimize size runs its int8-weight layers on compact
     requantization records where their shifts are per channel (8 bytes a channel instead
-    of 12); balanced keeps the full records of its int8-weight layers."""
+    of 12; the GEMM's 4 bytes, its shift packed into the bias word); balanced keeps the
+    full records of its int8-weight layers."""
     reports = {m: api.compile(model_path("kws", "int8_qdq.onnx"), target="nucleo-l4r5zi",
                               optimize=m).report for m in ("size", "balanced")}
     layers = {m: {l["name"]: l for l in r["layers"]} for m, r in reports.items()}
@@ -69,7 +70,9 @@ def test_size_keeps_compact_records_balanced_the_full_ones():
     for n in both:
         saved = layers["balanced"][n]["weight_bytes"] - layers["size"][n]["weight_bytes"]
         channels = layers["size"][n]["out_shape"][-1]
-        assert saved == (4 * channels if n in compact("size") else 0), (n, saved)
+        packed = "shifts packed into the biases" in layers["size"][n].get("variant_detail", "")
+        assert saved == (8 * channels if packed else 4 * channels if n in compact("size") else 0), \
+            (n, saved)
 
 
 def test_balanced_spends_at_most_the_headroom():
@@ -144,6 +147,27 @@ def test_flash_error_names_the_mode_that_fits(tmp_path):
     ok = cli("compile", model_path("kws", "int8_qdq.onnx"), "--target-file", tmp_path / "smallflash.json",
              "-o", tmp_path / "o2")
     assert ok.returncode == 0, ok.stderr
+
+
+def test_balanced_takes_size_kernels_where_only_they_fit(tmp_path):
+    """A board whose flash holds kws in size mode but not in balanced's most compact build:
+    the default (balanced) builds it with size's kernels, says so, and records it."""
+    size = api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746", optimize="size").report
+    flash = size["flash_bytes"] + 64
+    board = _board(tmp_path, "snug", flash)
+    proc = cli("compile", model_path("kws", "int8_qdq.onnx"), "--target-file", board, "-o", tmp_path / "o")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert r["optimize"] == "balanced" and r["flash_bytes"] == size["flash_bytes"]
+    fb = r["optimize_fallback"]
+    assert fb["mode"] == "size" and fb["balanced_flash_bytes"] > flash, fb
+    assert (f"  note: --optimize balanced needs {fb['balanced_flash_bytes']:,} B of flash, more than "
+            f"snug has: built with the kernels of --optimize size (about "
+            f"{fb['extra_instructions']:,} more instructions per inference)\n") in proc.stdout
+    assert [l.get("variant_detail") for l in r["layers"]] == [l.get("variant_detail") for l in size["layers"]]
+    # where balanced fits, it is built as balanced
+    plain = api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746").report
+    assert plain["optimize_fallback"] is None
 
 
 def test_flash_error_when_no_mode_fits_names_int4(tmp_path):

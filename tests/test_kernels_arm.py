@@ -237,11 +237,12 @@ def check_on_target(model: onnx.ModelProto, target: str, samples: int = 3, seed:
         path = work / "m.onnx"
         onnx.save(model, str(path))
         opts.setdefault("kernel_scratch", "any")
+        toolchain = opts.pop("toolchain", "gcc")
         result = api.compile(path, target=target, out_dir=work / "lib", **opts)
         rng = np.random.default_rng(seed)
         shape = result.io["input"]["shape"]
         xq = rng.integers(-128, 128, size=(samples,) + tuple(shape[1:]), dtype=np.int8)
-        _, res = on_target.build_and_run(result, xq, work, mode="dump")
+        _, res = on_target.build_and_run(result, xq, work, mode="dump", toolchain=toolchain)
         plan = result.plan
         layers = [op for op in result.graph.ops
                   if op.kind != "reshape" and op.name not in plan.fused_into]
@@ -654,8 +655,45 @@ def test_compact_records_unfolded_zero_point_bit_exact_on_emulator(target, tmp_p
     onnx.save(model, str(tmp_path / "m.onnx"))
     api.compile(tmp_path / "m.onnx", target=target, out_dir=tmp_path / "lib", optimize="size")
     text = (tmp_path / "lib" / "net.c").read_text()
-    unfolded = re.findall(r"uniform_shift = -2,\s*(?:\.|L\d+_)fold = 0", text)
+    # compact records (-2), the GEMM's packed ones (-3)
+    unfolded = re.findall(r"uniform_shift = -[23],\s*(?:\.|L\d+_)fold = 0", text)
     assert len(unfolded) >= 3, "the layers do not take the fold 0 compact path"
+
+
+@pytest.mark.parametrize("target,toolchain", [("nucleo-l4r5zi", "gcc"), ("stm32f746", "clang")])
+def test_packed_records_bit_exact_on_emulator(target, toolchain):
+    """--optimize size packs each GEMM channel's shift into its bias word (records {m}):
+    odd channel counts (a last block of one channel), 5x5 = 3 * 8 + 1 pixels (a last
+    block of one pixel), 3x3 and 1x1 windows, biases up to 2^20 either sign, ReLU6
+    clamps, a fused residual add; every layer equals the golden model, with gcc's pinned
+    registers and clang's portable loop alike."""
+    import re
+    ch = Chain([1, 5, 5, 5], np.random.default_rng(57), "packed")
+    ch.conv(7, act="relu6").save("a").conv(9, k=(1, 1), pads=(0, 0, 0, 0), act="relu")
+    ch.conv(7, k=(1, 1), pads=(0, 0, 0, 0)).add("a", act="relu").conv(11).conv(3, act="relu6")
+    model = ch.model()
+    _, layers = check_on_target(model, target, samples=3, want_report=True, optimize="size",
+                                toolchain=toolchain)
+    packed = [l for l in layers if "shifts packed into the biases" in l.get("variant_detail", "")]
+    assert len(packed) == 5, [(l["variant"], l.get("variant_detail")) for l in layers]
+
+
+def test_packed_records_refuse_what_the_bias_word_cannot_hold():
+    """A bias of 2^26 or more (unscaled) leaves no room for the shift: no packed plan,
+    the layer keeps its compact records; one just below packs."""
+    ch = random_requant_channels(np.random.default_rng(5), min_real=1e-3, max_real=0.5)
+    ch["shift"] = np.minimum(ch["shift"], -1)
+    ch["mult"] = np.maximum(ch["mult"], 2**30 + 1)
+    for bias, packs in ((2**26 - 2**14, True), (2**26, False), (-2**26, True), (-2**26 - 1, False)):
+        b = np.array(ch["bias"], np.int64)
+        b[0] = bias
+        n = ch["n"]  # weight sums 0: the folded bias is the bias
+        plan = kernels_arm.requant_plan(b, np.zeros(n, np.int64), np.ones(n, np.int64), ch["off"],
+                                        ch["mult"], ch["shift"], ch["zp"], -128, 127,
+                                        int8_weights=True)
+        small = kernels_arm._compact_records(plan)
+        assert small is not None and small.bias2[0] >> small.acc_shift == bias
+        assert (kernels_arm._packed_records(small) is not None) == packs, bias
 
 
 @pytest.mark.parametrize("target", DSP_TARGETS)
@@ -749,7 +787,8 @@ def test_choice_recorded_in_report():
     variants = {l["variant"] for l in small.report["layers"]}
     assert {"arm_dsp_conv_w8", "arm_dsp_conv_1x1_w8", "arm_dsp_dw3x3_w8", "arm_dsp_fc_w8"} <= variants
     # int8 weights: half the bytes of the pre-widened int16 ones; the records may grow by a
-    # word per channel (a per-channel shift where int16 weights carried the scale)
+    # word per channel (a per-channel shift where int16 weights carried the scale), or
+    # shrink by one (packed records: the shift in the bias word)
     saved = sum(a["weight_bytes"] - b["weight_bytes"]
                 for a, b in zip(result.report["layers"], small.report["layers"])
                 if a["op"] in ("conv2d_s8", "fully_connected_s8"))
@@ -758,7 +797,10 @@ def test_choice_recorded_in_report():
                        and t.shape[0] != 1)
     channels = sum(l["out_shape"][-1] for l in small.report["layers"]
                    if l["variant"].endswith("_w8") and l["op"] != "depthwise_conv2d_s8")
-    assert gemm_weights - 4 * channels <= saved <= gemm_weights, (saved, gemm_weights)
+    packed = sum(l["out_shape"][-1] for l in small.report["layers"]
+                 if "shifts packed into the biases" in l.get("variant_detail", ""))
+    assert packed > 0
+    assert gemm_weights - 4 * channels <= saved <= gemm_weights + 4 * packed, (saved, gemm_weights)
 
 
 def test_no_variant_off_arm():

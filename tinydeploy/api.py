@@ -158,20 +158,32 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
             if optimize == "balanced":
                 plan, gen = _balance(g, plan, gen, generate, lambda fast: plan_memory(
                     g, tgt, inplace, planner_method, kernel_scratch, optimize, fast), tgt.flash_bytes)
+            size_flash, fallback = None, None
+            if tgt.flash_bytes and library_flash(gen) > tgt.flash_bytes and optimize != "size":
+                # over the board's flash: would the compact kernels of --optimize size fit?
+                small = plan_memory(g, tgt, inplace, planner_method, kernel_scratch, "size")
+                size_flash = library_flash(generate(small, Path(tmp) / "size"))
+                if optimize == "balanced" and size_flash <= tgt.flash_bytes:
+                    # balanced fits the board where a mode can: it takes size's kernels
+                    fallback = dict(mode="size", balanced_flash_bytes=library_flash(gen),
+                                    extra_instructions=_extra_instructions(small) -
+                                    _extra_instructions(plan))
+                    plan, gen = small, generate(small)
         figures = make_report(g, plan, gen, Path(model).name, tgt)
         # how a float model's ranges were calibrated (None: float32 build or a QDQ model's own)
         figures["calib_method"] = calib_method if calib is not None and quantize == "int8" else None
         figures["sections"] = dict(weights=weights_section, arena=arena_section)
         figures["optimize"] = optimize
+        # balanced over the board's flash, so built as --optimize size (None: as chosen)
+        figures["optimize_fallback"] = fallback
         figures["weights"] = dict(mode=weights, int4_budget_db=int4_budget_db if weights == "mixed" else None,
                                   int4_layers=sum(1 for op in g.ops if g.int4_weights(op)))
         hint = ""
         ram_fits = not tgt.sram_bytes or figures["total_ram_bytes"] <= tgt.sram_bytes
         flash = figures["flash_bytes"]
         if tgt.flash_bytes and flash > tgt.flash_bytes and optimize != "size" and ram_fits:
-            # would the compact kernels make it fit?  (one more generation, on failure only)
-            small = plan_memory(g, tgt, inplace, planner_method, kernel_scratch, "size")
-            flash = library_flash(generate(small, Path(tmp) / "size"))
+            # would the compact kernels make it fit?  (measured above, on failure only)
+            flash = size_flash
             if flash <= tgt.flash_bytes:
                 extra = _extra_instructions(small) - _extra_instructions(plan)
                 hint = (f"\n--optimize size makes it fit: flash {flash:,} bytes (int8 weights in "

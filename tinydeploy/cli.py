@@ -248,6 +248,8 @@ def compile_cmd(model, out_dir, html, run_bench, min_sqnr, quiet, as_json, weigh
                f"flash ~{r['flash_bytes']:,} B, RAM {r['peak_ram_bytes']:,} B "
                f"(arena {r['arena_bytes']:,} B)")
     click.echo(summary.format_table(fig))
+    if summary.fallback_note(r):
+        click.echo(summary.fallback_note(r))
     if html:
         click.echo(f"  report: {result.out_dir / api.REPORT_HTML}")
     _warn(warnings)

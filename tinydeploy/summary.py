@@ -71,6 +71,17 @@ def figures(report: dict, target, bench=None) -> dict:
     return out
 
 
+def fallback_note(report: dict) -> Optional[str]:
+    """What the compile summary says when --optimize balanced went over the board's flash
+    and took the compact kernels of --optimize size instead (None: it did not)."""
+    fb = report.get("optimize_fallback")
+    if not fb:
+        return None
+    return (f"  note: --optimize balanced needs {fb['balanced_flash_bytes']:,} B of flash, more than "
+            f"{report['target']} has: built with the kernels of --optimize size (about "
+            f"{fb['extra_instructions']:,} more instructions per inference)")
+
+
 def low_sqnr_layers(report: dict, min_db: float = DEFAULT_MIN_SQNR_DB) -> list:
     """[(index, layer)] of the layers whose measured SQNR is below min_db."""
     return [(i, l) for i, l in enumerate(report["layers"])

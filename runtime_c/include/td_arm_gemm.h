@@ -338,6 +338,10 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
         }
         __asm__ volatile("ldrd %[a00], %[a10], [%[wp]], #8"
                          : [a00] "=r"(p00), [a10] "=r"(p10), [wp] "+r"(pwp) : : "memory");
+        if (E == TD_ARM_RQ_PACKED) { /* the bias above its record's shift */
+            p00 >>= TD_ARM_PACK_BITS;
+            p10 >>= TD_ARM_PACK_BITS;
+        }
         if (ASH && !UNROLL) {
             /* less code: blocks of 8 steps in a loop, the rest unrolled */
             TD_PIN_STEP_(TD_B2_4_, TD_SM4F_, "=&r")
@@ -380,6 +384,14 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
 #endif
     {
     td_arm_bias(&a, &wp, M, N);
+    if (E == TD_ARM_RQ_PACKED) { /* the bias above its record's shift */
+        a.a00 >>= TD_ARM_PACK_BITS;
+        a.a01 = N > 1 ? a.a01 >> TD_ARM_PACK_BITS : 0;
+        a.a02 = N > 2 ? a.a02 >> TD_ARM_PACK_BITS : 0;
+        a.a10 = M > 1 ? a.a10 >> TD_ARM_PACK_BITS : 0;
+        a.a11 = M > 1 && N > 1 ? a.a11 >> TD_ARM_PACK_BITS : 0;
+        a.a12 = M > 1 && N > 2 ? a.a12 >> TD_ARM_PACK_BITS : 0;
+    }
     if (UNROLL) {
 #pragma GCC unroll 128
         for (i = 0; i < K4; ++i) {
@@ -422,10 +434,15 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
         }
     }
     r = (const int32_t *)(const void *)wp;
-    *wpp = wp + 2 * M * RS;
     {
-        const td_arm_rec k0 = td_arm_rec_load(r, RS, E, FIX, FOLD, ZP);
-        const td_arm_rec k1 = td_arm_rec_load(r + (M > 1 ? RS : 0), RS, E, FIX, FOLD, ZP);
+        /* packed records: each channel's shift in its bias word, at the block's start */
+        const int32_t *bw = (const int32_t *)(const void *)*wpp;
+        const td_arm_rec k0 = E == TD_ARM_RQ_PACKED
+            ? td_arm_rec_load_packed(r, bw[0], RS, FIX, FOLD, ZP)
+            : td_arm_rec_load(r, RS, E, FIX, FOLD, ZP);
+        const td_arm_rec k1 = E == TD_ARM_RQ_PACKED
+            ? td_arm_rec_load_packed(r + (M > 1 ? RS : 0), bw[M > 1 ? 1 : 0], RS, FIX, FOLD, ZP)
+            : td_arm_rec_load(r + (M > 1 ? RS : 0), RS, E, FIX, FOLD, ZP);
         const int32_t v00 = TD_ARM_RQ(a.a00, k0.r);
         const int32_t v01 = N > 1 ? TD_ARM_RQ(a.a01, k0.r) : 0;
         const int32_t v02 = N > 2 ? TD_ARM_RQ(a.a02, k0.r) : 0;
@@ -449,6 +466,7 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
             }
         }
     }
+    *wpp = wp + 2 * M * RS;
 }
 
 /* All output channels of one block of N pixels (outputs o[n * OC + c]). */

@@ -80,6 +80,13 @@ TD_ARM_AI int32_t td_arm_ssat8_asr(int32_t v, const int E)
 /* td_arm_rq_cfg.uniform_shift of the compact per-channel records (see
  * td_arm_rec_load) */
 #define TD_ARM_RQ_COMPACT (-2)
+/* td_arm_rq_cfg.uniform_shift of the packed records of the int8-weight GEMM
+ * (td_arm_gemm_block): the compact records without f, which sits in the low
+ * TD_ARM_PACK_BITS bits of the channel's bias word (bias << TD_ARM_PACK_BITS | f;
+ * backends/arm.py _packed_records has checked the bias fits), so a record is {m[, mask]}. */
+#define TD_ARM_RQ_PACKED (-3)
+#define TD_ARM_PACK_BITS 5
+
 
 /* Requantize one accumulator with its channel record r = {m, C, e, fix
  * mask} (as loaded by td_arm_rec_load; see kernels_arm.requant_plan).
@@ -104,7 +111,7 @@ TD_ARM_AI int32_t td_arm_rq(int32_t acc, const int32_t *r, const int FIX,
         } else {
             v = td_arm_ssat8((v >> E) + ZP);
         }
-    } else if (E == TD_ARM_RQ_COMPACT) {
+    } else if (E == TD_ARM_RQ_COMPACT || E == TD_ARM_RQ_PACKED) {
         /* r[2] = e - 1: the shift's last bit inside the SSAT */
         v = td_arm_smmlar(acc, r[0], c) >> r[2];
         v = FOLD ? td_arm_ssat8_asr(v, 1) : td_arm_ssat8((v >> 1) + ZP);
@@ -144,6 +151,19 @@ TD_ARM_AI td_arm_rec td_arm_rec_load(const int32_t *p, const int RS, const int E
         k.r[1] = p[1];
         k.r[2] = E >= 0 ? 0 : p[2];
     }
+    k.r[3] = FIX == 2 ? p[RS - 1] : 0;
+    return k;
+}
+
+/* The packed record {m[, mask]} at p of the channel whose bias word is bw. */
+TD_ARM_AI td_arm_rec td_arm_rec_load_packed(const int32_t *p, int32_t bw, const int RS,
+                                            const int FIX, const int FOLD, const int ZP)
+{
+    td_arm_rec k;
+    const int32_t f = bw & ((1 << TD_ARM_PACK_BITS) - 1);
+    k.r[0] = p[0];
+    k.r[1] = (int32_t)((uint32_t)(FOLD ? 2 * ZP + 1 : 1) << f);
+    k.r[2] = f;
     k.r[3] = FIX == 2 ? p[RS - 1] : 0;
     return k;
 }

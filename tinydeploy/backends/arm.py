@@ -174,13 +174,31 @@ class RequantPlan:
 
     @property
     def compact(self) -> bool:
-        """Per-channel records {m, e - 1[, fixmask]} (see _compact_records)."""
-        return self.e == COMPACT_SHIFT
+        """Per-channel records {m, e - 1[, fixmask]} (see _compact_records; packed ones
+        too: the plan keeps e - 1 in the records, the stream moves it to the bias word)."""
+        return self.e in (COMPACT_SHIFT, PACKED_SHIFT)
+
+    @property
+    def packed(self) -> bool:
+        """The GEMM's packed records (see _packed_records)."""
+        return self.e == PACKED_SHIFT
+
+    @property
+    def stream_rs(self) -> int:
+        """int32 words of a record in the constant stream (packed: e - 1 is not there)."""
+        return self.rs - 1 if self.packed else self.rs
 
     def fields(self) -> dict:
         """The td_arm_rq_cfg fields."""
-        return dict(fix=self.fix, rec_words=self.rs, uniform_shift=self.e, fold=self.fold,
+        return dict(fix=self.fix, rec_words=self.stream_rs, uniform_shift=self.e, fold=self.fold,
                     out_zero_point=self.zp, clamp=self.clamp, act_min=self.lo, act_max=self.hi)
+
+    def stream_records(self, c0: int, m: int) -> np.ndarray:
+        """The records of channels c0 .. c0 + m - 1 as the constant stream stores them."""
+        recs = self.records[c0:c0 + m]
+        if self.packed:
+            recs = recs[:, [0] + ([2] if self.fix == 2 else [])]
+        return recs.reshape(-1).astype(np.int64)
 
     def c_init(self) -> str:
         """The td_arm_rq_cfg initializer."""
@@ -359,6 +377,24 @@ def _compact_records(plan: RequantPlan) -> Optional[RequantPlan]:
 # RequantPlan.e of the compact per-channel records (td_arm_rq_cfg.uniform_shift; see
 # _compact_records)
 COMPACT_SHIFT = -2
+# ... and of the packed ones (_packed_records): TD_ARM_RQ_PACKED, TD_ARM_PACK_BITS
+PACKED_SHIFT = -3
+PACK_BITS = 5
+
+
+def _packed_records(plan: Optional[RequantPlan]) -> Optional[RequantPlan]:
+    """The compact plan with each channel's f = e - 1 in the low PACK_BITS bits of its
+    bias word in the GEMM's stream (bias << PACK_BITS | f; the kernel shifts the bias back
+    with one ASR a channel block): records {m[, fixmask]}, 4 bytes less a channel.
+    None when a bias does not fit the word's other bits (or the plan is not compact)."""
+    if plan is None or plan.e != COMPACT_SHIFT:
+        return None
+    f = plan.records[:, 1].astype(np.int64)
+    b = plan.bias2.astype(np.int64) >> plan.acc_shift
+    lim = 1 << (31 - PACK_BITS)
+    if np.any(f < 0) or np.any(f >= 1 << PACK_BITS) or np.any(b < -lim) or np.any(b >= lim):
+        return None
+    return replace(plan, e=PACKED_SHIFT)
 
 
 def live_weights(w: np.ndarray, plan: RequantPlan) -> np.ndarray:
@@ -484,8 +520,12 @@ def _w8_order(lanes: np.ndarray) -> np.ndarray:
 
 def _biases(plan: RequantPlan, c0: int, m: int) -> np.ndarray:
     """A block's starting accumulators: bias2, unscaled on int8 weights (exact: bias2 is
-    the folded bias shifted left by the scale)."""
-    return plan.bias2[c0:c0 + m].astype(np.int64) >> plan.acc_shift
+    the folded bias shifted left by the scale); packed records: with each channel's
+    e - 1 below it (see _packed_records)."""
+    b = plan.bias2[c0:c0 + m].astype(np.int64) >> plan.acc_shift
+    if plan.packed:
+        b = (b << PACK_BITS) | plan.records[c0:c0 + m, 1].astype(np.int64)
+    return b
 
 
 def _gemm_stream(w: np.ndarray, geo: ConvGeom, plan: RequantPlan) -> np.ndarray:
@@ -515,7 +555,7 @@ def _gemm_stream(w: np.ndarray, geo: ConvGeom, plan: RequantPlan) -> np.ndarray:
         if kh2:
             steps = np.concatenate([steps, blk[:, 4 * k4:].reshape(-1)])
         out.append(_pack8(_w8_order(steps)) if plan.acc_shift else _pack16(steps))
-        out.append(plan.records[c0:c0 + m].reshape(-1).astype(np.int64))
+        out.append(plan.stream_records(c0, m))
     return np.concatenate(out).astype(np.int32)
 
 
@@ -822,7 +862,7 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
     # --optimize size: a fused add's tables built at run time too (the end of the twin chain)
     in_ram = (lambda p: variant(p, "_w8", lambda e: None, ram_tables=True)) if epi else None
     compact = _with_records_twin(lambda p: variant(p, "_w8", lambda e: None), plan8,
-                                 -(-geo.oh * geo.ow // geo.nmax) * geo.oc, in_ram)
+                                 -(-geo.oh * geo.ow // geo.nmax) * geo.oc, in_ram, pack=True)
     return _with_compact(wide, compact,
                          _gemm_extra(ops.macs(g, op), geo.oh * geo.ow * geo.oc))
 
@@ -854,27 +894,40 @@ def _noted(choice: Choice, note: str, **changes) -> Choice:
 
 
 def _with_records_twin(make, plan: Optional[RequantPlan], requants: int,
-                       make_in_ram=None) -> Optional[Choice]:
+                       make_in_ram=None, pack: bool = False) -> Optional[Choice]:
     """The int8-weight chain make(plan) with, as each link's compact twin, the same kernel
     on compact records (make(_compact_records(plan)); --optimize size takes it): 4 bytes
     less a channel for about two instructions a channel record load (`requants` of them).
+    pack (the GEMM): those get a twin on packed records (_packed_records), 4 bytes less a
+    channel again for about one more instruction a record load.
     make_in_ram (a fused add): the end of that chain of twins gets one more, which builds
     the add's tables in RAM (make_in_ram(the plan)): 2 KB less for RAM_TABLE_INSTRUCTIONS."""
     chain = make(plan) if plan is not None else None
     if chain is None:
         return None
+    # (plan, its chain, its note, extra instructions), most compact last
+    levels = [(plan, chain, "", 0)]
     small = _compact_records(plan)
-    twins = make(small) if small is not None else None
-    if twins is not None:
-        twins = _chain([_noted(t, "compact records", extra_instructions=2 * requants)
-                        for t in _links(twins)])
-    last, last_plan = (twins, small) if twins is not None else (chain, plan)
+    steps = [(small, "compact records", 2 * requants)]
+    if pack:
+        steps.append((_packed_records(small), "compact records, shifts packed into the biases",
+                      3 * requants))
+    for p, note, extra in steps:
+        twins = make(p) if p is not None else None
+        if twins is None:
+            break
+        levels.append((p, _chain([_noted(t, note, extra_instructions=extra)
+                                  for t in _links(twins)]), note, extra))
+    last_plan, last, note, extra = levels[-1]
     in_ram = make_in_ram(last_plan) if make_in_ram is not None else None
     if in_ram is not None:
-        extra = (2 * requants if twins is not None else 0) + RAM_TABLE_INSTRUCTIONS
-        last = _with_twins(last, [_noted(t, "add tables built in RAM", extra_instructions=extra)
+        extra += RAM_TABLE_INSTRUCTIONS
+        note = (note + "; " if note else "") + "add tables built in RAM"
+        last = _with_twins(last, [_noted(t, note, extra_instructions=extra)
                                   for t in _links(in_ram)], fall_back=True)
-    return _with_twins(chain, _links(last)) if twins is not None else last
+    for _, link_chain, _, _ in reversed(levels[:-1]):
+        last = _with_twins(link_chain, _links(last))
+    return last
 
 
 # instructions td_arm_add_tables spends on the two tables (the M4 emulator: about 24 an entry)
