@@ -129,6 +129,12 @@ typedef struct {
     int32_t in_zero_point;     /* value of the padding cells */
 } td_arm_conv_shape;
 
+/* The requantization of a fused residual add's sum as run-time data (see td_arm_epi_add;
+ * TD_ARM_CONV_ADD_W8_RT_PARAMS). */
+typedef struct {
+    int32_t add_mult, add_c, add_fix_mask, add_min, add_max;
+} td_arm_epi_rq;
+
 /* The im2col templates' geometry arguments (all compile-time constants):
  * IH x IW x C input, OH x OW output, KH x KW kernel, strides SH/SW,
  * top/left padding PT/PL, IZP the input zero point.  A window row (KW * C

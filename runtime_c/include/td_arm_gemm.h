@@ -676,10 +676,17 @@ void td_arm_im2col_rt(const int8_t *in, int16_t *blk, int p, int n, const td_arm
  * enum constants give the block size, the short block's pixels (pixels % block) and
  * whether out_c is odd, unroll -1 (the K loop for a run-time k4), the accumulator shift
  * and the requantization). */
-#define TD_ARM_CONV_W8_RT_PARAMS(L, S, D, Z) (S)->pixels, (S)->out_c, (S)->k4, L##_unroll, \
-    L##_block, L##_short_block, L##_odd_out_c, D, L##_acc_shift, (S)->in_h, (S)->in_w, (S)->in_c, (S)->out_h, (S)->out_w, \
-    (S)->k_h, (S)->k_w, (S)->stride_h, (S)->stride_w, (S)->pad_top, (S)->pad_left, \
-    (S)->in_zero_point, TD_ARM_RQ_PARAMS_ZP(L, Z), TD_ARM_EPI_PASS_NONE
+#define TD_ARM_CONV_W8_RT_HEAD_(L, S, D, Z) (S)->pixels, (S)->out_c, (S)->k4, L##_unroll, \
+    L##_block, L##_short_block, L##_odd_out_c, D, L##_acc_shift, (S)->in_h, (S)->in_w, \
+    (S)->in_c, (S)->out_h, (S)->out_w, (S)->k_h, (S)->k_w, (S)->stride_h, (S)->stride_w, \
+    (S)->pad_top, (S)->pad_left, (S)->in_zero_point, TD_ARM_RQ_PARAMS_ZP(L, Z)
+#define TD_ARM_CONV_W8_RT_PARAMS(L, S, D, Z) TD_ARM_CONV_W8_RT_HEAD_(L, S, D, Z), \
+    TD_ARM_EPI_PASS_NONE
+/* ... with the fused add, its requantization from a td_arm_epi_rq Q (its shift and
+ * whether it clamps: the enum constants) */
+#define TD_ARM_CONV_ADD_W8_RT_PARAMS(L, S, Q, D, Z) TD_ARM_CONV_W8_RT_HEAD_(L, S, D, Z), \
+    1, (Q)->add_mult, (Q)->add_c, (Q)->add_fix_mask, L##_add_shift, L##_add_clamp, \
+    (Q)->add_min, (Q)->add_max
 
 /* A whole convolution: P output pixels, NMAX (<= 3) per block.  DIR < 0:
  * blocks in decreasing order (in-place "backward").  ep: the fused

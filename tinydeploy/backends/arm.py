@@ -740,7 +740,7 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     the wrapper takes as an argument, so that every layer with the same block size,
     accumulator shift and requantization flags shares one function."""
     if runtime_shape:
-        return _emit_gemm_rt(ctx, op, sym, geo, w8, plan, in_zp)
+        return _emit_gemm_rt(ctx, op, sym, geo, w8, plan, in_zp, epi)
     consts = [ctx.const(sym, "blob", _gemm_stream(w8, geo, plan), aligned=True)]
     wname = consts[0].sym
     k4 = geo.k // 4
@@ -806,8 +806,10 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
 
 
 def _emit_gemm_rt(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
-                  in_zp: int) -> "Call":
-    """_emit_gemm's runtime_shape form."""
+                  in_zp: int, epi: Optional[AddEpilogue] = None) -> "Call":
+    """_emit_gemm's runtime_shape form; a fused add (epi) builds its tables in the scratch
+    and takes its sum's requantization as run-time data too (td_arm_epi_rq; the shift and
+    whether it clamps stay compile-time constants)."""
     win = win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh, geo.sw,
                      geo.pt, geo.pl, in_zp)
     shape = [geo.oh * geo.ow, geo.oc, geo.k // 4] + list(win.values())
@@ -818,16 +820,40 @@ def _emit_gemm_rt(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Re
     del rq["out_zero_point"]  # the wrapper's argument (see _emit_gemm)
     head = dict(unroll=-1, block=geo.nmax, short_block=geo.oh * geo.ow % geo.nmax,
                 odd_out_c=geo.oc % 2, acc_shift=plan.acc_shift)
-    cfg = c_enum(pre, [head, rq],
-                 f"im2col + GEMM on int8 weights, {geo.nmax} output pixels per block, the "
-                 "shape from the layer's td_arm_conv_shape; accumulator << acc_shift")
-    params = _conv_params(None) + ["const td_arm_conv_shape *shape", "int zp", "int dir"]
-    body = wrapper_fn(fn, params, f"""(void)res;
-    td_arm_conv_w8(in, (int16_t *)scratch, (const int16_t *)(const void *)wv, out, NULL,
-                   TD_ARM_CONV_W8_RT_PARAMS({pre}, shape, dir, zp));""")
-    args = [ctx.ptr(op.inputs[0]), consts[0].sym, "NULL", ctx.ptr(op.outputs[0], False),
-            ctx.scratch(op), consts[1].sym, str(plan.zp), str(_direction(ctx, op))]
-    return Call(fn, "arm/dsp_im2col.c", args, statics=[cfg, body], consts=consts, headers=[GEMM_H])
+    groups = [head, rq]
+    what = (f"im2col + GEMM on int8 weights, {geo.nmax} output pixels per block, the shape "
+            "from the layer's td_arm_conv_shape; accumulator << acc_shift")
+    params = _conv_params(epi, ram_tables=True) + ["const td_arm_conv_shape *shape"]
+    if epi is None:
+        args = [ctx.ptr(op.inputs[0]), consts[0].sym, "NULL", ctx.ptr(op.outputs[0], False),
+                ctx.scratch(op)]
+        call = f"TD_ARM_CONV_W8_RT_PARAMS({pre}, shape, dir, zp)"
+        body = "(void)res;"
+        blk, ep = "(int16_t *)scratch", "NULL"
+    else:
+        ef = epi.fields
+        consts += [ctx.const(sym, "rescale", epi.rescale, ctype="td_arm_add_rescale"),
+                   ctx.const(sym, "add_rq", np.array([[ef[k] for k in (
+                       "add_mult", "add_c", "add_fix_mask", "add_min", "add_max")]], np.int64),
+                             ctype="td_arm_epi_rq")]
+        groups.append(dict(add_shift=ef["add_shift"], add_clamp=ef["add_clamp"]))
+        what += "; the fused add's sum requantized by the layer's td_arm_epi_rq"
+        params.append("const td_arm_epi_rq *q")
+        args = [ctx.ptr(op.inputs[0]), consts[0].sym, ctx.ptr(epi.residual),
+                ctx.ptr(epi.output, False), ctx.scratch(op), consts[2].sym]
+        call = f"TD_ARM_CONV_ADD_W8_RT_PARAMS({pre}, shape, q, dir, zp)"
+        body = """int32_t *t = (int32_t *)scratch;
+    td_arm_add_tables(t, rescale);
+    const td_arm_epi ep = {res, t + 128, t + 384};"""
+        blk, ep = "(int16_t *)(t + 512)", "&ep"
+    body = wrapper_fn(fn, params + ["int zp", "int dir"], f"""{body}
+    td_arm_conv_w8(in, {blk}, (const int16_t *)(const void *)wv, out, {ep},
+                   {call});""")
+    args += [consts[1].sym] + ([consts[3].sym] if epi is not None else [])
+    args += [str(plan.zp), str(_direction(ctx, op))]
+    headers = [GEMM_H] + (["td_arm_add_table.h"] if epi is not None else [])
+    return Call(fn, "arm/dsp_im2col.c", args, statics=[c_enum(pre, groups, what), body],
+                consts=consts, headers=headers)
 
 
 # an Add's two rescale tables (2 x 256 int32), and the two td_arm_add_rescale rows that
@@ -887,7 +913,8 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
             return _emit_gemm(ctx, op_, sym, geo, w8, p, in_zp, epi, ram_tables, runtime_shape)
         # the fused add's tables: in flash, or built in the scratch from two rescale rows
         tables = 0 if epi is None else RESCALE_ROWS_BYTES if ram_tables else RAM_TABLE_BYTES
-        shape = ELEM_BYTES["td_arm_conv_shape"] if runtime_shape else 0
+        shape = (ELEM_BYTES["td_arm_conv_shape"] + (0 if epi is None else ELEM_BYTES["td_arm_epi_rq"])
+                 if runtime_shape else 0)
         return Choice(name + suffix, _with_alternatives(emit, plan, make),
                       _conv_scratch(geo) + (RAM_TABLE_BYTES if ram_tables else 0),
                       const_bytes=4 * _gemm_stream(w8, geo, plan).size + tables + shape)
@@ -897,8 +924,9 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
     # --optimize size, the end of the twin chain: a fused add's tables built at run time;
     # the other layers' shape as run-time data (one function for the layers of a kind)
     if epi is not None:
-        last = (lambda p: variant(p, "_w8", lambda e: None, ram_tables=True),
-                "add tables built in RAM", RAM_TABLE_INSTRUCTIONS, True)
+        last = (lambda p: variant(p, "_w8", lambda e: None, ram_tables=True, runtime_shape=True),
+                "add tables built in RAM; run-time shape",
+                RAM_TABLE_INSTRUCTIONS + RUNTIME_SHAPE_INSTRUCTIONS * blocks, True)
     else:
         last = (lambda p: variant(p, "_w8", lambda e: None, runtime_shape=True),
                 "run-time shape", RUNTIME_SHAPE_INSTRUCTIONS * blocks, False)
