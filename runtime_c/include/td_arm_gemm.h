@@ -343,18 +343,21 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
             p10 >>= TD_ARM_PACK_BITS;
         }
         if (ASH && UNROLL < 0) {
-            /* K4 run-time data (a shared function): four steps at a time, then the
-             * rest one at a time */
+            /* K4 run-time data (a shared function): four steps a round up to the end
+             * pointer (no counter: every register is taken), then the KREST = -1 - UNROLL
+             * (a compile-time constant, (K4 - 1) % 4) steps left */
+            const int KREST = -1 - UNROLL;
+            const int16_t *wend;
             TD_PIN_STEP_(TD_B2_4_, TD_SM4F_, "=&r")
-            for (i = 1; i + 4 <= K4; i += 4) {
-                int j;
-#pragma GCC unroll 4
-                for (j = 0; j < 4; ++j) {
-                    TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
-                }
+            wend = pwp + 4 * (K4 - 1 - KREST);
+            while (pwp != wend) {
+                TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
+                TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
+                TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
+                TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
             }
-#pragma GCC unroll 1
-            for (; i < K4; ++i) {
+#pragma GCC unroll 3
+            for (i = 0; i < KREST; ++i) {
                 TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
             }
         } else if (ASH && !UNROLL) {
@@ -674,8 +677,8 @@ void td_arm_im2col_rt(const int8_t *in, int16_t *blk, int p, int n, const td_arm
 
 /* The same with the shape from a td_arm_conv_shape S (run-time values; the layer's
  * enum constants give the block size, the short block's pixels (pixels % block) and
- * whether out_c is odd, unroll -1 (the K loop for a run-time k4), the accumulator shift
- * and the requantization). */
+ * whether out_c is odd, unroll -1 - (k4 - 1) % 4 (the K loop for a run-time k4), the
+ * accumulator shift and the requantization). */
 #define TD_ARM_CONV_W8_RT_HEAD_(L, S, D, Z) (S)->pixels, (S)->out_c, (S)->k4, L##_unroll, \
     L##_block, L##_short_block, L##_odd_out_c, D, L##_acc_shift, (S)->in_h, (S)->in_w, \
     (S)->in_c, (S)->out_h, (S)->out_w, (S)->k_h, (S)->k_w, (S)->stride_h, (S)->stride_w, \

@@ -818,8 +818,11 @@ def _emit_gemm_rt(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Re
     fn, pre = f"{sym}_arm", layer_prefix(sym)
     rq = plan.fields()
     del rq["out_zero_point"]  # the wrapper's argument (see _emit_gemm)
-    head = dict(unroll=-1, block=geo.nmax, short_block=geo.oh * geo.ow % geo.nmax,
-                odd_out_c=geo.oc % 2, acc_shift=plan.acc_shift)
+    # unroll -1 - (k4 - 1) % 4: the K loop for a run-time k4, four steps a round, the
+    # rest a compile-time count (layers share a function where it is the same)
+    head = dict(unroll=-1 - (geo.k // 4 - 1) % 4, block=geo.nmax,
+                short_block=geo.oh * geo.ow % geo.nmax, odd_out_c=geo.oc % 2,
+                acc_shift=plan.acc_shift)
     groups = [head, rq]
     what = (f"im2col + GEMM on int8 weights, {geo.nmax} output pixels per block, the shape "
             "from the layer's td_arm_conv_shape; accumulator << acc_shift")
