@@ -662,7 +662,8 @@ def test_compact_records_unfolded_zero_point_bit_exact_on_emulator(target, tmp_p
 
 @pytest.mark.parametrize("target,toolchain", [("nucleo-l4r5zi", "gcc"), ("stm32f746", "clang")])
 def test_packed_records_bit_exact_on_emulator(target, toolchain):
-    """--optimize size packs each GEMM channel's shift into its bias word (records {m}):
+    """--optimize size packs each GEMM and 3x3 depthwise channel's shift into its bias word
+    (records {m}; the depthwise layers: 5 channels, a 5-output row, stride 1 and 2):
     odd channel counts (a last block of one channel), 5x5 = 3 * 8 + 1 pixels (a last
     block of one pixel), 3x3 and 1x1 windows, biases up to 2^20 either sign, ReLU6
     clamps, a fused residual add; every layer equals the golden model, with gcc's pinned
@@ -674,12 +675,13 @@ def test_packed_records_bit_exact_on_emulator(target, toolchain):
     ch = Chain([1, 5, 5, 5], np.random.default_rng(57), "packed")
     ch.conv(7, act="relu6").save("a").conv(9, k=(1, 1), pads=(0, 0, 0, 0), act="relu")
     ch.conv(7, k=(1, 1), pads=(0, 0, 0, 0)).add("a", act="relu").conv(11).conv(3, act="relu6")
-    ch.conv(5, act="relu6")
+    ch.conv(5, act="relu6").depthwise(act="relu").depthwise(stride=(2, 2))
     model = ch.model()
     _, layers = check_on_target(model, target, samples=3, want_report=True, optimize="size",
                                 toolchain=toolchain)
     packed = [l for l in layers if "shifts packed into the biases" in l.get("variant_detail", "")]
-    assert len(packed) == 6, [(l["variant"], l.get("variant_detail")) for l in layers]
+    assert len(packed) == 8, [(l["variant"], l.get("variant_detail")) for l in layers]
+    assert sum(l["variant"] == "arm_dsp_dw3x3_w8" for l in packed) == 2, packed
     runtime = [l for l in packed if "run-time shape" in l["variant_detail"]]
     assert len(runtime) == 6 and sum("_add" in l["variant"] for l in runtime) == 1
     assert len({l["function"] for l in runtime}) < 6, [l["function"] for l in runtime]

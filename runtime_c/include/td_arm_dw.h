@@ -232,6 +232,13 @@ extern "C" {
 #define TD_DW_OPS4_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
     [t0] "=&r"(t0), [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_
 
+/* A channel's starting accumulator: its bias, below which packed records (PK,
+ * TD_ARM_RQ_PACKED) keep the requantization shift. */
+TD_ARM_AI int32_t td_arm_dw_bias(const int32_t *wp, const int PK)
+{
+    return PK ? wp[0] >> TD_ARM_PACK_BITS : wp[0];
+}
+
 /* NB (8, 6, 5 or 4) outputs of one channel: bias + three kernel rows; the second
  * row starts D1 bytes after the first, the third D2 after the second (ring
  * slots).  wp: the channel's stream (ASH > 0: int8 weights). */
@@ -263,10 +270,11 @@ extern "C" {
                          S2 W3 TD_DW4_ROW2_("b2") TD_DW_OPS4_);                                \
     }
 TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, const int NB,
-                             const int SU, const int D1, const int D2, const int ASH)
+                             const int SU, const int D1, const int D2, const int ASH,
+                             const int PK)
 {
     const int16_t *xp = x;
-    int32_t a0 = wp[0], a1, a2, a3, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    int32_t a0 = td_arm_dw_bias(wp, PK), a1, a2, a3, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
     uint32_t t0, t1, w01, w12;
     /* non-first rows load at b + 8 .. b + 32: LDR reaches -255, LDRD +-1020 */
     const int NEAR = D1 % 4 == 0 && D2 % 4 == 0 && D1 >= -260 && D1 <= 988 &&
@@ -314,11 +322,12 @@ TD_ARM_AI void td_arm_dw_wrow(const int32_t *wp, const int r, const int ASH, int
 
 /* One or two outputs of one channel (the row's tail), in C. */
 TD_ARM_AI void td_arm_dw_tail(int32_t *a, const int16_t *x, const int32_t *wp, const int NO,
-                              const int SU, const int D1, const int D2, const int ASH)
+                              const int SU, const int D1, const int D2, const int ASH,
+                              const int PK)
 {
     const char *xb = (const char *)(const void *)x;
     int r;
-    a[0] = a[1] = wp[0];
+    a[0] = a[1] = td_arm_dw_bias(wp, PK);
 #pragma GCC unroll 3
     for (r = 0; r < 3; ++r) {
         const td_s32a *xr = (const td_s32a *)(const void *)(xb + (r > 0 ? D1 : 0) + (r > 1 ? D2 : 0));
@@ -343,12 +352,13 @@ TD_ARM_AI void td_arm_dw_tail(int32_t *a, const int16_t *x, const int32_t *wp, c
 /* clang (see td_arm_common.h): the NB outputs two at a time, in C (the
  * assembly above needs fourteen registers, r7 among them). */
 TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, const int NB,
-                             const int SU, const int D1, const int D2, const int ASH)
+                             const int SU, const int D1, const int D2, const int ASH,
+                             const int PK)
 {
     int j;
 #pragma GCC unroll 4
     for (j = 0; j < NB; j += 2) {
-        td_arm_dw_tail(acc + j, x + j * SU, wp, 2, SU, D1, D2, ASH);
+        td_arm_dw_tail(acc + j, x + j * SU, wp, 2, SU, D1, D2, ASH, PK);
     }
 }
 #endif
@@ -362,15 +372,17 @@ TD_ARM_AI void td_arm_dw_row(const int16_t *x0, const int32_t *stream, int8_t *o
 {
     const int WW = ASH ? 3 : 6;  /* weight words per channel */
     const int CS = 1 + WW + RS; /* words per channel in the stream: bias, weights, record */
+    const int PK = E == TD_ARM_RQ_PACKED; /* the record's shift in the bias word */
     int c, u, j;
     for (c = 0; c < C; ++c) {
         const int32_t *st = stream + c * CS;
         const int16_t *xc = x0 + c * PU;
         int8_t *oc = o + c;
-        const td_arm_rec k = td_arm_rec_load(st + 1 + WW, RS, E, FIX, FOLD, ZP);
+        const td_arm_rec k = PK ? td_arm_rec_load_packed(st + 1 + WW, st[0], RS, FIX, FOLD, ZP)
+                                : td_arm_rec_load(st + 1 + WW, RS, E, FIX, FOLD, ZP);
         for (u = 0; u + 8 <= OU; u += 8) {
             int32_t acc[8];
-            td_arm_dw_blk(acc, xc + u * SU, st, 8, SU, D1, D2, ASH);
+            td_arm_dw_blk(acc, xc + u * SU, st, 8, SU, D1, D2, ASH, PK);
 #pragma GCC unroll 8
             for (j = 0; j < 8; ++j) {
                 acc[j] = TD_ARM_RQ(td_arm_lsl(acc[j], ASH), k.r);
@@ -384,7 +396,7 @@ TD_ARM_AI void td_arm_dw_row(const int16_t *x0, const int32_t *stream, int8_t *o
             /* the rest: one block of 4, 5, 6 or 8 storing 3..7 */
             const int NB = OU % 8 > 6 ? 8 : (OU % 8 > 4 ? OU % 8 : 4);
             int32_t acc[8];
-            td_arm_dw_blk(acc, xc + u * SU, st, NB, SU, D1, D2, ASH);
+            td_arm_dw_blk(acc, xc + u * SU, st, NB, SU, D1, D2, ASH, PK);
 #pragma GCC unroll 8
             for (j = 0; j < OU % 8; ++j) {
                 acc[j] = TD_ARM_RQ(td_arm_lsl(acc[j], ASH), k.r);
@@ -395,7 +407,7 @@ TD_ARM_AI void td_arm_dw_row(const int16_t *x0, const int32_t *stream, int8_t *o
             }
         } else if (OU % 8) {
             int32_t acc[2];
-            td_arm_dw_tail(acc, xc + u * SU, st, OU % 8, SU, D1, D2, ASH);
+            td_arm_dw_tail(acc, xc + u * SU, st, OU % 8, SU, D1, D2, ASH, PK);
             oc[u * OC] = (int8_t)TD_ARM_RQ(td_arm_lsl(acc[0], ASH), k.r);
             if (OU % 8 > 1) {
                 oc[(u + 1) * OC] = (int8_t)TD_ARM_RQ(td_arm_lsl(acc[1], ASH), k.r);

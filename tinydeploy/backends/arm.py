@@ -970,8 +970,9 @@ def _with_records_twin(make, plan: Optional[RequantPlan], requants: int,
     """The int8-weight chain make(plan) with, as each link's compact twin, the same kernel
     on compact records (make(_compact_records(plan)); --optimize size takes it): 4 bytes
     less a channel for about two instructions a channel record load (`requants` of them).
-    pack (the GEMM): those get a twin on packed records (_packed_records), 4 bytes less a
-    channel again for about one more instruction a record load.
+    pack (the GEMM and the 3x3 depthwise): those get a twin on packed records
+    (_packed_records), 4 bytes less a channel again for about one more instruction a
+    record load.
     last_twin (make_last, note, extra instructions, fall_back): the end of that chain of
     twins gets one more, make_last(its plan), e.g. a fused add's tables built in RAM (2 KB
     less for RAM_TABLE_INSTRUCTIONS; fall_back: see _with_twins)."""
@@ -1466,7 +1467,7 @@ def _dsp_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     def compact_chain(p: RequantPlan) -> Optional[Choice]:
         return _dw_choices("arm_dsp_dw3x3_w8", "td_arm_dw3x3(in, (int16_t *){ring}, (const int32_t *)wv",
                            "arm", DW_H, 2, stream, q, pu, p, groups, lambda e: None)
-    compact = _with_records_twin(compact_chain, plan8, q["out_h"] * ch)
+    compact = _with_records_twin(compact_chain, plan8, q["out_h"] * ch, pack=True)
     # int8 weights: per block of up to 8 outputs of a row and channel, an LDR and two SXTB16
     # where an LDRD loaded each kernel row, and the shifts (~20, fitted to the emulator)
     extra = 20 * q["out_h"] * ch * -(-q["out_w"] // 8)
@@ -1530,7 +1531,7 @@ def _dw_stream(w8: np.ndarray, plan: RequantPlan) -> np.ndarray:
     for c in range(ch):
         if plan.acc_shift:
             wc = w8[:, :, c].astype(np.int64)
-            words = [int(plan.bias2[c]) >> plan.acc_shift]
+            words = list(_biases(plan, c, 1))
             for r in range(3):
                 words += list(_pack8([wc[r, 0], wc[r, 1], wc[r, 1], wc[r, 2]]))
         else:
@@ -1539,7 +1540,7 @@ def _dw_stream(w8: np.ndarray, plan: RequantPlan) -> np.ndarray:
             for r in range(3):
                 words += list(_pack16([wc[r, 0], wc[r, 1], wc[r, 1], wc[r, 2]]))
         stream.append(np.asarray(words, np.int64))
-        stream.append(plan.records[c].astype(np.int64))
+        stream.append(plan.stream_records(c, 1))
     return np.concatenate(stream).astype(np.int32)
 
 
