@@ -143,7 +143,7 @@ class ConvParams(ct.Structure):
     _fields_ = [(n, I16) for n in "in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w "
                                   "dil_h dil_w pad_top pad_left groups per_channel".split()] + \
         [(n, I32) for n in "input_offset output_offset act_min act_max".split()] + \
-        [("multiplier", P_I32), ("shift", P_I32)]
+        [("multiplier", P_I32), ("shift", P_I8)]
 
 
 ADD_FIELDS = inplace_kernels.ADD_FIELDS
@@ -187,13 +187,14 @@ def _conv_struct(q: dict, nrng: np.random.Generator, keep: list) -> ConvParams:
                           nrng.uniform(0.02, 0.2), int(nrng.integers(-128, 128)), "relu"
                           if nrng.random() < 0.5 else None)
     mult = np.ascontiguousarray(p["multiplier"], np.int32)
-    shift = np.ascontiguousarray(p["shift"], np.int32)
+    shift = np.ascontiguousarray(p["shift"], np.int8)
+    assert np.array_equal(shift, p["shift"])
     keep += [mult, shift]
     s = ConvParams(**{k: v for k, v in q.items()}, per_channel=1,
                    input_offset=p["input_offset"], output_offset=p["output_offset"],
                    act_min=p["act_min"], act_max=p["act_max"])
     s.multiplier = mult.ctypes.data_as(P_I32)
-    s.shift = shift.ctypes.data_as(P_I32)
+    s.shift = shift.ctypes.data_as(P_I8)
     return s
 
 

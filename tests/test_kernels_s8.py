@@ -73,7 +73,7 @@ class ConvParams(ct.Structure):
     _fields_ = _fields(I16, "in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w "
                             "dil_h dil_w pad_top pad_left groups per_channel") + \
         _fields(I32, "input_offset output_offset act_min act_max") + \
-        [("multiplier", P_I32), ("shift", P_I32)]
+        [("multiplier", P_I32), ("shift", P_I8)]
 
 
 class FcParams(ct.Structure):
@@ -152,14 +152,16 @@ class TransposeParams(ct.Structure):
 
 def make_struct(cls, p, keep):
     """Fill a ctypes struct from a params dict (the generator's view).
-    Pointer fields get int32 arrays kept alive in `keep`."""
+    Pointer fields get int32 (or int8) arrays kept alive in `keep`."""
     s = cls()
     for name, ctype in cls._fields_:
         v = p[name]
-        if ctype is P_I32:
-            arr = np.ascontiguousarray(np.atleast_1d(v), np.int32)
+        if ctype is P_I32 or ctype is P_I8:
+            dtype = np.int32 if ctype is P_I32 else np.int8
+            arr = np.ascontiguousarray(np.atleast_1d(v), dtype)
+            assert np.array_equal(arr, np.atleast_1d(v)), (name, v)  # no value cut
             keep.append(arr)
-            setattr(s, name, arr.ctypes.data_as(P_I32))
+            setattr(s, name, arr.ctypes.data_as(ctype))
         elif isinstance(ctype, type) and issubclass(ctype, ct.Array):
             setattr(s, name, ctype(*[int(x) for x in v]))
         else:

@@ -125,14 +125,21 @@ def c_ident(text: str) -> str:
     return out if out and not out[0].isdigit() else "_" + out
 
 
-def s8_params(c, q: dict, sym: str, consts: list) -> dict:
+# parameter structs whose per-channel shifts are int8 arrays (-31 .. 31; 3 bytes less a
+# channel than int32)
+INT8_SHIFT_STRUCTS = ("td_conv_s8_params",)
+
+
+def s8_params(c, q: dict, sym: str, consts: list, ptype: Optional[str] = None) -> dict:
     """An int8 parameter dict as struct fields: scalar fields stay inline; array
     fields (per-channel multipliers and shifts) become int32 constant arrays
-    (made by the emit context c), appended to consts."""
+    (made by the emit context c), appended to consts; the shifts of a ptype in
+    INT8_SHIFT_STRUCTS int8 ones."""
     params = {}
     for k, v in q.items():
         if isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype != np.int8:
-            arr = c.const(sym, k, v, "int32_t")
+            narrow = k == "shift" and ptype in INT8_SHIFT_STRUCTS
+            arr = c.const(sym, k, v, "int8_t" if narrow else "int32_t")
             consts.append(arr)
             params[k] = arr.sym
         else:

@@ -31,7 +31,7 @@ def _emit_window(c, op: Op, sym: str):
     ptype = "td_conv_s8_params"  # both convolutions' parameter struct
     fn = "td_conv2d_s8_overlap" if op.kind == "conv2d_s8" else "td_depthwise_conv2d_s8_overlap"
     consts: list = []
-    params = s8_params(c, op.int8_params, sym, consts)
+    params = s8_params(c, op.int8_params, sym, consts, ptype)
     x, w, b = op.inputs
     backward = "1" if c.inplace(op).direction == "backward" else "0"
     return Call(fn, INPLACE_SOURCE, [c.ptr(x), c.ptr(w), c.ptr(b), c.ptr(op.outputs[0], False), backward],
@@ -48,7 +48,7 @@ def _emit_conv_add(c, op: Op, sym: str):
     add = next(o for o in c.g.ops if o.name == mode.add)
     statics: list = []
     consts: list = []
-    conv = s8_params(c, op.int8_params, sym, consts)
+    conv = s8_params(c, op.int8_params, sym, consts, "td_conv_s8_params")
     aq = add.int8_params
     res = {k: int(aq[k]) for k in ADD_FIELDS}
     res["conv_is_input1"] = int(mode.conv_is_input1)

@@ -199,7 +199,7 @@ typedef struct {
     int32_t output_offset;     /* +output zero point */
     int32_t act_min, act_max;
     const int32_t *multiplier;
-    const int32_t *shift;
+    const int8_t *shift;       /* -31 .. 31 (TFLite convention) */
 } td_conv_s8_params;
 
 /* Kernel taps [*lo, *hi) with 0 <= origin + k * dil < size, k in [0, k_n)

@@ -31,7 +31,7 @@ def packed_choice(op: Op, variant: str, fn: str, source: str, ptype: str, arrays
         consts = [ctx.const(sym, a[0], a[1], a[2], note=f"{sym}: {a[3]}", aligned=len(a) > 4 and a[4])
                   for a in arrays]
         args = [ctx.ptr(op_.inputs[0])] + [k.sym for k in consts] + [ctx.ptr(op_.outputs[0], False)]
-        params = s8_params(ctx, q, sym, consts)  # appends the per-channel arrays it names
+        params = s8_params(ctx, q, sym, consts, ptype)  # appends the per-channel arrays it names
         return Call(fn, source, args + (extra(ctx, op_) if extra else []), ptype, params,
                     consts=consts)
     size = {"int32_t": 4, "uint8_t": 1}

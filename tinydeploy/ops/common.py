@@ -155,5 +155,5 @@ def s8_call(c, op: Op, sym: str, fn: str, source: str, ptype: str, roles: str) -
             buffers.append(packed.sym)
         else:
             buffers.append(c.ptr(name))
-    params = s8_params(c, op.int8_params, sym, consts)
+    params = s8_params(c, op.int8_params, sym, consts, ptype)
     return Call(fn, source, buffers, ptype, params, consts=consts)
