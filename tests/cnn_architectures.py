@@ -111,6 +111,23 @@ def mnasnet():
     return n.model({"image": (3, 32, 32)}, [n.classifier(x, 64, 10)]), {"image": (3, 32, 32)}
 
 
+def mnasnet_half(res: int = 96):
+    """torchvision's MnasNet-0.5 layer for layer at res x res with 10 classes (about 0.94 M
+    parameters: the issue's "MnasNet-0.5 class" model, int8 weights 930 KB)."""
+    n = Net(5)
+    x = n.conv("image", 3, 16, 3, 2)
+    x = n.conv(x, 16, 16, 3, groups=16)
+    x = n.conv(x, 16, 8, 1, act="none")
+    c = 8
+    for c_out, k, s, e, r in ((16, 3, 2, 3, 3), (24, 5, 2, 3, 3), (40, 5, 2, 6, 3), (48, 3, 1, 6, 2),
+                              (96, 5, 2, 6, 4), (160, 3, 1, 6, 1)):
+        for i in range(r):
+            x = _inverted_residual(n, x, c, c_out, e, k, s if i == 0 else 1, act="relu")
+            c = c_out
+    x = n.conv(x, c, 1280, 1)
+    return n.model({"image": (3, res, res)}, [n.classifier(x, 1280, 10)]), {"image": (3, res, res)}
+
+
 def _channel_shuffle(n: Net, x: str, c: int, h: int, w: int) -> str:
     x = n.node("Reshape", [x, n.int_const("shape", [1, 2, c // 2, h, w])])
     x = n.node("Transpose", [x], perm=[0, 2, 1, 3, 4])

@@ -159,22 +159,37 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
                 plan, gen = _balance(g, plan, gen, generate, lambda fast: plan_memory(
                     g, tgt, inplace, planner_method, kernel_scratch, optimize, fast), tgt.flash_bytes)
             size_flash, fallback = None, None
-            if tgt.flash_bytes and library_flash(gen) > tgt.flash_bytes and optimize != "size":
+            chosen = library_flash(gen)
+            if tgt.flash_bytes and chosen > tgt.flash_bytes and optimize != "size":
                 # over the board's flash: would the compact kernels of --optimize size fit?
                 small = plan_memory(g, tgt, inplace, planner_method, kernel_scratch, "size")
                 size_flash = library_flash(generate(small, Path(tmp) / "size"))
                 if optimize == "balanced" and size_flash <= tgt.flash_bytes:
                     # balanced fits the board where a mode can: it takes size's kernels
-                    fallback = dict(mode="size", balanced_flash_bytes=library_flash(gen),
+                    fallback = dict(mode="size", chosen_flash_bytes=chosen, portable_layers=[],
                                     extra_instructions=_extra_instructions(small) -
                                     _extra_instructions(plan))
                     plan, gen = small, generate(small)
+            fit_flash, least = None, None
+            if (tgt.flash_bytes and fallback is None and
+                    (size_flash if size_flash is not None else chosen) > tgt.flash_bytes):
+                # even size's build is over: the portable kernel where a fast one's code is
+                # large (kernel_select.FIT), if that fits (balanced and size take it)
+                least = plan_memory(g, tgt, inplace, planner_method, kernel_scratch, kernel_select.FIT)
+                fit_flash = library_flash(generate(least, Path(tmp) / "fit"))
+                if fit_flash <= tgt.flash_bytes and optimize != "speed":
+                    fallback = dict(mode="size", chosen_flash_bytes=chosen,
+                                    portable_layers=_fit_only_layers(least),
+                                    extra_instructions=_extra_instructions(least) -
+                                    _extra_instructions(plan))
+                    plan, gen = least, generate(least)
         figures = make_report(g, plan, gen, Path(model).name, tgt)
         # how a float model's ranges were calibrated (None: float32 build or a QDQ model's own)
         figures["calib_method"] = calib_method if calib is not None and quantize == "int8" else None
         figures["sections"] = dict(weights=weights_section, arena=arena_section)
         figures["optimize"] = optimize
-        # balanced over the board's flash, so built as --optimize size (None: as chosen)
+        # over the board's flash as chosen, so built as --optimize size (and with the portable
+        # kernel in portable_layers where even that was over); None: as chosen
         figures["optimize_fallback"] = fallback
         figures["weights"] = dict(mode=weights, int4_budget_db=int4_budget_db if weights == "mixed" else None,
                                   int4_layers=sum(1 for op in g.ops if g.int4_weights(op)))
@@ -188,7 +203,15 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
                 extra = _extra_instructions(small) - _extra_instructions(plan)
                 hint = (f"\n--optimize size makes it fit: flash {flash:,} bytes (int8 weights in "
                         f"every fast kernel, about {extra:,} more instructions per inference)")
+            elif fit_flash is not None and fit_flash <= tgt.flash_bytes:
+                flash = fit_flash
+                extra = _extra_instructions(least) - _extra_instructions(plan)
+                n = len(_fit_only_layers(least))
+                hint = (f"\n--optimize size makes it fit: flash {flash:,} bytes (int8 weights in "
+                        f"every fast kernel and the portable kernel in {n} layer{'s' if n > 1 else ''}, "
+                        f"about {extra:,} more instructions per inference)")
             else:
+                flash = min(flash, fit_flash if fit_flash is not None else flash)
                 hint = (f"\n--optimize size does not make it fit either: flash {flash:,} bytes "
                         f"({flash - tgt.flash_bytes:,} bytes over)")
         if tgt.flash_bytes and flash > tgt.flash_bytes and ram_fits and weights == "int8":
@@ -419,6 +442,12 @@ def _int4_hint(g: Graph, flash: int, have: int) -> str:
     return (f"\n--weights int4 stores the {total:,} bytes of convolution and fully connected "
             f"weights in half: about {est:,} bytes of flash ({verdict}); --weights mixed takes int4 "
             "only where it costs at most --int4-budget-db of output SQNR on the --calib data")
+
+
+def _fit_only_layers(plan: planner.MemoryPlan) -> list:
+    """The layers that run the portable kernel because even size's build was over the
+    board's flash (Choice.fit_only)."""
+    return sorted(k for k, c in plan.choices.items() if c is not None and c.fit_only)
 
 
 def _extra_instructions(plan: planner.MemoryPlan) -> int:

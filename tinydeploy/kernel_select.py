@@ -24,6 +24,9 @@ __all__ = ["Choice", "select", "OPTIMIZE_MODES"]
 # most compact one everywhere (a twin's own twin: compact requantization records too);
 # balanced: the first twin (unless it is size_only), except the layers balance() picks.
 OPTIMIZE_MODES = ("size", "balanced", "speed")
+# Not a user's mode: size's choices and the fit_only twins too (api.compile takes it when
+# the size build is over the board's flash).
+FIT = "fit"
 
 
 def select(g: Graph, target, modes: Optional[Modes] = None, optimize: str = "balanced",
@@ -48,14 +51,15 @@ def select(g: Graph, target, modes: Optional[Modes] = None, optimize: str = "bal
             choices[op.name] = choice
     fast = set(choices) if optimize == "speed" else keep_fast if optimize == "balanced" else set()
     return {k: replace(c, compact=None) if k in fast or c.compact is None else
-            _smallest(c.compact) if optimize == "size" else
+            _smallest(c.compact, optimize == FIT) if optimize in ("size", FIT) else
             replace(c, compact=None) if c.compact.size_only else c.compact
             for k, c in choices.items()}
 
 
-def _smallest(c: Choice) -> Choice:
-    """The end of a chain of compact twins (e.g. int8 weights, then compact records too)."""
-    while c.compact is not None:
+def _smallest(c: Choice, fit: bool = False) -> Choice:
+    """The end of a chain of compact twins (e.g. int8 weights, then compact records too);
+    fit_only twins only when `fit`."""
+    while c.compact is not None and (fit or not c.compact.fit_only):
         c = c.compact
     return c
 

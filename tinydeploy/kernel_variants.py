@@ -40,3 +40,6 @@ class Choice:
     # A compact twin only --optimize size takes (balanced keeps the variant it twins):
     # flash for instructions and RAM no other mode would trade.
     size_only: bool = False
+    # A compact twin taken only when even --optimize size's build is over the board's
+    # flash (kernel_select "fit"): e.g. the portable kernel where a fast one's code is large.
+    fit_only: bool = False

@@ -72,13 +72,19 @@ def figures(report: dict, target, bench=None) -> dict:
 
 
 def fallback_note(report: dict) -> Optional[str]:
-    """What the compile summary says when --optimize balanced went over the board's flash
-    and took the compact kernels of --optimize size instead (None: it did not)."""
+    """What the compile summary says when the build as chosen (--optimize balanced or size)
+    went over the board's flash and took the compact kernels of --optimize size instead,
+    and the portable kernel in some layers if even those were over (None: it did not)."""
     fb = report.get("optimize_fallback")
     if not fb:
         return None
-    return (f"  note: --optimize balanced needs {fb['balanced_flash_bytes']:,} B of flash, more than "
-            f"{report['target']} has: built with the kernels of --optimize size (about "
+    portable = fb.get("portable_layers") or []
+    how = "the kernels of --optimize size"
+    if portable:
+        how += (f" and the portable kernel (less code) in {len(portable)} layer"
+                f"{'s' if len(portable) > 1 else ''}")
+    return (f"  note: --optimize {report['optimize']} needs {fb['chosen_flash_bytes']:,} B of flash, "
+            f"more than {report['target']} has: built with {how} (about "
             f"{fb['extra_instructions']:,} more instructions per inference)")
 
 

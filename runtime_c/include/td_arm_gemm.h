@@ -344,20 +344,19 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
         }
         if (ASH && UNROLL < 0) {
             /* K4 run-time data (a shared function): four steps a round up to the end
-             * pointer (no counter: every register is taken), then the KREST = -1 - UNROLL
-             * (a compile-time constant, (K4 - 1) % 4) steps left */
-            const int KREST = -1 - UNROLL;
+             * pointer (no counter: every register is taken), then the (K4 - 1) % 4 left
+             * one at a time */
             const int16_t *wend;
             TD_PIN_STEP_(TD_B2_4_, TD_SM4F_, "=&r")
-            wend = pwp + 4 * (K4 - 1 - KREST);
+            wend = pwp + 4 * ((K4 - 1) & ~3);
             while (pwp != wend) {
                 TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
                 TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
                 TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
                 TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
             }
-#pragma GCC unroll 3
-            for (i = 0; i < KREST; ++i) {
+#pragma GCC unroll 1
+            for (i = 1 + ((K4 - 1) & ~3); i < K4; ++i) {
                 TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
             }
         } else if (ASH && !UNROLL) {
@@ -677,8 +676,8 @@ void td_arm_im2col_rt(const int8_t *in, int16_t *blk, int p, int n, const td_arm
 
 /* The same with the shape from a td_arm_conv_shape S (run-time values; the layer's
  * enum constants give the block size, the short block's pixels (pixels % block) and
- * whether out_c is odd, unroll -1 - (k4 - 1) % 4 (the K loop for a run-time k4), the
- * accumulator shift and the requantization). */
+ * whether out_c is odd, unroll -1 (the K loop for a run-time k4), the accumulator
+ * shift and the requantization). */
 #define TD_ARM_CONV_W8_RT_HEAD_(L, S, D, Z) (S)->pixels, (S)->out_c, (S)->k4, L##_unroll, \
     L##_block, L##_short_block, L##_odd_out_c, D, L##_acc_shift, (S)->in_h, (S)->in_w, \
     (S)->in_c, (S)->out_h, (S)->out_w, (S)->k_h, (S)->k_w, (S)->stride_h, (S)->stride_w, \

@@ -818,9 +818,8 @@ def _emit_gemm_rt(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Re
     fn, pre = f"{sym}_arm", layer_prefix(sym)
     rq = plan.fields()
     del rq["out_zero_point"]  # the wrapper's argument (see _emit_gemm)
-    # unroll -1 - (k4 - 1) % 4: the K loop for a run-time k4, four steps a round, the
-    # rest a compile-time count (layers share a function where it is the same)
-    head = dict(unroll=-1 - (geo.k // 4 - 1) % 4, block=geo.nmax,
+    # unroll -1: the K loop for a run-time k4 (four steps a round, then one at a time)
+    head = dict(unroll=-1, block=geo.nmax,
                 short_block=geo.oh * geo.ow % geo.nmax, odd_out_c=geo.oc % 2,
                 acc_shift=plan.acc_shift)
     groups = [head, rq]
@@ -999,8 +998,11 @@ def _with_records_twin(make, plan: Optional[RequantPlan], requants: int,
         if twin is not None:
             extra += last_extra
             note = (note + "; " if note else "") + last_note
-            last = _with_twins(last, [_noted(t, note, extra_instructions=extra)
-                                      for t in _links(twin)], fall_back=fall_back)
+            twins = _links(twin)
+            if twin.portable:  # the portable kernel: the twin of every link
+                twins = twins * len(_links(last))
+            last = _with_twins(last, [_noted(t, note, extra_instructions=extra) for t in twins],
+                               fall_back=fall_back)
     for _, link_chain, _, _ in reversed(levels[:-1]):
         last = _with_twins(link_chain, _links(last))
     return last
@@ -1467,7 +1469,13 @@ def _dsp_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     def compact_chain(p: RequantPlan) -> Optional[Choice]:
         return _dw_choices("arm_dsp_dw3x3_w8", "td_arm_dw3x3(in, (int16_t *){ring}, (const int32_t *)wv",
                            "arm", DW_H, 2, stream, q, pu, p, groups, lambda e: None)
-    compact = _with_records_twin(compact_chain, plan8, q["out_h"] * ch, pack=True)
+    # where even --optimize size is over the board's flash: the portable kernel (its code is
+    # shared by every depthwise layer; 9 weight bytes, the bias, a multiplier and a shift
+    # byte a channel), about 5 instructions a MAC more
+    portable = (lambda p: Choice("portable", None, 0, portable=True, fit_only=True,
+                                 const_bytes=18 * ch),
+                "the portable kernel: less code", 5 * 9 * ch * q["out_h"] * q["out_w"], False)
+    compact = _with_records_twin(compact_chain, plan8, q["out_h"] * ch, portable, pack=True)
     # int8 weights: per block of up to 8 outputs of a row and channel, an LDR and two SXTB16
     # where an LDRD loaded each kernel row, and the shifts (~20, fitted to the emulator)
     extra = 20 * q["out_h"] * ch * -(-q["out_w"] // 8)
@@ -1512,11 +1520,11 @@ def _dsp_dw5(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
         return np.concatenate([np.asarray(x, np.int64) for x in words]).astype(np.int32)
     fast = _dw_choices("arm_dsp_dw5x5_w8", "td_arm_dw5x5(in, (int16_t *){ring}, (const int32_t *)wv",
                        "arm", DW_H, 2, stream, q, pu, plan, dw_groups(op, ch, mode), lambda e: None, k=5)
-    # its compact twin is the portable kernel: 25 weight bytes, the bias and a multiplier
-    # and shift a channel (37 bytes against 56), about 5 instructions a MAC more (its
+    # its compact twin is the portable kernel: 25 weight bytes, the bias, a multiplier and
+    # a shift byte a channel (34 bytes against 56), about 5 instructions a MAC more (its
     # 0.11-0.14 MAC/instruction against 0.33 on the M4)
     twin = Choice("portable", None, 0, portable=True, detail="the portable kernel: less flash",
-                  const_bytes=37 * ch, extra_instructions=5 * 25 * ch * q["out_h"] * q["out_w"])
+                  const_bytes=34 * ch, extra_instructions=5 * 25 * ch * q["out_h"] * q["out_w"])
     return _with_twins(fast, [twin] * len(_links(fast)))
 
 
