@@ -299,6 +299,8 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
     td_arm_acc6 a;
     const int16_t *xp = x;
     const int16_t *wp = *wpp;
+    /* packed records: each channel's shift in its bias word, at the block's start */
+    const int32_t *bw = (const int32_t *)(const void *)wp;
     const int32_t *r;
     int i;
 #if TD_ARM_GCC
@@ -451,9 +453,8 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
         }
     }
     r = (const int32_t *)(const void *)wp;
+    *wpp = wp + 2 * M * RS;
     {
-        /* packed records: each channel's shift in its bias word, at the block's start */
-        const int32_t *bw = (const int32_t *)(const void *)*wpp;
         const td_arm_rec k0 = E == TD_ARM_RQ_PACKED
             ? td_arm_rec_load_packed(r, bw[0], RS, FIX, FOLD, ZP)
             : td_arm_rec_load(r, RS, E, FIX, FOLD, ZP);
@@ -483,7 +484,6 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
             }
         }
     }
-    *wpp = wp + 2 * M * RS;
 }
 
 /* All output channels of one block of N pixels (outputs o[n * OC + c]). */

@@ -43,11 +43,11 @@ static void dot_pixels(const int8_t *x, const uint8_t *w, int32_t kc, int n, int
 
 /* td_mbqm of four accumulators (td_mve_mbqm4), then the offset, the clamp and a byte
  * store every out_c bytes (lanes in pr). */
-static void requant4(int32x4_t acc, int32_t mult, int32_t shift, const td_conv_s8_params *p,
-                     int8_t *out, uint32x4_t offsets, mve_pred16_t pr)
+static void requant4(int32x4_t acc, int32_t mult, int32_t shift, int32_t offset, int32_t lo,
+                     int32_t hi, int8_t *out, uint32x4_t offsets, mve_pred16_t pr)
 {
-    int32x4_t v = vaddq_n_s32(td_mve_mbqm4(acc, mult, shift), p->output_offset);
-    v = td_mve_clamp4(v, p->act_min, p->act_max);
+    int32x4_t v = vaddq_n_s32(td_mve_mbqm4(acc, mult, shift), offset);
+    v = td_mve_clamp4(v, lo, hi);
     vstrbq_scatter_offset_p_s32(out, offsets, v, pr);
 }
 
@@ -55,6 +55,10 @@ void td_mve_conv_s4(const td_conv_s8_params *p, const int8_t *input, const int32
                     const uint8_t *weights, int8_t *output, int8_t *blk, int32_t kc)
 {
     const int32_t pixels = p->out_h * p->out_w, out_c = p->out_c, half = kc * 8;
+    /* in locals: the byte stores below may alias anything p points to */
+    const int32_t *mult = p->multiplier, offset = p->output_offset;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int8_t *shift = p->shift;
     /* the byte offsets of the block's pixels in the output: 0, out_c, 2 out_c, 3 out_c */
     const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)out_c);
     int32_t px, c;
@@ -67,8 +71,8 @@ void td_mve_conv_s4(const td_conv_s8_params *p, const int8_t *input, const int32
             const int32_t mi = p->per_channel ? c : 0;
             int32_t acc[TD_MVE_S4_PIXELS];
             dot_pixels(blk, weights + c * half, kc, n, start[c], acc);
-            requant4(vldrwq_s32(acc), p->multiplier[mi], p->shift[mi], p, output + px * out_c + c,
-                     offsets, vctp32q((uint32_t)n));
+            requant4(vldrwq_s32(acc), mult[mi], shift[mi], offset, lo, hi,
+                     output + px * out_c + c, offsets, vctp32q((uint32_t)n));
         }
     }
 }
