@@ -226,17 +226,18 @@ def test_mnasnet_half_class_fits_stm32f746_by_default(tmp_path):
 def test_flash_error_when_no_mode_fits_names_int4(tmp_path):
     """A board whose flash holds kws in no --optimize mode: the error gives size mode's
     flash and how far over it still is, and what int4 weights would make of it (the
-    convolution and fully connected weights in half the bytes), which a real int4 build
-    then meets within 15% (its kernels differ: size mode's int8 GEMM packs its shifts into
-    the biases and shares one function among layers of a kind, the int4 ones do not)."""
+    convolution and fully connected weights in half the bytes, plus the shift word a
+    channel the int4 kernels keep and size mode packs into the bias),
+    which a real int4 build then meets within 10% (its kernels' code differs: size mode
+    shares one function among the convolutions of a kind)."""
     size = api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746", optimize="size")
     r = size.report
     g = size.graph
-    weights = {op.inputs[1] for op in g.ops
-               if op.kind in ("conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8")}
-    total = sum(g.tensors[t].nbytes for t in weights)
+    layers = [op for op in g.ops if op.kind in ("conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8")]
+    total = sum(g.tensors[t].nbytes for t in {op.inputs[1] for op in layers})
+    channels = sum(g.tensors[op.outputs[0]].shape[-1] for op in layers)  # NHWC, [rows][out]
     flash = r["flash_bytes"] - 1024  # below size mode, above the int4 estimate
-    est = r["flash_bytes"] - total // 2
+    est = r["flash_bytes"] - total // 2 + 4 * channels
     proc = cli("compile", model_path("kws", "int8_qdq.onnx"), "--target-file",
                _board(tmp_path, "tinyflash", flash), "-o", tmp_path / "o")
     assert proc.returncode == 2, proc.stderr
@@ -250,7 +251,7 @@ def test_flash_error_when_no_mode_fits_names_int4(tmp_path):
         "SQNR on the --calib data\n"), proc.stderr
     int4 = api.compile(model_path("kws", "int8_qdq.onnx"), target="stm32f746", optimize="size",
                        weights="int4").report["flash_bytes"]
-    assert abs(int4 - est) <= 0.15 * est, (int4, est)
+    assert abs(int4 - est) <= 0.10 * est, (int4, est)
 
 
 @pytest.mark.parametrize("target", ["cortex-m55", "rv32-zve32x"])

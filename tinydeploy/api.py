@@ -430,14 +430,18 @@ def _code_estimate(gen: dict) -> int:
 
 
 def _int4_hint(g: Graph, flash: int, have: int) -> str:
-    """What int4 weights would do to a library of `flash` bytes that is over the board's
-    `have`: the convolution and fully connected weights in half the bytes (an estimate)."""
-    weights = {op.inputs[1]: g.tensors[op.inputs[1]].nbytes for op in g.ops
-               if op.kind in WEIGHTED_KINDS and g.tensors[op.inputs[1]].dtype == "int8"}
+    """What int4 weights would do to a library of `flash` bytes (size mode's build) that is
+    over the board's `have`: the convolution and fully connected weights in half the bytes,
+    plus the shift word a channel that the int4 kernels keep and size mode packs into the
+    bias word (an estimate)."""
+    layers = [op for op in g.ops
+              if op.kind in WEIGHTED_KINDS and g.tensors[op.inputs[1]].dtype == "int8"]
+    weights = {op.inputs[1]: g.tensors[op.inputs[1]].nbytes for op in layers}
     total = sum(weights.values())
     if not total:
         return ""
-    est = flash - total // 2
+    channels = sum(g.tensors[op.outputs[0]].shape[-1] for op in layers)  # NHWC, [rows][out]
+    est = flash - total // 2 + 4 * channels
     verdict = "fits" if est <= have else f"still {est - have:,} bytes over"
     return (f"\n--weights int4 stores the {total:,} bytes of convolution and fully connected "
             f"weights in half: about {est:,} bytes of flash ({verdict}); --weights mixed takes int4 "
