@@ -160,29 +160,33 @@ def compile(model: PathLike, target: str = "host", out_dir: Optional[PathLike] =
                     g, tgt, inplace, planner_method, kernel_scratch, optimize, fast), tgt.flash_bytes)
             size_flash, fallback = None, None
             chosen = library_flash(gen)
+
+            def take(trial_plan, trial_gen, where: Path) -> tuple:
+                """The trial build in `where` becomes the output (no second generation)."""
+                shutil.rmtree(staging)
+                shutil.move(str(where), str(staging))
+                return (dict(mode="size", chosen_flash_bytes=chosen,
+                             portable_layers=_fit_only_layers(trial_plan),
+                             extra_instructions=_extra_instructions(trial_plan) -
+                             _extra_instructions(plan)), trial_plan, trial_gen)
             if tgt.flash_bytes and chosen > tgt.flash_bytes and optimize != "size":
                 # over the board's flash: would the compact kernels of --optimize size fit?
                 small = plan_memory(g, tgt, inplace, planner_method, kernel_scratch, "size")
-                size_flash = library_flash(generate(small, Path(tmp) / "size"))
+                small_gen = generate(small, Path(tmp) / "size")
+                size_flash = library_flash(small_gen)
                 if optimize == "balanced" and size_flash <= tgt.flash_bytes:
                     # balanced fits the board where a mode can: it takes size's kernels
-                    fallback = dict(mode="size", chosen_flash_bytes=chosen, portable_layers=[],
-                                    extra_instructions=_extra_instructions(small) -
-                                    _extra_instructions(plan))
-                    plan, gen = small, generate(small)
+                    fallback, plan, gen = take(small, small_gen, Path(tmp) / "size")
             fit_flash, least = None, None
             if (tgt.flash_bytes and fallback is None and
                     (size_flash if size_flash is not None else chosen) > tgt.flash_bytes):
                 # even size's build is over: the portable kernel where a fast one's code is
                 # large (kernel_select.FIT), if that fits (balanced and size take it)
                 least = plan_memory(g, tgt, inplace, planner_method, kernel_scratch, kernel_select.FIT)
-                fit_flash = library_flash(generate(least, Path(tmp) / "fit"))
+                least_gen = generate(least, Path(tmp) / "fit")
+                fit_flash = library_flash(least_gen)
                 if fit_flash <= tgt.flash_bytes and optimize != "speed":
-                    fallback = dict(mode="size", chosen_flash_bytes=chosen,
-                                    portable_layers=_fit_only_layers(least),
-                                    extra_instructions=_extra_instructions(least) -
-                                    _extra_instructions(plan))
-                    plan, gen = least, generate(least)
+                    fallback, plan, gen = take(least, least_gen, Path(tmp) / "fit")
         figures = make_report(g, plan, gen, Path(model).name, tgt)
         # how a float model's ranges were calibrated (None: float32 build or a QDQ model's own)
         figures["calib_method"] = calib_method if calib is not None and quantize == "int8" else None

@@ -733,14 +733,9 @@ def _dsp_add(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
 
 
 def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
-               in_zp: int, epi: Optional[AddEpilogue] = None, ram_tables: bool = False,
-               runtime_shape: bool = False) -> "Call":
-    """The layer's call of td_arm_conv (int16 weights) or td_arm_conv_w8 (int8).
-    runtime_shape (int8 weights, no fused add): the shape is a td_arm_conv_shape constant
-    the wrapper takes as an argument, so that every layer with the same block size,
-    accumulator shift and requantization flags shares one function."""
-    if runtime_shape:
-        return _emit_gemm_rt(ctx, op, sym, geo, w8, plan, in_zp, epi)
+               in_zp: int, epi: Optional[AddEpilogue] = None, ram_tables: bool = False) -> "Call":
+    """The layer's call of td_arm_conv (int16 weights) or td_arm_conv_w8 (int8), its shape
+    compile-time constants (_emit_gemm_rt: run-time data)."""
     consts = [ctx.const(sym, "blob", _gemm_stream(w8, geo, plan), aligned=True)]
     wname = consts[0].sym
     k4 = geo.k // 4
@@ -753,22 +748,15 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
         # int8 weights: the block order is the wrapper's argument (see td_arm_conv_w8)
         del head["dir"]
         head["acc_shift"] = plan.acc_shift
-    rq = plan.fields()
-    if plan.acc_shift:
-        # int8 weights: the output zero point is the wrapper's argument, so that layers which
-        # differ only in it share one function (it sets a compact record's rounding constant)
-        del rq["out_zero_point"]
+    rq = _rq_fields_zp_arg(plan) if plan.acc_shift else plan.fields()
     groups = [head,
               win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh, geo.sw,
                          geo.pt, geo.pl, in_zp), rq]
     scratch = "scratch"
     if epi is not None and ram_tables:
         # the two tables at the start of the layer's scratch, built first (RAM_TABLE_BYTES)
-        consts.append(ctx.const(sym, "rescale", epi.rescale, ctype="td_arm_add_rescale"))
-        ep_decl = """int32_t *t = (int32_t *)scratch;
-    td_arm_add_tables(t, rescale);
-    const td_arm_epi ep = {res, t + 128, t + 384};"""
-        scratch = "(t + 512)"
+        consts.append(_rescale_rows(ctx, sym, epi))
+        ep_decl, scratch = RAM_TABLES_PROLOGUE, "(t + 512)"
     elif epi is not None:
         consts += _epi_tables(ctx, sym, epi)
         ep_decl = "const td_arm_epi ep = {res, tconv + 128, tres + 128};"
@@ -805,10 +793,34 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     return Call(fn, source, call_args, statics=[cfg, body], consts=consts, headers=headers)
 
 
+def _rq_fields_zp_arg(plan: RequantPlan) -> dict:
+    """The td_arm_rq_cfg fields of an int8-weight wrapper: the output zero point is its
+    argument, so that layers which differ only in it share one function (it sets a compact
+    record's rounding constant)."""
+    rq = plan.fields()
+    del rq["out_zero_point"]
+    return rq
+
+
+# a wrapper's first statements when a fused add's two tables are built at the start of its
+# scratch (RAM_TABLE_BYTES; from the rescale rows, _rescale_rows); the GEMM's block follows
+RAM_TABLES_PROLOGUE = """int32_t *t = (int32_t *)scratch;
+    td_arm_add_tables(t, rescale);
+    const td_arm_epi ep = {res, t + 128, t + 384};"""
+
+
+def _rescale_rows(ctx, sym: str, epi: AddEpilogue):
+    """The two td_arm_add_rescale rows that build the fused add's tables."""
+    return ctx.const(sym, "rescale", epi.rescale, ctype="td_arm_add_rescale")
+
+
 def _emit_gemm_rt(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
                   in_zp: int, epi: Optional[AddEpilogue] = None) -> "Call":
-    """_emit_gemm's runtime_shape form; a fused add (epi) builds its tables in the scratch
-    and takes its sum's requantization as run-time data too (td_arm_epi_rq; the shift and
+    """The layer's call of td_arm_conv_w8 with its shape as run-time data: a
+    td_arm_conv_shape constant the wrapper takes as an argument, so that every layer with
+    the same block size, short block, channel parity, accumulator shift and requantization
+    flags shares one function.  A fused add (epi) builds its tables in the scratch and
+    takes its sum's requantization as run-time data too (td_arm_epi_rq; the shift and
     whether it clamps stay compile-time constants)."""
     win = win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh, geo.sw,
                      geo.pt, geo.pl, in_zp)
@@ -816,8 +828,7 @@ def _emit_gemm_rt(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Re
     consts = [ctx.const(sym, "blob", _gemm_stream(w8, geo, plan), aligned=True),
               ctx.const(sym, "shape", np.array([shape], np.int64), ctype="td_arm_conv_shape")]
     fn, pre = f"{sym}_arm", layer_prefix(sym)
-    rq = plan.fields()
-    del rq["out_zero_point"]  # the wrapper's argument (see _emit_gemm)
+    rq = _rq_fields_zp_arg(plan)
     # unroll -1: the K loop for a run-time k4 (four steps a round, then one at a time)
     head = dict(unroll=-1, block=geo.nmax,
                 short_block=geo.oh * geo.ow % geo.nmax, odd_out_c=geo.oc % 2,
@@ -834,7 +845,7 @@ def _emit_gemm_rt(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Re
         blk, ep = "(int16_t *)scratch", "NULL"
     else:
         ef = epi.fields
-        consts += [ctx.const(sym, "rescale", epi.rescale, ctype="td_arm_add_rescale"),
+        consts += [_rescale_rows(ctx, sym, epi),
                    ctx.const(sym, "add_rq", np.array([[ef[k] for k in (
                        "add_mult", "add_c", "add_fix_mask", "add_min", "add_max")]], np.int64),
                              ctype="td_arm_epi_rq")]
@@ -844,9 +855,7 @@ def _emit_gemm_rt(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Re
         args = [ctx.ptr(op.inputs[0]), consts[0].sym, ctx.ptr(epi.residual),
                 ctx.ptr(epi.output, False), ctx.scratch(op), consts[2].sym]
         call = f"TD_ARM_CONV_ADD_W8_RT_PARAMS({pre}, shape, q, dir, zp)"
-        body = """int32_t *t = (int32_t *)scratch;
-    td_arm_add_tables(t, rescale);
-    const td_arm_epi ep = {res, t + 128, t + 384};"""
+        body = RAM_TABLES_PROLOGUE
         blk, ep = "(int16_t *)(t + 512)", "&ep"
     body = wrapper_fn(fn, params + ["int zp", "int dir"], f"""{body}
     td_arm_conv_w8(in, {blk}, (const int16_t *)(const void *)wv, out, {ep},
@@ -912,7 +921,9 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
             return None
 
         def emit(ctx, op_, sym, p):
-            return _emit_gemm(ctx, op_, sym, geo, w8, p, in_zp, epi, ram_tables, runtime_shape)
+            if runtime_shape:
+                return _emit_gemm_rt(ctx, op_, sym, geo, w8, p, in_zp, epi)
+            return _emit_gemm(ctx, op_, sym, geo, w8, p, in_zp, epi, ram_tables)
         # the fused add's tables: in flash, or built in the scratch from two rescale rows
         tables = 0 if epi is None else RESCALE_ROWS_BYTES if ram_tables else RAM_TABLE_BYTES
         shape = (ELEM_BYTES["td_arm_conv_shape"] + (0 if epi is None else ELEM_BYTES["td_arm_epi_rq"])
