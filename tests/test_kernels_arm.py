@@ -687,6 +687,22 @@ def test_packed_records_bit_exact_on_emulator(target, toolchain):
     assert len({l["function"] for l in runtime}) < 6, [l["function"] for l in runtime]
 
 
+@pytest.mark.parametrize("target", ["nucleo-l4r5zi", "stm32f746"])
+def test_run_time_k_loop_every_entry_bit_exact_on_emulator(target):
+    """The run-time-shape GEMM (--optimize size) enters its loop of four K steps a round by
+    a table branch at the step that leaves whole rounds: window lengths with k4 = 1, 3, 5, 2,
+    9 and 16 take every entry ((k4 - 1) % 4 = 0, 2, 0, 1, 0, 3; none, one and several
+    rounds), in blocks of three pixels and a short block of two, with even and odd channel
+    counts; every layer equals the golden model."""
+    ch = Chain([1, 4, 2, 4], np.random.default_rng(91), "rtk")
+    one = dict(k=(1, 1), pads=(0, 0, 0, 0))
+    ch.conv(12, act="relu", **one).conv(20, **one).conv(8, act="relu", **one).conv(9, **one)
+    ch.conv(4, **one).conv(7, act="relu6").conv(6)
+    _, layers = check_on_target(ch.model(), target, samples=3, want_report=True, optimize="size")
+    runtime = [l for l in layers if "run-time shape" in l.get("variant_detail", "")]
+    assert len(runtime) == 7, [(l["variant"], l.get("variant_detail")) for l in layers]
+
+
 def test_packed_records_refuse_what_the_bias_word_cannot_hold():
     """A bias of 2^26 or more (unscaled) leaves no room for the shift: no packed plan,
     the layer keeps its compact records; one just below packs."""

@@ -291,6 +291,15 @@ TD_ARM_AI void td_arm_bias(td_arm_acc6 *a, const int16_t **wpp, const int M, con
  * weights and biases scaled by 2^scale_bits (speed); ASH > 0: int8 weights
  * and plain biases, the accumulator is shifted left by ASH before the
  * requantization, which gives the same acc2 (flash). */
+/* The K loop of a run-time K4 (td_arm_gemm_block, UNROLL < 0): STEP four times a
+ * round until wp reaches %[end]; TBB enters the first round at step 4 - %[entry]
+ * (%[entry] in 0..3, 0: at the test). */
+#define TD_RT_K_LOOP_(STEP)                                                                 \
+    "ldr %[w0], %[entry]\n\ttbb [pc, %[w0]]\n9:\n\t"                                        \
+    ".byte (5f - 9b) / 2, (4f - 9b) / 2, (3f - 9b) / 2, (2f - 9b) / 2\n"                     \
+    "1:\n\t" STEP "2:\n\t" STEP "3:\n\t" STEP "4:\n\t" STEP                                 \
+    "5:\n\tldr %[w0], %[end]\n\tcmp %[wp], %[w0]\n\tbne 1b\n\t"
+
 TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *o,
                                  int8_t *y0, const td_arm_epi *ep, const int M, const int N,
                                  const int OC, const int K4, const int KH2, const int UNROLL,
@@ -345,21 +354,33 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
             p10 >>= TD_ARM_PACK_BITS;
         }
         if (ASH && UNROLL < 0) {
-            /* K4 run-time data (a shared function): four steps a round up to the end
-             * pointer (no counter: every register is taken), then the (K4 - 1) % 4 left
-             * one at a time */
+            /* K4 run-time data (a shared function): after the first step, the other
+             * K4 - 1 in one loop of four steps a round, entered by a table branch at the
+             * step that leaves whole rounds ((K4 - 1) % 4 steps before the first test).
+             * Every register is taken: the entry and the end pointer are read from
+             * memory operands into a weight register that is free between steps. */
             const int16_t *wend;
+            uint32_t entry;
             TD_PIN_STEP_(TD_B2_4_, TD_SM4F_, "=&r")
-            wend = pwp + 4 * ((K4 - 1) & ~3);
-            while (pwp != wend) {
-                TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
-                TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
-                TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
-                TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
-            }
-#pragma GCC unroll 1
-            for (i = 1 + ((K4 - 1) & ~3); i < K4; ++i) {
-                TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
+            wend = pwp + 4 * (K4 - 1);
+            entry = (uint32_t)(K4 - 1) & 3u;
+            if (N == 3) {
+                __asm__ volatile(TD_RT_K_LOOP_(TD_B2_4_ TD_X4_("p1") TD_SM4_("a01", "a11")
+                                               TD_X4_("p2") TD_SM4_("a02", "a12") TD_X4P_
+                                               TD_SM4_("a00", "a10"))
+                                 : [a00] "+r"(p00), [a01] "+r"(p01), [a02] "+r"(p02),
+                                   [a10] "+r"(p10), [a11] "+r"(p11), [a12] "+r"(p12),
+                                   [xp] "+r"(pxp), [wp] "+r"(pwp), TD_PIN_TMP_
+                                 : [p1] "i"(8), [p2] "i"(16), [xs] "i"(8 * N),
+                                   [entry] "m"(entry), [end] "m"(wend) : "cc", "memory");
+            } else {
+                __asm__ volatile(TD_RT_K_LOOP_(TD_B2_4_ TD_X4_("p1") TD_SM4_("a01", "a11")
+                                               TD_X4P_ TD_SM4_("a00", "a10"))
+                                 : [a00] "+r"(p00), [a01] "+r"(p01), [a10] "+r"(p10),
+                                   [a11] "+r"(p11), [xp] "+r"(pxp), [wp] "+r"(pwp),
+                                   TD_PIN_TMP_
+                                 : [p1] "i"(8), [p2] "i"(16), [xs] "i"(8 * N),
+                                   [entry] "m"(entry), [end] "m"(wend) : "cc", "memory");
             }
         } else if (ASH && !UNROLL) {
             /* less code: blocks of 8 steps in a loop, the rest unrolled */
