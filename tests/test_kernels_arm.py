@@ -668,9 +668,9 @@ def test_packed_records_bit_exact_on_emulator(target, toolchain):
     block of one pixel), 3x3 and 1x1 windows, biases up to 2^20 either sign, ReLU6
     clamps, a fused residual add; every layer equals the golden model, with gcc's pinned
     registers and clang's portable loop alike.  The layers take their shape as run-time
-    data (td_arm_conv_shape: k4 12 and 2, four steps at a time and the rest one by one;
-    the fused add's requantization from a td_arm_epi_rq), and two of them of one kind run
-    one function."""
+    data (td_arm_conv_shape: k4 12 and 2; the fused add's requantization from a
+    td_arm_epi_rq; the depthwise layers' td_arm_dw_shape, ring offsets read from memory),
+    and two of them of one kind run one function."""
     import re
     ch = Chain([1, 5, 5, 5], np.random.default_rng(57), "packed")
     ch.conv(7, act="relu6").save("a").conv(9, k=(1, 1), pads=(0, 0, 0, 0), act="relu")
@@ -683,8 +683,12 @@ def test_packed_records_bit_exact_on_emulator(target, toolchain):
     assert len(packed) == 8, [(l["variant"], l.get("variant_detail")) for l in layers]
     assert sum(l["variant"] == "arm_dsp_dw3x3_w8" for l in packed) == 2, packed
     runtime = [l for l in packed if "run-time shape" in l["variant_detail"]]
-    assert len(runtime) == 6 and sum("_add" in l["variant"] for l in runtime) == 1
-    assert len({l["function"] for l in runtime}) < 6, [l["function"] for l in runtime]
+    assert len(runtime) == 8 and sum("_add" in l["variant"] for l in runtime) == 1
+    # the depthwise layers (strides 1 and 2) share no function: their specialized forms
+    dws = [l for l in runtime if l["variant"] == "arm_dsp_dw3x3_w8"]
+    assert len(dws) == 2 and not any(l["variant_detail"].endswith("(shared)") for l in dws), dws
+    convs = [l for l in runtime if l not in dws]
+    assert len({l["function"] for l in convs}) < 6, [l["function"] for l in convs]
 
 
 @pytest.mark.parametrize("target", ["nucleo-l4r5zi", "stm32f746"])
@@ -701,6 +705,32 @@ def test_run_time_k_loop_every_entry_bit_exact_on_emulator(target):
     _, layers = check_on_target(ch.model(), target, samples=3, want_report=True, optimize="size")
     runtime = [l for l in layers if "run-time shape" in l.get("variant_detail", "")]
     assert len(runtime) == 7, [(l["variant"], l.get("variant_detail")) for l in layers]
+
+
+@pytest.mark.parametrize("target,toolchain", [("nucleo-l4r5zi", "gcc"), ("stm32f746", "gcc"),
+                                              ("stm32f746", "clang")])
+def test_depthwise_run_time_shape_shared_bit_exact_on_emulator(target, toolchain):
+    """--optimize size: 3x3 depthwise layers of other shapes but one stride along x (and
+    requantization flags) share one function that reads the shape at run time
+    (td_arm_dw_layer_rt: loop bounds, ring group and width, and the ring offsets from
+    memory).  Rows of 17, 15, 13, 11, 6, 4 and 2 outputs (blocks of 8, the blocks of 8,
+    6, 5 and 4 storing fewer, the one- and two-output tails), strides 1 and 2, padding or
+    none, 6 to 20 channels, rings of fewer channels than the layer (several groups):
+    every layer equals the golden model."""
+    ch = Chain([1, 6, 12, 17], np.random.default_rng(63), "dwrt")
+    valid = dict(pads=(0, 0, 0, 0))
+    one = dict(k=(1, 1), pads=(0, 0, 0, 0))
+    ch.depthwise(act="relu").conv(12, **one).depthwise(**valid).depthwise(act="relu6", **valid)
+    ch.conv(20, **one).depthwise(**valid).depthwise(stride=(2, 2)).conv(10, **one)
+    ch.depthwise(**valid).depthwise().depthwise(stride=(2, 2))
+    _, layers = check_on_target(ch.model(), target, samples=2, want_report=True, optimize="size",
+                                toolchain=toolchain, kernel_scratch="fit")
+    dws = [l for l in layers if l["op"] == "depthwise_conv2d_s8"]
+    shared = [l for l in dws if l["variant_detail"].endswith("run-time shape if shared (shared)")]
+    assert len(dws) == 8 and len(shared) == 8, [(l["variant"], l.get("variant_detail")) for l in dws]
+    assert len({l["function"] for l in shared}) <= 3, [l["function"] for l in shared]
+    rings = [int(l["variant_detail"].split()[2]) for l in dws]
+    assert any(r < l["out_shape"][-1] for r, l in zip(rings, dws)), rings
 
 
 def test_packed_records_refuse_what_the_bias_word_cannot_hold():

@@ -307,7 +307,8 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
             offset, nbytes = plan.own_scratch[op.name]
             entry["scratch"] = dict(arena_offset=offset, bytes=nbytes)
         if choice is not None and choice.detail:
-            entry["variant_detail"] = choice.detail
+            entry["variant_detail"] = choice.detail + (
+                f" ({layer.call.detail})" if layer.call.detail else "")
         if op.kind in ("attention", "attention_s8"):  # how its memory grows with the tokens
             entry["attention"] = ops.attention.report_entry(g, op)
             if op.name in plan.own_scratch:

@@ -32,6 +32,9 @@ class Call:
     # larger requantization shift), from which codegen.share_functions may take the one whose
     # generated function an other layer has too
     alternatives: list = field(default_factory=list)
+    # how this call runs its variant, when it is one of the variant's forms (e.g. "run-time
+    # shape": appended to report.json's variant_detail)
+    detail: str = ""
 
 
 # Element types of constant arrays, and the bytes of each element.  The struct
@@ -40,18 +43,21 @@ CONST_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16
                "int32": "int32_t", "float32": "float"}
 ELEM_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "float": 4,
               "td_rv_rq": 20, "td_concat_s8_input": 20, "td_arm_add_rescale": 20,
-              "td_arm_conv_shape": 60, "td_arm_epi_rq": 20}
+              "td_arm_conv_shape": 60, "td_arm_epi_rq": 20, "td_arm_dw_shape": 60}
 STRUCT_FIELDS = {"td_rv_rq": 5, "td_concat_s8_input": 5, "td_arm_add_rescale": 5,
-                 "td_arm_conv_shape": 15, "td_arm_epi_rq": 5}
+                 "td_arm_conv_shape": 15, "td_arm_epi_rq": 5, "td_arm_dw_shape": 15}
 STRUCT_HEADERS = {"td_rv_rq": "td_kernels_riscv.h", "td_concat_s8_input": "td_kernels_s8.h",
                   "td_arm_add_rescale": "td_arm_add_table.h",
                   "td_arm_conv_shape": "td_arm_common.h",
-                  "td_arm_epi_rq": "td_arm_common.h"}  # declared in
+                  "td_arm_epi_rq": "td_arm_common.h", "td_arm_dw_shape": "td_arm_common.h"}  # declared in
 # The field names of the structs whose rows weights.c writes with designated initializers
 STRUCT_FIELD_NAMES = {"td_arm_conv_shape": (
     "pixels", "out_c", "k4", "in_h", "in_w", "in_c", "out_h", "out_w", "k_h", "k_w",
     "stride_h", "stride_w", "pad_top", "pad_left", "in_zero_point"),
-    "td_arm_epi_rq": ("add_mult", "add_c", "add_fix_mask", "add_min", "add_max")}
+    "td_arm_epi_rq": ("add_mult", "add_c", "add_fix_mask", "add_min", "add_max"),
+    "td_arm_dw_shape": ("in_h", "in_w", "in_c", "out_h", "out_w", "stride_h", "pad_top", "pad_left",
+                        "in_zero_point", "group_c", "ring_w", "dir", "out_zero_point", "act_min",
+                        "act_max")}
 
 
 @dataclass

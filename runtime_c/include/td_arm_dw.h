@@ -218,19 +218,25 @@ extern "C" {
 /* Row r's loads are at byte offset b<r> from xp: NEAR (every offset within the
  * LDR / LDRD immediates) b1 = D1, b2 = D1 + D2; else xp steps by D1 and D2
  * (S1, S2 = TD_DW_D1_, TD_DW_D2_) and b1 = b2 = 0. */
-#define TD_DW_IN_ : [wp] "r"(wp), [d1] "i"(D1), [d2] "i"(D2), [b0] "i"(0),                     \
+#define TD_DW_IN_CT : [wp] "r"(wp), [d1] "i"(D1), [d2] "i"(D2), [b0] "i"(0),                     \
     [b1] "i"(NEAR ? D1 : 0), [b2] "i"(NEAR ? D1 + D2 : 0) : "memory"
-#define TD_DW_OPS8_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
+/* Run-time D1, D2 (td_arm_dw_layer_rt): no register is left for them, so each step
+ * reads its own from memory into t0, which is free between kernel rows. */
+#define TD_DW_IN_RT : [wp] "r"(wp), [d1] "m"(d1m), [d2] "m"(d2m), [b0] "i"(0), [b1] "i"(0),    \
+    [b2] "i"(0) : "memory"
+#define TD_DW_D1_RT_ "ldr %[t0], %[d1]\n\tadd %[xp], %[xp], %[t0]\n\t"
+#define TD_DW_D2_RT_ "ldr %[t0], %[d2]\n\tadd %[xp], %[xp], %[t0]\n\t"
+#define TD_DW_OPS8_(IN) : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
     [a4] "=&r"(a4), [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7), [t0] "=&r"(t0),            \
-    [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_
-#define TD_DW_OPS6_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
+    [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_##IN
+#define TD_DW_OPS6_(IN) : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
     [a4] "=&r"(a4), [a5] "=&r"(a5), [t0] "=&r"(t0), [t1] "=&r"(t1), [w01] "=&r"(w01),          \
-    [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_
-#define TD_DW_OPS5_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
+    [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_##IN
+#define TD_DW_OPS5_(IN) : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
     [a4] "=&r"(a4), [t0] "=&r"(t0), [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12),        \
-    [xp] "+r"(xp) TD_DW_IN_
-#define TD_DW_OPS4_ : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
-    [t0] "=&r"(t0), [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_
+    [xp] "+r"(xp) TD_DW_IN_##IN
+#define TD_DW_OPS4_(IN) : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
+    [t0] "=&r"(t0), [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_##IN
 
 /* A channel's starting accumulator: its bias, below which packed records (PK,
  * TD_ARM_RQ_PACKED) keep the requantization shift. */
@@ -243,31 +249,31 @@ TD_ARM_AI int32_t td_arm_dw_bias(const int32_t *wp, const int PK)
  * row starts D1 bytes after the first, the third D2 after the second (ring
  * slots).  wp: the channel's stream (ASH > 0: int8 weights). */
 #if TD_ARM_GCC
-#define TD_DW_BLK_ASM_(W1, W2, W3, S1, S2)                                                     \
+#define TD_DW_BLK_ASM_(W1, W2, W3, S1, S2, IN)                                                     \
     if (NB == 8 && SU == 1) {                                                                  \
         __asm__ volatile(W1 TD_DW_ROW1_FIRST_("b0") S1 W2 TD_DW_ROW1_("b1")                    \
-                         S2 W3 TD_DW_ROW1_("b2") TD_DW_OPS8_);                                 \
+                         S2 W3 TD_DW_ROW1_("b2") TD_DW_OPS8_(IN));                                 \
     } else if (NB == 8) {                                                                      \
         __asm__ volatile(W1 TD_DW_ROW2_FIRST_("b0") S1 W2 TD_DW_ROW2_("b1")                    \
-                         S2 W3 TD_DW_ROW2_("b2") TD_DW_OPS8_);                                 \
+                         S2 W3 TD_DW_ROW2_("b2") TD_DW_OPS8_(IN));                                 \
     } else if (NB == 6 && SU == 1) {                                                           \
         __asm__ volatile(W1 TD_DW6_ROW1_FIRST_("b0") S1 W2 TD_DW6_ROW1_("b1")                  \
-                         S2 W3 TD_DW6_ROW1_("b2") TD_DW_OPS6_);                                \
+                         S2 W3 TD_DW6_ROW1_("b2") TD_DW_OPS6_(IN));                                \
     } else if (NB == 6) {                                                                      \
         __asm__ volatile(W1 TD_DW6_ROW2_FIRST_("b0") S1 W2 TD_DW6_ROW2_("b1")                  \
-                         S2 W3 TD_DW6_ROW2_("b2") TD_DW_OPS6_);                                \
+                         S2 W3 TD_DW6_ROW2_("b2") TD_DW_OPS6_(IN));                                \
     } else if (NB == 5 && SU == 1) {                                                           \
         __asm__ volatile(W1 TD_DW5_ROW1_FIRST_("b0") S1 W2 TD_DW5_ROW1_("b1")                  \
-                         S2 W3 TD_DW5_ROW1_("b2") TD_DW_OPS5_);                                \
+                         S2 W3 TD_DW5_ROW1_("b2") TD_DW_OPS5_(IN));                                \
     } else if (NB == 5) {                                                                      \
         __asm__ volatile(W1 TD_DW5_ROW2_FIRST_("b0") S1 W2 TD_DW5_ROW2_("b1")                  \
-                         S2 W3 TD_DW5_ROW2_("b2") TD_DW_OPS5_);                                \
+                         S2 W3 TD_DW5_ROW2_("b2") TD_DW_OPS5_(IN));                                \
     } else if (SU == 1) {                                                                      \
         __asm__ volatile(W1 TD_DW4_ROW1_FIRST_("b0") S1 W2 TD_DW4_ROW1_("b1")                  \
-                         S2 W3 TD_DW4_ROW1_("b2") TD_DW_OPS4_);                                \
+                         S2 W3 TD_DW4_ROW1_("b2") TD_DW_OPS4_(IN));                                \
     } else {                                                                                   \
         __asm__ volatile(W1 TD_DW4_ROW2_FIRST_("b0") S1 W2 TD_DW4_ROW2_("b1")                  \
-                         S2 W3 TD_DW4_ROW2_("b2") TD_DW_OPS4_);                                \
+                         S2 W3 TD_DW4_ROW2_("b2") TD_DW_OPS4_(IN));                                \
     }
 TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, const int NB,
                              const int SU, const int D1, const int D2, const int ASH,
@@ -279,14 +285,24 @@ TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, 
     /* non-first rows load at b + 8 .. b + 32: LDR reaches -255, LDRD +-1020 */
     const int NEAR = D1 % 4 == 0 && D2 % 4 == 0 && D1 >= -260 && D1 <= 988 &&
                      D1 + D2 >= -260 && D1 + D2 <= 988;
-    if (ASH && NEAR) {
-        TD_DW_BLK_ASM_(TD_DW_B_("4"), TD_DW_B_("8"), TD_DW_B_("12"), "", "")
+    if (!(__builtin_constant_p(D1) && __builtin_constant_p(D2))) {
+        /* the ring's row offsets as run-time data (td_arm_dw_layer_rt) */
+        const int32_t d1m = D1, d2m = D2;
+        if (ASH) {
+            TD_DW_BLK_ASM_(TD_DW_B_("4"), TD_DW_B_("8"), TD_DW_B_("12"), TD_DW_D1_RT_,
+                           TD_DW_D2_RT_, RT)
+        } else {
+            TD_DW_BLK_ASM_(TD_DW_W_("4"), TD_DW_W_("12"), TD_DW_W_("20"), TD_DW_D1_RT_,
+                           TD_DW_D2_RT_, RT)
+        }
+    } else if (ASH && NEAR) {
+        TD_DW_BLK_ASM_(TD_DW_B_("4"), TD_DW_B_("8"), TD_DW_B_("12"), "", "", CT)
     } else if (ASH) {
-        TD_DW_BLK_ASM_(TD_DW_B_("4"), TD_DW_B_("8"), TD_DW_B_("12"), TD_DW_D1_, TD_DW_D2_)
+        TD_DW_BLK_ASM_(TD_DW_B_("4"), TD_DW_B_("8"), TD_DW_B_("12"), TD_DW_D1_, TD_DW_D2_, CT)
     } else if (NEAR) {
-        TD_DW_BLK_ASM_(TD_DW_W_("4"), TD_DW_W_("12"), TD_DW_W_("20"), "", "")
+        TD_DW_BLK_ASM_(TD_DW_W_("4"), TD_DW_W_("12"), TD_DW_W_("20"), "", "", CT)
     } else {
-        TD_DW_BLK_ASM_(TD_DW_W_("4"), TD_DW_W_("12"), TD_DW_W_("20"), TD_DW_D1_, TD_DW_D2_)
+        TD_DW_BLK_ASM_(TD_DW_W_("4"), TD_DW_W_("12"), TD_DW_W_("20"), TD_DW_D1_, TD_DW_D2_, CT)
     }
     acc[0] = a0;
     acc[1] = a1;
@@ -396,6 +412,11 @@ TD_ARM_AI void td_arm_dw_row(const int16_t *x0, const int32_t *stream, int8_t *o
             /* the rest: one block of 4, 5, 6 or 8 storing 3..7 */
             const int NB = OU % 8 > 6 ? 8 : (OU % 8 > 4 ? OU % 8 : 4);
             int32_t acc[8];
+            if (!__builtin_constant_p(D1)) {
+                /* td_arm_dw_layer_rt's run-time NB: the outputs a block of 4 leaves,
+                 * zeroed for the compiler's sake */
+                acc[4] = acc[5] = acc[6] = acc[7] = 0;
+            }
             td_arm_dw_blk(acc, xc + u * SU, st, NB, SU, D1, D2, ASH, PK);
 #pragma GCC unroll 8
             for (j = 0; j < OU % 8; ++j) {
@@ -469,7 +490,8 @@ TD_ARM_AI void td_arm_dw_load(const int8_t *in, int16_t *slot, int iy, const int
                               const int IW, const int C, const int NC, const int PU,
                               const int PL, const int IZP)
 {
-    if (NC % 4 == 0 && iy >= 0 && iy < IH) {
+    /* (a run-time NC: the out-of-line fill, whose code every layer shares) */
+    if (__builtin_constant_p(NC) && NC % 4 == 0 && iy >= 0 && iy < IH) {
         td_arm_dw_fill_t(in + iy * IW * C, slot, IW, C, NC, PU, PL);
     } else {
         td_arm_dw_fill(in, slot, iy, IH, IW, C, NC, PU, PL, IZP);
@@ -690,6 +712,48 @@ TD_ARM_AI void td_arm_dw_layer(const int8_t *in, int16_t *ring, const int32_t *s
         td_arm_dw_ring_init(ring, K * (C % CG) * PU, IZP);
         td_arm_dw_group(in + c0, ring, stream + c0 * CS, out + c0, K, IH, IW, C, C % CG, OH, OW,
                         SV, SU, PT, PL, PU, IZP, DIR, ASH, TD_ARM_RQ_PASS);
+    }
+}
+
+/* td_arm_dw_layer with the layer's shape as run-time data (--optimize size: one
+ * function for the K x K layers of one stride along x, weight format and
+ * requantization flags): the window, ring group and width, direction, output zero
+ * point and clamp bounds from s; K, SU (the stride along x), ASH and the flags
+ * compile-time. */
+TD_ARM_AI void td_arm_dw_layer_rt(const int8_t *in, int16_t *ring, const int32_t *stream,
+                                  int8_t *out, const td_arm_dw_shape *s, const int K,
+                                  const int SU, const int ASH, const int FIX, const int RS,
+                                  const int E, const int FOLD, const int CLAMP)
+{
+    const int ZP = s->out_zero_point, LO = s->act_min, HI = s->act_max;
+    const int IH = s->in_h, IW = s->in_w, C = s->in_c, CG = s->group_c;
+    const int OH = s->out_h, OW = s->out_w, SV = s->stride_h;
+    const int PT = s->pad_top, PL = s->pad_left, PU = s->ring_w;
+    const int IZP = s->in_zero_point, DIR = s->dir;
+    const int CS = (K == 5 ? 11 : ASH ? 4 : 7) + RS; /* as in td_arm_dw_layer */
+    int c0;
+    for (c0 = 0; c0 < C; c0 += CG) {
+        const int NC = C - c0 < CG ? C - c0 : CG;
+        if (c0 == 0 || NC != CG) { /* the padding columns of the slots' layout */
+            td_arm_dw_ring_init(ring, K * NC * PU, IZP);
+        }
+        if (K == 5) {
+            td_arm_dw5x5_group(in + c0, ring, stream + c0 * CS, out + c0, IH, IW, C, NC, OH, OW,
+                               SV, SU, PT, PL, PU, IZP, DIR, ASH, TD_ARM_RQ_PASS);
+        } else {
+            /* td_arm_dw3x3_group with one td_arm_dw_row for the three ring phases (their
+             * slot steps D1, D2 are run-time data here anyway) */
+            const int slot = NC * PU * 2;
+            int nx = DIR >= 0 ? -PT : (OH - 1) * SV - PT + 2, ns = 0, n;
+            for (n = 0; n < OH; ++n) {
+                const int oy = DIR >= 0 ? n : OH - 1 - n;
+                const int ph = td_arm_dw_ring_rows(in + c0, ring, &nx, &ns, oy * SV - PT, 3, IH,
+                                                   IW, C, NC, PU, PL, IZP, DIR);
+                td_arm_dw_row(ring + ph * NC * PU, stream + c0 * CS, out + c0 + oy * OW * C, NC,
+                              C, OW, SU, PU, ph == 2 ? -2 * slot : slot,
+                              ph == 1 ? -2 * slot : slot, ASH, TD_ARM_RQ_PASS);
+            }
+        }
     }
 }
 

@@ -944,7 +944,7 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
         last = (lambda p: variant(p, "_w8", lambda e: None, runtime_shape=True),
                 "run-time shape", RUNTIME_SHAPE_INSTRUCTIONS * blocks, False)
     compact = _with_records_twin(lambda p: variant(p, "_w8", lambda e: None), plan8,
-                                 blocks * geo.oc, last, pack=True)
+                                 blocks * geo.oc, (last,), pack=True)
     return _with_compact(wide, compact,
                          _gemm_extra(ops.macs(g, op), geo.oh * geo.ow * geo.oc))
 
@@ -965,9 +965,20 @@ def _with_compact(wide: Optional[Choice], compact: Optional[Choice], extra: int)
     compact = _noted(compact, "int8 weights")
     if wide is None:
         return compact
-    compact = replace(compact, extra_instructions=extra,
+    compact = replace(_int8_twin(compact, extra),
                       flash_saved=max(0, wide.const_bytes - compact.const_bytes))
     return replace(wide, compact=compact)
+
+
+def _int8_twin(twin: Choice, extra: int) -> Choice:
+    """An int16-weight variant's int8-weight twin costing `extra` instructions more than
+    it, and its own twins (compact records, run-time shapes...) that much more than their
+    estimates against the twin: every Choice.extra_instructions counts from the fast
+    variant (api's fallback notes add them up)."""
+    def shifted(c: Optional[Choice]) -> Optional[Choice]:
+        return None if c is None else replace(c, extra_instructions=c.extra_instructions + extra,
+                                              compact=shifted(c.compact), smaller=shifted(c.smaller))
+    return replace(twin, extra_instructions=extra, compact=shifted(twin.compact))
 
 
 def _noted(choice: Choice, note: str, **changes) -> Choice:
@@ -976,21 +987,23 @@ def _noted(choice: Choice, note: str, **changes) -> Choice:
 
 
 def _with_records_twin(make, plan: Optional[RequantPlan], requants: int,
-                       last_twin: Optional[tuple] = None, pack: bool = False) -> Optional[Choice]:
+                       last_twins: tuple = (), pack: bool = False) -> Optional[Choice]:
     """The int8-weight chain make(plan) with, as each link's compact twin, the same kernel
     on compact records (make(_compact_records(plan)); --optimize size takes it): 4 bytes
     less a channel for about two instructions a channel record load (`requants` of them).
     pack (the GEMM and the 3x3 depthwise): those get a twin on packed records
     (_packed_records), 4 bytes less a channel again for about one more instruction a
     record load.
-    last_twin (make_last, note, extra instructions, fall_back): the end of that chain of
-    twins gets one more, make_last(its plan), e.g. a fused add's tables built in RAM (2 KB
-    less for RAM_TABLE_INSTRUCTIONS; fall_back: see _with_twins)."""
+    last_twins ((make_last, note, extra instructions, fall_back), ...): the end of that
+    chain of twins gets one more, make_last(its plan), e.g. a fused add's tables built in
+    RAM (2 KB less for RAM_TABLE_INSTRUCTIONS; fall_back: see _with_twins), and that one
+    the next (e.g. run-time shapes, then the portable kernel)."""
     chain = make(plan) if plan is not None else None
     if chain is None:
         return None
-    # (plan, its chain, its note, extra instructions), most compact last
-    levels = [(plan, chain, "", 0)]
+    # (plan, its chain, its note, extra instructions, fall_back of its twins), most
+    # compact last
+    levels = [(plan, chain, "", 0, False)]
     small = _compact_records(plan)
     steps = [(small, "compact records", 2 * requants)]
     if pack:
@@ -1001,21 +1014,23 @@ def _with_records_twin(make, plan: Optional[RequantPlan], requants: int,
         if twins is None:
             break
         levels.append((p, _chain([_noted(t, note, extra_instructions=extra)
-                                  for t in _links(twins)]), note, extra))
-    last_plan, last, note, extra = levels[-1]
-    if last_twin is not None:
-        make_last, last_note, last_extra, fall_back = last_twin
+                                  for t in _links(twins)]), note, extra, False))
+    for make_last, last_note, last_extra, fall_back in last_twins:
+        last_plan, last, note, extra, _ = levels[-1]
         twin = make_last(last_plan)
-        if twin is not None:
-            extra += last_extra
-            note = (note + "; " if note else "") + last_note
-            twins = _links(twin)
-            if twin.portable:  # the portable kernel: the twin of every link
-                twins = twins * len(_links(last))
-            last = _with_twins(last, [_noted(t, note, extra_instructions=extra) for t in twins],
-                               fall_back=fall_back)
-    for _, link_chain, _, _ in reversed(levels[:-1]):
-        last = _with_twins(link_chain, _links(last))
+        if twin is None:
+            break
+        extra += last_extra
+        note = (note + "; " if note else "") + last_note
+        twins = _links(twin)
+        if twin.portable:  # the portable kernel: the twin of every link
+            twins = twins * len(_links(last))
+        levels.append((last_plan, _chain([_noted(t, note, extra_instructions=extra)
+                                          for t in twins]), note, extra, fall_back))
+    last, fall_back = levels[-1][1], levels[-1][4]
+    for _, link_chain, _, _, link_fall_back in reversed(levels[:-1]):
+        last = _with_twins(link_chain, _links(last), fall_back=fall_back)
+        fall_back = link_fall_back
     return last
 
 
@@ -1483,14 +1498,24 @@ def _dsp_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     # where even --optimize size is over the board's flash: the portable kernel (its code is
     # shared by every depthwise layer; 9 weight bytes, the bias, a multiplier and a shift
     # byte a channel), about 5 instructions a MAC more
+    # --optimize size, past the packed records: the shape as run-time data (one function
+    # for the layers of a stride along x); where even that is over the board's flash: the
+    # portable kernel (its code is shared by every depthwise layer; 9 weight bytes, the
+    # bias, a multiplier and a shift byte a channel), about 5 instructions a MAC more
+    runtime = (lambda p: _dw_rt_choices("arm_dsp_dw3x3_w8", q, 3, pu, p, groups, stream,
+                                        compact_chain(p)),
+               "run-time shape if shared",
+               q["out_h"] * ch * (DW_RUNTIME_ROW_INSTRUCTIONS +
+                                  DW_RUNTIME_BLOCK_INSTRUCTIONS * -(-q["out_w"] // 8)), False)
     portable = (lambda p: Choice("portable", None, 0, portable=True, fit_only=True,
                                  const_bytes=18 * ch),
                 "the portable kernel: less code", 5 * 9 * ch * q["out_h"] * q["out_w"], False)
-    compact = _with_records_twin(compact_chain, plan8, q["out_h"] * ch, portable, pack=True)
+    compact = _with_records_twin(compact_chain, plan8, q["out_h"] * ch, (runtime, portable),
+                                 pack=True)
     # int8 weights: per block of up to 8 outputs of a row and channel, an LDR and two SXTB16
     # where an LDRD loaded each kernel row, and the shifts (~20, fitted to the emulator)
     extra = 20 * q["out_h"] * ch * -(-q["out_w"] // 8)
-    return _with_twins(wide, [_noted(b, "int8 weights", extra_instructions=extra) for b in _links(compact)])
+    return _with_twins(wide, [_int8_twin(_noted(b, "int8 weights"), extra) for b in _links(compact)])
 
 
 def _dw5_reads(ou: int, su: int) -> int:
@@ -1588,6 +1613,56 @@ def _dw_choices(name: str, head: str, suffix: str, header: str, elem_bytes: int,
     return _chain([Choice(name, emitter(cg), k * cg * pu * elem_bytes + 16, alias_inplace=dw_alias_safe(q),
                           detail=f"ring of {cg} channels", const_bytes=4 * blob(plan).size)
                    for cg in groups])
+
+
+# instructions a run-time shape costs a depthwise layer per output row and channel, and
+# per block of up to 8 outputs of it (loop bounds, ring steps and the output's pixel stride
+# read from the stack instead of constants; fitted to vww on the M4 emulator)
+DW_RUNTIME_ROW_INSTRUCTIONS = 30
+DW_RUNTIME_BLOCK_INSTRUCTIONS = 70
+
+
+def _dw_rt_choices(name: str, q: dict, k: int, pu: int, plan: RequantPlan, groups: list,
+                   blob, specialized: Optional[Choice]) -> Optional[Choice]:
+    """The int8-weight depthwise k x k variant whose calls may take the layer's shape as
+    run-time data (td_arm_dw_layer_rt and a td_arm_dw_shape constant the wrapper takes as
+    an argument), so that the layers of one kernel size, stride along x and
+    requantization flags share one function: each call is the specialized one (the chain
+    `specialized`, same plan and ring groups) with the run-time form as its alternative,
+    which codegen.share_functions takes where it lets more layers share code (its Call's
+    detail "shared" then follows the variant's in report.json).  One per ring group size in `groups`."""
+    if specialized is None:
+        return None
+
+    def emitter(cg: int, spec: Choice):
+        def emit(ctx, op_, sym):
+            p = plan
+            shape = [q["in_h"], q["in_w"], q["out_c"], q["out_h"], q["out_w"], q["stride_h"],
+                     q["pad_top"], q["pad_left"], -int(q["input_offset"]), cg, pu,
+                     _direction(ctx, op_), p.zp, p.lo, p.hi]
+            consts = [ctx.const(sym, "blob", blob(p), aligned=True),
+                      ctx.const(sym, "shape", np.array([shape], np.int64), ctype="td_arm_dw_shape")]
+            fn, pre = f"{sym}_arm", layer_prefix(sym)
+            rq = p.fields()
+            for run_time in ("out_zero_point", "act_min", "act_max"):
+                del rq[run_time]
+            head = dict(k=k, stride_w=q["stride_w"], acc_shift=p.acc_shift)
+            what = (f"depthwise {k}x{k} on int8 weights, the shape from the layer's "
+                    f"td_arm_dw_shape; scratch: {k} input rows of ring_w for group_c channels")
+            names = ", ".join(f"{pre}_{f}" for f in (*head, *rq))
+            body = wrapper_fn(fn, ["const int8_t *in", "const void *wv", "int8_t *out", "void *scratch",
+                                   "const td_arm_dw_shape *shape"],
+                              "td_arm_dw_layer_rt(in, (int16_t *)scratch, (const int32_t *)wv, out, "
+                              f"shape,\n        {names});")
+            args = [ctx.ptr(op_.inputs[0]), consts[0].sym, ctx.ptr(op_.outputs[0], False),
+                    ctx.scratch(op_), consts[1].sym]
+            call = spec.emit(ctx, op_, sym)
+            call.alternatives = [Call(fn, None, args, statics=[c_enum(pre, [head, rq], what), body],
+                                      consts=consts, headers=[DW_H], detail="shared")]
+            return call
+        return emit
+    links = _links(specialized)
+    return _chain([replace(spec, emit=emitter(cg, spec)) for cg, spec in zip(groups, links)])
 
 
 # --------------------------------------------------------------------------
