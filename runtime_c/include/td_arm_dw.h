@@ -218,7 +218,7 @@ extern "C" {
 /* Row r's loads are at byte offset b<r> from xp: NEAR (every offset within the
  * LDR / LDRD immediates) b1 = D1, b2 = D1 + D2; else xp steps by D1 and D2
  * (S1, S2 = TD_DW_D1_, TD_DW_D2_) and b1 = b2 = 0. */
-#define TD_DW_IN_CT : [wp] "r"(wp), [d1] "i"(D1), [d2] "i"(D2), [b0] "i"(0),                     \
+#define TD_DW_IN_CT : [wp] "r"(wp), [d1] "i"(D1), [d2] "i"(D2), [b0] "i"(0),                   \
     [b1] "i"(NEAR ? D1 : 0), [b2] "i"(NEAR ? D1 + D2 : 0) : "memory"
 /* Run-time D1, D2 (td_arm_dw_layer_rt): no register is left for them, so each step
  * reads its own from memory into t0, which is free between kernel rows. */
@@ -226,16 +226,16 @@ extern "C" {
     [b2] "i"(0) : "memory"
 #define TD_DW_D1_RT_ "ldr %[t0], %[d1]\n\tadd %[xp], %[xp], %[t0]\n\t"
 #define TD_DW_D2_RT_ "ldr %[t0], %[d2]\n\tadd %[xp], %[xp], %[t0]\n\t"
-#define TD_DW_OPS8_(IN) : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
+#define TD_DW_OPS8_(IN) : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),       \
     [a4] "=&r"(a4), [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7), [t0] "=&r"(t0),            \
     [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_##IN
-#define TD_DW_OPS6_(IN) : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
+#define TD_DW_OPS6_(IN) : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),       \
     [a4] "=&r"(a4), [a5] "=&r"(a5), [t0] "=&r"(t0), [t1] "=&r"(t1), [w01] "=&r"(w01),          \
     [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_##IN
-#define TD_DW_OPS5_(IN) : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
+#define TD_DW_OPS5_(IN) : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),       \
     [a4] "=&r"(a4), [t0] "=&r"(t0), [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12),        \
     [xp] "+r"(xp) TD_DW_IN_##IN
-#define TD_DW_OPS4_(IN) : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
+#define TD_DW_OPS4_(IN) : [a0] "+r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),       \
     [t0] "=&r"(t0), [t1] "=&r"(t1), [w01] "=&r"(w01), [w12] "=&r"(w12), [xp] "+r"(xp) TD_DW_IN_##IN
 
 /* A channel's starting accumulator: its bias, below which packed records (PK,
@@ -249,31 +249,31 @@ TD_ARM_AI int32_t td_arm_dw_bias(const int32_t *wp, const int PK)
  * row starts D1 bytes after the first, the third D2 after the second (ring
  * slots).  wp: the channel's stream (ASH > 0: int8 weights). */
 #if TD_ARM_GCC
-#define TD_DW_BLK_ASM_(W1, W2, W3, S1, S2, IN)                                                     \
+#define TD_DW_BLK_ASM_(W1, W2, W3, S1, S2, IN)                                                 \
     if (NB == 8 && SU == 1) {                                                                  \
         __asm__ volatile(W1 TD_DW_ROW1_FIRST_("b0") S1 W2 TD_DW_ROW1_("b1")                    \
-                         S2 W3 TD_DW_ROW1_("b2") TD_DW_OPS8_(IN));                                 \
+                         S2 W3 TD_DW_ROW1_("b2") TD_DW_OPS8_(IN));                             \
     } else if (NB == 8) {                                                                      \
         __asm__ volatile(W1 TD_DW_ROW2_FIRST_("b0") S1 W2 TD_DW_ROW2_("b1")                    \
-                         S2 W3 TD_DW_ROW2_("b2") TD_DW_OPS8_(IN));                                 \
+                         S2 W3 TD_DW_ROW2_("b2") TD_DW_OPS8_(IN));                             \
     } else if (NB == 6 && SU == 1) {                                                           \
         __asm__ volatile(W1 TD_DW6_ROW1_FIRST_("b0") S1 W2 TD_DW6_ROW1_("b1")                  \
-                         S2 W3 TD_DW6_ROW1_("b2") TD_DW_OPS6_(IN));                                \
+                         S2 W3 TD_DW6_ROW1_("b2") TD_DW_OPS6_(IN));                            \
     } else if (NB == 6) {                                                                      \
         __asm__ volatile(W1 TD_DW6_ROW2_FIRST_("b0") S1 W2 TD_DW6_ROW2_("b1")                  \
-                         S2 W3 TD_DW6_ROW2_("b2") TD_DW_OPS6_(IN));                                \
+                         S2 W3 TD_DW6_ROW2_("b2") TD_DW_OPS6_(IN));                            \
     } else if (NB == 5 && SU == 1) {                                                           \
         __asm__ volatile(W1 TD_DW5_ROW1_FIRST_("b0") S1 W2 TD_DW5_ROW1_("b1")                  \
-                         S2 W3 TD_DW5_ROW1_("b2") TD_DW_OPS5_(IN));                                \
+                         S2 W3 TD_DW5_ROW1_("b2") TD_DW_OPS5_(IN));                            \
     } else if (NB == 5) {                                                                      \
         __asm__ volatile(W1 TD_DW5_ROW2_FIRST_("b0") S1 W2 TD_DW5_ROW2_("b1")                  \
-                         S2 W3 TD_DW5_ROW2_("b2") TD_DW_OPS5_(IN));                                \
+                         S2 W3 TD_DW5_ROW2_("b2") TD_DW_OPS5_(IN));                            \
     } else if (SU == 1) {                                                                      \
         __asm__ volatile(W1 TD_DW4_ROW1_FIRST_("b0") S1 W2 TD_DW4_ROW1_("b1")                  \
-                         S2 W3 TD_DW4_ROW1_("b2") TD_DW_OPS4_(IN));                                \
+                         S2 W3 TD_DW4_ROW1_("b2") TD_DW_OPS4_(IN));                            \
     } else {                                                                                   \
         __asm__ volatile(W1 TD_DW4_ROW2_FIRST_("b0") S1 W2 TD_DW4_ROW2_("b1")                  \
-                         S2 W3 TD_DW4_ROW2_("b2") TD_DW_OPS4_(IN));                                \
+                         S2 W3 TD_DW4_ROW2_("b2") TD_DW_OPS4_(IN));                            \
     }
 TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, const int NB,
                              const int SU, const int D1, const int D2, const int ASH,
