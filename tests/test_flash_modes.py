@@ -80,6 +80,38 @@ def test_size_keeps_compact_records_balanced_the_full_ones():
             - shape, (n, saved)
 
 
+def test_code_bytes_per_layer_and_by_place(tmp_path):
+    """Issue 16 item 2: report.json gives each layer's code bytes (its own generated
+    function; 0 where it runs an earlier layer's) next to its weight bytes, and the
+    library's code by where it is (the layers' functions, the run functions and parameter
+    structs, each runtime kernel file), adding up to code_bytes; a layer's figure is the
+    function's size as binutils' nm reads it from the object compiled apart."""
+    import re
+    import subprocess
+    from tinydeploy import stack
+    from tinydeploy.targets import load_target
+    r = api.compile(model_path("vww", "int8_qdq.onnx"), target="stm32f746", optimize="size",
+                    out_dir=tmp_path / "lib").report
+    code = r["code"]
+    assert code["layers"] + code["run_and_parameters"] + sum(code["runtime"].values()) == r["code_bytes"]
+    assert set(code["runtime"]) >= {"td_arm_dsp_dw.c", "td_arm_dsp_im2col.c"}, code["runtime"]
+    layers = r["layers"]
+    assert sum(l["code_bytes"] for l in layers) == code["layers"]
+    shared = [l for l in layers if l["shared_with"] is not None]
+    assert len(shared) >= 20 and all(l["code_bytes"] == 0 for l in shared)
+    owners = [l for l in layers if l["shared_with"] is None and re.match(r"L\d+_", l["function"])]
+    assert owners and all(l["code_bytes"] > 0 for l in owners)
+    tgt = load_target("stm32f746")
+    obj = tmp_path / "net.o"
+    subprocess.run([tgt.cc, *stack._flags(tgt), "-std=c99", "-I", str(tmp_path / "lib"), "-c",
+                    str(tmp_path / "lib" / "net.c"), "-o", str(obj)], check=True)
+    nm = subprocess.run([tgt.cc.replace("gcc", "nm"), "-S", str(obj)], capture_output=True, text=True,
+                        check=True).stdout
+    sizes = {p[3]: int(p[1], 16) for p in (ln.split() for ln in nm.splitlines()) if len(p) == 4}
+    for l in owners:
+        assert l["code_bytes"] == sizes[l["function"]], (l["function"], l["code_bytes"])
+
+
 def test_balanced_spends_at_most_the_headroom():
     """ad: the compact build leaves room below int8 weights + 32 KiB; balanced spends it on
     int16 weights (some layers run the fast kernel) and stays below that line."""

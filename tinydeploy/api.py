@@ -276,8 +276,27 @@ def _install(staging: Path, out_dir: Path) -> Path:
 WEIGHTED_KINDS = ("conv2d_s8", "depthwise_conv2d_s8", "fully_connected_s8")  # int8 or int4 weights
 
 
+def code_breakdown(gen: dict) -> Optional[dict]:
+    """The library's code bytes by where they are (None when the compiler did not measure
+    them): "layers", the layers' own generated functions in NAME.c; "run_and_parameters",
+    the rest of NAME.c (the run functions and the layers' parameter structs); "runtime",
+    each runtime kernel file's object.  They add up to report.json's code_bytes."""
+    stack_result = gen.get("stack") or {}
+    units = stack_result.get("units")
+    if not units:
+        return None
+    main = stack_result["entry"][:-len("_run")] + ".c"
+    own = {l.function for l in gen["layers"] if l.shared_with is None}
+    functions = units.get(main, {}).get("functions", {})
+    layers = sum(functions.get(f, 0) for f in own)
+    return dict(layers=layers, run_and_parameters=units.get(main, {}).get("flash_bytes", 0) - layers,
+                runtime={n: u["flash_bytes"] for n, u in sorted(units.items()) if n != main},
+                functions=functions)
+
+
 def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, tgt) -> dict:
     from . import inplace as ip
+    code = code_breakdown(gen)
     layers = []
     for layer in gen["layers"]:
         op = layer.op
@@ -298,7 +317,11 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
                      weight_bytes=layer.weight_bytes,
                      # the C function the layer calls; shared_with: the index of the earlier layer
                      # whose generated function it runs (one copy of the code), else null
-                     function=layer.function, shared_with=layer.shared_with)
+                     function=layer.function, shared_with=layer.shared_with,
+                     # bytes of the layer's own generated function (0: it runs an earlier
+                     # layer's, shared_with, or a runtime kernel: "code" "runtime")
+                     code_bytes=None if code is None else
+                     0 if layer.shared_with is not None else code["functions"].get(layer.function, 0))
         if mode is not None and op.name in plan.inplace_used:
             entry["inplace"] = mode.mode + (f" ({mode.direction})" if mode.direction else "")
         if op.name in plan.scratch:
@@ -338,6 +361,8 @@ def make_report(g: Graph, plan: planner.MemoryPlan, gen: dict, model_name: str, 
         "model": model_name, "target": tgt.name, "macs": sum(ops.macs(g, op) for op in g.ops),
         "flash_bytes": flash, "weights_bytes": gen["weight_bytes"],
         "code_bytes": flash - gen["weight_bytes"], "weights_int8_bytes": int8_weight_bytes(g),
+        # code_bytes by where the code is (code_breakdown; None: not compiled)
+        "code": None if code is None else {k: v for k, v in code.items() if k != "functions"},
         "arena_bytes": plan.arena_bytes, "io_bytes": io_outside,
         "peak_ram_bytes": plan.arena_bytes + io_outside,
         "ram_lower_bound_bytes": plan.lower_bound_bytes,

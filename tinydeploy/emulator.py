@@ -245,6 +245,42 @@ def elf_sizes(elf: str | Path) -> dict[str, int]:
     return sizes
 
 
+_STT_FUNC = 2
+
+
+def elf_function_sizes(elf: str | Path) -> dict[str, int]:
+    """{function name: bytes of its code} from an ELF file's symbol table (an object
+    file's static functions included; without binutils)."""
+    path = Path(elf)
+    blob = path.read_bytes()
+    is64, order = blob[4] == 2, "<" if blob[5] == 1 else ">"
+    if is64:
+        shoff, = struct.unpack_from(order + "Q", blob, 0x28)
+        shentsize, shnum, _ = struct.unpack_from(order + "HHH", blob, 0x3A)
+        entry, sym, sym_size = order + "IIQQQQIIQQ", order + "IBBHQQ", 24
+    else:
+        shoff, = struct.unpack_from(order + "I", blob, 0x20)
+        shentsize, shnum, _ = struct.unpack_from(order + "HHH", blob, 0x2E)
+        entry, sym, sym_size = order + "IIIIIIIIII", order + "IIIBBH", 16
+    headers = [struct.unpack_from(entry, blob, shoff + i * shentsize) for i in range(shnum)]
+    sizes: dict[str, int] = {}
+    for _name, kind, _flags, _addr, off, size, link, *_ in headers:
+        if kind != 2:  # SHT_SYMTAB
+            continue
+        str_off = headers[link][4]
+        for k in range(size // sym_size):
+            fields = struct.unpack_from(sym, blob, off + k * sym_size)
+            if is64:
+                name_off, info, _other, _shndx, _value, nbytes = fields
+            else:
+                name_off, _value, nbytes, info, _other, _shndx = fields
+            if info & 0xF == _STT_FUNC and nbytes:
+                start = str_off + name_off
+                name = blob[start:blob.index(b"\0", start)].decode("ascii", errors="replace")
+                sizes[name] = sizes.get(name, 0) + nbytes
+    return sizes
+
+
 def _sections(path: Path) -> list[tuple[str, int, int, int]]:
     """(name, type, flags, size) of every section of an ELF file."""
     try:

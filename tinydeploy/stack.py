@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .emulator import elf_sizes
+from .emulator import elf_function_sizes, elf_sizes
 
 # Flags that would change or break a compile-only stack measurement.
 _DROP_FLAGS = {"-flto", "-g", "-g3", "-ggdb"}
@@ -47,6 +47,7 @@ class Unit:
     kinds: dict = field(default_factory=dict)    # function -> static | dynamic | dynamic,bounded
     calls: dict = field(default_factory=dict)    # function -> [callee names]
     flash_bytes: int = 0  # the object's text + rodata + data (code and parameter structs)
+    code: dict = field(default_factory=dict)  # function -> bytes of its code
 
 
 _CACHE: dict = {}
@@ -105,6 +106,7 @@ def _compile_unit(cc: str, flags: list, source: Path, include: Path, work: Path)
     ci = obj.with_suffix(".ci")
     unit = parse_callgraph(ci.read_text() if ci.exists() else "")
     unit.flash_bytes = elf_sizes(obj)["flash"]
+    unit.code = elf_function_sizes(obj)
     _CACHE[key] = unit
     return unit
 
@@ -176,7 +178,8 @@ def measure(lib_dir: Path, name: str, tgt, jobs: int = 2) -> dict:
     Returns {"max_stack_bytes": int or None, "compiler", "entry", "path",
     "functions": {function: frame bytes}, "unresolved": [...], "notes": [...],
     "code_bytes": the objects' text + rodata + data, i.e. the library's flash
-    without the weights file (absent when nothing was compiled)}.
+    without the weights file (absent when nothing was compiled), "units": {C file:
+    {"flash_bytes": its object's, "functions": {function: bytes of its code}}}}.
     Never raises: a missing compiler gives max_stack_bytes None and a note.
     """
     lib_dir = Path(lib_dir)
@@ -203,4 +206,6 @@ def measure(lib_dir: Path, name: str, tgt, jobs: int = 2) -> dict:
     result.update(deepest(units, entry))
     # the same compile measures the library's code: every object but the weights file's
     result["code_bytes"] = sum(unit.flash_bytes for unit in units.values())
+    result["units"] = {n: dict(flash_bytes=u.flash_bytes, functions=dict(u.code))
+                       for n, u in units.items()}
     return result
