@@ -32,18 +32,20 @@ class Call:
     # larger requantization shift), from which codegen.share_functions may take the one whose
     # generated function an other layer has too
     alternatives: list = field(default_factory=list)
-    # how this call runs its variant, when it is one of the variant's forms (e.g. "run-time
-    # shape": appended to report.json's variant_detail)
+    # how this call runs its variant, when it is one of the variant's forms (e.g. "shared":
+    # the run-time-shape form; appended to report.json's variant_detail)
     detail: str = ""
 
 
 # Element types of constant arrays, and the bytes of each element.  The struct
-# types hold only int32_t fields; weights.c checks their size at compile time.
+# types hold int32_t fields, but for the run-time shapes' int16_t ones (their emitters
+# check the range: backends/arm.py fits_int16); weights.c checks their size at compile
+# time.
 CONST_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16": "uint16_t",
                "int32": "int32_t", "float32": "float"}
 ELEM_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "float": 4,
               "td_rv_rq": 20, "td_concat_s8_input": 20, "td_arm_add_rescale": 20,
-              "td_arm_conv_shape": 60, "td_arm_epi_rq": 20, "td_arm_dw_shape": 60}
+              "td_arm_conv_shape": 32, "td_arm_epi_rq": 20, "td_arm_dw_shape": 30}
 STRUCT_FIELDS = {"td_rv_rq": 5, "td_concat_s8_input": 5, "td_arm_add_rescale": 5,
                  "td_arm_conv_shape": 15, "td_arm_epi_rq": 5, "td_arm_dw_shape": 15}
 STRUCT_HEADERS = {"td_rv_rq": "td_kernels_riscv.h", "td_concat_s8_input": "td_kernels_s8.h",

@@ -124,21 +124,22 @@ typedef struct {
 /* An int8-weight convolution's shape as run-time data (--optimize size: the layers of
  * one kind share one function and pass it this; see TD_ARM_CONV_W8_RT_PARAMS). */
 typedef struct {
-    int32_t pixels, out_c, k4; /* out_h * out_w, output channels, im2col length / 4 */
-    int32_t in_h, in_w, in_c, out_h, out_w, k_h, k_w, stride_h, stride_w, pad_top, pad_left;
-    int32_t in_zero_point;     /* value of the padding cells */
+    int32_t pixels;            /* out_h * out_w */
+    int16_t out_c, k4;         /* output channels, im2col length / 4 */
+    int16_t in_h, in_w, in_c, out_h, out_w, k_h, k_w, stride_h, stride_w, pad_top, pad_left;
+    int16_t in_zero_point;     /* value of the padding cells */
 } td_arm_conv_shape;
 
 /* A depthwise layer's shape as run-time data (td_arm_dw_layer_rt, --optimize size: the
  * layers of one kernel size, stride along x, weight format and requantization flags share
  * one function); the fields of td_arm_dw_cfg that change between such layers. */
 typedef struct {
-    int32_t in_h, in_w, in_c, out_h, out_w, stride_h, pad_top, pad_left;
-    int32_t in_zero_point;  /* value of the padding cells */
-    int32_t group_c;        /* channels per ring group */
-    int32_t ring_w;         /* ring row length (padded input row) */
-    int32_t dir;            /* 1 output rows in increasing order, -1 decreasing */
-    int32_t out_zero_point, act_min, act_max;
+    int16_t in_h, in_w, in_c, out_h, out_w, stride_h, pad_top, pad_left;
+    int16_t in_zero_point;  /* value of the padding cells */
+    int16_t group_c;        /* channels per ring group */
+    int16_t ring_w;         /* ring row length (padded input row) */
+    int16_t dir;            /* 1 output rows in increasing order, -1 decreasing */
+    int16_t out_zero_point, act_min, act_max;
 } td_arm_dw_shape;
 
 /* The requantization of a fused residual add's sum as run-time data (see td_arm_epi_add;

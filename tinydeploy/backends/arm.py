@@ -814,6 +814,18 @@ def _rescale_rows(ctx, sym: str, epi: AddEpilogue):
     return ctx.const(sym, "rescale", epi.rescale, ctype="td_arm_add_rescale")
 
 
+def _conv_shape(geo: ConvGeom, in_zp: int) -> list:
+    """A convolution's td_arm_conv_shape row (pixels; the rest int16_t fields)."""
+    win = win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh, geo.sw,
+                     geo.pt, geo.pl, in_zp)
+    return [geo.oh * geo.ow, geo.oc, geo.k // 4] + list(win.values())
+
+
+def fits_int16(values) -> bool:
+    """Every value fits an int16_t field of a run-time shape struct."""
+    return all(-(1 << 15) <= int(v) < (1 << 15) for v in values)
+
+
 def _emit_gemm_rt(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
                   in_zp: int, epi: Optional[AddEpilogue] = None) -> "Call":
     """The layer's call of td_arm_conv_w8 with its shape as run-time data: a
@@ -822,11 +834,9 @@ def _emit_gemm_rt(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Re
     flags shares one function.  A fused add (epi) builds its tables in the scratch and
     takes its sum's requantization as run-time data too (td_arm_epi_rq; the shift and
     whether it clamps stay compile-time constants)."""
-    win = win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh, geo.sw,
-                     geo.pt, geo.pl, in_zp)
-    shape = [geo.oh * geo.ow, geo.oc, geo.k // 4] + list(win.values())
     consts = [ctx.const(sym, "blob", _gemm_stream(w8, geo, plan), aligned=True),
-              ctx.const(sym, "shape", np.array([shape], np.int64), ctype="td_arm_conv_shape")]
+              ctx.const(sym, "shape", np.array([_conv_shape(geo, in_zp)], np.int64),
+                        ctype="td_arm_conv_shape")]
     fn, pre = f"{sym}_arm", layer_prefix(sym)
     rq = _rq_fields_zp_arg(plan)
     # unroll -1: the K loop for a run-time k4 (four steps a round, then one at a time)
@@ -935,16 +945,20 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
     plan8 = _conv_plan(g, op, w8, int8_weights=True)
     blocks = -(-geo.oh * geo.ow // geo.nmax)
     # --optimize size, the end of the twin chain: a fused add's tables built at run time;
-    # the other layers' shape as run-time data (one function for the layers of a kind)
+    # the other layers' shape as run-time data (one function for the layers of a kind;
+    # where the shape fits the struct's int16_t fields)
+    runtime = fits_int16(_conv_shape(geo, in_zp)[1:])
+    shape_extra = RUNTIME_SHAPE_INSTRUCTIONS * blocks if runtime else 0
     if epi is not None:
-        last = (lambda p: variant(p, "_w8", lambda e: None, ram_tables=True, runtime_shape=True),
-                "add tables built in RAM; run-time shape",
-                RAM_TABLE_INSTRUCTIONS + RUNTIME_SHAPE_INSTRUCTIONS * blocks, True)
+        last = (lambda p: variant(p, "_w8", lambda e: None, ram_tables=True, runtime_shape=runtime),
+                "add tables built in RAM" + ("; run-time shape" if runtime else ""),
+                RAM_TABLE_INSTRUCTIONS + shape_extra, True)
     else:
         last = (lambda p: variant(p, "_w8", lambda e: None, runtime_shape=True),
-                "run-time shape", RUNTIME_SHAPE_INSTRUCTIONS * blocks, False)
+                "run-time shape", shape_extra, False)
     compact = _with_records_twin(lambda p: variant(p, "_w8", lambda e: None), plan8,
-                                 blocks * geo.oc, (last,), pack=True)
+                                 blocks * geo.oc, (last,) if epi is not None or runtime else (),
+                                 pack=True)
     return _with_compact(wide, compact,
                          _gemm_extra(ops.macs(g, op), geo.oh * geo.ow * geo.oc))
 
@@ -997,7 +1011,8 @@ def _with_records_twin(make, plan: Optional[RequantPlan], requants: int,
     last_twins ((make_last, note, extra instructions, fall_back), ...): the end of that
     chain of twins gets one more, make_last(its plan), e.g. a fused add's tables built in
     RAM (2 KB less for RAM_TABLE_INSTRUCTIONS; fall_back: see _with_twins), and that one
-    the next (e.g. run-time shapes, then the portable kernel)."""
+    the next (e.g. run-time shapes, then the portable kernel); make_last may give None
+    (no such twin for the layer)."""
     chain = make(plan) if plan is not None else None
     if chain is None:
         return None
@@ -1019,7 +1034,7 @@ def _with_records_twin(make, plan: Optional[RequantPlan], requants: int,
         last_plan, last, note, extra, _ = levels[-1]
         twin = make_last(last_plan)
         if twin is None:
-            break
+            continue  # (e.g. a shape beyond the run-time struct's fields: the next twin)
         extra += last_extra
         note = (note + "; " if note else "") + last_note
         twins = _links(twin)
@@ -1495,15 +1510,13 @@ def _dsp_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     def compact_chain(p: RequantPlan) -> Optional[Choice]:
         return _dw_choices("arm_dsp_dw3x3_w8", "td_arm_dw3x3(in, (int16_t *){ring}, (const int32_t *)wv",
                            "arm", DW_H, 2, stream, q, pu, p, groups, lambda e: None)
-    # where even --optimize size is over the board's flash: the portable kernel (its code is
-    # shared by every depthwise layer; 9 weight bytes, the bias, a multiplier and a shift
-    # byte a channel), about 5 instructions a MAC more
     # --optimize size, past the packed records: the shape as run-time data (one function
     # for the layers of a stride along x); where even that is over the board's flash: the
     # portable kernel (its code is shared by every depthwise layer; 9 weight bytes, the
     # bias, a multiplier and a shift byte a channel), about 5 instructions a MAC more
     runtime = (lambda p: _dw_rt_choices("arm_dsp_dw3x3_w8", q, 3, pu, p, groups, stream,
-                                        compact_chain(p)),
+                                        compact_chain(p))
+               if fits_int16(_dw_shape(q, pu, groups[0], p, 1)) else None,
                "run-time shape if shared",
                q["out_h"] * ch * (DW_RUNTIME_ROW_INSTRUCTIONS +
                                   DW_RUNTIME_BLOCK_INSTRUCTIONS * -(-q["out_w"] // 8)), False)
@@ -1622,6 +1635,12 @@ DW_RUNTIME_ROW_INSTRUCTIONS = 30
 DW_RUNTIME_BLOCK_INSTRUCTIONS = 70
 
 
+def _dw_shape(q: dict, pu: int, cg: int, p: RequantPlan, direction: int) -> list:
+    """A depthwise layer's td_arm_dw_shape row (int16_t fields)."""
+    return [q["in_h"], q["in_w"], q["out_c"], q["out_h"], q["out_w"], q["stride_h"], q["pad_top"],
+            q["pad_left"], -int(q["input_offset"]), cg, pu, direction, p.zp, p.lo, p.hi]
+
+
 def _dw_rt_choices(name: str, q: dict, k: int, pu: int, plan: RequantPlan, groups: list,
                    blob, specialized: Optional[Choice]) -> Optional[Choice]:
     """The int8-weight depthwise k x k variant whose calls may take the layer's shape as
@@ -1637,9 +1656,7 @@ def _dw_rt_choices(name: str, q: dict, k: int, pu: int, plan: RequantPlan, group
     def emitter(cg: int, spec: Choice):
         def emit(ctx, op_, sym):
             p = plan
-            shape = [q["in_h"], q["in_w"], q["out_c"], q["out_h"], q["out_w"], q["stride_h"],
-                     q["pad_top"], q["pad_left"], -int(q["input_offset"]), cg, pu,
-                     _direction(ctx, op_), p.zp, p.lo, p.hi]
+            shape = _dw_shape(q, pu, cg, p, _direction(ctx, op_))
             consts = [ctx.const(sym, "blob", blob(p), aligned=True),
                       ctx.const(sym, "shape", np.array([shape], np.int64), ctype="td_arm_dw_shape")]
             fn, pre = f"{sym}_arm", layer_prefix(sym)
