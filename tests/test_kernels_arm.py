@@ -733,6 +733,22 @@ def test_depthwise_run_time_shape_shared_bit_exact_on_emulator(target, toolchain
     assert any(r < l["out_shape"][-1] for r, l in zip(rings, dws)), rings
 
 
+def test_run_time_shape_only_where_the_struct_holds_it():
+    """--optimize size: a convolution along a 33,000-sample row (wider than the run-time
+    shape struct's int16_t fields hold) keeps its specialized code on packed records; the
+    one after it, 16,500 wide after a stride of 2, takes the run-time shape."""
+    import tempfile
+    ch = Chain([1, 4, 1, 33000], np.random.default_rng(12), "wide")
+    ch.conv(8, k=(1, 3), pads=(0, 1, 0, 1), stride=(1, 2), act="relu")
+    ch.conv(8, k=(1, 3), pads=(0, 1, 0, 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx.save(ch.model(), str(Path(tmp) / "m.onnx"))
+        r = api.compile(Path(tmp) / "m.onnx", target="stm32f746", optimize="size").report
+    details = [l["variant_detail"] for l in r["layers"] if l["op"] == "conv2d_s8"]
+    assert len(details) == 2 and "shifts packed into the biases" in details[0], details
+    assert "run-time shape" not in details[0] and "run-time shape" in details[1], details
+
+
 def test_packed_records_refuse_what_the_bias_word_cannot_hold():
     """A bias of 2^26 or more (unscaled) leaves no room for the shift: no packed plan,
     the layer keeps its compact records; one just below packs."""
