@@ -55,6 +55,15 @@
 #else
 #define TD_ARM_IMM 0
 #endif
+/* The 3x3 depthwise block's fourteen-register assembly: GCC in an optimized build.  At
+ * -O0, GCC 12 may keep r7 as the frame pointer in a layer function that follows one
+ * pinning r7 (a GEMM's), whatever TD_ARM_LAYER_FN asks ("impossible constraints" in
+ * vww's first depthwise layer): the block is then the C of the clang build. */
+#if TD_ARM_GCC && defined(__OPTIMIZE__)
+#define TD_ARM_DW_ASM 1
+#else
+#define TD_ARM_DW_ASM 0
+#endif
 /* Every generated layer function: kept separate (per-layer profile,
  * readable code); under GCC optimized even in a -O0 or frame-pointer build
  * (see above).  noclone: GCC 12 cloned a layer for its constant arena

@@ -248,7 +248,7 @@ TD_ARM_AI int32_t td_arm_dw_bias(const int32_t *wp, const int PK)
 /* NB (8, 6, 5 or 4) outputs of one channel: bias + three kernel rows; the second
  * row starts D1 bytes after the first, the third D2 after the second (ring
  * slots).  wp: the channel's stream (ASH > 0: int8 weights). */
-#if TD_ARM_GCC
+#if TD_ARM_DW_ASM
 #define TD_DW_BLK_ASM_(W1, W2, W3, S1, S2, IN)                                                 \
     if (NB == 8 && SU == 1) {                                                                  \
         __asm__ volatile(W1 TD_DW_ROW1_FIRST_("b0") S1 W2 TD_DW_ROW1_("b1")                    \
@@ -364,8 +364,8 @@ TD_ARM_AI void td_arm_dw_tail(int32_t *a, const int16_t *x, const int32_t *wp, c
     }
 }
 
-#if !TD_ARM_GCC
-/* clang (see td_arm_common.h): the NB outputs two at a time, in C (the
+#if !TD_ARM_DW_ASM
+/* clang, or GCC at -O0 (see td_arm_common.h): the NB outputs two at a time, in C (the
  * assembly above needs fourteen registers, r7 among them). */
 TD_ARM_AI void td_arm_dw_blk(int32_t *acc, const int16_t *x, const int32_t *wp, const int NB,
                              const int SU, const int D1, const int D2, const int ASH,
