@@ -245,44 +245,32 @@ def elf_sizes(elf: str | Path) -> dict[str, int]:
     return sizes
 
 
-_STT_FUNC = 2
+_STT_FUNC, _SHT_SYMTAB = 2, 2
 
 
 def elf_function_sizes(elf: str | Path) -> dict[str, int]:
     """{function name: bytes of its code} from an ELF file's symbol table (an object
     file's static functions included; without binutils)."""
-    path = Path(elf)
-    blob = path.read_bytes()
-    is64, order = blob[4] == 2, "<" if blob[5] == 1 else ">"
-    if is64:
-        shoff, = struct.unpack_from(order + "Q", blob, 0x28)
-        shentsize, shnum, _ = struct.unpack_from(order + "HHH", blob, 0x3A)
-        entry, sym, sym_size = order + "IIQQQQIIQQ", order + "IBBHQQ", 24
-    else:
-        shoff, = struct.unpack_from(order + "I", blob, 0x20)
-        shentsize, shnum, _ = struct.unpack_from(order + "HHH", blob, 0x2E)
-        entry, sym, sym_size = order + "IIIIIIIIII", order + "IIIBBH", 16
-    headers = [struct.unpack_from(entry, blob, shoff + i * shentsize) for i in range(shnum)]
+    blob, is64, order, headers, _ = _elf_headers(Path(elf))
+    sym, sym_size = (order + "IBBHQQ", 24) if is64 else (order + "IIIBBH", 16)
     sizes: dict[str, int] = {}
     for _name, kind, _flags, _addr, off, size, link, *_ in headers:
-        if kind != 2:  # SHT_SYMTAB
+        if kind != _SHT_SYMTAB:
             continue
         str_off = headers[link][4]
         for k in range(size // sym_size):
             fields = struct.unpack_from(sym, blob, off + k * sym_size)
-            if is64:
-                name_off, info, _other, _shndx, _value, nbytes = fields
-            else:
-                name_off, _value, nbytes, info, _other, _shndx = fields
+            name_off, info, nbytes = (fields[0], fields[1], fields[5]) if is64 else \
+                (fields[0], fields[3], fields[2])
             if info & 0xF == _STT_FUNC and nbytes:
-                start = str_off + name_off
-                name = blob[start:blob.index(b"\0", start)].decode("ascii", errors="replace")
+                name = _cstr(blob, str_off + name_off)
                 sizes[name] = sizes.get(name, 0) + nbytes
     return sizes
 
 
-def _sections(path: Path) -> list[tuple[str, int, int, int]]:
-    """(name, type, flags, size) of every section of an ELF file."""
+def _elf_headers(path: Path) -> tuple:
+    """(file bytes, 64-bit?, struct byte order, section header tuples, index of the
+    section names' section) of an ELF file."""
     try:
         blob = path.read_bytes()
     except OSError as exc:
@@ -299,13 +287,22 @@ def _sections(path: Path) -> list[tuple[str, int, int, int]]:
         shentsize, shnum, shstrndx = struct.unpack_from(order + "HHH", blob, 0x2E)
         entry = order + "IIIIIIIIII"
     headers = [struct.unpack_from(entry, blob, shoff + i * shentsize) for i in range(shnum)]
+    return blob, is64, order, headers, shstrndx
+
+
+def _sections(path: Path) -> list[tuple[str, int, int, int]]:
+    """(name, type, flags, size) of every section of an ELF file."""
+    blob, _, _, headers, shstrndx = _elf_headers(path)
     str_offset = headers[shstrndx][4] if headers else 0
     result = []
     for name_off, kind, flags, _addr, _off, size, *_ in headers:
-        start = str_offset + name_off
-        name = blob[start:blob.index(b"\0", start)].decode("ascii", errors="replace")
-        result.append((name, kind, flags, size))
+        result.append((_cstr(blob, str_offset + name_off), kind, flags, size))
     return result
+
+
+def _cstr(blob: bytes, start: int) -> str:
+    """The NUL-terminated name at `start` of an ELF string table."""
+    return blob[start:blob.index(b"\0", start)].decode("ascii", errors="replace")
 
 
 # ---- Renode ----------------------------------------------------------------

@@ -560,7 +560,13 @@ TD_ARM_AI void td_arm_dw3x3_group(const int8_t *in, int16_t *ring, const int32_t
         {
             const int16_t *x0 = ring + ph * NC * PU;
             int8_t *o = out + oy * OW * C;
-            if (ph == 0) {
+            if (!__builtin_constant_p(NC)) {
+                /* a run-time shape (td_arm_dw_layer_rt): D1, D2 are run-time data anyway,
+                 * so one row call (inlined once) serves the three phases */
+                td_arm_dw_row(x0, stream, o, NC, C, OW, SU, PU,
+                              ph == 2 ? -2 * TD_DW_SLOT_ : TD_DW_SLOT_,
+                              ph == 1 ? -2 * TD_DW_SLOT_ : TD_DW_SLOT_, ASH, TD_ARM_RQ_PASS);
+            } else if (ph == 0) {
                 td_arm_dw_row(x0, stream, o, NC, C, OW, SU, PU, TD_DW_SLOT_, TD_DW_SLOT_,
                               ASH, TD_ARM_RQ_PASS);
             } else if (ph == 1) {
@@ -737,23 +743,8 @@ TD_ARM_AI void td_arm_dw_layer_rt(const int8_t *in, int16_t *ring, const int32_t
         if (c0 == 0 || NC != CG) { /* the padding columns of the slots' layout */
             td_arm_dw_ring_init(ring, K * NC * PU, IZP);
         }
-        if (K == 5) {
-            td_arm_dw5x5_group(in + c0, ring, stream + c0 * CS, out + c0, IH, IW, C, NC, OH, OW,
-                               SV, SU, PT, PL, PU, IZP, DIR, ASH, TD_ARM_RQ_PASS);
-        } else {
-            /* td_arm_dw3x3_group with one td_arm_dw_row for the three ring phases (their
-             * slot steps D1, D2 are run-time data here anyway) */
-            const int slot = NC * PU * 2;
-            int nx = DIR >= 0 ? -PT : (OH - 1) * SV - PT + 2, ns = 0, n;
-            for (n = 0; n < OH; ++n) {
-                const int oy = DIR >= 0 ? n : OH - 1 - n;
-                const int ph = td_arm_dw_ring_rows(in + c0, ring, &nx, &ns, oy * SV - PT, 3, IH,
-                                                   IW, C, NC, PU, PL, IZP, DIR);
-                td_arm_dw_row(ring + ph * NC * PU, stream + c0 * CS, out + c0 + oy * OW * C, NC,
-                              C, OW, SU, PU, ph == 2 ? -2 * slot : slot,
-                              ph == 1 ? -2 * slot : slot, ASH, TD_ARM_RQ_PASS);
-            }
-        }
+        td_arm_dw_group(in + c0, ring, stream + c0 * CS, out + c0, K, IH, IW, C, NC, OH, OW, SV,
+                        SU, PT, PL, PU, IZP, DIR, ASH, TD_ARM_RQ_PASS);
     }
 }
 

@@ -1514,8 +1514,7 @@ def _dsp_dw(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
     # for the layers of a stride along x); where even that is over the board's flash: the
     # portable kernel (its code is shared by every depthwise layer; 9 weight bytes, the
     # bias, a multiplier and a shift byte a channel), about 5 instructions a MAC more
-    runtime = (lambda p: _dw_rt_choices("arm_dsp_dw3x3_w8", q, 3, pu, p, groups, stream,
-                                        compact_chain(p))
+    runtime = (lambda p: _dw_rt_choices(q, 3, pu, p, groups, compact_chain(p))
                if fits_int16(_dw_shape(q, pu, groups[0], p, 1)) else None,
                "run-time shape if shared",
                q["out_h"] * ch * (DW_RUNTIME_ROW_INSTRUCTIONS +
@@ -1641,45 +1640,41 @@ def _dw_shape(q: dict, pu: int, cg: int, p: RequantPlan, direction: int) -> list
             q["pad_left"], -int(q["input_offset"]), cg, pu, direction, p.zp, p.lo, p.hi]
 
 
-def _dw_rt_choices(name: str, q: dict, k: int, pu: int, plan: RequantPlan, groups: list,
-                   blob, specialized: Optional[Choice]) -> Optional[Choice]:
-    """The int8-weight depthwise k x k variant whose calls may take the layer's shape as
-    run-time data (td_arm_dw_layer_rt and a td_arm_dw_shape constant the wrapper takes as
-    an argument), so that the layers of one kernel size, stride along x and
-    requantization flags share one function: each call is the specialized one (the chain
-    `specialized`, same plan and ring groups) with the run-time form as its alternative,
-    which codegen.share_functions takes where it lets more layers share code (its Call's
-    detail "shared" then follows the variant's in report.json).  One per ring group size in `groups`."""
-    if specialized is None:
-        return None
+def _dw_rt_choices(q: dict, k: int, pu: int, plan: RequantPlan, groups: list,
+                   specialized: Choice) -> Choice:
+    """The int8-weight depthwise k x k chain `specialized` (plan, one link per ring group
+    size in `groups`) whose calls may take the layer's shape as run-time data
+    (td_arm_dw_layer_rt and a td_arm_dw_shape constant the wrapper takes as an argument),
+    so that the layers of one kernel size, stride along x and requantization flags share
+    one function: each call is the specialized one with the run-time form as its
+    alternative, which codegen.share_functions takes where it lets more layers share code
+    (its Call's detail "shared" then follows the variant's in report.json)."""
+    rq = plan.fields()
+    for run_time in ("out_zero_point", "act_min", "act_max"):
+        del rq[run_time]
+    head = dict(k=k, stride_w=q["stride_w"], acc_shift=plan.acc_shift)
+    what = (f"depthwise {k}x{k} on int8 weights, the shape from the layer's td_arm_dw_shape; "
+            f"scratch: {k} input rows of ring_w for group_c channels")
 
     def emitter(cg: int, spec: Choice):
         def emit(ctx, op_, sym):
-            p = plan
-            shape = _dw_shape(q, pu, cg, p, _direction(ctx, op_))
-            consts = [ctx.const(sym, "blob", blob(p), aligned=True),
-                      ctx.const(sym, "shape", np.array([shape], np.int64), ctype="td_arm_dw_shape")]
+            call = spec.emit(ctx, op_, sym)
+            blob = call.consts[0]  # the specialized call's stream (_layer_emitter's first)
+            shape = ctx.const(sym, "shape", np.array([_dw_shape(q, pu, cg, plan, _direction(ctx, op_))],
+                                                     np.int64), ctype="td_arm_dw_shape")
             fn, pre = f"{sym}_arm", layer_prefix(sym)
-            rq = p.fields()
-            for run_time in ("out_zero_point", "act_min", "act_max"):
-                del rq[run_time]
-            head = dict(k=k, stride_w=q["stride_w"], acc_shift=p.acc_shift)
-            what = (f"depthwise {k}x{k} on int8 weights, the shape from the layer's "
-                    f"td_arm_dw_shape; scratch: {k} input rows of ring_w for group_c channels")
             names = ", ".join(f"{pre}_{f}" for f in (*head, *rq))
             body = wrapper_fn(fn, ["const int8_t *in", "const void *wv", "int8_t *out", "void *scratch",
                                    "const td_arm_dw_shape *shape"],
                               "td_arm_dw_layer_rt(in, (int16_t *)scratch, (const int32_t *)wv, out, "
                               f"shape,\n        {names});")
-            args = [ctx.ptr(op_.inputs[0]), consts[0].sym, ctx.ptr(op_.outputs[0], False),
-                    ctx.scratch(op_), consts[1].sym]
-            call = spec.emit(ctx, op_, sym)
+            args = [ctx.ptr(op_.inputs[0]), blob.sym, ctx.ptr(op_.outputs[0], False),
+                    ctx.scratch(op_), shape.sym]
             call.alternatives = [Call(fn, None, args, statics=[c_enum(pre, [head, rq], what), body],
-                                      consts=consts, headers=[DW_H], detail="shared")]
+                                      consts=[blob, shape], headers=[DW_H], detail="shared")]
             return call
         return emit
-    links = _links(specialized)
-    return _chain([replace(spec, emit=emitter(cg, spec)) for cg, spec in zip(groups, links)])
+    return _chain([replace(spec, emit=emitter(cg, spec)) for cg, spec in zip(groups, _links(specialized))])
 
 
 # --------------------------------------------------------------------------
