@@ -531,6 +531,36 @@ def test_int8_weight_window_copy_bit_exact_on_emulator(target, case):
     assert [l["variant"] for l in layers if l["op"] == "conv2d_s8"][0].endswith("_w8"), variants
 
 
+def _tile_chain() -> Chain:
+    """Convolutions on int8 weights in tiles (td_arm_conv_w8t): pointwise with an odd
+    channel count over 99 pixels (tiles of 16 blocks and a last of one), a 3x3 with
+    padding on every side over 56 pixels (a short block of two), one with a residual add
+    fused into it, and one over fewer blocks than a tile."""
+    ch = Chain([1, 12, 9, 11], np.random.default_rng(41), "tile")
+    ch.conv(7, (1, 1), (1, 1), (0, 0, 0, 0), act="relu")
+    ch.conv(10, (3, 3), (1, 1), (1, 0, 0, 1))  # 8 x 10 outputs
+    ch.save("r").conv(10, (1, 1), (1, 1), (0, 0, 0, 0)).add("r", act="relu")
+    ch.conv(6, (3, 3), (2, 2), (1, 1, 1, 1))
+    return ch
+
+
+@pytest.mark.parametrize("target", DSP_TARGETS)
+@pytest.mark.parametrize("toolchain", ["gcc", "clang"])
+def test_int8_weight_gemm_tiles_bit_exact_on_emulator(target, toolchain, monkeypatch):
+    """--optimize balanced: convolutions on int8 weights widened once per tile of pixels
+    (where the arena has room) equal the golden model: odd channel counts, a last tile
+    of one block, a short block, padding, a fused residual add.  (No flash for int16
+    weights: every layer keeps its int8 weights.)"""
+    monkeypatch.setattr(api, "BALANCED_HEADROOM", 0)
+    monkeypatch.setattr(api, "BALANCED_MIN_SPEND", 0)
+    variants, layers = check_on_target(_tile_chain().model(), target, samples=2,
+                                       want_report=True, optimize="balanced",
+                                       toolchain=toolchain)
+    convs = [l for l in layers if l["op"] == "conv2d_s8"]
+    tiled = [l["variant_detail"] for l in convs if "widened once per" in (l.get("variant_detail") or "")]
+    assert len(tiled) >= 3, [(l["variant"], l.get("variant_detail")) for l in convs]
+
+
 def _add_chains():
     """Adds of two same-shape tensors that no convolution takes in (a depthwise layer's
     output plus its input, a tensor plus itself): ReLU, an output scale below the inputs',

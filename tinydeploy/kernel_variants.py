@@ -43,3 +43,6 @@ class Choice:
     # A compact twin taken only when even --optimize size's build is over the board's
     # flash (kernel_select "fit"): e.g. the portable kernel where a fast one's code is large.
     fit_only: bool = False
+    # The scratch only where the arena has room for it (it never grows the arena): a
+    # speed-up not worth RAM, e.g. a GEMM's weights widened once per tile of pixels.
+    scratch_in_room: bool = False

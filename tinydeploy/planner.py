@@ -491,7 +491,8 @@ def plan(g: Graph, method: str = "auto", time_limit: Optional[float] = None,
     if not any(c.scratch_bytes for c in fastest.values()):
         return budgeted
     kept = budgeted.choices
-    traded = any(kept.get(n) is not c for n, c in fastest.items())  # variants given up for RAM
+    # variants given up for RAM (not counting scratch_in_room ones: never for growth)
+    traded = any(kept.get(n) is not c and not c.scratch_in_room for n, c in fastest.items())
     joint = _plan_once(g, method, time_limit, "any", modes, fastest)
     if joint.arena_bytes <= (budgeted.scratch_budget_bytes if traded else budgeted.arena_bytes):
         joint.scratch_budget_bytes = budgeted.scratch_budget_bytes
@@ -613,15 +614,18 @@ def _plan_once(g: Graph, method: str, time_limit: Optional[float], scratch, mode
         wanted = [op for op in g.ops if choices.get(op.name) is not None
                   and choices[op.name].scratch_bytes]
         aliased = {op.name for op, _, _ in merges if _alias(modes.get(op.name), choices.get(op.name))}
+        room = result.arena_bytes  # the tensors' arena (Choice.scratch_in_room)
+
+        def gap(busy: list, c: Choice) -> Optional[int]:
+            return _first_gap(busy, _align(c.scratch_bytes), room if c.scratch_in_room else budget)
         for op in sorted(wanted, key=lambda o: (-ops.macs(g, o), step[o.name])):
             busy = live_at.setdefault(step[op.name], [])
             choice = choices[op.name]  # the fastest alternative whose scratch fits
-            need = _align(choice.scratch_bytes)
-            x = _first_gap(busy, need, budget)
+            x = gap(busy, choice)
             while x is None and choice.smaller is not None:
                 choice = choices[op.name] = choice.smaller
-                need = _align(choice.scratch_bytes)
-                x = _first_gap(busy, need, budget)
+                x = gap(busy, choice)
+            need = _align(choice.scratch_bytes)
             if x is None and op.name in aliased:
                 # no portable fallback for an aliased op: its scratch grows the arena
                 x = _first_gap(busy, need, 1 << 62)

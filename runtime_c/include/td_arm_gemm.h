@@ -300,16 +300,24 @@ TD_ARM_AI void td_arm_bias(td_arm_acc6 *a, const int16_t **wpp, const int M, con
     "1:\n\t" STEP "2:\n\t" STEP "3:\n\t" STEP "4:\n\t" STEP                                 \
     "5:\n\tldr %[w0], %[end]\n\tcmp %[wp], %[w0]\n\tbne 1b\n\t"
 
-TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *o,
-                                 int8_t *y0, const td_arm_epi *ep, const int M, const int N,
-                                 const int OC, const int K4, const int KH2, const int UNROLL,
-                                 const int ASH, TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
+/* TW (a tile, td_arm_gemm_tile): the K steps read the block's int8 weights widened
+ * to int16 at ws (td_arm_widen_w: two words per stream word), the biases and records
+ * from the stream; unrolled up to TD_ARM_TILE_UNROLL steps (the loop would cost about
+ * 5% of a 128-deep block). */
+#define TD_ARM_TILE_UNROLL 32
+TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, const int16_t *ws,
+                                 int8_t *o, int8_t *y0, const td_arm_epi *ep, const int M,
+                                 const int N, const int OC, const int K4, const int KH2,
+                                 const int UNROLL, const int ASH, const int TW, TD_ARM_RQ_ARGS,
+                                 TD_ARM_EPI_ARGS)
 {
     td_arm_acc6 a;
     const int16_t *xp = x;
     const int16_t *wp = *wpp;
     /* packed records: each channel's shift in its bias word, at the block's start */
     const int32_t *bw = (const int32_t *)(const void *)wp;
+    /* TW: where the records follow the stream's int8 weights */
+    const int16_t *const rec = wp + 2 * M + 2 * M * K4;
     const int32_t *r;
     int i;
 #if TD_ARM_GCC
@@ -353,7 +361,33 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
             p00 >>= TD_ARM_PACK_BITS;
             p10 >>= TD_ARM_PACK_BITS;
         }
-        if (ASH && UNROLL < 0) {
+/* The K loop from the first step (TD_SM4F_: from the biases) on, WL loading the
+ * weights: unrolled, or in rounds of 8 steps with the rest unrolled (less code). */
+#define TD_PIN_UNROLLED_(WL)                                                                \
+        TD_PIN_STEP_(WL, TD_SM4F_, "=&r")                                                   \
+        _Pragma("GCC unroll 128") for (i = 1; i < K4; ++i) {                                \
+            TD_PIN_STEP_(WL, TD_SM4_, "+r")                                                 \
+        }
+#define TD_PIN_ROUNDS8_(WL)                                                                 \
+        TD_PIN_STEP_(WL, TD_SM4F_, "=&r")                                                   \
+        for (i = 1; i + 8 <= K4; i += 8) {                                                  \
+            int j;                                                                          \
+            _Pragma("GCC unroll 8") for (j = 0; j < 8; ++j) {                               \
+                TD_PIN_STEP_(WL, TD_SM4_, "+r")                                             \
+            }                                                                               \
+        }                                                                                   \
+        _Pragma("GCC unroll 8") for (i = 0; i < (K4 - 1) % 8; ++i) {                        \
+            TD_PIN_STEP_(WL, TD_SM4_, "+r")                                                 \
+        }
+        if (TW) {
+            /* the weights widened once for the tile: the int16 steps */
+            pwp = ws;
+            if (K4 <= TD_ARM_TILE_UNROLL) {
+                TD_PIN_UNROLLED_(TD_W2_4_)
+            } else {
+                TD_PIN_ROUNDS8_(TD_W2_4_)
+            }
+        } else if (ASH && UNROLL < 0) {
             /* K4 run-time data (a shared function): after the first step, the other
              * K4 - 1 in one loop of four steps a round, entered by a table branch at the
              * step that leaves whole rounds ((K4 - 1) % 4 steps before the first test).
@@ -383,32 +417,14 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
                                    [entry] "m"(entry), [end] "m"(wend) : "cc", "memory");
             }
         } else if (ASH && !UNROLL) {
-            /* less code: blocks of 8 steps in a loop, the rest unrolled */
-            TD_PIN_STEP_(TD_B2_4_, TD_SM4F_, "=&r")
-            for (i = 1; i + 8 <= K4; i += 8) {
-                int j;
-#pragma GCC unroll 8
-                for (j = 0; j < 8; ++j) {
-                    TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
-                }
-            }
-#pragma GCC unroll 8
-            for (i = 0; i < (K4 - 1) % 8; ++i) {
-                TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
-            }
+            TD_PIN_ROUNDS8_(TD_B2_4_)
         } else if (ASH) {
-            TD_PIN_STEP_(TD_B2_4_, TD_SM4F_, "=&r")
-#pragma GCC unroll 128
-            for (i = 1; i < K4; ++i) {
-                TD_PIN_STEP_(TD_B2_4_, TD_SM4_, "+r")
-            }
+            TD_PIN_UNROLLED_(TD_B2_4_)
         } else {
-            TD_PIN_STEP_(TD_W2_4_, TD_SM4F_, "=&r")
-#pragma GCC unroll 128
-            for (i = 1; i < K4; ++i) {
-                TD_PIN_STEP_(TD_W2_4_, TD_SM4_, "+r")
-            }
+            TD_PIN_UNROLLED_(TD_W2_4_)
         }
+#undef TD_PIN_UNROLLED_
+#undef TD_PIN_ROUNDS8_
 #undef TD_PIN_STEP_
 #undef TD_PIN_TMP_
 #undef TD_PIN_IN_
@@ -419,11 +435,14 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
         a.a11 = p11;
         a.a12 = p12;
         xp = pxp;
-        wp = pwp;
+        wp = TW ? rec : pwp;
     } else
 #endif
     {
     td_arm_bias(&a, &wp, M, N);
+    if (TW) {
+        wp = ws;
+    }
     if (E == TD_ARM_RQ_PACKED) { /* the bias above its record's shift */
         a.a00 >>= TD_ARM_PACK_BITS;
         a.a01 = N > 1 ? a.a01 >> TD_ARM_PACK_BITS : 0;
@@ -435,20 +454,23 @@ TD_ARM_AI void td_arm_gemm_block(const int16_t *x, const int16_t **wpp, int8_t *
     if (UNROLL > 0) {
 #pragma GCC unroll 128
         for (i = 0; i < K4; ++i) {
-            td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N, ASH > 0);
+            td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N, ASH > 0 && !TW);
         }
     } else {
         for (i = 0; i + 8 <= K4; i += 8) {
             int j;
 #pragma GCC unroll 8
             for (j = 0; j < 8; ++j) {
-                td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N, ASH > 0);
+                td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N, ASH > 0 && !TW);
             }
         }
 #pragma GCC unroll 8
         for (i = 0; i < K4 % 8; ++i) {
-            td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N, ASH > 0);
+            td_arm_k4(&a, &xp, &wp, M, N, 8, 8 * N, ASH > 0 && !TW);
         }
+    }
+    if (TW) {
+        wp = rec;
     }
     }
     if (KH2) {
@@ -518,13 +540,77 @@ TD_ARM_AI void td_arm_gemm_pixels(const int16_t *x, const int16_t *w, int8_t *o,
     int8_t *oc = o;
     int8_t *const oend = o + (OC & ~1);
     while (oc != oend) {
-        td_arm_gemm_block(x, &wp, oc, y0, ep, 2, N, OC, K4, KH2, UNROLL, ASH, TD_ARM_RQ_PASS,
-                          TD_ARM_EPI_PASS);
+        td_arm_gemm_block(x, &wp, NULL, oc, y0, ep, 2, N, OC, K4, KH2, UNROLL, ASH, 0,
+                          TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
         oc += 2;
     }
     if (ODD) { /* OC & 1, as a compile-time constant */
-        td_arm_gemm_block(x, &wp, oc, y0, ep, 1, N, OC, K4, KH2, UNROLL, ASH, TD_ARM_RQ_PASS,
-                          TD_ARM_EPI_PASS);
+        td_arm_gemm_block(x, &wp, NULL, oc, y0, ep, 1, N, OC, K4, KH2, UNROLL, ASH, 0,
+                          TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
+    }
+}
+
+/* int8 weight words (n of them, even) widened for td_arm_gemm_block's TW steps: word v
+ * to the int16 pairs SXTB16(v), SXTB16(v ROR 8), the registers TD_B2_4_ loads. */
+TD_ARM_AI void td_arm_widen_w(int16_t *ws, const int16_t *src, const int n)
+{
+    const td_u32a *s = (const td_u32a *)(const void *)src;
+    td_u32a *d = (td_u32a *)(void *)ws;
+    const td_u32a *const end = s + n;
+#if TD_ARM_GCC
+    uint32_t v0, v1, a, b;
+    /* (GCC stores the four words one by one) */
+    __asm__ volatile("1:\n\tldrd %[v0], %[v1], [%[s]], #8\n\tsxtb16 %[a], %[v0]\n\t"
+                     "sxtb16 %[b], %[v0], ror #8\n\tsxtb16 %[v0], %[v1]\n\t"
+                     "sxtb16 %[v1], %[v1], ror #8\n\tstrd %[a], %[b], [%[d]], #16\n\t"
+                     "strd %[v0], %[v1], [%[d], #-8]\n\tcmp %[s], %[e]\n\tbne 1b"
+                     : [s] "+r"(s), [d] "+r"(d), [v0] "=&r"(v0), [v1] "=&r"(v1), [a] "=&r"(a),
+                       [b] "=&r"(b)
+                     : [e] "r"(end) : "cc", "memory");
+#else
+    while (s != end) {
+        const uint32_t v0 = s[0], v1 = s[1];
+        d[0] = (uint32_t)__sxtb16((int8x4_t)v0);
+        d[1] = td_arm_sxtb16_ror8(v0);
+        d[2] = (uint32_t)__sxtb16((int8x4_t)v1);
+        d[3] = td_arm_sxtb16_ror8(v1);
+        s += 2;
+        d += 4;
+    }
+#endif
+}
+
+/* All output channels of nb blocks of three pixels (block b at x + b * 12 * K4, its
+ * outputs at o + 3 * b * OC): each channel pair's int8 weights are widened once into
+ * ws (16 * K4 bytes) for the nb blocks, which then run the int16-weight steps (17
+ * instructions a step of 24 MACs instead of 20). */
+TD_ARM_AI void td_arm_gemm_tile(const int16_t *x, const int16_t *w, int16_t *ws, int8_t *o,
+                                int8_t *y0, const td_arm_epi *ep, const int nb, const int OC,
+                                const int ODD, const int K4, const int ASH, TD_ARM_RQ_ARGS,
+                                TD_ARM_EPI_ARGS)
+{
+    const int16_t *wp = w;
+    int8_t *oc = o;
+    int8_t *const oend = o + (OC & ~1);
+    int b;
+    while (oc != oend) {
+        const int16_t *sp = wp;
+        td_arm_widen_w(ws, wp + 4, 2 * K4);
+        for (b = 0; b < nb; ++b) {
+            sp = wp;
+            td_arm_gemm_block(x + b * 12 * K4, &sp, ws, oc + b * 3 * OC, y0, ep, 2, 3, OC, K4,
+                              0, 0, ASH, 1, TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
+        }
+        wp = sp;
+        oc += 2;
+    }
+    if (ODD) {
+        /* the last channel: too few blocks share its weights to widen them */
+        for (b = 0; b < nb; ++b) {
+            const int16_t *sp = wp;
+            td_arm_gemm_block(x + b * 12 * K4, &sp, NULL, oc + b * 3 * OC, y0, ep, 1, 3, OC, K4,
+                              0, 0, ASH, 0, TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
+        }
     }
 }
 
@@ -694,6 +780,12 @@ void td_arm_im2col_rt(const int8_t *in, int16_t *blk, int p, int n, const td_arm
     TD_ARM_RQ_PARAMS_ZP(L, Z), TD_ARM_EPI_PASS_NONE
 #define TD_ARM_CONV_ADD_W8_ZP_PARAMS(L, D, Z) TD_ARM_CONV_W8_HEAD_(L, D), \
     TD_ARM_WIN_PARAMS(L), TD_ARM_RQ_PARAMS_ZP(L, Z), TD_ARM_EPI_PARAMS(L)
+/* td_arm_conv_w8t's: tile = NT (blocks of three pixels a tile). */
+#define TD_ARM_CONV_W8T_HEAD_(L, D) L##_pixels, L##_out_c, L##_k4, L##_tile, D, L##_acc_shift
+#define TD_ARM_CONV_W8T_ZP_PARAMS(L, D, Z) TD_ARM_CONV_W8T_HEAD_(L, D), TD_ARM_WIN_PARAMS(L), \
+    TD_ARM_RQ_PARAMS_ZP(L, Z), TD_ARM_EPI_PASS_NONE
+#define TD_ARM_CONV_ADD_W8T_ZP_PARAMS(L, D, Z) TD_ARM_CONV_W8T_HEAD_(L, D), \
+    TD_ARM_WIN_PARAMS(L), TD_ARM_RQ_PARAMS_ZP(L, Z), TD_ARM_EPI_PARAMS(L)
 
 /* The same with the shape from a td_arm_conv_shape S (run-time values; the layer's
  * enum constants give the block size, the short block's pixels (pixels % block) and
@@ -781,6 +873,43 @@ TD_ARM_AI void td_arm_conv_w8(const int8_t *in, int16_t *blk, const int16_t *w, 
                                    TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
             }
         }
+    }
+}
+
+/* td_arm_conv_w8 in tiles of NT blocks of three pixels (compile-time shapes; P >= 3,
+ * OC even or odd): the windows of a tile's pixels are copied first, then
+ * td_arm_gemm_tile widens each channel pair's weights once for all of them.  blk:
+ * 16 * K4 bytes for the widened weights, then NT blocks of 24 * K4 bytes.  Tiles go in
+ * increasing pixel order (dir >= 0; the short block of P % 3 pixels last) or
+ * decreasing; a tile's inputs are all read before its outputs are written. */
+TD_ARM_AI void td_arm_conv_w8t(const int8_t *in, int16_t *blk, const int16_t *w, int8_t *out,
+                               const td_arm_epi *ep, const int P, const int OC, const int K4,
+                               const int NT, const int dir, const int ASH, TD_ARM_WIN_ARGS,
+                               TD_ARM_RQ_ARGS, TD_ARM_EPI_ARGS)
+{
+    const int BL = P / 3, REM = P % 3, TILES = (BL + NT - 1) / NT;
+    const td_arm_win win = {TD_ARM_WIN_PASS};
+    int16_t *const x = blk + 8 * K4;
+    int i;
+    if (REM && dir < 0) {
+        td_arm_im2col_rt(in, x, 3 * BL, REM, &win);
+        td_arm_gemm_pixels(x, w, out + 3 * BL * OC, out, ep, REM, OC, OC & 1, K4, 0, 0, ASH,
+                           TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
+    }
+    for (i = 0; i < TILES; ++i) {
+        const int t = dir >= 0 ? i : TILES - 1 - i;
+        const int b0 = t * NT, nb = BL - b0 < NT ? BL - b0 : NT;
+        int b;
+        for (b = 0; b < nb; ++b) {
+            td_arm_im2col_rt(in, x + b * 12 * K4, 3 * (b0 + b), 3, &win);
+        }
+        td_arm_gemm_tile(x, w, blk, out + 3 * b0 * OC, out, ep, nb, OC, OC & 1, K4, ASH,
+                         TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
+    }
+    if (REM && dir >= 0) {
+        td_arm_im2col_rt(in, x, 3 * BL, REM, &win);
+        td_arm_gemm_pixels(x, w, out + 3 * BL * OC, out, ep, REM, OC, OC & 1, K4, 0, 0, ASH,
+                           TD_ARM_RQ_PASS, TD_ARM_EPI_PASS);
     }
 }
 

@@ -733,9 +733,11 @@ def _dsp_add(g: Graph, op: Op, mode: Optional[InplaceMode]) -> Optional[Choice]:
 
 
 def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: RequantPlan,
-               in_zp: int, epi: Optional[AddEpilogue] = None, ram_tables: bool = False) -> "Call":
-    """The layer's call of td_arm_conv (int16 weights) or td_arm_conv_w8 (int8), its shape
-    compile-time constants (_emit_gemm_rt: run-time data)."""
+               in_zp: int, epi: Optional[AddEpilogue] = None, ram_tables: bool = False,
+               tile: int = 0) -> "Call":
+    """The layer's call of td_arm_conv (int16 weights) or td_arm_conv_w8 (int8; with
+    `tile` blocks a tile: td_arm_conv_w8t), its shape compile-time constants
+    (_emit_gemm_rt: run-time data)."""
     consts = [ctx.const(sym, "blob", _gemm_stream(w8, geo, plan), aligned=True)]
     wname = consts[0].sym
     k4 = geo.k // 4
@@ -748,6 +750,9 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
         # int8 weights: the block order is the wrapper's argument (see td_arm_conv_w8)
         del head["dir"]
         head["acc_shift"] = plan.acc_shift
+        if tile:
+            del head["unroll"]
+            head["tile"] = tile
     rq = _rq_fields_zp_arg(plan) if plan.acc_shift else plan.fields()
     groups = [head,
               win_fields(geo.ih, geo.iw, geo.c, geo.oh, geo.ow, geo.kh, geo.kw, geo.sh, geo.sw,
@@ -763,15 +768,24 @@ def _emit_gemm(ctx, op: Op, sym: str, geo: ConvGeom, w8: np.ndarray, plan: Requa
     if epi is not None:
         groups.append(epi.fields)
         ep = "&ep"
-        params = "TD_ARM_CONV_ADD_W8_ZP_PARAMS" if plan.acc_shift else "TD_ARM_CONV_ADD_PARAMS"
+        params = ("TD_ARM_CONV_ADD_W8T_ZP_PARAMS" if tile else "TD_ARM_CONV_ADD_W8_ZP_PARAMS"
+                  if plan.acc_shift else "TD_ARM_CONV_ADD_PARAMS")
         out_t = epi.output
         args = [ctx.ptr(op.inputs[0]), ctx.ptr(epi.residual), ctx.ptr(out_t, False)]
     else:
         ep_decl, ep = "(void)res;", "NULL"
-        params = "TD_ARM_CONV_W8_ZP_PARAMS" if plan.acc_shift else "TD_ARM_CONV_PARAMS"
+        params = ("TD_ARM_CONV_W8T_ZP_PARAMS" if tile else "TD_ARM_CONV_W8_ZP_PARAMS"
+                  if plan.acc_shift else "TD_ARM_CONV_PARAMS")
         out_t = op.outputs[0]
         args = [ctx.ptr(op.inputs[0]), "NULL", ctx.ptr(out_t, False)]
-    if plan.acc_shift:
+    if tile:
+        cfg = c_enum(pre, groups, f"im2col + GEMM on int8 weights, {geo.nmax} output pixels per "
+                                  "block, widened once per tile of `tile` blocks; k4: window "
+                                  "length / 4; accumulator << acc_shift")
+        body = wrapper_fn(fn, _conv_params(epi, ram_tables) + ["int zp", "int dir"], f"""{ep_decl}
+    td_arm_conv_w8t(in, (int16_t *){scratch},
+                    (const int16_t *)(const void *)wv, out, {ep}, {params}({pre}, dir, zp));""")
+    elif plan.acc_shift:
         cfg = c_enum(pre, groups, f"im2col + GEMM on int8 weights, {geo.nmax} output pixels per "
                                   "block; k4: window length / 4; accumulator << acc_shift")
         body = wrapper_fn(fn, _conv_params(epi, ram_tables) + ["int zp", "int dir"], f"""{ep_decl}
@@ -907,8 +921,25 @@ def _epi_tables(ctx, sym: str, epi: AddEpilogue) -> list:
             ctx.const(sym, "tres", epi.t_res, aligned=True)]
 
 
-def _conv_scratch(geo: ConvGeom) -> int:
+def _conv_scratch(geo: ConvGeom, tile: int = 0) -> int:
+    """The im2col block (8 bytes over-written); with `tile` blocks a tile, those and the
+    widened weights of a channel pair (td_arm_conv_w8t)."""
+    if tile:
+        return 4 * geo.k + tile * geo.nmax * geo.k * 2 + 8
     return geo.nmax * geo.k * 2 + 8
+
+
+# td_arm_conv_w8t's tiles (blocks of three pixels), the largest first: the planner takes
+# the first whose scratch fits where the arena has room (Choice.scratch_in_room)
+GEMM_TILES = (16, 8, 4)
+
+
+def _gemm_tiles(geo: ConvGeom) -> list:
+    """The tile sizes (blocks) td_arm_conv_w8t may run the layer in, largest first: at
+    least 4 blocks (fewer do not pay for the widening), at most the layer's."""
+    blocks = geo.oh * geo.ow // geo.nmax
+    return sorted({min(t, blocks) for t in GEMM_TILES if min(t, blocks) >= 4},
+                  reverse=True) if geo.nmax == 3 else []
 
 
 def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) -> Optional[Choice]:
@@ -930,17 +961,25 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
         if plan is None:
             return None
 
-        def emit(ctx, op_, sym, p):
-            if runtime_shape:
-                return _emit_gemm_rt(ctx, op_, sym, geo, w8, p, in_zp, epi)
-            return _emit_gemm(ctx, op_, sym, geo, w8, p, in_zp, epi, ram_tables)
-        # the fused add's tables: in flash, or built in the scratch from two rescale rows
-        tables = 0 if epi is None else RESCALE_ROWS_BYTES if ram_tables else RAM_TABLE_BYTES
-        shape = (ELEM_BYTES["td_arm_conv_shape"] + (0 if epi is None else ELEM_BYTES["td_arm_epi_rq"])
-                 if runtime_shape else 0)
-        return Choice(name + suffix, _with_alternatives(emit, plan, make),
-                      _conv_scratch(geo) + (RAM_TABLE_BYTES if ram_tables else 0),
-                      const_bytes=4 * _gemm_stream(w8, geo, plan).size + tables + shape)
+        def one(tile: int) -> Choice:
+            def emit(ctx, op_, sym, p):
+                if runtime_shape:
+                    return _emit_gemm_rt(ctx, op_, sym, geo, w8, p, in_zp, epi)
+                return _emit_gemm(ctx, op_, sym, geo, w8, p, in_zp, epi, ram_tables, tile)
+            # the fused add's tables: in flash, or built in the scratch from two rescale rows
+            tables = 0 if epi is None else RESCALE_ROWS_BYTES if ram_tables else RAM_TABLE_BYTES
+            shape = (ELEM_BYTES["td_arm_conv_shape"] + (0 if epi is None else ELEM_BYTES["td_arm_epi_rq"])
+                     if runtime_shape else 0)
+            c = Choice(name + suffix, _with_alternatives(emit, plan, make),
+                       _conv_scratch(geo, tile) + (RAM_TABLE_BYTES if ram_tables else 0),
+                       const_bytes=4 * _gemm_stream(w8, geo, plan).size + tables + shape)
+            if tile:
+                c = _noted(c, f"weights widened once per {geo.nmax * tile} pixels",
+                           scratch_in_room=True)
+            return c
+        # int8 weights with compile-time shapes: in tiles where the arena has room
+        tiles = [] if runtime_shape or not plan.acc_shift else _gemm_tiles(geo)
+        return _chain([one(t) for t in tiles] + [one(0)])
     wide = variant(_conv_plan(g, op, w8), "", lambda e: _conv_plan(g, op, w8, e))
     plan8 = _conv_plan(g, op, w8, int8_weights=True)
     blocks = -(-geo.oh * geo.ow // geo.nmax)
@@ -959,29 +998,35 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
     compact = _with_records_twin(lambda p: variant(p, "_w8", lambda e: None), plan8,
                                  blocks * geo.oc, (last,) if epi is not None or runtime else (),
                                  pack=True)
-    return _with_compact(wide, compact,
-                         _gemm_extra(ops.macs(g, op), geo.oh * geo.ow * geo.oc))
+    macs, outputs = ops.macs(g, op), geo.oh * geo.ow * geo.oc
+    extras = [_gemm_extra(macs, outputs, t) for t in _gemm_tiles(geo)]
+    return _with_compact(wide, compact, extras + [_gemm_extra(macs, outputs)])
 
 
-def _gemm_extra(macs: int, outputs: int) -> int:
+def _gemm_extra(macs: int, outputs: int, tile: int = 0) -> int:
     """Instructions the int8-weight GEMM costs over the int16 one (fitted to the emulator's
     per-layer counts on the MLPerf models within ~10%): two SXTB16 per channel and 4-step
-    shared by the block's 3 pixels, and per output the accumulator shift and the
-    per-channel requantization shift."""
-    return macs // 8 + 3 * outputs
+    shared by the block's 3 pixels (in tiles of `tile` blocks: a widening of 9
+    instructions a step shared by the tile), and per output the accumulator shift and
+    the per-channel requantization shift."""
+    return (macs * 3 // (8 * tile) if tile else macs // 8) + 3 * outputs
 
 
-def _with_compact(wide: Optional[Choice], compact: Optional[Choice], extra: int) -> Optional[Choice]:
+def _with_compact(wide: Optional[Choice], compact: Optional[Choice], extra) -> Optional[Choice]:
     """The int16-weight variant with its int8-weight twin attached (Choice.compact); the
-    twin alone when only it is exact for the layer's ranges."""
+    twin alone when only it is exact for the layer's ranges.  extra: the twin's
+    instructions over the fast variant, one figure or one a link of its chain
+    (Choice.smaller; the last figure for the links beyond)."""
     if compact is None:
         return wide
-    compact = _noted(compact, "int8 weights")
+    links = [_noted(c, "int8 weights") for c in _links(compact)]
     if wide is None:
-        return compact
-    compact = replace(_int8_twin(compact, extra),
-                      flash_saved=max(0, wide.const_bytes - compact.const_bytes))
-    return replace(wide, compact=compact)
+        return _chain(links)
+    extras = list(extra) if isinstance(extra, (list, tuple)) else [extra]
+    extras += extras[-1:] * (len(links) - len(extras))
+    return replace(wide, compact=_chain([
+        replace(_int8_twin(c, e), flash_saved=max(0, wide.const_bytes - c.const_bytes))
+        for c, e in zip(links, extras)]))
 
 
 def _int8_twin(twin: Choice, extra: int) -> Choice:
@@ -1038,7 +1083,7 @@ def _with_records_twin(make, plan: Optional[RequantPlan], requants: int,
         extra += last_extra
         note = (note + "; " if note else "") + last_note
         twins = _links(twin)
-        if twin.portable:  # the portable kernel: the twin of every link
+        if len(twins) == 1:  # e.g. the portable kernel: the twin of every link
             twins = twins * len(_links(last))
         levels.append((last_plan, _chain([_noted(t, note, extra_instructions=extra)
                                           for t in twins]), note, extra, fall_back))
