@@ -23,7 +23,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from tinydeploy import api, golden, inplace, on_target
+from tinydeploy import api, golden, inplace, on_target, planner
 from tinydeploy.backends import arm as kernels_arm
 from conftest import random_requant_channels
 
@@ -559,6 +559,21 @@ def test_int8_weight_gemm_tiles_bit_exact_on_emulator(target, toolchain, monkeyp
     convs = [l for l in layers if l["op"] == "conv2d_s8"]
     tiled = [l["variant_detail"] for l in convs if "widened once per" in (l.get("variant_detail") or "")]
     assert len(tiled) >= 3, [(l["variant"], l.get("variant_detail")) for l in convs]
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_int8_weight_gemm_tiles_in_place_bit_exact_on_emulator(direction, monkeypatch):
+    """Tiles written over their own input (every overlap forced one way): a tile's
+    windows are all copied before its outputs are written, tiles in the overlap's order."""
+    monkeypatch.setattr(api, "BALANCED_HEADROOM", 0)
+    monkeypatch.setattr(api, "BALANCED_MIN_SPEND", 0)
+    monkeypatch.setattr(planner, "FORCE_OVERLAP", direction)
+    variants, layers = check_on_target(_tile_chain().model(), "nucleo-l4r5zi", samples=2,
+                                       want_report=True, optimize="balanced")
+    overlapped = [l for l in layers if l["op"] == "conv2d_s8"
+                  and "widened once per" in (l.get("variant_detail") or "")
+                  and l.get("inplace") == f"window ({direction})"]
+    assert overlapped, [(l["variant"], l.get("variant_detail"), l.get("inplace")) for l in layers]
 
 
 def _add_chains():
