@@ -58,11 +58,15 @@
 /* The 3x3 depthwise block's fourteen-register assembly: GCC in an optimized build.  At
  * -O0, GCC 12 may keep r7 as the frame pointer in a layer function that follows one
  * pinning r7 (a GEMM's), whatever TD_ARM_LAYER_FN asks ("impossible constraints" in
- * vww's first depthwise layer): the block is then the C of the clang build. */
+ * vww's first depthwise layer): the block is then the C of the clang build.  At -Og
+ * with -fno-omit-frame-pointer GCC 12 does the same and never finishes compiling
+ * (no macro tells that build from -O2): -DTD_ARM_DW_ASM=0 asks for the C there. */
+#ifndef TD_ARM_DW_ASM
 #if TD_ARM_GCC && defined(__OPTIMIZE__)
 #define TD_ARM_DW_ASM 1
 #else
 #define TD_ARM_DW_ASM 0
+#endif
 #endif
 /* Every generated layer function: kept separate (per-layer profile,
  * readable code); under GCC optimized even in a -O0 or frame-pointer build
