@@ -999,7 +999,9 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
                                  blocks * geo.oc, (last,) if epi is not None or runtime else (),
                                  pack=True)
     macs, outputs = ops.macs(g, op), geo.oh * geo.ow * geo.oc
-    extras = [_gemm_extra(macs, outputs, t) for t in _gemm_tiles(geo)]
+    # one figure a link of the int8-weight chain (its tiles, then the untiled kernel)
+    extras = [_gemm_extra(macs, outputs, t)
+              for t in (_gemm_tiles(geo) if plan8 is not None and plan8.acc_shift else [])]
     return _with_compact(wide, compact, extras + [_gemm_extra(macs, outputs)])
 
 
