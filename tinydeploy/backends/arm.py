@@ -961,18 +961,20 @@ def _dsp_conv(g: Graph, op: Op, mode: Optional[InplaceMode], mve: bool = False) 
         if plan is None:
             return None
 
+        # the fused add's tables: in flash, or built in the scratch from two rescale rows
+        tables = 0 if epi is None else RESCALE_ROWS_BYTES if ram_tables else RAM_TABLE_BYTES
+        shape = (ELEM_BYTES["td_arm_conv_shape"] + (0 if epi is None else ELEM_BYTES["td_arm_epi_rq"])
+                 if runtime_shape else 0)
+        const_bytes = 4 * _gemm_stream(w8, geo, plan).size + tables + shape  # every link's
+
         def one(tile: int) -> Choice:
             def emit(ctx, op_, sym, p):
                 if runtime_shape:
                     return _emit_gemm_rt(ctx, op_, sym, geo, w8, p, in_zp, epi)
                 return _emit_gemm(ctx, op_, sym, geo, w8, p, in_zp, epi, ram_tables, tile)
-            # the fused add's tables: in flash, or built in the scratch from two rescale rows
-            tables = 0 if epi is None else RESCALE_ROWS_BYTES if ram_tables else RAM_TABLE_BYTES
-            shape = (ELEM_BYTES["td_arm_conv_shape"] + (0 if epi is None else ELEM_BYTES["td_arm_epi_rq"])
-                     if runtime_shape else 0)
             c = Choice(name + suffix, _with_alternatives(emit, plan, make),
                        _conv_scratch(geo, tile) + (RAM_TABLE_BYTES if ram_tables else 0),
-                       const_bytes=4 * _gemm_stream(w8, geo, plan).size + tables + shape)
+                       const_bytes=const_bytes)
             if tile:
                 c = _noted(c, f"weights widened once per {geo.nmax * tile} pixels",
                            scratch_in_room=True)
